@@ -1,0 +1,184 @@
+/* Buffers: one allocation each, persistent mappings for host-visible ones,
+ * uploads and downloads through a bounded staging buffer. */
+#include "vk/vkr.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STAGING_BYTES (16u << 20)
+
+int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struct vkr_buf *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (size == 0)
+        size = 4; /* zero-sized buffers are invalid; keep callers simple */
+    if (size > ctx->info.max_memory_allocation_size && ctx->info.max_memory_allocation_size) {
+        snprintf(ctx->err, sizeof(ctx->err), "buffer of %llu bytes exceeds the device's allocation limit %llu",
+                 (unsigned long long)size, (unsigned long long)ctx->info.max_memory_allocation_size);
+        return -E2BIG;
+    }
+    VkBufferCreateInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = size,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                 VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+    };
+    VkResult r = vkCreateBuffer(ctx->dev, &bi, NULL, &ret->buf);
+    if (r != VK_SUCCESS) {
+        ret->buf = VK_NULL_HANDLE;
+        return vkr_fail(ctx, r, "vkCreateBuffer");
+    }
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(ctx->dev, ret->buf, &req);
+    uint32_t type = kind == VKR_MEM_DEVICE ? ctx->mem_device
+                  : kind == VKR_MEM_UPLOAD ? ctx->mem_upload : ctx->mem_readback;
+    if (!(req.memoryTypeBits & (1u << type))) {
+        vkr_buf_free(ctx, ret);
+        snprintf(ctx->err, sizeof(ctx->err), "buffer cannot live in memory type %u", type);
+        return -ENOTSUP;
+    }
+    VkMemoryAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .allocationSize = req.size,
+        .memoryTypeIndex = type,
+    };
+    r = vkAllocateMemory(ctx->dev, &ai, NULL, &ret->mem);
+    if (r == VK_SUCCESS)
+        r = vkBindBufferMemory(ctx->dev, ret->buf, ret->mem, 0);
+    if (r == VK_SUCCESS && kind != VKR_MEM_DEVICE)
+        r = vkMapMemory(ctx->dev, ret->mem, 0, VK_WHOLE_SIZE, 0, &ret->map);
+    if (r != VK_SUCCESS) {
+        int err = vkr_fail(ctx, r, "allocating buffer memory");
+        vkr_buf_free(ctx, ret);
+        return err;
+    }
+    ret->size = size;
+    ret->kind = kind;
+    return 0;
+}
+
+void vkr_buf_free(struct vkr_ctx *ctx, struct vkr_buf *b)
+{
+    if (!b)
+        return;
+    if (b->buf)
+        vkDestroyBuffer(ctx->dev, b->buf, NULL);
+    if (b->mem)
+        vkFreeMemory(ctx->dev, b->mem, NULL); /* implicitly unmaps */
+    memset(b, 0, sizeof(*b));
+}
+
+int vkr_buf_invalidate(struct vkr_ctx *ctx, struct vkr_buf *b)
+{
+    if (b->kind != VKR_MEM_READBACK || ctx->readback_coherent)
+        return 0;
+    VkMappedMemoryRange range = {
+        .sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
+        .memory = b->mem,
+        .size = VK_WHOLE_SIZE,
+    };
+    VkResult r = vkInvalidateMappedMemoryRanges(ctx->dev, 1, &range);
+    return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkInvalidateMappedMemoryRanges");
+}
+
+static int check_range(struct vkr_ctx *ctx, const struct vkr_buf *b, VkDeviceSize off, VkDeviceSize size)
+{
+    if (off > b->size || size > b->size - off) {
+        snprintf(ctx->err, sizeof(ctx->err), "copy of %llu bytes at %llu past the end of a %llu-byte buffer",
+                 (unsigned long long)size, (unsigned long long)off, (unsigned long long)b->size);
+        return -ERANGE;
+    }
+    return 0;
+}
+
+/* Device-local buffers move through a staging buffer in STAGING_BYTES
+ * pieces, each a one-off command buffer: this is load-time work only. */
+static int staged_copy(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize off, void *host,
+                       VkDeviceSize size, bool upload)
+{
+    struct vkr_buf st;
+    VkDeviceSize piece = size < STAGING_BYTES ? size : STAGING_BYTES;
+    int err = vkr_buf_new(ctx, piece, upload ? VKR_MEM_UPLOAD : VKR_MEM_READBACK, &st);
+    if (err)
+        return err;
+    struct vkr_cmd c;
+    err = vkr_cmd_new(ctx, 0, &c);
+    for (VkDeviceSize done = 0; !err && done < size; done += piece) {
+        VkDeviceSize n = size - done < piece ? size - done : piece;
+        if (upload)
+            memcpy(st.map, (const char *)host + done, n);
+        VkBufferCopy region = {
+            .srcOffset = upload ? 0 : off + done,
+            .dstOffset = upload ? off + done : 0,
+            .size = n,
+        };
+        err = vkr_cmd_begin(ctx, &c);
+        if (err)
+            break;
+        vkr_cmd_copy(&c, upload ? &st : b, upload ? b : &st, &region, 1);
+        err = vkr_cmd_submit_wait(ctx, &c);
+        if (!err && !upload) {
+            err = vkr_buf_invalidate(ctx, &st);
+            memcpy((char *)host + done, st.map, n);
+        }
+    }
+    vkr_cmd_free(ctx, &c);
+    vkr_buf_free(ctx, &st);
+    return err;
+}
+
+int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, const void *src, VkDeviceSize size)
+{
+    int err = check_range(ctx, b, offset, size);
+    if (err || size == 0)
+        return err;
+    if (b->map) {
+        memcpy((char *)b->map + offset, src, size);
+        return 0;
+    }
+    return staged_copy(ctx, b, offset, (void *)src, size, true);
+}
+
+int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst, VkDeviceSize size)
+{
+    int err = check_range(ctx, b, offset, size);
+    if (err || size == 0)
+        return err;
+    if (b->map) {
+        err = vkr_buf_invalidate(ctx, b);
+        if (!err)
+            memcpy(dst, (const char *)b->map + offset, size);
+        return err;
+    }
+    return staged_copy(ctx, b, offset, dst, size, false);
+}
+
+int vkr_split_rows(uint64_t n_rows, uint64_t row_bytes, uint64_t max_range, uint64_t max_alloc,
+                   uint64_t *ret_rows_per_chunk, uint64_t *ret_n_chunks)
+{
+    uint64_t limit = max_range < max_alloc ? max_range : max_alloc;
+    if (row_bytes == 0 || n_rows == 0 || row_bytes > limit)
+        return row_bytes > limit ? -E2BIG : -EINVAL;
+    uint64_t per = limit / row_bytes;
+    if (per > n_rows)
+        per = n_rows;
+    *ret_rows_per_chunk = per;
+    *ret_n_chunks = (n_rows + per - 1) / per;
+    return 0;
+}
+
+uint64_t vkr_max_binding(const struct vkr_ctx *ctx)
+{
+    uint64_t a = ctx->info.max_storage_buffer_range, b = ctx->info.max_memory_allocation_size;
+    uint64_t m = a && b ? (a < b ? a : b) : (a ? a : b);
+    if (ctx->max_binding_override && ctx->max_binding_override < m)
+        m = ctx->max_binding_override;
+    return m;
+}
+
+void vkr_set_max_binding_override(struct vkr_ctx *ctx, uint64_t bytes)
+{
+    ctx->max_binding_override = bytes;
+}
