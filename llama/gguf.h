@@ -47,6 +47,9 @@ enum llm_ggml_type {
 
 #define LLM_GGUF_MAX_DIMS 4
 #define LLM_GGUF_ERR_MAX 512
+/* Deepest array nesting accepted (an array of arrays is 2 levels); bounds the
+ * parser's recursion. Real files use 1. */
+#define LLM_GGUF_MAX_NESTING 8
 
 /* One metadata string: not NUL-terminated in the file; the reader gives a
  * pointer into the mapping plus the length. */
@@ -88,7 +91,10 @@ struct llm_gguf_tensor {
 struct llm_gguf; /* opaque */
 
 /* Open and validate a file (mmap, read-only). Returns 0, or a negative errno
- * with a one-line message in reterr (may be NULL). */
+ * with a one-line message in reterr (may be NULL): the open/stat/mmap errno
+ * (-ENOENT, -EACCES, ...), -EISDIR or -EINVAL for a directory or another
+ * non-regular file, -ENOTSUP for GGUF v1, v4+ and big-endian files,
+ * -EBADMSG for anything malformed, -ENOMEM. */
 int llm_gguf_open(const char *path, struct llm_gguf **ret, char *reterr, size_t errlen);
 
 /* Same over a caller-owned buffer that must outlive the result (used by the
@@ -103,6 +109,8 @@ void llm_gguf_free(struct llm_gguf *g);
 uint32_t llm_gguf_version(const struct llm_gguf *g);
 uint64_t llm_gguf_alignment(const struct llm_gguf *g);
 const char *llm_gguf_name(const struct llm_gguf *g);
+/* File offset of the data section (tensor offsets are relative to it). */
+uint64_t llm_gguf_data_offset(const struct llm_gguf *g);
 
 uint64_t llm_gguf_n_kv(const struct llm_gguf *g);
 const struct llm_gguf_kv *llm_gguf_kv_at(const struct llm_gguf *g, uint64_t i);
@@ -112,7 +120,9 @@ const struct llm_gguf_kv *llm_gguf_find_kv(const struct llm_gguf *g, const char 
 /* Typed getters: 0 on success; -ENOENT when the key is absent; -EINVAL with
  * a message naming the key when its type does not fit (any integer type
  * converts to u32/u64 when the value is in range; F32/F64 convert to each
- * other). */
+ * other); -ERANGE, also with a message, for an integer of a fitting type
+ * whose value is out of range (negative, or above UINT32_MAX for u32) and
+ * for an f64 beyond float range. */
 int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, char *reterr, size_t errlen);
 int llm_gguf_get_u64(const struct llm_gguf *g, const char *key, uint64_t *ret, char *reterr, size_t errlen);
 int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char *reterr, size_t errlen);
@@ -123,18 +133,22 @@ int llm_gguf_get_str(const struct llm_gguf *g, const char *key, struct llm_gguf_
 int llm_gguf_get_arr(const struct llm_gguf *g, const char *key, enum llm_gguf_vtype elem_type,
                      const void **ret_data, uint64_t *ret_n, char *reterr, size_t errlen);
 /* Element i of a string array (validated at parse time, so this is O(1) after
- * a one-time index build for the array; -ERANGE if i is out of range). */
+ * a one-time index build for the array; -ERANGE if i is out of range).
+ * kv must come from this g (kv_at or find_kv) and be a top-level array of
+ * strings, else -EINVAL. The offset index is built during parsing. */
 int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t i, struct llm_gguf_str *ret);
 
 uint64_t llm_gguf_n_tensors(const struct llm_gguf *g);
 const struct llm_gguf_tensor *llm_gguf_tensor_at(const struct llm_gguf *g, uint64_t i);
 const struct llm_gguf_tensor *llm_gguf_find_tensor(const struct llm_gguf *g, const char *name);
 
-/* ggml type traits. block_elems is 0 for a type the reader does not know. */
+/* ggml type traits. block_elems is 0 and the name "unknown" for a type the
+ * reader does not know. */
 const char *llm_ggml_type_name(uint32_t type);
 uint32_t llm_ggml_block_elems(uint32_t type);
 uint32_t llm_ggml_block_bytes(uint32_t type);
-/* Bytes of one row of n elements; 0 when n is not a multiple of the block. */
+/* Bytes of one row of n elements; 0 when n is not a multiple of the block,
+ * the type is unknown, or the size overflows 64 bits. */
 uint64_t llm_ggml_row_bytes(uint32_t type, uint64_t n);
 
 #endif
