@@ -1,0 +1,244 @@
+/* lade-info: prints what lade reads from every Vulkan device and which one
+ * it would run on, and why. Makes its own instance, so that it works when
+ * the rest of lade cannot start. Exit status: 0 fine, 1 no Vulkan device or
+ * driver, 2 the choice failed (--device matches nothing usable), 3 the
+ * validation layer reported something, 64 bad usage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/vkr.h"
+
+#define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
+
+struct opts {
+    const char *device;
+    bool validation;
+};
+
+static unsigned validation_messages;
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+                                                 VkDebugUtilsMessageTypeFlagsEXT type,
+                                                 const VkDebugUtilsMessengerCallbackDataEXT *m,
+                                                 void *user)
+{
+    if (sev < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
+        return VK_FALSE;
+    validation_messages++;
+    fprintf(stderr, "lade-info: validation %s: %s\n",
+            sev >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning",
+            m->pMessage);
+    return VK_FALSE;
+}
+
+static const VkDebugUtilsMessengerCreateInfoEXT messenger_info = {
+    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                   VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                   VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+    .pfnUserCallback = on_message,
+};
+
+static bool has_instance_ext(const char *name)
+{
+    VkExtensionProperties *v;
+    uint32_t n = 0;
+    bool found = false;
+
+    if (vkEnumerateInstanceExtensionProperties(NULL, &n, NULL) != VK_SUCCESS)
+        return false;
+    v = calloc(n ? n : 1, sizeof(*v));
+    if (v && vkEnumerateInstanceExtensionProperties(NULL, &n, v) >= VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = strcmp(v[i].extensionName, name) == 0;
+    free(v);
+    return found;
+}
+
+static bool has_layer(const char *name)
+{
+    VkLayerProperties *v;
+    uint32_t n = 0;
+    bool found = false;
+
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS)
+        return false;
+    v = calloc(n ? n : 1, sizeof(*v));
+    if (v && vkEnumerateInstanceLayerProperties(&n, v) >= VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = strcmp(v[i].layerName, name) == 0;
+    free(v);
+    return found;
+}
+
+/* apiVersion 1.3: vkr_device_info_query chains 1.2/1.3 structs by each
+ * device's version, which the instance must allow. */
+static VkResult instance_create(const struct opts *o, VkInstance *ret)
+{
+    VkApplicationInfo app = {
+        .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+        .pApplicationName = "lade-info",
+        .apiVersion = VK_API_VERSION_1_3,
+    };
+    VkInstanceCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+        .pApplicationInfo = &app,
+    };
+    const char *exts[2], *layers[1] = {VALIDATION_LAYER};
+
+    if (has_instance_ext(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
+        exts[ci.enabledExtensionCount++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
+        ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    }
+    if (o->validation) {
+        exts[ci.enabledExtensionCount++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+        ci.enabledLayerCount = 1;
+        ci.ppEnabledLayerNames = layers;
+        ci.pNext = &messenger_info; /* messages from vkCreateInstance/vkDestroyInstance */
+    }
+    ci.ppEnabledExtensionNames = exts;
+    return vkCreateInstance(&ci, NULL, ret);
+}
+
+static VkDebugUtilsMessengerEXT messenger_create(VkInstance inst)
+{
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT");
+    VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
+
+    if (!create || create(inst, &messenger_info, NULL, &m) != VK_SUCCESS) {
+        fprintf(stderr, "lade-info: --validation: cannot install a debug messenger\n");
+        validation_messages++;
+    }
+    return m;
+}
+
+static void messenger_destroy(VkInstance inst, VkDebugUtilsMessengerEXT m)
+{
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr(inst, "vkDestroyDebugUtilsMessengerEXT");
+
+    if (m != VK_NULL_HANDLE && destroy)
+        destroy(inst, m, NULL);
+}
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out, "Usage: lade-info [--device INDEX|NAME] [--validation]\n"
+                 "Print every Vulkan device as lade sees it, then the one lade would use.\n"
+                 "  --device X    test a choice: an index, or part of a device name\n"
+                 "  --validation  run under " VALIDATION_LAYER "\n");
+    return status;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--validation") == 0)
+            o->validation = true;
+        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            o->device = argv[++i];
+        else if (strncmp(argv[i], "--device=", 9) == 0)
+            o->device = argv[i] + 9;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return usage(stdout, 1); /* 1: done, exit 0 */
+        else
+            return usage(stderr, 64);
+    }
+    return 0;
+}
+
+/* Reads every device into *ret_list; a device that cannot be read is
+ * reported and left out. Returns how many were read, or a negative errno. */
+static int read_devices(VkInstance inst, struct vkr_device_info **ret_list)
+{
+    VkPhysicalDevice *pds;
+    struct vkr_device_info *list;
+    uint32_t n = 0, k = 0;
+    VkResult vr;
+
+    vr = vkEnumeratePhysicalDevices(inst, &n, NULL);
+    if (vr != VK_SUCCESS || n == 0)
+        return vr != VK_SUCCESS ? -EIO : 0;
+    pds = calloc(n, sizeof(*pds));
+    list = calloc(n, sizeof(*list));
+    if (!pds || !list || vkEnumeratePhysicalDevices(inst, &n, pds) < VK_SUCCESS) {
+        free(pds);
+        free(list);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        int r = vkr_device_info_query(inst, pds[i], i, &list[k]);
+
+        if (r < 0) {
+            fprintf(stderr, "lade-info: device %u cannot be read: %s\n", i, strerror(-r));
+            continue;
+        }
+        if (k)
+            fputc('\n', stdout);
+        vkr_device_info_print(&list[k++], stdout);
+    }
+    free(pds);
+    *ret_list = list;
+    return (int)k;
+}
+
+static int report_choice(const struct vkr_device_info *list, uint32_t n, const char *want)
+{
+    char reason[512];
+    int r = vkr_select_device(list, n, want, reason, sizeof(reason));
+
+    if (r < 0) {
+        fprintf(stderr, "\nlade-info: no device for lade: %s\n", reason);
+        return 2;
+    }
+    printf("\nlade would use device %u: %s\n", list[r].index, reason);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    struct vkr_device_info *list = NULL;
+    VkInstance inst = VK_NULL_HANDLE;
+    VkDebugUtilsMessengerEXT messenger = VK_NULL_HANDLE;
+    VkResult vr;
+    int n, status = parse_args(argc, argv, &o);
+
+    if (status)
+        return status == 1 ? 0 : status;
+    if (o.validation && !has_layer(VALIDATION_LAYER)) {
+        fprintf(stderr, "lade-info: --validation: layer '%s' is not installed "
+                        "(Debian: vulkan-validationlayers)\n", VALIDATION_LAYER);
+        return 1;
+    }
+    vr = instance_create(&o, &inst);
+    if (vr != VK_SUCCESS) {
+        fprintf(stderr, "lade-info: no Vulkan driver: vkCreateInstance failed (VkResult %d); "
+                        "install the GPU's Vulkan driver, or mesa-vulkan-drivers for lavapipe\n",
+                vr);
+        return 1;
+    }
+    if (o.validation)
+        messenger = messenger_create(inst);
+    n = read_devices(inst, &list);
+    if (n <= 0) {
+        fprintf(stderr, "lade-info: no Vulkan device found%s%s\n", n < 0 ? ": " : "",
+                n < 0 ? strerror(-n) : "");
+        status = 1;
+    } else {
+        status = report_choice(list, (uint32_t)n, o.device);
+    }
+    free(list);
+    messenger_destroy(inst, messenger);
+    vkDestroyInstance(inst, NULL);
+    if (validation_messages) {
+        fprintf(stderr, "lade-info: %u validation messages\n", validation_messages);
+        return status ? status : 3;
+    }
+    return status;
+}
