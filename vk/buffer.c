@@ -182,3 +182,53 @@ void vkr_set_max_binding_override(struct vkr_ctx *ctx, uint64_t bytes)
 {
     ctx->max_binding_override = bytes;
 }
+
+int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
+                    struct vkr_rows *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    uint64_t per, n;
+    uint64_t lim = vkr_max_binding(ctx);
+    int err = vkr_split_rows(n_rows, row_bytes, lim, lim, &per, &n);
+    if (err || n > VKR_MAX_CHUNKS) {
+        snprintf(ctx->err, sizeof(ctx->err), "matrix of %llu rows x %llu bytes does not fit in %d bindings of %llu bytes",
+                 (unsigned long long)n_rows, (unsigned long long)row_bytes, VKR_MAX_CHUNKS, (unsigned long long)lim);
+        return err ? err : -E2BIG;
+    }
+    ret->n_rows = n_rows;
+    ret->row_bytes = row_bytes;
+    ret->rows_per_chunk = per;
+    for (uint32_t c = 0; c < n; c++) {
+        uint64_t bytes = vkr_rows_count(ret, c) * row_bytes;
+        /* Round up to whole words: shaders read 32-bit words. */
+        err = vkr_buf_new(ctx, (bytes + 3) & ~(uint64_t)3, VKR_MEM_DEVICE, &ret->chunk[c]);
+        ret->n_chunks = c + 1;
+        if (!err)
+            err = vkr_buf_upload(ctx, &ret->chunk[c], 0, (const char *)data + vkr_rows_first(ret, c) * row_bytes, bytes);
+        if (err) {
+            vkr_rows_free(ctx, ret);
+            return err;
+        }
+    }
+    return 0;
+}
+
+void vkr_rows_free(struct vkr_ctx *ctx, struct vkr_rows *r)
+{
+    if (!r)
+        return;
+    for (uint32_t c = 0; c < r->n_chunks; c++)
+        vkr_buf_free(ctx, &r->chunk[c]);
+    memset(r, 0, sizeof(*r));
+}
+
+uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c)
+{
+    return (uint64_t)c * r->rows_per_chunk;
+}
+
+uint64_t vkr_rows_count(const struct vkr_rows *r, uint32_t c)
+{
+    uint64_t first = vkr_rows_first(r, c);
+    return first >= r->n_rows ? 0 : (r->n_rows - first < r->rows_per_chunk ? r->n_rows - first : r->rows_per_chunk);
+}

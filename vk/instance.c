@@ -138,7 +138,7 @@ int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMess
         .pApplicationName = "lade",
         .applicationVersion = VK_MAKE_VERSION(0, 1, 0),
         .pEngineName = "lade",
-        .apiVersion = VK_API_VERSION_1_2,
+        .apiVersion = VK_API_VERSION_1_3, /* effective: min(this, device) */
     };
     VkDebugUtilsMessengerCreateInfoEXT dbg = {
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,

@@ -266,6 +266,26 @@ int vkr_split_rows(uint64_t n_rows, uint64_t row_bytes, uint64_t max_range, uint
 uint64_t vkr_max_binding(const struct vkr_ctx *ctx);
 void vkr_set_max_binding_override(struct vkr_ctx *ctx, uint64_t bytes);
 
+/* A row-major matrix stored as chunks of whole rows, each chunk its own
+ * buffer within vkr_max_binding(): how weights bigger than one binding (a
+ * 32000 x 4096 embedding on a 128 MiB-limit device) are held. */
+#define VKR_MAX_CHUNKS 64
+
+struct vkr_rows {
+    uint64_t n_rows, row_bytes;
+    uint64_t rows_per_chunk;
+    uint32_t n_chunks;
+    struct vkr_buf chunk[VKR_MAX_CHUNKS];
+};
+
+/* Upload n_rows x row_bytes of host data into device-local chunks. */
+int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
+                    struct vkr_rows *ret);
+void vkr_rows_free(struct vkr_ctx *ctx, struct vkr_rows *r);
+/* First row and row count of chunk c. */
+uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c);
+uint64_t vkr_rows_count(const struct vkr_rows *r, uint32_t c);
+
 /* ---- Kernels (kernel.c) -------------------------------------------------- */
 
 #define VKR_MAX_BINDINGS 12

@@ -1,0 +1,384 @@
+/* The foundation kernels against CPU computations, on whatever Vulkan device
+ * the policy picks (lavapipe in CI), with the validation layer on: ctest sets
+ * LADE_VALIDATION=1, so any validation message aborts the test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shaders/shaders.h"
+#include "vk/vkr.h"
+
+static struct vkr_ctx *ctx;
+
+static int setup(void **state)
+{
+    char err[512];
+    struct vkr_ctx_opts o = {.device = getenv("LADE_DEVICE")};
+    int r = vkr_ctx_new(&o, &ctx, err, sizeof(err));
+    if (r) {
+        fprintf(stderr, "no Vulkan device: %s\n", err);
+        return -1;
+    }
+    fprintf(stderr, "device: %s (%s)\n", ctx->info.name, ctx->select_reason);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vkr_ctx_free(ctx);
+    assert_int_equal(vkr_validation_messages(), 0);
+    return 0;
+}
+
+static uint32_t rng = 12345;
+static float frand(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* f32 → f16 bits, round to nearest even (normal range is enough here). */
+static uint16_t to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e < 103)
+        return (uint16_t)sign;
+    if (e < 113) { /* subnormal half */
+        m |= 0x800000;
+        uint32_t shift = 126 - e, h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((e - 112) << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
+static float from_f16(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, x;
+    if (e == 0) {
+        float f = ldexpf((float)m, -24);
+        return sign ? -f : f;
+    }
+    x = sign | ((e + 112) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+struct kernels {
+    struct vkr_kernel add, matmul[4];
+};
+
+static const uint32_t wtypes[4] = {0, 1, 30, 8}; /* F32 F16 BF16 Q8_0 */
+
+static void make_kernels(struct kernels *k)
+{
+    struct vkr_kernel_desc d = {.name = "add", .spirv = lade_spv_add, .spirv_bytes = lade_spv_add_bytes,
+                                .n_bindings = 3, .push_bytes = 4};
+    assert_int_equal(vkr_kernel_new(ctx, &d, &k->add), 0);
+    for (int i = 0; i < 4; i++) {
+        struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
+                                    .n_bindings = 4, .push_bytes = 28, .n_spec = 3, .spec = {wtypes[i], 64, 8}};
+        assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i]), 0);
+    }
+}
+
+static void free_kernels(struct kernels *k)
+{
+    vkr_kernel_free(ctx, &k->add);
+    for (int i = 0; i < 4; i++)
+        vkr_kernel_free(ctx, &k->matmul[i]);
+}
+
+static void test_add(void **state)
+{
+    struct kernels k;
+    make_kernels(&k);
+    const uint32_t sizes[] = {1, 255, 256, 257, 4099, 100000};
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        uint32_t n = sizes[s];
+        float *a = malloc(n * 4), *b = malloc(n * 4), *y = malloc(n * 4);
+        for (uint32_t i = 0; i < n; i++) {
+            a[i] = frand();
+            b[i] = frand();
+        }
+        struct vkr_buf ba, bb, by;
+        assert_int_equal(vkr_buf_new(ctx, n * 4, VKR_MEM_DEVICE, &ba), 0);
+        assert_int_equal(vkr_buf_new(ctx, n * 4, VKR_MEM_DEVICE, &bb), 0);
+        assert_int_equal(vkr_buf_new(ctx, n * 4, VKR_MEM_DEVICE, &by), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &ba, 0, a, n * 4), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &bb, 0, b, n * 4), 0);
+        struct vkr_set_pool pool;
+        assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
+        VkDescriptorSet set;
+        struct vkr_binding bd[3] = {{&ba, 0, 0}, {&bb, 0, 0}, {&by, 0, 0}};
+        assert_int_equal(vkr_set_new(ctx, &pool, &k.add, bd, 3, &set), 0);
+        struct vkr_cmd c;
+        assert_int_equal(vkr_cmd_new(ctx, 4, &c), 0);
+        assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+        int t0 = vkr_cmd_timestamp(ctx, &c);
+        vkr_cmd_dispatch(&c, &k.add, set, &n, (n + 255) / 256, 1, 1);
+        int t1 = vkr_cmd_timestamp(ctx, &c);
+        assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+        double ns;
+        if (ctx->info.has_timestamps) {
+            assert_int_equal(vkr_cmd_elapsed_ns(ctx, &c, t0, t1, &ns), 0);
+            assert_true(ns >= 0.0);
+        }
+        assert_int_equal(vkr_buf_download(ctx, &by, 0, y, n * 4), 0);
+        for (uint32_t i = 0; i < n; i++)
+            assert_true(y[i] == a[i] + b[i]);
+        vkr_cmd_free(ctx, &c);
+        vkr_set_pool_free(ctx, &pool);
+        vkr_buf_free(ctx, &ba);
+        vkr_buf_free(ctx, &bb);
+        vkr_buf_free(ctx, &by);
+        free(a);
+        free(b);
+        free(y);
+    }
+    free_kernels(&k);
+}
+
+/* Encode a row-major float matrix in ggml type `type`; returns bytes a row
+ * and writes the dequantised values (what the GPU must see) into deq. */
+static size_t encode(uint32_t type, const float *w, uint32_t rows, uint32_t cols, uint8_t *out, float *deq)
+{
+    size_t rb = type == 0 ? cols * 4 : type == 8 ? cols / 32 * 34 : cols * 2;
+    for (uint32_t r = 0; r < rows; r++) {
+        uint8_t *o = out + r * rb;
+        const float *x = w + (size_t)r * cols;
+        float *d = deq + (size_t)r * cols;
+        if (type == 0) {
+            memcpy(o, x, cols * 4);
+            memcpy(d, x, cols * 4);
+        } else if (type == 1) {
+            for (uint32_t k = 0; k < cols; k++) {
+                uint16_t h = to_f16(x[k]);
+                memcpy(o + 2 * k, &h, 2);
+                d[k] = from_f16(h);
+            }
+        } else if (type == 30) {
+            for (uint32_t k = 0; k < cols; k++) {
+                uint32_t u;
+                memcpy(&u, &x[k], 4);
+                uint16_t h = (uint16_t)(u >> 16); /* truncation is a valid bf16 */
+                memcpy(o + 2 * k, &h, 2);
+                u = (uint32_t)h << 16;
+                memcpy(&d[k], &u, 4);
+            }
+        } else {
+            for (uint32_t b = 0; b < cols / 32; b++) {
+                float amax = 0;
+                for (int j = 0; j < 32; j++)
+                    amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+                uint16_t hs = to_f16(amax / 127.0f);
+                float s = from_f16(hs);
+                memcpy(o + b * 34, &hs, 2);
+                for (int j = 0; j < 32; j++) {
+                    int q = s > 0 ? (int)lrintf(x[b * 32 + j] / s) : 0;
+                    q = q > 127 ? 127 : q < -127 ? -127 : q;
+                    o[b * 34 + 2 + j] = (uint8_t)(int8_t)q;
+                    d[b * 32 + j] = s * (float)q;
+                }
+            }
+        }
+    }
+    return rb;
+}
+
+struct mm_push {
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
+};
+
+/* Y = W X through vkr_rows chunks (each chunk one dispatch), then compare
+ * with a double-precision CPU product of the dequantised weights. */
+static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, uint32_t ntok,
+                       uint64_t binding_limit, float *ret_y)
+{
+    uint32_t type = wtypes[ti];
+    float *w = malloc((size_t)rows * cols * 4), *deq = malloc((size_t)rows * cols * 4);
+    float *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
+    uint8_t *enc = malloc((size_t)rows * cols * 4);
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        w[i] = frand();
+    for (size_t i = 0; i < (size_t)ntok * cols; i++)
+        x[i] = frand();
+    size_t rb = encode(type, w, rows, cols, enc, deq);
+    vkr_set_max_binding_override(ctx, binding_limit);
+    struct vkr_rows wr;
+    assert_int_equal(vkr_rows_upload(ctx, enc, rows, rb, &wr), 0);
+    vkr_set_max_binding_override(ctx, 0);
+    if (binding_limit)
+        assert_true(wr.n_chunks > 1);
+    struct vkr_buf bx, by, bs;
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
+    assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, wr.n_chunks, 4 * wr.n_chunks, &pool), 0);
+    struct vkr_cmd c;
+    assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+    for (uint32_t ch = 0; ch < wr.n_chunks; ch++) {
+        VkDescriptorSet set;
+        struct vkr_binding bd[4] = {{&wr.chunk[ch], 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}};
+        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti], bd, 4, &set), 0);
+        uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
+        struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0};
+        vkr_cmd_dispatch(&c, &k->matmul[ti], set, &p, n < 32768 ? n : 32768, (n + 32767) / 32768, (ntok + 7) / 8);
+    }
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+    assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
+    for (uint32_t t = 0; t < ntok; t++)
+        for (uint32_t r = 0; r < rows; r++) {
+            double ref = 0, mag = 0;
+            for (uint32_t kk = 0; kk < cols; kk++) {
+                ref += (double)deq[(size_t)r * cols + kk] * x[(size_t)t * cols + kk];
+                mag += fabs((double)deq[(size_t)r * cols + kk] * x[(size_t)t * cols + kk]);
+            }
+            /* fp32 accumulation of `cols` products: error bounded by about
+             * cols * 2^-24 * sum|w x|; 1e-5 relative to that sum is ample
+             * for cols <= 4096 and tight enough to catch any wrong element. */
+            double got = y[(size_t)t * rows + r];
+            if (fabs(got - ref) > 1e-5 * mag + 1e-6)
+                fail_msg("type %u rows %u cols %u T %u: y[%u][%u] = %.9g, want %.9g", type, rows, cols, ntok, t, r, got, ref);
+        }
+    if (ret_y)
+        memcpy(ret_y, y, (size_t)ntok * rows * 4);
+    vkr_cmd_free(ctx, &c);
+    vkr_set_pool_free(ctx, &pool);
+    vkr_rows_free(ctx, &wr);
+    vkr_buf_free(ctx, &bx);
+    vkr_buf_free(ctx, &by);
+    vkr_buf_free(ctx, &bs);
+    free(w);
+    free(deq);
+    free(x);
+    free(y);
+    free(enc);
+}
+
+static void test_matmul_sizes(void **state)
+{
+    struct kernels k;
+    make_kernels(&k);
+    const uint32_t cols[] = {32, 64, 96, 130, 512, 1408, 4096};
+    const uint32_t rows[] = {1, 3, 64, 65, 257};
+    const uint32_t toks[] = {1, 2, 7, 8, 9, 17};
+    for (int ti = 0; ti < 4; ti++)
+        for (size_t a = 0; a < sizeof(cols) / 4; a++)
+            for (size_t b = 0; b < sizeof(rows) / 4; b++) {
+                if (wtypes[ti] == 8 && cols[a] % 32)
+                    continue; /* Q8_0 rows are whole 32-element blocks */
+                uint32_t nt = toks[(a + b) % (sizeof(toks) / 4)];
+                run_matmul(&k, ti, rows[b], cols[a], nt, 0, NULL);
+            }
+    free_kernels(&k);
+}
+
+/* A matrix bigger than the (faked) binding limit is split into chunks of
+ * whole rows, one dispatch each, and still gives the right product. */
+static void test_matmul_split(void **state)
+{
+    struct kernels k;
+    make_kernels(&k);
+    for (int ti = 0; ti < 4; ti++)
+        run_matmul(&k, ti, 300, 256, 5, 256 * 4 * 37 + 11, NULL); /* 37 F32 rows a chunk, odd limit */
+    free_kernels(&k);
+}
+
+/* A token's outputs are bit-identical whatever else is in the batch. */
+static void test_matmul_batch_invariant(void **state)
+{
+    struct kernels k;
+    make_kernels(&k);
+    for (int ti = 0; ti < 4; ti++) {
+        uint32_t rows = 70, cols = 320;
+        float *y1 = malloc(rows * 4), *yn = malloc(13 * rows * 4);
+        uint32_t saved = rng;
+        run_matmul(&k, ti, rows, cols, 1, 0, y1);
+        rng = saved; /* same weights; x row 0 is the same token */
+        run_matmul(&k, ti, rows, cols, 13, 0, yn);
+        assert_memory_equal(y1, yn, rows * 4);
+        free(y1);
+        free(yn);
+    }
+    free_kernels(&k);
+}
+
+/* Proof that the harness catches validation errors: a child process
+ * records a dispatch with no descriptor set bound; the layer reports it and
+ * LADE_VALIDATION=1 turns that into an abort. */
+static void test_validation_error_fails(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("LADE_VALIDATION", "1", 1);
+        char err[512];
+        struct vkr_ctx *c2;
+        if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &c2, err, sizeof(err)))
+            _exit(3);
+        struct vkr_kernel kk;
+        struct vkr_kernel_desc d = {.name = "add", .spirv = lade_spv_add, .spirv_bytes = lade_spv_add_bytes,
+                                    .n_bindings = 3, .push_bytes = 4};
+        if (vkr_kernel_new(c2, &d, &kk))
+            _exit(4);
+        struct vkr_cmd c;
+        if (vkr_cmd_new(c2, 0, &c) || vkr_cmd_begin(c2, &c))
+            _exit(5);
+        vkCmdBindPipeline(c.cb, VK_PIPELINE_BIND_POINT_COMPUTE, kk.pipeline);
+        vkCmdDispatch(c.cb, 1, 1, 1); /* invalid: set 0 never bound */
+        vkr_cmd_submit_wait(c2, &c);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+}
+
+static void test_errors_are_clear(void **state)
+{
+    struct vkr_buf b;
+    assert_int_equal(vkr_buf_new(ctx, 64, VKR_MEM_DEVICE, &b), 0);
+    char data[128] = {0};
+    assert_int_equal(vkr_buf_upload(ctx, &b, 32, data, 64), -ERANGE);
+    assert_non_null(strstr(ctx->err, "past the end"));
+    vkr_buf_free(ctx, &b);
+    assert_int_equal(vkr_buf_new(ctx, ctx->info.max_memory_allocation_size + 1, VKR_MEM_DEVICE, &b), -E2BIG);
+    assert_non_null(strstr(ctx->err, "allocation limit"));
+    assert_string_equal(vkr_result_name(VK_ERROR_DEVICE_LOST), "VK_ERROR_DEVICE_LOST");
+    assert_int_equal(vkr_errno(VK_ERROR_OUT_OF_DEVICE_MEMORY), -ENOMEM);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_matmul_sizes),
+        cmocka_unit_test(test_matmul_split),
+        cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_validation_error_fails),
+        cmocka_unit_test(test_errors_are_clear),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
