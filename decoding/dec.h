@@ -58,4 +58,168 @@ struct dec_model {
     uint32_t (*n_past)(void *ctx);
 };
 
+/* ---- Generation: the API for the daemon and the CLI ----------------------
+ *
+ * A session is made once per model (and per configured caps) and holds every
+ * buffer the per-token path needs; dec_generate() allocates nothing. One
+ * session runs one generation at a time and is not thread-safe.
+ *
+ * Every generation is exact: greedy output (temperature 0) is the plain
+ * greedy continuation token for token, lookahead or not; sampled output
+ * draws each emitted token from the model's (transformed) distribution with
+ * exactly one uniform number of the seeded generator, lookahead or not, so a
+ * seed gives the same tokens either way as long as the model's logits do not
+ * depend on which rows share a step. docs/lookahead.md has the details. */
+
+#define DEC_N_LIMIT 16 /* hard upper bound on N, whatever the caps say */
+
+enum dec_finish {
+    DEC_FINISH_NONE = 0,  /* not finished (never returned by dec_generate) */
+    DEC_FINISH_EOS,       /* the model produced EOS (not emitted) */
+    DEC_FINISH_STOP,      /* a stop string completed (excluded from output) */
+    DEC_FINISH_LENGTH,    /* max_tokens tokens were generated */
+    DEC_FINISH_CONTEXT,   /* prompt + generated tokens filled n_ctx */
+    DEC_FINISH_CANCELLED, /* emit() returned nonzero */
+    DEC_FINISH_ERROR,     /* the model failed; dec_result.error says how */
+};
+
+/* "eos", "stop", "length", "context", "cancelled", "error", "none"; never NULL. */
+const char *dec_finish_name(enum dec_finish f);
+
+/* What a request asks for. Start from dec_params_default(). */
+struct dec_params {
+    uint32_t max_tokens;     /* tokens to generate at most, >= 1 */
+    /* Sampling, applied in this order: repetition penalty, temperature,
+     * top-k, softmax, top-p, min-p. temperature 0 is greedy (the other
+     * knobs then only matter through the repetition penalty). */
+    float temperature;       /* 0 = greedy */
+    uint32_t top_k;          /* 0 = off */
+    float top_p;             /* 1 = off */
+    float min_p;             /* 0 = off */
+    float repeat_penalty;    /* 1 = off; llama.cpp's rule: divide positive logits, multiply negative */
+    uint32_t repeat_last_n;  /* tokens (prompt included) the penalty looks back over */
+    uint64_t seed;           /* sampling and lookahead window initialisation */
+    /* Lookahead. N-gram size n >= 3, window w >= 1, n-grams verified g >= 1. */
+    bool lookahead;          /* false: one token per step */
+    uint32_t n;
+    uint32_t w;
+    uint32_t g;
+    bool bonus;              /* a fully matched n-gram also yields the next token */
+    bool seed_pool;          /* pool seeded from the prompt and fed with output n-grams */
+    bool adaptive;           /* fall back to plain steps while lookahead does not pay */
+    /* Stop conditions. Stop strings are NUL-terminated, non-empty, matched on
+     * the bytes of dec_text pieces; they need a dec_text. */
+    const char *const *stop;
+    uint32_t n_stop;
+    bool stop_at_eos;
+};
+
+/* Limits from the configuration that params are checked against. */
+struct dec_caps {
+    uint32_t max_n;
+    uint32_t max_w;
+    uint32_t max_g;
+    uint32_t max_tokens;
+    uint32_t max_stop;       /* stop strings per request */
+    uint32_t max_stop_len;   /* bytes per stop string */
+    uint32_t pool_entries;   /* n-grams the pool holds at most; 0 = sized from n_ctx */
+};
+
+struct dec_params dec_params_default(void);
+struct dec_caps dec_caps_default(void);
+
+/* Lookahead (N, W, G) for a device where one more row in a step costs
+ * `row_cost` times a one-row step (about 0 on a large GPU, larger where a
+ * step's time grows with its rows, as on a CPU): the defaults (5, 15, 15)
+ * when rows are nearly free, smaller windows as they get dearer. Sets only
+ * p->n, p->w, p->g. */
+void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
+
+/* 0, or -EINVAL with a one-line reason in reterr (may be NULL), e.g.
+ * "lookahead w 40 is above the configured max_w 32". */
+int dec_params_validate(const struct dec_params *p, const struct dec_caps *caps, char *reterr,
+                        size_t reterr_len);
+
+/* Bytes a token adds to the output text (SentencePiece piece with "▁" as a
+ * space, byte tokens as their byte). The pointer must stay valid until the
+ * next call. */
+struct dec_text {
+    const char *(*piece)(void *user, int32_t id, size_t *ret_len);
+    void *user;
+};
+
+/* Tokens of one step, in order. Nonzero return cancels the generation. */
+typedef int (*dec_emit_fn)(void *user, const int32_t *tokens, uint32_t n);
+
+#define DEC_HIST_MAX (DEC_N_LIMIT + 1)
+
+struct dec_stats {
+    uint32_t steps;            /* forward passes after the prefill */
+    uint32_t lookahead_steps;  /* of which carried a lookahead window */
+    uint32_t plain_steps;      /* of which were one-row steps */
+    uint32_t tokens;           /* tokens decoded, EOS and stop-string tokens included */
+    uint32_t prefill_tokens;
+    double tokens_per_pass;    /* tokens / (steps + 1): the prefill pass yields the first token */
+    double tokens_per_step;    /* tokens after the first / steps */
+    uint32_t hist[DEC_HIST_MAX];       /* hist[k]: steps that yielded k tokens (1..N) */
+    uint32_t accepted_depth[DEC_N_LIMIT]; /* [d]: steps whose verification accepted >= d candidate tokens (d >= 1) */
+    uint32_t verify_steps;     /* steps with at least one candidate n-gram */
+    uint32_t hit_steps;        /* of which accepted at least one candidate token */
+    double hit_rate;           /* hit_steps / verify_steps */
+    uint32_t pool_size;        /* n-grams in the pool at the end */
+    uint32_t fallbacks;        /* times the adaptive rule switched to plain steps */
+    double prefill_ms;
+    double step_ms_total;      /* all steps, monotonic clock */
+    double step_ms_mean;
+    double lookahead_step_ms_mean;
+    double plain_step_ms_mean;
+};
+
+/* What the caller's output is:
+ *   the pieces of the emitted tokens, in order, followed (finish STOP only)
+ *   by the first stop_token_bytes bytes of the piece of stop_token.
+ * Tokens are emitted as soon as no stop string can begin in their text; a
+ * token whose text might begin a stop string is held back until the
+ * following tokens decide. So a daemon can stream every emitted token's
+ * full text at once and, at a STOP, append that one partial piece.
+ * The stop string and everything after it are never emitted. EOS is never
+ * emitted when stop_at_eos is set. Held-back tokens are emitted before
+ * dec_generate returns for EOS, LENGTH and CONTEXT; not for CANCELLED or
+ * ERROR. */
+struct dec_result {
+    enum dec_finish finish;
+    uint32_t n_tokens;         /* tokens emitted */
+    int32_t stop_token;        /* STOP: token in which the stop string begins, or -1 */
+    uint32_t stop_token_bytes; /* STOP: leading bytes of its piece that are output */
+    int err;                   /* ERROR: the model's negative errno */
+    char error[160];           /* ERROR or a rejected request: one line */
+    struct dec_stats stats;
+};
+
+struct dec_session;
+
+/* 0, -EINVAL (caps inconsistent or beyond DEC_N_LIMIT, model NULL), -ENOMEM. */
+int dec_session_new(const struct dec_model *model, const struct dec_caps *caps,
+                    struct dec_session **ret);
+void dec_session_free(struct dec_session *s);
+
+/* Monotonic clock in nanoseconds used for timings and the adaptive rule;
+ * tests inject a deterministic one. NULL restores CLOCK_MONOTONIC. */
+void dec_session_set_clock(struct dec_session *s, uint64_t (*now_ns)(void *user), void *user);
+
+/* Generate a continuation of prompt (n_prompt >= 1 tokens, BOS included
+ * if the model wants one) into a fresh sequence (the model is rewound to 0).
+ * emit() receives the accepted tokens of each step (see dec_result).
+ * text may be NULL unless params has stop strings.
+ * Returns 0 when the generation ran to a finish reason (CANCELLED included;
+ * ret->finish says which); -EINVAL for params that fail validation or do
+ * not fit the model (ret->error says why); -E2BIG when the prompt is longer
+ * than n_ctx (finish CONTEXT); the model's negative errno when a model call
+ * failed (finish ERROR). ret is always filled.
+ * Afterwards the model's cache holds the prompt and the generated tokens
+ * but the last one (the next step would compute it). */
+int dec_generate(struct dec_session *s, const int32_t *prompt, uint32_t n_prompt,
+                 const struct dec_params *p, const struct dec_text *text, dec_emit_fn emit,
+                 void *user, struct dec_result *ret);
+
 #endif

@@ -1,0 +1,188 @@
+/* Token choice from a row's logits: repetition penalty, temperature,
+ * top-k, softmax, top-p, min-p, then one uniform draw walked over the
+ * cumulative distribution in a fixed candidate order. The candidate order
+ * (logit descending, id ascending on ties) is a total order, so the same
+ * logits and the same uniform always give the same token. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decoding/dec-internal.h"
+
+int dec_sampler_init(struct dec_sampler *s, uint32_t n_vocab)
+{
+    memset(s, 0, sizeof(*s));
+    s->n_vocab = n_vocab;
+    s->p = malloc(sizeof(*s->p) * n_vocab);
+    s->idx = malloc(sizeof(*s->idx) * n_vocab);
+    s->seen = calloc(n_vocab, sizeof(*s->seen));
+    if (!s->p || !s->idx || !s->seen) {
+        dec_sampler_done(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void dec_sampler_done(struct dec_sampler *s)
+{
+    if (!s)
+        return;
+    free(s->p);
+    free(s->idx);
+    free(s->seen);
+    memset(s, 0, sizeof(*s));
+}
+
+bool dec_sampler_needs_logits(const struct dec_params *p)
+{
+    return p->temperature > 0.0f || p->repeat_penalty != 1.0f;
+}
+
+static void penalize(struct dec_sampler *s, const struct dec_params *p, float *logits,
+                     const int32_t *hist, uint32_t n_hist)
+{
+    uint32_t from = n_hist > p->repeat_last_n ? n_hist - p->repeat_last_n : 0;
+    if (++s->epoch == 0) {
+        memset(s->seen, 0, sizeof(*s->seen) * s->n_vocab);
+        s->epoch = 1;
+    }
+    for (uint32_t i = from; i < n_hist; i++) {
+        int32_t t = hist[i];
+        if (t < 0 || (uint32_t)t >= s->n_vocab || s->seen[t] == s->epoch)
+            continue;
+        s->seen[t] = s->epoch;
+        logits[t] = logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
+    }
+}
+
+static inline bool before(const float *l, int32_t a, int32_t b)
+{
+    return l[a] > l[b] || (l[a] == l[b] && a < b);
+}
+
+static void swap(int32_t *a, int32_t *b)
+{
+    int32_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Lomuto partition around the middle element; returns its final place. */
+static uint32_t partition(const float *l, int32_t *idx, uint32_t lo, uint32_t hi)
+{
+    swap(&idx[lo + (hi - lo) / 2], &idx[hi]);
+    uint32_t store = lo;
+    for (uint32_t i = lo; i < hi; i++)
+        if (before(l, idx[i], idx[hi]))
+            swap(&idx[i], &idx[store++]);
+    swap(&idx[store], &idx[hi]);
+    return store;
+}
+
+/* Move the k best candidates to idx[0..k) (any order). */
+static void select_top(const float *l, int32_t *idx, uint32_t n, uint32_t k)
+{
+    uint32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint32_t m = partition(l, idx, lo, hi);
+        if (m == k - 1 || m == k)
+            return;
+        if (m < k)
+            lo = m + 1;
+        else
+            hi = m - 1;
+    }
+}
+
+static void sort_range(const float *l, int32_t *idx, uint32_t lo, uint32_t hi)
+{
+    while (hi > lo + 16) {
+        uint32_t m = partition(l, idx, lo, hi);
+        if (m > lo)
+            sort_range(l, idx, lo, m - 1);
+        lo = m + 1;
+    }
+    for (uint32_t i = lo + 1; i <= hi && i > lo; i++)
+        for (uint32_t j = i; j > lo && before(l, idx[j], idx[j - 1]); j--)
+            swap(&idx[j], &idx[j - 1]);
+}
+
+static int32_t argmax(const float *l, uint32_t n)
+{
+    int32_t best = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (l[i] > l[best])
+            best = (int32_t)i;
+    return best;
+}
+
+/* Candidates idx[0..m) with probabilities p[0..m), sorted when needed. */
+static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l)
+{
+    uint32_t n = s->n_vocab, m = n;
+    for (uint32_t i = 0; i < n; i++)
+        s->idx[i] = (int32_t)i;
+    if (p->top_k && p->top_k < n) {
+        select_top(l, s->idx, n, p->top_k);
+        m = p->top_k;
+    }
+    if (m > 1 && (p->top_p < 1.0f || m < n))
+        sort_range(l, s->idx, 0, m - 1);
+    float mx = l[s->idx[0]];
+    for (uint32_t i = 1; i < m; i++)
+        mx = fmaxf(mx, l[s->idx[i]]);
+    double sum = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        s->p[i] = expf(l[s->idx[i]] - mx);
+        sum += s->p[i];
+    }
+    for (uint32_t i = 0; i < m; i++)
+        s->p[i] = (float)(s->p[i] / sum);
+    return m;
+}
+
+static uint32_t cut_top_p(const struct dec_sampler *s, float top_p, uint32_t m)
+{
+    double cum = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        cum += s->p[i];
+        if (cum >= top_p)
+            return i + 1;
+    }
+    return m;
+}
+
+int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
+                   const int32_t *hist, uint32_t n_hist, struct dec_rng *rng)
+{
+    if (p->repeat_penalty != 1.0f)
+        penalize(s, p, logits, hist, n_hist);
+    if (p->temperature <= 0.0f)
+        return argmax(logits, s->n_vocab);
+    float inv_t = 1.0f / p->temperature;
+    for (uint32_t i = 0; i < s->n_vocab; i++)
+        logits[i] *= inv_t;
+    uint32_t m = candidates(s, p, logits);
+    if (p->top_p < 1.0f)
+        m = cut_top_p(s, p->top_p, m);
+    float pmax = 0;
+    for (uint32_t i = 0; i < m; i++)
+        pmax = fmaxf(pmax, s->p[i]);
+    double total = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (s->p[i] < p->min_p * pmax)
+            s->p[i] = 0;
+        total += s->p[i];
+    }
+    double target = dec_rng_uniform(rng) * total, cum = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        cum += s->p[i];
+        if (target < cum)
+            return s->idx[i];
+    }
+    for (uint32_t i = m; i-- > 0;)
+        if (s->p[i] > 0)
+            return s->idx[i];
+    return s->idx[0];
+}

@@ -1,0 +1,65 @@
+/* decoding/stop.c: stop strings found across feeds and chunks, at their
+ * earliest offset, with only undecided bytes held. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "decoding/dec-internal.h"
+
+static void test_split_across_feeds(void **state)
+{
+    struct dec_stop st;
+    const char *stops[] = {"END", "\n\nUser:"};
+    uint64_t at = 0;
+    assert_int_equal(dec_stop_init(&st, 16), 0);
+    dec_stop_reset(&st, stops, 2);
+    assert_false(dec_stop_feed(&st, "hello E", 7, &at));
+    /* "E" may begin "END": held. */
+    assert_int_equal(dec_stop_safe(&st), 6);
+    assert_false(dec_stop_feed(&st, "x\n", 2, &at));
+    assert_int_equal(dec_stop_safe(&st), 8);
+    assert_false(dec_stop_feed(&st, "\nUs", 3, &at));
+    assert_int_equal(dec_stop_safe(&st), 8);
+    assert_true(dec_stop_feed(&st, "er: more", 8, &at));
+    assert_int_equal(at, 8);
+    dec_stop_done(&st);
+    dec_stop_done(NULL);
+}
+
+static void test_long_piece_and_earliest(void **state)
+{
+    struct dec_stop st;
+    const char *stops[] = {"zz9", "b"};
+    char big[300];
+    uint64_t at = 0;
+    memset(big, 'a', sizeof(big));
+    big[250] = 'z';
+    big[251] = 'z';
+    big[252] = '9';
+    big[260] = 'b';
+    assert_int_equal(dec_stop_init(&st, 3), 0);
+    dec_stop_reset(&st, stops, 2);
+    assert_true(dec_stop_feed(&st, big, sizeof(big), &at));
+    assert_int_equal(at, 250);
+    /* Several matches in one chunk: the earliest wins. */
+    dec_stop_reset(&st, stops, 2);
+    assert_true(dec_stop_feed(&st, "xxbzz9", 6, &at));
+    assert_int_equal(at, 2);
+    /* No stop strings: everything is safe at once. */
+    dec_stop_reset(&st, NULL, 0);
+    assert_false(dec_stop_feed(&st, "zz9", 3, &at));
+    assert_int_equal(dec_stop_safe(&st), 3);
+    dec_stop_done(&st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_across_feeds),
+        cmocka_unit_test(test_long_piece_and_earliest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
