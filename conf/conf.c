@@ -50,16 +50,14 @@ int conf_copy(struct conf *dst, const struct conf *src)
     const struct conf_key *schema = conf_schema(&n);
 
     *dst = *src;
-    for (size_t i = 0; i < n; i++) {
-        char **f = (char **)((char *)dst + schema[i].offset);
+    for (size_t i = 0; i < n; i++)
         if (is_string(&schema[i]))
-            *f = NULL;
-    }
+            *(char **)((char *)dst + schema[i].offset) = NULL;
     for (size_t i = 0; i < n; i++) {
-        char **f = (char **)((char *)dst + schema[i].offset);
-        const char *s = *(char *const *)((const char *)src + schema[i].offset);
         if (!is_string(&schema[i]))
             continue;
+        char **f = (char **)((char *)dst + schema[i].offset);
+        const char *s = *(char *const *)((const char *)src + schema[i].offset);
         *f = strdup(s ? s : "");
         if (!*f) {
             conf_free(dst);
