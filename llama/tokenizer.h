@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct llm_gguf;
-struct llm_tok; /* opaque, immutable after load: safe to share between threads */
+struct llm_tok; /* opaque, immutable after load */
 
 /* Longest text llm_tok_encode accepts; SentencePiece needs tens of bytes of
  * working memory per input byte, so longer inputs get -E2BIG. */
