@@ -411,6 +411,13 @@ static void test_multibyte_stream(void **state)
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             size_t n, len, tlen = strlen(texts[i]);
             int32_t *ids = encode(toks[t], texts[i], tlen, true, &n);
+            /* .model and GGUF agree here too: the spaced string shows the
+             * inferred whitespace handling is the .model's own. */
+            size_t n2;
+            int32_t *ids2 = encode(toks[t ^ 1], texts[i], tlen, true, &n2);
+            assert_int_equal(n, n2);
+            assert_memory_equal(ids, ids2, n * sizeof(*ids));
+            free(ids2);
             check_stream(toks[t], ids, n);
             char *back = decode(toks[t], ids, n, &len);
             /* stories260K removes extra whitespace, so only the others
@@ -763,7 +770,8 @@ static void test_gguf_small_vocab_loads(void **state)
     llm_tok_free(tok);
 }
 
-static void test_gguf_malformed(void **state)
+/* Missing, mistyped and mismatched keys: each message names the key. */
+static void test_gguf_malformed_keys(void **state)
 {
     struct vocab v;
     vocab_default(&v);
@@ -787,6 +795,12 @@ static void test_gguf_malformed(void **state)
     vocab_default(&v);
     v.scores_type = LLM_GGUF_I32;
     expect_fail(&v, -EINVAL, "tokenizer.ggml.scores must be an array of float32");
+}
+
+/* Per-token faults: each message names the token. */
+static void test_gguf_malformed_tokens(void **state)
+{
+    struct vocab v;
     vocab_default(&v);
     v.types[261] = 9;
     expect_fail(&v, -EINVAL, "token 261 has type 9");
@@ -846,7 +860,8 @@ int main(void)
         cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_gguf_small_vocab_loads),
-        cmocka_unit_test(test_gguf_malformed),
+        cmocka_unit_test(test_gguf_malformed_keys),
+        cmocka_unit_test(test_gguf_malformed_tokens),
     };
     return cmocka_run_group_tests(tests, setup_shared, teardown_shared);
 }
