@@ -24,10 +24,17 @@ static uint64_t touch(const void *p, uint64_t n)
 static uint64_t elem_size(enum llm_gguf_vtype t)
 {
     switch (t) {
-    case LLM_GGUF_U8: case LLM_GGUF_I8: case LLM_GGUF_BOOL: return 1;
-    case LLM_GGUF_U16: case LLM_GGUF_I16: return 2;
-    case LLM_GGUF_U32: case LLM_GGUF_I32: case LLM_GGUF_F32: return 4;
-    case LLM_GGUF_U64: case LLM_GGUF_I64: case LLM_GGUF_F64: return 8;
+    case LLM_GGUF_U8:
+    case LLM_GGUF_I8:
+    case LLM_GGUF_BOOL: return 1;
+    case LLM_GGUF_U16:
+    case LLM_GGUF_I16: return 2;
+    case LLM_GGUF_U32:
+    case LLM_GGUF_I32:
+    case LLM_GGUF_F32: return 4;
+    case LLM_GGUF_U64:
+    case LLM_GGUF_I64:
+    case LLM_GGUF_F64: return 8;
     default: return 0;
     }
 }
@@ -83,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         walk_kv(g, llm_gguf_kv_at(g, i));
     for (uint64_t i = 0; i < llm_gguf_n_tensors(g); i++) {
         const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
-        if (llm_gguf_find_tensor(g, t->name) != t || t->size != llm_ggml_row_bytes(t->type, t->ne[0]) *
-                                                                   (t->n_elements / t->ne[0]))
+        if (llm_gguf_find_tensor(g, t->name) != t ||
+            t->size != llm_ggml_row_bytes(t->type, t->ne[0]) * (t->n_elements / t->ne[0]))
             __builtin_trap();
         sink += touch(t->data, t->size);
     }

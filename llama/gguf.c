@@ -81,12 +81,12 @@ static const struct {
     const char *name;
     uint8_t size; /* 0: variable (string, array) */
 } vtypes[] = {
-    [LLM_GGUF_U8] = {"u8", 1},     [LLM_GGUF_I8] = {"i8", 1},
-    [LLM_GGUF_U16] = {"u16", 2},   [LLM_GGUF_I16] = {"i16", 2},
-    [LLM_GGUF_U32] = {"u32", 4},   [LLM_GGUF_I32] = {"i32", 4},
-    [LLM_GGUF_F32] = {"f32", 4},   [LLM_GGUF_BOOL] = {"bool", 1},
+    [LLM_GGUF_U8] = {"u8", 1},         [LLM_GGUF_I8] = {"i8", 1},
+    [LLM_GGUF_U16] = {"u16", 2},       [LLM_GGUF_I16] = {"i16", 2},
+    [LLM_GGUF_U32] = {"u32", 4},       [LLM_GGUF_I32] = {"i32", 4},
+    [LLM_GGUF_F32] = {"f32", 4},       [LLM_GGUF_BOOL] = {"bool", 1},
     [LLM_GGUF_STRING] = {"string", 0}, [LLM_GGUF_ARRAY] = {"array", 0},
-    [LLM_GGUF_U64] = {"u64", 8},   [LLM_GGUF_I64] = {"i64", 8},
+    [LLM_GGUF_U64] = {"u64", 8},       [LLM_GGUF_I64] = {"i64", 8},
     [LLM_GGUF_F64] = {"f64", 8},
 };
 
@@ -154,8 +154,9 @@ static void set_ctx(struct rd *r, const char *what, const char *s, uint64_t len)
 static int need(struct rd *r, uint64_t n, const char *what)
 {
     if (n > r->size - r->off)
-        return fail(r, -EBADMSG, "truncated %s: %" PRIu64 " bytes needed at offset %zu, file has %zu",
-                    what, n, r->off, r->size);
+        return fail(r, -EBADMSG,
+                    "truncated %s: %" PRIu64 " bytes needed at offset %zu, file has %zu", what, n,
+                    r->off, r->size);
     return 0;
 }
 
@@ -186,8 +187,9 @@ static int rd_str(struct rd *r, struct llm_gguf_str *s, const char *what)
     if (e)
         return e;
     if (len > r->size - r->off)
-        return fail(r, -EBADMSG, "%s of %" PRIu64 " bytes runs past the end of the file (%zu bytes left)",
-                    what, len, r->size - r->off);
+        return fail(r, -EBADMSG,
+                    "%s of %" PRIu64 " bytes runs past the end of the file (%zu bytes left)", what,
+                    len, r->size - r->off);
     s->ptr = (const char *)r->p + r->off;
     s->len = len;
     r->off += len;
@@ -221,14 +223,15 @@ static int parse_header(struct llm_gguf *g, struct rd *r, uint64_t *n_kv)
     if ((e = need(r, 4, "magic")))
         return e;
     if (memcmp(r->p, "GGUF", 4))
-        return fail(r, -EBADMSG, "bad magic %02x %02x %02x %02x, expected \"GGUF\"", r->p[0], r->p[1],
-                    r->p[2], r->p[3]);
+        return fail(r, -EBADMSG, "bad magic %02x %02x %02x %02x, expected \"GGUF\"", r->p[0],
+                    r->p[1], r->p[2], r->p[3]);
     r->off = 4;
     if ((e = rd_u32(r, &version, "version")))
         return e;
     if (version == 1)
-        return fail(r, -ENOTSUP, "GGUF version 1 is not supported (it used 32-bit counts); "
-                                 "convert the file again with a current llama.cpp");
+        return fail(r, -ENOTSUP,
+                    "GGUF version 1 is not supported (it used 32-bit counts); "
+                    "convert the file again with a current llama.cpp");
     if (__builtin_bswap32(version) == 2 || __builtin_bswap32(version) == 3)
         return fail(r, -ENOTSUP, "big-endian GGUF file; only little-endian files are supported");
     if (version != 2 && version != 3)
@@ -262,8 +265,9 @@ static int walk_elems(struct rd *r, uint32_t t, uint64_t n, uint64_t *so, unsign
         return fail(r, -EBADMSG, "unknown array element type %" PRIu32, t);
     if (t == LLM_GGUF_STRING) {
         if (n > left / STR_LEN_BYTES)
-            return fail(r, -EBADMSG, "array of %" PRIu64 " strings cannot fit in the %" PRIu64 " bytes left",
-                        n, left);
+            return fail(r, -EBADMSG,
+                        "array of %" PRIu64 " strings cannot fit in the %" PRIu64 " bytes left", n,
+                        left);
         for (uint64_t i = 0; i < n; i++) {
             struct llm_gguf_str s;
             if (so)
@@ -277,12 +281,14 @@ static int walk_elems(struct rd *r, uint32_t t, uint64_t n, uint64_t *so, unsign
         if (depth >= LLM_GGUF_MAX_NESTING)
             return fail(r, -EBADMSG, "arrays nested deeper than %d levels", LLM_GGUF_MAX_NESTING);
         if (n > left / MIN_ARRAY_BYTES)
-            return fail(r, -EBADMSG, "array of %" PRIu64 " arrays cannot fit in the %" PRIu64 " bytes left",
-                        n, left);
+            return fail(r, -EBADMSG,
+                        "array of %" PRIu64 " arrays cannot fit in the %" PRIu64 " bytes left", n,
+                        left);
         for (uint64_t i = 0; i < n; i++) {
             uint32_t et;
             uint64_t en;
-            if ((e = rd_u32(r, &et, "nested array type")) || (e = rd_u64(r, &en, "nested array count")) ||
+            if ((e = rd_u32(r, &et, "nested array type")) ||
+                (e = rd_u64(r, &en, "nested array count")) ||
                 (e = walk_elems(r, et, en, NULL, depth + 1)))
                 return e;
         }
@@ -293,7 +299,8 @@ static int walk_elems(struct rd *r, uint32_t t, uint64_t n, uint64_t *so, unsign
                     vtypes[t].name);
     if (bytes > left)
         return fail(r, -EBADMSG,
-                    "array of %" PRIu64 " %s elements (%" PRIu64 " bytes) runs past the end of the file "
+                    "array of %" PRIu64 " %s elements (%" PRIu64
+                    " bytes) runs past the end of the file "
                     "(%" PRIu64 " bytes left)",
                     n, vtypes[t].name, bytes, left);
     r->off += bytes;
@@ -316,7 +323,8 @@ static int parse_array(struct rd *r, struct llm_gguf_kv *kv, uint64_t **ret_so)
     if (t == LLM_GGUF_STRING && n > 0) {
         /* Bounded first, so the index costs at most the strings' own bytes. */
         if (n > (r->size - r->off) / STR_LEN_BYTES)
-            return fail(r, -EBADMSG, "array of %" PRIu64 " strings cannot fit in the %zu bytes left", n,
+            return fail(r, -EBADMSG,
+                        "array of %" PRIu64 " strings cannot fit in the %zu bytes left", n,
                         r->size - r->off);
         *ret_so = malloc(n * sizeof(uint64_t));
         if (!*ret_so)
@@ -334,8 +342,16 @@ static int parse_scalar(struct rd *r, uint32_t t, struct llm_gguf_kv *kv)
     q = r->p + r->off;
     r->off += vtypes[t].size;
     union {
-        uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-        float f32; uint64_t u64; int64_t i64; double f64;
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        float f32;
+        uint64_t u64;
+        int64_t i64;
+        double f64;
     } x;
     memcpy(&x, q, vtypes[t].size);
     switch (t) {
@@ -393,7 +409,8 @@ static int parse_kvs(struct llm_gguf *g, struct rd *r, uint64_t n_kv)
         if ((e = rd_str(r, &kv.key, "key")))
             return e;
         if (kv.key.len == 0 || kv.key.len > MAX_KEY_LEN)
-            return fail(r, -EBADMSG, "key length %" PRIu64 " not in 1..%d", kv.key.len, MAX_KEY_LEN);
+            return fail(r, -EBADMSG, "key length %" PRIu64 " not in 1..%d", kv.key.len,
+                        MAX_KEY_LEN);
         set_ctx(r, "key", kv.key.ptr, kv.key.len);
         if ((e = rd_u32(r, &t, "value type")) || (e = parse_value(r, t, &kv, &so)) ||
             (e = push_kv(g, &kv, so))) {
@@ -443,7 +460,8 @@ static int index_kvs(struct llm_gguf *g, struct rd *r)
     if (dup >= 0) {
         const struct llm_gguf_kv *kv = &g->kv[dup];
         set_ctx(r, "key", kv->key.ptr, kv->key.len);
-        return fail(r, -EBADMSG, "duplicate key (key/values %" PRIu64 " and %" PRId64 ")", other, dup);
+        return fail(r, -EBADMSG, "duplicate key (key/values %" PRIu64 " and %" PRId64 ")", other,
+                    dup);
     }
     return 0;
 }
@@ -477,8 +495,9 @@ static int check_shape(struct rd *r, struct llm_gguf_tensor *t)
             return fail(r, -EBADMSG, "dimension %" PRIu32 " is 0", d);
         /* ggml counts elements in int64_t. */
         if (__builtin_mul_overflow(n, t->ne[d], &n) || n > INT64_MAX)
-            return fail(r, -EBADMSG, "element count overflows at dimension %" PRIu32 " (%" PRIu64 ")",
-                        d, t->ne[d]);
+            return fail(r, -EBADMSG,
+                        "element count overflows at dimension %" PRIu32 " (%" PRIu64 ")", d,
+                        t->ne[d]);
     }
     for (uint32_t d = t->n_dims; d < LLM_GGUF_MAX_DIMS; d++)
         t->ne[d] = 1;
@@ -486,7 +505,8 @@ static int check_shape(struct rd *r, struct llm_gguf_tensor *t)
     if (!blk)
         return fail(r, -EBADMSG, "unknown ggml type %" PRIu32, t->type);
     if (t->ne[0] % blk)
-        return fail(r, -EBADMSG, "row length %" PRIu64 " is not a multiple of the %s block size %" PRIu64,
+        return fail(r, -EBADMSG,
+                    "row length %" PRIu64 " is not a multiple of the %s block size %" PRIu64,
                     t->ne[0], llm_ggml_type_name(t->type), blk);
     rb = llm_ggml_row_bytes(t->type, t->ne[0]);
     if (!rb || __builtin_mul_overflow(rb, n / t->ne[0], &t->size))
@@ -506,7 +526,8 @@ static int parse_tinfo(struct rd *r, uint64_t i, struct llm_gguf_tensor *t)
     if (name.len == 0)
         return fail(r, -EBADMSG, "empty tensor name");
     if (name.len > sizeof(t->name) - 1)
-        return fail(r, -EBADMSG, "name of %" PRIu64 " bytes exceeds %zu", name.len, sizeof(t->name) - 1);
+        return fail(r, -EBADMSG, "name of %" PRIu64 " bytes exceeds %zu", name.len,
+                    sizeof(t->name) - 1);
     if (memchr(name.ptr, 0, name.len))
         return fail(r, -EBADMSG, "tensor name contains a NUL byte");
     memcpy(t->name, name.ptr, name.len);
@@ -555,8 +576,8 @@ static int index_tensors(struct llm_gguf *g, struct rd *r)
     dup = sort_refs(g->t_sorted, g->n_tensors, &other);
     if (dup >= 0) {
         set_ctx(r, "tensor", g->tensors[dup].name, strlen(g->tensors[dup].name));
-        return fail(r, -EBADMSG, "duplicate tensor name (tensors %" PRIu64 " and %" PRId64 ")", other,
-                    dup);
+        return fail(r, -EBADMSG, "duplicate tensor name (tensors %" PRIu64 " and %" PRId64 ")",
+                    other, dup);
     }
     return 0;
 }
@@ -587,7 +608,8 @@ static int check_overlaps(struct llm_gguf *g, struct rd *r)
         if (a->offset + a->size > b->offset) {
             set_ctx(r, "tensor", b->name, strlen(b->name));
             e = fail(r, -EBADMSG,
-                     "data [%" PRIu64 ", %" PRIu64 ") overlaps tensor '%s' [%" PRIu64 ", %" PRIu64 ")",
+                     "data [%" PRIu64 ", %" PRIu64 ") overlaps tensor '%s' [%" PRIu64 ", %" PRIu64
+                     ")",
                      b->offset, b->offset + b->size, a->name, a->offset, a->offset + a->size);
         }
     }
@@ -620,7 +642,8 @@ static int place_data(struct llm_gguf *g, struct rd *r)
                         g->alignment);
         if (t->offset > data_len || t->size > data_len - t->offset)
             return fail(r, -EBADMSG,
-                        "data at offset %" PRIu64 " of %" PRIu64 " bytes runs past the end of the file "
+                        "data at offset %" PRIu64 " of %" PRIu64
+                        " bytes runs past the end of the file "
                         "(data section is %" PRIu64 " bytes)",
                         t->offset, t->size, data_len);
         t->data = r->p + start + t->offset;
@@ -807,8 +830,8 @@ static const struct llm_gguf_kv *get_kv(const struct llm_gguf *g, const char *ke
     return kv;
 }
 
-__attribute__((format(printf, 5, 6))) static void get_err(const struct llm_gguf *g, const char *key,
-                                                         char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+get_err(const struct llm_gguf *g, const char *key, char *err, size_t errlen, const char *fmt, ...)
 {
     char prefix[512];
     va_list ap;
@@ -829,8 +852,8 @@ static bool is_unsigned(enum llm_gguf_vtype t)
 }
 
 /* Any integer value as u64 no larger than max. */
-static int get_uint(const struct llm_gguf *g, const char *key, uint64_t max, uint64_t *ret, char *err,
-                    size_t errlen)
+static int get_uint(const struct llm_gguf *g, const char *key, uint64_t max, uint64_t *ret,
+                    char *err, size_t errlen)
 {
     const struct llm_gguf_kv *kv = get_kv(g, key, err, errlen);
     if (!kv)
@@ -841,16 +864,19 @@ static int get_uint(const struct llm_gguf *g, const char *key, uint64_t max, uin
     }
     if (is_signed(kv->type) ? kv->v.i64 < 0 || (uint64_t)kv->v.i64 > max : kv->v.u64 > max) {
         if (is_signed(kv->type))
-            get_err(g, key, err, errlen, "value %" PRId64 " out of range 0..%" PRIu64, kv->v.i64, max);
+            get_err(g, key, err, errlen, "value %" PRId64 " out of range 0..%" PRIu64, kv->v.i64,
+                    max);
         else
-            get_err(g, key, err, errlen, "value %" PRIu64 " out of range 0..%" PRIu64, kv->v.u64, max);
+            get_err(g, key, err, errlen, "value %" PRIu64 " out of range 0..%" PRIu64, kv->v.u64,
+                    max);
         return -ERANGE;
     }
     *ret = kv->v.u64; /* a non-negative i64 has the same bits */
     return 0;
 }
 
-int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, char *reterr, size_t errlen)
+int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, char *reterr,
+                     size_t errlen)
 {
     uint64_t v;
     int e = get_uint(g, key, UINT32_MAX, &v, reterr, errlen);
@@ -859,12 +885,14 @@ int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, c
     return e;
 }
 
-int llm_gguf_get_u64(const struct llm_gguf *g, const char *key, uint64_t *ret, char *reterr, size_t errlen)
+int llm_gguf_get_u64(const struct llm_gguf *g, const char *key, uint64_t *ret, char *reterr,
+                     size_t errlen)
 {
     return get_uint(g, key, UINT64_MAX, ret, reterr, errlen);
 }
 
-int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char *reterr, size_t errlen)
+int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char *reterr,
+                     size_t errlen)
 {
     const struct llm_gguf_kv *kv = get_kv(g, key, reterr, errlen);
     if (!kv)
@@ -882,7 +910,8 @@ int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char
     return 0;
 }
 
-int llm_gguf_get_bool(const struct llm_gguf *g, const char *key, bool *ret, char *reterr, size_t errlen)
+int llm_gguf_get_bool(const struct llm_gguf *g, const char *key, bool *ret, char *reterr,
+                      size_t errlen)
 {
     const struct llm_gguf_kv *kv = get_kv(g, key, reterr, errlen);
     if (!kv)
@@ -895,8 +924,8 @@ int llm_gguf_get_bool(const struct llm_gguf *g, const char *key, bool *ret, char
     return 0;
 }
 
-int llm_gguf_get_str(const struct llm_gguf *g, const char *key, struct llm_gguf_str *ret, char *reterr,
-                     size_t errlen)
+int llm_gguf_get_str(const struct llm_gguf *g, const char *key, struct llm_gguf_str *ret,
+                     char *reterr, size_t errlen)
 {
     const struct llm_gguf_kv *kv = get_kv(g, key, reterr, errlen);
     if (!kv)
@@ -938,7 +967,8 @@ int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uin
 
     /* Compared as integers: kv may point anywhere, and relational operators
      * on pointers into different objects are undefined. */
-    if (!kv || !g->n_kv || p < lo || p >= lo + g->n_kv * sizeof(*g->kv) || (p - lo) % sizeof(*g->kv))
+    if (!kv || !g->n_kv || p < lo || p >= lo + g->n_kv * sizeof(*g->kv) ||
+        (p - lo) % sizeof(*g->kv))
         return -EINVAL;
     idx = (p - lo) / sizeof(*g->kv);
     if (kv->type != LLM_GGUF_ARRAY || kv->arr_type != LLM_GGUF_STRING)
@@ -1002,8 +1032,8 @@ uint64_t llm_ggml_row_bytes(uint32_t type, uint64_t n)
     uint64_t bytes;
     if (!ggml_known(type) || n % ggml_types[type].block_elems)
         return 0;
-    if (__builtin_mul_overflow(n / ggml_types[type].block_elems, (uint64_t)ggml_types[type].block_bytes,
-                               &bytes))
+    if (__builtin_mul_overflow(n / ggml_types[type].block_elems,
+                               (uint64_t)ggml_types[type].block_bytes, &bytes))
         return 0;
     return bytes;
 }

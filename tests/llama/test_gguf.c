@@ -3,6 +3,7 @@
  * traits. Every malformed file is parsed from a heap copy of exactly its
  * length, so that under ASan any read past the end is caught. */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include "llama/gguf.h"
@@ -39,9 +39,18 @@ static void gw_bytes(struct gw *w, const void *d, size_t n)
     w->len += n;
 }
 
-static void gw_u8(struct gw *w, uint8_t v) { gw_bytes(w, &v, 1); }
-static void gw_u32(struct gw *w, uint32_t v) { gw_bytes(w, &v, 4); }
-static void gw_u64(struct gw *w, uint64_t v) { gw_bytes(w, &v, 8); }
+static void gw_u8(struct gw *w, uint8_t v)
+{
+    gw_bytes(w, &v, 1);
+}
+static void gw_u32(struct gw *w, uint32_t v)
+{
+    gw_bytes(w, &v, 4);
+}
+static void gw_u64(struct gw *w, uint64_t v)
+{
+    gw_bytes(w, &v, 8);
+}
 
 static void gw_strn(struct gw *w, const char *s, size_t n)
 {
@@ -49,7 +58,10 @@ static void gw_strn(struct gw *w, const char *s, size_t n)
     gw_bytes(w, s, n);
 }
 
-static void gw_str(struct gw *w, const char *s) { gw_strn(w, s, strlen(s)); }
+static void gw_str(struct gw *w, const char *s)
+{
+    gw_strn(w, s, strlen(s));
+}
 
 static void gw_key(struct gw *w, const char *key, uint32_t type)
 {
@@ -57,8 +69,14 @@ static void gw_key(struct gw *w, const char *key, uint32_t type)
     gw_u32(w, type);
 }
 
-static void gw_patch_u32(struct gw *w, size_t off, uint32_t v) { memcpy(w->p + off, &v, 4); }
-static void gw_patch_u64(struct gw *w, size_t off, uint64_t v) { memcpy(w->p + off, &v, 8); }
+static void gw_patch_u32(struct gw *w, size_t off, uint32_t v)
+{
+    memcpy(w->p + off, &v, 4);
+}
+static void gw_patch_u64(struct gw *w, size_t off, uint64_t v)
+{
+    memcpy(w->p + off, &v, 8);
+}
 
 struct tdesc {
     const char *name;
@@ -70,8 +88,14 @@ struct tdesc {
 };
 
 /* Descriptor shorthands: auto offset, and fixed offset. */
-#define TD(name, nd, type, ...) {name, nd, {__VA_ARGS__}, type, false, 0}
-#define TDO(name, nd, type, off, ...) {name, nd, {__VA_ARGS__}, type, true, off}
+#define TD(name, nd, type, ...)                                                                    \
+    {                                                                                              \
+        name, nd, {__VA_ARGS__}, type, false, 0                                                    \
+    }
+#define TDO(name, nd, type, off, ...)                                                              \
+    {                                                                                              \
+        name, nd, {__VA_ARGS__}, type, true, off                                                   \
+    }
 
 struct fdesc {
     bool has_align; /* write general.alignment = align */
@@ -150,7 +174,8 @@ static void build(struct gw *w, const struct fdesc *d, struct marks *ret_m)
     const struct tdesc *t = d->t ? d->t : std_tensors;
     uint32_t n_t = d->t ? d->n_t : 2;
     uint64_t align = d->has_align && d->align && !(d->align & (d->align - 1)) && d->align <= 4096
-                         ? d->align : 32;
+                         ? d->align
+                         : 32;
     uint64_t off[8], end = 0, next = 0;
     struct marks m = {0};
 
@@ -244,17 +269,25 @@ static bool str_eq(struct llm_gguf_str s, const char *want)
 
 /* ---- the bundled and shared model files ---- */
 
-static void test_stories260k(void **state)
+static struct llm_gguf *open_stories(void)
 {
     char err[LLM_GGUF_ERR_MAX];
-    struct llm_gguf *g;
+    struct llm_gguf *g = NULL;
+    int e = llm_gguf_open(STORIES, &g, err, sizeof(err));
+    if (e)
+        print_error("%s\n", err);
+    assert_int_equal(e, 0);
+    return g;
+}
+
+static void test_stories260k_metadata(void **state)
+{
+    char err[LLM_GGUF_ERR_MAX];
+    struct llm_gguf *g = open_stories();
     struct llm_gguf_str s;
     uint32_t u;
     float f;
-    const void *arr;
-    uint64_t n;
 
-    assert_int_equal(llm_gguf_open(STORIES, &g, err, sizeof(err)), 0);
     assert_int_equal(llm_gguf_version(g), 3);
     assert_int_equal(llm_gguf_alignment(g), 32);
     assert_string_equal(llm_gguf_name(g), STORIES);
@@ -267,10 +300,23 @@ static void test_stories260k(void **state)
     assert_int_equal(u, 5);
     assert_int_equal(llm_gguf_get_u32(g, "llama.feed_forward_length", &u, err, sizeof(err)), 0);
     assert_int_equal(u, 172);
-    assert_int_equal(llm_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &f, err, sizeof(err)), 0);
+    assert_int_equal(
+        llm_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &f, err, sizeof(err)), 0);
     assert_float_equal(f, 1e-5f, 1e-9f);
+    assert_null(llm_gguf_find_kv(g, "llama.nonexistent"));
+    llm_gguf_free(g);
+}
 
-    /* Vocabulary: README.md documents "Once upon a time" as 403 407 261 378. */
+static void test_stories260k_vocab(void **state)
+{
+    char err[LLM_GGUF_ERR_MAX];
+    struct llm_gguf *g = open_stories();
+    struct llm_gguf_str s;
+    const void *arr;
+    uint64_t n;
+    float f;
+
+    /* README.md documents "Once upon a time" as 403 407 261 378. */
     const struct llm_gguf_kv *tok = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
     assert_non_null(tok);
     assert_int_equal(tok->type, LLM_GGUF_ARRAY);
@@ -286,10 +332,17 @@ static void test_stories260k(void **state)
     assert_true(str_eq(s, "<0x00>"));
     assert_int_equal(llm_gguf_arr_str(g, tok, 511, &s), 0);
     assert_int_equal(llm_gguf_arr_str(g, tok, 512, &s), -ERANGE);
-    assert_int_equal(llm_gguf_get_arr(g, "tokenizer.ggml.scores", LLM_GGUF_F32, &arr, &n, err, sizeof(err)), 0);
+    assert_int_equal(
+        llm_gguf_get_arr(g, "tokenizer.ggml.scores", LLM_GGUF_F32, &arr, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 512);
     memcpy(&f, (const char *)arr + 403 * 4, 4);
     assert_float_equal(f, -144.0f, 0.0f);
+    llm_gguf_free(g);
+}
+
+static void test_stories260k_tensors(void **state)
+{
+    struct llm_gguf *g = open_stories();
 
     assert_int_equal(llm_gguf_n_tensors(g), 48);
     const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, 0);
@@ -315,7 +368,6 @@ static void test_stories260k(void **state)
     assert_non_null(t);
     assert_int_equal(t->ne[1], 32);
     assert_null(llm_gguf_find_tensor(g, "blk.5.attn_k.weight"));
-    assert_null(llm_gguf_find_kv(g, "llama.nonexistent"));
     llm_gguf_free(g);
 }
 
@@ -481,7 +533,8 @@ static void test_built_limits(void **state)
     struct llm_gguf_str s;
 
     memset(long_name, 'b', 255);
-    build(&w, &(struct fdesc){.extra = extra_valid, .n_extra = 2, .t = t_long_name, .n_t = 3}, NULL);
+    build(&w, &(struct fdesc){.extra = extra_valid, .n_extra = 2, .t = t_long_name, .n_t = 3},
+          NULL);
     struct llm_gguf *g = parse_ok(&w, &copy);
     const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "test.deep");
     assert_int_equal(kv->arr_type, LLM_GGUF_ARRAY);
@@ -501,19 +554,75 @@ static void test_built_limits(void **state)
 
 /* ---- the malformed-file catalogue ---- */
 
-static void x_nested_too_deep(struct gw *w) { kv_nested(w, "test.deep", LLM_GGUF_MAX_NESTING + 1); }
-static void x_unknown_vtype(struct gw *w) { gw_key(w, "test.x", 13); gw_u32(w, 0); }
-static void x_unknown_etype(struct gw *w) { gw_key(w, "test.x", 9); gw_u32(w, 99); gw_u64(w, 0); }
-static void x_bad_bool(struct gw *w) { gw_key(w, "test.x", 7); gw_u8(w, 2); }
-static void x_empty_key(struct gw *w) { gw_key(w, "", 4); gw_u32(w, 1); }
-static void x_dup_key(struct gw *w) { gw_key(w, "test.u32", 4); gw_u32(w, 8); }
-static void x_huge_string(struct gw *w) { gw_key(w, "test.s", 8); gw_u64(w, 1ull << 40); }
-static void x_string_max(struct gw *w) { gw_key(w, "test.s", 8); gw_u64(w, UINT64_MAX); }
-static void x_arr_overflow(struct gw *w) { gw_key(w, "test.a", 9); gw_u32(w, 10); gw_u64(w, 1ull << 61); }
-static void x_arr_past_end(struct gw *w) { gw_key(w, "test.a", 9); gw_u32(w, 4); gw_u64(w, 1000); }
-static void x_strs_huge(struct gw *w) { gw_key(w, "test.a", 9); gw_u32(w, 8); gw_u64(w, 1ull << 40); }
-static void x_arrs_huge(struct gw *w) { gw_key(w, "test.a", 9); gw_u32(w, 9); gw_u64(w, 1ull << 40); }
-static void x_align_str(struct gw *w) { gw_key(w, "general.alignment", 8); gw_str(w, "32"); }
+static void x_nested_too_deep(struct gw *w)
+{
+    kv_nested(w, "test.deep", LLM_GGUF_MAX_NESTING + 1);
+}
+static void x_unknown_vtype(struct gw *w)
+{
+    gw_key(w, "test.x", 13);
+    gw_u32(w, 0);
+}
+static void x_unknown_etype(struct gw *w)
+{
+    gw_key(w, "test.x", 9);
+    gw_u32(w, 99);
+    gw_u64(w, 0);
+}
+static void x_bad_bool(struct gw *w)
+{
+    gw_key(w, "test.x", 7);
+    gw_u8(w, 2);
+}
+static void x_empty_key(struct gw *w)
+{
+    gw_key(w, "", 4);
+    gw_u32(w, 1);
+}
+static void x_dup_key(struct gw *w)
+{
+    gw_key(w, "test.u32", 4);
+    gw_u32(w, 8);
+}
+static void x_huge_string(struct gw *w)
+{
+    gw_key(w, "test.s", 8);
+    gw_u64(w, 1ull << 40);
+}
+static void x_string_max(struct gw *w)
+{
+    gw_key(w, "test.s", 8);
+    gw_u64(w, UINT64_MAX);
+}
+static void x_arr_overflow(struct gw *w)
+{
+    gw_key(w, "test.a", 9);
+    gw_u32(w, 10);
+    gw_u64(w, 1ull << 61);
+}
+static void x_arr_past_end(struct gw *w)
+{
+    gw_key(w, "test.a", 9);
+    gw_u32(w, 4);
+    gw_u64(w, 1000);
+}
+static void x_strs_huge(struct gw *w)
+{
+    gw_key(w, "test.a", 9);
+    gw_u32(w, 8);
+    gw_u64(w, 1ull << 40);
+}
+static void x_arrs_huge(struct gw *w)
+{
+    gw_key(w, "test.a", 9);
+    gw_u32(w, 9);
+    gw_u64(w, 1ull << 40);
+}
+static void x_align_str(struct gw *w)
+{
+    gw_key(w, "general.alignment", 8);
+    gw_str(w, "32");
+}
 
 static void x_newline_key(struct gw *w)
 {
@@ -551,10 +660,14 @@ struct mcase {
 
 static const struct mcase cases[] = {
     {"bad magic", .patch = P_MAGIC, .rc = -EBADMSG, .phrase = "header: bad magic"},
-    {"version 1", .patch = P_VERSION, .patch_val = 1, .rc = -ENOTSUP, .phrase = "version 1 is not supported"},
-    {"version 4", .patch = P_VERSION, .patch_val = 4, .rc = -ENOTSUP, .phrase = "unsupported GGUF version 4"},
-    {"big-endian", .patch = P_VERSION, .patch_val = 0x03000000, .rc = -ENOTSUP, .phrase = "big-endian"},
-    {"huge n_kv", .patch = P_N_KV, .patch_val = 1ull << 40, .rc = -EBADMSG, .phrase = "n_kv 1099511627776 cannot fit"},
+    {"version 1", .patch = P_VERSION, .patch_val = 1, .rc = -ENOTSUP,
+     .phrase = "version 1 is not supported"},
+    {"version 4", .patch = P_VERSION, .patch_val = 4, .rc = -ENOTSUP,
+     .phrase = "unsupported GGUF version 4"},
+    {"big-endian", .patch = P_VERSION, .patch_val = 0x03000000, .rc = -ENOTSUP,
+     .phrase = "big-endian"},
+    {"huge n_kv", .patch = P_N_KV, .patch_val = 1ull << 40, .rc = -EBADMSG,
+     .phrase = "n_kv 1099511627776 cannot fit"},
     {"huge n_tensors", .patch = P_N_TENSORS, .patch_val = UINT64_MAX, .rc = -EBADMSG,
      .phrase = "n_tensors 18446744073709551615 cannot fit"},
     {"string past end", EX(x_huge_string), .rc = -EBADMSG,
@@ -566,9 +679,12 @@ static const struct mcase cases[] = {
      .phrase = "array of 1000 u32 elements (4000 bytes) runs past the end"},
     {"string array count", EX(x_strs_huge), .rc = -EBADMSG, .phrase = "strings cannot fit"},
     {"array of arrays count", EX(x_arrs_huge), .rc = -EBADMSG, .phrase = "arrays cannot fit"},
-    {"nested too deep", EX(x_nested_too_deep), .rc = -EBADMSG, .phrase = "arrays nested deeper than 8"},
-    {"unknown value type", EX(x_unknown_vtype), .rc = -EBADMSG, .phrase = "key 'test.x': unknown value type 13"},
-    {"unknown element type", EX(x_unknown_etype), .rc = -EBADMSG, .phrase = "unknown array element type 99"},
+    {"nested too deep", EX(x_nested_too_deep), .rc = -EBADMSG,
+     .phrase = "arrays nested deeper than 8"},
+    {"unknown value type", EX(x_unknown_vtype), .rc = -EBADMSG,
+     .phrase = "key 'test.x': unknown value type 13"},
+    {"unknown element type", EX(x_unknown_etype), .rc = -EBADMSG,
+     .phrase = "unknown array element type 99"},
     {"bool 2", EX(x_bad_bool), .rc = -EBADMSG, .phrase = "bool value 2 is neither"},
     {"empty key", EX(x_empty_key), .rc = -EBADMSG, .phrase = "key/value 4: key length 0 not in"},
     {"key too long", EX(x_long_key), .rc = -EBADMSG, .phrase = "key length 65536 not in 1..65535"},
@@ -584,10 +700,14 @@ static const struct mcase cases[] = {
     {"alignment as string", EX(x_align_str), .rc = -EBADMSG, .phrase = "type string, expected u32"},
     {"unknown tensor type", .t = {T_A, TD("b", 1, 4, 32)}, .rc = -EBADMSG,
      .phrase = "tensor 'b': unknown ggml type 4"},
-    {"tensor type 31", .t = {T_A, TD("b", 1, 31, 32)}, .rc = -EBADMSG, .phrase = "unknown ggml type 31"},
-    {"zero dimension", .t = {T_A, TD("b", 2, 0, 32, 0)}, .rc = -EBADMSG, .phrase = "tensor 'b': dimension 1 is 0"},
-    {"n_dims 0", .t = {T_A, TD("b", 0, 0, 0)}, .rc = -EBADMSG, .phrase = "tensor 'b': n_dims 0 not in 1..4"},
-    {"n_dims 5", .t = {T_A, TD("b", 5, 0, 1, 1, 1, 1)}, .rc = -EBADMSG, .phrase = "n_dims 5 not in 1..4"},
+    {"tensor type 31", .t = {T_A, TD("b", 1, 31, 32)}, .rc = -EBADMSG,
+     .phrase = "unknown ggml type 31"},
+    {"zero dimension", .t = {T_A, TD("b", 2, 0, 32, 0)}, .rc = -EBADMSG,
+     .phrase = "tensor 'b': dimension 1 is 0"},
+    {"n_dims 0", .t = {T_A, TD("b", 0, 0, 0)}, .rc = -EBADMSG,
+     .phrase = "tensor 'b': n_dims 0 not in 1..4"},
+    {"n_dims 5", .t = {T_A, TD("b", 5, 0, 1, 1, 1, 1)}, .rc = -EBADMSG,
+     .phrase = "n_dims 5 not in 1..4"},
     {"dims product overflow", .t = {T_A, TD("b", 2, 0, 1ull << 32, 1ull << 32)}, .rc = -EBADMSG,
      .phrase = "element count overflows at dimension 1"},
     {"dims product > int64", .t = {T_A, TD("b", 3, 0, 1ull << 31, 1ull << 31, 2)}, .rc = -EBADMSG,
@@ -602,13 +722,16 @@ static const struct mcase cases[] = {
      .phrase = "tensor 'b': data at offset 1099511627776 of 34 bytes runs past the end"},
     {"offset near 2^64", .t = {T_A, TDO("b", 1, 8, UINT64_MAX - 31, 32)}, .rc = -EBADMSG,
      .phrase = "runs past the end"},
-    {"data ends past file", .d = {.data_len = 98}, .t = {T_A, TDO("b", 1, 8, 64, 64)}, .rc = -EBADMSG,
-     .phrase = "data at offset 64 of 68 bytes runs past the end of the file (data section is 98 bytes)"},
+    {"data ends past file", .d = {.data_len = 98}, .t = {T_A, TDO("b", 1, 8, 64, 64)},
+     .rc = -EBADMSG,
+     .phrase =
+         "data at offset 64 of 68 bytes runs past the end of the file (data section is 98 bytes)"},
     {"overlapping tensors", .t = {T_A, TDO("b", 1, 8, 32, 32)}, .rc = -EBADMSG,
      .phrase = "tensor 'b': data [32, 66) overlaps tensor 'a' [0, 64)"},
     {"duplicate tensor names", .t = {T_A, TD("a", 1, 8, 32)}, .rc = -EBADMSG,
      .phrase = "tensor 'a': duplicate tensor name (tensors 0 and 1)"},
-    {"empty tensor name", .t = {T_A, TD("", 1, 8, 32)}, .rc = -EBADMSG, .phrase = "tensor 1: empty tensor name"},
+    {"empty tensor name", .t = {T_A, TD("", 1, 8, 32)}, .rc = -EBADMSG,
+     .phrase = "tensor 1: empty tensor name"},
     {"tensor name too long", .t = {T_A, TD("b", 1, 8, 32)}, .rc = -EBADMSG,
      .phrase = "tensor 1: name of 256 bytes exceeds 255"},
 };
@@ -692,7 +815,8 @@ static void test_truncated_sections(void **state)
         {"in value type", m.value3 - 2, "key 'test.u32': truncated value type"},
         {"in value", m.value3 + 2, "key 'test.u32': truncated value:"},
         {"in array count", m.words_count + 4, "key 'test.words': truncated array count"},
-        {"in array string", m.words_def + 9, "key 'test.words': array string of 3 bytes runs past the end"},
+        {"in array string", m.words_def + 9,
+         "key 'test.words': array string of 3 bytes runs past the end"},
         {"in array string length", m.words_def + 7, "key 'test.words': truncated array string"},
         {"in array, count check", m.words_def, "key 'test.words': array of 3 strings cannot fit"},
         {"at tensor info", m.tinfo1, "tensor 1: truncated tensor name"},
@@ -746,17 +870,13 @@ static void expect_err(int got, int want, const char *err, const char *phrase)
     assert_non_null(strstr(err, phrase));
 }
 
-static void test_getters(void **state)
+static void test_getters_int(void **state)
 {
     struct gw w;
     uint8_t *copy;
     char err[LLM_GGUF_ERR_MAX];
     uint32_t u;
     uint64_t u64;
-    float f;
-    bool b;
-    struct llm_gguf_str s;
-    const void *arr;
 
     build(&w, &(struct fdesc){.extra = extra_getters, .n_extra = 13}, NULL);
     struct llm_gguf *g = parse_ok(&w, &copy);
@@ -773,12 +893,35 @@ static void test_getters(void **state)
     assert_int_equal(u64, 1ull << 40);
     expect_err(llm_gguf_get_u32(g, "t.u64big", &u, ERR), -ERANGE, err,
                NAME ": key 't.u64big': value 1099511627776 out of range 0..4294967295");
-    expect_err(llm_gguf_get_u32(g, "t.i8", &u, ERR), -ERANGE, err, "key 't.i8': value -1 out of range");
+    expect_err(llm_gguf_get_u32(g, "t.i8", &u, ERR), -ERANGE, err,
+               "key 't.i8': value -1 out of range");
     expect_err(llm_gguf_get_u64(g, "t.i16", &u64, ERR), -ERANGE, err, "value -300 out of range");
-    expect_err(llm_gguf_get_u32(g, "t.f32", &u, ERR), -EINVAL, err, "key 't.f32': type f32, expected an integer");
-    expect_err(llm_gguf_get_u64(g, "t.str", &u64, ERR), -EINVAL, err, "type string, expected an integer");
-    expect_err(llm_gguf_get_u32(g, "t.missing", &u, ERR), -ENOENT, err, "key 't.missing' not found");
+    expect_err(llm_gguf_get_u32(g, "t.f32", &u, ERR), -EINVAL, err,
+               "key 't.f32': type f32, expected an integer");
+    expect_err(llm_gguf_get_u64(g, "t.str", &u64, ERR), -EINVAL, err,
+               "type string, expected an integer");
+    expect_err(llm_gguf_get_u32(g, "t.missing", &u, ERR), -ENOENT, err,
+               "key 't.missing' not found");
     assert_int_equal(llm_gguf_get_u32(g, "t.missing", &u, NULL, 0), -ENOENT);
+    llm_gguf_free(g);
+    free(copy);
+    free(w.p);
+}
+
+static void test_getters_other(void **state)
+{
+    struct gw w;
+    uint8_t *copy;
+    char err[LLM_GGUF_ERR_MAX];
+    uint32_t u;
+    uint64_t u64;
+    float f;
+    bool b;
+    struct llm_gguf_str s;
+    const void *arr;
+
+    build(&w, &(struct fdesc){.extra = extra_getters, .n_extra = 13}, NULL);
+    struct llm_gguf *g = parse_ok(&w, &copy);
 
     assert_int_equal(llm_gguf_get_f32(g, "t.f32", &f, ERR), 0);
     assert_float_equal(f, 1.5f, 0);
@@ -803,7 +946,8 @@ static void test_getters(void **state)
                "array of u32, expected an array of i32");
     expect_err(llm_gguf_get_arr(g, "t.u8", LLM_GGUF_U32, &arr, &u64, ERR), -EINVAL, err,
                "type u8, expected an array of u32");
-    expect_err(llm_gguf_get_arr(g, "t.nope", LLM_GGUF_U32, &arr, &u64, ERR), -ENOENT, err, "not found");
+    expect_err(llm_gguf_get_arr(g, "t.nope", LLM_GGUF_U32, &arr, &u64, ERR), -ENOENT, err,
+               "not found");
 
     /* arr_str wants a string array of this very file. */
     assert_int_equal(llm_gguf_arr_str(g, llm_gguf_find_kv(g, "t.arr"), 0, &s), -EINVAL);
@@ -852,11 +996,14 @@ static void test_type_traits(void **state)
         uint32_t type, elems, bytes;
         const char *name;
     } want[] = {
-        {LLM_GGML_F32, 1, 4, "f32"},      {LLM_GGML_F16, 1, 2, "f16"},      {LLM_GGML_BF16, 1, 2, "bf16"},
-        {LLM_GGML_Q4_0, 32, 18, "q4_0"},  {LLM_GGML_Q4_1, 32, 20, "q4_1"},  {LLM_GGML_Q5_0, 32, 22, "q5_0"},
-        {LLM_GGML_Q5_1, 32, 24, "q5_1"},  {LLM_GGML_Q8_0, 32, 34, "q8_0"},  {LLM_GGML_Q8_1, 32, 36, "q8_1"},
-        {LLM_GGML_Q2_K, 256, 84, "q2_K"}, {LLM_GGML_Q3_K, 256, 110, "q3_K"}, {LLM_GGML_Q4_K, 256, 144, "q4_K"},
-        {LLM_GGML_Q5_K, 256, 176, "q5_K"}, {LLM_GGML_Q6_K, 256, 210, "q6_K"}, {LLM_GGML_Q8_K, 256, 292, "q8_K"},
+        {LLM_GGML_F32, 1, 4, "f32"},       {LLM_GGML_F16, 1, 2, "f16"},
+        {LLM_GGML_BF16, 1, 2, "bf16"},     {LLM_GGML_Q4_0, 32, 18, "q4_0"},
+        {LLM_GGML_Q4_1, 32, 20, "q4_1"},   {LLM_GGML_Q5_0, 32, 22, "q5_0"},
+        {LLM_GGML_Q5_1, 32, 24, "q5_1"},   {LLM_GGML_Q8_0, 32, 34, "q8_0"},
+        {LLM_GGML_Q8_1, 32, 36, "q8_1"},   {LLM_GGML_Q2_K, 256, 84, "q2_K"},
+        {LLM_GGML_Q3_K, 256, 110, "q3_K"}, {LLM_GGML_Q4_K, 256, 144, "q4_K"},
+        {LLM_GGML_Q5_K, 256, 176, "q5_K"}, {LLM_GGML_Q6_K, 256, 210, "q6_K"},
+        {LLM_GGML_Q8_K, 256, 292, "q8_K"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         assert_int_equal(llm_ggml_block_elems(want[i].type), want[i].elems);
@@ -879,17 +1026,13 @@ static void test_type_traits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stories260k),
-        cmocka_unit_test(test_kernelc_f16),
-        cmocka_unit_test(test_kernelc_q4_k_m),
-        cmocka_unit_test(test_stories_truncated),
-        cmocka_unit_test(test_built_valid),
-        cmocka_unit_test(test_built_limits),
-        cmocka_unit_test(test_malformed_catalogue),
-        cmocka_unit_test(test_truncated_sections),
-        cmocka_unit_test(test_getters),
-        cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_type_traits),
+        cmocka_unit_test(test_stories260k_metadata), cmocka_unit_test(test_stories260k_vocab),
+        cmocka_unit_test(test_stories260k_tensors),  cmocka_unit_test(test_kernelc_f16),
+        cmocka_unit_test(test_kernelc_q4_k_m),       cmocka_unit_test(test_stories_truncated),
+        cmocka_unit_test(test_built_valid),          cmocka_unit_test(test_built_limits),
+        cmocka_unit_test(test_malformed_catalogue),  cmocka_unit_test(test_truncated_sections),
+        cmocka_unit_test(test_getters_int),          cmocka_unit_test(test_getters_other),
+        cmocka_unit_test(test_open_errors),          cmocka_unit_test(test_type_traits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
