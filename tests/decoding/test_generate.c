@@ -195,6 +195,9 @@ static void test_stop_strings(void **state)
     }
     assert_true(partial > 0 && partial < checked);
     /* Stop strings without text are refused. */
+    static const char *const fixed[] = {"ab"};
+    p.stop = fixed;
+    p.n_stop = 1;
     assert_int_equal(toy_run(t, s, prompt, 24, &p, false, &sink, &res), -EINVAL);
     assert_true(strstr(res.error, "text") != NULL);
     assert_int_equal(t->violations, 0);

@@ -264,7 +264,7 @@ static void test_sampling_equals_plain(void **state)
         check_stats(&res, p.n);
     }
     print_message("sampling: %u steps accepted sampled candidate tokens\n", hits);
-    assert_true(hits > 100); /* verification really accepted sampled tokens */
+    assert_true(hits > 50); /* verification really accepted sampled tokens */
     assert_int_equal(t->violations, 0);
     dec_session_free(s);
     toy_free(t);
@@ -275,7 +275,7 @@ static void test_sampling_equals_plain(void **state)
 static uint32_t exact_first3(const struct toy *t, const int32_t *prompt, uint32_t n,
                              int32_t (*cell)[3], double *prob)
 {
-    int32_t ctx[64];
+    int32_t ctx[256];
     float l[64];
     uint32_t cells = 0;
     memcpy(ctx, prompt, sizeof(int32_t) * n);
@@ -315,23 +315,26 @@ static uint32_t exact_first3(const struct toy *t, const int32_t *prompt, uint32_
 /* Pearson chi-square of the first three tokens of 6000 lookahead runs
  * (seeds 1..6000) against the exact joint distribution: 27 cells, every
  * expected count >= 5 here, df 26, threshold 54.05 (the 0.001 quantile).
+ * The prompt (140 tokens of the toy's own text) is long enough for the
+ * pool to hold the likely continuations, so a good share of runs get
+ * tokens 2 and 3 from one verified step.
  * Plain sampling over seeds 10001..16000 is held to the same test. Seeds
  * are fixed, so the outcome is deterministic. */
 static void test_chi_square_first_three(void **state)
 {
     static struct toy_sink sink;
     struct toy_cfg cfg = toy_cfg_default();
-    cfg.sharp = 1.0f;
+    cfg.sharp = 2.0f;
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
     struct dec_result res;
-    int32_t prompt[40], cell[27][3];
+    int32_t prompt[140], cell[27][3];
     double prob[27];
     const uint32_t draws = 6000;
-    toy_prompt(t, 5, 40, prompt);
-    uint32_t cells = exact_first3(t, prompt, 40, cell, prob);
+    toy_prompt(t, 5, 140, prompt);
+    uint32_t cells = exact_first3(t, prompt, 140, cell, prob);
     for (int la = 1; la >= 0; la--) {
-        uint32_t count[27] = {0};
+        uint32_t count[27] = {0}, hits = 0;
         for (uint32_t i = 0; i < draws; i++) {
             struct dec_params p = dec_params_default();
             p.temperature = 1.0f;
@@ -342,13 +345,14 @@ static void test_chi_square_first_three(void **state)
             p.w = 4;
             p.g = 4;
             p.seed = (la ? 1 : 10001) + i;
-            assert_int_equal(toy_run(t, s, prompt, 40, &p, false, &sink, &res), 0);
+            assert_int_equal(toy_run(t, s, prompt, 140, &p, false, &sink, &res), 0);
             assert_int_equal(sink.n, 3);
             uint32_t c = 0;
             while (c < cells && memcmp(cell[c], sink.tok, sizeof(cell[c])))
                 c++;
             assert_true(c < cells);
             count[c]++;
+            hits += res.stats.hit_steps;
         }
         double chi = 0;
         for (uint32_t c = 0; c < cells; c++) {
@@ -356,8 +360,10 @@ static void test_chi_square_first_three(void **state)
             assert_true(e >= 5);
             chi += (count[c] - e) * (count[c] - e) / e;
         }
-        print_message("%s sampling: chi-square %.1f over %u cells (threshold 54.05)\n",
-                      la ? "lookahead" : "plain", chi, cells);
+        print_message("%s sampling: chi-square %.1f over %u cells (threshold 54.05), "
+                      "%u steps accepted a candidate\n", la ? "lookahead" : "plain", chi, cells,
+                      hits);
+        assert_true(la ? hits > draws / 10 : hits == 0);
         assert_true(chi < 54.05);
     }
     dec_session_free(s);
