@@ -216,8 +216,9 @@ void dec_session_set_clock(struct dec_session *s, uint64_t (*now_ns)(void *user)
  * not fit the model (ret->error says why); -E2BIG when the prompt is longer
  * than n_ctx (finish CONTEXT); the model's negative errno when a model call
  * failed (finish ERROR). ret is always filled.
- * Afterwards the model's cache holds the prompt and the generated tokens
- * but the last one (the next step would compute it). */
+ * Afterwards (finish other than ERROR) the model's cache holds the prompt
+ * and the decoded tokens (stats.tokens: EOS and the stop string's tokens
+ * included) but the last one, whose K/V the next step would compute. */
 int dec_generate(struct dec_session *s, const int32_t *prompt, uint32_t n_prompt,
                  const struct dec_params *p, const struct dec_text *text, dec_emit_fn emit,
                  void *user, struct dec_result *ret);
