@@ -1,0 +1,34 @@
+/* Reader for the reference.jsonl files beside the test models
+ * (../shared/models/<model>/reference.jsonl, format in that folder's
+ * README.md): one JSON object a line with `id`, `prompt_tokens` (BOS
+ * included), `greedy_tokens` and `greedy_text`. Compiled into every llama
+ * test; names carry the refdata_ prefix. */
+#ifndef LADE_TESTS_LLAMA_SUPPORT_REFDATA_H
+#define LADE_TESTS_LLAMA_SUPPORT_REFDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct refdata_rec {
+    char *id;
+    int32_t *prompt_tokens;
+    uint32_t n_prompt;
+    int32_t *greedy_tokens;
+    uint32_t n_greedy;
+    char *greedy_text;
+};
+
+struct refdata {
+    struct refdata_rec *recs;
+    size_t n;
+};
+
+/* Load every record of path. 0; -ENOENT when the file is absent (callers
+ * skip); -EBADMSG with the line number in reterr for a malformed line;
+ * -ENOMEM. */
+int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t errlen);
+
+/* Accepts NULL. */
+void refdata_free(struct refdata *d);
+
+#endif
