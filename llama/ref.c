@@ -101,29 +101,43 @@ static void rmsnorm(float *o, const float *x, const float *w, uint32_t n, float 
         o[j] = w[j] * (ss * x[j]);
 }
 
+/* y[0..3] = four rows of W (w, w + k, w + 2k, w + 3k) dotted with x;
+ * y2 likewise with x2 when it is not NULL. Each sum runs over j in order. */
+static void dot4(float *y, float *y2, const float *w, const float *x, const float *x2, uint32_t k)
+{
+    const float *w0 = w, *w1 = w + k, *w2 = w + 2 * (size_t)k, *w3 = w + 3 * (size_t)k;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+
+    if (x2) {
+        for (uint32_t j = 0; j < k; j++) {
+            a0 += w0[j] * x[j], a1 += w1[j] * x[j], a2 += w2[j] * x[j], a3 += w3[j] * x[j];
+            b0 += w0[j] * x2[j], b1 += w1[j] * x2[j], b2 += w2[j] * x2[j], b3 += w3[j] * x2[j];
+        }
+        y2[0] = b0, y2[1] = b1, y2[2] = b2, y2[3] = b3;
+    } else {
+        for (uint32_t j = 0; j < k; j++)
+            a0 += w0[j] * x[j], a1 += w1[j] * x[j], a2 += w2[j] * x[j], a3 += w3[j] * x[j];
+    }
+    y[0] = a0, y[1] = a1, y[2] = a2, y[3] = a3;
+}
+
 /* out[t] = W in[t] for n rows: W (d, k), in (n, k), out (n, d).
  * Every output is a dot product summed in index order, one rounding per
  * add, so a row's result does not depend on the other rows (batch
- * invariance). Four outputs share each pass over in[t] so that the CPU has
- * four independent chains of adds; that changes no result. By far the
+ * invariance). Blocks of four outputs times two rows only give the CPU
+ * eight independent chains of adds; they change no result. By far the
  * most time goes here. */
 static void matmul(float *out, const float *in, const float *w, uint32_t n, uint32_t k, uint32_t d)
 {
     uint32_t o = 0;
 
     for (; o + 4 <= d; o += 4) {
-        const float *w0 = w + (size_t)o * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-        for (uint32_t t = 0; t < n; t++) {
+        for (uint32_t t = 0; t < n; t += 2) {
             const float *x = in + (size_t)t * k;
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-            for (uint32_t j = 0; j < k; j++) {
-                s0 += w0[j] * x[j];
-                s1 += w1[j] * x[j];
-                s2 += w2[j] * x[j];
-                s3 += w3[j] * x[j];
-            }
-            float *y = out + (size_t)t * d + o;
-            y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3;
+            bool pair = t + 1 < n;
+            dot4(out + (size_t)t * d + o, pair ? out + (size_t)(t + 1) * d + o : NULL, w + (size_t)o * k, x,
+                 pair ? x + k : NULL, k);
         }
     }
     for (; o < d; o++) {

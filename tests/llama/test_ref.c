@@ -136,6 +136,43 @@ static void test_reference_kernelc(void **state)
     check_reference(KERNELC_GGUF, LADE_SHARED_DIR "/models/kernelc-22m/reference.jsonl", 1024);
 }
 
+/* Quantised weights go through llama/dequant.c at build time: every type of
+ * the q8_0 and q4_k_m fixtures loads, and a forward gives finite logits
+ * whose argmax after the prompt agrees with the f16 model's. */
+static void check_quantised(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/models/kernelc-22m/%s", LADE_SHARED_DIR, file);
+    struct llm_ref *r = build(path, 64, NULL);
+    uint32_t V = llm_ref_config(r)->n_vocab;
+    float *logits = malloc(V * sizeof(float));
+    static const int32_t toks[4] = {1, 259, 2118, 408}; /* start of code-001 */
+
+    for (uint32_t p = 0; p < 4; p++)
+        assert_int_equal(llm_ref_forward(r, toks[p], p, logits), 0);
+    for (uint32_t j = 0; j < V; j++)
+        assert_true(isfinite(logits[j]));
+    int32_t q = argmax_of(logits, V);
+    llm_ref_free(r);
+
+    r = build(KERNELC_GGUF, 64, NULL);
+    for (uint32_t p = 0; p < 4; p++)
+        assert_int_equal(llm_ref_forward(r, toks[p], p, logits), 0);
+    assert_int_equal(q, argmax_of(logits, V));
+    free(logits);
+    llm_ref_free(r);
+}
+
+static void test_quantised_q8_0(void **state)
+{
+    check_quantised("kernelc-22m-q8_0.gguf");
+}
+
+static void test_quantised_q4_k_m(void **state)
+{
+    check_quantised("kernelc-22m-q4_k_m.gguf");
+}
+
 /* ---- trace ------------------------------------------------------------------ */
 
 /* The trace's logits are the plain forward's, bit for bit, and its last
@@ -376,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_stories_from_bos),
         cmocka_unit_test(test_reference_stories),
         cmocka_unit_test(test_reference_kernelc),
+        cmocka_unit_test(test_quantised_q8_0),
+        cmocka_unit_test(test_quantised_q4_k_m),
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_forward_bounds),
         cmocka_unit_test(test_dec_forest_matches_chains),
