@@ -1,0 +1,305 @@
+/* daemon: the toy engine behind `laded --fake-engine`. Byte-level
+ * tokenizer (id = byte + 3) with four special tokens, and a generator that
+ * writes a fixed text, so every test can predict the output.
+ *
+ * Prompt directives change one generation: "[delay=MS]" sleeps MS per step,
+ * "[eos=K]" ends with EOS after K tokens, "[fail]" makes generate fail with
+ * -EIO. With lookahead on, step i emits 1 + i % n tokens, as a lookahead
+ * decoder that accepts some n-grams would. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/engine.h"
+#include "daemon/util.h"
+
+enum { FAKE_STEP_MAX = 16, FAKE_UNK = 0, FAKE_BOS = 1, FAKE_EOS = 2, FAKE_BYTE0 = 3,
+       FAKE_IM_START = 259, FAKE_IM_END = 260, FAKE_N_VOCAB = 261 };
+
+static const char *const fake_special[] = {
+    [FAKE_UNK] = "<unk>", [FAKE_BOS] = "<s>", [FAKE_EOS] = "</s>",
+};
+
+/* The output text: ASCII and multi-byte UTF-8, so streaming has to hold
+ * back split characters. */
+static const char fake_story[] = "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. ";
+
+static const char *const fake_templates[] = {
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}",
+    "{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}",
+};
+
+struct fake {
+    unsigned delay_ms;
+    uint32_t n_ctx;
+    char tmpl[16];
+    char device[64];
+};
+
+static void fake_info(void *ctx, struct srv_engine_info *ret)
+{
+    struct fake *f = ctx;
+
+    *ret = (struct srv_engine_info){
+        .model_name = "fake",
+        .model_path = "(fake)",
+        .arch = "fake",
+        .device = f->device,
+        .chat_template = !strcmp(f->tmpl, "chatml") ? fake_templates[0]
+                         : !strcmp(f->tmpl, "llama2") ? fake_templates[1] : NULL,
+        .n_ctx = f->n_ctx,
+        .n_vocab = FAKE_N_VOCAB,
+    };
+}
+
+static const char *special_text(int32_t id)
+{
+    if (id == FAKE_IM_START)
+        return "<|im_start|>";
+    if (id == FAKE_IM_END)
+        return "<|im_end|>";
+    return id >= 0 && id < FAKE_BYTE0 ? fake_special[id] : NULL;
+}
+
+/* Special token spelled at s, or -1. */
+static int32_t special_at(const char *s, size_t len, size_t *ret_n)
+{
+    static const int32_t ids[] = { FAKE_BOS, FAKE_EOS, FAKE_IM_START, FAKE_IM_END };
+
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        const char *t = special_text(ids[i]);
+        size_t n = strlen(t);
+        if (n <= len && !memcmp(s, t, n)) {
+            *ret_n = n;
+            return ids[i];
+        }
+    }
+    return -1;
+}
+
+static int fake_tokenize(void *ctx, const char *text, size_t len, unsigned flags,
+                         int32_t *ret_tokens, uint32_t cap, uint32_t *ret_n)
+{
+    uint32_t n = 0;
+
+    if (flags & SRV_TOK_ADD_BOS) {
+        if (n < cap)
+            ret_tokens[n] = FAKE_BOS;
+        n++;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t sl = 1;
+        int32_t id = (flags & SRV_TOK_SPECIAL) ? special_at(text + i, len - i, &sl) : -1;
+        if (id < 0)
+            id = FAKE_BYTE0 + (unsigned char)text[i];
+        if (n < cap)
+            ret_tokens[n] = id;
+        n++;
+        i += sl;
+    }
+    *ret_n = n;
+    return n > cap ? -E2BIG : 0;
+}
+
+static int fake_detokenize(void *ctx, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
+                           size_t *ret_len)
+{
+    size_t o = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        const char *sp = special_text(tokens[i]);
+        size_t sl = sp ? strlen(sp) : 1;
+        if (tokens[i] < 0 || tokens[i] >= FAKE_N_VOCAB)
+            return -EINVAL;
+        if (o + sl > cap)
+            return -E2BIG;
+        if (sp)
+            memcpy(buf + o, sp, sl);
+        else
+            buf[o] = (char)(tokens[i] - FAKE_BYTE0);
+        o += sl;
+    }
+    *ret_len = o;
+    return 0;
+}
+
+static int fake_detok_new(void *ctx, void **ret_state)
+{
+    *ret_state = ctx; /* byte-level: nothing to remember between steps */
+    return 0;
+}
+
+static int fake_detok_push(void *state, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
+                           size_t *ret_len)
+{
+    return fake_detokenize(state, tokens, n, buf, cap, ret_len);
+}
+
+static void fake_detok_free(void *state)
+{
+}
+
+/* The integer after "[key=" in the prompt's bytes, or def. */
+static long prompt_directive(const char *prompt, const char *key, long def)
+{
+    char pat[32];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "[%s=", key);
+    p = strstr(prompt, pat);
+    return p ? strtol(p + strlen(pat), NULL, 10) : def;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+struct fake_run {
+    char prompt[4096];
+    long delay_ms, eos_at;
+    size_t story_pos;
+};
+
+static void fake_run_init(struct fake *f, const struct srv_gen_params *p, struct fake_run *r)
+{
+    size_t len = 0;
+    uint32_t n = p->n_prompt;
+
+    /* Directives are read from the prompt's tail bytes (the whole prompt in
+     * tests); special tokens are skipped. */
+    for (uint32_t i = n > sizeof(r->prompt) - 1 ? n - (sizeof(r->prompt) - 1) : 0; i < n; i++)
+        if (p->prompt[i] >= FAKE_BYTE0 && p->prompt[i] < FAKE_IM_START)
+            r->prompt[len++] = (char)(p->prompt[i] - FAKE_BYTE0);
+    r->prompt[len] = '\0';
+    r->delay_ms = prompt_directive(r->prompt, "delay", f->delay_ms);
+    r->eos_at = prompt_directive(r->prompt, "eos", -1);
+    r->story_pos = p->temperature > 0 ? p->seed % (sizeof(fake_story) - 1) : 0;
+}
+
+static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit,
+                         srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
+                         struct srv_gen_stats *ret_stats)
+{
+    struct fake *f = ctx;
+    struct srv_gen_stats st = { .n_prompt = p->n_prompt };
+    struct fake_run r;
+    uint64_t t0 = srv_now_ns();
+    enum srv_finish fin = SRV_FINISH_LENGTH;
+
+    fake_run_init(f, p, &r);
+    if (strstr(r.prompt, "[fail]"))
+        return -EIO;
+    if (p->n_prompt >= f->n_ctx)
+        return -E2BIG;
+    st.prefill_ns = srv_now_ns() - t0;
+    for (;;) {
+        int32_t toks[FAKE_STEP_MAX];
+        uint32_t la_n = p->la_n ? p->la_n : 4;
+        uint32_t want = p->lookahead ? 1 + st.n_steps % la_n : 1, k = 0;
+        if (cancel(ud)) {
+            fin = SRV_FINISH_CANCELLED;
+            break;
+        }
+        if (st.n_generated >= p->max_tokens) {
+            fin = SRV_FINISH_LENGTH;
+            break;
+        }
+        if (p->n_prompt + st.n_generated >= f->n_ctx) {
+            fin = SRV_FINISH_CONTEXT;
+            break;
+        }
+        if (r.eos_at >= 0 && st.n_generated >= (uint32_t)r.eos_at) {
+            fin = SRV_FINISH_EOS;
+            break;
+        }
+        if (r.delay_ms > 0)
+            sleep_ms((unsigned)r.delay_ms);
+        while (k < want && st.n_generated + k < p->max_tokens &&
+               p->n_prompt + st.n_generated + k < f->n_ctx &&
+               (r.eos_at < 0 || st.n_generated + k < (uint32_t)r.eos_at)) {
+            toks[k++] = FAKE_BYTE0 + (unsigned char)fake_story[r.story_pos];
+            r.story_pos = (r.story_pos + 1) % (sizeof(fake_story) - 1);
+        }
+        st.n_steps++;
+        st.n_generated += k;
+        if (p->lookahead) {
+            st.n_draft += (uint64_t)(p->la_g ? p->la_g : 4) * (la_n - 1);
+            st.n_accepted += k - 1;
+        }
+        int e = emit(ud, toks, k);
+        if (e < 0)
+            return e;
+        if (e > 0) {
+            fin = SRV_FINISH_STOP;
+            break;
+        }
+    }
+    st.decode_ns = srv_now_ns() - t0 - st.prefill_ns;
+    *ret_finish = fin;
+    *ret_stats = st;
+    return 0;
+}
+
+static void fake_destroy(void *ctx)
+{
+    free(ctx);
+}
+
+static const struct srv_engine_ops fake_ops = {
+    .info = fake_info,
+    .tokenize = fake_tokenize,
+    .detokenize = fake_detokenize,
+    .detok_new = fake_detok_new,
+    .detok_push = fake_detok_push,
+    .detok_free = fake_detok_free,
+    .generate = fake_generate,
+    .destroy = fake_destroy,
+};
+
+static int fake_parse_spec(struct fake *f, const char *spec)
+{
+    char key[32], val[64];
+    int used;
+
+    while (spec && *spec) {
+        if (sscanf(spec, "%31[^=,]=%63[^,]%n", key, val, &used) != 2)
+            return -EINVAL;
+        if (!strcmp(key, "delay_ms"))
+            f->delay_ms = (unsigned)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "n_ctx"))
+            f->n_ctx = (uint32_t)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "template") && strlen(val) < sizeof(f->tmpl))
+            strcpy(f->tmpl, val);
+        else if (!strcmp(key, "device"))
+            snprintf(f->device, sizeof(f->device), "%s", val);
+        else
+            return -EINVAL;
+        spec += used;
+        if (*spec == ',')
+            spec++;
+    }
+    return f->n_ctx >= 16 ? 0 : -EINVAL;
+}
+
+int srv_engine_fake_new(const char *spec, struct srv_engine *ret)
+{
+    struct fake *f = calloc(1, sizeof(*f));
+    int r;
+
+    if (!f)
+        return -ENOMEM;
+    *f = (struct fake){ .n_ctx = 2048, .tmpl = "chatml", .device = "fake device (cpu)" };
+    r = fake_parse_spec(f, spec);
+    if (r < 0) {
+        free(f);
+        return r;
+    }
+    *ret = (struct srv_engine){ .ops = &fake_ops, .ctx = f };
+    return 0;
+}

@@ -1,0 +1,365 @@
+/* daemon: what the event loop does with one request line. Generations are
+ * checked, tokenized and queued here; every other op is answered at once,
+ * so info/health/stats/cancel never wait behind the GPU. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/chat.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/util.h"
+
+void srv_req_unref(struct srv_req *r)
+{
+    if (!r || atomic_fetch_sub(&r->ref, 1) != 1)
+        return;
+    ipc_request_done(&r->rq);
+    free(r->prompt);
+    free(r);
+}
+
+void srv_handle_overlong(struct srv *s, struct srv_conn *c)
+{
+    srv_conn_send_error(s, c, NULL, IPC_ERR_TOO_LARGE, "request line longer than %zu bytes", s->cfg.lim.max_line);
+}
+
+static void send_result(struct srv *s, struct srv_conn *c, const struct ipc_request *rq, json_t *body)
+{
+    size_t len;
+    char *line = body ? ipc_event_result(&rq->id, rq->op, body, &len) : NULL;
+
+    if (!line) {
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    srv_conn_send(s, c, line, len);
+}
+
+/* The request's value, else the configured default (0: the engine's
+ * choice), never above the cap. */
+static uint32_t la_param(uint32_t want, uint32_t def, uint32_t cap)
+{
+    uint32_t v = want ? want : def;
+
+    return v > cap ? cap : v;
+}
+
+/* Generation parameters from the request, defaults and caps. */
+static void fill_params(struct srv *s, struct srv_req *r)
+{
+    const struct srv_limits *l = &s->cfg.lim;
+    const struct ipc_request *rq = &r->rq;
+    const struct ipc_sampling *sm = &rq->sampling;
+    bool la = rq->lookahead.set ? rq->lookahead.enabled : l->lookahead_default;
+
+    r->params = (struct srv_gen_params){
+        .max_tokens = rq->max_tokens ? rq->max_tokens : l->default_max_tokens,
+        .temperature = (float)sm->temperature,
+        .top_k = sm->top_k,
+        .top_p = (float)sm->top_p,
+        .min_p = (float)sm->min_p,
+        .repeat_penalty = (float)sm->repeat_penalty,
+        .seed = sm->has_seed ? sm->seed : srv_now_ns() ^ (r->conn_id << 32),
+        .lookahead = la,
+        .la_n = la ? la_param(rq->lookahead.n, l->la_n, l->la_n_max) : 0,
+        .la_w = la ? la_param(rq->lookahead.w, l->la_w, l->la_w_max) : 0,
+        .la_g = la ? la_param(rq->lookahead.g, l->la_g, l->la_g_max) : 0,
+    };
+    if (r->params.max_tokens > l->max_tokens)
+        r->params.max_tokens = l->max_tokens;
+    for (uint32_t i = 0; i < rq->n_stop; i++)
+        r->stop[r->n_stop++] = rq->stop[i];
+}
+
+/* Tokenize text into r->prompt; an ipc error code on failure. */
+static enum ipc_err tokenize_prompt(struct srv *s, struct srv_req *r, const char *text, size_t len,
+                                    unsigned flags, char *msg, size_t msglen)
+{
+    uint32_t cap = s->info.n_ctx, n = 0;
+    int k;
+
+    r->prompt = calloc(cap, sizeof(*r->prompt));
+    if (!r->prompt)
+        return IPC_ERR_INTERNAL;
+    k = s->engine.ops->tokenize(s->engine.ctx, text, len, flags, r->prompt, cap, &n);
+    if (k == -E2BIG || (k == 0 && n >= s->info.n_ctx)) {
+        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", n, s->info.n_ctx);
+        return IPC_ERR_CONTEXT_EXCEEDED;
+    }
+    if (k < 0) {
+        snprintf(msg, msglen, "failed to tokenize the prompt: %s", strerror(-k));
+        return IPC_ERR_INTERNAL;
+    }
+    if (n == 0) {
+        snprintf(msg, msglen, "the prompt is empty");
+        return IPC_ERR_OUT_OF_RANGE;
+    }
+    r->n_prompt = n;
+    return IPC_ERR_NONE;
+}
+
+static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
+{
+    struct srv_chat_prompt cp = { 0 };
+    enum ipc_err e;
+    int k;
+
+    if (r->rq.op == IPC_OP_GENERATE)
+        return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg, msglen);
+    k = srv_chat_render(s->tmpl, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
+    if (k == -EOPNOTSUPP)
+        return IPC_ERR_UNSUPPORTED_TEMPLATE;
+    if (k == -EINVAL)
+        return IPC_ERR_BAD_FIELD;
+    if (k < 0) {
+        snprintf(msg, msglen, "out of memory");
+        return IPC_ERR_INTERNAL;
+    }
+    e = tokenize_prompt(s, r, cp.text, cp.len, SRV_TOK_SPECIAL | (cp.add_bos ? SRV_TOK_ADD_BOS : 0), msg, msglen);
+    if (cp.stop)
+        r->stop[r->n_stop++] = cp.stop;
+    srv_chat_prompt_done(&cp);
+    return e;
+}
+
+/* Checks that need the connection: duplicate ids, per-connection bound. */
+static enum ipc_err check_conn(struct srv *s, struct srv_conn *c, const struct ipc_request *rq,
+                               char *msg, size_t msglen)
+{
+    for (uint32_t i = 0; i < c->n_reqs; i++) {
+        if (ipc_id_equal(&c->reqs[i]->rq.id, &rq->id)) {
+            snprintf(msg, msglen, "a request with id '%s' is already in flight", rq->id.s);
+            return IPC_ERR_DUPLICATE_ID;
+        }
+    }
+    if (c->n_reqs >= s->cfg.lim.max_conn_requests || c->n_reqs >= SRV_CONN_REQS_MAX) {
+        snprintf(msg, msglen, "this connection already has %u requests in flight", c->n_reqs);
+        return IPC_ERR_BUSY;
+    }
+    if (s->draining) {
+        snprintf(msg, msglen, "the daemon is shutting down");
+        return IPC_ERR_SHUTTING_DOWN;
+    }
+    return IPC_ERR_NONE;
+}
+
+static enum ipc_err enqueue(struct srv *s, struct srv_conn *c, struct srv_req *r, char *msg, size_t msglen)
+{
+    int k;
+
+    if (c->n_reqs == c->cap_reqs) {
+        uint32_t nc = c->cap_reqs ? c->cap_reqs * 2 : 4;
+        struct srv_req **nr = realloc(c->reqs, nc * sizeof(*nr));
+        if (!nr) {
+            snprintf(msg, msglen, "out of memory");
+            return IPC_ERR_INTERNAL;
+        }
+        c->reqs = nr;
+        c->cap_reqs = nc;
+    }
+    r->enqueued_ns = srv_now_ns();
+    atomic_store(&r->ref, 2); /* the connection's and the queue's */
+    pthread_mutex_lock(&s->mu);
+    k = srv_queue_push(&s->queue, c->id, r);
+    if (k == 0) {
+        s->stats.requests[r->rq.op]++;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (k < 0) {
+        atomic_store(&r->ref, 1);
+        snprintf(msg, msglen, "the queue is full (%u waiting)", s->queue.limit);
+        return IPC_ERR_BUSY;
+    }
+    c->reqs[c->n_reqs++] = r;
+    return IPC_ERR_NONE;
+}
+
+/* Takes over *rq. */
+static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
+{
+    char msg[IPC_ERRMSG_MAX] = "";
+    struct srv_req *r;
+    enum ipc_err e = check_conn(s, c, rq, msg, sizeof(msg));
+    struct ipc_id id = rq->id;
+
+    if (e != IPC_ERR_NONE) {
+        ipc_request_done(rq);
+        srv_conn_send_error(s, c, &id, e, "%s", msg);
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        ipc_request_done(rq);
+        srv_conn_send_error(s, c, &id, IPC_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    atomic_init(&r->ref, 1);
+    r->conn_id = c->id;
+    r->rq = *rq;
+    fill_params(s, r);
+    e = build_prompt(s, r, msg, sizeof(msg));
+    if (e == IPC_ERR_NONE)
+        e = enqueue(s, c, r, msg, sizeof(msg));
+    if (e != IPC_ERR_NONE) {
+        srv_conn_send_error(s, c, &id, e, "%s", msg);
+        srv_req_unref(r);
+        return;
+    }
+    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u",
+            id.s, (unsigned long long)c->id, r->n_prompt, r->params.max_tokens);
+}
+
+static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
+{
+    struct srv_req *r = NULL;
+    bool was_queued;
+
+    for (uint32_t i = 0; i < c->n_reqs && !r; i++)
+        if (ipc_id_equal(&c->reqs[i]->rq.id, &rq->target))
+            r = c->reqs[i];
+    if (!r) {
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_NOT_FOUND, "no request '%s' in flight on this connection", rq->target.s);
+        return;
+    }
+    atomic_store(&r->cancel, true);
+    pthread_mutex_lock(&s->mu);
+    was_queued = srv_queue_remove(&s->queue, r);
+    pthread_mutex_unlock(&s->mu);
+    if (was_queued) {
+        /* Never reached the scheduler: answer for it here. */
+        srv_conn_send_error(s, c, &r->rq.id, IPC_ERR_CANCELLED, "request cancelled before it started");
+        srv_conn_forget_req(c, r); /* drops the connection's reference */
+        srv_req_unref(r);          /* and this the queue's */
+    }
+    send_result(s, c, rq, json_pack("{s:o, s:b}", "target", ipc_id_to_json(&rq->target), "cancelled", 1));
+}
+
+static void handle_tokenize(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
+{
+    size_t len = strlen(rq->text);
+    uint32_t cap = (uint32_t)(len + 8), n = 0;
+    srv_cleanup_free int32_t *toks = calloc(cap, sizeof(*toks));
+    json_t *arr;
+    int k;
+
+    if (!toks) {
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0, toks, cap, &n);
+    if (k < 0) {
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to tokenize: %s", strerror(-k));
+        return;
+    }
+    arr = json_array();
+    for (uint32_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_integer(toks[i]));
+    send_result(s, c, rq, json_pack("{s:o, s:i}", "tokens", arr, "count", (int)n));
+}
+
+static void handle_detokenize(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
+{
+    size_t cap = (size_t)rq->n_tokens * 64 + 64, len = 0;
+    srv_cleanup_free char *raw = NULL;
+    srv_cleanup_free char *clean = NULL;
+    int k = -E2BIG;
+
+    for (uint32_t i = 0; i < rq->n_tokens; i++) {
+        if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
+            srv_conn_send_error(s, c, &rq->id, IPC_ERR_OUT_OF_RANGE, "tokens[%u] = %d is not below n_vocab %u",
+                                i, rq->tokens[i], s->info.n_vocab);
+            return;
+        }
+    }
+    for (int tries = 0; k == -E2BIG && tries < 3; tries++, cap *= 4) {
+        free(raw);
+        raw = malloc(cap);
+        k = raw ? s->engine.ops->detokenize(s->engine.ctx, rq->tokens, rq->n_tokens, raw, cap, &len) : -ENOMEM;
+    }
+    clean = k == 0 ? malloc(len * 3 + 1) : NULL;
+    if (!clean) {
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to detokenize: %s", strerror(k < 0 ? -k : ENOMEM));
+        return;
+    }
+    len = ipc_utf8_sanitize(raw, len, clean, len * 3 + 1);
+    send_result(s, c, rq, json_pack("{s:s%}", "text", clean, len));
+}
+
+static json_t *info_json(struct srv *s)
+{
+    const struct srv_engine_info *in = &s->info;
+    const struct srv_limits *l = &s->cfg.lim;
+    const char *tn = srv_chat_name(s->tmpl);
+
+    return json_pack("{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"
+                     " s:{s:b, s:i, s:i, s:i}, s:{s:s, s:i}}",
+                     "model", "name", in->model_name, "path", in->model_path, "arch", in->arch,
+                     "n_ctx", (int)in->n_ctx, "n_vocab", (int)in->n_vocab, "chat_template", tn,
+                     "device", in->device,
+                     "limits", "max_connections", (int)l->max_connections, "queue_max", (int)l->queue_max,
+                     "max_requests_per_connection", (int)l->max_conn_requests,
+                     "max_line", (json_int_t)l->max_line, "max_output", (json_int_t)l->max_output,
+                     "max_tokens", (int)l->max_tokens, "default_max_tokens", (int)l->default_max_tokens,
+                     "lookahead", "enabled", l->lookahead_default, "n_max", (int)l->la_n_max,
+                     "w_max", (int)l->la_w_max, "g_max", (int)l->la_g_max,
+                     "version", "server", LADE_VERSION, "protocol", IPC_PROTOCOL_VERSION);
+}
+
+static json_t *status_json(struct srv *s, bool full)
+{
+    uint64_t now = srv_now_ns();
+    json_t *o;
+
+    pthread_mutex_lock(&s->mu);
+    s->stats.queue_depth = s->queue.len;
+    s->stats.running = s->running ? 1 : 0;
+    s->stats.connections = s->n_conns;
+    if (!full) {
+        o = json_pack("{s:s, s:f, s:i, s:i, s:i}", "status", s->draining ? "draining" : "ok",
+                      "uptime_s", (now - s->stats.start_ns) / 1e9, "queue_depth", (int)s->queue.len,
+                      "running", s->running ? 1 : 0, "connections", (int)s->n_conns);
+    } else {
+        char *prom = srv_stats_prometheus(&s->stats, now);
+        o = json_pack("{s:o, s:s?}", "stats", srv_stats_json(&s->stats, now), "prometheus", prom);
+        free(prom);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t len)
+{
+    const struct ipc_limits lim = {
+        .max_text_bytes = s->cfg.lim.max_line,
+        .max_tokens = s->cfg.lim.max_tokens,
+        .max_detok_tokens = s->cfg.lim.max_detok_tokens,
+    };
+    struct ipc_request rq;
+    struct ipc_error err;
+    int k = ipc_request_parse(line, len, &lim, &rq, &err);
+
+    if (k < 0) {
+        srv_log(SRV_LOG_DEBUG, "Connection %llu sent a bad request: %s", (unsigned long long)c->id, err.message);
+        srv_conn_send_error(s, c, err.id.present ? &err.id : NULL, err.code, "%s", err.message);
+        return;
+    }
+    if (rq.op == IPC_OP_GENERATE || rq.op == IPC_OP_CHAT) {
+        handle_generation(s, c, &rq);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stats.requests[rq.op]++;
+    pthread_mutex_unlock(&s->mu);
+    switch (rq.op) {
+    case IPC_OP_CANCEL: handle_cancel(s, c, &rq); break;
+    case IPC_OP_TOKENIZE: handle_tokenize(s, c, &rq); break;
+    case IPC_OP_DETOKENIZE: handle_detokenize(s, c, &rq); break;
+    case IPC_OP_INFO: send_result(s, c, &rq, info_json(s)); break;
+    case IPC_OP_HEALTH: send_result(s, c, &rq, status_json(s, false)); break;
+    default: send_result(s, c, &rq, status_json(s, true)); break;
+    }
+    ipc_request_done(&rq);
+}

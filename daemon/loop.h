@@ -1,0 +1,19 @@
+/* daemon: connection handling used by server.c's event loop. */
+#ifndef LADE_DAEMON_LOOP_H
+#define LADE_DAEMON_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/server.h"
+
+void srv_accept(struct srv *s);
+void srv_conn_read(struct srv *s, struct srv_conn *c);
+void srv_conn_write(struct srv *s, struct srv_conn *c);
+struct srv_conn *srv_conn_find(struct srv *s, uint64_t id);
+/* Close connections marked dead (or done after a half-close); all: every one. */
+void srv_conn_reap(struct srv *s, bool all);
+/* Drain the outbox into the connections. */
+void srv_deliver(struct srv *s);
+
+#endif

@@ -1,0 +1,260 @@
+/* daemon: the scheduler thread. It takes requests from the queue one at a
+ * time, runs the engine's generate() and turns each step into events:
+ * streaming detokenizer, UTF-8 hold-back, stop strings. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/stop.h"
+#include "daemon/util.h"
+
+#define PIECE_MAX 8192 /* bytes one step's tokens may decode to */
+
+void srv_post(struct srv *s, uint64_t conn_id, char *line, size_t len, struct srv_req *done)
+{
+    struct srv_out *o = calloc(1, sizeof(*o));
+    uint64_t one = 1;
+
+    if (!o) {
+        /* Without memory for the item the event is lost; a terminal one
+         * still has to release its request, so it gets the line slot. */
+        free(line);
+        if (done)
+            srv_req_unref(done);
+        return;
+    }
+    *o = (struct srv_out){ .conn_id = conn_id, .done = done, .line = line, .len = len };
+    pthread_mutex_lock(&s->mu);
+    *s->out_tail = o;
+    s->out_tail = &o->next;
+    pthread_mutex_unlock(&s->mu);
+    if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to wake the event loop, ignoring");
+}
+
+struct gen_run {
+    struct srv *s;
+    struct srv_req *r;
+    void *detok;
+    char raw[PIECE_MAX * 2]; /* decoded bytes, the tail maybe an incomplete character */
+    size_t raw_len;
+    char *pending; /* complete text not yet sent (held for stop strings) */
+    size_t pending_len, pending_cap;
+    char *full; /* the whole completion, for stream=false */
+    size_t full_len, full_cap;
+    bool stopped;
+};
+
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*cap ? *cap * 2 : 1024);
+        while (nc < *len + n + 1)
+            nc *= 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb)
+            return -ENOMEM;
+        *buf = nb;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+/* Send n bytes of text (and the step's tokens) to the client. */
+static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t *tokens, uint32_t nt)
+{
+    size_t len;
+    char *line;
+
+    if (!g->r->rq.stream)
+        return append(&g->full, &g->full_len, &g->full_cap, text, n);
+    if (n == 0 && nt == 0)
+        return 0;
+    line = ipc_event_token(&g->r->rq.id, text, n, tokens, nt, &len);
+    if (!line)
+        return -ENOMEM;
+    srv_post(g->s, g->r->conn_id, line, len, NULL);
+    return 0;
+}
+
+/* Move the complete characters of raw (all of it when flushing) into
+ * pending, replacing invalid bytes. */
+static int take_text(struct gen_run *g, bool flush)
+{
+    size_t n = flush ? g->raw_len : ipc_utf8_complete_len(g->raw, g->raw_len);
+    char clean[PIECE_MAX * 6 + 1];
+    size_t m = ipc_utf8_sanitize(g->raw, n, clean, sizeof(clean));
+    int r = append(&g->pending, &g->pending_len, &g->pending_cap, clean, m);
+
+    memmove(g->raw, g->raw + n, g->raw_len - n);
+    g->raw_len -= n;
+    return r;
+}
+
+static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
+{
+    struct gen_run *g = ud;
+    size_t got = 0, safe;
+    ssize_t hit;
+    int r;
+
+    r = g->s->engine.ops->detok_push(g->detok, tokens, n, g->raw + g->raw_len,
+                                     sizeof(g->raw) - g->raw_len, &got);
+    if (r < 0)
+        return r;
+    g->raw_len += got;
+    if ((r = take_text(g, false)) < 0)
+        return r;
+    hit = srv_stop_scan(g->r->stop, g->r->n_stop, g->pending ? g->pending : "", g->pending_len, &safe);
+    if (hit >= 0)
+        g->stopped = true;
+    r = deliver(g, g->pending, safe, tokens, n);
+    if (r < 0)
+        return r;
+    memmove(g->pending, g->pending + safe, g->pending_len - safe);
+    g->pending_len -= safe;
+    return g->stopped ? 1 : 0;
+}
+
+static bool gen_cancelled(void *ud)
+{
+    struct gen_run *g = ud;
+
+    atomic_store(&g->s->sched_beat_ns, srv_now_ns());
+    return atomic_load(&g->r->cancel);
+}
+
+static void to_ipc_stats(const struct srv_gen_stats *st, double queue_ms, struct ipc_gen_stats *ret)
+{
+    *ret = (struct ipc_gen_stats){
+        .prompt_tokens = st->n_prompt,
+        .generated_tokens = st->n_generated,
+        .steps = st->n_steps,
+        .draft_tokens = st->n_draft,
+        .accepted_tokens = st->n_accepted,
+        .queue_ms = queue_ms,
+        .prefill_ms = st->prefill_ns / 1e6,
+        .decode_ms = st->decode_ns / 1e6,
+    };
+}
+
+/* The request's last event: done, or an error. */
+static char *final_event(struct gen_run *g, int r, enum srv_finish fin, const struct srv_gen_stats *st,
+                         double queue_ms, size_t *len, enum ipc_err *ret_err)
+{
+    struct ipc_gen_stats is;
+    char msg[128];
+
+    *ret_err = IPC_ERR_NONE;
+    if (r == -E2BIG)
+        *ret_err = IPC_ERR_CONTEXT_EXCEEDED;
+    else if (r < 0)
+        *ret_err = IPC_ERR_INTERNAL;
+    else if (fin == SRV_FINISH_CANCELLED)
+        *ret_err = IPC_ERR_CANCELLED;
+    if (*ret_err != IPC_ERR_NONE) {
+        if (*ret_err == IPC_ERR_CANCELLED)
+            snprintf(msg, sizeof(msg), "request cancelled after %u tokens", st->n_generated);
+        else
+            snprintf(msg, sizeof(msg), "generation failed: %s", strerror(-r));
+        return ipc_event_error(&g->r->rq.id, *ret_err, msg, len);
+    }
+    to_ipc_stats(st, queue_ms, &is);
+    return ipc_event_done(&g->r->rq.id, srv_finish_name(fin), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
+                          g->full_len, &is, len);
+}
+
+static void run_one(struct srv *s, struct srv_req *req)
+{
+    struct gen_run *g = calloc(1, sizeof(*g));
+    struct srv_gen_stats st = { .n_prompt = req->n_prompt };
+    enum srv_finish fin = SRV_FINISH_CANCELLED;
+    double queue_ms = (srv_now_ns() - req->enqueued_ns) / 1e6;
+    enum ipc_err err;
+    char *line = NULL;
+    size_t len = 0;
+    int r = -ENOMEM;
+
+    if (g) {
+        *g = (struct gen_run){ .s = s, .r = req };
+        req->params.prompt = req->prompt;
+        req->params.n_prompt = req->n_prompt;
+        bool early_cancel = atomic_load(&req->cancel);
+        r = early_cancel ? 0 : s->engine.ops->detok_new(s->engine.ctx, &g->detok);
+        if (r == 0 && !early_cancel) {
+            r = s->engine.ops->generate(s->engine.ctx, &req->params, gen_emit, gen_cancelled, g, &fin, &st);
+            if (r == 0 && !g->stopped && take_text(g, true) == 0)
+                r = deliver(g, g->pending ? g->pending : "", g->pending_len, NULL, 0);
+            s->engine.ops->detok_free(g->detok);
+        }
+        line = final_event(g, r, fin, &st, queue_ms, &len, &err);
+    }
+    srv_log(r < 0 ? SRV_LOG_WARNING : SRV_LOG_INFO,
+            "Request '%s' of connection %llu: %s, %u prompt + %u generated tokens in %u steps, %.1f ms",
+            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : srv_finish_name(fin),
+            st.n_prompt, st.n_generated, st.n_steps, (st.prefill_ns + st.decode_ns) / 1e6);
+    pthread_mutex_lock(&s->mu);
+    if (r == 0)
+        srv_stats_add_generation(&s->stats, fin, &st);
+    pthread_mutex_unlock(&s->mu);
+    srv_post(s, req->conn_id, line, len, req);
+    if (g) {
+        free(g->pending);
+        free(g->full);
+        free(g);
+    }
+}
+
+static void *sched_main(void *arg)
+{
+    struct srv *s = arg;
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->sched_stop && s->queue.len == 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        struct srv_req *r = srv_queue_pop(&s->queue);
+        if (!r)
+            break;
+        s->running = r;
+        pthread_mutex_unlock(&s->mu);
+        run_one(s, r);
+        pthread_mutex_lock(&s->mu);
+        s->running = NULL;
+    }
+    s->sched_exited = true;
+    pthread_mutex_unlock(&s->mu);
+    if (write(s->wake_fd, &one, sizeof(one)) < 0)
+        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to wake the event loop, ignoring");
+    return NULL;
+}
+
+int srv_sched_start(struct srv *s)
+{
+    int r = pthread_create(&s->sched_thread, NULL, sched_main, s);
+
+    if (r != 0)
+        return srv_log_errno(SRV_LOG_ERR, r, "Failed to start the scheduler thread");
+    s->sched_started = true;
+    return 0;
+}
+
+void srv_sched_join(struct srv *s)
+{
+    if (!s->sched_started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->sched_stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->sched_thread, NULL);
+    s->sched_started = false;
+}

@@ -1,0 +1,130 @@
+/* daemon: the server's shared state. Two threads: the event loop (loop.c)
+ * owns the connections and answers everything that needs no GPU; the
+ * scheduler (sched.c) owns the engine's generate() and runs one generation
+ * at a time. They meet under `mu`: the queue, the outbox of encoded events
+ * going back to connections, the stats and the running request. */
+#ifndef LADE_DAEMON_SERVER_H
+#define LADE_DAEMON_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/config.h"
+#include "daemon/engine.h"
+#include "daemon/queue.h"
+#include "daemon/stats.h"
+#include "ipc/ipc.h"
+
+/* One generation (generate or chat). Shared by the connection that made it
+ * and the queue/scheduler: refcounted, freed by the last srv_req_unref. */
+struct srv_req {
+    atomic_int ref;
+    atomic_bool cancel; /* set by cancel op, disconnect, drain; read per step */
+    uint64_t conn_id;
+    struct ipc_request rq;
+    int32_t *prompt;
+    uint32_t n_prompt;
+    struct srv_gen_params params; /* prompt pointers filled by the scheduler */
+    const char *stop[IPC_STOP_MAX + 1]; /* borrowed from rq, plus the template's */
+    uint32_t n_stop;
+    uint64_t enqueued_ns;
+};
+
+void srv_req_unref(struct srv_req *r);
+
+/* An encoded event on its way from the scheduler to a connection. A
+ * terminal item carries the scheduler's reference to its request. */
+struct srv_out {
+    struct srv_out *next;
+    uint64_t conn_id;
+    struct srv_req *done; /* non-NULL: the request's last event */
+    char *line; /* NULL when encoding failed: only `done` matters then */
+    size_t len;
+};
+
+struct srv_conn;
+
+struct srv {
+    struct srv_config cfg;
+    struct srv_engine engine;
+    struct srv_engine_info info;
+    int tmpl; /* enum srv_tmpl of the model */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* under mu */
+    struct srv_queue queue;
+    struct srv_req *running;
+    struct srv_out *out_head, **out_tail;
+    struct srv_stats stats;
+    bool sched_stop; /* scheduler: exit once the queue is empty */
+    bool sched_exited;
+    atomic_uint_fast64_t sched_beat_ns; /* scheduler progress, for the watchdog */
+
+    pthread_t sched_thread;
+    bool sched_started;
+    int wake_fd; /* eventfd: the scheduler wrote to the outbox */
+
+    /* event-loop thread only */
+    int epfd;
+    int listen_fd;
+    int signal_fd;
+    bool socket_owned; /* we created the socket file: unlink on exit */
+    struct srv_conn *conns;
+    uint32_t n_conns;
+    uint64_t next_conn_id;
+    bool draining;
+    uint64_t drain_deadline_ns;
+    uint64_t watchdog_usec;
+    uint64_t next_watchdog_ns;
+    uint64_t accept_paused_until_ns; /* out of fds: retry accepting then */
+    int (*reload)(void *ud, struct srv_config *ret); /* SIGHUP: fresh settings */
+    void *reload_ud;
+};
+
+/* Build with cfg (taken over) and engine (taken over); starts nothing. */
+int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret);
+void srv_free(struct srv *s);
+/* Start the scheduler and run the loop on listen_fd until SIGTERM/SIGINT
+ * drained. 0 or negative errno. */
+int srv_run(struct srv *s, int listen_fd, bool socket_owned);
+
+/* sched.c */
+int srv_sched_start(struct srv *s);
+void srv_sched_join(struct srv *s);
+/* Append an event for conn (takes line); wakes the loop. Under no lock. */
+void srv_post(struct srv *s, uint64_t conn_id, char *line, size_t len, struct srv_req *done);
+
+/* One client connection; event-loop thread only. */
+struct srv_conn {
+    struct srv_conn *next;
+    uint64_t id;
+    int fd;
+    pid_t pid;
+    uid_t uid;
+    struct ipc_linebuf in;
+    char *out; /* bytes not yet written: out[out_off..out_len) */
+    size_t out_off, out_len, out_cap;
+    struct srv_req **reqs; /* generations in flight */
+    uint32_t n_reqs, cap_reqs;
+    uint32_t events;   /* epoll mask registered */
+    bool read_closed;  /* peer shut down its writing side */
+    bool dead;         /* close at the end of this loop iteration */
+};
+
+/* loop.c: queue an encoded line (taken over) for the connection. A client
+ * whose unread output would pass max_output is marked dead. */
+void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len);
+void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id *id,
+                         enum ipc_err code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Remove r from c's in-flight table and drop the connection's reference. */
+void srv_conn_forget_req(struct srv_conn *c, struct srv_req *r);
+
+/* handle.c: one request line from c (or an overlong one). */
+void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t len);
+void srv_handle_overlong(struct srv *s, struct srv_conn *c);
+
+#endif

@@ -1,0 +1,133 @@
+/* daemon: statistics. Derived rates (tokens/s, tokens per step, acceptance)
+ * are computed from the counters so the two views never disagree. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon/stats.h"
+
+const char *srv_finish_name(enum srv_finish f)
+{
+    static const char *const names[] = { "length", "eos", "stop", "context", "cancelled" };
+    return (unsigned)f <= SRV_FINISH_CANCELLED ? names[f] : "unknown";
+}
+
+void srv_stats_add_generation(struct srv_stats *s, enum srv_finish f, const struct srv_gen_stats *g)
+{
+    if ((unsigned)f <= SRV_FINISH_CANCELLED)
+        s->finished[f]++;
+    s->prompt_tokens += g->n_prompt;
+    s->generated_tokens += g->n_generated;
+    s->steps += g->n_steps;
+    s->draft_tokens += g->n_draft;
+    s->accepted_tokens += g->n_accepted;
+    s->decode_ns += g->decode_ns;
+    s->prefill_ns += g->prefill_ns;
+}
+
+struct derived {
+    double tokens_per_s, tokens_per_step, acceptance, uptime_s;
+    uint64_t requests, errors;
+};
+
+static struct derived derive(const struct srv_stats *s, uint64_t now_ns)
+{
+    struct derived d = { 0 };
+
+    d.tokens_per_s = s->decode_ns ? s->generated_tokens / (s->decode_ns / 1e9) : 0.0;
+    d.tokens_per_step = s->steps ? (double)s->generated_tokens / (double)s->steps : 0.0;
+    d.acceptance = s->draft_tokens ? (double)s->accepted_tokens / (double)s->draft_tokens : 0.0;
+    d.uptime_s = (now_ns - s->start_ns) / 1e9;
+    for (int i = 0; i < IPC_OP__COUNT; i++)
+        d.requests += s->requests[i];
+    for (int i = 0; i < IPC_ERR__COUNT; i++)
+        d.errors += s->errors[i];
+    return d;
+}
+
+json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
+{
+    struct derived d = derive(s, now_ns);
+    json_t *by_op = json_object(), *by_err = json_object(), *by_fin = json_object();
+
+    for (int i = 0; by_op && i < IPC_OP__COUNT; i++)
+        json_object_set_new(by_op, ipc_op_name(i), json_integer((json_int_t)s->requests[i]));
+    for (int i = 1; by_err && i < IPC_ERR__COUNT; i++)
+        if (s->errors[i])
+            json_object_set_new(by_err, ipc_err_name(i), json_integer((json_int_t)s->errors[i]));
+    for (int i = 0; by_fin && i <= SRV_FINISH_CANCELLED; i++)
+        json_object_set_new(by_fin, srv_finish_name(i), json_integer((json_int_t)s->finished[i]));
+    return json_pack("{s:f, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I,"
+                     " s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
+                     "uptime_s", d.uptime_s,
+                     "connections_total", (json_int_t)s->connections_total,
+                     "connections_rejected", (json_int_t)s->connections_rejected,
+                     "requests_total", (json_int_t)d.requests, "requests", by_op,
+                     "errors_total", (json_int_t)d.errors, "errors", by_err,
+                     "generations", by_fin,
+                     "prompt_tokens", (json_int_t)s->prompt_tokens,
+                     "generated_tokens", (json_int_t)s->generated_tokens,
+                     "steps", (json_int_t)s->steps,
+                     "draft_tokens", (json_int_t)s->draft_tokens,
+                     "accepted_tokens", (json_int_t)s->accepted_tokens,
+                     "tokens_per_s", d.tokens_per_s, "tokens_per_step", d.tokens_per_step,
+                     "acceptance", d.acceptance,
+                     "queue_depth", (int)s->queue_depth, "running", (int)s->running,
+                     "connections", (int)s->connections,
+                     "dropped_slow_clients", (json_int_t)s->dropped_slow_clients);
+}
+
+static void metric(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP lade_%s %s\n# TYPE lade_%s %s\n", name, help, name, type);
+}
+
+static void prom_labelled(FILE *f, const struct srv_stats *s)
+{
+    metric(f, "requests_total", "counter", "Requests accepted, by op.");
+    for (int i = 0; i < IPC_OP__COUNT; i++)
+        fprintf(f, "lade_requests_total{op=\"%s\"} %llu\n", ipc_op_name(i), (unsigned long long)s->requests[i]);
+    metric(f, "errors_total", "counter", "Error events sent, by code.");
+    for (int i = 1; i < IPC_ERR__COUNT; i++)
+        fprintf(f, "lade_errors_total{code=\"%s\"} %llu\n", ipc_err_name(i), (unsigned long long)s->errors[i]);
+    metric(f, "generations_total", "counter", "Finished generations, by finish reason.");
+    for (int i = 0; i <= SRV_FINISH_CANCELLED; i++)
+        fprintf(f, "lade_generations_total{finish_reason=\"%s\"} %llu\n", srv_finish_name(i), (unsigned long long)s->finished[i]);
+}
+
+char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)
+{
+    struct derived d = derive(s, now_ns);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f)
+        return NULL;
+    prom_labelled(f, s);
+#define C(name, help, v) metric(f, name, "counter", help), fprintf(f, "lade_%s %llu\n", name, (unsigned long long)(v))
+#define G(name, help, fmt, v) metric(f, name, "gauge", help), fprintf(f, "lade_%s " fmt "\n", name, v)
+    C("connections_total", "Client connections accepted.", s->connections_total);
+    C("connections_rejected_total", "Connections refused (too many).", s->connections_rejected);
+    C("slow_clients_dropped_total", "Clients dropped for not reading.", s->dropped_slow_clients);
+    C("prompt_tokens_total", "Prompt tokens prefilled.", s->prompt_tokens);
+    C("generated_tokens_total", "Tokens generated.", s->generated_tokens);
+    C("steps_total", "Decoding steps.", s->steps);
+    C("draft_tokens_total", "Lookahead candidate tokens verified.", s->draft_tokens);
+    C("accepted_tokens_total", "Lookahead candidate tokens accepted.", s->accepted_tokens);
+    metric(f, "decode_seconds_total", "counter", "Time spent decoding.");
+    fprintf(f, "lade_decode_seconds_total %.6f\n", s->decode_ns / 1e9);
+    G("tokens_per_second", "Generated tokens per decoding second.", "%.3f", d.tokens_per_s);
+    G("tokens_per_step", "Generated tokens per decoding step.", "%.4f", d.tokens_per_step);
+    G("acceptance_ratio", "Accepted over verified lookahead tokens.", "%.4f", d.acceptance);
+    G("queue_depth", "Generations waiting.", "%u", s->queue_depth);
+    G("running", "Generations running.", "%u", s->running);
+    G("connections", "Open client connections.", "%u", s->connections);
+    G("uptime_seconds", "Seconds since start.", "%.3f", d.uptime_s);
+#undef C
+#undef G
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

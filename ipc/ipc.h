@@ -1,0 +1,224 @@
+/* ipc: the laded socket protocol (newline-delimited JSON over a SOCK_STREAM
+ * Unix socket, spelled out in docs/protocol.md): line framing, request
+ * parsing and validation, event encoding, UTF-8 helpers.
+ *
+ * Everything here is pure: no sockets, no threads, no logging. The daemon
+ * feeds it bytes and writes out the lines it returns; the fuzzer and the unit
+ * tests drive the same functions. */
+#ifndef LADE_IPC_IPC_H
+#define LADE_IPC_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define IPC_PROTOCOL_VERSION 1
+
+#define IPC_ID_MAX 64           /* bytes of a string id */
+#define IPC_STOP_MAX 8          /* stop strings per request */
+#define IPC_STOP_LEN_MAX 128    /* bytes of one stop string */
+#define IPC_MESSAGE_MAX 256     /* messages of one chat request */
+#define IPC_ERRMSG_MAX 256      /* bytes of an error message */
+#define IPC_LOOKAHEAD_N_MAX 16
+#define IPC_LOOKAHEAD_W_MAX 128
+#define IPC_LOOKAHEAD_G_MAX 128
+
+/* Stable error codes: the wire names are in ipc_err_name(). Append only. */
+enum ipc_err {
+    IPC_ERR_NONE = 0,
+    IPC_ERR_BAD_JSON,
+    IPC_ERR_BAD_UTF8,
+    IPC_ERR_TOO_LARGE,
+    IPC_ERR_UNKNOWN_OP,
+    IPC_ERR_BAD_FIELD,
+    IPC_ERR_MISSING_FIELD,
+    IPC_ERR_OUT_OF_RANGE,
+    IPC_ERR_CONTEXT_EXCEEDED,
+    IPC_ERR_BUSY,
+    IPC_ERR_TOO_MANY_CONNECTIONS,
+    IPC_ERR_CANCELLED,
+    IPC_ERR_NOT_FOUND,
+    IPC_ERR_INTERNAL,
+    IPC_ERR_UNSUPPORTED_TEMPLATE,
+    IPC_ERR_PROTOCOL_VERSION,
+    IPC_ERR_DUPLICATE_ID,
+    IPC_ERR_SHUTTING_DOWN,
+    IPC_ERR__COUNT,
+};
+
+enum ipc_op {
+    IPC_OP_GENERATE = 0,
+    IPC_OP_CHAT,
+    IPC_OP_TOKENIZE,
+    IPC_OP_DETOKENIZE,
+    IPC_OP_CANCEL,
+    IPC_OP_INFO,
+    IPC_OP_HEALTH,
+    IPC_OP_STATS,
+    IPC_OP__COUNT,
+};
+
+enum ipc_role {
+    IPC_ROLE_SYSTEM = 0,
+    IPC_ROLE_USER,
+    IPC_ROLE_ASSISTANT,
+};
+
+/* A request id as the client sent it: a string of 1..IPC_ID_MAX bytes or a
+ * non-negative integer (kept in decimal). Echoed back with the same type. */
+struct ipc_id {
+    bool present;
+    bool is_int;
+    char s[IPC_ID_MAX + 1];
+};
+
+/* What a failed parse reports: the code, the id when one could be read (so
+ * the client can tell which request failed), and a one-line message. */
+struct ipc_error {
+    enum ipc_err code;
+    struct ipc_id id;
+    char message[IPC_ERRMSG_MAX];
+};
+
+/* Bounds the daemon applies while parsing; values come from configuration. */
+struct ipc_limits {
+    size_t max_text_bytes;     /* prompt, tokenize text, sum of chat contents */
+    uint32_t max_tokens;       /* cap on generate/chat max_tokens */
+    uint32_t max_detok_tokens; /* tokens of one detokenize request */
+};
+
+struct ipc_sampling {
+    double temperature;    /* 0: greedy */
+    uint32_t top_k;        /* 0: off */
+    double top_p;          /* 1: off */
+    double min_p;          /* 0: off */
+    double repeat_penalty; /* 1: off */
+    uint64_t seed;
+    bool has_seed;
+};
+
+struct ipc_lookahead {
+    bool set;     /* false: the server's default */
+    bool enabled; /* false when the client sent "lookahead": false */
+    uint32_t n, w, g;
+};
+
+struct ipc_message {
+    enum ipc_role role;
+    char *content;
+};
+
+/* A validated request. Strings are NUL-terminated valid UTF-8 and owned by
+ * the struct: release with ipc_request_done(). */
+struct ipc_request {
+    struct ipc_id id;
+    enum ipc_op op;
+    /* generate, chat */
+    char *prompt; /* generate */
+    struct ipc_message *messages; /* chat */
+    uint32_t n_messages;
+    uint32_t max_tokens; /* 0: not given, server default */
+    struct ipc_sampling sampling;
+    char *stop[IPC_STOP_MAX];
+    uint32_t n_stop;
+    struct ipc_lookahead lookahead;
+    bool stream;
+    /* tokenize */
+    char *text;
+    bool add_bos;
+    /* detokenize */
+    int32_t *tokens;
+    uint32_t n_tokens;
+    /* cancel */
+    struct ipc_id target;
+};
+
+/* Wire names. NULL for out-of-range values. */
+const char *ipc_err_name(enum ipc_err code);
+const char *ipc_op_name(enum ipc_op op);
+const char *ipc_role_name(enum ipc_role role);
+
+/* Parse and validate one request line (without its newline). Returns 0 with
+ * *ret filled, -EBADMSG with *reterr describing the problem (ret untouched),
+ * or -ENOMEM. Never reads past len; the line need not be NUL-terminated. */
+int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim,
+                      struct ipc_request *ret, struct ipc_error *reterr);
+void ipc_request_done(struct ipc_request *req);
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+bool ipc_utf8_is_valid(const char *s, size_t len);
+/* Length of the longest prefix of s that does not end inside a multi-byte
+ * sequence that could still be completed by more bytes. */
+size_t ipc_utf8_complete_len(const char *s, size_t len);
+/* Copy s into dst (cap bytes, cap >= 3 * len + 1 is always enough) replacing
+ * every invalid byte with U+FFFD; returns the bytes written, NUL-terminated. */
+size_t ipc_utf8_sanitize(const char *s, size_t len, char *dst, size_t cap);
+
+/* ---- Line framing --------------------------------------------------------
+ * A bounded input buffer. The caller reads into ipc_linebuf_space(), then
+ * commits and takes complete lines. A line longer than max is dropped up to
+ * its newline and reported once as -E2BIG. */
+struct ipc_linebuf {
+    char *buf;
+    size_t len;     /* bytes held */
+    size_t cap;     /* allocated */
+    size_t max;     /* longest accepted line, newline excluded */
+    size_t scan;    /* bytes already searched for a newline */
+    size_t consume; /* bytes of the line last returned, consumed at the next call */
+    bool discarding;
+};
+
+int ipc_linebuf_init(struct ipc_linebuf *lb, size_t max);
+void ipc_linebuf_done(struct ipc_linebuf *lb);
+/* Room to read into (grows the buffer up to max + 1). NULL with -ENOMEM. */
+char *ipc_linebuf_space(struct ipc_linebuf *lb, size_t *ret_avail);
+void ipc_linebuf_commit(struct ipc_linebuf *lb, size_t n);
+/* 1 and a line (valid until the next call), 0 if no complete line is held,
+ * -E2BIG once for each overlong line (its bytes are skipped). */
+int ipc_linebuf_next(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_len);
+
+/* ---- Events --------------------------------------------------------------
+ * Every encoder returns a malloc'd NUL-terminated line ending in '\n' (and
+ * its length in *ret_len when not NULL), or NULL on allocation failure. */
+
+struct ipc_gen_stats {
+    uint32_t prompt_tokens;
+    uint32_t generated_tokens;
+    uint32_t steps;
+    uint64_t draft_tokens;    /* lookahead candidates verified */
+    uint64_t accepted_tokens; /* of those, accepted */
+    double queue_ms;
+    double prefill_ms;
+    double decode_ms;
+};
+
+struct ipc_hello {
+    const char *server_version;
+    const char *model;
+    const char *device;
+};
+
+char *ipc_event_hello(const struct ipc_hello *h, size_t *ret_len);
+char *ipc_event_error(const struct ipc_id *id, enum ipc_err code, const char *message, size_t *ret_len);
+/* text must be valid UTF-8 (see ipc_utf8_sanitize). */
+char *ipc_event_token(const struct ipc_id *id, const char *text, size_t text_len,
+                      const int32_t *tokens, uint32_t n, size_t *ret_len);
+/* text: the whole completion for non-streamed requests, else NULL. */
+char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const char *text,
+                     size_t text_len, const struct ipc_gen_stats *st, size_t *ret_len);
+/* A result for a non-generating op; takes ownership of body (an object,
+ * may be NULL) and adds "event", "id" and "op" to it. */
+char *ipc_event_result(const struct ipc_id *id, enum ipc_op op, json_t *body, size_t *ret_len);
+
+/* json value for an id (null when absent); a new reference. */
+json_t *ipc_id_to_json(const struct ipc_id *id);
+/* Fill *ret from a string or non-negative integer json value; false if it is
+ * neither or out of bounds. */
+bool ipc_id_from_json(const json_t *v, struct ipc_id *ret);
+bool ipc_id_equal(const struct ipc_id *a, const struct ipc_id *b);
+
+#endif

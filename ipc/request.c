@@ -1,0 +1,460 @@
+/* ipc: request parsing and validation. Every way a line can be wrong maps to
+ * one stable error code and a message naming the field. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ipc/ipc-internal.h"
+#include "ipc/ipc.h"
+
+static const char *const op_names[IPC_OP__COUNT] = {
+    [IPC_OP_GENERATE] = "generate", [IPC_OP_CHAT] = "chat",
+    [IPC_OP_TOKENIZE] = "tokenize", [IPC_OP_DETOKENIZE] = "detokenize",
+    [IPC_OP_CANCEL] = "cancel",     [IPC_OP_INFO] = "info",
+    [IPC_OP_HEALTH] = "health",     [IPC_OP_STATS] = "stats",
+};
+
+/* Fields each op accepts besides "id", "op" and "v". */
+#define SAMPLING_FIELDS "max_tokens", "temperature", "top_k", "top_p", "min_p", \
+    "repeat_penalty", "seed", "stop", "lookahead", "stream"
+static const char *const op_fields[IPC_OP__COUNT][16] = {
+    [IPC_OP_GENERATE] = { "prompt", SAMPLING_FIELDS, NULL },
+    [IPC_OP_CHAT] = { "messages", SAMPLING_FIELDS, NULL },
+    [IPC_OP_TOKENIZE] = { "text", "add_bos", NULL },
+    [IPC_OP_DETOKENIZE] = { "tokens", NULL },
+    [IPC_OP_CANCEL] = { "target", NULL },
+    [IPC_OP_INFO] = { NULL },
+    [IPC_OP_HEALTH] = { NULL },
+    [IPC_OP_STATS] = { NULL },
+};
+
+const char *ipc_op_name(enum ipc_op op)
+{
+    return (unsigned)op < IPC_OP__COUNT ? op_names[op] : NULL;
+}
+
+const char *ipc_role_name(enum ipc_role role)
+{
+    static const char *const names[] = { "system", "user", "assistant" };
+    return (unsigned)role < 3 ? names[role] : NULL;
+}
+
+static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
+{
+    va_list ap;
+
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -EBADMSG;
+}
+
+bool ipc_id_from_json(const json_t *v, struct ipc_id *ret)
+{
+    struct ipc_id id = { .present = true };
+
+    if (json_is_string(v)) {
+        size_t n = json_string_length(v);
+        if (n == 0 || n > IPC_ID_MAX || memchr(json_string_value(v), '\0', n))
+            return false;
+        memcpy(id.s, json_string_value(v), n);
+    } else if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || i > (json_int_t)1 << 53)
+            return false;
+        id.is_int = true;
+        snprintf(id.s, sizeof(id.s), "%lld", (long long)i);
+    } else
+        return false;
+    *ret = id;
+    return true;
+}
+
+json_t *ipc_id_to_json(const struct ipc_id *id)
+{
+    if (!id || !id->present)
+        return json_null();
+    if (id->is_int)
+        return json_integer(strtoll(id->s, NULL, 10));
+    return json_string(id->s);
+}
+
+bool ipc_id_equal(const struct ipc_id *a, const struct ipc_id *b)
+{
+    return a->present && b->present && a->is_int == b->is_int && strcmp(a->s, b->s) == 0;
+}
+
+/* ---- typed field readers: 0 absent, 1 read, -EBADMSG wrong ------------- */
+
+static int get_string(json_t *o, const char *k, size_t max, char **ret, struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, k);
+
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be a string", k);
+    if (json_string_length(v) > max)
+        return fail(e, IPC_ERR_TOO_LARGE, "field '%s' is longer than %zu bytes", k, max);
+    *ret = strndup(json_string_value(v), json_string_length(v));
+    return *ret ? 1 : -ENOMEM;
+}
+
+static int get_uint(json_t *o, const char *k, uint64_t min, uint64_t max, uint64_t *ret,
+                    struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, k);
+
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be an integer", k);
+    json_int_t i = json_integer_value(v);
+    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field '%s' must be in [%llu, %llu]", k,
+                    (unsigned long long)min, (unsigned long long)max);
+    *ret = (uint64_t)i;
+    return 1;
+}
+
+static int get_u32(json_t *o, const char *k, uint32_t min, uint32_t max, uint32_t *ret,
+                   struct ipc_error *e)
+{
+    uint64_t v;
+    int r = get_uint(o, k, min, max, &v, e);
+
+    if (r > 0)
+        *ret = (uint32_t)v;
+    return r;
+}
+
+static int get_double(json_t *o, const char *k, double min, double max, double *ret,
+                      struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, k);
+
+    if (!v)
+        return 0;
+    if (!json_is_number(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be a number", k);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max)
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field '%s' must be in [%g, %g]", k, min, max);
+    *ret = d;
+    return 1;
+}
+
+static int get_bool(json_t *o, const char *k, bool *ret, struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, k);
+
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be true or false", k);
+    *ret = json_is_true(v);
+    return 1;
+}
+
+static int check_fields(json_t *o, enum ipc_op op, struct ipc_error *e)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(o, k, v) {
+        bool known = !strcmp(k, "id") || !strcmp(k, "op") || !strcmp(k, "v");
+        for (size_t i = 0; !known && op_fields[op][i]; i++)
+            known = !strcmp(k, op_fields[op][i]);
+        if (!known)
+            return fail(e, IPC_ERR_BAD_FIELD, "unknown field '%.64s' for op '%s'", k, op_names[op]);
+    }
+    return 0;
+}
+
+/* ---- per-op readers -------------------------------------------------------*/
+
+static int parse_stop(json_t *o, struct ipc_request *r, struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, "stop"), *v;
+    size_t i;
+
+    if (!a)
+        return 0;
+    if (json_is_string(a)) {
+        json_t *one = json_pack("[O]", a);
+        if (!one)
+            return -ENOMEM;
+        json_object_set_new(o, "stop", one);
+        a = one;
+    }
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'stop' must be a string or an array of strings");
+    if (json_array_size(a) > IPC_STOP_MAX)
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'stop' holds more than %d strings", IPC_STOP_MAX);
+    json_array_foreach(a, i, v) {
+        size_t n = json_string_length(v);
+        if (!json_is_string(v))
+            return fail(e, IPC_ERR_BAD_FIELD, "field 'stop' must hold strings");
+        if (n == 0 || n > IPC_STOP_LEN_MAX)
+            return fail(e, IPC_ERR_OUT_OF_RANGE, "stop strings must be 1 to %d bytes", IPC_STOP_LEN_MAX);
+        r->stop[r->n_stop] = strndup(json_string_value(v), n);
+        if (!r->stop[r->n_stop])
+            return -ENOMEM;
+        r->n_stop++;
+    }
+    return 0;
+}
+
+static int parse_lookahead(json_t *o, struct ipc_lookahead *la, struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, "lookahead");
+    const char *k;
+    json_t *f;
+    int r;
+
+    if (!v)
+        return 0;
+    la->set = true;
+    if (json_is_false(v))
+        return 0;
+    la->enabled = true;
+    if (json_is_true(v))
+        return 0; /* the server's parameters */
+    if (!json_is_object(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'lookahead' must be false, true or {n, w, g}");
+    json_object_foreach(v, k, f) {
+        if (strcmp(k, "n") && strcmp(k, "w") && strcmp(k, "g"))
+            return fail(e, IPC_ERR_BAD_FIELD, "unknown field 'lookahead.%.64s'", k);
+    }
+    if ((r = get_u32(v, "n", 2, IPC_LOOKAHEAD_N_MAX, &la->n, e)) < 0 ||
+        (r = get_u32(v, "w", 1, IPC_LOOKAHEAD_W_MAX, &la->w, e)) < 0 ||
+        (r = get_u32(v, "g", 1, IPC_LOOKAHEAD_G_MAX, &la->g, e)) < 0)
+        return r;
+    return 0;
+}
+
+static int parse_sampling(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                          struct ipc_error *e)
+{
+    struct ipc_sampling *s = &r->sampling;
+    int k;
+
+    if ((k = get_u32(o, "max_tokens", 1, lim->max_tokens, &r->max_tokens, e)) < 0 ||
+        (k = get_double(o, "temperature", 0.0, 100.0, &s->temperature, e)) < 0 ||
+        (k = get_u32(o, "top_k", 0, 1u << 20, &s->top_k, e)) < 0 ||
+        (k = get_double(o, "top_p", 0.0, 1.0, &s->top_p, e)) < 0 ||
+        (k = get_double(o, "min_p", 0.0, 1.0, &s->min_p, e)) < 0 ||
+        (k = get_double(o, "repeat_penalty", 0.01, 100.0, &s->repeat_penalty, e)) < 0 ||
+        (k = get_bool(o, "stream", &r->stream, e)) < 0)
+        return k;
+    if (s->top_p <= 0.0)
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'top_p' must be in (0, 1]");
+    k = get_uint(o, "seed", 0, (uint64_t)1 << 53, &s->seed, e);
+    if (k < 0)
+        return k;
+    s->has_seed = k > 0;
+    if ((k = parse_stop(o, r, e)) < 0)
+        return k;
+    return parse_lookahead(o, &r->lookahead, e);
+}
+
+static int parse_role(json_t *m, uint32_t i, enum ipc_role *ret, struct ipc_error *e)
+{
+    json_t *v = json_object_get(m, "role");
+    const char *s = json_string_value(v);
+
+    if (!v)
+        return fail(e, IPC_ERR_MISSING_FIELD, "messages[%u] has no 'role'", i);
+    if (!s)
+        return fail(e, IPC_ERR_BAD_FIELD, "messages[%u].role must be a string", i);
+    for (int k = 0; k < 3; k++) {
+        if (!strcmp(s, ipc_role_name(k))) {
+            *ret = k;
+            return 0;
+        }
+    }
+    return fail(e, IPC_ERR_BAD_FIELD, "messages[%u].role must be system, user or assistant", i);
+}
+
+static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                          struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, "messages"), *m;
+    size_t i, total = 0;
+
+    if (!a)
+        return fail(e, IPC_ERR_MISSING_FIELD, "op 'chat' needs 'messages'");
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'messages' must be an array");
+    if (json_array_size(a) == 0 || json_array_size(a) > IPC_MESSAGE_MAX)
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'messages' must hold 1 to %d messages", IPC_MESSAGE_MAX);
+    r->messages = calloc(json_array_size(a), sizeof(*r->messages));
+    if (!r->messages)
+        return -ENOMEM;
+    json_array_foreach(a, i, m) {
+        struct ipc_message *msg = &r->messages[i];
+        json_t *c = json_object_get(m, "content");
+        int k;
+        if (!json_is_object(m))
+            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] must be an object", i);
+        if (json_object_size(m) != (size_t)(2 - !c - !json_object_get(m, "role")))
+            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] may hold only 'role' and 'content'", i);
+        if ((k = parse_role(m, (uint32_t)i, &msg->role, e)) < 0)
+            return k;
+        if (!c)
+            return fail(e, IPC_ERR_MISSING_FIELD, "messages[%zu] has no 'content'", i);
+        if (!json_is_string(c))
+            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu].content must be a string", i);
+        total += json_string_length(c);
+        if (total > lim->max_text_bytes)
+            return fail(e, IPC_ERR_TOO_LARGE, "messages are longer than %zu bytes", lim->max_text_bytes);
+        msg->content = strndup(json_string_value(c), json_string_length(c));
+        if (!msg->content)
+            return -ENOMEM;
+        r->n_messages++;
+    }
+    return 0;
+}
+
+static int parse_tokens(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                        struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, "tokens"), *t;
+    size_t i;
+
+    if (!a)
+        return fail(e, IPC_ERR_MISSING_FIELD, "op 'detokenize' needs 'tokens'");
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'tokens' must be an array of integers");
+    if (json_array_size(a) > lim->max_detok_tokens)
+        return fail(e, IPC_ERR_TOO_LARGE, "field 'tokens' holds more than %u tokens", lim->max_detok_tokens);
+    r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
+    if (!r->tokens)
+        return -ENOMEM;
+    json_array_foreach(a, i, t) {
+        if (!json_is_integer(t))
+            return fail(e, IPC_ERR_BAD_FIELD, "tokens[%zu] must be an integer", i);
+        if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return fail(e, IPC_ERR_OUT_OF_RANGE, "tokens[%zu] is not a token id", i);
+        r->tokens[r->n_tokens++] = (int32_t)json_integer_value(t);
+    }
+    return 0;
+}
+
+static int parse_required_text(json_t *o, const char *k, size_t max, char **ret, struct ipc_error *e)
+{
+    int r = get_string(o, k, max, ret, e);
+
+    if (r == 0)
+        return fail(e, IPC_ERR_MISSING_FIELD, "this op needs '%s'", k);
+    return r < 0 ? r : 0;
+}
+
+static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                           struct ipc_error *e)
+{
+    json_t *t;
+
+    switch (r->op) {
+    case IPC_OP_GENERATE: {
+        int k = parse_required_text(o, "prompt", lim->max_text_bytes, &r->prompt, e);
+        return k < 0 ? k : parse_sampling(o, lim, r, e);
+    }
+    case IPC_OP_CHAT: {
+        int k = parse_messages(o, lim, r, e);
+        return k < 0 ? k : parse_sampling(o, lim, r, e);
+    }
+    case IPC_OP_TOKENIZE: {
+        int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);
+        return k < 0 ? k : (get_bool(o, "add_bos", &r->add_bos, e) < 0 ? -EBADMSG : 0);
+    }
+    case IPC_OP_DETOKENIZE:
+        return parse_tokens(o, lim, r, e);
+    case IPC_OP_CANCEL:
+        t = json_object_get(o, "target");
+        if (!t)
+            return fail(e, IPC_ERR_MISSING_FIELD, "op 'cancel' needs 'target'");
+        if (!ipc_id_from_json(t, &r->target))
+            return fail(e, IPC_ERR_BAD_FIELD, "field 'target' must be a request id");
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Envelope: an object with a valid id, a matching "v" and a known "op". */
+static int parse_envelope(json_t *o, struct ipc_request *r, struct ipc_error *e)
+{
+    json_t *id = json_object_get(o, "id"), *v = json_object_get(o, "v"), *op;
+    const char *name;
+
+    if (id && !ipc_id_from_json(id, &e->id))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'id' must be a string of 1 to %d bytes or an integer in [0, 2^53]", IPC_ID_MAX);
+    if (v && (!json_is_integer(v) || json_integer_value(v) != IPC_PROTOCOL_VERSION))
+        return fail(e, IPC_ERR_PROTOCOL_VERSION, "this server speaks protocol version %d", IPC_PROTOCOL_VERSION);
+    if (!id)
+        return fail(e, IPC_ERR_MISSING_FIELD, "every request needs an 'id'");
+    r->id = e->id;
+    op = json_object_get(o, "op");
+    if (!op)
+        return fail(e, IPC_ERR_MISSING_FIELD, "every request needs an 'op'");
+    if (!(name = json_string_value(op)))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'op' must be a string");
+    for (int i = 0; i < IPC_OP__COUNT; i++) {
+        if (!strcmp(name, op_names[i])) {
+            r->op = i;
+            return check_fields(o, r->op, e);
+        }
+    }
+    return fail(e, IPC_ERR_UNKNOWN_OP, "unknown op '%.64s'", name);
+}
+
+int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim,
+                      struct ipc_request *ret, struct ipc_error *reterr)
+{
+    struct ipc_request r = { .stream = true, .sampling = { .top_p = 1.0, .repeat_penalty = 1.0 } };
+    ipc_cleanup_json json_t *o = NULL;
+    json_error_t jerr;
+    int k;
+
+    *reterr = (struct ipc_error){ 0 };
+    if (!ipc_utf8_is_valid(line, len))
+        return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
+    o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o)
+        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+    if (!json_is_object(o))
+        return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
+    k = parse_envelope(o, &r, reterr);
+    if (k >= 0)
+        k = parse_op_fields(o, lim, &r, reterr);
+    if (k < 0) {
+        ipc_request_done(&r);
+        if (k == -ENOMEM)
+            fail(reterr, IPC_ERR_INTERNAL, "out of memory");
+        return k;
+    }
+    *ret = r;
+    return 0;
+}
+
+void ipc_request_done(struct ipc_request *r)
+{
+    if (!r)
+        return;
+    free(r->prompt);
+    for (uint32_t i = 0; i < r->n_messages; i++)
+        free(r->messages[i].content);
+    free(r->messages);
+    for (uint32_t i = 0; i < r->n_stop; i++)
+        free(r->stop[i]);
+    free(r->text);
+    free(r->tokens);
+    *r = (struct ipc_request){ 0 };
+}
