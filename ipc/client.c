@@ -405,3 +405,13 @@ char *lade_event_field_json(const struct lade_event *ev, const char *field)
     json_decref(o);
     return s;
 }
+
+char *lade_event_field_string(const struct lade_event *ev, const char *field)
+{
+    json_t *o = json_loadb(ev->json, strlen(ev->json), 0, NULL);
+    const char *v = json_string_value(json_object_get(o, field));
+    char *s = v ? strdup(v) : NULL;
+
+    json_decref(o);
+    return s;
+}

@@ -120,6 +120,9 @@ LADE_CLIENT_API int lade_client_next(struct lade_client *c, struct lade_event *e
 /* For results: a field of the event as compact JSON text (malloc'd), e.g.
  * "tokens" of a tokenize result; NULL if absent. */
 LADE_CLIENT_API char *lade_event_field_json(const struct lade_event *ev, const char *field);
+/* A string field decoded (malloc'd), e.g. "prometheus" of a stats result;
+ * NULL if absent or not a string. */
+LADE_CLIENT_API char *lade_event_field_string(const struct lade_event *ev, const char *field);
 
 #ifdef __cplusplus
 }
