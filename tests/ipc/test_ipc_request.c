@@ -1,0 +1,224 @@
+/* ipc/request.c: every way a request line can be right or wrong. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ipc/ipc.h"
+
+static const struct ipc_limits lim = { .max_text_bytes = 1000, .max_tokens = 512, .max_detok_tokens = 16 };
+
+static int parse(const char *line, struct ipc_request *r, struct ipc_error *e)
+{
+    return ipc_request_parse(line, strlen(line), &lim, r, e);
+}
+
+struct bad_case {
+    const char *line;
+    enum ipc_err code;
+    const char *id; /* expected id in the error, or NULL */
+};
+
+static const struct bad_case bad_cases[] = {
+    { "{bad", IPC_ERR_BAD_JSON, NULL },
+    { "", IPC_ERR_BAD_JSON, NULL },
+    { "[1,2]", IPC_ERR_BAD_JSON, NULL },
+    { "\"op\"", IPC_ERR_BAD_JSON, NULL },
+    { "{\"id\":1,\"id\":2,\"op\":\"info\"}", IPC_ERR_BAD_JSON, NULL },
+    { "{\"id\":\"a\\u0000b\",\"op\":\"info\"}", IPC_ERR_BAD_JSON, NULL },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e999}", IPC_ERR_BAD_JSON, NULL },
+    { "{\"id\":\"\xff\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
+    { "{\"id\":\"\xc0\xaf\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
+    { "{\"id\":\"\xed\xa0\x80\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
+    { "{\"id\":\"\xf4\x90\x80\x80\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
+    { "{\"op\":\"info\"}", IPC_ERR_MISSING_FIELD, NULL },
+    { "{\"id\":\"a\"}", IPC_ERR_MISSING_FIELD, "a" },
+    { "{\"id\":\"a\",\"op\":5}", IPC_ERR_BAD_FIELD, "a" },
+    { "{\"id\":\"a\",\"op\":\"fly\"}", IPC_ERR_UNKNOWN_OP, "a" },
+    { "{\"id\":{},\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
+    { "{\"id\":\"\",\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
+    { "{\"id\":-1,\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
+    { "{\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
+    { "{\"id\":1,\"v\":2,\"op\":\"info\"}", IPC_ERR_PROTOCOL_VERSION, "1" },
+    { "{\"id\":1,\"v\":\"1\",\"op\":\"info\"}", IPC_ERR_PROTOCOL_VERSION, "1" },
+    { "{\"id\":1,\"op\":\"info\",\"x\":1}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\"}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":7}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":513}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":1.5}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":-0.1}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":\"hot\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1.01}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_k\":-1}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"min_p\":2}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"repeat_penalty\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"seed\":-5}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"\"]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[1]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":{}}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":1}}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":3,\"q\":1}}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"g\":0}}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":\"yes\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stream\":\"true\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_token\":5}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\"}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":{}}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[5]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\"}]}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"content\":\"x\"}]}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"name\":\"y\"}]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"tokenize\"}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"tokenize\",\"text\":\"x\",\"add_bos\":1}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":\"abc\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[-1]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1.5]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}", IPC_ERR_TOO_LARGE, "1" },
+    { "{\"id\":1,\"op\":\"cancel\"}", IPC_ERR_MISSING_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"cancel\",\"target\":[]}", IPC_ERR_BAD_FIELD, "1" },
+};
+
+static void test_bad_requests(void **state)
+{
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        struct ipc_request r;
+        struct ipc_error e;
+        int k = parse(c->line, &r, &e);
+        if (k != -EBADMSG || e.code != c->code)
+            print_error("case %zu '%s': got %d code %s (%s)\n", i, c->line, k, ipc_err_name(e.code), e.message);
+        assert_int_equal(k, -EBADMSG);
+        assert_int_equal(e.code, c->code);
+        assert_true(strlen(e.message) > 0);
+        assert_null(strchr(e.message, '\n'));
+        if (c->id) {
+            assert_true(e.id.present);
+            assert_string_equal(e.id.s, c->id);
+        }
+    }
+}
+
+static void test_too_large_text(void **state)
+{
+    char line[1200];
+    struct ipc_request r;
+    struct ipc_error e;
+
+    snprintf(line, sizeof(line), "{\"id\":1,\"op\":\"generate\",\"prompt\":\"%01001d\"}", 0);
+    assert_int_equal(parse(line, &r, &e), -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_TOO_LARGE);
+}
+
+static void test_generate_defaults(void **state)
+{
+    struct ipc_request r;
+    struct ipc_error e;
+
+    assert_int_equal(parse("{\"id\":\"g\",\"op\":\"generate\",\"prompt\":\"hi\"}", &r, &e), 0);
+    assert_int_equal(r.op, IPC_OP_GENERATE);
+    assert_string_equal(r.id.s, "g");
+    assert_false(r.id.is_int);
+    assert_string_equal(r.prompt, "hi");
+    assert_int_equal(r.max_tokens, 0);
+    assert_true(r.stream);
+    assert_false(r.lookahead.set);
+    assert_true(r.sampling.top_p == 1.0 && r.sampling.repeat_penalty == 1.0 && r.sampling.temperature == 0.0);
+    assert_false(r.sampling.has_seed);
+    ipc_request_done(&r);
+}
+
+static void test_generate_full(void **state)
+{
+    const char *line = "{\"v\":1,\"id\":42,\"op\":\"generate\",\"prompt\":\"h\xc3\xa9\",\"max_tokens\":100,"
+                       "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"min_p\":0.05,\"repeat_penalty\":1.1,"
+                       "\"seed\":7,\"stop\":[\"\\n\\n\",\"END\"],\"lookahead\":{\"n\":4,\"w\":8,\"g\":6},\"stream\":false}";
+    struct ipc_request r;
+    struct ipc_error e;
+
+    assert_int_equal(parse(line, &r, &e), 0);
+    assert_true(r.id.is_int);
+    assert_string_equal(r.id.s, "42");
+    assert_int_equal(r.max_tokens, 100);
+    assert_true(r.sampling.temperature == 0.7 && r.sampling.top_k == 40 && r.sampling.seed == 7);
+    assert_true(r.sampling.has_seed);
+    assert_int_equal(r.n_stop, 2);
+    assert_string_equal(r.stop[0], "\n\n");
+    assert_true(r.lookahead.set && r.lookahead.enabled);
+    assert_int_equal(r.lookahead.n, 4);
+    assert_int_equal(r.lookahead.w, 8);
+    assert_int_equal(r.lookahead.g, 6);
+    assert_false(r.stream);
+    ipc_request_done(&r);
+
+    assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"\",\"lookahead\":false,\"stop\":\"x\"}", &r, &e), 0);
+    assert_true(r.lookahead.set && !r.lookahead.enabled);
+    assert_int_equal(r.n_stop, 1);
+    ipc_request_done(&r);
+}
+
+static void test_chat_and_others(void **state)
+{
+    struct ipc_request r;
+    struct ipc_error e;
+
+    assert_int_equal(parse("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                           "{\"role\":\"user\",\"content\":\"u\"}]}", &r, &e), 0);
+    assert_int_equal(r.n_messages, 2);
+    assert_int_equal(r.messages[0].role, IPC_ROLE_SYSTEM);
+    assert_string_equal(r.messages[1].content, "u");
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,300]}", &r, &e), 0);
+    assert_int_equal(r.n_tokens, 3);
+    assert_int_equal(r.tokens[2], 300);
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"cancel\",\"target\":\"abc\"}", &r, &e), 0);
+    assert_string_equal(r.target.s, "abc");
+    ipc_request_done(&r);
+    for (int op = IPC_OP_INFO; op <= IPC_OP_STATS; op++) {
+        char line[64];
+        snprintf(line, sizeof(line), "{\"id\":\"x\",\"op\":\"%s\"}  \r", ipc_op_name(op));
+        assert_int_equal(parse(line, &r, &e), 0);
+        assert_int_equal(r.op, op);
+        ipc_request_done(&r);
+    }
+}
+
+static void test_not_nul_terminated(void **state)
+{
+    const char buf[] = "{\"id\":1,\"op\":\"info\"}GARBAGE";
+    struct ipc_request r;
+    struct ipc_error e;
+
+    assert_int_equal(ipc_request_parse(buf, 20, &lim, &r, &e), 0);
+    ipc_request_done(&r);
+}
+
+static void test_names(void **state)
+{
+    for (int i = 0; i < IPC_ERR__COUNT; i++)
+        assert_non_null(ipc_err_name(i));
+    assert_null(ipc_err_name(IPC_ERR__COUNT));
+    assert_string_equal(ipc_err_name(IPC_ERR_CONTEXT_EXCEEDED), "context_exceeded");
+    assert_string_equal(ipc_op_name(IPC_OP_DETOKENIZE), "detokenize");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_requests),     cmocka_unit_test(test_too_large_text),
+        cmocka_unit_test(test_generate_defaults), cmocka_unit_test(test_generate_full),
+        cmocka_unit_test(test_chat_and_others),  cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
