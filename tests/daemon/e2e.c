@@ -1,0 +1,249 @@
+/* End-to-end helpers; see e2e.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+void e2e_init(struct e2e *e)
+{
+    FILE *f;
+
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/lade-e2e-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->sock, sizeof(e->sock), "%s/laded.sock", e->dir);
+    snprintf(e->log, sizeof(e->log), "%s/laded.log", e->dir);
+    snprintf(e->conf, sizeof(e->conf), "%s/laded.conf", e->dir);
+    f = fopen(e->conf, "w");
+    assert_non_null(f);
+    fclose(f);
+    e->pid = -1;
+}
+
+void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int listen_fd)
+{
+    char fake[256];
+    const char *argv[64] = { LADED_PATH, fake, "--socket", e->sock, "-c", e->conf, "--set", "daemon.socket_group=" };
+    int n = 8;
+
+    snprintf(fake, sizeof(fake), "--fake-engine=%s", spec ? spec : "");
+    for (int i = 0; extra && extra[i] && n < 62; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    e->pid = fork();
+    assert_true(e->pid >= 0);
+    if (e->pid == 0) {
+        int log = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(log, STDERR_FILENO);
+        dup2(log, STDOUT_FILENO);
+        if (listen_fd >= 0) {
+            char pid[32];
+            dup2(listen_fd, 3);
+            snprintf(pid, sizeof(pid), "%d", (int)getpid());
+            setenv("LISTEN_FDS", "1", 1);
+            setenv("LISTEN_PID", pid, 1);
+        }
+        execv(LADED_PATH, (char **)argv);
+        _exit(127);
+    }
+}
+
+static int try_connect(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+void e2e_dump_log(const struct e2e *e)
+{
+    char buf[4096];
+    FILE *f = fopen(e->log, "r");
+
+    if (!f)
+        return;
+    print_message("---- laded log (%s) ----\n", e->log);
+    while (fgets(buf, sizeof(buf), f))
+        print_message("%s", buf);
+    fclose(f);
+}
+
+void e2e_wait_ready(struct e2e *e)
+{
+    for (int i = 0; i < 1000; i++) {
+        int status, fd = try_connect(e->sock);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
+            e->pid = -1;
+            e2e_dump_log(e);
+            fail_msg("laded exited before it was ready");
+        }
+        usleep(10000);
+    }
+    e2e_dump_log(e);
+    fail_msg("laded did not listen within 10 s");
+}
+
+void e2e_start(struct e2e *e, const char *spec, const char *const *extra)
+{
+    e2e_init(e);
+    e2e_spawn(e, spec, extra, -1);
+    e2e_wait_ready(e);
+}
+
+int e2e_wait_exit(struct e2e *e, int timeout_ms)
+{
+    int status;
+
+    for (int waited = 0; e->pid > 0 && waited <= timeout_ms; waited += 10) {
+        if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
+            e->pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(10000);
+    }
+    if (e->pid > 0) {
+        kill(e->pid, SIGKILL);
+        waitpid(e->pid, &status, 0);
+        e->pid = -1;
+    }
+    return -1;
+}
+
+int e2e_stop(struct e2e *e)
+{
+    if (e->pid > 0)
+        kill(e->pid, SIGTERM);
+    return e2e_wait_exit(e, 10000);
+}
+
+void e2e_cleanup(struct e2e *e)
+{
+    if (e->pid > 0)
+        e2e_stop(e);
+    unlink(e->sock);
+    unlink(e->log);
+    unlink(e->conf);
+    rmdir(e->dir);
+}
+
+struct lade_client *e2e_client(struct e2e *e)
+{
+    struct lade_client *c = NULL;
+    int r = lade_client_connect(e->sock, &c);
+
+    if (r < 0)
+        e2e_dump_log(e);
+    assert_int_equal(r, 0);
+    return c;
+}
+
+void e2e_send(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void e2e_send_str(int fd, const char *s)
+{
+    e2e_send(fd, s, strlen(s));
+}
+
+/* One byte at a time: slow, but no buffer to keep between calls. */
+json_t *e2e_read(int fd, int timeout_ms)
+{
+    char line[1 << 16];
+    size_t n = 0;
+
+    while (n < sizeof(line) - 1) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, timeout_ms) <= 0)
+            return NULL;
+        ssize_t k = read(fd, line + n, 1);
+        if (k <= 0)
+            return NULL;
+        if (line[n] == '\n')
+            return json_loadb(line, n, 0, NULL);
+        n++;
+    }
+    return NULL;
+}
+
+int e2e_raw(struct e2e *e)
+{
+    int fd = try_connect(e->sock);
+    json_t *h;
+
+    assert_true(fd >= 0);
+    h = e2e_read(fd, 5000);
+    assert_non_null(h);
+    assert_string_equal(e2e_str(h, "event"), "hello");
+    json_decref(h);
+    return fd;
+}
+
+const char *e2e_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+json_t *e2e_read_final(int fd, const char *id, char *text, size_t cap)
+{
+    size_t len = 0;
+
+    if (text)
+        text[0] = '\0';
+    for (;;) {
+        json_t *ev = e2e_read(fd, 20000);
+        if (!ev)
+            return NULL;
+        json_t *jid = json_object_get(ev, "id");
+        char idbuf[80];
+        if (json_is_integer(jid))
+            snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_integer_value(jid));
+        else
+            snprintf(idbuf, sizeof(idbuf), "%s", json_is_string(jid) ? json_string_value(jid) : "");
+        const char *type = e2e_str(ev, "event");
+        if (strcmp(idbuf, id) == 0 && !strcmp(type, "token")) {
+            const char *t = e2e_str(ev, "text");
+            size_t tl = strlen(t);
+            if (text && len + tl < cap) {
+                memcpy(text + len, t, tl + 1);
+                len += tl;
+            }
+        } else if (strcmp(idbuf, id) == 0) {
+            return ev;
+        }
+        json_decref(ev);
+    }
+}

@@ -1,0 +1,53 @@
+/* End-to-end helpers: start `laded --fake-engine` on a socket in a fresh
+ * temp dir, talk to it raw or through liblade-client, stop it. */
+#ifndef LADE_TESTS_DAEMON_E2E_H
+#define LADE_TESTS_DAEMON_E2E_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "ipc/lade-client.h"
+
+struct e2e {
+    char dir[64];
+    char sock[128];
+    char log[128];
+    char conf[128];
+    pid_t pid;
+};
+
+/* Make the temp dir, an empty config file and the paths. */
+void e2e_init(struct e2e *e);
+/* Spawn laded with --fake-engine=spec plus extra args (NULL-terminated,
+ * may be NULL); listen_fd >= 0 is passed as a systemd socket. Does not
+ * wait. */
+void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int listen_fd);
+/* Wait until the socket accepts; fails the test (with the log) if laded
+ * exits first. */
+void e2e_wait_ready(struct e2e *e);
+/* init + spawn + wait_ready. */
+void e2e_start(struct e2e *e, const char *spec, const char *const *extra);
+/* Exit status of laded after waiting up to timeout_ms (-1 if it did not
+ * exit, then it is killed). */
+int e2e_wait_exit(struct e2e *e, int timeout_ms);
+/* SIGTERM and e2e_wait_exit(10 s). */
+int e2e_stop(struct e2e *e);
+/* Kill if still running, remove the temp dir. */
+void e2e_cleanup(struct e2e *e);
+void e2e_dump_log(const struct e2e *e);
+
+struct lade_client *e2e_client(struct e2e *e);
+/* Raw connection; the hello line is read and checked. */
+int e2e_raw(struct e2e *e);
+void e2e_send(int fd, const void *buf, size_t len);
+void e2e_send_str(int fd, const char *s);
+/* Next event line as JSON, NULL on EOF/timeout. */
+json_t *e2e_read(int fd, int timeout_ms);
+/* Read events until the one for id that ends it (done, result, error);
+ * returns it. Collects token text into text (may be NULL). */
+json_t *e2e_read_final(int fd, const char *id, char *text, size_t cap);
+const char *e2e_str(json_t *o, const char *key);
+
+#endif

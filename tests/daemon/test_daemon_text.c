@@ -1,0 +1,113 @@
+/* daemon/stop.c, daemon/chat.c and daemon/stats.c: the pure text parts. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/chat.h"
+#include "daemon/stats.h"
+#include "daemon/stop.h"
+
+static void test_stop(void **state)
+{
+    const char *stop[] = { "END", "\n\n" };
+    size_t safe;
+
+    assert_int_equal(srv_stop_scan(stop, 2, "hello", 5, &safe), -1);
+    assert_int_equal(safe, 5);
+    assert_int_equal(srv_stop_scan(stop, 2, "helloEN", 7, &safe), -1);
+    assert_int_equal(safe, 5); /* "EN" may become "END" */
+    assert_int_equal(srv_stop_scan(stop, 2, "ab\n", 3, &safe), -1);
+    assert_int_equal(safe, 2);
+    assert_int_equal(srv_stop_scan(stop, 2, "abEND\n\n", 7, &safe), 2);
+    assert_int_equal(srv_stop_scan(stop, 2, "a\n\nEND", 6, &safe), 1); /* earliest wins */
+    assert_int_equal(srv_stop_scan(stop, 0, "END", 3, &safe), -1);
+    assert_int_equal(safe, 3);
+    assert_int_equal(srv_stop_scan(stop, 2, "", 0, &safe), -1);
+    assert_int_equal(safe, 0);
+}
+
+static void test_chat_detect(void **state)
+{
+    assert_int_equal(srv_chat_detect(NULL), SRV_TMPL_NONE);
+    assert_int_equal(srv_chat_detect("{{ bos_token }}{% for m in messages %}"), SRV_TMPL_NONE);
+    assert_int_equal(srv_chat_detect("{% if m['role'] == 'user' %}{{ '[INST] ' + m['content'] + ' [/INST]' }}"), SRV_TMPL_LLAMA2);
+    assert_int_equal(srv_chat_detect("{{'<|im_start|>' + m['role'] + '\n'}}"), SRV_TMPL_CHATML);
+    assert_int_equal(srv_chat_detect("<|user|>\n{{ m }}</s>\n<|assistant|>"), SRV_TMPL_ZEPHYR);
+}
+
+static char *render(enum srv_tmpl t, const struct ipc_message *m, uint32_t n, int *ret)
+{
+    struct srv_chat_prompt p;
+    char err[128];
+
+    *ret = srv_chat_render(t, m, n, &p, err, sizeof(err));
+    return *ret == 0 ? p.text : NULL;
+}
+
+static void test_chat_render(void **state)
+{
+    struct ipc_message m[] = {
+        { IPC_ROLE_SYSTEM, "Be brief." }, { IPC_ROLE_USER, "Hi" },
+        { IPC_ROLE_ASSISTANT, "Hello" }, { IPC_ROLE_USER, "Bye" },
+    };
+    int r;
+    char *s = render(SRV_TMPL_LLAMA2, m, 4, &r);
+
+    assert_string_equal(s, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]");
+    free(s);
+    s = render(SRV_TMPL_CHATML, m, 2, &r);
+    assert_string_equal(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(s);
+    s = render(SRV_TMPL_ZEPHYR, m + 1, 1, &r);
+    assert_string_equal(s, "<|user|>\nHi</s>\n<|assistant|>\n");
+    free(s);
+    assert_null(render(SRV_TMPL_LLAMA2, m, 3, &r)); /* ends with the assistant */
+    assert_int_equal(r, -EINVAL);
+    assert_null(render(SRV_TMPL_LLAMA2, m + 1, 1, &r) ? NULL : NULL);
+    assert_int_equal(r, 0);
+    assert_null(render(SRV_TMPL_NONE, m, 2, &r));
+    assert_int_equal(r, -EOPNOTSUPP);
+}
+
+static void test_stats(void **state)
+{
+    struct srv_stats s = { .start_ns = 0 };
+    struct srv_gen_stats g = { .n_prompt = 3, .n_generated = 10, .n_steps = 4, .n_draft = 20, .n_accepted = 6,
+                               .decode_ns = 500000000 };
+    char *prom;
+    json_t *j;
+
+    s.requests[IPC_OP_GENERATE] = 2;
+    srv_stats_add_generation(&s, SRV_FINISH_LENGTH, &g);
+    srv_stats_add_generation(&s, SRV_FINISH_EOS, &g);
+    j = srv_stats_json(&s, 1000000000);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "generated_tokens")), 20);
+    assert_true(json_real_value(json_object_get(j, "tokens_per_step")) == 2.5);
+    assert_true(json_real_value(json_object_get(j, "tokens_per_s")) == 20.0);
+    json_decref(j);
+    prom = srv_stats_prometheus(&s, 1000000000);
+    assert_non_null(prom);
+    assert_non_null(strstr(prom, "# TYPE lade_generated_tokens_total counter\nlade_generated_tokens_total 20\n"));
+    assert_non_null(strstr(prom, "lade_requests_total{op=\"generate\"} 2\n"));
+    assert_non_null(strstr(prom, "lade_generations_total{finish_reason=\"eos\"} 1\n"));
+    assert_non_null(strstr(prom, "lade_tokens_per_step 2.5000\n"));
+    assert_non_null(strstr(prom, "lade_acceptance_ratio 0.3000\n"));
+    free(prom);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_chat_detect),
+        cmocka_unit_test(test_chat_render),
+        cmocka_unit_test(test_stats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
