@@ -1,0 +1,233 @@
+/* laded end to end, its life: SIGTERM drains (running work finishes within
+ * the grace period or is cancelled, queued work is refused, the socket
+ * goes), socket activation, stale/live/foreign files at the socket path,
+ * SIGHUP reload. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static json_t *next_non_token(int fd)
+{
+    for (;;) {
+        json_t *ev = e2e_read(fd, 10000);
+        if (!ev || strcmp(e2e_str(ev, "event"), "token"))
+            return ev;
+        json_decref(ev);
+    }
+}
+
+/* SIGTERM while a 100-step generation runs: it finishes (grace 30 s), a
+ * queued one is refused with shutting_down, then laded exits 0 and removes
+ * its socket. */
+static void test_sigterm_finishes(void **state)
+{
+    struct e2e d;
+    int fd;
+    json_t *ev;
+    char text[256];
+
+    e2e_start(&d, NULL, NULL);
+    fd = e2e_raw(&d);
+    e2e_send_str(fd, "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=5]\",\"max_tokens\":100,\"lookahead\":false}\n"
+                     "{\"id\":\"queued\",\"op\":\"generate\",\"prompt\":\"x\"}\n");
+    ev = e2e_read(fd, 5000); /* first token: running */
+    assert_string_equal(e2e_str(ev, "event"), "token");
+    json_decref(ev);
+    kill(d.pid, SIGTERM);
+    ev = next_non_token(fd);
+    assert_string_equal(e2e_str(ev, "id"), "queued");
+    assert_string_equal(e2e_str(ev, "code"), "shutting_down");
+    json_decref(ev);
+    ev = e2e_read_final(fd, "run", text, sizeof(text));
+    assert_non_null(ev);
+    assert_string_equal(e2e_str(ev, "finish_reason"), "length");
+    json_decref(ev);
+    assert_int_equal(e2e_wait_exit(&d, 10000), 0);
+    assert_false(exists(d.sock));
+    close(fd);
+    e2e_cleanup(&d);
+}
+
+/* With a 1 s grace period a 20 s generation is cancelled, the client
+ * told so, and laded still exits cleanly. */
+static void test_sigterm_grace_expires(void **state)
+{
+    const char *extra[] = { "--set", "daemon.shutdown_grace_seconds=1", NULL };
+    struct e2e d;
+    int fd;
+    json_t *ev;
+
+    e2e_start(&d, NULL, extra);
+    fd = e2e_raw(&d);
+    e2e_send_str(fd, "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=10]\",\"max_tokens\":2000,\"lookahead\":false}\n");
+    ev = e2e_read(fd, 5000);
+    json_decref(ev);
+    kill(d.pid, SIGTERM);
+    ev = next_non_token(fd);
+    assert_non_null(ev);
+    assert_string_equal(e2e_str(ev, "code"), "cancelled");
+    json_decref(ev);
+    assert_int_equal(e2e_wait_exit(&d, 10000), 0);
+    assert_false(exists(d.sock));
+    /* a new connection is refused: nobody listens */
+    assert_true(lade_client_connect(d.sock, &(struct lade_client *){ NULL }) < 0);
+    close(fd);
+    e2e_cleanup(&d);
+}
+
+static int make_listener(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    return fd;
+}
+
+/* systemd passes the socket as fd 3 with LISTEN_FDS/LISTEN_PID; laded
+ * serves on it and, not owning it, leaves the file in place. */
+static void test_socket_activation(void **state)
+{
+    struct e2e d;
+    struct lade_client *c;
+    struct lade_event ev;
+    char other[160];
+    int lfd;
+
+    e2e_init(&d);
+    snprintf(other, sizeof(other), "%s/activated.sock", d.dir);
+    lfd = make_listener(other);
+    e2e_spawn(&d, NULL, NULL, lfd);
+    close(lfd);
+    assert_int_equal(lade_client_connect(other, &c), 0); /* the backlog holds us until it runs */
+    assert_int_equal(lade_client_simple(c, "h", "health"), 0);
+    assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+    assert_int_equal(ev.type, LADE_EVENT_RESULT);
+    lade_client_free(c);
+    assert_false(exists(d.sock)); /* did not make its own */
+    assert_int_equal(e2e_stop(&d), 0);
+    assert_true(exists(other));
+    unlink(other);
+    e2e_cleanup(&d);
+}
+
+static void test_stale_socket_replaced(void **state)
+{
+    struct e2e d;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int s = socket(AF_UNIX, SOCK_STREAM, 0), fd;
+
+    e2e_init(&d);
+    assert_true(strlen(d.sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(s); /* a crashed daemon's leftover */
+    e2e_spawn(&d, NULL, NULL, -1);
+    e2e_wait_ready(&d);
+    fd = e2e_raw(&d);
+    close(fd);
+    assert_int_equal(e2e_stop(&d), 0);
+    e2e_cleanup(&d);
+}
+
+/* A second laded on a live daemon's path fails and leaves it serving;
+ * one on a path holding a regular file fails and leaves the file. */
+static void test_live_and_foreign_paths(void **state)
+{
+    struct e2e a, b;
+    struct stat st;
+    FILE *f;
+    int fd;
+
+    e2e_start(&a, NULL, NULL);
+    b = a;
+    e2e_spawn(&b, NULL, NULL, -1);
+    assert_int_equal(e2e_wait_exit(&b, 10000), 1);
+    fd = e2e_raw(&a);
+    close(fd);
+    assert_int_equal(e2e_stop(&a), 0);
+
+    f = fopen(a.sock, "w");
+    assert_non_null(f);
+    fputs("not a socket", f);
+    fclose(f);
+    e2e_spawn(&a, NULL, NULL, -1);
+    assert_int_equal(e2e_wait_exit(&a, 10000), 1);
+    assert_int_equal(stat(a.sock, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    e2e_cleanup(&a);
+}
+
+/* SIGHUP re-reads the file: the reloadable limits change, the daemon and
+ * its connections stay. */
+static void test_sighup_reload(void **state)
+{
+    struct e2e d;
+    struct lade_client *c;
+    struct lade_event ev;
+    FILE *f;
+
+    e2e_start(&d, NULL, NULL);
+    c = e2e_client(&d);
+    f = fopen(d.conf, "w");
+    assert_non_null(f);
+    fputs("[limits]\nmax_tokens = 77\nmax_queued_per_connection = 2\n[daemon]\nqueue_length = 5\n", f);
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(lade_client_simple(c, "i", "info"), 0);
+        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+        if (strstr(ev.json, "\"max_tokens\":77"))
+            break;
+        usleep(20000);
+    }
+    assert_non_null(strstr(ev.json, "\"max_tokens\":77"));
+    assert_non_null(strstr(ev.json, "\"queue_max\":5"));
+    /* a broken file is refused and the running settings kept */
+    f = fopen(d.conf, "w");
+    fputs("[limits]\nmax_tokens = zero\n", f);
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    usleep(100000);
+    assert_int_equal(lade_client_simple(c, "i", "info"), 0);
+    assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+    assert_non_null(strstr(ev.json, "\"max_tokens\":77"));
+    lade_client_free(c);
+    assert_int_equal(e2e_stop(&d), 0);
+    e2e_cleanup(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigterm_finishes),
+        cmocka_unit_test(test_sigterm_grace_expires),
+        cmocka_unit_test(test_socket_activation),
+        cmocka_unit_test(test_stale_socket_replaced),
+        cmocka_unit_test(test_live_and_foreign_paths),
+        cmocka_unit_test(test_sighup_reload),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
