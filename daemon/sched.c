@@ -200,7 +200,10 @@ static void run_one(struct srv *s, struct srv_req *req)
             "Request '%s' of connection %llu: %s, %u prompt + %u generated tokens in %u steps, %.1f ms",
             req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : srv_finish_name(fin),
             st.n_prompt, st.n_generated, st.n_steps, (st.prefill_ns + st.decode_ns) / 1e6);
+    /* running is cleared before the terminal event goes out: once posted,
+     * the loop may drop the last reference at any moment. */
     pthread_mutex_lock(&s->mu);
+    s->running = NULL;
     if (r == 0)
         srv_stats_add_generation(&s->stats, fin, &st);
     pthread_mutex_unlock(&s->mu);
@@ -226,9 +229,8 @@ static void *sched_main(void *arg)
             break;
         s->running = r;
         pthread_mutex_unlock(&s->mu);
-        run_one(s, r);
+        run_one(s, r); /* clears s->running */
         pthread_mutex_lock(&s->mu);
-        s->running = NULL;
     }
     s->sched_exited = true;
     pthread_mutex_unlock(&s->mu);
