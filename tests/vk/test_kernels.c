@@ -94,7 +94,7 @@ static void make_kernels(struct kernels *k)
     assert_int_equal(vkr_kernel_new(ctx, &d, &k->add), 0);
     for (int i = 0; i < 4; i++) {
         struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                    .n_bindings = 4, .push_bytes = 28, .n_spec = 3, .spec = {wtypes[i], 64, 8}};
+                                    .n_bindings = 4, .push_bytes = 28, .n_spec = 4, .spec = {wtypes[i], 64, 8, 32}};
         assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i]), 0);
     }
 }
@@ -243,7 +243,8 @@ static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, 
         assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti], bd, 4, &set), 0);
         uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
         struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0};
-        vkr_cmd_dispatch(&c, &k->matmul[ti], set, &p, n < 32768 ? n : 32768, (n + 32767) / 32768, (ntok + 7) / 8);
+        uint32_t wgs = (n + 31) / 32; /* 32 rows a workgroup: spec constant 3 */
+        vkr_cmd_dispatch(&c, &k->matmul[ti], set, &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768, (ntok + 7) / 8);
     }
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);

@@ -1,0 +1,381 @@
+/* One forward step on the GPU: the descriptor sets made at load time, the
+ * recording of a step (one command buffer, one submit, one fence), and the
+ * model-step interface of decoding/dec.h on top of it. */
+#include "llama/gpu_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Push-constant blocks, mirrored by the shaders named in each comment. */
+struct pc_matmul { uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags; }; /* matmul.comp */
+struct pc_embed { uint32_t dim, ntok, row0, nrows; };                                /* embed.comp */
+struct pc_norm { uint32_t dim, gather; float eps; };                                 /* rmsnorm.comp */
+struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
+struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kv_group, kvdim; float scale; }; /* attention.comp */
+
+#define MM_ACCUMULATE 1u
+#define MM_GATHER 2u
+
+static int set4(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_buf *a, const struct vkr_buf *b,
+                const struct vkr_buf *c, const struct vkr_buf *d, VkDescriptorSet *ret)
+{
+    struct vkr_binding bd[4] = {{a, 0, 0}, {b, 0, 0}, {c, 0, 0}, {d, 0, 0}};
+    return vkr_set_new(m->vk, &m->pool, &m->k[k], bd, m->k[k].n_bindings, ret);
+}
+
+static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in, const struct vkr_buf *out)
+{
+    for (uint32_t c = 0; c < g->w.n_chunks; c++) {
+        struct vkr_binding bd[4] = {{&g->w.chunk[c], 0, 0}, {in, 0, 0}, {out, 0, 0}, {&m->sel, 0, 0}};
+        int err = vkr_set_new(m->vk, &m->pool, g->kernel, bd, 4, &g->set[c]);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static int layer_sets(struct llm_model *m, struct gpu_layer *L)
+{
+    int err = set4(m, K_RMSNORM, &m->x, &L->attn_norm, &m->xn, &m->sel, &L->s_norm1);
+    err = err ? err : set4(m, K_RMSNORM, &m->x, &L->ffn_norm, &m->xn, &m->sel, &L->s_norm2);
+    err = err ? err : mat_sets(m, &L->wq, &m->xn, &m->q);
+    err = err ? err : mat_sets(m, &L->wk, &m->xn, &m->kk);
+    err = err ? err : mat_sets(m, &L->wv, &m->xn, &m->vv);
+    err = err ? err : mat_sets(m, &L->wo, &m->att, &m->x);
+    err = err ? err : mat_sets(m, &L->wg, &m->xn, &m->g);
+    err = err ? err : mat_sets(m, &L->wu, &m->xn, &m->u);
+    err = err ? err : mat_sets(m, &L->wd, &m->g, &m->x);
+    if (!err) {
+        struct vkr_binding r[6] = {{&m->q, 0, 0}, {&m->kk, 0, 0}, {&m->vv, 0, 0},
+                                   {&L->kc, 0, 0}, {&L->vc, 0, 0}, {&m->pos, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ROPE_KV], r, 6, &L->s_rope);
+    }
+    if (!err) {
+        struct vkr_binding a[5] = {{&m->q, 0, 0}, {&L->kc, 0, 0}, {&L->vc, 0, 0}, {&m->att, 0, 0}, {&m->parent, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 5, &L->s_att);
+    }
+    if (!err) {
+        struct vkr_binding s[2] = {{&m->g, 0, 0}, {&m->u, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_SWIGLU], s, 2, &L->s_swiglu);
+    }
+    return err;
+}
+
+int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
+{
+    uint32_t n_sets = 2 + m->embd.w.n_chunks + m->head.w.n_chunks;
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+        struct gpu_layer *L = &m->layers[l];
+        n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
+                  L->wg.w.n_chunks + L->wu.w.n_chunks + L->wd.w.n_chunks;
+    }
+    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * 6, &m->pool);
+    for (uint32_t c = 0; !err && c < m->embd.w.n_chunks; c++) {
+        struct vkr_binding bd[3] = {{&m->embd.w.chunk[c], 0, 0}, {&m->tokens, 0, 0}, {&m->x, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_EMBED], bd, 3, &m->embd.set[c]);
+    }
+    err = err ? err : mat_sets(m, &m->head, &m->xf, &m->logits);
+    err = err ? err : set4(m, K_RMSNORM, &m->x, &m->out_norm, &m->xf, &m->sel, &m->s_final_norm);
+    if (!err) {
+        struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->amax, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ARGMAX], bd, 2, &m->s_argmax);
+    }
+    for (uint32_t l = 0; !err && l < m->cfg.n_layers; l++)
+        err = layer_sets(m, &m->layers[l]);
+    if (err)
+        snprintf(reterr, errlen, "descriptor sets: %s", m->vk->err);
+    return err;
+}
+
+/* Y (+)= W X over `ntok` rows, one dispatch per weight chunk. */
+static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
+                       uint32_t flags)
+{
+    for (uint32_t c = 0; c < g->w.n_chunks; c++) {
+        uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);
+        uint32_t wgs = (n + m->mm_rows_per_wg - 1) / m->mm_rows_per_wg;
+        struct pc_matmul p = {g->cols, n, ntok, x_stride, g->rows, (uint32_t)vkr_rows_first(&g->w, c), flags};
+        vkr_cmd_dispatch(&m->cmd, g->kernel, g->set[c], &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768,
+                         (ntok + MM_TILE_T - 1) / MM_TILE_T);
+    }
+}
+
+static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
+{
+    const struct llm_config *c = &m->cfg;
+    struct gpu_layer *L = &m->layers[l];
+    struct vkr_cmd *cmd = &m->cmd;
+    struct pc_norm pn = {c->dim, 0, c->rms_eps};
+    vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
+    vkr_cmd_barrier(cmd);
+    rec_matmul(m, &L->wq, n, c->dim, 0);
+    rec_matmul(m, &L->wk, n, c->dim, 0);
+    rec_matmul(m, &L->wv, n, c->dim, 0);
+    vkr_cmd_barrier(cmd);
+    struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
+    vkr_cmd_dispatch(cmd, &m->k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
+    vkr_cmd_barrier(cmd);
+    struct pc_att pa = {m->n_past, m->n_ctx, c->head_dim, c->n_heads, c->n_heads / c->n_kv_heads, m->kvdim,
+                        1.0f / sqrtf((float)c->head_dim)};
+    vkr_cmd_dispatch(cmd, &m->k[K_ATTENTION], L->s_att, &pa, c->n_heads, n, 1);
+    vkr_cmd_barrier(cmd);
+    rec_matmul(m, &L->wo, n, m->qdim, MM_ACCUMULATE);
+    vkr_cmd_barrier(cmd);
+    vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
+    vkr_cmd_barrier(cmd);
+    rec_matmul(m, &L->wg, n, c->dim, 0);
+    rec_matmul(m, &L->wu, n, c->dim, 0);
+    vkr_cmd_barrier(cmd);
+    uint32_t ne = n * c->ffn;
+    vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], L->s_swiglu, &ne, (ne + 255) / 256 < 65535 ? (ne + 255) / 256 : 65535,
+                     (ne + 65535u * 256 - 1) / (65535u * 256), 1);
+    vkr_cmd_barrier(cmd);
+    rec_matmul(m, &L->wd, n, c->ffn, MM_ACCUMULATE);
+    vkr_cmd_barrier(cmd);
+    if (m->tracing) {
+        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4, .dstOffset = (VkDeviceSize)l * c->dim * 4,
+                          .size = (VkDeviceSize)c->dim * 4};
+        vkr_cmd_copy(cmd, &m->x, &m->trace, &r, 1);
+    }
+}
+
+/* KV rows kept by the last commit move from their scratch slots to their
+ * place in the sequence, at the head of the next step's command buffer. */
+static void rec_pending_commit(struct llm_model *m)
+{
+    if (!m->n_pending)
+        return;
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+        vkr_cmd_copy(&m->cmd, &m->layers[l].kc, &m->layers[l].kc, m->pending, m->n_pending);
+        vkr_cmd_copy(&m->cmd, &m->layers[l].vc, &m->layers[l].vc, m->pending, m->n_pending);
+    }
+    m->n_pending = 0;
+    vkr_cmd_barrier(&m->cmd);
+}
+
+static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, const uint32_t *logit_src)
+{
+    const struct llm_config *c = &m->cfg;
+    struct vkr_cmd *cmd = &m->cmd;
+    struct pc_norm pn = {c->dim, 1, c->rms_eps};
+    vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], m->s_final_norm, &pn, nsel, 1, 1);
+    vkr_cmd_barrier(cmd);
+    if (m->tracing) {
+        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(nsel - 1) * c->dim * 4,
+                          .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4, .size = (VkDeviceSize)c->dim * 4};
+        vkr_cmd_copy(cmd, &m->xf, &m->trace, &r, 1);
+    }
+    rec_matmul(m, &m->head, nsel, c->dim, 0);
+    vkr_cmd_barrier(cmd);
+    vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, nsel, 1, 1);
+    vkr_cmd_barrier(cmd);
+    VkBufferCopy r = {.size = (VkDeviceSize)nsel * 4};
+    vkr_cmd_copy(cmd, &m->amax, &m->readback, &r, 1);
+    for (uint32_t j = 0; j < n_logits; j++) {
+        VkDeviceSize row = (VkDeviceSize)c->n_vocab * 4;
+        VkBufferCopy lr = {.srcOffset = logit_src[j] * row, .dstOffset = (VkDeviceSize)m->max_rows * 4 + j * row,
+                           .size = row};
+        vkr_cmd_copy(cmd, &m->logits, &m->readback, &lr, 1);
+    }
+}
+
+static void host_read_barrier(struct vkr_cmd *c)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT, .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* Checks the rows against the seam's contract and writes the per-row
+ * description the shaders read. Returns the number of selected rows. */
+static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32_t n, uint32_t *ret_nlogits)
+{
+    int32_t *tok = m->tokens.map, *pos = m->pos.map, *par = m->parent.map, *sel = m->sel.map;
+    uint32_t nsel = 0, nlog = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct dec_row *r = &rows[i];
+        if (r->token < 0 || (uint32_t)r->token >= m->cfg.n_vocab || r->parent >= (int32_t)i || r->parent < -1 ||
+            r->want > DEC_WANT_LOGITS)
+            return -EINVAL;
+        m->depth[i] = r->parent < 0 ? 0 : m->depth[r->parent] + 1;
+        if (m->n_past + m->depth[i] >= m->n_ctx)
+            return -E2BIG;
+        tok[i] = r->token;
+        pos[i] = (int32_t)(m->n_past + m->depth[i]);
+        par[i] = r->parent;
+        m->last_parent[i] = r->parent;
+        if (r->want != DEC_WANT_NONE) {
+            m->want_rows[nsel] = (int32_t)i;
+            sel[nsel++] = (int32_t)i;
+            nlog += r->want == DEC_WANT_LOGITS;
+        }
+    }
+    *ret_nlogits = nlog;
+    return (int)nsel;
+}
+
+int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+{
+    if (n == 0 || n > m->max_rows)
+        return -EINVAL;
+    m->last_n = 0;
+    uint32_t nlog;
+    int nsel = describe_rows(m, rows, n, &nlog);
+    if (nsel < 0)
+        return nsel;
+    /* Rows whose logits go back to the host, in row order; their index in
+     * the selected list is where the LM head wrote them. */
+    uint32_t logit_src[nlog ? nlog : 1];
+    for (int j = 0, k = 0; j < nsel; j++)
+        if (rows[m->want_rows[j]].want == DEC_WANT_LOGITS)
+            logit_src[k++] = (uint32_t)j;
+    int err = vkr_cmd_begin(m->vk, &m->cmd);
+    if (err)
+        return err;
+    int ts0 = vkr_cmd_timestamp(m->vk, &m->cmd);
+    rec_pending_commit(m);
+    for (uint32_t c = 0; c < m->embd.w.n_chunks; c++) {
+        struct pc_embed pe = {m->cfg.dim, n, (uint32_t)vkr_rows_first(&m->embd.w, c),
+                              (uint32_t)vkr_rows_count(&m->embd.w, c)};
+        vkr_cmd_dispatch(&m->cmd, &m->k[K_EMBED], m->embd.set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n, 1);
+    }
+    vkr_cmd_barrier(&m->cmd);
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+        rec_layer(m, l, n);
+    if (nsel > 0)
+        rec_head(m, (uint32_t)nsel, nlog, logit_src);
+    host_read_barrier(&m->cmd);
+    int ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
+    err = vkr_cmd_submit_wait(m->vk, &m->cmd);
+    if (err)
+        return err;
+    double ns = 0;
+    m->last_gpu_ms = vkr_cmd_elapsed_ns(m->vk, &m->cmd, ts0, ts1, &ns) == 0 ? ns / 1e6 : 0;
+    err = vkr_buf_invalidate(m->vk, &m->readback);
+    if (err)
+        return err;
+    const int32_t *am = m->readback.map;
+    for (uint32_t i = 0; ret_argmax && i < n; i++)
+        ret_argmax[i] = -1;
+    for (int j = 0; ret_argmax && j < nsel; j++)
+        ret_argmax[m->want_rows[j]] = am[j];
+    if (ret_logits && nlog)
+        memcpy(ret_logits, (const char *)m->readback.map + (size_t)m->max_rows * 4,
+               (size_t)nlog * m->cfg.n_vocab * 4);
+    m->last_n = n;
+    return 0;
+}
+
+int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n)
+{
+    if (n > m->last_n || m->n_past + n > m->n_ctx)
+        return -EINVAL;
+    for (uint32_t k = 0; k < n; k++) {
+        int32_t want_parent = k == 0 ? -1 : (int32_t)rows[k - 1];
+        if (rows[k] >= m->last_n || m->last_parent[rows[k]] != want_parent)
+            return -EINVAL;
+    }
+    VkDeviceSize row = (VkDeviceSize)m->kvdim * 2;
+    for (uint32_t k = 0; k < n; k++)
+        m->pending[m->n_pending++] = (VkBufferCopy){
+            .srcOffset = (m->n_ctx + rows[k]) * row,
+            .dstOffset = (m->n_past + k) * row,
+            .size = row,
+        };
+    m->n_past += n;
+    m->last_n = 0; /* the step's scratch is spoken for */
+    return 0;
+}
+
+/* ---- dec_model adapter --------------------------------------------------- */
+
+static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+{
+    return gpu_step(ctx, rows, n, ret_argmax, ret_logits);
+}
+
+static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
+{
+    return gpu_commit(ctx, rows, n);
+}
+
+static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+{
+    struct llm_model *m = ctx;
+    if (n == 0)
+        return -EINVAL;
+    if ((uint64_t)m->n_past + n > m->n_ctx)
+        return -E2BIG;
+    /* Long prompts go in chunks of max_rows, each one step + commit. */
+    for (uint32_t done = 0; done < n;) {
+        uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
+        bool last = done + c == n;
+        for (uint32_t i = 0; i < c; i++) {
+            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE};
+            m->chain[i] = i;
+        }
+        if (last)
+            m->rowbuf[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
+        int err = gpu_step(m, m->rowbuf, c, m->argmax_tmp, last ? ret_logits : NULL);
+        if (!err && last && ret_argmax)
+            *ret_argmax = m->argmax_tmp[c - 1];
+        if (!err)
+            err = gpu_commit(m, m->chain, c);
+        if (err)
+            return err;
+        done += c;
+    }
+    return 0;
+}
+
+static int dm_rewind(void *ctx, uint32_t n_keep)
+{
+    struct llm_model *m = ctx;
+    if (n_keep > m->n_past)
+        return -EINVAL;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < m->n_pending; i++)
+        if (m->pending[i].dstOffset < (VkDeviceSize)n_keep * m->kvdim * 2)
+            m->pending[k++] = m->pending[i];
+    m->n_pending = k;
+    m->n_past = n_keep;
+    m->last_n = 0;
+    return 0;
+}
+
+static uint32_t dm_n_past(void *ctx)
+{
+    return ((struct llm_model *)ctx)->n_past;
+}
+
+void llm_model_dec(struct llm_model *m, struct dec_model *ret)
+{
+    *ret = (struct dec_model){
+        .ctx = m,
+        .n_vocab = m->cfg.n_vocab,
+        .n_ctx = m->n_ctx,
+        .max_rows = m->max_rows,
+        .bos = m->cfg.bos,
+        .eos = m->cfg.eos,
+        .prefill = dm_prefill,
+        .step = dm_step,
+        .commit = dm_commit,
+        .rewind = dm_rewind,
+        .n_past = dm_n_past,
+    };
+}
+
+int llm_model_trace(struct llm_model *m, float *ret_layers, float *ret_final)
+{
+    if (!m->tracing)
+        return -ENODATA;
+    int err = vkr_buf_invalidate(m->vk, &m->trace);
+    if (err)
+        return err;
+    size_t d = m->cfg.dim;
+    memcpy(ret_layers, m->trace.map, m->cfg.n_layers * d * 4);
+    memcpy(ret_final, (const float *)m->trace.map + m->cfg.n_layers * d, d * 4);
+    return 0;
+}

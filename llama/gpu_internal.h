@@ -1,0 +1,92 @@
+/* Private to llama/gpu_*.c: the GPU model's state. */
+#ifndef LADE_LLAMA_GPU_INTERNAL_H
+#define LADE_LLAMA_GPU_INTERNAL_H
+
+#include "llama/llm.h"
+#include "vk/vkr.h"
+
+/* Matrix kernel geometry (spec constants of matmul.comp). A workgroup covers
+ * (MM_LOCAL / subgroup size) * MM_R_ITER rows. */
+#define MM_LOCAL 64
+#define MM_TILE_T 8
+#define MM_R_ITER 4
+
+enum gpu_kernel_id {
+    K_EMBED,
+    K_RMSNORM,
+    K_ROPE_KV,
+    K_ATTENTION,
+    K_SWIGLU,
+    K_ARGMAX,
+    K_MATMUL_F32, /* one matmul pipeline per weight format, same order as gpu_types[] */
+    K_MATMUL_F16,
+    K_MATMUL_BF16,
+    K_MATMUL_Q8_0,
+    K_COUNT,
+};
+
+/* A weight matrix on the GPU: rows chunked within the binding limit, one
+ * descriptor set per chunk made at load time. */
+struct gpu_mat {
+    uint32_t type;
+    uint32_t rows, cols;
+    struct vkr_rows w;
+    const struct vkr_kernel *kernel;
+    VkDescriptorSet set[VKR_MAX_CHUNKS];
+};
+
+struct gpu_layer {
+    struct gpu_mat wq, wk, wv, wo, wg, wu, wd;
+    struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
+    struct vkr_buf kc, vc;              /* f16 [(n_ctx + max_rows) x kvdim]: cache, then scratch slots */
+    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att, s_swiglu;
+};
+
+struct llm_model {
+    struct llm_gguf *gguf;
+    struct llm_config cfg;
+    struct llm_tok *tok;
+    struct vkr_ctx *vk;
+    char desc[256];
+    uint32_t n_ctx, max_rows;
+    uint32_t qdim, kvdim;
+    uint32_t mm_rows_per_wg; /* rows one matmul workgroup covers on this device */
+    uint64_t weight_bytes;
+
+    struct vkr_kernel k[K_COUNT];
+    struct vkr_set_pool pool;
+    struct gpu_mat embd; /* token_embd, read by the embed kernel */
+    struct gpu_mat head; /* output (or token_embd when tied), the LM head */
+    struct vkr_buf out_norm;
+    struct gpu_layer *layers;
+    VkDescriptorSet s_final_norm, s_argmax;
+
+    /* activations, max_rows rows each */
+    struct vkr_buf x, xn, q, kk, vv, att, g, u, xf, logits, amax;
+    /* per-step row description, written by the host before each submit */
+    struct vkr_buf tokens, pos, parent, sel;
+    struct vkr_buf readback; /* amax [max_rows] ints, then logits rows */
+    struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
+    bool tracing;
+
+    struct vkr_cmd cmd;
+    double last_gpu_ms;
+
+    /* sequence state */
+    uint32_t n_past;
+    uint32_t last_n;         /* rows of the last step still committable, 0 after commit */
+    int32_t *last_parent;    /* [max_rows] parents of the last step */
+    uint32_t *depth;         /* [max_rows] scratch for step validation */
+    int32_t *want_rows;      /* [max_rows] step row of each selected (LM head) row */
+    VkBufferCopy *pending;   /* [max_rows] KV copies owed by the last commit */
+    struct dec_row *rowbuf;  /* [max_rows] prefill chunk rows */
+    uint32_t *chain;         /* [max_rows] 0, 1, 2, ...: a prefill chunk's commit */
+    int32_t *argmax_tmp;     /* [max_rows] a prefill chunk's argmax */
+    uint32_t n_pending;
+};
+
+int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen);
+int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
+int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n);
+
+#endif

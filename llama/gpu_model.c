@@ -1,0 +1,360 @@
+/* The GPU model: loading a GGUF into device buffers, building every
+ * pipeline and descriptor set once. The per-step recording is in
+ * gpu_forward.c. */
+#include "llama/gpu_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama/dequant.h"
+#include "shaders/shaders.h"
+
+/* Weight formats the matrix kernels decode, in K_MATMUL_* order. */
+static const uint32_t gpu_types[] = {LLM_GGML_F32, LLM_GGML_F16, LLM_GGML_BF16, LLM_GGML_Q8_0};
+#define N_GPU_TYPES (sizeof(gpu_types) / sizeof(gpu_types[0]))
+
+static int type_slot(uint32_t type)
+{
+    for (unsigned i = 0; i < N_GPU_TYPES; i++)
+        if (gpu_types[i] == type)
+            return (int)i;
+    return -1;
+}
+
+/* Workgroup sizes: fixed per kernel on every device, because the reduction
+ * trees they shape are part of what makes results batch-invariant. */
+#define NORM_LOCAL 64
+#define ATT_LOCAL 32
+#define ARGMAX_LOCAL 64
+
+static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
+{
+    const struct vkr_device_info *di = &m->vk->info;
+    uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > MM_LOCAL ||
+        MM_LOCAL % di->subgroup_size) {
+        snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
+                 di->name, di->subgroup_size);
+        return -ENOTSUP;
+    }
+    /* Rows a workgroup covers: MM_R_ITER per subgroup at the default
+     * subgroup size. Drivers that pick another size per pipeline (Intel,
+     * AMD) still cover exactly these rows: the shader strides by its own
+     * subgroup count. */
+    m->mm_rows_per_wg = MM_LOCAL / di->subgroup_size * MM_R_ITER;
+    uint32_t hd_max = (m->cfg.head_dim + 1) & ~1u;
+    struct vkr_kernel_desc d[K_COUNT] = {
+        [K_EMBED] = {"embed", lade_spv_embed, 0, 3, 16, 1, {m->embd.type}},
+        [K_RMSNORM] = {"rmsnorm", lade_spv_rmsnorm, 0, 4, 12, 2, {0, NORM_LOCAL}},
+        [K_ROPE_KV] = {"rope_kv", lade_spv_rope_kv, 0, 6, 28, 0, {0}},
+        [K_ATTENTION] = {"attention", lade_spv_attention, 0, 5, 28, 4, {0, ATT_LOCAL, hd_max, m->max_rows}},
+        [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 2, 4, 0, {0}},
+        [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, ARGMAX_LOCAL}},
+    };
+    d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
+    d[K_RMSNORM].spirv_bytes = lade_spv_rmsnorm_bytes;
+    d[K_ROPE_KV].spirv_bytes = lade_spv_rope_kv_bytes;
+    d[K_ATTENTION].spirv_bytes = lade_spv_attention_bytes;
+    d[K_SWIGLU].spirv_bytes = lade_spv_swiglu_bytes;
+    d[K_ARGMAX].spirv_bytes = lade_spv_argmax_bytes;
+    for (unsigned i = 0; i < N_GPU_TYPES; i++)
+        d[K_MATMUL_F32 + i] = (struct vkr_kernel_desc){"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
+                                                        {gpu_types[i], MM_LOCAL, MM_TILE_T, m->mm_rows_per_wg}};
+    for (int i = 0; i < K_COUNT; i++) {
+        int err = vkr_kernel_new(m->vk, &d[i], &m->k[i]);
+        if (err) {
+            snprintf(reterr, errlen, "%s", m->vk->err);
+            return err;
+        }
+    }
+    return 0;
+}
+
+static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
+                      char *reterr, size_t errlen)
+{
+    const struct llm_gguf_tensor *t = llm_gguf_find_tensor(m->gguf, name);
+    if (!t) {
+        snprintf(reterr, errlen, "%s: tensor '%s' missing", llm_gguf_name(m->gguf), name);
+        return -ENOENT;
+    }
+    int slot = type_slot(t->type);
+    if (slot < 0) {
+        snprintf(reterr, errlen, "%s: unsupported tensor type %s in tensor %s", llm_gguf_name(m->gguf),
+                 llm_ggml_type_name(t->type), name);
+        return -ENOTSUP;
+    }
+    if (cols % 2) {
+        snprintf(reterr, errlen, "%s: tensor '%s' has an odd row length %u", llm_gguf_name(m->gguf), name, cols);
+        return -EINVAL;
+    }
+    ret->type = t->type;
+    ret->rows = rows;
+    ret->cols = cols;
+    ret->kernel = &m->k[K_MATMUL_F32 + slot];
+    uint64_t rb = llm_ggml_row_bytes(t->type, cols);
+    int err = vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
+    if (err) {
+        snprintf(reterr, errlen, "uploading '%s': %s", name, m->vk->err);
+        return err;
+    }
+    m->weight_bytes += (uint64_t)rows * rb;
+    return 0;
+}
+
+/* Norm weights go up as f32 whatever their stored type. */
+static int upload_vec(struct llm_model *m, const char *name, uint32_t n, struct vkr_buf *ret, char *reterr,
+                      size_t errlen)
+{
+    const struct llm_gguf_tensor *t = llm_gguf_find_tensor(m->gguf, name);
+    float *tmp = malloc((size_t)n * sizeof(float));
+    int err = !t ? -ENOENT : !tmp ? -ENOMEM : llm_dequant_row(t->type, t->data, tmp, n);
+    if (!err)
+        err = vkr_buf_new(m->vk, (VkDeviceSize)n * 4, VKR_MEM_DEVICE, ret);
+    if (!err)
+        err = vkr_buf_upload(m->vk, ret, 0, tmp, (VkDeviceSize)n * 4);
+    if (err)
+        snprintf(reterr, errlen, "%s: tensor '%s': %s", llm_gguf_name(m->gguf), name,
+                 err == -ENOENT ? "missing" : err == -ENOTSUP ? "unsupported type" : m->vk->err);
+    free(tmp);
+    return err;
+}
+
+static int upload_layer(struct llm_model *m, int l, char *reterr, size_t errlen)
+{
+    const struct llm_config *c = &m->cfg;
+    struct gpu_layer *L = &m->layers[l];
+    char n[7][128];
+    const char *suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    for (int i = 0; i < 7; i++)
+        llm_config_tensor_name(n[i], sizeof(n[i]), l, suffix[i]);
+    int err = upload_mat(m, n[0], m->qdim, c->dim, &L->wq, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[1], m->kvdim, c->dim, &L->wk, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[2], m->kvdim, c->dim, &L->wv, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[3], c->dim, m->qdim, &L->wo, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[4], c->ffn, c->dim, &L->wg, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[5], c->ffn, c->dim, &L->wu, reterr, errlen);
+    if (!err)
+        err = upload_mat(m, n[6], c->dim, c->ffn, &L->wd, reterr, errlen);
+    char nn[128];
+    if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_norm")))
+        err = upload_vec(m, nn, c->dim, &L->attn_norm, reterr, errlen);
+    if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "ffn_norm")))
+        err = upload_vec(m, nn, c->dim, &L->ffn_norm, reterr, errlen);
+    /* Cache slots [0, n_ctx) hold the committed sequence; slots
+     * [n_ctx, n_ctx + max_rows) are the scratch of the current step. */
+    VkDeviceSize kv = (VkDeviceSize)(m->n_ctx + m->max_rows) * m->kvdim * 2;
+    if (!err && kv > vkr_max_binding(m->vk)) {
+        snprintf(reterr, errlen, "KV cache of one layer (%llu bytes) exceeds the device's binding limit: lower the context length",
+                 (unsigned long long)kv);
+        err = -E2BIG;
+    }
+    if (!err)
+        err = vkr_buf_new(m->vk, kv, VKR_MEM_DEVICE, &L->kc);
+    if (!err)
+        err = vkr_buf_new(m->vk, kv, VKR_MEM_DEVICE, &L->vc);
+    if (err && !reterr[0])
+        snprintf(reterr, errlen, "layer %d: %s", l, m->vk->err);
+    return err;
+}
+
+static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
+{
+    const struct llm_config *c = &m->cfg;
+    VkDeviceSize R = m->max_rows;
+    struct {
+        struct vkr_buf *b;
+        VkDeviceSize bytes;
+        enum vkr_mem kind;
+    } a[] = {
+        {&m->x, R * c->dim * 4, VKR_MEM_DEVICE},       {&m->xn, R * c->dim * 4, VKR_MEM_DEVICE},
+        {&m->q, R * m->qdim * 4, VKR_MEM_DEVICE},      {&m->kk, R * m->kvdim * 4, VKR_MEM_DEVICE},
+        {&m->vv, R * m->kvdim * 4, VKR_MEM_DEVICE},    {&m->att, R * m->qdim * 4, VKR_MEM_DEVICE},
+        {&m->g, R * c->ffn * 4, VKR_MEM_DEVICE},       {&m->u, R * c->ffn * 4, VKR_MEM_DEVICE},
+        {&m->xf, R * c->dim * 4, VKR_MEM_DEVICE},      {&m->logits, R * c->n_vocab * 4, VKR_MEM_DEVICE},
+        {&m->amax, R * 4, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
+        {&m->pos, R * 4, VKR_MEM_UPLOAD},              {&m->parent, R * 4, VKR_MEM_UPLOAD},
+        {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 4 + R * c->n_vocab * 4, VKR_MEM_READBACK},
+        {&m->trace, m->tracing ? (VkDeviceSize)(c->n_layers + 1) * c->dim * 4 : 4, VKR_MEM_READBACK},
+    };
+    for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+        if (a[i].bytes > vkr_max_binding(m->vk)) {
+            snprintf(reterr, errlen, "activation buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
+                     (unsigned long long)a[i].bytes);
+            return -E2BIG;
+        }
+        int err = vkr_buf_new(m->vk, a[i].bytes, a[i].kind, a[i].b);
+        if (err) {
+            snprintf(reterr, errlen, "activations: %s", m->vk->err);
+            return err;
+        }
+    }
+    m->last_parent = calloc(R, sizeof(*m->last_parent));
+    m->depth = calloc(R, sizeof(*m->depth));
+    m->want_rows = calloc(R, sizeof(*m->want_rows));
+    m->pending = calloc(R, sizeof(*m->pending));
+    m->rowbuf = calloc(R, sizeof(*m->rowbuf));
+    m->chain = calloc(R, sizeof(*m->chain));
+    m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
+    if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp) {
+        snprintf(reterr, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int open_model(struct llm_model *m, const struct llm_model_opts *o, char *reterr, size_t errlen)
+{
+    int err = llm_gguf_open(o->path, &m->gguf, reterr, errlen);
+    if (!err)
+        err = llm_config_load(m->gguf, &m->cfg, reterr, errlen);
+    if (err)
+        return err;
+    err = o->tokenizer_path ? llm_tok_load_file(o->tokenizer_path, &m->tok, reterr, errlen)
+                            : llm_tok_load_gguf(m->gguf, &m->tok, reterr, errlen);
+    if (err)
+        return err;
+    if (llm_tok_n_vocab(m->tok) != (int32_t)m->cfg.n_vocab) {
+        snprintf(reterr, errlen, "tokenizer has %d pieces but the model's vocabulary is %u", llm_tok_n_vocab(m->tok),
+                 m->cfg.n_vocab);
+        return -EINVAL;
+    }
+    const struct llm_config *c = &m->cfg;
+    m->n_ctx = o->n_ctx ? o->n_ctx : c->n_ctx_train;
+    if (m->n_ctx == 0 || m->n_ctx > LLM_CONFIG_MAX_CTX) {
+        snprintf(reterr, errlen, "context length %u out of range 1..%u", m->n_ctx, LLM_CONFIG_MAX_CTX);
+        return -EINVAL;
+    }
+    m->max_rows = o->max_rows ? o->max_rows : 256;
+    if (m->max_rows > 4096) {
+        snprintf(reterr, errlen, "max_rows %u out of range 1..4096", m->max_rows);
+        return -EINVAL;
+    }
+    if (c->head_dim % 2 || c->head_dim > 256) {
+        snprintf(reterr, errlen, "head dimension %u unsupported (even, at most 256)", c->head_dim);
+        return -ENOTSUP;
+    }
+    m->qdim = c->n_heads * c->head_dim;
+    m->kvdim = c->n_kv_heads * c->head_dim;
+    m->tracing = o->trace;
+    return 0;
+}
+
+int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char *reterr, size_t errlen)
+{
+    reterr[0] = 0;
+    struct llm_model *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(reterr, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int err = open_model(m, o, reterr, errlen);
+    if (!err) {
+        struct vkr_ctx_opts vo = {.device = o->device, .validation = o->validation,
+                                  .pipeline_cache_path = o->pipeline_cache};
+        err = vkr_ctx_new(&vo, &m->vk, reterr, errlen);
+    }
+    const struct llm_config *c = &m->cfg;
+    if (!err) {
+        const struct llm_gguf_tensor *te = llm_gguf_find_tensor(m->gguf, "token_embd.weight");
+        m->embd.type = te ? te->type : 0;
+        err = make_kernels(m, reterr, errlen);
+    }
+    if (!err)
+        err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, &m->embd, reterr, errlen);
+    if (!err && !c->tied_embeddings)
+        err = upload_mat(m, "output.weight", c->n_vocab, c->dim, &m->head, reterr, errlen);
+    if (!err && c->tied_embeddings) {
+        m->head = m->embd; /* shares the chunks; freed once */
+        memset(m->head.set, 0, sizeof(m->head.set));
+        m->weight_bytes += m->embd.w.n_rows * m->embd.w.row_bytes;
+    }
+    if (!err)
+        err = upload_vec(m, "output_norm.weight", c->dim, &m->out_norm, reterr, errlen);
+    if (!err && !(m->layers = calloc(c->n_layers, sizeof(*m->layers))))
+        err = -ENOMEM;
+    for (uint32_t l = 0; !err && l < c->n_layers; l++)
+        err = upload_layer(m, (int)l, reterr, errlen);
+    if (!err)
+        err = alloc_activations(m, reterr, errlen);
+    if (!err)
+        err = vkr_cmd_new(m->vk, 8, &m->cmd);
+    if (!err)
+        err = gpu_model_build_sets(m, reterr, errlen);
+    if (err) {
+        if (!reterr[0])
+            snprintf(reterr, errlen, "%s", err == -ENOMEM ? "out of memory" : m->vk ? m->vk->err : strerror(-err));
+        llm_model_free(m);
+        return err;
+    }
+    const struct llm_gguf_tensor *tq = llm_gguf_find_tensor(m->gguf, "blk.0.attn_q.weight");
+    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u",
+             c->n_layers, c->dim, tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx);
+    *ret = m;
+    return 0;
+}
+
+static void free_mat(struct llm_model *m, struct gpu_mat *g)
+{
+    vkr_rows_free(m->vk, &g->w);
+}
+
+void llm_model_free(struct llm_model *m)
+{
+    if (!m)
+        return;
+    if (m->vk) {
+        if (m->vk->dev)
+            vkDeviceWaitIdle(m->vk->dev);
+        for (uint32_t l = 0; m->layers && l < m->cfg.n_layers; l++) {
+            struct gpu_layer *L = &m->layers[l];
+            struct gpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd};
+            for (int i = 0; i < 7; i++)
+                free_mat(m, mats[i]);
+            struct vkr_buf *bufs[] = {&L->attn_norm, &L->ffn_norm, &L->kc, &L->vc};
+            for (int i = 0; i < 4; i++)
+                vkr_buf_free(m->vk, bufs[i]);
+        }
+        free_mat(m, &m->embd);
+        if (!m->cfg.tied_embeddings)
+            free_mat(m, &m->head);
+        struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g, &m->u,
+                                  &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
+                                  &m->readback, &m->trace};
+        for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+            vkr_buf_free(m->vk, bufs[i]);
+        vkr_cmd_free(m->vk, &m->cmd);
+        vkr_set_pool_free(m->vk, &m->pool);
+        for (int i = 0; i < K_COUNT; i++)
+            vkr_kernel_free(m->vk, &m->k[i]);
+        vkr_ctx_free(m->vk);
+    }
+    free(m->layers);
+    free(m->last_parent);
+    free(m->depth);
+    free(m->want_rows);
+    free(m->pending);
+    free(m->rowbuf);
+    free(m->chain);
+    free(m->argmax_tmp);
+    llm_tok_free(m->tok);
+    llm_gguf_free(m->gguf);
+    free(m);
+}
+
+const struct llm_config *llm_model_config(const struct llm_model *m) { return &m->cfg; }
+const struct llm_tok *llm_model_tok(const struct llm_model *m) { return m->tok; }
+const struct llm_gguf *llm_model_gguf(const struct llm_model *m) { return m->gguf; }
+struct vkr_ctx *llm_model_vk(struct llm_model *m) { return m->vk; }
+uint32_t llm_model_n_ctx(const struct llm_model *m) { return m->n_ctx; }
+const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
+uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_bytes; }
+double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }

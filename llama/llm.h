@@ -1,0 +1,60 @@
+/* llama: LLaMA-family models from GGUF files, on Vulkan. This is the
+ * folder's public header: the GPU model and its model-step interface, plus
+ * the pieces callers use directly (GGUF reader, configuration, tokenizer,
+ * CPU reference forward). */
+#ifndef LADE_LLAMA_LLM_H
+#define LADE_LLAMA_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decoding/dec.h"
+#include "llama/config.h"
+#include "llama/gguf.h"
+#include "llama/ref.h"
+#include "llama/tokenizer.h"
+
+struct vkr_ctx;
+struct llm_model; /* opaque */
+
+struct llm_model_opts {
+    const char *path;           /* the GGUF file */
+    const char *tokenizer_path; /* optional tokenizer.model; default: the GGUF's vocabulary */
+    const char *device;         /* NULL automatic, index or name substring */
+    uint32_t n_ctx;             /* 0: the model's context length */
+    uint32_t max_rows;          /* most rows of one step, 0: 256 */
+    bool validation;            /* Vulkan validation layer */
+    bool trace;                 /* keep per-layer hidden states of a step (tests) */
+    const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
+};
+
+/* Map the GGUF, validate it, create the tokenizer, choose the device,
+ * upload the weights and build every pipeline and descriptor set a step
+ * needs. 0 or negative errno with a one-line reason (naming the file, the
+ * tensor, the Vulkan call) in reterr. */
+int llm_model_load(const struct llm_model_opts *opts, struct llm_model **ret, char *reterr, size_t errlen);
+void llm_model_free(struct llm_model *m);
+
+const struct llm_config *llm_model_config(const struct llm_model *m);
+const struct llm_tok *llm_model_tok(const struct llm_model *m);
+const struct llm_gguf *llm_model_gguf(const struct llm_model *m);
+struct vkr_ctx *llm_model_vk(struct llm_model *m);
+uint32_t llm_model_n_ctx(const struct llm_model *m);
+/* "kernelc-22m-f16 (F16, 21.9M params)"-style one-line description. */
+const char *llm_model_desc(const struct llm_model *m);
+/* Bytes of weights read by one plain decoding step (for bandwidth figures). */
+uint64_t llm_model_weight_bytes(const struct llm_model *m);
+
+/* The model step of decoding/dec.h over this model (one sequence). */
+void llm_model_dec(struct llm_model *m, struct dec_model *ret);
+
+/* GPU time of the last step from timestamp queries (0 when the device has
+ * none), and its row count. */
+double llm_model_last_step_gpu_ms(const struct llm_model *m);
+
+/* With opts.trace: the hidden state of the last row of the last step after
+ * each layer (n_layers x dim) and after the final norm (dim). */
+int llm_model_trace(struct llm_model *m, float *ret_layers, float *ret_final);
+
+#endif

@@ -1,0 +1,329 @@
+/* The GPU model on real models: known-good text, the reference greedy
+ * tokens, layer-by-layer agreement with the CPU reference, batch invariance
+ * and the model-step contract. Runs on the device lade picks (lavapipe in
+ * CI, LADE_DEVICE to choose), validation layer on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "llama/llm.h"
+#include "support_refdata.h"
+#include "vk/vkr.h"
+
+#define STORIES LADE_MODELS_DIR "/stories260K.gguf"
+#define KERNELC LADE_SHARED_DIR "/models/kernelc-22m/kernelc-22m-f16.gguf"
+
+static struct llm_model *load(const char *path, bool trace, uint32_t n_ctx)
+{
+    char err[512];
+    struct llm_model *m = NULL;
+    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .trace = trace, .n_ctx = n_ctx};
+    int r = llm_model_load(&o, &m, err, sizeof(err));
+    if (r)
+        fail_msg("loading %s: %s", path, err);
+    return m;
+}
+
+/* Plain greedy: prefill, then one T=1 step per token. */
+static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_prompt, uint32_t n, int32_t *out)
+{
+    assert_int_equal(dm->rewind(dm->ctx, 0), 0);
+    int32_t next;
+    assert_int_equal(dm->prefill(dm->ctx, prompt, n_prompt, &next, NULL), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = next;
+        if (i + 1 == n)
+            break;
+        struct dec_row r = {next, -1, DEC_WANT_ARGMAX};
+        uint32_t keep = 0;
+        assert_int_equal(dm->step(dm->ctx, &r, 1, &next, NULL), 0);
+        assert_int_equal(dm->commit(dm->ctx, &keep, 1), 0);
+    }
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* The text the model's author documents for 256 greedy tokens from BOS. */
+static void test_stories_known_text(void **state)
+{
+    struct llm_model *m = load(STORIES, false, 0);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    int32_t bos = 1, out[256];
+    greedy(&dm, &bos, 1, 256, out);
+    const int32_t first[20] = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
+                               315, 421, 395, 317, 426, 338, 401, 396, 267, 337};
+    assert_memory_equal(out, first, sizeof(first));
+    static char text[16384];
+    size_t n;
+    assert_int_equal(llm_tok_decode(llm_model_tok(m), out, 256, text, sizeof(text), &n), 0);
+    text[n] = 0;
+    const char *want = read_file(LADE_SOURCE_DIR "/tests/llama/data/stories260K-bos-256.txt");
+    size_t wl = strlen(want);
+    while (wl && want[wl - 1] == '\n')
+        wl--; /* the file ends with a newline the model did not produce */
+    if (n != wl || memcmp(text, want, wl) != 0)
+        fail_msg("got:\n%s\nwant:\n%.*s", text, (int)wl, want);
+    llm_model_free(m);
+}
+
+static void check_reference(const char *model, const char *jsonl, uint32_t n_check)
+{
+    if (access(model, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found (../shared absent)\n", model);
+        skip();
+    }
+    struct refdata *rd;
+    char err[256];
+    assert_int_equal(refdata_load(jsonl, &rd, err, sizeof(err)), 0);
+    struct llm_model *m = load(model, false, 0);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    for (size_t i = 0; i < rd->n; i++) {
+        struct refdata_rec *r = &rd->recs[i];
+        uint32_t n = n_check < r->n_greedy ? n_check : r->n_greedy;
+        int32_t *out = calloc(n, sizeof(*out));
+        greedy(&dm, r->prompt_tokens, r->n_prompt, n, out);
+        for (uint32_t k = 0; k < n; k++)
+            if (out[k] != r->greedy_tokens[k])
+                fail_msg("%s: %s token %u: got %d, want %d", model, r->id, k, out[k], r->greedy_tokens[k]);
+        free(out);
+    }
+    fprintf(stderr, "%s: %zu records, first %u greedy tokens equal\n", model, rd->n, n_check);
+    llm_model_free(m);
+    refdata_free(rd);
+}
+
+static void test_reference_stories(void **state)
+{
+    check_reference(STORIES, LADE_SHARED_DIR "/models/stories260K/reference.jsonl", 64);
+}
+
+static void test_reference_kernelc(void **state)
+{
+    check_reference(KERNELC, LADE_SHARED_DIR "/models/kernelc-22m/reference.jsonl", 64);
+}
+
+/* Hidden state after every layer of the GPU model vs the fp32 CPU reference,
+ * over a prompt of 40 tokens (KV cache in f16 on the GPU, fp32 on the CPU).
+ * Tolerance: f16 weights are the same on both sides; what differs is the
+ * f16 rounding of K/V (relative 2^-11 ~ 5e-4) and fp32 summation order.
+ * Through a few layers these stay within 2e-3 of the state's scale (max
+ * |x|); a wrong kernel is off by O(1). */
+static void compare_layers(const char *path)
+{
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
+        skip();
+    }
+    struct llm_model *m = load(path, true, 0);
+    const struct llm_config *c = llm_model_config(m);
+    char err[256];
+    struct llm_ref *ref;
+    assert_int_equal(llm_ref_new(llm_model_gguf(m), 64, &ref, err, sizeof(err)), 0);
+    uint32_t L = c->n_layers, D = c->dim, V = c->n_vocab;
+    float *gl = calloc((size_t)L * D, 4), *gf = calloc(D, 4), *rl = calloc((size_t)(L + 1) * D, 4);
+    float *logits = calloc(V, 4), *glog = calloc(V, 4);
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++)
+        prompt[i] = i == 0 ? 1 : (int32_t)((i * 7919u) % (V - 3)) + 3;
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    int32_t am;
+    assert_int_equal(dm.prefill(dm.ctx, prompt, 40, &am, glog), 0);
+    assert_int_equal(llm_model_trace(m, gl, gf), 0);
+    for (uint32_t i = 0; i < 40; i++)
+        assert_int_equal(llm_ref_forward_trace(ref, prompt[i], i, logits, rl), 0);
+    for (uint32_t l = 0; l <= L; l++) {
+        const float *g = l < L ? gl + (size_t)l * D : gf, *r = rl + (size_t)l * D;
+        double scale = 0, maxd = 0;
+        for (uint32_t k = 0; k < D; k++) {
+            scale = fmax(scale, fabs(r[k]));
+            maxd = fmax(maxd, fabs(g[k] - r[k]));
+        }
+        fprintf(stderr, "%s layer %u: max |gpu - cpu| = %.3g (scale %.3g)\n", path, l, maxd, scale);
+        assert_true(maxd <= 2e-3 * scale + 1e-5);
+    }
+    double lscale = 0, ld = 0;
+    for (uint32_t v = 0; v < V; v++) {
+        lscale = fmax(lscale, fabs(logits[v]));
+        ld = fmax(ld, fabs(glog[v] - logits[v]));
+    }
+    fprintf(stderr, "%s logits: max |gpu - cpu| = %.3g (scale %.3g)\n", path, ld, lscale);
+    assert_true(ld <= 2e-3 * lscale + 1e-5);
+    free(gl);
+    free(gf);
+    free(rl);
+    free(logits);
+    free(glog);
+    llm_ref_free(ref);
+    llm_model_free(m);
+}
+
+static void test_layers_stories(void **state)
+{
+    compare_layers(STORIES);
+}
+
+static void test_layers_kernelc(void **state)
+{
+    compare_layers(KERNELC);
+}
+
+static uint32_t rng = 99;
+static uint32_t rnd(uint32_t n)
+{
+    rng = rng * 1103515245u + 12345u;
+    return (rng >> 8) % n;
+}
+
+/* A row's logits are bit-identical whether it runs alone (T=1) or inside a
+ * step of T rows with arbitrary other rows, parents and positions. The row
+ * under test is a chain of 3 tokens after a committed prompt; the other
+ * rows are random trees. */
+static void batch_invariance(const char *path)
+{
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
+        skip();
+    }
+    struct llm_model *m = load(path, false, 512);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    uint32_t V = dm.n_vocab;
+    int32_t prompt[24];
+    for (int i = 0; i < 24; i++)
+        prompt[i] = i == 0 ? 1 : (int32_t)rnd(V);
+    int32_t chain[3] = {(int32_t)rnd(V), (int32_t)rnd(V), (int32_t)rnd(V)};
+    float *alone = calloc(V, 4), *in = calloc((size_t)128 * V, 4);
+    int32_t am[128], am1;
+    /* alone: the chain as three T=1 steps, logits of the last */
+    assert_int_equal(dm.prefill(dm.ctx, prompt, 24, &am1, NULL), 0);
+    for (int k = 0; k < 3; k++) {
+        struct dec_row r = {chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE};
+        uint32_t keep = 0;
+        assert_int_equal(dm.step(dm.ctx, &r, 1, &am1, k == 2 ? alone : NULL), 0);
+        if (k < 2)
+            assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
+    }
+    const uint32_t sizes[] = {2, 3, 7, 8, 9, 16, 31, 64, 100, 128};
+    struct dec_row rows[128];
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        uint32_t T = sizes[s];
+        assert_int_equal(dm.rewind(dm.ctx, 24), 0);
+        /* With T = 2 the chain's first token is committed beforehand, so the
+         * step holds the other two; otherwise the whole chain is in the step
+         * at random places among random other rows. */
+        uint32_t pre = T < 3 ? 1 : 0;
+        for (uint32_t k = 0; k < pre; k++) {
+            struct dec_row r = {chain[k], -1, DEC_WANT_NONE};
+            uint32_t keep = 0;
+            assert_int_equal(dm.step(dm.ctx, &r, 1, am, NULL), 0);
+            assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
+        }
+        uint32_t at[3] = {0, 0, 0}, need = 3 - pre;
+        for (uint32_t k = 0; k < need; k++) {
+            uint32_t lo = k == 0 ? 0 : at[k - 1] + 1, hi = T - (need - k); /* inclusive */
+            at[k] = lo + rnd(hi - lo + 1);
+        }
+        uint32_t nlog_before = 0;
+        for (uint32_t i = 0; i < T; i++) {
+            int32_t parent = i == 0 ? -1 : (int32_t)rnd(i + 1) - 1;
+            uint32_t want = rnd(3);
+            rows[i] = (struct dec_row){(int32_t)rnd(V), parent, want};
+        }
+        for (uint32_t k = 0; k < need; k++)
+            rows[at[k]] = (struct dec_row){chain[pre + k], k == 0 ? -1 : (int32_t)at[k - 1],
+                                           k + 1 == need ? DEC_WANT_LOGITS : DEC_WANT_NONE};
+        uint32_t at2 = at[need - 1];
+        for (uint32_t i = 0; i < at2; i++)
+            nlog_before += rows[i].want == DEC_WANT_LOGITS;
+        assert_int_equal(dm.step(dm.ctx, rows, T, am, in), 0);
+        if (memcmp(alone, in + (size_t)nlog_before * V, (size_t)V * 4) != 0)
+            fail_msg("%s: T=%u: logits differ from the T=1 computation", path, T);
+        assert_int_equal(am[at2], am1);
+    }
+    free(alone);
+    free(in);
+    llm_model_free(m);
+}
+
+static void test_batch_invariance_stories(void **state)
+{
+    batch_invariance(STORIES);
+}
+
+static void test_batch_invariance_kernelc(void **state)
+{
+    batch_invariance(KERNELC);
+}
+
+static void test_step_contract(void **state)
+{
+    struct llm_model *m = load(STORIES, false, 32);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    int32_t am[4];
+    struct dec_row bad_parent[2] = {{1, -1, 0}, {2, 1, 1}};
+    assert_int_equal(dm.step(dm.ctx, bad_parent, 2, am, NULL), -EINVAL);
+    struct dec_row bad_tok = {512, -1, 1};
+    assert_int_equal(dm.step(dm.ctx, &bad_tok, 1, am, NULL), -EINVAL);
+    int32_t prompt[40] = {1};
+    assert_int_equal(dm.prefill(dm.ctx, prompt, 40, am, NULL), -E2BIG); /* context is 32 */
+    assert_int_equal(dm.prefill(dm.ctx, prompt, 31, am, NULL), 0);
+    struct dec_row two[2] = {{5, -1, 1}, {6, 0, 1}};
+    assert_int_equal(dm.step(dm.ctx, two, 2, am, NULL), -E2BIG); /* position 32 is past the end */
+    assert_int_equal(dm.step(dm.ctx, two, 1, am, NULL), 0);
+    uint32_t bad_chain[1] = {1};
+    assert_int_equal(dm.commit(dm.ctx, bad_chain, 1), -EINVAL);
+    uint32_t ok[1] = {0};
+    assert_int_equal(dm.commit(dm.ctx, ok, 1), 0);
+    assert_int_equal(dm.commit(dm.ctx, ok, 1), -EINVAL); /* a step commits once */
+    assert_int_equal(dm.n_past(dm.ctx), 32);
+    assert_int_equal(dm.rewind(dm.ctx, 33), -EINVAL);
+    assert_int_equal(dm.rewind(dm.ctx, 10), 0);
+    assert_int_equal(dm.n_past(dm.ctx), 10);
+    llm_model_free(m);
+    char err[512];
+    struct llm_model_opts o = {.path = LADE_SOURCE_DIR "/README.md"};
+    assert_int_not_equal(llm_model_load(&o, &m, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "README.md"));
+}
+
+static int teardown(void **state)
+{
+    assert_int_equal(vkr_validation_messages(), 0);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stories_known_text),
+        cmocka_unit_test(test_reference_stories),
+        cmocka_unit_test(test_reference_kernelc),
+        cmocka_unit_test(test_layers_stories),
+        cmocka_unit_test(test_layers_kernelc),
+        cmocka_unit_test(test_batch_invariance_stories),
+        cmocka_unit_test(test_batch_invariance_kernelc),
+        cmocka_unit_test(test_step_contract),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
