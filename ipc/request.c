@@ -52,6 +52,10 @@ static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    /* Messages quote client strings (op, field names) and stay one line. */
+    for (char *p = e->message; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     return -EBADMSG;
 }
 

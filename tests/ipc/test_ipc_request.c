@@ -40,6 +40,8 @@ static const struct bad_case bad_cases[] = {
     { "{\"id\":\"a\"}", IPC_ERR_MISSING_FIELD, "a" },
     { "{\"id\":\"a\",\"op\":5}", IPC_ERR_BAD_FIELD, "a" },
     { "{\"id\":\"a\",\"op\":\"fly\"}", IPC_ERR_UNKNOWN_OP, "a" },
+    { "{\"id\":\"a\",\"op\":\"fl\\ny\"}", IPC_ERR_UNKNOWN_OP, "a" }, /* fuzz: newline in the message */
+    { "{\"id\":\"a\",\"op\":\"info\",\"\\n\":1}", IPC_ERR_BAD_FIELD, "a" },
     { "{\"id\":{},\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
     { "{\"id\":\"\",\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
     { "{\"id\":-1,\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
