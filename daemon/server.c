@@ -278,7 +278,7 @@ int srv_run(struct srv *s, int listen_fd, bool socket_owned)
         return r;
     if ((r = srv_sched_start(s)) < 0)
         return r;
-    s->watchdog_usec = srv_sd_watchdog_usec();
+    s->watchdog_usec = s->cfg.watchdog ? srv_sd_watchdog_usec() : 0;
     srv_log(SRV_LOG_NOTICE, "Serving model '%s' (%s, n_ctx %u, chat template %s) on %s at '%s'",
             s->info.model_name, s->info.arch, s->info.n_ctx,
             srv_chat_name(s->tmpl) ? srv_chat_name(s->tmpl) : "none", s->info.device, s->cfg.socket_path);
