@@ -151,13 +151,13 @@ int cli_cmd_generate(struct cli *cli, int argc, char **argv)
     char *prompt;
     int r;
 
-    if (argc != 1) {
-        fprintf(stderr, "lade: generate takes one PROMPT (or '-' for stdin)\n");
+    if (argc > 1 || (argc == 0 && isatty(STDIN_FILENO))) {
+        fprintf(stderr, "lade: generate takes one PROMPT ('-' or none with a pipe: stdin)\n");
         return CLI_EXIT_USAGE;
     }
     if ((r = cli_connect(cli)) != CLI_EXIT_OK)
         return r;
-    prompt = read_prompt(argv[0]);
+    prompt = read_prompt(argc ? argv[0] : "-");
     if (!prompt)
         return CLI_EXIT_ERROR;
     r = lade_client_generate(cli->c, "g1", prompt, &cli->opts);

@@ -19,7 +19,7 @@ static void usage(FILE *f)
     fputs("Usage: lade [--socket PATH] COMMAND [OPTIONS] [ARGS]\n"
           "Talk to laded, the lookahead-decoding LLaMA daemon.\n\n"
           "Commands:\n"
-          "  generate PROMPT     complete PROMPT ('-' reads stdin), streaming the tokens\n"
+          "  generate [PROMPT]   complete PROMPT ('-' or none: stdin), streaming the tokens\n"
           "  chat                interactive chat (/reset, /history, /quit)\n"
           "  tokenize TEXT       print the token ids of TEXT\n"
           "  info                model, device, limits, versions\n"

@@ -263,7 +263,8 @@ int main(int argc, char **argv)
         srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
         r = -EINVAL;
     } else if (d.args.check_config) {
-        printf("laded: configuration OK\n");
+        /* laded(8): the effective configuration, in file syntax */
+        r = conf_dump(&d.conf, stdout) < 0 || fflush(stdout) != 0 ? -EIO : 0;
     } else {
         srv_log_set_level(cfg.log_level);
         setup_process();

@@ -201,6 +201,9 @@ static void test_cli(void **state)
     snprintf(args, sizeof(args), "generate --socket %s -n 4 --no-stream --lookahead 3,2,2 hello", d.sock);
     assert_int_equal(run_cli(args, out, sizeof(out)), 0);
     assert_string_equal(out, "Once\n");
+    snprintf(args, sizeof(args), "generate --socket %s -n 4 < /dev/null", d.sock); /* prompt from stdin */
+    assert_int_equal(run_cli(args, out, sizeof(out)), 0);
+    assert_string_equal(out, "Once\n");
     snprintf(args, sizeof(args), "tokenize --socket %s ab", d.sock);
     assert_int_equal(run_cli(args, out, sizeof(out)), 0);
     assert_string_equal(out, "[100,101]\n");
