@@ -491,7 +491,7 @@ static void warm_up(struct bench *b, const struct prompt *pr, bool lookahead, ui
     p.w = w;
     p.g = g;
     if (pt)
-        run_gen(b, pt, np, &p, &r);
+        run_gen(b, pt, np < 32 ? np : 32, &p, &r); /* a long prefill warms nothing more */
     free(r.tok);
     free(pt);
 }

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Regenerate docs/benchmarks.md from the JSON that lade-bench wrote.
+
+    bench/mkdoc.py [--results DIR] [--out FILE] [--reference README]
+
+Every folder under bench/results/ (one per device, named by the device slug
+that `lade-bench device` prints) becomes one section. Only measured figures
+are printed; what is missing is said to be missing. The reference
+algorithm's tokens-per-pass table is read from ../shared/prompts/README.md
+when it is there.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+INTRO = """\
+# Benchmarks
+
+Measured by `lade-bench` (`bench/bench_decode.c`) and regenerated from the
+JSON under `bench/results/<device>/` by `bench/mkdoc.py`: edit those, not this
+page. `bench/run.sh` runs the whole set on the machine at hand and rewrites
+this page; `bench/gpu.sh` is the same set as one bounded run on a GPU machine
+(copy its `OUT_DIR/<device>` folder into `bench/results/` and run
+`bench/mkdoc.py`).
+
+How to read the figures:
+- Every speedup compares runs of the same build on the same device in the same
+  process, prompt by prompt: plain greedy (one token per step), lookahead as
+  lade runs it (bonus token, pool seeded from prompt and output), and
+  lookahead in *reference mode* (neither: the published algorithm). The
+  sampled rows do the same at temperature 0.8 with one seed.
+- *tokens/step* counts the tokens after the first over the forward passes after
+  the prefill; *tokens/pass* counts every token over every pass, prefill
+  included, which is the figure of the reference table in
+  `../shared/prompts/README.md`.
+- *tokens/s* is decoded tokens over the wall-clock time after the prefill.
+  GPU ms/step comes from timestamp queries around a step's command buffer;
+  host ms/step is the rest of the wall-clock step. Weight GB/s is the bytes of
+  weights one plain step reads over the GPU time of a step.
+- *exact* counts prompts whose lookahead output equals the plain output token
+  for token (greedy), or for the same seed (sampled). A mismatch is listed
+  with its prompt and configuration, never dropped.
+- Lookahead runs with the adaptive fallback off, so that the figures are those
+  of lookahead itself; (N,W,G) is sized to the device by
+  `dec_measure_row_cost` unless the table says otherwise.
+"""
+
+
+def fmt(x, nd=2):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def reference_table(readme):
+    """prompt id -> (reference tokens/pass, with bonus and seeding)."""
+    ref = {}
+    if not readme or not os.path.exists(readme):
+        return ref
+    for line in open(readme):
+        m = re.match(r"\|\s*((?:code|story)-\d+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|", line)
+        if m:
+            ref[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+    return ref
+
+
+def env_line(env):
+    return (f"Device **{env['device']}** ({env['device_type']}, driver {env.get('driver') or '-'}); "
+            f"host {env['cpu']}, {env['cpus']} CPUs, load average {fmt(env.get('loadavg_1m'))} at start; "
+            f"{env['date']}.")
+
+
+def greedy_section(out, doc, name):
+    out.append(f"### Greedy decoding: {name}\n")
+    each = f"{doc['max_tokens']} tokens each" if doc.get("max_tokens") else "each prompt's max_tokens"
+    out.append(f"Prompts: `{os.path.basename(doc['prompts_file'])}`, {each}.\n")
+    out.append("| model | prompts | prompt tokens | prefill tokens/s | tokens | tokens/s | ms/token "
+               "| GPU ms/step | host ms/step | weight MB/step | weight GB/s |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in doc["models"]:
+        base = os.path.basename(m["model"])
+        if "error" in m:
+            out.append(f"| {base} | not loaded: {m['error'].split(': ', 1)[-1]} " + "| - " * 9 + "|")
+            continue
+        a = m["aggregate"]
+        out.append(f"| {base} | {len(m['prompts'])} | {a['prompt_tokens']} | {fmt(a['prefill_tokens_per_s'], 1)} "
+                   f"| {a['tokens']} | {fmt(a['tokens_per_s'])} | {fmt(a['ms_per_token'])} "
+                   f"| {fmt(a['gpu_ms_per_step'], 3)} | {fmt(a['host_ms_per_step'], 3)} "
+                   f"| {m['weight_bytes'] / 1e6:.1f} | {fmt(a['weight_gb_per_s'])} |")
+    out.append("")
+
+
+def mm(agg, key, nd=2):
+    v = agg.get(key)
+    return f"{fmt(v['mean'], nd)} / {fmt(v['median'], nd)}" if v else "-"
+
+
+def lookahead_aggregate(out, doc):
+    agg = doc["aggregate"]
+    out.append("| configuration | prompts | tokens/s overall | speedup mean / median | tokens/step mean / median "
+               "| tokens/pass mean / median | hit rate mean | exact |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for name in ("plain", "lookahead", "reference", "plain_sampled", "lookahead_sampled", "reference_sampled"):
+        a = agg.get(name)
+        if not a:
+            continue
+        la = "speedup" in a
+        label = name.replace("lookahead", "lade lookahead").replace("reference", "reference mode").replace("_", ", ")
+        out.append(f"| {label} | {a['prompts']} | {fmt(a['tokens_per_s_overall'])} "
+                   f"| {mm(a, 'speedup') if la else '1 (baseline)'} | {mm(a, 'tokens_per_step') if la else '1'} "
+                   f"| {mm(a, 'tokens_per_pass') if la else '-'} "
+                   f"| {fmt(a['hit_rate']['mean']) if la else '-'} "
+                   f"| {str(a['exact']) + '/' + str(a['compared']) if la else '-'} |")
+    out.append("")
+    for key, label in (("greedy_pass_ratio", "greedy"), ("sampled_pass_ratio", "sampled")):
+        if key in agg:
+            out.append(f"Ratio of mean tokens/pass, lade over reference mode, {label}: **{fmt(agg[key], 3)}**.")
+    out.append("")
+
+
+def lookahead_prompts(out, doc):
+    sampled = any("plain_sampled" in p for p in doc["prompts"])
+    head = "| prompt | plain tokens/s | lade tokens/pass | lade speedup | ref. tokens/pass | ref. speedup | exact"
+    out.append(head + (" | sampled: lade tokens/pass | lade speedup | ref. tokens/pass | ref. speedup | exact |"
+                       if sampled else " |"))
+    out.append("|---" * (12 if sampled else 7) + "|")
+
+    def cells(p, plain, la, ref):
+        if plain not in p or "error" in p[plain]:
+            return ["error"] * 5
+        x, r = p[la], p[ref]
+        ex = "yes" if x.get("exact") and r.get("exact") else \
+            f"NO ({la}@{x.get('first_mismatch', '-')}, {ref}@{r.get('first_mismatch', '-')})"
+        return [fmt(x.get("tokens_per_pass")), fmt(x.get("speedup")) + "x",
+                fmt(r.get("tokens_per_pass")), fmt(r.get("speedup")) + "x", ex]
+
+    for p in doc["prompts"]:
+        if "error" in p:
+            out.append(f"| {p['id']} | error: {p['error']} |")
+            continue
+        row = [p["id"], fmt(p["plain"].get("tokens_per_s"), 1)] + cells(p, "plain", "lookahead", "reference")
+        if sampled:
+            row += cells(p, "plain_sampled", "lookahead_sampled", "reference_sampled")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+
+
+def compare_reference(out, doc, ref):
+    """The README's reference table is at (5,15,15), 128 tokens, greedy."""
+    ids = [p["id"] for p in doc["prompts"] if p["id"] in ref and "lookahead" in p and "error" not in p["lookahead"]]
+    if not ids:
+        return
+    nwg = doc["nwg"]
+    same = (nwg["n"], nwg["w"], nwg["g"]) == (5, 15, 15) and doc["prompts"][0].get("max_tokens") == 128
+    ours = [p for p in doc["prompts"] if p["id"] in ids]
+    m_ref = statistics.mean(p["reference"]["tokens_per_pass"] for p in ours)
+    m_la = statistics.mean(p["lookahead"]["tokens_per_pass"] for p in ours)
+    t_ref = statistics.mean(ref[i][0] for i in ids)
+    t_la = statistics.mean(ref[i][1] for i in ids)
+    out.append(f"Against the reference table of `../shared/prompts/README.md` over the same {len(ids)} prompts "
+               f"(greedy tokens/pass means): reference mode {m_ref:.2f} measured vs {t_ref:.2f} in the table; "
+               f"lade {m_la:.2f} measured vs {t_la:.2f} in the table; ratio {m_la / m_ref:.3f} measured vs "
+               f"{t_la / t_ref:.3f} in the table."
+               + ("" if same else f" The table is at (5,15,15) and 128 tokens; this run is at "
+                  f"({nwg['n']},{nwg['w']},{nwg['g']}), so the figures are not like for like."))
+    out.append("")
+
+
+def lookahead_section(out, doc, ref):
+    name = os.path.basename(doc["model"])
+    if "error" in doc:
+        out.append(f"### Lookahead: {name}\n\nNot run: the model failed to load: {doc['error']}\n")
+        return
+    nwg = doc["nwg"]
+    src = "from --nwg" if nwg["source"] == "--nwg" else \
+        f"sized to the device (one more row costs {fmt(nwg['row_cost'], 4)} of a one-row step)"
+    n = len(doc["prompts"])
+    mt = doc["prompts"][0].get("max_tokens") if n else None
+    out.append(f"### Lookahead: {name}, (N,W,G)=({nwg['n']},{nwg['w']},{nwg['g']})\n")
+    out.append(f"(N,W,G) {src}; {n} prompts of `{os.path.basename(doc['prompts_file'])}`, up to {mt} tokens each; "
+               f"temperature {fmt(doc['params']['temperature'], 1)} with seed {doc['params']['seed']} for the "
+               f"sampled rows. " + env_line(doc["env"]) + "\n")
+    lookahead_aggregate(out, doc)
+    compare_reference(out, doc, ref)
+    if doc.get("mismatches"):
+        out.append("**Exactness mismatches:** " + "; ".join(
+            f"{m['id']} {m['config']} (first differs at token {m['first_mismatch']})" for m in doc["mismatches"])
+            + ".\n")
+    out.append("<details><summary>Per prompt</summary>\n")
+    lookahead_prompts(out, doc)
+    out.append("</details>\n")
+
+
+def device_section(out, folder, ref):
+    files = sorted(glob.glob(os.path.join(folder, "*.json")))
+    docs = [(f, load(f)) for f in files]
+    envs = [d["env"] for _, d in docs if d.get("env")]
+    if not envs:
+        return None
+    env = envs[0]
+    out.append(f"## {env['device']} ({env['device_type']})\n")
+    out.append(env_line(env) + f" Results: `bench/results/{os.path.basename(folder)}/`.\n")
+    if env["device_type"] == "CPU":
+        out.append("This device is a CPU running the Vulkan shaders (lavapipe): every row of a step costs "
+                   "compute, so lookahead's extra rows are not free and wall-clock speedups below 1 are "
+                   "expected; tokens/step and exactness are what carry over to a GPU. The CPUs are shared "
+                   "with other work, so tokens/s are noisy.\n")
+    for f, d in docs:
+        if d.get("bench") == "greedy":
+            greedy_section(out, d, os.path.basename(f)[:-5])
+    for f, d in docs:
+        if d.get("bench") == "lookahead":
+            lookahead_section(out, d, ref)
+    return env["device_type"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", default=os.path.join(SRC, "bench", "results"))
+    ap.add_argument("--out", default=os.path.join(SRC, "docs", "benchmarks.md"))
+    ap.add_argument("--reference", default=os.path.join(SRC, "..", "shared", "prompts", "README.md"))
+    a = ap.parse_args()
+    ref = reference_table(a.reference)
+    out = [INTRO]
+    gpu = False
+    folders = sorted(d for d in glob.glob(os.path.join(a.results, "*")) if os.path.isdir(d))
+    for d in folders:
+        kind = device_section(out, d, ref)
+        gpu |= kind is not None and kind != "CPU"
+    if not gpu:
+        out.append("## Not measured yet\n")
+        out.append("No GPU figures yet: `bench/gpu.sh` has not been run on a GPU (an NVIDIA H100/H200 is "
+                   "planned). Nothing on this page says how lade performs on a GPU.\n")
+    with open(a.out, "w") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+    print(f"mkdoc: wrote {a.out} from {len(folders)} device folder(s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
