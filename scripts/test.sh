@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install what lade needs, build with warnings as errors, run every test
+# (cmocka programs under ctest, the Vulkan validation layer on, lavapipe
+# when there is no GPU), then build again with AddressSanitizer and
+# UndefinedBehaviorSanitizer and run the tests that need no Vulkan device.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DLADE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure --timeout 1500)
+
+cmake -S . -B build-asan -DLADE_WERROR=ON -DLADE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ctest --output-on-failure -L 'unit|e2e')
