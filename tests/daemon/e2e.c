@@ -35,6 +35,8 @@ void e2e_init(struct e2e *e)
     e->pid = -1;
 }
 
+const char e2e_real_engine[] = "real";
+
 void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int listen_fd)
 {
     char fake[256];
@@ -42,6 +44,8 @@ void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int li
     int n = 8;
 
     snprintf(fake, sizeof(fake), "--fake-engine=%s", spec ? spec : "");
+    if (spec == e2e_real_engine) /* the real model: no fake-engine argument */
+        argv[1] = "--set=daemon.log_level=info";
     for (int i = 0; extra && extra[i] && n < 62; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;

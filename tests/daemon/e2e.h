@@ -18,6 +18,9 @@ struct e2e {
     pid_t pid;
 };
 
+/* Pass as spec to run the real engine (extra args then name the model). */
+extern const char e2e_real_engine[];
+
 /* Make the temp dir, an empty config file and the paths. */
 void e2e_init(struct e2e *e);
 /* Spawn laded with --fake-engine=spec plus extra args (NULL-terminated,
