@@ -18,11 +18,13 @@ enum gpu_kernel_id {
     K_ATTENTION,
     K_SWIGLU,
     K_ARGMAX,
-    K_MATMUL_F32, /* one matmul pipeline per weight format, same order as gpu_types[] */
-    K_MATMUL_F16,
-    K_MATMUL_BF16,
-    K_MATMUL_Q8_0,
     K_COUNT,
+};
+
+/* Weight formats the matrix kernels decode (weights.glsl); one matmul
+ * pipeline per format the model uses. */
+enum {
+    GPU_N_TYPES = 11,
 };
 
 /* A weight matrix on the GPU: rows chunked within the binding limit, one
@@ -54,6 +56,7 @@ struct llm_model {
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
+    struct vkr_kernel mm[GPU_N_TYPES]; /* matmul per weight format, made for the formats present */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */

@@ -12,9 +12,12 @@
 #include "llama/dequant.h"
 #include "shaders/shaders.h"
 
-/* Weight formats the matrix kernels decode, in K_MATMUL_* order. */
-static const uint32_t gpu_types[] = {LLM_GGML_F32, LLM_GGML_F16, LLM_GGML_BF16, LLM_GGML_Q8_0};
-#define N_GPU_TYPES (sizeof(gpu_types) / sizeof(gpu_types[0]))
+/* Weight formats the matrix kernels decode, indexed like m->mm[]. */
+static const uint32_t gpu_types[GPU_N_TYPES] = {
+    LLM_GGML_F32, LLM_GGML_F16, LLM_GGML_BF16, LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q4_1,
+    LLM_GGML_Q5_0, LLM_GGML_Q5_1, LLM_GGML_Q4_K, LLM_GGML_Q5_K, LLM_GGML_Q6_K,
+};
+#define N_GPU_TYPES GPU_N_TYPES
 
 static int type_slot(uint32_t type)
 {
@@ -60,9 +63,6 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     d[K_ATTENTION].spirv_bytes = lade_spv_attention_bytes;
     d[K_SWIGLU].spirv_bytes = lade_spv_swiglu_bytes;
     d[K_ARGMAX].spirv_bytes = lade_spv_argmax_bytes;
-    for (unsigned i = 0; i < N_GPU_TYPES; i++)
-        d[K_MATMUL_F32 + i] = (struct vkr_kernel_desc){"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
-                                                        {gpu_types[i], MM_LOCAL, MM_TILE_T, m->mm_rows_per_wg}};
     for (int i = 0; i < K_COUNT; i++) {
         int err = vkr_kernel_new(m->vk, &d[i], &m->k[i]);
         if (err) {
@@ -71,6 +71,20 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         }
     }
     return 0;
+}
+
+/* The matmul pipeline for a weight format, built the first time a tensor
+ * of that format is uploaded (pipeline builds cost on CPU drivers). */
+static const struct vkr_kernel *matmul_kernel(struct llm_model *m, int slot)
+{
+    struct vkr_kernel *k = &m->mm[slot];
+    if (!k->pipeline) {
+        struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
+                                    {gpu_types[slot], MM_LOCAL, MM_TILE_T, m->mm_rows_per_wg}};
+        if (vkr_kernel_new(m->vk, &d, k))
+            return NULL;
+    }
+    return k;
 }
 
 static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
@@ -94,8 +108,17 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
     ret->type = t->type;
     ret->rows = rows;
     ret->cols = cols;
-    ret->kernel = &m->k[K_MATMUL_F32 + slot];
     uint64_t rb = llm_ggml_row_bytes(t->type, cols);
+    if (rb == 0) {
+        snprintf(reterr, errlen, "%s: tensor '%s': row of %u is not a whole number of %s blocks", llm_gguf_name(m->gguf),
+                 name, cols, llm_ggml_type_name(t->type));
+        return -EINVAL;
+    }
+    ret->kernel = matmul_kernel(m, slot);
+    if (!ret->kernel) {
+        snprintf(reterr, errlen, "%s", m->vk->err);
+        return m->vk->last_result ? vkr_errno(m->vk->last_result) : -EIO;
+    }
     int err = vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
     if (err) {
         snprintf(reterr, errlen, "uploading '%s': %s", name, m->vk->err);
@@ -335,6 +358,8 @@ void llm_model_free(struct llm_model *m)
         vkr_set_pool_free(m->vk, &m->pool);
         for (int i = 0; i < K_COUNT; i++)
             vkr_kernel_free(m->vk, &m->k[i]);
+        for (int i = 0; i < GPU_N_TYPES; i++)
+            vkr_kernel_free(m->vk, &m->mm[i]);
         vkr_ctx_free(m->vk);
     }
     free(m->layers);

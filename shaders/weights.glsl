@@ -3,39 +3,125 @@
  * format without 8- or 16-bit storage features; WTYPE (specialization
  * constant 0, the ggml type number) picks the decoder at pipeline build time.
  * Element indices are (row, k) with k even; rows are `ncols` elements long.
+ * For every format here elements k and k+1 share their block, scales and
+ * byte pairs, so a pair costs one decode.
+ * The arithmetic follows llama/dequant.c (the CPU dequantiser, checked
+ * bit for bit against ggml's): `precise` keeps the compiler from fusing
+ * d * q - m into an fma the CPU does not do.
  * Host side: llama/gpu_model.c sets WTYPE from the tensor's GGUF type. */
 
 layout(constant_id = 0) const uint WTYPE = 0;
 
 const uint T_F32 = 0;
 const uint T_F16 = 1;
+const uint T_Q4_0 = 2;
+const uint T_Q4_1 = 3;
+const uint T_Q5_0 = 6;
+const uint T_Q5_1 = 7;
 const uint T_Q8_0 = 8;
+const uint T_Q4_K = 12;
+const uint T_Q5_K = 13;
+const uint T_Q6_K = 14;
 const uint T_BF16 = 30;
 
-/* Signed byte `b` (0..3) of word w. */
-float sbyte(uint w, uint b)
+uint byte_at(uint off)
 {
-    return float(int(w << (24u - 8u * b)) >> 24);
+    return (W[off >> 2] >> ((off & 3u) * 8u)) & 0xffu;
+}
+
+/* Two bytes at an even offset (never straddles a word). */
+uvec2 bytes2_at(uint off)
+{
+    uint w = W[off >> 2] >> ((off & 2u) * 8u);
+    return uvec2(w & 0xffu, (w >> 8) & 0xffu);
+}
+
+float f16_at(uint off) /* off even */
+{
+    uint w = W[off >> 2];
+    return unpackHalf2x16((off & 2u) != 0u ? (w >> 16) : w).x;
+}
+
+uint u32_at(uint off) /* off even */
+{
+    return (off & 2u) == 0u ? W[off >> 2] : (W[off >> 2] >> 16) | (W[(off >> 2) + 1u] << 16);
+}
+
+float sbyte(uint b)
+{
+    return float(int(b << 24) >> 24);
+}
+
+/* 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block whose
+ * 12 scale bytes start at s (see k_scale_min in llama/dequant.c). */
+uvec2 k_scale_min(uint s, uint j)
+{
+    if (j < 4u)
+        return uvec2(byte_at(s + j) & 63u, byte_at(s + j + 4u) & 63u);
+    uint hi = byte_at(s + j + 4u);
+    return uvec2((hi & 15u) | ((byte_at(s + j - 4u) >> 6) << 4), (hi >> 4) | ((byte_at(s + j) >> 6) << 4));
 }
 
 vec2 w_pair(uint row, uint k, uint ncols)
 {
+    precise vec2 r;
     if (WTYPE == T_F32) {
         uint i = row * ncols + k;
-        return vec2(uintBitsToFloat(W[i]), uintBitsToFloat(W[i + 1u]));
+        r = vec2(uintBitsToFloat(W[i]), uintBitsToFloat(W[i + 1u]));
     } else if (WTYPE == T_F16) {
-        return unpackHalf2x16(W[(row * ncols + k) >> 1]);
+        r = unpackHalf2x16(W[(row * ncols + k) >> 1]);
     } else if (WTYPE == T_BF16) {
         uint w = W[(row * ncols + k) >> 1];
-        return vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
-    } else { /* Q8_0: blocks of 32 int8 after an f16 scale, 34 bytes a block */
-        uint blk = row * (ncols >> 5) + (k >> 5);
-        uint base = blk * 34u;
-        uint sw = W[base >> 2];
-        float d = unpackHalf2x16((base & 2u) != 0u ? (sw >> 16) : sw).x;
-        uint qb = base + 2u + (k & 31u); /* even, so both bytes share a word */
-        uint qw = W[qb >> 2];
-        uint sh = qb & 3u;
-        return d * vec2(sbyte(qw, sh), sbyte(qw, sh + 1u));
+        r = vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
+    } else if (WTYPE == T_Q8_0 || WTYPE == T_Q4_0 || WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
+        /* 32-element blocks: byte j of qs holds element j (low nibble) and
+         * j+16 (high nibble); Q8_0 has one byte an element. */
+        uint bytes = WTYPE == T_Q8_0 ? 34u : WTYPE == T_Q4_0 ? 18u : WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
+        uint base = (row * (ncols >> 5) + (k >> 5)) * bytes;
+        uint e = k & 31u;
+        float d = f16_at(base);
+        if (WTYPE == T_Q8_0) {
+            uvec2 q = bytes2_at(base + 2u + e);
+            r = vec2(sbyte(q.x), sbyte(q.y)) * d;
+        } else {
+            uint qs = base + (WTYPE == T_Q4_0 ? 2u : WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
+            uvec2 b = bytes2_at(qs + (e & 15u));
+            uvec2 q = e < 16u ? (b & 15u) : (b >> 4);
+            if (WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
+                uint qh = u32_at(base + (WTYPE == T_Q5_0 ? 2u : 4u));
+                q |= ((uvec2(qh >> e, qh >> (e + 1u)) & 1u) << 4);
+            }
+            if (WTYPE == T_Q4_0)
+                r = vec2(ivec2(q) - 8) * d;
+            else if (WTYPE == T_Q5_0)
+                r = vec2(ivec2(q) - 16) * d;
+            else
+                r = vec2(q) * d + f16_at(base + 2u);
+        }
+    } else if (WTYPE == T_Q4_K || WTYPE == T_Q5_K) {
+        uint base = (row * (ncols >> 8) + (k >> 8)) * (WTYPE == T_Q4_K ? 144u : 176u);
+        uint i = k & 255u, g = i >> 6, l = i & 31u, sub = i >> 5; /* group of 64, sub-block of 32 */
+        uvec2 sm = k_scale_min(base + 4u, sub);
+        float d = f16_at(base) * float(sm.x);
+        float m = f16_at(base + 2u) * float(sm.y);
+        uint qs = base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g;
+        uvec2 b = bytes2_at(qs + l);
+        uvec2 q = (sub & 1u) == 0u ? (b & 15u) : (b >> 4);
+        if (WTYPE == T_Q5_K) {
+            uvec2 h = bytes2_at(base + 16u + l);
+            q |= ((h >> sub) & 1u) << 4;
+        }
+        r = d * vec2(q) - m;
+    } else { /* Q6_K: 210 bytes, see deq_q6_k in llama/dequant.c */
+        uint base = (row * (ncols >> 8) + (k >> 8)) * 210u;
+        uint i = k & 255u, h = i >> 7, j = i & 127u, kk = j >> 5, l = j & 31u;
+        uvec2 lo = bytes2_at(base + 64u * h + l + 32u * (kk & 1u));
+        lo = kk < 2u ? (lo & 15u) : (lo >> 4);
+        uvec2 hi = (bytes2_at(base + 128u + 32u * h + l) >> (2u * kk)) & 3u;
+        ivec2 q = ivec2(lo | (hi << 4)) - 32;
+        float sc = sbyte(byte_at(base + 192u + 8u * h + l / 16u + 2u * kk));
+        float d = f16_at(base + 208u);
+        r = (d * sc) * vec2(q);
     }
+    return r;
 }

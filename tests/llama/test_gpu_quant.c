@@ -1,0 +1,248 @@
+/* Quantised weights on the GPU: the matmul kernel against the CPU
+ * dequantiser (itself bit-exact against ggml's) for every format at ragged
+ * shapes; greedy decoding of each quantised fixture equal to the CPU
+ * reference forward on the same weights; batch invariance per format. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "llama/dequant.h"
+#include "llama/llm.h"
+#include "shaders/shaders.h"
+#include "support_refdata.h"
+#include "vk/vkr.h"
+
+#define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
+
+static uint32_t rng = 7;
+static uint32_t rnd(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+
+/* f16 bits of a random value in +-[2^-10, 2^-4]: a plausible block scale. */
+static uint16_t rnd_scale(void)
+{
+    float v = ldexpf(1.0f + (float)(rnd() % 1024) / 1024.0f, -10 + (int)(rnd() % 6));
+    return llm_f32_to_f16((rnd() & 1) ? -v : v);
+}
+
+struct fmt {
+    uint32_t type, block, bytes;
+    uint8_t scale_at[2], n_scales;
+};
+
+static const struct fmt fmts[] = {
+    {LLM_GGML_Q8_0, 32, 34, {0}, 1},      {LLM_GGML_Q4_0, 32, 18, {0}, 1},     {LLM_GGML_Q4_1, 32, 20, {0, 2}, 2},
+    {LLM_GGML_Q5_0, 32, 22, {0}, 1},      {LLM_GGML_Q5_1, 32, 24, {0, 2}, 2},  {LLM_GGML_Q4_K, 256, 144, {0, 2}, 2},
+    {LLM_GGML_Q5_K, 256, 176, {0, 2}, 2}, {LLM_GGML_Q6_K, 256, 210, {208}, 1}, {LLM_GGML_BF16, 2, 4, {0}, 0},
+};
+
+struct mm_push {
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
+};
+
+static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols, uint32_t ntok)
+{
+    size_t rb = cols / f->block * f->bytes;
+    uint8_t *w = malloc(rows * rb);
+    for (size_t i = 0; i < rows * rb; i++)
+        w[i] = (uint8_t)rnd();
+    for (uint32_t b = 0; b < rows * cols / f->block; b++)
+        for (int s = 0; s < f->n_scales; s++) {
+            uint16_t h = rnd_scale();
+            memcpy(w + (size_t)b * f->bytes + f->scale_at[s], &h, 2);
+        }
+    if (f->type == LLM_GGML_BF16) /* random bits are fine but for NaN/Inf: clear the top exponent bit */
+        for (size_t i = 1; i < rows * rb; i += 2)
+            w[i] &= 0xbf;
+    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
+    for (uint32_t r = 0; r < rows; r++)
+        assert_int_equal(llm_dequant_row(f->type, w + r * rb, deq + (size_t)r * cols, cols), 0);
+    for (size_t i = 0; i < (size_t)ntok * cols; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * 4;
+    struct vkr_kernel k;
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4, {f->type, 64, 8, per}};
+    assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
+    struct vkr_buf bw, bx, by, bs;
+    assert_int_equal(vkr_buf_new(ctx, (rows * rb + 3) & ~3u, VKR_MEM_DEVICE, &bw), 0);
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
+    assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, 1, 4, &pool), 0);
+    VkDescriptorSet set;
+    struct vkr_binding bd[4] = {{&bw, 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}};
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 4, &set), 0);
+    struct vkr_cmd c;
+    assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+    struct mm_push p = {cols, rows, ntok, cols, rows, 0, 0};
+    vkr_cmd_dispatch(&c, &k, set, &p, (rows + per - 1) / per, 1, (ntok + 7) / 8);
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+    assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
+    for (uint32_t t = 0; t < ntok; t++)
+        for (uint32_t r = 0; r < rows; r++) {
+            double ref = 0, mag = 0;
+            for (uint32_t i = 0; i < cols; i++) {
+                double v = (double)deq[(size_t)r * cols + i] * x[(size_t)t * cols + i];
+                ref += v;
+                mag += fabs(v);
+            }
+            /* fp32 sums of <= 1536 products: error well under 1e-5 of the
+             * magnitude sum; a wrong nibble, scale or sign is far above. */
+            if (fabs(y[(size_t)t * rows + r] - ref) > 1e-5 * mag + 1e-7)
+                fail_msg("%s rows %u cols %u T %u: y[%u][%u] = %.8g, want %.8g", llm_ggml_type_name(f->type), rows, cols,
+                         ntok, t, r, y[(size_t)t * rows + r], ref);
+        }
+    vkr_cmd_free(ctx, &c);
+    vkr_set_pool_free(ctx, &pool);
+    vkr_kernel_free(ctx, &k);
+    vkr_buf_free(ctx, &bw);
+    vkr_buf_free(ctx, &bx);
+    vkr_buf_free(ctx, &by);
+    vkr_buf_free(ctx, &bs);
+    free(w);
+    free(deq);
+    free(x);
+    free(y);
+}
+
+static void test_matmul_formats(void **state)
+{
+    char err[512];
+    struct vkr_ctx *ctx;
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &ctx, err, sizeof(err)))
+        fail_msg("%s", err);
+    const uint32_t cols[] = {256, 512, 1536}, rows[] = {1, 7, 33, 65}, toks[] = {1, 5, 9};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 4; b++)
+                check_format(ctx, &fmts[i], rows[b], cols[a], toks[(a + b) % 3]);
+    vkr_ctx_free(ctx);
+}
+
+/* Greedy on a quantised fixture equals the CPU reference forward on the
+ * same weights (dequantised exactly as ggml does) for the first 32 tokens
+ * of each reference prompt. CI checks the first prompt of each fixture
+ * (the fp32 CPU forward is single-threaded); LADE_FULL_TESTS=1 all. */
+static void greedy_matches_reference(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), KDIR "%s", file);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
+        skip();
+    }
+    const char *full = getenv("LADE_FULL_TESTS");
+    size_t limit = full && strcmp(full, "1") == 0 ? 1000 : 1;
+    struct refdata *rd;
+    char err[512];
+    assert_int_equal(refdata_load(KDIR "reference.jsonl", &rd, err, sizeof(err)), 0);
+    struct llm_model *m;
+    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE")};
+    if (llm_model_load(&o, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct llm_ref *ref;
+    assert_int_equal(llm_ref_new(llm_model_gguf(m), 0, &ref, err, sizeof(err)), 0);
+    struct dec_model g, c;
+    llm_model_dec(m, &g);
+    llm_ref_dec_model(ref, &c);
+    for (size_t i = 0; i < rd->n && i < limit; i++) {
+        const struct refdata_rec *r = &rd->recs[i];
+        int32_t tg, tc;
+        assert_int_equal(g.rewind(g.ctx, 0), 0);
+        assert_int_equal(c.rewind(c.ctx, 0), 0);
+        assert_int_equal(g.prefill(g.ctx, r->prompt_tokens, r->n_prompt, &tg, NULL), 0);
+        assert_int_equal(c.prefill(c.ctx, r->prompt_tokens, r->n_prompt, &tc, NULL), 0);
+        for (int k = 0; k < 32; k++) {
+            if (tg != tc)
+                fail_msg("%s %s token %d: GPU %d, CPU reference %d", file, r->id, k, tg, tc);
+            struct dec_row row = {tg, -1, DEC_WANT_ARGMAX};
+            uint32_t keep = 0;
+            assert_int_equal(g.step(g.ctx, &row, 1, &tg, NULL), 0);
+            assert_int_equal(g.commit(g.ctx, &keep, 1), 0);
+            assert_int_equal(c.step(c.ctx, &row, 1, &tc, NULL), 0);
+            assert_int_equal(c.commit(c.ctx, &keep, 1), 0);
+        }
+    }
+    fprintf(stderr, "%s: greedy equals the CPU reference for %zu prompts x 32 tokens\n", file, rd->n < limit ? rd->n : limit);
+    llm_ref_free(ref);
+    llm_model_free(m);
+    refdata_free(rd);
+}
+
+static void test_greedy_q8_0(void **state) { greedy_matches_reference("kernelc-22m-q8_0.gguf"); }
+static void test_greedy_q4_0(void **state) { greedy_matches_reference("kernelc-22m-q4_0.gguf"); }
+static void test_greedy_q4_k_m(void **state) { greedy_matches_reference("kernelc-22m-q4_k_m.gguf"); }
+
+/* A row's logits are bit-identical alone and inside a wide step, per format. */
+static void invariance(const char *file)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof(path), KDIR "%s", file);
+    if (access(path, R_OK) != 0)
+        skip();
+    struct llm_model *m;
+    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 256};
+    if (llm_model_load(&o, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    uint32_t V = dm.n_vocab;
+    float *alone = malloc((size_t)V * 4), *in = malloc((size_t)64 * V * 4);
+    int32_t prompt[16], am[64];
+    for (int i = 0; i < 16; i++)
+        prompt[i] = i ? (int32_t)(rnd() % V) : 1;
+    struct dec_row rows[64];
+    for (int T = 1; T <= 64; T *= 4) {
+        assert_int_equal(dm.rewind(dm.ctx, 0), 0);
+        assert_int_equal(dm.prefill(dm.ctx, prompt, 16, am, NULL), 0);
+        uint32_t at = T == 1 ? 0 : (uint32_t)T / 2, nlog = 0;
+        for (int i = 0; i < T; i++) {
+            rows[i] = (struct dec_row){(int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1, DEC_WANT_LOGITS};
+            nlog += (uint32_t)i < at;
+        }
+        rows[at] = (struct dec_row){42, -1, DEC_WANT_LOGITS};
+        assert_int_equal(dm.step(dm.ctx, rows, (uint32_t)T, am, in), 0);
+        if (T == 1)
+            memcpy(alone, in, (size_t)V * 4);
+        else if (memcmp(alone, in + (size_t)nlog * V, (size_t)V * 4) != 0)
+            fail_msg("%s: T=%d logits differ from T=1", file, T);
+    }
+    free(alone);
+    free(in);
+    llm_model_free(m);
+}
+
+static void test_invariance_q8_0(void **state) { invariance("kernelc-22m-q8_0.gguf"); }
+static void test_invariance_q4_0(void **state) { invariance("kernelc-22m-q4_0.gguf"); }
+static void test_invariance_q4_k_m(void **state) { invariance("kernelc-22m-q4_k_m.gguf"); }
+
+static int teardown(void **state)
+{
+    assert_int_equal(vkr_validation_messages(), 0);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_formats),  cmocka_unit_test(test_greedy_q8_0),
+        cmocka_unit_test(test_greedy_q4_0),     cmocka_unit_test(test_greedy_q4_k_m),
+        cmocka_unit_test(test_invariance_q8_0), cmocka_unit_test(test_invariance_q4_0),
+        cmocka_unit_test(test_invariance_q4_k_m),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
