@@ -228,8 +228,15 @@ int main(int argc, char **argv)
     int32_t *prompt = malloc(cap * sizeof(*prompt));
     size_t n_prompt = 0;
     int rc = 1;
-    if (!prompt || llm_tok_encode(tok, a.prompt, plen, true, prompt, cap, &n_prompt)) {
-        fprintf(stderr, "lade-generate: failed to tokenize the prompt\n");
+    int te = prompt ? llm_tok_encode(tok, a.prompt, plen, true, prompt, cap, &n_prompt) : -ENOMEM;
+    if (te == -ENOSPC) { /* byte fallback and the space marker can beat one token a byte */
+        cap = n_prompt;
+        free(prompt);
+        prompt = malloc(cap * sizeof(*prompt));
+        te = prompt ? llm_tok_encode(tok, a.prompt, plen, true, prompt, cap, &n_prompt) : -ENOMEM;
+    }
+    if (te) {
+        fprintf(stderr, "lade-generate: failed to tokenize the prompt: %s\n", strerror(-te));
         goto out;
     }
     struct dec_caps caps = dec_caps_default();
