@@ -1,0 +1,137 @@
+/* lade-steps: the cost curve lookahead lives on. For one model on one
+ * device: GPU and wall time of a step of T rows (T = 1, 2, 4, ..., 128,
+ * lookahead-shaped: short chains under one root), plain greedy decode
+ * speed with the weight-read bandwidth it reaches, and prefill speed at
+ * 512 tokens. Best of several runs each. Prints a table and one JSON
+ * object (--json PATH). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "decoding/dec.h"
+#include "llama/llm.h"
+#include "vk/vkr.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct timing {
+    double wall_ms, gpu_ms;
+};
+
+static int time_step(struct llm_model *m, struct dec_model *dm, uint32_t T, int reps, struct timing *ret)
+{
+    struct dec_row rows[128];
+    int32_t am[128];
+    for (uint32_t i = 0; i < T; i++)
+        rows[i] = (struct dec_row){(int32_t)(3 + i * 7 % (dm->n_vocab - 3)), i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4),
+                                   DEC_WANT_ARGMAX};
+    ret->wall_ms = ret->gpu_ms = 1e300;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_ms();
+        int err = dm->step(dm->ctx, rows, T, am, NULL);
+        if (err)
+            return err;
+        double w = now_ms() - t0, g = llm_model_last_step_gpu_ms(m);
+        ret->wall_ms = w < ret->wall_ms ? w : ret->wall_ms;
+        ret->gpu_ms = g < ret->gpu_ms ? g : ret->gpu_ms;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N]\n");
+        return 2;
+    }
+    const char *device = NULL, *json = NULL;
+    uint32_t n_tokens = 128;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--device"))
+            device = argv[i + 1];
+        else if (!strcmp(argv[i], "--json"))
+            json = argv[i + 1];
+        else if (!strcmp(argv[i], "--tokens"))
+            n_tokens = (uint32_t)atoi(argv[i + 1]);
+    }
+    char err[512];
+    struct llm_model *m;
+    double t_load = now_ms();
+    struct llm_model_opts o = {.path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512};
+    if (llm_model_load(&o, &m, err, sizeof(err))) {
+        fprintf(stderr, "lade-steps: %s\n", err);
+        return 1;
+    }
+    t_load = now_ms() - t_load;
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    const char *dev = llm_model_vk(m)->info.name;
+    double gb = llm_model_weight_bytes(m) / 1e9;
+    printf("model %s (%s), %.2f GB of weights read per plain step, loaded in %.1f s\ndevice %s\n", argv[1],
+           llm_model_desc(m), gb, t_load / 1e3, dev);
+    /* prefill 512 tokens */
+    int32_t *prompt = malloc(512 * sizeof(*prompt)), first;
+    for (int i = 0; i < 512; i++)
+        prompt[i] = i == 0 ? 1 : (int32_t)(3 + (i * 2654435761u) % (dm.n_vocab - 3));
+    double prefill_ms = 1e300;
+    for (int r = 0; r < 3; r++) {
+        dm.rewind(dm.ctx, 0);
+        double t0 = now_ms();
+        if (dm.prefill(dm.ctx, prompt, 512, &first, NULL))
+            return 1;
+        double t = now_ms() - t0;
+        prefill_ms = t < prefill_ms ? t : prefill_ms;
+    }
+    /* step curve after a 64-token prefix */
+    dm.rewind(dm.ctx, 64);
+    static const uint32_t Ts[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    struct timing tm[8];
+    printf("\n   T   wall ms   GPU ms   x T=1 (GPU)\n");
+    for (int i = 0; i < 8; i++) {
+        if (time_step(m, &dm, Ts[i], 5, &tm[i]))
+            return 1;
+        printf("%4u  %8.3f %8.3f   %6.2f\n", Ts[i], tm[i].wall_ms, tm[i].gpu_ms,
+               tm[0].gpu_ms > 0 ? tm[i].gpu_ms / tm[0].gpu_ms : 0);
+    }
+    /* plain greedy decode: n_tokens one-row steps */
+    dm.rewind(dm.ctx, 0);
+    int32_t next;
+    dm.prefill(dm.ctx, prompt, 16, &next, NULL);
+    double gpu_sum = 0, t0 = now_ms();
+    for (uint32_t i = 0; i < n_tokens; i++) {
+        struct dec_row r = {next, -1, DEC_WANT_ARGMAX};
+        uint32_t keep = 0;
+        if (dm.step(dm.ctx, &r, 1, &next, NULL) || dm.commit(dm.ctx, &keep, 1))
+            return 1;
+        gpu_sum += llm_model_last_step_gpu_ms(m);
+    }
+    double dec_ms = now_ms() - t0;
+    double tps = n_tokens * 1e3 / dec_ms, gpu_ms = gpu_sum / n_tokens;
+    double bw = gpu_ms > 0 ? gb / (gpu_ms / 1e3) : 0;
+    printf("\ngreedy decode: %.1f tokens/s (%.3f ms/token wall, %.3f ms GPU), weight reads %.0f GB/s on the GPU clock\n",
+           tps, dec_ms / n_tokens, gpu_ms, bw);
+    printf("prefill 512 tokens: %.1f ms, %.0f tokens/s\n", prefill_ms, 512e3 / prefill_ms);
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (f) {
+            fprintf(f, "{\"model\":\"%s\",\"device\":\"%s\",\"weight_gb\":%.4f,\"load_s\":%.2f,\"greedy_tokens_per_s\":%.2f,"
+                       "\"greedy_ms_per_token\":%.4f,\"greedy_gpu_ms\":%.4f,\"weight_read_gb_per_s\":%.1f,"
+                       "\"prefill_512_ms\":%.2f,\"prefill_tokens_per_s\":%.1f,\"steps\":[",
+                    argv[1], dev, gb, t_load / 1e3, tps, dec_ms / n_tokens, gpu_ms, bw, prefill_ms, 512e3 / prefill_ms);
+            for (int i = 0; i < 8; i++)
+                fprintf(f, "%s{\"T\":%u,\"wall_ms\":%.4f,\"gpu_ms\":%.4f}", i ? "," : "", Ts[i], tm[i].wall_ms, tm[i].gpu_ms);
+            fprintf(f, "]}\n");
+            fclose(f);
+        }
+    }
+    free(prompt);
+    llm_model_free(m);
+    return 0;
+}
