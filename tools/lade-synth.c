@@ -101,32 +101,50 @@ static uint64_t tensor_bytes(uint32_t type, uint64_t ne0, uint64_t ne1)
 
 /* Random block data for one row of a quantised type: random quants,
  * scales sized so a row's values have std about `scale`. */
+/* Random bytes, eight at a time. */
+static void fill_random(uint8_t *out, uint64_t n)
+{
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t r = rnd();
+        memcpy(out + i, &r, 8);
+    }
+    for (; i < n; i++)
+        out[i] = (uint8_t)rnd();
+}
+
+/* One row of random weights with std about `scale`. F16 bits are made
+ * directly (random sign and mantissa, exponent within one octave of the
+ * scale): converting 6.7 G floats one by one is the slow part of a 7B. */
 static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
 {
-    if (type == LLM_GGML_F32 || type == LLM_GGML_F16) {
+    if (type == LLM_GGML_F16) {
+        int e;
+        frexpf(scale, &e);
+        uint16_t exp = (uint16_t)(e + 14); /* biased exponent of [scale/2, scale) */
+        fill_random(out, 2 * n);
+        uint16_t *h = (uint16_t *)out;
+        for (uint64_t i = 0; i < n; i++)
+            h[i] = (uint16_t)((h[i] & 0x83ff) | (uint16_t)((exp - ((h[i] >> 10) & 1)) << 10));
+        return;
+    }
+    if (type == LLM_GGML_F32) {
         for (uint64_t i = 0; i < n; i++) {
             float v = ((float)(rnd() >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * scale * 1.7320508f;
-            if (type == LLM_GGML_F32)
-                memcpy(out + 4 * i, &v, 4);
-            else {
-                uint16_t h = llm_f32_to_f16(v);
-                memcpy(out + 2 * i, &h, 2);
-            }
+            memcpy(out + 4 * i, &v, 4);
         }
         return;
     }
     uint32_t be = llm_ggml_block_elems(type), bb = llm_ggml_block_bytes(type);
+    fill_random(out, n / be * bb);
+    /* one f16 scale (and min) per block at the offsets ggml uses, sized so
+     * that the dequantised values have std about `scale` */
+    uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f : type == LLM_GGML_Q4_K ? scale / 150.0f : scale / 4.6f);
+    uint16_t z = llm_f32_to_f16(0.0f);
     for (uint64_t b = 0; b < n / be; b++) {
-        uint8_t *blk = out + b * bb;
-        for (uint32_t i = 0; i < bb; i++)
-            blk[i] = (uint8_t)rnd();
-        /* one f16 scale (and min) per block at the offsets ggml uses */
-        uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f : type == LLM_GGML_Q4_K ? scale / 150.0f : scale / 4.6f);
-        uint16_t z = llm_f32_to_f16(0.0f);
-        memcpy(blk, &d, 2);
-        if (type == LLM_GGML_Q4_K) {
-            memcpy(blk + 2, &z, 2); /* dmin 0: no offset */
-        }
+        memcpy(out + b * bb, &d, 2);
+        if (type == LLM_GGML_Q4_K)
+            memcpy(out + b * bb + 2, &z, 2); /* dmin 0: no offset */
     }
 }
 
