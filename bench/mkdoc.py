@@ -29,6 +29,13 @@ this page; `bench/gpu.sh` is the same set as one bounded run on a GPU machine
 (copy its `OUT_DIR/<device>` folder into `bench/results/` and run
 `bench/mkdoc.py`).
 
+```sh
+cmake -S . -B build-bench && cmake --build build-bench -j2 --target lade-bench
+bench/run.sh                      # this machine; --full: all 40 code prompts on a CPU device too
+bench/gpu.sh BUILD_DIR ../shared/models OUT_DIR   # GPU machine, bounded (timeouts add up to 350 s)
+build-bench/bench/lade-bench lookahead --model M.gguf --prompts P.jsonl --nwg 5,15,15 --temp 0.8
+```
+
 How to read the figures:
 - Every speedup compares runs of the same build on the same device in the same
   process, prompt by prompt: plain greedy (one token per step), lookahead as
@@ -47,7 +54,7 @@ How to read the figures:
   for token (greedy), or for the same seed (sampled). A mismatch is listed
   with its prompt and configuration, never dropped.
 - Lookahead runs with the adaptive fallback off, so that the figures are those
-  of lookahead itself; (N,W,G) is sized to the device by
+  of lookahead itself (one run, marked, has it on, as laded runs); (N,W,G) is sized to the device by
   `dec_measure_row_cost` unless the table says otherwise.
 """
 
@@ -189,10 +196,12 @@ def lookahead_section(out, doc, ref):
         f"sized to the device (one more row costs {fmt(nwg['row_cost'], 4)} of a one-row step)"
     n = len(doc["prompts"])
     mt = doc["prompts"][0].get("max_tokens") if n else None
-    out.append(f"### Lookahead: {name}, (N,W,G)=({nwg['n']},{nwg['w']},{nwg['g']})\n")
-    out.append(f"(N,W,G) {src}; {n} prompts of `{os.path.basename(doc['prompts_file'])}`, up to {mt} tokens each; "
+    ad = ", adaptive on" if doc["params"]["adaptive"] else ""
+    out.append(f"### Lookahead: {name}, (N,W,G)=({nwg['n']},{nwg['w']},{nwg['g']}){ad}\n")
+    out.append(f"(N,W,G) {src}; {n}{of_total(doc['prompts_file'], n)} prompts of `{os.path.basename(doc['prompts_file'])}`, up to {mt} tokens each; "
                f"temperature {fmt(doc['params']['temperature'], 1)} with seed {doc['params']['seed']} for the "
-               f"sampled rows. " + env_line(doc["env"]) + "\n")
+               f"sampled rows; adaptive fallback {'**on**' if doc['params']['adaptive'] else 'off'}. "
+               + env_line(doc["env"]) + "\n")
     lookahead_aggregate(out, doc)
     compare_reference(out, doc, ref)
     if doc.get("mismatches"):
@@ -202,6 +211,36 @@ def lookahead_section(out, doc, ref):
     out.append("<details><summary>Per prompt</summary>\n")
     lookahead_prompts(out, doc)
     out.append("</details>\n")
+
+
+def of_total(path, n):
+    """" of 40" when the run took fewer prompts than the file holds."""
+    try:
+        total = sum(1 for line in open(path) if line.strip())
+    except OSError:
+        return ""
+    return f" of {total}" if total > n else ""
+
+
+def summary(out, docs):
+    rows = [d for _, d in docs if d.get("bench") == "lookahead" and "error" not in d]
+    if not rows:
+        return
+    out.append("Lookahead at a glance (greedy; means over prompts; every figure below in its own section):\n")
+    out.append("| model | (N,W,G) | adaptive | prompts | lade tokens/pass | reference-mode tokens/pass | ratio "
+               "| lade speedup | reference-mode speedup | exact (greedy + sampled) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for d in rows:
+        a, nwg = d["aggregate"], d["nwg"]
+        la, ref = a["lookahead"], a["reference"]
+        ex = sum(a[c]["exact"] for c in a if isinstance(a[c], dict) and "exact" in a[c])
+        cmp_ = sum(a[c]["compared"] for c in a if isinstance(a[c], dict) and "compared" in a[c])
+        out.append(f"| {os.path.basename(d['model'])} | ({nwg['n']},{nwg['w']},{nwg['g']}) "
+                   f"| {'on' if d['params']['adaptive'] else 'off'} | {la['prompts']} "
+                   f"| {fmt(la['tokens_per_pass']['mean'])} | {fmt(ref['tokens_per_pass']['mean'])} "
+                   f"| {fmt(a.get('greedy_pass_ratio'), 3)} | {fmt(la['speedup']['mean'])}x "
+                   f"| {fmt(ref['speedup']['mean'])}x | {ex}/{cmp_} |")
+    out.append("")
 
 
 def device_section(out, folder, ref):
@@ -218,6 +257,7 @@ def device_section(out, folder, ref):
                    "compute, so lookahead's extra rows are not free and wall-clock speedups below 1 are "
                    "expected; tokens/step and exactness are what carry over to a GPU. The CPUs are shared "
                    "with other work, so tokens/s are noisy.\n")
+    summary(out, docs)
     for f, d in docs:
         if d.get("bench") == "greedy":
             greedy_section(out, d, os.path.basename(f)[:-5])

@@ -37,7 +37,7 @@ if [ ! -x "$bench" ]; then
     echo "run.sh: no lade-bench in '${build:-$src/build-bench}': cmake --build BUILD_DIR --target lade-bench" >&2
     exit 1
 fi
-shared=$src/../shared
+shared=$(cd "$src/.." && pwd)/shared
 set -- ${device:+--device "$device"}
 
 dev=$("$bench" device "$@") || { echo "run.sh: no usable Vulkan device" >&2; exit 1; }
@@ -75,6 +75,9 @@ if [ -d "$shared/prompts" ]; then
     # At the reference table's own (N,W,G), so tokens/pass compare like for like.
     step lookahead-stories260K-5-15-15 lookahead "$@" --model "$stories" --prompts "$sp" --max-tokens 128 \
         --temp 0.8 --nwg 5,15,15 --json "$out/lookahead-stories260K-5-15-15.json"
+    # As laded runs it: adaptive fallback to plain steps while lookahead does not pay.
+    step lookahead-stories260K-adaptive lookahead "$@" --model "$stories" --prompts "$sp" --max-tokens 128 \
+        --temp 0.8 --adaptive --json "$out/lookahead-stories260K-adaptive.json"
 else
     echo "run.sh: no ../shared: greedy on the bundled stories260K from BOS only" >&2
     step greedy-stories260K greedy "$@" --model "$stories" --json "$out/greedy-stories260K.json"
