@@ -245,7 +245,8 @@ def summary(out, docs):
 
 def device_section(out, folder, ref):
     files = sorted(glob.glob(os.path.join(folder, "*.json")))
-    docs = [(f, load(f)) for f in files]
+    # Other tools' JSON may share the folder: keep lade-bench's only.
+    docs = [(f, d) for f, d in ((f, load(f)) for f in files) if isinstance(d, dict) and "bench" in d]
     envs = [d["env"] for _, d in docs if d.get("env")]
     if not envs:
         return None
