@@ -243,6 +243,43 @@ def summary(out, docs):
     out.append("")
 
 
+# The speed targets of the GPU issue, for the 7B-shape table (H100 figures;
+# the fraction of the device's bandwidth is what carries across devices).
+STEP_TARGETS = {64: 1.3, 128: 1.6}
+
+
+def steps_section(out, folder):
+    """lade-steps JSON (steps-*.json): Llama-2-7B-shaped models with random
+    weights from lade-synth: greedy speed, weight bandwidth, prefill, and the
+    step cost curve that lookahead lives on."""
+    files = sorted(glob.glob(os.path.join(folder, "steps-*.json")))
+    docs = [(f, load(f)) for f in files]
+    docs = [(f, d) for f, d in docs if isinstance(d, dict) and "steps" in d]
+    if not docs:
+        return
+    out.append("### Llama-2-7B shape (lade-synth random weights, lade-steps)\n")
+    out.append("4096 dim, 32 layers, 32 heads, 11008 FFN, 32000 vocab; weights are random, so only speed means "
+               "anything. Weight GB/s is the bytes one plain step reads over its GPU time (timestamps).\n")
+    out.append("| format | weights GB | greedy tokens/s | GPU ms/token | weight GB/s | prefill tokens/s (512) |")
+    out.append("|---|---|---|---|---|---|")
+    for f, d in docs:
+        name = os.path.basename(f)[len("steps-"):-5]
+        out.append(f"| {name} | {fmt(d['weight_gb'])} | {fmt(d['greedy_tokens_per_s'], 1)} | "
+                   f"{fmt(d['greedy_gpu_ms'], 3)} | {fmt(d['weight_read_gb_per_s'], 0)} | {fmt(d['prefill_tokens_per_s'], 0)} |")
+    out.append("")
+    ts = [s["T"] for s in docs[0][1]["steps"]]
+    out.append("Step GPU time against rows per step, as a multiple of a one-row step "
+               f"(targets: T=64 at most {STEP_TARGETS[64]}x, T=128 at most {STEP_TARGETS[128]}x):\n")
+    out.append("| format | " + " | ".join(f"T={t}" for t in ts) + " |")
+    out.append("|---|" + "---|" * len(ts))
+    for f, d in docs:
+        name = os.path.basename(f)[len("steps-"):-5]
+        base = d["steps"][0]["gpu_ms"]
+        cells = [f"{fmt(s['gpu_ms'], 2)} ms ({fmt(s['gpu_ms'] / base, 2)}x)" if base else "?" for s in d["steps"]]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
+
+
 def device_section(out, folder, ref):
     files = sorted(glob.glob(os.path.join(folder, "*.json")))
     # Other tools' JSON may share the folder: keep lade-bench's only.
@@ -265,6 +302,7 @@ def device_section(out, folder, ref):
     for f, d in docs:
         if d.get("bench") == "lookahead":
             lookahead_section(out, d, ref)
+    steps_section(out, folder)
     return env["device_type"]
 
 
