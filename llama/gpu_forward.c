@@ -29,7 +29,9 @@ static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf
 {
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         struct vkr_binding bd[4] = {{&g->w.chunk[c], 0, 0}, {in, 0, 0}, {out, 0, 0}, {&m->sel, 0, 0}};
-        int err = vkr_set_new(m->vk, &m->pool, g->kernel, bd, 4, &g->set[c]);
+        /* Both tile pipelines have identically defined set layouts, so one
+         * set serves either. */
+        int err = vkr_set_new(m->vk, &m->pool, g->kernel[0], bd, 4, &g->set[c]);
         if (err)
             return err;
     }
@@ -93,12 +95,14 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
 static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
                        uint32_t flags)
 {
+    bool large = ntok > MM_TILE_SMALL;
+    uint32_t tile = large ? MM_TILE_LARGE : MM_TILE_SMALL;
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);
         uint32_t wgs = (n + m->mm_rows_per_wg - 1) / m->mm_rows_per_wg;
         struct pc_matmul p = {g->cols, n, ntok, x_stride, g->rows, (uint32_t)vkr_rows_first(&g->w, c), flags};
-        vkr_cmd_dispatch(&m->cmd, g->kernel, g->set[c], &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768,
-                         (ntok + MM_TILE_T - 1) / MM_TILE_T);
+        vkr_cmd_dispatch(&m->cmd, g->kernel[large], g->set[c], &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768,
+                         (ntok + tile - 1) / tile);
     }
 }
 

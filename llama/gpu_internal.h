@@ -5,11 +5,13 @@
 #include "llama/llm.h"
 #include "vk/vkr.h"
 
-/* Matrix kernel geometry (spec constants of matmul.comp). A workgroup covers
- * (MM_LOCAL / subgroup size) * MM_R_ITER rows. */
-#define MM_LOCAL 64
-#define MM_TILE_T 8
-#define MM_R_ITER 4
+/* Matrix kernel geometry (spec constants of matmul.comp): two token tiles,
+ * the small one for decode-sized steps, the large one for lookahead steps
+ * and prefill (same per-output arithmetic, so results do not depend on
+ * which ran). Workgroup size and rows a subgroup takes in turn depend on
+ * the device type (gpu_model.c). */
+#define MM_TILE_SMALL 8
+#define MM_TILE_LARGE 32
 
 enum gpu_kernel_id {
     K_EMBED,
@@ -33,7 +35,7 @@ struct gpu_mat {
     uint32_t type;
     uint32_t rows, cols;
     struct vkr_rows w;
-    const struct vkr_kernel *kernel;
+    const struct vkr_kernel *kernel[2]; /* small tile, large tile */
     VkDescriptorSet set[VKR_MAX_CHUNKS];
 };
 
@@ -56,7 +58,8 @@ struct llm_model {
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
-    struct vkr_kernel mm[GPU_N_TYPES]; /* matmul per weight format, made for the formats present */
+    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and tile, for the formats present */
+    uint32_t mm_local;     /* matmul workgroup size */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */

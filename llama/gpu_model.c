@@ -37,17 +37,22 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
 {
     const struct vkr_device_info *di = &m->vk->info;
     uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-    if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > MM_LOCAL ||
-        MM_LOCAL % di->subgroup_size) {
+    /* CPU drivers: few large workgroups (launches cost), a subgroup takes 4
+     * rows in turn. GPUs: enough workgroups to keep memory busy, one row a
+     * subgroup. */
+    bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    m->mm_local = cpu ? 64 : 128;
+    if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > m->mm_local ||
+        m->mm_local % di->subgroup_size) {
         snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                  di->name, di->subgroup_size);
         return -ENOTSUP;
     }
-    /* Rows a workgroup covers: MM_R_ITER per subgroup at the default
+    /* Rows a workgroup covers: 4 (CPU) or 1 (GPU) per subgroup at the default
      * subgroup size. Drivers that pick another size per pipeline (Intel,
      * AMD) still cover exactly these rows: the shader strides by its own
      * subgroup count. */
-    m->mm_rows_per_wg = MM_LOCAL / di->subgroup_size * MM_R_ITER;
+    m->mm_rows_per_wg = m->mm_local / di->subgroup_size * (cpu ? 4 : 1);
     uint32_t hd_max = (m->cfg.head_dim + 1) & ~1u;
     struct vkr_kernel_desc d[K_COUNT] = {
         [K_EMBED] = {"embed", lade_spv_embed, 0, 3, 16, 1, {m->embd.type}},
@@ -73,18 +78,23 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     return 0;
 }
 
-/* The matmul pipeline for a weight format, built the first time a tensor
+/* The matmul pipelines for a weight format, built the first time a tensor
  * of that format is uploaded (pipeline builds cost on CPU drivers). */
-static const struct vkr_kernel *matmul_kernel(struct llm_model *m, int slot)
+static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[2])
 {
-    struct vkr_kernel *k = &m->mm[slot];
-    if (!k->pipeline) {
-        struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
-                                    {gpu_types[slot], MM_LOCAL, MM_TILE_T, m->mm_rows_per_wg}};
-        if (vkr_kernel_new(m->vk, &d, k))
-            return NULL;
+    static const uint32_t tiles[2] = {MM_TILE_SMALL, MM_TILE_LARGE};
+    for (int i = 0; i < 2; i++) {
+        struct vkr_kernel *k = &m->mm[slot][i];
+        if (!k->pipeline) {
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
+                                        {gpu_types[slot], m->mm_local, tiles[i], m->mm_rows_per_wg}};
+            int err = vkr_kernel_new(m->vk, &d, k);
+            if (err)
+                return err;
+        }
+        ret[i] = k;
     }
-    return k;
+    return 0;
 }
 
 static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
@@ -101,9 +111,10 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
                  llm_ggml_type_name(t->type), name);
         return -ENOTSUP;
     }
-    if (cols % 2) {
-        snprintf(reterr, errlen, "%s: tensor '%s' has an odd row length %u", llm_gguf_name(m->gguf), name, cols);
-        return -EINVAL;
+    if (cols % 4) { /* the matrix kernels read inputs as vec4 */
+        snprintf(reterr, errlen, "%s: tensor '%s' has a row length %u that is not a multiple of 4",
+                 llm_gguf_name(m->gguf), name, cols);
+        return -ENOTSUP;
     }
     ret->type = t->type;
     ret->rows = rows;
@@ -114,10 +125,10 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
                  name, cols, llm_ggml_type_name(t->type));
         return -EINVAL;
     }
-    ret->kernel = matmul_kernel(m, slot);
-    if (!ret->kernel) {
+    int kerr = matmul_kernels(m, slot, ret->kernel);
+    if (kerr) {
         snprintf(reterr, errlen, "%s", m->vk->err);
-        return m->vk->last_result ? vkr_errno(m->vk->last_result) : -EIO;
+        return kerr;
     }
     int err = vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
     if (err) {
@@ -359,7 +370,8 @@ void llm_model_free(struct llm_model *m)
         for (int i = 0; i < K_COUNT; i++)
             vkr_kernel_free(m->vk, &m->k[i]);
         for (int i = 0; i < GPU_N_TYPES; i++)
-            vkr_kernel_free(m->vk, &m->mm[i]);
+            for (int j = 0; j < 2; j++)
+                vkr_kernel_free(m->vk, &m->mm[i][j]);
         vkr_ctx_free(m->vk);
     }
     free(m->layers);

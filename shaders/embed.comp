@@ -1,7 +1,7 @@
 #version 450
 /* X[t][k] = token_embd[TOK[t]][k], dequantised. One invocation per pair. */
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Wb { uint W[]; };
+layout(std430, binding = 0) readonly buffer Wb { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Tb { int TOK[]; };
 layout(std430, binding = 2) writeonly buffer Xb { float X[]; };
 layout(push_constant) uniform P {

@@ -1,5 +1,7 @@
-/* Reading weights of any supported ggml type as pairs of floats.
- * The weight buffer is bound as 32-bit words so that one shader serves every
+/* Reading weights of any supported ggml type: pairs of floats (w_pair, the
+ * embedding lookup) or runs of 8 (w_chunk8, the matrix kernels).
+ * The weight buffer is bound as 16-byte words (W4: one load feeds 8 f16
+ * weights) and read through W(i) for 32-bit words, so that one shader serves every
  * format without 8- or 16-bit storage features; WTYPE (specialization
  * constant 0, the ggml type number) picks the decoder at pipeline build time.
  * Element indices are (row, k) with k even; rows are `ncols` elements long.
@@ -24,27 +26,32 @@ const uint T_Q5_K = 13;
 const uint T_Q6_K = 14;
 const uint T_BF16 = 30;
 
+uint W(uint i)
+{
+    return W4[i >> 2][i & 3u];
+}
+
 uint byte_at(uint off)
 {
-    return (W[off >> 2] >> ((off & 3u) * 8u)) & 0xffu;
+    return (W(off >> 2) >> ((off & 3u) * 8u)) & 0xffu;
 }
 
 /* Two bytes at an even offset (never straddles a word). */
 uvec2 bytes2_at(uint off)
 {
-    uint w = W[off >> 2] >> ((off & 2u) * 8u);
+    uint w = W(off >> 2) >> ((off & 2u) * 8u);
     return uvec2(w & 0xffu, (w >> 8) & 0xffu);
 }
 
 float f16_at(uint off) /* off even */
 {
-    uint w = W[off >> 2];
+    uint w = W(off >> 2);
     return unpackHalf2x16((off & 2u) != 0u ? (w >> 16) : w).x;
 }
 
 uint u32_at(uint off) /* off even */
 {
-    return (off & 2u) == 0u ? W[off >> 2] : (W[off >> 2] >> 16) | (W[(off >> 2) + 1u] << 16);
+    return (off & 2u) == 0u ? W(off >> 2) : (W(off >> 2) >> 16) | (W((off >> 2) + 1u) << 16);
 }
 
 float sbyte(uint b)
@@ -67,11 +74,11 @@ vec2 w_pair(uint row, uint k, uint ncols)
     precise vec2 r;
     if (WTYPE == T_F32) {
         uint i = row * ncols + k;
-        r = vec2(uintBitsToFloat(W[i]), uintBitsToFloat(W[i + 1u]));
+        r = vec2(uintBitsToFloat(W(i)), uintBitsToFloat(W(i + 1u)));
     } else if (WTYPE == T_F16) {
-        r = unpackHalf2x16(W[(row * ncols + k) >> 1]);
+        r = unpackHalf2x16(W((row * ncols + k) >> 1));
     } else if (WTYPE == T_BF16) {
-        uint w = W[(row * ncols + k) >> 1];
+        uint w = W((row * ncols + k) >> 1);
         r = vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
     } else if (WTYPE == T_Q8_0 || WTYPE == T_Q4_0 || WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
         /* 32-element blocks: byte j of qs holds element j (low nibble) and
@@ -124,4 +131,96 @@ vec2 w_pair(uint row, uint k, uint ncols)
         r = (d * sc) * vec2(q);
     }
     return r;
+}
+
+/* Eight bytes at an even offset, as two little-endian words. */
+uvec2 bytes8_at(uint off)
+{
+    return uvec2(u32_at(off), u32_at(off + 4u));
+}
+
+/* Byte i (0..7) of a bytes8_at result. */
+uint b8(uvec2 v, uint i)
+{
+    return ((i < 4u ? v.x : v.y) >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+/* Elements k .. k+7 of a row (k a multiple of 8; ncols a multiple of 8,
+ * checked on the host). Same arithmetic as w_pair, eight at a time: within
+ * every format here an aligned run of 8 shares its block and scales. */
+void w_chunk8(uint row, uint k, uint ncols, out float w[8])
+{
+    if (WTYPE == T_F16 || WTYPE == T_BF16) {
+        /* One 16-byte load when rows keep 16-byte alignment, else four words
+         * (ncols a multiple of 4 keeps every run word-aligned). */
+        uint e = row * ncols + k;
+        uvec4 q = (ncols & 7u) == 0u ? W4[e >> 3] : uvec4(W(e >> 1), W((e >> 1) + 1u), W((e >> 1) + 2u), W((e >> 1) + 3u));
+        for (uint i = 0u; i < 4u; i++) {
+            vec2 v = WTYPE == T_F16 ? unpackHalf2x16(q[i])
+                                    : vec2(uintBitsToFloat(q[i] << 16), uintBitsToFloat(q[i] & 0xffff0000u));
+            w[2u * i] = v.x;
+            w[2u * i + 1u] = v.y;
+        }
+    } else if (WTYPE == T_F32) {
+        uint i4 = (row * ncols + k) >> 2;
+        uvec4 a = W4[i4], b = W4[i4 + 1u];
+        for (uint i = 0u; i < 4u; i++) {
+            w[i] = uintBitsToFloat(a[i]);
+            w[i + 4u] = uintBitsToFloat(b[i]);
+        }
+    } else if (WTYPE == T_Q8_0 || WTYPE == T_Q4_0 || WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
+        uint bytes = WTYPE == T_Q8_0 ? 34u : WTYPE == T_Q4_0 ? 18u : WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
+        uint base = (row * (ncols >> 5) + (k >> 5)) * bytes;
+        uint e = k & 31u;
+        precise float d = f16_at(base);
+        if (WTYPE == T_Q8_0) {
+            uvec2 q = bytes8_at(base + 2u + e);
+            for (uint i = 0u; i < 8u; i++)
+                w[i] = sbyte(b8(q, i)) * d;
+        } else {
+            uint qs = base + (WTYPE == T_Q4_0 ? 2u : WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
+            uvec2 b = bytes8_at(qs + (e & 15u));
+            uint qh = (WTYPE == T_Q5_0 || WTYPE == T_Q5_1) ? u32_at(base + (WTYPE == T_Q5_0 ? 2u : 4u)) : 0u;
+            precise float m = (WTYPE == T_Q4_1 || WTYPE == T_Q5_1) ? f16_at(base + 2u) : 0.0;
+            for (uint i = 0u; i < 8u; i++) {
+                uint q = e < 16u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
+                q |= ((qh >> (e + i)) & 1u) << 4;
+                precise float v;
+                if (WTYPE == T_Q4_0)
+                    v = float(int(q) - 8) * d;
+                else if (WTYPE == T_Q5_0)
+                    v = float(int(q) - 16) * d;
+                else
+                    v = float(q) * d + m;
+                w[i] = v;
+            }
+        }
+    } else if (WTYPE == T_Q4_K || WTYPE == T_Q5_K) {
+        uint base = (row * (ncols >> 8) + (k >> 8)) * (WTYPE == T_Q4_K ? 144u : 176u);
+        uint i0 = k & 255u, g = i0 >> 6, l = i0 & 31u, sub = i0 >> 5;
+        uvec2 sm = k_scale_min(base + 4u, sub);
+        precise float d = f16_at(base) * float(sm.x);
+        precise float m = f16_at(base + 2u) * float(sm.y);
+        uvec2 b = bytes8_at(base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g + l);
+        uvec2 h = WTYPE == T_Q5_K ? bytes8_at(base + 16u + l) : uvec2(0u);
+        for (uint i = 0u; i < 8u; i++) {
+            uint q = (sub & 1u) == 0u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
+            q |= ((b8(h, i) >> sub) & 1u) << 4;
+            precise float v = d * float(q) - m;
+            w[i] = v;
+        }
+    } else { /* Q6_K */
+        uint base = (row * (ncols >> 8) + (k >> 8)) * 210u;
+        uint i0 = k & 255u, hh = i0 >> 7, j = i0 & 127u, kk = j >> 5, l = j & 31u;
+        uvec2 lo = bytes8_at(base + 64u * hh + l + 32u * (kk & 1u));
+        uvec2 hi = bytes8_at(base + 128u + 32u * hh + l);
+        float sc = sbyte(byte_at(base + 192u + 8u * hh + l / 16u + 2u * kk));
+        precise float ds = f16_at(base + 208u) * sc;
+        for (uint i = 0u; i < 8u; i++) {
+            uint q4 = kk < 2u ? (b8(lo, i) & 15u) : (b8(lo, i) >> 4);
+            int q = int(q4 | (((b8(hi, i) >> (2u * kk)) & 3u) << 4)) - 32;
+            precise float v = ds * float(q);
+            w[i] = v;
+        }
+    }
 }

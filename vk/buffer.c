@@ -200,8 +200,8 @@ int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint
     ret->rows_per_chunk = per;
     for (uint32_t c = 0; c < n; c++) {
         uint64_t bytes = vkr_rows_count(ret, c) * row_bytes;
-        /* Round up to whole words: shaders read 32-bit words. */
-        err = vkr_buf_new(ctx, (bytes + 3) & ~(uint64_t)3, VKR_MEM_DEVICE, &ret->chunk[c]);
+        /* Round up to whole 16-byte words: weight kernels read uvec4s. */
+        err = vkr_buf_new(ctx, (bytes + 15) & ~(uint64_t)15, VKR_MEM_DEVICE, &ret->chunk[c]);
         ret->n_chunks = c + 1;
         if (!err)
             err = vkr_buf_upload(ctx, &ret->chunk[c], 0, (const char *)data + vkr_rows_first(ret, c) * row_bytes, bytes);
