@@ -60,6 +60,7 @@ struct llm_model {
     struct vkr_kernel k[K_COUNT];
     struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and tile, for the formats present */
     uint32_t mm_local;     /* matmul workgroup size */
+    bool mm_large_tile;    /* use the 32-token tile for wide steps (CPU drivers) */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */

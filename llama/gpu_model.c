@@ -42,6 +42,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
      * subgroup. */
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     m->mm_local = cpu ? 64 : 128;
+    m->mm_large_tile = cpu;
     if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > m->mm_local ||
         m->mm_local % di->subgroup_size) {
         snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",

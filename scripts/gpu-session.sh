@@ -34,6 +34,16 @@ step() {
     printf '%s\t%s\t%s\n' "$name" "$rc" "$(($(date +%s) - start))" >>"$out/steps.tsv"
 }
 
+if [ "${QUICK:-0}" = 1 ]; then
+    # A short rerun after a kernel change: the lookahead benchmark and the
+    # 7B f16 curve only.
+    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
+        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+        --temp 0.8 --json "$out/lookahead-code.json"
+    step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
+    step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    exit 0
+fi
 step lade-info 20 "$B/tools/lade-info" --device NVIDIA
 # The suite on the GPU with the validation layer on (ctest sets
 # LADE_VALIDATION=1); all 40 code prompts for lookahead exactness.
