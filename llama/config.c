@@ -10,20 +10,8 @@
 #include <string.h>
 
 #include "llama/gguf.h"
+#include "llama/llm-internal.h"
 
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
-{
-    if (reterr && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reterr, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 int llm_config_tensor_name(char *buf, size_t len, int layer, const char *suffix)
 {
@@ -41,7 +29,7 @@ static int read_u32(const struct llm_gguf *g, const char *key, bool required, ui
     int r = llm_gguf_get_u32(g, key, ret, reterr, errlen);
     if (r == -ENOENT) {
         if (required)
-            return fail(reterr, errlen, -ENOENT, "missing metadata key '%s'", key);
+            return llm_fail(reterr, errlen, -ENOENT, "missing metadata key '%s'", key);
         *ret = def;
         return 0;
     }
@@ -54,7 +42,7 @@ static int read_f32(const struct llm_gguf *g, const char *key, bool required, fl
     int r = llm_gguf_get_f32(g, key, ret, reterr, errlen);
     if (r == -ENOENT) {
         if (required)
-            return fail(reterr, errlen, -ENOENT, "missing metadata key '%s'", key);
+            return llm_fail(reterr, errlen, -ENOENT, "missing metadata key '%s'", key);
         *ret = def;
         return 0;
     }
@@ -66,12 +54,12 @@ static int check_arch(const struct llm_gguf *g, char *reterr, size_t errlen)
     struct llm_gguf_str arch;
     int r = llm_gguf_get_str(g, "general.architecture", &arch, reterr, errlen);
     if (r == -ENOENT)
-        return fail(reterr, errlen, r, "missing metadata key 'general.architecture'");
+        return llm_fail(reterr, errlen, r, "missing metadata key 'general.architecture'");
     if (r < 0)
         return r;
     if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0) {
         int shown = arch.len > 64 ? 64 : (int)arch.len;
-        return fail(reterr, errlen, -ENOTSUP, "unsupported architecture '%.*s' (lade runs 'llama')",
+        return llm_fail(reterr, errlen, -ENOTSUP, "unsupported architecture '%.*s' (lade runs 'llama')",
                     shown, arch.ptr);
     }
     return 0;
@@ -88,15 +76,15 @@ static int read_vocab(const struct llm_gguf *g, uint32_t *ret, char *reterr, siz
 
     if (kv) {
         if (kv->type != LLM_GGUF_ARRAY || kv->arr_type != LLM_GGUF_STRING)
-            return fail(reterr, errlen, -EINVAL, "metadata key 'tokenizer.ggml.tokens' is not an array of strings");
+            return llm_fail(reterr, errlen, -EINVAL, "metadata key 'tokenizer.ggml.tokens' is not an array of strings");
         n = kv->arr_n;
     } else if (emb) {
         n = emb->ne[1];
     } else {
-        return fail(reterr, errlen, -ENOENT, "missing tensor 'token_embd.weight'");
+        return llm_fail(reterr, errlen, -ENOENT, "missing tensor 'token_embd.weight'");
     }
     if (n == 0 || n > LLM_CONFIG_MAX_VOCAB)
-        return fail(reterr, errlen, -EINVAL, "vocabulary of %" PRIu64 " tokens (must be 1..%u)", n,
+        return llm_fail(reterr, errlen, -EINVAL, "vocabulary of %" PRIu64 " tokens (must be 1..%u)", n,
                     LLM_CONFIG_MAX_VOCAB);
 
     uint32_t declared;
@@ -104,7 +92,7 @@ static int read_vocab(const struct llm_gguf *g, uint32_t *ret, char *reterr, siz
     if (r < 0)
         return r;
     if (declared != n)
-        return fail(reterr, errlen, -EINVAL, "llama.vocab_size is %u but the tokenizer has %" PRIu64 " tokens",
+        return llm_fail(reterr, errlen, -EINVAL, "llama.vocab_size is %u but the tokenizer has %" PRIu64 " tokens",
                     declared, n);
     *ret = (uint32_t)n;
     return 0;
@@ -121,7 +109,7 @@ static int check_head_keys(const struct llm_gguf *g, const struct llm_config *c,
         if (r < 0)
             return r;
         if (v != c->head_dim)
-            return fail(reterr, errlen, -EINVAL, "%s is %u, but lade needs embedding_length / head_count = %u",
+            return llm_fail(reterr, errlen, -EINVAL, "%s is %u, but lade needs embedding_length / head_count = %u",
                         keys[i], v, c->head_dim);
     }
     return 0;
@@ -176,7 +164,7 @@ int llm_config_load(const struct llm_gguf *g, struct llm_config *ret, char *rete
 static int check_range(const char *what, uint32_t v, uint32_t max, char *reterr, size_t errlen)
 {
     if (v == 0 || v > max)
-        return fail(reterr, errlen, -EINVAL, "%s is %u (must be 1..%u)", what, v, max);
+        return llm_fail(reterr, errlen, -EINVAL, "%s is %u (must be 1..%u)", what, v, max);
     return 0;
 }
 
@@ -193,24 +181,24 @@ int llm_config_validate(const struct llm_config *c, char *reterr, size_t errlen)
         (r = check_range("vocabulary size", c->n_vocab, LLM_CONFIG_MAX_VOCAB, reterr, errlen)) < 0)
         return r;
     if (c->dim % c->n_heads)
-        return fail(reterr, errlen, -EINVAL, "embedding_length %u is not a multiple of head_count %u",
+        return llm_fail(reterr, errlen, -EINVAL, "embedding_length %u is not a multiple of head_count %u",
                     c->dim, c->n_heads);
     if (c->n_heads % c->n_kv_heads)
-        return fail(reterr, errlen, -EINVAL, "head_count %u is not a multiple of head_count_kv %u",
+        return llm_fail(reterr, errlen, -EINVAL, "head_count %u is not a multiple of head_count_kv %u",
                     c->n_heads, c->n_kv_heads);
     if (c->head_dim != c->dim / c->n_heads || c->head_dim > LLM_CONFIG_MAX_HEAD_DIM)
-        return fail(reterr, errlen, -EINVAL, "head size %u (must be embedding_length / head_count, at most %u)",
+        return llm_fail(reterr, errlen, -EINVAL, "head size %u (must be embedding_length / head_count, at most %u)",
                     c->head_dim, LLM_CONFIG_MAX_HEAD_DIM);
     if (c->rope_dims == 0 || c->rope_dims % 2 || c->rope_dims > c->head_dim)
-        return fail(reterr, errlen, -EINVAL, "rope.dimension_count %u (must be even, 2..head size %u)",
+        return llm_fail(reterr, errlen, -EINVAL, "rope.dimension_count %u (must be even, 2..head size %u)",
                     c->rope_dims, c->head_dim);
     if (!isfinite(c->rope_theta) || c->rope_theta <= 1.0f)
-        return fail(reterr, errlen, -EINVAL, "rope.freq_base %g (must be finite and > 1)", (double)c->rope_theta);
+        return llm_fail(reterr, errlen, -EINVAL, "rope.freq_base %g (must be finite and > 1)", (double)c->rope_theta);
     if (!isfinite(c->rms_eps) || c->rms_eps <= 0.0f || c->rms_eps >= 1.0f)
-        return fail(reterr, errlen, -EINVAL, "attention.layer_norm_rms_epsilon %g (must be in (0, 1))",
+        return llm_fail(reterr, errlen, -EINVAL, "attention.layer_norm_rms_epsilon %g (must be in (0, 1))",
                     (double)c->rms_eps);
     if (c->bos < 0 || (uint32_t)c->bos >= c->n_vocab || c->eos < 0 || (uint32_t)c->eos >= c->n_vocab)
-        return fail(reterr, errlen, -EINVAL, "bos/eos token ids %d/%d outside the vocabulary of %u",
+        return llm_fail(reterr, errlen, -EINVAL, "bos/eos token ids %d/%d outside the vocabulary of %u",
                     c->bos, c->eos, c->n_vocab);
     return 0;
 }
@@ -223,19 +211,19 @@ static int check_tensor(const struct llm_gguf *g, int layer, const char *suffix,
     char name[64];
     int r = llm_config_tensor_name(name, sizeof(name), layer, suffix);
     if (r < 0)
-        return fail(reterr, errlen, r, "tensor name for '%s' too long", suffix);
+        return llm_fail(reterr, errlen, r, "tensor name for '%s' too long", suffix);
 
     const struct llm_gguf_tensor *t = llm_gguf_find_tensor(g, name);
     if (!t)
-        return fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
+        return llm_fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
     uint64_t want1 = ne1 ? ne1 : 1;
     if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
         if (ne1)
-            return fail(reterr, errlen, -EINVAL,
+            return llm_fail(reterr, errlen, -EINVAL,
                         "tensor '%s' has shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
                         "], expected [%" PRIu64 ", %" PRIu64 "]",
                         name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, ne1);
-        return fail(reterr, errlen, -EINVAL,
+        return llm_fail(reterr, errlen, -EINVAL,
                     "tensor '%s' has shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "], expected [%" PRIu64 "]",
                     name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0);
     }

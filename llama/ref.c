@@ -21,6 +21,7 @@
 #include "llama/config.h"
 #include "llama/dequant.h"
 #include "llama/gguf.h"
+#include "llama/llm-internal.h"
 
 /* One transformer block, f32. */
 struct ref_layer {
@@ -74,19 +75,6 @@ struct llm_ref {
     int32_t *prefill_argmax;      /* (max_rows) */
 };
 
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
-{
-    if (reterr && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reterr, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 /* ---- the neural-net blocks ----------------------------------------------- */
 
@@ -526,21 +514,21 @@ static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, 
     int rc = llm_config_tensor_name(name, sizeof(name), layer, suffix);
     const struct llm_gguf_tensor *t = rc < 0 ? NULL : llm_gguf_find_tensor(g, name);
     if (!t)
-        return fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
+        return llm_fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
     if (!llm_dequant_has_type(t->type))
-        return fail(reterr, errlen, -ENOTSUP, "tensor '%s' is %s, which the CPU reference cannot dequantise",
+        return llm_fail(reterr, errlen, -ENOTSUP, "tensor '%s' is %s, which the CPU reference cannot dequantise",
                     name, llm_ggml_type_name(t->type));
 
     uint64_t cols = t->ne[0], rows = t->n_elements / cols;
     uint64_t row_bytes = llm_ggml_row_bytes(t->type, cols);
     float *w = malloc(t->n_elements * sizeof(float));
     if (!w)
-        return fail(reterr, errlen, -ENOMEM, "out of memory for tensor '%s'", name);
+        return llm_fail(reterr, errlen, -ENOMEM, "out of memory for tensor '%s'", name);
     for (uint64_t i = 0; i < rows && rc == 0; i++)
         rc = llm_dequant_row(t->type, (const uint8_t *)t->data + i * row_bytes, w + i * cols, cols);
     if (rc < 0 || row_bytes == 0) {
         free(w);
-        return fail(reterr, errlen, rc < 0 ? rc : -EINVAL, "tensor '%s': cannot dequantise rows of %s", name,
+        return llm_fail(reterr, errlen, rc < 0 ? rc : -EINVAL, "tensor '%s': cannot dequantise rows of %s", name,
                     llm_ggml_type_name(t->type));
     }
     *ret = w;
@@ -553,7 +541,7 @@ static int load_weights(struct llm_ref *r, const struct llm_gguf *g, char *reter
 
     r->layers = calloc(r->c.n_layers, sizeof(*r->layers));
     if (!r->layers)
-        return fail(reterr, errlen, -ENOMEM, "out of memory");
+        return llm_fail(reterr, errlen, -ENOMEM, "out of memory");
     if ((rc = load_tensor(g, -1, "token_embd", &r->token_embd, reterr, errlen)) < 0 ||
         (rc = load_tensor(g, -1, "output_norm", &r->output_norm, reterr, errlen)) < 0)
         return rc;
@@ -620,11 +608,11 @@ int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, 
     int rc;
 
     if (!r)
-        return fail(reterr, errlen, -ENOMEM, "out of memory");
+        return llm_fail(reterr, errlen, -ENOMEM, "out of memory");
     if ((rc = llm_config_load(g, &r->c, reterr, errlen)) < 0)
         goto err;
     if (n_ctx > r->c.n_ctx_train) {
-        rc = fail(reterr, errlen, -EINVAL, "context of %u positions exceeds the model's context_length %u", n_ctx,
+        rc = llm_fail(reterr, errlen, -EINVAL, "context of %u positions exceeds the model's context_length %u", n_ctx,
                   r->c.n_ctx_train);
         goto err;
     }
@@ -634,7 +622,7 @@ int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, 
     if ((rc = load_weights(r, g, reterr, errlen)) < 0)
         goto err;
     if ((rc = alloc_state(r)) < 0) {
-        fail(reterr, errlen, rc, "out of memory for a KV cache of %u positions", r->n_ctx);
+        llm_fail(reterr, errlen, rc, "out of memory for a KV cache of %u positions", r->n_ctx);
         goto err;
     }
     /* theta^(-2i/rope_dims), as llama2.c computes it */
