@@ -12,6 +12,6 @@ cmake -S . -B build -DLADE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure --timeout 1500)
 
-cmake -S . -B build-asan -DLADE_WERROR=ON -DLADE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+cmake -S . -B build-asan -DLADE_WERROR=ON -DLADE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ctest --output-on-failure -L 'unit|e2e')
