@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "llama/dequant.h"
+#include "llama/gguf-write.h"
 #include "llama/gguf.h"
 
 struct shape {
@@ -37,12 +38,6 @@ static uint64_t rnd(void)
     return rng_state * 0x2545f4914f6cdd1dull;
 }
 
-static void w_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
-static void w_u64(FILE *f, uint64_t v) { fwrite(&v, 8, 1, f); }
-static void w_str(FILE *f, const char *s) { w_u64(f, strlen(s)); fwrite(s, 1, strlen(s), f); }
-static void kv_u32(FILE *f, const char *k, uint32_t v) { w_str(f, k); w_u32(f, LLM_GGUF_U32); w_u32(f, v); }
-static void kv_f32(FILE *f, const char *k, float v) { w_str(f, k); w_u32(f, LLM_GGUF_F32); fwrite(&v, 4, 1, f); }
-static void kv_str(FILE *f, const char *k, const char *v) { w_str(f, k); w_u32(f, LLM_GGUF_STRING); w_str(f, v); }
 
 static void piece(char *buf, size_t n, uint32_t i)
 {
@@ -58,32 +53,32 @@ static void piece(char *buf, size_t n, uint32_t i)
         snprintf(buf, n, "\xe2\x96\x81t%u", i);
 }
 
-static void write_vocab(FILE *f, uint32_t vocab)
+static void write_vocab(struct llm_gguf_w *w, uint32_t vocab)
 {
     char p[32];
-    w_str(f, "tokenizer.ggml.tokens");
-    w_u32(f, LLM_GGUF_ARRAY);
-    w_u32(f, LLM_GGUF_STRING);
-    w_u64(f, vocab);
+    llm_gguf_w_str(w, "tokenizer.ggml.tokens", strlen("tokenizer.ggml.tokens"));
+    llm_gguf_w_u32(w, LLM_GGUF_ARRAY);
+    llm_gguf_w_u32(w, LLM_GGUF_STRING);
+    llm_gguf_w_u64(w, vocab);
     for (uint32_t i = 0; i < vocab; i++) {
         piece(p, sizeof(p), i);
-        w_str(f, p);
+        llm_gguf_w_str(w, p, strlen(p));
     }
-    w_str(f, "tokenizer.ggml.scores");
-    w_u32(f, LLM_GGUF_ARRAY);
-    w_u32(f, LLM_GGUF_F32);
-    w_u64(f, vocab);
+    llm_gguf_w_str(w, "tokenizer.ggml.scores", strlen("tokenizer.ggml.scores"));
+    llm_gguf_w_u32(w, LLM_GGUF_ARRAY);
+    llm_gguf_w_u32(w, LLM_GGUF_F32);
+    llm_gguf_w_u64(w, vocab);
     for (uint32_t i = 0; i < vocab; i++) {
         float s = i < 259 ? 0.0f : -(float)(i - 259);
-        fwrite(&s, 4, 1, f);
+        llm_gguf_w_bytes(w, &s, 4);
     }
-    w_str(f, "tokenizer.ggml.token_type");
-    w_u32(f, LLM_GGUF_ARRAY);
-    w_u32(f, LLM_GGUF_I32);
-    w_u64(f, vocab);
+    llm_gguf_w_str(w, "tokenizer.ggml.token_type", strlen("tokenizer.ggml.token_type"));
+    llm_gguf_w_u32(w, LLM_GGUF_ARRAY);
+    llm_gguf_w_u32(w, LLM_GGUF_I32);
+    llm_gguf_w_u64(w, vocab);
     for (uint32_t i = 0; i < vocab; i++) {
         int32_t t = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1; /* unknown, control, byte, normal */
-        fwrite(&t, 4, 1, f);
+        llm_gguf_w_bytes(w, &t, 4);
     }
 }
 
@@ -148,20 +143,22 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
     }
 }
 
-static int write_tensor_data(FILE *f, const struct tensor *t, float scale, uint8_t *row)
+static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float scale, uint8_t *row)
 {
     if (!strcmp(t->name + strlen(t->name) - 11, "norm.weight")) {
         for (uint64_t i = 0; i < t->ne0; i++) {
             float one = 1.0f;
             memcpy(row + 4 * i, &one, 4);
         }
-        return fwrite(row, 4, t->ne0, f) == t->ne0 ? 0 : -EIO;
+        llm_gguf_w_bytes(w, row, 4 * t->ne0);
+        return llm_gguf_w_error(w);
     }
     uint64_t rb = llm_ggml_row_bytes(t->type, t->ne0);
     for (uint64_t r = 0; r < t->ne1; r++) {
         fill_row(t->type, t->ne0, scale, row);
-        if (fwrite(row, 1, rb, f) != rb)
-            return -EIO;
+        llm_gguf_w_bytes(w, row, rb);
+        if (llm_gguf_w_error(w))
+            return llm_gguf_w_error(w);
     }
     return 0;
 }
@@ -223,45 +220,37 @@ int main(int argc, char **argv)
         fprintf(stderr, "lade-synth: cannot write '%s': %s\n", argv[3], strerror(errno));
         return 1;
     }
-    fwrite("GGUF", 1, 4, f);
-    w_u32(f, 3);
-    w_u64(f, k);
-    w_u64(f, 17);
-    kv_str(f, "general.architecture", "llama");
-    kv_str(f, "general.name", argv[1]);
-    kv_u32(f, "llama.context_length", sh->ctx);
-    kv_u32(f, "llama.embedding_length", sh->dim);
-    kv_u32(f, "llama.block_count", sh->layers);
-    kv_u32(f, "llama.feed_forward_length", sh->ffn);
-    kv_u32(f, "llama.attention.head_count", sh->heads);
-    kv_u32(f, "llama.attention.head_count_kv", sh->kv_heads);
-    kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    kv_f32(f, "llama.rope.freq_base", 10000.0f);
-    kv_str(f, "tokenizer.ggml.model", "llama");
-    kv_u32(f, "tokenizer.ggml.bos_token_id", 1);
-    kv_u32(f, "tokenizer.ggml.eos_token_id", 2);
-    kv_u32(f, "tokenizer.ggml.unknown_token_id", 0);
-    write_vocab(f, sh->vocab);
+    struct llm_gguf_w w = {f, 0};
+    llm_gguf_w_header(&w, k, 17);
+    llm_gguf_w_kv_str(&w, "general.architecture", "llama");
+    llm_gguf_w_kv_str(&w, "general.name", argv[1]);
+    llm_gguf_w_kv_u32(&w, "llama.context_length", sh->ctx);
+    llm_gguf_w_kv_u32(&w, "llama.embedding_length", sh->dim);
+    llm_gguf_w_kv_u32(&w, "llama.block_count", sh->layers);
+    llm_gguf_w_kv_u32(&w, "llama.feed_forward_length", sh->ffn);
+    llm_gguf_w_kv_u32(&w, "llama.attention.head_count", sh->heads);
+    llm_gguf_w_kv_u32(&w, "llama.attention.head_count_kv", sh->kv_heads);
+    llm_gguf_w_kv_f32(&w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    llm_gguf_w_kv_f32(&w, "llama.rope.freq_base", 10000.0f);
+    llm_gguf_w_kv_str(&w, "tokenizer.ggml.model", "llama");
+    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.bos_token_id", 1);
+    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.eos_token_id", 2);
+    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.unknown_token_id", 0);
+    write_vocab(&w, sh->vocab);
     for (uint32_t i = 0; i < k; i++) {
-        w_str(f, ts[i].name);
-        w_u32(f, ts[i].ne1 > 1 ? 2 : 1);
-        w_u64(f, ts[i].ne0);
-        if (ts[i].ne1 > 1)
-            w_u64(f, ts[i].ne1);
-        w_u32(f, ts[i].type);
-        w_u64(f, ts[i].offset);
+        uint64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        llm_gguf_w_tensor_info(&w, ts[i].name, ts[i].ne1 > 1 ? 2 : 1, ne, ts[i].type, ts[i].offset);
     }
-    long pos = ftell(f);
-    for (long pad = (32 - pos % 32) % 32; pad > 0; pad--)
-        fputc(0, f);
+    llm_gguf_w_pad(&w, 32);
     uint8_t *row = malloc(llm_ggml_row_bytes(LLM_GGML_F32, sh->ffn > sh->dim ? sh->ffn : sh->dim) + 64);
     int err = 0;
     for (uint32_t i = 0; i < k && !err; i++) {
         float scale = 1.0f / sqrtf((float)ts[i].ne0);
-        err = write_tensor_data(f, &ts[i], scale, row);
-        for (uint64_t p = ts[i].size; !err && p % 32; p++)
-            fputc(0, f);
+        err = write_tensor_data(&w, &ts[i], scale, row);
+        llm_gguf_w_pad(&w, 32);
     }
+    if (!err)
+        err = llm_gguf_w_error(&w);
     if (fclose(f) || err) {
         fprintf(stderr, "lade-synth: writing '%s' failed\n", argv[3]);
         return 1;
