@@ -130,7 +130,7 @@ static int get_uint(json_t *o, const char *k, uint64_t min, uint64_t max, uint64
 static int get_u32(json_t *o, const char *k, uint32_t min, uint32_t max, uint32_t *ret,
                    struct ipc_error *e)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int r = get_uint(o, k, min, max, &v, e);
 
     if (r > 0)

@@ -653,7 +653,7 @@ static int place_data(struct llm_gguf *g, struct rd *r)
 
 static int parse_all(struct llm_gguf *g, struct rd *r)
 {
-    uint64_t n_kv;
+    uint64_t n_kv = 0;
     int e;
 
     if ((e = parse_header(g, r, &n_kv)) || (e = parse_kvs(g, r, n_kv)) || (e = index_kvs(g, r)) ||
