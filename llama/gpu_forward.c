@@ -235,7 +235,7 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         return nsel;
     /* Rows whose logits go back to the host, in row order; their index in
      * the selected list is where the LM head wrote them. */
-    uint32_t logit_src[nlog ? nlog : 1];
+    uint32_t *logit_src = m->logit_src;
     for (int j = 0, k = 0; j < nsel; j++)
         if (rows[m->want_rows[j]].want == DEC_WANT_LOGITS)
             logit_src[k++] = (uint32_t)j;

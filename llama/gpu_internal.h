@@ -89,6 +89,7 @@ struct llm_model {
     struct dec_row *rowbuf;  /* [max_rows] prefill chunk rows */
     uint32_t *chain;         /* [max_rows] 0, 1, 2, ...: a prefill chunk's commit */
     int32_t *argmax_tmp;     /* [max_rows] a prefill chunk's argmax */
+    uint32_t *logit_src;     /* [max_rows] selected rows whose logits go back to the host */
     uint32_t n_pending;
 };
 

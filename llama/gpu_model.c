@@ -239,7 +239,9 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
     m->rowbuf = calloc(R, sizeof(*m->rowbuf));
     m->chain = calloc(R, sizeof(*m->chain));
     m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
-    if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp) {
+    m->logit_src = calloc(R, sizeof(*m->logit_src));
+    if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp ||
+        !m->logit_src) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -383,6 +385,7 @@ void llm_model_free(struct llm_model *m)
     free(m->rowbuf);
     free(m->chain);
     free(m->argmax_tmp);
+    free(m->logit_src);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);
     free(m);
