@@ -13,7 +13,8 @@ struct pc_matmul { uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags
 struct pc_embed { uint32_t dim, ntok, row0, nrows; };                                /* embed.comp */
 struct pc_norm { uint32_t dim, gather; float eps; };                                 /* rmsnorm.comp */
 struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
-struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kv_group, kvdim; float scale; }; /* attention.comp */
+struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kvdim; float scale; uint32_t nsplit, max_split; }; /* attention.comp */
+struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };              /* attn_merge.comp */
 
 #define MM_ACCUMULATE 1u
 #define MM_GATHER 2u
@@ -55,8 +56,9 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ROPE_KV], r, 6, &L->s_rope);
     }
     if (!err) {
-        struct vkr_binding a[5] = {{&m->q, 0, 0}, {&L->kc, 0, 0}, {&L->vc, 0, 0}, {&m->att, 0, 0}, {&m->parent, 0, 0}};
-        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 5, &L->s_att);
+        struct vkr_binding a[6] = {{&m->q, 0, 0},   {&L->kc, 0, 0},     {&L->vc, 0, 0},
+                                   {&m->att, 0, 0}, {&m->parent, 0, 0}, {&m->att_part, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 6, &L->s_att);
     }
     if (!err) {
         struct vkr_binding s[2] = {{&m->g, 0, 0}, {&m->u, 0, 0}};
@@ -67,7 +69,7 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
 
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
 {
-    uint32_t n_sets = 2 + m->embd.w.n_chunks + m->head.w.n_chunks;
+    uint32_t n_sets = 3 + m->embd.w.n_chunks + m->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
         n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
@@ -84,6 +86,10 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
         struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->amax, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ARGMAX], bd, 2, &m->s_argmax);
     }
+    if (!err) {
+        struct vkr_binding bd[2] = {{&m->att_part, 0, 0}, {&m->att, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTN_MERGE], bd, 2, &m->s_att_merge);
+    }
     for (uint32_t l = 0; !err && l < m->cfg.n_layers; l++)
         err = layer_sets(m, &m->layers[l]);
     if (err)
@@ -91,22 +97,33 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     return err;
 }
 
+/* The barrier that ends a phase of the step; when profiling, a timestamp
+ * after it, so that the time since the previous one is charged to `ph`. */
+static void end_phase(struct llm_model *m, enum llm_prof_phase ph)
+{
+    vkr_cmd_barrier(&m->cmd);
+    if (m->profiling) {
+        int i = vkr_cmd_timestamp(m->vk, &m->cmd);
+        if (i >= 0 && (uint32_t)i < m->prof_cap)
+            m->prof_phase[i] = (uint8_t)ph;
+    }
+}
+
 /* Y (+)= W X over `ntok` rows, one dispatch per weight chunk. */
 static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
                        uint32_t flags)
 {
-    /* The large tile reads weights once per 32 tokens, which pays on CPU
-     * drivers; on the H200 its 32 accumulators and input loads per run made
-     * a 16-row step 6x a 1-row one (2.4x with the small tile), so GPUs keep
-     * the small tile. Results are identical either way. */
-    bool large = ntok > MM_TILE_SMALL && m->mm_large_tile;
-    uint32_t tile = large ? MM_TILE_LARGE : MM_TILE_SMALL;
+    /* Decode-sized steps one geometry, wide steps the other (the same
+     * results either way: matmul.comp). */
+    int wide = ntok > m->mmg[0].tile;
+    const struct gpu_mm_geom *G = &m->mmg[wide];
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);
-        uint32_t wgs = (n + m->mm_rows_per_wg - 1) / m->mm_rows_per_wg;
+        uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
         struct pc_matmul p = {g->cols, n, ntok, x_stride, g->rows, (uint32_t)vkr_rows_first(&g->w, c), flags};
-        vkr_cmd_dispatch(&m->cmd, g->kernel[large], g->set[c], &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768,
-                         (ntok + tile - 1) / tile);
+        /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
+        vkr_cmd_dispatch(&m->cmd, g->kernel[wide], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
+                         wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
     }
 }
 
@@ -117,31 +134,39 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = {c->dim, 0, c->rms_eps};
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_NORM);
     rec_matmul(m, &L->wq, n, c->dim, 0);
     rec_matmul(m, &L->wk, n, c->dim, 0);
     rec_matmul(m, &L->wv, n, c->dim, 0);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_QKV);
     struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
     vkr_cmd_dispatch(cmd, &m->k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
-    vkr_cmd_barrier(cmd);
-    struct pc_att pa = {m->n_past, m->n_ctx, c->head_dim, c->n_heads, c->n_heads / c->n_kv_heads, m->kvdim,
-                        1.0f / sqrtf((float)c->head_dim)};
-    vkr_cmd_dispatch(cmd, &m->k[K_ATTENTION], L->s_att, &pa, c->n_heads, n, 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_ROPE_KV);
+    /* Splits of att_split keys: one writes the output, more go through
+     * attn_merge (same bits for a row either way, attention.comp). */
+    uint32_t nsplit = (m->step_max_len + m->att_split - 1) / m->att_split;
+    struct pc_att pa = {m->n_past, m->n_ctx, c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
+                        nsplit, m->att_max_split};
+    vkr_cmd_dispatch(cmd, &m->k[K_ATTENTION], L->s_att, &pa, c->n_kv_heads, n, nsplit);
+    if (nsplit > 1) {
+        vkr_cmd_barrier(cmd);
+        struct pc_att_merge pm = {c->head_dim, c->n_heads, nsplit, m->att_max_split};
+        vkr_cmd_dispatch(cmd, &m->k[K_ATTN_MERGE], m->s_att_merge, &pm, (m->qdim + 63) / 64, n, 1);
+    }
+    end_phase(m, LLM_PROF_ATTENTION);
     rec_matmul(m, &L->wo, n, m->qdim, MM_ACCUMULATE);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_WO);
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_NORM);
     rec_matmul(m, &L->wg, n, c->dim, 0);
     rec_matmul(m, &L->wu, n, c->dim, 0);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_GATE_UP);
     uint32_t ne = n * c->ffn;
     vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], L->s_swiglu, &ne, (ne + 255) / 256 < 65535 ? (ne + 255) / 256 : 65535,
                      (ne + 65535u * 256 - 1) / (65535u * 256), 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_SWIGLU);
     rec_matmul(m, &L->wd, n, c->ffn, MM_ACCUMULATE);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {
         VkBufferCopy r = {.srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4, .dstOffset = (VkDeviceSize)l * c->dim * 4,
                           .size = (VkDeviceSize)c->dim * 4};
@@ -160,7 +185,7 @@ static void rec_pending_commit(struct llm_model *m)
         vkr_cmd_copy(&m->cmd, &m->layers[l].vc, &m->layers[l].vc, m->pending, m->n_pending);
     }
     m->n_pending = 0;
-    vkr_cmd_barrier(&m->cmd);
+    end_phase(m, LLM_PROF_COMMIT);
 }
 
 static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, const uint32_t *logit_src)
@@ -169,16 +194,16 @@ static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, cons
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = {c->dim, 1, c->rms_eps};
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], m->s_final_norm, &pn, nsel, 1, 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_HEAD);
     if (m->tracing) {
         VkBufferCopy r = {.srcOffset = (VkDeviceSize)(nsel - 1) * c->dim * 4,
                           .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4, .size = (VkDeviceSize)c->dim * 4};
         vkr_cmd_copy(cmd, &m->xf, &m->trace, &r, 1);
     }
     rec_matmul(m, &m->head, nsel, c->dim, 0);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_HEAD);
     vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, nsel, 1, 1);
-    vkr_cmd_barrier(cmd);
+    end_phase(m, LLM_PROF_HEAD);
     VkBufferCopy r = {.size = (VkDeviceSize)nsel * 4};
     vkr_cmd_copy(cmd, &m->amax, &m->readback, &r, 1);
     for (uint32_t j = 0; j < n_logits; j++) {
@@ -202,6 +227,7 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
 {
     int32_t *tok = m->tokens.map, *pos = m->pos.map, *par = m->parent.map, *sel = m->sel.map;
     uint32_t nsel = 0, nlog = 0;
+    m->step_max_len = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct dec_row *r = &rows[i];
         if (r->token < 0 || (uint32_t)r->token >= m->cfg.n_vocab || r->parent >= (int32_t)i || r->parent < -1 ||
@@ -210,6 +236,8 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
         m->depth[i] = r->parent < 0 ? 0 : m->depth[r->parent] + 1;
         if (m->n_past + m->depth[i] >= m->n_ctx)
             return -E2BIG;
+        if (m->n_past + m->depth[i] + 1 > m->step_max_len)
+            m->step_max_len = m->n_past + m->depth[i] + 1;
         tok[i] = r->token;
         pos[i] = (int32_t)(m->n_past + m->depth[i]);
         par[i] = r->parent;
@@ -249,18 +277,26 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
                               (uint32_t)vkr_rows_count(&m->embd.w, c)};
         vkr_cmd_dispatch(&m->cmd, &m->k[K_EMBED], m->embd.set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n, 1);
     }
-    vkr_cmd_barrier(&m->cmd);
+    end_phase(m, LLM_PROF_EMBED);
     for (uint32_t l = 0; l < m->cfg.n_layers; l++)
         rec_layer(m, l, n);
     if (nsel > 0)
         rec_head(m, (uint32_t)nsel, nlog, logit_src);
     host_read_barrier(&m->cmd);
     int ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
+    if (m->profiling && ts1 >= 0 && (uint32_t)ts1 < m->prof_cap)
+        m->prof_phase[ts1] = LLM_PROF_HEAD;
     err = vkr_cmd_submit_wait(m->vk, &m->cmd);
     if (err)
         return err;
     double ns = 0;
     m->last_gpu_ms = vkr_cmd_elapsed_ns(m->vk, &m->cmd, ts0, ts1, &ns) == 0 ? ns / 1e6 : 0;
+    if (m->profiling) {
+        memset(m->prof_ms, 0, sizeof(m->prof_ms));
+        for (int i = ts0 + 1; ts0 >= 0 && i <= ts1; i++)
+            if (vkr_cmd_elapsed_ns(m->vk, &m->cmd, i - 1, i, &ns) == 0)
+                m->prof_ms[m->prof_phase[i]] += ns / 1e6;
+    }
     err = vkr_buf_invalidate(m->vk, &m->readback);
     if (err)
         return err;

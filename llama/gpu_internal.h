@@ -5,19 +5,25 @@
 #include "llama/llm.h"
 #include "vk/vkr.h"
 
-/* Matrix kernel geometry (spec constants of matmul.comp): two token tiles,
- * the small one for decode-sized steps, the large one for lookahead steps
- * and prefill (same per-output arithmetic, so results do not depend on
- * which ran). Workgroup size and rows a subgroup takes in turn depend on
- * the device type (gpu_model.c). */
-#define MM_TILE_SMALL 8
-#define MM_TILE_LARGE 32
+/* Matrix kernel geometry (spec constants of matmul.comp). Two per device:
+ * one for decode-sized steps (T <= its tile), one for wide steps (lookahead
+ * verification, prefill). The per-output arithmetic is the same in every
+ * geometry, so results do not depend on which ran (gpu_model.c picks them;
+ * LADE_MM and LADE_MM_WIDE override them for tuning). */
+struct gpu_mm_geom {
+    uint32_t local;   /* workgroup size */
+    uint32_t tile;    /* tokens a workgroup takes */
+    uint32_t rps;     /* rows a subgroup reduces together */
+    uint32_t unroll;  /* runs of 8 weights a lane loads before using them */
+    uint32_t rows_wg; /* rows a workgroup covers */
+};
 
 enum gpu_kernel_id {
     K_EMBED,
     K_RMSNORM,
     K_ROPE_KV,
     K_ATTENTION,
+    K_ATTN_MERGE,
     K_SWIGLU,
     K_ARGMAX,
     K_COUNT,
@@ -35,7 +41,7 @@ struct gpu_mat {
     uint32_t type;
     uint32_t rows, cols;
     struct vkr_rows w;
-    const struct vkr_kernel *kernel[2]; /* small tile, large tile */
+    const struct vkr_kernel *kernel[2]; /* geometries mmg[0], mmg[1] */
     VkDescriptorSet set[VKR_MAX_CHUNKS];
 };
 
@@ -54,13 +60,11 @@ struct llm_model {
     char desc[256];
     uint32_t n_ctx, max_rows;
     uint32_t qdim, kvdim;
-    uint32_t mm_rows_per_wg; /* rows one matmul workgroup covers on this device */
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
-    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and tile, for the formats present */
-    uint32_t mm_local;     /* matmul workgroup size */
-    bool mm_large_tile;    /* use the 32-token tile for wide steps (CPU drivers) */
+    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and geometry, for the formats present */
+    struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */
@@ -70,6 +74,13 @@ struct llm_model {
 
     /* activations, max_rows rows each */
     struct vkr_buf x, xn, q, kk, vv, att, g, u, xf, logits, amax;
+    /* attention's per-split states: [max_rows][n_heads][att_max_split][hd_max + 2] */
+    struct vkr_buf att_part;
+    VkDescriptorSet s_att_merge;
+    uint32_t att_split;      /* positions per attention split (fixed at load: part of the arithmetic) */
+    uint32_t att_max_split;  /* splits of the longest possible row */
+    uint32_t hd_max;         /* head_dim rounded up to even */
+    uint32_t step_max_len;   /* keys the longest row of the step being recorded sees */
     /* per-step row description, written by the host before each submit */
     struct vkr_buf tokens, pos, parent, sel;
     struct vkr_buf readback; /* amax [max_rows] ints, then logits rows */
@@ -78,6 +89,10 @@ struct llm_model {
 
     struct vkr_cmd cmd;
     double last_gpu_ms;
+    bool profiling;
+    uint8_t *prof_phase;          /* [prof_cap] phase ended by timestamp i (profiling) */
+    uint32_t prof_cap;
+    double prof_ms[LLM_PROF_N];   /* of the last step */
 
     /* sequence state */
     uint32_t n_past;

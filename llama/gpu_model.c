@@ -27,46 +27,98 @@ static int type_slot(uint32_t type)
     return -1;
 }
 
-/* Workgroup sizes: fixed per kernel on every device, because the reduction
- * trees they shape are part of what makes results batch-invariant. */
+/* Workgroup size of RMSNorm: fixed on every device, because the reduction
+ * tree it shapes is part of what makes results batch-invariant (argmax's
+ * tree cannot change its answer, so GPUs give it 256 lanes). */
 #define NORM_LOCAL 64
-#define ATT_LOCAL 32
-#define ARGMAX_LOCAL 64
+
+/* Tuning override "local,tile,rows_per_subgroup,unroll" from the
+ * environment: none of these change a result (matmul.comp). */
+static int mm_geom_env(const char *name, struct gpu_mm_geom *g, char *reterr, size_t errlen)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return 0;
+    unsigned a, b, c, e;
+    char extra;
+    if (sscanf(v, "%u,%u,%u,%u%c", &a, &b, &c, &e, &extra) != 4 || a < 1 || a > 1024 || (a & (a - 1)) || b < 1 ||
+        b > 32 || c < 1 || c > 8 || e < 1 || e > 8) {
+        snprintf(reterr, errlen, "%s='%.60s': want local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
+                 "tile 1-32, the others 1-8)", name, v);
+        return -EINVAL;
+    }
+    *g = (struct gpu_mm_geom){a, b, c, e, 0};
+    return 0;
+}
 
 static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
 {
     const struct vkr_device_info *di = &m->vk->info;
     uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     /* CPU drivers: few large workgroups (launches cost), a subgroup takes 4
-     * rows in turn. GPUs: enough workgroups to keep memory busy, one row a
-     * subgroup. */
+     * rows in turn, one run at a time; wide steps take 32 tokens at once,
+     * so the weights are decoded once per 32. GPUs: enough workgroups to
+     * keep memory busy, 2 rows a subgroup with 2 runs each in flight a lane
+     * for decode; for wide steps 4 rows a subgroup (each input load feeds
+     * 4 rows) over 16 tokens, tile-major so the weights come from L2. */
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    m->mm_local = cpu ? 64 : 128;
-    m->mm_large_tile = cpu;
-    if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > m->mm_local ||
-        m->mm_local % di->subgroup_size) {
-        snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
-                 di->name, di->subgroup_size);
+    struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 2, 2, 0};
+    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){128, 16, 4, 1, 0};
+    int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
+    err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
+    if (err)
+        return err;
+    for (int i = 0; i < 2; i++) {
+        struct gpu_mm_geom *g = i ? &g1 : &g0;
+        if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > g->local ||
+            g->local % di->subgroup_size) {
+            snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
+                     di->name, di->subgroup_size);
+            return -ENOTSUP;
+        }
+        /* Rows a workgroup covers at the default subgroup size. Drivers
+         * that pick another size per pipeline (Intel, AMD) still cover
+         * exactly these rows: the shader strides by its own subgroup count. */
+        g->rows_wg = g->local / di->subgroup_size * g->rps * (cpu ? 4 : 1);
+    }
+    m->mmg[0] = g0;
+    m->mmg[1] = g1;
+    /* Attention: 4 subgroups a workgroup at the default subgroup size; a
+     * lane holds ceil(head_dim / 2 / smallest subgroup) pairs of dims.
+     * Splits of 256 positions (64 on CPUs, so that tests cover merging),
+     * more if the context would need over 32. */
+    uint32_t hd_max = m->hd_max;
+    uint32_t min_sg = di->min_subgroup_size ? di->min_subgroup_size : di->subgroup_size;
+    uint32_t att_local = 4 * di->subgroup_size;
+    uint32_t att_nj = (hd_max / 2 + min_sg - 1) / min_sg;
+    uint32_t att_nsg = att_local / min_sg;
+    uint32_t group = m->cfg.n_heads / m->cfg.n_kv_heads;
+    uint32_t keys = m->n_ctx + m->max_rows;
+    m->att_split = cpu ? 64 : 256;
+    while ((keys + m->att_split - 1) / m->att_split > 32)
+        m->att_split *= 2;
+    m->att_max_split = (keys + m->att_split - 1) / m->att_split;
+    uint64_t att_shared = 4ull * (m->max_rows + 1 + group * hd_max * (1 + att_nsg) + 2 * att_nsg * group);
+    if (att_shared > di->max_compute_shared_memory) {
+        snprintf(reterr, errlen, "attention needs %llu bytes of workgroup memory, device '%.200s' has %u",
+                 (unsigned long long)att_shared, di->name, di->max_compute_shared_memory);
         return -ENOTSUP;
     }
-    /* Rows a workgroup covers: 4 (CPU) or 1 (GPU) per subgroup at the default
-     * subgroup size. Drivers that pick another size per pipeline (Intel,
-     * AMD) still cover exactly these rows: the shader strides by its own
-     * subgroup count. */
-    m->mm_rows_per_wg = m->mm_local / di->subgroup_size * (cpu ? 4 : 1);
-    uint32_t hd_max = (m->cfg.head_dim + 1) & ~1u;
     struct vkr_kernel_desc d[K_COUNT] = {
         [K_EMBED] = {"embed", lade_spv_embed, 0, 3, 16, 1, {m->embd.type}},
         [K_RMSNORM] = {"rmsnorm", lade_spv_rmsnorm, 0, 4, 12, 2, {0, NORM_LOCAL}},
         [K_ROPE_KV] = {"rope_kv", lade_spv_rope_kv, 0, 6, 28, 0, {0}},
-        [K_ATTENTION] = {"attention", lade_spv_attention, 0, 5, 28, 4, {0, ATT_LOCAL, hd_max, m->max_rows}},
+        [K_ATTENTION] = {"attention", lade_spv_attention, 0, 6, 32, 9,
+                         {0, att_local, hd_max, m->max_rows, group, att_nj, att_nsg, m->att_split, 4}},
+        [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 2, 16, 3, {0, 0, hd_max}},
         [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 2, 4, 0, {0}},
-        [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, ARGMAX_LOCAL}},
+        [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
     };
     d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
     d[K_RMSNORM].spirv_bytes = lade_spv_rmsnorm_bytes;
     d[K_ROPE_KV].spirv_bytes = lade_spv_rope_kv_bytes;
     d[K_ATTENTION].spirv_bytes = lade_spv_attention_bytes;
+    d[K_ATTN_MERGE].spirv_bytes = lade_spv_attn_merge_bytes;
     d[K_SWIGLU].spirv_bytes = lade_spv_swiglu_bytes;
     d[K_ARGMAX].spirv_bytes = lade_spv_argmax_bytes;
     for (int i = 0; i < K_COUNT; i++) {
@@ -83,12 +135,12 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
  * of that format is uploaded (pipeline builds cost on CPU drivers). */
 static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[2])
 {
-    static const uint32_t tiles[2] = {MM_TILE_SMALL, MM_TILE_LARGE};
     for (int i = 0; i < 2; i++) {
         struct vkr_kernel *k = &m->mm[slot][i];
+        const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4,
-                                        {gpu_types[slot], m->mm_local, tiles[i], m->mm_rows_per_wg}};
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 6,
+                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
                 return err;
@@ -218,6 +270,7 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         {&m->amax, R * 4, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
         {&m->pos, R * 4, VKR_MEM_UPLOAD},              {&m->parent, R * 4, VKR_MEM_UPLOAD},
         {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 4 + R * c->n_vocab * 4, VKR_MEM_READBACK},
+        {&m->att_part, R * c->n_heads * m->att_max_split * (m->hd_max + 2) * 4, VKR_MEM_DEVICE},
         {&m->trace, m->tracing ? (VkDeviceSize)(c->n_layers + 1) * c->dim * 4 : 4, VKR_MEM_READBACK},
     };
     for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
@@ -279,9 +332,11 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
         snprintf(reterr, errlen, "head dimension %u unsupported (even, at most 256)", c->head_dim);
         return -ENOTSUP;
     }
+    m->hd_max = c->head_dim;
     m->qdim = c->n_heads * c->head_dim;
     m->kvdim = c->n_kv_heads * c->head_dim;
     m->tracing = o->trace;
+    m->profiling = o->profile;
     return 0;
 }
 
@@ -323,7 +378,14 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
     if (!err)
         err = alloc_activations(m, reterr, errlen);
     if (!err)
-        err = vkr_cmd_new(m->vk, 8, &m->cmd);
+    {
+        /* Profiling: a timestamp after every barrier, at most 10 a layer. */
+        m->prof_cap = m->profiling ? 10 * m->cfg.n_layers + 16 : 0;
+        m->prof_phase = m->prof_cap ? calloc(m->prof_cap, 1) : NULL;
+        if (m->prof_cap && !m->prof_phase)
+            err = -ENOMEM;
+        err = err ? err : vkr_cmd_new(m->vk, 8 + m->prof_cap, &m->cmd);
+    }
     if (!err)
         err = gpu_model_build_sets(m, reterr, errlen);
     if (err) {
@@ -365,7 +427,7 @@ void llm_model_free(struct llm_model *m)
             free_mat(m, &m->head);
         struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g, &m->u,
                                   &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
-                                  &m->readback, &m->trace};
+                                  &m->readback, &m->trace, &m->att_part};
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
             vkr_buf_free(m->vk, bufs[i]);
         vkr_cmd_free(m->vk, &m->cmd);
@@ -386,6 +448,7 @@ void llm_model_free(struct llm_model *m)
     free(m->chain);
     free(m->argmax_tmp);
     free(m->logit_src);
+    free(m->prof_phase);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);
     free(m);
@@ -399,3 +462,19 @@ uint32_t llm_model_n_ctx(const struct llm_model *m) { return m->n_ctx; }
 const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
 uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_bytes; }
 double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
+
+const char *llm_prof_name(enum llm_prof_phase p)
+{
+    static const char *const names[LLM_PROF_N] = {
+        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "swiglu", "down", "head",
+    };
+    return (unsigned)p < LLM_PROF_N ? names[p] : "?";
+}
+
+int llm_model_profile(const struct llm_model *m, double ret_ms[LLM_PROF_N])
+{
+    if (!m->profiling || !m->cmd.queries)
+        return -ENODATA;
+    memcpy(ret_ms, m->prof_ms, sizeof(m->prof_ms));
+    return 0;
+}

@@ -26,6 +26,7 @@ struct llm_model_opts {
     uint32_t max_rows;          /* most rows of one step, 0: 256 */
     bool validation;            /* Vulkan validation layer */
     bool trace;                 /* keep per-layer hidden states of a step (tests) */
+    bool profile;               /* time every phase of a step (llm_model_profile) */
     const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
 };
 
@@ -52,6 +53,26 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret);
 /* GPU time of the last step from timestamp queries (0 when the device has
  * none), and its row count. */
 double llm_model_last_step_gpu_ms(const struct llm_model *m);
+
+/* With opts.profile: GPU milliseconds of the last step by phase, from a
+ * timestamp after each barrier (so a phase is every dispatch between two
+ * barriers, summed over layers). Phases and names: LLM_PROF_*. */
+enum llm_prof_phase {
+    LLM_PROF_COMMIT,    /* moving the last step's kept KV rows */
+    LLM_PROF_EMBED,
+    LLM_PROF_NORM,      /* attention and FFN RMSNorm */
+    LLM_PROF_QKV,       /* Q, K, V projections */
+    LLM_PROF_ROPE_KV,
+    LLM_PROF_ATTENTION,
+    LLM_PROF_WO,        /* output projection + residual */
+    LLM_PROF_GATE_UP,
+    LLM_PROF_SWIGLU,
+    LLM_PROF_DOWN,      /* down projection + residual */
+    LLM_PROF_HEAD,      /* final norm, LM head, argmax, readback copies */
+    LLM_PROF_N,
+};
+const char *llm_prof_name(enum llm_prof_phase p);
+int llm_model_profile(const struct llm_model *m, double ret_ms[LLM_PROF_N]);
 
 /* With opts.trace: the hidden state of the last row of the last step after
  * each layer (n_layers x dim) and after the final norm (dim). */

@@ -46,22 +46,59 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 step lade-info 20 "$B/tools/lade-info" --device NVIDIA
 # The suite on the GPU with the validation layer on (ctest sets
-# LADE_VALIDATION=1); all 40 code prompts for lookahead exactness.
-step ctest 120 env LADE_FULL_TESTS=1 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 110
-step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
-    --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
-    --json "$out/greedy.json"
+# LADE_VALIDATION=1); LADE_FULL_TESTS=1 for all 40 code prompts.
+step ctest 150 env LADE_FULL_TESTS="${FULL_TESTS:-0}" ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 140
+
+# Matrix-kernel geometry sweep (LADE_MM decode-sized steps, LADE_MM_WIDE
+# wide steps; neither changes a result) on 8-layer 7B-shaped models: the
+# phase profile of each, then the best of each kind for everything after.
+# SWEEP=0 skips it (and keeps LADE_MM / LADE_MM_WIDE from the caller).
+val() { # FILE PAST T -> total_ms of that profile row
+    grep -o "\"past\":$2,\"T\":$3,\"total_ms\":[0-9.]*" "$1" 2>/dev/null | head -1 | sed 's/.*://'
+}
+if [ "${SWEEP:-1}" = 1 ]; then
+    mkdir -p "$out/sweep"
+    step synth-sweep-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
+    step synth-sweep-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
+    i=0
+    best_n="" best_ns=1e30 best_w="" best_ws=1e30
+    for cfg in ${SWEEP_CONFIGS:-"128,8,1,1/128,8,1,1" "128,8,2,2/128,16,4,1" "128,8,1,4/128,16,2,1" \
+               "128,8,2,4/128,32,4,1" "128,8,4,2/128,16,4,2" "256,8,2,2/256,16,4,1" "64,8,2,2/64,8,4,1"}; do
+        n=${cfg%/*} w=${cfg#*/}
+        for fmt in q4_0 f16; do
+            step "sweep-$i-$fmt" 40 env LADE_MM="$n" LADE_MM_WIDE="$w" "$B/tools/lade-steps" /tmp/s-$fmt.gguf \
+                --device NVIDIA --profile 1 --json "$out/sweep/$i-$fmt.json"
+        done
+        ns=$(awk -v a="$(val "$out/sweep/$i-q4_0.json" 64 1)" -v b="$(val "$out/sweep/$i-f16.json" 64 1)" \
+            'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
+        ws=$(awk -v a="$(val "$out/sweep/$i-q4_0.json" 64 64)" -v b="$(val "$out/sweep/$i-f16.json" 64 64)" \
+            -v c="$(val "$out/sweep/$i-f16.json" 64 128)" 'BEGIN { print (a == "" || b == "" || c == "") ? 1e30 : a + b + c }')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$i" "$n" "$ns" "$w" "$ws" >>"$out/sweep/scores.tsv"
+        if awk -v x="$ns" -v y="$best_ns" 'BEGIN { exit !(x < y) }'; then best_n=$n best_ns=$ns; fi
+        if awk -v x="$ws" -v y="$best_ws" 'BEGIN { exit !(x < y) }'; then best_w=$w best_ws=$ws; fi
+        i=$((i + 1))
+    done
+    rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
+    [ -n "$best_n" ] && export LADE_MM="$best_n"
+    [ -n "$best_w" ] && export LADE_MM_WIDE="$best_w"
+fi
+echo "LADE_MM=${LADE_MM:-default} LADE_MM_WIDE=${LADE_MM_WIDE:-default}" >"$out/chosen.txt"
+
 step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
     --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
     --temp 0.8 --json "$out/lookahead-code.json"
-step lookahead-stories 20 "$B/bench/lade-bench" lookahead --device NVIDIA \
-    --model "$S/models/stories260K/stories260K.gguf" --prompts "$S/prompts/stories.jsonl" --max-tokens 128 \
-    --temp 0.8 --json "$out/lookahead-stories.json"
 # Llama-2-7B-shaped models with random weights: step cost curve, greedy
-# speed and bandwidth, prefill.
-for fmt in f16 q4_0 q4_k; do
+# speed and bandwidth, prefill, and the phase profile.
+for fmt in ${FORMATS:-f16 q4_0 q4_k q8_0}; do
     step "synth-7b-$fmt" 75 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
     step "steps-7b-$fmt" 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
+    case $fmt in f16 | q4_0)
+        step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
+            --json "$out/profile-7b-$fmt.json" ;;
+    esac
     rm -f /tmp/7b.gguf
 done
+step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
+    --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
+    --json "$out/greedy.json"
 echo "gpu-session: done"

@@ -2,20 +2,26 @@
 /* Y[t][y_off + r] (+)= sum_k W[r][k] * X[sel(t)][k]
  * for the rows r of one weight chunk, up to TILE_T tokens per workgroup.
  *
- * A workgroup covers ROWS_WG rows; each subgroup reduces one row at a
- * time, taking every (number of subgroups)-th row, so the grid is right
- * whatever subgroup size the driver picks for this pipeline. A lane reads
- * runs of 8 weights (then, for a ragged row end, one pair) (one 16-byte load for f16) and 8 inputs (two vec4
- * loads) a step. Reductions use subgroupAdd, with no barriers: on CPU
- * drivers a barrier is a coroutine switch per SIMD group.
+ * Grid: x = token tile (fastest, so the workgroups that read the same
+ * weight rows run back to back and all but the first find them in L2:
+ * a wide step reads its weights from memory about once), y + 32768 z =
+ * block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
+ * (number of subgroups)-th block of RPS rows, so the grid is right whatever
+ * subgroup size the driver picks. A lane reads runs of 8 weights (one
+ * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
+ * RPS rows before it uses any, so that RPS * UNROLL loads a lane are in
+ * flight (one run at a time left the GPU waiting on memory latency, most
+ * of all for the 4-bit formats, whose runs are 4 bytes). Reductions use
+ * subgroupAdd, with no barriers: on CPU drivers a barrier is a coroutine
+ * switch per SIMD group.
  *
  * Batch invariance, which lookahead's exactness rests on: every output is
- * reduced in the same order whatever T, TILE_T, the tile or the grid: lane
- * l of a subgroup of S lanes accumulates k = 8l .. 8l+7, then 8l+8S .. ,
- * one explicit fma each, then subgroupAdd combines the S partial sums,
- * identically for every dispatch on this device. A token's result
- * therefore does not depend on which other tokens share its step, nor on
- * which of the TILE_T pipelines computed it. */
+ * reduced in the same order whatever T, TILE_T, RPS, UNROLL, the tile or
+ * the grid: lane l of a subgroup of S lanes accumulates k = 8l .. 8l+7,
+ * then 8l+8S .. , one explicit fma each, in that order, then subgroupAdd
+ * combines the S partial sums, identically for every dispatch on this
+ * device. A token's result therefore does not depend on which other tokens
+ * share its step, nor on the geometry picked for the device. */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -24,6 +30,8 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 1) const uint LOCAL = 64;
 layout(constant_id = 2) const uint TILE_T = 8;
 layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
+layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
+layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
 
 layout(std430, binding = 0) readonly buffer Wb { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Xb { vec4 X4[]; };
@@ -42,45 +50,75 @@ layout(push_constant) uniform P {
 
 #include "weights.glsl"
 
+float dot8(float w[8], vec4 a, vec4 b, float s)
+{
+    s = fma(w[0], a.x, s);
+    s = fma(w[1], a.y, s);
+    s = fma(w[2], a.z, s);
+    s = fma(w[3], a.w, s);
+    s = fma(w[4], b.x, s);
+    s = fma(w[5], b.y, s);
+    s = fma(w[6], b.z, s);
+    s = fma(w[7], b.w, s);
+    return s;
+}
+
 void main()
 {
     uint lanes = gl_SubgroupSize;
     uint lane = gl_SubgroupInvocationID;
     uint slots = gl_NumSubgroups;
-    uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * 32768u) * ROWS_WG;
-    uint t0 = gl_WorkGroupID.z * TILE_T;
+    uint t0 = gl_WorkGroupID.x * TILE_T;
+    uint row0 = (gl_WorkGroupID.y + gl_WorkGroupID.z * 32768u) * ROWS_WG;
     uint nt = min(TILE_T, p.ntok - t0);
     uint xrow[TILE_T]; /* in vec4 units */
     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
         uint tt = t0 + min(t, nt - 1u);
         xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
     }
-    for (uint j = gl_SubgroupID; j < ROWS_WG; j += slots) {
-        uint row = row0 + j;
-        if (row >= p.nrows)
+    uint stride = 8u * lanes; /* k between a lane's runs */
+    uint k8 = p.ncols & ~7u;
+    for (uint j = gl_SubgroupID * RPS; j < ROWS_WG; j += slots * RPS) {
+        if (row0 + j >= p.nrows)
             break; /* uniform across the subgroup */
+        /* A block's rows past the end re-read the last row; their sums are
+         * never stored. */
+        uint rows[RPS];
+        [[unroll]] for (uint r = 0; r < RPS; r++)
+            rows[r] = min(row0 + j + r, p.nrows - 1u);
         /* Loops over the tile run to the constant TILE_T and test t < nt, so
          * the compiler keeps acc[] in registers. */
-        float acc[TILE_T];
-        [[unroll]] for (uint t = 0; t < TILE_T; t++)
-            acc[t] = 0.0;
-        uint k8 = p.ncols & ~7u;
-        for (uint k = 8u * lane; k < k8; k += 8u * lanes) {
-            float w[8];
-            w_chunk8(row, k, p.ncols, w);
+        float acc[RPS][TILE_T];
+        [[unroll]] for (uint r = 0; r < RPS; r++)
+            [[unroll]] for (uint t = 0; t < TILE_T; t++)
+                acc[r][t] = 0.0;
+        uint k = 8u * lane;
+        for (; k + (UNROLL - 1u) * stride < k8; k += UNROLL * stride) {
+            float w[UNROLL][RPS][8];
+            [[unroll]] for (uint u = 0; u < UNROLL; u++)
+                [[unroll]] for (uint r = 0; r < RPS; r++)
+                    w_chunk8(rows[r], k + u * stride, p.ncols, w[u][r]);
+            [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+                uint xk = (k + u * stride) >> 2;
+                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                    if (t < nt) {
+                        vec4 a = X4[xrow[t] + xk], b = X4[xrow[t] + xk + 1u];
+                        [[unroll]] for (uint r = 0; r < RPS; r++)
+                            acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                    }
+                }
+            }
+        }
+        /* Fewer than UNROLL runs left: one at a time, same order. */
+        for (; k < k8; k += stride) {
+            float w[RPS][8];
+            [[unroll]] for (uint r = 0; r < RPS; r++)
+                w_chunk8(rows[r], k, p.ncols, w[r]);
             [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                 if (t < nt) {
                     vec4 a = X4[xrow[t] + (k >> 2)], b = X4[xrow[t] + (k >> 2) + 1u];
-                    float s = acc[t];
-                    s = fma(w[0], a.x, s);
-                    s = fma(w[1], a.y, s);
-                    s = fma(w[2], a.z, s);
-                    s = fma(w[3], a.w, s);
-                    s = fma(w[4], b.x, s);
-                    s = fma(w[5], b.y, s);
-                    s = fma(w[6], b.z, s);
-                    s = fma(w[7], b.w, s);
-                    acc[t] = s;
+                    [[unroll]] for (uint r = 0; r < RPS; r++)
+                        acc[r][t] = dot8(w[r], a, b, acc[r][t]);
                 }
             }
         }
@@ -88,21 +126,26 @@ void main()
          * 172): the last pairs, lane l taking pair l, after the runs. */
         uint kt = k8 + 2u * lane;
         if (kt < p.ncols) {
-            vec2 w2 = w_pair(row, kt, p.ncols);
-            [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                if (t < nt) {
-                    vec4 a = X4[xrow[t] + (kt >> 2)];
-                    vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
-                    acc[t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[t]));
+            [[unroll]] for (uint r = 0; r < RPS; r++) {
+                vec2 w2 = w_pair(rows[r], kt, p.ncols);
+                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                    if (t < nt) {
+                        vec4 a = X4[xrow[t] + (kt >> 2)];
+                        vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
+                        acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                    }
                 }
             }
         }
-        [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-            if (t < nt) {
-                float v = subgroupAdd(acc[t]);
-                if (lane == 0u) {
-                    uint o = (t0 + t) * p.y_stride + p.y_off + row;
-                    Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+        [[unroll]] for (uint r = 0; r < RPS; r++) {
+            uint row = row0 + j + r;
+            [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                if (t < nt) {
+                    float v = subgroupAdd(acc[r][t]);
+                    if (lane == 0u && row < p.nrows) {
+                        uint o = (t0 + t) * p.y_stride + p.y_off + row;
+                        Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+                    }
                 }
             }
         }

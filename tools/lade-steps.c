@@ -3,8 +3,12 @@
  * lookahead-shaped: short chains under one root), plain greedy decode
  * speed with the weight-read bandwidth it reaches, and prefill speed at
  * 512 tokens. Best of several runs each. Prints a table and one JSON
- * object (--json PATH). */
+ * object (--json PATH).
+ * --profile: instead, where the GPU time of a step goes, phase by phase
+ * (llm_model_profile), for T = 1, 16, 64 and 128 after 64 tokens and for
+ * T = 1 and 16 after 1500. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +49,74 @@ static int time_step(struct llm_model *m, struct dec_model *dm, uint32_t T, int 
     return 0;
 }
 
+/* One line of the phase table: GPU ms of each phase of a T-row step after
+ * `past` tokens (the best of 5 runs by total), printed and added to JSON. */
+static int profile_row(struct llm_model *m, struct dec_model *dm, const int32_t *prompt, uint32_t past, uint32_t T,
+                       FILE *jf, bool first)
+{
+    int32_t next;
+    dm->rewind(dm->ctx, 0);
+    if (dm->prefill(dm->ctx, prompt, past, &next, NULL))
+        return 1;
+    double best[LLM_PROF_N], ms[LLM_PROF_N], best_total = 1e300;
+    struct timing t;
+    for (int r = 0; r < 5; r++) {
+        if (time_step(m, dm, T, 1, &t) || llm_model_profile(m, ms))
+            return 1;
+        double total = 0;
+        for (int p = 0; p < LLM_PROF_N; p++)
+            total += ms[p];
+        if (total < best_total) {
+            best_total = total;
+            memcpy(best, ms, sizeof(ms));
+        }
+    }
+    printf("%5u %4u ", past, T);
+    for (int p = 0; p < LLM_PROF_N; p++)
+        printf(" %8.3f", best[p]);
+    printf("  %8.3f\n", best_total);
+    if (jf) {
+        fprintf(jf, "%s{\"past\":%u,\"T\":%u,\"total_ms\":%.4f", first ? "" : ",", past, T, best_total);
+        for (int p = 0; p < LLM_PROF_N; p++)
+            fprintf(jf, ",\"%s\":%.4f", llm_prof_name((enum llm_prof_phase)p), best[p]);
+        fprintf(jf, "}");
+    }
+    return 0;
+}
+
+static int run_profile(struct llm_model *m, struct dec_model *dm, const int32_t *prompt, const char *json,
+                       const char *model, const char *dev)
+{
+    FILE *jf = json ? fopen(json, "w") : NULL;
+    if (jf)
+        fprintf(jf, "{\"model\":\"%s\",\"device\":\"%s\",\"mm\":\"%s\",\"mm_wide\":\"%s\",\"rows\":[", model,
+                dev, getenv("LADE_MM") ? getenv("LADE_MM") : "default",
+                getenv("LADE_MM_WIDE") ? getenv("LADE_MM_WIDE") : "default");
+    printf("\nGPU ms by phase (timestamps after each barrier; sums over layers)\n past    T ");
+    for (int p = 0; p < LLM_PROF_N; p++)
+        printf(" %8s", llm_prof_name((enum llm_prof_phase)p));
+    printf("  %8s\n", "total");
+    static const uint32_t rows[][2] = {{64, 1}, {64, 16}, {64, 64}, {64, 128}, {1500, 1}, {1500, 16}};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (rows[i][0] < llm_model_n_ctx(m))
+            rc = profile_row(m, dm, prompt, rows[i][0], rows[i][1], jf, i == 0);
+    if (jf) {
+        fprintf(jf, "]}\n");
+        fclose(jf);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N]\n");
+        fprintf(stderr, "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N] [--profile 1]\n");
         return 2;
     }
     const char *device = NULL, *json = NULL;
     uint32_t n_tokens = 128;
+    bool profile = false;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
@@ -60,11 +124,13 @@ int main(int argc, char **argv)
             json = argv[i + 1];
         else if (!strcmp(argv[i], "--tokens"))
             n_tokens = (uint32_t)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--profile"))
+            profile = atoi(argv[i + 1]) != 0;
     }
     char err[512];
     struct llm_model *m;
     double t_load = now_ms();
-    struct llm_model_opts o = {.path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512};
+    struct llm_model_opts o = {.path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512, .profile = profile};
     if (llm_model_load(&o, &m, err, sizeof(err))) {
         fprintf(stderr, "lade-steps: %s\n", err);
         return 1;
@@ -76,10 +142,16 @@ int main(int argc, char **argv)
     double gb = llm_model_weight_bytes(m) / 1e9;
     printf("model %s (%s), %.2f GB of weights read per plain step, loaded in %.1f s\ndevice %s\n", argv[1],
            llm_model_desc(m), gb, t_load / 1e3, dev);
-    /* prefill 512 tokens */
-    int32_t *prompt = malloc(512 * sizeof(*prompt)), first;
-    for (int i = 0; i < 512; i++)
+    int32_t *prompt = malloc(2048 * sizeof(*prompt)), first;
+    for (int i = 0; i < 2048; i++)
         prompt[i] = i == 0 ? 1 : (int32_t)(3 + (i * 2654435761u) % (dm.n_vocab - 3));
+    if (profile) {
+        int rc = run_profile(m, &dm, prompt, json, argv[1], dev);
+        free(prompt);
+        llm_model_free(m);
+        return rc;
+    }
+    /* prefill 512 tokens */
     double prefill_ms = 1e300;
     for (int r = 0; r < 3; r++) {
         dm.rewind(dm.ctx, 0);

@@ -174,14 +174,28 @@ static uint32_t parse_type(const char *s)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: lade-synth SHAPE FORMAT OUT.gguf\n  SHAPE: 7b, 13b, tiny; FORMAT: f16, q8_0, q4_0, q4_k\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: lade-synth SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny; FORMAT: f16, q8_0, q4_0, "
+                        "q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
+                        "unchanged)\n");
         return 2;
     }
+    struct shape shc;
     const struct shape *sh = NULL;
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
         if (!strcmp(argv[1], shapes[i].name))
             sh = &shapes[i];
+    if (sh && argc == 5) {
+        char *end;
+        unsigned long nl = strtoul(argv[4], &end, 10);
+        if (*end || nl < 1 || nl > sh->layers) {
+            fprintf(stderr, "lade-synth: LAYERS must be 1..%u\n", sh->layers);
+            return 2;
+        }
+        shc = *sh;
+        shc.layers = (uint32_t)nl;
+        sh = &shc;
+    }
     uint32_t type = parse_type(argv[2]);
     if (!sh || type == UINT32_MAX) {
         fprintf(stderr, "lade-synth: unknown shape '%s' or format '%s'\n", argv[1], argv[2]);

@@ -69,9 +69,14 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
         assert_int_equal(llm_dequant_row(f->type, w + r * rb, deq + (size_t)r * cols, cols), 0);
     for (size_t i = 0; i < (size_t)ntok * cols; i++)
         x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
-    uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * 4;
+    /* Alternate geometries (matmul.comp: rows a subgroup reduces together,
+     * runs in flight a lane) so that both the one-at-a-time and the
+     * unrolled paths decode every format. */
+    uint32_t rps = 1 + (rows + cols) % 3, unroll = 1 + (rows + ntok) % 3;
+    uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * rps;
     struct vkr_kernel k;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 4, {f->type, 64, 8, per}};
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 6,
+                                {f->type, 64, 8, per, rps, unroll}};
     assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
     struct vkr_buf bw, bx, by, bs;
     assert_int_equal(vkr_buf_new(ctx, (rows * rb + 3) & ~3u, VKR_MEM_DEVICE, &bw), 0);
@@ -89,7 +94,7 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
     struct mm_push p = {cols, rows, ntok, cols, rows, 0, 0};
-    vkr_cmd_dispatch(&c, &k, set, &p, (rows + per - 1) / per, 1, (ntok + 7) / 8);
+    vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
     for (uint32_t t = 0; t < ntok; t++)

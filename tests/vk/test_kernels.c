@@ -81,8 +81,19 @@ static float from_f16(uint16_t h)
     return f;
 }
 
+/* Matmul geometries (matmul.comp's spec constants 1-5): the first is the
+ * one the tests use by default; the others must give bit-identical
+ * results (batch invariance across the tunings a device may pick). */
+struct mm_geom {
+    uint32_t local, tile, rows_wg, rps, unroll;
+};
+static const struct mm_geom geoms[] = {
+    {64, 8, 32, 1, 1}, {64, 8, 16, 2, 2}, {32, 32, 12, 3, 3}, {64, 4, 32, 4, 1}, {128, 16, 16, 1, 4},
+};
+#define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
+
 struct kernels {
-    struct vkr_kernel add, matmul[4];
+    struct vkr_kernel add, matmul[4][N_GEOMS];
 };
 
 static const uint32_t wtypes[4] = {0, 1, 30, 8}; /* F32 F16 BF16 Q8_0 */
@@ -92,18 +103,22 @@ static void make_kernels(struct kernels *k)
     struct vkr_kernel_desc d = {.name = "add", .spirv = lade_spv_add, .spirv_bytes = lade_spv_add_bytes,
                                 .n_bindings = 3, .push_bytes = 4};
     assert_int_equal(vkr_kernel_new(ctx, &d, &k->add), 0);
-    for (int i = 0; i < 4; i++) {
-        struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                    .n_bindings = 4, .push_bytes = 28, .n_spec = 4, .spec = {wtypes[i], 64, 8, 32}};
-        assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i]), 0);
-    }
+    for (int i = 0; i < 4; i++)
+        for (size_t g = 0; g < N_GEOMS; g++) {
+            const struct mm_geom *G = &geoms[g];
+            struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
+                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 6,
+                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll}};
+            assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
+        }
 }
 
 static void free_kernels(struct kernels *k)
 {
     vkr_kernel_free(ctx, &k->add);
     for (int i = 0; i < 4; i++)
-        vkr_kernel_free(ctx, &k->matmul[i]);
+        for (size_t g = 0; g < N_GEOMS; g++)
+            vkr_kernel_free(ctx, &k->matmul[i][g]);
 }
 
 static void test_add(void **state)
@@ -209,9 +224,10 @@ struct mm_push {
 
 /* Y = W X through vkr_rows chunks (each chunk one dispatch), then compare
  * with a double-precision CPU product of the dequantised weights. */
-static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, uint32_t ntok,
-                       uint64_t binding_limit, float *ret_y)
+static void run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows, uint32_t cols, uint32_t ntok,
+                            uint64_t binding_limit, float *ret_y)
 {
+    const struct mm_geom *G = &geoms[gi];
     uint32_t type = wtypes[ti];
     float *w = malloc((size_t)rows * cols * 4), *deq = malloc((size_t)rows * cols * 4);
     float *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
@@ -240,11 +256,12 @@ static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, 
     for (uint32_t ch = 0; ch < wr.n_chunks; ch++) {
         VkDescriptorSet set;
         struct vkr_binding bd[4] = {{&wr.chunk[ch], 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}};
-        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti], bd, 4, &set), 0);
+        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, 4, &set), 0);
         uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
         struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0};
-        uint32_t wgs = (n + 31) / 32; /* 32 rows a workgroup: spec constant 3 */
-        vkr_cmd_dispatch(&c, &k->matmul[ti], set, &p, wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768, (ntok + 7) / 8);
+        uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
+        vkr_cmd_dispatch(&c, &k->matmul[ti][gi], set, &p, (ntok + G->tile - 1) / G->tile, wgs < 32768 ? wgs : 32768,
+                         (wgs + 32767) / 32768);
     }
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
@@ -275,6 +292,12 @@ static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, 
     free(x);
     free(y);
     free(enc);
+}
+
+static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, uint32_t ntok,
+                       uint64_t binding_limit, float *ret_y)
+{
+    run_matmul_geom(k, ti, 0, rows, cols, ntok, binding_limit, ret_y);
 }
 
 static void test_matmul_sizes(void **state)
@@ -322,6 +345,34 @@ static void test_matmul_batch_invariant(void **state)
         free(y1);
         free(yn);
     }
+    free_kernels(&k);
+}
+
+/* Every geometry (rows a subgroup reduces together, loads in flight, token
+ * tile, workgroup size) gives the same bits as the default one, at ragged
+ * sizes, so a device may be tuned without touching exactness. */
+static void test_matmul_geometry_invariant(void **state)
+{
+    struct kernels k;
+    make_kernels(&k);
+    const uint32_t shapes[][3] = {{70, 320, 13}, {37, 1408, 5}, {9, 172, 3}, {65, 4096, 1}};
+    for (int ti = 0; ti < 4; ti++)
+        for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+            uint32_t rows = shapes[s][0], cols = shapes[s][1], nt = shapes[s][2];
+            if (wtypes[ti] == 8 && cols % 32)
+                continue;
+            float *y0 = malloc((size_t)nt * rows * 4), *yg = malloc((size_t)nt * rows * 4);
+            uint32_t saved = rng;
+            run_matmul_geom(&k, ti, 0, rows, cols, nt, 0, y0);
+            for (size_t g = 1; g < N_GEOMS; g++) {
+                rng = saved;
+                run_matmul_geom(&k, ti, g, rows, cols, nt, 0, yg);
+                if (memcmp(y0, yg, (size_t)nt * rows * 4))
+                    fail_msg("type %u %ux%u T %u: geometry %zu differs from geometry 0", wtypes[ti], rows, cols, nt, g);
+            }
+            free(y0);
+            free(yg);
+        }
     free_kernels(&k);
 }
 
@@ -378,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_matmul_sizes),
         cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_matmul_geometry_invariant),
         cmocka_unit_test(test_validation_error_fails),
         cmocka_unit_test(test_errors_are_clear),
     };
