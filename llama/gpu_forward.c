@@ -114,8 +114,11 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
                        uint32_t flags)
 {
     /* Decode-sized steps one geometry, wide steps the other (the same
-     * results either way: matmul.comp). */
-    int wide = ntok > m->mmg[0].tile;
+     * results either way: matmul.comp). A wide step over a small matrix
+     * keeps the decode geometry: the wide one's workgroups cover more rows
+     * and would leave a GPU half idle (kernelc-22m's 512-row matrices at
+     * a 25-row lookahead step ran at half speed). */
+    int wide = ntok > m->mmg[0].tile && (uint64_t)g->rows * ntok >= m->mm_wide_min;
     const struct gpu_mm_geom *G = &m->mmg[wide];
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);

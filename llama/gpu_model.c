@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "llama/dequant.h"
+#include "llama/repack.h"
 #include "shaders/shaders.h"
 
 /* Weight formats the matrix kernels decode, indexed like m->mm[]. */
@@ -27,10 +28,6 @@ static int type_slot(uint32_t type)
     return -1;
 }
 
-/* Workgroup size of RMSNorm: fixed on every device, because the reduction
- * tree it shapes is part of what makes results batch-invariant (argmax's
- * tree cannot change its answer, so GPUs give it 256 lanes). */
-#define NORM_LOCAL 64
 
 /* Tuning override "local,tile,rows_per_subgroup,unroll" from the
  * environment: none of these change a result (matmul.comp). */
@@ -57,13 +54,13 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     /* CPU drivers: few large workgroups (launches cost), a subgroup takes 4
      * rows in turn, one run at a time; wide steps take 32 tokens at once,
-     * so the weights are decoded once per 32. GPUs: enough workgroups to
-     * keep memory busy, 2 rows a subgroup with 2 runs each in flight a lane
-     * for decode; for wide steps 4 rows a subgroup (each input load feeds
-     * 4 rows) over 16 tokens, tile-major so the weights come from L2. */
+     * so the weights are decoded once per 32. GPUs (swept on an H200 with
+     * a 7B shape, scripts/gpu-session.sh): decode-sized steps one row a
+     * subgroup, 4 subgroups a workgroup; wide steps 4 rows a subgroup, so
+     * that each input load feeds 4 rows, 2 subgroups a workgroup. */
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 2, 2, 0};
-    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){128, 16, 4, 1, 0};
+    struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 1, 1, 0};
+    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){64, 8, 4, 1, 0};
     int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
     if (err)
@@ -83,6 +80,11 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     }
     m->mmg[0] = g0;
     m->mmg[1] = g1;
+    m->mm_wide_min = cpu ? 0 : 65536; /* CPUs: the 32-token tile pays whatever the size */
+    /* RMSNorm and argmax: 64 lanes on CPU drivers, 256 on GPUs. The norm's
+     * reduction tree depends on it, but only per device, never per T (its
+     * vec4 loads need dim % 4 == 0, which the matrix kernels already
+     * require of every row length). */
     /* Attention: 4 subgroups a workgroup at the default subgroup size; a
      * lane holds ceil(head_dim / 2 / smallest subgroup) pairs of dims.
      * Splits of 256 positions (64 on CPUs, so that tests cover merging),
@@ -106,7 +108,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     }
     struct vkr_kernel_desc d[K_COUNT] = {
         [K_EMBED] = {"embed", lade_spv_embed, 0, 3, 16, 1, {m->embd.type}},
-        [K_RMSNORM] = {"rmsnorm", lade_spv_rmsnorm, 0, 4, 12, 2, {0, NORM_LOCAL}},
+        [K_RMSNORM] = {"rmsnorm", lade_spv_rmsnorm, 0, 4, 12, 2, {0, cpu ? 64 : 256}},
         [K_ROPE_KV] = {"rope_kv", lade_spv_rope_kv, 0, 6, 28, 0, {0}},
         [K_ATTENTION] = {"attention", lade_spv_attention, 0, 6, 32, 9,
                          {0, att_local, hd_max, m->max_rows, group, att_nj, att_nsg, m->att_split, 4}},
@@ -150,6 +152,12 @@ static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel
     return 0;
 }
 
+/* vkr_rows_xform for the formats whose GPU layout differs (repack.h). */
+static int repack_xform(void *arg, const void *src, uint64_t n_rows, uint64_t row_bytes, void *dst)
+{
+    return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
+}
+
 static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
                       char *reterr, size_t errlen)
 {
@@ -183,7 +191,8 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
         snprintf(reterr, errlen, "%s", m->vk->err);
         return kerr;
     }
-    int err = vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
+    int err = llm_repacked(t->type) ? vkr_rows_upload_xform(m->vk, t->data, rows, rb, repack_xform, &ret->type, &ret->w)
+                                    : vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
     if (err) {
         snprintf(reterr, errlen, "uploading '%s': %s", name, m->vk->err);
         return err;

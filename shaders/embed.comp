@@ -10,6 +10,7 @@ layout(push_constant) uniform P {
     uint row0;  /* first vocabulary row held by this chunk */
     uint nrows; /* rows in this chunk */
 } p;
+#define W_NROWS p.nrows
 #include "weights.glsl"
 void main()
 {

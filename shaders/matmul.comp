@@ -48,6 +48,7 @@ layout(push_constant) uniform P {
     uint flags;    /* 1: accumulate into Y (residual add), 2: gather X rows through SEL */
 } p;
 
+#define W_NROWS p.nrows
 #include "weights.glsl"
 
 float dot8(float w[8], vec4 a, vec4 b, float s)

@@ -10,7 +10,12 @@
  * The arithmetic follows llama/dequant.c (the CPU dequantiser, checked
  * bit for bit against ggml's): `precise` keeps the compiler from fusing
  * d * q - m into an fma the CPU does not do.
- * Host side: llama/gpu_model.c sets WTYPE from the tensor's GGUF type. */
+ * Host side: llama/gpu_model.c sets WTYPE from the tensor's GGUF type.
+ *
+ * Q4_0 and Q8_0 are read in the GPU layout of llama/repack.h: in each
+ * buffer, every block's quants (16 or 32 bytes), then every block's f16
+ * scale; the including shader defines W_NROWS, the rows in the bound
+ * buffer, which places the scales. */
 
 layout(constant_id = 0) const uint WTYPE = 0;
 
@@ -80,27 +85,36 @@ vec2 w_pair(uint row, uint k, uint ncols)
     } else if (WTYPE == T_BF16) {
         uint w = W((row * ncols + k) >> 1);
         r = vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xffff0000u));
-    } else if (WTYPE == T_Q8_0 || WTYPE == T_Q4_0 || WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
+    } else if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) {
+        /* Repacked (llama/repack.h). Q4_0: byte j of a block's 16 holds
+         * element j (low nibble) and j+16 (high); Q8_0: a byte an element. */
+        uint nb = ncols >> 5, b = row * nb + (k >> 5), e = k & 31u;
+        uint qbytes = WTYPE == T_Q4_0 ? 16u : 32u;
+        float d = f16_at(W_NROWS * nb * qbytes + 2u * b);
+        if (WTYPE == T_Q8_0) {
+            uvec2 q = bytes2_at(b * 32u + e);
+            r = vec2(sbyte(q.x), sbyte(q.y)) * d;
+        } else {
+            uvec2 q2 = bytes2_at(b * 16u + (e & 15u));
+            uvec2 q = e < 16u ? (q2 & 15u) : (q2 >> 4);
+            r = vec2(ivec2(q) - 8) * d;
+        }
+    } else if (WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
         /* 32-element blocks: byte j of qs holds element j (low nibble) and
-         * j+16 (high nibble); Q8_0 has one byte an element. */
-        uint bytes = WTYPE == T_Q8_0 ? 34u : WTYPE == T_Q4_0 ? 18u : WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
+         * j+16 (high nibble). */
+        uint bytes = WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
         uint base = (row * (ncols >> 5) + (k >> 5)) * bytes;
         uint e = k & 31u;
         float d = f16_at(base);
-        if (WTYPE == T_Q8_0) {
-            uvec2 q = bytes2_at(base + 2u + e);
-            r = vec2(sbyte(q.x), sbyte(q.y)) * d;
-        } else {
-            uint qs = base + (WTYPE == T_Q4_0 ? 2u : WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
+        {
+            uint qs = base + (WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
             uvec2 b = bytes2_at(qs + (e & 15u));
             uvec2 q = e < 16u ? (b & 15u) : (b >> 4);
             if (WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
                 uint qh = u32_at(base + (WTYPE == T_Q5_0 ? 2u : 4u));
                 q |= ((uvec2(qh >> e, qh >> (e + 1u)) & 1u) << 4);
             }
-            if (WTYPE == T_Q4_0)
-                r = vec2(ivec2(q) - 8) * d;
-            else if (WTYPE == T_Q5_0)
+            if (WTYPE == T_Q5_0)
                 r = vec2(ivec2(q) - 16) * d;
             else
                 r = vec2(q) * d + f16_at(base + 2u);
@@ -168,17 +182,29 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
             w[i] = uintBitsToFloat(a[i]);
             w[i + 4u] = uintBitsToFloat(b[i]);
         }
-    } else if (WTYPE == T_Q8_0 || WTYPE == T_Q4_0 || WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
-        uint bytes = WTYPE == T_Q8_0 ? 34u : WTYPE == T_Q4_0 ? 18u : WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
+    } else if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) {
+        /* Repacked (llama/repack.h): the run's 8 quant bytes are one
+         * aligned half of a 16-byte word, the scale one 2-byte read. */
+        uint nb = ncols >> 5, b = row * nb + (k >> 5), e = k & 31u;
+        uint qbytes = WTYPE == T_Q4_0 ? 16u : 32u;
+        precise float d = f16_at(W_NROWS * nb * qbytes + 2u * b);
+        uvec4 blk = WTYPE == T_Q4_0 ? W4[b] : W4[2u * b + (e >> 4)];
+        uvec2 q = (e & 8u) != 0u ? blk.zw : blk.xy;
+        for (uint i = 0u; i < 8u; i++) {
+            precise float v;
+            if (WTYPE == T_Q8_0)
+                v = sbyte(b8(q, i)) * d;
+            else
+                v = float(int(e < 16u ? (b8(q, i) & 15u) : (b8(q, i) >> 4)) - 8) * d;
+            w[i] = v;
+        }
+    } else if (WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
+        uint bytes = WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
         uint base = (row * (ncols >> 5) + (k >> 5)) * bytes;
         uint e = k & 31u;
         precise float d = f16_at(base);
-        if (WTYPE == T_Q8_0) {
-            uvec2 q = bytes8_at(base + 2u + e);
-            for (uint i = 0u; i < 8u; i++)
-                w[i] = sbyte(b8(q, i)) * d;
-        } else {
-            uint qs = base + (WTYPE == T_Q4_0 ? 2u : WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
+        {
+            uint qs = base + (WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
             uvec2 b = bytes8_at(qs + (e & 15u));
             uint qh = (WTYPE == T_Q5_0 || WTYPE == T_Q5_1) ? u32_at(base + (WTYPE == T_Q5_0 ? 2u : 4u)) : 0u;
             precise float m = (WTYPE == T_Q4_1 || WTYPE == T_Q5_1) ? f16_at(base + 2u) : 0.0;
@@ -186,9 +212,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
                 uint q = e < 16u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
                 q |= ((qh >> (e + i)) & 1u) << 4;
                 precise float v;
-                if (WTYPE == T_Q4_0)
-                    v = float(int(q) - 8) * d;
-                else if (WTYPE == T_Q5_0)
+                if (WTYPE == T_Q5_0)
                     v = float(int(q) - 16) * d;
                 else
                     v = float(q) * d + m;

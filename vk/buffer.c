@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STAGING_BYTES (16u << 20)
@@ -186,6 +187,12 @@ void vkr_set_max_binding_override(struct vkr_ctx *ctx, uint64_t bytes)
 int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
                     struct vkr_rows *ret)
 {
+    return vkr_rows_upload_xform(ctx, data, n_rows, row_bytes, NULL, NULL, ret);
+}
+
+int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
+                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
+{
     memset(ret, 0, sizeof(*ret));
     uint64_t per, n;
     uint64_t lim = vkr_max_binding(ctx);
@@ -203,8 +210,22 @@ int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint
         /* Round up to whole 16-byte words: weight kernels read uvec4s. */
         err = vkr_buf_new(ctx, (bytes + 15) & ~(uint64_t)15, VKR_MEM_DEVICE, &ret->chunk[c]);
         ret->n_chunks = c + 1;
+        const char *src = (const char *)data + vkr_rows_first(ret, c) * row_bytes;
+        void *tmp = NULL;
+        if (!err && xform) {
+            tmp = malloc(bytes ? bytes : 1);
+            if (!tmp) {
+                snprintf(ctx->err, sizeof(ctx->err), "out of memory for a %llu-byte weight chunk",
+                         (unsigned long long)bytes);
+                err = -ENOMEM;
+            } else if ((err = xform(arg, src, vkr_rows_count(ret, c), row_bytes, tmp)) != 0) {
+                snprintf(ctx->err, sizeof(ctx->err), "weight layout conversion failed (%d)", err);
+            }
+            src = tmp;
+        }
         if (!err)
-            err = vkr_buf_upload(ctx, &ret->chunk[c], 0, (const char *)data + vkr_rows_first(ret, c) * row_bytes, bytes);
+            err = vkr_buf_upload(ctx, &ret->chunk[c], 0, src, bytes);
+        free(tmp);
         if (err) {
             vkr_rows_free(ctx, ret);
             return err;

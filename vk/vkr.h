@@ -281,6 +281,12 @@ struct vkr_rows {
 /* Upload n_rows x row_bytes of host data into device-local chunks. */
 int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
                     struct vkr_rows *ret);
+/* The same, with each chunk's rows passed through xform(arg, src, n_rows,
+ * row_bytes, dst) into a same-sized host buffer before upload (a layout
+ * the kernels prefer; see llama/repack.h). xform returns 0 or -errno. */
+typedef int (*vkr_rows_xform)(void *arg, const void *src, uint64_t n_rows, uint64_t row_bytes, void *dst);
+int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
+                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret);
 void vkr_rows_free(struct vkr_ctx *ctx, struct vkr_rows *r);
 /* First row and row count of chunk c. */
 uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c);

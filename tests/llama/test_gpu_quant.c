@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "llama/dequant.h"
+#include "llama/repack.h"
 #include "llama/llm.h"
 #include "shaders/shaders.h"
 #include "support_refdata.h"
@@ -83,6 +84,12 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
     assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
     assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
+    if (llm_repacked(f->type)) { /* the GPU layout of these formats (llama/repack.h) */
+        uint8_t *rp = malloc(rows * rb);
+        assert_int_equal(llm_repack_rows(f->type, w, rows, rb, rp), 0);
+        memcpy(w, rp, rows * rb);
+        free(rp);
+    }
     assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;

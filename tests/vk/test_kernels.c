@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "llama/repack.h"
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
 
@@ -218,6 +219,12 @@ static size_t encode(uint32_t type, const float *w, uint32_t rows, uint32_t cols
     return rb;
 }
 
+/* Q8_0 goes to the GPU in the layout of llama/repack.h, per chunk. */
+static int repack(void *arg, const void *src, uint64_t n_rows, uint64_t row_bytes, void *dst)
+{
+    return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
+}
+
 struct mm_push {
     uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
 };
@@ -239,7 +246,9 @@ static void run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
     size_t rb = encode(type, w, rows, cols, enc, deq);
     vkr_set_max_binding_override(ctx, binding_limit);
     struct vkr_rows wr;
-    assert_int_equal(vkr_rows_upload(ctx, enc, rows, rb, &wr), 0);
+    assert_int_equal(llm_repacked(type) ? vkr_rows_upload_xform(ctx, enc, rows, rb, repack, &type, &wr)
+                                        : vkr_rows_upload(ctx, enc, rows, rb, &wr),
+                     0);
     vkr_set_max_binding_override(ctx, 0);
     if (binding_limit)
         assert_true(wr.n_chunks > 1);
