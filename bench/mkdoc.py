@@ -260,12 +260,20 @@ def steps_section(out, folder):
     out.append("### Llama-2-7B shape (lade-synth random weights, lade-steps)\n")
     out.append("4096 dim, 32 layers, 32 heads, 11008 FFN, 32000 vocab; weights are random, so only speed means "
                "anything. Weight GB/s is the bytes one plain step reads over its GPU time (timestamps).\n")
-    out.append("| format | weights GB | greedy tokens/s | GPU ms/token | weight GB/s | prefill tokens/s (512) |")
-    out.append("|---|---|---|---|---|---|")
+    rb = [d.get("read_gb_per_s") for _, d in docs if d.get("read_gb_per_s")]
+    if rb:
+        out.append(f"A plain read kernel (`shaders/readbw.comp`, 1 GiB) reaches **{fmt(max(rb), 0)} GB/s** on this "
+                   "device: the practical limit the fractions below are taken against (targets: F16 85%, "
+                   "Q4_0 and Q4_K 60%).\n")
+    out.append("| format | weights GB | greedy tokens/s | GPU ms/token | weight GB/s | of read limit | "
+               "prefill tokens/s (512) |")
+    out.append("|---|---|---|---|---|---|---|")
     for f, d in docs:
         name = os.path.basename(f)[len("steps-"):-5]
+        frac = d.get("fraction_of_read_bw")
         out.append(f"| {name} | {fmt(d['weight_gb'])} | {fmt(d['greedy_tokens_per_s'], 1)} | "
-                   f"{fmt(d['greedy_gpu_ms'], 3)} | {fmt(d['weight_read_gb_per_s'], 0)} | {fmt(d['prefill_tokens_per_s'], 0)} |")
+                   f"{fmt(d['greedy_gpu_ms'], 3)} | {fmt(d['weight_read_gb_per_s'], 0)} | "
+                   f"{fmt(100 * frac, 1) + '%' if frac else '-'} | {fmt(d['prefill_tokens_per_s'], 0)} |")
     out.append("")
     ts = [s["T"] for s in docs[0][1]["steps"]]
     out.append("Step GPU time against rows per step, as a multiple of a one-row step "
@@ -278,6 +286,31 @@ def steps_section(out, folder):
         cells = [f"{fmt(s['gpu_ms'], 2)} ms ({fmt(s['gpu_ms'] / base, 2)}x)" if base else "?" for s in d["steps"]]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     out.append("")
+
+
+def profile_section(out, folder):
+    """lade-steps --profile JSON (profile-*.json): GPU ms of a step by phase,
+    from a timestamp after every barrier."""
+    files = sorted(glob.glob(os.path.join(folder, "profile-*.json")))
+    docs = [(f, load(f)) for f in files]
+    docs = [(f, d) for f, d in docs if isinstance(d, dict) and d.get("rows")]
+    if not docs:
+        return
+    out.append("### Where a step's GPU time goes (lade-steps --profile)\n")
+    out.append("GPU milliseconds by phase, summed over layers (`docs/kernels.md` names the phases); past = "
+               "tokens already in the cache, T = rows in the step. Timestamps after every barrier add a "
+               "little to the totals.\n")
+    for f, d in docs:
+        name = os.path.basename(f)[len("profile-"):-5]
+        rows = d["rows"]
+        phases = [k for k in rows[0] if k not in ("past", "T", "total_ms")]
+        out.append(f"**{name}** (geometry: decode {d.get('mm', 'default')}, wide {d.get('mm_wide', 'default')})\n")
+        out.append("| past | T | " + " | ".join(phases) + " | total |")
+        out.append("|---|---|" + "---|" * (len(phases) + 1))
+        for r in rows:
+            out.append(f"| {r['past']} | {r['T']} | " + " | ".join(fmt(r[p], 3) for p in phases) +
+                       f" | {fmt(r['total_ms'], 3)} |")
+        out.append("")
 
 
 def device_section(out, folder, ref):
@@ -303,6 +336,7 @@ def device_section(out, folder, ref):
         if d.get("bench") == "lookahead":
             lookahead_section(out, d, ref)
     steps_section(out, folder)
+    profile_section(out, folder)
     return env["device_type"]
 
 

@@ -48,7 +48,7 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
     err = err ? err : mat_sets(m, &L->wv, &m->xn, &m->vv);
     err = err ? err : mat_sets(m, &L->wo, &m->att, &m->x);
     err = err ? err : mat_sets(m, &L->wg, &m->xn, &m->g);
-    err = err ? err : mat_sets(m, &L->wu, &m->xn, &m->u);
+    err = err ? err : mat_sets(m, &L->wu, &m->xn, &m->g);
     err = err ? err : mat_sets(m, &L->wd, &m->g, &m->x);
     if (!err) {
         struct vkr_binding r[6] = {{&m->q, 0, 0}, {&m->kk, 0, 0}, {&m->vv, 0, 0},
@@ -60,19 +60,15 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
                                    {&m->att, 0, 0}, {&m->parent, 0, 0}, {&m->att_part, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 6, &L->s_att);
     }
-    if (!err) {
-        struct vkr_binding s[2] = {{&m->g, 0, 0}, {&m->u, 0, 0}};
-        err = vkr_set_new(m->vk, &m->pool, &m->k[K_SWIGLU], s, 2, &L->s_swiglu);
-    }
     return err;
 }
 
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
 {
-    uint32_t n_sets = 3 + m->embd.w.n_chunks + m->head.w.n_chunks;
+    uint32_t n_sets = 4 + m->embd.w.n_chunks + m->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
-        n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
+        n_sets += 4 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
                   L->wg.w.n_chunks + L->wu.w.n_chunks + L->wd.w.n_chunks;
     }
     int err = vkr_set_pool_new(m->vk, n_sets, n_sets * 6, &m->pool);
@@ -85,6 +81,10 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     if (!err) {
         struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->amax, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ARGMAX], bd, 2, &m->s_argmax);
+    }
+    if (!err) {
+        struct vkr_binding bd[1] = {{&m->g, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_SWIGLU], bd, 1, &m->s_swiglu);
     }
     if (!err) {
         struct vkr_binding bd[2] = {{&m->att_part, 0, 0}, {&m->att, 0, 0}};
@@ -109,9 +109,10 @@ static void end_phase(struct llm_model *m, enum llm_prof_phase ph)
     }
 }
 
-/* Y (+)= W X over `ntok` rows, one dispatch per weight chunk. */
+/* Y (+)= W X over `ntok` rows, one dispatch per weight chunk; output row r
+ * of token t lands at Y[t * y_stride + y_base + r]. */
 static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
-                       uint32_t flags)
+                       uint32_t y_stride, uint32_t y_base, uint32_t flags)
 {
     /* Decode-sized steps one geometry, wide steps the other (the same
      * results either way: matmul.comp). A wide step over a small matrix
@@ -123,7 +124,7 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
-        struct pc_matmul p = {g->cols, n, ntok, x_stride, g->rows, (uint32_t)vkr_rows_first(&g->w, c), flags};
+        struct pc_matmul p = {g->cols, n, ntok, x_stride, y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c), flags};
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[wide], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
@@ -138,9 +139,9 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     struct pc_norm pn = {c->dim, 0, c->rms_eps};
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
-    rec_matmul(m, &L->wq, n, c->dim, 0);
-    rec_matmul(m, &L->wk, n, c->dim, 0);
-    rec_matmul(m, &L->wv, n, c->dim, 0);
+    rec_matmul(m, &L->wq, n, c->dim, m->qdim, 0, 0);
+    rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
+    rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
     end_phase(m, LLM_PROF_QKV);
     struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
     vkr_cmd_dispatch(cmd, &m->k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
@@ -157,18 +158,22 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         vkr_cmd_dispatch(cmd, &m->k[K_ATTN_MERGE], m->s_att_merge, &pm, (m->qdim + 63) / 64, n, 1);
     }
     end_phase(m, LLM_PROF_ATTENTION);
-    rec_matmul(m, &L->wo, n, m->qdim, MM_ACCUMULATE);
+    rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_WO);
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
-    rec_matmul(m, &L->wg, n, c->dim, 0);
-    rec_matmul(m, &L->wu, n, c->dim, 0);
+    /* Gate and up side by side in one row of 2 ffn; on GPUs the down
+     * projection reads silu(gate) * up straight from it (matmul.comp,
+     * SWIGLU), on CPUs a pass of its own writes it over the gate first. */
+    rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
+    rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
     end_phase(m, LLM_PROF_GATE_UP);
-    uint32_t ne = n * c->ffn;
-    vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], L->s_swiglu, &ne, (ne + 255) / 256 < 65535 ? (ne + 255) / 256 : 65535,
-                     (ne + 65535u * 256 - 1) / (65535u * 256), 1);
-    end_phase(m, LLM_PROF_SWIGLU);
-    rec_matmul(m, &L->wd, n, c->ffn, MM_ACCUMULATE);
+    if (!m->fuse_swiglu) {
+        uint32_t pc[2] = {c->ffn, n};
+        vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], m->s_swiglu, pc, (c->ffn + 255) / 256, n, 1);
+        vkr_cmd_barrier(cmd); /* charged to the down projection's phase */
+    }
+    rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {
         VkBufferCopy r = {.srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4, .dstOffset = (VkDeviceSize)l * c->dim * 4,
@@ -203,7 +208,7 @@ static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, cons
                           .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4, .size = (VkDeviceSize)c->dim * 4};
         vkr_cmd_copy(cmd, &m->xf, &m->trace, &r, 1);
     }
-    rec_matmul(m, &m->head, nsel, c->dim, 0);
+    rec_matmul(m, &m->head, nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
     vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, nsel, 1, 1);
     end_phase(m, LLM_PROF_HEAD);

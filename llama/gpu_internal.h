@@ -49,7 +49,7 @@ struct gpu_layer {
     struct gpu_mat wq, wk, wv, wo, wg, wu, wd;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
     struct vkr_buf kc, vc;              /* f16 [(n_ctx + max_rows) x kvdim]: cache, then scratch slots */
-    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att, s_swiglu;
+    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att;
 };
 
 struct llm_model {
@@ -63,9 +63,12 @@ struct llm_model {
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
-    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and geometry, for the formats present */
+    /* matmul per weight format, geometry and input (plain, SwiGLU of gate
+     * and up for the down projection), for the formats present */
+    struct vkr_kernel mm[GPU_N_TYPES][2][2];
     struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
+    bool fuse_swiglu;          /* the down projection applies SwiGLU (GPUs), else a pass of its own */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */
@@ -74,7 +77,9 @@ struct llm_model {
     VkDescriptorSet s_final_norm, s_argmax;
 
     /* activations, max_rows rows each */
-    struct vkr_buf x, xn, q, kk, vv, att, g, u, xf, logits, amax;
+    struct vkr_buf x, xn, q, kk, vv, att, xf, logits, amax;
+    struct vkr_buf g; /* [max_rows][2 ffn]: gate, then up */
+    VkDescriptorSet s_swiglu;
     /* attention's per-split states: [max_rows][n_heads][att_max_split][hd_max + 2] */
     struct vkr_buf att_part;
     VkDescriptorSet s_att_merge;

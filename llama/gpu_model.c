@@ -81,6 +81,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     m->mmg[0] = g0;
     m->mmg[1] = g1;
     m->mm_wide_min = cpu ? 0 : 65536; /* CPUs: the 32-token tile pays whatever the size */
+    m->fuse_swiglu = !cpu;
     /* RMSNorm and argmax: 64 lanes on CPU drivers, 256 on GPUs. The norm's
      * reduction tree depends on it, but only per device, never per T (its
      * vec4 loads need dim % 4 == 0, which the matrix kernels already
@@ -113,7 +114,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         [K_ATTENTION] = {"attention", lade_spv_attention, 0, 6, 32, 9,
                          {0, att_local, hd_max, m->max_rows, group, att_nj, att_nsg, m->att_split, 4}},
         [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 2, 16, 3, {0, 0, hd_max}},
-        [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 2, 4, 0, {0}},
+        [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 1, 8, 0, {0}},
         [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
     };
     d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
@@ -133,16 +134,18 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     return 0;
 }
 
-/* The matmul pipelines for a weight format, built the first time a tensor
- * of that format is uploaded (pipeline builds cost on CPU drivers). */
-static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[2])
+/* The matmul pipelines for a weight format (both geometries; `swiglu`:
+ * the variant whose input is SwiGLU of gate and up), built the first time
+ * a tensor that needs them is uploaded (pipeline builds cost on CPU
+ * drivers). */
+static int matmul_kernels(struct llm_model *m, int slot, bool swiglu, const struct vkr_kernel *ret[2])
 {
     for (int i = 0; i < 2; i++) {
-        struct vkr_kernel *k = &m->mm[slot][i];
+        struct vkr_kernel *k = &m->mm[slot][i][swiglu];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 6,
-                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll}};
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 7,
+                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, swiglu}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
                 return err;
@@ -158,8 +161,8 @@ static int repack_xform(void *arg, const void *src, uint64_t n_rows, uint64_t ro
     return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
 }
 
-static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
-                      char *reterr, size_t errlen)
+static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, bool swiglu,
+                      struct gpu_mat *ret, char *reterr, size_t errlen)
 {
     const struct llm_gguf_tensor *t = llm_gguf_find_tensor(m->gguf, name);
     if (!t) {
@@ -186,7 +189,7 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
                  name, cols, llm_ggml_type_name(t->type));
         return -EINVAL;
     }
-    int kerr = matmul_kernels(m, slot, ret->kernel);
+    int kerr = matmul_kernels(m, slot, swiglu, ret->kernel);
     if (kerr) {
         snprintf(reterr, errlen, "%s", m->vk->err);
         return kerr;
@@ -227,19 +230,19 @@ static int upload_layer(struct llm_model *m, int l, char *reterr, size_t errlen)
     const char *suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
     for (int i = 0; i < 7; i++)
         llm_config_tensor_name(n[i], sizeof(n[i]), l, suffix[i]);
-    int err = upload_mat(m, n[0], m->qdim, c->dim, &L->wq, reterr, errlen);
+    int err = upload_mat(m, n[0], m->qdim, c->dim, false, &L->wq, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[1], m->kvdim, c->dim, &L->wk, reterr, errlen);
+        err = upload_mat(m, n[1], m->kvdim, c->dim, false, &L->wk, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[2], m->kvdim, c->dim, &L->wv, reterr, errlen);
+        err = upload_mat(m, n[2], m->kvdim, c->dim, false, &L->wv, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[3], c->dim, m->qdim, &L->wo, reterr, errlen);
+        err = upload_mat(m, n[3], c->dim, m->qdim, false, &L->wo, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[4], c->ffn, c->dim, &L->wg, reterr, errlen);
+        err = upload_mat(m, n[4], c->ffn, c->dim, false, &L->wg, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[5], c->ffn, c->dim, &L->wu, reterr, errlen);
+        err = upload_mat(m, n[5], c->ffn, c->dim, false, &L->wu, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[6], c->dim, c->ffn, &L->wd, reterr, errlen);
+        err = upload_mat(m, n[6], c->dim, c->ffn, m->fuse_swiglu, &L->wd, reterr, errlen);
     char nn[128];
     if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_norm")))
         err = upload_vec(m, nn, c->dim, &L->attn_norm, reterr, errlen);
@@ -274,7 +277,7 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         {&m->x, R * c->dim * 4, VKR_MEM_DEVICE},       {&m->xn, R * c->dim * 4, VKR_MEM_DEVICE},
         {&m->q, R * m->qdim * 4, VKR_MEM_DEVICE},      {&m->kk, R * m->kvdim * 4, VKR_MEM_DEVICE},
         {&m->vv, R * m->kvdim * 4, VKR_MEM_DEVICE},    {&m->att, R * m->qdim * 4, VKR_MEM_DEVICE},
-        {&m->g, R * c->ffn * 4, VKR_MEM_DEVICE},       {&m->u, R * c->ffn * 4, VKR_MEM_DEVICE},
+        {&m->g, R * c->ffn * 8, VKR_MEM_DEVICE}, /* gate, then up, per row */
         {&m->xf, R * c->dim * 4, VKR_MEM_DEVICE},      {&m->logits, R * c->n_vocab * 4, VKR_MEM_DEVICE},
         {&m->amax, R * 4, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
         {&m->pos, R * 4, VKR_MEM_UPLOAD},              {&m->parent, R * 4, VKR_MEM_UPLOAD},
@@ -370,9 +373,9 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         err = make_kernels(m, reterr, errlen);
     }
     if (!err)
-        err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, &m->embd, reterr, errlen);
+        err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, false, &m->embd, reterr, errlen);
     if (!err && !c->tied_embeddings)
-        err = upload_mat(m, "output.weight", c->n_vocab, c->dim, &m->head, reterr, errlen);
+        err = upload_mat(m, "output.weight", c->n_vocab, c->dim, false, &m->head, reterr, errlen);
     if (!err && c->tied_embeddings) {
         m->head = m->embd; /* shares the chunks; freed once */
         memset(m->head.set, 0, sizeof(m->head.set));
@@ -434,7 +437,7 @@ void llm_model_free(struct llm_model *m)
         free_mat(m, &m->embd);
         if (!m->cfg.tied_embeddings)
             free_mat(m, &m->head);
-        struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g, &m->u,
+        struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g,
                                   &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
                                   &m->readback, &m->trace, &m->att_part};
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
@@ -445,7 +448,8 @@ void llm_model_free(struct llm_model *m)
             vkr_kernel_free(m->vk, &m->k[i]);
         for (int i = 0; i < GPU_N_TYPES; i++)
             for (int j = 0; j < 2; j++)
-                vkr_kernel_free(m->vk, &m->mm[i][j]);
+                for (int v = 0; v < 2; v++)
+                    vkr_kernel_free(m->vk, &m->mm[i][j][v]);
         vkr_ctx_free(m->vk);
     }
     free(m->layers);
@@ -475,7 +479,7 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gp
 const char *llm_prof_name(enum llm_prof_phase p)
 {
     static const char *const names[LLM_PROF_N] = {
-        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "swiglu", "down", "head",
+        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "down", "head",
     };
     return (unsigned)p < LLM_PROF_N ? names[p] : "?";
 }

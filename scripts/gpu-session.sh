@@ -4,13 +4,17 @@
 #   build-gpu/    a Release build tree made here (tests, tools, lade-bench)
 #   .gpu-debs/    from ../shared/gpu/fetch-debs.sh, plus vulkan-validationlayers
 #   .gpu-models/  prelude.sh and shared/{models,prompts} (the subset that fits)
-# Writes everything under $OUT, step by step, so a run cut short still
-# returns what it measured. Paths compiled into the tests (/work/main,
+# Writes everything to a work folder and, after every step, packs it into
+# $OUT/results.tgz (the device tool returns only a few files), so a run
+# cut short still returns what it measured. Paths compiled into the tests (/work/main,
 # /work/shared) are recreated as links when the copy lives elsewhere.
 set -u
 root=$(pwd)
-out=${OUT:?set OUT}
+dest=${OUT:?set OUT}
+out=/tmp/lade-gpu-session
+rm -rf "$out"
 mkdir -p "$out/logs"
+pack() { tar czf "$dest/results.tgz.part" -C "$out" . && mv "$dest/results.tgz.part" "$dest/results.tgz"; }
 . .gpu-models/prelude.sh .gpu-debs >"$out/logs/prelude.log" 2>&1
 for f in .gpu-debs/vulkan-validationlayers_*.deb; do
     [ -f "$f" ] && dpkg -x "$f" /
@@ -32,6 +36,7 @@ step() {
     timeout -k 5 "$limit" "$@" >"$out/logs/$name.log" 2>&1
     rc=$?
     printf '%s\t%s\t%s\n' "$name" "$rc" "$(($(date +%s) - start))" >>"$out/steps.tsv"
+    pack
 }
 
 if [ "${QUICK:-0}" = 1 ]; then
@@ -42,6 +47,7 @@ if [ "${QUICK:-0}" = 1 ]; then
         --temp 0.8 --json "$out/lookahead-code.json"
     step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    pack
     exit 0
 fi
 step lade-info 20 "$B/tools/lade-info" --device NVIDIA
@@ -62,8 +68,8 @@ if [ "${SWEEP:-1}" = 1 ]; then
     step synth-sweep-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
     i=0
     best_n="" best_ns=1e30 best_w="" best_ws=1e30
-    for cfg in ${SWEEP_CONFIGS:-"128,8,1,1/128,8,1,1" "128,8,2,2/128,16,4,1" "128,8,1,4/128,16,2,1" \
-               "128,8,2,4/128,32,4,1" "128,8,4,2/128,16,4,2" "256,8,2,2/256,16,4,1" "64,8,2,2/64,8,4,1"}; do
+    for cfg in ${SWEEP_CONFIGS:-"128,8,1,1/64,8,4,1" "128,8,1,2/64,8,8,1" "128,8,2,1/32,8,4,1" \
+               "256,8,1,1/64,16,4,1" "64,8,1,1/128,8,4,1" "128,8,1,4/64,8,2,1"}; do
         n=${cfg%/*} w=${cfg#*/}
         for fmt in q4_0 f16; do
             step "sweep-$i-$fmt" 40 env LADE_MM="$n" LADE_MM_WIDE="$w" "$B/tools/lade-steps" /tmp/s-$fmt.gguf \
@@ -83,6 +89,8 @@ if [ "${SWEEP:-1}" = 1 ]; then
     [ -n "$best_w" ] && export LADE_MM_WIDE="$best_w"
 fi
 echo "LADE_MM=${LADE_MM:-default} LADE_MM_WIDE=${LADE_MM_WIDE:-default}" >"$out/chosen.txt"
+step profile-kernelc 40 "$B/tools/lade-steps" "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --device NVIDIA \
+    --profile 1 --json "$out/profile-kernelc-f16.json"
 
 step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
     --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
@@ -102,3 +110,4 @@ step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/s
     --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
     --json "$out/greedy.json"
 echo "gpu-session: done"
+pack

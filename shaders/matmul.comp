@@ -32,6 +32,7 @@ layout(constant_id = 2) const uint TILE_T = 8;
 layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
 layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
 layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
+layout(constant_id = 6) const uint SWIGLU = 0;   /* 1: X is SwiGLU of a gate and an up row (xload) */
 
 layout(std430, binding = 0) readonly buffer Wb { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Xb { vec4 X4[]; };
@@ -50,6 +51,23 @@ layout(push_constant) uniform P {
 
 #define W_NROWS p.nrows
 #include "weights.glsl"
+
+/* Four inputs at vec4 index i of a token's row (i counts from the row
+ * start plus the token's offset). With SWIGLU the row holds a gate, then
+ * an up projection, and the input is silu(gate) * up = x[k] =
+ * X[k] / (1 + exp(-X[k])) * X[ncols + k], as llama/ref.c computes it, so
+ * that no separate SwiGLU pass (and barrier) runs between the FFN
+ * matrices. A specialization constant, not a flag: CPU drivers run both
+ * sides of a branch the compiler cannot prove uniform, exp included. */
+vec4 xload(uint i)
+{
+    vec4 x = X4[i];
+    if (SWIGLU != 0u) {
+        vec4 u = X4[i + (p.ncols >> 2)];
+        x = x / (1.0 + exp(-x)) * u;
+    }
+    return x;
+}
 
 float dot8(float w[8], vec4 a, vec4 b, float s)
 {
@@ -103,7 +121,7 @@ void main()
                 uint xk = (k + u * stride) >> 2;
                 [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                     if (t < nt) {
-                        vec4 a = X4[xrow[t] + xk], b = X4[xrow[t] + xk + 1u];
+                        vec4 a = xload(xrow[t] + xk), b = xload(xrow[t] + xk + 1u);
                         [[unroll]] for (uint r = 0; r < RPS; r++)
                             acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
                     }
@@ -117,7 +135,7 @@ void main()
                 w_chunk8(rows[r], k, p.ncols, w[r]);
             [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                 if (t < nt) {
-                    vec4 a = X4[xrow[t] + (k >> 2)], b = X4[xrow[t] + (k >> 2) + 1u];
+                    vec4 a = xload(xrow[t] + (k >> 2)), b = xload(xrow[t] + (k >> 2) + 1u);
                     [[unroll]] for (uint r = 0; r < RPS; r++)
                         acc[r][t] = dot8(w[r], a, b, acc[r][t]);
                 }
@@ -131,7 +149,7 @@ void main()
                 vec2 w2 = w_pair(rows[r], kt, p.ncols);
                 [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                     if (t < nt) {
-                        vec4 a = X4[xrow[t] + (kt >> 2)];
+                        vec4 a = xload(xrow[t] + (kt >> 2));
                         vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
                         acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
                     }

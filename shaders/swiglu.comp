@@ -1,14 +1,18 @@
 #version 450
-/* G[i] = silu(G[i]) * U[i] = G[i] / (1 + exp(-G[i])) * U[i], in place. */
+/* Row t of GU holds a gate then an up projection, ffn floats each:
+ * gate[k] = silu(gate[k]) * up[k] = g / (1 + exp(-g)) * u, in place.
+ * CPU drivers only: GPUs compute this inside the down projection
+ * (matmul.comp, SWIGLU), where it costs nothing; a CPU would evaluate the
+ * exp once per output row there. Invocation (k, t). */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) buffer Gb { float G[]; };
-layout(std430, binding = 1) readonly buffer Ub { float U[]; };
-layout(push_constant) uniform P { uint n; } p;
+layout(std430, binding = 0) buffer GUb { float GU[]; };
+layout(push_constant) uniform P { uint ffn; uint ntok; } p;
 void main()
 {
-    uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * 65535u * 256u;
-    if (i >= p.n)
+    uint k = gl_GlobalInvocationID.x, t = gl_GlobalInvocationID.y;
+    if (k >= p.ffn || t >= p.ntok)
         return;
-    float g = G[i];
-    G[i] = g / (1.0 + exp(-g)) * U[i];
+    uint i = t * 2u * p.ffn + k;
+    float g = GU[i];
+    GU[i] = g / (1.0 + exp(-g)) * GU[i + p.ffn];
 }

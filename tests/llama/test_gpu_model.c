@@ -198,7 +198,13 @@ static uint32_t rnd(uint32_t n)
  * step of T rows with arbitrary other rows, parents and positions. The row
  * under test is a chain of 3 tokens after a committed prompt; the other
  * rows are random trees. */
-static void batch_invariance(const char *path)
+/* A chain's logits computed one T=1 step at a time must equal, bit for
+ * bit, the same chain placed among other rows of wider steps. With `deep`,
+ * the other rows form long chains (parent = previous row), so that rows of
+ * the wide step see more keys than the chain does: attention then splits
+ * the keys into more pieces for the step (attention.comp) while the
+ * chain's own arithmetic must not change. */
+static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
 {
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "skipping: %s not found\n", path);
@@ -208,14 +214,15 @@ static void batch_invariance(const char *path)
     struct dec_model dm;
     llm_model_dec(m, &dm);
     uint32_t V = dm.n_vocab;
-    int32_t prompt[24];
-    for (int i = 0; i < 24; i++)
+    int32_t prompt[256];
+    assert_true(n_prompt <= 256);
+    for (uint32_t i = 0; i < n_prompt; i++)
         prompt[i] = i == 0 ? 1 : (int32_t)rnd(V);
     int32_t chain[3] = {(int32_t)rnd(V), (int32_t)rnd(V), (int32_t)rnd(V)};
     float *alone = calloc(V, 4), *in = calloc((size_t)128 * V, 4);
     int32_t am[128], am1;
     /* alone: the chain as three T=1 steps, logits of the last */
-    assert_int_equal(dm.prefill(dm.ctx, prompt, 24, &am1, NULL), 0);
+    assert_int_equal(dm.prefill(dm.ctx, prompt, n_prompt, &am1, NULL), 0);
     for (int k = 0; k < 3; k++) {
         struct dec_row r = {chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE};
         uint32_t keep = 0;
@@ -227,7 +234,7 @@ static void batch_invariance(const char *path)
     struct dec_row rows[128];
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint32_t T = sizes[s];
-        assert_int_equal(dm.rewind(dm.ctx, 24), 0);
+        assert_int_equal(dm.rewind(dm.ctx, n_prompt), 0);
         /* With T = 2 the chain's first token is committed beforehand, so the
          * step holds the other two; otherwise the whole chain is in the step
          * at random places among random other rows. */
@@ -245,7 +252,7 @@ static void batch_invariance(const char *path)
         }
         uint32_t nlog_before = 0;
         for (uint32_t i = 0; i < T; i++) {
-            int32_t parent = i == 0 ? -1 : (int32_t)rnd(i + 1) - 1;
+            int32_t parent = i == 0 ? -1 : deep ? (int32_t)i - 1 : (int32_t)rnd(i + 1) - 1;
             uint32_t want = rnd(3);
             rows[i] = (struct dec_row){(int32_t)rnd(V), parent, want};
         }
@@ -267,12 +274,21 @@ static void batch_invariance(const char *path)
 
 static void test_batch_invariance_stories(void **state)
 {
-    batch_invariance(STORIES);
+    batch_invariance(STORIES, 24, false);
 }
 
 static void test_batch_invariance_kernelc(void **state)
 {
-    batch_invariance(KERNELC);
+    batch_invariance(KERNELC, 24, false);
+}
+
+/* 240 cached keys and chains up to 127 deep: on a CPU device (64-key
+ * splits) the chain and the wide steps use different numbers of splits;
+ * on a GPU (256) the chain fits one split, written directly, while the
+ * deep rows need two, merged. */
+static void test_batch_invariance_long_stories(void **state)
+{
+    batch_invariance(STORIES, 240, true);
 }
 
 static void test_step_contract(void **state)
@@ -323,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_layers_kernelc),
         cmocka_unit_test(test_batch_invariance_stories),
         cmocka_unit_test(test_batch_invariance_kernelc),
+        cmocka_unit_test(test_batch_invariance_long_stories),
         cmocka_unit_test(test_step_contract),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
