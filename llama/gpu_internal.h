@@ -17,6 +17,8 @@ struct gpu_mm_geom {
     uint32_t unroll;  /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
 };
+/* Subgroups sharing one row (matmul.comp SPLITK): one value per device for
+ * both geometries, since it changes the order of a row's sum. */
 
 enum gpu_kernel_id {
     K_EMBED,
@@ -67,6 +69,7 @@ struct llm_model {
      * and up for the down projection), for the formats present */
     struct vkr_kernel mm[GPU_N_TYPES][2][2];
     struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
+    uint32_t mm_splitk;
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
     bool fuse_swiglu;          /* the down projection applies SwiGLU (GPUs), else a pass of its own */
     struct vkr_set_pool pool;

@@ -65,10 +65,21 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
     if (err)
         return err;
+    /* LADE_MM_SPLITK (1, 2 or 4; a power of two): unlike the geometries it
+     * changes the bits of a result (never their dependence on T). */
+    m->mm_splitk = 1;
+    const char *sk = getenv("LADE_MM_SPLITK");
+    if (sk) {
+        if (strcmp(sk, "1") && strcmp(sk, "2") && strcmp(sk, "4")) {
+            snprintf(reterr, errlen, "LADE_MM_SPLITK='%.20s': want 1, 2 or 4", sk);
+            return -EINVAL;
+        }
+        m->mm_splitk = (uint32_t)atoi(sk);
+    }
     for (int i = 0; i < 2; i++) {
         struct gpu_mm_geom *g = i ? &g1 : &g0;
         if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > g->local ||
-            g->local % di->subgroup_size) {
+            g->local % di->subgroup_size || (g->local / di->subgroup_size) % m->mm_splitk) {
             snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                      di->name, di->subgroup_size);
             return -ENOTSUP;
@@ -76,7 +87,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         /* Rows a workgroup covers at the default subgroup size. Drivers
          * that pick another size per pipeline (Intel, AMD) still cover
          * exactly these rows: the shader strides by its own subgroup count. */
-        g->rows_wg = g->local / di->subgroup_size * g->rps * (cpu ? 4 : 1);
+        g->rows_wg = g->local / di->subgroup_size / m->mm_splitk * g->rps * (cpu ? 4 : 1);
     }
     m->mmg[0] = g0;
     m->mmg[1] = g1;
@@ -144,8 +155,9 @@ static int matmul_kernels(struct llm_model *m, int slot, bool swiglu, const stru
         struct vkr_kernel *k = &m->mm[slot][i][swiglu];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 7,
-                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, swiglu}};
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, swiglu,
+                                         m->mm_splitk}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
                 return err;

@@ -39,6 +39,10 @@ step() {
     pack
 }
 
+val() { # FILE PAST T -> total_ms of that profile row
+    grep -o "\"past\":$2,\"T\":$3,\"total_ms\":[0-9.]*" "$1" 2>/dev/null | head -1 | sed 's/.*://'
+}
+
 if [ "${QUICK:-0}" = 1 ]; then
     # A short rerun after a kernel change: the lookahead benchmark and the
     # 7B f16 curve only.
@@ -47,6 +51,39 @@ if [ "${QUICK:-0}" = 1 ]; then
         --temp 0.8 --json "$out/lookahead-code.json"
     step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    pack
+    exit 0
+fi
+if [ "${SPLITK_SWEEP:-0}" = 1 ]; then
+    # Subgroups a matrix row (LADE_MM_SPLITK 1, 2, 4) on 8-layer 7B shapes,
+    # then, with the best, the 7B f16 and q4_0 curves, the Vulkan tests and
+    # the lookahead benchmark.
+    mkdir -p "$out/sweep"
+    step synth-sweep-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
+    step synth-sweep-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
+    best=1 best_s=1e30
+    for sk in 1 2 4; do
+        for fmt in q4_0 f16; do
+            step "splitk-$sk-$fmt" 40 env LADE_MM_SPLITK=$sk "$B/tools/lade-steps" /tmp/s-$fmt.gguf --device NVIDIA \
+                --profile 1 --json "$out/sweep/splitk-$sk-$fmt.json"
+        done
+        sc=$(awk -v a="$(val "$out/sweep/splitk-$sk-q4_0.json" 64 1)" -v b="$(val "$out/sweep/splitk-$sk-f16.json" 64 1)" \
+            'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
+        printf '%s\t%s\n' "$sk" "$sc" >>"$out/sweep/splitk.tsv"
+        if awk -v x="$sc" -v y="$best_s" 'BEGIN { exit !(x < y) }'; then best=$sk best_s=$sc; fi
+    done
+    rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
+    export LADE_MM_SPLITK=$best
+    echo "LADE_MM_SPLITK=$best" >"$out/chosen.txt"
+    for fmt in f16 q4_0; do
+        step "synth-7b-$fmt" 75 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
+        step "steps-7b-$fmt" 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
+        rm -f /tmp/7b.gguf
+    done
+    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
+        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+        --temp 0.8 --json "$out/lookahead-code.json"
+    step ctest 150 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 140
     pack
     exit 0
 fi
@@ -59,9 +96,6 @@ step ctest 150 env LADE_FULL_TESTS="${FULL_TESTS:-0}" ctest --test-dir "$B" -L v
 # wide steps; neither changes a result) on 8-layer 7B-shaped models: the
 # phase profile of each, then the best of each kind for everything after.
 # SWEEP=0 skips it (and keeps LADE_MM / LADE_MM_WIDE from the caller).
-val() { # FILE PAST T -> total_ms of that profile row
-    grep -o "\"past\":$2,\"T\":$3,\"total_ms\":[0-9.]*" "$1" 2>/dev/null | head -1 | sed 's/.*://'
-}
 if [ "${SWEEP:-1}" = 1 ]; then
     mkdir -p "$out/sweep"
     step synth-sweep-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8

@@ -15,13 +15,20 @@
  * subgroupAdd, with no barriers: on CPU drivers a barrier is a coroutine
  * switch per SIMD group.
  *
+ * SPLITK > 1 gives each row SPLITK subgroups (more warps in flight when a
+ * matrix has few rows, shorter chains when rows are long): subgroup f of
+ * the group takes runs f, f + SPLITK, ...; their subgroupAdd results are
+ * added in order f = 0, 1, ... through shared memory.
+ *
  * Batch invariance, which lookahead's exactness rests on: every output is
  * reduced in the same order whatever T, TILE_T, RPS, UNROLL, the tile or
- * the grid: lane l of a subgroup of S lanes accumulates k = 8l .. 8l+7,
- * then 8l+8S .. , one explicit fma each, in that order, then subgroupAdd
- * combines the S partial sums, identically for every dispatch on this
- * device. A token's result therefore does not depend on which other tokens
- * share its step, nor on the geometry picked for the device. */
+ * the grid: lane l of subgroup f accumulates its runs k = 8l .. 8l+7 +
+ * 8S(f + SPLITK i), i = 0, 1, .., one explicit fma each, in that order,
+ * then subgroupAdd combines the S partial sums and the SPLITK subgroup sums
+ * are added in order, identically for every dispatch on this device. A
+ * token's result therefore does not depend on which other tokens share its
+ * step, nor on the geometry picked for the device (SPLITK is one value per
+ * device: it changes the order). */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -33,6 +40,11 @@ layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
 layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
 layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
 layout(constant_id = 6) const uint SWIGLU = 0;   /* 1: X is SwiGLU of a gate and an up row (xload) */
+layout(constant_id = 7) const uint SPLITK = 1;   /* subgroups sharing one row's runs (see main) */
+
+/* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
+ * subgroup that adds them in order (subgroups of at least 4 lanes). */
+shared float part[SPLITK > 1u ? (LOCAL / 4u) * RPS * TILE_T : 1u];
 
 layout(std430, binding = 0) readonly buffer Wb { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Xb { vec4 X4[]; };
@@ -95,11 +107,17 @@ void main()
         uint tt = t0 + min(t, nt - 1u);
         xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
     }
-    uint stride = 8u * lanes; /* k between a lane's runs */
+    uint stride = 8u * lanes; /* k between a subgroup's runs */
     uint k8 = p.ncols & ~7u;
-    for (uint j = gl_SubgroupID * RPS; j < ROWS_WG; j += slots * RPS) {
-        if (row0 + j >= p.nrows)
-            break; /* uniform across the subgroup */
+    uint f = gl_SubgroupID % SPLITK, groups = slots / SPLITK, grp = gl_SubgroupID / SPLITK;
+    uint kstep = stride * SPLITK; /* k between one lane's runs */
+    /* Every subgroup runs the same iterations (the shared-memory merge has
+     * barriers); `live` says whether this one has rows to do. */
+    for (uint j0 = 0u; j0 < ROWS_WG; j0 += groups * RPS) {
+        uint j = j0 + grp * RPS;
+        bool live = grp < groups && row0 + j < p.nrows; /* uniform across the subgroup */
+        if (!live && SPLITK == 1u)
+            break;
         /* A block's rows past the end re-read the last row; their sums are
          * never stored. */
         uint rows[RPS];
@@ -111,47 +129,50 @@ void main()
         [[unroll]] for (uint r = 0; r < RPS; r++)
             [[unroll]] for (uint t = 0; t < TILE_T; t++)
                 acc[r][t] = 0.0;
-        uint k = 8u * lane;
-        for (; k + (UNROLL - 1u) * stride < k8; k += UNROLL * stride) {
-            float w[UNROLL][RPS][8];
-            [[unroll]] for (uint u = 0; u < UNROLL; u++)
-                [[unroll]] for (uint r = 0; r < RPS; r++)
-                    w_chunk8(rows[r], k + u * stride, p.ncols, w[u][r]);
-            [[unroll]] for (uint u = 0; u < UNROLL; u++) {
-                uint xk = (k + u * stride) >> 2;
-                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                    if (t < nt) {
-                        vec4 a = xload(xrow[t] + xk), b = xload(xrow[t] + xk + 1u);
-                        [[unroll]] for (uint r = 0; r < RPS; r++)
-                            acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+        if (live) {
+            uint k = 8u * lane + stride * f;
+            for (; k + (UNROLL - 1u) * kstep < k8; k += UNROLL * kstep) {
+                float w[UNROLL][RPS][8];
+                [[unroll]] for (uint u = 0; u < UNROLL; u++)
+                    [[unroll]] for (uint r = 0; r < RPS; r++)
+                        w_chunk8(rows[r], k + u * kstep, p.ncols, w[u][r]);
+                [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+                    uint xk = (k + u * kstep) >> 2;
+                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                        if (t < nt) {
+                            vec4 a = xload(xrow[t] + xk), b = xload(xrow[t] + xk + 1u);
+                            [[unroll]] for (uint r = 0; r < RPS; r++)
+                                acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                        }
                     }
                 }
             }
-        }
-        /* Fewer than UNROLL runs left: one at a time, same order. */
-        for (; k < k8; k += stride) {
-            float w[RPS][8];
-            [[unroll]] for (uint r = 0; r < RPS; r++)
-                w_chunk8(rows[r], k, p.ncols, w[r]);
-            [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                if (t < nt) {
-                    vec4 a = xload(xrow[t] + (k >> 2)), b = xload(xrow[t] + (k >> 2) + 1u);
-                    [[unroll]] for (uint r = 0; r < RPS; r++)
-                        acc[r][t] = dot8(w[r], a, b, acc[r][t]);
-                }
-            }
-        }
-        /* Rows whose length is not a multiple of 8 (stories260K's FFN is
-         * 172): the last pairs, lane l taking pair l, after the runs. */
-        uint kt = k8 + 2u * lane;
-        if (kt < p.ncols) {
-            [[unroll]] for (uint r = 0; r < RPS; r++) {
-                vec2 w2 = w_pair(rows[r], kt, p.ncols);
+            /* Fewer than UNROLL runs left: one at a time, same order. */
+            for (; k < k8; k += kstep) {
+                float w[RPS][8];
+                [[unroll]] for (uint r = 0; r < RPS; r++)
+                    w_chunk8(rows[r], k, p.ncols, w[r]);
                 [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                     if (t < nt) {
-                        vec4 a = xload(xrow[t] + (kt >> 2));
-                        vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
-                        acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                        vec4 a = xload(xrow[t] + (k >> 2)), b = xload(xrow[t] + (k >> 2) + 1u);
+                        [[unroll]] for (uint r = 0; r < RPS; r++)
+                            acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                    }
+                }
+            }
+            /* Rows whose length is not a multiple of 8 (stories260K's FFN
+             * is 172): the last pairs, lane l of subgroup 0 taking pair l,
+             * after the runs. */
+            uint kt = k8 + 2u * lane;
+            if (f == 0u && kt < p.ncols) {
+                [[unroll]] for (uint r = 0; r < RPS; r++) {
+                    vec2 w2 = w_pair(rows[r], kt, p.ncols);
+                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                        if (t < nt) {
+                            vec4 a = xload(xrow[t] + (kt >> 2));
+                            vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
+                            acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                        }
                     }
                 }
             }
@@ -161,12 +182,34 @@ void main()
             [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                 if (t < nt) {
                     float v = subgroupAdd(acc[r][t]);
-                    if (lane == 0u && row < p.nrows) {
-                        uint o = (t0 + t) * p.y_stride + p.y_off + row;
-                        Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+                    if (SPLITK == 1u) {
+                        if (lane == 0u && row < p.nrows) {
+                            uint o = (t0 + t) * p.y_stride + p.y_off + row;
+                            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+                        }
+                    } else if (lane == 0u && live) {
+                        part[(gl_SubgroupID * RPS + r) * TILE_T + t] = v;
                     }
                 }
             }
+        }
+        if (SPLITK > 1u) {
+            barrier();
+            if (f == 0u && lane == 0u && live) {
+                [[unroll]] for (uint r = 0; r < RPS; r++) {
+                    uint row = row0 + j + r;
+                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                        if (t < nt && row < p.nrows) {
+                            float v = part[((grp * SPLITK) * RPS + r) * TILE_T + t];
+                            for (uint g = 1u; g < SPLITK; g++)
+                                v += part[((grp * SPLITK + g) * RPS + r) * TILE_T + t];
+                            uint o = (t0 + t) * p.y_stride + p.y_off + row;
+                            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+                        }
+                    }
+                }
+            }
+            barrier();
         }
     }
 }

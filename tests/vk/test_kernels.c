@@ -82,14 +82,18 @@ static float from_f16(uint16_t h)
     return f;
 }
 
-/* Matmul geometries (matmul.comp's spec constants 1-5): the first is the
- * one the tests use by default; the others must give bit-identical
- * results (batch invariance across the tunings a device may pick). */
+/* Matmul geometries (matmul.comp's spec constants 1-5 and 7): the first
+ * is the one the tests use by default; the others with the same split
+ * (subgroups a row, which does change the order of its sum) must give
+ * bit-identical results (batch invariance across the tunings a device may
+ * pick). rows_wg assumes lavapipe's 8 lanes; other subgroup sizes only
+ * leave subgroups idle. */
 struct mm_geom {
-    uint32_t local, tile, rows_wg, rps, unroll;
+    uint32_t local, tile, rows_wg, rps, unroll, splitk;
 };
 static const struct mm_geom geoms[] = {
-    {64, 8, 32, 1, 1}, {64, 8, 16, 2, 2}, {32, 32, 12, 3, 3}, {64, 4, 32, 4, 1}, {128, 16, 16, 1, 4},
+    {64, 8, 32, 1, 1, 1},  {64, 8, 16, 2, 2, 1}, {32, 32, 12, 3, 3, 1}, {64, 4, 32, 4, 1, 1},
+    {128, 16, 16, 1, 4, 1}, {64, 8, 4, 1, 1, 2},  {64, 8, 4, 2, 3, 4},   {128, 16, 24, 3, 2, 2},
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
 
@@ -108,8 +112,9 @@ static void make_kernels(struct kernels *k)
         for (size_t g = 0; g < N_GEOMS; g++) {
             const struct mm_geom *G = &geoms[g];
             struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 6,
-                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll}};
+                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 8,
+                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll, 0,
+                                                 G->splitk}};
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
 }
@@ -343,17 +348,19 @@ static void test_matmul_batch_invariant(void **state)
 {
     struct kernels k;
     make_kernels(&k);
-    for (int ti = 0; ti < 4; ti++) {
-        uint32_t rows = 70, cols = 320;
-        float *y1 = malloc(rows * 4), *yn = malloc(13 * rows * 4);
-        uint32_t saved = rng;
-        run_matmul(&k, ti, rows, cols, 1, 0, y1);
-        rng = saved; /* same weights; x row 0 is the same token */
-        run_matmul(&k, ti, rows, cols, 13, 0, yn);
-        assert_memory_equal(y1, yn, rows * 4);
-        free(y1);
-        free(yn);
-    }
+    const size_t gs[] = {0, 5, 6}; /* one, two and four subgroups a row */
+    for (int ti = 0; ti < 4; ti++)
+        for (size_t gi = 0; gi < 3; gi++) {
+            uint32_t rows = 70, cols = 320;
+            float *y1 = malloc(rows * 4), *yn = malloc(13 * rows * 4);
+            uint32_t saved = rng;
+            run_matmul_geom(&k, ti, gs[gi], rows, cols, 1, 0, y1);
+            rng = saved; /* same weights; x row 0 is the same token */
+            run_matmul_geom(&k, ti, gs[gi], rows, cols, 13, 0, yn);
+            assert_memory_equal(y1, yn, rows * 4);
+            free(y1);
+            free(yn);
+        }
     free_kernels(&k);
 }
 
@@ -372,12 +379,19 @@ static void test_matmul_geometry_invariant(void **state)
                 continue;
             float *y0 = malloc((size_t)nt * rows * 4), *yg = malloc((size_t)nt * rows * 4);
             uint32_t saved = rng;
-            run_matmul_geom(&k, ti, 0, rows, cols, nt, 0, y0);
-            for (size_t g = 1; g < N_GEOMS; g++) {
-                rng = saved;
-                run_matmul_geom(&k, ti, g, rows, cols, nt, 0, yg);
-                if (memcmp(y0, yg, (size_t)nt * rows * 4))
-                    fail_msg("type %u %ux%u T %u: geometry %zu differs from geometry 0", wtypes[ti], rows, cols, nt, g);
+            for (uint32_t split = 1; split <= 4; split *= 2) {
+                size_t first = N_GEOMS;
+                for (size_t g = 0; g < N_GEOMS; g++) {
+                    if (geoms[g].splitk != split)
+                        continue;
+                    rng = saved;
+                    run_matmul_geom(&k, ti, g, rows, cols, nt, 0, first == N_GEOMS ? y0 : yg);
+                    if (first == N_GEOMS)
+                        first = g;
+                    else if (memcmp(y0, yg, (size_t)nt * rows * 4))
+                        fail_msg("type %u %ux%u T %u: geometry %zu differs from geometry %zu", wtypes[ti], rows, cols,
+                                 nt, g, first);
+                }
             }
             free(y0);
             free(yg);
