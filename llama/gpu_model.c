@@ -56,17 +56,20 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
      * rows in turn, one run at a time; wide steps take 32 tokens at once,
      * so the weights are decoded once per 32. GPUs (swept on an H200 with
      * a 7B shape, scripts/gpu-session.sh): decode-sized steps one row a
-     * subgroup, 4 subgroups a workgroup; wide steps 4 rows a subgroup, so
-     * that each input load feeds 4 rows, 2 subgroups a workgroup. */
+     * subgroup, 4 subgroups a workgroup; wide steps 2 rows a subgroup, so
+     * that each input load feeds 2 rows, 2 subgroups a workgroup (the
+     * sweeps are in bench/results/nvidia-h200/sweep; the spread between the
+     * best geometries was a few percent). */
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 1, 1, 0};
-    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){64, 8, 4, 1, 0};
+    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){64, 8, 2, 1, 0};
     int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
     if (err)
         return err;
-    /* LADE_MM_SPLITK (1, 2 or 4; a power of two): unlike the geometries it
-     * changes the bits of a result (never their dependence on T). */
+    /* LADE_MM_SPLITK (1, 2 or 4): unlike the geometries it changes the bits
+     * of a result (never their dependence on T). 1 by default: on the H200,
+     * 2 made a 7B step about 5% slower (bench/results/nvidia-h200/sweep). */
     m->mm_splitk = 1;
     const char *sk = getenv("LADE_MM_SPLITK");
     if (sk) {
@@ -78,11 +81,17 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     }
     for (int i = 0; i < 2; i++) {
         struct gpu_mm_geom *g = i ? &g1 : &g0;
-        if ((di->subgroup_ops & need) != need || di->subgroup_size == 0 || di->subgroup_size > g->local ||
-            g->local % di->subgroup_size || (g->local / di->subgroup_size) % m->mm_splitk) {
+        if ((di->subgroup_ops & need) != need || di->subgroup_size == 0) {
             snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                      di->name, di->subgroup_size);
             return -ENOTSUP;
+        }
+        if (di->subgroup_size > g->local || g->local % di->subgroup_size ||
+            (g->local / di->subgroup_size) % m->mm_splitk) {
+            snprintf(reterr, errlen, "matrix kernel geometry: %u lanes a workgroup is not a whole number of %u-lane "
+                     "subgroups, %u of them a row (LADE_MM, LADE_MM_WIDE, LADE_MM_SPLITK)",
+                     g->local, di->subgroup_size, m->mm_splitk);
+            return -EINVAL;
         }
         /* Rows a workgroup covers at the default subgroup size. Drivers
          * that pick another size per pipeline (Intel, AMD) still cover
