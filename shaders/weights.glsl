@@ -74,6 +74,20 @@ uvec2 k_scale_min(uint s, uint j)
     return uvec2((hi & 15u) | ((byte_at(s + j - 4u) >> 6) << 4), (hi >> 4) | ((byte_at(s + j) >> 6) << 4));
 }
 
+/* The same from the 12 scale bytes already loaded as three words. */
+uint scale_byte(uvec3 sc, uint j)
+{
+    return (sc[j >> 2] >> ((j & 3u) * 8u)) & 0xffu;
+}
+
+uvec2 k_scale_min_w(uvec3 sc, uint j)
+{
+    if (j < 4u)
+        return uvec2(scale_byte(sc, j) & 63u, scale_byte(sc, j + 4u) & 63u);
+    uint hi = scale_byte(sc, j + 4u);
+    return uvec2((hi & 15u) | ((scale_byte(sc, j - 4u) >> 6) << 4), (hi >> 4) | ((scale_byte(sc, j) >> 6) << 4));
+}
+
 vec2 w_pair(uint row, uint k, uint ncols)
 {
     precise vec2 r;
@@ -220,13 +234,24 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
             }
         }
     } else if (WTYPE == T_Q4_K || WTYPE == T_Q5_K) {
+        /* Super-blocks of 144 / 176 bytes stay 16-byte aligned: one load
+         * brings d, dmin and all 12 scale bytes, one more the run's 8 quant
+         * bytes (and one the Q5_K high bits), instead of a load a byte. */
         uint base = (row * (ncols >> 8) + (k >> 8)) * (WTYPE == T_Q4_K ? 144u : 176u);
         uint i0 = k & 255u, g = i0 >> 6, l = i0 & 31u, sub = i0 >> 5;
-        uvec2 sm = k_scale_min(base + 4u, sub);
-        precise float d = f16_at(base) * float(sm.x);
-        precise float m = f16_at(base + 2u) * float(sm.y);
-        uvec2 b = bytes8_at(base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g + l);
-        uvec2 h = WTYPE == T_Q5_K ? bytes8_at(base + 16u + l) : uvec2(0u);
+        uvec4 head = W4[base >> 4];
+        uvec2 sm = k_scale_min_w(head.yzw, sub);
+        vec2 dmin = unpackHalf2x16(head.x);
+        precise float d = dmin.x * float(sm.x);
+        precise float m = dmin.y * float(sm.y);
+        uint qo = base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g + l; /* a multiple of 8 */
+        uvec4 qw = W4[qo >> 4];
+        uvec2 b = (qo & 8u) != 0u ? qw.zw : qw.xy;
+        uvec2 h = uvec2(0u);
+        if (WTYPE == T_Q5_K) {
+            uvec4 hw = W4[(base + 16u + l) >> 4];
+            h = ((base + 16u + l) & 8u) != 0u ? hw.zw : hw.xy;
+        }
         for (uint i = 0u; i < 8u; i++) {
             uint q = (sub & 1u) == 0u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
             q |= ((b8(h, i) >> sub) & 1u) << 4;
