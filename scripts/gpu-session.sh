@@ -1,6 +1,8 @@
-#!/bin/sh
+#!/bin/bash
 # One prepared run on a bare GPU machine (see ../shared/gpu/README.md):
-# nothing is built there. Expects, carried beside the working tree:
+# nothing is built there. Run it with bash (prelude.sh takes an argument
+# when sourced, which dash does not pass). Expects, carried beside the
+# working tree:
 #   build-gpu/    a Release build tree made here (tests, tools, lade-bench)
 #   .gpu-debs/    from ../shared/gpu/fetch-debs.sh, plus vulkan-validationlayers
 #   .gpu-models/  prelude.sh and shared/{models,prompts} (the subset that fits)
@@ -8,6 +10,15 @@
 # $OUT/results.tgz (the device tool returns only a few files), so a run
 # cut short still returns what it measured. Paths compiled into the tests (/work/main,
 # /work/shared) are recreated as links when the copy lives elsewhere.
+#
+# Modes (environment): the default runs the Vulkan tests, a matrix-kernel
+# geometry sweep on 8-layer 7B shapes (SWEEP=0 skips it; SWEEP_CONFIGS
+# replaces its list of "decode/wide" geometries), phase profiles, the
+# lookahead benchmark and the 7B curves for FORMATS (default f16 q4_0 q4_k
+# q8_0), with the sweep's best geometries. FULL_TESTS=1: all 40 code prompts
+# in the lookahead test. QUICK=1: lookahead benchmark and the 7B f16 curve
+# only. SPLITK_SWEEP=1: LADE_MM_SPLITK 1, 2, 4, then curves, lookahead,
+# tests. About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
 dest=${OUT:?set OUT}
