@@ -8,7 +8,9 @@
 # PROMPTS_DIR defaults to MODELS_DIR/../prompts. The device is the one whose
 # name contains $LADE_DEVICE (default "NVIDIA"); the tests get the same.
 # Every step has its own timeout, so one slow step cannot eat the budget;
-# the timeouts add up to 350 s (plus 5 s of grace each). Everything lands
+# the timeouts add up to 455 s (plus 5 s of grace each; on an H200 the
+# whole run took about 4 minutes). The 7B-shaped models are written to
+# $TMPDIR (13.5 GB for f16) and removed after use. Everything lands
 # in OUT_DIR: logs/<step>.log, steps.tsv (step, exit status, seconds),
 # device.json, and <device-slug>/*.json, the folder to copy into
 # bench/results/ before running bench/mkdoc.py (a preview of the page is
@@ -65,13 +67,25 @@ stories=$models/stories260K/stories260K.gguf
 k=$models/kernelc-22m
 step greedy-stories260K 25 "$bench" greedy $dev --model "$stories" --prompts "$prompts/stories.jsonl" \
     --json "$res/greedy-stories260K.json"
-step greedy-kernelc-22m 50 "$bench" greedy $dev --model "$k/kernelc-22m-f16.gguf" \
+step greedy-kernelc-22m 30 "$bench" greedy $dev --model "$k/kernelc-22m-f16.gguf" \
     --model "$k/kernelc-22m-q8_0.gguf" --model "$k/kernelc-22m-q4_0.gguf" --model "$k/kernelc-22m-q4_k_m.gguf" \
     --prompts "$prompts/code.jsonl" --max-tokens 256 --json "$res/greedy-kernelc-22m.json"
-step lookahead-stories260K 40 "$bench" lookahead $dev --model "$stories" --prompts "$prompts/stories.jsonl" \
+step lookahead-stories260K 20 "$bench" lookahead $dev --model "$stories" --prompts "$prompts/stories.jsonl" \
     --max-tokens 128 --temp 0.8 --json "$res/lookahead-stories260K.json"
-step lookahead-kernelc-22m-f16 125 "$bench" lookahead $dev --model "$k/kernelc-22m-f16.gguf" \
+step lookahead-kernelc-22m-f16 60 "$bench" lookahead $dev --model "$k/kernelc-22m-f16.gguf" \
     --prompts "$prompts/code.jsonl" --max-tokens 128 --temp 0.8 --json "$res/lookahead-kernelc-22m-f16.json"
+step lookahead-kernelc-22m-q4_k_m 45 "$bench" lookahead $dev --model "$k/kernelc-22m-q4_k_m.gguf" \
+    --prompts "$prompts/code.jsonl" --max-tokens 128 --temp 0.8 --json "$res/lookahead-kernelc-22m-q4_k_m.json"
+
+# Llama-2-7B-shaped models with random weights (lade-synth): read bandwidth
+# of a plain kernel, greedy decode and its fraction of that, the step-cost
+# curve T = 1 .. 128, prefill at 512 (lade-steps).
+tmp=${TMPDIR:-/tmp}
+for fmt in f16 q4_0 q4_k; do
+    step "synth-7b-$fmt" 25 "$build/tools/lade-synth" 7b "$fmt" "$tmp/lade-7b-$fmt.gguf"
+    step "steps-7b-$fmt" 30 "$build/tools/lade-steps" "$tmp/lade-7b-$fmt.gguf" $dev --json "$res/steps-7b-$fmt.json"
+    rm -f "$tmp/lade-7b-$fmt.gguf"
+done
 
 if command -v python3 >/dev/null; then
     python3 "$src/bench/mkdoc.py" --results "$out" --out "$out/benchmarks.md" \
