@@ -64,6 +64,16 @@ float sbyte(uint b)
     return float(int(b << 24) >> 24);
 }
 
+/* float(q) - off, exactly, for 0 <= q < 2^23 and a small whole off: the
+ * bits of 2^23 + q as a float, less 2^23 + off (both sides exact). The
+ * matrix kernels decode quants with this rather than an int-to-float
+ * conversion, which NVIDIA GPUs run at a quarter of the FMA rate; the
+ * values, and so every result bit, are the same. */
+float q2f(uint q, float off)
+{
+    return uintBitsToFloat(0x4b000000u | q) - (8388608.0 + off);
+}
+
 /* 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block whose
  * 12 scale bytes start at s (see k_scale_min in llama/dequant.c). */
 uvec2 k_scale_min(uint s, uint j)
@@ -207,9 +217,9 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         for (uint i = 0u; i < 8u; i++) {
             precise float v;
             if (WTYPE == T_Q8_0)
-                v = sbyte(b8(q, i)) * d;
+                v = q2f(b8(q, i) ^ 0x80u, 128.0) * d; /* the signed byte */
             else
-                v = float(int(e < 16u ? (b8(q, i) & 15u) : (b8(q, i) >> 4)) - 8) * d;
+                v = q2f(e < 16u ? (b8(q, i) & 15u) : (b8(q, i) >> 4), 8.0) * d;
             w[i] = v;
         }
     } else if (WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
@@ -227,9 +237,9 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
                 q |= ((qh >> (e + i)) & 1u) << 4;
                 precise float v;
                 if (WTYPE == T_Q5_0)
-                    v = float(int(q) - 16) * d;
+                    v = q2f(q, 16.0) * d;
                 else
-                    v = float(q) * d + m;
+                    v = q2f(q, 0.0) * d + m;
                 w[i] = v;
             }
         }
@@ -255,7 +265,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         for (uint i = 0u; i < 8u; i++) {
             uint q = (sub & 1u) == 0u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
             q |= ((b8(h, i) >> sub) & 1u) << 4;
-            precise float v = d * float(q) - m;
+            precise float v = d * q2f(q, 0.0) - m;
             w[i] = v;
         }
     } else { /* Q6_K */
@@ -267,8 +277,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         precise float ds = f16_at(base + 208u) * sc;
         for (uint i = 0u; i < 8u; i++) {
             uint q4 = kk < 2u ? (b8(lo, i) & 15u) : (b8(lo, i) >> 4);
-            int q = int(q4 | (((b8(hi, i) >> (2u * kk)) & 3u) << 4)) - 32;
-            precise float v = ds * float(q);
+            precise float v = ds * q2f(q4 | (((b8(hi, i) >> (2u * kk)) & 3u) << 4), 32.0);
             w[i] = v;
         }
     }
