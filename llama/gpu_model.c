@@ -112,12 +112,28 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
      * more if the context would need over 32. */
     uint32_t hd_max = m->hd_max;
     uint32_t min_sg = di->min_subgroup_size ? di->min_subgroup_size : di->subgroup_size;
-    uint32_t att_local = 4 * di->subgroup_size;
+    uint32_t att_sgs = 4;
+    m->att_split = cpu ? 64 : 256;
+    /* LADE_ATT="subgroups,split" overrides both for tuning. Like
+     * LADE_MM_SPLITK they change a result's bits (the merge tree, the split
+     * boundaries), never its dependence on T. */
+    const char *at = getenv("LADE_ATT");
+    if (at) {
+        unsigned a, b;
+        char extra;
+        if (sscanf(at, "%u,%u%c", &a, &b, &extra) != 2 || a < 1 || a > 16 || (a & (a - 1)) || b < 16 || b > 65536) {
+            snprintf(reterr, errlen, "LADE_ATT='%.40s': want subgroups,split (subgroups 1-16, a power of 2; split "
+                     "16-65536 positions)", at);
+            return -EINVAL;
+        }
+        att_sgs = a;
+        m->att_split = b;
+    }
+    uint32_t att_local = att_sgs * di->subgroup_size;
     uint32_t att_nj = (hd_max / 2 + min_sg - 1) / min_sg;
     uint32_t att_nsg = att_local / min_sg;
     uint32_t group = m->cfg.n_heads / m->cfg.n_kv_heads;
     uint32_t keys = m->n_ctx + m->max_rows;
-    m->att_split = cpu ? 64 : 256;
     while ((keys + m->att_split - 1) / m->att_split > 32)
         m->att_split *= 2;
     m->att_max_split = (keys + m->att_split - 1) / m->att_split;

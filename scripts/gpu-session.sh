@@ -17,8 +17,8 @@
 # lookahead benchmark and the 7B curves for FORMATS (default f16 q4_0 q4_k
 # q8_0), with the sweep's best geometries. FULL_TESTS=1: all 40 code prompts
 # in the lookahead test. QUICK=1: lookahead benchmark and the 7B f16 curve
-# only. SPLITK_SWEEP=1: LADE_MM_SPLITK 1, 2, 4, then curves, lookahead,
-# tests. About 5 minutes for the default on an H200; give it 8.
+# only. TRY="...": profiles under each of a list of knob settings (see
+# below). About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
 dest=${OUT:?set OUT}
@@ -65,36 +65,30 @@ if [ "${QUICK:-0}" = 1 ]; then
     pack
     exit 0
 fi
-if [ "${SPLITK_SWEEP:-0}" = 1 ]; then
-    # Subgroups a matrix row (LADE_MM_SPLITK 1, 2, 4) on 8-layer 7B shapes,
-    # then, with the best, the 7B f16 and q4_0 curves, the Vulkan tests and
-    # the lookahead benchmark.
-    mkdir -p "$out/sweep"
-    step synth-sweep-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
-    step synth-sweep-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
-    best=1 best_s=1e30
-    for sk in 1 2 4; do
-        for fmt in q4_0 f16; do
-            step "splitk-$sk-$fmt" 40 env LADE_MM_SPLITK=$sk "$B/tools/lade-steps" /tmp/s-$fmt.gguf --device NVIDIA \
-                --profile 1 --json "$out/sweep/splitk-$sk-$fmt.json"
+if [ -n "${TRY:-}" ]; then
+    # Knobs that change speed (and, for some, a result's bits, never its
+    # dependence on T), each profiled on 8-layer 7B shapes and kernelc-22m:
+    # TRY="default LADE_ATT=8,256 LADE_ATT=2,128+LADE_MM_SPLITK=2" (items
+    # separated by spaces, assignments within an item by '+'). Reports only;
+    # picking a default is a decision for a person, with the profiles.
+    mkdir -p "$out/try"
+    step synth-try-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
+    step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
+    # A throwaway profile first: the GPU's clocks ramp up on first use.
+    step warmup 40 "$B/tools/lade-steps" /tmp/s-f16.gguf --device NVIDIA --profile 1 --json /tmp/warmup.json
+    i=0
+    for item in $TRY; do
+        envs=$(echo "$item" | tr '+' ' ')
+        [ "$item" = default ] && envs=
+        echo "$i $item" >>"$out/try/items.txt"
+        for m in /tmp/s-q4_0.gguf /tmp/s-f16.gguf "$S/models/kernelc-22m/kernelc-22m-f16.gguf"; do
+            tag=$(basename "$m" .gguf)
+            step "try-$i-$tag" 40 env $envs "$B/tools/lade-steps" "$m" --device NVIDIA --profile 1 \
+                --json "$out/try/$i-$tag.json"
         done
-        sc=$(awk -v a="$(val "$out/sweep/splitk-$sk-q4_0.json" 64 1)" -v b="$(val "$out/sweep/splitk-$sk-f16.json" 64 1)" \
-            'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
-        printf '%s\t%s\n' "$sk" "$sc" >>"$out/sweep/splitk.tsv"
-        if awk -v x="$sc" -v y="$best_s" 'BEGIN { exit !(x < y) }'; then best=$sk best_s=$sc; fi
+        i=$((i + 1))
     done
     rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
-    export LADE_MM_SPLITK=$best
-    echo "LADE_MM_SPLITK=$best" >"$out/chosen.txt"
-    for fmt in f16 q4_0; do
-        step "synth-7b-$fmt" 75 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
-        step "steps-7b-$fmt" 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
-        rm -f /tmp/7b.gguf
-    done
-    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
-        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
-        --temp 0.8 --json "$out/lookahead-code.json"
-    step ctest 150 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 140
     pack
     exit 0
 fi
