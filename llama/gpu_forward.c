@@ -162,17 +162,16 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     end_phase(m, LLM_PROF_WO);
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
-    /* Gate and up side by side in one row of 2 ffn; on GPUs the down
-     * projection reads silu(gate) * up straight from it (matmul.comp,
-     * SWIGLU), on CPUs a pass of its own writes it over the gate first. */
+    /* Gate and up side by side in one row of 2 ffn; a pass of its own
+     * writes silu(gate) * up over the gate, which the down projection reads
+     * (inside the down projection it was slower on the H200: every row
+     * recomputed the exponentials). */
     rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
     rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
     end_phase(m, LLM_PROF_GATE_UP);
-    if (!m->fuse_swiglu) {
-        uint32_t pc[2] = {c->ffn, n};
-        vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], m->s_swiglu, pc, (c->ffn + 255) / 256, n, 1);
-        vkr_cmd_barrier(cmd); /* charged to the down projection's phase */
-    }
+    uint32_t pc[2] = {c->ffn, n};
+    vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], m->s_swiglu, pc, (c->ffn + 255) / 256, n, 1);
+    end_phase(m, LLM_PROF_SWIGLU);
     rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {

@@ -65,13 +65,10 @@ struct llm_model {
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
-    /* matmul per weight format, geometry and input (plain, SwiGLU of gate
-     * and up for the down projection), for the formats present */
-    struct vkr_kernel mm[GPU_N_TYPES][2][2];
+    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and geometry, for the formats present */
     struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
     uint32_t mm_splitk;
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
-    bool fuse_swiglu;          /* the down projection applies SwiGLU (GPUs), else a pass of its own */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */

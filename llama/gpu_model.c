@@ -101,7 +101,6 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     m->mmg[0] = g0;
     m->mmg[1] = g1;
     m->mm_wide_min = cpu ? 0 : 65536; /* CPUs: the 32-token tile pays whatever the size */
-    m->fuse_swiglu = !cpu;
     /* RMSNorm and argmax: 64 lanes on CPU drivers, 256 on GPUs. The norm's
      * reduction tree depends on it, but only per device, never per T (its
      * vec4 loads need dim % 4 == 0, which the matrix kernels already
@@ -170,18 +169,17 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     return 0;
 }
 
-/* The matmul pipelines for a weight format (both geometries; `swiglu`:
- * the variant whose input is SwiGLU of gate and up), built the first time
- * a tensor that needs them is uploaded (pipeline builds cost on CPU
- * drivers). */
-static int matmul_kernels(struct llm_model *m, int slot, bool swiglu, const struct vkr_kernel *ret[2])
+/* The matmul pipelines for a weight format (both geometries), built the
+ * first time a tensor of that format is uploaded (pipeline builds cost on
+ * CPU drivers). */
+static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[2])
 {
     for (int i = 0; i < 2; i++) {
-        struct vkr_kernel *k = &m->mm[slot][i][swiglu];
+        struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
             struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
-                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, swiglu,
+                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, 0,
                                          m->mm_splitk}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
@@ -198,8 +196,8 @@ static int repack_xform(void *arg, const void *src, uint64_t n_rows, uint64_t ro
     return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
 }
 
-static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, bool swiglu,
-                      struct gpu_mat *ret, char *reterr, size_t errlen)
+static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
+                      char *reterr, size_t errlen)
 {
     const struct llm_gguf_tensor *t = llm_gguf_find_tensor(m->gguf, name);
     if (!t) {
@@ -226,7 +224,7 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
                  name, cols, llm_ggml_type_name(t->type));
         return -EINVAL;
     }
-    int kerr = matmul_kernels(m, slot, swiglu, ret->kernel);
+    int kerr = matmul_kernels(m, slot, ret->kernel);
     if (kerr) {
         snprintf(reterr, errlen, "%s", m->vk->err);
         return kerr;
@@ -267,19 +265,19 @@ static int upload_layer(struct llm_model *m, int l, char *reterr, size_t errlen)
     const char *suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
     for (int i = 0; i < 7; i++)
         llm_config_tensor_name(n[i], sizeof(n[i]), l, suffix[i]);
-    int err = upload_mat(m, n[0], m->qdim, c->dim, false, &L->wq, reterr, errlen);
+    int err = upload_mat(m, n[0], m->qdim, c->dim, &L->wq, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[1], m->kvdim, c->dim, false, &L->wk, reterr, errlen);
+        err = upload_mat(m, n[1], m->kvdim, c->dim, &L->wk, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[2], m->kvdim, c->dim, false, &L->wv, reterr, errlen);
+        err = upload_mat(m, n[2], m->kvdim, c->dim, &L->wv, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[3], c->dim, m->qdim, false, &L->wo, reterr, errlen);
+        err = upload_mat(m, n[3], c->dim, m->qdim, &L->wo, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[4], c->ffn, c->dim, false, &L->wg, reterr, errlen);
+        err = upload_mat(m, n[4], c->ffn, c->dim, &L->wg, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[5], c->ffn, c->dim, false, &L->wu, reterr, errlen);
+        err = upload_mat(m, n[5], c->ffn, c->dim, &L->wu, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[6], c->dim, c->ffn, m->fuse_swiglu, &L->wd, reterr, errlen);
+        err = upload_mat(m, n[6], c->dim, c->ffn, &L->wd, reterr, errlen);
     char nn[128];
     if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_norm")))
         err = upload_vec(m, nn, c->dim, &L->attn_norm, reterr, errlen);
@@ -410,9 +408,9 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         err = make_kernels(m, reterr, errlen);
     }
     if (!err)
-        err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, false, &m->embd, reterr, errlen);
+        err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, &m->embd, reterr, errlen);
     if (!err && !c->tied_embeddings)
-        err = upload_mat(m, "output.weight", c->n_vocab, c->dim, false, &m->head, reterr, errlen);
+        err = upload_mat(m, "output.weight", c->n_vocab, c->dim, &m->head, reterr, errlen);
     if (!err && c->tied_embeddings) {
         m->head = m->embd; /* shares the chunks; freed once */
         memset(m->head.set, 0, sizeof(m->head.set));
@@ -485,8 +483,7 @@ void llm_model_free(struct llm_model *m)
             vkr_kernel_free(m->vk, &m->k[i]);
         for (int i = 0; i < GPU_N_TYPES; i++)
             for (int j = 0; j < 2; j++)
-                for (int v = 0; v < 2; v++)
-                    vkr_kernel_free(m->vk, &m->mm[i][j][v]);
+                vkr_kernel_free(m->vk, &m->mm[i][j]);
         vkr_ctx_free(m->vk);
     }
     free(m->layers);
@@ -516,7 +513,7 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gp
 const char *llm_prof_name(enum llm_prof_phase p)
 {
     static const char *const names[LLM_PROF_N] = {
-        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "down", "head",
+        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "swiglu", "down", "head",
     };
     return (unsigned)p < LLM_PROF_N ? names[p] : "?";
 }

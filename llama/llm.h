@@ -66,7 +66,8 @@ enum llm_prof_phase {
     LLM_PROF_ATTENTION,
     LLM_PROF_WO,        /* output projection + residual */
     LLM_PROF_GATE_UP,   /* gate and up projections */
-    LLM_PROF_DOWN,      /* SwiGLU, down projection, residual */
+    LLM_PROF_SWIGLU,
+    LLM_PROF_DOWN,      /* down projection + residual */
     LLM_PROF_HEAD,      /* final norm, LM head, argmax, readback copies */
     LLM_PROF_N,
 };

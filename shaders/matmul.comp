@@ -39,7 +39,9 @@ layout(constant_id = 2) const uint TILE_T = 8;
 layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
 layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
 layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
-layout(constant_id = 6) const uint SWIGLU = 0;   /* 1: X is SwiGLU of a gate and an up row (xload) */
+/* constant_id 6 is unused: it selected a variant that applied SwiGLU to
+ * its input, measured slower on the H200 than a pass of its own (every
+ * row's subgroup recomputed the exponentials, for every token). */
 layout(constant_id = 7) const uint SPLITK = 1;   /* subgroups sharing one row's runs (see main) */
 
 /* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
@@ -64,21 +66,10 @@ layout(push_constant) uniform P {
 #define W_NROWS p.nrows
 #include "weights.glsl"
 
-/* Four inputs at vec4 index i of a token's row (i counts from the row
- * start plus the token's offset). With SWIGLU the row holds a gate, then
- * an up projection, and the input is silu(gate) * up = x[k] =
- * X[k] / (1 + exp(-X[k])) * X[ncols + k], as llama/ref.c computes it, so
- * that no separate SwiGLU pass (and barrier) runs between the FFN
- * matrices. A specialization constant, not a flag: CPU drivers run both
- * sides of a branch the compiler cannot prove uniform, exp included. */
+/* Four inputs at vec4 index i of a token's row. */
 vec4 xload(uint i)
 {
-    vec4 x = X4[i];
-    if (SWIGLU != 0u) {
-        vec4 u = X4[i + (p.ncols >> 2)];
-        x = x / (1.0 + exp(-x)) * u;
-    }
-    return x;
+    return X4[i];
 }
 
 float dot8(float w[8], vec4 a, vec4 b, float s)

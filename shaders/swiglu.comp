@@ -1,9 +1,7 @@
 #version 450
 /* Row t of GU holds a gate then an up projection, ffn floats each:
  * gate[k] = silu(gate[k]) * up[k] = g / (1 + exp(-g)) * u, in place.
- * CPU drivers only: GPUs compute this inside the down projection
- * (matmul.comp, SWIGLU), where it costs nothing; a CPU would evaluate the
- * exp once per output row there. Invocation (k, t). */
+ * Invocation (k, t). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) buffer GUb { float GU[]; };
 layout(push_constant) uniform P { uint ffn; uint ntok; } p;
