@@ -323,6 +323,9 @@ def device_section(out, folder, ref):
     env = envs[0]
     out.append(f"## {env['device']} ({env['device_type']})\n")
     out.append(env_line(env) + f" Results: `bench/results/{os.path.basename(folder)}/`.\n")
+    if os.path.exists(os.path.join(folder, "README.md")):
+        out.append(f"Which run and which build each file comes from, and what changed since: "
+                   f"`bench/results/{os.path.basename(folder)}/README.md`.\n")
     if env["device_type"] == "CPU":
         out.append("This device is a CPU running the Vulkan shaders (lavapipe): every row of a step costs "
                    "compute, so lookahead's extra rows are not free and wall-clock speedups below 1 are "
