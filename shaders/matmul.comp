@@ -9,11 +9,11 @@
  * (number of subgroups)-th block of RPS rows, so the grid is right whatever
  * subgroup size the driver picks. A lane reads runs of 8 weights (one
  * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
- * RPS rows before it uses any, so that RPS * UNROLL loads a lane are in
- * flight (one run at a time left the GPU waiting on memory latency, most
- * of all for the 4-bit formats, whose runs are 4 bytes). Reductions use
- * subgroupAdd, with no barriers: on CPU drivers a barrier is a coroutine
- * switch per SIMD group.
+ * RPS rows before it uses any, so that RPS * UNROLL loads a lane may be in
+ * flight. (On the H200 neither more rows nor more runs in flight made a
+ * one-row step faster, bench/results/nvidia-h200/sweep; both are 1 there.)
+ * Reductions use subgroupAdd, with no barriers: on CPU drivers a barrier
+ * is a coroutine switch per SIMD group.
  *
  * SPLITK > 1 gives each row SPLITK subgroups (more warps in flight when a
  * matrix has few rows, shorter chains when rows are long): subgroup f of
