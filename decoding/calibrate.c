@@ -6,24 +6,38 @@
 #include <errno.h>
 #include <time.h>
 
-static double now_ms(void)
+static uint64_t mono_ns(void *user)
 {
+    (void)user;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One timed step. */
-static int time_once(const struct dec_model *m, const struct dec_row *rows, uint32_t n, int32_t *am, double *ret)
+struct clock {
+    uint64_t (*now_ns)(void *user);
+    void *user;
+};
+
+/* One timed step, in nanoseconds. */
+static int time_once(const struct dec_model *m, const struct clock *c, const struct dec_row *rows, uint32_t n,
+                     int32_t *am, double *ret)
 {
-    double t0 = now_ms();
+    uint64_t t0 = c->now_ns(c->user);
     int err = m->step(m->ctx, rows, n, am, NULL);
-    *ret = now_ms() - t0;
+    *ret = (double)(c->now_ns(c->user) - t0);
     return err;
 }
 
 int dec_measure_row_cost(const struct dec_model *m, double *ret_cost)
 {
+    return dec_measure_row_cost_clock(m, NULL, NULL, ret_cost);
+}
+
+int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
+                               double *ret_cost)
+{
+    struct clock c = {now_ns ? now_ns : mono_ns, now_ns ? user : NULL};
     enum { PREFIX = 8, WIDE = 33 };
     struct dec_row rows[WIDE];
     int32_t am[WIDE], first;
@@ -46,18 +60,18 @@ int dec_measure_row_cost(const struct dec_model *m, double *ret_cost)
      * over both. */
     double t1 = 1e300, tw = 1e300, t;
     for (int i = 0; !err && i < 3; i++)
-        err = time_once(m, rows, 1, am, &t);
+        err = time_once(m, &c, rows, 1, am, &t);
     for (int rep = 0; !err && rep < 5; rep++) {
-        err = time_once(m, rows, 1, am, &t);
+        err = time_once(m, &c, rows, 1, am, &t);
         t1 = t < t1 ? t : t1;
         if (!err)
-            err = time_once(m, rows, WIDE, am, &t);
+            err = time_once(m, &c, rows, WIDE, am, &t);
         tw = t < tw ? t : tw;
     }
     m->rewind(m->ctx, 0);
     if (err)
         return err;
-    double c = t1 > 0 ? (tw - t1) / ((WIDE - 1) * t1) : 1.0;
-    *ret_cost = c > 0 ? c : 0;
+    double cost = t1 > 0 ? (tw - t1) / ((WIDE - 1) * t1) : 1.0;
+    *ret_cost = cost > 0 ? cost : 0;
     return 0;
 }

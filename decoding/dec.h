@@ -135,10 +135,15 @@ struct dec_caps dec_caps_default(void);
  * p->n, p->w, p->g. */
 void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
 
-/* Measure row_cost on a model: time a one-row step and a 33-row step
- * (best of three each) over a short throwaway sequence; the model is
- * rewound to 0 afterwards. 0 or the model's negative errno. */
+/* Measure row_cost on a model: after three untimed steps, time one-row and
+ * 33-row steps in turn (best of five each) over a short throwaway
+ * sequence; the model is rewound to 0 afterwards. 0, -EINVAL when the model
+ * takes fewer than 33 rows or 41 positions, or the model's negative errno. */
 int dec_measure_row_cost(const struct dec_model *m, double *ret_cost);
+/* The same on a clock the caller supplies (nanoseconds; tests use a model's
+ * virtual time). */
+int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
+                               double *ret_cost);
 
 /* 0, or -EINVAL with a one-line reason in reterr (may be NULL), e.g.
  * "lookahead w 40 is above the configured max_w 32". */
