@@ -1,13 +1,14 @@
 /* The weight layout the GPU kernels read (shaders/weights.glsl), for the
  * formats where it differs from the GGUF file's.
  *
- * Q4_0 and Q8_0 blocks are 18 and 34 bytes, so their quants sit at odd
- * 2-byte offsets and a lane's run of 8 weights took up to five scattered
- * 4-byte loads. On the GPU the blocks of each buffer (a chunk of whole
- * rows) are split into two arrays: every block's quants (16 or 32 bytes,
- * aligned, so a run is one load), then every block's f16 scale. Same
- * bytes, same size, same values; only the order changes. Every other
- * format is uploaded as stored. */
+ * Q4_0, Q8_0 and Q6_K blocks are 18, 34 and 210 bytes, so their quants sit
+ * at unaligned offsets and a lane's run of 8 weights took up to five
+ * scattered 4-byte loads. On the GPU the blocks of each buffer (a chunk of
+ * whole rows) are split into two arrays: every block's quants (16, 32 or
+ * 192 bytes: ql then qh for Q6_K; aligned, so a run is one load), then
+ * every block's scales (the f16 scale; for Q6_K the 16 scale bytes and
+ * d). Same bytes, same size, same values; only the order changes. Every
+ * other format is uploaded as stored. */
 #ifndef LADE_LLAMA_REPACK_H
 #define LADE_LLAMA_REPACK_H
 

@@ -12,10 +12,10 @@
  * d * q - m into an fma the CPU does not do.
  * Host side: llama/gpu_model.c sets WTYPE from the tensor's GGUF type.
  *
- * Q4_0 and Q8_0 are read in the GPU layout of llama/repack.h: in each
- * buffer, every block's quants (16 or 32 bytes), then every block's f16
- * scale; the including shader defines W_NROWS, the rows in the bound
- * buffer, which places the scales. */
+ * Q4_0, Q8_0 and Q6_K are read in the GPU layout of llama/repack.h: in
+ * each buffer, every block's quants, then every block's scales; the
+ * including shader defines W_NROWS, the rows in the bound buffer, which
+ * places the scales. */
 
 layout(constant_id = 0) const uint WTYPE = 0;
 
@@ -157,15 +157,17 @@ vec2 w_pair(uint row, uint k, uint ncols)
             q |= ((h >> sub) & 1u) << 4;
         }
         r = d * vec2(q) - m;
-    } else { /* Q6_K: 210 bytes, see deq_q6_k in llama/dequant.c */
-        uint base = (row * (ncols >> 8) + (k >> 8)) * 210u;
+    } else { /* Q6_K, repacked (llama/repack.h): per block ql[128] qh[64],
+              * then after every block's: scales[16] d; see deq_q6_k in
+              * llama/dequant.c */
+        uint nb = ncols >> 8, b = row * nb + (k >> 8), base = b * 192u, sb = W_NROWS * nb * 192u + 18u * b;
         uint i = k & 255u, h = i >> 7, j = i & 127u, kk = j >> 5, l = j & 31u;
         uvec2 lo = bytes2_at(base + 64u * h + l + 32u * (kk & 1u));
         lo = kk < 2u ? (lo & 15u) : (lo >> 4);
         uvec2 hi = (bytes2_at(base + 128u + 32u * h + l) >> (2u * kk)) & 3u;
         ivec2 q = ivec2(lo | (hi << 4)) - 32;
-        float sc = sbyte(byte_at(base + 192u + 8u * h + l / 16u + 2u * kk));
-        float d = f16_at(base + 208u);
+        float sc = sbyte(byte_at(sb + 8u * h + l / 16u + 2u * kk));
+        float d = f16_at(sb + 16u);
         r = (d * sc) * vec2(q);
     }
     return r;
@@ -268,13 +270,16 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
             precise float v = d * q2f(q, 0.0) - m;
             w[i] = v;
         }
-    } else { /* Q6_K */
-        uint base = (row * (ncols >> 8) + (k >> 8)) * 210u;
+    } else { /* Q6_K, repacked (llama/repack.h): the run's 8 ql bytes and
+              * 8 qh bytes are halves of 16-byte words */
+        uint nb = ncols >> 8, b = row * nb + (k >> 8), base = b * 192u, sb = W_NROWS * nb * 192u + 18u * b;
         uint i0 = k & 255u, hh = i0 >> 7, j = i0 & 127u, kk = j >> 5, l = j & 31u;
-        uvec2 lo = bytes8_at(base + 64u * hh + l + 32u * (kk & 1u));
-        uvec2 hi = bytes8_at(base + 128u + 32u * hh + l);
-        float sc = sbyte(byte_at(base + 192u + 8u * hh + l / 16u + 2u * kk));
-        precise float ds = f16_at(base + 208u) * sc;
+        uint lo_at = base + 64u * hh + l + 32u * (kk & 1u), hi_at = base + 128u + 32u * hh + l;
+        uvec4 low = W4[lo_at >> 4], high = W4[hi_at >> 4];
+        uvec2 lo = (lo_at & 8u) != 0u ? low.zw : low.xy;
+        uvec2 hi = (hi_at & 8u) != 0u ? high.zw : high.xy;
+        float sc = sbyte(byte_at(sb + 8u * hh + l / 16u + 2u * kk));
+        precise float ds = f16_at(sb + 16u) * sc;
         for (uint i = 0u; i < 8u; i++) {
             uint q4 = kk < 2u ? (b8(lo, i) & 15u) : (b8(lo, i) >> 4);
             precise float v = ds * q2f(q4 | (((b8(hi, i) >> (2u * kk)) & 3u) << 4), 32.0);

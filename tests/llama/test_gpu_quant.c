@@ -145,6 +145,82 @@ static void test_matmul_formats(void **state)
     vkr_ctx_free(ctx);
 }
 
+struct embed_push {
+    uint32_t dim, ntok, row0, nrows;
+};
+
+/* The embedding lookup (embed.comp, the pair decoder of weights.glsl) of
+ * every format, in the GPU layout, gives exactly the CPU dequantiser's
+ * values (bit for bit: the decoders follow llama/dequant.c's arithmetic). */
+static void test_embed_formats(void **state)
+{
+    (void)state;
+    char err[512];
+    struct vkr_ctx *ctx;
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &ctx, err, sizeof(err)))
+        fail_msg("%s", err);
+    const uint32_t rows = 6, cols = 512, ntok = 4;
+    const int32_t tok[4] = {5, 0, 3, 5};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        const struct fmt *f = &fmts[i];
+        size_t rb = cols / f->block * f->bytes;
+        uint8_t *w = malloc(rows * rb);
+        for (size_t j = 0; j < rows * rb; j++)
+            w[j] = (uint8_t)rnd();
+        for (uint32_t b = 0; b < rows * cols / f->block; b++)
+            for (int sc = 0; sc < f->n_scales; sc++) {
+                uint16_t h = rnd_scale();
+                memcpy(w + (size_t)b * f->bytes + f->scale_at[sc], &h, 2);
+            }
+        if (f->type == LLM_GGML_BF16)
+            for (size_t j = 1; j < rows * rb; j += 2)
+                w[j] &= 0xbf;
+        float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4);
+        for (uint32_t r = 0; r < rows; r++)
+            assert_int_equal(llm_dequant_row(f->type, w + r * rb, deq + (size_t)r * cols, cols), 0);
+        if (llm_repacked(f->type)) {
+            uint8_t *rp = malloc(rows * rb);
+            assert_int_equal(llm_repack_rows(f->type, w, rows, rb, rp), 0);
+            memcpy(w, rp, rows * rb);
+            free(rp);
+        }
+        struct vkr_kernel k;
+        struct vkr_kernel_desc d = {"embed", lade_spv_embed, lade_spv_embed_bytes, 3, 16, 1, {f->type}};
+        assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
+        struct vkr_buf bw, bt, bx;
+        assert_int_equal(vkr_buf_new(ctx, (rows * rb + 15) & ~15u, VKR_MEM_DEVICE, &bw), 0);
+        assert_int_equal(vkr_buf_new(ctx, sizeof(tok), VKR_MEM_DEVICE, &bt), 0);
+        assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &bt, 0, tok, sizeof(tok)), 0);
+        struct vkr_set_pool pool;
+        assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
+        VkDescriptorSet set;
+        struct vkr_binding bd[3] = {{&bw, 0, 0}, {&bt, 0, 0}, {&bx, 0, 0}};
+        assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 3, &set), 0);
+        struct vkr_cmd c;
+        assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
+        assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+        struct embed_push p = {cols, ntok, 0, rows};
+        vkr_cmd_dispatch(&c, &k, set, &p, (cols / 2 + 63) / 64, ntok, 1);
+        assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+        assert_int_equal(vkr_buf_download(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
+        for (uint32_t t = 0; t < ntok; t++)
+            if (memcmp(x + (size_t)t * cols, deq + (size_t)tok[t] * cols, cols * 4))
+                fail_msg("type %u: embedding of token %d differs from the CPU dequantiser", f->type, tok[t]);
+        vkr_cmd_free(ctx, &c);
+        vkr_set_pool_free(ctx, &pool);
+        vkr_kernel_free(ctx, &k);
+        vkr_buf_free(ctx, &bw);
+        vkr_buf_free(ctx, &bt);
+        vkr_buf_free(ctx, &bx);
+        free(w);
+        free(deq);
+        free(x);
+    }
+    vkr_ctx_free(ctx);
+}
+
 /* Greedy on a quantised fixture equals the CPU reference forward on the
  * same weights (dequantised exactly as ggml does) for the first 32 tokens
  * of each reference prompt. CI checks the first prompt of each fixture
@@ -251,7 +327,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_formats),  cmocka_unit_test(test_greedy_q8_0),
+        cmocka_unit_test(test_matmul_formats),  cmocka_unit_test(test_embed_formats),
+        cmocka_unit_test(test_greedy_q8_0),
         cmocka_unit_test(test_greedy_q4_0),     cmocka_unit_test(test_greedy_q4_k_m),
         cmocka_unit_test(test_invariance_q8_0), cmocka_unit_test(test_invariance_q4_0),
         cmocka_unit_test(test_invariance_q4_k_m),
