@@ -51,7 +51,9 @@ struct mm_push {
     uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
 };
 
-static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols, uint32_t ntok)
+/* rows x cols random weights of format f with plausible scales, dequantised
+ * into deq by the CPU, then put in the GPU layout (llama/repack.h). */
+static uint8_t *random_weights(const struct fmt *f, uint32_t rows, uint32_t cols, float *deq)
 {
     size_t rb = cols / f->block * f->bytes;
     uint8_t *w = malloc(rows * rb);
@@ -65,9 +67,22 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     if (f->type == LLM_GGML_BF16) /* random bits are fine but for NaN/Inf: clear the top exponent bit */
         for (size_t i = 1; i < rows * rb; i += 2)
             w[i] &= 0xbf;
-    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
     for (uint32_t r = 0; r < rows; r++)
         assert_int_equal(llm_dequant_row(f->type, w + r * rb, deq + (size_t)r * cols, cols), 0);
+    if (llm_repacked(f->type)) {
+        uint8_t *rp = malloc(rows * rb);
+        assert_int_equal(llm_repack_rows(f->type, w, rows, rb, rp), 0);
+        memcpy(w, rp, rows * rb);
+        free(rp);
+    }
+    return w;
+}
+
+static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols, uint32_t ntok)
+{
+    size_t rb = cols / f->block * f->bytes;
+    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
+    uint8_t *w = random_weights(f, rows, cols, deq);
     for (size_t i = 0; i < (size_t)ntok * cols; i++)
         x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
     /* Alternate geometries (matmul.comp: rows a subgroup reduces together,
@@ -84,12 +99,6 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
     assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
     assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
-    if (llm_repacked(f->type)) { /* the GPU layout of these formats (llama/repack.h) */
-        uint8_t *rp = malloc(rows * rb);
-        assert_int_equal(llm_repack_rows(f->type, w, rows, rb, rp), 0);
-        memcpy(w, rp, rows * rb);
-        free(rp);
-    }
     assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;
@@ -164,26 +173,8 @@ static void test_embed_formats(void **state)
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         const struct fmt *f = &fmts[i];
         size_t rb = cols / f->block * f->bytes;
-        uint8_t *w = malloc(rows * rb);
-        for (size_t j = 0; j < rows * rb; j++)
-            w[j] = (uint8_t)rnd();
-        for (uint32_t b = 0; b < rows * cols / f->block; b++)
-            for (int sc = 0; sc < f->n_scales; sc++) {
-                uint16_t h = rnd_scale();
-                memcpy(w + (size_t)b * f->bytes + f->scale_at[sc], &h, 2);
-            }
-        if (f->type == LLM_GGML_BF16)
-            for (size_t j = 1; j < rows * rb; j += 2)
-                w[j] &= 0xbf;
         float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4);
-        for (uint32_t r = 0; r < rows; r++)
-            assert_int_equal(llm_dequant_row(f->type, w + r * rb, deq + (size_t)r * cols, cols), 0);
-        if (llm_repacked(f->type)) {
-            uint8_t *rp = malloc(rows * rb);
-            assert_int_equal(llm_repack_rows(f->type, w, rows, rb, rp), 0);
-            memcpy(w, rp, rows * rb);
-            free(rp);
-        }
+        uint8_t *w = random_weights(f, rows, cols, deq);
         struct vkr_kernel k;
         struct vkr_kernel_desc d = {"embed", lade_spv_embed, lade_spv_embed_bytes, 3, 16, 1, {f->type}};
         assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
