@@ -178,8 +178,8 @@ static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel
         struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
-                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll, 0,
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 7,
+                                        {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll,
                                          m->mm_splitk}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)

@@ -39,10 +39,7 @@ layout(constant_id = 2) const uint TILE_T = 8;
 layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
 layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
 layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
-/* constant_id 6 is unused: it selected a variant that applied SwiGLU to
- * its input, measured slower on the H200 than a pass of its own (every
- * row's subgroup recomputed the exponentials, for every token). */
-layout(constant_id = 7) const uint SPLITK = 1;   /* subgroups sharing one row's runs (see main) */
+layout(constant_id = 6) const uint SPLITK = 1;   /* subgroups sharing one row's runs (see main) */
 
 /* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
  * subgroup that adds them in order (subgroups of at least 4 lanes). */
@@ -65,12 +62,6 @@ layout(push_constant) uniform P {
 
 #define W_NROWS p.nrows
 #include "weights.glsl"
-
-/* Four inputs at vec4 index i of a token's row. */
-vec4 xload(uint i)
-{
-    return X4[i];
-}
 
 float dot8(float w[8], vec4 a, vec4 b, float s)
 {
@@ -131,7 +122,7 @@ void main()
                     uint xk = (k + u * kstep) >> 2;
                     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                         if (t < nt) {
-                            vec4 a = xload(xrow[t] + xk), b = xload(xrow[t] + xk + 1u);
+                            vec4 a = X4[xrow[t] + xk], b = X4[xrow[t] + xk + 1u];
                             [[unroll]] for (uint r = 0; r < RPS; r++)
                                 acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
                         }
@@ -145,7 +136,7 @@ void main()
                     w_chunk8(rows[r], k, p.ncols, w[r]);
                 [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                     if (t < nt) {
-                        vec4 a = xload(xrow[t] + (k >> 2)), b = xload(xrow[t] + (k >> 2) + 1u);
+                        vec4 a = X4[xrow[t] + (k >> 2)], b = X4[xrow[t] + (k >> 2) + 1u];
                         [[unroll]] for (uint r = 0; r < RPS; r++)
                             acc[r][t] = dot8(w[r], a, b, acc[r][t]);
                     }
@@ -160,7 +151,7 @@ void main()
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
                     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                         if (t < nt) {
-                            vec4 a = xload(xrow[t] + (kt >> 2));
+                            vec4 a = X4[xrow[t] + (kt >> 2)];
                             vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
                             acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
                         }

@@ -71,7 +71,7 @@ static void test_overlong(void **state)
         int k = ipc_linebuf_next(&lb, &line, &len);
         assert_int_equal(k, i == 0 ? -E2BIG : 0);
     }
-    feed(&lb, "xxx\nok\n");
+    feed(&lb, "xxx\nok\n"); /* the rest of the too-long line is dropped, the next line kept */
     expect_line(&lb, "ok");
     feed(&lb, "012345678"); /* one past max, then its newline */
     assert_int_equal(ipc_linebuf_next(&lb, &line, &len), -E2BIG);

@@ -82,7 +82,7 @@ static float from_f16(uint16_t h)
     return f;
 }
 
-/* Matmul geometries (matmul.comp's spec constants 1-5 and 7): the first
+/* Matmul geometries (matmul.comp's spec constants 1-6): the first
  * is the one the tests use by default; the others with the same split
  * (subgroups a row, which does change the order of its sum) must give
  * bit-identical results (batch invariance across the tunings a device may
@@ -112,8 +112,8 @@ static void make_kernels(struct kernels *k)
         for (size_t g = 0; g < N_GEOMS; g++) {
             const struct mm_geom *G = &geoms[g];
             struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 8,
-                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll, 0,
+                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 7,
+                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll,
                                                  G->splitk}};
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
