@@ -18,7 +18,9 @@
 # q8_0), with the sweep's best geometries. FULL_TESTS=1: all 40 code prompts
 # in the lookahead test. QUICK=1: lookahead benchmark and the 7B f16 curve
 # only. TRY="...": profiles under each of a list of knob settings (see
-# below). About 5 minutes for the default on an H200; give it 8.
+# below). MMBENCH=1: first lade-mmbench (one matrix dispatch by format,
+# shape, geometry and T, with the kernel's probes), then TRY if set, else
+# stop. About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
 dest=${OUT:?set OUT}
@@ -64,6 +66,13 @@ if [ "${QUICK:-0}" = 1 ]; then
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
     pack
     exit 0
+fi
+if [ "${MMBENCH:-0}" = 1 ]; then
+    step mmbench-t1 90 "$B/tools/lade-mmbench" --device NVIDIA --json "$out/mmbench-t1.json"
+    step mmbench-wide 90 "$B/tools/lade-mmbench" --device NVIDIA --formats "f16 q4_0" --T "8 16 64" \
+        --configs "${MMBENCH_WIDE:-64,8,2,1,1,8 64,8,2,1,1,32 64,16,2,1,1,32 64,8,4,1,1,32 128,8,1,1,1,32}" \
+        --json "$out/mmbench-wide.json"
+    [ -n "${TRY:-}" ] || exit 0
 fi
 if [ -n "${TRY:-}" ]; then
     # Knobs that change speed (and, for some, a result's bits, never its
