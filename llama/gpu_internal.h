@@ -68,7 +68,6 @@ struct llm_model {
     struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and geometry, for the formats present */
     struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
     uint32_t mm_splitk;
-    uint32_t mm_run;           /* weights a lane takes at a time (matmul.comp RUN) */
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */

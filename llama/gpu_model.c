@@ -79,18 +79,6 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         }
         m->mm_splitk = (uint32_t)atoi(sk);
     }
-    /* LADE_MM_RUN (8, 16 or 32): weights a lane takes at a time
-     * (matmul.comp). Like SPLITK it is one value per model load: it fixes
-     * the order of every sum. */
-    m->mm_run = 8;
-    const char *run = getenv("LADE_MM_RUN");
-    if (run) {
-        if (strcmp(run, "8") && strcmp(run, "16") && strcmp(run, "32")) {
-            snprintf(reterr, errlen, "LADE_MM_RUN='%.20s': want 8, 16 or 32", run);
-            return -EINVAL;
-        }
-        m->mm_run = (uint32_t)atoi(run);
-    }
     for (int i = 0; i < 2; i++) {
         struct gpu_mm_geom *g = i ? &g1 : &g0;
         if ((di->subgroup_ops & need) != need || di->subgroup_size == 0) {
@@ -190,9 +178,9 @@ static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel
         struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 7,
                                         {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll,
-                                         m->mm_splitk, m->mm_run}};
+                                         m->mm_splitk}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
                 return err;

@@ -7,11 +7,11 @@
  * a wide step reads its weights from memory about once), y + 32768 z =
  * block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
  * (number of subgroups)-th block of RPS rows, so the grid is right whatever
- * subgroup size the driver picks. A lane reads runs of RUN weights (RUN
- * 8: one 16-byte load for f16, half a Q4_0 block's quants; RUN 32: a whole
- * Q4_0 block, one load, so that more bytes are in flight a lane) and
- * their RUN inputs a step, UNROLL runs of each of its RPS rows before it
- * uses any, so that RPS * UNROLL loads a lane may be in flight.
+ * subgroup size the driver picks. A lane reads runs of 8 weights (one
+ * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
+ * RPS rows before it uses any, so that RPS * UNROLL loads a lane may be in
+ * flight. (On the H200 neither more rows nor more runs in flight made a
+ * one-row step faster, bench/results/nvidia-h200/sweep; both are 1 there.)
  * Reductions use subgroupAdd, with no barriers: on CPU drivers a barrier
  * is a coroutine switch per SIMD group.
  *
@@ -22,14 +22,13 @@
  *
  * Batch invariance, which lookahead's exactness rests on: every output is
  * reduced in the same order whatever T, TILE_T, RPS, UNROLL, the tile or
- * the grid: lane l of subgroup f accumulates its runs k = RUN l .. RUN l +
- * RUN-1 + RUN S (f + SPLITK i), i = 0, 1, .., one explicit fma each, in
- * that order (then the part-run and pairs at the end of a row), then
- * subgroupAdd combines the S partial sums and the SPLITK subgroup sums
+ * the grid: lane l of subgroup f accumulates its runs k = 8l .. 8l+7 +
+ * 8S(f + SPLITK i), i = 0, 1, .., one explicit fma each, in that order,
+ * then subgroupAdd combines the S partial sums and the SPLITK subgroup sums
  * are added in order, identically for every dispatch on this device. A
  * token's result therefore does not depend on which other tokens share its
- * step, nor on the geometry picked for the device (SPLITK and RUN are one
- * value per model load: they change the order). */
+ * step, nor on the geometry picked for the device (SPLITK is one value per
+ * device: it changes the order). */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -41,10 +40,10 @@ layout(constant_id = 3) const uint ROWS_WG = 32; /* rows a workgroup covers */
 layout(constant_id = 4) const uint RPS = 1;      /* rows a subgroup reduces together */
 layout(constant_id = 5) const uint UNROLL = 1;   /* runs a lane loads before using them */
 layout(constant_id = 6) const uint SPLITK = 1;   /* subgroups sharing one row's runs (see main) */
-layout(constant_id = 7) const uint RUN = 8;      /* weights a lane takes at a time: 8, 16 or 32 */
-/* Diagnostics only (lade-mmbench): 1 reads no inputs, 2 reads no weights;
- * the results are then meaningless. 0 in every model. */
-layout(constant_id = 8) const uint PROBE = 0;
+/* Diagnostics only (tools/lade-mmbench.c): 1 loads no inputs, 2 loads no
+ * weights, to tell which loads bound a kernel; results are then
+ * meaningless. 0 in every model. */
+layout(constant_id = 7) const uint PROBE = 0;
 
 /* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
  * subgroup that adds them in order (subgroups of at least 4 lanes). */
@@ -68,58 +67,34 @@ layout(push_constant) uniform P {
 #define W_NROWS p.nrows
 #include "weights.glsl"
 
-/* A lane's state, at module scope rather than passed to functions (some
- * drivers fail on arrays sized by specialization constants as function
- * parameters): the inputs' offsets for each token of the tile (vec4
- * units), the weights of the runs in flight and the sums. */
-uint xrow[TILE_T];
-float wv[UNROLL][RPS][RUN];
-float acc[RPS][TILE_T];
-
-/* Weights k .. k+7 of a row into wv[u][r][c .. c+7]; PROBE 2 makes them
- * from k instead of loading them (see PROBE). */
-void w_run(uint row, uint k, uint u, uint r, uint c)
+/* Weights k .. k+7 of a row (PROBE 2: made up from k). */
+void w_load(uint row, uint k, out float w[8])
 {
-    float v[8];
     if (PROBE == 2u) {
-        [[unroll]] for (uint i = 0u; i < 8u; i++)
-            v[i] = float(k + i) * 1e-9;
+        for (uint i = 0u; i < 8u; i++)
+            w[i] = float(k + i) * 1e-9;
     } else {
-        w_chunk8(row, k, p.ncols, v);
+        w_chunk8(row, k, p.ncols, w);
     }
-    [[unroll]] for (uint i = 0u; i < 8u; i++)
-        wv[u][r][c + i] = v[i];
 }
 
-/* acc[r][t] += wv[u][r][c .. c+7] . X[t][4 xk .. 4 xk + 7] for every row
- * of the block and token of the tile, one fma each in order of k. PROBE 1
- * reads no inputs (the weights stand in). */
-void mac_run(uint nt, uint xk, uint u, uint c)
+/* Inputs 4i .. 4i+3 (PROBE 1: made up from i). */
+vec4 x_load(uint i)
 {
-    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-        if (t < nt) {
-            vec4 a, b;
-            if (PROBE == 1u) {
-                a = vec4(wv[u][0][c], wv[u][0][c + 1u], wv[u][0][c + 2u], wv[u][0][c + 3u]);
-                b = vec4(wv[u][0][c + 4u], wv[u][0][c + 5u], wv[u][0][c + 6u], wv[u][0][c + 7u]);
-            } else {
-                a = X4[xrow[t] + xk];
-                b = X4[xrow[t] + xk + 1u];
-            }
-            [[unroll]] for (uint r = 0; r < RPS; r++) {
-                float s = acc[r][t];
-                s = fma(wv[u][r][c], a.x, s);
-                s = fma(wv[u][r][c + 1u], a.y, s);
-                s = fma(wv[u][r][c + 2u], a.z, s);
-                s = fma(wv[u][r][c + 3u], a.w, s);
-                s = fma(wv[u][r][c + 4u], b.x, s);
-                s = fma(wv[u][r][c + 5u], b.y, s);
-                s = fma(wv[u][r][c + 6u], b.z, s);
-                s = fma(wv[u][r][c + 7u], b.w, s);
-                acc[r][t] = s;
-            }
-        }
-    }
+    return PROBE == 1u ? vec4(float(i) * 1e-9) : X4[i];
+}
+
+float dot8(float w[8], vec4 a, vec4 b, float s)
+{
+    s = fma(w[0], a.x, s);
+    s = fma(w[1], a.y, s);
+    s = fma(w[2], a.z, s);
+    s = fma(w[3], a.w, s);
+    s = fma(w[4], b.x, s);
+    s = fma(w[5], b.y, s);
+    s = fma(w[6], b.z, s);
+    s = fma(w[7], b.w, s);
+    return s;
 }
 
 void main()
@@ -130,12 +105,13 @@ void main()
     uint t0 = gl_WorkGroupID.x * TILE_T;
     uint row0 = (gl_WorkGroupID.y + gl_WorkGroupID.z * 32768u) * ROWS_WG;
     uint nt = min(TILE_T, p.ntok - t0);
+    uint xrow[TILE_T]; /* in vec4 units */
     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
         uint tt = t0 + min(t, nt - 1u);
         xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
     }
-    uint stride = RUN * lanes; /* k between a subgroup's runs */
-    uint kr = p.ncols - p.ncols % RUN, k8 = p.ncols & ~7u;
+    uint stride = 8u * lanes; /* k between a subgroup's runs */
+    uint k8 = p.ncols & ~7u;
     uint f = gl_SubgroupID % SPLITK, groups = slots / SPLITK, grp = gl_SubgroupID / SPLITK;
     uint kstep = stride * SPLITK; /* k between one lane's runs */
     /* Every subgroup runs the same iterations (the shared-memory merge has
@@ -152,38 +128,44 @@ void main()
             rows[r] = min(row0 + j + r, p.nrows - 1u);
         /* Loops over the tile run to the constant TILE_T and test t < nt, so
          * the compiler keeps acc[] in registers. */
+        float acc[RPS][TILE_T];
         [[unroll]] for (uint r = 0; r < RPS; r++)
             [[unroll]] for (uint t = 0; t < TILE_T; t++)
                 acc[r][t] = 0.0;
         if (live) {
-            uint k = RUN * lane + stride * f;
-            for (; k + (UNROLL - 1u) * kstep < kr; k += UNROLL * kstep) {
+            uint k = 8u * lane + stride * f;
+            for (; k + (UNROLL - 1u) * kstep < k8; k += UNROLL * kstep) {
+                float w[UNROLL][RPS][8];
                 [[unroll]] for (uint u = 0; u < UNROLL; u++)
                     [[unroll]] for (uint r = 0; r < RPS; r++)
-                        [[unroll]] for (uint c = 0; c < RUN; c += 8u)
-                            w_run(rows[r], k + u * kstep + c, u, r, c);
-                [[unroll]] for (uint u = 0; u < UNROLL; u++)
-                    [[unroll]] for (uint c = 0; c < RUN; c += 8u)
-                        mac_run(nt, (k + u * kstep + c) >> 2, u, c);
+                        w_load(rows[r], k + u * kstep, w[u][r]);
+                [[unroll]] for (uint u = 0; u < UNROLL; u++) {
+                    uint xk = (k + u * kstep) >> 2;
+                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                        if (t < nt) {
+                            vec4 a = x_load(xrow[t] + xk), b = x_load(xrow[t] + xk + 1u);
+                            [[unroll]] for (uint r = 0; r < RPS; r++)
+                                acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                        }
+                    }
+                }
             }
             /* Fewer than UNROLL runs left: one at a time, same order. */
-            for (; k < kr; k += kstep) {
+            for (; k < k8; k += kstep) {
+                float w[RPS][8];
                 [[unroll]] for (uint r = 0; r < RPS; r++)
-                    [[unroll]] for (uint c = 0; c < RUN; c += 8u)
-                        w_run(rows[r], k + c, 0u, r, c);
-                [[unroll]] for (uint c = 0; c < RUN; c += 8u)
-                    mac_run(nt, (k + c) >> 2, 0u, c);
+                    w_load(rows[r], k, w[r]);
+                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
+                    if (t < nt) {
+                        vec4 a = x_load(xrow[t] + (k >> 2)), b = x_load(xrow[t] + (k >> 2) + 1u);
+                        [[unroll]] for (uint r = 0; r < RPS; r++)
+                            acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                    }
+                }
             }
-            /* A row length that is not a multiple of RUN: the last part-run
-             * in runs of 8, lane l of subgroup 0 taking the l-th... */
-            k = kr + 8u * lane;
-            if (f == 0u && k < k8) {
-                [[unroll]] for (uint r = 0; r < RPS; r++)
-                    w_run(rows[r], k, 0u, r, 0u);
-                mac_run(nt, k >> 2, 0u, 0u);
-            }
-            /* ... and a length that is not a multiple of 8 (stories260K's
-             * FFN is 172): the last pairs, lane l taking pair l. */
+            /* Rows whose length is not a multiple of 8 (stories260K's FFN
+             * is 172): the last pairs, lane l of subgroup 0 taking pair l,
+             * after the runs. */
             uint kt = k8 + 2u * lane;
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {

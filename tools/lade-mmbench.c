@@ -9,10 +9,16 @@
  * or neither, and the cost of a dispatch that does almost nothing (the
  * floor every phase of a step pays).
  *
- * usage: lade-mmbench [--json PATH] [--device D] [--configs "L,T,R,U,S,RUN[,PROBE] ..."] [--T "1 8 64"]
+ * GPU clocks drop while the host builds a pipeline, so every geometry is
+ * warmed up (about 30 ms of its own dispatches) before the best of 5
+ * chains is taken: without that, short timings measured the clocks.
+ *
+ * usage: lade-mmbench [--json PATH] [--device D] [--configs "L,T,R,U,S[,PROBE] ..."] [--T "1 8 64"]
  *                     [--formats "f16 q4_0"]
  * A config is lanes a workgroup, token tile, rows a subgroup, runs in
- * flight, split-K, weights a lane takes at a time, and the probe. */
+ * flight, split-K and the probe (matmul.comp's constants). The last line
+ * names the fastest geometry over everything measured (probe 0, split-K
+ * 1), as LADE_MM takes it: "best: L,T,R,U". */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,7 +55,9 @@ static const struct shape shapes[] = {
 };
 
 struct cfg {
-    uint32_t local, tile, rps, unroll, splitk, run, probe;
+    uint32_t local, tile, rps, unroll, splitk, probe;
+    double total_us; /* over every format, shape and T it ran */
+    int runs;
 };
 
 struct pc_matmul {
@@ -96,37 +104,50 @@ struct bench {
 };
 
 /* Microseconds a dispatch of kernel k over `slots` copies of a matrix
- * (rows x cols, mat_bytes apart in b->w), in a chain of n with barriers;
- * best of 3. */
+ * (sets[i] binds copy i), in one chain of n with a barrier after each. */
 static int time_chain(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets, uint32_t slots,
                       const struct pc_matmul *pc, uint32_t gx, uint32_t gy, uint32_t n, double *ret_us)
 {
-    double best = 1e300;
-    for (int rep = 0; rep < 3; rep++) {
-        int err = vkr_cmd_begin(b->vk, &b->cmd);
-        if (err)
-            return err;
-        int t0 = vkr_cmd_timestamp(b->vk, &b->cmd);
-        for (uint32_t i = 0; i < n; i++) {
-            vkr_cmd_dispatch(&b->cmd, k, sets[i % slots], pc, gx, gy, 1);
-            vkr_cmd_barrier(&b->cmd);
-        }
-        int t1 = vkr_cmd_timestamp(b->vk, &b->cmd);
-        double ns;
-        err = vkr_cmd_submit_wait(b->vk, &b->cmd);
-        if (!err)
-            err = vkr_cmd_elapsed_ns(b->vk, &b->cmd, t0, t1, &ns);
-        if (err)
-            return err;
-        if (t0 < 0 || t1 < 0)
-            return -ENOTSUP;
-        best = ns / n / 1e3 < best ? ns / n / 1e3 : best;
+    int err = vkr_cmd_begin(b->vk, &b->cmd);
+    if (err)
+        return err;
+    int t0 = vkr_cmd_timestamp(b->vk, &b->cmd);
+    for (uint32_t i = 0; i < n; i++) {
+        vkr_cmd_dispatch(&b->cmd, k, sets[i % slots], pc, gx, gy, 1);
+        vkr_cmd_barrier(&b->cmd);
     }
-    *ret_us = best;
-    return 0;
+    int t1 = vkr_cmd_timestamp(b->vk, &b->cmd);
+    double ns;
+    err = vkr_cmd_submit_wait(b->vk, &b->cmd);
+    if (!err && (t0 < 0 || t1 < 0))
+        err = -ENOTSUP;
+    if (!err)
+        err = vkr_cmd_elapsed_ns(b->vk, &b->cmd, t0, t1, &ns);
+    if (!err)
+        *ret_us = ns / n / 1e3;
+    return err;
 }
 
-static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, const struct cfg *c, uint32_t T)
+/* Warm-up (until about warm_ms of GPU time, at most 50 chains), then the
+ * best of 5 chains. */
+static int time_best(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets, uint32_t slots,
+                     const struct pc_matmul *pc, uint32_t gx, uint32_t gy, uint32_t n, double warm_ms, double *ret_us)
+{
+    double us = 0, spent = 0, best = 1e300;
+    int err = 0;
+    for (int i = 0; i < 50 && spent < warm_ms * 1e3 && !err; i++) {
+        err = time_chain(b, k, sets, slots, pc, gx, gy, n, &us);
+        spent += us * n;
+    }
+    for (int i = 0; i < 5 && !err; i++) {
+        err = time_chain(b, k, sets, slots, pc, gx, gy, n, &us);
+        best = us < best ? us : best;
+    }
+    *ret_us = best;
+    return err;
+}
+
+static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, struct cfg *c, uint32_t T)
 {
     struct vkr_ctx *vk = b->vk;
     uint32_t sg = vk->info.subgroup_size;
@@ -141,8 +162,8 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
     if (slots < 2 || mat_bytes > vkr_max_binding(vk))
         return 0;
     struct vkr_kernel k = {0};
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 9,
-                                {f->type, c->local, c->tile, rows_wg, c->rps, c->unroll, c->splitk, c->run, c->probe}};
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+                                {f->type, c->local, c->tile, rows_wg, c->rps, c->unroll, c->splitk, c->probe}};
     VkDescriptorSet sets[64];
     vkr_set_pool_free(vk, &b->pool);
     int err = vkr_set_pool_new(vk, 64, 4, &b->pool);
@@ -155,9 +176,8 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
     if (!err) {
         struct pc_matmul pc = {s->cols, s->rows, T, s->cols, s->rows, 0, 0};
         uint32_t gx = (T + c->tile - 1) / c->tile, gy = (s->rows + rows_wg - 1) / rows_wg;
-        /* a short warm-up chain, then the measured one (two rounds of the ring) */
-        err = time_chain(b, &k, sets, slots, &pc, gx, gy, 4, &us);
-        err = err ? err : time_chain(b, &k, sets, slots, &pc, gx, gy, 2 * slots, &us);
+        /* chains of two rounds of the ring */
+        err = time_best(b, &k, sets, slots, &pc, gx, gy, 2 * slots, 30, &us);
     }
     vkr_kernel_free(vk, &k);
     if (err) {
@@ -165,14 +185,16 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
         return err;
     }
     double gbs = mat_bytes / (us * 1e3);
-    printf("%-5s %-11s %4u  %4u,%2u,%u,%u,%u,%2u  %u  %9.2f  %8.1f\n", f->name, s->name, T, c->local, c->tile, c->rps,
-           c->unroll, c->splitk, c->run, c->probe, us, gbs);
+    c->total_us += us;
+    c->runs++;
+    printf("%-5s %-11s %4u  %4u,%2u,%u,%u,%u  %u  %9.2f  %8.1f\n", f->name, s->name, T, c->local, c->tile, c->rps,
+           c->unroll, c->splitk, c->probe, us, gbs);
     if (b->jf) {
         fprintf(b->jf,
-                "%s{\"format\":\"%s\",\"shape\":\"%s\",\"T\":%u,\"config\":\"%u,%u,%u,%u,%u,%u\",\"probe\":%u,"
+                "%s{\"format\":\"%s\",\"shape\":\"%s\",\"T\":%u,\"config\":\"%u,%u,%u,%u,%u\",\"probe\":%u,"
                 "\"us\":%.3f,\"weight_gbs\":%.1f}",
-                b->first ? "" : ",", f->name, s->name, T, c->local, c->tile, c->rps, c->unroll, c->splitk, c->run,
-                c->probe, us, gbs);
+                b->first ? "" : ",", f->name, s->name, T, c->local, c->tile, c->rps, c->unroll, c->splitk, c->probe,
+                us, gbs);
         b->first = false;
     }
     return 0;
@@ -185,8 +207,8 @@ static int floor_us(struct bench *b, double *ret)
     static const struct fmt f16 = {"f16", 1, 1, 2};
     struct vkr_kernel k = {0};
     uint32_t sg = b->vk->info.subgroup_size;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 9,
-                                {f16.type, 128, 8, 128 / sg, 1, 1, 1, 8, 0}};
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+                                {f16.type, 128, 8, 128 / sg, 1, 1, 1, 0}};
     VkDescriptorSet set;
     vkr_set_pool_free(b->vk, &b->pool);
     int err = vkr_set_pool_new(b->vk, 1, 4, &b->pool);
@@ -194,7 +216,7 @@ static int floor_us(struct bench *b, double *ret)
     struct vkr_binding bd[4] = {{&b->w, 0, 1u << 20}, {&b->x, 0, 0}, {&b->y, 0, 0}, {&b->sel, 0, 0}};
     err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, 4, &set);
     struct pc_matmul pc = {256, 128 / sg, 1, 256, 256, 0, 0};
-    err = err ? err : time_chain(b, &k, &set, 1, &pc, 1, 1, 64, ret);
+    err = err ? err : time_best(b, &k, &set, 1, &pc, 1, 1, 64, 30, ret);
     vkr_kernel_free(b->vk, &k);
     return err;
 }
@@ -205,16 +227,13 @@ static int parse_cfgs(const char *s, struct cfg *out, int max)
     while (s && *s && n < max) {
         struct cfg c = {0};
         int used = 0;
-        int got = sscanf(s, " %u,%u,%u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &c.run,
-                         &c.probe, &used);
-        if (got < 7) {
+        if (sscanf(s, " %u,%u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &c.probe, &used) < 6) {
             c.probe = 0;
-            got = sscanf(s, " %u,%u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &c.run, &used);
-            if (got < 6)
+            if (sscanf(s, " %u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &used) < 5)
                 return -1;
         }
-        if (!c.local || !c.tile || !c.rps || !c.unroll || !c.splitk || (c.run != 8 && c.run != 16 && c.run != 32) ||
-            c.probe > 2 || c.local > 1024 || c.tile > 64 || c.rps > 8 || c.unroll > 8)
+        if (!c.local || !c.tile || !c.rps || !c.unroll || !c.splitk || c.probe > 2 || c.local > 1024 || c.tile > 64 ||
+            c.rps > 8 || c.unroll > 8)
             return -1;
         out[n++] = c;
         s += used;
@@ -227,10 +246,9 @@ static int parse_cfgs(const char *s, struct cfg *out, int max)
 int main(int argc, char **argv)
 {
     const char *json = NULL, *dev = NULL;
-    const char *cfg_s = "128,8,1,1,1,8 128,8,1,1,1,8,1 128,8,1,1,1,8,2 128,8,1,1,1,16 128,8,1,1,1,32 "
-                        "128,8,1,1,1,32,1 128,8,1,1,1,32,2 128,8,2,1,1,32 128,8,4,1,1,32 128,8,1,2,1,32 "
-                        "128,8,2,2,1,32 32,8,1,1,1,32 64,8,1,1,1,32 256,8,1,1,1,32 256,8,2,1,1,32 "
-                        "128,8,1,1,2,32 128,8,1,1,4,32 128,8,4,1,1,8";
+    const char *cfg_s = "128,8,1,1,1 128,8,1,1,1,1 128,8,1,1,1,2 128,8,1,2,1 128,8,1,2,1,1 128,8,1,4,1 "
+                        "128,8,1,8,1 128,8,2,1,1 128,8,2,2,1 128,8,4,2,1 64,8,1,2,1 64,8,1,4,1 256,8,1,2,1 "
+                        "256,8,1,4,1 32,8,1,4,1 128,8,1,2,2 128,8,1,4,2";
     const char *t_s = "1", *fmt_s = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--json"))
@@ -244,7 +262,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--formats"))
             fmt_s = argv[i + 1];
         else {
-            fprintf(stderr, "usage: lade-mmbench [--json PATH] [--device D] [--configs \"L,T,R,U,S,RUN[,PROBE] ...\"] "
+            fprintf(stderr, "usage: lade-mmbench [--json PATH] [--device D] [--configs \"L,T,R,U,S[,PROBE] ...\"] "
                             "[--T \"1 8\"] [--formats \"f16 q4_0\"]\n");
             return 2;
         }
@@ -299,7 +317,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lade-mmbench: floor: %s\n", vk->err[0] ? vk->err : strerror(-err));
     printf("device: %s (subgroup %u)\nfloor: %.2f us a dispatch with a barrier (one workgroup)\n", vk->info.name,
            vk->info.subgroup_size, fl);
-    printf("fmt   shape          T  lanes,tile,rps,unroll,splitk,run probe  us/dispatch  weight GB/s\n");
+    printf("fmt   shape          T  lanes,tile,rps,unroll,splitk probe  us/dispatch  weight GB/s\n");
     if (b.jf)
         fprintf(b.jf, "{\"device\":\"%s\",\"floor_us\":%.3f,\"rows\":[", vk->info.name, fl);
     for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0] && !err; fi++)
@@ -308,8 +326,23 @@ int main(int argc, char **argv)
             for (int ti = 0; ti < nT && !err; ti++)
                 for (int ci = 0; ci < ncfg && !err; ci++)
                     err = run_one(&b, &fmts[fi], &shapes[si], &cfgs[ci], Ts[ti]);
+    /* The fastest geometry over everything it ran (only those that ran
+     * every row, so that totals compare). */
+    int best = -1, most = 0;
+    for (int ci = 0; ci < ncfg; ci++)
+        most = cfgs[ci].runs > most ? cfgs[ci].runs : most;
+    for (int ci = 0; ci < ncfg && !err; ci++)
+        if (cfgs[ci].probe == 0 && cfgs[ci].splitk == 1 && cfgs[ci].runs == most && most > 0 &&
+            (best < 0 || cfgs[ci].total_us < cfgs[best].total_us))
+            best = ci;
+    if (best >= 0)
+        printf("best: %u,%u,%u,%u\n", cfgs[best].local, cfgs[best].tile, cfgs[best].rps, cfgs[best].unroll);
     if (b.jf) {
-        fprintf(b.jf, "]}\n");
+        fprintf(b.jf, "]");
+        if (best >= 0)
+            fprintf(b.jf, ",\"best\":\"%u,%u,%u,%u\"", cfgs[best].local, cfgs[best].tile, cfgs[best].rps,
+                    cfgs[best].unroll);
+        fprintf(b.jf, "}\n");
         fclose(b.jf);
     }
     vkr_cmd_free(vk, &b.cmd);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int vkr_cmd_new(struct vkr_ctx *ctx, uint32_t max_timestamps, struct vkr_cmd *ret)
 {
@@ -126,13 +127,22 @@ int vkr_cmd_submit_wait(struct vkr_ctx *ctx, struct vkr_cmd *c)
     r = vkQueueSubmit(ctx->queue, 1, &si, c->fence);
     if (r != VK_SUCCESS)
         return vkr_fail(ctx, r, "vkQueueSubmit");
-    /* A decode step on a big GPU takes a few milliseconds: poll briefly
-     * first (a sleeping wait adds tens of microseconds of wake-up latency),
-     * then block. */
-    for (int i = 0; i < 2000; i++) {
+    /* A decode step on a GPU takes a few milliseconds, and a sleeping wait
+     * adds the driver's wake-up latency to every step: poll for up to
+     * 20 ms of wall time before blocking. On a CPU driver the poller would
+     * take a core from the threads doing the work: poll briefly only. */
+    bool cpu = ctx->info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 0;; i++) {
         r = vkGetFenceStatus(ctx->dev, c->fence);
-        if (r != VK_NOT_READY)
+        if (r != VK_NOT_READY || (cpu && i >= 2000))
             break;
+        if ((i & 63u) == 63u) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) > 20000000LL)
+                break;
+        }
     }
     if (r == VK_NOT_READY)
         r = vkWaitForFences(ctx->dev, 1, &c->fence, VK_TRUE, UINT64_MAX);
