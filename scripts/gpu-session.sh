@@ -20,7 +20,8 @@
 # only. TRY="...": profiles under each of a list of knob settings (see
 # below). MMBENCH=1: the geometries are picked by lade-mmbench (one matrix
 # dispatch by format, shape, geometry and T, each warmed up, with the
-# kernel's probes) instead of the model sweep, before the tests.
+# kernel's probes) instead of the model sweep, before the tests. TESTS=1
+# with TRY: the Vulkan tests before the profiles.
 # About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
@@ -75,6 +76,10 @@ if [ -n "${TRY:-}" ]; then
     # separated by spaces, assignments within an item by '+'). Reports only;
     # picking a default is a decision for a person, with the profiles.
     mkdir -p "$out/try"
+    # TESTS=1: the Vulkan tests first (default knobs).
+    if [ "${TESTS:-0}" = 1 ]; then
+        step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
+    fi
     step synth-try-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
     step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
     # A throwaway profile first: the GPU's clocks ramp up on first use.

@@ -114,6 +114,10 @@ void main()
     uint k8 = p.ncols & ~7u;
     uint f = gl_SubgroupID % SPLITK, groups = slots / SPLITK, grp = gl_SubgroupID / SPLITK;
     uint kstep = stride * SPLITK; /* k between one lane's runs */
+    /* Fewer subgroups than SPLITK (a geometry the host refuses, as when
+     * a driver picks wider subgroups): do nothing rather than loop forever. */
+    if (groups == 0u)
+        return;
     /* Every subgroup runs the same iterations (the shared-memory merge has
      * barriers); `live` says whether this one has rows to do. */
     for (uint j0 = 0u; j0 < ROWS_WG; j0 += groups * RPS) {
