@@ -1,8 +1,9 @@
-/* lade-quantize: rewrite a GGUF with its matrices in Q8_0 or Q4_0, the
- * bytes ggml's own quantiser writes (tests/llama/test_quant.c checks them
- * against the shared fixtures). Vectors (norms) become F32; every metadata
- * key is kept, general.file_type is set to llama.cpp's number for the
- * format. */
+/* lade-quantize: rewrite a GGUF with its matrices in Q8_0, Q4_0, Q5_0,
+ * Q4_K, Q6_K or the Q4_K_M mix (llama/quant.h), the bytes ggml's own
+ * quantisers write (tests/llama/test_quant.c checks them against the
+ * shared q8_0, q4_0 and q4_k_m fixtures). Vectors (norms) become F32; every
+ * metadata key is kept, general.file_type is set to llama.cpp's number for
+ * the format. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,6 @@
 #include "llama/quant.h"
 
 #define ALIGN 32
-
-/* What type tensor t becomes. */
-static uint32_t target_type(const struct llm_gguf_tensor *t, uint32_t want)
-{
-    if (t->n_dims >= 2 && t->ne[0] % 32 == 0)
-        return want;
-    return LLM_GGML_F32;
-}
 
 static int write_data(struct llm_gguf_w *w, const struct llm_gguf_tensor *t, uint32_t type)
 {
@@ -44,12 +37,12 @@ static int write_data(struct llm_gguf_w *w, const struct llm_gguf_tensor *t, uin
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[3], "q8_0") && strcmp(argv[3], "q4_0"))) {
-        fprintf(stderr, "usage: lade-quantize IN.gguf OUT.gguf q8_0|q4_0\n");
+    enum llm_quant_mix mix;
+    if (argc != 4 || llm_quant_mix_parse(argv[3], &mix)) {
+        fprintf(stderr, "usage: lade-quantize IN.gguf OUT.gguf q8_0|q4_0|q5_0|q4_k|q6_k|q4_k_m\n");
         return 2;
     }
-    uint32_t want = strcmp(argv[3], "q8_0") ? LLM_GGML_Q4_0 : LLM_GGML_Q8_0;
-    uint32_t ftype = want == LLM_GGML_Q8_0 ? 7 : 2; /* llama.cpp's LLAMA_FTYPE_MOSTLY_* */
+    uint32_t ftype = llm_quant_mix_ftype(mix);
     char err[512];
     struct llm_gguf *g;
     if (llm_gguf_open(argv[1], &g, err, sizeof(err))) {
@@ -80,7 +73,7 @@ int main(int argc, char **argv)
     uint64_t off = 0;
     for (uint64_t i = 0; i < n_t; i++) {
         const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
-        uint32_t type = target_type(t, want);
+        uint32_t type = llm_quant_mix_type(mix, t->name, t->n_dims, t->ne[0]);
         llm_gguf_w_tensor_info(&w, t->name, t->n_dims, t->ne, type, off);
         off += (llm_ggml_row_bytes(type, t->ne[0]) * (t->n_elements / t->ne[0]) + ALIGN - 1) / ALIGN * ALIGN;
     }
@@ -88,7 +81,7 @@ int main(int argc, char **argv)
     int e = llm_gguf_w_error(&w);
     for (uint64_t i = 0; i < n_t && !e; i++) {
         const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
-        e = write_data(&w, t, target_type(t, want));
+        e = write_data(&w, t, llm_quant_mix_type(mix, t->name, t->n_dims, t->ne[0]));
         llm_gguf_w_pad(&w, ALIGN);
         e = e ? e : llm_gguf_w_error(&w);
     }
