@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Push-constant blocks, mirrored by the shaders named in each comment. */
 struct pc_matmul { uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags; }; /* matmul.comp */
@@ -259,10 +260,18 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
     return (int)nsel;
 }
 
+static double host_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
 {
     if (n == 0 || n > m->max_rows)
         return -EINVAL;
+    double h0 = host_ms();
     m->last_n = 0;
     uint32_t nlog;
     int nsel = describe_rows(m, rows, n, &nlog);
@@ -293,9 +302,11 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     int ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
     if (m->profiling && ts1 >= 0 && (uint32_t)ts1 < m->prof_cap)
         m->prof_phase[ts1] = LLM_PROF_HEAD;
+    double h1 = host_ms();
     err = vkr_cmd_submit_wait(m->vk, &m->cmd);
     if (err)
         return err;
+    double h2 = host_ms();
     double ns = 0;
     m->last_gpu_ms = vkr_cmd_elapsed_ns(m->vk, &m->cmd, ts0, ts1, &ns) == 0 ? ns / 1e6 : 0;
     if (m->profiling) {
@@ -316,6 +327,9 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         memcpy(ret_logits, (const char *)m->readback.map + (size_t)m->max_rows * 4,
                (size_t)nlog * m->cfg.n_vocab * 4);
     m->last_n = n;
+    m->last_host_ms[0] = h1 - h0;
+    m->last_host_ms[1] = h2 - h1;
+    m->last_host_ms[2] = host_ms() - h2;
     return 0;
 }
 

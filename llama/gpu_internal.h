@@ -95,6 +95,7 @@ struct llm_model {
 
     struct vkr_cmd cmd;
     double last_gpu_ms;
+    double last_host_ms[3];    /* llm_model_last_step_host_ms */
     bool profiling;
     uint8_t *prof_phase;          /* [prof_cap] phase ended by timestamp i (profiling) */
     uint32_t prof_cap;

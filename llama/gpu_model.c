@@ -510,6 +510,11 @@ const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
 uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_bytes; }
 double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
 
+void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
+{
+    memcpy(ret, m->last_host_ms, sizeof(m->last_host_ms));
+}
+
 const char *llm_prof_name(enum llm_prof_phase p)
 {
     static const char *const names[LLM_PROF_N] = {

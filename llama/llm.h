@@ -54,6 +54,12 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret);
  * none), and its row count. */
 double llm_model_last_step_gpu_ms(const struct llm_model *m);
 
+/* Host wall time of the last step, in ms, by part: [0] describing the rows
+ * and recording the command buffer, [1] from submit until the fence has
+ * signalled (the GPU time plus submit and wake-up latency), [2] reading
+ * back results (argmax, logits, timestamps). */
+void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
+
 /* With opts.profile: GPU milliseconds of the last step by phase, from a
  * timestamp after each barrier (so a phase is every dispatch between two
  * barriers, summed over layers). Phases and names: LLM_PROF_*. */

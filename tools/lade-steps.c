@@ -221,22 +221,31 @@ int main(int argc, char **argv)
     dm.rewind(dm.ctx, 0);
     int32_t next;
     dm.prefill(dm.ctx, prompt, 16, &next, NULL);
-    double gpu_sum = 0, t0 = now_ms();
+    double gpu_sum = 0, host_sum[3] = {0}, t0 = now_ms();
     for (uint32_t i = 0; i < n_tokens; i++) {
         struct dec_row r = {next, -1, DEC_WANT_ARGMAX};
         uint32_t keep = 0;
         if (dm.step(dm.ctx, &r, 1, &next, NULL) || dm.commit(dm.ctx, &keep, 1))
             return 1;
         gpu_sum += llm_model_last_step_gpu_ms(m);
+        double h[3];
+        llm_model_last_step_host_ms(m, h);
+        for (int k = 0; k < 3; k++)
+            host_sum[k] += h[k];
     }
     double dec_ms = now_ms() - t0;
     double tps = n_tokens * 1e3 / dec_ms, gpu_ms = gpu_sum / n_tokens;
+    double rec_ms = host_sum[0] / n_tokens, wait_ms = host_sum[1] / n_tokens, read_ms = host_sum[2] / n_tokens;
+    double other_ms = dec_ms / n_tokens - rec_ms - wait_ms - read_ms;
     double bw = gpu_ms > 0 ? gb / (gpu_ms / 1e3) : 0;
     double read_bw = read_bandwidth(llm_model_vk(m));
     double frac = read_bw > 0 ? bw / read_bw : 0;
     printf("\ngreedy decode: %.1f tokens/s (%.3f ms/token wall, %.3f ms GPU), weight reads %.0f GB/s on the GPU clock\n",
            tps, dec_ms / n_tokens, gpu_ms, bw);
     printf("plain read kernel: %.0f GB/s; greedy decode reaches %.1f%% of it\n", read_bw, 100 * frac);
+    printf("host time a token: recording %.3f ms, submit to fence %.3f ms (%.3f beyond the GPU's), results %.3f ms, "
+           "outside the step %.3f ms\n",
+           rec_ms, wait_ms, wait_ms - gpu_ms, read_ms, other_ms);
     printf("prefill 512 tokens: %.1f ms, %.0f tokens/s\n", prefill_ms, 512e3 / prefill_ms);
     if (json) {
         FILE *f = fopen(json, "w");
@@ -244,9 +253,10 @@ int main(int argc, char **argv)
             fprintf(f, "{\"model\":\"%s\",\"device\":\"%s\",\"weight_gb\":%.4f,\"load_s\":%.2f,\"greedy_tokens_per_s\":%.2f,"
                        "\"greedy_ms_per_token\":%.4f,\"greedy_gpu_ms\":%.4f,\"weight_read_gb_per_s\":%.1f,"
                        "\"prefill_512_ms\":%.2f,\"prefill_tokens_per_s\":%.1f,\"read_gb_per_s\":%.1f,"
-                       "\"fraction_of_read_bw\":%.4f,\"steps\":[",
+                       "\"fraction_of_read_bw\":%.4f,\"host_record_ms\":%.4f,\"host_submit_to_fence_ms\":%.4f,"
+                       "\"host_results_ms\":%.4f,\"host_outside_step_ms\":%.4f,\"steps\":[",
                     argv[1], dev, gb, t_load / 1e3, tps, dec_ms / n_tokens, gpu_ms, bw, prefill_ms, 512e3 / prefill_ms,
-                    read_bw, frac);
+                    read_bw, frac, rec_ms, wait_ms, read_ms, other_ms);
             for (int i = 0; i < 8; i++)
                 fprintf(f, "%s{\"T\":%u,\"wall_ms\":%.4f,\"gpu_ms\":%.4f}", i ? "," : "", Ts[i], tm[i].wall_ms, tm[i].gpu_ms);
             fprintf(f, "]}\n");
