@@ -275,6 +275,21 @@ def steps_section(out, folder):
                    f"{fmt(d['greedy_gpu_ms'], 3)} | {fmt(d['weight_read_gb_per_s'], 0)} | "
                    f"{fmt(100 * frac, 1) + '%' if frac else '-'} | {fmt(d['prefill_tokens_per_s'], 0)} |")
     out.append("")
+    host = [(f, d) for f, d in docs if "host_record_ms" in d]
+    if host:
+        out.append("Host time of a greedy token (lade-steps): recording the step's command buffer, submit until "
+                   "the fence signals (less the GPU time: submit and wake-up latency), reading results, and the "
+                   "rest of the loop:\n")
+        out.append("| format | wall ms/token | GPU ms | recording ms | submit to fence beyond GPU ms | "
+                   "results ms | outside the step ms |")
+        out.append("|---|---|---|---|---|---|---|")
+        for f, d in host:
+            name = os.path.basename(f)[len("steps-"):-5]
+            out.append(f"| {name} | {fmt(d['greedy_ms_per_token'], 3)} | {fmt(d['greedy_gpu_ms'], 3)} | "
+                       f"{fmt(d['host_record_ms'], 3)} | "
+                       f"{fmt(d['host_submit_to_fence_ms'] - d['greedy_gpu_ms'], 3)} | "
+                       f"{fmt(d['host_results_ms'], 3)} | {fmt(d['host_outside_step_ms'], 3)} |")
+        out.append("")
     ts = [s["T"] for s in docs[0][1]["steps"]]
     out.append("Step GPU time against rows per step, as a multiple of a one-row step "
                f"(targets: T=64 at most {STEP_TARGETS[64]}x, T=128 at most {STEP_TARGETS[128]}x):\n")
