@@ -324,6 +324,11 @@ int llm_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n)
     uint32_t be = type == LLM_GGML_Q4_K || type == LLM_GGML_Q6_K ? 256 : 32; /* elements a block */
     if (n % be)
         return -EINVAL;
+    /* A NaN or infinity (an f16 file can hold them) has no quantised value,
+     * and converting one to an integer is undefined behaviour. */
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(src[i]))
+            return -EDOM;
     uint8_t *out = dst;
     uint32_t bb = llm_ggml_block_bytes(type);
     for (uint64_t i = 0; i < n / be; i++) {

@@ -13,7 +13,7 @@ bool llm_quantize_has_type(uint32_t ggml_type);
 
 /* Quantise n floats (a multiple of the block size) into dst, which holds
  * llm_ggml_row_bytes(type, n) bytes. 0, -ENOTSUP for another type, -EINVAL
- * for a ragged n. */
+ * for a ragged n, -EDOM when a value is not finite. */
 int llm_quantize_row(uint32_t ggml_type, const float *src, void *dst, uint64_t n);
 
 /* What lade-quantize writes: one type for every matrix, or the Q4_K_M mix

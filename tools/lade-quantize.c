@@ -29,6 +29,9 @@ static int write_data(struct llm_gguf_w *w, const struct llm_gguf_tensor *t, uin
             llm_gguf_w_bytes(w, row, cols * sizeof(float));
         else if (!err && !(err = llm_quantize_row(type, row, q, cols)))
             llm_gguf_w_bytes(w, q, out_rb);
+        else if (err == -EDOM)
+            fprintf(stderr, "lade-quantize: tensor '%s' row %llu holds a NaN or an infinity, which no quantised "
+                            "format can hold\n", t->name, (unsigned long long)r);
     }
     free(row);
     free(q);

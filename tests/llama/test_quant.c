@@ -177,6 +177,16 @@ static void test_errors(void **state)
     assert_int_equal(llm_quantize_row(LLM_GGML_Q8_0, x, q, 40), -EINVAL);
     assert_int_equal(llm_quantize_row(LLM_GGML_Q4_K, x, q, 64), -EINVAL); /* blocks of 256 */
     assert_false(llm_quantize_has_type(LLM_GGML_F16));
+    /* non-finite values are refused by every format (an f16 file may hold
+     * them; converting one to an integer would be undefined) */
+    static const uint32_t all[5] = {LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q5_0, LLM_GGML_Q4_K, LLM_GGML_Q6_K};
+    float xs[256] = {0};
+    uint8_t qs[256];
+    for (int t = 0; t < 5; t++)
+        for (int k = 0; k < 3; k++) {
+            xs[200] = k == 0 ? NAN : k == 1 ? INFINITY : -INFINITY;
+            assert_int_equal(llm_quantize_row(all[t], xs, qs, 256), -EDOM);
+        }
     enum llm_quant_mix mix;
     assert_int_equal(llm_quant_mix_parse("q4_k_s", &mix), -EINVAL);
     assert_int_equal(llm_quant_mix_parse(NULL, &mix), -EINVAL);
