@@ -38,17 +38,24 @@ static void q8_0_block(const float *x, uint8_t *b)
         b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
 }
 
+/* The first value of largest magnitude, with its sign (0 for none). */
+static float signed_absmax(const float *x, int n)
+{
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
 /* Q4_0, 18 bytes: the value of largest magnitude (with its sign) maps to
  * -8; d = max / -8; q = min(15, trunc(x / d + 8.5)). Element j sits in the
  * low nibble of qs[j], element j + 16 in its high nibble. */
 static void q4_0_block(const float *x, uint8_t *b)
 {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
+    float max = signed_absmax(x, 32);
     float d = max / -8.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     put16(b, llm_f32_to_f16(d));
@@ -65,12 +72,7 @@ static void q4_0_block(const float *x, uint8_t *b)
  * element j goes to bit j of qh. */
 static void q5_0_block(const float *x, uint8_t *b)
 {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
+    float max = signed_absmax(x, 32);
     float d = max / -16.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     put16(b, llm_f32_to_f16(d));
@@ -235,13 +237,8 @@ static void q4_k_block(const float *x, uint8_t *b)
  * of the best (kept where the final scale of a group rounds to 0). */
 static float qx_quants(int n, int nmax, const float *x, uint8_t *L)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
-    if (amax < 1e-15f) {
+    float max = signed_absmax(x, n);
+    if (fabsf(max) < 1e-15f) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
