@@ -10,7 +10,6 @@
 #include <time.h>
 
 /* Push-constant blocks, mirrored by the shaders named in each comment. */
-struct pc_matmul { uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags; }; /* matmul.comp */
 struct pc_embed { uint32_t dim, ntok, row0, nrows; };                                /* embed.comp */
 struct pc_norm { uint32_t dim, gather; float eps; };                                 /* rmsnorm.comp */
 struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
@@ -19,6 +18,8 @@ struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };         
 
 #define MM_ACCUMULATE 1u
 #define MM_GATHER 2u
+/* matmul.comp's fused epilogues */
+enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE };
 
 static int set4(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_buf *a, const struct vkr_buf *b,
                 const struct vkr_buf *c, const struct vkr_buf *d, VkDescriptorSet *ret)
@@ -27,13 +28,16 @@ static int set4(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_buf 
     return vkr_set_new(m->vk, &m->pool, &m->k[k], bd, m->k[k].n_bindings, ret);
 }
 
-static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in, const struct vkr_buf *out)
+/* `cache`: the KV cache a fused epilogue writes (K's or V's), else NULL. */
+static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in, const struct vkr_buf *out,
+                    const struct vkr_buf *cache)
 {
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
-        struct vkr_binding bd[4] = {{&g->w.chunk[c], 0, 0}, {in, 0, 0}, {out, 0, 0}, {&m->sel, 0, 0}};
-        /* Both tile pipelines have identically defined set layouts, so one
-         * set serves either. */
-        int err = vkr_set_new(m->vk, &m->pool, g->kernel[0], bd, 4, &g->set[c]);
+        struct vkr_binding bd[6] = {{&g->w.chunk[c], 0, 0}, {in, 0, 0},  {out, 0, 0},
+                                    {&m->sel, 0, 0}, {cache ? cache : &m->sel, 0, 0}, {&m->pos, 0, 0}};
+        /* Every geometry's pipeline has an identically defined set layout,
+         * so one set serves any. */
+        int err = vkr_set_new(m->vk, &m->pool, g->kernel[0], bd, 6, &g->set[c]);
         if (err)
             return err;
     }
@@ -44,13 +48,14 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
 {
     int err = set4(m, K_RMSNORM, &m->x, &L->attn_norm, &m->xn, &m->sel, &L->s_norm1);
     err = err ? err : set4(m, K_RMSNORM, &m->x, &L->ffn_norm, &m->xn, &m->sel, &L->s_norm2);
-    err = err ? err : mat_sets(m, &L->wq, &m->xn, &m->q);
-    err = err ? err : mat_sets(m, &L->wk, &m->xn, &m->kk);
-    err = err ? err : mat_sets(m, &L->wv, &m->xn, &m->vv);
-    err = err ? err : mat_sets(m, &L->wo, &m->att, &m->x);
-    err = err ? err : mat_sets(m, &L->wg, &m->xn, &m->g);
-    err = err ? err : mat_sets(m, &L->wu, &m->xn, &m->g);
-    err = err ? err : mat_sets(m, &L->wd, &m->g, &m->x);
+    err = err ? err : mat_sets(m, &L->wq, &m->xn, &m->q, NULL);
+    err = err ? err : mat_sets(m, &L->wk, &m->xn, &m->kk, &L->kc);
+    err = err ? err : mat_sets(m, &L->wv, &m->xn, &m->vv, &L->vc);
+    err = err ? err : mat_sets(m, &L->wo, &m->att, &m->x, NULL);
+    err = err ? err : mat_sets(m, &L->wg, &m->xn, &m->g, NULL);
+    err = err ? err : mat_sets(m, &L->wu, &m->xn, &m->g, NULL);
+    err = err ? err : mat_sets(m, &L->wgu, &m->xn, &m->g, NULL);
+    err = err ? err : mat_sets(m, &L->wd, &m->g, &m->x, NULL);
     if (!err) {
         struct vkr_binding r[6] = {{&m->q, 0, 0}, {&m->kk, 0, 0}, {&m->vv, 0, 0},
                                    {&L->kc, 0, 0}, {&L->vc, 0, 0}, {&m->pos, 0, 0}};
@@ -70,14 +75,14 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
         n_sets += 4 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
-                  L->wg.w.n_chunks + L->wu.w.n_chunks + L->wd.w.n_chunks;
+                  L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks + L->wd.w.n_chunks;
     }
     int err = vkr_set_pool_new(m->vk, n_sets, n_sets * 6, &m->pool);
     for (uint32_t c = 0; !err && c < m->embd.w.n_chunks; c++) {
         struct vkr_binding bd[3] = {{&m->embd.w.chunk[c], 0, 0}, {&m->tokens, 0, 0}, {&m->x, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_EMBED], bd, 3, &m->embd.set[c]);
     }
-    err = err ? err : mat_sets(m, &m->head, &m->xf, &m->logits);
+    err = err ? err : mat_sets(m, &m->head, &m->xf, &m->logits, NULL);
     err = err ? err : set4(m, K_RMSNORM, &m->x, &m->out_norm, &m->xf, &m->sel, &m->s_final_norm);
     if (!err) {
         struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->amax, 0, 0}};
@@ -112,8 +117,8 @@ static void end_phase(struct llm_model *m, enum llm_prof_phase ph)
 
 /* Y (+)= W X over `ntok` rows, one dispatch per weight chunk; output row r
  * of token t lands at Y[t * y_stride + y_base + r]. */
-static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
-                       uint32_t y_stride, uint32_t y_base, uint32_t flags)
+static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
+                           uint32_t y_stride, uint32_t y_base, uint32_t flags, uint32_t epi)
 {
     /* Decode-sized steps one geometry, wide steps the other (the same
      * results either way: matmul.comp). A wide step over a small matrix
@@ -121,15 +126,26 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
      * and would leave a GPU half idle (kernelc-22m's 512-row matrices at
      * a 25-row lookahead step ran at half speed). */
     int wide = ntok > m->mmg[0].tile && (uint64_t)g->rows * ntok >= m->mm_wide_min;
+    if (ntok == 1 && m->mm_one)
+        wide = 2; /* the one-token geometry (gpu_internal.h) */
     const struct gpu_mm_geom *G = &m->mmg[wide];
+    const struct llm_config *cf = &m->cfg;
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
-        uint32_t n = (uint32_t)vkr_rows_count(&g->w, c);
+        /* SwiGLU: the chunk holds gate and up, its outputs are half its rows */
+        uint32_t n = (uint32_t)vkr_rows_count(&g->w, c) / (epi == EPI_SWIGLU ? 2 : 1);
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
-        struct pc_matmul p = {g->cols, n, ntok, x_stride, y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c), flags};
+        struct pc_matmul p = {g->cols,  n,  ntok, x_stride, y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c),
+                              flags,    epi, cf->head_dim, cf->rope_dims, m->n_ctx, cf->rope_theta};
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[wide], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
     }
+}
+
+static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
+                       uint32_t y_stride, uint32_t y_base, uint32_t flags)
+{
+    rec_matmul_epi(m, g, ntok, x_stride, y_stride, y_base, flags, EPI_NONE);
 }
 
 static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
@@ -140,13 +156,23 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     struct pc_norm pn = {c->dim, 0, c->rms_eps};
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
-    rec_matmul(m, &L->wq, n, c->dim, m->qdim, 0, 0);
-    rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
-    rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
-    end_phase(m, LLM_PROF_QKV);
-    struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
-    vkr_cmd_dispatch(cmd, &m->k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
-    end_phase(m, LLM_PROF_ROPE_KV);
+    if (m->fuse_rope) {
+        /* RoPE and the f16 KV write done by the products themselves (K and
+         * V go straight into this step's scratch slots of the cache; the
+         * cache's row stride is kvdim). */
+        rec_matmul_epi(m, &L->wq, n, c->dim, m->qdim, 0, 0, EPI_ROPE);
+        rec_matmul_epi(m, &L->wk, n, c->dim, m->kvdim, 0, 0, EPI_ROPE_CACHE);
+        rec_matmul_epi(m, &L->wv, n, c->dim, m->kvdim, 0, 0, EPI_CACHE);
+        end_phase(m, LLM_PROF_QKV);
+    } else {
+        rec_matmul(m, &L->wq, n, c->dim, m->qdim, 0, 0);
+        rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
+        rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
+        end_phase(m, LLM_PROF_QKV);
+        struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
+        vkr_cmd_dispatch(cmd, &m->k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
+        end_phase(m, LLM_PROF_ROPE_KV);
+    }
     /* Splits of att_split keys: one writes the output, more go through
      * attn_merge (same bits for a row either way, attention.comp). */
     uint32_t nsplit = (m->step_max_len + m->att_split - 1) / m->att_split;
@@ -163,16 +189,22 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     end_phase(m, LLM_PROF_WO);
     vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
-    /* Gate and up side by side in one row of 2 ffn; a pass of its own
-     * writes silu(gate) * up over the gate, which the down projection reads
-     * (inside the down projection it was slower on the H200: every row
-     * recomputed the exponentials). */
-    rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
-    rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
-    end_phase(m, LLM_PROF_GATE_UP);
-    uint32_t pc[2] = {c->ffn, n};
-    vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], m->s_swiglu, pc, (c->ffn + 255) / 256, n, 1);
-    end_phase(m, LLM_PROF_SWIGLU);
+    /* silu(gate) * up lands where the gate's row of 2 ffn starts, which the
+     * down projection reads: computed by the gate/up product itself when
+     * the two are stacked (matmul.comp EPI 1), else by a pass of its own
+     * after gate and up side by side. (Inside the down projection it was
+     * slower on the H200: every row recomputed the exponentials.) */
+    if (L->fused_gu) {
+        rec_matmul_epi(m, &L->wgu, n, c->dim, 2 * c->ffn, 0, 0, EPI_SWIGLU);
+        end_phase(m, LLM_PROF_GATE_UP);
+    } else {
+        rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
+        rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
+        end_phase(m, LLM_PROF_GATE_UP);
+        uint32_t pc[2] = {c->ffn, n};
+        vkr_cmd_dispatch(cmd, &m->k[K_SWIGLU], m->s_swiglu, pc, (c->ffn + 255) / 256, n, 1);
+        end_phase(m, LLM_PROF_SWIGLU);
+    }
     rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {

@@ -5,10 +5,12 @@
 #include "llama/llm.h"
 #include "vk/vkr.h"
 
-/* Matrix kernel geometry (spec constants of matmul.comp). Two per device:
- * one for decode-sized steps (T <= its tile), one for wide steps (lookahead
- * verification, prefill). The per-output arithmetic is the same in every
- * geometry, so results do not depend on which ran (gpu_model.c picks them;
+/* Matrix kernel geometry (spec constants of matmul.comp). Up to three per
+ * device: one for one-token steps (plain decoding; tile 1, so that no
+ * registers are held for tokens that are not there), one for decode-sized
+ * steps (T <= its tile), one for wide steps (lookahead verification,
+ * prefill). The per-output arithmetic is the same in every geometry, so
+ * results do not depend on which ran (gpu_model.c picks them; LADE_MM_ONE,
  * LADE_MM and LADE_MM_WIDE override them for tuning). */
 struct gpu_mm_geom {
     uint32_t local;   /* workgroup size */
@@ -17,6 +19,13 @@ struct gpu_mm_geom {
     uint32_t unroll;  /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
 };
+/* matmul.comp's push constants. */
+struct pc_matmul {
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
+    uint32_t epi, head_dim, rope_dims, slot0; /* fused epilogue (EPI_*, gpu_forward.c) */
+    float theta;
+};
+
 /* Subgroups sharing one row (matmul.comp SPLITK): one value per device for
  * both geometries, since it changes the order of a row's sum. */
 
@@ -43,12 +52,17 @@ struct gpu_mat {
     uint32_t type;
     uint32_t rows, cols;
     struct vkr_rows w;
-    const struct vkr_kernel *kernel[2]; /* geometries mmg[0], mmg[1] */
+    const struct vkr_kernel *kernel[3]; /* geometries mmg[0..2] */
     VkDescriptorSet set[VKR_MAX_CHUNKS];
 };
 
 struct gpu_layer {
     struct gpu_mat wq, wk, wv, wo, wg, wu, wd;
+    /* Gate and up stacked in one buffer (2 ffn rows), for the matrix
+     * kernel's fused SwiGLU (matmul.comp EPI 1); then wg and wu are empty.
+     * Not when their types differ or the pair needs two chunks. */
+    struct gpu_mat wgu;
+    bool fused_gu;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
     struct vkr_buf kc, vc;              /* f16 [(n_ctx + max_rows) x kvdim]: cache, then scratch slots */
     VkDescriptorSet s_norm1, s_norm2, s_rope, s_att;
@@ -65,10 +79,15 @@ struct llm_model {
     uint64_t weight_bytes;
 
     struct vkr_kernel k[K_COUNT];
-    struct vkr_kernel mm[GPU_N_TYPES][2]; /* matmul per weight format and geometry, for the formats present */
-    struct gpu_mm_geom mmg[2]; /* decode-sized steps, wide steps */
+    struct vkr_kernel mm[GPU_N_TYPES][3]; /* matmul per weight format and geometry, for the formats present */
+    struct gpu_mm_geom mmg[3]; /* decode-sized steps, wide steps, one-token steps */
+    bool mm_one;               /* one-token steps have a geometry of their own (mmg[2]) */
     uint32_t mm_splitk;
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
+    /* Fused epilogues (matmul.comp EPI; LADE_FUSE=0 turns them off): RoPE
+     * and the KV write in the Q, K and V products, SwiGLU in gate/up. */
+    bool fuse;
+    bool fuse_rope;
     struct vkr_set_pool pool;
     struct gpu_mat embd; /* token_embd, read by the embed kernel */
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */

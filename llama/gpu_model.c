@@ -63,14 +63,21 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 1, 1, 0};
     struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){64, 8, 2, 1, 0};
+    /* One-token steps: the decode geometry unless LADE_MM_ONE gives one of
+     * their own (a tile of 1 holds no registers for absent tokens). */
+    struct gpu_mm_geom g2 = g0;
+    m->mm_one = getenv("LADE_MM_ONE") != NULL;
     int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
+    err = err ? err : mm_geom_env("LADE_MM_ONE", &g2, reterr, errlen);
     if (err)
         return err;
     /* LADE_MM_SPLITK (1, 2 or 4): unlike the geometries it changes the bits
      * of a result (never their dependence on T). 1 by default: on the H200,
      * 2 made a 7B step about 5% slower (bench/results/nvidia-h200/sweep). */
     m->mm_splitk = 1;
+    const char *fu = getenv("LADE_FUSE");
+    m->fuse = !(fu && !strcmp(fu, "0"));
     const char *sk = getenv("LADE_MM_SPLITK");
     if (sk) {
         if (strcmp(sk, "1") && strcmp(sk, "2") && strcmp(sk, "4")) {
@@ -79,8 +86,8 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         }
         m->mm_splitk = (uint32_t)atoi(sk);
     }
-    for (int i = 0; i < 2; i++) {
-        struct gpu_mm_geom *g = i ? &g1 : &g0;
+    for (int i = 0; i < 3; i++) {
+        struct gpu_mm_geom *g = i == 0 ? &g0 : i == 1 ? &g1 : &g2;
         if ((di->subgroup_ops & need) != need || di->subgroup_size == 0) {
             snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                      di->name, di->subgroup_size);
@@ -89,7 +96,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         if (di->subgroup_size > g->local || g->local % di->subgroup_size ||
             (g->local / di->subgroup_size) % m->mm_splitk) {
             snprintf(reterr, errlen, "matrix kernel geometry: %u lanes a workgroup is not a whole number of %u-lane "
-                     "subgroups, %u of them a row (LADE_MM, LADE_MM_WIDE, LADE_MM_SPLITK)",
+                     "subgroups, %u of them a row (LADE_MM, LADE_MM_WIDE, LADE_MM_ONE, LADE_MM_SPLITK)",
                      g->local, di->subgroup_size, m->mm_splitk);
             return -EINVAL;
         }
@@ -100,6 +107,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     }
     m->mmg[0] = g0;
     m->mmg[1] = g1;
+    m->mmg[2] = g2;
     m->mm_wide_min = cpu ? 0 : 65536; /* CPUs: the 32-token tile pays whatever the size */
     /* RMSNorm and argmax: 64 lanes on CPU drivers, 256 on GPUs. The norm's
      * reduction tree depends on it, but only per device, never per T (its
@@ -169,16 +177,22 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     return 0;
 }
 
-/* The matmul pipelines for a weight format (both geometries), built the
- * first time a tensor of that format is uploaded (pipeline builds cost on
- * CPU drivers). */
-static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[2])
+/* The matmul pipelines for a weight format (every geometry in use), built
+ * the first time a tensor of that format is uploaded (pipeline builds cost
+ * on CPU drivers). Without a one-token geometry, one-token steps take the
+ * decode pipeline. */
+static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[3])
 {
-    for (int i = 0; i < 2; i++) {
+    ret[2] = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (i == 2 && !m->mm_one) {
+            ret[2] = ret[0];
+            break;
+        }
         struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 7,
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 7,
                                         {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll,
                                          m->mm_splitk}};
             int err = vkr_kernel_new(m->vk, &d, k);
@@ -196,8 +210,9 @@ static int repack_xform(void *arg, const void *src, uint64_t n_rows, uint64_t ro
     return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
 }
 
-static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
-                      char *reterr, size_t errlen)
+/* The tensor `name` checked for the matrix kernels, and its row size. */
+static int find_mat(struct llm_model *m, const char *name, uint32_t cols, const struct llm_gguf_tensor **ret,
+                    uint64_t *ret_rb, char *reterr, size_t errlen)
 {
     const struct llm_gguf_tensor *t = llm_gguf_find_tensor(m->gguf, name);
     if (!t) {
@@ -215,28 +230,80 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
                  llm_gguf_name(m->gguf), name, cols);
         return -ENOTSUP;
     }
-    ret->type = t->type;
-    ret->rows = rows;
-    ret->cols = cols;
     uint64_t rb = llm_ggml_row_bytes(t->type, cols);
     if (rb == 0) {
         snprintf(reterr, errlen, "%s: tensor '%s': row of %u is not a whole number of %s blocks", llm_gguf_name(m->gguf),
                  name, cols, llm_ggml_type_name(t->type));
         return -EINVAL;
     }
-    int kerr = matmul_kernels(m, slot, ret->kernel);
+    *ret = t;
+    *ret_rb = rb;
+    return 0;
+}
+
+/* `rows` rows of `rb` bytes at `data`, of ggml type `type`, into ret. */
+static int upload_rows(struct llm_model *m, const char *name, uint32_t type, const void *data, uint32_t rows,
+                       uint32_t cols, uint64_t rb, struct gpu_mat *ret, char *reterr, size_t errlen)
+{
+    ret->type = type;
+    ret->rows = rows;
+    ret->cols = cols;
+    int kerr = matmul_kernels(m, type_slot(type), ret->kernel);
     if (kerr) {
         snprintf(reterr, errlen, "%s", m->vk->err);
         return kerr;
     }
-    int err = llm_repacked(t->type) ? vkr_rows_upload_xform(m->vk, t->data, rows, rb, repack_xform, &ret->type, &ret->w)
-                                    : vkr_rows_upload(m->vk, t->data, rows, rb, &ret->w);
+    int err = llm_repacked(type) ? vkr_rows_upload_xform(m->vk, data, rows, rb, repack_xform, &ret->type, &ret->w)
+                                 : vkr_rows_upload(m->vk, data, rows, rb, &ret->w);
     if (err) {
         snprintf(reterr, errlen, "uploading '%s': %s", name, m->vk->err);
         return err;
     }
     m->weight_bytes += (uint64_t)rows * rb;
     return 0;
+}
+
+static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret,
+                      char *reterr, size_t errlen)
+{
+    const struct llm_gguf_tensor *t;
+    uint64_t rb;
+    int err = find_mat(m, name, cols, &t, &rb, reterr, errlen);
+    return err ? err : upload_rows(m, name, t->type, t->data, rows, cols, rb, ret, reterr, errlen);
+}
+
+/* Gate and up of a layer as one buffer of 2 ffn rows (gpu_layer.wgu), when
+ * their types match and the pair fits one binding; else each on its own. */
+static int upload_gate_up(struct llm_model *m, struct gpu_layer *L, const char *gate, const char *up, char *reterr,
+                          size_t errlen)
+{
+    const struct llm_config *c = &m->cfg;
+    const struct llm_gguf_tensor *tg, *tu;
+    uint64_t rb, rbu;
+    int err = find_mat(m, gate, c->dim, &tg, &rb, reterr, errlen);
+    err = err ? err : find_mat(m, up, c->dim, &tu, &rbu, reterr, errlen);
+    if (err)
+        return err;
+    uint64_t half = (uint64_t)c->ffn * rb;
+    if (m->fuse && tg->type == tu->type && 2 * half <= vkr_max_binding(m->vk)) {
+        uint8_t *both = malloc(2 * half);
+        if (!both)
+            return -ENOMEM;
+        memcpy(both, tg->data, half);
+        memcpy(both + half, tu->data, half);
+        err = upload_rows(m, gate, tg->type, both, 2 * c->ffn, c->dim, rb, &L->wgu, reterr, errlen);
+        free(both);
+        if (err)
+            return err;
+        if (L->wgu.w.n_chunks == 1) {
+            L->fused_gu = true;
+            return 0;
+        }
+        m->weight_bytes -= 2 * half; /* (chunked after all: rows not a whole number of chunks) */
+        vkr_rows_free(m->vk, &L->wgu.w);
+    }
+    err = upload_rows(m, gate, tg->type, tg->data, c->ffn, c->dim, rb, &L->wg, reterr, errlen);
+    return err ? err : upload_rows(m, up, tu->type, tu->data, c->ffn, c->dim, rbu, &L->wu, reterr, errlen);
 }
 
 /* Norm weights go up as f32 whatever their stored type. */
@@ -273,9 +340,7 @@ static int upload_layer(struct llm_model *m, int l, char *reterr, size_t errlen)
     if (!err)
         err = upload_mat(m, n[3], c->dim, m->qdim, &L->wo, reterr, errlen);
     if (!err)
-        err = upload_mat(m, n[4], c->ffn, c->dim, &L->wg, reterr, errlen);
-    if (!err)
-        err = upload_mat(m, n[5], c->ffn, c->dim, &L->wu, reterr, errlen);
+        err = upload_gate_up(m, L, n[4], n[5], reterr, errlen);
     if (!err)
         err = upload_mat(m, n[6], c->dim, c->ffn, &L->wd, reterr, errlen);
     char nn[128];
@@ -422,6 +487,15 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         err = -ENOMEM;
     for (uint32_t l = 0; !err && l < c->n_layers; l++)
         err = upload_layer(m, (int)l, reterr, errlen);
+    /* RoPE and the KV write fuse into the Q, K and V products when every
+     * pair (2i, 2i+1) lies in one workgroup: even row blocks, one chunk. */
+    m->fuse_rope = m->fuse && m->qdim % 2 == 0 && m->kvdim % 2 == 0;
+    for (int i = 0; i < 3; i++)
+        m->fuse_rope = m->fuse_rope && m->mmg[i].rows_wg % 2 == 0;
+    for (uint32_t l = 0; !err && l < c->n_layers; l++) {
+        const struct gpu_layer *L = &m->layers[l];
+        m->fuse_rope = m->fuse_rope && L->wq.w.n_chunks == 1 && L->wk.w.n_chunks == 1 && L->wv.w.n_chunks == 1;
+    }
     if (!err)
         err = alloc_activations(m, reterr, errlen);
     if (!err)
@@ -462,8 +536,8 @@ void llm_model_free(struct llm_model *m)
             vkDeviceWaitIdle(m->vk->dev);
         for (uint32_t l = 0; m->layers && l < m->cfg.n_layers; l++) {
             struct gpu_layer *L = &m->layers[l];
-            struct gpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd};
-            for (int i = 0; i < 7; i++)
+            struct gpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd, &L->wgu};
+            for (int i = 0; i < 8; i++)
                 free_mat(m, mats[i]);
             struct vkr_buf *bufs[] = {&L->attn_norm, &L->ffn_norm, &L->kc, &L->vc};
             for (int i = 0; i < 4; i++)
@@ -482,7 +556,7 @@ void llm_model_free(struct llm_model *m)
         for (int i = 0; i < K_COUNT; i++)
             vkr_kernel_free(m->vk, &m->k[i]);
         for (int i = 0; i < GPU_N_TYPES; i++)
-            for (int j = 0; j < 2; j++)
+            for (int j = 0; j < 3; j++)
                 vkr_kernel_free(m->vk, &m->mm[i][j]);
         vkr_ctx_free(m->vk);
     }

@@ -28,7 +28,21 @@
  * are added in order, identically for every dispatch on this device. A
  * token's result therefore does not depend on which other tokens share its
  * step, nor on the geometry picked for the device (SPLITK is one value per
- * device: it changes the order). */
+ * device: it changes the order).
+ *
+ * EPI fuses the pass that used to follow the product, so that a layer has
+ * fewer phases (each ends in a barrier that drains the GPU): the sums are
+ * staged in shared memory, and after one barrier the workgroup's lanes
+ * finish them.
+ *   1 SwiGLU: W holds gate rows then up rows (2 nrows rows, one buffer);
+ *     a workgroup reduces gate rows row0.. and the same up rows, and writes
+ *     silu(gate) * up (swiglu.comp's formula) to Y.
+ *   2 RoPE (the Q projection): rotated pairs to Y.
+ *   3 RoPE, then f16 into the KV cache H at slot `slot0 + t` (K).
+ *   4 f16 into the cache, unrotated (V).
+ * For 2-4 a pair (2i, 2i+1) must lie in one workgroup: ROWS_WG and y_off
+ * even (the host checks). Every row's sum is the one EPI 0 computes, and
+ * the finishing arithmetic is per element, so none of this depends on T. */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -48,11 +62,15 @@ layout(constant_id = 7) const uint PROBE = 0;
 /* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
  * subgroup that adds them in order (subgroups of at least 4 lanes). */
 shared float part[SPLITK > 1u ? (LOCAL / 4u) * RPS * TILE_T : 1u];
+/* Sums waiting for the epilogue: [virtual row of the workgroup][token]. */
+shared float stage[2u * ROWS_WG * TILE_T];
 
 layout(std430, binding = 0) readonly buffer Wb { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Xb { vec4 X4[]; };
 layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
+layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
+layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows */
 
 layout(push_constant) uniform P {
     uint ncols;    /* K, a multiple of 4 */
@@ -62,10 +80,21 @@ layout(push_constant) uniform P {
     uint y_stride; /* floats between tokens in Y */
     uint y_off;    /* first output column of this chunk */
     uint flags;    /* 1: accumulate into Y (residual add), 2: gather X rows through SEL */
+    uint epi;      /* fused epilogue, see above (a push constant, not a
+                    * specialization: no more pipelines to build) */
+    /* epi 2-4 only */
+    uint head_dim;
+    uint rope_dims;
+    uint slot0;    /* cache slot of the step's first row */
+    float theta;
 } p;
 
-#define W_NROWS p.nrows
+#define EPI p.epi
+#define VROWS (EPI == 1u ? 2u * ROWS_WG : ROWS_WG)
+/* EPI 1: the buffer holds gate and up, 2 nrows rows. */
+#define W_NROWS (EPI == 1u ? 2u * p.nrows : p.nrows)
 #include "weights.glsl"
+#include "rope.glsl"
 
 /* Weights k .. k+7 of a row (PROBE 2: made up from k). */
 void w_load(uint row, uint k, out float w[8])
@@ -97,13 +126,74 @@ float dot8(float w[8], vec4 a, vec4 b, float s)
     return s;
 }
 
+/* Output row (within this chunk) of virtual row j of the workgroup, and
+ * the weight row it reads: EPI 1 reduces up row r after gate row r. */
+uint row0_wg()
+{
+    return (gl_WorkGroupID.y + gl_WorkGroupID.z * 32768u) * ROWS_WG;
+}
+
+uint out_row(uint j)
+{
+    return row0_wg() + (EPI == 1u && j >= ROWS_WG ? j - ROWS_WG : j);
+}
+
+uint w_row(uint j)
+{
+    uint r = min(out_row(j), p.nrows - 1u);
+    return EPI == 1u && j >= ROWS_WG ? r + p.nrows : r;
+}
+
+/* A finished sum of virtual row j, token t0 + t. */
+void store(uint j, uint t0, uint t, float v)
+{
+    if (EPI != 0u) {
+        stage[j * TILE_T + t] = v;
+    } else {
+        uint o = (t0 + t) * p.y_stride + p.y_off + out_row(j);
+        Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+    }
+}
+
+/* After the barrier: finish the staged sums (EPI 1-4, see the top). */
+void epilogue(uint row0, uint t0, uint nt)
+{
+    uint lid = gl_LocalInvocationIndex;
+    if (EPI == 1u) {
+        for (uint i = lid; i < ROWS_WG * TILE_T; i += LOCAL) {
+            uint r = i / TILE_T, t = i % TILE_T;
+            if (t < nt && row0 + r < p.nrows) {
+                float g = stage[r * TILE_T + t], u = stage[(ROWS_WG + r) * TILE_T + t];
+                Y[(t0 + t) * p.y_stride + p.y_off + row0 + r] = g / (1.0 + exp(-g)) * u;
+            }
+        }
+    } else {
+        for (uint i = lid; i < (ROWS_WG / 2u) * TILE_T; i += LOCAL) {
+            uint r = 2u * (i / TILE_T), t = i % TILE_T;
+            if (t < nt && row0 + r < p.nrows) {
+                vec2 v = vec2(stage[r * TILE_T + t], stage[(r + 1u) * TILE_T + t]);
+                uint e = p.y_off + row0 + r; /* element of the Q, K or V row */
+                if (EPI != 4u)
+                    v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.theta);
+                if (EPI == 2u) {
+                    uint o = (t0 + t) * p.y_stride + e;
+                    Y[o] = v.x;
+                    Y[o + 1u] = v.y;
+                } else {
+                    H[((p.slot0 + t0 + t) * p.y_stride + e) >> 1] = packHalf2x16(v);
+                }
+            }
+        }
+    }
+}
+
 void main()
 {
     uint lanes = gl_SubgroupSize;
     uint lane = gl_SubgroupInvocationID;
     uint slots = gl_NumSubgroups;
     uint t0 = gl_WorkGroupID.x * TILE_T;
-    uint row0 = (gl_WorkGroupID.y + gl_WorkGroupID.z * 32768u) * ROWS_WG;
+    uint row0 = row0_wg();
     uint nt = min(TILE_T, p.ntok - t0);
     uint xrow[TILE_T]; /* in vec4 units */
     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
@@ -120,16 +210,18 @@ void main()
         return;
     /* Every subgroup runs the same iterations (the shared-memory merge has
      * barriers); `live` says whether this one has rows to do. */
-    for (uint j0 = 0u; j0 < ROWS_WG; j0 += groups * RPS) {
-        uint j = j0 + grp * RPS;
-        bool live = grp < groups && row0 + j < p.nrows; /* uniform across the subgroup */
-        if (!live && SPLITK == 1u)
+    for (uint j0 = 0u; j0 < VROWS; j0 += groups * RPS) {
+        uint j = j0 + grp * RPS; /* virtual row: EPI 1's up rows follow its gate rows */
+        bool live = grp < groups && j < VROWS && out_row(j) < p.nrows; /* uniform across the subgroup */
+        /* With an epilogue a later pass may still hold live up rows. */
+        if (!live && SPLITK == 1u && EPI == 0u)
             break;
         /* A block's rows past the end re-read the last row; their sums are
-         * never stored. */
+         * never stored. (A block never straddles gate and up: ROWS_WG is a
+         * multiple of RPS.) */
         uint rows[RPS];
         [[unroll]] for (uint r = 0; r < RPS; r++)
-            rows[r] = min(row0 + j + r, p.nrows - 1u);
+            rows[r] = w_row(j + r);
         /* Loops over the tile run to the constant TILE_T and test t < nt, so
          * the compiler keeps acc[] in registers. */
         float acc[RPS][TILE_T];
@@ -185,15 +277,12 @@ void main()
             }
         }
         [[unroll]] for (uint r = 0; r < RPS; r++) {
-            uint row = row0 + j + r;
             [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                 if (t < nt) {
                     float v = subgroupAdd(acc[r][t]);
                     if (SPLITK == 1u) {
-                        if (lane == 0u && row < p.nrows) {
-                            uint o = (t0 + t) * p.y_stride + p.y_off + row;
-                            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
-                        }
+                        if (lane == 0u && live && out_row(j + r) < p.nrows)
+                            store(j + r, t0, t, v);
                     } else if (lane == 0u && live) {
                         part[(gl_SubgroupID * RPS + r) * TILE_T + t] = v;
                     }
@@ -204,19 +293,21 @@ void main()
             barrier();
             if (f == 0u && lane == 0u && live) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
-                    uint row = row0 + j + r;
                     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                        if (t < nt && row < p.nrows) {
+                        if (t < nt && out_row(j + r) < p.nrows) {
                             float v = part[((grp * SPLITK) * RPS + r) * TILE_T + t];
                             for (uint g = 1u; g < SPLITK; g++)
                                 v += part[((grp * SPLITK + g) * RPS + r) * TILE_T + t];
-                            uint o = (t0 + t) * p.y_stride + p.y_off + row;
-                            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+                            store(j + r, t0, t, v);
                         }
                     }
                 }
             }
             barrier();
         }
+    }
+    if (EPI != 0u) {
+        barrier();
+        epilogue(row0, t0, nt);
     }
 }

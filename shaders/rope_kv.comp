@@ -19,14 +19,11 @@ layout(push_constant) uniform P {
     uint slot0;     /* first scratch slot (n_ctx) */
     float theta;
 } p;
+#include "rope.glsl"
+
 vec2 rot(vec2 x, uint d, float pos)
 {
-    if (d >= p.rope_dims)
-        return x;
-    float freq = pow(p.theta, -float(d) / float(p.rope_dims));
-    float a = pos * freq;
-    float c = cos(a), s = sin(a);
-    return vec2(x.x * c - x.y * s, x.x * s + x.y * c);
+    return rope_rot(x, d, pos, p.rope_dims, p.theta);
 }
 void main()
 {

@@ -60,8 +60,10 @@ struct cfg {
     int runs;
 };
 
+/* matmul.comp's push constants (the epilogue fields stay 0 here) */
 struct pc_matmul {
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
+    float theta;
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -162,19 +164,20 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
     if (slots < 2 || mat_bytes > vkr_max_binding(vk))
         return 0;
     struct vkr_kernel k = {0};
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 8,
                                 {f->type, c->local, c->tile, rows_wg, c->rps, c->unroll, c->splitk, c->probe}};
     VkDescriptorSet sets[64];
     vkr_set_pool_free(vk, &b->pool);
-    int err = vkr_set_pool_new(vk, 64, 4, &b->pool);
+    int err = vkr_set_pool_new(vk, 64, 6 * 64, &b->pool);
     err = err ? err : vkr_kernel_new(vk, &d, &k);
     for (uint32_t i = 0; i < slots && !err; i++) {
-        struct vkr_binding bd[4] = {{&b->w, i * stride, mat_bytes}, {&b->x, 0, 0}, {&b->y, 0, 0}, {&b->sel, 0, 0}};
-        err = vkr_set_new(vk, &b->pool, &k, bd, 4, &sets[i]);
+        struct vkr_binding bd[6] = {{&b->w, i * stride, mat_bytes}, {&b->x, 0, 0}, {&b->y, 0, 0},
+                                    {&b->sel, 0, 0},                 {&b->sel, 0, 0}, {&b->sel, 0, 0}};
+        err = vkr_set_new(vk, &b->pool, &k, bd, 6, &sets[i]);
     }
     double us = 0;
     if (!err) {
-        struct pc_matmul pc = {s->cols, s->rows, T, s->cols, s->rows, 0, 0};
+        struct pc_matmul pc = {s->cols, s->rows, T, s->cols, s->rows, 0, 0, 0, 0, 0, 0, 0};
         uint32_t gx = (T + c->tile - 1) / c->tile, gy = (s->rows + rows_wg - 1) / rows_wg;
         /* chains of two rounds of the ring */
         err = time_best(b, &k, sets, slots, &pc, gx, gy, 2 * slots, 30, &us);
@@ -207,15 +210,16 @@ static int floor_us(struct bench *b, double *ret)
     static const struct fmt f16 = {"f16", 1, 1, 2};
     struct vkr_kernel k = {0};
     uint32_t sg = b->vk->info.subgroup_size;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 8,
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 8,
                                 {f16.type, 128, 8, 128 / sg, 1, 1, 1, 0}};
     VkDescriptorSet set;
     vkr_set_pool_free(b->vk, &b->pool);
-    int err = vkr_set_pool_new(b->vk, 1, 4, &b->pool);
+    int err = vkr_set_pool_new(b->vk, 1, 6, &b->pool);
     err = err ? err : vkr_kernel_new(b->vk, &d, &k);
-    struct vkr_binding bd[4] = {{&b->w, 0, 1u << 20}, {&b->x, 0, 0}, {&b->y, 0, 0}, {&b->sel, 0, 0}};
-    err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, 4, &set);
-    struct pc_matmul pc = {256, 128 / sg, 1, 256, 256, 0, 0};
+    struct vkr_binding bd[6] = {{&b->w, 0, 1u << 20}, {&b->x, 0, 0},   {&b->y, 0, 0},
+                                {&b->sel, 0, 0},      {&b->sel, 0, 0}, {&b->sel, 0, 0}};
+    err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, 6, &set);
+    struct pc_matmul pc = {256, 128 / sg, 1, 256, 256, 0, 0, 0, 0, 0, 0, 0};
     err = err ? err : time_best(b, &k, &set, 1, &pc, 1, 1, 64, 30, ret);
     vkr_kernel_free(b->vk, &k);
     return err;

@@ -291,6 +291,67 @@ static void test_batch_invariance_long_stories(void **state)
     batch_invariance(STORIES, 240, true);
 }
 
+/* The fused epilogues (RoPE and the KV write in the Q/K/V products, SwiGLU
+ * in the stacked gate/up product: matmul.comp) against the separate passes
+ * (LADE_FUSE=0), on stories260K: same tokens, logits within rounding, over
+ * a prefill and 24 one-token steps and one wide step. The profile proves
+ * which path ran: fused, no time is charged to the RoPE and SwiGLU phases. */
+static void run_fuse(bool fuse, int32_t *tokens, float *logits, uint32_t V)
+{
+    if (!fuse)
+        setenv("LADE_FUSE", "0", 1);
+    char err[512];
+    struct llm_model *m = NULL;
+    struct llm_model_opts o = {.path = STORIES, .device = getenv("LADE_DEVICE"), .n_ctx = 128, .profile = true};
+    int r = llm_model_load(&o, &m, err, sizeof(err));
+    unsetenv("LADE_FUSE");
+    if (r)
+        fail_msg("loading: %s", err);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    assert_int_equal(dm.n_vocab, V);
+    int32_t prompt[5] = {1, 400, 12, 77, 31}, next;
+    assert_int_equal(dm.prefill(dm.ctx, prompt, 5, &next, NULL), 0);
+    for (uint32_t i = 0; i < 24; i++) {
+        tokens[i] = next;
+        struct dec_row row = {next, -1, DEC_WANT_LOGITS};
+        uint32_t keep = 0;
+        assert_int_equal(dm.step(dm.ctx, &row, 1, &next, logits + (size_t)i * V), 0);
+        assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
+        double ms[LLM_PROF_N];
+        assert_int_equal(llm_model_profile(m, ms), 0);
+        assert_true(ms[LLM_PROF_QKV] > 0 && ms[LLM_PROF_GATE_UP] > 0);
+        if (fuse)
+            assert_true(ms[LLM_PROF_ROPE_KV] == 0 && ms[LLM_PROF_SWIGLU] == 0);
+        else
+            assert_true(ms[LLM_PROF_ROPE_KV] > 0 && ms[LLM_PROF_SWIGLU] > 0);
+    }
+    struct dec_row wide[20];
+    for (uint32_t i = 0; i < 20; i++)
+        wide[i] = (struct dec_row){(int32_t)(3 + 17 * i), i == 0 ? -1 : (int32_t)(i - 1), DEC_WANT_LOGITS};
+    int32_t am[20];
+    assert_int_equal(dm.step(dm.ctx, wide, 20, am, logits + (size_t)24 * V), 0);
+    llm_model_free(m);
+}
+
+static void test_fused_matches_unfused(void **state)
+{
+    (void)state;
+    const uint32_t V = 512, n = 24 + 20;
+    float *a = calloc((size_t)n * V, 4), *b = calloc((size_t)n * V, 4);
+    int32_t ta[24], tb[24];
+    assert_non_null(a);
+    assert_non_null(b);
+    run_fuse(true, ta, a, V);
+    run_fuse(false, tb, b, V);
+    assert_memory_equal(ta, tb, sizeof(ta));
+    for (size_t i = 0; i < (size_t)n * V; i++)
+        if (fabsf(a[i] - b[i]) > 1e-4f * (1 + fabsf(b[i])))
+            fail_msg("logit %zu (row %zu): fused %.9g, separate passes %.9g", i % V, i / V, a[i], b[i]);
+    free(a);
+    free(b);
+}
+
 static void test_step_contract(void **state)
 {
     struct llm_model *m = load(STORIES, false, 32);
@@ -341,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_batch_invariance_kernelc),
         cmocka_unit_test(test_batch_invariance_long_stories),
         cmocka_unit_test(test_step_contract),
+        cmocka_unit_test(test_fused_matches_unfused),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

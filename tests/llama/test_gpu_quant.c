@@ -47,8 +47,9 @@ static const struct fmt fmts[] = {
     {LLM_GGML_Q5_K, 256, 176, {0, 2}, 2}, {LLM_GGML_Q6_K, 256, 210, {208}, 1}, {LLM_GGML_BF16, 2, 4, {0}, 0},
 };
 
-struct mm_push {
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
+struct mm_push { /* matmul.comp's push constants; the epilogue fields stay 0 */
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
+    float theta;
 };
 
 /* rows x cols random weights of format f with plausible scales, dequantised
@@ -91,7 +92,7 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     uint32_t rps = 1 + (rows + cols) % 3, unroll = 1 + (rows + ntok) % 3;
     uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * rps;
     struct vkr_kernel k;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 4, 28, 6,
+    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct mm_push), 6,
                                 {f->type, 64, 8, per, rps, unroll}};
     assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
     struct vkr_buf bw, bx, by, bs;
@@ -102,14 +103,14 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, 1, 4, &pool), 0);
+    assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
     VkDescriptorSet set;
-    struct vkr_binding bd[4] = {{&bw, 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}};
-    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 4, &set), 0);
+    struct vkr_binding bd[6] = {{&bw, 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}, {&bs, 0, 0}, {&bs, 0, 0}};
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 6, &set), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct mm_push p = {cols, rows, ntok, cols, rows, 0, 0};
+    struct mm_push p = {cols, rows, ntok, cols, rows, 0, 0, 0, 0, 0, 0, 0};
     vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);

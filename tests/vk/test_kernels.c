@@ -94,8 +94,15 @@ struct mm_geom {
 static const struct mm_geom geoms[] = {
     {64, 8, 32, 1, 1, 1},  {64, 8, 16, 2, 2, 1}, {32, 32, 12, 3, 3, 1}, {64, 4, 32, 4, 1, 1},
     {128, 16, 16, 1, 4, 1}, {64, 8, 4, 1, 1, 2},  {128, 8, 4, 2, 3, 4},  {128, 16, 24, 3, 2, 2},
+    /* tile 1: the one-token geometry (LADE_MM_ONE) */
+    {128, 1, 4, 1, 4, 1},   {64, 1, 8, 1, 2, 1},
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
+
+struct mm_push { /* matmul.comp's push constants; the epilogue fields stay 0 */
+    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
+    float theta;
+};
 
 struct kernels {
     struct vkr_kernel add, matmul[4][N_GEOMS];
@@ -112,7 +119,7 @@ static void make_kernels(struct kernels *k)
         for (size_t g = 0; g < N_GEOMS; g++) {
             const struct mm_geom *G = &geoms[g];
             struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                        .n_bindings = 4, .push_bytes = 28, .n_spec = 7,
+                                        .n_bindings = 6, .push_bytes = sizeof(struct mm_push), .n_spec = 7,
                                         .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll,
                                                  G->splitk}};
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
@@ -230,9 +237,6 @@ static int repack(void *arg, const void *src, uint64_t n_rows, uint64_t row_byte
     return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
 }
 
-struct mm_push {
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
-};
 
 /* Y = W X through vkr_rows chunks (each chunk one dispatch), then compare
  * with a double-precision CPU product of the dequantised weights. */
@@ -275,16 +279,17 @@ static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
     assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, wr.n_chunks, 4 * wr.n_chunks, &pool), 0);
+    assert_int_equal(vkr_set_pool_new(ctx, wr.n_chunks, 6 * wr.n_chunks, &pool), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
     for (uint32_t ch = 0; ch < wr.n_chunks; ch++) {
         VkDescriptorSet set;
-        struct vkr_binding bd[4] = {{&wr.chunk[ch], 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}};
-        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, 4, &set), 0);
+        struct vkr_binding bd[6] = {{&wr.chunk[ch], 0, 0}, {&bx, 0, 0}, {&by, 0, 0},
+                                    {&bs, 0, 0},           {&bs, 0, 0}, {&bs, 0, 0}};
+        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, 6, &set), 0);
         uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
-        struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0};
+        struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0, 0, 0, 0, 0, 0};
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
         vkr_cmd_dispatch(&c, &k->matmul[ti][gi], set, &p, (ntok + G->tile - 1) / G->tile, wgs < 32768 ? wgs : 32768,
                          (wgs + 32767) / 32768);
