@@ -18,6 +18,7 @@ struct gpu_mm_geom {
     uint32_t rps;     /* rows a subgroup reduces together */
     uint32_t unroll;  /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
+    uint32_t xsh;     /* floats of input staged in shared memory (matmul.comp XSH), 0: none */
 };
 /* matmul.comp's push constants. */
 struct pc_matmul {

@@ -44,7 +44,7 @@ static int mm_geom_env(const char *name, struct gpu_mm_geom *g, char *reterr, si
                  "tile 1-32, the others 1-8)", name, v);
         return -EINVAL;
     }
-    *g = (struct gpu_mm_geom){a, b, c, e, 0};
+    *g = (struct gpu_mm_geom){a, b, c, e, 0, 0};
     return 0;
 }
 
@@ -61,8 +61,8 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
      * sweeps are in bench/results/nvidia-h200/sweep; the spread between the
      * best geometries was a few percent). */
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0} : (struct gpu_mm_geom){128, 8, 1, 1, 0};
-    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0} : (struct gpu_mm_geom){64, 8, 2, 1, 0};
+    struct gpu_mm_geom g0 = cpu ? (struct gpu_mm_geom){64, 8, 1, 1, 0, 0} : (struct gpu_mm_geom){128, 8, 1, 1, 0, 0};
+    struct gpu_mm_geom g1 = cpu ? (struct gpu_mm_geom){64, 32, 1, 1, 0, 0} : (struct gpu_mm_geom){64, 8, 2, 1, 0, 0};
     /* One-token steps: the decode geometry unless LADE_MM_ONE gives one of
      * their own (a tile of 1 holds no registers for absent tokens). */
     struct gpu_mm_geom g2 = g0;
@@ -72,6 +72,19 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     err = err ? err : mm_geom_env("LADE_MM_ONE", &g2, reterr, errlen);
     if (err)
         return err;
+    /* LADE_MM_XSH (floats, a multiple of 4 up to 8192, 0 for none): decode
+     * and one-token steps stage their inputs in shared memory when they
+     * fit (matmul.comp XSH; never changes a result). */
+    const char *xsh = getenv("LADE_MM_XSH");
+    if (xsh) {
+        char *end;
+        unsigned long v = strtoul(xsh, &end, 10);
+        if (end == xsh || *end || v % 4 || v > 8192) {
+            snprintf(reterr, errlen, "LADE_MM_XSH='%.20s': want a multiple of 4 up to 8192", xsh);
+            return -EINVAL;
+        }
+        g0.xsh = g2.xsh = (uint32_t)v;
+    }
     /* LADE_MM_SPLITK (1, 2 or 4): unlike the geometries it changes the bits
      * of a result (never their dependence on T). 1 by default: on the H200,
      * 2 made a 7B step about 5% slower (bench/results/nvidia-h200/sweep). */
@@ -192,9 +205,9 @@ static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel
         struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 7,
+            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 9,
                                         {gpu_types[slot], g->local, g->tile, g->rows_wg, g->rps, g->unroll,
-                                         m->mm_splitk}};
+                                         m->mm_splitk, 0, g->xsh}};
             int err = vkr_kernel_new(m->vk, &d, k);
             if (err)
                 return err;

@@ -58,6 +58,14 @@ layout(constant_id = 6) const uint SPLITK = 1;   /* subgroups sharing one row's 
  * weights, to tell which loads bound a kernel; results are then
  * meaningless. 0 in every model. */
 layout(constant_id = 7) const uint PROBE = 0;
+/* Floats of input a workgroup may stage in shared memory (0: none). When
+ * the tile's input rows fit, they are copied there once and every
+ * subgroup's runs read them from shared memory instead of each reading
+ * the whole rows from L1 for each of its rows; the values, and the order
+ * they are used in, are the same. */
+layout(constant_id = 8) const uint XSH = 0;
+shared vec4 xs[XSH > 0u ? XSH / 4u : 1u];
+bool staged = false; /* this workgroup's inputs are in xs */
 
 /* With SPLITK > 1, each subgroup's sums of a row, by subgroup, for the
  * subgroup that adds them in order (subgroups of at least 4 lanes). */
@@ -110,7 +118,7 @@ void w_load(uint row, uint k, out float w[8])
 /* Inputs 4i .. 4i+3 (PROBE 1: made up from i). */
 vec4 x_load(uint i)
 {
-    return PROBE == 1u ? vec4(float(i) * 1e-9) : X4[i];
+    return PROBE == 1u ? vec4(float(i) * 1e-9) : XSH > 0u && staged ? xs[i] : X4[i];
 }
 
 float dot8(float w[8], vec4 a, vec4 b, float s)
@@ -200,6 +208,19 @@ void main()
         uint tt = t0 + min(t, nt - 1u);
         xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
     }
+    if (XSH > 0u && nt * p.ncols <= XSH) {
+        /* Stage the tile's inputs: token t's row at t * ncols / 4. */
+        uint n4 = p.ncols >> 2;
+        for (uint i = gl_LocalInvocationIndex; i < nt * n4; i += LOCAL) {
+            uint t = i / n4, tt = t0 + t;
+            uint src = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
+            xs[i] = X4[src + i - t * n4];
+        }
+        barrier();
+        staged = true;
+        [[unroll]] for (uint t = 0; t < TILE_T; t++)
+            xrow[t] = min(t, nt - 1u) * n4;
+    }
     uint stride = 8u * lanes; /* k between a subgroup's runs */
     uint k8 = p.ncols & ~7u;
     uint f = gl_SubgroupID % SPLITK, groups = slots / SPLITK, grp = gl_SubgroupID / SPLITK;
@@ -268,7 +289,7 @@ void main()
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
                     [[unroll]] for (uint t = 0; t < TILE_T; t++) {
                         if (t < nt) {
-                            vec4 a = X4[xrow[t] + (kt >> 2)];
+                            vec4 a = x_load(xrow[t] + (kt >> 2));
                             vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
                             acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
                         }

@@ -89,13 +89,14 @@ static float from_f16(uint16_t h)
  * pick). rows_wg assumes lavapipe's 8 lanes; other subgroup sizes only
  * leave subgroups idle. */
 struct mm_geom {
-    uint32_t local, tile, rows_wg, rps, unroll, splitk;
+    uint32_t local, tile, rows_wg, rps, unroll, splitk, xsh;
 };
 static const struct mm_geom geoms[] = {
-    {64, 8, 32, 1, 1, 1},  {64, 8, 16, 2, 2, 1}, {32, 32, 12, 3, 3, 1}, {64, 4, 32, 4, 1, 1},
-    {128, 16, 16, 1, 4, 1}, {64, 8, 4, 1, 1, 2},  {128, 8, 4, 2, 3, 4},  {128, 16, 24, 3, 2, 2},
-    /* tile 1: the one-token geometry (LADE_MM_ONE) */
-    {128, 1, 4, 1, 4, 1},   {64, 1, 8, 1, 2, 1},
+    {64, 8, 32, 1, 1, 1, 0},   {64, 8, 16, 2, 2, 1, 0}, {32, 32, 12, 3, 3, 1, 0}, {64, 4, 32, 4, 1, 1, 0},
+    {128, 16, 16, 1, 4, 1, 0}, {64, 8, 4, 1, 1, 2, 0},  {128, 8, 4, 2, 3, 4, 0},  {128, 16, 24, 3, 2, 2, 0},
+    /* tile 1: the one-token geometry (LADE_MM_ONE); inputs staged in
+     * shared memory (XSH: all of them, or only some tiles') */
+    {128, 1, 4, 1, 4, 1, 0},   {64, 1, 8, 1, 2, 1, 4096}, {64, 8, 32, 1, 1, 1, 2048},
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
 
@@ -119,9 +120,9 @@ static void make_kernels(struct kernels *k)
         for (size_t g = 0; g < N_GEOMS; g++) {
             const struct mm_geom *G = &geoms[g];
             struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                        .n_bindings = 6, .push_bytes = sizeof(struct mm_push), .n_spec = 7,
+                                        .n_bindings = 6, .push_bytes = sizeof(struct mm_push), .n_spec = 9,
                                         .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll,
-                                                 G->splitk}};
+                                                 G->splitk, 0, G->xsh}};
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
 }
