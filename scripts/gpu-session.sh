@@ -21,7 +21,8 @@
 # below). MMBENCH=1: the geometries are picked by lade-mmbench (one matrix
 # dispatch by format, shape, geometry and T, each warmed up, with the
 # kernel's probes) instead of the model sweep, before the tests. TESTS=1
-# with TRY: the Vulkan tests before the profiles.
+# with TRY: the Vulkan tests before the profiles. AB=1: one prepared
+# round after a kernel change (see that branch).
 # About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
@@ -66,6 +67,76 @@ if [ "${QUICK:-0}" = 1 ]; then
         --temp 0.8 --json "$out/lookahead-code.json"
     step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    pack
+    exit 0
+fi
+if [ "${AB:-0}" = 1 ]; then
+    # One prepared round after a kernel change, most important first (each
+    # step packs what it has, so a run cut short still reports): the Vulkan
+    # tests; one-token geometries one dispatch at a time (lade-mmbench);
+    # whole-step profiles on 8-layer 7B shapes and kernelc-22m with the
+    # fused epilogues on and off (LADE_FUSE=0) and with the one-token
+    # geometry and input staging (LADE_MM_ONE, LADE_MM_XSH); the fastest
+    # setting on one-token 7B steps is exported for the rest (chosen.txt):
+    # the lookahead benchmark, a lookahead window sweep on 20 code prompts,
+    # and the full 7B curves for f16, q4_0, q4_k.
+    step lade-info 20 "$B/tools/lade-info" --device NVIDIA
+    step ctest 140 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 130
+    step mmbench-one 75 "$B/tools/lade-mmbench" --device NVIDIA --formats "f16 q4_0 q4_k" --T 1 \
+        --configs "128,8,1,1,1 128,1,1,1,1 128,1,1,2,1 128,1,1,4,1 64,1,1,2,1 256,1,1,2,1 128,1,2,2,1 32,1,1,4,1" \
+        --json "$out/mmbench-one.json"
+    one=$(sed -n 's/^best: //p' "$out/logs/mmbench-one.log")
+    [ -n "$one" ] || one=128,1,1,2
+    mkdir -p "$out/try"
+    step synth-try-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
+    step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
+    step warmup 40 "$B/tools/lade-steps" /tmp/s-f16.gguf --device NVIDIA --profile 1 --json /tmp/warmup.json
+    i=0 best="" best_s=1e30
+    for item in default LADE_FUSE=0 "LADE_MM_ONE=$one" LADE_MM_XSH=4096 "LADE_MM_ONE=$one+LADE_MM_XSH=4096"; do
+        envs=$(echo "$item" | tr '+' ' ')
+        [ "$item" = default ] && envs=
+        echo "$i $item" >>"$out/try/items.txt"
+        models="/tmp/s-q4_0.gguf /tmp/s-f16.gguf"
+        case $item in default | LADE_FUSE=0) models="$models $S/models/kernelc-22m/kernelc-22m-f16.gguf" ;; esac
+        for m in $models; do
+            tag=$(basename "$m" .gguf)
+            step "try-$i-$tag" 40 env $envs "$B/tools/lade-steps" "$m" --device NVIDIA --profile 1 \
+                --json "$out/try/$i-$tag.json"
+        done
+        if [ "$item" != LADE_FUSE=0 ]; then
+            sc=$(awk -v a="$(val "$out/try/$i-s-q4_0.json" 64 1)" -v b="$(val "$out/try/$i-s-f16.json" 64 1)" \
+                'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
+            printf '%s\t%s\t%s\n' "$i" "$item" "$sc" >>"$out/try/scores.tsv"
+            # another setting must beat the default by 2% to be taken
+            if [ -z "$best" ] || awk -v x="$sc" -v y="$best_s" 'BEGIN { exit !(x < 0.98 * y) }'; then
+                best=$item best_s=$sc
+            fi
+        fi
+        i=$((i + 1))
+    done
+    rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
+    [ "$best" != default ] && [ -n "$best" ] && export $(echo "$best" | tr '+' ' ')
+    echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset})" >"$out/chosen.txt"
+    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
+        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+        --temp 0.8 --json "$out/lookahead-code.json"
+    step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
+    step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    step profile-7b-f16 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
+        --json "$out/profile-7b-f16.json"
+    rm -f /tmp/7b.gguf
+    mkdir -p "$out/nwg"
+    for nwg in ${NWG:-4,4,4 5,7,7 4,7,7 5,5,5 4,10,10 6,7,7}; do
+        step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
+            --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 20 \
+            --max-tokens 128 --json "$out/nwg/$nwg.json"
+    done
+    for fmt in q4_0 q4_k; do
+        step "synth-7b-$fmt" 60 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
+        step "steps-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
+        rm -f /tmp/7b.gguf
+    done
+    echo "gpu-session: done"
     pack
     exit 0
 fi
