@@ -299,6 +299,87 @@ static double host_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/* Records a whole step into m->cmd: the pending KV copies, embedding,
+ * layers, the head on the nsel selected rows and the copies of what the
+ * host reads back; the step's first and last timestamps in ts0, ts1. */
+static int record_step(struct llm_model *m, uint32_t n, uint32_t nsel, uint32_t nlog, const uint32_t *logit_src,
+                       int *ts0, int *ts1)
+{
+    int err = vkr_cmd_begin(m->vk, &m->cmd);
+    if (err)
+        return err;
+    *ts0 = vkr_cmd_timestamp(m->vk, &m->cmd);
+    rec_pending_commit(m);
+    for (uint32_t c = 0; c < m->embd.w.n_chunks; c++) {
+        struct pc_embed pe = {m->cfg.dim, n, (uint32_t)vkr_rows_first(&m->embd.w, c),
+                              (uint32_t)vkr_rows_count(&m->embd.w, c)};
+        vkr_cmd_dispatch(&m->cmd, &m->k[K_EMBED], m->embd.set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n, 1);
+    }
+    end_phase(m, LLM_PROF_EMBED);
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+        rec_layer(m, l, n);
+    if (nsel > 0)
+        rec_head(m, nsel, nlog, logit_src);
+    host_read_barrier(&m->cmd);
+    *ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
+    if (m->profiling && *ts1 >= 0 && (uint32_t)*ts1 < m->prof_cap)
+        m->prof_phase[*ts1] = LLM_PROF_HEAD;
+    return 0;
+}
+
+/* While the GPU runs a one-row step, record the step plain decoding makes
+ * next: the commit of that row (its KV copy at position n_past), then one
+ * row wanting what this one wanted. Recording a 7B step takes the host
+ * 0.6-0.9 ms (about 300 dispatches; H100 run of 2026-11-26), time the GPU
+ * otherwise sits idle before every token. The step is recorded from the
+ * state it assumes, which is then restored; gpu_step uses it only when the
+ * state it meets is exactly that (else it records as before), so what
+ * runs never differs from what it would have recorded. */
+static void spec_record(struct llm_model *m, uint32_t want)
+{
+    m->spec.valid = false;
+    if (!m->spec.cmd.cb || m->n_past + 2 > m->n_ctx)
+        return;
+    uint32_t n_past = m->n_past, n_pending = m->n_pending, max_len = m->step_max_len;
+    VkDeviceSize row = (VkDeviceSize)m->kvdim * 2;
+    VkBufferCopy saved = m->pending[0];
+    VkBufferCopy cp = {.srcOffset = (VkDeviceSize)m->n_ctx * row, .dstOffset = (VkDeviceSize)n_past * row, .size = row};
+    m->pending[0] = cp;
+    m->n_pending = 1;
+    m->n_past = n_past + 1;
+    m->step_max_len = n_past + 2;
+    struct vkr_cmd live = m->cmd;
+    m->cmd = m->spec.cmd;
+    uint32_t zero = 0;
+    int ts0, ts1;
+    int err = record_step(m, 1, want != DEC_WANT_NONE, want == DEC_WANT_LOGITS, &zero, &ts0, &ts1);
+    err = err ? err : vkr_cmd_end(m->vk, &m->cmd);
+    m->spec.cmd = m->cmd;
+    m->cmd = live;
+    m->pending[0] = saved;
+    m->n_pending = n_pending;
+    m->n_past = n_past;
+    m->step_max_len = max_len;
+    if (err)
+        return;
+    m->spec.valid = true;
+    m->spec.want = want;
+    m->spec.n_past = n_past + 1;
+    m->spec.pending = cp;
+    m->spec.ts0 = ts0;
+    m->spec.ts1 = ts1;
+}
+
+/* Whether the pre-recorded step is the one this step would record. */
+static bool spec_matches(const struct llm_model *m, const struct dec_row *rows, uint32_t n)
+{
+    const VkBufferCopy *p = &m->pending[0];
+    return m->spec.valid && n == 1 && rows[0].want == m->spec.want && m->n_past == m->spec.n_past &&
+           m->n_pending == 1 && p->srcOffset == m->spec.pending.srcOffset &&
+           p->dstOffset == m->spec.pending.dstOffset && p->size == m->spec.pending.size &&
+           m->step_max_len == m->n_past + 1;
+}
+
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
 {
     if (n == 0 || n > m->max_rows)
@@ -315,27 +396,26 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     for (int j = 0, k = 0; j < nsel; j++)
         if (rows[m->want_rows[j]].want == DEC_WANT_LOGITS)
             logit_src[k++] = (uint32_t)j;
-    int err = vkr_cmd_begin(m->vk, &m->cmd);
+    int ts0, ts1, err = 0;
+    if (spec_matches(m, rows, n)) {
+        struct vkr_cmd c = m->cmd;
+        m->cmd = m->spec.cmd;
+        m->spec.cmd = c;
+        m->n_pending = 0; /* the copy is in the recorded step */
+        ts0 = m->spec.ts0;
+        ts1 = m->spec.ts1;
+        m->spec.hits++;
+    } else {
+        err = record_step(m, n, (uint32_t)nsel, nlog, logit_src, &ts0, &ts1);
+    }
+    m->spec.valid = false;
     if (err)
         return err;
-    int ts0 = vkr_cmd_timestamp(m->vk, &m->cmd);
-    rec_pending_commit(m);
-    for (uint32_t c = 0; c < m->embd.w.n_chunks; c++) {
-        struct pc_embed pe = {m->cfg.dim, n, (uint32_t)vkr_rows_first(&m->embd.w, c),
-                              (uint32_t)vkr_rows_count(&m->embd.w, c)};
-        vkr_cmd_dispatch(&m->cmd, &m->k[K_EMBED], m->embd.set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n, 1);
-    }
-    end_phase(m, LLM_PROF_EMBED);
-    for (uint32_t l = 0; l < m->cfg.n_layers; l++)
-        rec_layer(m, l, n);
-    if (nsel > 0)
-        rec_head(m, (uint32_t)nsel, nlog, logit_src);
-    host_read_barrier(&m->cmd);
-    int ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
-    if (m->profiling && ts1 >= 0 && (uint32_t)ts1 < m->prof_cap)
-        m->prof_phase[ts1] = LLM_PROF_HEAD;
     double h1 = host_ms();
-    err = vkr_cmd_submit_wait(m->vk, &m->cmd);
+    err = vkr_cmd_submit(m->vk, &m->cmd);
+    if (!err && n == 1)
+        spec_record(m, rows[0].want);
+    err = err ? err : vkr_cmd_wait(m->vk, &m->cmd);
     if (err)
         return err;
     double h2 = host_ms();

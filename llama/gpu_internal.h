@@ -114,6 +114,18 @@ struct llm_model {
     bool tracing;
 
     struct vkr_cmd cmd;
+    /* The next plain step, recorded while the GPU runs this one (see
+     * spec_record in gpu_forward.c): valid when spec.cmd holds a step
+     * recorded for the state in spec; swapped with cmd when it matches. */
+    struct {
+        struct vkr_cmd cmd;
+        bool valid;
+        uint32_t want;         /* the one row's dec_want */
+        uint32_t n_past;       /* after the commit of row 0 */
+        VkBufferCopy pending;  /* that commit's KV copy */
+        int ts0, ts1;
+        uint64_t hits;         /* steps that used it (llm_model_prerecorded_steps) */
+    } spec;
     double last_gpu_ms;
     double last_host_ms[3];    /* llm_model_last_step_host_ms */
     bool profiling;

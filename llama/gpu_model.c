@@ -66,10 +66,12 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     /* One-token steps (plain decoding): a geometry of their own, tile 1,
      * which holds no registers and runs no loop for absent tokens. On
      * lavapipe (2 cores) it made a kernelc-22m one-token step 1.8x faster
-     * (35.0 to 19.7 ms); on GPUs only where LADE_MM_ONE asks, until a GPU
-     * run says. */
-    struct gpu_mm_geom g2 = cpu ? (struct gpu_mm_geom){64, 1, 1, 2, 0, 0} : g0;
-    m->mm_one = cpu || getenv("LADE_MM_ONE") != NULL;
+     * (35.0 to 19.7 ms). On an H100, lade-mmbench picked 256 lanes with 2
+     * runs in flight over f16, q4_0 and q4_k at 7B shapes (q4_k 4096 x
+     * 4096: 24.7 us with the decode geometry, 21.3 with this one), and
+     * whole 7B steps agreed (bench/results/nvidia-h100-80gb-hbm3). */
+    struct gpu_mm_geom g2 = cpu ? (struct gpu_mm_geom){64, 1, 1, 2, 0, 0} : (struct gpu_mm_geom){256, 1, 1, 2, 0, 0};
+    m->mm_one = true;
     int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_ONE", &g2, reterr, errlen);
@@ -522,6 +524,12 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         if (m->prof_cap && !m->prof_phase)
             err = -ENOMEM;
         err = err ? err : vkr_cmd_new(m->vk, 8 + m->prof_cap, &m->cmd);
+        /* A second command buffer for the next plain step, recorded while
+         * the GPU runs the current one (not when profiling or tracing,
+         * which record extra commands; LADE_PRERECORD=0 turns it off). */
+        const char *pr = getenv("LADE_PRERECORD");
+        if (!err && !m->profiling && !m->tracing && !(pr && !strcmp(pr, "0")))
+            err = vkr_cmd_new(m->vk, 8, &m->spec.cmd);
     }
     if (!err)
         err = gpu_model_build_sets(m, reterr, errlen);
@@ -568,6 +576,7 @@ void llm_model_free(struct llm_model *m)
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
             vkr_buf_free(m->vk, bufs[i]);
         vkr_cmd_free(m->vk, &m->cmd);
+        vkr_cmd_free(m->vk, &m->spec.cmd);
         vkr_set_pool_free(m->vk, &m->pool);
         for (int i = 0; i < K_COUNT; i++)
             vkr_kernel_free(m->vk, &m->k[i]);
@@ -599,6 +608,8 @@ uint32_t llm_model_n_ctx(const struct llm_model *m) { return m->n_ctx; }
 const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
 uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_bytes; }
 double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
+
+uint64_t llm_model_prerecorded_steps(const struct llm_model *m) { return m->spec.hits; }
 
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
 {

@@ -60,6 +60,12 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m);
  * back results (argmax, logits, timestamps). */
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
 
+/* Steps that ran a command buffer recorded while the step before them ran
+ * on the GPU: plain decoding (one row, committed) records its next step
+ * ahead, so that recording costs no GPU time. 0 when profiling or tracing,
+ * or with LADE_PRERECORD=0. */
+uint64_t llm_model_prerecorded_steps(const struct llm_model *m);
+
 /* With opts.profile: GPU milliseconds of the last step by phase, from a
  * timestamp after each barrier (so a phase is every dispatch between two
  * barriers, summed over layers). Phases and names: LLM_PROF_*. */

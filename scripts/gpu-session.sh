@@ -73,26 +73,19 @@ fi
 if [ "${AB:-0}" = 1 ]; then
     # One prepared round after a kernel change, most important first (each
     # step packs what it has, so a run cut short still reports): the Vulkan
-    # tests; one-token geometries one dispatch at a time (lade-mmbench);
-    # whole-step profiles on 8-layer 7B shapes and kernelc-22m with the
-    # fused epilogues on and off (LADE_FUSE=0) and with the one-token
-    # geometry and input staging (LADE_MM_ONE, LADE_MM_XSH); the fastest
-    # setting on one-token 7B steps is exported for the rest (chosen.txt):
-    # the lookahead benchmark, a lookahead window sweep on 20 code prompts,
-    # and the full 7B curves for f16, q4_0, q4_k.
+    # tests; whole-step profiles on 8-layer 7B shapes (and kernelc-22m) for
+    # the default and each knob in AB_ITEMS, the fastest on one-token steps
+    # exported for the rest (chosen.txt; another must beat the default by
+    # 2%); a lookahead window sweep on 20 code prompts (NWG), the best of
+    # which the full lookahead benchmark then uses; the 7B curves (f16 also
+    # with LADE_PRERECORD=0, to see what recording ahead saves).
     step lade-info 20 "$B/tools/lade-info" --device NVIDIA
-    step ctest 140 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 130
-    step mmbench-one 75 "$B/tools/lade-mmbench" --device NVIDIA --formats "f16 q4_0 q4_k" --T 1 \
-        --configs "128,8,1,1,1 128,1,1,1,1 128,1,1,2,1 128,1,1,4,1 64,1,1,2,1 256,1,1,2,1 128,1,2,2,1 32,1,1,4,1" \
-        --json "$out/mmbench-one.json"
-    one=$(sed -n 's/^best: //p' "$out/logs/mmbench-one.log")
-    [ -n "$one" ] || one=128,1,1,2
+    step ctest 150 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 140
     mkdir -p "$out/try"
     step synth-try-q4_0 40 "$B/tools/lade-synth" 7b q4_0 /tmp/s-q4_0.gguf 8
     step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
-    step warmup 40 "$B/tools/lade-steps" /tmp/s-f16.gguf --device NVIDIA --profile 1 --json /tmp/warmup.json
     i=0 best="" best_s=1e30
-    for item in default LADE_FUSE=0 "LADE_MM_ONE=$one" LADE_MM_XSH=4096 "LADE_MM_ONE=$one+LADE_MM_XSH=4096"; do
+    for item in default ${AB_ITEMS:-LADE_FUSE=0 LADE_MM_XSH=4096 LADE_MM_ONE=128,1,1,2 LADE_MM_ONE=256,1,1,4}; do
         envs=$(echo "$item" | tr '+' ' ')
         [ "$item" = default ] && envs=
         echo "$i $item" >>"$out/try/items.txt"
@@ -107,7 +100,6 @@ if [ "${AB:-0}" = 1 ]; then
             sc=$(awk -v a="$(val "$out/try/$i-s-q4_0.json" 64 1)" -v b="$(val "$out/try/$i-s-f16.json" 64 1)" \
                 'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
             printf '%s\t%s\t%s\n' "$i" "$item" "$sc" >>"$out/try/scores.tsv"
-            # another setting must beat the default by 2% to be taken
             if [ -z "$best" ] || awk -v x="$sc" -v y="$best_s" 'BEGIN { exit !(x < 0.98 * y) }'; then
                 best=$item best_s=$sc
             fi
@@ -116,26 +108,40 @@ if [ "${AB:-0}" = 1 ]; then
     done
     rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
     [ "$best" != default ] && [ -n "$best" ] && export $(echo "$best" | tr '+' ' ')
-    echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset})" >"$out/chosen.txt"
-    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
+    mkdir -p "$out/nwg"
+    best_nwg="" best_sp=0
+    for nwg in ${NWG:-4,4,4 6,7,7 7,7,7 8,7,7 7,5,5 6,10,10 8,10,10}; do
+        step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
+            --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 20 \
+            --max-tokens 128 --json "$out/nwg/$nwg.json"
+        sp=$(sed -n 's/^lookahead  *\([0-9.]*\)x.*/\1/p' "$out/logs/nwg-$nwg.log" | head -1)
+        printf '%s\t%s\n' "$nwg" "${sp:-?}" >>"$out/nwg/speedups.tsv"
+        if [ -n "$sp" ] && awk -v x="$sp" -v y="$best_sp" 'BEGIN { exit !(x > y) }'; then best_nwg=$nwg best_sp=$sp; fi
+    done
+    echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset}), nwg ${best_nwg:-device}" \
+        >"$out/chosen.txt"
+    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA ${best_nwg:+--nwg "$best_nwg"} \
         --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
         --temp 0.8 --json "$out/lookahead-code.json"
     step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
+    step steps-7b-f16-noprerecord 75 env LADE_PRERECORD=0 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA \
+        --json "$out/steps-7b-f16-noprerecord.json"
     step profile-7b-f16 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
         --json "$out/profile-7b-f16.json"
     rm -f /tmp/7b.gguf
-    mkdir -p "$out/nwg"
-    for nwg in ${NWG:-4,4,4 5,7,7 4,7,7 5,5,5 4,10,10 6,7,7}; do
-        step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
-            --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 20 \
-            --max-tokens 128 --json "$out/nwg/$nwg.json"
-    done
-    for fmt in q4_0 q4_k; do
+    for fmt in q4_0 q4_k q8_0; do
         step "synth-7b-$fmt" 60 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
         step "steps-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
+        case $fmt in q4_0)
+            step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
+                --json "$out/profile-7b-$fmt.json" ;;
+        esac
         rm -f /tmp/7b.gguf
     done
+    step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
+        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
+        --json "$out/greedy.json"
     echo "gpu-session: done"
     pack
     exit 0

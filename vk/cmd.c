@@ -115,18 +115,37 @@ int vkr_cmd_timestamp(struct vkr_ctx *ctx, struct vkr_cmd *c)
 
 int vkr_cmd_submit_wait(struct vkr_ctx *ctx, struct vkr_cmd *c)
 {
+    int err = vkr_cmd_submit(ctx, c);
+    return err ? err : vkr_cmd_wait(ctx, c);
+}
+
+int vkr_cmd_end(struct vkr_ctx *ctx, struct vkr_cmd *c)
+{
+    if (!c->recording)
+        return 0;
     VkResult r = vkEndCommandBuffer(c->cb);
     c->recording = false;
-    if (r != VK_SUCCESS)
-        return vkr_fail(ctx, r, "vkEndCommandBuffer");
+    return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkEndCommandBuffer");
+}
+
+int vkr_cmd_submit(struct vkr_ctx *ctx, struct vkr_cmd *c)
+{
+    int err = vkr_cmd_end(ctx, c);
+    if (err)
+        return err;
+    VkResult r;
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
         .commandBufferCount = 1,
         .pCommandBuffers = &c->cb,
     };
     r = vkQueueSubmit(ctx->queue, 1, &si, c->fence);
-    if (r != VK_SUCCESS)
-        return vkr_fail(ctx, r, "vkQueueSubmit");
+    return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkQueueSubmit");
+}
+
+int vkr_cmd_wait(struct vkr_ctx *ctx, struct vkr_cmd *c)
+{
+    VkResult r;
     /* A decode step on a GPU takes a few milliseconds, and a sleeping wait
      * adds the driver's wake-up latency to every step: poll for up to
      * 20 ms of wall time before blocking. On a CPU driver the poller would

@@ -361,6 +361,13 @@ void vkr_cmd_copy(struct vkr_cmd *c, const struct vkr_buf *src, const struct vkr
 int vkr_cmd_timestamp(struct vkr_ctx *ctx, struct vkr_cmd *c);
 /* End, submit, wait on the fence (spinning briefly before sleeping). */
 int vkr_cmd_submit_wait(struct vkr_ctx *ctx, struct vkr_cmd *c);
+/* The same in two halves, so that the host can work (record the next
+ * command buffer) while the GPU runs this one. */
+int vkr_cmd_submit(struct vkr_ctx *ctx, struct vkr_cmd *c);
+/* Ends recording (submit does it when not done yet): a command buffer
+ * recorded ahead waits, ended, until it is submitted or begun again. */
+int vkr_cmd_end(struct vkr_ctx *ctx, struct vkr_cmd *c);
+int vkr_cmd_wait(struct vkr_ctx *ctx, struct vkr_cmd *c);
 /* Nanoseconds between timestamps a and b of the last submission. */
 int vkr_cmd_elapsed_ns(struct vkr_ctx *ctx, struct vkr_cmd *c, int a, int b, double *ret_ns);
 

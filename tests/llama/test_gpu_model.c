@@ -352,6 +352,63 @@ static void test_fused_matches_unfused(void **state)
     free(b);
 }
 
+/* Plain decoding runs command buffers recorded ahead (gpu_forward.c
+ * spec_record): the same tokens and bit-identical logits as recording each
+ * step when it comes (LADE_PRERECORD=0), greedy and wanting logits, across
+ * a rewind; and most steps do run a prerecorded buffer. */
+static void run_prerecord(bool on, int32_t *tokens, float *logits, uint32_t V, uint64_t *ret_hits)
+{
+    if (!on)
+        setenv("LADE_PRERECORD", "0", 1);
+    struct llm_model *m = load(KERNELC, false, 256);
+    unsetenv("LADE_PRERECORD");
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    assert_int_equal(dm.n_vocab, V);
+    int32_t prompt[6] = {1, 400, 12, 77, 31, 900}, next;
+    for (int pass = 0; pass < 2; pass++) {
+        /* the second pass rewinds into the first one's sequence */
+        assert_int_equal(dm.rewind(dm.ctx, pass ? 3 : 0), 0);
+        assert_int_equal(dm.prefill(dm.ctx, prompt + (pass ? 3 : 0), pass ? 3 : 6, &next, NULL), 0);
+        for (uint32_t i = 0; i < 20; i++) {
+            uint32_t k = pass * 20 + i;
+            tokens[k] = next;
+            bool want_logits = i >= 10 && i < 15;
+            struct dec_row row = {next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX};
+            uint32_t keep = 0;
+            float *lg = want_logits ? logits + (size_t)k * V : NULL;
+            assert_int_equal(dm.step(dm.ctx, &row, 1, &next, lg), 0);
+            assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
+        }
+    }
+    *ret_hits = llm_model_prerecorded_steps(m);
+    llm_model_free(m);
+}
+
+static void test_prerecorded_steps(void **state)
+{
+    (void)state;
+    if (access(KERNELC, R_OK) != 0)
+        skip();
+    const uint32_t V = 4096, n = 40;
+    float *a = calloc((size_t)n * V, 4), *b = calloc((size_t)n * V, 4);
+    int32_t ta[40], tb[40];
+    uint64_t ha, hb;
+    assert_non_null(a);
+    assert_non_null(b);
+    run_prerecord(true, ta, a, V, &ha);
+    run_prerecord(false, tb, b, V, &hb);
+    assert_memory_equal(ta, tb, sizeof(ta));
+    assert_memory_equal(a, b, (size_t)n * V * 4);
+    assert_int_equal(hb, 0);
+    /* every step but the first after each prefill and the two where what
+     * the row wants changes: 17 a pass */
+    if (ha != 34)
+        fail_msg("%llu prerecorded steps, want 34", (unsigned long long)ha);
+    free(a);
+    free(b);
+}
+
 static void test_step_contract(void **state)
 {
     struct llm_model *m = load(STORIES, false, 32);
@@ -403,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_batch_invariance_long_stories),
         cmocka_unit_test(test_step_contract),
         cmocka_unit_test(test_fused_matches_unfused),
+        cmocka_unit_test(test_prerecorded_steps),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
