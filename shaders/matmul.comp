@@ -30,7 +30,8 @@
  * step, nor on the geometry picked for the device (SPLITK is one value per
  * device: it changes the order).
  *
- * EPI fuses the pass that used to follow the product, so that a layer has
+ * EPI (push constant `epi`, so that no more pipelines are built) fuses the
+ * pass that used to follow the product, so that a layer has
  * fewer phases (each ends in a barrier that drains the GPU): the sums are
  * staged in shared memory, and after one barrier the workgroup's lanes
  * finish them.

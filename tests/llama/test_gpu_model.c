@@ -295,7 +295,7 @@ static void test_batch_invariance_long_stories(void **state)
  * in the stacked gate/up product: matmul.comp) against the separate passes
  * (LADE_FUSE=0), on stories260K: same tokens, logits within rounding, over
  * a prefill and 24 one-token steps and one wide step. The profile proves
- * which path ran: fused, no time is charged to the RoPE and SwiGLU phases. */
+ * which path ran: fused, no time is charged to the SwiGLU phase. */
 static void run_fuse(bool fuse, int32_t *tokens, float *logits, uint32_t V)
 {
     if (!fuse)
@@ -321,8 +321,11 @@ static void run_fuse(bool fuse, int32_t *tokens, float *logits, uint32_t V)
         double ms[LLM_PROF_N];
         assert_int_equal(llm_model_profile(m, ms), 0);
         assert_true(ms[LLM_PROF_QKV] > 0 && ms[LLM_PROF_GATE_UP] > 0);
+        /* (RoPE stays a pass of its own where a geometry's row blocks are
+         * odd: with LADE_MM_SPLITK=2, a 64-lane one-token workgroup on a
+         * 32-lane GPU covers one row.) */
         if (fuse)
-            assert_true(ms[LLM_PROF_ROPE_KV] == 0 && ms[LLM_PROF_SWIGLU] == 0);
+            assert_true(ms[LLM_PROF_SWIGLU] == 0);
         else
             assert_true(ms[LLM_PROF_ROPE_KV] > 0 && ms[LLM_PROF_SWIGLU] > 0);
     }
