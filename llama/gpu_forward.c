@@ -126,7 +126,7 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
      * and would leave a GPU half idle (kernelc-22m's 512-row matrices at
      * a 25-row lookahead step ran at half speed). */
     int wide = ntok > m->mmg[0].tile && (uint64_t)g->rows * ntok >= m->mm_wide_min;
-    if (ntok == 1 && m->mm_one)
+    if (ntok == 1)
         wide = 2; /* the one-token geometry (gpu_internal.h) */
     const struct gpu_mm_geom *G = &m->mmg[wide];
     const struct llm_config *cf = &m->cfg;
@@ -370,14 +370,15 @@ static void spec_record(struct llm_model *m, uint32_t want)
     m->spec.ts1 = ts1;
 }
 
-/* Whether the pre-recorded step is the one this step would record. */
+/* Whether the pre-recorded step is the one this step would record. (A
+ * step's one row has no parent, so describe_rows has set step_max_len to
+ * n_past + 1, as spec_record assumed.) */
 static bool spec_matches(const struct llm_model *m, const struct dec_row *rows, uint32_t n)
 {
     const VkBufferCopy *p = &m->pending[0];
     return m->spec.valid && n == 1 && rows[0].want == m->spec.want && m->n_past == m->spec.n_past &&
            m->n_pending == 1 && p->srcOffset == m->spec.pending.srcOffset &&
-           p->dstOffset == m->spec.pending.dstOffset && p->size == m->spec.pending.size &&
-           m->step_max_len == m->n_past + 1;
+           p->dstOffset == m->spec.pending.dstOffset && p->size == m->spec.pending.size;
 }
 
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)

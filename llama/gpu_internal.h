@@ -82,7 +82,6 @@ struct llm_model {
     struct vkr_kernel k[K_COUNT];
     struct vkr_kernel mm[GPU_N_TYPES][3]; /* matmul per weight format and geometry, for the formats present */
     struct gpu_mm_geom mmg[3]; /* decode-sized steps, wide steps, one-token steps */
-    bool mm_one;               /* one-token steps have a geometry of their own (mmg[2]) */
     uint32_t mm_splitk;
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
     /* Fused epilogues (matmul.comp EPI; LADE_FUSE=0 turns them off): RoPE

@@ -71,7 +71,6 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
      * 4096: 24.7 us with the decode geometry, 21.3 with this one), and
      * whole 7B steps agreed (bench/results/nvidia-h100-80gb-hbm3). */
     struct gpu_mm_geom g2 = cpu ? (struct gpu_mm_geom){64, 1, 1, 2, 0, 0} : (struct gpu_mm_geom){256, 1, 1, 2, 0, 0};
-    m->mm_one = true;
     int err = mm_geom_env("LADE_MM", &g0, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_WIDE", &g1, reterr, errlen);
     err = err ? err : mm_geom_env("LADE_MM_ONE", &g2, reterr, errlen);
@@ -195,18 +194,12 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     return 0;
 }
 
-/* The matmul pipelines for a weight format (every geometry in use), built
+/* The matmul pipelines for a weight format (all three geometries), built
  * the first time a tensor of that format is uploaded (pipeline builds cost
- * on CPU drivers). Without a one-token geometry, one-token steps take the
- * decode pipeline. */
+ * on CPU drivers). */
 static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel *ret[3])
 {
-    ret[2] = NULL;
     for (int i = 0; i < 3; i++) {
-        if (i == 2 && !m->mm_one) {
-            ret[2] = ret[0];
-            break;
-        }
         struct vkr_kernel *k = &m->mm[slot][i];
         const struct gpu_mm_geom *g = &m->mmg[i];
         if (!k->pipeline) {

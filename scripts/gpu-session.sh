@@ -59,12 +59,60 @@ val() { # FILE PAST T -> total_ms of that profile row
     grep -o "\"past\":$2,\"T\":$3,\"total_ms\":[0-9.]*" "$1" 2>/dev/null | head -1 | sed 's/.*://'
 }
 
+K=$S/models/kernelc-22m/kernelc-22m-f16.gguf
+
+# curves_7b LIMIT FMT...: per format, a Llama-2-7B-shaped model with random
+# weights in /tmp, its step-cost curve, greedy speed, bandwidth and prefill
+# (steps-7b-FMT.json), the phase profile for f16 and q4_0, then removed.
+# NOPRERECORD=1: f16 once more with LADE_PRERECORD=0.
+curves_7b() {
+    lim=$1
+    shift
+    for fmt in "$@"; do
+        step "synth-7b-$fmt" "$lim" "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
+        step "steps-7b-$fmt" "$lim" "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
+        if [ "$fmt" = f16 ] && [ "${NOPRERECORD:-0}" = 1 ]; then
+            step steps-7b-f16-noprerecord "$lim" env LADE_PRERECORD=0 "$B/tools/lade-steps" /tmp/7b.gguf \
+                --device NVIDIA --json "$out/steps-7b-f16-noprerecord.json"
+        fi
+        case $fmt in f16 | q4_0)
+            step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
+                --json "$out/profile-7b-$fmt.json" ;;
+        esac
+        rm -f /tmp/7b.gguf
+    done
+}
+
+# lookahead_code [ARGS...]: the lookahead benchmark on kernelc-22m, all 40
+# code prompts, greedy and sampled at 0.8.
+lookahead_code() {
+    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA "$@" --model "$K" \
+        --prompts "$S/prompts/code.jsonl" --max-tokens 128 --temp 0.8 --json "$out/lookahead-code.json"
+}
+
+greedy_bench() {
+    step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
+        --model "$K" --prompts "$S/prompts/code.jsonl" --limit 10 --json "$out/greedy.json"
+}
+
+# profile_item I ITEM MODEL...: phase profiles (try/I-<model>.json) under
+# ITEM, "default" or assignments joined by '+'.
+profile_item() {
+    pi=$1 pitem=$2 envs=$(echo "$2" | tr '+' ' ')
+    [ "$pitem" = default ] && envs=
+    shift 2
+    echo "$pi $pitem" >>"$out/try/items.txt"
+    for m in "$@"; do
+        tag=$(basename "$m" .gguf)
+        step "try-$pi-$tag" 40 env $envs "$B/tools/lade-steps" "$m" --device NVIDIA --profile 1 \
+            --json "$out/try/$pi-$tag.json"
+    done
+}
+
 if [ "${QUICK:-0}" = 1 ]; then
     # A short rerun after a kernel change: the lookahead benchmark and the
     # 7B f16 curve only.
-    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
-        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
-        --temp 0.8 --json "$out/lookahead-code.json"
+    lookahead_code
     step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
     step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
     pack
@@ -86,16 +134,10 @@ if [ "${AB:-0}" = 1 ]; then
     step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
     i=0 best="" best_s=1e30
     for item in default ${AB_ITEMS:-LADE_FUSE=0 LADE_MM_XSH=4096 LADE_MM_ONE=128,1,1,2 LADE_MM_ONE=256,1,1,4}; do
-        envs=$(echo "$item" | tr '+' ' ')
-        [ "$item" = default ] && envs=
-        echo "$i $item" >>"$out/try/items.txt"
-        models="/tmp/s-q4_0.gguf /tmp/s-f16.gguf"
-        case $item in default | LADE_FUSE=0) models="$models $S/models/kernelc-22m/kernelc-22m-f16.gguf" ;; esac
-        for m in $models; do
-            tag=$(basename "$m" .gguf)
-            step "try-$i-$tag" 40 env $envs "$B/tools/lade-steps" "$m" --device NVIDIA --profile 1 \
-                --json "$out/try/$i-$tag.json"
-        done
+        case $item in
+        default | LADE_FUSE=0) profile_item "$i" "$item" /tmp/s-q4_0.gguf /tmp/s-f16.gguf "$K" ;;
+        *) profile_item "$i" "$item" /tmp/s-q4_0.gguf /tmp/s-f16.gguf ;;
+        esac
         if [ "$item" != LADE_FUSE=0 ]; then
             sc=$(awk -v a="$(val "$out/try/$i-s-q4_0.json" 64 1)" -v b="$(val "$out/try/$i-s-f16.json" 64 1)" \
                 'BEGIN { print (a == "" || b == "") ? 1e30 : a + b }')
@@ -112,7 +154,7 @@ if [ "${AB:-0}" = 1 ]; then
     best_nwg="" best_sp=0
     for nwg in ${NWG:-4,4,4 6,7,7 7,7,7 8,7,7 7,5,5 6,10,10 8,10,10}; do
         step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
-            --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 20 \
+            --model "$K" --prompts "$S/prompts/code.jsonl" --limit 20 \
             --max-tokens 128 --json "$out/nwg/$nwg.json"
         sp=$(sed -n 's/^lookahead  *\([0-9.]*\)x.*/\1/p' "$out/logs/nwg-$nwg.log" | head -1)
         printf '%s\t%s\n' "$nwg" "${sp:-?}" >>"$out/nwg/speedups.tsv"
@@ -120,28 +162,10 @@ if [ "${AB:-0}" = 1 ]; then
     done
     echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset}), nwg ${best_nwg:-device}" \
         >"$out/chosen.txt"
-    step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA ${best_nwg:+--nwg "$best_nwg"} \
-        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
-        --temp 0.8 --json "$out/lookahead-code.json"
-    step synth-7b-f16 75 "$B/tools/lade-synth" 7b f16 /tmp/7b.gguf
-    step steps-7b-f16 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-f16.json"
-    step steps-7b-f16-noprerecord 75 env LADE_PRERECORD=0 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA \
-        --json "$out/steps-7b-f16-noprerecord.json"
-    step profile-7b-f16 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
-        --json "$out/profile-7b-f16.json"
-    rm -f /tmp/7b.gguf
-    for fmt in q4_0 q4_k q8_0; do
-        step "synth-7b-$fmt" 60 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
-        step "steps-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
-        case $fmt in q4_0)
-            step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
-                --json "$out/profile-7b-$fmt.json" ;;
-        esac
-        rm -f /tmp/7b.gguf
-    done
-    step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
-        --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
-        --json "$out/greedy.json"
+    if [ -n "$best_nwg" ]; then lookahead_code --nwg "$best_nwg"; else lookahead_code; fi
+    NOPRERECORD=1 curves_7b 75 f16
+    curves_7b 60 q4_0 q4_k q8_0
+    greedy_bench
     echo "gpu-session: done"
     pack
     exit 0
@@ -163,14 +187,7 @@ if [ -n "${TRY:-}" ]; then
     step warmup 40 "$B/tools/lade-steps" /tmp/s-f16.gguf --device NVIDIA --profile 1 --json /tmp/warmup.json
     i=0
     for item in $TRY; do
-        envs=$(echo "$item" | tr '+' ' ')
-        [ "$item" = default ] && envs=
-        echo "$i $item" >>"$out/try/items.txt"
-        for m in /tmp/s-q4_0.gguf /tmp/s-f16.gguf "$S/models/kernelc-22m/kernelc-22m-f16.gguf"; do
-            tag=$(basename "$m" .gguf)
-            step "try-$i-$tag" 40 env $envs "$B/tools/lade-steps" "$m" --device NVIDIA --profile 1 \
-                --json "$out/try/$i-$tag.json"
-        done
+        profile_item "$i" "$item" /tmp/s-q4_0.gguf /tmp/s-f16.gguf "$K"
         i=$((i + 1))
     done
     rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
@@ -226,25 +243,12 @@ if [ "${SWEEP:-1}" = 1 ]; then
     [ -n "$best_w" ] && export LADE_MM_WIDE="$best_w"
 fi
 echo "LADE_MM=${LADE_MM:-default} LADE_MM_WIDE=${LADE_MM_WIDE:-default}" >"$out/chosen.txt"
-step profile-kernelc 40 "$B/tools/lade-steps" "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --device NVIDIA \
+step profile-kernelc 40 "$B/tools/lade-steps" "$K" --device NVIDIA \
     --profile 1 --json "$out/profile-kernelc-f16.json"
 
-step lookahead-code 100 "$B/bench/lade-bench" lookahead --device NVIDIA \
-    --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
-    --temp 0.8 --json "$out/lookahead-code.json"
-# Llama-2-7B-shaped models with random weights: step cost curve, greedy
-# speed and bandwidth, prefill, and the phase profile.
-for fmt in ${FORMATS:-f16 q4_0 q4_k q8_0}; do
-    step "synth-7b-$fmt" 75 "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
-    step "steps-7b-$fmt" 75 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
-    case $fmt in f16 | q4_0)
-        step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
-            --json "$out/profile-7b-$fmt.json" ;;
-    esac
-    rm -f /tmp/7b.gguf
-done
-step greedy 30 "$B/bench/lade-bench" greedy --device NVIDIA --model "$S/models/stories260K/stories260K.gguf" \
-    --model "$S/models/kernelc-22m/kernelc-22m-f16.gguf" --prompts "$S/prompts/code.jsonl" --limit 10 \
-    --json "$out/greedy.json"
+lookahead_code
+# shellcheck disable=SC2086 # FORMATS is a list
+curves_7b 75 ${FORMATS:-f16 q4_0 q4_k q8_0}
+greedy_bench
 echo "gpu-session: done"
 pack
