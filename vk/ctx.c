@@ -119,17 +119,30 @@ static int create_device(struct vkr_ctx *ctx)
         .shaderFloat16 = d->shader_float16,
         .shaderInt8 = d->shader_int8,
         .storageBuffer8BitAccess = d->storage_buffer_8bit,
+        .vulkanMemoryModel = d->coopmat_nv_f16, /* matmul_cm.comp declares it (device_info.c) */
     };
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
         .pNext = &f12,
         .features = {.shaderInt16 = d->shader_int16, .shaderInt64 = d->shader_int64},
     };
+    /* The matrix units (matmul_cm.comp), where the driver has them. */
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmnv = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    const char *exts[1] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    if (d->coopmat_nv_f16) {
+        cmnv.pNext = f2.pNext;
+        f2.pNext = &cmnv;
+    }
     VkDeviceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &f2,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &q,
+        .enabledExtensionCount = d->coopmat_nv_f16 ? 1 : 0,
+        .ppEnabledExtensionNames = exts,
     };
     VkResult r = vkCreateDevice(ctx->pd, &ci, NULL, &ctx->dev);
     if (r != VK_SUCCESS) {
@@ -141,6 +154,7 @@ static int create_device(struct vkr_ctx *ctx)
     ctx->has_f16 = d->shader_float16;
     ctx->has_int8 = d->shader_int8;
     ctx->has_16bit_storage = d->storage_buffer_16bit;
+    ctx->has_coopmat_nv = d->coopmat_nv_f16;
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,

@@ -37,10 +37,11 @@ struct chains {
     VkPhysicalDeviceSubgroupSizeControlFeatures sgcf;
     VkPhysicalDeviceShaderIntegerDotProductFeatures idot; /* VK_KHR_shader_integer_dot_product */
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR cmf;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmfnv;   /* VK_NV_cooperative_matrix */
     VkPhysicalDeviceMemoryProperties2 mem;
     VkPhysicalDeviceMemoryBudgetPropertiesEXT budget;    /* VK_EXT_memory_budget */
     bool v11, v12, v13;
-    bool has_drv, has_s8, has_f16i8, has_sgc, has_idot, has_coopmat, has_budget;
+    bool has_drv, has_s8, has_f16i8, has_sgc, has_idot, has_coopmat, has_coopmat_nv, has_budget;
 };
 
 static int errno_from_vk(VkResult r)
@@ -136,6 +137,8 @@ static void chains_build_feats(struct chains *c)
     }
     if (c->has_coopmat)
         chain_link(f, &c->cmf, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR);
+    if (c->has_coopmat_nv)
+        chain_link(f, &c->cmfnv, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV);
     c->mem.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
     if (c->has_budget)
         chain_link(&c->mem, &c->budget,
@@ -153,6 +156,7 @@ static void chains_plan(struct chains *c, uint32_t api, const struct exts *e)
     c->has_sgc = exts_has(e, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     c->has_idot = exts_has(e, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     c->has_coopmat = exts_has(e, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    c->has_coopmat_nv = exts_has(e, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
     c->has_budget = exts_has(e, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     chains_build_props(c);
     chains_build_feats(c);
@@ -211,6 +215,7 @@ static void fill_features(struct vkr_device_info *d, const struct chains *c)
         d->storage_buffer_8bit = c->f12.storageBuffer8BitAccess;
         d->shader_float16 = c->f12.shaderFloat16;
         d->shader_int8 = c->f12.shaderInt8;
+        d->vulkan_memory_model = c->f12.vulkanMemoryModel;
     } else {
         d->storage_buffer_16bit = c->v11 && c->s16.storageBuffer16BitAccess;
         d->storage_buffer_8bit = c->has_s8 && c->s8.storageBuffer8BitAccess;
@@ -357,6 +362,41 @@ static int fill_coopmat(struct vkr_device_info *d, const struct chains *c, VkIns
     return r == VK_ERROR_OUT_OF_HOST_MEMORY ? -ENOMEM : 0;
 }
 
+/* VK_NV_cooperative_matrix with the one shape matmul_cm.comp uses:
+ * 16x16x16, f16 * f16 + f32 = f32, subgroup scope, and the Vulkan memory
+ * model its GLSL extension declares (glslang: the matrices' scope comes
+ * from GL_KHR_memory_scope_semantics). (lade's kernels are
+ * compiled by Debian 12's glslang, which knows the NV extension and not
+ * the KHR one.) */
+static int fill_coopmat_nv(struct vkr_device_info *d, const struct chains *c, VkInstance instance,
+                           VkPhysicalDevice pd)
+{
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get;
+    VkCooperativeMatrixPropertiesNV *v;
+    uint32_t n = 0;
+    VkResult r;
+
+    if (!c->has_coopmat_nv || !c->cmfnv.cooperativeMatrix || d->compute_queue_family == UINT32_MAX)
+        return 0;
+    get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
+        instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    if (!get || get(pd, &n, NULL) != VK_SUCCESS || n == 0)
+        return 0;
+    v = calloc(n, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        v[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    r = get(pd, &n, v);
+    for (uint32_t i = 0; d->vulkan_memory_model && (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < n; i++)
+        if (v[i].MSize == 16 && v[i].NSize == 16 && v[i].KSize == 16 && v[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+            v[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV && v[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+            v[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && v[i].scope == VK_SCOPE_SUBGROUP_NV)
+            d->coopmat_nv_f16 = true;
+    free(v);
+    return r == VK_ERROR_OUT_OF_HOST_MEMORY ? -ENOMEM : 0;
+}
+
 int vkr_device_info_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index,
                           struct vkr_device_info *ret)
 {
@@ -385,6 +425,8 @@ int vkr_device_info_query(VkInstance instance, VkPhysicalDevice pd, uint32_t ind
     r = fill_queue(d, pd);
     if (r == 0)
         r = fill_coopmat(d, c, instance, pd);
+    if (r == 0)
+        r = fill_coopmat_nv(d, c, instance, pd);
     if (r == 0)
         *ret = *d;
 out:
@@ -527,6 +569,7 @@ static void print_features(const struct vkr_device_info *d, FILE *out)
         {"int16", d->shader_int16},                  {"int64", d->shader_int64},
         {"integer dot product", d->integer_dot_product},
         {"memory budget", d->memory_budget},
+        {"NV coop matrix f16 16x16x16", d->coopmat_nv_f16},
     };
 
     fprintf(out, "  features      ");

@@ -119,6 +119,7 @@ struct vkr_device_info {
     bool shader_int16;
     bool shader_int64;
     bool integer_dot_product;   /* VK_KHR_shader_integer_dot_product (or 1.3 core feature) */
+    bool vulkan_memory_model;   /* vulkanMemoryModel (1.2 core) */
     bool subgroup_size_control; /* VK_EXT_subgroup_size_control or 1.3 */
     uint32_t subgroup_size;     /* default */
     uint32_t min_subgroup_size, max_subgroup_size;
@@ -127,6 +128,7 @@ struct vkr_device_info {
     bool cooperative_matrix;    /* VK_KHR_cooperative_matrix */
     uint32_t n_coopmat_shapes;
     struct vkr_coopmat_shape coopmat_shapes[VKR_MAX_COOPMAT_SHAPES];
+    bool coopmat_nv_f16;        /* VK_NV_cooperative_matrix, 16x16x16 f16 * f16 + f32 (matmul_cm.comp) */
 
     /* memory */
     uint64_t device_local_bytes;  /* largest DEVICE_LOCAL heap */
@@ -170,8 +172,6 @@ const char *vkr_device_type_name(VkPhysicalDeviceType t);
 /* Human multi-line description of one device (what lade-info prints). */
 void vkr_device_info_print(const struct vkr_device_info *d, FILE *out);
 
-#endif
-
 /* ---- Context: instance, device, queue, pools (instance.c, ctx.c) ------- */
 
 /* Name of a VkResult ("VK_ERROR_OUT_OF_DEVICE_MEMORY"). */
@@ -209,6 +209,7 @@ struct vkr_ctx {
     uint32_t mem_readback; /* HOST_VISIBLE, HOST_CACHED if there is one */
     bool readback_coherent;
     bool has_f16, has_int8, has_16bit_storage;
+    bool has_coopmat_nv; /* VK_NV_cooperative_matrix enabled (vkr_device_info.coopmat_nv_f16) */
     uint64_t max_binding_override; /* tests: pretend bindings are this small */
     VkResult last_result;
     char err[256];         /* last failure, names the call and the VkResult */
@@ -373,3 +374,5 @@ int vkr_cmd_elapsed_ns(struct vkr_ctx *ctx, struct vkr_cmd *c, int a, int b, dou
 
 /* Shorthand for "set ctx->err from a failed call and return its errno". */
 int vkr_fail(struct vkr_ctx *ctx, VkResult r, const char *what);
+
+#endif
