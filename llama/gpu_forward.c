@@ -125,6 +125,16 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
      * keeps the decode geometry: the wide one's workgroups cover more rows
      * and would leave a GPU half idle (kernelc-22m's 512-row matrices at
      * a 25-row lookahead step ran at half speed). */
+    if (g->cm && epi == EPI_NONE) {
+        /* The matrix units: up to 16 tokens 16 rows a workgroup, wider
+         * steps 32 tokens and 64 rows (the same sums, matmul_cm.comp). */
+        int w = ntok > 16;
+        uint32_t tt = w ? 32 : 16, blocks = (g->rows + (w ? 63 : 15)) / (w ? 64 : 16);
+        struct pc_matmul p = {g->cols, g->rows, ntok, x_stride, y_stride, y_base, flags, 0, 0, 0, 0, 0.0f};
+        vkr_cmd_dispatch(&m->cmd, &m->mmcm[w], g->set[0], &p, (ntok + tt - 1) / tt, blocks < 32768 ? blocks : 32768,
+                         (blocks + 32767) / 32768);
+        return;
+    }
     int wide = ntok > m->mmg[0].tile && (uint64_t)g->rows * ntok >= m->mm_wide_min;
     if (ntok == 1)
         wide = 2; /* the one-token geometry (gpu_internal.h) */

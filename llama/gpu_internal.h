@@ -54,6 +54,7 @@ struct gpu_mat {
     uint32_t rows, cols;
     struct vkr_rows w;
     const struct vkr_kernel *kernel[3]; /* geometries mmg[0..2] */
+    bool cm; /* multiplied by matmul_cm.comp (the matrix units) at every T */
     VkDescriptorSet set[VKR_MAX_CHUNKS];
 };
 
@@ -83,6 +84,14 @@ struct llm_model {
     struct vkr_kernel mm[GPU_N_TYPES][3]; /* matmul per weight format and geometry, for the formats present */
     struct gpu_mm_geom mmg[3]; /* decode-sized steps, wide steps, one-token steps */
     uint32_t mm_splitk;
+    /* The matrix-unit kernel (matmul_cm.comp) for f16 weights, where the
+     * device has VK_NV_cooperative_matrix (LADE_COOPMAT=0 turns it off):
+     * mmcm[0] (MODE 0) serves steps of up to 16 tokens, mmcm[1] (MODE 1)
+     * wider ones. cm_nsg and cm_kc fix its order of
+     * summation, per device, like mm_splitk. */
+    bool cm;
+    uint32_t cm_nsg, cm_kc;
+    struct vkr_kernel mmcm[2];
     uint64_t mm_wide_min;      /* rows x T below which a wide step keeps mmg[0] */
     /* Fused epilogues (matmul.comp EPI; LADE_FUSE=0 turns them off): RoPE
      * and the KV write in the Q, K and V products, SwiGLU in gate/up. */

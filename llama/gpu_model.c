@@ -48,6 +48,64 @@ static int mm_geom_env(const char *name, struct gpu_mm_geom *g, char *reterr, si
     return 0;
 }
 
+/* Shared memory of matmul_cm.comp: MODE 0 (NSG subgroups, 16 tokens) or
+ * MODE 1 (4 subgroups, 32 tokens); see the shader. */
+static uint32_t cm_shared(const struct llm_model *m, uint32_t mode)
+{
+    uint32_t tile = 16 * (m->cm_kc + 8) * 2;
+    return mode == 0 ? m->cm_nsg * (3 * tile + 1024) : 8 * tile + 8 * 1024;
+}
+
+/* Whether f16 products run on the matrix units (matmul_cm.comp): asked
+ * for with LADE_COOPMAT=1, and possible where the device has
+ * VK_NV_cooperative_matrix's 16x16x16 f16 shape, 32-lane subgroups, f16
+ * arithmetic and storage, and the model's layers are f16 (elsewhere the
+ * setting changes nothing; the model's description says "matrix units"
+ * when they run). Decided once at load, since a result's bits depend on
+ * the kernel. Then the fused epilogues are off (the kernel has none):
+ * RoPE, the KV write and SwiGLU are passes of their own.
+ *
+ * Off by default: on an H100 it made steps of 64 rows of a 7B f16 model
+ * 2.3 times cheaper and prefill 2.2 times faster, but one-row steps, so
+ * plain decoding, slower (docs/kernels.md). LADE_CM="nsg,kc" sets its
+ * split of K (bits change, never their dependence on T). */
+static int cm_plan(struct llm_model *m, char *reterr, size_t errlen)
+{
+    const struct vkr_device_info *di = &m->vk->info;
+    const char *env = getenv("LADE_COOPMAT");
+    if (env && strcmp(env, "0") && strcmp(env, "1")) {
+        snprintf(reterr, errlen, "LADE_COOPMAT='%.20s': want 0 or 1", env);
+        return -EINVAL;
+    }
+    const struct llm_gguf_tensor *tq = llm_gguf_find_tensor(m->gguf, "blk.0.attn_q.weight");
+    bool can = m->vk->has_coopmat_nv && di->shader_float16 && di->storage_buffer_16bit && di->subgroup_size == 32 &&
+               (di->min_subgroup_size == 0 || di->min_subgroup_size == di->max_subgroup_size);
+    m->cm = can && tq && tq->type == LLM_GGML_F16 && env && !strcmp(env, "1");
+    m->cm_nsg = 4;
+    m->cm_kc = 64;
+    const char *v = getenv("LADE_CM");
+    if (v) {
+        unsigned a, b;
+        char extra;
+        if (sscanf(v, "%u,%u%c", &a, &b, &extra) != 2 || a < 1 || a > 8 || b < 16 || b > 256 || b % 16) {
+            snprintf(reterr, errlen, "LADE_CM='%.40s': want subgroups,columns (subgroups 1-8, columns a multiple of "
+                     "16 up to 256)", v);
+            return -EINVAL;
+        }
+        m->cm_nsg = a;
+        m->cm_kc = b;
+    }
+    uint32_t need = cm_shared(m, 0) > cm_shared(m, 1) ? cm_shared(m, 0) : cm_shared(m, 1);
+    if (m->cm && need > di->max_compute_shared_memory) {
+        snprintf(reterr, errlen, "LADE_CM=%u,%u needs %u bytes of workgroup memory, device '%.200s' has %u", m->cm_nsg,
+                 m->cm_kc, need, di->name, di->max_compute_shared_memory);
+        return -EINVAL;
+    }
+    if (m->cm)
+        m->fuse = false;
+    return 0;
+}
+
 static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
 {
     const struct vkr_device_info *di = &m->vk->info;
@@ -103,6 +161,9 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         }
         m->mm_splitk = (uint32_t)atoi(sk);
     }
+    err = cm_plan(m, reterr, errlen);
+    if (err)
+        return err;
     for (int i = 0; i < 3; i++) {
         struct gpu_mm_geom *g = i == 0 ? &g0 : i == 1 ? &g1 : &g2;
         if ((di->subgroup_ops & need) != need || di->subgroup_size == 0) {
@@ -212,6 +273,18 @@ static int matmul_kernels(struct llm_model *m, int slot, const struct vkr_kernel
         }
         ret[i] = k;
     }
+    /* matmul_cm.comp: MODE 0 for steps of up to 16 tokens (NSG subgroups
+     * a workgroup, 16 rows), MODE 1 for wider ones (4 subgroups, 64 rows,
+     * 32 tokens); the same sums either way. */
+    for (uint32_t i = 0; m->cm && gpu_types[slot] == LLM_GGML_F16 && i < 2; i++) {
+        if (m->mmcm[i].pipeline)
+            continue;
+        struct vkr_kernel_desc d = {"matmul_cm", lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 6, sizeof(struct pc_matmul),
+                                    6, {0, i ? 128 : 32 * m->cm_nsg, i ? 2 : 1, m->cm_nsg, m->cm_kc, i}};
+        int err = vkr_kernel_new(m->vk, &d, &m->mmcm[i]);
+        if (err)
+            return err;
+    }
     return 0;
 }
 
@@ -271,6 +344,7 @@ static int upload_rows(struct llm_model *m, const char *name, uint32_t type, con
         return err;
     }
     m->weight_bytes += (uint64_t)rows * rb;
+    ret->cm = m->cm && type == LLM_GGML_F16 && rows % 16 == 0 && cols % m->cm_kc == 0 && ret->w.n_chunks == 1;
     return 0;
 }
 
@@ -533,8 +607,9 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         return err;
     }
     const struct llm_gguf_tensor *tq = llm_gguf_find_tensor(m->gguf, "blk.0.attn_q.weight");
-    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u",
-             c->n_layers, c->dim, tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx);
+    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u%s",
+             c->n_layers, c->dim, tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx,
+             m->cm ? ", matrix units" : "");
     *ret = m;
     return 0;
 }
@@ -576,6 +651,8 @@ void llm_model_free(struct llm_model *m)
         for (int i = 0; i < GPU_N_TYPES; i++)
             for (int j = 0; j < 3; j++)
                 vkr_kernel_free(m->vk, &m->mm[i][j]);
+        for (int i = 0; i < 2; i++)
+            vkr_kernel_free(m->vk, &m->mmcm[i]);
         vkr_ctx_free(m->vk);
     }
     free(m->layers);

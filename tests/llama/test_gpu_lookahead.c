@@ -23,6 +23,7 @@
 
 #include "llama/llm.h"
 #include "vk/vkr.h"
+#include "gpu_variant.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
 #define KERNELC LADE_SHARED_DIR "/models/kernelc-22m/kernelc-22m-f16.gguf"
@@ -203,6 +204,8 @@ static int teardown(void **state)
 
 int main(void)
 {
+    if (variant_pointless())
+        return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_greedy_exact),
         cmocka_unit_test(test_code_greedy_exact),

@@ -425,6 +425,130 @@ static void test_matmul_geometry_invariant(void **state)
     free_kernels(&k);
 }
 
+/* matmul_cm.comp (the matrix units), on devices with VK_NV_cooperative_matrix
+ * (an NVIDIA GPU; lavapipe has none, and the test says so): f16 weights at
+ * several shapes against the CPU product; then batch invariance, which
+ * lookahead's exactness rests on: a token's outputs are bit-identical
+ * alone (gathered through SEL) or anywhere in a batch of 40, with 16 or 32
+ * tokens a workgroup (MODE 0 and 1). The split of K (classes, columns) is
+ * the model's default, 4 x 64. Row counts that are not a multiple of 64
+ * leave MODE 1's last workgroup part empty. */
+struct cm_run {
+    struct vkr_kernel k[2];
+    struct vkr_rows wr;
+    struct vkr_buf bx, by, bs;
+    uint32_t rows, cols;
+};
+
+/* y = W x for ntok tokens (through SEL when sel), by MODE 0 (16 tokens and
+ * 16 rows a workgroup, nt2 0) or MODE 1 (32 tokens, 64 rows). */
+static void cm_product(struct cm_run *r, int nt2, uint32_t ntok, const int32_t *sel, float *y)
+{
+    if (sel)
+        assert_int_equal(vkr_buf_upload(ctx, &r->bs, 0, sel, ntok * 4), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
+    VkDescriptorSet set;
+    struct vkr_binding bd[6] = {{&r->wr.chunk[0], 0, 0}, {&r->bx, 0, 0}, {&r->by, 0, 0},
+                                {&r->bs, 0, 0},          {&r->bs, 0, 0}, {&r->bs, 0, 0}};
+    assert_int_equal(vkr_set_new(ctx, &pool, &r->k[nt2], bd, 6, &set), 0);
+    struct vkr_cmd c;
+    assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+    struct mm_push p = {r->cols, r->rows, ntok, r->cols, r->rows, 0, sel ? 2u : 0u, 0, 0, 0, 0, 0};
+    uint32_t tt = nt2 ? 32 : 16, rows_wg = nt2 ? 64 : 16;
+    vkr_cmd_dispatch(&c, &r->k[nt2], set, &p, (ntok + tt - 1) / tt, (r->rows + rows_wg - 1) / rows_wg, 1);
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+    assert_int_equal(vkr_buf_download(ctx, &r->by, 0, y, (size_t)ntok * r->rows * 4), 0);
+    vkr_cmd_free(ctx, &c);
+    vkr_set_pool_free(ctx, &pool);
+}
+
+static void test_matmul_cm(void **state)
+{
+    if (!ctx->has_coopmat_nv) {
+        fprintf(stderr, "device '%s' has no VK_NV_cooperative_matrix 16x16x16 f16: matmul_cm.comp not tested here\n",
+                ctx->info.name);
+        skip();
+    }
+    const uint32_t shapes[][2] = {{16, 64}, {48, 192}, {256, 576}, {64, 4096}, {4096, 256}};
+    const uint32_t maxt = 40;
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        struct cm_run r = {.rows = shapes[s][0], .cols = shapes[s][1]};
+        for (uint32_t i = 0; i < 2; i++) {
+            struct vkr_kernel_desc d = {.name = "matmul_cm", .spirv = lade_spv_matmul_cm,
+                                        .spirv_bytes = lade_spv_matmul_cm_bytes, .n_bindings = 6,
+                                        .push_bytes = sizeof(struct mm_push), .n_spec = 6,
+                                        .spec = {0, 128, i + 1, 4, 64, i}};
+            assert_int_equal(vkr_kernel_new(ctx, &d, &r.k[i]), 0);
+        }
+        size_t nw = (size_t)r.rows * r.cols;
+        float *w = malloc(nw * 4), *deq = malloc(nw * 4), *x = malloc((size_t)maxt * r.cols * 4);
+        uint8_t *enc = malloc(nw * 2);
+        float *y = malloc((size_t)maxt * r.rows * 4), *y2 = malloc((size_t)maxt * r.rows * 4);
+        for (size_t i = 0; i < nw; i++)
+            w[i] = frand();
+        /* inputs of very different sizes, so that lo halves matter */
+        for (size_t i = 0; i < (size_t)maxt * r.cols; i++)
+            x[i] = frand() * (i % 7 == 0 ? 300.0f : i % 5 == 0 ? 1e-3f : 1.0f);
+        encode(1, w, r.rows, r.cols, enc, deq);
+        assert_int_equal(vkr_rows_upload(ctx, enc, r.rows, (uint64_t)r.cols * 2, &r.wr), 0);
+        assert_int_equal(vkr_buf_new(ctx, (size_t)maxt * r.cols * 4, VKR_MEM_DEVICE, &r.bx), 0);
+        assert_int_equal(vkr_buf_new(ctx, (size_t)maxt * r.rows * 4, VKR_MEM_DEVICE, &r.by), 0);
+        assert_int_equal(vkr_buf_new(ctx, maxt * 4, VKR_MEM_DEVICE, &r.bs), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &r.bx, 0, x, (size_t)maxt * r.cols * 4), 0);
+        const uint32_t toks[] = {1, 5, 16, 17, 40};
+        for (size_t ti = 0; ti < sizeof(toks) / 4; ti++) {
+            uint32_t nt = toks[ti];
+            cm_product(&r, ti % 2, nt, NULL, y);
+            for (uint32_t t = 0; t < nt; t++)
+                for (uint32_t row = 0; row < r.rows; row++) {
+                    double ref = 0, mag = 0;
+                    for (uint32_t k = 0; k < r.cols; k++) {
+                        double pr = (double)deq[(size_t)row * r.cols + k] * x[(size_t)t * r.cols + k];
+                        ref += pr;
+                        mag += fabs(pr);
+                    }
+                    double got = y[(size_t)t * r.rows + row];
+                    if (fabs(got - ref) > 1e-5 * mag + 1e-6)
+                        fail_msg("matmul_cm %ux%u T %u: y[%u][%u] = %.9g, want %.9g", r.rows, r.cols, nt, t, row,
+                                 got, ref);
+                }
+        }
+        /* batch invariance: 40 tokens in tiles of 16, of 32, and each of a
+         * few tokens alone */
+        cm_product(&r, 0, maxt, NULL, y);
+        cm_product(&r, 1, maxt, NULL, y2);
+        assert_memory_equal(y, y2, (size_t)maxt * r.rows * 4);
+        const int32_t alone[] = {0, 7, 23, 39};
+        for (size_t i = 0; i < 4; i++) {
+            cm_product(&r, (int)(i % 2), 1, &alone[i], y2);
+            if (memcmp(y2, y + (size_t)alone[i] * r.rows, r.rows * 4))
+                fail_msg("matmul_cm %ux%u: token %d alone differs from its row in a batch of 40", r.rows, r.cols,
+                         alone[i]);
+        }
+        int32_t rev[40];
+        for (uint32_t i = 0; i < maxt; i++)
+            rev[i] = (int32_t)(maxt - 1 - i);
+        cm_product(&r, 1, maxt, rev, y2);
+        for (uint32_t i = 0; i < maxt; i++)
+            if (memcmp(y2 + (size_t)i * r.rows, y + (size_t)rev[i] * r.rows, r.rows * 4))
+                fail_msg("matmul_cm %ux%u: token %d at place %u of a batch differs", r.rows, r.cols, rev[i], i);
+        for (int i = 0; i < 2; i++)
+            vkr_kernel_free(ctx, &r.k[i]);
+        vkr_rows_free(ctx, &r.wr);
+        vkr_buf_free(ctx, &r.bx);
+        vkr_buf_free(ctx, &r.by);
+        vkr_buf_free(ctx, &r.bs);
+        free(w);
+        free(deq);
+        free(x);
+        free(enc);
+        free(y);
+        free(y2);
+    }
+}
+
 /* Proof that the harness catches validation errors: a child process
  * records a dispatch with no descriptor set bound; the layer reports it and
  * LADE_VALIDATION=1 turns that into an abort. */
@@ -479,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_matmul_batch_invariant),
         cmocka_unit_test(test_matmul_geometry_invariant),
+        cmocka_unit_test(test_matmul_cm),
         cmocka_unit_test(test_validation_error_fails),
         cmocka_unit_test(test_errors_are_clear),
     };
