@@ -64,7 +64,8 @@ K=$S/models/kernelc-22m/kernelc-22m-f16.gguf
 # curves_7b LIMIT FMT...: per format, a Llama-2-7B-shaped model with random
 # weights in /tmp, its step-cost curve, greedy speed, bandwidth and prefill
 # (steps-7b-FMT.json), the phase profile for f16 and q4_0, then removed.
-# NOPRERECORD=1: f16 once more with LADE_PRERECORD=0.
+# NOPRERECORD=1: f16 once more with LADE_PRERECORD=0; CM1=1: and with the
+# matrix units (LADE_COOPMAT=1).
 curves_7b() {
     lim=$1
     shift
@@ -74,6 +75,10 @@ curves_7b() {
         if [ "$fmt" = f16 ] && [ "${NOPRERECORD:-0}" = 1 ]; then
             step steps-7b-f16-noprerecord "$lim" env LADE_PRERECORD=0 "$B/tools/lade-steps" /tmp/7b.gguf \
                 --device NVIDIA --json "$out/steps-7b-f16-noprerecord.json"
+        fi
+        if [ "$fmt" = f16 ] && [ "${CM1:-0}" = 1 ]; then
+            step steps-7b-f16-cm "$lim" env LADE_COOPMAT=1 "$B/tools/lade-steps" /tmp/7b.gguf \
+                --device NVIDIA --json "$out/steps-7b-f16-cm.json"
         fi
         case $fmt in f16 | q4_0)
             step "profile-7b-$fmt" 60 "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --profile 1 \
@@ -118,6 +123,46 @@ if [ "${QUICK:-0}" = 1 ]; then
     pack
     exit 0
 fi
+# nwg_sweep: the lookahead window sweep on 20 code prompts (NWG), its
+# speedups in nwg/speedups.tsv; sets best_nwg.
+nwg_sweep() {
+    mkdir -p "$out/nwg"
+    best_nwg="" best_sp=0
+    for nwg in ${NWG:-4,4,4 6,7,7 7,7,7 8,7,7 7,5,5 6,10,10 8,10,10}; do
+        step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
+            --model "$K" --prompts "$S/prompts/code.jsonl" --limit 20 \
+            --max-tokens 128 --json "$out/nwg/$nwg.json"
+        sp=$(sed -n 's/^lookahead  *\([0-9.]*\)x.*/\1/p' "$out/logs/nwg-$nwg.log" | head -1)
+        printf '%s\t%s\n' "$nwg" "${sp:-?}" >>"$out/nwg/speedups.tsv"
+        if [ -n "$sp" ] && awk -v x="$sp" -v y="$best_sp" 'BEGIN { exit !(x > y) }'; then best_nwg=$nwg best_sp=$sp; fi
+    done
+}
+
+if [ "${CM:-0}" = 1 ]; then
+    # After a change to the matrix-unit kernel (matmul_cm.comp, opt-in with
+    # LADE_COOPMAT=1): its unit test alone, then the Vulkan suite (with its
+    # _cm variants); profiles of 8-layer 7B f16 and kernelc-22m without it,
+    # with it and with other splits of K (CM_ITEMS); the lookahead
+    # benchmark with it; the 7B f16 curve without and with it.
+    step lade-info 20 "$B/tools/lade-info" --device NVIDIA
+    step test-kernels 60 env LADE_VALIDATION=1 CMOCKA_MESSAGE_OUTPUT=stdout "$B/tests/vk/test_kernels"
+    step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
+    mkdir -p "$out/try"
+    step synth-try-f16 40 "$B/tools/lade-synth" 7b f16 /tmp/s-f16.gguf 8
+    i=0
+    for item in default LADE_COOPMAT=1 ${CM_ITEMS:-LADE_COOPMAT=1+LADE_CM=2,64}; do
+        profile_item "$i" "$item" /tmp/s-f16.gguf "$K"
+        i=$((i + 1))
+    done
+    rm -f /tmp/s-f16.gguf
+    export LADE_COOPMAT=1
+    lookahead_code --nwg "${CM_NWG:-10,10,10}"
+    unset LADE_COOPMAT
+    CM1=1 curves_7b 75 f16
+    echo "gpu-session: done"
+    pack
+    exit 0
+fi
 if [ "${AB:-0}" = 1 ]; then
     # One prepared round after a kernel change, most important first (each
     # step packs what it has, so a run cut short still reports): the Vulkan
@@ -150,16 +195,7 @@ if [ "${AB:-0}" = 1 ]; then
     done
     rm -f /tmp/s-q4_0.gguf /tmp/s-f16.gguf
     [ "$best" != default ] && [ -n "$best" ] && export $(echo "$best" | tr '+' ' ')
-    mkdir -p "$out/nwg"
-    best_nwg="" best_sp=0
-    for nwg in ${NWG:-4,4,4 6,7,7 7,7,7 8,7,7 7,5,5 6,10,10 8,10,10}; do
-        step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
-            --model "$K" --prompts "$S/prompts/code.jsonl" --limit 20 \
-            --max-tokens 128 --json "$out/nwg/$nwg.json"
-        sp=$(sed -n 's/^lookahead  *\([0-9.]*\)x.*/\1/p' "$out/logs/nwg-$nwg.log" | head -1)
-        printf '%s\t%s\n' "$nwg" "${sp:-?}" >>"$out/nwg/speedups.tsv"
-        if [ -n "$sp" ] && awk -v x="$sp" -v y="$best_sp" 'BEGIN { exit !(x > y) }'; then best_nwg=$nwg best_sp=$sp; fi
-    done
+    nwg_sweep
     echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset}), nwg ${best_nwg:-device}" \
         >"$out/chosen.txt"
     if [ -n "$best_nwg" ]; then lookahead_code --nwg "$best_nwg"; else lookahead_code; fi
