@@ -328,73 +328,87 @@ static void coopmat_copy(struct vkr_device_info *d, const VkCooperativeMatrixPro
     }
 }
 
+/* The driver's list of cooperative-matrix properties (KHR or NV: both
+ * structs start with sType and pNext, and both queries take (pd, &n,
+ * array), differing only in the array's pointee type), through `fn`.
+ * *ret is malloc'd, NULL with *ret_n 0 when there is none. Only -ENOMEM
+ * is an error: a driver that fails to list its shapes is treated as
+ * having none. */
+static int coopmat_list(VkInstance instance, VkPhysicalDevice pd, const char *fn, size_t size, VkStructureType stype,
+                        void **ret, uint32_t *ret_n)
+{
+    typedef VkResult(VKAPI_PTR * list_fn)(VkPhysicalDevice, uint32_t *, void *);
+    PFN_vkVoidFunction f = vkGetInstanceProcAddr(instance, fn);
+    uint32_t n = 0;
+
+    *ret = NULL;
+    *ret_n = 0;
+    if (!f || ((list_fn)f)(pd, &n, NULL) != VK_SUCCESS || n == 0)
+        return 0;
+    uint8_t *v = calloc(n, size);
+    if (!v)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        ((VkBaseOutStructure *)(v + i * size))->sType = stype;
+    VkResult r = ((list_fn)f)(pd, &n, v);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        free(v);
+        return r == VK_ERROR_OUT_OF_HOST_MEMORY ? -ENOMEM : 0;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
 /* Shapes in the driver's order (preferred first), the first
- * VKR_MAX_COOPMAT_SHAPES kept. A driver that offers the feature but no
- * shapes, or fails to list them, is treated as having none.
+ * VKR_MAX_COOPMAT_SHAPES kept.
  * VkPhysicalDeviceCooperativeMatrixPropertiesKHR is not read: its only
  * field has the compute stage whenever a queue has compute (spec), and
  * Debian 12's validation layer (1.3.239) rejects its sType. */
 static int fill_coopmat(struct vkr_device_info *d, const struct chains *c, VkInstance instance,
                         VkPhysicalDevice pd)
 {
-    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get;
-    VkCooperativeMatrixPropertiesKHR *v;
-    uint32_t n = 0;
-    VkResult r;
+    void *v;
+    uint32_t n;
 
     if (!c->has_coopmat || !c->cmf.cooperativeMatrix || d->compute_queue_family == UINT32_MAX)
         return 0;
-    get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)vkGetInstanceProcAddr(
-        instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
-    if (!get || get(pd, &n, NULL) != VK_SUCCESS || n == 0)
-        return 0;
-    v = calloc(n, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        v[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
-    r = get(pd, &n, v);
-    if (r == VK_SUCCESS || r == VK_INCOMPLETE) {
+    int err = coopmat_list(instance, pd, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
+                           sizeof(VkCooperativeMatrixPropertiesKHR), VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR,
+                           &v, &n);
+    if (!err && n) {
         coopmat_copy(d, v, n);
         d->cooperative_matrix = d->n_coopmat_shapes > 0;
     }
     free(v);
-    return r == VK_ERROR_OUT_OF_HOST_MEMORY ? -ENOMEM : 0;
+    return err;
 }
 
 /* VK_NV_cooperative_matrix with the one shape matmul_cm.comp uses:
  * 16x16x16, f16 * f16 + f32 = f32, subgroup scope, and the Vulkan memory
  * model its GLSL extension declares (glslang: the matrices' scope comes
- * from GL_KHR_memory_scope_semantics). (lade's kernels are
- * compiled by Debian 12's glslang, which knows the NV extension and not
- * the KHR one.) */
+ * from GL_KHR_memory_scope_semantics). (lade's kernels are compiled by
+ * Debian 12's glslang, which knows the NV extension and not the KHR one.) */
 static int fill_coopmat_nv(struct vkr_device_info *d, const struct chains *c, VkInstance instance,
                            VkPhysicalDevice pd)
 {
-    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get;
-    VkCooperativeMatrixPropertiesNV *v;
-    uint32_t n = 0;
-    VkResult r;
+    void *list;
+    uint32_t n;
 
-    if (!c->has_coopmat_nv || !c->cmfnv.cooperativeMatrix || d->compute_queue_family == UINT32_MAX)
+    if (!c->has_coopmat_nv || !c->cmfnv.cooperativeMatrix || !d->vulkan_memory_model ||
+        d->compute_queue_family == UINT32_MAX)
         return 0;
-    get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
-        instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
-    if (!get || get(pd, &n, NULL) != VK_SUCCESS || n == 0)
-        return 0;
-    v = calloc(n, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        v[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
-    r = get(pd, &n, v);
-    for (uint32_t i = 0; d->vulkan_memory_model && (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < n; i++)
+    int err = coopmat_list(instance, pd, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV",
+                           sizeof(VkCooperativeMatrixPropertiesNV), VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV,
+                           &list, &n);
+    const VkCooperativeMatrixPropertiesNV *v = list;
+    for (uint32_t i = 0; !err && i < n; i++)
         if (v[i].MSize == 16 && v[i].NSize == 16 && v[i].KSize == 16 && v[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
             v[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV && v[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
             v[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && v[i].scope == VK_SCOPE_SUBGROUP_NV)
             d->coopmat_nv_f16 = true;
-    free(v);
-    return r == VK_ERROR_OUT_OF_HOST_MEMORY ? -ENOMEM : 0;
+    free(list);
+    return err;
 }
 
 int vkr_device_info_query(VkInstance instance, VkPhysicalDevice pd, uint32_t index,
