@@ -51,7 +51,7 @@ int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(voi
         err = m->prefill(m->ctx, prefix, PREFIX, &first, NULL);
     /* A lookahead-shaped step: short chains under one root, one argmax a row. */
     for (uint32_t i = 0; i < WIDE; i++)
-        rows[i] = (struct dec_row){first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX};
+        rows[i] = (struct dec_row){first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX, 0};
     /* A few untimed steps first (a GPU's clocks ramp up on first use, and
      * on the H200 this figure lands near the line between two window sizes:
      * 0.028 and 0.043 in two runs, with different matrix kernels), then

@@ -20,6 +20,8 @@ void dec_rng_seed(struct dec_rng *r, uint64_t seed);
 uint64_t dec_rng_next(struct dec_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
 double dec_rng_uniform(struct dec_rng *r);
+/* Uniform in [0, 2^24): a draw's number (dec_draw). */
+uint32_t dec_rng_u24(struct dec_rng *r);
 /* Uniform in [0, n), n >= 1, without modulo bias. */
 uint32_t dec_rng_below(struct dec_rng *r, uint32_t n);
 
@@ -125,8 +127,12 @@ int dec_sampler_init(struct dec_sampler *s, uint32_t n_vocab);
 void dec_sampler_done(struct dec_sampler *s);
 /* True when token choice needs the logits rather than the model's argmax. */
 bool dec_sampler_needs_logits(const struct dec_params *p);
+/* True when the choice is a plain draw (dec_draw: temperature and min-p
+ * only) that a model with set_draw can make on its side. */
+bool dec_sampler_model_draws(const struct dec_params *p);
 /* Choose the next token from logits (modified in place) after the history
- * hist[0..n_hist). Draws one uniform from rng when temperature > 0. */
+ * hist[0..n_hist). Draws one uniform from rng when temperature > 0; with
+ * neither top-k nor top-p that is dec_draw after the penalty. */
 int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
                    const int32_t *hist, uint32_t n_hist, struct dec_rng *rng);
 

@@ -28,13 +28,40 @@ enum dec_want {
     DEC_WANT_NONE = 0,   /* row only feeds attention of later rows */
     DEC_WANT_ARGMAX = 1, /* return the argmax token id */
     DEC_WANT_LOGITS = 2, /* return the argmax and the n_vocab logits */
+    DEC_WANT_DRAW = 3,   /* draw a token (dec_draw, below) and return it in place of the argmax */
 };
 
 struct dec_row {
     int32_t token;
     int32_t parent; /* -1 or an earlier row of the same step */
     uint32_t want;  /* enum dec_want */
+    uint32_t u24;   /* DRAW rows: the draw's uniform number, u24 / 2^24, u24 < 2^24 */
 };
+
+/* Drawing on the model's side. Sampling needs a row's whole distribution,
+ * and a model on a GPU has it where it computed the logits: drawing there
+ * returns one token id instead of n_vocab logits for the host to walk.
+ * The draw is defined by dec_draw() (so every model draws alike, up to its
+ * exp()) over the row's logits with the parameters of set_draw(). */
+struct dec_draw_params {
+    float temperature; /* > 0 */
+    float min_p;       /* 0..1 */
+};
+
+#define DEC_DRAW_BLOCK 128 /* tokens whose weights one partial sum adds */
+#define DEC_DRAW_GROUP 32  /* partial sums one group sum adds */
+
+/* The token at u24 / 2^24 of the cumulative distribution of
+ * w_v = exp(l_v / temperature - max_v(l_v / temperature)), with w_v < min_p
+ * set to 0, in f32 arithmetic in this order: a block's sum adds its
+ * DEC_DRAW_BLOCK weights in id order, a group's sum its DEC_DRAW_GROUP block
+ * sums, the total the group sums; target = u24 * 2^-24 * total; the first
+ * group whose running sum exceeds target, then in it the first such block,
+ * then token (the running sum carried on). Where rounding leaves a level
+ * with no such entry, its last entry with a nonzero sum is taken, and the
+ * levels below take theirs. A row whose total is 0 (only non-finite logits
+ * do that) draws token 0. `w` is scratch of n_vocab floats. */
+int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d, uint32_t u24, float *w);
 
 struct dec_model {
     void *ctx;
@@ -48,14 +75,19 @@ struct dec_model {
      * its logits. 0 or negative errno (-E2BIG past n_ctx). */
     int (*prefill)(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits);
     /* One forward pass. ret_argmax[i] is filled for rows with want != NONE
-     * (-1 otherwise); ret_logits holds n_vocab floats for each row with
-     * want == LOGITS, in row order. */
+     * (-1 otherwise): the argmax, or for DRAW rows (sent only to a model
+     * with set_draw) the token drawn; ret_logits holds n_vocab floats for
+     * each row with want == LOGITS, in row order. */
     int (*step)(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
     /* Keep a chain of the last step's rows (see above). */
     int (*commit)(void *ctx, const uint32_t *rows, uint32_t n);
     /* Truncate the committed prefix to n_keep tokens (0: new sequence). */
     int (*rewind)(void *ctx, uint32_t n_keep);
     uint32_t (*n_past)(void *ctx);
+    /* Optional (NULL: the decoder draws on the host from logits): the
+     * parameters of later DRAW rows. 0, or negative errno and the decoder
+     * draws on the host. */
+    int (*set_draw)(void *ctx, const struct dec_draw_params *d);
 };
 
 /* ---- Generation: the API for the daemon and the CLI ----------------------

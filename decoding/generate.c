@@ -94,13 +94,24 @@ static void finish(struct dec_session *s)
     ret->n_tokens = s->n_emitted;
 }
 
-/* Choose the token of a row that asked for its argmax or logits. */
+/* Choose the token of a row that asked for its argmax, logits or a draw. */
 int32_t dec_choose(struct dec_session *s, uint32_t row, uint32_t n_hist)
 {
-    if (!s->need_logits)
+    if (s->choose_by == DEC_WANT_ARGMAX)
         return s->argmax[row];
+    if (s->choose_by == DEC_WANT_DRAW) {
+        dec_rng_next(&s->rng); /* the number the model drew with */
+        return s->argmax[row];
+    }
     float *l = s->logits + (size_t)s->logit_slot[row] * s->m->n_vocab;
     return dec_sample(&s->smp, s->p, l, s->hist, n_hist, &s->rng);
+}
+
+void dec_peek_draws(struct dec_session *s, uint32_t n)
+{
+    struct dec_rng r = s->rng;
+    for (uint32_t d = 0; d < n && d <= DEC_N_LIMIT; d++)
+        s->draw_u24[d] = dec_rng_u24(&r);
 }
 
 uint32_t dec_budget(const struct dec_session *s)
@@ -119,8 +130,12 @@ static int plain_step(struct dec_session *s)
 {
     const struct dec_model *m = s->m;
     uint32_t n_hist = s->n_prompt + s->n_gen;
-    struct dec_row row = {s->hist[n_hist - 1], -1,
-                          s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX};
+    struct dec_row row = {s->hist[n_hist - 1], -1, s->step_want, 0};
+    if (row.want == DEC_WANT_DRAW) {
+        dec_peek_draws(s, 1);
+        row.u24 = s->draw_u24[0];
+    }
+    s->choose_by = s->step_want;
     uint64_t t0 = s->now(s->now_user);
     int r = m->step(m->ctx, &row, 1, s->argmax, s->logits);
     if (r < 0) {
@@ -210,7 +225,15 @@ static int check_request(struct dec_session *s, const int32_t *prompt, uint32_t 
 static void start(struct dec_session *s, const int32_t *prompt, uint32_t n_prompt)
 {
     const struct dec_params *p = s->p;
+    const struct dec_model *m = s->m;
     s->need_logits = dec_sampler_needs_logits(p);
+    s->step_want = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
+    if (m->set_draw && dec_sampler_model_draws(p)) {
+        /* One token id back a row instead of n_vocab logits to walk. */
+        struct dec_draw_params d = {p->temperature, p->min_p};
+        if (m->set_draw(m->ctx, &d) == 0)
+            s->step_want = DEC_WANT_DRAW;
+    }
     s->n_prompt = n_prompt;
     s->n_gen = 0;
     s->n_emitted = 0;
@@ -251,6 +274,7 @@ static int prefill(struct dec_session *s)
         return 0;
     }
     s->logit_slot[0] = 0;
+    s->choose_by = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
     s->hist[s->n_prompt] = dec_choose(s, 0, s->n_prompt);
     dec_accept(s, 1);
     return 0;

@@ -32,6 +32,7 @@ static uint32_t build_trie(struct dec_session *s, int32_t lst, uint32_t first, u
         s->rows[r].token = nd->token;
         s->rows[r].parent = nd->parent < 0 ? 0 : t->node[nd->parent].row;
         s->rows[r].want = want;
+        s->rows[r].u24 = want == DEC_WANT_DRAW ? s->draw_u24[nd->depth] : 0;
         r++;
     }
     return r;
@@ -117,10 +118,13 @@ static uint32_t assign_slots(struct dec_session *s, uint32_t n)
 int dec_lookahead_step(struct dec_session *s)
 {
     const struct dec_model *m = s->m;
-    uint32_t want = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
+    uint32_t want = s->step_want;
     int32_t lst = s->hist[s->n_prompt + s->n_gen - 1];
     bool full = dec_window_is_full(&s->win);
-    s->rows[0] = (struct dec_row){lst, -1, want};
+    if (want == DEC_WANT_DRAW)
+        dec_peek_draws(s, s->p->n); /* rows down to depth n - 1 */
+    s->choose_by = want;
+    s->rows[0] = (struct dec_row){lst, -1, want, want == DEC_WANT_DRAW ? s->draw_u24[0] : 0};
     dec_window_build(&s->win, s->rows, 1);
     uint32_t n = build_trie(s, lst, 1 + dec_window_rows(&s->win), want);
     assign_slots(s, n);

@@ -43,6 +43,11 @@ double dec_rng_uniform(struct dec_rng *r)
     return (double)(dec_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
+uint32_t dec_rng_u24(struct dec_rng *r)
+{
+    return (uint32_t)(dec_rng_next(r) >> 40);
+}
+
 uint32_t dec_rng_below(struct dec_rng *r, uint32_t n)
 {
     /* Rejection keeps every value equally likely for any n. */

@@ -2,7 +2,9 @@
  * top-k, softmax, top-p, min-p, then one uniform draw walked over the
  * cumulative distribution in a fixed candidate order. The candidate order
  * (logit descending, id ascending on ties) is a total order, so the same
- * logits and the same uniform always give the same token. */
+ * logits and the same uniform always give the same token. Without top-k
+ * and top-p no order is needed: the draw is dec_draw (draw.c), the one a
+ * model makes on its side. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +39,18 @@ void dec_sampler_done(struct dec_sampler *s)
 bool dec_sampler_needs_logits(const struct dec_params *p)
 {
     return p->temperature > 0.0f || p->repeat_penalty != 1.0f;
+}
+
+static bool plain_draw(const struct dec_params *p)
+{
+    return p->temperature > 0.0f && p->top_k == 0 && p->top_p >= 1.0f;
+}
+
+bool dec_sampler_model_draws(const struct dec_params *p)
+{
+    /* The penalty depends on the history of the row, which the model's
+     * side does not have. */
+    return plain_draw(p) && p->repeat_penalty == 1.0f;
 }
 
 static void penalize(struct dec_sampler *s, const struct dec_params *p, float *logits,
@@ -160,6 +174,10 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
         penalize(s, p, logits, hist, n_hist);
     if (p->temperature <= 0.0f)
         return argmax(logits, s->n_vocab);
+    if (plain_draw(p)) {
+        struct dec_draw_params d = {p->temperature, p->min_p};
+        return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p);
+    }
     float inv_t = 1.0f / p->temperature;
     for (uint32_t i = 0; i < s->n_vocab; i++)
         logits[i] *= inv_t;

@@ -95,6 +95,7 @@ void dec_window_build(struct dec_window *win, struct dec_row *rows, uint32_t fir
             rows[r].token = win->lv[l][j];
             rows[r].parent = parent_of(win, l, j);
             rows[r].want = used ? DEC_WANT_ARGMAX : DEC_WANT_NONE;
+            rows[r].u24 = 0;
         }
     }
 }

@@ -501,7 +501,7 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
         uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
         bool last = done + c == n;
         for (uint32_t i = 0; i < c; i++) {
-            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE};
+            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0};
             m->chain[i] = i;
         }
         if (last)

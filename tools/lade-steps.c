@@ -36,7 +36,7 @@ static int time_step(struct llm_model *m, struct dec_model *dm, uint32_t T, int 
     int32_t am[128];
     for (uint32_t i = 0; i < T; i++)
         rows[i] = (struct dec_row){(int32_t)(3 + i * 7 % (dm->n_vocab - 3)), i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4),
-                                   DEC_WANT_ARGMAX};
+                                   DEC_WANT_ARGMAX, 0};
     ret->wall_ms = ret->gpu_ms = 1e300;
     for (int r = 0; r < reps; r++) {
         double t0 = now_ms();
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
     dm.prefill(dm.ctx, prompt, 16, &next, NULL);
     double gpu_sum = 0, host_sum[3] = {0}, t0 = now_ms();
     for (uint32_t i = 0; i < n_tokens; i++) {
-        struct dec_row r = {next, -1, DEC_WANT_ARGMAX};
+        struct dec_row r = {next, -1, DEC_WANT_ARGMAX, 0};
         uint32_t keep = 0;
         if (dm.step(dm.ctx, &r, 1, &next, NULL) || dm.commit(dm.ctx, &keep, 1))
             return 1;

@@ -270,6 +270,58 @@ static void test_sampling_equals_plain(void **state)
     toy_free(t);
 }
 
+/* A model that draws on its side (as the GPU does) gives the tokens the
+ * host gets by drawing from the same logits, plain and lookahead, and is
+ * asked to draw only when the draw is a plain one (no penalty, top-k or
+ * top-p: those stay on the host). */
+static void test_model_draws_equal_host_draws(void **state)
+{
+    static struct toy_sink a, b;
+    struct toy_cfg cfg = toy_cfg_default();
+    cfg.sharp = 9.0f;
+    struct toy *host = toy_new(&cfg);
+    cfg.draws = true;
+    struct toy *model = toy_new(&cfg);
+    struct dec_session *sh = session(host), *sm = session(model);
+    struct dec_result res;
+    int32_t prompt[48];
+    uint32_t hits = 0;
+    for (uint64_t seed = 0; seed < 32; seed++) {
+        struct dec_params p = dec_params_default();
+        p.temperature = seed % 3 == 0 ? 1.0f : seed % 3 == 1 ? 0.7f : 0.5f;
+        p.min_p = seed % 4 == 2 ? 0.05f : 0.0f;
+        bool plain_draw = seed % 8 != 7;
+        if (!plain_draw) {
+            p.repeat_penalty = seed % 16 == 7 ? 1.2f : 1.0f;
+            p.top_k = seed % 16 == 15 ? 12 : 0;
+        }
+        p.seed = seed;
+        p.max_tokens = 160;
+        set_nwg(&p, configs[seed % 4]);
+        p.lookahead = seed % 4 != 0;
+        toy_prompt(host, seed, 48, prompt);
+        uint32_t drawn = model->draws;
+        assert_int_equal(toy_run(host, sh, prompt, 48, &p, false, &a, &res), 0);
+        assert_int_equal(toy_run(model, sm, prompt, 48, &p, false, &b, &res), 0);
+        assert_int_equal(a.n, b.n);
+        assert_memory_equal(a.tok, b.tok, sizeof(int32_t) * a.n);
+        if (plain_draw)
+            assert_true(model->draws >= b.n - 1); /* all but the prefill's token */
+        else
+            assert_int_equal(model->draws, drawn);
+        hits += res.stats.hit_steps;
+    }
+    print_message("model draws: %u draws, %u steps accepted drawn candidate tokens\n", model->draws, hits);
+    assert_int_equal(host->draws, 0);
+    assert_true(hits > 50);
+    assert_int_equal(host->violations, 0);
+    assert_int_equal(model->violations, 0);
+    dec_session_free(sh);
+    dec_session_free(sm);
+    toy_free(host);
+    toy_free(model);
+}
+
 /* Exact joint distribution of the first three tokens under top-k 3,
  * temperature 1, computed from the toy's logits without lade_decoding. */
 static uint32_t exact_first3(const struct toy *t, const int32_t *prompt, uint32_t n,
@@ -379,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_adaptive),
         cmocka_unit_test(test_sampling_equals_plain),
+        cmocka_unit_test(test_model_draws_equal_host_draws),
         cmocka_unit_test(test_chi_square_first_three),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

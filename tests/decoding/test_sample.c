@@ -100,6 +100,60 @@ static void test_distribution(void **state)
     dec_sampler_done(&s);
 }
 
+/* dec_draw against the distribution computed in double: the token drawn
+ * is the one whose cumulative range holds the target, up to f32 rounding
+ * of the sums (a token only a rounding away from the target's place may
+ * be taken instead); weights under min_p never; odd sizes, both ends of
+ * the uniform, and rows a broken model could give. */
+static uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+
+static void test_draw_definition(void **state)
+{
+    static const uint32_t sizes[] = {1, 2, 127, 128, 129, 4095, 4096, 4097, 32000, 33000};
+    static float l[33000], w[33000];
+    static double cum[33001];
+    uint64_t x = 5;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        uint32_t n = sizes[k];
+        for (int trial = 0; trial < 40; trial++) {
+            struct dec_draw_params d = {trial % 3 == 0 ? 0.6f : 1.0f, trial % 4 == 1 ? 0.02f : 0.0f};
+            float spread = trial % 2 ? 12.0f : 3.0f;
+            for (uint32_t v = 0; v < n; v++)
+                l[v] = (float)lcg(&x) / (float)(1u << 31) * spread - spread / 2;
+            double mx = -INFINITY;
+            for (uint32_t v = 0; v < n; v++)
+                mx = fmax(mx, (double)l[v] / d.temperature);
+            cum[0] = 0;
+            for (uint32_t v = 0; v < n; v++) {
+                double e = exp((double)l[v] / d.temperature - mx);
+                cum[v + 1] = cum[v] + (e >= d.min_p ? e : 0);
+            }
+            uint32_t u24 = trial == 0 ? 0 : trial == 1 ? 0xffffffu : (uint32_t)lcg(&x) & 0xffffffu;
+            int32_t t = dec_draw(l, n, &d, u24, w);
+            assert_true(t >= 0 && (uint32_t)t < n);
+            assert_true(cum[t + 1] > cum[t]); /* a weight above min-p */
+            double target = u24 * 0x1p-24 * cum[n], slack = 1e-5 * cum[n];
+            assert_true(cum[t] <= target + slack);
+            assert_true(cum[t + 1] > target - slack);
+        }
+    }
+    /* u = 0 takes the first token with weight; the draw reads only w's scratch. */
+    float two[2] = {-INFINITY, 0.0f}, scratch[2];
+    struct dec_draw_params d = {1.0f, 0.0f};
+    assert_int_equal(dec_draw(two, 2, &d, 0, scratch), 1);
+    float bad[3] = {NAN, NAN, NAN};
+    assert_int_equal(dec_draw(bad, 3, &d, 123, scratch), 0);
+    float inf[3] = {1.0f, INFINITY, 2.0f};
+    assert_int_equal(dec_draw(inf, 3, &d, 0xffffff, scratch), 0);
+    float nan_mid[3] = {0.0f, NAN, 0.0f};
+    for (uint32_t u = 0; u < 1u << 24; u += 1u << 20)
+        assert_int_not_equal(dec_draw(nan_mid, 3, &d, u, scratch), 1);
+}
+
 static void test_rng(void **state)
 {
     struct dec_rng a, b;
@@ -125,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_greedy_and_penalty),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_distribution),
+        cmocka_unit_test(test_draw_definition),
         cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

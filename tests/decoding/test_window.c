@@ -20,7 +20,7 @@ static uint32_t depth_of(const struct dec_row *rows, uint32_t i)
 /* Build, check the layout, and answer with argmax = 1000 + row. */
 static uint32_t build_and_check(struct dec_window *win, struct dec_row *rows, int32_t *argmax)
 {
-    rows[0] = (struct dec_row){7, -1, DEC_WANT_ARGMAX};
+    rows[0] = (struct dec_row){7, -1, DEC_WANT_ARGMAX, 0};
     dec_window_build(win, rows, 1);
     uint32_t n = 1 + dec_window_rows(win), max_depth = 0;
     for (uint32_t l = 0; l <= win->fill; l++) {

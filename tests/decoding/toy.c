@@ -94,7 +94,9 @@ static int check_rows(struct toy *t, const struct dec_row *rows, uint32_t n)
             violate(t, "row %u has parent %u", i, (unsigned)r->parent);
             return -EPROTO;
         }
-        if (r->token < 0 || (uint32_t)r->token >= t->cfg.n_vocab || r->want > DEC_WANT_LOGITS) {
+        uint32_t max_want = t->draw_set ? DEC_WANT_DRAW : DEC_WANT_LOGITS;
+        if (r->token < 0 || (uint32_t)r->token >= t->cfg.n_vocab || r->want > max_want ||
+            (r->want == DEC_WANT_DRAW && r->u24 >> 24)) {
             violate(t, "row %u token/want %u", i, (unsigned)r->token);
             return -EPROTO;
         }
@@ -119,13 +121,17 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
         return -EIO;
     t->rows_total += n;
     t->clock_ns += 1000000 + t->row_ns * n;
-    float *l = malloc(sizeof(float) * t->cfg.n_vocab);
+    float *l = malloc(sizeof(float) * t->cfg.n_vocab * 2);
     uint32_t slot = 0;
     for (uint32_t i = 0; i < n; i++) {
         int32_t c3[3];
         uint32_t k = row_ctx(t, rows, (int32_t)i, c3);
         toy_logits(t, c3, k, t->n_past + t->depth[i], l);
         ret_argmax[i] = rows[i].want ? toy_argmax(l, t->cfg.n_vocab) : -1;
+        if (rows[i].want == DEC_WANT_DRAW) {
+            ret_argmax[i] = dec_draw(l, t->cfg.n_vocab, &t->draw, rows[i].u24, l + t->cfg.n_vocab);
+            t->draws++;
+        }
         if (rows[i].want == DEC_WANT_LOGITS)
             memcpy(ret_logits + (size_t)slot++ * t->cfg.n_vocab, l, sizeof(float) * t->cfg.n_vocab);
     }
@@ -133,6 +139,16 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
     memcpy(t->rows, rows, sizeof(*rows) * n);
     t->n_rows = n;
     t->can_commit = true;
+    return 0;
+}
+
+static int toy_set_draw(void *ctx, const struct dec_draw_params *d)
+{
+    struct toy *t = ctx;
+    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1))
+        return -EINVAL;
+    t->draw = *d;
+    t->draw_set = true;
     return 0;
 }
 
@@ -223,6 +239,7 @@ struct toy *toy_new(const struct toy_cfg *cfg)
         .ctx = t, .n_vocab = cfg->n_vocab, .n_ctx = cfg->n_ctx, .max_rows = cfg->max_rows,
         .bos = 0, .eos = cfg->eos, .prefill = toy_prefill, .step = toy_step,
         .commit = toy_commit, .rewind = toy_rewind, .n_past = toy_n_past,
+        .set_draw = cfg->draws ? toy_set_draw : NULL,
     };
     return t;
 }

@@ -21,6 +21,7 @@ struct toy_cfg {
     float sharp;        /* logit bonus of the preferred token */
     uint64_t salt;      /* picks one language among many */
     int fail_step;      /* step number (1-based) that returns -EIO; 0 = never */
+    bool draws;         /* offers set_draw and draws DRAW rows itself, as a GPU model does */
 };
 
 struct toy {
@@ -38,6 +39,9 @@ struct toy {
     uint32_t violations;
     char why[256];          /* first violation */
     char (*piece)[8];       /* token text */
+    struct dec_draw_params draw; /* from set_draw */
+    bool draw_set;
+    uint32_t draws;         /* DRAW rows drawn */
 };
 
 struct toy_cfg toy_cfg_default(void);

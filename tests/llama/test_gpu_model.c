@@ -43,7 +43,7 @@ static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_promp
         out[i] = next;
         if (i + 1 == n)
             break;
-        struct dec_row r = {next, -1, DEC_WANT_ARGMAX};
+        struct dec_row r = {next, -1, DEC_WANT_ARGMAX, 0};
         uint32_t keep = 0;
         assert_int_equal(dm->step(dm->ctx, &r, 1, &next, NULL), 0);
         assert_int_equal(dm->commit(dm->ctx, &keep, 1), 0);
@@ -225,7 +225,7 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
     /* alone: the chain as three T=1 steps, logits of the last */
     assert_int_equal(dm.prefill(dm.ctx, prompt, n_prompt, &am1, NULL), 0);
     for (int k = 0; k < 3; k++) {
-        struct dec_row r = {chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE};
+        struct dec_row r = {chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0};
         uint32_t keep = 0;
         assert_int_equal(dm.step(dm.ctx, &r, 1, &am1, k == 2 ? alone : NULL), 0);
         if (k < 2)
@@ -241,7 +241,7 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
          * at random places among random other rows. */
         uint32_t pre = T < 3 ? 1 : 0;
         for (uint32_t k = 0; k < pre; k++) {
-            struct dec_row r = {chain[k], -1, DEC_WANT_NONE};
+            struct dec_row r = {chain[k], -1, DEC_WANT_NONE, 0};
             uint32_t keep = 0;
             assert_int_equal(dm.step(dm.ctx, &r, 1, am, NULL), 0);
             assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
@@ -255,11 +255,11 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
         for (uint32_t i = 0; i < T; i++) {
             int32_t parent = i == 0 ? -1 : deep ? (int32_t)i - 1 : (int32_t)rnd(i + 1) - 1;
             uint32_t want = rnd(3);
-            rows[i] = (struct dec_row){(int32_t)rnd(V), parent, want};
+            rows[i] = (struct dec_row){(int32_t)rnd(V), parent, want, 0};
         }
         for (uint32_t k = 0; k < need; k++)
             rows[at[k]] = (struct dec_row){chain[pre + k], k == 0 ? -1 : (int32_t)at[k - 1],
-                                           k + 1 == need ? DEC_WANT_LOGITS : DEC_WANT_NONE};
+                                           k + 1 == need ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0};
         uint32_t at2 = at[need - 1];
         for (uint32_t i = 0; i < at2; i++)
             nlog_before += rows[i].want == DEC_WANT_LOGITS;
@@ -339,7 +339,7 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     assert_int_equal(dm.prefill(dm.ctx, prompt, 5, &next, NULL), 0);
     for (uint32_t i = 0; i < 24; i++) {
         tokens[i] = next;
-        struct dec_row row = {next, -1, DEC_WANT_LOGITS};
+        struct dec_row row = {next, -1, DEC_WANT_LOGITS, 0};
         uint32_t keep = 0;
         assert_int_equal(dm.step(dm.ctx, &row, 1, &next, logits + (size_t)i * V), 0);
         assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
@@ -356,7 +356,7 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     }
     struct dec_row wide[20];
     for (uint32_t i = 0; i < 20; i++)
-        wide[i] = (struct dec_row){(int32_t)(3 + 17 * i), i == 0 ? -1 : (int32_t)(i - 1), DEC_WANT_LOGITS};
+        wide[i] = (struct dec_row){(int32_t)(3 + 17 * i), i == 0 ? -1 : (int32_t)(i - 1), DEC_WANT_LOGITS, 0};
     int32_t am[20];
     assert_int_equal(dm.step(dm.ctx, wide, 20, am, logits + (size_t)24 * V), 0);
     llm_model_free(m);
@@ -433,7 +433,7 @@ static void run_prerecord(bool on, int32_t *tokens, float *logits, uint32_t V, u
             uint32_t k = pass * 20 + i;
             tokens[k] = next;
             bool want_logits = i >= 10 && i < 15;
-            struct dec_row row = {next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX};
+            struct dec_row row = {next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0};
             uint32_t keep = 0;
             float *lg = want_logits ? logits + (size_t)k * V : NULL;
             assert_int_equal(dm.step(dm.ctx, &row, 1, &next, lg), 0);
@@ -474,14 +474,14 @@ static void test_step_contract(void **state)
     struct dec_model dm;
     llm_model_dec(m, &dm);
     int32_t am[4];
-    struct dec_row bad_parent[2] = {{1, -1, 0}, {2, 1, 1}};
+    struct dec_row bad_parent[2] = {{1, -1, 0, 0}, {2, 1, 1, 0}};
     assert_int_equal(dm.step(dm.ctx, bad_parent, 2, am, NULL), -EINVAL);
-    struct dec_row bad_tok = {512, -1, 1};
+    struct dec_row bad_tok = {512, -1, 1, 0};
     assert_int_equal(dm.step(dm.ctx, &bad_tok, 1, am, NULL), -EINVAL);
     int32_t prompt[40] = {1};
     assert_int_equal(dm.prefill(dm.ctx, prompt, 40, am, NULL), -E2BIG); /* context is 32 */
     assert_int_equal(dm.prefill(dm.ctx, prompt, 31, am, NULL), 0);
-    struct dec_row two[2] = {{5, -1, 1}, {6, 0, 1}};
+    struct dec_row two[2] = {{5, -1, 1, 0}, {6, 0, 1, 0}};
     assert_int_equal(dm.step(dm.ctx, two, 2, am, NULL), -E2BIG); /* position 32 is past the end */
     assert_int_equal(dm.step(dm.ctx, two, 1, am, NULL), 0);
     uint32_t bad_chain[1] = {1};

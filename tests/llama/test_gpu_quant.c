@@ -249,7 +249,7 @@ static void greedy_matches_reference(const char *file)
         for (int k = 0; k < 32; k++) {
             if (tg != tc)
                 fail_msg("%s %s token %d: GPU %d, CPU reference %d", file, r->id, k, tg, tc);
-            struct dec_row row = {tg, -1, DEC_WANT_ARGMAX};
+            struct dec_row row = {tg, -1, DEC_WANT_ARGMAX, 0};
             uint32_t keep = 0;
             assert_int_equal(g.step(g.ctx, &row, 1, &tg, NULL), 0);
             assert_int_equal(g.commit(g.ctx, &keep, 1), 0);
@@ -291,10 +291,10 @@ static void invariance(const char *file)
         assert_int_equal(dm.prefill(dm.ctx, prompt, 16, am, NULL), 0);
         uint32_t at = T == 1 ? 0 : (uint32_t)T / 2, nlog = 0;
         for (int i = 0; i < T; i++) {
-            rows[i] = (struct dec_row){(int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1, DEC_WANT_LOGITS};
+            rows[i] = (struct dec_row){(int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1, DEC_WANT_LOGITS, 0};
             nlog += (uint32_t)i < at;
         }
-        rows[at] = (struct dec_row){42, -1, DEC_WANT_LOGITS};
+        rows[at] = (struct dec_row){42, -1, DEC_WANT_LOGITS, 0};
         assert_int_equal(dm.step(dm.ctx, rows, (uint32_t)T, am, in), 0);
         if (T == 1)
             memcpy(alone, in, (size_t)V * 4);
