@@ -125,6 +125,12 @@ static uint32_t shim_n_past(void *ctx)
     return b->inner.n_past(b->inner.ctx);
 }
 
+static int shim_set_draw(void *ctx, const struct dec_draw_params *d)
+{
+    struct bench *b = ctx;
+    return b->inner.set_draw(b->inner.ctx, d);
+}
+
 static void bench_free(struct bench *b)
 {
     dec_session_free(b->sess);
@@ -148,6 +154,7 @@ static int bench_load(const struct args *a, const char *path, struct bench *b, c
     b->dm.commit = shim_commit;
     b->dm.rewind = shim_rewind;
     b->dm.n_past = shim_n_past;
+    b->dm.set_draw = b->inner.set_draw ? shim_set_draw : NULL;
     struct dec_caps caps = dec_caps_default();
     caps.max_n = DEC_N_LIMIT;
     caps.max_w = a->w > 64 ? a->w : 64;

@@ -15,6 +15,7 @@ struct pc_norm { uint32_t dim, gather; float eps; };                            
 struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
 struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kvdim; float scale; uint32_t nsplit, max_split; }; /* attention.comp */
 struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };              /* attn_merge.comp */
+struct pc_draw { uint32_t n_vocab, out_off; float inv_t, min_p; };                    /* draw.comp */
 
 #define MM_ACCUMULATE 1u
 #define MM_GATHER 2u
@@ -71,7 +72,7 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
 
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
 {
-    uint32_t n_sets = 4 + m->embd.w.n_chunks + m->head.w.n_chunks;
+    uint32_t n_sets = 5 + m->embd.w.n_chunks + m->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
         n_sets += 4 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
@@ -87,6 +88,10 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     if (!err) {
         struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->amax, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ARGMAX], bd, 2, &m->s_argmax);
+    }
+    if (!err) {
+        struct vkr_binding bd[3] = {{&m->logits, 0, 0}, {&m->drawrow, 0, 0}, {&m->amax, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_DRAW], bd, 3, &m->s_draw);
     }
     if (!err) {
         struct vkr_binding bd[1] = {{&m->g, 0, 0}};
@@ -238,7 +243,12 @@ static void rec_pending_commit(struct llm_model *m)
     end_phase(m, LLM_PROF_COMMIT);
 }
 
-static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, const uint32_t *logit_src)
+/* The final norm and LM head on the nsel selected rows, their argmax, the
+ * draws of the ndraw DRAW rows among them (drawrow says which), and the
+ * copies of what the host reads: the argmax ids, the drawn ids, the
+ * logits rows logit_src[0..n_logits). */
+static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, const uint32_t *logit_src,
+                     uint32_t ndraw)
 {
     const struct llm_config *c = &m->cfg;
     struct vkr_cmd *cmd = &m->cmd;
@@ -253,12 +263,18 @@ static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, cons
     rec_matmul(m, &m->head, nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
     vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, nsel, 1, 1);
+    if (ndraw) {
+        /* Into the second half of amax, so no barrier against argmax. */
+        struct pc_draw pd = {c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p};
+        vkr_cmd_dispatch(cmd, &m->k[K_DRAW], m->s_draw, &pd, ndraw, 1, 1);
+    }
     end_phase(m, LLM_PROF_HEAD);
-    VkBufferCopy r = {.size = (VkDeviceSize)nsel * 4};
-    vkr_cmd_copy(cmd, &m->amax, &m->readback, &r, 1);
+    VkDeviceSize R4 = (VkDeviceSize)m->max_rows * 4;
+    VkBufferCopy r[2] = {{.size = (VkDeviceSize)nsel * 4}, {.srcOffset = R4, .dstOffset = R4, .size = ndraw * 4}};
+    vkr_cmd_copy(cmd, &m->amax, &m->readback, r, ndraw ? 2 : 1);
     for (uint32_t j = 0; j < n_logits; j++) {
         VkDeviceSize row = (VkDeviceSize)c->n_vocab * 4;
-        VkBufferCopy lr = {.srcOffset = logit_src[j] * row, .dstOffset = (VkDeviceSize)m->max_rows * 4 + j * row,
+        VkBufferCopy lr = {.srcOffset = logit_src[j] * row, .dstOffset = 2 * R4 + j * row,
                            .size = row};
         vkr_cmd_copy(cmd, &m->logits, &m->readback, &lr, 1);
     }
@@ -272,16 +288,19 @@ static void host_read_barrier(struct vkr_cmd *c)
 }
 
 /* Checks the rows against the seam's contract and writes the per-row
- * description the shaders read. Returns the number of selected rows. */
-static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32_t n, uint32_t *ret_nlogits)
+ * description the shaders read. Returns the number of selected rows; the
+ * LOGITS rows among them in *ret_nlogits, the DRAW rows in *ret_ndraw. */
+static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32_t n, uint32_t *ret_nlogits,
+                         uint32_t *ret_ndraw)
 {
     int32_t *tok = m->tokens.map, *pos = m->pos.map, *par = m->parent.map, *sel = m->sel.map;
-    uint32_t nsel = 0, nlog = 0;
+    uint32_t *draw = m->drawrow.map;
+    uint32_t nsel = 0, nlog = 0, ndraw = 0;
     m->step_max_len = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct dec_row *r = &rows[i];
         if (r->token < 0 || (uint32_t)r->token >= m->cfg.n_vocab || r->parent >= (int32_t)i || r->parent < -1 ||
-            r->want > DEC_WANT_LOGITS)
+            r->want > DEC_WANT_DRAW || (r->want == DEC_WANT_DRAW && (!m->draw.set || r->u24 >> 24)))
             return -EINVAL;
         m->depth[i] = r->parent < 0 ? 0 : m->depth[r->parent] + 1;
         if (m->n_past + m->depth[i] >= m->n_ctx)
@@ -292,6 +311,11 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
         pos[i] = (int32_t)(m->n_past + m->depth[i]);
         par[i] = r->parent;
         m->last_parent[i] = r->parent;
+        if (r->want == DEC_WANT_DRAW) {
+            draw[2 * ndraw] = nsel;
+            draw[2 * ndraw + 1] = r->u24;
+            m->draw_rows[ndraw++] = (int32_t)i;
+        }
         if (r->want != DEC_WANT_NONE) {
             m->want_rows[nsel] = (int32_t)i;
             sel[nsel++] = (int32_t)i;
@@ -299,6 +323,7 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
         }
     }
     *ret_nlogits = nlog;
+    *ret_ndraw = ndraw;
     return (int)nsel;
 }
 
@@ -313,7 +338,7 @@ static double host_ms(void)
  * layers, the head on the nsel selected rows and the copies of what the
  * host reads back; the step's first and last timestamps in ts0, ts1. */
 static int record_step(struct llm_model *m, uint32_t n, uint32_t nsel, uint32_t nlog, const uint32_t *logit_src,
-                       int *ts0, int *ts1)
+                       uint32_t ndraw, int *ts0, int *ts1)
 {
     int err = vkr_cmd_begin(m->vk, &m->cmd);
     if (err)
@@ -329,7 +354,7 @@ static int record_step(struct llm_model *m, uint32_t n, uint32_t nsel, uint32_t 
     for (uint32_t l = 0; l < m->cfg.n_layers; l++)
         rec_layer(m, l, n);
     if (nsel > 0)
-        rec_head(m, nsel, nlog, logit_src);
+        rec_head(m, nsel, nlog, logit_src, ndraw);
     host_read_barrier(&m->cmd);
     *ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
     if (m->profiling && *ts1 >= 0 && (uint32_t)*ts1 < m->prof_cap)
@@ -362,7 +387,8 @@ static void spec_record(struct llm_model *m, uint32_t want)
     m->cmd = m->spec.cmd;
     uint32_t zero = 0;
     int ts0, ts1;
-    int err = record_step(m, 1, want != DEC_WANT_NONE, want == DEC_WANT_LOGITS, &zero, &ts0, &ts1);
+    int err = record_step(m, 1, want != DEC_WANT_NONE, want == DEC_WANT_LOGITS, &zero, want == DEC_WANT_DRAW,
+                          &ts0, &ts1);
     err = err ? err : vkr_cmd_end(m->vk, &m->cmd);
     m->spec.cmd = m->cmd;
     m->cmd = live;
@@ -397,8 +423,8 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         return -EINVAL;
     double h0 = host_ms();
     m->last_n = 0;
-    uint32_t nlog;
-    int nsel = describe_rows(m, rows, n, &nlog);
+    uint32_t nlog, ndraw;
+    int nsel = describe_rows(m, rows, n, &nlog, &ndraw);
     if (nsel < 0)
         return nsel;
     /* Rows whose logits go back to the host, in row order; their index in
@@ -417,7 +443,7 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         ts1 = m->spec.ts1;
         m->spec.hits++;
     } else {
-        err = record_step(m, n, (uint32_t)nsel, nlog, logit_src, &ts0, &ts1);
+        err = record_step(m, n, (uint32_t)nsel, nlog, logit_src, ndraw, &ts0, &ts1);
     }
     m->spec.valid = false;
     if (err)
@@ -446,8 +472,11 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         ret_argmax[i] = -1;
     for (int j = 0; ret_argmax && j < nsel; j++)
         ret_argmax[m->want_rows[j]] = am[j];
+    for (uint32_t k = 0; ret_argmax && k < ndraw; k++)
+        ret_argmax[m->draw_rows[k]] = am[m->max_rows + k];
+    m->draw.count += ndraw;
     if (ret_logits && nlog)
-        memcpy(ret_logits, (const char *)m->readback.map + (size_t)m->max_rows * 4,
+        memcpy(ret_logits, (const char *)m->readback.map + (size_t)m->max_rows * 8,
                (size_t)nlog * m->cfg.n_vocab * 4);
     m->last_n = n;
     m->last_host_ms[0] = h1 - h0;
@@ -487,6 +516,22 @@ static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *r
 static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
 {
     return gpu_commit(ctx, rows, n);
+}
+
+static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
+{
+    struct llm_model *m = ctx;
+    if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1))
+        return -EINVAL;
+    if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK)
+        return -ENOTSUP;
+    float inv_t = 1.0f / d->temperature; /* as dec_draw computes it */
+    if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p)
+        m->spec.valid = false; /* a prerecorded draw has the old parameters */
+    m->draw.set = true;
+    m->draw.inv_t = inv_t;
+    m->draw.min_p = d->min_p;
+    return 0;
 }
 
 static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
@@ -552,6 +597,7 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret)
         .commit = dm_commit,
         .rewind = dm_rewind,
         .n_past = dm_n_past,
+        .set_draw = m->draw_off ? NULL : dm_set_draw,
     };
 }
 

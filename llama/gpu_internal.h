@@ -38,8 +38,13 @@ enum gpu_kernel_id {
     K_ATTN_MERGE,
     K_SWIGLU,
     K_ARGMAX,
+    K_DRAW,
     K_COUNT,
 };
+
+/* Blocks of DEC_DRAW_BLOCK tokens draw.comp keeps in workgroup memory:
+ * draws on the GPU for vocabularies up to 262144 tokens. */
+#define GPU_DRAW_MAX_BLOCKS 2048u
 
 /* Weight formats the matrix kernels decode (weights.glsl); one matmul
  * pipeline per format the model uses. */
@@ -102,10 +107,19 @@ struct llm_model {
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */
     struct vkr_buf out_norm;
     struct gpu_layer *layers;
-    VkDescriptorSet s_final_norm, s_argmax;
+    VkDescriptorSet s_final_norm, s_argmax, s_draw;
+    /* Draws on the GPU (draw.comp, the seam's set_draw): the parameters
+     * of DRAW rows; LADE_DRAW=0 leaves drawing to the host. */
+    struct {
+        bool set;
+        float inv_t, min_p;
+        uint64_t count; /* rows drawn (llm_model_gpu_draws) */
+    } draw;
+    bool draw_off;
 
     /* activations, max_rows rows each */
-    struct vkr_buf x, xn, q, kk, vv, att, xf, logits, amax;
+    struct vkr_buf x, xn, q, kk, vv, att, xf, logits;
+    struct vkr_buf amax; /* [2 max_rows] ints: argmax of the selected rows, then the draws */
     struct vkr_buf g; /* [max_rows][2 ffn]: gate, then up */
     VkDescriptorSet s_swiglu;
     /* attention's per-split states: [max_rows][n_heads][att_max_split][hd_max + 2] */
@@ -117,7 +131,8 @@ struct llm_model {
     uint32_t step_max_len;   /* keys the longest row of the step being recorded sees */
     /* per-step row description, written by the host before each submit */
     struct vkr_buf tokens, pos, parent, sel;
-    struct vkr_buf readback; /* amax [max_rows] ints, then logits rows */
+    struct vkr_buf drawrow;  /* [max_rows] uvec2 per DRAW row: its LM head row, its u24 */
+    struct vkr_buf readback; /* amax [2 max_rows] ints, then logits rows */
     struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
     bool tracing;
 
@@ -152,6 +167,7 @@ struct llm_model {
     uint32_t *chain;         /* [max_rows] 0, 1, 2, ...: a prefill chunk's commit */
     int32_t *argmax_tmp;     /* [max_rows] a prefill chunk's argmax */
     uint32_t *logit_src;     /* [max_rows] selected rows whose logits go back to the host */
+    int32_t *draw_rows;      /* [max_rows] step row of each DRAW row */
     uint32_t n_pending;
 };
 

@@ -237,6 +237,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 2, 16, 3, {0, 0, hd_max}},
         [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 1, 8, 0, {0}},
         [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
+        [K_DRAW] = {"draw", lade_spv_draw, 0, 3, 16, 3, {0, cpu ? 64 : 256, GPU_DRAW_MAX_BLOCKS}},
     };
     d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
     d[K_RMSNORM].spirv_bytes = lade_spv_rmsnorm_bytes;
@@ -245,6 +246,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     d[K_ATTN_MERGE].spirv_bytes = lade_spv_attn_merge_bytes;
     d[K_SWIGLU].spirv_bytes = lade_spv_swiglu_bytes;
     d[K_ARGMAX].spirv_bytes = lade_spv_argmax_bytes;
+    d[K_DRAW].spirv_bytes = lade_spv_draw_bytes;
     for (int i = 0; i < K_COUNT; i++) {
         int err = vkr_kernel_new(m->vk, &d[i], &m->k[i]);
         if (err) {
@@ -464,9 +466,10 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         {&m->vv, R * m->kvdim * 4, VKR_MEM_DEVICE},    {&m->att, R * m->qdim * 4, VKR_MEM_DEVICE},
         {&m->g, R * c->ffn * 8, VKR_MEM_DEVICE}, /* gate, then up, per row */
         {&m->xf, R * c->dim * 4, VKR_MEM_DEVICE},      {&m->logits, R * c->n_vocab * 4, VKR_MEM_DEVICE},
-        {&m->amax, R * 4, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
+        {&m->amax, R * 8, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
         {&m->pos, R * 4, VKR_MEM_UPLOAD},              {&m->parent, R * 4, VKR_MEM_UPLOAD},
-        {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 4 + R * c->n_vocab * 4, VKR_MEM_READBACK},
+        {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 8 + R * c->n_vocab * 4, VKR_MEM_READBACK},
+        {&m->drawrow, R * 8, VKR_MEM_UPLOAD},
         {&m->att_part, R * c->n_heads * m->att_max_split * (m->hd_max + 2) * 4, VKR_MEM_DEVICE},
         {&m->trace, m->tracing ? (VkDeviceSize)(c->n_layers + 1) * c->dim * 4 : 4, VKR_MEM_READBACK},
     };
@@ -490,8 +493,9 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
     m->chain = calloc(R, sizeof(*m->chain));
     m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
     m->logit_src = calloc(R, sizeof(*m->logit_src));
+    m->draw_rows = calloc(R, sizeof(*m->draw_rows));
     if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp ||
-        !m->logit_src) {
+        !m->logit_src || !m->draw_rows) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -597,6 +601,10 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         const char *pr = getenv("LADE_PRERECORD");
         if (!err && !m->profiling && !m->tracing && !(pr && !strcmp(pr, "0")))
             err = vkr_cmd_new(m->vk, 8, &m->spec.cmd);
+        /* LADE_DRAW=0: no set_draw in the seam, so the decoder draws on
+         * the host from logits (for comparing the two). */
+        const char *dr = getenv("LADE_DRAW");
+        m->draw_off = dr && !strcmp(dr, "0");
     }
     if (!err)
         err = gpu_model_build_sets(m, reterr, errlen);
@@ -640,7 +648,7 @@ void llm_model_free(struct llm_model *m)
             free_mat(m, &m->head);
         struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g,
                                   &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
-                                  &m->readback, &m->trace, &m->att_part};
+                                  &m->readback, &m->trace, &m->att_part, &m->drawrow};
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
             vkr_buf_free(m->vk, bufs[i]);
         vkr_cmd_free(m->vk, &m->cmd);
@@ -664,6 +672,7 @@ void llm_model_free(struct llm_model *m)
     free(m->chain);
     free(m->argmax_tmp);
     free(m->logit_src);
+    free(m->draw_rows);
     free(m->prof_phase);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);
@@ -680,6 +689,7 @@ uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_by
 double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
 
 uint64_t llm_model_prerecorded_steps(const struct llm_model *m) { return m->spec.hits; }
+uint64_t llm_model_gpu_draws(const struct llm_model *m) { return m->draw.count; }
 
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
 {

@@ -65,6 +65,8 @@ void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
  * ahead, so that recording costs no GPU time. 0 when profiling or tracing,
  * or with LADE_PRERECORD=0. */
 uint64_t llm_model_prerecorded_steps(const struct llm_model *m);
+/* Tokens drawn on the GPU (DEC_WANT_DRAW rows) since load. */
+uint64_t llm_model_gpu_draws(const struct llm_model *m);
 
 /* With opts.profile: GPU milliseconds of the last step by phase, from a
  * timestamp after each barrier (so a phase is every dispatch between two

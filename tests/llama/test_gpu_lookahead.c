@@ -155,7 +155,10 @@ static void test_code_greedy_exact(void **state)
 }
 
 /* Sampling: a seed reproduces, and lookahead sampling draws the same tokens
- * as plain sampling (one uniform per emitted token, batch-invariant logits). */
+ * as plain sampling (one uniform per emitted token, batch-invariant logits).
+ * Plain draws (temperature, min-p) are made on the GPU (draw.comp): they
+ * give the tokens the host draws from the same logits (the session built
+ * without set_draw), which also covers the host's top-k and penalty paths. */
 static void test_sampling_matches_plain(void **state)
 {
     char err[512];
@@ -163,28 +166,43 @@ static void test_sampling_matches_plain(void **state)
     struct llm_model_opts o = {.path = STORIES, .device = getenv("LADE_DEVICE")};
     if (llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
-    struct dec_model dm;
+    struct dec_model dm, host;
     llm_model_dec(m, &dm);
+    host = dm;
+    host.set_draw = NULL;
     struct dec_caps caps = dec_caps_default();
-    struct dec_session *s;
+    struct dec_session *s, *sh;
     assert_int_equal(dec_session_new(&dm, &caps, &s), 0);
+    assert_int_equal(dec_session_new(&host, &caps, &sh), 0);
     const char *texts[] = {"Once upon a time", "The little dog", "Tom and Sue went"};
+    uint64_t gpu_draws = 0;
     for (int i = 0; i < 3; i++) {
         int32_t prompt[64];
         size_t n;
         assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt, 64, &n), 0);
-        for (uint64_t seed = 1; seed <= 3; seed++) {
+        for (uint64_t seed = 1; seed <= 4; seed++) {
             struct dec_params p = dec_params_default();
             p.max_tokens = 96;
-            p.temperature = 0.8f;
+            p.temperature = seed == 2 ? 1.3f : 0.8f;
+            p.min_p = seed == 3 ? 0.05f : 0.0f;
+            p.top_k = seed == 4 ? 20 : 0;
             p.seed = seed;
             p.lookahead = false;
-            struct collect a, b, c;
+            struct collect a, b, c, h;
             struct dec_result r;
+            uint64_t before = llm_model_gpu_draws(m);
             run(s, prompt, (uint32_t)n, &p, &a, &r);
+            if (dm.set_draw && seed != 4) /* top-k is drawn on the host */
+                assert_true(llm_model_gpu_draws(m) >= before + a.n - 1);
+            else
+                assert_true(llm_model_gpu_draws(m) == before);
+            gpu_draws += llm_model_gpu_draws(m) - before;
             run(s, prompt, (uint32_t)n, &p, &b, &r);
             assert_int_equal(a.n, b.n);
             assert_memory_equal(a.tok, b.tok, a.n * sizeof(int32_t));
+            run(sh, prompt, (uint32_t)n, &p, &h, &r);
+            assert_int_equal(a.n, h.n);
+            assert_memory_equal(a.tok, h.tok, a.n * sizeof(int32_t));
             p.lookahead = true;
             p.adaptive = false;
             run(s, prompt, (uint32_t)n, &p, &c, &r);
@@ -192,7 +210,9 @@ static void test_sampling_matches_plain(void **state)
             assert_memory_equal(a.tok, c.tok, a.n * sizeof(int32_t));
         }
     }
+    print_message("sampling: %llu tokens drawn on the GPU\n", (unsigned long long)gpu_draws);
     dec_session_free(s);
+    dec_session_free(sh);
     llm_model_free(m);
 }
 

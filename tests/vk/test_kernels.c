@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "decoding/dec.h"
 #include "llama/repack.h"
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
@@ -552,6 +553,125 @@ static void test_matmul_cm(void **state)
 /* Proof that the harness catches validation errors: a child process
  * records a dispatch with no descriptor set bound; the layer reports it and
  * LADE_VALIDATION=1 turns that into an abort. */
+/* draw.comp against dec_draw (decoding/draw.c), which defines the draw:
+ * rows of 1 to 32000 logits (flat, peaked, with -inf and NaN entries),
+ * numbers at both ends and between, two temperatures, with and without
+ * min-p. The token must be dec_draw's, or (only where the device's exp()
+ * rounds a sum differently) one whose cumulative range holds the target
+ * to within 1e-5 of the total; and 64 and 256 lanes give the same tokens,
+ * since no sum's order depends on the workgroup size. */
+struct draw_case {
+    uint32_t n_vocab;
+    float spread;
+    int odd; /* 1: some -inf, 2: some NaN, 3: all equal */
+};
+
+static void fill_logits(const struct draw_case *c, float *l)
+{
+    for (uint32_t v = 0; v < c->n_vocab; v++) {
+        l[v] = c->odd == 3 ? 0.5f : (frand() - 0.5f) * c->spread;
+        if ((c->odd == 1 && v % 7 == 3) || (c->odd == 2 && v % 11 == 5))
+            l[v] = c->odd == 1 ? -INFINITY : NAN;
+    }
+}
+
+static void test_draw(void **state)
+{
+    static const struct draw_case cases[] = {
+        {32000, 4, 0}, {32000, 30, 0}, {4096, 8, 1}, {4097, 8, 2}, {129, 2, 0}, {1, 1, 0}, {300, 1, 3},
+    };
+    const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), per = 24, ndraw = ncase * per, V = 32000;
+    float *l = calloc((size_t)ncase * V, 4), *w = malloc(V * 4);
+    uint32_t *d = malloc(ndraw * 8);
+    int32_t *out = malloc(ndraw * 8);
+    for (uint32_t c = 0; c < ncase; c++)
+        fill_logits(&cases[c], l + (size_t)c * V);
+    struct vkr_buf bl, bd, bo;
+    assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)ncase * V * 4, VKR_MEM_DEVICE, &bl), 0);
+    assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bd), 0);
+    assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bo), 0);
+    static const struct dec_draw_params params[] = {{1.0f, 0.0f}, {0.6f, 0.02f}};
+    uint32_t mismatches = 0, compared = 0;
+    for (size_t pi = 0; pi < 2; pi++) {
+        int32_t first[24 * 7];
+        uint32_t u[24 * 7];
+        for (uint32_t j = 0; j < ndraw; j++)
+            u[j] = j % per == 0 ? 0 : j % per == 1 ? 0xffffffu : (rng = rng * 1664525u + 1013904223u) >> 8;
+        for (uint32_t local = 64; local <= 256; local *= 4) {
+            struct vkr_kernel_desc kd = {.name = "draw", .spirv = lade_spv_draw, .spirv_bytes = lade_spv_draw_bytes,
+                                         .n_bindings = 3, .push_bytes = 16, .n_spec = 3, .spec = {0, local, 2048}};
+            struct vkr_kernel k;
+            assert_int_equal(vkr_kernel_new(ctx, &kd, &k), 0);
+            /* Each case's rows are its own n_vocab wide: one dispatch a case. */
+            for (uint32_t c = 0; c < ncase; c++) {
+                uint32_t n = cases[c].n_vocab;
+                float *row = malloc((size_t)n * 4);
+                memcpy(row, l + (size_t)c * V, (size_t)n * 4);
+                assert_int_equal(vkr_buf_upload(ctx, &bl, 0, row, (size_t)n * 4), 0);
+                for (uint32_t j = 0; j < per; j++) {
+                    d[2 * j] = 0;
+                    d[2 * j + 1] = u[c * per + j];
+                }
+                assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 8), 0);
+                struct vkr_set_pool pool;
+                assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
+                VkDescriptorSet set;
+                struct vkr_binding bb[3] = {{&bl, 0, 0}, {&bd, 0, 0}, {&bo, 0, 0}};
+                assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, 3, &set), 0);
+                struct { uint32_t n_vocab, out_off; float inv_t, min_p; } pc = {n, 3, 1.0f / params[pi].temperature,
+                                                                               params[pi].min_p};
+                struct vkr_cmd cmd;
+                assert_int_equal(vkr_cmd_new(ctx, 2, &cmd), 0);
+                assert_int_equal(vkr_cmd_begin(ctx, &cmd), 0);
+                vkr_cmd_dispatch(&cmd, &k, set, &pc, per, 1, 1);
+                assert_int_equal(vkr_cmd_submit_wait(ctx, &cmd), 0);
+                assert_int_equal(vkr_buf_download(ctx, &bo, 3 * 4, out, per * 4), 0);
+                for (uint32_t j = 0; j < per; j++) {
+                    int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[2 * j + 1], w);
+                    if (local == 64)
+                        first[c * per + j] = t;
+                    else
+                        assert_int_equal(t, first[c * per + j]);
+                    assert_true(t >= 0 && (uint32_t)t < n);
+                    compared++;
+                    if (t == want)
+                        continue;
+                    /* Only a rounding away: the target lies at the edge of t's range. */
+                    mismatches++;
+                    double mx = -INFINITY, total = 0, below = 0, wt = 0;
+                    for (uint32_t v = 0; v < n; v++)
+                        if ((double)row[v] / params[pi].temperature > mx)
+                            mx = (double)row[v] / params[pi].temperature;
+                    for (uint32_t v = 0; v < n; v++) {
+                        double e = exp((double)row[v] / params[pi].temperature - mx);
+                        e = e >= params[pi].min_p ? e : 0;
+                        total += e;
+                        below += (int32_t)v < t ? e : 0;
+                        wt += (int32_t)v == t ? e : 0;
+                    }
+                    double target = d[2 * j + 1] * 0x1p-24 * total;
+                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t, want);
+                    assert_true(wt > 0);
+                    assert_true(below <= target + 1e-5 * total && below + wt > target - 1e-5 * total);
+                }
+                vkr_cmd_free(ctx, &cmd);
+                vkr_set_pool_free(ctx, &pool);
+                free(row);
+            }
+            vkr_kernel_free(ctx, &k);
+        }
+    }
+    print_message("draw: %u of %u draws differ from the host's (exp rounding)\n", mismatches, compared);
+    assert_true(mismatches * 50 <= compared);
+    vkr_buf_free(ctx, &bl);
+    vkr_buf_free(ctx, &bd);
+    vkr_buf_free(ctx, &bo);
+    free(l);
+    free(w);
+    free(d);
+    free(out);
+}
+
 static void test_validation_error_fails(void **state)
 {
     pid_t pid = fork();
@@ -604,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_matmul_batch_invariant),
         cmocka_unit_test(test_matmul_geometry_invariant),
         cmocka_unit_test(test_matmul_cm),
+        cmocka_unit_test(test_draw),
         cmocka_unit_test(test_validation_error_fails),
         cmocka_unit_test(test_errors_are_clear),
     };

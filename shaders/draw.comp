@@ -1,0 +1,133 @@
+#version 450
+/* Draws on the GPU: for DRAW row k, OUT[out_off + k] = dec_draw() of its
+ * logits row (decoding/draw.c has the definition and the same sums in C).
+ * The host then reads one token id a row instead of n_vocab logits.
+ * One workgroup a row: the lanes find the maximum, add the blocks' weights
+ * (a lane a block, each block in id order) and the groups' block sums
+ * (a lane a group, in order); lane 0 adds the groups and walks groups,
+ * blocks and the chosen block's weights. Every sum has the order the
+ * definition gives it, whatever LOCAL is, so the token depends only on
+ * the logits, the number and the device's exp(). */
+layout(local_size_x_id = 1) in;
+layout(constant_id = 1) const uint LOCAL = 64;
+layout(constant_id = 2) const uint MAXB = 2048; /* blocks a row may have: n_vocab <= MAXB * BLOCK */
+const uint BLOCK = 128u; /* DEC_DRAW_BLOCK */
+const uint GROUP = 32u;  /* DEC_DRAW_GROUP */
+layout(std430, binding = 0) readonly buffer Lb { float L[]; };
+layout(std430, binding = 1) readonly buffer Db { uvec2 D[]; }; /* per draw: LM head row, u24 */
+layout(std430, binding = 2) buffer Ob { int OUT[]; };
+layout(push_constant) uniform P { uint n_vocab; uint out_off; float inv_t; float min_p; } p;
+shared float red[LOCAL];
+shared float bsum[MAXB];
+shared float gsum[MAXB / GROUP];
+
+/* `precise`: no fused multiply-add, as in C. */
+float weight(uint base, uint v, float mx)
+{
+    precise float s = L[base + v] * p.inv_t;
+    precise float x = exp(s - mx);
+    return x >= p.min_p ? x : 0.0; /* NaN too */
+}
+
+void main()
+{
+    uint k = gl_WorkGroupID.x, i = gl_LocalInvocationID.x, n = p.n_vocab;
+    uint base = D[k].x * n;
+    float mx = uintBitsToFloat(0xff800000u);
+    for (uint v = i; v < n; v += LOCAL) {
+        precise float s = L[base + v] * p.inv_t;
+        if (s > mx)
+            mx = s;
+    }
+    red[i] = mx;
+    barrier();
+    for (uint h = LOCAL / 2u; h > 0u; h >>= 1) {
+        if (i < h && red[i + h] > red[i])
+            red[i] = red[i + h];
+        barrier();
+    }
+    mx = red[0];
+    uint nb = (n + BLOCK - 1u) / BLOCK, ng = (nb + GROUP - 1u) / GROUP;
+    for (uint b = i; b < nb; b += LOCAL) {
+        precise float c = 0.0;
+        for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
+            c += weight(base, v, mx);
+        bsum[b] = c;
+    }
+    barrier();
+    for (uint g = i; g < ng; g += LOCAL) {
+        precise float c = 0.0;
+        for (uint b = g * GROUP; b < min(g * GROUP + GROUP, nb); b++)
+            c += bsum[b];
+        gsum[g] = c;
+    }
+    barrier();
+    if (i != 0u)
+        return;
+    precise float total = 0.0;
+    for (uint g = 0u; g < ng; g++)
+        total += gsum[g];
+    if (!(total > 0.0)) {
+        OUT[p.out_off + k] = 0;
+        return;
+    }
+    const float inf = uintBitsToFloat(0x7f800000u);
+    precise float t = float(D[k].y & 0xffffffu) * (1.0 / 16777216.0) * total;
+    precise float c = 0.0;
+    /* Each level: the first entry that takes the running sum past t; with
+     * none (rounding), the last nonzero one, and t = inf for the levels below. */
+    uint g = ng;
+    for (uint e = 0u; e < ng; e++) {
+        precise float nx = c + gsum[e];
+        if (nx > t) {
+            g = e;
+            break;
+        }
+        c = nx;
+    }
+    if (g == ng) {
+        t = inf;
+        g = 0u;
+        for (uint e = ng; e > 0u; e--)
+            if (gsum[e - 1u] > 0.0) {
+                g = e - 1u;
+                break;
+            }
+    }
+    uint blo = g * GROUP, bhi = min(blo + GROUP, nb), b = bhi;
+    for (uint e = blo; e < bhi; e++) {
+        precise float nx = c + bsum[e];
+        if (nx > t) {
+            b = e;
+            break;
+        }
+        c = nx;
+    }
+    if (b == bhi) {
+        t = inf;
+        b = blo;
+        for (uint e = bhi; e > blo; e--)
+            if (bsum[e - 1u] > 0.0) {
+                b = e - 1u;
+                break;
+            }
+    }
+    uint vlo = b * BLOCK, vhi = min(vlo + BLOCK, n), tok = vhi;
+    for (uint v = vlo; v < vhi; v++) {
+        precise float nx = c + weight(base, v, mx);
+        if (nx > t) {
+            tok = v;
+            break;
+        }
+        c = nx;
+    }
+    if (tok == vhi) {
+        tok = vlo;
+        for (uint v = vhi; v > vlo; v--)
+            if (weight(base, v - 1u, mx) > 0.0) {
+                tok = v - 1u;
+                break;
+            }
+    }
+    OUT[p.out_off + k] = int(tok);
+}
