@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -154,6 +155,85 @@ static void test_draw_definition(void **state)
         assert_int_not_equal(dec_draw(nan_mid, 3, &d, u, scratch), 1);
 }
 
+/* Top-p without top-k finds the nucleus from the best 64, 256, ...
+ * tokens instead of sorting the vocabulary: the token must be the one a
+ * full sort (logit descending, id ascending) and cut gives for the same
+ * uniform, including ties, flat rows (the nucleus is most of the
+ * vocabulary) and peaked ones. */
+static const float *sort_logits;
+static int by_logit(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (sort_logits[x] != sort_logits[y])
+        return sort_logits[x] > sort_logits[y] ? -1 : 1;
+    return x < y ? -1 : 1;
+}
+
+static int32_t full_sort_top_p(const float *l, uint32_t n, float top_p, float min_p, double u)
+{
+    static int32_t idx[5000];
+    static float pr[5000];
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = (int32_t)i;
+    sort_logits = l;
+    qsort(idx, n, sizeof(idx[0]), by_logit);
+    float mx = l[idx[0]];
+    double sum = 0, cum = 0, total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        sum += expf(l[i] - mx);
+    uint32_t m = n;
+    for (uint32_t i = 0; i < n; i++) {
+        pr[i] = (float)(expf(l[idx[i]] - mx) / sum);
+        cum += pr[i];
+        if (cum >= top_p) {
+            m = i + 1;
+            break;
+        }
+    }
+    for (uint32_t i = 0; i < m; i++) {
+        if (pr[i] < min_p * pr[0])
+            pr[i] = 0;
+        total += pr[i];
+    }
+    double target = u * total;
+    cum = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        cum += pr[i];
+        if (target < cum)
+            return idx[i];
+    }
+    return idx[0];
+}
+
+static void test_top_p_nucleus(void **state)
+{
+    static float l[5000], work[5000];
+    static const float tops[] = {0.3f, 0.9f, 0.99f, 0.999f};
+    const uint32_t n = 5000;
+    struct dec_sampler s;
+    assert_int_equal(dec_sampler_init(&s, n), 0);
+    uint64_t x = 11;
+    for (int trial = 0; trial < 48; trial++) {
+        float spread = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 6.0f : 25.0f;
+        for (uint32_t v = 0; v < n; v++)
+            l[v] = trial % 8 == 5 ? (float)(lcg(&x) % 7) : (float)lcg(&x) / (float)(1u << 31) * spread;
+        struct dec_params p = dec_params_default();
+        p.temperature = 1.0f;
+        p.top_p = tops[trial % 4];
+        p.min_p = trial % 5 == 1 ? 0.01f : 0.0f;
+        struct dec_rng r, copy;
+        dec_rng_seed(&r, (uint64_t)trial);
+        for (int k = 0; k < 6; k++) {
+            copy = r;
+            double u = dec_rng_uniform(&copy);
+            memcpy(work, l, sizeof(l));
+            int32_t got = dec_sample(&s, &p, work, NULL, 0, &r);
+            assert_int_equal(got, full_sort_top_p(l, n, p.top_p, p.min_p, u));
+        }
+    }
+    dec_sampler_done(&s);
+}
+
 static void test_rng(void **state)
 {
     struct dec_rng a, b;
@@ -180,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_distribution),
         cmocka_unit_test(test_draw_definition),
+        cmocka_unit_test(test_top_p_nucleus),
         cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
