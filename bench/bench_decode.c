@@ -2,7 +2,9 @@
  * prompt set, on one Vulkan device, all figures from one run of one build.
  *
  *   lade-bench greedy    plain greedy: tokens/s, prefill tokens/s, GPU ms per
- *                        step (timestamp queries), achieved weight bandwidth
+ *                        step (timestamp queries), achieved weight bandwidth;
+ *                        with --temp, plain sampling at that temperature
+ *                        (and the tokens the GPU drew, LADE_DRAW=0: none)
  *   lade-bench lookahead per prompt: plain greedy, lookahead as lade runs it
  *                        (bonus token, pool seeding) and as the reference
  *                        algorithm (neither), at one (N,W,G); with --temp the
@@ -436,6 +438,8 @@ static json_t *greedy_prompt(struct bench *b, const struct args *a, const struct
     struct dec_params p = dec_params_default();
     p.lookahead = false;
     p.max_tokens = a->max_tokens ? a->max_tokens : pr->max_tokens;
+    p.temperature = a->temp;
+    p.seed = a->seed;
     struct run r = {0};
     run_gen(b, pt, np, &p, &r);
     free(pt);
@@ -478,7 +482,8 @@ static json_t *greedy_aggregate(struct bench *b, const struct greedy_sum *s)
     double gbs = gpu > 0 ? wb / gpu / 1e6 : 0;
     printf("%-12s %6llu %10.1f %7llu %9.2f %9.3f %11.3f %12.3f %8.2f\n", "all", (unsigned long long)s->prompt_tokens,
            pf, (unsigned long long)s->tokens, tps, s->tokens ? s->gen_ms / s->tokens : 0, gpu, host, gbs);
-    return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "prompt_tokens", (json_int_t)s->prompt_tokens,
+    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "gpu_draws",
+                     (json_int_t)llm_model_gpu_draws(b->m), "prompt_tokens", (json_int_t)s->prompt_tokens,
                      "tokens", (json_int_t)s->tokens, "steps", (json_int_t)s->steps, "tokens_per_s", jr(tps),
                      "ms_per_token", jr(s->tokens ? s->gen_ms / s->tokens : 0), "prefill_tokens_per_s", jr(pf),
                      "gpu_ms_per_step", jr(gpu), "host_ms_per_step", jr(host), "weight_gb_per_s", jr(gbs));
@@ -539,9 +544,9 @@ static int cmd_greedy(const struct args *a, const struct prompt_set *ps)
         loaded += json_object_get(m, "error") == NULL;
         json_array_append_new(models, m);
     }
-    json_t *root = json_pack("{s:s,s:o,s:s,s:i,s:o}", "bench", "greedy", "env", env ? env : json_null(),
+    json_t *root = json_pack("{s:s,s:o,s:s,s:i,s:f,s:o}", "bench", "greedy", "env", env ? env : json_null(),
                              "prompts_file", a->prompts ? a->prompts : "(BOS alone)", "max_tokens",
-                             (int)a->max_tokens, "models", models);
+                             (int)a->max_tokens, "temperature", (double)a->temp, "models", models);
     if (write_json(a->json, root))
         status = EXIT_FAIL;
     json_decref(root);
@@ -860,7 +865,8 @@ static void usage(FILE *f)
             "  --json PATH       write every figure as JSON\n"
             "  --nwg N,W,G       lookahead parameters (default: sized to the device by dec_measure_row_cost)\n"
             "  --adaptive        let lookahead fall back to plain steps (default off: measure lookahead itself)\n"
-            "  --temp T          also compare sampling at temperature T, plain vs lookahead, one seed\n"
+            "  --temp T          greedy: sample at temperature T instead; lookahead: also compare sampling\n"
+            "                    at T, plain vs lookahead, one seed\n"
             "  --seed S          sampling seed (default 1)\n");
 }
 

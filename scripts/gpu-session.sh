@@ -22,7 +22,9 @@
 # dispatch by format, shape, geometry and T, each warmed up, with the
 # kernel's probes) instead of the model sweep, before the tests. TESTS=1
 # with TRY: the Vulkan tests before the profiles. AB=1: one prepared
-# round after a kernel change (see that branch).
+# round after a kernel change (see that branch). DRAW=1: the GPU draws'
+# round (sampling with draws on the GPU and on the host, attention
+# geometries on kernelc-22m).
 # About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)
@@ -159,6 +161,38 @@ if [ "${CM:-0}" = 1 ]; then
     lookahead_code --nwg "${CM_NWG:-10,10,10}"
     unset LADE_COOPMAT
     CM1=1 curves_7b 75 f16
+    echo "gpu-session: done"
+    pack
+    exit 0
+fi
+if [ "${DRAW:-0}" = 1 ]; then
+    # After the GPU draws (draw.comp): its unit test and the suite on the
+    # GPU; sampled decoding with the draws on the GPU and on the host
+    # (LADE_DRAW=0), kernelc-22m lookahead (40 code prompts, greedy and
+    # sampled at 0.8) and plain sampling on a 7B-shaped q4_0 model (vocab
+    # 32000); then attention geometries on kernelc-22m (4 KV heads give
+    # few workgroups), whole-step profiles under ATT_ITEMS.
+    step lade-info 20 "$B/tools/lade-info" --device NVIDIA
+    step test-kernels 60 env LADE_VALIDATION=1 CMOCKA_MESSAGE_OUTPUT=stdout "$B/tests/vk/test_kernels"
+    step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
+    for d in 1 0; do
+        step "lookahead-code-draw$d" 100 env LADE_DRAW=$d "$B/bench/lade-bench" lookahead --device NVIDIA \
+            --nwg "${DRAW_NWG:-7,5,5}" --model "$K" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+            --temp 0.8 --json "$out/lookahead-code-draw$d.json"
+    done
+    step synth-7b-q4_0 60 "$B/tools/lade-synth" 7b q4_0 /tmp/7b-q4_0.gguf
+    for d in 1 0 1 0; do
+        step "sampled-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
+            --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
+            --json "$out/sampled-7b-q4_0-draw$d.json"
+    done
+    rm -f /tmp/7b-q4_0.gguf
+    mkdir -p "$out/try"
+    i=0
+    for item in default ${ATT_ITEMS:-LADE_ATT=4,64 LADE_ATT=4,32 LADE_ATT=8,64 LADE_ATT=2,32 LADE_ATT=1,16}; do
+        profile_item "$i" "$item" "$K"
+        i=$((i + 1))
+    done
     echo "gpu-session: done"
     pack
     exit 0
