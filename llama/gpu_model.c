@@ -327,9 +327,11 @@ static int find_mat(struct llm_model *m, const char *name, uint32_t cols, const 
     return 0;
 }
 
-/* `rows` rows of `rb` bytes at `data`, of ggml type `type`, into ret. */
-static int upload_rows(struct llm_model *m, const char *name, uint32_t type, const void *data, uint32_t rows,
-                       uint32_t cols, uint64_t rb, struct gpu_mat *ret, char *reterr, size_t errlen)
+/* `rows` rows of `rb` bytes of ggml type `type` into ret: from `data`, or
+ * with `data2` the first half from data and the second from data2 (gate
+ * and up stacked). */
+static int upload_rows(struct llm_model *m, const char *name, uint32_t type, const void *data, const void *data2,
+                       uint32_t rows, uint32_t cols, uint64_t rb, struct gpu_mat *ret, char *reterr, size_t errlen)
 {
     ret->type = type;
     ret->rows = rows;
@@ -339,8 +341,29 @@ static int upload_rows(struct llm_model *m, const char *name, uint32_t type, con
         snprintf(reterr, errlen, "%s", m->vk->err);
         return kerr;
     }
-    int err = llm_repacked(type) ? vkr_rows_upload_xform(m->vk, data, rows, rb, repack_xform, &ret->type, &ret->w)
-                                 : vkr_rows_upload(m->vk, data, rows, rb, &ret->w);
+    int err;
+    uint8_t *both = NULL;
+    if (data2 && llm_repacked(type)) {
+        /* The repacked layout puts every row's quants before every row's
+         * scales, so the halves are joined on the host first. */
+        uint64_t half = (uint64_t)rows / 2 * rb;
+        if (!(both = malloc(2 * half)))
+            return -ENOMEM;
+        memcpy(both, data, half);
+        memcpy(both + half, data2, half);
+        data = both;
+        data2 = NULL;
+    }
+    if (llm_repacked(type)) {
+        err = vkr_rows_upload_xform(m->vk, data, rows, rb, repack_xform, &ret->type, &ret->w);
+    } else {
+        err = vkr_rows_alloc(m->vk, rows, rb, &ret->w);
+        err = err ? err : vkr_rows_write(m->vk, &ret->w, 0, data, data2 ? rows / 2 : rows);
+        err = err || !data2 ? err : vkr_rows_write(m->vk, &ret->w, rows / 2, data2, rows / 2);
+        if (err)
+            vkr_rows_free(m->vk, &ret->w);
+    }
+    free(both);
     if (err) {
         snprintf(reterr, errlen, "uploading '%s': %s", name, m->vk->err);
         return err;
@@ -356,7 +379,7 @@ static int upload_mat(struct llm_model *m, const char *name, uint32_t rows, uint
     const struct llm_gguf_tensor *t;
     uint64_t rb;
     int err = find_mat(m, name, cols, &t, &rb, reterr, errlen);
-    return err ? err : upload_rows(m, name, t->type, t->data, rows, cols, rb, ret, reterr, errlen);
+    return err ? err : upload_rows(m, name, t->type, t->data, NULL, rows, cols, rb, ret, reterr, errlen);
 }
 
 /* Gate and up of a layer as one buffer of 2 ffn rows (gpu_layer.wgu), when
@@ -373,13 +396,7 @@ static int upload_gate_up(struct llm_model *m, struct gpu_layer *L, const char *
         return err;
     uint64_t half = (uint64_t)c->ffn * rb;
     if (m->fuse && tg->type == tu->type && 2 * half <= vkr_max_binding(m->vk)) {
-        uint8_t *both = malloc(2 * half);
-        if (!both)
-            return -ENOMEM;
-        memcpy(both, tg->data, half);
-        memcpy(both + half, tu->data, half);
-        err = upload_rows(m, gate, tg->type, both, 2 * c->ffn, c->dim, rb, &L->wgu, reterr, errlen);
-        free(both);
+        err = upload_rows(m, gate, tg->type, tg->data, tu->data, 2 * c->ffn, c->dim, rb, &L->wgu, reterr, errlen);
         if (err)
             return err;
         if (L->wgu.w.n_chunks == 1) {
@@ -389,8 +406,8 @@ static int upload_gate_up(struct llm_model *m, struct gpu_layer *L, const char *
         m->weight_bytes -= 2 * half; /* (chunked after all: rows not a whole number of chunks) */
         vkr_rows_free(m->vk, &L->wgu.w);
     }
-    err = upload_rows(m, gate, tg->type, tg->data, c->ffn, c->dim, rb, &L->wg, reterr, errlen);
-    return err ? err : upload_rows(m, up, tu->type, tu->data, c->ffn, c->dim, rbu, &L->wu, reterr, errlen);
+    err = upload_rows(m, gate, tg->type, tg->data, NULL, c->ffn, c->dim, rb, &L->wg, reterr, errlen);
+    return err ? err : upload_rows(m, up, tu->type, tu->data, NULL, c->ffn, c->dim, rbu, &L->wu, reterr, errlen);
 }
 
 /* Norm weights go up as f32 whatever their stored type. */
@@ -561,6 +578,10 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         m->embd.type = te ? te->type : 0;
         err = make_kernels(m, reterr, errlen);
     }
+    /* The weights in one upload batch: copies overlap the host's reading
+     * and repacking of the next tensor (vkr_upload_begin). */
+    if (!err && (err = vkr_upload_begin(m->vk)) != 0)
+        snprintf(reterr, errlen, "staging buffers for the upload: %s", m->vk->err);
     if (!err)
         err = upload_mat(m, "token_embd.weight", c->n_vocab, c->dim, &m->embd, reterr, errlen);
     if (!err && !c->tied_embeddings)
@@ -576,6 +597,8 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         err = -ENOMEM;
     for (uint32_t l = 0; !err && l < c->n_layers; l++)
         err = upload_layer(m, (int)l, reterr, errlen);
+    if (!err && (err = vkr_upload_end(m->vk)) != 0)
+        snprintf(reterr, errlen, "uploading the weights: %s", m->vk->err);
     /* RoPE and the KV write fuse into the Q, K and V products when every
      * pair (2i, 2i+1) lies in one workgroup: even row blocks, one chunk. */
     m->fuse_rope = m->fuse && m->qdim % 2 == 0 && m->kvdim % 2 == 0;

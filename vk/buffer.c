@@ -8,6 +8,21 @@
 #include <string.h>
 
 #define STAGING_BYTES (16u << 20)
+/* The batch ring: enough staging for the copy engine to stay busy while
+ * the host memcpys (or repacks) the next piece. */
+#define RING_SLOTS 3
+#define RING_BYTES (32u << 20)
+
+struct vkr_upload_ring {
+    struct vkr_buf st[RING_SLOTS];
+    struct vkr_cmd cmd[RING_SLOTS];
+    bool busy[RING_SLOTS];
+    uint32_t next;
+    /* Host scratch for weight layout conversions, kept for the batch: a
+     * fresh allocation per chunk costs a page fault per 4 KiB. */
+    void *scratch;
+    size_t scratch_bytes;
+};
 
 int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struct vkr_buf *ret)
 {
@@ -60,10 +75,14 @@ int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struc
     return 0;
 }
 
+static int ring_drain(struct vkr_ctx *ctx, struct vkr_upload_ring *u);
+
 void vkr_buf_free(struct vkr_ctx *ctx, struct vkr_buf *b)
 {
     if (!b)
         return;
+    if (ctx->up && b->kind == VKR_MEM_DEVICE && b->buf)
+        ring_drain(ctx, ctx->up); /* it may be a copy's destination (a failed or redone load) */
     if (b->buf)
         vkDestroyBuffer(ctx->dev, b->buf, NULL);
     if (b->mem)
@@ -90,6 +109,93 @@ static int check_range(struct vkr_ctx *ctx, const struct vkr_buf *b, VkDeviceSiz
         snprintf(ctx->err, sizeof(ctx->err), "copy of %llu bytes at %llu past the end of a %llu-byte buffer",
                  (unsigned long long)size, (unsigned long long)off, (unsigned long long)b->size);
         return -ERANGE;
+    }
+    return 0;
+}
+
+static int ring_wait(struct vkr_ctx *ctx, struct vkr_upload_ring *u, uint32_t i)
+{
+    if (!u->busy[i])
+        return 0;
+    u->busy[i] = false;
+    return vkr_cmd_wait(ctx, &u->cmd[i]);
+}
+
+static void ring_free(struct vkr_ctx *ctx, struct vkr_upload_ring *u)
+{
+    for (uint32_t i = 0; i < RING_SLOTS; i++) {
+        vkr_cmd_free(ctx, &u->cmd[i]);
+        vkr_buf_free(ctx, &u->st[i]);
+    }
+    free(u->scratch);
+    free(u);
+}
+
+int vkr_upload_begin(struct vkr_ctx *ctx)
+{
+    if (ctx->up)
+        return 0;
+    struct vkr_upload_ring *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    int err = 0;
+    for (uint32_t i = 0; !err && i < RING_SLOTS; i++) {
+        err = vkr_buf_new(ctx, RING_BYTES, VKR_MEM_UPLOAD, &u->st[i]);
+        err = err ? err : vkr_cmd_new(ctx, 0, &u->cmd[i]);
+    }
+    if (err) {
+        ring_free(ctx, u);
+        return err;
+    }
+    ctx->up = u;
+    return 0;
+}
+
+/* Waits for every copy in flight; the first error wins. */
+static int ring_drain(struct vkr_ctx *ctx, struct vkr_upload_ring *u)
+{
+    int err = 0;
+    for (uint32_t i = 0; i < RING_SLOTS; i++) {
+        int e = ring_wait(ctx, u, i);
+        err = err ? err : e;
+    }
+    return err;
+}
+
+int vkr_upload_end(struct vkr_ctx *ctx)
+{
+    struct vkr_upload_ring *u = ctx->up;
+    if (!u)
+        return 0;
+    int err = ring_drain(ctx, u);
+    ctx->up = NULL;
+    ring_free(ctx, u);
+    return err;
+}
+
+/* An upload in a batch: each piece into the next ring slot (after that
+ * slot's previous copy finished), its copy submitted without waiting. */
+static int ring_upload(struct vkr_ctx *ctx, struct vkr_upload_ring *u, struct vkr_buf *b, VkDeviceSize off,
+                       const void *host, VkDeviceSize size)
+{
+    for (VkDeviceSize done = 0; done < size;) {
+        uint32_t i = u->next;
+        int err = ring_wait(ctx, u, i);
+        if (err)
+            return err;
+        VkDeviceSize n = size - done < RING_BYTES ? size - done : RING_BYTES;
+        memcpy(u->st[i].map, (const char *)host + done, n);
+        VkBufferCopy region = {.srcOffset = 0, .dstOffset = off + done, .size = n};
+        err = vkr_cmd_begin(ctx, &u->cmd[i]);
+        if (err)
+            return err;
+        vkr_cmd_copy(&u->cmd[i], &u->st[i], b, &region, 1);
+        err = vkr_cmd_submit(ctx, &u->cmd[i]);
+        if (err)
+            return err;
+        u->busy[i] = true;
+        u->next = (i + 1) % RING_SLOTS;
+        done += n;
     }
     return 0;
 }
@@ -139,6 +245,8 @@ int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, 
         memcpy((char *)b->map + offset, src, size);
         return 0;
     }
+    if (ctx->up)
+        return ring_upload(ctx, ctx->up, b, offset, src, size);
     return staged_copy(ctx, b, offset, (void *)src, size, true);
 }
 
@@ -153,6 +261,8 @@ int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset
             memcpy(dst, (const char *)b->map + offset, size);
         return err;
     }
+    if (ctx->up && (err = ring_drain(ctx, ctx->up)) != 0)
+        return err;
     return staged_copy(ctx, b, offset, dst, size, false);
 }
 
@@ -190,8 +300,7 @@ int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint
     return vkr_rows_upload_xform(ctx, data, n_rows, row_bytes, NULL, NULL, ret);
 }
 
-int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
-                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
+int vkr_rows_alloc(struct vkr_ctx *ctx, uint64_t n_rows, uint64_t row_bytes, struct vkr_rows *ret)
 {
     memset(ret, 0, sizeof(*ret));
     uint64_t per, n;
@@ -210,22 +319,67 @@ int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows
         /* Round up to whole 16-byte words: weight kernels read uvec4s. */
         err = vkr_buf_new(ctx, (bytes + 15) & ~(uint64_t)15, VKR_MEM_DEVICE, &ret->chunk[c]);
         ret->n_chunks = c + 1;
+        if (err) {
+            vkr_rows_free(ctx, ret);
+            return err;
+        }
+    }
+    return 0;
+}
+
+int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data, uint64_t n_rows)
+{
+    if (first > r->n_rows || n_rows > r->n_rows - first) {
+        snprintf(ctx->err, sizeof(ctx->err), "rows %llu..%llu past the %llu of the matrix", (unsigned long long)first,
+                 (unsigned long long)(first + n_rows), (unsigned long long)r->n_rows);
+        return -ERANGE;
+    }
+    const char *src = data;
+    for (uint64_t row = first; row < first + n_rows;) {
+        uint32_t c = (uint32_t)(row / r->rows_per_chunk);
+        uint64_t in_chunk = row - vkr_rows_first(r, c), k = vkr_rows_count(r, c) - in_chunk;
+        if (k > first + n_rows - row)
+            k = first + n_rows - row;
+        int err = vkr_buf_upload(ctx, &r->chunk[c], in_chunk * r->row_bytes, src, k * r->row_bytes);
+        if (err)
+            return err;
+        src += k * r->row_bytes;
+        row += k;
+    }
+    return 0;
+}
+
+int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
+                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
+{
+    int err = vkr_rows_alloc(ctx, n_rows, row_bytes, ret);
+    if (err || !xform)
+        return err ? err : vkr_rows_write(ctx, ret, 0, data, n_rows);
+    struct vkr_upload_ring *u = ctx->up;
+    for (uint32_t c = 0; c < ret->n_chunks; c++) {
+        uint64_t bytes = vkr_rows_count(ret, c) * row_bytes;
         const char *src = (const char *)data + vkr_rows_first(ret, c) * row_bytes;
-        void *tmp = NULL;
-        if (!err && xform) {
+        void *tmp;
+        if (u && u->scratch_bytes >= bytes) {
+            tmp = u->scratch;
+        } else if (u) {
+            free(u->scratch);
+            u->scratch_bytes = 0;
+            if ((tmp = u->scratch = malloc(bytes ? bytes : 1)) != NULL)
+                u->scratch_bytes = bytes;
+        } else {
             tmp = malloc(bytes ? bytes : 1);
-            if (!tmp) {
-                snprintf(ctx->err, sizeof(ctx->err), "out of memory for a %llu-byte weight chunk",
-                         (unsigned long long)bytes);
-                err = -ENOMEM;
-            } else if ((err = xform(arg, src, vkr_rows_count(ret, c), row_bytes, tmp)) != 0) {
-                snprintf(ctx->err, sizeof(ctx->err), "weight layout conversion failed (%d)", err);
-            }
-            src = tmp;
+        }
+        if (!tmp) {
+            snprintf(ctx->err, sizeof(ctx->err), "out of memory for a %llu-byte weight chunk", (unsigned long long)bytes);
+            err = -ENOMEM;
+        } else if ((err = xform(arg, src, vkr_rows_count(ret, c), row_bytes, tmp)) != 0) {
+            snprintf(ctx->err, sizeof(ctx->err), "weight layout conversion failed (%d)", err);
         }
         if (!err)
-            err = vkr_buf_upload(ctx, &ret->chunk[c], 0, src, bytes);
-        free(tmp);
+            err = vkr_buf_upload(ctx, &ret->chunk[c], 0, tmp, bytes);
+        if (!u)
+            free(tmp);
         if (err) {
             vkr_rows_free(ctx, ret);
             return err;

@@ -236,6 +236,7 @@ void vkr_ctx_free(struct vkr_ctx *ctx)
     if (!ctx)
         return;
     if (ctx->dev) {
+        vkr_upload_end(ctx); /* a batch left open by a failed load */
         vkDeviceWaitIdle(ctx->dev);
         save_pipeline_cache(ctx);
         if (ctx->pipeline_cache)

@@ -211,6 +211,7 @@ struct vkr_ctx {
     bool has_f16, has_int8, has_16bit_storage;
     bool has_coopmat_nv; /* VK_NV_cooperative_matrix enabled (vkr_device_info.coopmat_nv_f16) */
     uint64_t max_binding_override; /* tests: pretend bindings are this small */
+    struct vkr_upload_ring *up;    /* between vkr_upload_begin and vkr_upload_end */
     VkResult last_result;
     char err[256];         /* last failure, names the call and the VkResult */
 };
@@ -279,6 +280,21 @@ struct vkr_rows {
     struct vkr_buf chunk[VKR_MAX_CHUNKS];
 };
 
+/* Batched uploads. Between vkr_upload_begin and vkr_upload_end, an upload
+ * into a device-local buffer (vkr_buf_upload, vkr_rows_upload*) returns as
+ * soon as its bytes are in a staging buffer: the copy runs on the device
+ * while the host fills the next of a ring of staging buffers, instead of
+ * one submit-and-wait per 16 MiB. vkr_upload_end waits for every copy and
+ * frees the ring; until then the GPU must not read the uploaded buffers.
+ * Downloads wait for the copies first. Outside a batch uploads are
+ * synchronous. Model loading wraps its weights in one batch. */
+int vkr_upload_begin(struct vkr_ctx *ctx);
+int vkr_upload_end(struct vkr_ctx *ctx);
+
+/* Device-local chunks for n_rows x row_bytes, contents undefined. */
+int vkr_rows_alloc(struct vkr_ctx *ctx, uint64_t n_rows, uint64_t row_bytes, struct vkr_rows *ret);
+/* Rows first..first+n_rows of the matrix from host data, across chunks. */
+int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data, uint64_t n_rows);
 /* Upload n_rows x row_bytes of host data into device-local chunks. */
 int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
                     struct vkr_rows *ret);

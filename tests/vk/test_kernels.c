@@ -672,6 +672,70 @@ static void test_draw(void **state)
     free(out);
 }
 
+/* Batched uploads (vkr_upload_begin/end): buffers larger than the ring
+ * (so slots are reused while copies may be in flight), a matrix written
+ * in two parts across chunk boundaries (gate and up stacked), a download
+ * and a free in the middle of the batch; every byte must arrive, with the
+ * validation layer watching the synchronisation. */
+static void fill_bytes(uint8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (uint8_t)(seed >> 24);
+    }
+}
+
+static void test_upload_batch(void **state)
+{
+    const size_t sizes[] = {100, 5u << 20, 70u << 20 | 12};
+    struct vkr_buf b[3], gone;
+    uint8_t *src[3], *back = malloc(sizes[2]);
+    assert_int_equal(vkr_upload_begin(ctx), 0);
+    assert_int_equal(vkr_upload_begin(ctx), 0); /* already open: no-op */
+    for (int i = 0; i < 3; i++) {
+        src[i] = malloc(sizes[i]);
+        fill_bytes(src[i], sizes[i], (uint32_t)i + 1);
+        assert_int_equal(vkr_buf_new(ctx, sizes[i], VKR_MEM_DEVICE, &b[i]), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &b[i], 0, src[i], sizes[i]), 0);
+    }
+    /* A download in the batch sees what was uploaded before it. */
+    assert_int_equal(vkr_buf_download(ctx, &b[1], 0, back, sizes[1]), 0);
+    assert_memory_equal(back, src[1], sizes[1]);
+    assert_int_equal(vkr_buf_new(ctx, 1u << 20, VKR_MEM_DEVICE, &gone), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &gone, 0, src[2], 1u << 20), 0);
+    vkr_buf_free(ctx, &gone); /* waits for the copy into it */
+    /* 1000 rows of 1000 bytes in chunks of at most 64 KiB (65 rows), as two
+     * halves of 500 rows: both halves end inside a chunk. */
+    vkr_set_max_binding_override(ctx, 64u << 10);
+    struct vkr_rows r;
+    uint8_t *rows = malloc(1000 * 1000), *chunk = malloc(1000 * 1000);
+    fill_bytes(rows, 1000 * 1000, 9);
+    assert_int_equal(vkr_rows_alloc(ctx, 1000, 1000, &r), 0);
+    assert_true(r.n_chunks > 10);
+    assert_int_equal(vkr_rows_write(ctx, &r, 0, rows, 500), 0);
+    assert_int_equal(vkr_rows_write(ctx, &r, 500, rows + 500 * 1000, 500), 0);
+    assert_int_equal(vkr_rows_write(ctx, &r, 990, rows, 11), -ERANGE);
+    vkr_set_max_binding_override(ctx, 0);
+    assert_int_equal(vkr_upload_end(ctx), 0);
+    assert_null(ctx->up);
+    assert_int_equal(vkr_upload_end(ctx), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(vkr_buf_download(ctx, &b[i], 0, back, sizes[i]), 0);
+        assert_memory_equal(back, src[i], sizes[i]);
+        vkr_buf_free(ctx, &b[i]);
+        free(src[i]);
+    }
+    for (uint32_t c = 0; c < r.n_chunks; c++) {
+        uint64_t n = vkr_rows_count(&r, c) * 1000;
+        assert_int_equal(vkr_buf_download(ctx, &r.chunk[c], 0, chunk, n), 0);
+        assert_memory_equal(chunk, rows + vkr_rows_first(&r, c) * 1000, n);
+    }
+    vkr_rows_free(ctx, &r);
+    free(rows);
+    free(chunk);
+    free(back);
+}
+
 static void test_validation_error_fails(void **state)
 {
     pid_t pid = fork();
@@ -725,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_matmul_geometry_invariant),
         cmocka_unit_test(test_matmul_cm),
         cmocka_unit_test(test_draw),
+        cmocka_unit_test(test_upload_batch),
         cmocka_unit_test(test_validation_error_fails),
         cmocka_unit_test(test_errors_are_clear),
     };
