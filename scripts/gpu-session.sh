@@ -186,10 +186,12 @@ if [ "${DRAW:-0}" = 1 ]; then
             --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
             --json "$out/sampled-7b-q4_0-draw$d.json"
     done
+    # Its curve, and its load time with the batched upload (10.7 s before).
+    step steps-7b-q4_0 75 "$B/tools/lade-steps" /tmp/7b-q4_0.gguf --device NVIDIA --json "$out/steps-7b-q4_0.json"
     rm -f /tmp/7b-q4_0.gguf
     mkdir -p "$out/try"
     i=0
-    for item in default ${ATT_ITEMS:-LADE_ATT=4,64 LADE_ATT=4,32 LADE_ATT=8,64 LADE_ATT=2,32 LADE_ATT=1,16}; do
+    for item in default ${ATT_ITEMS:-LADE_ATT=4,64 LADE_ATT=8,64 LADE_ATT=16,64 LADE_ATT=16,256 LADE_ATT=4,32}; do
         profile_item "$i" "$item" "$K"
         i=$((i + 1))
     done
