@@ -113,6 +113,15 @@ void dec_window_build(struct dec_window *win, struct dec_row *rows, uint32_t fir
 void dec_window_update(struct dec_window *win, const int32_t *argmax, int32_t lst,
                        struct dec_pool *pool);
 
+/* ---- lookahead.c: candidates from the text ------------------------------ */
+
+/* Up to max (at most 2) candidates of len tokens from the text h[0..n):
+ * what followed the latest earlier places where the last two (or more)
+ * tokens occurred, the longest match (up to 4 tokens) first, then the
+ * latest; distinct, and wholly inside the text. Scans the last 4096
+ * positions. */
+uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, const int32_t **ret);
+
 /* ---- sample.c ------------------------------------------------------------ */
 
 struct dec_sampler {

@@ -2,6 +2,8 @@
  * verification trie of the pool's candidates for that token, all in one
  * model step; then the walk down the trie that accepts tokens exactly as
  * plain decoding would choose them. Layout: docs/lookahead.md. */
+#include <string.h>
+
 #include "decoding/session.h"
 
 bool dec_lookahead_fits(const struct dec_session *s)
@@ -13,16 +15,77 @@ bool dec_lookahead_fits(const struct dec_session *s)
     return n_past + depth < s->m->n_ctx;
 }
 
-/* Candidates for lst, oldest first, as trie rows after row `first`.
- * Without the bonus token a candidate's last row is never read, so
- * full-length nodes get no row. */
+/* Candidates from the text itself (dec_lookup, with seed_pool). The pool
+ * is keyed by one token, so on code it offers what followed `(` or `.`
+ * anywhere lately; two tokens of context pick out what followed `self.` or
+ * `x[` here, which is what repeats. */
+#define LOOKUP_SPAN 4096
+#define LOOKUP_MAX 2
+#define LOOKUP_CONTEXT 4 /* tokens of match that still rank higher */
+
+uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, const int32_t **ret)
+{
+    uint32_t found = 0, best_m[LOOKUP_MAX] = {0};
+    if (max > LOOKUP_MAX)
+        max = LOOKUP_MAX;
+    if (n < 3 || len + 2 > n)
+        return 0;
+    int64_t lo = n > LOOKUP_SPAN ? n - LOOKUP_SPAN : 1;
+    /* j: an earlier place of the last token, whose len successors are all
+     * in the text (j + len <= n - 1); the candidate is those successors. */
+    for (int64_t j = (int64_t)n - 1 - len; j >= lo; j--) {
+        if (h[j] != h[n - 1] || h[j - 1] != h[n - 2])
+            continue;
+        uint32_t m = 2;
+        while (m < LOOKUP_CONTEXT && j >= (int64_t)m && h[j - m] == h[n - 1 - m])
+            m++;
+        const int32_t *c = h + j + 1;
+        bool dup = false;
+        for (uint32_t k = 0; k < found && !dup; k++)
+            dup = memcmp(ret[k], c, sizeof(*c) * len) == 0;
+        if (dup)
+            continue;
+        /* Keep the best `max` by match length; among equals the latest
+         * (found first, since j runs backwards). */
+        uint32_t at = found < max ? found++ : max;
+        while (at > 0 && best_m[at - 1] < m) {
+            if (at < max) {
+                best_m[at] = best_m[at - 1];
+                ret[at] = ret[at - 1];
+            }
+            at--;
+        }
+        if (at < max) {
+            best_m[at] = m;
+            ret[at] = c;
+        }
+    }
+    return found;
+}
+
+/* Candidates for lst as trie rows after row `first`: the text's own
+ * continuations (lookup), then the pool's newest tails, g in all. */
 static uint32_t build_trie(struct dec_session *s, int32_t lst, uint32_t first, uint32_t want)
 {
     struct dec_trie *t = &s->trie;
-    uint32_t len = s->p->n - 1;
+    uint32_t len = s->p->n - 1, g = s->p->g, taken = 0;
     dec_trie_reset(t);
-    for (int32_t i = dec_pool_first(&s->pool, lst); i >= 0; i = dec_pool_next(&s->pool, i))
+    const int32_t *found[LOOKUP_MAX];
+    uint32_t n_look = s->p->seed_pool && g > 1 ? dec_lookup(s->hist, s->n_prompt + s->n_gen, len, g - 1, found) : 0;
+    for (uint32_t k = 0; k < n_look; k++) {
+        uint32_t before = t->n;
+        dec_trie_insert(t, found[k], len);
+        taken += t->n > before;
+    }
+    /* The pool lists a key's tails oldest first; the newest g - taken. */
+    uint32_t skip = s->pool.count[lst] > g - taken ? s->pool.count[lst] - (g - taken) : 0;
+    for (int32_t i = dec_pool_first(&s->pool, lst); i >= 0; i = dec_pool_next(&s->pool, i)) {
+        if (skip) {
+            skip--;
+            continue;
+        }
         dec_trie_insert(t, dec_pool_tokens(&s->pool, i), len);
+    }
     uint32_t r = first;
     for (uint32_t i = 0; i < t->n; i++) {
         struct dec_trie_node *nd = &t->node[i];

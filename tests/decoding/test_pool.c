@@ -95,10 +95,41 @@ static void test_add_all(void **state)
     dec_pool_done(&p);
 }
 
+/* dec_lookup: continuations of the last two tokens' earlier places,
+ * longest match first, then latest; distinct; inside the text; none
+ * without a two-token match. */
+static void test_lookup(void **state)
+{
+    const int32_t *c[2];
+    /* ... 1 2 [3 4] ... 9 1 2 [5 6] ... 7 8 1 2 [7 7] ... 8 1 2 */
+    int32_t h[] = {1, 2, 3, 4, 0, 9, 1, 2, 5, 6, 0, 7, 8, 1, 2, 7, 7, 0, 8, 1, 2};
+    uint32_t n = sizeof(h) / sizeof(h[0]);
+    /* "8 1 2" matches three tokens at 12..14 (candidate 7 7); "x 1 2" two at
+     * 6..7 (5 6, the later) and 0..1 (3 4). */
+    assert_int_equal(dec_lookup(h, n, 2, 2, c), 2);
+    assert_true(c[0] == h + 15 && c[1] == h + 8);
+    assert_int_equal(dec_lookup(h, n, 2, 1, c), 1);
+    assert_true(c[0] == h + 15);
+    /* The same continuation twice counts once. */
+    int32_t d[] = {5, 1, 2, 3, 4, 6, 1, 2, 3, 4, 7, 1, 2, 8, 9, 0, 1, 2};
+    assert_int_equal(dec_lookup(d, sizeof(d) / sizeof(d[0]), 2, 2, c), 2);
+    assert_true(c[0] == d + 13 && c[1] == d + 8);
+    /* A candidate must lie wholly in the text: at len 4 only 1 2 3 4 6 /
+     * 1 2 3 4 7 / 1 2 8 9 0 fit, latest first. */
+    assert_int_equal(dec_lookup(d, sizeof(d) / sizeof(d[0]), 4, 2, c), 2);
+    assert_true(c[0] == d + 13 && c[1] == d + 8);
+    /* One token of context is the pool's job: no candidates. */
+    int32_t e[] = {1, 5, 6, 7, 3, 1};
+    assert_int_equal(dec_lookup(e, 6, 2, 2, c), 0);
+    assert_int_equal(dec_lookup(e, 2, 2, 2, c), 0);
+    assert_int_equal(dec_lookup(h, n, 2, 0, c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_and_lru),
+        cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_arena_eviction),
         cmocka_unit_test(test_add_all),
     };
