@@ -115,7 +115,7 @@ void dec_window_update(struct dec_window *win, const int32_t *argmax, int32_t ls
 
 /* ---- lookahead.c: candidates from the text ------------------------------ */
 
-/* Up to max (at most 2) candidates of len tokens from the text h[0..n):
+/* Up to max (at most 4) candidates of len tokens from the text h[0..n):
  * what followed the latest earlier places where the last two (or more)
  * tokens occurred, the longest match (up to 4 tokens) first, then the
  * latest; distinct, and wholly inside the text. Scans the last 4096

@@ -20,7 +20,7 @@ bool dec_lookahead_fits(const struct dec_session *s)
  * anywhere lately; two tokens of context pick out what followed `self.` or
  * `x[` here, which is what repeats. */
 #define LOOKUP_SPAN 4096
-#define LOOKUP_MAX 2
+#define LOOKUP_MAX 4
 #define LOOKUP_CONTEXT 4 /* tokens of match that still rank higher */
 
 uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, const int32_t **ret)
@@ -64,7 +64,8 @@ uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, co
 }
 
 /* Candidates for lst as trie rows after row `first`: the text's own
- * continuations (lookup), then the pool's newest tails, g in all. */
+ * continuations (dec_lookup, up to g - 1 of them), then the pool's newest
+ * tails, g in all. */
 static uint32_t build_trie(struct dec_session *s, int32_t lst, uint32_t first, uint32_t want)
 {
     struct dec_trie *t = &s->trie;

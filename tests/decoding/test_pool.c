@@ -110,6 +110,9 @@ static void test_lookup(void **state)
     assert_true(c[0] == h + 15 && c[1] == h + 8);
     assert_int_equal(dec_lookup(h, n, 2, 1, c), 1);
     assert_true(c[0] == h + 15);
+    const int32_t *c4[4];
+    assert_int_equal(dec_lookup(h, n, 2, 9, c4), 3); /* at most 4 asked, 3 there */
+    assert_true(c4[0] == h + 15 && c4[1] == h + 8 && c4[2] == h + 2);
     /* The same continuation twice counts once. */
     int32_t d[] = {5, 1, 2, 3, 4, 6, 1, 2, 3, 4, 7, 1, 2, 8, 9, 0, 1, 2};
     assert_int_equal(dec_lookup(d, sizeof(d) / sizeof(d[0]), 2, 2, c), 2);
