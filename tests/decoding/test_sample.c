@@ -143,7 +143,7 @@ static void test_draw_definition(void **state)
         }
     }
     /* u = 0 takes the first token with weight; the draw reads only w's scratch. */
-    float two[2] = {-INFINITY, 0.0f}, scratch[2];
+    float two[2] = {-INFINITY, 0.0f}, scratch[3];
     struct dec_draw_params d = {1.0f, 0.0f};
     assert_int_equal(dec_draw(two, 2, &d, 0, scratch), 1);
     float bad[3] = {NAN, NAN, NAN};
