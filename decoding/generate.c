@@ -94,12 +94,13 @@ static void finish(struct dec_session *s)
     ret->n_tokens = s->n_emitted;
 }
 
-/* Choose the token of a row that asked for its argmax, logits or a draw. */
-int32_t dec_choose(struct dec_session *s, uint32_t row, uint32_t n_hist)
+/* Choose the token of a row that asked for `want`: its argmax, logits or
+ * a draw. */
+int32_t dec_choose(struct dec_session *s, uint32_t want, uint32_t row, uint32_t n_hist)
 {
-    if (s->choose_by == DEC_WANT_ARGMAX)
+    if (want == DEC_WANT_ARGMAX)
         return s->argmax[row];
-    if (s->choose_by == DEC_WANT_DRAW) {
+    if (want == DEC_WANT_DRAW) {
         dec_rng_next(&s->rng); /* the number the model drew with */
         return s->argmax[row];
     }
@@ -135,7 +136,6 @@ static int plain_step(struct dec_session *s)
         dec_peek_draws(s, 1);
         row.u24 = s->draw_u24[0];
     }
-    s->choose_by = s->step_want;
     uint64_t t0 = s->now(s->now_user);
     int r = m->step(m->ctx, &row, 1, s->argmax, s->logits);
     if (r < 0) {
@@ -143,7 +143,7 @@ static int plain_step(struct dec_session *s)
         return r;
     }
     s->logit_slot[0] = 0;
-    s->hist[n_hist] = dec_choose(s, 0, n_hist);
+    s->hist[n_hist] = dec_choose(s, row.want, 0, n_hist);
     uint32_t zero = 0;
     r = m->commit(m->ctx, &zero, 1);
     if (r < 0) {
@@ -274,8 +274,7 @@ static int prefill(struct dec_session *s)
         return 0;
     }
     s->logit_slot[0] = 0;
-    s->choose_by = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
-    s->hist[s->n_prompt] = dec_choose(s, 0, s->n_prompt);
+    s->hist[s->n_prompt] = dec_choose(s, s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0, s->n_prompt);
     dec_accept(s, 1);
     return 0;
 }

@@ -113,7 +113,7 @@ static uint32_t walk(struct dec_session *s, uint32_t *ret_matched)
     uint32_t row = 0;
     s->path_row[0] = 0;
     while (k < lim) {
-        int32_t tok = dec_choose(s, row, n_hist + k);
+        int32_t tok = dec_choose(s, s->step_want, row, n_hist + k);
         s->hist[n_hist + k++] = tok;
         int32_t c = dec_trie_child(&s->trie, node, tok);
         if (c < 0)
@@ -187,7 +187,6 @@ int dec_lookahead_step(struct dec_session *s)
     bool full = dec_window_is_full(&s->win);
     if (want == DEC_WANT_DRAW)
         dec_peek_draws(s, s->p->n); /* rows down to depth n - 1 */
-    s->choose_by = want;
     s->rows[0] = (struct dec_row){lst, -1, want, want == DEC_WANT_DRAW ? s->draw_u24[0] : 0};
     dec_window_build(&s->win, s->rows, 1);
     uint32_t n = build_trie(s, lst, 1 + dec_window_rows(&s->win), want);

@@ -131,74 +131,49 @@ static int32_t argmax(const float *l, uint32_t n)
     return best;
 }
 
-/* Candidates idx[0..m) with probabilities p[0..m), sorted when needed. */
+/* Candidates idx[0..m) with probabilities p[0..m), cut at top_p. The
+ * pool is the top_k best tokens (sorted: k is small), or every token; the
+ * probabilities are normalised over the pool. Top-p over every token
+ * sorts only the prefix its cut keeps: the best 64, then 256, ... tokens
+ * until their mass reaches top_p (sorting all of them cost about 2 ms a
+ * token at 32000 tokens); the tokens, their order and the cut are the
+ * ones a full sort gives. Without top-p the pool stays in id order. */
 static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l)
 {
     uint32_t n = s->n_vocab, m = n;
+    bool cut = p->top_p < 1.0f;
     for (uint32_t i = 0; i < n; i++)
         s->idx[i] = (int32_t)i;
     if (p->top_k && p->top_k < n) {
         select_top(l, s->idx, n, p->top_k);
         m = p->top_k;
+        if (m > 1)
+            sort_range(l, s->idx, 0, m - 1);
     }
-    if (m > 1 && (p->top_p < 1.0f || m < n))
-        sort_range(l, s->idx, 0, m - 1);
     float mx = l[s->idx[0]];
     for (uint32_t i = 1; i < m; i++)
         mx = fmaxf(mx, l[s->idx[i]]);
     double sum = 0;
-    for (uint32_t i = 0; i < m; i++) {
-        s->p[i] = expf(l[s->idx[i]] - mx);
-        sum += s->p[i];
-    }
     for (uint32_t i = 0; i < m; i++)
-        s->p[i] = (float)(s->p[i] / sum);
-    return m;
-}
-
-/* Top-p without top-k: the nucleus without sorting the vocabulary. The
- * best k tokens in candidate order (k = 64, then four times more while
- * their mass stays under top_p), probabilities normalised over all tokens.
- * Sorting all of them cost about 2 ms a token at 32000 tokens; the
- * tokens, their order and the cut are the ones a full sort gives. */
-static uint32_t nucleus(struct dec_sampler *s, float top_p, const float *l)
-{
-    uint32_t n = s->n_vocab;
-    for (uint32_t i = 0; i < n; i++)
-        s->idx[i] = (int32_t)i;
-    float mx = l[0];
-    for (uint32_t i = 1; i < n; i++)
-        mx = fmaxf(mx, l[i]);
-    double sum = 0;
-    for (uint32_t i = 0; i < n; i++)
-        sum += expf(l[i] - mx);
-    for (uint32_t k = 64;; k *= 4) {
-        if (k >= n)
-            k = n;
+        sum += expf(l[s->idx[i]] - mx);
+    bool grow = m == n && cut; /* the pool is every token, unsorted */
+    for (uint32_t k = grow ? 64 : m;; k *= 4) {
+        if (k >= m)
+            k = m;
         else
-            select_top(l, s->idx, n, k);
-        sort_range(l, s->idx, 0, k - 1);
+            select_top(l, s->idx, m, k);
+        if (grow && k > 1)
+            sort_range(l, s->idx, 0, k - 1);
         double cum = 0;
         for (uint32_t i = 0; i < k; i++) {
             s->p[i] = (float)(expf(l[s->idx[i]] - mx) / sum);
             cum += s->p[i];
-            if (cum >= top_p)
+            if (cut && cum >= p->top_p)
                 return i + 1;
         }
-        if (k == n)
-            return n;
+        if (k == m)
+            return m;
     }
-}
-
-static uint32_t cut_top_p(const struct dec_sampler *s, float top_p, uint32_t m)
-{
-    double cum = 0;
-    for (uint32_t i = 0; i < m; i++) {
-        cum += s->p[i];
-        if (cum >= top_p)
-            return i + 1;
-    }
-    return m;
 }
 
 int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
@@ -215,14 +190,7 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
     float inv_t = 1.0f / p->temperature;
     for (uint32_t i = 0; i < s->n_vocab; i++)
         logits[i] *= inv_t;
-    uint32_t m;
-    if (!p->top_k && p->top_p < 1.0f) {
-        m = nucleus(s, p->top_p, logits);
-    } else {
-        m = candidates(s, p, logits);
-        if (p->top_p < 1.0f)
-            m = cut_top_p(s, p->top_p, m);
-    }
+    uint32_t m = candidates(s, p, logits);
     float pmax = 0;
     for (uint32_t i = 0; i < m; i++)
         pmax = fmaxf(pmax, s->p[i]);

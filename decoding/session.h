@@ -41,7 +41,6 @@ struct dec_session {
     struct dec_result *ret;
     bool need_logits;         /* the prefill's token is chosen from logits */
     uint32_t step_want;       /* what a step's choosing rows want: ARGMAX, LOGITS or DRAW */
-    uint32_t choose_by;       /* how dec_choose reads the last step (a dec_want) */
     uint32_t draw_u24[DEC_N_LIMIT + 1]; /* the numbers of the next draws (dec_peek_draws) */
     uint32_t n_prompt;
     uint32_t n_gen;           /* generated tokens kept, hist[n_prompt..] */
@@ -53,7 +52,7 @@ struct dec_session {
 };
 
 /* generate.c, for lookahead.c */
-int32_t dec_choose(struct dec_session *s, uint32_t row, uint32_t n_hist);
+int32_t dec_choose(struct dec_session *s, uint32_t want, uint32_t row, uint32_t n_hist);
 /* Fill draw_u24[0..n) with the numbers the next n draws will use, without
  * using them: a step's DRAW row at depth d is chosen, if at all, as the
  * step's d-th token, so it gets draw_u24[d] and dec_choose then consumes

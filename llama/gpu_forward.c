@@ -597,7 +597,7 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret)
         .commit = dm_commit,
         .rewind = dm_rewind,
         .n_past = dm_n_past,
-        .set_draw = m->draw_off ? NULL : dm_set_draw,
+        .set_draw = m->draw.off ? NULL : dm_set_draw,
     };
 }
 

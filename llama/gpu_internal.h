@@ -111,11 +111,11 @@ struct llm_model {
     /* Draws on the GPU (draw.comp, the seam's set_draw): the parameters
      * of DRAW rows; LADE_DRAW=0 leaves drawing to the host. */
     struct {
+        bool off;       /* LADE_DRAW=0: no set_draw in the seam */
         bool set;
         float inv_t, min_p;
         uint64_t count; /* rows drawn (llm_model_gpu_draws) */
     } draw;
-    bool draw_off;
 
     /* activations, max_rows rows each */
     struct vkr_buf x, xn, q, kk, vv, att, xf, logits;

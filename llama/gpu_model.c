@@ -356,10 +356,12 @@ static int upload_rows(struct llm_model *m, const char *name, uint32_t type, con
     }
     if (llm_repacked(type)) {
         err = vkr_rows_upload_xform(m->vk, data, rows, rb, repack_xform, &ret->type, &ret->w);
+    } else if (!data2) {
+        err = vkr_rows_upload(m->vk, data, rows, rb, &ret->w);
     } else {
         err = vkr_rows_alloc(m->vk, rows, rb, &ret->w);
-        err = err ? err : vkr_rows_write(m->vk, &ret->w, 0, data, data2 ? rows / 2 : rows);
-        err = err || !data2 ? err : vkr_rows_write(m->vk, &ret->w, rows / 2, data2, rows / 2);
+        err = err ? err : vkr_rows_write(m->vk, &ret->w, 0, data, rows / 2);
+        err = err ? err : vkr_rows_write(m->vk, &ret->w, rows / 2, data2, rows / 2);
         if (err)
             vkr_rows_free(m->vk, &ret->w);
     }
@@ -627,7 +629,7 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         /* LADE_DRAW=0: no set_draw in the seam, so the decoder draws on
          * the host from logits (for comparing the two). */
         const char *dr = getenv("LADE_DRAW");
-        m->draw_off = dr && !strcmp(dr, "0");
+        m->draw.off = dr && !strcmp(dr, "0");
     }
     if (!err)
         err = gpu_model_build_sets(m, reterr, errlen);

@@ -353,8 +353,10 @@ int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows
                           vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
 {
     int err = vkr_rows_alloc(ctx, n_rows, row_bytes, ret);
+    if (!err && !xform && (err = vkr_rows_write(ctx, ret, 0, data, n_rows)) != 0)
+        vkr_rows_free(ctx, ret);
     if (err || !xform)
-        return err ? err : vkr_rows_write(ctx, ret, 0, data, n_rows);
+        return err;
     struct vkr_upload_ring *u = ctx->up;
     for (uint32_t c = 0; c < ret->n_chunks; c++) {
         uint64_t bytes = vkr_rows_count(ret, c) * row_bytes;
