@@ -49,8 +49,18 @@ struct args {
     bool nwg_set, adaptive;
     uint32_t n, w, g;
     float temp;             /* 0: greedy only */
+    uint32_t top_k;         /* sampling knobs of the sampled runs */
+    float top_p, penalty;
     uint64_t seed;
 };
+
+/* The sampling knobs of the command line on p (temperature aside). */
+static void set_knobs(const struct args *a, struct dec_params *p)
+{
+    p->top_k = a->top_k;
+    p->top_p = a->top_p;
+    p->repeat_penalty = a->penalty;
+}
 
 struct prompt {
     char *id;
@@ -439,6 +449,8 @@ static json_t *greedy_prompt(struct bench *b, const struct args *a, const struct
     p.lookahead = false;
     p.max_tokens = a->max_tokens ? a->max_tokens : pr->max_tokens;
     p.temperature = a->temp;
+    if (a->temp > 0)
+        set_knobs(a, &p);
     p.seed = a->seed;
     struct run r = {0};
     run_gen(b, pt, np, &p, &r);
@@ -482,8 +494,9 @@ static json_t *greedy_aggregate(struct bench *b, const struct greedy_sum *s)
     double gbs = gpu > 0 ? wb / gpu / 1e6 : 0;
     printf("%-12s %6llu %10.1f %7llu %9.2f %9.3f %11.3f %12.3f %8.2f\n", "all", (unsigned long long)s->prompt_tokens,
            pf, (unsigned long long)s->tokens, tps, s->tokens ? s->gen_ms / s->tokens : 0, gpu, host, gbs);
-    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "gpu_draws",
-                     (json_int_t)llm_model_gpu_draws(b->m), "prompt_tokens", (json_int_t)s->prompt_tokens,
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "gpu_draws",
+                     (json_int_t)llm_model_gpu_draws(b->m), "gpu_tops", (json_int_t)llm_model_gpu_tops(b->m),
+                     "prompt_tokens", (json_int_t)s->prompt_tokens,
                      "tokens", (json_int_t)s->tokens, "steps", (json_int_t)s->steps, "tokens_per_s", jr(tps),
                      "ms_per_token", jr(s->tokens ? s->gen_ms / s->tokens : 0), "prefill_tokens_per_s", jr(pf),
                      "gpu_ms_per_step", jr(gpu), "host_ms_per_step", jr(host), "weight_gb_per_s", jr(gbs));
@@ -544,9 +557,10 @@ static int cmd_greedy(const struct args *a, const struct prompt_set *ps)
         loaded += json_object_get(m, "error") == NULL;
         json_array_append_new(models, m);
     }
-    json_t *root = json_pack("{s:s,s:o,s:s,s:i,s:f,s:o}", "bench", "greedy", "env", env ? env : json_null(),
-                             "prompts_file", a->prompts ? a->prompts : "(BOS alone)", "max_tokens",
-                             (int)a->max_tokens, "temperature", (double)a->temp, "models", models);
+    json_t *root = json_pack("{s:s,s:o,s:s,s:i,s:f,s:i,s:f,s:f,s:o}", "bench", "greedy", "env",
+                             env ? env : json_null(), "prompts_file", a->prompts ? a->prompts : "(BOS alone)",
+                             "max_tokens", (int)a->max_tokens, "temperature", (double)a->temp, "top_k",
+                             (int)a->top_k, "top_p", (double)a->top_p, "penalty", (double)a->penalty, "models", models);
     if (write_json(a->json, root))
         status = EXIT_FAIL;
     json_decref(root);
@@ -596,6 +610,8 @@ static struct dec_params cfg_params(const struct la_state *st, const struct cfg 
     p.seed_pool = !c->reference;
     p.adaptive = st->a->adaptive;
     p.temperature = c->sampled ? st->a->temp : 0;
+    if (c->sampled)
+        set_knobs(st->a, &p);
     p.seed = st->a->seed;
     return p;
 }
@@ -786,9 +802,10 @@ static int cmd_lookahead(const struct args *a, const struct prompt_set *ps)
     json_object_set_new(root, "desc", json_string(llm_model_desc(st.b.m)));
     json_object_set_new(root, "env", env_json(&st.b));
     json_object_set_new(root, "nwg", la_choose_nwg(&st));
-    json_object_set_new(root, "params", json_pack("{s:b,s:f,s:I,s:i}", "adaptive", a->adaptive, "temperature",
-                                                  a->temp, "seed", (json_int_t)a->seed, "max_tokens",
-                                                  (int)a->max_tokens));
+    json_object_set_new(root, "params", json_pack("{s:b,s:f,s:I,s:i,s:i,s:f,s:f}", "adaptive", a->adaptive,
+                                                  "temperature", a->temp, "seed", (json_int_t)a->seed, "max_tokens",
+                                                  (int)a->max_tokens, "top_k", (int)a->top_k, "top_p", a->top_p,
+                                                  "penalty", a->penalty));
     st.v = calloc(ps->n, sizeof(*st.v));
     st.ok = calloc(ps->n * C_COUNT, sizeof(*st.ok));
     if (!st.v || !st.ok)
@@ -867,7 +884,10 @@ static void usage(FILE *f)
             "  --adaptive        let lookahead fall back to plain steps (default off: measure lookahead itself)\n"
             "  --temp T          greedy: sample at temperature T instead; lookahead: also compare sampling\n"
             "                    at T, plain vs lookahead, one seed\n"
-            "  --seed S          sampling seed (default 1)\n");
+            "  --seed S          sampling seed (default 1)\n"
+            "  --top-k K, --top-p P, --penalty X\n"
+            "                    with --temp: top-k, top-p and repetition penalty of the sampled runs\n"
+            "                    (e.g. --top-k 40 --top-p 0.9 --penalty 1.1, as many servers default)\n");
 }
 
 static int parse_num(const char *s, double lo, double hi, double *ret)
@@ -888,7 +908,8 @@ static int parse_numeric_opt(int c, const char *v, struct args *a)
     static const struct {
         int c;
         double lo, hi;
-    } range[] = {{'l', 1, 1e6}, {'n', 1, 65536}, {'c', 1, 1 << 20}, {'t', 0, 100}, {'s', 0, 1e18}};
+    } range[] = {{'l', 1, 1e6}, {'n', 1, 65536}, {'c', 1, 1 << 20}, {'t', 0, 100}, {'s', 0, 1e18},
+                 {'k', 0, 1 << 20}, {'P', 1e-6, 1}, {'r', 1e-3, 100}};
     for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++)
         if (range[i].c == c && parse_num(v, range[i].lo, range[i].hi, &x))
             return -EINVAL;
@@ -897,6 +918,9 @@ static int parse_numeric_opt(int c, const char *v, struct args *a)
     case 'n': a->max_tokens = (uint32_t)x; break;
     case 'c': a->n_ctx = (uint32_t)x; break;
     case 't': a->temp = (float)x; break;
+    case 'k': a->top_k = (uint32_t)x; break;
+    case 'P': a->top_p = (float)x; break;
+    case 'r': a->penalty = (float)x; break;
     default: a->seed = (uint64_t)x; break;
     }
     return 0;
@@ -920,6 +944,9 @@ static int parse_opt(int c, const char *v, struct args *a)
     case 'c':
     case 't':
     case 's':
+    case 'k':
+    case 'P':
+    case 'r':
         return parse_numeric_opt(c, v, a);
     case 'w':
         if (sscanf(v, "%u,%u,%u%c", &a->n, &a->w, &a->g, &tail) != 3 || a->n < 3 || a->n > DEC_N_LIMIT ||
@@ -937,7 +964,8 @@ static int parse_args(int argc, char **argv, struct args *a)
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"prompts", 1, 0, 'p'}, {"limit", 1, 0, 'l'}, {"max-tokens", 1, 0, 'n'},
         {"device", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"json", 1, 0, 'j'}, {"nwg", 1, 0, 'w'},
-        {"adaptive", 0, 0, 'a'}, {"temp", 1, 0, 't'}, {"seed", 1, 0, 's'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"adaptive", 0, 0, 'a'}, {"temp", 1, 0, 't'}, {"seed", 1, 0, 's'}, {"top-k", 1, 0, 'k'},
+        {"top-p", 1, 0, 'P'}, {"penalty", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     int c;
     if (argc < 2 || argv[1][0] == '-') {
@@ -961,7 +989,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 int main(int argc, char **argv)
 {
-    struct args a = {.seed = 1};
+    struct args a = {.seed = 1, .top_p = 1.0f, .penalty = 1.0f};
     int e = parse_args(argc, argv, &a);
     if (e)
         return e > 0 ? 0 : EXIT_USAGE;

@@ -129,6 +129,7 @@ struct dec_sampler {
     float *p;        /* [n_vocab] scratch */
     int32_t *idx;    /* [n_vocab] scratch */
     uint32_t *seen;  /* [n_vocab] epoch stamps: penalise each token once */
+    float top[DEC_TOPK_MAX]; /* a TOPK row's logits */
     uint32_t epoch;
 };
 
@@ -136,14 +137,24 @@ int dec_sampler_init(struct dec_sampler *s, uint32_t n_vocab);
 void dec_sampler_done(struct dec_sampler *s);
 /* True when token choice needs the logits rather than the model's argmax. */
 bool dec_sampler_needs_logits(const struct dec_params *p);
-/* True when the choice is a plain draw (dec_draw: temperature and min-p
- * only) that a model with set_draw can make on its side. */
-bool dec_sampler_model_draws(const struct dec_params *p);
+/* What a model with set_draw can do on its side for these parameters:
+ * DEC_WANT_DRAW (a plain draw: temperature, min-p, the penalty),
+ * DEC_WANT_TOPK (top-k up to DEC_TOPK_MAX with anything after it, or
+ * greedy with the penalty as the best of one), else DEC_WANT_NONE (top-p
+ * without top-k: the host needs the logits). */
+uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab);
+/* set_draw's parameters for them. */
+struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p);
 /* Choose the next token from logits (modified in place) after the history
  * hist[0..n_hist). Draws one uniform from rng when temperature > 0; with
  * neither top-k nor top-p that is dec_draw after the penalty. */
 int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
                    const int32_t *hist, uint32_t n_hist, struct dec_rng *rng);
+/* The same choice from a TOPK row's k candidates (penalized and scaled by
+ * the model, in id order): the token dec_sample would pick from the row's
+ * logits, bit for bit, when the candidates are dec_top_k's. */
+int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
+                       struct dec_rng *rng);
 
 /* ---- stop.c: stop strings over streamed bytes ---------------------------- */
 

@@ -29,6 +29,7 @@ enum dec_want {
     DEC_WANT_ARGMAX = 1, /* return the argmax token id */
     DEC_WANT_LOGITS = 2, /* return the argmax and the n_vocab logits */
     DEC_WANT_DRAW = 3,   /* draw a token (dec_draw, below) and return it in place of the argmax */
+    DEC_WANT_TOPK = 4,   /* return the top_k candidates of set_draw (dec_top_k, below) */
 };
 
 struct dec_row {
@@ -41,12 +42,48 @@ struct dec_row {
 /* Drawing on the model's side. Sampling needs a row's whole distribution,
  * and a model on a GPU has it where it computed the logits: drawing there
  * returns one token id instead of n_vocab logits for the host to walk.
- * The draw is defined by dec_draw() (so every model draws alike, up to its
- * exp()) over the row's logits with the parameters of set_draw(). */
+ * set_draw() gives the parameters of the step's DRAW and TOPK rows. For
+ * both, the model first applies the repetition penalty (dec_penalized) to
+ * the logits of the distinct tokens among the last penalty_last_n tokens
+ * of the row's own sequence: the committed prefix, then the row's chain of
+ * ancestors in the step, then the row's token. Then:
+ *   DRAW: the token dec_draw() picks (so every model draws alike, up to its
+ *   exp()), returned in place of the argmax;
+ *   TOPK: the row's top_k candidates of dec_top_k(), written into the row's
+ *   slot of ret_logits as struct dec_cand; the host finishes the sampling
+ *   (order, softmax, top-p, min-p, the draw) on those few. */
 struct dec_draw_params {
-    float temperature; /* > 0 */
-    float min_p;       /* 0..1 */
+    float temperature;       /* > 0 */
+    float min_p;             /* 0..1, DRAW rows (TOPK rows leave it to the host) */
+    uint32_t top_k;          /* TOPK rows: 1..DEC_TOPK_MAX, 2 top_k <= n_vocab; 0 with DRAW rows only */
+    float penalty;           /* repetition penalty, > 0, 1 = off */
+    uint32_t penalty_last_n; /* tokens of the row's sequence it looks back over */
 };
+
+#define DEC_TOPK_MAX 256 /* most candidates a TOPK row returns */
+
+/* The repetition penalty of one logit (llama.cpp's rule, with the division
+ * made a multiplication by the reciprocal so that every device rounds it
+ * alike: positive logits shrink, negative ones grow). */
+static inline float dec_penalized(float logit, float penalty)
+{
+    return logit > 0.0f ? logit * (1.0f / penalty) : logit * penalty;
+}
+
+/* A TOPK row's candidate: a token and its logit after the penalty and
+ * times 1 / temperature (in float: logit * (1.0f / temperature)). */
+struct dec_cand {
+    int32_t id;
+    float logit;
+};
+
+/* The k best tokens of `logits` (already penalized) by scaled logit, ties
+ * to the lower id (-0 equals +0; NaN counts as below every number), written
+ * to out[0..k) in ascending id order with their scaled logits. This is what
+ * a TOPK row returns; the order makes ties break by id on the host too.
+ * `scaled` and `idx` are scratch of n_vocab each. k in 1..n_vocab. */
+void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k, struct dec_cand *out,
+               float *scaled, int32_t *idx);
 
 #define DEC_DRAW_BLOCK 128 /* tokens whose weights one partial sum adds */
 #define DEC_DRAW_GROUP 32  /* partial sums one group sum adds */
@@ -76,17 +113,20 @@ struct dec_model {
     int (*prefill)(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits);
     /* One forward pass. ret_argmax[i] is filled for rows with want != NONE
      * (-1 otherwise): the argmax, or for DRAW rows (sent only to a model
-     * with set_draw) the token drawn; ret_logits holds n_vocab floats for
-     * each row with want == LOGITS, in row order. */
+     * with set_draw) the token drawn; ret_logits holds a slot of n_vocab
+     * floats for each row with want == LOGITS or TOPK, in row order: its
+     * logits, or its top_k struct dec_cand (TOPK rows, sent only to a model
+     * with set_draw). */
     int (*step)(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
     /* Keep a chain of the last step's rows (see above). */
     int (*commit)(void *ctx, const uint32_t *rows, uint32_t n);
     /* Truncate the committed prefix to n_keep tokens (0: new sequence). */
     int (*rewind)(void *ctx, uint32_t n_keep);
     uint32_t (*n_past)(void *ctx);
-    /* Optional (NULL: the decoder draws on the host from logits): the
-     * parameters of later DRAW rows. 0, or negative errno and the decoder
-     * draws on the host. */
+    /* Optional (NULL: the decoder samples on the host from logits): the
+     * parameters of later DRAW and TOPK rows. 0, or negative errno (e.g.
+     * -ENOTSUP: more than the model can do) and the decoder samples on the
+     * host. */
     int (*set_draw)(void *ctx, const struct dec_draw_params *d);
 };
 
@@ -128,7 +168,7 @@ struct dec_params {
     uint32_t top_k;          /* 0 = off */
     float top_p;             /* 1 = off */
     float min_p;             /* 0 = off */
-    float repeat_penalty;    /* 1 = off; llama.cpp's rule: divide positive logits, multiply negative */
+    float repeat_penalty;    /* 1 = off; dec_penalized: shrink positive logits, grow negative ones */
     uint32_t repeat_last_n;  /* tokens (prompt included) the penalty looks back over */
     uint64_t seed;           /* sampling and lookahead window initialisation */
     /* Lookahead. N-gram size n >= 3, window w >= 1, n-grams verified g >= 1. */

@@ -94,8 +94,8 @@ static void finish(struct dec_session *s)
     ret->n_tokens = s->n_emitted;
 }
 
-/* Choose the token of a row that asked for `want`: its argmax, logits or
- * a draw. */
+/* Choose the token of a row that asked for `want`: its argmax, a draw
+ * the model made, or a sample from its logits or its top candidates. */
 int32_t dec_choose(struct dec_session *s, uint32_t want, uint32_t row, uint32_t n_hist)
 {
     if (want == DEC_WANT_ARGMAX)
@@ -105,6 +105,8 @@ int32_t dec_choose(struct dec_session *s, uint32_t want, uint32_t row, uint32_t 
         return s->argmax[row];
     }
     float *l = s->logits + (size_t)s->logit_slot[row] * s->m->n_vocab;
+    if (want == DEC_WANT_TOPK)
+        return dec_sample_top(&s->smp, s->p, (const struct dec_cand *)(void *)l, s->top_k, &s->rng);
     return dec_sample(&s->smp, s->p, l, s->hist, n_hist, &s->rng);
 }
 
@@ -228,11 +230,15 @@ static void start(struct dec_session *s, const int32_t *prompt, uint32_t n_promp
     const struct dec_model *m = s->m;
     s->need_logits = dec_sampler_needs_logits(p);
     s->step_want = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
-    if (m->set_draw && dec_sampler_model_draws(p)) {
-        /* One token id back a row instead of n_vocab logits to walk. */
-        struct dec_draw_params d = {p->temperature, p->min_p};
-        if (m->set_draw(m->ctx, &d) == 0)
-            s->step_want = DEC_WANT_DRAW;
+    uint32_t model_want = s->need_logits && m->set_draw ? dec_sampler_model_want(p, m->n_vocab) : DEC_WANT_NONE;
+    if (model_want != DEC_WANT_NONE) {
+        /* One token id, or top_k candidates, back a row instead of
+         * n_vocab logits to copy, penalize and walk. */
+        struct dec_draw_params d = dec_sampler_draw_params(p);
+        if (m->set_draw(m->ctx, &d) == 0) {
+            s->step_want = model_want;
+            s->top_k = d.top_k;
+        }
     }
     s->n_prompt = n_prompt;
     s->n_gen = 0;

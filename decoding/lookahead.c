@@ -175,7 +175,7 @@ static uint32_t assign_slots(struct dec_session *s, uint32_t n)
 {
     uint32_t slot = 0;
     for (uint32_t i = 0; i < n; i++)
-        s->logit_slot[i] = s->rows[i].want == DEC_WANT_LOGITS ? (int32_t)slot++ : -1;
+        s->logit_slot[i] = s->rows[i].want == DEC_WANT_LOGITS || s->rows[i].want == DEC_WANT_TOPK ? (int32_t)slot++ : -1;
     return slot;
 }
 

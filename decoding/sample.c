@@ -46,11 +46,30 @@ static bool plain_draw(const struct dec_params *p)
     return p->temperature > 0.0f && p->top_k == 0 && p->top_p >= 1.0f;
 }
 
-bool dec_sampler_model_draws(const struct dec_params *p)
+uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab)
 {
-    /* The penalty depends on the history of the row, which the model's
-     * side does not have. */
-    return plain_draw(p) && p->repeat_penalty == 1.0f;
+    if (plain_draw(p))
+        return DEC_WANT_DRAW;
+    /* Greedy with the penalty is the best candidate of one (temperature 1
+     * leaves the logits as they are); top-k is the top_k candidates, the
+     * rest (top-p, min-p, the draw) the host does on those. Top-p alone
+     * needs the whole distribution. */
+    uint32_t k = p->temperature > 0.0f ? p->top_k : 1;
+    if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX && 2 * k <= n_vocab)
+        return DEC_WANT_TOPK;
+    return DEC_WANT_NONE;
+}
+
+struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p)
+{
+    bool greedy = p->temperature <= 0.0f;
+    return (struct dec_draw_params){
+        .temperature = greedy ? 1.0f : p->temperature,
+        .min_p = p->min_p,
+        .top_k = greedy ? 1 : p->top_k,
+        .penalty = p->repeat_penalty,
+        .penalty_last_n = p->repeat_last_n,
+    };
 }
 
 static void penalize(struct dec_sampler *s, const struct dec_params *p, float *logits,
@@ -66,13 +85,21 @@ static void penalize(struct dec_sampler *s, const struct dec_params *p, float *l
         if (t < 0 || (uint32_t)t >= s->n_vocab || s->seen[t] == s->epoch)
             continue;
         s->seen[t] = s->epoch;
-        logits[t] = logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
+        logits[t] = dec_penalized(logits[t], p->repeat_penalty);
     }
 }
 
+/* The candidate order: logit descending, then id ascending (-0 equals
+ * +0); NaN after every number. A total order, so a selection or a sort
+ * by it has one result whatever the algorithm (dec_top_k, topk.comp). */
 static inline bool before(const float *l, int32_t a, int32_t b)
 {
-    return l[a] > l[b] || (l[a] == l[b] && a < b);
+    float x = l[a], y = l[b];
+    if (x != x)
+        return y != y && a < b;
+    if (y != y)
+        return true;
+    return x > y || (x == y && a < b);
 }
 
 static void swap(int32_t *a, int32_t *b)
@@ -122,31 +149,35 @@ static void sort_range(const float *l, int32_t *idx, uint32_t lo, uint32_t hi)
             swap(&idx[j], &idx[j - 1]);
 }
 
+/* The first of the candidate order (NaN only if all are). */
 static int32_t argmax(const float *l, uint32_t n)
 {
     int32_t best = 0;
     for (uint32_t i = 1; i < n; i++)
-        if (l[i] > l[best])
+        if (before(l, (int32_t)i, best))
             best = (int32_t)i;
     return best;
 }
 
 /* Candidates idx[0..m) with probabilities p[0..m), cut at top_p. The
- * pool is the top_k best tokens (sorted: k is small), or every token; the
+ * pool is the top_k best of the n tokens of l (sorted: k is small), or
+ * every token; the
  * probabilities are normalised over the pool. Top-p over every token
  * sorts only the prefix its cut keeps: the best 64, then 256, ... tokens
  * until their mass reaches top_p (sorting all of them cost about 2 ms a
  * token at 32000 tokens); the tokens, their order and the cut are the
  * ones a full sort gives. Without top-p the pool stays in id order. */
-static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l)
+static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l, uint32_t n,
+                           uint32_t top_k)
 {
-    uint32_t n = s->n_vocab, m = n;
+    uint32_t m = n;
     bool cut = p->top_p < 1.0f;
     for (uint32_t i = 0; i < n; i++)
         s->idx[i] = (int32_t)i;
-    if (p->top_k && p->top_k < n) {
-        select_top(l, s->idx, n, p->top_k);
-        m = p->top_k;
+    if (top_k && (top_k < n || (top_k == n && n <= DEC_TOPK_MAX))) { /* sorting n is cheap */
+        if (top_k < n)
+            select_top(l, s->idx, n, top_k);
+        m = top_k;
         if (m > 1)
             sort_range(l, s->idx, 0, m - 1);
     }
@@ -176,21 +207,11 @@ static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, co
     }
 }
 
-int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
-                   const int32_t *hist, uint32_t n_hist, struct dec_rng *rng)
+/* Top-p, min-p and the draw over candidates() of l[0..n): an index of l. */
+static int32_t choose(struct dec_sampler *s, const struct dec_params *p, const float *l, uint32_t n,
+                      uint32_t top_k, struct dec_rng *rng)
 {
-    if (p->repeat_penalty != 1.0f)
-        penalize(s, p, logits, hist, n_hist);
-    if (p->temperature <= 0.0f)
-        return argmax(logits, s->n_vocab);
-    if (plain_draw(p)) {
-        struct dec_draw_params d = {p->temperature, p->min_p};
-        return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p);
-    }
-    float inv_t = 1.0f / p->temperature;
-    for (uint32_t i = 0; i < s->n_vocab; i++)
-        logits[i] *= inv_t;
-    uint32_t m = candidates(s, p, logits);
+    uint32_t m = candidates(s, p, l, n, top_k);
     float pmax = 0;
     for (uint32_t i = 0; i < m; i++)
         pmax = fmaxf(pmax, s->p[i]);
@@ -210,4 +231,61 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
         if (s->p[i] > 0)
             return s->idx[i];
     return s->idx[0];
+}
+
+int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
+                   const int32_t *hist, uint32_t n_hist, struct dec_rng *rng)
+{
+    if (p->repeat_penalty != 1.0f)
+        penalize(s, p, logits, hist, n_hist);
+    if (p->temperature <= 0.0f)
+        return argmax(logits, s->n_vocab);
+    if (plain_draw(p)) {
+        struct dec_draw_params d = {.temperature = p->temperature, .min_p = p->min_p, .penalty = 1.0f};
+        return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p);
+    }
+    float inv_t = 1.0f / p->temperature;
+    for (uint32_t i = 0; i < s->n_vocab; i++)
+        logits[i] *= inv_t;
+    return choose(s, p, logits, s->n_vocab, p->top_k, rng);
+}
+
+int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
+                       struct dec_rng *rng)
+{
+    if (!k || k > DEC_TOPK_MAX)
+        return 0;
+    for (uint32_t i = 0; i < k; i++)
+        s->top[i] = c[i].logit;
+    if (p->temperature <= 0.0f) { /* greedy with the penalty: the best one */
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < k; i++)
+            best = before(s->top, (int32_t)i, (int32_t)best) ? i : best;
+        return c[best].id;
+    }
+    /* c is in id order, so index ties break as id ties do. */
+    return c[choose(s, p, s->top, k, k, rng)].id;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k, struct dec_cand *out,
+               float *scaled, int32_t *idx)
+{
+    /* Selected on the scaled logits, as the host path does: scaling can
+     * round two logits together, and then the id decides. */
+    float inv_t = 1.0f / temperature;
+    for (uint32_t v = 0; v < n_vocab; v++) {
+        scaled[v] = logits[v] * inv_t;
+        idx[v] = (int32_t)v;
+    }
+    if (k < n_vocab)
+        select_top(scaled, idx, n_vocab, k);
+    qsort(idx, k, sizeof(*idx), by_id);
+    for (uint32_t i = 0; i < k; i++)
+        out[i] = (struct dec_cand){idx[i], scaled[idx[i]]};
 }

@@ -40,7 +40,8 @@ struct dec_session {
     void *user;
     struct dec_result *ret;
     bool need_logits;         /* the prefill's token is chosen from logits */
-    uint32_t step_want;       /* what a step's choosing rows want: ARGMAX, LOGITS or DRAW */
+    uint32_t step_want;       /* what a step's choosing rows want: ARGMAX, LOGITS, DRAW or TOPK */
+    uint32_t top_k;           /* TOPK rows: candidates a row returns */
     uint32_t draw_u24[DEC_N_LIMIT + 1]; /* the numbers of the next draws (dec_peek_draws) */
     uint32_t n_prompt;
     uint32_t n_gen;           /* generated tokens kept, hist[n_prompt..] */

@@ -16,6 +16,8 @@ struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float t
 struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kvdim; float scale; uint32_t nsplit, max_split; }; /* attention.comp */
 struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };              /* attn_merge.comp */
 struct pc_draw { uint32_t n_vocab, out_off; float inv_t, min_p; };                    /* draw.comp */
+struct pc_penalty { uint32_t n_vocab, max_rows, stride; float penalty, inv_penalty; }; /* penalty.comp */
+struct pc_topk { uint32_t n_vocab, k; float inv_t; };                                  /* topk.comp */
 
 #define MM_ACCUMULATE 1u
 #define MM_GATHER 2u
@@ -72,7 +74,7 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
 
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
 {
-    uint32_t n_sets = 5 + m->embd.w.n_chunks + m->head.w.n_chunks;
+    uint32_t n_sets = 7 + m->embd.w.n_chunks + m->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
         n_sets += 4 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
@@ -92,6 +94,14 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     if (!err) {
         struct vkr_binding bd[3] = {{&m->logits, 0, 0}, {&m->drawrow, 0, 0}, {&m->amax, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_DRAW], bd, 3, &m->s_draw);
+    }
+    if (!err) {
+        struct vkr_binding bd[2] = {{&m->logits, 0, 0}, {&m->pen, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_PENALTY], bd, 2, &m->s_penalty);
+    }
+    if (!err) {
+        struct vkr_binding bd[3] = {{&m->logits, 0, 0}, {&m->toprow, 0, 0}, {&m->cand, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_TOPK], bd, 3, &m->s_topk);
     }
     if (!err) {
         struct vkr_binding bd[1] = {{&m->g, 0, 0}};
@@ -243,40 +253,60 @@ static void rec_pending_commit(struct llm_model *m)
     end_phase(m, LLM_PROF_COMMIT);
 }
 
-/* The final norm and LM head on the nsel selected rows, their argmax, the
- * draws of the ndraw DRAW rows among them (drawrow says which), and the
- * copies of what the host reads: the argmax ids, the drawn ids, the
- * logits rows logit_src[0..n_logits). */
-static void rec_head(struct llm_model *m, uint32_t nsel, uint32_t n_logits, const uint32_t *logit_src,
-                     uint32_t ndraw)
+/* What a step's head does after the LM head: the rows it penalizes,
+ * draws and answers with top-k candidates, and the readback slots of
+ * logits and candidates (logit_src). */
+struct head_work {
+    uint32_t nsel, nslot, ndraw, ntop, npen;
+    const uint32_t *slot_src;
+};
+
+/* The final norm and LM head on the nsel selected rows, the penalty on
+ * the rows that have one, their argmax, the draws of DRAW rows and the
+ * candidates of TOPK rows, and the copies of what the host reads: the
+ * argmax ids, the drawn ids, each slot's logits row or candidates. */
+static void rec_head(struct llm_model *m, const struct head_work *h)
 {
     const struct llm_config *c = &m->cfg;
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = {c->dim, 1, c->rms_eps};
-    vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], m->s_final_norm, &pn, nsel, 1, 1);
+    vkr_cmd_dispatch(cmd, &m->k[K_RMSNORM], m->s_final_norm, &pn, h->nsel, 1, 1);
     end_phase(m, LLM_PROF_HEAD);
     if (m->tracing) {
-        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(nsel - 1) * c->dim * 4,
+        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(h->nsel - 1) * c->dim * 4,
                           .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4, .size = (VkDeviceSize)c->dim * 4};
         vkr_cmd_copy(cmd, &m->xf, &m->trace, &r, 1);
     }
-    rec_matmul(m, &m->head, nsel, c->dim, c->n_vocab, 0, 0);
+    rec_matmul(m, &m->head, h->nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
-    vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, nsel, 1, 1);
-    if (ndraw) {
+    if (h->npen) {
+        struct pc_penalty pp = {c->n_vocab, m->max_rows, GPU_PEN_MAX, m->draw.penalty, m->draw.inv_penalty};
+        vkr_cmd_dispatch(cmd, &m->k[K_PENALTY], m->s_penalty, &pp, h->npen, 1, 1);
+        end_phase(m, LLM_PROF_HEAD);
+    }
+    vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, h->nsel, 1, 1);
+    if (h->ndraw) {
         /* Into the second half of amax, so no barrier against argmax. */
         struct pc_draw pd = {c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p};
-        vkr_cmd_dispatch(cmd, &m->k[K_DRAW], m->s_draw, &pd, ndraw, 1, 1);
+        vkr_cmd_dispatch(cmd, &m->k[K_DRAW], m->s_draw, &pd, h->ndraw, 1, 1);
+    }
+    if (h->ntop) {
+        struct pc_topk pt = {c->n_vocab, m->draw.top_k, m->draw.inv_t};
+        vkr_cmd_dispatch(cmd, &m->k[K_TOPK], m->s_topk, &pt, h->ntop, 1, 1);
     }
     end_phase(m, LLM_PROF_HEAD);
-    VkDeviceSize R4 = (VkDeviceSize)m->max_rows * 4;
-    VkBufferCopy r[2] = {{.size = (VkDeviceSize)nsel * 4}, {.srcOffset = R4, .dstOffset = R4, .size = ndraw * 4}};
-    vkr_cmd_copy(cmd, &m->amax, &m->readback, r, ndraw ? 2 : 1);
-    for (uint32_t j = 0; j < n_logits; j++) {
-        VkDeviceSize row = (VkDeviceSize)c->n_vocab * 4;
-        VkBufferCopy lr = {.srcOffset = logit_src[j] * row, .dstOffset = 2 * R4 + j * row,
-                           .size = row};
-        vkr_cmd_copy(cmd, &m->logits, &m->readback, &lr, 1);
+    VkDeviceSize R4 = (VkDeviceSize)m->max_rows * 4, row = (VkDeviceSize)c->n_vocab * 4;
+    VkBufferCopy r[2] = {{.size = (VkDeviceSize)h->nsel * 4},
+                         {.srcOffset = R4, .dstOffset = R4, .size = h->ndraw * 4}};
+    vkr_cmd_copy(cmd, &m->amax, &m->readback, r, h->ndraw ? 2 : 1);
+    for (uint32_t j = 0; j < h->nslot; j++) {
+        uint32_t src = h->slot_src[j];
+        VkBufferCopy lr = {.srcOffset = src * row, .dstOffset = 2 * R4 + j * row, .size = row};
+        if (src & GPU_SLOT_TOPK) {
+            lr.srcOffset = (VkDeviceSize)(src & ~GPU_SLOT_TOPK) * DEC_TOPK_MAX * 8;
+            lr.size = (VkDeviceSize)m->draw.top_k * 8;
+        }
+        vkr_cmd_copy(cmd, src & GPU_SLOT_TOPK ? &m->cand : &m->logits, &m->readback, &lr, 1);
     }
 }
 
@@ -287,20 +317,48 @@ static void host_read_barrier(struct vkr_cmd *c)
     vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+/* The repetition penalty's list for row i: the distinct tokens among the
+ * last penalty_last_n of its sequence (the cache's tokens, its ancestors,
+ * itself), written as penalized row j's list. */
+static void penalty_list(struct llm_model *m, const struct dec_row *rows, uint32_t i, uint32_t sel_row, uint32_t j)
+{
+    uint32_t *pen = m->pen.map, *ids = pen + 2 * m->max_rows + (size_t)j * GPU_PEN_MAX;
+    uint32_t left = m->draw.penalty_last_n, n = 0;
+    if (++m->seen_epoch == 0) {
+        memset(m->seen, 0, sizeof(*m->seen) * m->cfg.n_vocab);
+        m->seen_epoch = 1;
+    }
+    for (int32_t r = (int32_t)i; r >= 0 && left; r = rows[r].parent, left--)
+        if (m->seen[rows[r].token] != m->seen_epoch) {
+            m->seen[rows[r].token] = m->seen_epoch;
+            ids[n++] = (uint32_t)rows[r].token;
+        }
+    for (uint32_t k = m->n_past; k > 0 && left; k--, left--)
+        if (m->seen[m->seq[k - 1]] != m->seen_epoch) {
+            m->seen[m->seq[k - 1]] = m->seen_epoch;
+            ids[n++] = (uint32_t)m->seq[k - 1];
+        }
+    pen[2 * j] = sel_row;
+    pen[2 * j + 1] = n;
+}
+
 /* Checks the rows against the seam's contract and writes the per-row
- * description the shaders read. Returns the number of selected rows; the
- * LOGITS rows among them in *ret_nlogits, the DRAW rows in *ret_ndraw. */
-static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32_t n, uint32_t *ret_nlogits,
-                         uint32_t *ret_ndraw)
+ * description the shaders read. Returns the number of selected rows and
+ * fills h: the LOGITS and TOPK rows (readback slots), the DRAW rows, the
+ * TOPK rows and the penalized rows among them. */
+static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32_t n, struct head_work *h)
 {
     int32_t *tok = m->tokens.map, *pos = m->pos.map, *par = m->parent.map, *sel = m->sel.map;
-    uint32_t *draw = m->drawrow.map;
-    uint32_t nsel = 0, nlog = 0, ndraw = 0;
+    uint32_t *draw = m->drawrow.map, *top = m->toprow.map;
+    uint32_t nsel = 0, nslot = 0, ndraw = 0, ntop = 0, npen = 0;
+    bool penalize = m->draw.set && m->draw.penalty != 1.0f;
     m->step_max_len = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct dec_row *r = &rows[i];
+        bool sampled = r->want == DEC_WANT_DRAW || r->want == DEC_WANT_TOPK;
         if (r->token < 0 || (uint32_t)r->token >= m->cfg.n_vocab || r->parent >= (int32_t)i || r->parent < -1 ||
-            r->want > DEC_WANT_DRAW || (r->want == DEC_WANT_DRAW && (!m->draw.set || r->u24 >> 24)))
+            r->want > DEC_WANT_TOPK || (sampled && !m->draw.set) || (r->want == DEC_WANT_DRAW && r->u24 >> 24) ||
+            (r->want == DEC_WANT_TOPK && !m->draw.top_k))
             return -EINVAL;
         m->depth[i] = r->parent < 0 ? 0 : m->depth[r->parent] + 1;
         if (m->n_past + m->depth[i] >= m->n_ctx)
@@ -308,22 +366,29 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
         if (m->n_past + m->depth[i] + 1 > m->step_max_len)
             m->step_max_len = m->n_past + m->depth[i] + 1;
         tok[i] = r->token;
+        m->row_tok[i] = r->token;
         pos[i] = (int32_t)(m->n_past + m->depth[i]);
         par[i] = r->parent;
         m->last_parent[i] = r->parent;
+        if (r->want == DEC_WANT_NONE)
+            continue;
+        if (sampled && penalize)
+            penalty_list(m, rows, i, nsel, npen++);
         if (r->want == DEC_WANT_DRAW) {
             draw[2 * ndraw] = nsel;
             draw[2 * ndraw + 1] = r->u24;
             m->draw_rows[ndraw++] = (int32_t)i;
         }
-        if (r->want != DEC_WANT_NONE) {
-            m->want_rows[nsel] = (int32_t)i;
-            sel[nsel++] = (int32_t)i;
-            nlog += r->want == DEC_WANT_LOGITS;
+        if (r->want == DEC_WANT_LOGITS)
+            m->logit_src[nslot++] = nsel;
+        if (r->want == DEC_WANT_TOPK) {
+            top[ntop] = nsel;
+            m->logit_src[nslot++] = GPU_SLOT_TOPK | ntop++;
         }
+        m->want_rows[nsel] = (int32_t)i;
+        sel[nsel++] = (int32_t)i;
     }
-    *ret_nlogits = nlog;
-    *ret_ndraw = ndraw;
+    *h = (struct head_work){nsel, nslot, ndraw, ntop, npen, m->logit_src};
     return (int)nsel;
 }
 
@@ -336,9 +401,8 @@ static double host_ms(void)
 
 /* Records a whole step into m->cmd: the pending KV copies, embedding,
  * layers, the head on the nsel selected rows and the copies of what the
- * host reads back; the step's first and last timestamps in ts0, ts1. */
-static int record_step(struct llm_model *m, uint32_t n, uint32_t nsel, uint32_t nlog, const uint32_t *logit_src,
-                       uint32_t ndraw, int *ts0, int *ts1)
+ * host reads back (h); the step's first and last timestamps in ts0, ts1. */
+static int record_step(struct llm_model *m, uint32_t n, const struct head_work *h, int *ts0, int *ts1)
 {
     int err = vkr_cmd_begin(m->vk, &m->cmd);
     if (err)
@@ -353,8 +417,8 @@ static int record_step(struct llm_model *m, uint32_t n, uint32_t nsel, uint32_t 
     end_phase(m, LLM_PROF_EMBED);
     for (uint32_t l = 0; l < m->cfg.n_layers; l++)
         rec_layer(m, l, n);
-    if (nsel > 0)
-        rec_head(m, nsel, nlog, logit_src, ndraw);
+    if (h->nsel > 0)
+        rec_head(m, h);
     host_read_barrier(&m->cmd);
     *ts1 = vkr_cmd_timestamp(m->vk, &m->cmd);
     if (m->profiling && *ts1 >= 0 && (uint32_t)*ts1 < m->prof_cap)
@@ -385,10 +449,14 @@ static void spec_record(struct llm_model *m, uint32_t want)
     m->step_max_len = n_past + 2;
     struct vkr_cmd live = m->cmd;
     m->cmd = m->spec.cmd;
-    uint32_t zero = 0;
+    /* One row, selected if it wants anything: its slot, draw, candidates
+     * and penalty are the first (describe_rows writes them so). */
+    uint32_t slot = want == DEC_WANT_TOPK ? GPU_SLOT_TOPK : 0;
+    bool sampled = want == DEC_WANT_DRAW || want == DEC_WANT_TOPK;
+    struct head_work h = {want != DEC_WANT_NONE, want == DEC_WANT_LOGITS || want == DEC_WANT_TOPK,
+                          want == DEC_WANT_DRAW, want == DEC_WANT_TOPK, sampled && m->draw.penalty != 1.0f, &slot};
     int ts0, ts1;
-    int err = record_step(m, 1, want != DEC_WANT_NONE, want == DEC_WANT_LOGITS, &zero, want == DEC_WANT_DRAW,
-                          &ts0, &ts1);
+    int err = record_step(m, 1, &h, &ts0, &ts1);
     err = err ? err : vkr_cmd_end(m->vk, &m->cmd);
     m->spec.cmd = m->cmd;
     m->cmd = live;
@@ -423,16 +491,10 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         return -EINVAL;
     double h0 = host_ms();
     m->last_n = 0;
-    uint32_t nlog, ndraw;
-    int nsel = describe_rows(m, rows, n, &nlog, &ndraw);
+    struct head_work h;
+    int nsel = describe_rows(m, rows, n, &h);
     if (nsel < 0)
         return nsel;
-    /* Rows whose logits go back to the host, in row order; their index in
-     * the selected list is where the LM head wrote them. */
-    uint32_t *logit_src = m->logit_src;
-    for (int j = 0, k = 0; j < nsel; j++)
-        if (rows[m->want_rows[j]].want == DEC_WANT_LOGITS)
-            logit_src[k++] = (uint32_t)j;
     int ts0, ts1, err = 0;
     if (spec_matches(m, rows, n)) {
         struct vkr_cmd c = m->cmd;
@@ -443,7 +505,7 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         ts1 = m->spec.ts1;
         m->spec.hits++;
     } else {
-        err = record_step(m, n, (uint32_t)nsel, nlog, logit_src, ndraw, &ts0, &ts1);
+        err = record_step(m, n, &h, &ts0, &ts1);
     }
     m->spec.valid = false;
     if (err)
@@ -472,12 +534,15 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         ret_argmax[i] = -1;
     for (int j = 0; ret_argmax && j < nsel; j++)
         ret_argmax[m->want_rows[j]] = am[j];
-    for (uint32_t k = 0; ret_argmax && k < ndraw; k++)
+    for (uint32_t k = 0; ret_argmax && k < h.ndraw; k++)
         ret_argmax[m->draw_rows[k]] = am[m->max_rows + k];
-    m->draw.count += ndraw;
-    if (ret_logits && nlog)
-        memcpy(ret_logits, (const char *)m->readback.map + (size_t)m->max_rows * 8,
-               (size_t)nlog * m->cfg.n_vocab * 4);
+    m->draw.count += h.ndraw;
+    m->draw.tops += h.ntop;
+    /* Each slot's logits, or its candidates (k pairs, not n_vocab floats). */
+    size_t row = (size_t)m->cfg.n_vocab * 4;
+    for (uint32_t j = 0; ret_logits && j < h.nslot; j++)
+        memcpy((char *)ret_logits + j * row, (const char *)m->readback.map + (size_t)m->max_rows * 8 + j * row,
+               h.slot_src[j] & GPU_SLOT_TOPK ? (size_t)m->draw.top_k * 8 : row);
     m->last_n = n;
     m->last_host_ms[0] = h1 - h0;
     m->last_host_ms[1] = h2 - h1;
@@ -495,6 +560,8 @@ int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n)
             return -EINVAL;
     }
     VkDeviceSize row = (VkDeviceSize)m->kvdim * 2;
+    for (uint32_t k = 0; k < n; k++)
+        m->seq[m->n_past + k] = m->row_tok[rows[k]];
     for (uint32_t k = 0; k < n; k++)
         m->pending[m->n_pending++] = (VkBufferCopy){
             .srcOffset = (m->n_ctx + rows[k]) * row,
@@ -521,16 +588,25 @@ static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
 static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct llm_model *m = ctx;
-    if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1))
+    if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1) ||
+        !(d->penalty > 0) || !isfinite(d->penalty))
         return -EINVAL;
-    if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK)
+    if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK || d->top_k > DEC_TOPK_MAX ||
+        2 * d->top_k > m->cfg.n_vocab || (d->penalty != 1.0f && d->penalty_last_n > GPU_PEN_MAX))
         return -ENOTSUP;
-    float inv_t = 1.0f / d->temperature; /* as dec_draw computes it */
-    if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p)
-        m->spec.valid = false; /* a prerecorded draw has the old parameters */
+    float inv_t = 1.0f / d->temperature; /* as dec_draw and dec_top_k compute it */
+    float inv_p = 1.0f / d->penalty;     /* as dec_penalized does */
+    uint32_t last_n = d->penalty != 1.0f ? d->penalty_last_n : 0;
+    if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p || m->draw.top_k != d->top_k ||
+        m->draw.penalty != d->penalty || m->draw.penalty_last_n != last_n)
+        m->spec.valid = false; /* a prerecorded step has the old parameters */
     m->draw.set = true;
     m->draw.inv_t = inv_t;
     m->draw.min_p = d->min_p;
+    m->draw.top_k = d->top_k;
+    m->draw.penalty = d->penalty;
+    m->draw.inv_penalty = inv_p;
+    m->draw.penalty_last_n = last_n;
     return 0;
 }
 

@@ -39,12 +39,18 @@ enum gpu_kernel_id {
     K_SWIGLU,
     K_ARGMAX,
     K_DRAW,
+    K_PENALTY,
+    K_TOPK,
     K_COUNT,
 };
 
 /* Blocks of DEC_DRAW_BLOCK tokens draw.comp keeps in workgroup memory:
  * draws on the GPU for vocabularies up to 262144 tokens. */
 #define GPU_DRAW_MAX_BLOCKS 2048u
+
+/* Tokens a row's repetition penalty may look back over on the GPU
+ * (penalty.comp); a longer penalty_last_n is left to the host. */
+#define GPU_PEN_MAX 256u
 
 /* Weight formats the matrix kernels decode (weights.glsl); one matmul
  * pipeline per format the model uses. */
@@ -107,14 +113,19 @@ struct llm_model {
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */
     struct vkr_buf out_norm;
     struct gpu_layer *layers;
-    VkDescriptorSet s_final_norm, s_argmax, s_draw;
-    /* Draws on the GPU (draw.comp, the seam's set_draw): the parameters
-     * of DRAW rows; LADE_DRAW=0 leaves drawing to the host. */
+    VkDescriptorSet s_final_norm, s_argmax, s_draw, s_penalty, s_topk;
+    /* Sampling on the GPU (the seam's set_draw): the parameters of DRAW
+     * rows (draw.comp) and TOPK rows (topk.comp), the penalty of both
+     * (penalty.comp); LADE_DRAW=0 leaves all of it to the host. */
     struct {
         bool off;       /* LADE_DRAW=0: no set_draw in the seam */
         bool set;
         float inv_t, min_p;
+        uint32_t top_k;
+        float penalty, inv_penalty;
+        uint32_t penalty_last_n;
         uint64_t count; /* rows drawn (llm_model_gpu_draws) */
+        uint64_t tops;  /* TOPK rows answered (llm_model_gpu_tops) */
     } draw;
 
     /* activations, max_rows rows each */
@@ -132,7 +143,10 @@ struct llm_model {
     /* per-step row description, written by the host before each submit */
     struct vkr_buf tokens, pos, parent, sel;
     struct vkr_buf drawrow;  /* [max_rows] uvec2 per DRAW row: its LM head row, its u24 */
-    struct vkr_buf readback; /* amax [2 max_rows] ints, then logits rows */
+    struct vkr_buf toprow;   /* [max_rows] per TOPK row: its LM head row */
+    struct vkr_buf pen;      /* penalty.comp's lists: [2 max_rows] head row, count; then GPU_PEN_MAX ids a row */
+    struct vkr_buf cand;     /* [max_rows][DEC_TOPK_MAX] uvec2: TOPK rows' candidates */
+    struct vkr_buf readback; /* amax [2 max_rows] ints, then a slot of n_vocab floats per LOGITS or TOPK row */
     struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
     bool tracing;
 
@@ -166,10 +180,17 @@ struct llm_model {
     struct dec_row *rowbuf;  /* [max_rows] prefill chunk rows */
     uint32_t *chain;         /* [max_rows] 0, 1, 2, ...: a prefill chunk's commit */
     int32_t *argmax_tmp;     /* [max_rows] a prefill chunk's argmax */
-    uint32_t *logit_src;     /* [max_rows] selected rows whose logits go back to the host */
+    uint32_t *logit_src;     /* [max_rows] per readback slot: the selected row whose logits it gets, or
+                              * GPU_SLOT_TOPK | the TOPK row whose candidates */
     int32_t *draw_rows;      /* [max_rows] step row of each DRAW row */
+    int32_t *row_tok;        /* [max_rows] tokens of the last step's rows */
+    int32_t *seq;            /* [n_ctx] tokens whose KV the cache holds (the penalty's history) */
+    uint32_t *seen;          /* [n_vocab] epoch stamps: a penalty list holds each token once */
+    uint32_t seen_epoch;
     uint32_t n_pending;
 };
+
+#define GPU_SLOT_TOPK 0x80000000u
 
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen);
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);

@@ -238,6 +238,8 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 1, 8, 0, {0}},
         [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
         [K_DRAW] = {"draw", lade_spv_draw, 0, 3, 16, 3, {0, cpu ? 64 : 256, GPU_DRAW_MAX_BLOCKS}},
+        [K_PENALTY] = {"penalty", lade_spv_penalty, 0, 2, 20, 2, {0, 64}},
+        [K_TOPK] = {"topk", lade_spv_topk, 0, 3, 12, 2, {0, cpu ? 64 : 256}},
     };
     d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
     d[K_RMSNORM].spirv_bytes = lade_spv_rmsnorm_bytes;
@@ -247,6 +249,8 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     d[K_SWIGLU].spirv_bytes = lade_spv_swiglu_bytes;
     d[K_ARGMAX].spirv_bytes = lade_spv_argmax_bytes;
     d[K_DRAW].spirv_bytes = lade_spv_draw_bytes;
+    d[K_PENALTY].spirv_bytes = lade_spv_penalty_bytes;
+    d[K_TOPK].spirv_bytes = lade_spv_topk_bytes;
     for (int i = 0; i < K_COUNT; i++) {
         int err = vkr_kernel_new(m->vk, &d[i], &m->k[i]);
         if (err) {
@@ -488,7 +492,9 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         {&m->amax, R * 8, VKR_MEM_DEVICE},             {&m->tokens, R * 4, VKR_MEM_UPLOAD},
         {&m->pos, R * 4, VKR_MEM_UPLOAD},              {&m->parent, R * 4, VKR_MEM_UPLOAD},
         {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 8 + R * c->n_vocab * 4, VKR_MEM_READBACK},
-        {&m->drawrow, R * 8, VKR_MEM_UPLOAD},
+        {&m->drawrow, R * 8, VKR_MEM_UPLOAD},          {&m->toprow, R * 4, VKR_MEM_UPLOAD},
+        {&m->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD},
+        {&m->cand, R * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE},
         {&m->att_part, R * c->n_heads * m->att_max_split * (m->hd_max + 2) * 4, VKR_MEM_DEVICE},
         {&m->trace, m->tracing ? (VkDeviceSize)(c->n_layers + 1) * c->dim * 4 : 4, VKR_MEM_READBACK},
     };
@@ -513,8 +519,11 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
     m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
     m->logit_src = calloc(R, sizeof(*m->logit_src));
     m->draw_rows = calloc(R, sizeof(*m->draw_rows));
+    m->row_tok = calloc(R, sizeof(*m->row_tok));
+    m->seq = calloc(m->n_ctx, sizeof(*m->seq));
+    m->seen = calloc(c->n_vocab, sizeof(*m->seen));
     if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp ||
-        !m->logit_src || !m->draw_rows) {
+        !m->logit_src || !m->draw_rows || !m->row_tok || !m->seq || !m->seen) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -673,7 +682,8 @@ void llm_model_free(struct llm_model *m)
             free_mat(m, &m->head);
         struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g,
                                   &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
-                                  &m->readback, &m->trace, &m->att_part, &m->drawrow};
+                                  &m->readback, &m->trace, &m->att_part, &m->drawrow, &m->toprow, &m->pen,
+                                  &m->cand};
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
             vkr_buf_free(m->vk, bufs[i]);
         vkr_cmd_free(m->vk, &m->cmd);
@@ -698,6 +708,9 @@ void llm_model_free(struct llm_model *m)
     free(m->argmax_tmp);
     free(m->logit_src);
     free(m->draw_rows);
+    free(m->row_tok);
+    free(m->seq);
+    free(m->seen);
     free(m->prof_phase);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);
@@ -715,6 +728,7 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gp
 
 uint64_t llm_model_prerecorded_steps(const struct llm_model *m) { return m->spec.hits; }
 uint64_t llm_model_gpu_draws(const struct llm_model *m) { return m->draw.count; }
+uint64_t llm_model_gpu_tops(const struct llm_model *m) { return m->draw.tops; }
 
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
 {

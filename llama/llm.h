@@ -67,6 +67,8 @@ void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
 uint64_t llm_model_prerecorded_steps(const struct llm_model *m);
 /* Tokens drawn on the GPU (DEC_WANT_DRAW rows) since load. */
 uint64_t llm_model_gpu_draws(const struct llm_model *m);
+/* Rows whose top-k candidates the GPU chose (DEC_WANT_TOPK) since load. */
+uint64_t llm_model_gpu_tops(const struct llm_model *m);
 
 /* With opts.profile: GPU milliseconds of the last step by phase, from a
  * timestamp after each barrier (so a phase is every dispatch between two

@@ -171,7 +171,8 @@ if [ "${DRAW:-0}" = 1 ]; then
     # (LADE_DRAW=0), kernelc-22m lookahead (40 code prompts, greedy and
     # sampled at 0.8) and plain sampling on a 7B-shaped q4_0 model (vocab
     # 32000); then attention geometries on kernelc-22m (4 KV heads give
-    # few workgroups), whole-step profiles under ATT_ITEMS.
+    # few workgroups), whole-step profiles under ATT_ITEMS. Also top-k 40,
+    # top-p 0.9, penalty 1.1 on the 7B shape (topk.comp, penalty.comp).
     step lade-info 20 "$B/tools/lade-info" --device NVIDIA
     step test-kernels 60 env LADE_VALIDATION=1 CMOCKA_MESSAGE_OUTPUT=stdout "$B/tests/vk/test_kernels"
     step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
@@ -181,10 +182,15 @@ if [ "${DRAW:-0}" = 1 ]; then
             --temp 0.8 --json "$out/lookahead-code-draw$d.json"
     done
     step synth-7b-q4_0 60 "$B/tools/lade-synth" 7b q4_0 /tmp/7b-q4_0.gguf
-    for d in 1 0 1 0; do
+    for d in 1 0; do
         step "sampled-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
             --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
             --json "$out/sampled-7b-q4_0-draw$d.json"
+        # Top-k candidates and the penalty on the GPU (topk.comp,
+        # penalty.comp) against the host's copy of 32000 logits a token.
+        step "topk-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
+            --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
+            --top-k 40 --top-p 0.9 --penalty 1.1 --json "$out/topk-7b-q4_0-draw$d.json"
     done
     # Its curve, and its load time with the batched upload (10.7 s before).
     step steps-7b-q4_0 75 "$B/tools/lade-steps" /tmp/7b-q4_0.gguf --device NVIDIA --json "$out/steps-7b-q4_0.json"

@@ -270,10 +270,11 @@ static void test_sampling_equals_plain(void **state)
     toy_free(t);
 }
 
-/* A model that draws on its side (as the GPU does) gives the tokens the
- * host gets by drawing from the same logits, plain and lookahead, and is
- * asked to draw only when the draw is a plain one (no penalty, top-k or
- * top-p: those stay on the host). */
+/* A model that samples on its side (as the GPU does) gives the tokens the
+ * host gets from the same logits, plain and lookahead: DRAW rows for plain
+ * draws (with or without the penalty), TOPK rows for top-k (with top-p,
+ * min-p, the penalty) and for greedy with the penalty; top-p alone stays on
+ * the host. */
 static void test_model_draws_equal_host_draws(void **state)
 {
     static struct toy_sink a, b;
@@ -286,33 +287,39 @@ static void test_model_draws_equal_host_draws(void **state)
     struct dec_result res;
     int32_t prompt[48];
     uint32_t hits = 0;
-    for (uint64_t seed = 0; seed < 32; seed++) {
+    for (uint64_t seed = 0; seed < 48; seed++) {
         struct dec_params p = dec_params_default();
         p.temperature = seed % 3 == 0 ? 1.0f : seed % 3 == 1 ? 0.7f : 0.5f;
         p.min_p = seed % 4 == 2 ? 0.05f : 0.0f;
-        bool plain_draw = seed % 8 != 7;
-        if (!plain_draw) {
-            p.repeat_penalty = seed % 16 == 7 ? 1.2f : 1.0f;
-            p.top_k = seed % 16 == 15 ? 12 : 0;
-        }
+        unsigned kind = seed % 6; /* 0, 1 draws; 2, 3, 4 top candidates; 5 the host */
+        p.repeat_penalty = kind == 1 || kind == 3 || kind == 4 ? 1.3f : 1.0f;
+        p.repeat_last_n = seed % 12 < 6 ? 64 : 5;
+        p.top_k = kind == 2 || kind == 3 ? 4 + (uint32_t)seed % 13 : 0;
+        p.top_p = kind == 3 || kind == 5 ? 0.8f : 1.0f;
+        if (kind == 4)
+            p.temperature = 0; /* greedy with the penalty: the best of one candidate */
         p.seed = seed;
         p.max_tokens = 160;
         set_nwg(&p, configs[seed % 4]);
         p.lookahead = seed % 4 != 0;
         toy_prompt(host, seed, 48, prompt);
-        uint32_t drawn = model->draws;
+        uint32_t drawn = model->draws, tops = model->tops;
         assert_int_equal(toy_run(host, sh, prompt, 48, &p, false, &a, &res), 0);
         assert_int_equal(toy_run(model, sm, prompt, 48, &p, false, &b, &res), 0);
         assert_int_equal(a.n, b.n);
         assert_memory_equal(a.tok, b.tok, sizeof(int32_t) * a.n);
-        if (plain_draw)
-            assert_true(model->draws >= b.n - 1); /* all but the prefill's token */
-        else
-            assert_int_equal(model->draws, drawn);
+        /* Every token but the prefill's chosen from the model's answers. */
+        assert_true(model->draws - drawn >= (kind < 2 ? b.n - 1 : 0));
+        assert_true(model->tops - tops >= (kind >= 2 && kind < 5 ? b.n - 1 : 0));
+        assert_true(kind < 5 || (model->draws == drawn && model->tops == tops));
+        assert_true(kind >= 2 || model->tops == tops);
+        assert_true(kind < 2 || model->draws == drawn);
         hits += res.stats.hit_steps;
     }
-    print_message("model draws: %u draws, %u steps accepted drawn candidate tokens\n", model->draws, hits);
+    print_message("model draws: %u draws, %u top-k rows, %u steps accepted candidate tokens\n", model->draws,
+                  model->tops, hits);
     assert_int_equal(host->draws, 0);
+    assert_int_equal(host->tops, 0);
     assert_true(hits > 50);
     assert_int_equal(host->violations, 0);
     assert_int_equal(model->violations, 0);

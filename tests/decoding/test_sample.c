@@ -121,7 +121,7 @@ static void test_draw_definition(void **state)
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         uint32_t n = sizes[k];
         for (int trial = 0; trial < 40; trial++) {
-            struct dec_draw_params d = {trial % 3 == 0 ? 0.6f : 1.0f, trial % 4 == 1 ? 0.02f : 0.0f};
+            struct dec_draw_params d = {.temperature = trial % 3 == 0 ? 0.6f : 1.0f, .min_p = trial % 4 == 1 ? 0.02f : 0.0f, .penalty = 1.0f};
             float spread = trial % 2 ? 12.0f : 3.0f;
             for (uint32_t v = 0; v < n; v++)
                 l[v] = (float)lcg(&x) / (float)(1u << 31) * spread - spread / 2;
@@ -144,7 +144,7 @@ static void test_draw_definition(void **state)
     }
     /* u = 0 takes the first token with weight; the draw reads only w's scratch. */
     float two[2] = {-INFINITY, 0.0f}, scratch[3];
-    struct dec_draw_params d = {1.0f, 0.0f};
+    struct dec_draw_params d = {.temperature = 1.0f, .penalty = 1.0f};
     assert_int_equal(dec_draw(two, 2, &d, 0, scratch), 1);
     float bad[3] = {NAN, NAN, NAN};
     assert_int_equal(dec_draw(bad, 3, &d, 123, scratch), 0);
@@ -234,6 +234,84 @@ static void test_top_p_nucleus(void **state)
     dec_sampler_done(&s);
 }
 
+/* dec_top_k against a plain reading of its definition, on logits with
+ * ties, zeros of both signs and NaN; and dec_sample_top on those
+ * candidates picks what dec_sample picks from the whole row, bit for bit,
+ * with the penalty, top-k, top-p, min-p and greedy. */
+static void test_top_k_candidates(void **state)
+{
+    enum { N = 700 };
+    static float l[N], pen[N], work[N], scaled[N];
+    static int32_t idx[N];
+    static struct dec_cand c[DEC_TOPK_MAX];
+    struct dec_sampler s;
+    assert_int_equal(dec_sampler_init(&s, N), 0);
+    uint64_t x = 5;
+    int32_t hist[40];
+    for (int trial = 0; trial < 96; trial++) {
+        for (uint32_t v = 0; v < N; v++) {
+            uint32_t r = lcg(&x);
+            l[v] = trial % 3 == 0 ? (float)(r % 9) - 4.0f : (float)r / (float)(1u << 31) * 12.0f - 6.0f;
+            if (r % 97 == 0)
+                l[v] = r % 2 ? -0.0f : 0.0f;
+        }
+        if (trial % 8 == 3)
+            l[lcg(&x) % N] = NAN;
+        for (int i = 0; i < 40; i++)
+            hist[i] = (int32_t)(lcg(&x) % N);
+        struct dec_params p = dec_params_default();
+        p.temperature = trial % 4 == 0 ? 0.0f : trial % 4 == 1 ? 0.7f : trial % 4 == 2 ? 1.0f : 1.9f;
+        p.top_k = 1 + (uint32_t)(trial * 37) % DEC_TOPK_MAX;
+        p.top_p = trial % 5 == 1 ? 0.6f : 1.0f;
+        p.min_p = trial % 7 == 2 ? 0.1f : 0.0f;
+        p.repeat_penalty = trial % 2 ? 1.4f : 1.0f;
+        p.repeat_last_n = 1 + (uint32_t)trial % 40;
+        assert_int_equal(dec_sampler_model_want(&p, N),
+                         p.temperature > 0 || p.repeat_penalty != 1.0f ? DEC_WANT_TOPK : DEC_WANT_NONE);
+        if (dec_sampler_model_want(&p, N) != DEC_WANT_TOPK)
+            continue;
+        struct dec_draw_params d = dec_sampler_draw_params(&p);
+        /* The model's side: the penalty on the window's distinct tokens. */
+        memcpy(pen, l, sizeof(l));
+        bool seen[N] = {false};
+        for (uint32_t i = 40 - p.repeat_last_n; i < 40; i++)
+            if (!seen[hist[i]]) {
+                seen[hist[i]] = true;
+                pen[hist[i]] = dec_penalized(pen[hist[i]], p.repeat_penalty);
+            }
+        dec_top_k(pen, N, d.temperature, d.top_k, c, scaled, idx);
+        /* The definition: v is in iff fewer than k tokens come before it. */
+        float inv_t = 1.0f / d.temperature;
+        uint32_t at = 0;
+        for (uint32_t v = 0; v < N; v++) {
+            float a = pen[v] * inv_t;
+            uint32_t ahead = 0;
+            for (uint32_t u = 0; u < N; u++) {
+                float b = pen[u] * inv_t;
+                bool nb = b != b, na = a != a;
+                ahead += nb ? (na && u < v) : na ? 1 : (b > a || (b == a && u < v));
+            }
+            if (ahead < d.top_k) {
+                assert_true(at < d.top_k);
+                assert_int_equal(c[at].id, (int32_t)v);
+                assert_memory_equal(&c[at].logit, &a, sizeof(a));
+                at++;
+            }
+        }
+        assert_int_equal(at, d.top_k);
+        struct dec_rng r1, r2;
+        dec_rng_seed(&r1, (uint64_t)trial);
+        r2 = r1;
+        for (int k = 0; k < 4; k++) {
+            memcpy(work, l, sizeof(l));
+            int32_t want = dec_sample(&s, &p, work, hist, 40, &r1);
+            assert_int_equal(dec_sample_top(&s, &p, c, d.top_k, &r2), want);
+        }
+        assert_memory_equal(&r1, &r2, sizeof(r1)); /* the same numbers used */
+    }
+    dec_sampler_done(&s);
+}
+
 static void test_rng(void **state)
 {
     struct dec_rng a, b;
@@ -261,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_distribution),
         cmocka_unit_test(test_draw_definition),
         cmocka_unit_test(test_top_p_nucleus),
+        cmocka_unit_test(test_top_k_candidates),
         cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,8 +94,9 @@ static int check_rows(struct toy *t, const struct dec_row *rows, uint32_t n)
             violate(t, "row %u has parent %u", i, (unsigned)r->parent);
             return -EPROTO;
         }
-        uint32_t max_want = t->draw_set ? DEC_WANT_DRAW : DEC_WANT_LOGITS;
+        uint32_t max_want = t->draw_set ? DEC_WANT_TOPK : DEC_WANT_LOGITS;
         if (r->token < 0 || (uint32_t)r->token >= t->cfg.n_vocab || r->want > max_want ||
+            (r->want == DEC_WANT_TOPK && !t->draw.top_k) ||
             (r->want == DEC_WANT_DRAW && r->u24 >> 24)) {
             violate(t, "row %u token/want %u", i, (unsigned)r->token);
             return -EPROTO;
@@ -107,6 +108,29 @@ static int check_rows(struct toy *t, const struct dec_row *rows, uint32_t n)
         }
     }
     return 0;
+}
+
+/* The repetition penalty of set_draw on row i's logits: the distinct
+ * tokens among the last penalty_last_n of its sequence (the committed
+ * prefix, its ancestors, itself). */
+static void toy_penalize(const struct toy *t, const struct dec_row *rows, int32_t i, float *l)
+{
+    if (t->draw.penalty == 1.0f)
+        return;
+    uint32_t left = t->draw.penalty_last_n, nw = 0;
+    int32_t *w = malloc(sizeof(*w) * (left + 1));
+    for (int32_t r = i; r >= 0 && left; r = rows[r].parent, left--)
+        w[nw++] = rows[r].token;
+    for (uint32_t k = t->n_past; k > 0 && left; k--, left--)
+        w[nw++] = t->seq[k - 1];
+    for (uint32_t a = 0; a < nw; a++) {
+        bool dup = false;
+        for (uint32_t b = 0; b < a && !dup; b++)
+            dup = w[b] == w[a];
+        if (!dup)
+            l[w[a]] = dec_penalized(l[w[a]], t->draw.penalty);
+    }
+    free(w);
 }
 
 static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
@@ -121,21 +145,30 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
         return -EIO;
     t->rows_total += n;
     t->clock_ns += 1000000 + t->row_ns * n;
-    float *l = malloc(sizeof(float) * t->cfg.n_vocab * 2);
+    float *l = malloc(sizeof(float) * t->cfg.n_vocab * 3);
+    int32_t *idx = malloc(sizeof(int32_t) * t->cfg.n_vocab);
     uint32_t slot = 0;
     for (uint32_t i = 0; i < n; i++) {
         int32_t c3[3];
         uint32_t k = row_ctx(t, rows, (int32_t)i, c3);
         toy_logits(t, c3, k, t->n_past + t->depth[i], l);
         ret_argmax[i] = rows[i].want ? toy_argmax(l, t->cfg.n_vocab) : -1;
+        if (rows[i].want == DEC_WANT_DRAW || rows[i].want == DEC_WANT_TOPK)
+            toy_penalize(t, rows, (int32_t)i, l);
         if (rows[i].want == DEC_WANT_DRAW) {
             ret_argmax[i] = dec_draw(l, t->cfg.n_vocab, &t->draw, rows[i].u24, l + t->cfg.n_vocab);
             t->draws++;
+        }
+        if (rows[i].want == DEC_WANT_TOPK) {
+            struct dec_cand *c = (struct dec_cand *)(void *)(ret_logits + (size_t)slot++ * t->cfg.n_vocab);
+            dec_top_k(l, t->cfg.n_vocab, t->draw.temperature, t->draw.top_k, c, l + t->cfg.n_vocab, idx);
+            t->tops++;
         }
         if (rows[i].want == DEC_WANT_LOGITS)
             memcpy(ret_logits + (size_t)slot++ * t->cfg.n_vocab, l, sizeof(float) * t->cfg.n_vocab);
     }
     free(l);
+    free(idx);
     memcpy(t->rows, rows, sizeof(*rows) * n);
     t->n_rows = n;
     t->can_commit = true;
@@ -145,7 +178,8 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
 static int toy_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct toy *t = ctx;
-    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1))
+    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1) || !(d->penalty > 0) ||
+        d->top_k > DEC_TOPK_MAX || 2 * d->top_k > t->cfg.n_vocab)
         return -EINVAL;
     t->draw = *d;
     t->draw_set = true;

@@ -21,7 +21,7 @@ struct toy_cfg {
     float sharp;        /* logit bonus of the preferred token */
     uint64_t salt;      /* picks one language among many */
     int fail_step;      /* step number (1-based) that returns -EIO; 0 = never */
-    bool draws;         /* offers set_draw and draws DRAW rows itself, as a GPU model does */
+    bool draws;         /* offers set_draw: draws DRAW rows and answers TOPK rows itself, as a GPU model does */
 };
 
 struct toy {
@@ -42,6 +42,7 @@ struct toy {
     struct dec_draw_params draw; /* from set_draw */
     bool draw_set;
     uint32_t draws;         /* DRAW rows drawn */
+    uint32_t tops;          /* TOPK rows answered */
 };
 
 struct toy_cfg toy_cfg_default(void);

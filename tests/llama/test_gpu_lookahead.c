@@ -156,9 +156,12 @@ static void test_code_greedy_exact(void **state)
 
 /* Sampling: a seed reproduces, and lookahead sampling draws the same tokens
  * as plain sampling (one uniform per emitted token, batch-invariant logits).
- * Plain draws (temperature, min-p) are made on the GPU (draw.comp): they
- * give the tokens the host draws from the same logits (the session built
- * without set_draw), which also covers the host's top-k and penalty paths. */
+ * The GPU samples what it can: plain draws (temperature, min-p, with or
+ * without the penalty) in draw.comp, top-k (with top-p, min-p, the penalty)
+ * and greedy with the penalty as top-k candidates (topk.comp), the penalty
+ * in penalty.comp. Every way gives the tokens the host gets from the same
+ * logits (the session built without set_draw); top-p alone stays on the
+ * host. */
 static void test_sampling_matches_plain(void **state)
 {
     char err[512];
@@ -175,28 +178,34 @@ static void test_sampling_matches_plain(void **state)
     assert_int_equal(dec_session_new(&dm, &caps, &s), 0);
     assert_int_equal(dec_session_new(&host, &caps, &sh), 0);
     const char *texts[] = {"Once upon a time", "The little dog", "Tom and Sue went"};
-    uint64_t gpu_draws = 0;
+    uint64_t gpu_draws = 0, gpu_tops = 0;
     for (int i = 0; i < 3; i++) {
         int32_t prompt[64];
         size_t n;
         assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt, 64, &n), 0);
-        for (uint64_t seed = 1; seed <= 4; seed++) {
+        for (uint64_t seed = 1; seed <= 8; seed++) {
             struct dec_params p = dec_params_default();
             p.max_tokens = 96;
-            p.temperature = seed == 2 ? 1.3f : 0.8f;
+            p.temperature = seed == 2 ? 1.3f : seed == 7 ? 0.0f : 0.8f;
             p.min_p = seed == 3 ? 0.05f : 0.0f;
-            p.top_k = seed == 4 ? 20 : 0;
+            p.top_k = seed == 4 ? 20 : seed == 5 ? 40 : 0;
+            p.top_p = seed == 5 || seed == 8 ? 0.9f : 1.0f;
+            p.repeat_penalty = seed == 5 ? 1.1f : seed == 6 || seed == 7 ? 1.3f : 1.0f;
+            p.repeat_last_n = seed == 6 ? 16 : 64;
             p.seed = seed;
             p.lookahead = false;
             struct collect a, b, c, h;
             struct dec_result r;
-            uint64_t before = llm_model_gpu_draws(m);
+            uint64_t before = llm_model_gpu_draws(m), tops = llm_model_gpu_tops(m);
             run(s, prompt, (uint32_t)n, &p, &a, &r);
-            if (dm.set_draw && seed != 4) /* top-k is drawn on the host */
-                assert_true(llm_model_gpu_draws(m) >= before + a.n - 1);
-            else
-                assert_true(llm_model_gpu_draws(m) == before);
+            bool draw = seed <= 3 || seed == 6, top = seed == 4 || seed == 5 || seed == 7;
+            /* Every token but the prefill's, where the GPU can. */
+            assert_true(llm_model_gpu_draws(m) - before >= (dm.set_draw && draw ? a.n - 1 : 0));
+            assert_true(llm_model_gpu_tops(m) - tops >= (dm.set_draw && top ? a.n - 1 : 0));
+            assert_true(dm.set_draw && draw ? llm_model_gpu_tops(m) == tops : llm_model_gpu_draws(m) == before);
+            assert_true(dm.set_draw && top ? true : llm_model_gpu_tops(m) == tops);
             gpu_draws += llm_model_gpu_draws(m) - before;
+            gpu_tops += llm_model_gpu_tops(m) - tops;
             run(s, prompt, (uint32_t)n, &p, &b, &r);
             assert_int_equal(a.n, b.n);
             assert_memory_equal(a.tok, b.tok, a.n * sizeof(int32_t));
@@ -210,7 +219,8 @@ static void test_sampling_matches_plain(void **state)
             assert_memory_equal(a.tok, c.tok, a.n * sizeof(int32_t));
         }
     }
-    print_message("sampling: %llu tokens drawn on the GPU\n", (unsigned long long)gpu_draws);
+    print_message("sampling: %llu tokens drawn on the GPU, %llu chosen from its top-k candidates\n",
+                  (unsigned long long)gpu_draws, (unsigned long long)gpu_tops);
     dec_session_free(s);
     dec_session_free(sh);
     llm_model_free(m);

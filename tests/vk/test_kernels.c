@@ -590,7 +590,8 @@ static void test_draw(void **state)
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)ncase * V * 4, VKR_MEM_DEVICE, &bl), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bd), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bo), 0);
-    static const struct dec_draw_params params[] = {{1.0f, 0.0f}, {0.6f, 0.02f}};
+    static const struct dec_draw_params params[] = {{.temperature = 1.0f, .penalty = 1.0f},
+                                                    {.temperature = 0.6f, .min_p = 0.02f, .penalty = 1.0f}};
     uint32_t mismatches = 0, compared = 0;
     for (size_t pi = 0; pi < 2; pi++) {
         int32_t first[24 * 7];
@@ -670,6 +671,154 @@ static void test_draw(void **state)
     free(w);
     free(d);
     free(out);
+}
+
+/* One dispatch of `groups` workgroups of a kernel over the given
+ * buffers, waited for. */
+static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bufs, uint32_t nb, const void *pc,
+                     uint32_t groups)
+{
+    struct vkr_kernel k;
+    assert_int_equal(vkr_kernel_new(ctx, kd, &k), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, 1, nb, &pool), 0);
+    struct vkr_binding bb[4];
+    for (uint32_t i = 0; i < nb; i++)
+        bb[i] = (struct vkr_binding){bufs[i], 0, 0};
+    VkDescriptorSet set;
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, nb, &set), 0);
+    struct vkr_cmd cmd;
+    assert_int_equal(vkr_cmd_new(ctx, 2, &cmd), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &cmd), 0);
+    vkr_cmd_dispatch(&cmd, &k, set, pc, groups, 1, 1);
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &cmd), 0);
+    vkr_cmd_free(ctx, &cmd);
+    vkr_set_pool_free(ctx, &pool);
+    vkr_kernel_free(ctx, &k);
+}
+
+/* topk.comp against dec_top_k, bit for bit (only comparisons decide, so
+ * nothing may differ): rows of 2 to 32000 logits, spread wide, with many
+ * ties (small integers), zeros of both signs, NaN and -inf, k from 1 to
+ * DEC_TOPK_MAX, two temperatures, 64 and 256 lanes (and 32 for NVIDIA's
+ * subgroups). Several rows a dispatch, each its own LM head row. */
+struct topk_case {
+    uint32_t n_vocab, k;
+    int kind; /* 0 spread, 1 small integers, 2 +-0 and NaN, 3 all equal, 4 -inf */
+};
+
+static void test_topk(void **state)
+{
+    static const struct topk_case cases[] = {
+        {32000, 40, 0}, {32000, 256, 1}, {4096, 1, 0}, {4097, 255, 2}, {129, 64, 1},
+        {300, 7, 3},    {2, 1, 2},       {1000, 250, 4}, {32000, 1, 1}, {777, 100, 2},
+    };
+    const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), rows = 3, V = 32000;
+    float *l = malloc((size_t)rows * V * 4), *scaled = malloc(V * 4);
+    int32_t *idx = malloc(V * 4);
+    struct dec_cand *want = malloc(DEC_TOPK_MAX * sizeof(*want));
+    uint32_t *got = malloc((size_t)rows * DEC_TOPK_MAX * 8), rowsel[3] = {2, 0, 1};
+    struct vkr_buf bl, br, bo;
+    assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * V * 4, VKR_MEM_DEVICE, &bl), 0);
+    assert_int_equal(vkr_buf_new(ctx, rows * 4, VKR_MEM_DEVICE, &br), 0);
+    assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE, &bo), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &br, 0, rowsel, sizeof(rowsel)), 0);
+    uint32_t compared = 0;
+    for (uint32_t c = 0; c < ncase; c++) {
+        const struct topk_case *tc = &cases[c];
+        uint32_t n = tc->n_vocab;
+        for (uint32_t v = 0; v < rows * n; v++) {
+            float x = (frand() - 0.5f) * 20.0f;
+            if (tc->kind == 1)
+                x = (float)(int)(frand() * 9.0f) - 4.0f;
+            if (tc->kind == 2 && v % 5 == 1)
+                x = v % 3 ? -0.0f : 0.0f;
+            if (tc->kind == 2 && v % 13 == 4)
+                x = NAN;
+            if (tc->kind == 3)
+                x = 1.25f;
+            if (tc->kind == 4 && v % 2)
+                x = -INFINITY;
+            l[v] = x;
+        }
+        assert_int_equal(vkr_buf_upload(ctx, &bl, 0, l, (size_t)rows * n * 4), 0);
+        for (int ti = 0; ti < 2; ti++) {
+            float temp = ti ? 0.7f : 1.0f;
+            for (uint32_t local = 32; local <= 256; local *= 2) {
+                if (local == 128)
+                    continue;
+                struct vkr_kernel_desc kd = {.name = "topk", .spirv = lade_spv_topk, .spirv_bytes = lade_spv_topk_bytes,
+                                             .n_bindings = 3, .push_bytes = 12, .n_spec = 2, .spec = {0, local}};
+                struct { uint32_t n_vocab, k; float inv_t; } pc = {n, tc->k, 1.0f / temp};
+                struct vkr_buf *bufs[3] = {&bl, &br, &bo};
+                run_once(&kd, bufs, 3, &pc, rows);
+                assert_int_equal(vkr_buf_download(ctx, &bo, 0, got, (size_t)rows * DEC_TOPK_MAX * 8), 0);
+                for (uint32_t j = 0; j < rows; j++) {
+                    dec_top_k(l + (size_t)rowsel[j] * n, n, temp, tc->k, want, scaled, idx);
+                    for (uint32_t i = 0; i < tc->k; i++) {
+                        const uint32_t *g = got + ((size_t)j * DEC_TOPK_MAX + i) * 2;
+                        uint32_t wbits;
+                        memcpy(&wbits, &want[i].logit, 4);
+                        if (g[0] != (uint32_t)want[i].id || g[1] != wbits)
+                            print_message("topk: case %u row %u lanes %u cand %u: device %u %08x, host %d %08x\n", c,
+                                          j, local, i, g[0], g[1], want[i].id, wbits);
+                        assert_int_equal(g[0], (uint32_t)want[i].id);
+                        assert_int_equal(g[1], wbits);
+                    }
+                    compared++;
+                }
+            }
+        }
+    }
+    print_message("topk: %u rows, every candidate identical to dec_top_k\n", compared);
+    vkr_buf_free(ctx, &bl);
+    vkr_buf_free(ctx, &br);
+    vkr_buf_free(ctx, &bo);
+    free(l);
+    free(scaled);
+    free(idx);
+    free(want);
+    free(got);
+}
+
+/* penalty.comp against dec_penalized, bit for bit: two rows' lists (one
+ * empty), logits of both signs, zero and -inf; the tokens not listed and
+ * the row without a list keep their bits. */
+static void test_penalty(void **state)
+{
+    enum { V = 1000, R = 4, STRIDE = 256 };
+    static float l[R * V], out[R * V];
+    static uint32_t pen[2 * R + R * STRIDE];
+    for (uint32_t v = 0; v < R * V; v++)
+        l[v] = v % 17 == 3 ? 0.0f : v % 29 == 5 ? -INFINITY : (frand() - 0.5f) * 30.0f;
+    /* Penalized row 0 is LM head row 2 (100 distinct tokens), row 1 is head
+     * row 0 with an empty list; head rows 1 and 3 have none. */
+    pen[0] = 2;
+    pen[1] = 100;
+    pen[2] = 0;
+    pen[3] = 0;
+    for (uint32_t i = 0; i < 100; i++)
+        pen[2 * R + i] = (i * 37 + 11) % V;
+    struct vkr_buf bl, bp;
+    assert_int_equal(vkr_buf_new(ctx, sizeof(l), VKR_MEM_DEVICE, &bl), 0);
+    assert_int_equal(vkr_buf_new(ctx, sizeof(pen), VKR_MEM_DEVICE, &bp), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bl, 0, l, sizeof(l)), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bp, 0, pen, sizeof(pen)), 0);
+    float penalty = 1.3f;
+    struct vkr_kernel_desc kd = {.name = "penalty", .spirv = lade_spv_penalty, .spirv_bytes = lade_spv_penalty_bytes,
+                                 .n_bindings = 2, .push_bytes = 20, .n_spec = 2, .spec = {0, 64}};
+    struct { uint32_t n_vocab, max_rows, stride; float penalty, inv_penalty; } pc = {V, R, STRIDE, penalty,
+                                                                                    1.0f / penalty};
+    struct vkr_buf *bufs[2] = {&bl, &bp};
+    run_once(&kd, bufs, 2, &pc, 2);
+    assert_int_equal(vkr_buf_download(ctx, &bl, 0, out, sizeof(out)), 0);
+    for (uint32_t i = 0; i < 100; i++) {
+        uint32_t v = 2 * V + pen[2 * R + i];
+        l[v] = dec_penalized(l[v], penalty);
+    }
+    assert_memory_equal(out, l, sizeof(l));
+    vkr_buf_free(ctx, &bl);
+    vkr_buf_free(ctx, &bp);
 }
 
 /* Batched uploads (vkr_upload_begin/end): buffers larger than the ring
@@ -789,6 +938,8 @@ int main(void)
         cmocka_unit_test(test_matmul_geometry_invariant),
         cmocka_unit_test(test_matmul_cm),
         cmocka_unit_test(test_draw),
+        cmocka_unit_test(test_topk),
+        cmocka_unit_test(test_penalty),
         cmocka_unit_test(test_upload_batch),
         cmocka_unit_test(test_validation_error_fails),
         cmocka_unit_test(test_errors_are_clear),
