@@ -51,6 +51,7 @@ struct args {
     float temp;             /* 0: greedy only */
     uint32_t top_k;         /* sampling knobs of the sampled runs */
     float top_p, penalty;
+    bool no_reference;      /* lookahead: skip the reference-mode runs */
     uint64_t seed;
 };
 
@@ -90,6 +91,7 @@ struct run {
     uint32_t n, cap;
     struct dec_result r;
     int err;
+    bool skipped;  /* not run (--no-reference) */
     double wall_ms, gen_ms, tps, gpu_ms_step;
 };
 
@@ -421,6 +423,8 @@ static json_t *run_json(const struct run *r, const struct run *base)
                           jr(s->tokens ? r->gen_ms / s->tokens : 0), "step_ms_mean", jr(s->step_ms_mean),
                           "lookahead_step_ms_mean", jr(s->lookahead_step_ms_mean), "gpu_ms_per_step",
                           jr(r->gpu_ms_step));
+    json_object_set_new(o, "rows_per_step",
+                        jr(s->lookahead_steps ? (double)s->lookahead_rows / s->lookahead_steps : 1.0));
     if (base && !base->err) {
         long d = first_diff(r, base);
         json_object_set_new(o, "speedup", jr(base->tps > 0 ? r->tps / base->tps : 0));
@@ -593,6 +597,7 @@ struct la_state {
     struct series *v;      /* one per prompt */
     bool *ok;              /* [prompt * C_COUNT + cfg]: ran without error */
     double tokens[C_COUNT], gen_ms[C_COUNT];
+    double la_rows[C_COUNT], la_steps[C_COUNT]; /* lookahead steps' rows, for rows_per_step */
     unsigned exact[C_COUNT], compared[C_COUNT];
     json_t *mismatches;
     int status;
@@ -618,6 +623,10 @@ static struct dec_params cfg_params(const struct la_state *st, const struct cfg 
 
 static void la_print_cell(const struct run *r, const struct run *base)
 {
+    if (r->skipped) {
+        printf(" | %29s", "-");
+        return;
+    }
     if (r->err) {
         printf(" | %29s", "ERROR");
         return;
@@ -643,6 +652,8 @@ static void la_account(struct la_state *st, size_t pi, const struct prompt *pr, 
     }
     st->tokens[c] += ds->tokens;
     st->gen_ms[c] += r->gen_ms;
+    st->la_rows[c] += (double)ds->lookahead_rows;
+    st->la_steps[c] += ds->lookahead_steps;
     s->tps[c] = r->tps;
     s->tok_step[c] = ds->tokens_per_step;
     s->tok_pass[c] = ds->tokens_per_pass;
@@ -678,10 +689,14 @@ static json_t *la_prompt(struct la_state *st, size_t pi, const struct prompt *pr
     json_t *o = json_pack("{s:s,s:i,s:i}", "id", pr->id, "prompt_tokens", (int)np, "max_tokens", (int)mt);
     for (unsigned c = 0; c < st->n_cfg; c++) {
         struct dec_params p = cfg_params(st, &cfgs[c], mt);
-        run_gen(&st->b, pt, np, &p, &runs[c]);
+        runs[c].skipped = st->a->no_reference && cfgs[c].reference;
+        if (!runs[c].skipped)
+            run_gen(&st->b, pt, np, &p, &runs[c]);
     }
     for (unsigned c = 0; c < st->n_cfg; c++) {
         const struct run *base = &runs[cfgs[c].sampled ? C_SPLAIN : C_PLAIN];
+        if (runs[c].skipped)
+            continue;
         la_account(st, pi, pr, c, &runs[c], base);
         json_object_set_new(o, cfgs[c].name, run_json(&runs[c], cfgs[c].lookahead ? base : NULL));
     }
@@ -723,6 +738,7 @@ static json_t *la_agg_cfg(struct la_state *st, size_t n_prompts, unsigned c, dou
     if (cfgs[c].lookahead) {
         json_object_set_new(o, "speedup", mean_median(v[0], k));
         json_object_set_new(o, "tokens_per_step", mean_median(v[1], k));
+        json_object_set_new(o, "rows_per_step", jr(st->la_steps[c] > 0 ? st->la_rows[c] / st->la_steps[c] : 0));
         json_object_set_new(o, "tokens_per_pass", mean_median(v[2], k));
         json_object_set_new(o, "hit_rate", mean_median(v[3], k));
         json_object_set_new(o, "exact", json_integer(st->exact[c]));
@@ -738,17 +754,19 @@ static json_t *la_aggregate(struct la_state *st, size_t n_prompts)
     json_t *agg = json_object();
     double pass[C_COUNT] = {0}, sp[C_COUNT] = {0};
     for (unsigned c = 0; c < st->n_cfg; c++)
-        json_object_set_new(agg, cfgs[c].name, la_agg_cfg(st, n_prompts, c, &pass[c], &sp[c]));
+        if (!(st->a->no_reference && cfgs[c].reference))
+            json_object_set_new(agg, cfgs[c].name, la_agg_cfg(st, n_prompts, c, &pass[c], &sp[c]));
     printf("\n%-8s %-22s %-22s %-22s %s\n", "", "speedup mean/median", "tokens/step mean/med",
-           "tokens/pass mean/med", "exact");
+           "tokens/pass mean/med", "exact   rows/step");
     for (unsigned c = 0; c < st->n_cfg; c++) {
         json_t *o = json_object_get(agg, cfgs[c].name);
-        if (!cfgs[c].lookahead)
+        if (!cfgs[c].lookahead || !o)
             continue;
 #define MM(key) json_real_value(json_object_get(json_object_get(o, key), "mean")), \
                 json_real_value(json_object_get(json_object_get(o, key), "median"))
-        printf("%-18s %6.2fx / %5.2fx    %6.2f / %5.2f       %6.2f / %5.2f       %u/%u\n", cfgs[c].name,
-               MM("speedup"), MM("tokens_per_step"), MM("tokens_per_pass"), st->exact[c], st->compared[c]);
+        printf("%-18s %6.2fx / %5.2fx    %6.2f / %5.2f       %6.2f / %5.2f       %u/%u   %6.1f\n", cfgs[c].name,
+               MM("speedup"), MM("tokens_per_step"), MM("tokens_per_pass"), st->exact[c], st->compared[c],
+               json_real_value(json_object_get(o, "rows_per_step")));
 #undef MM
     }
     for (unsigned k = 0; k < st->n_cfg; k += 3) {
@@ -882,6 +900,7 @@ static void usage(FILE *f)
             "  --json PATH       write every figure as JSON\n"
             "  --nwg N,W,G       lookahead parameters (default: sized to the device by dec_measure_row_cost)\n"
             "  --adaptive        let lookahead fall back to plain steps (default off: measure lookahead itself)\n"
+            "  --no-reference    lookahead: skip the reference-mode runs (window sweeps)\n"
             "  --temp T          greedy: sample at temperature T instead; lookahead: also compare sampling\n"
             "                    at T, plain vs lookahead, one seed\n"
             "  --seed S          sampling seed (default 1)\n"
@@ -939,6 +958,7 @@ static int parse_opt(int c, const char *v, struct args *a)
     case 'd': a->device = v; return 0;
     case 'j': a->json = v; return 0;
     case 'a': a->adaptive = true; return 0;
+    case 'R': a->no_reference = true; return 0;
     case 'l':
     case 'n':
     case 'c':
@@ -965,7 +985,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"model", 1, 0, 'm'}, {"prompts", 1, 0, 'p'}, {"limit", 1, 0, 'l'}, {"max-tokens", 1, 0, 'n'},
         {"device", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"json", 1, 0, 'j'}, {"nwg", 1, 0, 'w'},
         {"adaptive", 0, 0, 'a'}, {"temp", 1, 0, 't'}, {"seed", 1, 0, 's'}, {"top-k", 1, 0, 'k'},
-        {"top-p", 1, 0, 'P'}, {"penalty", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"top-p", 1, 0, 'P'}, {"penalty", 1, 0, 'r'}, {"no-reference", 0, 0, 'R'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int c;
     if (argc < 2 || argv[1][0] == '-') {

@@ -239,6 +239,7 @@ struct dec_stats {
     uint32_t steps;            /* forward passes after the prefill */
     uint32_t lookahead_steps;  /* of which carried a lookahead window */
     uint32_t plain_steps;      /* of which were one-row steps */
+    uint64_t lookahead_rows;   /* rows of the lookahead steps, all together (what they cost) */
     uint32_t tokens;           /* tokens decoded, EOS and stop-string tokens included */
     uint32_t prefill_tokens;
     double tokens_per_pass;    /* tokens / (steps + 1): the prefill pass yields the first token */

@@ -157,10 +157,11 @@ static void adapt(struct dec_session *s, double ms, uint32_t kept)
     }
 }
 
-static void count(struct dec_session *s, uint32_t kept, uint32_t matched, double ms)
+static void count(struct dec_session *s, uint32_t rows, uint32_t kept, uint32_t matched, double ms)
 {
     struct dec_stats *st = &s->ret->stats;
     st->lookahead_steps++;
+    st->lookahead_rows += rows;
     st->hist[kept < DEC_HIST_MAX ? kept : DEC_HIST_MAX - 1]++;
     if (s->trie.n_cand)
         st->verify_steps++;
@@ -207,7 +208,7 @@ int dec_lookahead_step(struct dec_session *s)
         return r;
     }
     double ms = (double)(s->now(s->now_user) - t0) / 1e6;
-    count(s, kept, matched < kept ? matched : kept, ms);
+    count(s, n, kept, matched < kept ? matched : kept, ms);
     if (s->p->adaptive && full)
         adapt(s, ms, kept);
     return 0;

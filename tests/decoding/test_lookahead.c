@@ -177,11 +177,14 @@ static void test_stats(void **state)
     toy_prompt(t, 11, 64, prompt);
     p.max_tokens = 300;
     p.adaptive = false;
-    uint32_t steps_before = t->steps;
+    uint32_t steps_before = t->steps, rows_before = t->rows_total;
     assert_int_equal(toy_run(t, s, prompt, 64, &p, false, &sink, &res), 0);
     const struct dec_stats *st = &res.stats;
     check_stats(&res, p.n);
     assert_int_equal(st->steps, t->steps - steps_before);
+    /* Every step here is a lookahead step: the rows the model was sent. */
+    assert_int_equal(st->lookahead_rows, t->rows_total - rows_before);
+    assert_true(st->lookahead_rows > 2 * (uint64_t)st->steps);
     assert_int_equal(st->tokens, 300);
     assert_int_equal(st->prefill_tokens, 64);
     assert_int_equal(st->plain_steps, 0);
