@@ -45,7 +45,9 @@ How to read the figures:
 - *tokens/step* counts the tokens after the first over the forward passes after
   the prefill; *tokens/pass* counts every token over every pass, prefill
   included, which is the figure of the reference table in
-  `../shared/prompts/README.md`.
+  `../shared/prompts/README.md`. *rows/step* (in the JSON, `rows_per_step`)
+  is the mean rows a lookahead step sends through the model: on a GPU a
+  step's cost grows with them, so it says what the tokens cost.
 - *tokens/s* is decoded tokens over the wall-clock time after the prefill.
   GPU ms/step comes from timestamp queries around a step's command buffer;
   host ms/step is the rest of the wall-clock step. Weight GB/s is the bytes of

@@ -203,8 +203,9 @@ struct dec_caps dec_caps_default(void);
 /* Lookahead (N, W, G) for a device where one more row in a step costs
  * `row_cost` times a one-row step (about 0 on a large GPU, larger where a
  * step's time grows with its rows, as on a CPU): the defaults (5, 15, 15)
- * when rows are nearly free, smaller windows as they get dearer. Sets only
- * p->n, p->w, p->g. */
+ * when rows are nearly free, fewer rows as they get dearer (at an H100's
+ * cost for a small model, (8, 1, 5): long n-grams, a one-column window).
+ * Sets only p->n, p->w, p->g. */
 void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
 
 /* Measure row_cost on a model: after three untimed steps, time one-row and

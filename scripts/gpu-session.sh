@@ -130,10 +130,10 @@ fi
 nwg_sweep() {
     mkdir -p "$out/nwg"
     best_nwg="" best_sp=0
-    for nwg in ${NWG:-4,4,4 6,7,7 7,7,7 8,7,7 7,5,5 6,10,10 8,10,10}; do
+    for nwg in ${NWG:-7,5,5 7,1,5 8,1,5 8,3,5 7,1,3 8,7,7}; do
         step "nwg-$nwg" 40 "$B/bench/lade-bench" lookahead --device NVIDIA --nwg "$nwg" \
             --model "$K" --prompts "$S/prompts/code.jsonl" --limit 20 \
-            --max-tokens 128 --json "$out/nwg/$nwg.json"
+            --max-tokens 128 --no-reference --json "$out/nwg/$nwg.json"
         sp=$(sed -n 's/^lookahead  *\([0-9.]*\)x.*/\1/p' "$out/logs/nwg-$nwg.log" | head -1)
         printf '%s\t%s\n' "$nwg" "${sp:-?}" >>"$out/nwg/speedups.tsv"
         if [ -n "$sp" ] && awk -v x="$sp" -v y="$best_sp" 'BEGIN { exit !(x > y) }'; then best_nwg=$nwg best_sp=$sp; fi
@@ -178,7 +178,7 @@ if [ "${DRAW:-0}" = 1 ]; then
     step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
     for d in 1 0; do
         step "lookahead-code-draw$d" 100 env LADE_DRAW=$d "$B/bench/lade-bench" lookahead --device NVIDIA \
-            --nwg "${DRAW_NWG:-7,5,5}" --model "$K" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+            --nwg "${DRAW_NWG:-8,1,5}" --model "$K" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
             --temp 0.8 --json "$out/lookahead-code-draw$d.json"
     done
     step synth-7b-q4_0 60 "$B/tools/lade-synth" 7b q4_0 /tmp/7b-q4_0.gguf

@@ -42,9 +42,11 @@ static void test_window_follows_cost(void **state)
     dec_lookahead_default_for_cost(0.0, &p);
     assert_int_equal(p.w, 15);
     dec_lookahead_default_for_cost(0.03, &p);
-    assert_int_equal(p.n, 7);
-    assert_int_equal(p.w, 5);
+    assert_int_equal(p.n, 8);
+    assert_int_equal(p.w, 1);
+    assert_int_equal(p.g, 5);
     dec_lookahead_default_for_cost(0.5, &p);
+    assert_int_equal(p.n, 3);
     assert_int_equal(p.w, 3);
 }
 

@@ -356,13 +356,15 @@ static void test_defaults_for_cost(void **state)
     assert_int_equal(p.n, 5);
     assert_int_equal(p.w, 15);
     assert_int_equal(p.g, 15);
+    /* Dearer rows, fewer of them: (N - 1)(W + G) + 1 at most. */
     dec_lookahead_default_for_cost(0.0, &p);
     assert_int_equal(p.w, 15);
+    uint32_t rows_free = (p.n - 1) * (p.w + p.g) + 1;
     dec_lookahead_default_for_cost(0.03, &p);
-    assert_true(p.w < 15);
-    uint32_t w_mid = p.w;
+    uint32_t rows_mid = (p.n - 1) * (p.w + p.g) + 1;
+    assert_true(rows_mid < rows_free);
     dec_lookahead_default_for_cost(1.0, &p);
-    assert_true(p.w <= w_mid && p.n >= 3);
+    assert_true((p.n - 1) * (p.w + p.g) + 1 <= rows_mid && p.n >= 3);
     for (int f = DEC_FINISH_NONE; f <= DEC_FINISH_ERROR; f++)
         assert_non_null(dec_finish_name(f));
     assert_string_equal(dec_finish_name(DEC_FINISH_STOP), "stop");
