@@ -175,8 +175,10 @@ static void count(struct dec_session *s, uint32_t rows, uint32_t kept, uint32_t 
 static uint32_t assign_slots(struct dec_session *s, uint32_t n)
 {
     uint32_t slot = 0;
-    for (uint32_t i = 0; i < n; i++)
-        s->logit_slot[i] = s->rows[i].want == DEC_WANT_LOGITS || s->rows[i].want == DEC_WANT_TOPK ? (int32_t)slot++ : -1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t w = s->rows[i].want;
+        s->logit_slot[i] = w == DEC_WANT_LOGITS || w == DEC_WANT_TOPK ? (int32_t)slot++ : -1;
+    }
     return slot;
 }
 

@@ -161,12 +161,12 @@ static int32_t argmax(const float *l, uint32_t n)
 
 /* Candidates idx[0..m) with probabilities p[0..m), cut at top_p. The
  * pool is the top_k best of the n tokens of l (sorted: k is small), or
- * every token; the
- * probabilities are normalised over the pool. Top-p over every token
- * sorts only the prefix its cut keeps: the best 64, then 256, ... tokens
- * until their mass reaches top_p (sorting all of them cost about 2 ms a
- * token at 32000 tokens); the tokens, their order and the cut are the
- * ones a full sort gives. Without top-p the pool stays in id order. */
+ * every token; the probabilities are normalised over the pool. Top-p over
+ * every token sorts only the prefix its cut keeps: the best 64, then 256,
+ * ... tokens until their mass reaches top_p (sorting all of them cost
+ * about 2 ms a token at 32000 tokens); the tokens, their order and the cut
+ * are the ones a full sort gives. Without top-p the pool stays in id
+ * order. */
 static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l, uint32_t n,
                            uint32_t top_k)
 {

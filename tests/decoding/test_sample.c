@@ -121,7 +121,8 @@ static void test_draw_definition(void **state)
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         uint32_t n = sizes[k];
         for (int trial = 0; trial < 40; trial++) {
-            struct dec_draw_params d = {.temperature = trial % 3 == 0 ? 0.6f : 1.0f, .min_p = trial % 4 == 1 ? 0.02f : 0.0f, .penalty = 1.0f};
+            struct dec_draw_params d = {.temperature = trial % 3 == 0 ? 0.6f : 1.0f,
+                                        .min_p = trial % 4 == 1 ? 0.02f : 0.0f, .penalty = 1.0f};
             float spread = trial % 2 ? 12.0f : 3.0f;
             for (uint32_t v = 0; v < n; v++)
                 l[v] = (float)lcg(&x) / (float)(1u << 31) * spread - spread / 2;
