@@ -46,20 +46,6 @@ static bool plain_draw(const struct dec_params *p)
     return p->temperature > 0.0f && p->top_k == 0 && p->top_p >= 1.0f;
 }
 
-uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab)
-{
-    if (plain_draw(p))
-        return DEC_WANT_DRAW;
-    /* Greedy with the penalty is the best candidate of one (temperature 1
-     * leaves the logits as they are); top-k is the top_k candidates, the
-     * rest (top-p, min-p, the draw) the host does on those. Top-p alone
-     * needs the whole distribution. */
-    uint32_t k = p->temperature > 0.0f ? p->top_k : 1;
-    if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX && 2 * k <= n_vocab)
-        return DEC_WANT_TOPK;
-    return DEC_WANT_NONE;
-}
-
 struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p)
 {
     bool greedy = p->temperature <= 0.0f;
@@ -70,6 +56,20 @@ struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p)
         .penalty = p->repeat_penalty,
         .penalty_last_n = p->repeat_last_n,
     };
+}
+
+uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab)
+{
+    if (plain_draw(p))
+        return DEC_WANT_DRAW;
+    /* Greedy with the penalty is the best candidate of one (temperature 1
+     * leaves the logits as they are); top-k is the top_k candidates, the
+     * rest (top-p, min-p, the draw) the host does on those. Top-p alone
+     * needs the whole distribution. */
+    uint32_t k = dec_sampler_draw_params(p).top_k;
+    if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX && 2 * k <= n_vocab)
+        return DEC_WANT_TOPK;
+    return DEC_WANT_NONE;
 }
 
 static void penalize(struct dec_sampler *s, const struct dec_params *p, float *logits,

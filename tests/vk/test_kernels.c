@@ -553,6 +553,30 @@ static void test_matmul_cm(void **state)
 /* Proof that the harness catches validation errors: a child process
  * records a dispatch with no descriptor set bound; the layer reports it and
  * LADE_VALIDATION=1 turns that into an abort. */
+/* One dispatch of `groups` workgroups of a kernel over the given
+ * buffers, waited for. */
+static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bufs, uint32_t nb, const void *pc,
+                     uint32_t groups)
+{
+    struct vkr_kernel k;
+    assert_int_equal(vkr_kernel_new(ctx, kd, &k), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, 1, nb, &pool), 0);
+    struct vkr_binding bb[4];
+    for (uint32_t i = 0; i < nb; i++)
+        bb[i] = (struct vkr_binding){bufs[i], 0, 0};
+    VkDescriptorSet set;
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, nb, &set), 0);
+    struct vkr_cmd cmd;
+    assert_int_equal(vkr_cmd_new(ctx, 2, &cmd), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &cmd), 0);
+    vkr_cmd_dispatch(&cmd, &k, set, pc, groups, 1, 1);
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &cmd), 0);
+    vkr_cmd_free(ctx, &cmd);
+    vkr_set_pool_free(ctx, &pool);
+    vkr_kernel_free(ctx, &k);
+}
+
 /* draw.comp against dec_draw (decoding/draw.c), which defines the draw:
  * rows of 1 to 32000 logits (flat, peaked, with -inf and NaN entries),
  * numbers at both ends and between, two temperatures, with and without
@@ -601,8 +625,6 @@ static void test_draw(void **state)
         for (uint32_t local = 64; local <= 256; local *= 4) {
             struct vkr_kernel_desc kd = {.name = "draw", .spirv = lade_spv_draw, .spirv_bytes = lade_spv_draw_bytes,
                                          .n_bindings = 3, .push_bytes = 16, .n_spec = 3, .spec = {0, local, 2048}};
-            struct vkr_kernel k;
-            assert_int_equal(vkr_kernel_new(ctx, &kd, &k), 0);
             /* Each case's rows are its own n_vocab wide: one dispatch a case. */
             for (uint32_t c = 0; c < ncase; c++) {
                 uint32_t n = cases[c].n_vocab;
@@ -614,18 +636,10 @@ static void test_draw(void **state)
                     d[2 * j + 1] = u[c * per + j];
                 }
                 assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 8), 0);
-                struct vkr_set_pool pool;
-                assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
-                VkDescriptorSet set;
-                struct vkr_binding bb[3] = {{&bl, 0, 0}, {&bd, 0, 0}, {&bo, 0, 0}};
-                assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, 3, &set), 0);
                 struct { uint32_t n_vocab, out_off; float inv_t, min_p; } pc = {n, 3, 1.0f / params[pi].temperature,
                                                                                params[pi].min_p};
-                struct vkr_cmd cmd;
-                assert_int_equal(vkr_cmd_new(ctx, 2, &cmd), 0);
-                assert_int_equal(vkr_cmd_begin(ctx, &cmd), 0);
-                vkr_cmd_dispatch(&cmd, &k, set, &pc, per, 1, 1);
-                assert_int_equal(vkr_cmd_submit_wait(ctx, &cmd), 0);
+                struct vkr_buf *bufs[3] = {&bl, &bd, &bo};
+                run_once(&kd, bufs, 3, &pc, per);
                 assert_int_equal(vkr_buf_download(ctx, &bo, 3 * 4, out, per * 4), 0);
                 for (uint32_t j = 0; j < per; j++) {
                     int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[2 * j + 1], w);
@@ -655,11 +669,8 @@ static void test_draw(void **state)
                     assert_true(wt > 0);
                     assert_true(below <= target + 1e-5 * total && below + wt > target - 1e-5 * total);
                 }
-                vkr_cmd_free(ctx, &cmd);
-                vkr_set_pool_free(ctx, &pool);
                 free(row);
             }
-            vkr_kernel_free(ctx, &k);
         }
     }
     print_message("draw: %u of %u draws differ from the host's (exp rounding)\n", mismatches, compared);
@@ -671,30 +682,6 @@ static void test_draw(void **state)
     free(w);
     free(d);
     free(out);
-}
-
-/* One dispatch of `groups` workgroups of a kernel over the given
- * buffers, waited for. */
-static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bufs, uint32_t nb, const void *pc,
-                     uint32_t groups)
-{
-    struct vkr_kernel k;
-    assert_int_equal(vkr_kernel_new(ctx, kd, &k), 0);
-    struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, 1, nb, &pool), 0);
-    struct vkr_binding bb[4];
-    for (uint32_t i = 0; i < nb; i++)
-        bb[i] = (struct vkr_binding){bufs[i], 0, 0};
-    VkDescriptorSet set;
-    assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, nb, &set), 0);
-    struct vkr_cmd cmd;
-    assert_int_equal(vkr_cmd_new(ctx, 2, &cmd), 0);
-    assert_int_equal(vkr_cmd_begin(ctx, &cmd), 0);
-    vkr_cmd_dispatch(&cmd, &k, set, pc, groups, 1, 1);
-    assert_int_equal(vkr_cmd_submit_wait(ctx, &cmd), 0);
-    vkr_cmd_free(ctx, &cmd);
-    vkr_set_pool_free(ctx, &pool);
-    vkr_kernel_free(ctx, &k);
 }
 
 /* topk.comp against dec_top_k, bit for bit (only comparisons decide, so
