@@ -138,16 +138,17 @@ void dec_sampler_done(struct dec_sampler *s);
 /* True when token choice needs the logits rather than the model's argmax. */
 bool dec_sampler_needs_logits(const struct dec_params *p);
 /* What a model with set_draw can do on its side for these parameters:
- * DEC_WANT_DRAW (a plain draw: temperature, min-p, the penalty),
- * DEC_WANT_TOPK (top-k up to DEC_TOPK_MAX with anything after it, or
- * greedy with the penalty as the best of one), else DEC_WANT_NONE (top-p
- * without top-k: the host needs the logits). */
+ * DEC_WANT_DRAW (a draw without top-k: temperature, top-p, min-p, the
+ * penalty), DEC_WANT_TOPK (top-k up to DEC_TOPK_MAX with anything after
+ * it, or greedy with the penalty as the best of one), else DEC_WANT_NONE
+ * (greedy, or top-k too large: the host needs the logits or only the
+ * argmax). */
 uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab);
 /* set_draw's parameters for them. */
-struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p);
+struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p, uint32_t n_vocab);
 /* Choose the next token from logits (modified in place) after the history
- * hist[0..n_hist). Draws one uniform from rng when temperature > 0; with
- * neither top-k nor top-p that is dec_draw after the penalty. */
+ * hist[0..n_hist). Draws one uniform from rng when temperature > 0; without
+ * top-k that is dec_draw after the penalty. */
 int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *logits,
                    const int32_t *hist, uint32_t n_hist, struct dec_rng *rng);
 /* The same choice from a TOPK row's k candidates (penalized and scaled by

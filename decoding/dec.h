@@ -55,6 +55,7 @@ struct dec_row {
 struct dec_draw_params {
     float temperature;       /* > 0 */
     float min_p;             /* 0..1, DRAW rows (TOPK rows leave it to the host) */
+    float top_p;             /* DRAW rows: the nucleus, in (0, 1); 0 or 1: none (TOPK rows leave it to the host) */
     uint32_t top_k;          /* TOPK rows: 1..DEC_TOPK_MAX, 2 top_k <= n_vocab; 0 with DRAW rows only */
     float penalty;           /* repetition penalty, > 0, 1 = off */
     uint32_t penalty_last_n; /* tokens of the row's sequence it looks back over */
@@ -89,16 +90,31 @@ void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_
 #define DEC_DRAW_GROUP 32  /* partial sums one group sum adds */
 
 /* The token at u24 / 2^24 of the cumulative distribution of
- * w_v = exp(l_v / temperature - max_v(l_v / temperature)), with w_v < min_p
- * set to 0, in f32 arithmetic in this order: a block's sum adds its
- * DEC_DRAW_BLOCK weights in id order, a group's sum its DEC_DRAW_GROUP block
- * sums, the total the group sums; target = u24 * 2^-24 * total; the first
+ * w_v = exp(l_v / temperature - max_v(l_v / temperature)), in f32
+ * arithmetic with every sum in one order: the mass of a set of tokens is
+ * the sum of their weights by levels, a block's sum adding its
+ * DEC_DRAW_BLOCK weights in id order (the others count as 0), a group's
+ * sum its DEC_DRAW_GROUP block sums, the total the group sums.
+ *
+ * With top_p in (0, 1) the draw is over the nucleus first: the shortest
+ * prefix of the candidate order (scaled logit descending, id ascending,
+ * -0 as +0, NaN last) whose mass reaches top_p * (the mass of every
+ * token), weights of NaN counting as 0. Then weights below min_p (of the
+ * best token's 1) become 0, in the nucleus or the whole row.
+ *
+ * The draw: target = u24 * 2^-24 * the mass of what is left; the first
  * group whose running sum exceeds target, then in it the first such block,
  * then token (the running sum carried on). Where rounding leaves a level
  * with no such entry, its last entry with a nonzero sum is taken, and the
- * levels below take theirs. A row whose total is 0 (only non-finite logits
- * do that) draws token 0. `w` is scratch of n_vocab floats. */
-int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d, uint32_t u24, float *w);
+ * levels below take theirs. A row whose total is 0 (only non-finite
+ * logits do that) draws token 0. `w` is scratch of n_vocab floats, `ids`
+ * of n_vocab ids (used only with top-p; NULL will do without).
+ *
+ * The nucleus is found by bisection on the order, one mass a try, the way
+ * a GPU finds it without sorting (draw.c says how the host keeps that
+ * cheap). */
+int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d, uint32_t u24, float *w,
+                 uint32_t *ids);
 
 struct dec_model {
     void *ctx;
@@ -111,9 +127,10 @@ struct dec_model {
      * return, for the last token, its argmax and (if ret_logits is not NULL)
      * its logits. 0 or negative errno (-E2BIG past n_ctx). */
     int (*prefill)(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits);
-    /* One forward pass. ret_argmax[i] is filled for rows with want != NONE
-     * (-1 otherwise): the argmax, or for DRAW rows (sent only to a model
-     * with set_draw) the token drawn; ret_logits holds a slot of n_vocab
+    /* One forward pass. ret_argmax[i] is the argmax for ARGMAX and LOGITS
+     * rows, the token drawn for DRAW rows (sent only to a model with
+     * set_draw), and -1 for NONE and TOPK rows (a model need not find the
+     * argmax of a sampled row); ret_logits holds a slot of n_vocab
      * floats for each row with want == LOGITS or TOPK, in row order: its
      * logits, or its top_k struct dec_cand (TOPK rows, sent only to a model
      * with set_draw). */

@@ -234,7 +234,7 @@ static void start(struct dec_session *s, const int32_t *prompt, uint32_t n_promp
     if (model_want != DEC_WANT_NONE) {
         /* One token id, or top_k candidates, back a row instead of
          * n_vocab logits to copy, penalize and walk. */
-        struct dec_draw_params d = dec_sampler_draw_params(p);
+        struct dec_draw_params d = dec_sampler_draw_params(p, m->n_vocab);
         if (m->set_draw(m->ctx, &d) == 0) {
             s->step_want = model_want;
             s->top_k = d.top_k;

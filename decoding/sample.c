@@ -3,8 +3,8 @@
  * cumulative distribution in a fixed candidate order. The candidate order
  * (logit descending, id ascending on ties) is a total order, so the same
  * logits and the same uniform always give the same token. Without top-k
- * and top-p no order is needed: the draw is dec_draw (draw.c), the one a
- * model makes on its side. */
+ * the draw is dec_draw (draw.c), the one a model makes on its side, with
+ * top-p's nucleus found there by bisection instead of a sort. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,18 +41,21 @@ bool dec_sampler_needs_logits(const struct dec_params *p)
     return p->temperature > 0.0f || p->repeat_penalty != 1.0f;
 }
 
-static bool plain_draw(const struct dec_params *p)
+/* Sampling without top-k is dec_draw's (top-p and min-p included); top-k
+ * at or above the vocabulary keeps every token, so it is none. */
+static bool plain_draw(const struct dec_params *p, uint32_t n_vocab)
 {
-    return p->temperature > 0.0f && p->top_k == 0 && p->top_p >= 1.0f;
+    return p->temperature > 0.0f && (p->top_k == 0 || p->top_k >= n_vocab);
 }
 
-struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p)
+struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p, uint32_t n_vocab)
 {
     bool greedy = p->temperature <= 0.0f;
     return (struct dec_draw_params){
         .temperature = greedy ? 1.0f : p->temperature,
         .min_p = p->min_p,
-        .top_k = greedy ? 1 : p->top_k,
+        .top_p = p->top_p,
+        .top_k = greedy ? 1 : plain_draw(p, n_vocab) ? 0 : p->top_k,
         .penalty = p->repeat_penalty,
         .penalty_last_n = p->repeat_last_n,
     };
@@ -60,13 +63,12 @@ struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p)
 
 uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab)
 {
-    if (plain_draw(p))
+    if (plain_draw(p, n_vocab))
         return DEC_WANT_DRAW;
     /* Greedy with the penalty is the best candidate of one (temperature 1
      * leaves the logits as they are); top-k is the top_k candidates, the
-     * rest (top-p, min-p, the draw) the host does on those. Top-p alone
-     * needs the whole distribution. */
-    uint32_t k = dec_sampler_draw_params(p).top_k;
+     * rest (top-p, min-p, the draw) the host does on those. */
+    uint32_t k = dec_sampler_draw_params(p, n_vocab).top_k;
     if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX && 2 * k <= n_vocab)
         return DEC_WANT_TOPK;
     return DEC_WANT_NONE;
@@ -159,52 +161,34 @@ static int32_t argmax(const float *l, uint32_t n)
     return best;
 }
 
-/* Candidates idx[0..m) with probabilities p[0..m), cut at top_p. The
- * pool is the top_k best of the n tokens of l (sorted: k is small), or
- * every token; the probabilities are normalised over the pool. Top-p over
- * every token sorts only the prefix its cut keeps: the best 64, then 256,
- * ... tokens until their mass reaches top_p (sorting all of them cost
- * about 2 ms a token at 32000 tokens); the tokens, their order and the cut
- * are the ones a full sort gives. Without top-p the pool stays in id
- * order. */
+/* Candidates idx[0..m) with probabilities p[0..m), cut at top_p: the
+ * top_k best of the n tokens of l (top_k < n, or top_k == n <= DEC_TOPK_MAX:
+ * the candidates a model returned), sorted, their probabilities
+ * normalised over those. (Without top-k, dec_draw samples.) */
 static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l, uint32_t n,
                            uint32_t top_k)
 {
-    uint32_t m = n;
-    bool cut = p->top_p < 1.0f;
+    uint32_t m = top_k;
     for (uint32_t i = 0; i < n; i++)
         s->idx[i] = (int32_t)i;
-    if (top_k && (top_k < n || (top_k == n && n <= DEC_TOPK_MAX))) { /* sorting n is cheap */
-        if (top_k < n)
-            select_top(l, s->idx, n, top_k);
-        m = top_k;
-        if (m > 1)
-            sort_range(l, s->idx, 0, m - 1);
-    }
+    if (top_k < n)
+        select_top(l, s->idx, n, top_k);
+    if (m > 1)
+        sort_range(l, s->idx, 0, m - 1);
     float mx = l[s->idx[0]];
     for (uint32_t i = 1; i < m; i++)
         mx = fmaxf(mx, l[s->idx[i]]);
     double sum = 0;
     for (uint32_t i = 0; i < m; i++)
         sum += expf(l[s->idx[i]] - mx);
-    bool grow = m == n && cut; /* the pool is every token, unsorted */
-    for (uint32_t k = grow ? 64 : m;; k *= 4) {
-        if (k >= m)
-            k = m;
-        else
-            select_top(l, s->idx, m, k);
-        if (grow && k > 1)
-            sort_range(l, s->idx, 0, k - 1);
-        double cum = 0;
-        for (uint32_t i = 0; i < k; i++) {
-            s->p[i] = (float)(expf(l[s->idx[i]] - mx) / sum);
-            cum += s->p[i];
-            if (cut && cum >= p->top_p)
-                return i + 1;
-        }
-        if (k == m)
-            return m;
+    double cum = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        s->p[i] = (float)(expf(l[s->idx[i]] - mx) / sum);
+        cum += s->p[i];
+        if (p->top_p < 1.0f && cum >= p->top_p)
+            return i + 1;
     }
+    return m;
 }
 
 /* Top-p, min-p and the draw over candidates() of l[0..n): an index of l. */
@@ -240,9 +224,10 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
         penalize(s, p, logits, hist, n_hist);
     if (p->temperature <= 0.0f)
         return argmax(logits, s->n_vocab);
-    if (plain_draw(p)) {
-        struct dec_draw_params d = {.temperature = p->temperature, .min_p = p->min_p, .penalty = 1.0f};
-        return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p);
+    if (plain_draw(p, s->n_vocab)) {
+        struct dec_draw_params d = {.temperature = p->temperature, .min_p = p->min_p, .top_p = p->top_p,
+                                    .penalty = 1.0f};
+        return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p, (uint32_t *)(void *)s->idx);
     }
     float inv_t = 1.0f / p->temperature;
     for (uint32_t i = 0; i < s->n_vocab; i++)

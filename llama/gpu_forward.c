@@ -15,7 +15,7 @@ struct pc_norm { uint32_t dim, gather; float eps; };                            
 struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
 struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kvdim; float scale; uint32_t nsplit, max_split; }; /* attention.comp */
 struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };              /* attn_merge.comp */
-struct pc_draw { uint32_t n_vocab, out_off; float inv_t, min_p; };                    /* draw.comp */
+struct pc_draw { uint32_t n_vocab, out_off; float inv_t, min_p, top_p; };             /* draw.comp */
 struct pc_penalty { uint32_t n_vocab, max_rows, stride; float penalty, inv_penalty; }; /* penalty.comp */
 struct pc_topk { uint32_t n_vocab, k; float inv_t; };                                  /* topk.comp */
 
@@ -258,6 +258,7 @@ static void rec_pending_commit(struct llm_model *m)
  * logits and candidates (logit_src). */
 struct head_work {
     uint32_t nsel, nslot, ndraw, ntop, npen;
+    bool argmax; /* some row wants its argmax (ARGMAX, LOGITS); sampled rows do not */
     const uint32_t *slot_src;
 };
 
@@ -284,10 +285,11 @@ static void rec_head(struct llm_model *m, const struct head_work *h)
         vkr_cmd_dispatch(cmd, &m->k[K_PENALTY], m->s_penalty, &pp, h->npen, 1, 1);
         end_phase(m, LLM_PROF_HEAD);
     }
-    vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, h->nsel, 1, 1);
+    if (h->argmax)
+        vkr_cmd_dispatch(cmd, &m->k[K_ARGMAX], m->s_argmax, &c->n_vocab, h->nsel, 1, 1);
     if (h->ndraw) {
         /* Into the second half of amax, so no barrier against argmax. */
-        struct pc_draw pd = {c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p};
+        struct pc_draw pd = {c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p, m->draw.top_p};
         vkr_cmd_dispatch(cmd, &m->k[K_DRAW], m->s_draw, &pd, h->ndraw, 1, 1);
     }
     if (h->ntop) {
@@ -388,7 +390,7 @@ static int describe_rows(struct llm_model *m, const struct dec_row *rows, uint32
         m->want_rows[nsel] = (int32_t)i;
         sel[nsel++] = (int32_t)i;
     }
-    *h = (struct head_work){nsel, nslot, ndraw, ntop, npen, m->logit_src};
+    *h = (struct head_work){nsel, nslot, ndraw, ntop, npen, nsel > ndraw + ntop, m->logit_src};
     return (int)nsel;
 }
 
@@ -454,7 +456,8 @@ static void spec_record(struct llm_model *m, uint32_t want)
     uint32_t slot = want == DEC_WANT_TOPK ? GPU_SLOT_TOPK : 0;
     bool sampled = want == DEC_WANT_DRAW || want == DEC_WANT_TOPK;
     struct head_work h = {want != DEC_WANT_NONE, want == DEC_WANT_LOGITS || want == DEC_WANT_TOPK,
-                          want == DEC_WANT_DRAW, want == DEC_WANT_TOPK, sampled && m->draw.penalty != 1.0f, &slot};
+                          want == DEC_WANT_DRAW, want == DEC_WANT_TOPK, sampled && m->draw.penalty != 1.0f,
+                          want == DEC_WANT_ARGMAX || want == DEC_WANT_LOGITS, &slot};
     int ts0, ts1;
     int err = record_step(m, 1, &h, &ts0, &ts1);
     err = err ? err : vkr_cmd_end(m->vk, &m->cmd);
@@ -532,8 +535,9 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     const int32_t *am = m->readback.map;
     for (uint32_t i = 0; ret_argmax && i < n; i++)
         ret_argmax[i] = -1;
-    for (int j = 0; ret_argmax && j < nsel; j++)
-        ret_argmax[m->want_rows[j]] = am[j];
+    for (int j = 0; ret_argmax && h.argmax && j < nsel; j++)
+        if (rows[m->want_rows[j]].want == DEC_WANT_ARGMAX || rows[m->want_rows[j]].want == DEC_WANT_LOGITS)
+            ret_argmax[m->want_rows[j]] = am[j];
     for (uint32_t k = 0; ret_argmax && k < h.ndraw; k++)
         ret_argmax[m->draw_rows[k]] = am[m->max_rows + k];
     m->draw.count += h.ndraw;
@@ -589,7 +593,7 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct llm_model *m = ctx;
     if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1) ||
-        !(d->penalty > 0) || !isfinite(d->penalty))
+        !(d->top_p >= 0 && d->top_p <= 1) || !(d->penalty > 0) || !isfinite(d->penalty))
         return -EINVAL;
     if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK || d->top_k > DEC_TOPK_MAX ||
         2 * d->top_k > m->cfg.n_vocab || (d->penalty != 1.0f && d->penalty_last_n > GPU_PEN_MAX))
@@ -597,12 +601,14 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
     float inv_t = 1.0f / d->temperature; /* as dec_draw and dec_top_k compute it */
     float inv_p = 1.0f / d->penalty;     /* as dec_penalized does */
     uint32_t last_n = d->penalty != 1.0f ? d->penalty_last_n : 0;
-    if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p || m->draw.top_k != d->top_k ||
-        m->draw.penalty != d->penalty || m->draw.penalty_last_n != last_n)
+    float top_p = d->top_p > 0 ? d->top_p : 1.0f; /* 0: none, as 1 */
+    if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p || m->draw.top_p != top_p ||
+        m->draw.top_k != d->top_k || m->draw.penalty != d->penalty || m->draw.penalty_last_n != last_n)
         m->spec.valid = false; /* a prerecorded step has the old parameters */
     m->draw.set = true;
     m->draw.inv_t = inv_t;
     m->draw.min_p = d->min_p;
+    m->draw.top_p = top_p;
     m->draw.top_k = d->top_k;
     m->draw.penalty = d->penalty;
     m->draw.inv_penalty = inv_p;

@@ -120,7 +120,7 @@ struct llm_model {
     struct {
         bool off;       /* LADE_DRAW=0: no set_draw in the seam */
         bool set;
-        float inv_t, min_p;
+        float inv_t, min_p, top_p; /* top_p 1: none */
         uint32_t top_k;
         float penalty, inv_penalty;
         uint32_t penalty_last_n;

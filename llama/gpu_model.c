@@ -237,7 +237,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 2, 16, 3, {0, 0, hd_max}},
         [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 1, 8, 0, {0}},
         [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
-        [K_DRAW] = {"draw", lade_spv_draw, 0, 3, 16, 3, {0, cpu ? 64 : 256, GPU_DRAW_MAX_BLOCKS}},
+        [K_DRAW] = {"draw", lade_spv_draw, 0, 3, 20, 3, {0, cpu ? 64 : 256, GPU_DRAW_MAX_BLOCKS}},
         [K_PENALTY] = {"penalty", lade_spv_penalty, 0, 2, 20, 2, {0, 64}},
         [K_TOPK] = {"topk", lade_spv_topk, 0, 3, 12, 2, {0, cpu ? 64 : 256}},
     };

@@ -172,7 +172,8 @@ if [ "${DRAW:-0}" = 1 ]; then
     # sampled at 0.8) and plain sampling on a 7B-shaped q4_0 model (vocab
     # 32000); then attention geometries on kernelc-22m (4 KV heads give
     # few workgroups), whole-step profiles under ATT_ITEMS. Also top-k 40,
-    # top-p 0.9, penalty 1.1 on the 7B shape (topk.comp, penalty.comp).
+    # top-p 0.9, penalty 1.1 on the 7B shape (topk.comp, penalty.comp), and
+    # top-p 0.9 alone (draw.comp's nucleus).
     step lade-info 20 "$B/tools/lade-info" --device NVIDIA
     step test-kernels 60 env LADE_VALIDATION=1 CMOCKA_MESSAGE_OUTPUT=stdout "$B/tests/vk/test_kernels"
     step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
@@ -191,6 +192,11 @@ if [ "${DRAW:-0}" = 1 ]; then
         step "topk-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
             --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
             --top-k 40 --top-p 0.9 --penalty 1.1 --json "$out/topk-7b-q4_0-draw$d.json"
+        # Top-p alone: the nucleus by bisection in draw.comp against the
+        # host's (32000 logits back a token).
+        step "topp-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
+            --model /tmp/7b-q4_0.gguf --prompts "$S/prompts/code.jsonl" --limit 3 --max-tokens 96 --temp 0.8 \
+            --top-p 0.9 --json "$out/topp-7b-q4_0-draw$d.json"
     done
     # Its curve, and its load time with the batched upload (10.7 s before).
     step steps-7b-q4_0 75 "$B/tools/lade-steps" /tmp/7b-q4_0.gguf --device NVIDIA --json "$out/steps-7b-q4_0.json"

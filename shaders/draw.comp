@@ -7,7 +7,13 @@
  * (a lane a group, in order); lane 0 adds the groups and walks groups,
  * blocks and the chosen block's weights. Every sum has the order the
  * definition gives it, whatever LOCAL is, so the token depends only on
- * the logits, the number and the device's exp(). */
+ * the logits, the number and the device's exp().
+ *
+ * With top-p the nucleus comes first, by bisection as draw.c does it: the
+ * mass of "keys >= tau" for tau built a bit at a time (32 weighings of
+ * the row), then, if several tokens share the last key, the fewest of
+ * them in id order (about log2(n_vocab) more). No sort, no atomics on
+ * floats: each weighing is the same ordered sum. */
 layout(local_size_x_id = 1) in;
 layout(constant_id = 1) const uint LOCAL = 64;
 layout(constant_id = 2) const uint MAXB = 2048; /* blocks a row may have: n_vocab <= MAXB * BLOCK */
@@ -16,17 +22,65 @@ const uint GROUP = 32u;  /* DEC_DRAW_GROUP */
 layout(std430, binding = 0) readonly buffer Lb { float L[]; };
 layout(std430, binding = 1) readonly buffer Db { uvec2 D[]; }; /* per draw: LM head row, u24 */
 layout(std430, binding = 2) buffer Ob { int OUT[]; };
-layout(push_constant) uniform P { uint n_vocab; uint out_off; float inv_t; float min_p; } p;
+layout(push_constant) uniform P { uint n_vocab; uint out_off; float inv_t; float min_p; float top_p; } p;
 shared float red[LOCAL];
 shared float bsum[MAXB];
 shared float gsum[MAXB / GROUP];
+shared float s_mass;
+shared uint s_ties;
+
+/* What weight() counts: the prefix of the candidate order with keys above
+ * tau and key tau up to id idb (tau 0, idb ~0: every token), and weights
+ * of at least floor_w. The same in every lane. */
+uint tau = 0u, idb = 0xffffffffu;
+float floor_w = 0.0;
+
+/* The candidate order as a key (topk.comp's): -0 as +0, NaN lowest. */
+uint key(float x)
+{
+    if (isnan(x))
+        return 0u;
+    uint u = x == 0.0 ? 0u : floatBitsToUint(x);
+    return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
+}
 
 /* `precise`: no fused multiply-add, as in C. */
 float weight(uint base, uint v, float mx)
 {
     precise float s = L[base + v] * p.inv_t;
     precise float x = exp(s - mx);
-    return x >= p.min_p ? x : 0.0; /* NaN too */
+    uint kv = key(s);
+    bool in_prefix = kv > tau || (kv == tau && v <= idb);
+    return in_prefix && x >= floor_w ? x : 0.0; /* NaN too */
+}
+
+/* The mass of what weight() counts, by levels into bsum and gsum; every
+ * lane gets it. Called by all lanes alike. */
+float weigh(uint base, float mx, uint n, uint nb, uint ng)
+{
+    uint i = gl_LocalInvocationID.x;
+    for (uint b = i; b < nb; b += LOCAL) {
+        precise float c = 0.0;
+        for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
+            c += weight(base, v, mx);
+        bsum[b] = c;
+    }
+    barrier();
+    for (uint g = i; g < ng; g += LOCAL) {
+        precise float c = 0.0;
+        for (uint b = g * GROUP; b < min(g * GROUP + GROUP, nb); b++)
+            c += bsum[b];
+        gsum[g] = c;
+    }
+    barrier();
+    if (i == 0u) {
+        precise float t = 0.0;
+        for (uint g = 0u; g < ng; g++)
+            t += gsum[g];
+        s_mass = t;
+    }
+    barrier();
+    return s_mass;
 }
 
 void main()
@@ -48,25 +102,43 @@ void main()
     }
     mx = red[0];
     uint nb = (n + BLOCK - 1u) / BLOCK, ng = (nb + GROUP - 1u) / GROUP;
-    for (uint b = i; b < nb; b += LOCAL) {
-        precise float c = 0.0;
-        for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
-            c += weight(base, v, mx);
-        bsum[b] = c;
+    floor_w = p.min_p;
+    if (p.top_p > 0.0 && p.top_p < 1.0) {
+        floor_w = 0.0;
+        precise float target = p.top_p * weigh(base, mx, n, nb, ng);
+        uint t0 = 0u;
+        for (int bit = 31; bit >= 0; bit--) {
+            tau = t0 | (1u << uint(bit));
+            if (weigh(base, mx, n, nb, ng) >= target)
+                t0 = tau;
+        }
+        tau = t0;
+        if (i == 0u)
+            s_ties = 0u;
+        barrier();
+        uint ties = 0u;
+        for (uint v = i; v < n; v += LOCAL) {
+            precise float s = L[base + v] * p.inv_t;
+            ties += key(s) == tau ? 1u : 0u;
+        }
+        atomicAdd(s_ties, ties);
+        barrier();
+        if (s_ties > 1u) {
+            uint lo = 0u, hi = n - 1u;
+            while (lo < hi) {
+                idb = lo + (hi - lo) / 2u;
+                if (weigh(base, mx, n, nb, ng) >= target)
+                    hi = idb;
+                else
+                    lo = idb + 1u;
+            }
+            idb = lo;
+        }
+        floor_w = p.min_p;
     }
-    barrier();
-    for (uint g = i; g < ng; g += LOCAL) {
-        precise float c = 0.0;
-        for (uint b = g * GROUP; b < min(g * GROUP + GROUP, nb); b++)
-            c += bsum[b];
-        gsum[g] = c;
-    }
-    barrier();
+    precise float total = weigh(base, mx, n, nb, ng);
     if (i != 0u)
         return;
-    precise float total = 0.0;
-    for (uint g = 0u; g < ng; g++)
-        total += gsum[g];
     if (!(total > 0.0)) {
         OUT[p.out_off + k] = 0;
         return;

@@ -274,10 +274,10 @@ static void test_sampling_equals_plain(void **state)
 }
 
 /* A model that samples on its side (as the GPU does) gives the tokens the
- * host gets from the same logits, plain and lookahead: DRAW rows for plain
- * draws (with or without the penalty), TOPK rows for top-k (with top-p,
- * min-p, the penalty) and for greedy with the penalty; top-p alone stays on
- * the host. */
+ * host gets from the same logits, plain and lookahead: DRAW rows for
+ * draws without top-k (with or without the penalty, top-p, min-p), TOPK
+ * rows for top-k (with top-p, min-p, the penalty) and for greedy with the
+ * penalty. */
 static void test_model_draws_equal_host_draws(void **state)
 {
     static struct toy_sink a, b;
@@ -294,11 +294,12 @@ static void test_model_draws_equal_host_draws(void **state)
         struct dec_params p = dec_params_default();
         p.temperature = seed % 3 == 0 ? 1.0f : seed % 3 == 1 ? 0.7f : 0.5f;
         p.min_p = seed % 4 == 2 ? 0.05f : 0.0f;
-        unsigned kind = seed % 6; /* 0, 1 draws; 2, 3, 4 top candidates; 5 the host */
+        unsigned kind = seed % 6; /* 0, 1, 5 draws (5 with top-p); 2, 3, 4 top candidates */
         p.repeat_penalty = kind == 1 || kind == 3 || kind == 4 ? 1.3f : 1.0f;
         p.repeat_last_n = seed % 12 < 6 ? 64 : 5;
         p.top_k = kind == 2 || kind == 3 ? 4 + (uint32_t)seed % 13 : 0;
-        p.top_p = kind == 3 || kind == 5 ? 0.8f : 1.0f;
+        p.top_p = kind == 3 ? 0.8f : kind == 5 ? (seed % 12 < 6 ? 0.8f : 0.95f) : 1.0f;
+        p.min_p = kind == 5 && seed % 12 >= 6 ? 0.02f : p.min_p;
         if (kind == 4)
             p.temperature = 0; /* greedy with the penalty: the best of one candidate */
         p.seed = seed;
@@ -312,11 +313,10 @@ static void test_model_draws_equal_host_draws(void **state)
         assert_int_equal(a.n, b.n);
         assert_memory_equal(a.tok, b.tok, sizeof(int32_t) * a.n);
         /* Every token but the prefill's chosen from the model's answers. */
-        assert_true(model->draws - drawn >= (kind < 2 ? b.n - 1 : 0));
-        assert_true(model->tops - tops >= (kind >= 2 && kind < 5 ? b.n - 1 : 0));
-        assert_true(kind < 5 || (model->draws == drawn && model->tops == tops));
-        assert_true(kind >= 2 || model->tops == tops);
-        assert_true(kind < 2 || model->draws == drawn);
+        bool draws = kind < 2 || kind == 5;
+        assert_true(model->draws - drawn >= (draws ? b.n - 1 : 0));
+        assert_true(model->tops - tops >= (draws ? 0 : b.n - 1));
+        assert_true(draws ? model->tops == tops : model->draws == drawn);
         hits += res.stats.hit_steps;
     }
     print_message("model draws: %u draws, %u top-k rows, %u steps accepted candidate tokens\n", model->draws,

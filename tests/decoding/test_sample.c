@@ -135,7 +135,7 @@ static void test_draw_definition(void **state)
                 cum[v + 1] = cum[v] + (e >= d.min_p ? e : 0);
             }
             uint32_t u24 = trial == 0 ? 0 : trial == 1 ? 0xffffffu : (uint32_t)lcg(&x) & 0xffffffu;
-            int32_t t = dec_draw(l, n, &d, u24, w);
+            int32_t t = dec_draw(l, n, &d, u24, w, NULL);
             assert_true(t >= 0 && (uint32_t)t < n);
             assert_true(cum[t + 1] > cum[t]); /* a weight above min-p */
             double target = u24 * 0x1p-24 * cum[n], slack = 1e-5 * cum[n];
@@ -146,93 +146,164 @@ static void test_draw_definition(void **state)
     /* u = 0 takes the first token with weight; the draw reads only w's scratch. */
     float two[2] = {-INFINITY, 0.0f}, scratch[3];
     struct dec_draw_params d = {.temperature = 1.0f, .penalty = 1.0f};
-    assert_int_equal(dec_draw(two, 2, &d, 0, scratch), 1);
+    assert_int_equal(dec_draw(two, 2, &d, 0, scratch, NULL), 1);
     float bad[3] = {NAN, NAN, NAN};
-    assert_int_equal(dec_draw(bad, 3, &d, 123, scratch), 0);
+    assert_int_equal(dec_draw(bad, 3, &d, 123, scratch, NULL), 0);
     float inf[3] = {1.0f, INFINITY, 2.0f};
-    assert_int_equal(dec_draw(inf, 3, &d, 0xffffff, scratch), 0);
+    assert_int_equal(dec_draw(inf, 3, &d, 0xffffff, scratch, NULL), 0);
     float nan_mid[3] = {0.0f, NAN, 0.0f};
     for (uint32_t u = 0; u < 1u << 24; u += 1u << 20)
-        assert_int_not_equal(dec_draw(nan_mid, 3, &d, u, scratch), 1);
+        assert_int_not_equal(dec_draw(nan_mid, 3, &d, u, scratch, NULL), 1);
 }
 
-/* Top-p without top-k finds the nucleus from the best 64, 256, ...
- * tokens instead of sorting the vocabulary: the token must be the one a
- * full sort (logit descending, id ascending) and cut gives for the same
- * uniform, including ties, flat rows (the nucleus is most of the
- * vocabulary) and peaked ones. */
+/* Top-p without top-k is dec_draw's nucleus, found there by bisection on
+ * keys. Here the definition is read another way: sort the whole row
+ * (scaled logit descending, id ascending, NaN last), bisect on the length
+ * of the prefix with masses summed by levels, then draw from the row with
+ * every token outside that prefix made -inf. The token must be the same,
+ * on rows with ties at the cut (small integers), NaN, -inf, flat rows (the
+ * nucleus is most of the row), peaked ones, and one token far above a
+ * crowd that holds much of the mass, with and without min-p; and
+ * the prefix must be the shortest whose mass (in double) reaches top_p. */
 static const float *sort_logits;
-static int by_logit(const void *a, const void *b)
+static int by_order(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (sort_logits[x] != sort_logits[y])
-        return sort_logits[x] > sort_logits[y] ? -1 : 1;
+    float lx = sort_logits[x], ly = sort_logits[y];
+    if (lx != lx || ly != ly)
+        return ly != ly && lx == lx ? -1 : lx != lx && ly == ly ? 1 : x < y ? -1 : 1;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
     return x < y ? -1 : 1;
 }
 
-static int32_t full_sort_top_p(const float *l, uint32_t n, float top_p, float min_p, double u)
+/* Masses by levels (dec.h) of the tokens whose rank is below m. */
+static float levels_mass(const float *w, const uint32_t *rank, uint32_t n, uint32_t m)
 {
-    static int32_t idx[5000];
-    static float pr[5000];
-    for (uint32_t i = 0; i < n; i++)
-        idx[i] = (int32_t)i;
-    sort_logits = l;
-    qsort(idx, n, sizeof(idx[0]), by_logit);
-    float mx = l[idx[0]];
-    double sum = 0, cum = 0, total = 0;
-    for (uint32_t i = 0; i < n; i++)
-        sum += expf(l[i] - mx);
-    uint32_t m = n;
-    for (uint32_t i = 0; i < n; i++) {
-        pr[i] = (float)(expf(l[idx[i]] - mx) / sum);
-        cum += pr[i];
-        if (cum >= top_p) {
-            m = i + 1;
-            break;
+    float total = 0.0f;
+    for (uint32_t g = 0; g < n; g += DEC_DRAW_BLOCK * DEC_DRAW_GROUP) {
+        float gs = 0.0f;
+        for (uint32_t b = g; b < n && b < g + DEC_DRAW_BLOCK * DEC_DRAW_GROUP; b += DEC_DRAW_BLOCK) {
+            float bs = 0.0f;
+            for (uint32_t v = b; v < n && v < b + DEC_DRAW_BLOCK; v++)
+                bs += rank[v] < m ? w[v] : 0.0f;
+            gs += bs;
         }
+        total += gs;
     }
-    for (uint32_t i = 0; i < m; i++) {
-        if (pr[i] < min_p * pr[0])
-            pr[i] = 0;
-        total += pr[i];
+    return total;
+}
+
+static int32_t sorted_top_p(const float *l, uint32_t n, const struct dec_draw_params *d, uint32_t u24,
+                            uint32_t *nucleus)
+{
+    static int32_t idx[33000];
+    static uint32_t rank[33000];
+    static float scaled[33000], w[33000], cut[33000];
+    float inv_t = 1.0f / d->temperature, mx = -INFINITY;
+    for (uint32_t v = 0; v < n; v++) {
+        idx[v] = (int32_t)v;
+        scaled[v] = l[v] * inv_t;
+        mx = scaled[v] > mx ? scaled[v] : mx;
     }
-    double target = u * total;
-    cum = 0;
-    for (uint32_t i = 0; i < m; i++) {
-        cum += pr[i];
-        if (target < cum)
-            return idx[i];
+    sort_logits = scaled;
+    qsort(idx, n, sizeof(idx[0]), by_order);
+    for (uint32_t i = 0; i < n; i++)
+        rank[idx[i]] = i;
+    for (uint32_t v = 0; v < n; v++) {
+        float x = expf(scaled[v] - mx);
+        w[v] = x >= 0.0f ? x : 0.0f;
     }
-    return idx[0];
+    float target = d->top_p * levels_mass(w, rank, n, n);
+    uint32_t lo = 1, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (levels_mass(w, rank, n, mid) >= target)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *nucleus = lo;
+    for (uint32_t v = 0; v < n; v++)
+        cut[v] = rank[v] < lo ? l[v] : -INFINITY;
+    struct dec_draw_params plain = *d;
+    plain.top_p = 1.0f;
+    return dec_draw(cut, n, &plain, u24, w, NULL);
 }
 
 static void test_top_p_nucleus(void **state)
 {
-    static float l[5000], work[5000];
-    static const float tops[] = {0.3f, 0.9f, 0.99f, 0.999f};
-    const uint32_t n = 5000;
+    static const uint32_t sizes[] = {1, 2, 129, 5000, 32000};
+    static const float tops[] = {0.3f, 0.9f, 0.99f, 0.999f, 0.5f};
+    static float l[32000], work[32000], scratch[32000], scaled[32000];
+    static int32_t order[32000];
+    static uint32_t ids[32000];
     struct dec_sampler s;
-    assert_int_equal(dec_sampler_init(&s, n), 0);
     uint64_t x = 11;
-    for (int trial = 0; trial < 48; trial++) {
-        float spread = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 6.0f : 25.0f;
-        for (uint32_t v = 0; v < n; v++)
-            l[v] = trial % 8 == 5 ? (float)(lcg(&x) % 7) : (float)lcg(&x) / (float)(1u << 31) * spread;
-        struct dec_params p = dec_params_default();
-        p.temperature = 1.0f;
-        p.top_p = tops[trial % 4];
-        p.min_p = trial % 5 == 1 ? 0.01f : 0.0f;
-        struct dec_rng r, copy;
-        dec_rng_seed(&r, (uint64_t)trial);
-        for (int k = 0; k < 6; k++) {
-            copy = r;
-            double u = dec_rng_uniform(&copy);
-            memcpy(work, l, sizeof(l));
-            int32_t got = dec_sample(&s, &p, work, NULL, 0, &r);
-            assert_int_equal(got, full_sort_top_p(l, n, p.top_p, p.min_p, u));
+    uint32_t draws = 0, ties_at_cut = 0, big = 0;
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        uint32_t n = sizes[si];
+        assert_int_equal(dec_sampler_init(&s, n), 0);
+        for (int trial = 0; trial < (n > 5000 ? 8 : 30); trial++) {
+            float spread = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 6.0f : 25.0f;
+            for (uint32_t v = 0; v < n; v++) {
+                l[v] = trial % 4 == 1 ? (float)(lcg(&x) % 7) : (float)lcg(&x) / (float)(1u << 31) * spread;
+                if (trial % 6 == 3) /* one token far above a crowd: the crowd holds much of the mass */
+                    l[v] = v == n / 3 ? 12.0f : 0.0f;
+                if (trial % 6 == 5 && v % 13 == 4)
+                    l[v] = v % 2 ? NAN : -INFINITY;
+            }
+            struct dec_params p = dec_params_default();
+            p.temperature = trial % 5 == 2 ? 0.7f : 1.0f;
+            p.top_p = tops[trial % 5];
+            p.min_p = trial % 7 == 1 ? 0.01f : 0.0f;
+            struct dec_draw_params d = dec_sampler_draw_params(&p, n);
+            assert_true(d.top_p == p.top_p && d.top_k == 0);
+            assert_int_equal(dec_sampler_model_want(&p, n), DEC_WANT_DRAW);
+            struct dec_rng r;
+            dec_rng_seed(&r, (uint64_t)trial);
+            for (int k = 0; k < 4; k++) {
+                struct dec_rng copy = r;
+                uint32_t u24 = dec_rng_u24(&copy), m = 0;
+                int32_t want = sorted_top_p(l, n, &d, u24, &m);
+                memcpy(work, l, sizeof(float) * n);
+                assert_int_equal(dec_sample(&s, &p, work, NULL, 0, &r), want);
+                memcpy(&r, &copy, sizeof(r));
+                assert_int_equal(dec_draw(l, n, &d, u24, scratch, ids), want);
+                draws++;
+                big += m > 256;
+                if (k)
+                    continue;
+                /* The cut, in double: the prefix reaches top_p, one token
+                 * less does not (up to f32 rounding of the sums). */
+                float inv_t = 1.0f / d.temperature, mx = -INFINITY;
+                for (uint32_t v = 0; v < n; v++) {
+                    scaled[v] = l[v] * inv_t;
+                    mx = scaled[v] > mx ? scaled[v] : mx;
+                    order[v] = (int32_t)v;
+                }
+                sort_logits = scaled;
+                qsort(order, n, sizeof(order[0]), by_order);
+                double all = 0, in = 0, last = 0;
+                for (uint32_t v = 0; v < n; v++) {
+                    double e = exp((double)scaled[v] - mx);
+                    all += e == e ? e : 0;
+                }
+                for (uint32_t i = 0; i < m; i++) {
+                    double e = exp((double)scaled[order[i]] - mx);
+                    last = e == e ? e : 0;
+                    in += last;
+                }
+                ties_at_cut += m < n && scaled[order[m]] == scaled[order[m - 1]];
+                assert_true(in >= p.top_p * all * (1 - 1e-5));
+                assert_true(in - last < p.top_p * all * (1 + 1e-5));
+            }
         }
+        dec_sampler_done(&s);
     }
-    dec_sampler_done(&s);
+    print_message("top-p: %u draws, %u cuts among ties, %u nuclei over 256 tokens\n", draws, ties_at_cut, big);
+    assert_true(ties_at_cut > 3);
+    assert_true(big > 3);
 }
 
 /* dec_top_k against a plain reading of its definition, on logits with
@@ -271,7 +342,7 @@ static void test_top_k_candidates(void **state)
                          p.temperature > 0 || p.repeat_penalty != 1.0f ? DEC_WANT_TOPK : DEC_WANT_NONE);
         if (dec_sampler_model_want(&p, N) != DEC_WANT_TOPK)
             continue;
-        struct dec_draw_params d = dec_sampler_draw_params(&p);
+        struct dec_draw_params d = dec_sampler_draw_params(&p, N);
         /* The model's side: the penalty on the window's distinct tokens. */
         memcpy(pen, l, sizeof(l));
         bool seen[N] = {false};

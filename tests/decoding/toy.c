@@ -152,11 +152,12 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
         int32_t c3[3];
         uint32_t k = row_ctx(t, rows, (int32_t)i, c3);
         toy_logits(t, c3, k, t->n_past + t->depth[i], l);
-        ret_argmax[i] = rows[i].want ? toy_argmax(l, t->cfg.n_vocab) : -1;
+        ret_argmax[i] = rows[i].want && rows[i].want != DEC_WANT_TOPK ? toy_argmax(l, t->cfg.n_vocab) : -1;
         if (rows[i].want == DEC_WANT_DRAW || rows[i].want == DEC_WANT_TOPK)
             toy_penalize(t, rows, (int32_t)i, l);
         if (rows[i].want == DEC_WANT_DRAW) {
-            ret_argmax[i] = dec_draw(l, t->cfg.n_vocab, &t->draw, rows[i].u24, l + t->cfg.n_vocab);
+            ret_argmax[i] = dec_draw(l, t->cfg.n_vocab, &t->draw, rows[i].u24, l + t->cfg.n_vocab,
+                                     (uint32_t *)(void *)idx);
             t->draws++;
         }
         if (rows[i].want == DEC_WANT_TOPK) {
@@ -178,7 +179,8 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
 static int toy_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct toy *t = ctx;
-    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1) || !(d->penalty > 0) ||
+    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1) || !(d->top_p >= 0 && d->top_p <= 1) ||
+        !(d->penalty > 0) ||
         d->top_k > DEC_TOPK_MAX || 2 * d->top_k > t->cfg.n_vocab)
         return -EINVAL;
     t->draw = *d;

@@ -578,34 +578,60 @@ static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bu
 }
 
 /* draw.comp against dec_draw (decoding/draw.c), which defines the draw:
- * rows of 1 to 32000 logits (flat, peaked, with -inf and NaN entries),
- * numbers at both ends and between, two temperatures, with and without
- * min-p. The token must be dec_draw's, or (only where the device's exp()
- * rounds a sum differently) one whose cumulative range holds the target
- * to within 1e-5 of the total; and 64 and 256 lanes give the same tokens,
- * since no sum's order depends on the workgroup size. */
+ * rows of 1 to 32000 logits (flat, peaked, with -inf and NaN entries, all
+ * equal, small integers), numbers at both ends and between, two
+ * temperatures, with and without min-p and top-p. The token must be
+ * dec_draw's, or (only where the device's exp() rounds a sum differently)
+ * one whose cumulative range holds the target to within 1e-5 of the total
+ * (with top-p: one inside the nucleus to within 1e-5); and 64 and 256
+ * lanes give the same tokens, since no sum's order depends on the
+ * workgroup size. */
 struct draw_case {
     uint32_t n_vocab;
     float spread;
-    int odd; /* 1: some -inf, 2: some NaN, 3: all equal */
+    int odd; /* 1: some -inf, 2: some NaN, 3: all equal, 4: small integers */
 };
 
 static void fill_logits(const struct draw_case *c, float *l)
 {
     for (uint32_t v = 0; v < c->n_vocab; v++) {
-        l[v] = c->odd == 3 ? 0.5f : (frand() - 0.5f) * c->spread;
+        l[v] = c->odd == 3 ? 0.5f : c->odd == 4 ? (float)((v * 7919u) % 5u) : (frand() - 0.5f) * c->spread;
         if ((c->odd == 1 && v % 7 == 3) || (c->odd == 2 && v % 11 == 5))
             l[v] = c->odd == 1 ? -INFINITY : NAN;
     }
 }
 
+/* With top-p, a token the device drew where the host drew another must
+ * lie in the nucleus up to rounding: the tokens before it in the order
+ * (scaled logit descending, id ascending, NaN last) hold less than top_p
+ * of the mass (in double, to within 1e-5), and its weight is not under
+ * min-p. */
+static bool near_nucleus(const float *row, uint32_t n, const struct dec_draw_params *d, int32_t t)
+{
+    float inv_t = 1.0f / d->temperature, st = row[t] * inv_t, mx = -INFINITY;
+    for (uint32_t v = 0; v < n; v++)
+        mx = row[v] * inv_t > mx ? row[v] * inv_t : mx;
+    double all = 0, before = 0;
+    for (uint32_t v = 0; v < n; v++) {
+        float s = row[v] * inv_t;
+        double e = exp((double)s - mx);
+        e = e == e ? e : 0;
+        all += e;
+        bool ahead = st != st ? s == s || (int32_t)v < t : s > st || (s == st && (int32_t)v < t);
+        before += ahead ? e : 0;
+    }
+    double wt = exp((double)st - mx);
+    return st == st && before < d->top_p * all * (1 + 1e-5) && wt >= d->min_p * (1 - 1e-5);
+}
+
 static void test_draw(void **state)
 {
     static const struct draw_case cases[] = {
-        {32000, 4, 0}, {32000, 30, 0}, {4096, 8, 1}, {4097, 8, 2}, {129, 2, 0}, {1, 1, 0}, {300, 1, 3},
+        {32000, 4, 0}, {32000, 30, 0}, {4096, 8, 1}, {4097, 8, 2}, {129, 2, 0}, {1, 1, 0}, {300, 1, 3}, {700, 1, 4},
     };
     const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), per = 24, ndraw = ncase * per, V = 32000;
     float *l = calloc((size_t)ncase * V, 4), *w = malloc(V * 4);
+    uint32_t *ids = malloc(V * 4);
     uint32_t *d = malloc(ndraw * 8);
     int32_t *out = malloc(ndraw * 8);
     for (uint32_t c = 0; c < ncase; c++)
@@ -614,17 +640,21 @@ static void test_draw(void **state)
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)ncase * V * 4, VKR_MEM_DEVICE, &bl), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bd), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bo), 0);
-    static const struct dec_draw_params params[] = {{.temperature = 1.0f, .penalty = 1.0f},
-                                                    {.temperature = 0.6f, .min_p = 0.02f, .penalty = 1.0f}};
+    static const struct dec_draw_params params[] = {
+        {.temperature = 1.0f, .penalty = 1.0f},
+        {.temperature = 0.6f, .min_p = 0.02f, .penalty = 1.0f},
+        {.temperature = 1.0f, .top_p = 0.9f, .penalty = 1.0f},
+        {.temperature = 0.8f, .top_p = 0.5f, .min_p = 0.05f, .penalty = 1.0f},
+    };
     uint32_t mismatches = 0, compared = 0;
-    for (size_t pi = 0; pi < 2; pi++) {
-        int32_t first[24 * 7];
-        uint32_t u[24 * 7];
+    for (size_t pi = 0; pi < sizeof(params) / sizeof(params[0]); pi++) {
+        int32_t first[24 * 8];
+        uint32_t u[24 * 8];
         for (uint32_t j = 0; j < ndraw; j++)
             u[j] = j % per == 0 ? 0 : j % per == 1 ? 0xffffffu : (rng = rng * 1664525u + 1013904223u) >> 8;
         for (uint32_t local = 64; local <= 256; local *= 4) {
             struct vkr_kernel_desc kd = {.name = "draw", .spirv = lade_spv_draw, .spirv_bytes = lade_spv_draw_bytes,
-                                         .n_bindings = 3, .push_bytes = 16, .n_spec = 3, .spec = {0, local, 2048}};
+                                         .n_bindings = 3, .push_bytes = 20, .n_spec = 3, .spec = {0, local, 2048}};
             /* Each case's rows are its own n_vocab wide: one dispatch a case. */
             for (uint32_t c = 0; c < ncase; c++) {
                 uint32_t n = cases[c].n_vocab;
@@ -636,13 +666,14 @@ static void test_draw(void **state)
                     d[2 * j + 1] = u[c * per + j];
                 }
                 assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 8), 0);
-                struct { uint32_t n_vocab, out_off; float inv_t, min_p; } pc = {n, 3, 1.0f / params[pi].temperature,
-                                                                               params[pi].min_p};
+                struct { uint32_t n_vocab, out_off; float inv_t, min_p, top_p; } pc = {
+                    n, 3, 1.0f / params[pi].temperature, params[pi].min_p,
+                    params[pi].top_p > 0 ? params[pi].top_p : 1.0f};
                 struct vkr_buf *bufs[3] = {&bl, &bd, &bo};
                 run_once(&kd, bufs, 3, &pc, per);
                 assert_int_equal(vkr_buf_download(ctx, &bo, 3 * 4, out, per * 4), 0);
                 for (uint32_t j = 0; j < per; j++) {
-                    int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[2 * j + 1], w);
+                    int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[2 * j + 1], w, ids);
                     if (local == 64)
                         first[c * per + j] = t;
                     else
@@ -651,8 +682,13 @@ static void test_draw(void **state)
                     compared++;
                     if (t == want)
                         continue;
-                    /* Only a rounding away: the target lies at the edge of t's range. */
                     mismatches++;
+                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t, want);
+                    if (params[pi].top_p > 0) {
+                        assert_true(near_nucleus(row, n, &params[pi], t));
+                        continue;
+                    }
+                    /* Only a rounding away: the target lies at the edge of t's range. */
                     double mx = -INFINITY, total = 0, below = 0, wt = 0;
                     for (uint32_t v = 0; v < n; v++)
                         if ((double)row[v] / params[pi].temperature > mx)
@@ -665,7 +701,6 @@ static void test_draw(void **state)
                         wt += (int32_t)v == t ? e : 0;
                     }
                     double target = d[2 * j + 1] * 0x1p-24 * total;
-                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t, want);
                     assert_true(wt > 0);
                     assert_true(below <= target + 1e-5 * total && below + wt > target - 1e-5 * total);
                 }
@@ -680,6 +715,7 @@ static void test_draw(void **state)
     vkr_buf_free(ctx, &bo);
     free(l);
     free(w);
+    free(ids);
     free(d);
     free(out);
 }
