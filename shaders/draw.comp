@@ -10,10 +10,15 @@
  * the logits, the number and the device's exp().
  *
  * With top-p the nucleus comes first, by bisection as draw.c does it: the
- * mass of "keys >= tau" for tau built a bit at a time (32 weighings of
- * the row), then, if several tokens share the last key, the fewest of
- * them in id order (about log2(n_vocab) more). No sort, no atomics on
- * floats: each weighing is the same ordered sum. */
+ * mass of "keys >= tau" for tau built a bit at a time (32 weighings),
+ * then, if several tokens share the last key, the fewest of them in id
+ * order (about log2(n_vocab) more). No sort, no atomics on floats: each
+ * weighing is the same ordered sum. Weighing the row each time would
+ * recompute its exponentials 33 times; instead the tokens within 8 of the
+ * best scaled logit, if at most LIST and holding enough mass, are listed
+ * in shared memory by block, in id order, and a weighing adds only those
+ * (a tau at or below their lowest key passes unweighed, and every prefix
+ * weighed after lies inside the list), as draw.c does. */
 layout(local_size_x_id = 1) in;
 layout(constant_id = 1) const uint LOCAL = 64;
 layout(constant_id = 2) const uint MAXB = 2048; /* blocks a row may have: n_vocab <= MAXB * BLOCK */
@@ -28,6 +33,10 @@ shared float bsum[MAXB];
 shared float gsum[MAXB / GROUP];
 shared float s_mass;
 shared uint s_ties;
+const uint LIST = 1024u;  /* tokens the list holds */
+shared uint boff[MAXB + 1u]; /* block b's tokens: list[boff[b] .. boff[b + 1]) */
+shared uint lid[LIST], lkey[LIST];
+shared float lw[LIST];
 
 /* What weight() counts: the prefix of the candidate order with keys above
  * tau and key tau up to id idb (tau 0, idb ~0: every token), and weights
@@ -55,14 +64,21 @@ float weight(uint base, uint v, float mx)
 }
 
 /* The mass of what weight() counts, by levels into bsum and gsum; every
- * lane gets it. Called by all lanes alike. */
-float weigh(uint base, float mx, uint n, uint nb, uint ng)
+ * lane gets it. Called by all lanes alike. With `list`, only the listed
+ * tokens are weighed (the others must be outside the prefix). */
+float weigh(uint base, float mx, uint n, uint nb, uint ng, bool list)
 {
     uint i = gl_LocalInvocationID.x;
     for (uint b = i; b < nb; b += LOCAL) {
         precise float c = 0.0;
-        for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
-            c += weight(base, v, mx);
+        if (list) {
+            for (uint e = boff[b]; e < boff[b + 1u]; e++)
+                if (lkey[e] > tau || (lkey[e] == tau && lid[e] <= idb))
+                    c += lw[e];
+        } else {
+            for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
+                c += weight(base, v, mx);
+        }
         bsum[b] = c;
     }
     barrier();
@@ -105,11 +121,49 @@ void main()
     floor_w = p.min_p;
     if (p.top_p > 0.0 && p.top_p < 1.0) {
         floor_w = 0.0;
-        precise float target = p.top_p * weigh(base, mx, n, nb, ng);
+        precise float target = p.top_p * weigh(base, mx, n, nb, ng, false);
+        /* The list: each block's count, their offsets, then the tokens. */
+        precise float low = mx - 8.0;
+        uint floor_key = key(low);
+        for (uint b = i; b < nb; b += LOCAL) {
+            uint c = 0u;
+            for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++) {
+                precise float s = L[base + v] * p.inv_t;
+                c += key(s) >= floor_key ? 1u : 0u;
+            }
+            boff[b + 1u] = c;
+        }
+        barrier();
+        if (i == 0u) {
+            boff[0] = 0u;
+            for (uint b = 1u; b <= nb; b++)
+                boff[b] += boff[b - 1u];
+        }
+        barrier();
+        bool list = boff[nb] <= LIST;
+        if (list) {
+            for (uint b = i; b < nb; b += LOCAL) {
+                uint at = boff[b];
+                for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++) {
+                    precise float s = L[base + v] * p.inv_t;
+                    uint kv = key(s);
+                    if (kv >= floor_key) {
+                        precise float x = exp(s - mx);
+                        lid[at] = v;
+                        lkey[at] = kv;
+                        lw[at] = x >= 0.0 ? x : 0.0;
+                        at++;
+                    }
+                }
+            }
+            barrier();
+            tau = floor_key;
+            list = weigh(base, mx, n, nb, ng, true) >= target;
+        }
         uint t0 = 0u;
         for (int bit = 31; bit >= 0; bit--) {
             tau = t0 | (1u << uint(bit));
-            if (weigh(base, mx, n, nb, ng) >= target)
+            if ((list && tau <= floor_key) || weigh(base, mx, n, nb, ng, list) >= target)
                 t0 = tau;
         }
         tau = t0;
@@ -127,7 +181,7 @@ void main()
             uint lo = 0u, hi = n - 1u;
             while (lo < hi) {
                 idb = lo + (hi - lo) / 2u;
-                if (weigh(base, mx, n, nb, ng) >= target)
+                if (weigh(base, mx, n, nb, ng, list) >= target)
                     hi = idb;
                 else
                     lo = idb + 1u;
@@ -136,7 +190,7 @@ void main()
         }
         floor_w = p.min_p;
     }
-    precise float total = weigh(base, mx, n, nb, ng);
+    precise float total = weigh(base, mx, n, nb, ng, false);
     if (i != 0u)
         return;
     if (!(total > 0.0)) {

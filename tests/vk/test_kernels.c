@@ -579,7 +579,9 @@ static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bu
 
 /* draw.comp against dec_draw (decoding/draw.c), which defines the draw:
  * rows of 1 to 32000 logits (flat, peaked, with -inf and NaN entries, all
- * equal, small integers), numbers at both ends and between, two
+ * equal, small integers, one token far above a crowd that holds much of
+ * the mass: top-p's list and its whole-row weighing), numbers at both
+ * ends and between, two
  * temperatures, with and without min-p and top-p. The token must be
  * dec_draw's, or (only where the device's exp() rounds a sum differently)
  * one whose cumulative range holds the target to within 1e-5 of the total
@@ -589,13 +591,15 @@ static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bu
 struct draw_case {
     uint32_t n_vocab;
     float spread;
-    int odd; /* 1: some -inf, 2: some NaN, 3: all equal, 4: small integers */
+    int odd; /* 1: some -inf, 2: some NaN, 3: all equal, 4: small integers, 5: one 12 above a crowd at 0 */
 };
 
 static void fill_logits(const struct draw_case *c, float *l)
 {
     for (uint32_t v = 0; v < c->n_vocab; v++) {
         l[v] = c->odd == 3 ? 0.5f : c->odd == 4 ? (float)((v * 7919u) % 5u) : (frand() - 0.5f) * c->spread;
+        if (c->odd == 5)
+            l[v] = v == c->n_vocab / 3 ? 12.0f : 0.0f;
         if ((c->odd == 1 && v % 7 == 3) || (c->odd == 2 && v % 11 == 5))
             l[v] = c->odd == 1 ? -INFINITY : NAN;
     }
@@ -628,6 +632,7 @@ static void test_draw(void **state)
 {
     static const struct draw_case cases[] = {
         {32000, 4, 0}, {32000, 30, 0}, {4096, 8, 1}, {4097, 8, 2}, {129, 2, 0}, {1, 1, 0}, {300, 1, 3}, {700, 1, 4},
+        {32000, 400, 0}, {32000, 0, 5},
     };
     const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), per = 24, ndraw = ncase * per, V = 32000;
     float *l = calloc((size_t)ncase * V, 4), *w = malloc(V * 4);
@@ -648,8 +653,8 @@ static void test_draw(void **state)
     };
     uint32_t mismatches = 0, compared = 0;
     for (size_t pi = 0; pi < sizeof(params) / sizeof(params[0]); pi++) {
-        int32_t first[24 * 8];
-        uint32_t u[24 * 8];
+        int32_t first[24 * 10];
+        uint32_t u[24 * 10];
         for (uint32_t j = 0; j < ndraw; j++)
             u[j] = j % per == 0 ? 0 : j % per == 1 ? 0xffffffu : (rng = rng * 1664525u + 1013904223u) >> 8;
         for (uint32_t local = 64; local <= 256; local *= 4) {
