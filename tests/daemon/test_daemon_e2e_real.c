@@ -102,7 +102,10 @@ static void test_sigterm_mid_generation(void **state)
     json_t *r = e2e_read_final(fd, "long", NULL, 0);
     assert_non_null(r); /* finished or cancelled within the grace period, never cut off */
     json_decref(r);
-    assert_int_equal(e2e_wait_exit(&e, 30000), 0);
+    int rc = e2e_wait_exit(&e, 30000);
+    if (rc)
+        e2e_dump_log(&e);
+    assert_int_equal(rc, 0);
     assert_int_equal(access(e.sock, F_OK), -1); /* socket removed */
     close(fd);
 }
