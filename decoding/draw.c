@@ -125,6 +125,17 @@ static float row_mass(const float *w, uint32_t n_vocab)
     return total;
 }
 
+/* Keep, in order, the tokens of ids[0..n) whose key is at least floor;
+ * returns how many. */
+static uint32_t keep_from(const float *logits, float inv_t, uint32_t *ids, uint32_t n, uint32_t floor)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (order_key(logits[ids[i]] * inv_t) >= floor)
+            ids[kept++] = ids[i];
+    return kept;
+}
+
 /* The nucleus: the shortest prefix whose mass reaches top_p times the
  * row's. Masses only grow with the prefix, so bisect: the largest key tau
  * whose prefix of keys >= tau reaches it (a bit at a time from the top),
@@ -141,15 +152,14 @@ static struct prefix nucleus(const float *logits, const float *w, uint32_t n_voc
                              float top_p, uint32_t *ids)
 {
     float target = top_p * row_mass(w, n_vocab);
-    uint32_t floor_key = 0, n = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        floor_key = pass == 0 ? order_key(mx - 8.0f) : 0;
-        n = 0;
+    for (uint32_t v = 0; v < n_vocab; v++)
+        ids[v] = v;
+    uint32_t floor_key = order_key(mx - 8.0f), n = keep_from(logits, inv_t, ids, n_vocab, floor_key);
+    if (list_mass(logits, w, ids, n, inv_t, (struct prefix){floor_key, UINT32_MAX}) < target) {
+        floor_key = 0; /* every token: their mass is the row's, which reaches target */
         for (uint32_t v = 0; v < n_vocab; v++)
-            if (order_key(logits[v] * inv_t) >= floor_key)
-                ids[n++] = v;
-        if (pass == 1 || list_mass(logits, w, ids, n, inv_t, (struct prefix){floor_key, UINT32_MAX}) >= target)
-            break; /* every token's mass is the row's, which reaches target */
+            ids[v] = v;
+        n = n_vocab;
     }
     uint32_t tau = 0;
     for (int bit = 31; bit >= 0; bit--) {
@@ -157,12 +167,7 @@ static struct prefix nucleus(const float *logits, const float *w, uint32_t n_voc
         if (t.tau <= floor_key)
             tau = t.tau;
         else if (list_mass(logits, w, ids, n, inv_t, t) >= target) {
-            /* Later prefixes lie inside this one: drop the rest. */
-            uint32_t kept = 0;
-            for (uint32_t i = 0; i < n; i++)
-                if (order_key(logits[ids[i]] * inv_t) >= t.tau)
-                    ids[kept++] = ids[i];
-            n = kept;
+            n = keep_from(logits, inv_t, ids, n, t.tau); /* later prefixes lie inside this one */
             tau = t.tau;
         }
     }

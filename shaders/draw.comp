@@ -53,14 +53,17 @@ uint key(float x)
     return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
 }
 
+bool in_prefix(uint kv, uint v)
+{
+    return kv > tau || (kv == tau && v <= idb);
+}
+
 /* `precise`: no fused multiply-add, as in C. */
 float weight(uint base, uint v, float mx)
 {
     precise float s = L[base + v] * p.inv_t;
     precise float x = exp(s - mx);
-    uint kv = key(s);
-    bool in_prefix = kv > tau || (kv == tau && v <= idb);
-    return in_prefix && x >= floor_w ? x : 0.0; /* NaN too */
+    return in_prefix(key(s), v) && x >= floor_w ? x : 0.0; /* NaN too */
 }
 
 /* The mass of what weight() counts, by levels into bsum and gsum; every
@@ -73,7 +76,7 @@ float weigh(uint base, float mx, uint n, uint nb, uint ng, bool list)
         precise float c = 0.0;
         if (list) {
             for (uint e = boff[b]; e < boff[b + 1u]; e++)
-                if (lkey[e] > tau || (lkey[e] == tau && lid[e] <= idb))
+                if (in_prefix(lkey[e], lid[e]))
                     c += lw[e];
         } else {
             for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++)
