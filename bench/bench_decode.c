@@ -74,14 +74,15 @@ struct prompt_set {
     size_t n;
 };
 
-/* One loaded model behind a thin model step that adds up the GPU time of
- * every step (llm_model_last_step_gpu_ms only knows the last one). */
+/* One loaded model behind a thin model step that adds up the GPU time and
+ * the host's recording time of every step (llm_model_last_step_gpu_ms and
+ * _host_ms only know the last one). */
 struct bench {
     struct llm_model *m;
     struct dec_model inner;
     struct dec_model dm;
     struct dec_session *sess;
-    double gpu_ms;
+    double gpu_ms, rec_ms;
     uint32_t gpu_steps;
 };
 
@@ -93,6 +94,8 @@ struct run {
     int err;
     bool skipped;  /* not run (--no-reference) */
     double wall_ms, gen_ms, tps, gpu_ms_step;
+    double rec_ms_step;  /* host: describing the rows and recording (or finding) the step */
+    uint64_t reused;     /* steps that reused a recorded command buffer */
 };
 
 static double now_ms(void)
@@ -115,7 +118,10 @@ static int shim_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t 
     struct bench *b = ctx;
     int err = b->inner.step(b->inner.ctx, rows, n, am, lg);
     if (!err) {
+        double h[3];
+        llm_model_last_step_host_ms(b->m, h);
         b->gpu_ms += llm_model_last_step_gpu_ms(b->m);
+        b->rec_ms += h[0];
         b->gpu_steps++;
     }
     return err;
@@ -201,13 +207,17 @@ static int run_gen(struct bench *b, const int32_t *prompt, uint32_t n_prompt, co
     if (!r->tok)
         return r->err = -ENOMEM;
     b->gpu_ms = 0;
+    b->rec_ms = 0;
     b->gpu_steps = 0;
+    uint64_t reused0 = llm_model_reused_steps(b->m);
     double t0 = now_ms();
     int e = dec_generate(b->sess, prompt, n_prompt, p, NULL, collect, r, &r->r);
     r->wall_ms = now_ms() - t0;
     r->gen_ms = r->wall_ms - r->r.stats.prefill_ms;
     r->tps = r->gen_ms > 0 ? r->r.stats.tokens * 1e3 / r->gen_ms : 0;
     r->gpu_ms_step = b->gpu_steps ? b->gpu_ms / b->gpu_steps : 0;
+    r->rec_ms_step = b->gpu_steps ? b->rec_ms / b->gpu_steps : 0;
+    r->reused = llm_model_reused_steps(b->m) - reused0;
     if (e && r->r.finish != DEC_FINISH_CONTEXT)
         r->err = e;
     return r->err;
@@ -423,6 +433,8 @@ static json_t *run_json(const struct run *r, const struct run *base)
                           jr(s->tokens ? r->gen_ms / s->tokens : 0), "step_ms_mean", jr(s->step_ms_mean),
                           "lookahead_step_ms_mean", jr(s->lookahead_step_ms_mean), "gpu_ms_per_step",
                           jr(r->gpu_ms_step));
+    json_object_set_new(o, "record_ms_per_step", jr(r->rec_ms_step));
+    json_object_set_new(o, "reused_steps", json_integer((json_int_t)r->reused));
     json_object_set_new(o, "rows_per_step",
                         jr(s->lookahead_steps ? (double)s->lookahead_rows / s->lookahead_steps : 1.0));
     if (base && !base->err) {
@@ -738,7 +750,7 @@ static json_t *la_agg_cfg(struct la_state *st, size_t n_prompts, unsigned c, dou
     if (cfgs[c].lookahead) {
         json_object_set_new(o, "speedup", mean_median(v[0], k));
         json_object_set_new(o, "tokens_per_step", mean_median(v[1], k));
-        json_object_set_new(o, "rows_per_step", jr(st->la_steps[c] > 0 ? st->la_rows[c] / st->la_steps[c] : 0));
+    json_object_set_new(o, "rows_per_step", jr(st->la_steps[c] > 0 ? st->la_rows[c] / st->la_steps[c] : 0));
         json_object_set_new(o, "tokens_per_pass", mean_median(v[2], k));
         json_object_set_new(o, "hit_rate", mean_median(v[3], k));
         json_object_set_new(o, "exact", json_integer(st->exact[c]));

@@ -13,8 +13,8 @@
 struct pc_embed { uint32_t dim, ntok, row0, nrows; };                                /* embed.comp */
 struct pc_norm { uint32_t dim, gather; float eps; };                                 /* rmsnorm.comp */
 struct pc_rope { uint32_t ntok, qdim, kvdim, head_dim, rope_dims, slot0; float theta; }; /* rope_kv.comp */
-struct pc_att { uint32_t n_past, slot0, head_dim, n_heads, kvdim; float scale; uint32_t nsplit, max_split; }; /* attention.comp */
-struct pc_att_merge { uint32_t head_dim, n_heads, nsplit, max_split; };              /* attn_merge.comp */
+struct pc_att { uint32_t slot0, head_dim, n_heads, kvdim; float scale; uint32_t max_split; }; /* attention.comp */
+struct pc_att_merge { uint32_t head_dim, n_heads, max_split; };                      /* attn_merge.comp */
 struct pc_draw { uint32_t n_vocab, out_off; float inv_t, min_p, top_p; };             /* draw.comp */
 struct pc_penalty { uint32_t n_vocab, max_rows, stride; float penalty, inv_penalty; }; /* penalty.comp */
 struct pc_topk { uint32_t n_vocab, k; float inv_t; };                                  /* topk.comp */
@@ -65,9 +65,13 @@ static int layer_sets(struct llm_model *m, struct gpu_layer *L)
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_ROPE_KV], r, 6, &L->s_rope);
     }
     if (!err) {
-        struct vkr_binding a[6] = {{&m->q, 0, 0},   {&L->kc, 0, 0},     {&L->vc, 0, 0},
-                                   {&m->att, 0, 0}, {&m->parent, 0, 0}, {&m->att_part, 0, 0}};
-        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 6, &L->s_att);
+        struct vkr_binding a[7] = {{&m->q, 0, 0},   {&L->kc, 0, 0},     {&L->vc, 0, 0},   {&m->att, 0, 0},
+                                   {&m->parent, 0, 0}, {&m->att_part, 0, 0}, {&m->pos, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTENTION], a, 7, &L->s_att);
+    }
+    if (!err) {
+        struct vkr_binding mv[3] = {{&L->kc, 0, 0}, {&L->vc, 0, 0}, {&m->moves, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_KV_COMMIT], mv, 3, &L->s_commit);
     }
     return err;
 }
@@ -77,10 +81,10 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
     uint32_t n_sets = 7 + m->embd.w.n_chunks + m->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         struct gpu_layer *L = &m->layers[l];
-        n_sets += 4 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
+        n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
                   L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks + L->wd.w.n_chunks;
     }
-    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * 6, &m->pool);
+    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * 7, &m->pool);
     for (uint32_t c = 0; !err && c < m->embd.w.n_chunks; c++) {
         struct vkr_binding bd[3] = {{&m->embd.w.chunk[c], 0, 0}, {&m->tokens, 0, 0}, {&m->x, 0, 0}};
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_EMBED], bd, 3, &m->embd.set[c]);
@@ -108,8 +112,8 @@ int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen)
         err = vkr_set_new(m->vk, &m->pool, &m->k[K_SWIGLU], bd, 1, &m->s_swiglu);
     }
     if (!err) {
-        struct vkr_binding bd[2] = {{&m->att_part, 0, 0}, {&m->att, 0, 0}};
-        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTN_MERGE], bd, 2, &m->s_att_merge);
+        struct vkr_binding bd[3] = {{&m->att_part, 0, 0}, {&m->att, 0, 0}, {&m->stepargs, 0, 0}};
+        err = vkr_set_new(m->vk, &m->pool, &m->k[K_ATTN_MERGE], bd, 3, &m->s_att_merge);
     }
     for (uint32_t l = 0; !err && l < m->cfg.n_layers; l++)
         err = layer_sets(m, &m->layers[l]);
@@ -173,6 +177,12 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
     rec_matmul_epi(m, g, ntok, x_stride, y_stride, y_base, flags, EPI_NONE);
 }
 
+/* Attention splits of the step's longest row (att_split keys each). */
+static uint32_t att_nsplit(const struct llm_model *m)
+{
+    return (m->step_max_len + m->att_split - 1) / m->att_split;
+}
+
 static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
 {
     const struct llm_config *c = &m->cfg;
@@ -199,15 +209,17 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         end_phase(m, LLM_PROF_ROPE_KV);
     }
     /* Splits of att_split keys: one writes the output, more go through
-     * attn_merge (same bits for a row either way, attention.comp). */
-    uint32_t nsplit = (m->step_max_len + m->att_split - 1) / m->att_split;
-    struct pc_att pa = {m->n_past, m->n_ctx, c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
-                        nsplit, m->att_max_split};
-    vkr_cmd_dispatch(cmd, &m->k[K_ATTENTION], L->s_att, &pa, c->n_kv_heads, n, nsplit);
-    if (nsplit > 1) {
+     * attn_merge (same bits for a row either way, attention.comp). Both
+     * dispatches are sized by the host per step (stepargs, gpu_step): the
+     * split count follows the length, which a recorded step must not
+     * hold. With one split the merge's dispatch is empty. */
+    struct pc_att pa = {m->n_ctx, c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
+                        m->att_max_split};
+    vkr_cmd_dispatch_indirect(cmd, &m->k[K_ATTENTION], L->s_att, &pa, &m->stepargs, 0);
+    if (m->att_max_split > 1) {
         vkr_cmd_barrier(cmd);
-        struct pc_att_merge pm = {c->head_dim, c->n_heads, nsplit, m->att_max_split};
-        vkr_cmd_dispatch(cmd, &m->k[K_ATTN_MERGE], m->s_att_merge, &pm, (m->qdim + 63) / 64, n, 1);
+        struct pc_att_merge pm = {c->head_dim, c->n_heads, m->att_max_split};
+        vkr_cmd_dispatch_indirect(cmd, &m->k[K_ATTN_MERGE], m->s_att_merge, &pm, &m->stepargs, 16);
     }
     end_phase(m, LLM_PROF_ATTENTION);
     rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, MM_ACCUMULATE);
@@ -240,24 +252,26 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
 }
 
 /* KV rows kept by the last commit move from their scratch slots to their
- * place in the sequence, at the head of the next step's command buffer. */
-static void rec_pending_commit(struct llm_model *m)
+ * place in the sequence, at the head of the step: kv_commit.comp, sized
+ * by the moves the host writes before the submit (none: an empty
+ * dispatch), so the recording holds no position. No barrier of its own:
+ * the embedding's, before any layer, orders the moves before the layers'
+ * reads and writes of the cache (when profiling, one, to time it). */
+static void rec_kv_commit(struct llm_model *m)
 {
-    if (!m->n_pending)
-        return;
-    for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
-        vkr_cmd_copy(&m->cmd, &m->layers[l].kc, &m->layers[l].kc, m->pending, m->n_pending);
-        vkr_cmd_copy(&m->cmd, &m->layers[l].vc, &m->layers[l].vc, m->pending, m->n_pending);
-    }
-    m->n_pending = 0;
-    end_phase(m, LLM_PROF_COMMIT);
+    uint32_t words = m->kvdim / 2;
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+        vkr_cmd_dispatch_indirect(&m->cmd, &m->k[K_KV_COMMIT], m->layers[l].s_commit, &words, &m->moves, 0);
+    if (m->profiling)
+        end_phase(m, LLM_PROF_COMMIT);
 }
 
 /* What a step's head does after the LM head: the rows it penalizes,
  * draws and answers with top-k candidates, and the readback slots of
  * logits and candidates (logit_src). */
 struct head_work {
-    uint32_t nsel, nslot, ndraw, ntop, npen;
+    uint32_t nsel; /* the head's rows: the selected ones, padded (describe_rows) */
+    uint32_t nslot, ndraw, ntop, npen;
     bool argmax; /* some row wants its argmax (ARGMAX, LOGITS); sampled rows do not */
     const uint32_t *slot_src;
 };
@@ -401,7 +415,7 @@ static double host_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* Records a whole step into m->cmd: the pending KV copies, embedding,
+/* Records a whole step into m->cmd: the KV moves of the last commit, embedding,
  * layers, the head on the nsel selected rows and the copies of what the
  * host reads back (h); the step's first and last timestamps in ts0, ts1. */
 static int record_step(struct llm_model *m, uint32_t n, const struct head_work *h, int *ts0, int *ts1)
@@ -410,7 +424,11 @@ static int record_step(struct llm_model *m, uint32_t n, const struct head_work *
     if (err)
         return err;
     *ts0 = vkr_cmd_timestamp(m->vk, &m->cmd);
-    rec_pending_commit(m);
+    /* The last step's writes (its KV rows, which the moves read) come from
+     * another submission: a barrier's first scope includes it. That step
+     * has finished (its fence), so this waits on nothing. */
+    vkr_cmd_barrier(&m->cmd);
+    rec_kv_commit(m);
     for (uint32_t c = 0; c < m->embd.w.n_chunks; c++) {
         struct pc_embed pe = {m->cfg.dim, n, (uint32_t)vkr_rows_first(&m->embd.w, c),
                               (uint32_t)vkr_rows_count(&m->embd.w, c)};
@@ -428,64 +446,62 @@ static int record_step(struct llm_model *m, uint32_t n, const struct head_work *
     return 0;
 }
 
-/* While the GPU runs a one-row step, record the step plain decoding makes
- * next: the commit of that row (its KV copy at position n_past), then one
- * row wanting what this one wanted. Recording a 7B step takes the host
- * 0.6-0.9 ms (about 300 dispatches; H100 run of 2026-11-26), time the GPU
- * otherwise sits idle before every token. The step is recorded from the
- * state it assumes, which is then restored; gpu_step uses it only when the
- * state it meets is exactly that (else it records as before), so what
- * runs never differs from what it would have recorded. */
-static void spec_record(struct llm_model *m, uint32_t want)
+/* ---- the step cache ------------------------------------------------------
+ * Recording a step costs the host about a microsecond a dispatch: 0.6-0.9 ms
+ * for a 7B step of about 300 dispatches, about 0.1 ms for a kernelc-22m
+ * lookahead step (H100 runs of 2026-11-26); time in which the GPU idles,
+ * since a step's rows are known only once the last step's results are. Yet
+ * what a step records depends only on its shape (struct gpu_step_key):
+ * n_past reaches the shaders through the rows' positions (attention.comp
+ * reads POS[0]), the last commit's KV moves through `moves` (kv_commit.comp,
+ * an indirect dispatch), the attention's split count through `stepargs`
+ * (indirect dispatches), everything else per step through the row buffers
+ * describe_rows writes. So each recording is kept, and submitted again when
+ * its shape comes back: every plain step after the first, and a lookahead
+ * step whose window and n-gram candidates come to a row count seen before.
+ * A recording never differs from the one the step would make: the key holds
+ * every input of record_step that varies between steps, set_draw drops all
+ * recordings, and LADE_STEP_CACHE=0 (no cache) must give the same bits
+ * (test_reused_steps). */
+
+static bool key_eq(const struct gpu_step_key *a, const struct gpu_step_key *b)
 {
-    m->spec.valid = false;
-    if (!m->spec.cmd.cb || m->n_past + 2 > m->n_ctx)
-        return;
-    uint32_t n_past = m->n_past, n_pending = m->n_pending, max_len = m->step_max_len;
-    VkDeviceSize row = (VkDeviceSize)m->kvdim * 2;
-    VkBufferCopy saved = m->pending[0];
-    VkBufferCopy cp = {.srcOffset = (VkDeviceSize)m->n_ctx * row, .dstOffset = (VkDeviceSize)n_past * row, .size = row};
-    m->pending[0] = cp;
-    m->n_pending = 1;
-    m->n_past = n_past + 1;
-    m->step_max_len = n_past + 2;
-    struct vkr_cmd live = m->cmd;
-    m->cmd = m->spec.cmd;
-    /* One row, selected if it wants anything: its slot, draw, candidates
-     * and penalty are the first (describe_rows writes them so). */
-    uint32_t slot = want == DEC_WANT_TOPK ? GPU_SLOT_TOPK : 0;
-    bool sampled = want == DEC_WANT_DRAW || want == DEC_WANT_TOPK;
-    struct head_work h = {want != DEC_WANT_NONE, want == DEC_WANT_LOGITS || want == DEC_WANT_TOPK,
-                          want == DEC_WANT_DRAW, want == DEC_WANT_TOPK, sampled && m->draw.penalty != 1.0f,
-                          want == DEC_WANT_ARGMAX || want == DEC_WANT_LOGITS, &slot};
-    int ts0, ts1;
-    int err = record_step(m, 1, &h, &ts0, &ts1);
-    err = err ? err : vkr_cmd_end(m->vk, &m->cmd);
-    m->spec.cmd = m->cmd;
-    m->cmd = live;
-    m->pending[0] = saved;
-    m->n_pending = n_pending;
-    m->n_past = n_past;
-    m->step_max_len = max_len;
-    if (err)
-        return;
-    m->spec.valid = true;
-    m->spec.want = want;
-    m->spec.n_past = n_past + 1;
-    m->spec.pending = cp;
-    m->spec.ts0 = ts0;
-    m->spec.ts1 = ts1;
+    return a->n == b->n && a->nsel == b->nsel && a->nslot == b->nslot &&
+           a->ndraw == b->ndraw && a->ntop == b->ntop && a->npen == b->npen && a->argmax == b->argmax;
 }
 
-/* Whether the pre-recorded step is the one this step would record. (A
- * step's one row has no parent, so describe_rows has set step_max_len to
- * n_past + 1, as spec_record assumed.) */
-static bool spec_matches(const struct llm_model *m, const struct dec_row *rows, uint32_t n)
+/* The recording for this key and these readback slots, or NULL. */
+static struct gpu_recorded *cache_find(struct llm_model *m, const struct gpu_step_key *k, const uint32_t *slot_src)
 {
-    const VkBufferCopy *p = &m->pending[0];
-    return m->spec.valid && n == 1 && rows[0].want == m->spec.want && m->n_past == m->spec.n_past &&
-           m->n_pending == 1 && p->srcOffset == m->spec.pending.srcOffset &&
-           p->dstOffset == m->spec.pending.dstOffset && p->size == m->spec.pending.size;
+    for (uint32_t i = 0; i < m->steps.n; i++) {
+        struct gpu_recorded *e = &m->steps.e[i];
+        if (e->valid && key_eq(&e->key, k) && !memcmp(e->slot_src, slot_src, k->nslot * sizeof(*slot_src)))
+            return e;
+    }
+    return NULL;
+}
+
+/* An unused entry, else the least recently used. */
+static struct gpu_recorded *cache_victim(struct llm_model *m)
+{
+    struct gpu_recorded *v = &m->steps.e[0];
+    for (uint32_t i = 0; i < m->steps.n && v->valid; i++)
+        if (!m->steps.e[i].valid || m->steps.e[i].used < v->used)
+            v = &m->steps.e[i];
+    return v;
+}
+
+static void swap_cmd(struct llm_model *m, struct gpu_recorded *e)
+{
+    struct vkr_cmd t = m->cmd;
+    m->cmd = e->cmd;
+    e->cmd = t;
+}
+
+void gpu_forget_steps(struct llm_model *m)
+{
+    for (uint32_t i = 0; i < m->steps.n; i++)
+        m->steps.e[i].valid = false;
 }
 
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
@@ -498,38 +514,69 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     int nsel = describe_rows(m, rows, n, &h);
     if (nsel < 0)
         return nsel;
-    int ts0, ts1, err = 0;
-    if (spec_matches(m, rows, n)) {
-        struct vkr_cmd c = m->cmd;
-        m->cmd = m->spec.cmd;
-        m->spec.cmd = c;
-        m->n_pending = 0; /* the copy is in the recorded step */
-        ts0 = m->spec.ts0;
-        ts1 = m->spec.ts1;
-        m->spec.hits++;
-    } else {
+    /* The step runs in m->cmd: a cache entry's buffer is swapped in for
+     * the step and out after it. */
+    struct gpu_recorded *e = NULL;
+    bool fresh = true;
+    if (m->steps.n) {
+        struct gpu_step_key k = {n, h.nsel, h.nslot, h.ndraw, h.ntop, h.npen, h.argmax};
+        e = cache_find(m, &k, h.slot_src);
+        fresh = !e;
+        if (fresh) {
+            e = cache_victim(m);
+            e->valid = false;
+            e->key = k;
+            memcpy(e->slot_src, h.slot_src, h.nslot * sizeof(*h.slot_src));
+        }
+        e->used = ++m->steps.clock;
+        swap_cmd(m, e);
+    }
+    int ts0 = -1, ts1 = -1, err = 0;
+    if (fresh) {
         err = record_step(m, n, &h, &ts0, &ts1);
+        m->steps.records++;
+    } else {
+        ts0 = e->ts0;
+        ts1 = e->ts1;
+        m->steps.hits++;
     }
-    m->spec.valid = false;
-    if (err)
-        return err;
+    /* The last commit's moves: kv_commit.comp's dispatch size, then the
+     * pairs gpu_commit wrote. */
+    uint32_t *mv = m->moves.map;
+    mv[0] = (m->kvdim / 2 + 63) / 64;
+    mv[1] = m->n_pending;
+    mv[2] = 1;
+    m->n_pending = 0;
+    /* Attention's dispatch (KV heads, rows, splits) and the merge's
+     * (empty with one split), the split count after them. */
+    uint32_t nsplit = att_nsplit(m), *sa = m->stepargs.map;
+    sa[0] = m->cfg.n_kv_heads;
+    sa[1] = n;
+    sa[2] = nsplit;
+    sa[4] = nsplit > 1 ? (m->qdim + 63) / 64 : 0;
+    sa[5] = n;
+    sa[6] = 1;
+    sa[7] = nsplit;
     double h1 = host_ms();
-    err = vkr_cmd_submit(m->vk, &m->cmd);
-    if (!err && n == 1)
-        spec_record(m, rows[0].want);
+    err = err ? err : vkr_cmd_submit(m->vk, &m->cmd);
     err = err ? err : vkr_cmd_wait(m->vk, &m->cmd);
-    if (err)
-        return err;
-    double h2 = host_ms();
-    double ns = 0;
-    m->last_gpu_ms = vkr_cmd_elapsed_ns(m->vk, &m->cmd, ts0, ts1, &ns) == 0 ? ns / 1e6 : 0;
-    if (m->profiling) {
-        memset(m->prof_ms, 0, sizeof(m->prof_ms));
-        for (int i = ts0 + 1; ts0 >= 0 && i <= ts1; i++)
-            if (vkr_cmd_elapsed_ns(m->vk, &m->cmd, i - 1, i, &ns) == 0)
-                m->prof_ms[m->prof_phase[i]] += ns / 1e6;
+    double h2 = host_ms(), ns = 0;
+    if (!err) {
+        m->last_gpu_ms = vkr_cmd_elapsed_ns(m->vk, &m->cmd, ts0, ts1, &ns) == 0 ? ns / 1e6 : 0;
+        if (m->profiling) {
+            memset(m->prof_ms, 0, sizeof(m->prof_ms));
+            for (int i = ts0 + 1; ts0 >= 0 && i <= ts1; i++)
+                if (vkr_cmd_elapsed_ns(m->vk, &m->cmd, i - 1, i, &ns) == 0)
+                    m->prof_ms[m->prof_phase[i]] += ns / 1e6;
+        }
     }
-    err = vkr_buf_invalidate(m->vk, &m->readback);
+    if (e) {
+        swap_cmd(m, e);
+        e->valid = !err;
+        e->ts0 = ts0;
+        e->ts1 = ts1;
+    }
+    err = err ? err : vkr_buf_invalidate(m->vk, &m->readback);
     if (err)
         return err;
     const int32_t *am = m->readback.map;
@@ -554,24 +601,24 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     return 0;
 }
 
+/* The kept rows' KV moves to positions n_past.. at the head of the next
+ * step (kv_commit.comp); their tokens join the penalty's history now. */
 int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n)
 {
-    if (n > m->last_n || m->n_past + n > m->n_ctx)
+    if (n > m->last_n || m->n_past + n > m->n_ctx || m->n_pending + n > m->max_rows)
         return -EINVAL;
     for (uint32_t k = 0; k < n; k++) {
         int32_t want_parent = k == 0 ? -1 : (int32_t)rows[k - 1];
         if (rows[k] >= m->last_n || m->last_parent[rows[k]] != want_parent)
             return -EINVAL;
     }
-    VkDeviceSize row = (VkDeviceSize)m->kvdim * 2;
-    for (uint32_t k = 0; k < n; k++)
+    uint32_t *mv = (uint32_t *)m->moves.map + 4;
+    for (uint32_t k = 0; k < n; k++) {
         m->seq[m->n_past + k] = m->row_tok[rows[k]];
-    for (uint32_t k = 0; k < n; k++)
-        m->pending[m->n_pending++] = (VkBufferCopy){
-            .srcOffset = (m->n_ctx + rows[k]) * row,
-            .dstOffset = (m->n_past + k) * row,
-            .size = row,
-        };
+        mv[2 * m->n_pending] = m->n_ctx + rows[k];
+        mv[2 * m->n_pending + 1] = m->n_past + k;
+        m->n_pending++;
+    }
     m->n_past += n;
     m->last_n = 0; /* the step's scratch is spoken for */
     return 0;
@@ -604,7 +651,7 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
     float top_p = d->top_p > 0 ? d->top_p : 1.0f; /* 0: none, as 1 */
     if (!m->draw.set || m->draw.inv_t != inv_t || m->draw.min_p != d->min_p || m->draw.top_p != top_p ||
         m->draw.top_k != d->top_k || m->draw.penalty != d->penalty || m->draw.penalty_last_n != last_n)
-        m->spec.valid = false; /* a prerecorded step has the old parameters */
+        gpu_forget_steps(m); /* recorded steps hold the old parameters */
     m->draw.set = true;
     m->draw.inv_t = inv_t;
     m->draw.min_p = d->min_p;
@@ -650,10 +697,14 @@ static int dm_rewind(void *ctx, uint32_t n_keep)
     struct llm_model *m = ctx;
     if (n_keep > m->n_past)
         return -EINVAL;
-    uint32_t k = 0;
+    /* Moves owed to positions that stay (destination below n_keep) stay. */
+    uint32_t *mv = (uint32_t *)m->moves.map + 4, k = 0;
     for (uint32_t i = 0; i < m->n_pending; i++)
-        if (m->pending[i].dstOffset < (VkDeviceSize)n_keep * m->kvdim * 2)
-            m->pending[k++] = m->pending[i];
+        if (mv[2 * i + 1] < n_keep) {
+            mv[2 * k] = mv[2 * i];
+            mv[2 * k + 1] = mv[2 * i + 1];
+            k++;
+        }
     m->n_pending = k;
     m->n_past = n_keep;
     m->last_n = 0;

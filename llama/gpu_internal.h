@@ -41,6 +41,7 @@ enum gpu_kernel_id {
     K_DRAW,
     K_PENALTY,
     K_TOPK,
+    K_KV_COMMIT,
     K_COUNT,
 };
 
@@ -78,8 +79,27 @@ struct gpu_layer {
     bool fused_gu;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
     struct vkr_buf kc, vc;              /* f16 [(n_ctx + max_rows) x kvdim]: cache, then scratch slots */
-    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att;
+    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att, s_commit;
 };
+
+/* What a recorded step depends on besides the model and the sampling
+ * parameters (set_draw drops every recording): its rows and the head's work (struct head_work in
+ * gpu_forward.c) with each readback slot's source. */
+struct gpu_step_key {
+    uint32_t n, nsel, nslot, ndraw, ntop, npen;
+    bool argmax;
+};
+
+struct gpu_recorded {
+    struct vkr_cmd cmd;
+    bool valid;
+    struct gpu_step_key key;
+    uint32_t *slot_src; /* [max_rows], the first key.nslot meaningful */
+    int ts0, ts1;       /* the step's first and last timestamps */
+    uint64_t used;      /* steps.clock when last submitted */
+};
+
+#define GPU_STEP_CACHE 64u
 
 struct llm_model {
     struct llm_gguf *gguf;
@@ -145,24 +165,31 @@ struct llm_model {
     struct vkr_buf drawrow;  /* [max_rows] uvec2 per DRAW row: its LM head row, its u24 */
     struct vkr_buf toprow;   /* [max_rows] per TOPK row: its LM head row */
     struct vkr_buf pen;      /* penalty.comp's lists: [2 max_rows] head row, count; then GPU_PEN_MAX ids a row */
+    /* kv_commit.comp's moves: a VkDispatchIndirectCommand (y = the number
+     * of moves) and a pad word, then max_rows (source row, destination
+     * row) pairs, owed by the last commit */
+    struct vkr_buf moves;
+    /* The attention's and attn_merge's VkDispatchIndirectCommand, each
+     * with a word after it, the split count ([7]): per step, by the host */
+    struct vkr_buf stepargs;
     struct vkr_buf cand;     /* [max_rows][DEC_TOPK_MAX] uvec2: TOPK rows' candidates */
     struct vkr_buf readback; /* amax [2 max_rows] ints, then a slot of n_vocab floats per LOGITS or TOPK row */
     struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
     bool tracing;
 
-    struct vkr_cmd cmd;
-    /* The next plain step, recorded while the GPU runs this one (see
-     * spec_record in gpu_forward.c): valid when spec.cmd holds a step
-     * recorded for the state in spec; swapped with cmd when it matches. */
+    struct vkr_cmd cmd; /* the step running now */
+    /* Steps recorded once and submitted again whenever a step of the same
+     * shape comes (gpu_forward.c, step_cache): nothing a recorded step
+     * holds depends on n_past or on which rows the last commit kept, which
+     * the shaders read from buffers. GPU_STEP_CACHE of them, or
+     * LADE_STEP_CACHE's number; none when profiling (its timestamps' phases
+     * are the last recording's) or with LADE_STEP_CACHE=0. */
     struct {
-        struct vkr_cmd cmd;
-        bool valid;
-        uint32_t want;         /* the one row's dec_want */
-        uint32_t n_past;       /* after the commit of row 0 */
-        VkBufferCopy pending;  /* that commit's KV copy */
-        int ts0, ts1;
-        uint64_t hits;         /* steps that used it (llm_model_prerecorded_steps) */
-    } spec;
+        struct gpu_recorded *e; /* [n] */
+        uint32_t n;
+        uint64_t clock;         /* for least-recently-used eviction */
+        uint64_t hits, records; /* steps that reused a recording, steps recorded */
+    } steps;
     double last_gpu_ms;
     double last_host_ms[3];    /* llm_model_last_step_host_ms */
     bool profiling;
@@ -176,7 +203,6 @@ struct llm_model {
     int32_t *last_parent;    /* [max_rows] parents of the last step */
     uint32_t *depth;         /* [max_rows] scratch for step validation */
     int32_t *want_rows;      /* [max_rows] step row of each selected (LM head) row */
-    VkBufferCopy *pending;   /* [max_rows] KV copies owed by the last commit */
     struct dec_row *rowbuf;  /* [max_rows] prefill chunk rows */
     uint32_t *chain;         /* [max_rows] 0, 1, 2, ...: a prefill chunk's commit */
     int32_t *argmax_tmp;     /* [max_rows] a prefill chunk's argmax */
@@ -187,7 +213,7 @@ struct llm_model {
     int32_t *seq;            /* [n_ctx] tokens whose KV the cache holds (the penalty's history) */
     uint32_t *seen;          /* [n_vocab] epoch stamps: a penalty list holds each token once */
     uint32_t seen_epoch;
-    uint32_t n_pending;
+    uint32_t n_pending;      /* moves written to `moves` by the last commit */
 };
 
 #define GPU_SLOT_TOPK 0x80000000u
@@ -195,5 +221,7 @@ struct llm_model {
 int gpu_model_build_sets(struct llm_model *m, char *reterr, size_t errlen);
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
 int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n);
+/* Drops every recorded step (after a change of what they were recorded with). */
+void gpu_forget_steps(struct llm_model *m);
 
 #endif

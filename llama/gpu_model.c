@@ -232,14 +232,15 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
         [K_EMBED] = {"embed", lade_spv_embed, 0, 3, 16, 1, {m->embd.type}},
         [K_RMSNORM] = {"rmsnorm", lade_spv_rmsnorm, 0, 4, 12, 2, {0, cpu ? 64 : 256}},
         [K_ROPE_KV] = {"rope_kv", lade_spv_rope_kv, 0, 6, 28, 0, {0}},
-        [K_ATTENTION] = {"attention", lade_spv_attention, 0, 6, 32, 9,
+        [K_ATTENTION] = {"attention", lade_spv_attention, 0, 7, 24, 9,
                          {0, att_local, hd_max, m->max_rows, group, att_nj, att_nsg, m->att_split, 4}},
-        [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 2, 16, 3, {0, 0, hd_max}},
+        [K_ATTN_MERGE] = {"attn_merge", lade_spv_attn_merge, 0, 3, 12, 3, {0, 0, hd_max}},
         [K_SWIGLU] = {"swiglu", lade_spv_swiglu, 0, 1, 8, 0, {0}},
         [K_ARGMAX] = {"argmax", lade_spv_argmax, 0, 2, 4, 2, {0, cpu ? 64 : 256}},
         [K_DRAW] = {"draw", lade_spv_draw, 0, 3, 20, 3, {0, cpu ? 64 : 256, GPU_DRAW_MAX_BLOCKS}},
         [K_PENALTY] = {"penalty", lade_spv_penalty, 0, 2, 20, 2, {0, 64}},
         [K_TOPK] = {"topk", lade_spv_topk, 0, 3, 12, 2, {0, cpu ? 64 : 256}},
+        [K_KV_COMMIT] = {"kv_commit", lade_spv_kv_commit, 0, 3, 4, 0, {0}},
     };
     d[K_EMBED].spirv_bytes = lade_spv_embed_bytes;
     d[K_RMSNORM].spirv_bytes = lade_spv_rmsnorm_bytes;
@@ -251,6 +252,7 @@ static int make_kernels(struct llm_model *m, char *reterr, size_t errlen)
     d[K_DRAW].spirv_bytes = lade_spv_draw_bytes;
     d[K_PENALTY].spirv_bytes = lade_spv_penalty_bytes;
     d[K_TOPK].spirv_bytes = lade_spv_topk_bytes;
+    d[K_KV_COMMIT].spirv_bytes = lade_spv_kv_commit_bytes;
     for (int i = 0; i < K_COUNT; i++) {
         int err = vkr_kernel_new(m->vk, &d[i], &m->k[i]);
         if (err) {
@@ -475,6 +477,27 @@ static int upload_layer(struct llm_model *m, int l, char *reterr, size_t errlen)
     return err;
 }
 
+/* n command buffers, each with its own fence and timestamps, made at load
+ * so that a step that records allocates nothing. */
+static int alloc_step_cache(struct llm_model *m, uint32_t n)
+{
+    m->steps.e = calloc(n, sizeof(*m->steps.e));
+    if (!m->steps.e)
+        return -ENOMEM;
+    for (; m->steps.n < n; m->steps.n++) {
+        struct gpu_recorded *e = &m->steps.e[m->steps.n];
+        e->slot_src = calloc(m->max_rows, sizeof(*e->slot_src));
+        if (!e->slot_src)
+            return -ENOMEM;
+        int err = vkr_cmd_new(m->vk, 8, &e->cmd);
+        if (err) {
+            free(e->slot_src);
+            return err;
+        }
+    }
+    return 0;
+}
+
 static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
 {
     const struct llm_config *c = &m->cfg;
@@ -494,6 +517,7 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         {&m->sel, R * 4, VKR_MEM_UPLOAD},              {&m->readback, R * 8 + R * c->n_vocab * 4, VKR_MEM_READBACK},
         {&m->drawrow, R * 8, VKR_MEM_UPLOAD},          {&m->toprow, R * 4, VKR_MEM_UPLOAD},
         {&m->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD},
+        {&m->moves, 16 + R * 8, VKR_MEM_UPLOAD},       {&m->stepargs, 32, VKR_MEM_UPLOAD},
         {&m->cand, R * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE},
         {&m->att_part, R * c->n_heads * m->att_max_split * (m->hd_max + 2) * 4, VKR_MEM_DEVICE},
         {&m->trace, m->tracing ? (VkDeviceSize)(c->n_layers + 1) * c->dim * 4 : 4, VKR_MEM_READBACK},
@@ -513,7 +537,6 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
     m->last_parent = calloc(R, sizeof(*m->last_parent));
     m->depth = calloc(R, sizeof(*m->depth));
     m->want_rows = calloc(R, sizeof(*m->want_rows));
-    m->pending = calloc(R, sizeof(*m->pending));
     m->rowbuf = calloc(R, sizeof(*m->rowbuf));
     m->chain = calloc(R, sizeof(*m->chain));
     m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
@@ -522,7 +545,7 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
     m->row_tok = calloc(R, sizeof(*m->row_tok));
     m->seq = calloc(m->n_ctx, sizeof(*m->seq));
     m->seen = calloc(c->n_vocab, sizeof(*m->seen));
-    if (!m->last_parent || !m->depth || !m->want_rows || !m->pending || !m->rowbuf || !m->chain || !m->argmax_tmp ||
+    if (!m->last_parent || !m->depth || !m->want_rows || !m->rowbuf || !m->chain || !m->argmax_tmp ||
         !m->logit_src || !m->draw_rows || !m->row_tok || !m->seq || !m->seen) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
@@ -629,12 +652,22 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         if (m->prof_cap && !m->prof_phase)
             err = -ENOMEM;
         err = err ? err : vkr_cmd_new(m->vk, 8 + m->prof_cap, &m->cmd);
-        /* A second command buffer for the next plain step, recorded while
-         * the GPU runs the current one (not when profiling or tracing,
-         * which record extra commands; LADE_PRERECORD=0 turns it off). */
-        const char *pr = getenv("LADE_PRERECORD");
-        if (!err && !m->profiling && !m->tracing && !(pr && !strcmp(pr, "0")))
-            err = vkr_cmd_new(m->vk, 8, &m->spec.cmd);
+        /* The step cache (gpu_forward.c): not when profiling, whose
+         * timestamps' phases belong to the last recording.
+         * LADE_STEP_CACHE=N keeps N recordings (1 to 1024; tests evict
+         * with few), 0 records every step (for comparing the two). */
+        const char *sc = getenv("LADE_STEP_CACHE");
+        long nc = GPU_STEP_CACHE;
+        if (sc && *sc) {
+            char *end;
+            nc = strtol(sc, &end, 10);
+            if (*end || nc < 0 || nc > 1024) {
+                snprintf(reterr, errlen, "LADE_STEP_CACHE=%.40s: want 0 to 1024 recordings", sc);
+                err = -EINVAL;
+            }
+        }
+        if (!err && !m->profiling && nc > 0)
+            err = alloc_step_cache(m, (uint32_t)nc);
         /* LADE_DRAW=0: no set_draw in the seam, so the decoder draws on
          * the host from logits (for comparing the two). */
         const char *dr = getenv("LADE_DRAW");
@@ -683,11 +716,12 @@ void llm_model_free(struct llm_model *m)
         struct vkr_buf *bufs[] = {&m->out_norm, &m->x, &m->xn, &m->q, &m->kk, &m->vv, &m->att, &m->g,
                                   &m->xf, &m->logits, &m->amax, &m->tokens, &m->pos, &m->parent, &m->sel,
                                   &m->readback, &m->trace, &m->att_part, &m->drawrow, &m->toprow, &m->pen,
-                                  &m->cand};
+                                  &m->cand, &m->moves, &m->stepargs};
         for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
             vkr_buf_free(m->vk, bufs[i]);
         vkr_cmd_free(m->vk, &m->cmd);
-        vkr_cmd_free(m->vk, &m->spec.cmd);
+        for (uint32_t i = 0; i < m->steps.n; i++)
+            vkr_cmd_free(m->vk, &m->steps.e[i].cmd);
         vkr_set_pool_free(m->vk, &m->pool);
         for (int i = 0; i < K_COUNT; i++)
             vkr_kernel_free(m->vk, &m->k[i]);
@@ -698,11 +732,13 @@ void llm_model_free(struct llm_model *m)
             vkr_kernel_free(m->vk, &m->mmcm[i]);
         vkr_ctx_free(m->vk);
     }
+    for (uint32_t i = 0; i < m->steps.n; i++)
+        free(m->steps.e[i].slot_src);
+    free(m->steps.e);
     free(m->layers);
     free(m->last_parent);
     free(m->depth);
     free(m->want_rows);
-    free(m->pending);
     free(m->rowbuf);
     free(m->chain);
     free(m->argmax_tmp);
@@ -726,7 +762,8 @@ const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
 uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->weight_bytes; }
 double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
 
-uint64_t llm_model_prerecorded_steps(const struct llm_model *m) { return m->spec.hits; }
+uint64_t llm_model_reused_steps(const struct llm_model *m) { return m->steps.hits; }
+uint64_t llm_model_recorded_steps(const struct llm_model *m) { return m->steps.records; }
 uint64_t llm_model_gpu_draws(const struct llm_model *m) { return m->draw.count; }
 uint64_t llm_model_gpu_tops(const struct llm_model *m) { return m->draw.tops; }
 

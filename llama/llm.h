@@ -60,11 +60,11 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m);
  * back results (argmax, logits, timestamps). */
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
 
-/* Steps that ran a command buffer recorded while the step before them ran
- * on the GPU: plain decoding (one row, committed) records its next step
- * ahead, so that recording costs no GPU time. 0 when profiling or tracing,
- * or with LADE_PRERECORD=0. */
-uint64_t llm_model_prerecorded_steps(const struct llm_model *m);
+/* Steps that submitted again a command buffer recorded for an earlier step
+ * of the same shape (the step cache, llama/gpu_forward.c), and steps
+ * recorded. No reuse when profiling or with LADE_STEP_CACHE=0. */
+uint64_t llm_model_reused_steps(const struct llm_model *m);
+uint64_t llm_model_recorded_steps(const struct llm_model *m);
 /* Tokens drawn on the GPU (DEC_WANT_DRAW rows) since load. */
 uint64_t llm_model_gpu_draws(const struct llm_model *m);
 /* Rows whose top-k candidates the GPU chose (DEC_WANT_TOPK) since load. */

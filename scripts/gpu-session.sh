@@ -66,7 +66,7 @@ K=$S/models/kernelc-22m/kernelc-22m-f16.gguf
 # curves_7b LIMIT FMT...: per format, a Llama-2-7B-shaped model with random
 # weights in /tmp, its step-cost curve, greedy speed, bandwidth and prefill
 # (steps-7b-FMT.json), the phase profile for f16 and q4_0, then removed.
-# NOPRERECORD=1: f16 once more with LADE_PRERECORD=0; CM1=1: and with the
+# NOCACHE=1: f16 once more with LADE_STEP_CACHE=0; CM1=1: and with the
 # matrix units (LADE_COOPMAT=1).
 curves_7b() {
     lim=$1
@@ -74,9 +74,9 @@ curves_7b() {
     for fmt in "$@"; do
         step "synth-7b-$fmt" "$lim" "$B/tools/lade-synth" 7b "$fmt" /tmp/7b.gguf
         step "steps-7b-$fmt" "$lim" "$B/tools/lade-steps" /tmp/7b.gguf --device NVIDIA --json "$out/steps-7b-$fmt.json"
-        if [ "$fmt" = f16 ] && [ "${NOPRERECORD:-0}" = 1 ]; then
-            step steps-7b-f16-noprerecord "$lim" env LADE_PRERECORD=0 "$B/tools/lade-steps" /tmp/7b.gguf \
-                --device NVIDIA --json "$out/steps-7b-f16-noprerecord.json"
+        if [ "$fmt" = f16 ] && [ "${NOCACHE:-0}" = 1 ]; then
+            step steps-7b-f16-nocache "$lim" env LADE_STEP_CACHE=0 "$B/tools/lade-steps" /tmp/7b.gguf \
+                --device NVIDIA --json "$out/steps-7b-f16-nocache.json"
         fi
         if [ "$fmt" = f16 ] && [ "${CM1:-0}" = 1 ]; then
             step steps-7b-f16-cm "$lim" env LADE_COOPMAT=1 "$B/tools/lade-steps" /tmp/7b.gguf \
@@ -173,7 +173,8 @@ if [ "${DRAW:-0}" = 1 ]; then
     # 32000); then attention geometries on kernelc-22m (4 KV heads give
     # few workgroups), whole-step profiles under ATT_ITEMS. Also top-k 40,
     # top-p 0.9, penalty 1.1 on the 7B shape (topk.comp, penalty.comp), and
-    # top-p 0.9 alone (draw.comp's nucleus).
+    # top-p 0.9 alone (draw.comp's nucleus). The lookahead benchmark also
+    # with LADE_STEP_CACHE=0: what submitting recorded steps again saves.
     step lade-info 20 "$B/tools/lade-info" --device NVIDIA
     step test-kernels 60 env LADE_VALIDATION=1 CMOCKA_MESSAGE_OUTPUT=stdout "$B/tests/vk/test_kernels"
     step ctest 170 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 160
@@ -182,6 +183,9 @@ if [ "${DRAW:-0}" = 1 ]; then
             --nwg "${DRAW_NWG:-8,1,5}" --model "$K" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
             --temp 0.8 --json "$out/lookahead-code-draw$d.json"
     done
+    step lookahead-code-nocache 100 env LADE_STEP_CACHE=0 "$B/bench/lade-bench" lookahead --device NVIDIA \
+        --nwg "${DRAW_NWG:-8,1,5}" --model "$K" --prompts "$S/prompts/code.jsonl" --max-tokens 128 \
+        --temp 0.8 --json "$out/lookahead-code-nocache.json"
     step synth-7b-q4_0 60 "$B/tools/lade-synth" 7b q4_0 /tmp/7b-q4_0.gguf
     for d in 1 0; do
         step "sampled-7b-q4_0-draw$d" 40 env LADE_DRAW=$d "$B/bench/lade-bench" greedy --device NVIDIA \
@@ -219,7 +223,7 @@ if [ "${AB:-0}" = 1 ]; then
     # exported for the rest (chosen.txt; another must beat the default by
     # 2%); a lookahead window sweep on 20 code prompts (NWG), the best of
     # which the full lookahead benchmark then uses; the 7B curves (f16 also
-    # with LADE_PRERECORD=0, to see what recording ahead saves).
+    # with LADE_STEP_CACHE=0, to see what reusing recorded steps saves).
     step lade-info 20 "$B/tools/lade-info" --device NVIDIA
     step ctest 150 ctest --test-dir "$B" -L vulkan --output-on-failure --timeout 140
     mkdir -p "$out/try"
@@ -247,7 +251,7 @@ if [ "${AB:-0}" = 1 ]; then
     echo "chosen: $best (LADE_MM_ONE=${LADE_MM_ONE:-unset} LADE_MM_XSH=${LADE_MM_XSH:-unset}), nwg ${best_nwg:-device}" \
         >"$out/chosen.txt"
     if [ -n "$best_nwg" ]; then lookahead_code --nwg "$best_nwg"; else lookahead_code; fi
-    NOPRERECORD=1 curves_7b 75 f16
+    NOCACHE=1 curves_7b 75 f16
     curves_7b 60 q4_0 q4_k q8_0
     greedy_bench
     echo "gpu-session: done"

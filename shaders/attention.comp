@@ -40,14 +40,16 @@ layout(std430, binding = 2) readonly buffer VCb { uint VC[]; };
 layout(std430, binding = 3) writeonly buffer Ob { float O[]; };
 layout(std430, binding = 4) readonly buffer PAb { int PARENT[]; };
 layout(std430, binding = 5) writeonly buffer PTb { float PART[]; };
+/* The rows' positions; row 0 has no parent (parents come before their
+ * children), so POS[0] is n_past. Read here rather than pushed, so that a
+ * recorded step serves any n_past (gpu_forward.c, the step cache). */
+layout(std430, binding = 6) readonly buffer POSb { int POS[]; };
 layout(push_constant) uniform P {
-    uint n_past;
     uint slot0;     /* first scratch slot (n_ctx) */
     uint head_dim;
     uint n_heads;
     uint kvdim;
     float scale;
-    uint nsplit;    /* splits of this step (grid z); 1: write O directly */
     uint max_split; /* splits PART has room for per (row, head) */
 } p;
 
@@ -81,7 +83,8 @@ void main()
         qs[g * HD_MAX + d] = Q[(t * p.n_heads + kvh * GROUP + g) * hd + d];
     }
     barrier();
-    uint len = p.n_past + chain_len;
+    uint n_past = uint(POS[0]);
+    uint len = n_past + chain_len;
     uint lo = sp * SPLIT, hi = min(len, lo + SPLIT);
 
     vec2 qv[GROUP][NJ];
@@ -100,7 +103,7 @@ void main()
         uint base[PAR];
         [[unroll]] for (uint u = 0; u < PAR; u++) {
             uint pos = min(pos0 + u * nsg, hi - 1u);
-            uint slot = pos < p.n_past ? pos : p.slot0 + uint(chain[pos - p.n_past]);
+            uint slot = pos < n_past ? pos : p.slot0 + uint(chain[pos - n_past]);
             base[u] = (slot * p.kvdim + kvh * hd) >> 1;
         }
         vec2 kk[PAR][NJ], vv[PAR][NJ];
@@ -174,7 +177,9 @@ void main()
     for (uint i = tid; i < GROUP * hd; i += LOCAL) {
         uint g = i / hd, d = i % hd;
         uint head = t * p.n_heads + kvh * GROUP + g;
-        if (p.nsplit == 1u) {
+        /* The splits are the grid's z (an indirect dispatch, sized by the
+         * host per step, so a recorded step serves any length) */
+        if (gl_NumWorkGroups.z == 1u) {
             O[head * hd + d] = sacc[g * HD_MAX + d] / sl[g];
         } else {
             uint o = (head * p.max_split + sp) * (HD_MAX + 2u);

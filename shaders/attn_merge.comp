@@ -7,10 +7,14 @@ layout(local_size_x = 64) in;
 layout(constant_id = 2) const uint HD_MAX = 128;
 layout(std430, binding = 0) readonly buffer PTb { float PART[]; };
 layout(std430, binding = 1) writeonly buffer Ob { float O[]; };
+/* The step's two indirect dispatches, attention's and this one's, each a
+ * VkDispatchIndirectCommand and a word: the split count is ARGS[7]
+ * (written by the host per step, so a recorded step serves any length;
+ * this dispatch is empty when there is one split). */
+layout(std430, binding = 2) readonly buffer ARGSb { uint ARGS[]; };
 layout(push_constant) uniform P {
     uint head_dim;
     uint n_heads;
-    uint nsplit;
     uint max_split;
 } p;
 
@@ -22,7 +26,8 @@ void main()
     uint head = t * p.n_heads + i / p.head_dim, d = i % p.head_dim;
     float m = 0.0, l = 0.0, acc = 0.0;
     bool any = false;
-    for (uint s = 0u; s < p.nsplit; s++) {
+    uint nsplit = ARGS[7];
+    for (uint s = 0u; s < nsplit; s++) {
         uint o = (head * p.max_split + s) * (HD_MAX + 2u);
         float ls = PART[o + HD_MAX + 1u];
         if (ls > 0.0) {

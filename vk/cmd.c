@@ -1,4 +1,5 @@
-/* Command buffers: recorded once per step, one submit, one fence. */
+/* Command buffers: one submit and one fence per step; a recorded step may
+ * be submitted again. */
 #include "vk/vkr.h"
 
 #include <errno.h>
@@ -61,10 +62,9 @@ void vkr_cmd_free(struct vkr_ctx *ctx, struct vkr_cmd *c)
 
 int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
 {
-    VkCommandBufferBeginInfo bi = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
-    };
+    /* Not one-time-submit: a recorded step is submitted again (the step
+     * cache in llama/gpu_forward.c). */
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     VkResult r = vkBeginCommandBuffer(c->cb, &bi);
     if (r != VK_SUCCESS)
         return vkr_fail(ctx, r, "vkBeginCommandBuffer");
@@ -83,6 +83,16 @@ void vkr_cmd_dispatch(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescripto
     if (k->push_bytes)
         vkCmdPushConstants(c->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
+}
+
+void vkr_cmd_dispatch_indirect(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
+                               const void *push, const struct vkr_buf *args, VkDeviceSize offset)
+{
+    vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
+    vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
+    if (k->push_bytes)
+        vkCmdPushConstants(c->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
+    vkCmdDispatchIndirect(c->cb, args->buf, offset);
 }
 
 void vkr_cmd_barrier(struct vkr_cmd *c)

@@ -370,6 +370,11 @@ void vkr_cmd_free(struct vkr_ctx *ctx, struct vkr_cmd *c);
 int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c);
 void vkr_cmd_dispatch(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
                       const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
+/* A dispatch whose size the device reads from `args` at `offset` (a
+ * VkDispatchIndirectCommand the host writes before the submit), so that
+ * a recorded command buffer can serve work of varying size. */
+void vkr_cmd_dispatch_indirect(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
+                               const void *push, const struct vkr_buf *args, VkDeviceSize offset);
 /* Full compute→compute (and transfer) memory barrier. */
 void vkr_cmd_barrier(struct vkr_cmd *c);
 void vkr_cmd_copy(struct vkr_cmd *c, const struct vkr_buf *src, const struct vkr_buf *dst,

@@ -411,61 +411,112 @@ static void test_matrix_units_match(void **state)
     assert_non_null(strstr(desc, "matrix units"));
 }
 
-/* Plain decoding runs command buffers recorded ahead (gpu_forward.c
- * spec_record): the same tokens and bit-identical logits as recording each
- * step when it comes (LADE_PRERECORD=0), greedy and wanting logits, across
- * a rewind; and most steps do run a prerecorded buffer. */
-static void run_prerecord(bool on, int32_t *tokens, float *logits, uint32_t V, uint64_t *ret_hits)
+/* Steps submit again command buffers recorded for earlier steps of the
+ * same shape (gpu_forward.c, the step cache): the same tokens and
+ * bit-identical logits as recording every step (LADE_STEP_CACHE=0).
+ * Plain decoding, greedy and wanting logits, across a rewind; then trees
+ * of 1 to 40 rows (more shapes than the 16 recordings the test allows,
+ * so entries are evicted and recorded again) committing 1 to 3 rows a step, across the
+ * attention's split boundaries (64 keys on lavapipe: recordings made at
+ * one split count run at another) and a rewind that drops KV moves still
+ * owed. */
+#define REUSE_TREE_STEPS 60
+
+struct reuse_run {
+    int32_t tokens[40 + REUSE_TREE_STEPS * 40];
+    uint32_t n[REUSE_TREE_STEPS]; /* each tree step's rows */
+    uint32_t n_logits;
+    uint64_t hits, records, steps;
+};
+
+static void run_reuse(bool on, struct reuse_run *r, float *logits, uint32_t V)
 {
-    if (!on)
-        setenv("LADE_PRERECORD", "0", 1);
+    setenv("LADE_STEP_CACHE", on ? "16" : "0", 1);
     struct llm_model *m = load(KERNELC, false, 256);
-    unsetenv("LADE_PRERECORD");
+    unsetenv("LADE_STEP_CACHE");
     struct dec_model dm;
     llm_model_dec(m, &dm);
     assert_int_equal(dm.n_vocab, V);
     int32_t prompt[6] = {1, 400, 12, 77, 31, 900}, next;
+    uint32_t nt = 0, nl = 0;
     for (int pass = 0; pass < 2; pass++) {
         /* the second pass rewinds into the first one's sequence */
         assert_int_equal(dm.rewind(dm.ctx, pass ? 3 : 0), 0);
         assert_int_equal(dm.prefill(dm.ctx, prompt + (pass ? 3 : 0), pass ? 3 : 6, &next, NULL), 0);
         for (uint32_t i = 0; i < 20; i++) {
-            uint32_t k = pass * 20 + i;
-            tokens[k] = next;
+            r->tokens[nt++] = next;
             bool want_logits = i >= 10 && i < 15;
             struct dec_row row = {next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0};
             uint32_t keep = 0;
-            float *lg = want_logits ? logits + (size_t)k * V : NULL;
-            assert_int_equal(dm.step(dm.ctx, &row, 1, &next, lg), 0);
+            assert_int_equal(dm.step(dm.ctx, &row, 1, &next, want_logits ? logits + (size_t)nl++ * V : NULL), 0);
             assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
         }
     }
-    *ret_hits = llm_model_prerecorded_steps(m);
+    r->hits = llm_model_reused_steps(m);
+    r->records = llm_model_recorded_steps(m);
+    /* Trees: row i's parent (i - 1) / 2, so rows 0, 1, 3 are a chain. */
+    struct dec_row rows[40];
+    int32_t am[40];
+    for (uint32_t s = 0; s < REUSE_TREE_STEPS; s++) {
+        /* 40 row counts, then the last three again and again */
+        uint32_t n = r->n[s] = s < 40 ? 1 + (s * 13) % 40 : r->n[s - 3], lg = n % 4 == 0 ? n / 2 : n;
+        for (uint32_t i = 0; i < n; i++)
+            rows[i] = (struct dec_row){i ? (int32_t)((i * 37 + s * 11) % V) : next, i ? (int32_t)(i - 1) / 2 : -1,
+                                       i == lg ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0};
+        assert_int_equal(dm.step(dm.ctx, rows, n, am, lg < n ? logits + (size_t)nl++ * V : NULL), 0);
+        memcpy(r->tokens + nt, am, n * sizeof(*am));
+        nt += n;
+        uint32_t chain[3] = {0, 1, 3}, c = 1 + s % 3;
+        while (c > 1 && chain[c - 1] >= n)
+            c--;
+        assert_int_equal(dm.commit(dm.ctx, chain, c), 0);
+        next = am[chain[c - 1]];
+        if (s == REUSE_TREE_STEPS / 2)
+            assert_int_equal(dm.rewind(dm.ctx, dm.n_past(dm.ctx) - 2), 0);
+    }
+    r->steps = 42 + REUSE_TREE_STEPS;
+    r->n_logits = nl;
+    if (on) {
+        /* plain: the two prefills, one ARGMAX and one LOGITS shape, the
+         * same recordings at any length (any attention split count) */
+        assert_int_equal(r->records, 4);
+        assert_int_equal(r->hits, 38);
+    }
+    r->hits = llm_model_reused_steps(m);
+    r->records = llm_model_recorded_steps(m);
     llm_model_free(m);
 }
 
-static void test_prerecorded_steps(void **state)
+static void test_reused_steps(void **state)
 {
     (void)state;
     if (access(KERNELC, R_OK) != 0)
         skip();
-    const uint32_t V = 4096, n = 40;
+    const uint32_t V = 4096, n = 10 + REUSE_TREE_STEPS;
     float *a = calloc((size_t)n * V, 4), *b = calloc((size_t)n * V, 4);
-    int32_t ta[40], tb[40];
-    uint64_t ha, hb;
+    struct reuse_run *ra = calloc(1, sizeof(*ra)), *rb = calloc(1, sizeof(*rb));
     assert_non_null(a);
     assert_non_null(b);
-    run_prerecord(true, ta, a, V, &ha);
-    run_prerecord(false, tb, b, V, &hb);
-    assert_memory_equal(ta, tb, sizeof(ta));
-    assert_memory_equal(a, b, (size_t)n * V * 4);
-    assert_int_equal(hb, 0);
-    /* every step but the first after each prefill and the two where what
-     * the row wants changes: 17 a pass */
-    if (ha != 34)
-        fail_msg("%llu prerecorded steps, want 34", (unsigned long long)ha);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    run_reuse(true, ra, a, V);
+    run_reuse(false, rb, b, V);
+    assert_memory_equal(ra->tokens, rb->tokens, sizeof(ra->tokens));
+    assert_int_equal(ra->n_logits, rb->n_logits);
+    assert_memory_equal(a, b, (size_t)ra->n_logits * V * 4);
+    assert_int_equal(rb->hits, 0);
+    assert_int_equal(rb->records, rb->steps);
+    assert_int_equal(ra->hits + ra->records, ra->steps);
+    /* 40 row counts (one of them the plain one), more than 16
+     * recordings, then the last three again and again */
+    if (ra->records < 4 + 39 || ra->hits < 38 + 1 + 20)
+        fail_msg("%llu steps recorded, %llu reused", (unsigned long long)ra->records, (unsigned long long)ra->hits);
+    print_message("step cache: %llu of %llu steps reused\n", (unsigned long long)ra->hits,
+                  (unsigned long long)ra->steps);
     free(a);
     free(b);
+    free(ra);
+    free(rb);
 }
 
 static void test_step_contract(void **state)
@@ -522,7 +573,7 @@ int main(void)
         cmocka_unit_test(test_step_contract),
         cmocka_unit_test(test_fused_matches_unfused),
         cmocka_unit_test(test_matrix_units_match),
-        cmocka_unit_test(test_prerecorded_steps),
+        cmocka_unit_test(test_reused_steps),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
