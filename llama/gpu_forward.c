@@ -270,8 +270,7 @@ static void rec_kv_commit(struct llm_model *m)
  * draws and answers with top-k candidates, and the readback slots of
  * logits and candidates (logit_src). */
 struct head_work {
-    uint32_t nsel; /* the head's rows: the selected ones, padded (describe_rows) */
-    uint32_t nslot, ndraw, ntop, npen;
+    uint32_t nsel, nslot, ndraw, ntop, npen;
     bool argmax; /* some row wants its argmax (ARGMAX, LOGITS); sampled rows do not */
     const uint32_t *slot_src;
 };
@@ -535,6 +534,10 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     if (fresh) {
         err = record_step(m, n, &h, &ts0, &ts1);
         m->steps.records++;
+        if (e) {
+            e->ts0 = ts0;
+            e->ts1 = ts1;
+        }
     } else {
         ts0 = e->ts0;
         ts1 = e->ts1;
@@ -573,8 +576,6 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     if (e) {
         swap_cmd(m, e);
         e->valid = !err;
-        e->ts0 = ts0;
-        e->ts1 = ts1;
     }
     err = err ? err : vkr_buf_invalidate(m->vk, &m->readback);
     if (err)

@@ -83,8 +83,9 @@ struct gpu_layer {
 };
 
 /* What a recorded step depends on besides the model and the sampling
- * parameters (set_draw drops every recording): its rows and the head's work (struct head_work in
- * gpu_forward.c) with each readback slot's source. */
+ * parameters (set_draw drops every recording): its rows and the head's
+ * work (struct head_work in gpu_forward.c), with each readback slot's
+ * source kept beside it (gpu_recorded.slot_src). */
 struct gpu_step_key {
     uint32_t n, nsel, nslot, ndraw, ntop, npen;
     bool argmax;
@@ -179,7 +180,7 @@ struct llm_model {
 
     struct vkr_cmd cmd; /* the step running now */
     /* Steps recorded once and submitted again whenever a step of the same
-     * shape comes (gpu_forward.c, step_cache): nothing a recorded step
+     * shape comes (gpu_forward.c, "the step cache"): nothing a recorded step
      * holds depends on n_past or on which rows the last commit kept, which
      * the shaders read from buffers. GPU_STEP_CACHE of them, or
      * LADE_STEP_CACHE's number; none when profiling (its timestamps' phases

@@ -75,23 +75,26 @@ int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
     return 0;
 }
 
-void vkr_cmd_dispatch(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
-                      const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+/* A dispatch's pipeline, set and push constants. */
+static void bind(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set, const void *push)
 {
     vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
     vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
     if (k->push_bytes)
         vkCmdPushConstants(c->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
+}
+
+void vkr_cmd_dispatch(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
+                      const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    bind(c, k, set, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
 }
 
 void vkr_cmd_dispatch_indirect(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
                                const void *push, const struct vkr_buf *args, VkDeviceSize offset)
 {
-    vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
-    vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
-    if (k->push_bytes)
-        vkCmdPushConstants(c->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
+    bind(c, k, set, push);
     vkCmdDispatchIndirect(c->cb, args->buf, offset);
 }
 
