@@ -334,8 +334,16 @@ struct vkr_kernel {
     VkPipeline pipeline;
 };
 
+/* Builds the pipeline. The description must agree with the SPIR-V: its
+ * push_bytes with the shader's push-constant block (0 when it has none),
+ * its n_bindings with the shader's highest binding + 1; else -EINVAL
+ * naming the kernel. */
 int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct vkr_kernel *ret);
 void vkr_kernel_free(struct vkr_ctx *ctx, struct vkr_kernel *k);
+/* A shader's interface read from its SPIR-V (spirv.c): the bytes of its
+ * push-constant block (0: none) and its highest storage-buffer binding + 1.
+ * 0, -EINVAL for malformed SPIR-V, -ENOMEM. */
+int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_bytes, uint32_t *ret_n_bindings);
 
 /* A binding: a buffer range. range 0 means "to the end of the buffer". */
 struct vkr_binding {
