@@ -31,6 +31,7 @@
 
 #include "decoding/dec.h"
 #include "llama/llm.h"
+#include "tools/tuning-env.h"
 #include "vk/vkr.h"
 
 #define MAX_MODELS 8
@@ -163,7 +164,8 @@ static int bench_load(const struct args *a, const char *path, struct bench *b, c
 {
     struct llm_model_opts mo = {.path = path, .device = a->device, .n_ctx = a->n_ctx};
     *b = (struct bench){0};
-    int e = llm_model_load(&mo, &b->m, err, len);
+    int e = lade_tuning_from_env(&mo.tuning, err, len);
+    e = e ? e : llm_model_load(&mo, &b->m, err, len);
     if (e)
         return e;
     llm_model_dec(b->m, &b->inner);

@@ -18,6 +18,62 @@
 struct vkr_ctx;
 struct llm_model; /* opaque */
 
+/* How the GPU model computes: the matrix kernels' geometry, the fused
+ * epilogues, the attention's splits, draws on the GPU, the step cache and
+ * the matrix units. A zero field means "the device's default", chosen at
+ * load from the device description (gpu_tuning.c says how); the resolved
+ * values are llm_model_tuning()'s. laded fills this from its [tuning]
+ * configuration section, tools and tests from LADE_* variables
+ * (tools/tuning-env.h): the library itself reads no environment.
+ *
+ * Knobs marked "bits" change the bits of a result (the order of a sum),
+ * never their dependence on which rows share a step; the others change
+ * only speed. */
+enum llm_switch {
+    LLM_SWITCH_DEFAULT = 0,
+    LLM_SWITCH_OFF,
+    LLM_SWITCH_ON,
+};
+
+/* One geometry of matmul.comp (its specialization constants). */
+struct llm_mm_geom {
+    uint32_t local;  /* lanes a workgroup, a power of 2 up to 1024; 0: the device's default */
+    uint32_t tile;   /* tokens a workgroup takes, 1-32 */
+    uint32_t rps;    /* rows a subgroup reduces together, 1-8 */
+    uint32_t unroll; /* runs of 8 weights a lane loads before using them, 1-8 */
+};
+
+#define LLM_STEP_CACHE_OFF UINT32_MAX /* llm_tuning.step_cache: record every step */
+
+struct llm_tuning {
+    struct llm_mm_geom mm;      /* decode-sized steps (T up to its tile) */
+    struct llm_mm_geom mm_wide; /* wide steps (lookahead, prefill) */
+    struct llm_mm_geom mm_one;  /* one-token steps (plain decoding) */
+    uint32_t mm_xsh;            /* floats of input staged in shared memory, a multiple of 4 up to 8192; 0: none */
+    uint32_t mm_splitk;         /* bits: subgroups sharing a matrix row, 1, 2 or 4; 0: 1 */
+    enum llm_switch fuse;       /* RoPE, the KV write and SwiGLU inside the products; default on */
+    enum llm_switch coopmat;    /* bits: f16 products on the matrix units where the device has them; default off */
+    uint32_t cm_nsg, cm_kc;     /* bits: matmul_cm.comp's split of K: subgroups 1-8, columns 16-256 by 16; 0: 4, 64 */
+    uint32_t att_subgroups;     /* bits: attention subgroups a workgroup, a power of 2 up to 16; 0: 4 */
+    uint32_t att_split;         /* bits: keys an attention split takes, 16-65536; 0: 64 on CPUs, 256 on GPUs */
+    uint32_t step_cache;        /* recorded steps kept for reuse, 1-1024; 0: 64; LLM_STEP_CACHE_OFF: none */
+    enum llm_switch draw;       /* sampled rows drawn on the GPU (the seam's set_draw); default on */
+};
+
+/* Sets one knob from text, as the configuration and the environment spell
+ * it. Keys and values:
+ *   mm, mm_wide, mm_one   "local,tile,rows_per_subgroup,unroll"
+ *   mm_xsh                floats (0 for none)
+ *   mm_splitk             1, 2 or 4
+ *   fuse, coopmat, draw   0 or 1
+ *   cm                    "subgroups,columns"
+ *   att                   "subgroups,split"
+ *   step_cache            recordings, 0 for none
+ * 0, or -EINVAL (-ENOENT for an unknown key) with a one-line reason. */
+int llm_tuning_set(struct llm_tuning *t, const char *key, const char *value, char *reterr, size_t errlen);
+/* The keys llm_tuning_set takes, NULL-terminated. */
+extern const char *const llm_tuning_keys[];
+
 struct llm_model_opts {
     const char *path;           /* the GGUF file */
     const char *tokenizer_path; /* optional tokenizer.model; default: the GGUF's vocabulary */
@@ -28,6 +84,7 @@ struct llm_model_opts {
     bool trace;                 /* keep per-layer hidden states of a step (tests) */
     bool profile;               /* time every phase of a step (llm_model_profile) */
     const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
+    struct llm_tuning tuning;   /* zero: the device's defaults */
 };
 
 /* Map the GGUF, validate it, create the tokenizer, choose the device,
@@ -50,6 +107,10 @@ uint64_t llm_model_weight_bytes(const struct llm_model *m);
 /* The model step of decoding/dec.h over this model (one sequence). */
 void llm_model_dec(struct llm_model *m, struct dec_model *ret);
 
+/* The tuning the model runs with: the options' knobs, the device's
+ * defaults for the others (geometry local 0 never appears here). */
+const struct llm_tuning *llm_model_tuning(const struct llm_model *m);
+
 /* GPU time of the last step from timestamp queries (0 when the device has
  * none), and its row count. */
 double llm_model_last_step_gpu_ms(const struct llm_model *m);
@@ -62,7 +123,7 @@ void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
 
 /* Steps that submitted again a command buffer recorded for an earlier step
  * of the same shape (the step cache, llama/gpu_forward.c), and steps
- * recorded. No reuse when profiling or with LADE_STEP_CACHE=0. */
+ * recorded. No reuse when profiling or with step_cache off. */
 uint64_t llm_model_reused_steps(const struct llm_model *m);
 uint64_t llm_model_recorded_steps(const struct llm_model *m);
 /* Tokens drawn on the GPU (DEC_WANT_DRAW rows) since load. */

@@ -10,6 +10,7 @@
 
 #include "decoding/dec.h"
 #include "llama/llm.h"
+#include "tools/tuning-env.h"
 #include "vk/vkr.h"
 
 #define MAX_STOP 8
@@ -208,7 +209,7 @@ int main(int argc, char **argv)
     struct llm_model *m;
     struct llm_model_opts mo = {.path = a.model, .tokenizer_path = a.tokenizer, .device = a.device,
                                 .n_ctx = a.n_ctx, .validation = a.validation};
-    if (llm_model_load(&mo, &m, err, sizeof(err))) {
+    if (lade_tuning_from_env(&mo.tuning, err, sizeof(err)) || llm_model_load(&mo, &m, err, sizeof(err))) {
         fprintf(stderr, "lade-generate: failed to load '%s': %s\n", a.model, err);
         return 1;
     }

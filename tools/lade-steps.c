@@ -16,6 +16,7 @@
 
 #include "decoding/dec.h"
 #include "llama/llm.h"
+#include "tools/tuning-env.h"
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
 
@@ -176,7 +177,7 @@ int main(int argc, char **argv)
     struct llm_model *m;
     double t_load = now_ms();
     struct llm_model_opts o = {.path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512, .profile = profile};
-    if (llm_model_load(&o, &m, err, sizeof(err))) {
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err))) {
         fprintf(stderr, "lade-steps: %s\n", err);
         return 1;
     }

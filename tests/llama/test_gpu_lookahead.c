@@ -23,6 +23,7 @@
 
 #include "llama/llm.h"
 #include "vk/vkr.h"
+#include "tools/tuning-env.h"
 #include "gpu_variant.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
@@ -87,7 +88,7 @@ static void check_set(const char *model, const char *prompts, size_t limit)
     char err[512];
     struct llm_model *m;
     struct llm_model_opts o = {.path = model, .device = getenv("LADE_DEVICE")};
-    if (llm_model_load(&o, &m, err, sizeof(err)))
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm;
     llm_model_dec(m, &dm);
@@ -166,7 +167,7 @@ static void test_sampling_matches_plain(void **state)
     char err[512];
     struct llm_model *m;
     struct llm_model_opts o = {.path = STORIES, .device = getenv("LADE_DEVICE")};
-    if (llm_model_load(&o, &m, err, sizeof(err)))
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm, host;
     llm_model_dec(m, &dm);

@@ -17,6 +17,7 @@
 #include "llama/llm.h"
 #include "support_refdata.h"
 #include "vk/vkr.h"
+#include "tools/tuning-env.h"
 #include "gpu_variant.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
@@ -27,6 +28,8 @@ static struct llm_model *load(const char *path, bool trace, uint32_t n_ctx)
     char err[512];
     struct llm_model *m = NULL;
     struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .trace = trace, .n_ctx = n_ctx};
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)))
+        fail_msg("%s", err);
     int r = llm_model_load(&o, &m, err, sizeof(err));
     if (r)
         fail_msg("loading %s: %s", path, err);
@@ -322,7 +325,8 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     char err[512];
     struct llm_model *m = NULL;
     struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 128, .profile = true};
-    int r = llm_model_load(&o, &m, err, sizeof(err));
+    int r = lade_tuning_from_env(&o.tuning, err, sizeof(err));
+    r = r ? r : llm_model_load(&o, &m, err, sizeof(err));
     if (name[0])
         unsetenv(name);
     if (cm)

@@ -19,6 +19,7 @@
 #include "shaders/shaders.h"
 #include "support_refdata.h"
 #include "vk/vkr.h"
+#include "tools/tuning-env.h"
 
 #define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
 
@@ -232,7 +233,7 @@ static void greedy_matches_reference(const char *file)
     assert_int_equal(refdata_load(KDIR "reference.jsonl", &rd, err, sizeof(err)), 0);
     struct llm_model *m;
     struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE")};
-    if (llm_model_load(&o, &m, err, sizeof(err)))
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct llm_ref *ref;
     assert_int_equal(llm_ref_new(llm_model_gguf(m), 0, &ref, err, sizeof(err)), 0);
@@ -276,7 +277,7 @@ static void invariance(const char *file)
         skip();
     struct llm_model *m;
     struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 256};
-    if (llm_model_load(&o, &m, err, sizeof(err)))
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm;
     llm_model_dec(m, &dm);

@@ -1,0 +1,102 @@
+/* The model step of decoding/dec.h over the GPU model: prefill in chunks
+ * of max_rows, steps, commits, rewinds and the parameters of draws on the
+ * GPU. */
+#include "llama/gpu_internal.h"
+
+#include <errno.h>
+#include <math.h>
+
+static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+{
+    return gpu_step(ctx, rows, n, ret_argmax, ret_logits);
+}
+
+static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
+{
+    return gpu_commit(ctx, rows, n);
+}
+
+static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
+{
+    struct llm_model *m = ctx;
+    if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1) ||
+        !(d->top_p >= 0 && d->top_p <= 1) || !(d->penalty > 0) || !isfinite(d->penalty))
+        return -EINVAL;
+    if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK || d->top_k > DEC_TOPK_MAX ||
+        2 * d->top_k > m->cfg.n_vocab || (d->penalty != 1.0f && d->penalty_last_n > GPU_PEN_MAX))
+        return -ENOTSUP;
+    struct gpu_draw *g = &m->draw;
+    float inv_t = 1.0f / d->temperature; /* as dec_draw and dec_top_k compute it */
+    float inv_p = 1.0f / d->penalty;     /* as dec_penalized does */
+    uint32_t last_n = d->penalty != 1.0f ? d->penalty_last_n : 0;
+    float top_p = d->top_p > 0 ? d->top_p : 1.0f; /* 0: none, as 1 */
+    if (!g->set || g->inv_t != inv_t || g->min_p != d->min_p || g->top_p != top_p || g->top_k != d->top_k ||
+        g->penalty != d->penalty || g->penalty_last_n != last_n)
+        gpu_step_cache_forget(&m->steps); /* recorded steps hold the old parameters */
+    g->set = true;
+    g->inv_t = inv_t;
+    g->min_p = d->min_p;
+    g->top_p = top_p;
+    g->top_k = d->top_k;
+    g->penalty = d->penalty;
+    g->inv_penalty = inv_p;
+    g->penalty_last_n = last_n;
+    return 0;
+}
+
+/* Long prompts go in chunks of max_rows, each one step and its commit. */
+static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+{
+    struct llm_model *m = ctx;
+    if (n == 0)
+        return -EINVAL;
+    if ((uint64_t)m->seq.n_past + n > m->n_ctx)
+        return -E2BIG;
+    for (uint32_t done = 0; done < n;) {
+        uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
+        bool last = done + c == n;
+        for (uint32_t i = 0; i < c; i++) {
+            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0};
+            m->chain[i] = i;
+        }
+        if (last)
+            m->rowbuf[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
+        int err = gpu_step(m, m->rowbuf, c, m->argmax_tmp, last ? ret_logits : NULL);
+        if (!err && last && ret_argmax)
+            *ret_argmax = m->argmax_tmp[c - 1];
+        if (!err)
+            err = gpu_commit(m, m->chain, c);
+        if (err)
+            return err;
+        done += c;
+    }
+    return 0;
+}
+
+static int dm_rewind(void *ctx, uint32_t n_keep)
+{
+    return gpu_seq_rewind(&((struct llm_model *)ctx)->seq, n_keep);
+}
+
+static uint32_t dm_n_past(void *ctx)
+{
+    return ((struct llm_model *)ctx)->seq.n_past;
+}
+
+void llm_model_dec(struct llm_model *m, struct dec_model *ret)
+{
+    *ret = (struct dec_model){
+        .ctx = m,
+        .n_vocab = m->cfg.n_vocab,
+        .n_ctx = m->n_ctx,
+        .max_rows = m->max_rows,
+        .bos = m->cfg.bos,
+        .eos = m->cfg.eos,
+        .prefill = dm_prefill,
+        .step = dm_step,
+        .commit = dm_commit,
+        .rewind = dm_rewind,
+        .n_past = dm_n_past,
+        .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : dm_set_draw,
+    };
+}

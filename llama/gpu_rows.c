@@ -1,0 +1,168 @@
+/* A step's inputs and outputs (gpu_rows.h). */
+#include "llama/gpu_rows.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama/gpu_kernels.h"
+
+int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab, char *reterr,
+                   size_t errlen)
+{
+    *r = (struct gpu_rows){.max_rows = max_rows, .n_vocab = n_vocab};
+    VkDeviceSize R = max_rows;
+    struct {
+        struct vkr_buf *b;
+        VkDeviceSize bytes;
+        enum vkr_mem kind;
+    } a[] = {
+        {&r->tokens, R * 4, VKR_MEM_UPLOAD},
+        {&r->pos, R * 4, VKR_MEM_UPLOAD},
+        {&r->parent, R * 4, VKR_MEM_UPLOAD},
+        {&r->sel, R * 4, VKR_MEM_UPLOAD},
+        {&r->drawrow, R * 8, VKR_MEM_UPLOAD},
+        {&r->toprow, R * 4, VKR_MEM_UPLOAD},
+        {&r->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD},
+        {&r->stepargs, 32, VKR_MEM_UPLOAD},
+        {&r->readback, R * 8 + R * n_vocab * 4, VKR_MEM_READBACK},
+    };
+    for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+        if (a[i].bytes > vkr_max_binding(vk)) {
+            snprintf(reterr, errlen, "step buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
+                     (unsigned long long)a[i].bytes);
+            return -E2BIG;
+        }
+        int err = vkr_buf_new(vk, a[i].bytes, a[i].kind, a[i].b);
+        if (err) {
+            snprintf(reterr, errlen, "step buffers: %s", vk->err);
+            return err;
+        }
+    }
+    r->depth = calloc(R, sizeof(*r->depth));
+    r->want_rows = calloc(R, sizeof(*r->want_rows));
+    r->draw_rows = calloc(R, sizeof(*r->draw_rows));
+    r->slot_src = calloc(R, sizeof(*r->slot_src));
+    r->seen = calloc(n_vocab, sizeof(*r->seen));
+    if (!r->depth || !r->want_rows || !r->draw_rows || !r->slot_src || !r->seen) {
+        snprintf(reterr, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
+{
+    struct vkr_buf *b[] = {&r->tokens, &r->pos,  &r->parent,   &r->sel,      &r->drawrow,
+                           &r->toprow, &r->pen, &r->stepargs, &r->readback};
+    for (size_t i = 0; vk && i < sizeof(b) / sizeof(b[0]); i++)
+        vkr_buf_free(vk, b[i]);
+    free(r->depth);
+    free(r->want_rows);
+    free(r->draw_rows);
+    free(r->slot_src);
+    free(r->seen);
+    *r = (struct gpu_rows){0};
+}
+
+/* The repetition penalty's list for row i: the distinct tokens among the
+ * last penalty_last_n of its sequence (the cache's tokens, its ancestors,
+ * itself), written as penalized row j's list; sel_row is i's LM head row. */
+static void penalty_list(struct gpu_rows *r, const struct gpu_seq *s, const struct gpu_draw *d,
+                         const struct dec_row *rows, uint32_t i, uint32_t sel_row, uint32_t j)
+{
+    uint32_t *pen = r->pen.map, *ids = pen + 2 * r->max_rows + (size_t)j * GPU_PEN_MAX;
+    uint32_t left = d->penalty_last_n, n = 0;
+    if (++r->seen_epoch == 0) {
+        memset(r->seen, 0, sizeof(*r->seen) * r->n_vocab);
+        r->seen_epoch = 1;
+    }
+    for (int32_t k = (int32_t)i; k >= 0 && left; k = rows[k].parent, left--)
+        if (r->seen[rows[k].token] != r->seen_epoch) {
+            r->seen[rows[k].token] = r->seen_epoch;
+            ids[n++] = (uint32_t)rows[k].token;
+        }
+    for (uint32_t k = s->n_past; k > 0 && left; k--, left--)
+        if (r->seen[s->tokens[k - 1]] != r->seen_epoch) {
+            r->seen[s->tokens[k - 1]] = r->seen_epoch;
+            ids[n++] = (uint32_t)s->tokens[k - 1];
+        }
+    pen[2 * j] = sel_row;
+    pen[2 * j + 1] = n;
+}
+
+static bool row_ok(const struct dec_row *r, uint32_t i, uint32_t n_vocab, const struct gpu_draw *d)
+{
+    bool sampled = r->want == DEC_WANT_DRAW || r->want == DEC_WANT_TOPK;
+    return r->token >= 0 && (uint32_t)r->token < n_vocab && r->parent < (int32_t)i && r->parent >= -1 &&
+           r->want <= DEC_WANT_TOPK && (!sampled || d->set) && !(r->want == DEC_WANT_DRAW && r->u24 >> 24) &&
+           !(r->want == DEC_WANT_TOPK && !d->top_k);
+}
+
+int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d, const struct dec_row *rows,
+                      uint32_t n, struct gpu_head_work *h)
+{
+    int32_t *tok = r->tokens.map, *pos = r->pos.map, *par = r->parent.map, *sel = r->sel.map;
+    uint32_t *draw = r->drawrow.map, *top = r->toprow.map;
+    uint32_t nsel = 0, nslot = 0, ndraw = 0, ntop = 0, npen = 0;
+    bool penalize = d->set && d->penalty != 1.0f;
+    r->step_max_len = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct dec_row *row = &rows[i];
+        if (!row_ok(row, i, r->n_vocab, d))
+            return -EINVAL;
+        r->depth[i] = row->parent < 0 ? 0 : r->depth[row->parent] + 1;
+        uint32_t p = s->n_past + r->depth[i];
+        if (p >= s->n_ctx)
+            return -E2BIG;
+        if (p + 1 > r->step_max_len)
+            r->step_max_len = p + 1;
+        tok[i] = row->token;
+        pos[i] = (int32_t)p;
+        par[i] = row->parent;
+        s->row_tok[i] = row->token;
+        s->last_parent[i] = row->parent;
+        if (row->want == DEC_WANT_NONE)
+            continue;
+        bool sampled = row->want == DEC_WANT_DRAW || row->want == DEC_WANT_TOPK;
+        if (sampled && penalize)
+            penalty_list(r, s, d, rows, i, nsel, npen++);
+        if (row->want == DEC_WANT_DRAW) {
+            draw[2 * ndraw] = nsel;
+            draw[2 * ndraw + 1] = row->u24;
+            r->draw_rows[ndraw++] = (int32_t)i;
+        }
+        if (row->want == DEC_WANT_LOGITS)
+            r->slot_src[nslot++] = nsel;
+        if (row->want == DEC_WANT_TOPK) {
+            top[ntop] = nsel;
+            r->slot_src[nslot++] = GPU_SLOT_TOPK | ntop++;
+        }
+        r->want_rows[nsel] = (int32_t)i;
+        sel[nsel++] = (int32_t)i;
+    }
+    *h = (struct gpu_head_work){nsel, nslot, ndraw, ntop, npen, nsel > ndraw + ntop, r->slot_src};
+    return (int)nsel;
+}
+
+void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n, const struct gpu_head_work *h,
+                   uint32_t top_k, int32_t *ret_argmax, float *ret_logits)
+{
+    const int32_t *am = r->readback.map;
+    for (uint32_t i = 0; ret_argmax && i < n; i++)
+        ret_argmax[i] = -1;
+    for (uint32_t j = 0; ret_argmax && h->argmax && j < h->nsel; j++) {
+        uint32_t w = rows[r->want_rows[j]].want;
+        if (w == DEC_WANT_ARGMAX || w == DEC_WANT_LOGITS)
+            ret_argmax[r->want_rows[j]] = am[j];
+    }
+    for (uint32_t k = 0; ret_argmax && k < h->ndraw; k++)
+        ret_argmax[r->draw_rows[k]] = am[r->max_rows + k];
+    /* Each slot's logits, or its candidates (k pairs, not n_vocab floats). */
+    size_t row = (size_t)r->n_vocab * 4;
+    const char *slots = (const char *)r->readback.map + (size_t)r->max_rows * 8;
+    for (uint32_t j = 0; ret_logits && j < h->nslot; j++)
+        memcpy((char *)ret_logits + j * row, slots + j * row,
+               h->slot_src[j] & GPU_SLOT_TOPK ? (size_t)top_k * 8 : row);
+}
