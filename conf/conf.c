@@ -32,7 +32,7 @@ int conf_defaults(struct conf *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < n; i++) {
         union conf_val v = {0};
-        /* The defaults are checked by test_conf_defaults, so only
+        /* The defaults are checked by test_schema (tests/conf/test_conf_conf.c), so only
          * strdup() can fail here. */
         int r = conf_parse_value(&schema[i], schema[i].def, &v, NULL, 0);
         if (r < 0) {

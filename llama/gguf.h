@@ -134,7 +134,7 @@ int llm_gguf_get_arr(const struct llm_gguf *g, const char *key, enum llm_gguf_vt
                      const void **ret_data, uint64_t *ret_n, char *reterr, size_t errlen);
 /* Element i of a string array (validated at parse time, so this is O(1) after
  * a one-time index build for the array; -ERANGE if i is out of range).
- * kv must come from this g (kv_at or find_kv) and be a top-level array of
+ * kv must come from this g (llm_gguf_kv_at or llm_gguf_find_kv) and be a top-level array of
  * strings, else -EINVAL. The offset index is built during parsing. */
 int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t i, struct llm_gguf_str *ret);
 

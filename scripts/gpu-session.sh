@@ -24,7 +24,8 @@
 # with TRY: the Vulkan tests before the profiles. AB=1: one prepared
 # round after a kernel change (see that branch). DRAW=1: the GPU draws'
 # round (sampling with draws on the GPU and on the host, attention
-# geometries on kernelc-22m).
+# geometries on kernelc-22m). CM=1: the matrix-unit kernel's round
+# (matmul_cm.comp; see that branch).
 # About 5 minutes for the default on an H200; give it 8.
 set -u
 root=$(pwd)

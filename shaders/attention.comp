@@ -42,7 +42,7 @@ layout(std430, binding = 4) readonly buffer PAb { int PARENT[]; };
 layout(std430, binding = 5) writeonly buffer PTb { float PART[]; };
 /* The rows' positions; row 0 has no parent (parents come before their
  * children), so POS[0] is n_past. Read here rather than pushed, so that a
- * recorded step serves any n_past (gpu_forward.c, the step cache). */
+ * recorded step serves any n_past (the step cache, docs/kernels.md). */
 layout(std430, binding = 6) readonly buffer POSb { int POS[]; };
 layout(push_constant) uniform P {
     uint slot0;     /* first scratch slot (n_ctx) */

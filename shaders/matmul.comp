@@ -10,8 +10,8 @@
  * subgroup size the driver picks. A lane reads runs of 8 weights (one
  * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
  * RPS rows before it uses any, so that RPS * UNROLL loads a lane may be in
- * flight. (On the H200 neither more rows nor more runs in flight made a
- * one-row step faster, bench/results/nvidia-h200/sweep; both are 1 there.)
+ * flight. (Both are 1 on GPUs: docs/kernels.md, "What the H200 says",
+ * has the sweeps that found more of either no faster.)
  * Reductions use subgroupAdd, with no barriers: on CPU drivers a barrier
  * is a coroutine switch per SIMD group.
  *
@@ -31,7 +31,7 @@
  * device: it changes the order).
  *
  * EPI (push constant `epi`, so that no more pipelines are built) fuses the
- * pass that used to follow the product, so that a layer has
+ * pass that would otherwise follow the product, so that a layer has
  * fewer phases (each ends in a barrier that drains the GPU): the sums are
  * staged in shared memory, and after one barrier the workgroup's lanes
  * finish them.

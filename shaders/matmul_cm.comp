@@ -4,9 +4,9 @@
  * accumulation). The same interface as matmul.comp (bindings, push
  * constants, grid convention), without its fused epilogues.
  *
- * Why: matmul.comp multiplies on the FP32 units, so on an H100 a 7B step
- * of 64 rows cost 10.6 one-row steps. Here the products go to the tensor
- * cores and a weight is read once per 16 or 32 tokens.
+ * Why: matmul.comp multiplies on the FP32 units, so a wide step costs many
+ * one-row steps (docs/kernels.md, "Matrix units"). Here the products go
+ * to the tensor cores and a weight is read once per 16 or 32 tokens.
  *
  * Exactness. Inputs are f32; the matrix units take f16. Each input is
  * split into hi, x with its mantissa cut to f16's 10 bits (exact in f16),
@@ -14,7 +14,7 @@
  * W*lo), so an input keeps about 22 bits: the result is as close to the
  * f32 sum as matmul.comp's (the tests hold both to the CPU reference). A
  * product of two f16 values is exact in f32. (hi is cut with a bit mask,
- * not rounded through f16: on an H100 the driver's compiler folded
+ * not rounded through f16: NVIDIA's shader compiler folded
  * x - f32(f16(x)) to 0 and lost the lo half.) Inputs of 65520 or more
  * would overflow f16; activations are far below that.
  *
@@ -37,8 +37,8 @@
  *     workgroup stages one copy of the inputs for all its subgroups, so
  *     inputs are read once per 64 rows rather than once per 16.
  * Weights and inputs go through shared memory in 16-byte loads (a matrix
- * load straight from the buffer was half as fast on an H100: its stride
- * is not known to the compiler), and the loads of the two chunks after
+ * load straight from the buffer was about half as fast: its stride is not
+ * known to the compiler; docs/kernels.md, "Matrix units"), and the loads of the two chunks after
  * this one are in flight during its products (register sets 0 and 1).
  *
  * Grid: x = token tile (fastest, so the workgroups that read the same

@@ -10,7 +10,8 @@
  * The arithmetic follows llama/dequant.c (the CPU dequantiser, checked
  * bit for bit against ggml's): `precise` keeps the compiler from fusing
  * d * q - m into an fma the CPU does not do.
- * Host side: llama/gpu_model.c sets WTYPE from the tensor's GGUF type.
+ * Host side: llama/ builds one pipeline per WTYPE and picks it by the
+ * tensor's GGUF type (the kernel table, docs/architecture.md).
  *
  * Q4_0, Q8_0 and Q6_K are read in the GPU layout of llama/repack.h: in
  * each buffer, every block's quants, then every block's scales; the

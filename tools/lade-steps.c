@@ -192,9 +192,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2048; i++)
         prompt[i] = i == 0 ? 1 : (int32_t)(3 + (i * 2654435761u) % (dm.n_vocab - 3));
     /* Warm-up: one-row steps for 300 ms before anything is timed. A GPU's
-     * clocks drop while the host loads the model; on an H100 the first
-     * profile after loading an 8-layer 7B shape read 3-4x its steady
-     * state in every phase. */
+     * clocks drop while the host loads the model, and a profile taken
+     * right after loading reads several times the steady state
+     * (docs/kernels.md, "Measuring"). */
     dm.rewind(dm.ctx, 0);
     if (dm.prefill(dm.ctx, prompt, 64, &first, NULL))
         return 1;

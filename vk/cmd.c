@@ -63,7 +63,7 @@ void vkr_cmd_free(struct vkr_ctx *ctx, struct vkr_cmd *c)
 int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
 {
     /* Not one-time-submit: a recorded step is submitted again (the step
-     * cache in llama/gpu_forward.c). */
+     * cache in llama/). */
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     VkResult r = vkBeginCommandBuffer(c->cb, &bi);
     if (r != VK_SUCCESS)

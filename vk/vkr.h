@@ -2,7 +2,7 @@
  * buffers, compute kernels from embedded SPIR-V, one command buffer per
  * step, timestamps. Knows nothing of models or tokens. Functions return 0 or
  * a negative errno; the VkResult and a one-line message naming it are kept
- * in the context (vkr_ctx_error). */
+ * in the context (struct vkr_ctx's last_result and err). */
 #ifndef LADE_VK_VKR_H
 #define LADE_VK_VKR_H
 
