@@ -8,8 +8,7 @@
 # PROMPTS_DIR defaults to MODELS_DIR/../prompts. The device is the one whose
 # name contains $LADE_DEVICE (default "NVIDIA"); the tests get the same.
 # Every step has its own timeout, so one slow step cannot eat the budget;
-# the timeouts add up to 455 s (plus 5 s of grace each; on an H200 the
-# whole run took about 4 minutes). The 7B-shaped models are written to
+# the timeouts add up to 455 s (plus 5 s of grace each). The 7B-shaped models are written to
 # $TMPDIR (13.5 GB for f16) and removed after use. Everything lands
 # in OUT_DIR: logs/<step>.log, steps.tsv (step, exit status, seconds),
 # device.json, and <device-slug>/*.json, the folder to copy into

@@ -245,7 +245,7 @@ def summary(out, docs):
     out.append("")
 
 
-# The speed targets of the GPU issue, for the 7B-shape table (H100 figures;
+# The speed targets of issue #6 (the GPU issue), for the 7B-shape table (H100 figures;
 # the fraction of the device's bandwidth is what carries across devices).
 STEP_TARGETS = {64: 1.3, 128: 1.6}
 

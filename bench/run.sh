@@ -86,7 +86,7 @@ fi
 k=$shared/models/kernelc-22m
 if [ -f "$k/kernelc-22m-f16.gguf" ]; then
     cp=$shared/prompts/code.jsonl
-    # The quantised variants that do not load yet are reported as such.
+    # A variant that fails to load is reported as such.
     step greedy-kernelc-22m greedy "$@" --model "$k/kernelc-22m-f16.gguf" --model "$k/kernelc-22m-q8_0.gguf" \
         --model "$k/kernelc-22m-q4_0.gguf" --model "$k/kernelc-22m-q4_k_m.gguf" --prompts "$cp" \
         --limit "$greedy_limit" --max-tokens "$greedy_tokens" --json "$out/greedy-kernelc-22m.json"

@@ -122,7 +122,7 @@ double llm_model_last_step_gpu_ms(const struct llm_model *m);
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3]);
 
 /* Steps that submitted again a command buffer recorded for an earlier step
- * of the same shape (the step cache, llama/gpu_forward.c), and steps
+ * of the same shape (the step cache, llama/gpu_step_cache.h), and steps
  * recorded. No reuse when profiling or with step_cache off. */
 uint64_t llm_model_reused_steps(const struct llm_model *m);
 uint64_t llm_model_recorded_steps(const struct llm_model *m);

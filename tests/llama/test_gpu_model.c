@@ -416,7 +416,7 @@ static void test_matrix_units_match(void **state)
 }
 
 /* Steps submit again command buffers recorded for earlier steps of the
- * same shape (gpu_forward.c, the step cache): the same tokens and
+ * same shape (the step cache, llama/gpu_step_cache.h): the same tokens and
  * bit-identical logits as recording every step (LADE_STEP_CACHE=0).
  * Plain decoding, greedy and wanting logits, across a rewind; then trees
  * of 1 to 40 rows (more shapes than the 16 recordings the test allows,

@@ -243,7 +243,7 @@ static int repack(void *arg, const void *src, uint64_t n_rows, uint64_t row_byte
 /* Y = W X through vkr_rows chunks (each chunk one dispatch), then compare
  * with a double-precision CPU product of the dequantised weights. */
 /* Whether this device runs geometry G as the model would: whole
- * subgroups, SPLITK of them a row (gpu_model.c refuses the rest; on an
+ * subgroups, SPLITK of them a row (llama/gpu_kernels.c refuses the rest; on an
  * NVIDIA GPU a 64-lane workgroup has only 2 subgroups). */
 static bool geom_ok(const struct mm_geom *G)
 {
