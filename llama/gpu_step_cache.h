@@ -3,7 +3,8 @@
  *
  * Recording a step costs the host about a microsecond a dispatch, time in
  * which the GPU idles, since a step's rows are known only once the last
- * step's results are (docs/kernels.md, "The step cache", has the figures).
+ * step's results are (docs/kernels.md, "Recorded steps are submitted
+ * again", has the figures).
  * Yet what a step records depends only on its shape (struct
  * gpu_step_key): n_past reaches the shaders through the rows' positions
  * (attention.comp reads POS[0]), the last commit's KV moves through the

@@ -1,6 +1,6 @@
 /* Tuning of the GPU model (struct llm_tuning, llm.h): the knobs parsed
  * from text, and the device's defaults for the ones left at zero. The
- * measurements behind the defaults are in docs/kernels.md ("Geometry",
+ * measurements behind the defaults are in docs/kernels.md ("Matrix kernel",
  * "Attention", "Matrix units"). */
 #include "llama/gpu_tuning.h"
 
@@ -130,7 +130,7 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
  * sized steps one row a subgroup, 4 subgroups a workgroup; wide steps 2
  * rows a subgroup, so that each input load feeds 2 rows. One-token steps
  * have a geometry of their own, tile 1, which holds no registers and runs
- * no loop for absent tokens. (docs/kernels.md, "Geometry", has the sweeps
+ * no loop for absent tokens. (docs/kernels.md, "Matrix kernel", has the sweeps
  * that chose them.) */
 static const struct llm_mm_geom geom_cpu[3] = {{64, 8, 1, 1}, {64, 32, 1, 1}, {64, 1, 1, 2}};
 static const struct llm_mm_geom geom_gpu[3] = {{128, 8, 1, 1}, {64, 8, 2, 1}, {256, 1, 1, 2}};
