@@ -1,7 +1,7 @@
 /* laded end to end, its life: SIGTERM drains (running work finishes within
  * the grace period or is cancelled, queued work is refused, the socket
  * goes), socket activation, stale/live/foreign files at the socket path,
- * SIGHUP reload. */
+ * SIGHUP reload, --check-config of [tuning]. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -219,6 +219,36 @@ static void test_sighup_reload(void **state)
     e2e_cleanup(&d);
 }
 
+/* --check-config judges [tuning] values as the model would, without
+ * loading one: a bad value fails naming the key, a good one passes and is
+ * printed back. */
+static void test_check_config_tuning(void **state)
+{
+    const char *check[] = {"--check-config", NULL};
+    struct e2e d;
+    FILE *f;
+
+    e2e_init(&d);
+    f = fopen(d.conf, "w");
+    assert_non_null(f);
+    fputs("[tuning]\nmm = 3,1,1,1\n", f);
+    fclose(f);
+    e2e_spawn(&d, NULL, check, -1);
+    assert_int_equal(e2e_wait_exit(&d, 10000), 1);
+    if (!e2e_log_has(&d, "Invalid configuration: [tuning] mm: ")) {
+        e2e_dump_log(&d);
+        fail_msg("no error naming [tuning] mm");
+    }
+    f = fopen(d.conf, "w");
+    assert_non_null(f);
+    fputs("[tuning]\nmm = 64,8,1,1\n", f);
+    fclose(f);
+    e2e_spawn(&d, NULL, check, -1);
+    assert_int_equal(e2e_wait_exit(&d, 10000), 0);
+    assert_true(e2e_log_has(&d, "mm = 64,8,1,1"));
+    e2e_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_stale_socket_replaced),
         cmocka_unit_test(test_live_and_foreign_paths),
         cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_check_config_tuning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
