@@ -219,32 +219,34 @@ static void test_sighup_reload(void **state)
     e2e_cleanup(&d);
 }
 
+/* Writes text as the configuration and runs laded --check-config on it;
+ * returns its exit status. */
+static int check_config(struct e2e *d, const char *text)
+{
+    const char *check[] = {"--check-config", NULL};
+    FILE *f = fopen(d->conf, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    e2e_spawn(d, NULL, check, -1);
+    return e2e_wait_exit(d, 10000);
+}
+
 /* --check-config judges [tuning] values as the model would, without
  * loading one: a bad value fails naming the key, a good one passes and is
  * printed back. */
 static void test_check_config_tuning(void **state)
 {
-    const char *check[] = {"--check-config", NULL};
     struct e2e d;
-    FILE *f;
 
     e2e_init(&d);
-    f = fopen(d.conf, "w");
-    assert_non_null(f);
-    fputs("[tuning]\nmm = 3,1,1,1\n", f);
-    fclose(f);
-    e2e_spawn(&d, NULL, check, -1);
-    assert_int_equal(e2e_wait_exit(&d, 10000), 1);
+    assert_int_equal(check_config(&d, "[tuning]\nmm = 3,1,1,1\n"), 1);
     if (!e2e_log_has(&d, "Invalid configuration: [tuning] mm: ")) {
         e2e_dump_log(&d);
         fail_msg("no error naming [tuning] mm");
     }
-    f = fopen(d.conf, "w");
-    assert_non_null(f);
-    fputs("[tuning]\nmm = 64,8,1,1\n", f);
-    fclose(f);
-    e2e_spawn(&d, NULL, check, -1);
-    assert_int_equal(e2e_wait_exit(&d, 10000), 0);
+    assert_int_equal(check_config(&d, "[tuning]\nmm = 64,8,1,1\n"), 0);
     assert_true(e2e_log_has(&d, "mm = 64,8,1,1"));
     e2e_cleanup(&d);
 }
