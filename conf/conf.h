@@ -82,12 +82,30 @@ struct conf_limits {
     uint64_t max_output_buffer_bytes; /* unsent output before a slow reader is dropped */
 };
 
+/* How the GPU model computes (llama/llm.h, struct llm_tuning), as text the
+ * daemon hands to llm_tuning_set(); conf/ checks only that each is a short
+ * string. "" = the device's default. */
+struct conf_tuning {
+    char *mm;                       /* matrix geometry, decode-sized steps */
+    char *mm_wide;                  /* matrix geometry, wide steps */
+    char *mm_one;                   /* matrix geometry, one-token steps */
+    char *mm_xsh;                   /* input floats staged in shared memory */
+    char *mm_splitk;                /* subgroups sharing a matrix row */
+    char *fuse;                     /* fused epilogues */
+    char *coopmat;                  /* matrix units */
+    char *cm;                       /* matmul_cm.comp's split of K */
+    char *att;                      /* attention subgroups and split */
+    char *step_cache;               /* recorded steps kept */
+    char *draw;                     /* sampled rows drawn on the GPU */
+};
+
 struct conf {
     struct conf_daemon daemon;
     struct conf_model model;
     struct conf_device device;
     struct conf_lookahead lookahead;
     struct conf_limits limits;
+    struct conf_tuning tuning;
 };
 
 /* ---- schema (read-only; for help texts and generators) ---- */

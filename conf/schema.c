@@ -30,6 +30,8 @@ static const struct conf_enum_value kv_types[] = {
 #define RELOAD CONF_F_RELOAD
 #define EMPTY CONF_F_EMPTY
 #define ZERO CONF_F_ZERO
+#define TUNING(key, field, doc)                                                                    \
+    {"tuning", key, CONF_TYPE_STRING, F(tuning.field), "", 0, 32, NULL, EMPTY, doc}
 
 static const struct conf_key schema[] = {
     /* [daemon] */
@@ -99,6 +101,32 @@ static const struct conf_key schema[] = {
     {"limits", "max_output_buffer_bytes", CONF_TYPE_SIZE, F(limits.max_output_buffer_bytes), "4MiB",
      64 * KIB, GIB, NULL, RELOAD,
      "Unsent output a connection may accumulate before it is dropped as a slow reader"},
+
+    /* [tuning]: the keys of llm_tuning_keys (llama/llm.h), whose
+     * llm_tuning_set() the daemon checks the values with; here they are
+     * only short strings, empty for the device's default. "Bits": the knob
+     * changes the bits of results (the order of a sum), not only speed. */
+    TUNING("mm", mm, "Matrix kernel geometry of decode-sized steps: local,tile,rows_per_subgroup,unroll "
+           "(local a power of 2 up to 1024, tile 1-32, the others 1-8; empty: the device's); speed only"),
+    TUNING("mm_wide", mm_wide, "Matrix kernel geometry of wide steps (lookahead, prefill), "
+           "as for mm; speed only"),
+    TUNING("mm_one", mm_one, "Matrix kernel geometry of one-token steps (plain decoding), "
+           "as for mm; speed only"),
+    TUNING("mm_xsh", mm_xsh, "Floats of a matrix product's input staged in shared memory, "
+           "a multiple of 4 up to 8192, 0 for none (empty: 0); speed only"),
+    TUNING("mm_splitk", mm_splitk, "Subgroups sharing a matrix row, 1, 2 or 4 (empty: 1); "
+           "changes the bits of results"),
+    TUNING("fuse", fuse, "RoPE, the KV write and SwiGLU inside the matrix products, 0 or 1 "
+           "(empty: 1); speed only"),
+    TUNING("coopmat", coopmat, "f16 products on the matrix units where the device has them, "
+           "0 or 1 (empty: 0); changes the bits of results"),
+    TUNING("cm", cm, "Split of K on the matrix units: subgroups,columns (subgroups 1-8, columns "
+           "16-256 by 16; empty: 4,64); changes the bits of results"),
+    TUNING("att", att, "Attention: subgroups,split (subgroups a power of 2 up to 16, split "
+           "16-65536 keys; empty: 4,64 on CPUs, 4,256 on GPUs); changes the bits of results"),
+    TUNING("step_cache", step_cache, "Recorded steps kept for reuse, 1-1024, 0 to record every "
+           "step (empty: 64); speed only"),
+    TUNING("draw", draw, "Draw the sampled rows on the GPU, 0 or 1 (empty: 1); speed only"),
 };
 
 const struct conf_key *conf_schema(size_t *ret_n)

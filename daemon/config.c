@@ -7,6 +7,7 @@
 #include "conf/conf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "llama/llm.h"
 
 void srv_config_defaults(struct srv_config *c)
 {
@@ -112,5 +113,27 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     l->la_n_max = cf->lookahead.max_n;
     l->la_w_max = cf->lookahead.max_w;
     l->la_g_max = cf->lookahead.max_g;
+    return 0;
+}
+
+int srv_tuning_from_conf(const struct conf *cf, struct llm_tuning *ret, char *reterr, size_t errlen)
+{
+    struct llm_tuning t = { 0 };
+
+    for (const char *const *key = llm_tuning_keys; *key; key++) {
+        const struct conf_key *k = conf_find("tuning", *key);
+        char value[64], why[256];
+
+        if (!k) { /* conf/schema.c lacks a key that llama/ has */
+            snprintf(reterr, errlen, "[tuning] %s: not a configuration key", *key);
+            return -EINVAL;
+        }
+        conf_format_value(cf, k, value, sizeof(value));
+        if (value[0] && llm_tuning_set(&t, *key, value, why, sizeof(why)) < 0) {
+            snprintf(reterr, errlen, "[tuning] %s: %s", *key, why);
+            return -EINVAL;
+        }
+    }
+    *ret = t;
     return 0;
 }

@@ -45,6 +45,7 @@ struct srv_config {
 };
 
 struct conf;
+struct llm_tuning;
 
 void srv_config_defaults(struct srv_config *c);
 /* Settings from a checked conf (conf/conf.h); -ENOMEM. */
@@ -52,5 +53,10 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf);
 void srv_config_done(struct srv_config *c);
 /* Check ranges; -EINVAL with a message in reterr (one line). */
 int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen);
+/* The GPU model's tuning from the [tuning] section: each key that is set,
+ * through llm_tuning_set() (llama/llm.h); zero for the others. 0, or
+ * -EINVAL with "[tuning] KEY: reason" in reterr. The model is not touched,
+ * so --check-config and a reload can run it. */
+int srv_tuning_from_conf(const struct conf *cf, struct llm_tuning *ret, char *reterr, size_t errlen);
 
 #endif

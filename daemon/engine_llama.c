@@ -10,6 +10,7 @@
 #include <syslog.h>
 
 #include "conf/conf.h"
+#include "daemon/config.h"
 #include "daemon/engine.h"
 #include "daemon/log.h"
 #include "decoding/dec.h"
@@ -248,6 +249,24 @@ static void choose_lookahead(struct engine *e, const struct conf *cf)
             cost, e->def_n, e->def_w, e->def_g);
 }
 
+static const char *switch_text(enum llm_switch s)
+{
+    return s == LLM_SWITCH_ON ? "1" : s == LLM_SWITCH_OFF ? "0" : "default";
+}
+
+/* The tuning the model resolved, in [tuning]'s key = value syntax. */
+static void log_tuning(const struct llm_tuning *t)
+{
+    char geom[3][48];
+    const struct llm_mm_geom *g[3] = {&t->mm, &t->mm_wide, &t->mm_one};
+    for (int i = 0; i < 3; i++)
+        snprintf(geom[i], sizeof(geom[i]), "%u,%u,%u,%u", g[i]->local, g[i]->tile, g[i]->rps, g[i]->unroll);
+    srv_log(LOG_INFO, "tuning: mm=%s mm_wide=%s mm_one=%s mm_xsh=%u mm_splitk=%u fuse=%s coopmat=%s cm=%u,%u "
+            "att=%u,%u step_cache=%u draw=%s", geom[0], geom[1], geom[2], t->mm_xsh, t->mm_splitk,
+            switch_text(t->fuse), switch_text(t->coopmat), t->cm_nsg, t->cm_kc, t->att_subgroups, t->att_split,
+            t->step_cache == LLM_STEP_CACHE_OFF ? 0 : t->step_cache, switch_text(t->draw));
+}
+
 int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
 {
     if (cf->model.kv_cache_type != CONF_KV_F16) {
@@ -265,12 +284,15 @@ int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
         .n_ctx = cf->model.context_length,
         .pipeline_cache = cf->device.pipeline_cache[0] ? cf->device.pipeline_cache : NULL,
     };
-    int r = llm_model_load(&o, &e->model, err, sizeof(err));
+    int r = srv_tuning_from_conf(cf, &o.tuning, err, sizeof(err));
+    if (r == 0)
+        r = llm_model_load(&o, &e->model, err, sizeof(err));
     if (r) {
         srv_log(LOG_ERR, "Failed to load the model '%s': %s", cf->model.path, err);
         free(e);
         return r;
     }
+    log_tuning(llm_model_tuning(e->model));
     llm_model_dec(e->model, &e->dm);
     e->caps = dec_caps_default();
     e->caps.max_n = cf->lookahead.max_n < 3 ? 3 : cf->lookahead.max_n;

@@ -15,6 +15,7 @@
 #include "daemon/server.h"
 #include "daemon/socket.h"
 #include "daemon/systemd.h"
+#include "llama/llm.h"
 
 #define DEFAULT_CONFIG "/etc/lade/laded.conf"
 #define SETS_MAX 64
@@ -120,6 +121,11 @@ static int load_conf(const struct args *a, struct conf *ret)
         if ((r = conf_set_assignment(&c, a->sets[i], err, sizeof(err))) < 0)
             srv_log(SRV_LOG_ERR, "Bad --set '%s': %s", a->sets[i], err);
     if (r == 0 && (r = conf_check(&c, err, sizeof(err))) < 0)
+        srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
+    /* [tuning] values are the model's to judge; checked here too, so that
+     * --check-config and a reload report them without loading a model */
+    struct llm_tuning tuning;
+    if (r == 0 && (r = srv_tuning_from_conf(&c, &tuning, err, sizeof(err))) < 0)
         srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
     if (r < 0) {
         conf_free(&c);

@@ -34,6 +34,17 @@ static void test_defaults(void **state)
     assert_int_equal(c.limits.max_connections, 64);
     assert_int_equal(c.limits.max_queued_per_connection, 8);
     assert_int_equal(c.limits.max_output_buffer_bytes, 4 * 1024 * 1024);
+    assert_string_equal(c.tuning.mm, "");
+    assert_string_equal(c.tuning.mm_wide, "");
+    assert_string_equal(c.tuning.mm_one, "");
+    assert_string_equal(c.tuning.mm_xsh, "");
+    assert_string_equal(c.tuning.mm_splitk, "");
+    assert_string_equal(c.tuning.fuse, "");
+    assert_string_equal(c.tuning.coopmat, "");
+    assert_string_equal(c.tuning.cm, "");
+    assert_string_equal(c.tuning.att, "");
+    assert_string_equal(c.tuning.step_cache, "");
+    assert_string_equal(c.tuning.draw, "");
     assert_int_equal(conf_check(&c, NULL, 0), 0);
     conf_free(&c);
     conf_free(&c); /* zeroed: a second free is harmless */
@@ -76,6 +87,35 @@ static void test_reloadable(void **state)
     assert_false(conf_reloadable("daemon", "socket"));
     assert_false(conf_reloadable("device", "device"));
     assert_false(conf_reloadable("nope", "max_tokens"));
+    assert_false(conf_reloadable("tuning", "mm")); /* the model is built at load */
+}
+
+/* [tuning] holds short strings: conf/ leaves their meaning to the daemon
+ * (llm_tuning_set), so a value the model would refuse still loads here. */
+static void test_tuning(void **state)
+{
+    struct conf c;
+    char err[256];
+    size_t n;
+    const struct conf_key *s = conf_schema(&n);
+
+    assert_int_equal(conf_defaults(&c), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s[i].section, "tuning") == 0) {
+            assert_int_equal(s[i].type, CONF_TYPE_STRING);
+            assert_int_equal(s[i].flags, CONF_F_EMPTY);
+            assert_string_equal(s[i].def, "");
+        }
+    assert_int_equal(conf_set(&c, "tuning", "mm", "3,1,1,1", err, sizeof(err)), 0);
+    assert_string_equal(c.tuning.mm, "3,1,1,1");
+    assert_int_equal(conf_set_assignment(&c, "tuning.coopmat=1", err, sizeof(err)), 0);
+    assert_string_equal(c.tuning.coopmat, "1");
+    assert_int_equal(conf_set(&c, "tuning", "att", "4,64,4,64,4,64,4,64,4,64,4,64,4,64", err,
+                              sizeof(err)), -EINVAL);
+    assert_string_equal(c.tuning.att, "");
+    assert_int_equal(conf_set(&c, "tuning", "nope", "1", err, sizeof(err)), -ENOENT);
+    assert_int_equal(conf_check(&c, err, sizeof(err)), 0);
+    conf_free(&c);
 }
 
 static void test_set(void **state)
@@ -294,10 +334,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_reloadable),     cmocka_unit_test(test_set),
-        cmocka_unit_test(test_set_assignment), cmocka_unit_test(test_check_cross),
-        cmocka_unit_test(test_check_values),   cmocka_unit_test(test_dump_round_trip),
-        cmocka_unit_test(test_copy),           cmocka_unit_test(test_apply_reload),
+        cmocka_unit_test(test_reloadable),     cmocka_unit_test(test_tuning),
+        cmocka_unit_test(test_set),            cmocka_unit_test(test_set_assignment),
+        cmocka_unit_test(test_check_cross),    cmocka_unit_test(test_check_values),
+        cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_apply_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

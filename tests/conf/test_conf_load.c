@@ -35,7 +35,12 @@ static void test_full_file(void **state)
         "max_tokens = 100\r\n"
         "max_connections = 10\r\n"
         "max_queued_per_connection = 2\r\n"
-        "max_output_buffer_bytes = 1G\r\n";
+        "max_output_buffer_bytes = 1G\r\n"
+        "[tuning]\r\n"
+        "mm = 64,8,1,1\r\n"
+        "att = 4,64\r\n"
+        "step_cache = 0\r\n"
+        "draw =\r\n";
     struct conf c;
     struct warnings w;
     char err[256];
@@ -69,6 +74,11 @@ static void test_full_file(void **state)
     assert_int_equal(c.limits.max_connections, 10);
     assert_int_equal(c.limits.max_queued_per_connection, 2);
     assert_int_equal(c.limits.max_output_buffer_bytes, 1024ull * 1024 * 1024);
+    assert_string_equal(c.tuning.mm, "64,8,1,1");
+    assert_string_equal(c.tuning.att, "4,64");
+    assert_string_equal(c.tuning.step_cache, "0");
+    assert_string_equal(c.tuning.draw, "");
+    assert_string_equal(c.tuning.mm_wide, "");
     assert_int_equal(conf_check(&c, err, sizeof(err)), 0);
     conf_free(&c);
 }

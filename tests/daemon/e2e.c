@@ -94,6 +94,19 @@ void e2e_dump_log(const struct e2e *e)
     fclose(f);
 }
 
+bool e2e_log_has(const struct e2e *e, const char *needle)
+{
+    char buf[4096];
+    bool found = false;
+    FILE *f = fopen(e->log, "r");
+
+    while (f && !found && fgets(buf, sizeof(buf), f))
+        found = strstr(buf, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
 void e2e_wait_ready(struct e2e *e)
 {
     for (int i = 0; i < 1000; i++) {

@@ -40,6 +40,8 @@ int e2e_stop(struct e2e *e);
 /* Kill if still running, remove the temp dir. */
 void e2e_cleanup(struct e2e *e);
 void e2e_dump_log(const struct e2e *e);
+/* Whether a line of laded's output (stderr and stdout) contains needle. */
+bool e2e_log_has(const struct e2e *e, const char *needle);
 
 struct lade_client *e2e_client(struct e2e *e);
 /* Raw connection; the hello line is read and checked. */

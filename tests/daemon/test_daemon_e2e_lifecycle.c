@@ -1,7 +1,7 @@
 /* laded end to end, its life: SIGTERM drains (running work finishes within
  * the grace period or is cancelled, queued work is refused, the socket
  * goes), socket activation, stale/live/foreign files at the socket path,
- * SIGHUP reload. */
+ * SIGHUP reload, --check-config of [tuning]. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -219,6 +219,38 @@ static void test_sighup_reload(void **state)
     e2e_cleanup(&d);
 }
 
+/* Writes text as the configuration and runs laded --check-config on it;
+ * returns its exit status. */
+static int check_config(struct e2e *d, const char *text)
+{
+    const char *check[] = {"--check-config", NULL};
+    FILE *f = fopen(d->conf, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    e2e_spawn(d, NULL, check, -1);
+    return e2e_wait_exit(d, 10000);
+}
+
+/* --check-config judges [tuning] values as the model would, without
+ * loading one: a bad value fails naming the key, a good one passes and is
+ * printed back. */
+static void test_check_config_tuning(void **state)
+{
+    struct e2e d;
+
+    e2e_init(&d);
+    assert_int_equal(check_config(&d, "[tuning]\nmm = 3,1,1,1\n"), 1);
+    if (!e2e_log_has(&d, "Invalid configuration: [tuning] mm: ")) {
+        e2e_dump_log(&d);
+        fail_msg("no error naming [tuning] mm");
+    }
+    assert_int_equal(check_config(&d, "[tuning]\nmm = 64,8,1,1\n"), 0);
+    assert_true(e2e_log_has(&d, "mm = 64,8,1,1"));
+    e2e_cleanup(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_stale_socket_replaced),
         cmocka_unit_test(test_live_and_foreign_paths),
         cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_check_config_tuning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * picks, lavapipe in CI) through a real socket: a streamed generation is
  * the model's greedy text, lookahead on or off; tokenize/detokenize round
  * trip; a prompt over the context is refused with context_exceeded and the
- * daemon carries on; cancel mid-stream; SIGTERM during a generation. */
+ * daemon carries on; cancel mid-stream; SIGTERM during a generation; the
+ * tuning logged is the configured one, whatever LADE_MM says. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,11 +25,16 @@ static const char WANT[] = ", there was a little girl named Lily. She loved to p
 
 static struct e2e e;
 
+/* The tuning comes from [tuning] (step_cache: speed only), never from the
+ * LADE_* variables of the tools: a garbage LADE_MM must not matter. */
 static int setup(void **state)
 {
-    const char *extra[] = {"--model", MODEL, "--set", "model.context_length=256", NULL};
+    const char *extra[] = {"--model", MODEL, "--set", "model.context_length=256",
+                           "--set", "tuning.step_cache=16", NULL};
     e2e_init(&e);
+    setenv("LADE_MM", "garbage", 1);
     e2e_spawn(&e, e2e_real_engine, extra, -1);
+    unsetenv("LADE_MM");
     e2e_wait_ready(&e);
     return 0;
 }
@@ -91,6 +98,15 @@ static void test_tokenize_and_limits(void **state)
     close(fd);
 }
 
+static void test_tuning_logged(void **state)
+{
+    if (!e2e_log_has(&e, "step_cache=16 ")) {
+        e2e_dump_log(&e);
+        fail_msg("no 'tuning:' line with [tuning] step_cache=16");
+    }
+    assert_true(e2e_log_has(&e, "tuning: mm="));
+}
+
 static void test_sigterm_mid_generation(void **state)
 {
     int fd = e2e_raw(&e);
@@ -115,6 +131,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_greedy_text),
         cmocka_unit_test(test_tokenize_and_limits),
+        cmocka_unit_test(test_tuning_logged),
         cmocka_unit_test(test_sigterm_mid_generation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
