@@ -13,6 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoding/dec.h"
+#include "ipc/ipc.h"
+
+/* Stop strings of one generation: the request's and the chat template's. */
+#define SRV_STOP_MAX (IPC_STOP_MAX + 1)
+
 /* Static facts, valid for the engine's lifetime. */
 struct srv_engine_info {
     const char *model_name;    /* general.name, or the file's basename */
@@ -22,22 +28,6 @@ struct srv_engine_info {
     const char *chat_template; /* tokenizer.chat_template, NULL if none */
     uint32_t n_ctx;            /* positions one sequence may use */
     uint32_t n_vocab;
-};
-
-/* What one generation runs with; the daemon has already applied defaults
- * and configuration caps. */
-struct srv_gen_params {
-    const int32_t *prompt; /* includes BOS when the model wants one */
-    uint32_t n_prompt;     /* >= 1, n_prompt + max_tokens <= n_ctx is not guaranteed */
-    uint32_t max_tokens;   /* >= 1 */
-    float temperature;     /* 0: greedy */
-    uint32_t top_k;        /* 0: off */
-    float top_p;           /* 1: off */
-    float min_p;           /* 0: off */
-    float repeat_penalty;  /* 1: off */
-    uint64_t seed;
-    bool lookahead;        /* false: plain decoding */
-    uint32_t la_n, la_w, la_g; /* within the configured caps; 0: the engine chooses */
 };
 
 enum srv_finish {
@@ -89,8 +79,12 @@ struct srv_engine_ops {
     int (*detok_push)(void *state, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
                       size_t *ret_len);
     void (*detok_free)(void *state);
-    int (*generate)(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit,
-                    srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
+    /* One generation of prompt[0..n_prompt) (BOS included when the model
+     * wants one; n_prompt >= 1, but it may not fit n_ctx: -E2BIG). p comes
+     * with the daemon's defaults and caps applied, within the configured
+     * caps; lookahead n, w, g of 0 are the engine's to choose. */
+    int (*generate)(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                    srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
                     struct srv_gen_stats *ret_stats);
     void (*destroy)(void *ctx);
 };

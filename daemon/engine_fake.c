@@ -166,41 +166,41 @@ struct fake_run {
     size_t story_pos;
 };
 
-static void fake_run_init(struct fake *f, const struct srv_gen_params *p, struct fake_run *r)
+static void fake_run_init(struct fake *f, const int32_t *prompt, uint32_t n, const struct dec_params *p,
+                          struct fake_run *r)
 {
     size_t len = 0;
-    uint32_t n = p->n_prompt;
 
     /* Directives are read from the prompt's tail bytes (the whole prompt in
      * tests); special tokens are skipped. */
     for (uint32_t i = n > sizeof(r->prompt) - 1 ? n - (sizeof(r->prompt) - 1) : 0; i < n; i++)
-        if (p->prompt[i] >= FAKE_BYTE0 && p->prompt[i] < FAKE_IM_START)
-            r->prompt[len++] = (char)(p->prompt[i] - FAKE_BYTE0);
+        if (prompt[i] >= FAKE_BYTE0 && prompt[i] < FAKE_IM_START)
+            r->prompt[len++] = (char)(prompt[i] - FAKE_BYTE0);
     r->prompt[len] = '\0';
     r->delay_ms = prompt_directive(r->prompt, "delay", f->delay_ms);
     r->eos_at = prompt_directive(r->prompt, "eos", -1);
     r->story_pos = p->temperature > 0 ? p->seed % (sizeof(fake_story) - 1) : 0;
 }
 
-static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit,
-                         srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
+static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                         srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
                          struct srv_gen_stats *ret_stats)
 {
     struct fake *f = ctx;
-    struct srv_gen_stats st = { .n_prompt = p->n_prompt };
+    struct srv_gen_stats st = { .n_prompt = n_prompt };
     struct fake_run r;
     uint64_t t0 = srv_now_ns();
     enum srv_finish fin = SRV_FINISH_LENGTH;
 
-    fake_run_init(f, p, &r);
+    fake_run_init(f, prompt, n_prompt, p, &r);
     if (strstr(r.prompt, "[fail]"))
         return -EIO;
-    if (p->n_prompt >= f->n_ctx)
+    if (n_prompt >= f->n_ctx)
         return -E2BIG;
     st.prefill_ns = srv_now_ns() - t0;
     for (;;) {
         int32_t toks[FAKE_STEP_MAX];
-        uint32_t la_n = p->la_n ? p->la_n : 4;
+        uint32_t la_n = p->n ? p->n : 4;
         uint32_t want = p->lookahead ? 1 + st.n_steps % la_n : 1, k = 0;
         if (cancel(ud)) {
             fin = SRV_FINISH_CANCELLED;
@@ -210,7 +210,7 @@ static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn 
             fin = SRV_FINISH_LENGTH;
             break;
         }
-        if (p->n_prompt + st.n_generated >= f->n_ctx) {
+        if (n_prompt + st.n_generated >= f->n_ctx) {
             fin = SRV_FINISH_CONTEXT;
             break;
         }
@@ -221,7 +221,7 @@ static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn 
         if (r.delay_ms > 0)
             sleep_ms((unsigned)r.delay_ms);
         while (k < want && st.n_generated + k < p->max_tokens &&
-               p->n_prompt + st.n_generated + k < f->n_ctx &&
+               n_prompt + st.n_generated + k < f->n_ctx &&
                (r.eos_at < 0 || st.n_generated + k < (uint32_t)r.eos_at)) {
             toks[k++] = FAKE_BYTE0 + (unsigned char)fake_story[r.story_pos];
             r.story_pos = (r.story_pos + 1) % (sizeof(fake_story) - 1);
@@ -229,7 +229,7 @@ static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn 
         st.n_steps++;
         st.n_generated += k;
         if (p->lookahead) {
-            st.n_draft += (uint64_t)(p->la_g ? p->la_g : 4) * (la_n - 1);
+            st.n_draft += (uint64_t)(p->g ? p->g : 4) * (la_n - 1);
             st.n_accepted += k - 1;
         }
         int e = emit(ud, toks, k);

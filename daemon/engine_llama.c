@@ -118,28 +118,25 @@ static int on_tokens(void *user, const int32_t *tokens, uint32_t n)
     return 0;
 }
 
-static void fill_params(const struct engine *e, const struct srv_gen_params *p, struct dec_params *d)
+/* The request's parameters with what the engine owns: its lookahead
+ * defaults for n, w, g the daemon left at 0, and the pool features. */
+static void fill_params(const struct engine *e, const struct dec_params *p, struct dec_params *d)
 {
-    *d = dec_params_default();
-    d->max_tokens = p->max_tokens;
-    d->temperature = p->temperature;
-    d->top_k = p->top_k;
-    d->top_p = p->top_p;
-    d->min_p = p->min_p;
-    d->repeat_penalty = p->repeat_penalty;
-    d->seed = p->seed;
-    d->lookahead = p->lookahead;
-    d->n = p->la_n ? p->la_n : e->def_n;
-    d->w = p->la_w ? p->la_w : e->def_w;
-    d->g = p->la_g ? p->la_g : e->def_g;
+    *d = *p;
+    d->n = p->n ? p->n : e->def_n;
+    d->w = p->w ? p->w : e->def_w;
+    d->g = p->g ? p->g : e->def_g;
     if (d->n < 3) /* the protocol allows n = 2, which is plain decoding plus a pool: decoding wants >= 3 */
         d->n = 3;
     d->bonus = e->bonus;
     d->seed_pool = e->seed_pool;
+    d->stop = NULL; /* the daemon matches stop strings in the text it sends */
+    d->n_stop = 0;
 }
 
-static int e_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit, srv_cancel_fn cancel, void *ud,
-                      enum srv_finish *ret_finish, struct srv_gen_stats *ret_stats)
+static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                      srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
+                      struct srv_gen_stats *ret_stats)
 {
     struct engine *e = ctx;
     struct dec_params d;
@@ -151,13 +148,13 @@ static int e_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emi
         memset(ret_stats, 0, sizeof(*ret_stats));
         return 0;
     }
-    int err = dec_generate(e->session, p->prompt, p->n_prompt, &d, NULL, on_tokens, &g, &r);
+    int err = dec_generate(e->session, prompt, n_prompt, &d, NULL, on_tokens, &g, &r);
     const struct dec_stats *s = &r.stats;
     uint64_t accepted = 0;
     for (uint32_t k = 1; k < DEC_N_LIMIT; k++)
         accepted += s->accepted_depth[k];
     *ret_stats = (struct srv_gen_stats){
-        .n_prompt = p->n_prompt,
+        .n_prompt = n_prompt,
         .n_generated = r.n_tokens,
         .n_steps = s->steps,
         /* Candidate tokens offered for verification: the verified steps

@@ -112,7 +112,7 @@ static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
     g->raw_len += got;
     if ((r = take_text(g, false)) < 0)
         return r;
-    hit = srv_stop_scan(g->r->stop, g->r->n_stop, g->pending ? g->pending : "", g->pending_len, &safe);
+    hit = srv_stop_scan(g->r->stop, g->r->rq.params.n_stop, g->pending ? g->pending : "", g->pending_len, &safe);
     if (hit >= 0)
         g->stopped = true;
     r = deliver(g, g->pending, safe, tokens, n);
@@ -184,12 +184,11 @@ static void run_one(struct srv *s, struct srv_req *req)
 
     if (g) {
         *g = (struct gen_run){ .s = s, .r = req };
-        req->params.prompt = req->prompt;
-        req->params.n_prompt = req->n_prompt;
         bool early_cancel = atomic_load(&req->cancel);
         r = early_cancel ? 0 : s->engine.ops->detok_new(s->engine.ctx, &g->detok);
         if (r == 0 && !early_cancel) {
-            r = s->engine.ops->generate(s->engine.ctx, &req->params, gen_emit, gen_cancelled, g, &fin, &st);
+            r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params, gen_emit,
+                                        gen_cancelled, g, &fin, &st);
             if (r == 0 && !g->stopped && take_text(g, true) == 0)
                 r = deliver(g, g->pending ? g->pending : "", g->pending_len, NULL, 0);
             s->engine.ops->detok_free(g->detok);

@@ -214,7 +214,35 @@ struct dec_caps {
     uint32_t pool_entries;   /* n-grams the pool holds at most; 0 = sized from n_ctx */
 };
 
-struct dec_params dec_params_default(void);
+/* What a request gets for every field it does not set: greedy, no
+ * penalty, lookahead (5, 15, 15) with every feature on, stop at EOS.
+ * Inline so that ipc/, which parses requests straight into this struct,
+ * starts from the same values without linking decoding/. */
+static inline struct dec_params dec_params_default(void)
+{
+    return (struct dec_params){
+        .max_tokens = 256,
+        .temperature = 0.0f,
+        .top_k = 0,
+        .top_p = 1.0f,
+        .min_p = 0.0f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .seed = 0,
+        .lookahead = true,
+        .n = 5,
+        .w = 15,
+        .g = 15,
+        .bonus = true,
+        .seed_pool = true,
+        .adaptive = true,
+        .stop = NULL,
+        .n_stop = 0,
+        .stop_at_eos = true,
+    };
+}
+
+/* The caps of a default configuration (tools and tests start here). */
 struct dec_caps dec_caps_default(void);
 
 /* Lookahead (N, W, G) for a device where one more row in a step costs

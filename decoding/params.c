@@ -28,30 +28,6 @@ const char *dec_finish_name(enum dec_finish f)
     return "none";
 }
 
-struct dec_params dec_params_default(void)
-{
-    return (struct dec_params){
-        .max_tokens = 256,
-        .temperature = 0.0f,
-        .top_k = 0,
-        .top_p = 1.0f,
-        .min_p = 0.0f,
-        .repeat_penalty = 1.0f,
-        .repeat_last_n = 64,
-        .seed = 0,
-        .lookahead = true,
-        .n = 5,
-        .w = 15,
-        .g = 15,
-        .bonus = true,
-        .seed_pool = true,
-        .adaptive = true,
-        .stop = NULL,
-        .n_stop = 0,
-        .stop_at_eos = true,
-    };
-}
-
 struct dec_caps dec_caps_default(void)
 {
     return (struct dec_caps){
