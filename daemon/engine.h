@@ -30,25 +30,7 @@ struct srv_engine_info {
     uint32_t n_vocab;
 };
 
-enum srv_finish {
-    SRV_FINISH_LENGTH = 0, /* max_tokens reached */
-    SRV_FINISH_EOS,        /* the model's end-of-sequence token (not emitted) */
-    SRV_FINISH_STOP,       /* emit() returned > 0 (a stop string) */
-    SRV_FINISH_CONTEXT,    /* n_ctx reached */
-    SRV_FINISH_CANCELLED,  /* cancel() returned true */
-};
-
-struct srv_gen_stats {
-    uint32_t n_prompt;
-    uint32_t n_generated; /* tokens passed to emit() */
-    uint32_t n_steps;     /* decoding steps (forward passes after prefill) */
-    uint64_t n_draft;     /* lookahead candidate tokens verified */
-    uint64_t n_accepted;  /* of those, accepted */
-    uint64_t prefill_ns;
-    uint64_t decode_ns;
-};
-
-/* Called once per step with the tokens that step accepted (1..N with
+/* Called once per step with the tokens that step emitted (1..N with
  * lookahead). Returns 0 to go on, > 0 to stop (finish STOP), < 0 to abort
  * (generate returns that error). */
 typedef int (*srv_emit_fn)(void *ud, const int32_t *tokens, uint32_t n);
@@ -82,10 +64,13 @@ struct srv_engine_ops {
     /* One generation of prompt[0..n_prompt) (BOS included when the model
      * wants one; n_prompt >= 1, but it may not fit n_ctx: -E2BIG). p comes
      * with the daemon's defaults and caps applied, within the configured
-     * caps; lookahead n, w, g of 0 are the engine's to choose. */
+     * caps; lookahead n, w, g of 0 are the engine's to choose. When it
+     * returns 0, ret is filled as dec_generate fills it: finish EOS, STOP,
+     * LENGTH, CONTEXT or CANCELLED, n_tokens (the tokens passed to emit),
+     * and stats (at least steps, draft_tokens, accepted_tokens, prefill_ms
+     * and step_ms_total). */
     int (*generate)(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                    srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
-                    struct srv_gen_stats *ret_stats);
+                    srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret);
     void (*destroy)(void *ctx);
 };
 

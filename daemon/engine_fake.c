@@ -183,66 +183,63 @@ static void fake_run_init(struct fake *f, const int32_t *prompt, uint32_t n, con
 }
 
 static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                         srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
-                         struct srv_gen_stats *ret_stats)
+                         srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
 {
     struct fake *f = ctx;
-    struct srv_gen_stats st = { .n_prompt = n_prompt };
+    struct dec_stats *st = &ret->stats;
     struct fake_run r;
     uint64_t t0 = srv_now_ns();
-    enum srv_finish fin = SRV_FINISH_LENGTH;
 
+    *ret = (struct dec_result){ .finish = DEC_FINISH_LENGTH, .stop_token = -1 };
     fake_run_init(f, prompt, n_prompt, p, &r);
     if (strstr(r.prompt, "[fail]"))
         return -EIO;
     if (n_prompt >= f->n_ctx)
         return -E2BIG;
-    st.prefill_ns = srv_now_ns() - t0;
+    st->prefill_tokens = n_prompt;
+    st->prefill_ms = (srv_now_ns() - t0) / 1e6;
     for (;;) {
         int32_t toks[FAKE_STEP_MAX];
-        uint32_t la_n = p->n ? p->n : 4;
-        uint32_t want = p->lookahead ? 1 + st.n_steps % la_n : 1, k = 0;
+        uint32_t la_n = p->n ? p->n : 4, gen = ret->n_tokens;
+        uint32_t want = p->lookahead ? 1 + st->steps % la_n : 1, k = 0;
         if (cancel(ud)) {
-            fin = SRV_FINISH_CANCELLED;
+            ret->finish = DEC_FINISH_CANCELLED;
             break;
         }
-        if (st.n_generated >= p->max_tokens) {
-            fin = SRV_FINISH_LENGTH;
+        if (gen >= p->max_tokens) {
+            ret->finish = DEC_FINISH_LENGTH;
             break;
         }
-        if (n_prompt + st.n_generated >= f->n_ctx) {
-            fin = SRV_FINISH_CONTEXT;
+        if (n_prompt + gen >= f->n_ctx) {
+            ret->finish = DEC_FINISH_CONTEXT;
             break;
         }
-        if (r.eos_at >= 0 && st.n_generated >= (uint32_t)r.eos_at) {
-            fin = SRV_FINISH_EOS;
+        if (r.eos_at >= 0 && gen >= (uint32_t)r.eos_at) {
+            ret->finish = DEC_FINISH_EOS;
             break;
         }
         if (r.delay_ms > 0)
             sleep_ms((unsigned)r.delay_ms);
-        while (k < want && st.n_generated + k < p->max_tokens &&
-               n_prompt + st.n_generated + k < f->n_ctx &&
-               (r.eos_at < 0 || st.n_generated + k < (uint32_t)r.eos_at)) {
+        while (k < want && gen + k < p->max_tokens && n_prompt + gen + k < f->n_ctx &&
+               (r.eos_at < 0 || gen + k < (uint32_t)r.eos_at)) {
             toks[k++] = FAKE_BYTE0 + (unsigned char)fake_story[r.story_pos];
             r.story_pos = (r.story_pos + 1) % (sizeof(fake_story) - 1);
         }
-        st.n_steps++;
-        st.n_generated += k;
+        st->steps++;
+        ret->n_tokens += k;
         if (p->lookahead) {
-            st.n_draft += (uint64_t)(p->g ? p->g : 4) * (la_n - 1);
-            st.n_accepted += k - 1;
+            st->draft_tokens += (uint64_t)(p->g ? p->g : 4) * (la_n - 1);
+            st->accepted_tokens += k - 1;
         }
         int e = emit(ud, toks, k);
         if (e < 0)
             return e;
         if (e > 0) {
-            fin = SRV_FINISH_STOP;
+            ret->finish = DEC_FINISH_STOP;
             break;
         }
     }
-    st.decode_ns = srv_now_ns() - t0 - st.prefill_ns;
-    *ret_finish = fin;
-    *ret_stats = st;
+    st->step_ms_total = (srv_now_ns() - t0) / 1e6 - st->prefill_ms;
     return 0;
 }
 

@@ -135,49 +135,27 @@ static void fill_params(const struct engine *e, const struct dec_params *p, stru
 }
 
 static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                      srv_emit_fn emit, srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
-                      struct srv_gen_stats *ret_stats)
+                      srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
 {
     struct engine *e = ctx;
     struct dec_params d;
     fill_params(e, p, &d);
     struct gen_ctx g = {emit, cancel, ud, 0, false};
-    struct dec_result r;
     if (cancel(ud)) {
-        *ret_finish = SRV_FINISH_CANCELLED;
-        memset(ret_stats, 0, sizeof(*ret_stats));
+        *ret = (struct dec_result){.finish = DEC_FINISH_CANCELLED, .stop_token = -1};
         return 0;
     }
-    int err = dec_generate(e->session, prompt, n_prompt, &d, NULL, on_tokens, &g, &r);
-    const struct dec_stats *s = &r.stats;
-    uint64_t accepted = 0;
-    for (uint32_t k = 1; k < DEC_N_LIMIT; k++)
-        accepted += s->accepted_depth[k];
-    *ret_stats = (struct srv_gen_stats){
-        .n_prompt = n_prompt,
-        .n_generated = r.n_tokens,
-        .n_steps = s->steps,
-        /* Candidate tokens offered for verification: the verified steps
-         * times the deepest candidate (N-1); accepted: the sum over depths. */
-        .n_draft = (uint64_t)s->verify_steps * (d.n - 1),
-        .n_accepted = accepted,
-        .prefill_ns = (uint64_t)(s->prefill_ms * 1e6),
-        .decode_ns = (uint64_t)(s->step_ms_total * 1e6),
-    };
+    int err = dec_generate(e->session, prompt, n_prompt, &d, NULL, on_tokens, &g, ret);
     if (g.emit_ret < 0)
         return g.emit_ret;
     if (err == -E2BIG)
         return -E2BIG;
     if (err) {
-        srv_log(LOG_ERR, "generation failed: %s", r.error[0] ? r.error : strerror(-err));
+        srv_log(LOG_ERR, "generation failed: %s", ret->error[0] ? ret->error : strerror(-err));
         return err;
     }
-    switch (r.finish) {
-    case DEC_FINISH_EOS: *ret_finish = SRV_FINISH_EOS; break;
-    case DEC_FINISH_CONTEXT: *ret_finish = SRV_FINISH_CONTEXT; break;
-    case DEC_FINISH_CANCELLED: *ret_finish = g.emit_ret > 0 ? SRV_FINISH_STOP : SRV_FINISH_CANCELLED; break;
-    default: *ret_finish = SRV_FINISH_LENGTH; break;
-    }
+    if (ret->finish == DEC_FINISH_CANCELLED && g.emit_ret > 0)
+        ret->finish = DEC_FINISH_STOP;
     return 0;
 }
 

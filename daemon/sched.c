@@ -131,23 +131,25 @@ static bool gen_cancelled(void *ud)
     return atomic_load(&g->r->cancel);
 }
 
-static void to_ipc_stats(const struct srv_gen_stats *st, double queue_ms, struct ipc_gen_stats *ret)
+/* The protocol's view of a generation's statistics. */
+static void to_ipc_stats(const struct srv_req *req, const struct dec_result *res, double queue_ms,
+                         struct ipc_gen_stats *ret)
 {
     *ret = (struct ipc_gen_stats){
-        .prompt_tokens = st->n_prompt,
-        .generated_tokens = st->n_generated,
-        .steps = st->n_steps,
-        .draft_tokens = st->n_draft,
-        .accepted_tokens = st->n_accepted,
+        .prompt_tokens = req->n_prompt,
+        .generated_tokens = res->n_tokens,
+        .steps = res->stats.steps,
+        .draft_tokens = res->stats.draft_tokens,
+        .accepted_tokens = res->stats.accepted_tokens,
         .queue_ms = queue_ms,
-        .prefill_ms = st->prefill_ns / 1e6,
-        .decode_ms = st->decode_ns / 1e6,
+        .prefill_ms = res->stats.prefill_ms,
+        .decode_ms = res->stats.step_ms_total,
     };
 }
 
 /* The request's last event: done, or an error. */
-static char *final_event(struct gen_run *g, int r, enum srv_finish fin, const struct srv_gen_stats *st,
-                         double queue_ms, size_t *len, enum ipc_err *ret_err)
+static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms, size_t *len,
+                         enum ipc_err *ret_err)
 {
     struct ipc_gen_stats is;
     char msg[128];
@@ -157,25 +159,24 @@ static char *final_event(struct gen_run *g, int r, enum srv_finish fin, const st
         *ret_err = IPC_ERR_CONTEXT_EXCEEDED;
     else if (r < 0)
         *ret_err = IPC_ERR_INTERNAL;
-    else if (fin == SRV_FINISH_CANCELLED)
+    else if (res->finish == DEC_FINISH_CANCELLED)
         *ret_err = IPC_ERR_CANCELLED;
     if (*ret_err != IPC_ERR_NONE) {
         if (*ret_err == IPC_ERR_CANCELLED)
-            snprintf(msg, sizeof(msg), "request cancelled after %u tokens", st->n_generated);
+            snprintf(msg, sizeof(msg), "request cancelled after %u tokens", res->n_tokens);
         else
             snprintf(msg, sizeof(msg), "generation failed: %s", strerror(-r));
         return ipc_event_error(&g->r->rq.id, *ret_err, msg, len);
     }
-    to_ipc_stats(st, queue_ms, &is);
-    return ipc_event_done(&g->r->rq.id, srv_finish_name(fin), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
+    to_ipc_stats(g->r, res, queue_ms, &is);
+    return ipc_event_done(&g->r->rq.id, dec_finish_name(res->finish), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
                           g->full_len, &is, len);
 }
 
 static void run_one(struct srv *s, struct srv_req *req)
 {
     struct gen_run *g = calloc(1, sizeof(*g));
-    struct srv_gen_stats st = { .n_prompt = req->n_prompt };
-    enum srv_finish fin = SRV_FINISH_CANCELLED;
+    struct dec_result res = { .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
     double queue_ms = (srv_now_ns() - req->enqueued_ns) / 1e6;
     enum ipc_err err;
     char *line = NULL;
@@ -188,23 +189,23 @@ static void run_one(struct srv *s, struct srv_req *req)
         r = early_cancel ? 0 : s->engine.ops->detok_new(s->engine.ctx, &g->detok);
         if (r == 0 && !early_cancel) {
             r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params, gen_emit,
-                                        gen_cancelled, g, &fin, &st);
+                                        gen_cancelled, g, &res);
             if (r == 0 && !g->stopped && take_text(g, true) == 0)
                 r = deliver(g, g->pending ? g->pending : "", g->pending_len, NULL, 0);
             s->engine.ops->detok_free(g->detok);
         }
-        line = final_event(g, r, fin, &st, queue_ms, &len, &err);
+        line = final_event(g, r, &res, queue_ms, &len, &err);
     }
     srv_log(r < 0 ? SRV_LOG_WARNING : SRV_LOG_INFO,
             "Request '%s' of connection %llu: %s, %u prompt + %u generated tokens in %u steps, %.1f ms",
-            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : srv_finish_name(fin),
-            st.n_prompt, st.n_generated, st.n_steps, (st.prefill_ns + st.decode_ns) / 1e6);
+            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : dec_finish_name(res.finish),
+            req->n_prompt, res.n_tokens, res.stats.steps, res.stats.prefill_ms + res.stats.step_ms_total);
     /* running is cleared before the terminal event goes out: once posted,
      * the loop may drop the last reference at any moment. */
     pthread_mutex_lock(&s->mu);
     s->running = NULL;
     if (r == 0)
-        srv_stats_add_generation(&s->stats, fin, &st);
+        srv_stats_add_generation(&s->stats, req->n_prompt, &res);
     pthread_mutex_unlock(&s->mu);
     srv_post(s, req->conn_id, line, len, req);
     if (g) {

@@ -294,6 +294,8 @@ struct dec_stats {
     uint32_t accepted_depth[DEC_N_LIMIT]; /* [d]: steps whose verification accepted >= d candidate tokens (d >= 1) */
     uint32_t verify_steps;     /* steps with at least one candidate n-gram */
     uint32_t hit_steps;        /* of which accepted at least one candidate token */
+    uint64_t draft_tokens;     /* candidate tokens offered: verify_steps times the deepest candidate (N-1) */
+    uint64_t accepted_tokens;  /* candidate tokens accepted: the sum of accepted_depth[1..] */
     double hit_rate;           /* hit_steps / verify_steps */
     uint32_t pool_size;        /* n-grams in the pool at the end */
     uint32_t fallbacks;        /* times the adaptive rule switched to plain steps */

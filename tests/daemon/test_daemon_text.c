@@ -78,14 +78,15 @@ static void test_chat_render(void **state)
 static void test_stats(void **state)
 {
     struct srv_stats s = { .start_ns = 0 };
-    struct srv_gen_stats g = { .n_prompt = 3, .n_generated = 10, .n_steps = 4, .n_draft = 20, .n_accepted = 6,
-                               .decode_ns = 500000000 };
+    struct dec_result g = { .finish = DEC_FINISH_LENGTH, .n_tokens = 10,
+                            .stats = { .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 } };
     char *prom;
     json_t *j;
 
     s.requests[IPC_OP_GENERATE] = 2;
-    srv_stats_add_generation(&s, SRV_FINISH_LENGTH, &g);
-    srv_stats_add_generation(&s, SRV_FINISH_EOS, &g);
+    srv_stats_add_generation(&s, 3, &g);
+    g.finish = DEC_FINISH_EOS;
+    srv_stats_add_generation(&s, 3, &g);
     j = srv_stats_json(&s, 1000000000);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(j, "generated_tokens")), 20);
