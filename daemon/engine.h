@@ -30,9 +30,10 @@ struct srv_engine_info {
     uint32_t n_vocab;
 };
 
-/* Called once per step with the tokens that step emitted (1..N with
- * lookahead). Returns 0 to go on, > 0 to stop (finish STOP), < 0 to abort
- * (generate returns that error). */
+/* Called with the tokens generate emits, in order, as dec_generate emits
+ * them (a step's tokens, less any held back while a stop string may be
+ * beginning). Returns 0 to go on, or a negative errno to abort (generate
+ * returns it). */
 typedef int (*srv_emit_fn)(void *ud, const int32_t *tokens, uint32_t n);
 /* Polled before every step; true ends the generation with CANCELLED. */
 typedef bool (*srv_cancel_fn)(void *ud);
@@ -64,11 +65,13 @@ struct srv_engine_ops {
     /* One generation of prompt[0..n_prompt) (BOS included when the model
      * wants one; n_prompt >= 1, but it may not fit n_ctx: -E2BIG). p comes
      * with the daemon's defaults and caps applied, within the configured
-     * caps; lookahead n, w, g of 0 are the engine's to choose. When it
-     * returns 0, ret is filled as dec_generate fills it: finish EOS, STOP,
-     * LENGTH, CONTEXT or CANCELLED, n_tokens (the tokens passed to emit),
-     * and stats (at least steps, draft_tokens, accepted_tokens, prefill_ms
-     * and step_ms_total). */
+     * caps; lookahead n, w, g of 0 are the engine's to choose; p->stop
+     * are matched on the text detok_push gives for the same tokens. When
+     * it returns 0, ret is filled as dec_generate fills it: finish EOS,
+     * STOP, LENGTH, CONTEXT or CANCELLED, n_tokens (the tokens passed to
+     * emit), at a STOP the token the stop string begins in and how many
+     * bytes of its text are output, and stats (at least steps,
+     * draft_tokens, accepted_tokens, prefill_ms and step_ms_total). */
     int (*generate)(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
                     srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret);
     void (*destroy)(void *ctx);

@@ -1,6 +1,6 @@
 /* daemon: the real engine, on llama/ (GGUF model on Vulkan, tokenizer) and
- * decoding/ (greedy, sampling, lookahead). Contract in engine.h. The daemon
- * matches stop strings, renders chat templates and holds back split UTF-8
+ * decoding/ (greedy, sampling, lookahead, stop strings). Contract in
+ * engine.h. The daemon renders chat templates and holds back split UTF-8
  * itself, so this file only maps its requests onto dec_generate. */
 #include <errno.h>
 #include <libgen.h>
@@ -25,14 +25,17 @@ struct engine {
     bool bonus, seed_pool;
     char name[256], path[4096], device[320];
     char *chat_template;
+    /* Stop strings are matched on the text the daemon's detokenizer would
+     * give: a second one, fed every token decoding decodes. */
+    struct llm_detok stop_detok;
+    char *stop_text; /* llm_detok_max_out bytes, made on first use */
 };
 
 struct gen_ctx {
     srv_emit_fn emit;
     srv_cancel_fn cancel;
     void *ud;
-    int emit_ret; /* > 0 stop, < 0 error */
-    bool cancelled;
+    int emit_ret; /* < 0: the error emit returned */
 };
 
 static void e_info(void *ctx, struct srv_engine_info *ret)
@@ -111,11 +114,16 @@ static int on_tokens(void *user, const int32_t *tokens, uint32_t n)
         g->emit_ret = r;
         return 1;
     }
-    if (g->cancel(g->ud)) {
-        g->cancelled = true;
-        return 1;
-    }
-    return 0;
+    return g->cancel(g->ud) ? 1 : 0;
+}
+
+/* dec_text's piece: what the detokenizer adds for id (dec_generate feeds
+ * every token once, in order). */
+static const char *stop_piece(void *user, int32_t id, size_t *ret_len)
+{
+    struct engine *e = user;
+    size_t cap = llm_detok_max_out(llm_model_tok(e->model));
+    return llm_detok_push(&e->stop_detok, id, e->stop_text, cap, ret_len) ? NULL : e->stop_text;
 }
 
 /* The request's parameters with what the engine owns: its lookahead
@@ -130,8 +138,6 @@ static void fill_params(const struct engine *e, const struct dec_params *p, stru
         d->n = 3;
     d->bonus = e->bonus;
     d->seed_pool = e->seed_pool;
-    d->stop = NULL; /* the daemon matches stop strings in the text it sends */
-    d->n_stop = 0;
 }
 
 static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
@@ -140,12 +146,16 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const
     struct engine *e = ctx;
     struct dec_params d;
     fill_params(e, p, &d);
-    struct gen_ctx g = {emit, cancel, ud, 0, false};
+    struct gen_ctx g = {emit, cancel, ud, 0};
+    struct dec_text text = {stop_piece, e};
     if (cancel(ud)) {
         *ret = (struct dec_result){.finish = DEC_FINISH_CANCELLED, .stop_token = -1};
         return 0;
     }
-    int err = dec_generate(e->session, prompt, n_prompt, &d, NULL, on_tokens, &g, ret);
+    if (d.n_stop && !e->stop_text && !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
+        return -ENOMEM;
+    llm_detok_init(&e->stop_detok, llm_model_tok(e->model));
+    int err = dec_generate(e->session, prompt, n_prompt, &d, d.n_stop ? &text : NULL, on_tokens, &g, ret);
     if (g.emit_ret < 0)
         return g.emit_ret;
     if (err == -E2BIG)
@@ -154,8 +164,6 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const
         srv_log(LOG_ERR, "generation failed: %s", ret->error[0] ? ret->error : strerror(-err));
         return err;
     }
-    if (ret->finish == DEC_FINISH_CANCELLED && g.emit_ret > 0)
-        ret->finish = DEC_FINISH_STOP;
     return 0;
 }
 
@@ -167,6 +175,7 @@ static void e_destroy(void *ctx)
     dec_session_free(e->session);
     llm_model_free(e->model);
     free(e->chat_template);
+    free(e->stop_text);
     free(e);
 }
 
@@ -252,6 +261,8 @@ int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
     e->caps.max_w = cf->lookahead.max_w ? cf->lookahead.max_w : 1;
     e->caps.max_g = cf->lookahead.max_g ? cf->lookahead.max_g : 1;
     e->caps.max_tokens = cf->limits.max_tokens;
+    e->caps.max_stop = SRV_STOP_MAX;
+    e->caps.max_stop_len = IPC_STOP_LEN_MAX;
     e->bonus = cf->lookahead.bonus_token;
     e->seed_pool = cf->lookahead.seed_pool;
     r = dec_session_new(&e->dm, &e->caps, &e->session);

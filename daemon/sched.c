@@ -1,6 +1,7 @@
 /* daemon: the scheduler thread. It takes requests from the queue one at a
  * time, runs the engine's generate() and turns each step into events:
- * streaming detokenizer, UTF-8 hold-back, stop strings. */
+ * streaming detokenizer, UTF-8 hold-back. (Stop strings are the engine's:
+ * decoding/ matches them.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 
 #include "daemon/log.h"
 #include "daemon/server.h"
-#include "daemon/stop.h"
 #include "daemon/util.h"
 
 #define PIECE_MAX 8192 /* bytes one step's tokens may decode to */
@@ -42,11 +42,8 @@ struct gen_run {
     void *detok;
     char raw[PIECE_MAX * 2]; /* decoded bytes, the tail maybe an incomplete character */
     size_t raw_len;
-    char *pending; /* complete text not yet sent (held for stop strings) */
-    size_t pending_len, pending_cap;
     char *full; /* the whole completion, for stream=false */
     size_t full_len, full_cap;
-    bool stopped;
 };
 
 static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
@@ -84,25 +81,23 @@ static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t 
     return 0;
 }
 
-/* Move the complete characters of raw (all of it when flushing) into
- * pending, replacing invalid bytes. */
-static int take_text(struct gen_run *g, bool flush)
+/* Send the complete characters of raw (all of it when flushing), invalid
+ * bytes replaced, with the tokens they came from. */
+static int send_text(struct gen_run *g, bool flush, const int32_t *tokens, uint32_t nt)
 {
     size_t n = flush ? g->raw_len : ipc_utf8_complete_len(g->raw, g->raw_len);
     char clean[PIECE_MAX * 6 + 1];
     size_t m = ipc_utf8_sanitize(g->raw, n, clean, sizeof(clean));
-    int r = append(&g->pending, &g->pending_len, &g->pending_cap, clean, m);
 
     memmove(g->raw, g->raw + n, g->raw_len - n);
     g->raw_len -= n;
-    return r;
+    return deliver(g, clean, m, tokens, nt);
 }
 
 static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
 {
     struct gen_run *g = ud;
-    size_t got = 0, safe;
-    ssize_t hit;
+    size_t got = 0;
     int r;
 
     r = g->s->engine.ops->detok_push(g->detok, tokens, n, g->raw + g->raw_len,
@@ -110,17 +105,23 @@ static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
     if (r < 0)
         return r;
     g->raw_len += got;
-    if ((r = take_text(g, false)) < 0)
-        return r;
-    hit = srv_stop_scan(g->r->stop, g->r->rq.params.n_stop, g->pending ? g->pending : "", g->pending_len, &safe);
-    if (hit >= 0)
-        g->stopped = true;
-    r = deliver(g, g->pending, safe, tokens, n);
-    if (r < 0)
-        return r;
-    memmove(g->pending, g->pending + safe, g->pending_len - safe);
-    g->pending_len -= safe;
-    return g->stopped ? 1 : 0;
+    return send_text(g, false, tokens, n);
+}
+
+/* The end of the text: at a STOP, the part of the stop token's text before
+ * the stop string (the engine matched on the text this detokenizer gives
+ * for the same tokens), then whatever raw still holds. */
+static int end_text(struct gen_run *g, const struct dec_result *res)
+{
+    if (res->finish == DEC_FINISH_STOP && res->stop_token >= 0) {
+        size_t got = 0;
+        int r = g->s->engine.ops->detok_push(g->detok, &res->stop_token, 1, g->raw + g->raw_len,
+                                             sizeof(g->raw) - g->raw_len, &got);
+        if (r < 0)
+            return r;
+        g->raw_len += got < res->stop_token_bytes ? got : res->stop_token_bytes;
+    }
+    return send_text(g, true, NULL, 0);
 }
 
 static bool gen_cancelled(void *ud)
@@ -190,8 +191,8 @@ static void run_one(struct srv *s, struct srv_req *req)
         if (r == 0 && !early_cancel) {
             r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params, gen_emit,
                                         gen_cancelled, g, &res);
-            if (r == 0 && !g->stopped && take_text(g, true) == 0)
-                r = deliver(g, g->pending ? g->pending : "", g->pending_len, NULL, 0);
+            if (r == 0)
+                r = end_text(g, &res);
             s->engine.ops->detok_free(g->detok);
         }
         line = final_event(g, r, &res, queue_ms, &len, &err);
@@ -209,7 +210,6 @@ static void run_one(struct srv *s, struct srv_req *req)
     pthread_mutex_unlock(&s->mu);
     srv_post(s, req->conn_id, line, len, req);
     if (g) {
-        free(g->pending);
         free(g->full);
         free(g);
     }

@@ -270,7 +270,8 @@ int dec_params_validate(const struct dec_params *p, const struct dec_caps *caps,
 
 /* Bytes a token adds to the output text (SentencePiece piece with "▁" as a
  * space, byte tokens as their byte). The pointer must stay valid until the
- * next call. */
+ * next call. dec_generate calls piece() once for each token it decodes,
+ * in order, EOS excepted, so a streaming detokenizer may stand behind it. */
 struct dec_text {
     const char *(*piece)(void *user, int32_t id, size_t *ret_len);
     void *user;
@@ -326,6 +327,42 @@ struct dec_result {
     char error[160];           /* ERROR or a rejected request: one line */
     struct dec_stats stats;
 };
+
+/* ---- Stop strings over a byte stream -------------------------------------
+ * The matcher dec_generate runs a request's stop strings with, for callers
+ * that make their text some other way (the daemon's toy engine). The
+ * caller embeds the struct. Only the bytes that may still begin a stop
+ * string are kept, so a stream of any length goes through a buffer of the
+ * longest stop string plus DEC_STOP_CHUNK bytes. */
+
+#define DEC_STOP_CHUNK 64
+
+struct dec_stop {
+    const char *const *str;
+    uint32_t n;
+    size_t max_len;
+    char *buf;          /* bytes from offset base on that may still start a stop string */
+    size_t cap;
+    size_t len;
+    uint64_t base;      /* absolute offset of buf[0]: nothing before it can start a match */
+    uint64_t total;     /* bytes fed */
+};
+
+/* Room for stop strings of up to max_stop_len bytes. 0 or -ENOMEM. */
+int dec_stop_init(struct dec_stop *st, uint32_t max_stop_len);
+/* Frees what init took; st may be NULL or zeroed. */
+void dec_stop_done(struct dec_stop *st);
+/* Start a stream matched against str[0..n) (non-empty strings of at most
+ * max_stop_len bytes, borrowed until the next reset; n may be 0). */
+void dec_stop_reset(struct dec_stop *st, const char *const *str, uint32_t n);
+/* Feed bytes. Returns true when a stop string is complete; *ret_at is then
+ * the absolute offset where it begins (earliest over all strings). */
+bool dec_stop_feed(struct dec_stop *st, const char *bytes, size_t n, uint64_t *ret_at);
+/* Bytes before this absolute offset are output for sure. */
+static inline uint64_t dec_stop_safe(const struct dec_stop *st)
+{
+    return st->n ? st->base : st->total;
+}
 
 struct dec_session;
 

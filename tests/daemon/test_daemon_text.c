@@ -1,4 +1,5 @@
-/* daemon/stop.c, daemon/chat.c and daemon/stats.c: the pure text parts. */
+/* daemon/chat.c and daemon/stats.c: the pure text parts (stop strings are
+ * decoding/'s: tests/decoding/test_stop.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,26 +11,6 @@
 
 #include "daemon/chat.h"
 #include "daemon/stats.h"
-#include "daemon/stop.h"
-
-static void test_stop(void **state)
-{
-    const char *stop[] = { "END", "\n\n" };
-    size_t safe;
-
-    assert_int_equal(srv_stop_scan(stop, 2, "hello", 5, &safe), -1);
-    assert_int_equal(safe, 5);
-    assert_int_equal(srv_stop_scan(stop, 2, "helloEN", 7, &safe), -1);
-    assert_int_equal(safe, 5); /* "EN" may become "END" */
-    assert_int_equal(srv_stop_scan(stop, 2, "ab\n", 3, &safe), -1);
-    assert_int_equal(safe, 2);
-    assert_int_equal(srv_stop_scan(stop, 2, "abEND\n\n", 7, &safe), 2);
-    assert_int_equal(srv_stop_scan(stop, 2, "a\n\nEND", 6, &safe), 1); /* earliest wins */
-    assert_int_equal(srv_stop_scan(stop, 0, "END", 3, &safe), -1);
-    assert_int_equal(safe, 3);
-    assert_int_equal(srv_stop_scan(stop, 2, "", 0, &safe), -1);
-    assert_int_equal(safe, 0);
-}
 
 static void test_chat_detect(void **state)
 {
@@ -106,7 +87,6 @@ static void test_stats(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stop),
         cmocka_unit_test(test_chat_detect),
         cmocka_unit_test(test_chat_render),
         cmocka_unit_test(test_stats),
