@@ -216,9 +216,8 @@ static void describe(struct engine *e, const struct conf *cf)
 static void choose_lookahead(struct engine *e, const struct conf *cf)
 {
     struct dec_params d = dec_params_default();
-    double cost = 0;
-    if (dec_measure_row_cost(&e->dm, &cost) == 0)
-        dec_lookahead_default_for_cost(cost, &d);
+    double cost;
+    int r = dec_lookahead_choose(&e->dm, &d, &cost);
     e->def_n = cf->lookahead.n ? cf->lookahead.n : d.n;
     e->def_w = cf->lookahead.w ? cf->lookahead.w : d.w;
     e->def_g = cf->lookahead.g ? cf->lookahead.g : d.g;
@@ -228,8 +227,12 @@ static void choose_lookahead(struct engine *e, const struct conf *cf)
         e->def_w = e->caps.max_w;
     if (e->def_g > e->caps.max_g)
         e->def_g = e->caps.max_g;
-    srv_log(LOG_INFO, "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
-            cost, e->def_n, e->def_w, e->def_g);
+    if (r)
+        srv_log(LOG_INFO, "what one more row in a step costs cannot be measured here (%s): lookahead defaults (N,W,G)=(%u,%u,%u)",
+                strerror(-r), e->def_n, e->def_w, e->def_g);
+    else
+        srv_log(LOG_INFO, "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
+                cost, e->def_n, e->def_w, e->def_g);
 }
 
 int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)

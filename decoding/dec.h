@@ -245,21 +245,37 @@ static inline struct dec_params dec_params_default(void)
 /* The caps of a default configuration (tools and tests start here). */
 struct dec_caps dec_caps_default(void);
 
-/* Lookahead (N, W, G) for a device where one more row in a step costs
+/* Lookahead (N, W, G) for this model on this device, the one way laded,
+ * lade-generate and the benchmark choose it: the row cost measured as
+ * dec_measure_row_cost_clock does on CLOCK_MONOTONIC, mapped by
+ * dec_lookahead_default_for_cost. Sets only p->n, p->w, p->g.
+ *
+ * Where the cost cannot be measured (the model takes fewer than 33 rows or
+ * 41 positions, or a step failed) the choice is the narrowest, (3, 3, 3),
+ * as for the dearest rows: 12 rows a step fit nearly any model, and not
+ * knowing what rows cost, guessing dear loses a little of lookahead's gain
+ * on a big GPU, where guessing cheap (15-wide windows, 141 rows a step)
+ * would make each step many times dearer than a plain one on a CPU driver.
+ *
+ * *ret_cost (may be NULL): the cost measured, or -1. Returns 0, or the
+ * reason it could not measure (-EINVAL or the model's negative errno); p is
+ * set either way and the model is left rewound to 0. */
+int dec_lookahead_choose(const struct dec_model *m, struct dec_params *p, double *ret_cost);
+
+/* The (N, W, G) for a device where one more row in a step costs
  * `row_cost` times a one-row step (about 0 on a large GPU, larger where a
  * step's time grows with its rows, as on a CPU): the defaults (5, 15, 15)
  * when rows are nearly free, fewer rows as they get dearer (at an H100's
- * cost for a small model, (8, 1, 5): long n-grams, a one-column window).
- * Sets only p->n, p->w, p->g. */
+ * cost for a small model, (8, 1, 5): long n-grams, a one-column window),
+ * (3, 3, 3) past 1/24. Sets only p->n, p->w, p->g. */
 void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
 
-/* Measure row_cost on a model: after three untimed steps, time one-row and
- * 33-row steps in turn (best of five each) over a short throwaway
- * sequence; the model is rewound to 0 afterwards. 0, -EINVAL when the model
- * takes fewer than 33 rows or 41 positions, or the model's negative errno. */
-int dec_measure_row_cost(const struct dec_model *m, double *ret_cost);
-/* The same on a clock the caller supplies (nanoseconds; tests use a model's
- * virtual time). */
+/* What one more row in a step costs, relative to a one-row step, on a
+ * clock the caller supplies (nanoseconds; NULL: CLOCK_MONOTONIC; tests use
+ * a model's virtual time): after three untimed steps, one-row and 33-row
+ * steps timed in turn (best of five each) over a short throwaway sequence;
+ * the model is rewound to 0 afterwards. 0, -EINVAL when the model takes
+ * fewer than 33 rows or 41 positions, or the model's negative errno. */
 int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
                                double *ret_cost);
 
