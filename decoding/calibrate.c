@@ -60,8 +60,7 @@ int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(voi
     for (uint32_t i = 0; i < WIDE; i++)
         rows[i] = (struct dec_row){first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX, 0};
     /* A few untimed steps first (a GPU's clocks ramp up on first use, and
-     * on the H200 this figure lands near the line between two window sizes:
-     * 0.028 and 0.043 in two runs, with different matrix kernels), then
+     * a cold first step would make rows look dearer than they are), then
      * one-row and wide steps taken in turn, the best of five each: the
      * minimum filters out scheduling noise, alternating spreads any drift
      * over both. */

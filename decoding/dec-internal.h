@@ -157,7 +157,7 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
 int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
                        struct dec_rng *rng);
 
-/* ---- verify.c: candidate trie ------------------------------------------- */
+/* ---- trie.c: candidate trie --------------------------------------------- */
 
 struct dec_trie_node {
     int32_t token;
