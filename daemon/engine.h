@@ -35,7 +35,8 @@ struct srv_engine_info {
  * beginning). Returns 0 to go on, or a negative errno to abort (generate
  * returns it). */
 typedef int (*srv_emit_fn)(void *ud, const int32_t *tokens, uint32_t n);
-/* Polled before every step; true ends the generation with CANCELLED. */
+/* Polled before the first step and after every emit (the toy engine: every
+ * step); true ends the generation with CANCELLED. */
 typedef bool (*srv_cancel_fn)(void *ud);
 
 enum {

@@ -138,8 +138,10 @@ static int get_u32(json_t *o, const char *k, uint32_t min, uint32_t max, uint32_
     return r;
 }
 
-static int get_double(json_t *o, const char *k, double min, double max, double *ret,
-                      struct ipc_error *e)
+/* A number checked in [min, max] as a double, stored as the float the
+ * decoder uses. */
+static int get_float(json_t *o, const char *k, double min, double max, float *ret,
+                     struct ipc_error *e)
 {
     json_t *v = json_object_get(o, k);
 
@@ -150,20 +152,8 @@ static int get_double(json_t *o, const char *k, double min, double max, double *
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max)
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field '%s' must be in [%g, %g]", k, min, max);
-    *ret = d;
+    *ret = (float)d;
     return 1;
-}
-
-/* A number checked as a double, stored as the float the decoder uses. */
-static int get_float(json_t *o, const char *k, double min, double max, float *ret,
-                     struct ipc_error *e)
-{
-    double d = 0.0;
-    int r = get_double(o, k, min, max, &d, e);
-
-    if (r > 0)
-        *ret = (float)d;
-    return r;
 }
 
 static int get_bool(json_t *o, const char *k, bool *ret, struct ipc_error *e)
@@ -258,20 +248,18 @@ static int parse_sampling(json_t *o, const struct ipc_limits *lim, struct ipc_re
                           struct ipc_error *e)
 {
     struct dec_params *p = &r->params;
-    double top_p = p->top_p;
     int k;
 
     if ((k = get_u32(o, "max_tokens", 1, lim->max_tokens, &p->max_tokens, e)) < 0 ||
         (k = get_float(o, "temperature", 0.0, 100.0, &p->temperature, e)) < 0 ||
         (k = get_u32(o, "top_k", 0, 1u << 20, &p->top_k, e)) < 0 ||
-        (k = get_double(o, "top_p", 0.0, 1.0, &top_p, e)) < 0 ||
+        (k = get_float(o, "top_p", 0.0, 1.0, &p->top_p, e)) < 0 ||
         (k = get_float(o, "min_p", 0.0, 1.0, &p->min_p, e)) < 0 ||
         (k = get_float(o, "repeat_penalty", 0.01, 100.0, &p->repeat_penalty, e)) < 0 ||
         (k = get_bool(o, "stream", &r->stream, e)) < 0)
         return k;
-    if (top_p <= 0.0)
+    if (p->top_p <= 0.0f) /* also a number too small for a float, which the decoder would refuse */
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'top_p' must be in (0, 1]");
-    p->top_p = (float)top_p;
     k = get_uint(o, "seed", 0, (uint64_t)1 << 53, &p->seed, e);
     if (k < 0)
         return k;
