@@ -802,8 +802,7 @@ static json_t *la_choose_nwg(struct la_state *st)
         st->g = st->a->g;
     } else {
         struct dec_params p = dec_params_default();
-        int e = dec_measure_row_cost(&st->b.dm, &cost);
-        dec_lookahead_default_for_cost(e ? 1.0 : cost, &p);
+        dec_lookahead_choose(&st->b.dm, &p, &cost);
         st->n = p.n;
         st->w = p.w;
         st->g = p.g;
@@ -813,7 +812,7 @@ static json_t *la_choose_nwg(struct la_state *st)
         printf(" (one more row costs %.4f of a one-row step)", cost);
     printf(", adaptive %s\n", st->a->adaptive ? "on" : "off");
     return json_pack("{s:i,s:i,s:i,s:s,s:o}", "n", (int)st->n, "w", (int)st->w, "g", (int)st->g, "source",
-                     st->a->nwg_set ? "--nwg" : "dec_measure_row_cost", "row_cost", cost >= 0 ? jr(cost) : json_null());
+                     st->a->nwg_set ? "--nwg" : "dec_lookahead_choose", "row_cost", cost >= 0 ? jr(cost) : json_null());
 }
 
 static int cmd_lookahead(const struct args *a, const struct prompt_set *ps)
@@ -912,7 +911,7 @@ static void usage(FILE *f)
             "  --device DEV      Vulkan device index or name substring (default: best)\n"
             "  --ctx N           context length (default: the model's)\n"
             "  --json PATH       write every figure as JSON\n"
-            "  --nwg N,W,G       lookahead parameters (default: sized to the device by dec_measure_row_cost)\n"
+            "  --nwg N,W,G       lookahead parameters (default: sized to the device by dec_lookahead_choose)\n"
             "  --adaptive        let lookahead fall back to plain steps (default off: measure lookahead itself)\n"
             "  --no-reference    lookahead: skip the reference-mode runs (window sweeps)\n"
             "  --temp T          greedy: sample at temperature T instead; lookahead: also compare sampling\n"

@@ -57,7 +57,7 @@ How to read the figures:
   with its prompt and configuration, never dropped.
 - Lookahead runs with the adaptive fallback off, so that the figures are those
   of lookahead itself (one run, marked, has it on, as laded runs); (N,W,G) is sized to the device by
-  `dec_measure_row_cost` unless the table says otherwise.
+  `dec_lookahead_choose` unless the table says otherwise.
 """
 
 

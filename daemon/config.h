@@ -1,6 +1,6 @@
 /* daemon: the settings laded runs with. Filled from defaults, then the
  * configuration file (conf/), then command-line flags. The reloadable part
- * (see srv_config_apply_reload) may change on SIGHUP. */
+ * (log_level and lim) is replaced on SIGHUP (server.c, reload()). */
 #ifndef LADE_DAEMON_CONFIG_H
 #define LADE_DAEMON_CONFIG_H
 

@@ -13,6 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decoding/dec.h"
+#include "ipc/ipc.h"
+
+/* Stop strings of one generation: the request's and the chat template's. */
+#define SRV_STOP_MAX (IPC_STOP_MAX + 1)
+
 /* Static facts, valid for the engine's lifetime. */
 struct srv_engine_info {
     const char *model_name;    /* general.name, or the file's basename */
@@ -24,45 +30,13 @@ struct srv_engine_info {
     uint32_t n_vocab;
 };
 
-/* What one generation runs with; the daemon has already applied defaults
- * and configuration caps. */
-struct srv_gen_params {
-    const int32_t *prompt; /* includes BOS when the model wants one */
-    uint32_t n_prompt;     /* >= 1, n_prompt + max_tokens <= n_ctx is not guaranteed */
-    uint32_t max_tokens;   /* >= 1 */
-    float temperature;     /* 0: greedy */
-    uint32_t top_k;        /* 0: off */
-    float top_p;           /* 1: off */
-    float min_p;           /* 0: off */
-    float repeat_penalty;  /* 1: off */
-    uint64_t seed;
-    bool lookahead;        /* false: plain decoding */
-    uint32_t la_n, la_w, la_g; /* within the configured caps; 0: the engine chooses */
-};
-
-enum srv_finish {
-    SRV_FINISH_LENGTH = 0, /* max_tokens reached */
-    SRV_FINISH_EOS,        /* the model's end-of-sequence token (not emitted) */
-    SRV_FINISH_STOP,       /* emit() returned > 0 (a stop string) */
-    SRV_FINISH_CONTEXT,    /* n_ctx reached */
-    SRV_FINISH_CANCELLED,  /* cancel() returned true */
-};
-
-struct srv_gen_stats {
-    uint32_t n_prompt;
-    uint32_t n_generated; /* tokens passed to emit() */
-    uint32_t n_steps;     /* decoding steps (forward passes after prefill) */
-    uint64_t n_draft;     /* lookahead candidate tokens verified */
-    uint64_t n_accepted;  /* of those, accepted */
-    uint64_t prefill_ns;
-    uint64_t decode_ns;
-};
-
-/* Called once per step with the tokens that step accepted (1..N with
- * lookahead). Returns 0 to go on, > 0 to stop (finish STOP), < 0 to abort
- * (generate returns that error). */
+/* Called with the tokens generate emits, in order, as dec_generate emits
+ * them (a step's tokens, less any held back while a stop string may be
+ * beginning). Returns 0 to go on, or a negative errno to abort (generate
+ * returns it). */
 typedef int (*srv_emit_fn)(void *ud, const int32_t *tokens, uint32_t n);
-/* Polled before every step; true ends the generation with CANCELLED. */
+/* Polled before the first step and after every emit (the toy engine: every
+ * step); true ends the generation with CANCELLED. */
 typedef bool (*srv_cancel_fn)(void *ud);
 
 enum {
@@ -89,9 +63,18 @@ struct srv_engine_ops {
     int (*detok_push)(void *state, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
                       size_t *ret_len);
     void (*detok_free)(void *state);
-    int (*generate)(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit,
-                    srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
-                    struct srv_gen_stats *ret_stats);
+    /* One generation of prompt[0..n_prompt) (BOS included when the model
+     * wants one; n_prompt >= 1, but it may not fit n_ctx: -E2BIG). p comes
+     * with the daemon's defaults and caps applied, within the configured
+     * caps; lookahead n, w, g of 0 are the engine's to choose; p->stop
+     * are matched on the text detok_push gives for the same tokens. When
+     * it returns 0, ret is filled as dec_generate fills it: finish EOS,
+     * STOP, LENGTH, CONTEXT or CANCELLED, n_tokens (the tokens passed to
+     * emit), at a STOP the token the stop string begins in and how many
+     * bytes of its text are output, and stats (at least steps,
+     * draft_tokens, accepted_tokens, prefill_ms and step_ms_total). */
+    int (*generate)(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                    srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret);
     void (*destroy)(void *ctx);
 };
 

@@ -4,8 +4,9 @@
  *
  * Prompt directives change one generation: "[delay=MS]" sleeps MS per step,
  * "[eos=K]" ends with EOS after K tokens, "[fail]" makes generate fail with
- * -EIO. With lookahead on, step i emits 1 + i % n tokens, as a lookahead
- * decoder that accepts some n-grams would. */
+ * -EIO. With lookahead on, step i makes 1 + i % n tokens, as a lookahead
+ * decoder that accepts some n-grams would. Stop strings are matched as
+ * dec_generate matches them, by decoding/'s matcher. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,90 +161,136 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
+/* Tokens one generation holds back at most: the longest stop string a
+ * request may have, plus one step's. */
+#define FAKE_HELD_MAX (IPC_STOP_LEN_MAX + FAKE_STEP_MAX)
+
 struct fake_run {
     char prompt[4096];
     long delay_ms, eos_at;
     size_t story_pos;
+    /* Stop strings as dec_generate matches them: a token is one byte, so
+     * the matcher's byte offsets count tokens too. held[] are the tokens
+     * after the first `sent` that may still be part of a stop string. */
+    struct dec_stop stop;
+    int32_t held[FAKE_HELD_MAX];
+    uint32_t n_held, sent;
 };
 
-static void fake_run_init(struct fake *f, const struct srv_gen_params *p, struct fake_run *r)
+static void fake_run_init(struct fake *f, const int32_t *prompt, uint32_t n, const struct dec_params *p,
+                          struct fake_run *r)
 {
     size_t len = 0;
-    uint32_t n = p->n_prompt;
 
     /* Directives are read from the prompt's tail bytes (the whole prompt in
      * tests); special tokens are skipped. */
     for (uint32_t i = n > sizeof(r->prompt) - 1 ? n - (sizeof(r->prompt) - 1) : 0; i < n; i++)
-        if (p->prompt[i] >= FAKE_BYTE0 && p->prompt[i] < FAKE_IM_START)
-            r->prompt[len++] = (char)(p->prompt[i] - FAKE_BYTE0);
+        if (prompt[i] >= FAKE_BYTE0 && prompt[i] < FAKE_IM_START)
+            r->prompt[len++] = (char)(prompt[i] - FAKE_BYTE0);
     r->prompt[len] = '\0';
     r->delay_ms = prompt_directive(r->prompt, "delay", f->delay_ms);
     r->eos_at = prompt_directive(r->prompt, "eos", -1);
     r->story_pos = p->temperature > 0 ? p->seed % (sizeof(fake_story) - 1) : 0;
 }
 
-static int fake_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit,
-                         srv_cancel_fn cancel, void *ud, enum srv_finish *ret_finish,
-                         struct srv_gen_stats *ret_stats)
+/* Pass the held tokens before output byte (= token) `upto` to emit. */
+static int fake_release(struct fake_run *r, uint64_t upto, srv_emit_fn emit, void *ud)
+{
+    uint32_t n = (uint32_t)(upto - r->sent);
+    int e = n ? emit(ud, r->held, n) : 0;
+
+    memmove(r->held, r->held + n, (r->n_held - n) * sizeof(r->held[0]));
+    r->n_held -= n;
+    r->sent += n;
+    return e;
+}
+
+/* Hold a step's tokens; release what no stop string can begin in. True
+ * when a stop string is complete (the tokens before it are released). */
+static bool fake_feed(struct fake_run *r, const int32_t *toks, uint32_t k, srv_emit_fn emit, void *ud, int *ret_err)
+{
+    char bytes[FAKE_STEP_MAX];
+    uint64_t at;
+    bool hit;
+
+    for (uint32_t i = 0; i < k; i++) {
+        bytes[i] = (char)(toks[i] - FAKE_BYTE0);
+        r->held[r->n_held++] = toks[i];
+    }
+    hit = dec_stop_feed(&r->stop, bytes, k, &at);
+    *ret_err = fake_release(r, hit ? at : dec_stop_safe(&r->stop), emit, ud);
+    return hit;
+}
+
+static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                         srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
 {
     struct fake *f = ctx;
-    struct srv_gen_stats st = { .n_prompt = p->n_prompt };
-    struct fake_run r;
+    struct dec_stats *st = &ret->stats;
+    struct fake_run r = { .n_held = 0 };
     uint64_t t0 = srv_now_ns();
-    enum srv_finish fin = SRV_FINISH_LENGTH;
+    uint32_t gen = 0; /* tokens made, held ones included */
+    int err = 0;
 
-    fake_run_init(f, p, &r);
+    *ret = (struct dec_result){ .finish = DEC_FINISH_LENGTH, .stop_token = -1 };
+    fake_run_init(f, prompt, n_prompt, p, &r);
     if (strstr(r.prompt, "[fail]"))
         return -EIO;
-    if (p->n_prompt >= f->n_ctx)
+    if (n_prompt >= f->n_ctx)
         return -E2BIG;
-    st.prefill_ns = srv_now_ns() - t0;
+    for (uint32_t i = 0; i < p->n_stop; i++)
+        if (strlen(p->stop[i]) > IPC_STOP_LEN_MAX)
+            return -EINVAL;
+    if (dec_stop_init(&r.stop, IPC_STOP_LEN_MAX) < 0)
+        return -ENOMEM;
+    dec_stop_reset(&r.stop, p->stop, p->n_stop);
+    st->prefill_tokens = n_prompt;
+    st->prefill_ms = (srv_now_ns() - t0) / 1e6;
     for (;;) {
         int32_t toks[FAKE_STEP_MAX];
-        uint32_t la_n = p->la_n ? p->la_n : 4;
-        uint32_t want = p->lookahead ? 1 + st.n_steps % la_n : 1, k = 0;
+        uint32_t la_n = p->n ? p->n : 4;
+        uint32_t want = p->lookahead ? 1 + st->steps % la_n : 1, k = 0;
         if (cancel(ud)) {
-            fin = SRV_FINISH_CANCELLED;
+            ret->finish = DEC_FINISH_CANCELLED;
             break;
         }
-        if (st.n_generated >= p->max_tokens) {
-            fin = SRV_FINISH_LENGTH;
+        if (gen >= p->max_tokens) {
+            ret->finish = DEC_FINISH_LENGTH;
             break;
         }
-        if (p->n_prompt + st.n_generated >= f->n_ctx) {
-            fin = SRV_FINISH_CONTEXT;
+        if (n_prompt + gen >= f->n_ctx) {
+            ret->finish = DEC_FINISH_CONTEXT;
             break;
         }
-        if (r.eos_at >= 0 && st.n_generated >= (uint32_t)r.eos_at) {
-            fin = SRV_FINISH_EOS;
+        if (r.eos_at >= 0 && gen >= (uint32_t)r.eos_at) {
+            ret->finish = DEC_FINISH_EOS;
             break;
         }
         if (r.delay_ms > 0)
             sleep_ms((unsigned)r.delay_ms);
-        while (k < want && st.n_generated + k < p->max_tokens &&
-               p->n_prompt + st.n_generated + k < f->n_ctx &&
-               (r.eos_at < 0 || st.n_generated + k < (uint32_t)r.eos_at)) {
+        while (k < want && gen + k < p->max_tokens && n_prompt + gen + k < f->n_ctx &&
+               (r.eos_at < 0 || gen + k < (uint32_t)r.eos_at)) {
             toks[k++] = FAKE_BYTE0 + (unsigned char)fake_story[r.story_pos];
             r.story_pos = (r.story_pos + 1) % (sizeof(fake_story) - 1);
         }
-        st.n_steps++;
-        st.n_generated += k;
+        st->steps++;
+        gen += k;
         if (p->lookahead) {
-            st.n_draft += (uint64_t)(p->la_g ? p->la_g : 4) * (la_n - 1);
-            st.n_accepted += k - 1;
+            st->draft_tokens += (uint64_t)(p->g ? p->g : 4) * (la_n - 1);
+            st->accepted_tokens += k - 1;
         }
-        int e = emit(ud, toks, k);
-        if (e < 0)
-            return e;
-        if (e > 0) {
-            fin = SRV_FINISH_STOP;
+        if (fake_feed(&r, toks, k, emit, ud, &err))
+            ret->finish = DEC_FINISH_STOP;
+        if (err < 0 || ret->finish == DEC_FINISH_STOP)
             break;
-        }
     }
-    st.decode_ns = srv_now_ns() - t0 - st.prefill_ns;
-    *ret_finish = fin;
-    *ret_stats = st;
-    return 0;
+    /* What was held back goes out unless cancelled, as with dec_generate. */
+    if (!err && ret->finish != DEC_FINISH_STOP && ret->finish != DEC_FINISH_CANCELLED)
+        err = fake_release(&r, r.sent + r.n_held, emit, ud);
+    dec_stop_done(&r.stop);
+    ret->n_tokens = r.sent;
+    st->step_ms_total = (srv_now_ns() - t0) / 1e6 - st->prefill_ms;
+    return err < 0 ? err : 0;
 }
 
 static void fake_destroy(void *ctx)

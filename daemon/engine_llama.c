@@ -1,6 +1,6 @@
 /* daemon: the real engine, on llama/ (GGUF model on Vulkan, tokenizer) and
- * decoding/ (greedy, sampling, lookahead). Contract in engine.h. The daemon
- * matches stop strings, renders chat templates and holds back split UTF-8
+ * decoding/ (greedy, sampling, lookahead, stop strings). Contract in
+ * engine.h. The daemon renders chat templates and holds back split UTF-8
  * itself, so this file only maps its requests onto dec_generate. */
 #include <errno.h>
 #include <libgen.h>
@@ -26,14 +26,17 @@ struct engine {
     bool bonus, seed_pool;
     char name[256], path[4096], device[320];
     char *chat_template;
+    /* Stop strings are matched on the text the daemon's detokenizer would
+     * give: a second one, fed every token decoding decodes. */
+    struct llm_detok stop_detok;
+    char *stop_text; /* llm_detok_max_out bytes, made on first use */
 };
 
 struct gen_ctx {
     srv_emit_fn emit;
     srv_cancel_fn cancel;
     void *ud;
-    int emit_ret; /* > 0 stop, < 0 error */
-    bool cancelled;
+    int emit_ret; /* < 0: the error emit returned */
 };
 
 static void e_info(void *ctx, struct srv_engine_info *ret)
@@ -112,75 +115,55 @@ static int on_tokens(void *user, const int32_t *tokens, uint32_t n)
         g->emit_ret = r;
         return 1;
     }
-    if (g->cancel(g->ud)) {
-        g->cancelled = true;
-        return 1;
-    }
-    return 0;
+    return g->cancel(g->ud) ? 1 : 0;
 }
 
-static void fill_params(const struct engine *e, const struct srv_gen_params *p, struct dec_params *d)
+/* dec_text's piece: what the detokenizer adds for id (dec_generate feeds
+ * every token once, in order). */
+static const char *stop_piece(void *user, int32_t id, size_t *ret_len)
 {
-    *d = dec_params_default();
-    d->max_tokens = p->max_tokens;
-    d->temperature = p->temperature;
-    d->top_k = p->top_k;
-    d->top_p = p->top_p;
-    d->min_p = p->min_p;
-    d->repeat_penalty = p->repeat_penalty;
-    d->seed = p->seed;
-    d->lookahead = p->lookahead;
-    d->n = p->la_n ? p->la_n : e->def_n;
-    d->w = p->la_w ? p->la_w : e->def_w;
-    d->g = p->la_g ? p->la_g : e->def_g;
+    struct engine *e = user;
+    size_t cap = llm_detok_max_out(llm_model_tok(e->model));
+    return llm_detok_push(&e->stop_detok, id, e->stop_text, cap, ret_len) ? NULL : e->stop_text;
+}
+
+/* The request's parameters with what the engine owns: its lookahead
+ * defaults for n, w, g the daemon left at 0, and the pool features. */
+static void fill_params(const struct engine *e, const struct dec_params *p, struct dec_params *d)
+{
+    *d = *p;
+    d->n = p->n ? p->n : e->def_n;
+    d->w = p->w ? p->w : e->def_w;
+    d->g = p->g ? p->g : e->def_g;
     if (d->n < 3) /* the protocol allows n = 2, which is plain decoding plus a pool: decoding wants >= 3 */
         d->n = 3;
     d->bonus = e->bonus;
     d->seed_pool = e->seed_pool;
 }
 
-static int e_generate(void *ctx, const struct srv_gen_params *p, srv_emit_fn emit, srv_cancel_fn cancel, void *ud,
-                      enum srv_finish *ret_finish, struct srv_gen_stats *ret_stats)
+static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
+                      srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
 {
     struct engine *e = ctx;
     struct dec_params d;
     fill_params(e, p, &d);
-    struct gen_ctx g = {emit, cancel, ud, 0, false};
-    struct dec_result r;
+    struct gen_ctx g = {emit, cancel, ud, 0};
+    struct dec_text text = {stop_piece, e};
     if (cancel(ud)) {
-        *ret_finish = SRV_FINISH_CANCELLED;
-        memset(ret_stats, 0, sizeof(*ret_stats));
+        *ret = (struct dec_result){.finish = DEC_FINISH_CANCELLED, .stop_token = -1};
         return 0;
     }
-    int err = dec_generate(e->session, p->prompt, p->n_prompt, &d, NULL, on_tokens, &g, &r);
-    const struct dec_stats *s = &r.stats;
-    uint64_t accepted = 0;
-    for (uint32_t k = 1; k < DEC_N_LIMIT; k++)
-        accepted += s->accepted_depth[k];
-    *ret_stats = (struct srv_gen_stats){
-        .n_prompt = p->n_prompt,
-        .n_generated = r.n_tokens,
-        .n_steps = s->steps,
-        /* Candidate tokens offered for verification: the verified steps
-         * times the deepest candidate (N-1); accepted: the sum over depths. */
-        .n_draft = (uint64_t)s->verify_steps * (d.n - 1),
-        .n_accepted = accepted,
-        .prefill_ns = (uint64_t)(s->prefill_ms * 1e6),
-        .decode_ns = (uint64_t)(s->step_ms_total * 1e6),
-    };
+    if (d.n_stop && !e->stop_text && !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
+        return -ENOMEM;
+    llm_detok_init(&e->stop_detok, llm_model_tok(e->model));
+    int err = dec_generate(e->session, prompt, n_prompt, &d, d.n_stop ? &text : NULL, on_tokens, &g, ret);
     if (g.emit_ret < 0)
         return g.emit_ret;
     if (err == -E2BIG)
         return -E2BIG;
     if (err) {
-        srv_log(LOG_ERR, "generation failed: %s", r.error[0] ? r.error : strerror(-err));
+        srv_log(LOG_ERR, "generation failed: %s", ret->error[0] ? ret->error : strerror(-err));
         return err;
-    }
-    switch (r.finish) {
-    case DEC_FINISH_EOS: *ret_finish = SRV_FINISH_EOS; break;
-    case DEC_FINISH_CONTEXT: *ret_finish = SRV_FINISH_CONTEXT; break;
-    case DEC_FINISH_CANCELLED: *ret_finish = g.emit_ret > 0 ? SRV_FINISH_STOP : SRV_FINISH_CANCELLED; break;
-    default: *ret_finish = SRV_FINISH_LENGTH; break;
     }
     return 0;
 }
@@ -193,6 +176,7 @@ static void e_destroy(void *ctx)
     dec_session_free(e->session);
     llm_model_free(e->model);
     free(e->chat_template);
+    free(e->stop_text);
     free(e);
 }
 
@@ -233,9 +217,8 @@ static void describe(struct engine *e, const struct conf *cf)
 static void choose_lookahead(struct engine *e, const struct conf *cf)
 {
     struct dec_params d = dec_params_default();
-    double cost = 0;
-    if (dec_measure_row_cost(&e->dm, &cost) == 0)
-        dec_lookahead_default_for_cost(cost, &d);
+    double cost;
+    int r = dec_lookahead_choose(&e->dm, &d, &cost);
     e->def_n = cf->lookahead.n ? cf->lookahead.n : d.n;
     e->def_w = cf->lookahead.w ? cf->lookahead.w : d.w;
     e->def_g = cf->lookahead.g ? cf->lookahead.g : d.g;
@@ -245,8 +228,12 @@ static void choose_lookahead(struct engine *e, const struct conf *cf)
         e->def_w = e->caps.max_w;
     if (e->def_g > e->caps.max_g)
         e->def_g = e->caps.max_g;
-    srv_log(LOG_INFO, "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
-            cost, e->def_n, e->def_w, e->def_g);
+    if (r)
+        srv_log(LOG_INFO, "what one more row in a step costs cannot be measured here (%s): lookahead defaults (N,W,G)=(%u,%u,%u)",
+                strerror(-r), e->def_n, e->def_w, e->def_g);
+    else
+        srv_log(LOG_INFO, "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
+                cost, e->def_n, e->def_w, e->def_g);
 }
 
 static const char *switch_text(enum llm_switch s)
@@ -299,6 +286,8 @@ int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
     e->caps.max_w = cf->lookahead.max_w ? cf->lookahead.max_w : 1;
     e->caps.max_g = cf->lookahead.max_g ? cf->lookahead.max_g : 1;
     e->caps.max_tokens = cf->limits.max_tokens;
+    e->caps.max_stop = SRV_STOP_MAX;
+    e->caps.max_stop_len = IPC_STOP_LEN_MAX;
     e->bonus = cf->lookahead.bonus_token;
     e->seed_pool = cf->lookahead.seed_pool;
     r = dec_session_new(&e->dm, &e->caps, &e->session);

@@ -46,31 +46,31 @@ static uint32_t la_param(uint32_t want, uint32_t def, uint32_t cap)
     return v > cap ? cap : v;
 }
 
-/* Generation parameters from the request, defaults and caps. */
+/* The request's parameters made whole in place: the configured defaults
+ * where it gives none (lookahead n, w, g may stay 0: the engine's choice),
+ * the configured caps, a seed, and its stop strings (build_prompt may add
+ * the template's). */
 static void fill_params(struct srv *s, struct srv_req *r)
 {
     const struct srv_limits *l = &s->cfg.lim;
-    const struct ipc_request *rq = &r->rq;
-    const struct ipc_sampling *sm = &rq->sampling;
-    bool la = rq->lookahead.set ? rq->lookahead.enabled : l->lookahead_default;
+    struct ipc_request *rq = &r->rq;
+    struct dec_params *p = &rq->params;
 
-    r->params = (struct srv_gen_params){
-        .max_tokens = rq->max_tokens ? rq->max_tokens : l->default_max_tokens,
-        .temperature = (float)sm->temperature,
-        .top_k = sm->top_k,
-        .top_p = (float)sm->top_p,
-        .min_p = (float)sm->min_p,
-        .repeat_penalty = (float)sm->repeat_penalty,
-        .seed = sm->has_seed ? sm->seed : srv_now_ns() ^ (r->conn_id << 32),
-        .lookahead = la,
-        .la_n = la ? la_param(rq->lookahead.n, l->la_n, l->la_n_max) : 0,
-        .la_w = la ? la_param(rq->lookahead.w, l->la_w, l->la_w_max) : 0,
-        .la_g = la ? la_param(rq->lookahead.g, l->la_g, l->la_g_max) : 0,
-    };
-    if (r->params.max_tokens > l->max_tokens)
-        r->params.max_tokens = l->max_tokens;
+    if (!p->max_tokens)
+        p->max_tokens = l->default_max_tokens;
+    if (p->max_tokens > l->max_tokens)
+        p->max_tokens = l->max_tokens;
+    if (!rq->has_seed)
+        p->seed = srv_now_ns() ^ (r->conn_id << 32);
+    if (!rq->lookahead_set)
+        p->lookahead = l->lookahead_default;
+    p->n = p->lookahead ? la_param(p->n, l->la_n, l->la_n_max) : 0;
+    p->w = p->lookahead ? la_param(p->w, l->la_w, l->la_w_max) : 0;
+    p->g = p->lookahead ? la_param(p->g, l->la_g, l->la_g_max) : 0;
     for (uint32_t i = 0; i < rq->n_stop; i++)
-        r->stop[r->n_stop++] = rq->stop[i];
+        r->stop[i] = rq->stop[i];
+    p->stop = r->stop;
+    p->n_stop = rq->n_stop;
 }
 
 /* Tokenize text into r->prompt; an ipc error code on failure. */
@@ -119,7 +119,7 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
     }
     e = tokenize_prompt(s, r, cp.text, cp.len, SRV_TOK_SPECIAL | (cp.add_bos ? SRV_TOK_ADD_BOS : 0), msg, msglen);
     if (cp.stop)
-        r->stop[r->n_stop++] = cp.stop;
+        r->stop[r->rq.params.n_stop++] = cp.stop;
     srv_chat_prompt_done(&cp);
     return e;
 }
@@ -209,7 +209,7 @@ static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_requ
         return;
     }
     srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u",
-            id.s, (unsigned long long)c->id, r->n_prompt, r->params.max_tokens);
+            id.s, (unsigned long long)c->id, r->n_prompt, r->rq.params.max_tokens);
 }
 
 static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request *rq)

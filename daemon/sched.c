@@ -1,6 +1,7 @@
 /* daemon: the scheduler thread. It takes requests from the queue one at a
  * time, runs the engine's generate() and turns each step into events:
- * streaming detokenizer, UTF-8 hold-back, stop strings. */
+ * streaming detokenizer, UTF-8 hold-back. (Stop strings are the engine's:
+ * decoding/ matches them.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 
 #include "daemon/log.h"
 #include "daemon/server.h"
-#include "daemon/stop.h"
 #include "daemon/util.h"
 
 #define PIECE_MAX 8192 /* bytes one step's tokens may decode to */
@@ -42,11 +42,8 @@ struct gen_run {
     void *detok;
     char raw[PIECE_MAX * 2]; /* decoded bytes, the tail maybe an incomplete character */
     size_t raw_len;
-    char *pending; /* complete text not yet sent (held for stop strings) */
-    size_t pending_len, pending_cap;
     char *full; /* the whole completion, for stream=false */
     size_t full_len, full_cap;
-    bool stopped;
 };
 
 static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
@@ -84,25 +81,23 @@ static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t 
     return 0;
 }
 
-/* Move the complete characters of raw (all of it when flushing) into
- * pending, replacing invalid bytes. */
-static int take_text(struct gen_run *g, bool flush)
+/* Send the complete characters of raw (all of it when flushing), invalid
+ * bytes replaced, with the tokens they came from. */
+static int send_text(struct gen_run *g, bool flush, const int32_t *tokens, uint32_t nt)
 {
     size_t n = flush ? g->raw_len : ipc_utf8_complete_len(g->raw, g->raw_len);
     char clean[PIECE_MAX * 6 + 1];
     size_t m = ipc_utf8_sanitize(g->raw, n, clean, sizeof(clean));
-    int r = append(&g->pending, &g->pending_len, &g->pending_cap, clean, m);
 
     memmove(g->raw, g->raw + n, g->raw_len - n);
     g->raw_len -= n;
-    return r;
+    return deliver(g, clean, m, tokens, nt);
 }
 
 static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
 {
     struct gen_run *g = ud;
-    size_t got = 0, safe;
-    ssize_t hit;
+    size_t got = 0;
     int r;
 
     r = g->s->engine.ops->detok_push(g->detok, tokens, n, g->raw + g->raw_len,
@@ -110,17 +105,23 @@ static int gen_emit(void *ud, const int32_t *tokens, uint32_t n)
     if (r < 0)
         return r;
     g->raw_len += got;
-    if ((r = take_text(g, false)) < 0)
-        return r;
-    hit = srv_stop_scan(g->r->stop, g->r->n_stop, g->pending ? g->pending : "", g->pending_len, &safe);
-    if (hit >= 0)
-        g->stopped = true;
-    r = deliver(g, g->pending, safe, tokens, n);
-    if (r < 0)
-        return r;
-    memmove(g->pending, g->pending + safe, g->pending_len - safe);
-    g->pending_len -= safe;
-    return g->stopped ? 1 : 0;
+    return send_text(g, false, tokens, n);
+}
+
+/* The end of the text: at a STOP, the part of the stop token's text before
+ * the stop string (the engine matched on the text this detokenizer gives
+ * for the same tokens), then whatever raw still holds. */
+static int end_text(struct gen_run *g, const struct dec_result *res)
+{
+    if (res->finish == DEC_FINISH_STOP && res->stop_token >= 0) {
+        size_t got = 0;
+        int r = g->s->engine.ops->detok_push(g->detok, &res->stop_token, 1, g->raw + g->raw_len,
+                                             sizeof(g->raw) - g->raw_len, &got);
+        if (r < 0)
+            return r;
+        g->raw_len += got < res->stop_token_bytes ? got : res->stop_token_bytes;
+    }
+    return send_text(g, true, NULL, 0);
 }
 
 static bool gen_cancelled(void *ud)
@@ -131,23 +132,25 @@ static bool gen_cancelled(void *ud)
     return atomic_load(&g->r->cancel);
 }
 
-static void to_ipc_stats(const struct srv_gen_stats *st, double queue_ms, struct ipc_gen_stats *ret)
+/* The protocol's view of a generation's statistics. */
+static void to_ipc_stats(const struct srv_req *req, const struct dec_result *res, double queue_ms,
+                         struct ipc_gen_stats *ret)
 {
     *ret = (struct ipc_gen_stats){
-        .prompt_tokens = st->n_prompt,
-        .generated_tokens = st->n_generated,
-        .steps = st->n_steps,
-        .draft_tokens = st->n_draft,
-        .accepted_tokens = st->n_accepted,
+        .prompt_tokens = req->n_prompt,
+        .generated_tokens = res->n_tokens,
+        .steps = res->stats.steps,
+        .draft_tokens = res->stats.draft_tokens,
+        .accepted_tokens = res->stats.accepted_tokens,
         .queue_ms = queue_ms,
-        .prefill_ms = st->prefill_ns / 1e6,
-        .decode_ms = st->decode_ns / 1e6,
+        .prefill_ms = res->stats.prefill_ms,
+        .decode_ms = res->stats.step_ms_total,
     };
 }
 
 /* The request's last event: done, or an error. */
-static char *final_event(struct gen_run *g, int r, enum srv_finish fin, const struct srv_gen_stats *st,
-                         double queue_ms, size_t *len, enum ipc_err *ret_err)
+static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms, size_t *len,
+                         enum ipc_err *ret_err)
 {
     struct ipc_gen_stats is;
     char msg[128];
@@ -157,25 +160,24 @@ static char *final_event(struct gen_run *g, int r, enum srv_finish fin, const st
         *ret_err = IPC_ERR_CONTEXT_EXCEEDED;
     else if (r < 0)
         *ret_err = IPC_ERR_INTERNAL;
-    else if (fin == SRV_FINISH_CANCELLED)
+    else if (res->finish == DEC_FINISH_CANCELLED)
         *ret_err = IPC_ERR_CANCELLED;
     if (*ret_err != IPC_ERR_NONE) {
         if (*ret_err == IPC_ERR_CANCELLED)
-            snprintf(msg, sizeof(msg), "request cancelled after %u tokens", st->n_generated);
+            snprintf(msg, sizeof(msg), "request cancelled after %u tokens", res->n_tokens);
         else
             snprintf(msg, sizeof(msg), "generation failed: %s", strerror(-r));
         return ipc_event_error(&g->r->rq.id, *ret_err, msg, len);
     }
-    to_ipc_stats(st, queue_ms, &is);
-    return ipc_event_done(&g->r->rq.id, srv_finish_name(fin), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
+    to_ipc_stats(g->r, res, queue_ms, &is);
+    return ipc_event_done(&g->r->rq.id, dec_finish_name(res->finish), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
                           g->full_len, &is, len);
 }
 
 static void run_one(struct srv *s, struct srv_req *req)
 {
     struct gen_run *g = calloc(1, sizeof(*g));
-    struct srv_gen_stats st = { .n_prompt = req->n_prompt };
-    enum srv_finish fin = SRV_FINISH_CANCELLED;
+    struct dec_result res = { .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
     double queue_ms = (srv_now_ns() - req->enqueued_ns) / 1e6;
     enum ipc_err err;
     char *line = NULL;
@@ -184,32 +186,30 @@ static void run_one(struct srv *s, struct srv_req *req)
 
     if (g) {
         *g = (struct gen_run){ .s = s, .r = req };
-        req->params.prompt = req->prompt;
-        req->params.n_prompt = req->n_prompt;
         bool early_cancel = atomic_load(&req->cancel);
         r = early_cancel ? 0 : s->engine.ops->detok_new(s->engine.ctx, &g->detok);
         if (r == 0 && !early_cancel) {
-            r = s->engine.ops->generate(s->engine.ctx, &req->params, gen_emit, gen_cancelled, g, &fin, &st);
-            if (r == 0 && !g->stopped && take_text(g, true) == 0)
-                r = deliver(g, g->pending ? g->pending : "", g->pending_len, NULL, 0);
+            r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params, gen_emit,
+                                        gen_cancelled, g, &res);
+            if (r == 0)
+                r = end_text(g, &res);
             s->engine.ops->detok_free(g->detok);
         }
-        line = final_event(g, r, fin, &st, queue_ms, &len, &err);
+        line = final_event(g, r, &res, queue_ms, &len, &err);
     }
     srv_log(r < 0 ? SRV_LOG_WARNING : SRV_LOG_INFO,
             "Request '%s' of connection %llu: %s, %u prompt + %u generated tokens in %u steps, %.1f ms",
-            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : srv_finish_name(fin),
-            st.n_prompt, st.n_generated, st.n_steps, (st.prefill_ns + st.decode_ns) / 1e6);
+            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : dec_finish_name(res.finish),
+            req->n_prompt, res.n_tokens, res.stats.steps, res.stats.prefill_ms + res.stats.step_ms_total);
     /* running is cleared before the terminal event goes out: once posted,
      * the loop may drop the last reference at any moment. */
     pthread_mutex_lock(&s->mu);
     s->running = NULL;
     if (r == 0)
-        srv_stats_add_generation(&s->stats, fin, &st);
+        srv_stats_add_generation(&s->stats, req->n_prompt, &res);
     pthread_mutex_unlock(&s->mu);
     srv_post(s, req->conn_id, line, len, req);
     if (g) {
-        free(g->pending);
         free(g->full);
         free(g);
     }

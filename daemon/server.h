@@ -24,12 +24,10 @@ struct srv_req {
     atomic_int ref;
     atomic_bool cancel; /* set by cancel op, disconnect, drain; read per step */
     uint64_t conn_id;
-    struct ipc_request rq;
+    struct ipc_request rq; /* rq.params: with defaults and caps, as the engine gets them */
     int32_t *prompt;
     uint32_t n_prompt;
-    struct srv_gen_params params; /* prompt pointers filled by the scheduler */
-    const char *stop[IPC_STOP_MAX + 1]; /* borrowed from rq, plus the template's */
-    uint32_t n_stop;
+    const char *stop[SRV_STOP_MAX]; /* rq.params.stop: borrowed from rq, plus the template's */
     uint64_t enqueued_ns;
 };
 

@@ -5,23 +5,25 @@
 
 #include "daemon/stats.h"
 
-const char *srv_finish_name(enum srv_finish f)
-{
-    static const char *const names[] = { "length", "eos", "stop", "context", "cancelled" };
-    return (unsigned)f <= SRV_FINISH_CANCELLED ? names[f] : "unknown";
-}
+/* The finish reasons of a generation that ran, in the order the stats
+ * list them. */
+static const enum dec_finish reported[] = {
+    DEC_FINISH_LENGTH, DEC_FINISH_EOS, DEC_FINISH_STOP, DEC_FINISH_CONTEXT, DEC_FINISH_CANCELLED,
+};
 
-void srv_stats_add_generation(struct srv_stats *s, enum srv_finish f, const struct srv_gen_stats *g)
+void srv_stats_add_generation(struct srv_stats *s, uint32_t n_prompt, const struct dec_result *r)
 {
-    if ((unsigned)f <= SRV_FINISH_CANCELLED)
-        s->finished[f]++;
-    s->prompt_tokens += g->n_prompt;
-    s->generated_tokens += g->n_generated;
-    s->steps += g->n_steps;
-    s->draft_tokens += g->n_draft;
-    s->accepted_tokens += g->n_accepted;
-    s->decode_ns += g->decode_ns;
-    s->prefill_ns += g->prefill_ns;
+    const struct dec_stats *g = &r->stats;
+
+    if ((unsigned)r->finish <= DEC_FINISH_ERROR)
+        s->finished[r->finish]++;
+    s->prompt_tokens += n_prompt;
+    s->generated_tokens += r->n_tokens;
+    s->steps += g->steps;
+    s->draft_tokens += g->draft_tokens;
+    s->accepted_tokens += g->accepted_tokens;
+    s->decode_ns += (uint64_t)(g->step_ms_total * 1e6);
+    s->prefill_ns += (uint64_t)(g->prefill_ms * 1e6);
 }
 
 struct derived {
@@ -54,8 +56,8 @@ json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
     for (int i = 1; by_err && i < IPC_ERR__COUNT; i++)
         if (s->errors[i])
             json_object_set_new(by_err, ipc_err_name(i), json_integer((json_int_t)s->errors[i]));
-    for (int i = 0; by_fin && i <= SRV_FINISH_CANCELLED; i++)
-        json_object_set_new(by_fin, srv_finish_name(i), json_integer((json_int_t)s->finished[i]));
+    for (size_t i = 0; by_fin && i < sizeof(reported) / sizeof(reported[0]); i++)
+        json_object_set_new(by_fin, dec_finish_name(reported[i]), json_integer((json_int_t)s->finished[reported[i]]));
     return json_pack("{s:f, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I,"
                      " s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
                      "uptime_s", d.uptime_s,
@@ -90,8 +92,9 @@ static void prom_labelled(FILE *f, const struct srv_stats *s)
     for (int i = 1; i < IPC_ERR__COUNT; i++)
         fprintf(f, "lade_errors_total{code=\"%s\"} %llu\n", ipc_err_name(i), (unsigned long long)s->errors[i]);
     metric(f, "generations_total", "counter", "Finished generations, by finish reason.");
-    for (int i = 0; i <= SRV_FINISH_CANCELLED; i++)
-        fprintf(f, "lade_generations_total{finish_reason=\"%s\"} %llu\n", srv_finish_name(i), (unsigned long long)s->finished[i]);
+    for (size_t i = 0; i < sizeof(reported) / sizeof(reported[0]); i++)
+        fprintf(f, "lade_generations_total{finish_reason=\"%s\"} %llu\n", dec_finish_name(reported[i]),
+                (unsigned long long)s->finished[reported[i]]);
 }
 
 char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)

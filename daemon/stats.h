@@ -16,7 +16,7 @@ struct srv_stats {
     uint64_t connections_rejected;
     uint64_t requests[IPC_OP__COUNT];      /* accepted requests by op */
     uint64_t errors[IPC_ERR__COUNT];       /* error events sent by code */
-    uint64_t finished[SRV_FINISH_CANCELLED + 1]; /* generations by finish reason */
+    uint64_t finished[DEC_FINISH_ERROR + 1]; /* generations by enum dec_finish */
     uint64_t prompt_tokens;
     uint64_t generated_tokens;
     uint64_t steps;
@@ -31,8 +31,9 @@ struct srv_stats {
     uint32_t connections;
 };
 
-const char *srv_finish_name(enum srv_finish f);
-void srv_stats_add_generation(struct srv_stats *s, enum srv_finish f, const struct srv_gen_stats *g);
+/* Count a generation that ran (the engine's generate returned 0) of
+ * n_prompt prompt tokens. */
+void srv_stats_add_generation(struct srv_stats *s, uint32_t n_prompt, const struct dec_result *r);
 /* Counters as a JSON object (new reference, NULL on ENOMEM). */
 json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns);
 /* Prometheus text format 0.0.4; malloc'd, NULL on ENOMEM. */

@@ -4,6 +4,7 @@
 #include "decoding/dec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <time.h>
 
 static uint64_t mono_ns(void *user)
@@ -29,9 +30,15 @@ static int time_once(const struct dec_model *m, const struct clock *c, const str
     return err;
 }
 
-int dec_measure_row_cost(const struct dec_model *m, double *ret_cost)
+int dec_lookahead_choose(const struct dec_model *m, struct dec_params *p, double *ret_cost)
 {
-    return dec_measure_row_cost_clock(m, NULL, NULL, ret_cost);
+    double cost = -1;
+    int r = dec_measure_row_cost_clock(m, NULL, NULL, &cost);
+    /* Unmeasured counts as the dearest (dec.h says why). */
+    dec_lookahead_default_for_cost(r ? HUGE_VAL : cost, p);
+    if (ret_cost)
+        *ret_cost = r ? -1 : cost;
+    return r;
 }
 
 int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
@@ -53,8 +60,7 @@ int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(voi
     for (uint32_t i = 0; i < WIDE; i++)
         rows[i] = (struct dec_row){first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX, 0};
     /* A few untimed steps first (a GPU's clocks ramp up on first use, and
-     * on the H200 this figure lands near the line between two window sizes:
-     * 0.028 and 0.043 in two runs, with different matrix kernels), then
+     * a cold first step would make rows look dearer than they are), then
      * one-row and wide steps taken in turn, the best of five each: the
      * minimum filters out scheduling noise, alternating spreads any drift
      * over both. */

@@ -157,34 +157,7 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
 int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
                        struct dec_rng *rng);
 
-/* ---- stop.c: stop strings over streamed bytes ---------------------------- */
-
-#define DEC_STOP_CHUNK 64
-
-struct dec_stop {
-    const char *const *str;
-    uint32_t n;
-    size_t max_len;
-    char *buf;          /* bytes from offset base on that may still start a stop string */
-    size_t cap;
-    size_t len;
-    uint64_t base;      /* absolute offset of buf[0]: nothing before it can start a match */
-    uint64_t total;     /* bytes fed */
-};
-
-int dec_stop_init(struct dec_stop *st, uint32_t max_stop_len);
-void dec_stop_done(struct dec_stop *st);
-void dec_stop_reset(struct dec_stop *st, const char *const *str, uint32_t n);
-/* Feed bytes. Returns true when a stop string is complete; *ret_at is then
- * the absolute offset where it begins (earliest over all strings). */
-bool dec_stop_feed(struct dec_stop *st, const char *bytes, size_t n, uint64_t *ret_at);
-/* Bytes before this absolute offset are output for sure. */
-static inline uint64_t dec_stop_safe(const struct dec_stop *st)
-{
-    return st->n ? st->base : st->total;
-}
-
-/* ---- verify.c: candidate trie ------------------------------------------- */
+/* ---- trie.c: candidate trie --------------------------------------------- */
 
 struct dec_trie_node {
     int32_t token;

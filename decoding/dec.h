@@ -214,24 +214,68 @@ struct dec_caps {
     uint32_t pool_entries;   /* n-grams the pool holds at most; 0 = sized from n_ctx */
 };
 
-struct dec_params dec_params_default(void);
+/* What a request gets for every field it does not set: greedy, no
+ * penalty, lookahead (5, 15, 15) with every feature on, stop at EOS.
+ * Inline so that ipc/, which parses requests straight into this struct,
+ * starts from the same values without linking decoding/. */
+static inline struct dec_params dec_params_default(void)
+{
+    return (struct dec_params){
+        .max_tokens = 256,
+        .temperature = 0.0f,
+        .top_k = 0,
+        .top_p = 1.0f,
+        .min_p = 0.0f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .seed = 0,
+        .lookahead = true,
+        .n = 5,
+        .w = 15,
+        .g = 15,
+        .bonus = true,
+        .seed_pool = true,
+        .adaptive = true,
+        .stop = NULL,
+        .n_stop = 0,
+        .stop_at_eos = true,
+    };
+}
+
+/* The caps of a default configuration (tools and tests start here). */
 struct dec_caps dec_caps_default(void);
 
-/* Lookahead (N, W, G) for a device where one more row in a step costs
+/* Lookahead (N, W, G) for this model on this device, the one way laded,
+ * lade-generate and the benchmark choose it: the row cost measured as
+ * dec_measure_row_cost_clock does on CLOCK_MONOTONIC, mapped by
+ * dec_lookahead_default_for_cost. Sets only p->n, p->w, p->g.
+ *
+ * Where the cost cannot be measured (the model takes fewer than 33 rows or
+ * 41 positions, or a step failed) the choice is the narrowest, (3, 3, 3),
+ * as for the dearest rows: 12 rows a step fit nearly any model, and not
+ * knowing what rows cost, guessing dear loses a little of lookahead's gain
+ * on a big GPU, where guessing cheap (15-wide windows, 141 rows a step)
+ * would make each step many times dearer than a plain one on a CPU driver.
+ *
+ * *ret_cost (may be NULL): the cost measured, or -1. Returns 0, or the
+ * reason it could not measure (-EINVAL or the model's negative errno); p is
+ * set either way and the model is left rewound to 0. */
+int dec_lookahead_choose(const struct dec_model *m, struct dec_params *p, double *ret_cost);
+
+/* The (N, W, G) for a device where one more row in a step costs
  * `row_cost` times a one-row step (about 0 on a large GPU, larger where a
  * step's time grows with its rows, as on a CPU): the defaults (5, 15, 15)
  * when rows are nearly free, fewer rows as they get dearer (at an H100's
- * cost for a small model, (8, 1, 5): long n-grams, a one-column window).
- * Sets only p->n, p->w, p->g. */
+ * cost for a small model, (8, 1, 5): long n-grams, a one-column window),
+ * (3, 3, 3) past 1/24. Sets only p->n, p->w, p->g. */
 void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
 
-/* Measure row_cost on a model: after three untimed steps, time one-row and
- * 33-row steps in turn (best of five each) over a short throwaway
- * sequence; the model is rewound to 0 afterwards. 0, -EINVAL when the model
- * takes fewer than 33 rows or 41 positions, or the model's negative errno. */
-int dec_measure_row_cost(const struct dec_model *m, double *ret_cost);
-/* The same on a clock the caller supplies (nanoseconds; tests use a model's
- * virtual time). */
+/* What one more row in a step costs, relative to a one-row step, on a
+ * clock the caller supplies (nanoseconds; NULL: CLOCK_MONOTONIC; tests use
+ * a model's virtual time): after three untimed steps, one-row and 33-row
+ * steps timed in turn (best of five each) over a short throwaway sequence;
+ * the model is rewound to 0 afterwards. 0, -EINVAL when the model takes
+ * fewer than 33 rows or 41 positions, or the model's negative errno. */
 int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
                                double *ret_cost);
 
@@ -242,7 +286,8 @@ int dec_params_validate(const struct dec_params *p, const struct dec_caps *caps,
 
 /* Bytes a token adds to the output text (SentencePiece piece with "▁" as a
  * space, byte tokens as their byte). The pointer must stay valid until the
- * next call. */
+ * next call. dec_generate calls piece() once for each token it decodes,
+ * in order, EOS excepted, so a streaming detokenizer may stand behind it. */
 struct dec_text {
     const char *(*piece)(void *user, int32_t id, size_t *ret_len);
     void *user;
@@ -266,6 +311,8 @@ struct dec_stats {
     uint32_t accepted_depth[DEC_N_LIMIT]; /* [d]: steps whose verification accepted >= d candidate tokens (d >= 1) */
     uint32_t verify_steps;     /* steps with at least one candidate n-gram */
     uint32_t hit_steps;        /* of which accepted at least one candidate token */
+    uint64_t draft_tokens;     /* candidate tokens offered: verify_steps times the deepest candidate (N-1) */
+    uint64_t accepted_tokens;  /* candidate tokens accepted: the sum of accepted_depth[1..] */
     double hit_rate;           /* hit_steps / verify_steps */
     uint32_t pool_size;        /* n-grams in the pool at the end */
     uint32_t fallbacks;        /* times the adaptive rule switched to plain steps */
@@ -296,6 +343,42 @@ struct dec_result {
     char error[160];           /* ERROR or a rejected request: one line */
     struct dec_stats stats;
 };
+
+/* ---- Stop strings over a byte stream -------------------------------------
+ * The matcher dec_generate runs a request's stop strings with, for callers
+ * that make their text some other way (the daemon's toy engine). The
+ * caller embeds the struct. Only the bytes that may still begin a stop
+ * string are kept, so a stream of any length goes through a buffer of the
+ * longest stop string plus DEC_STOP_CHUNK bytes. */
+
+#define DEC_STOP_CHUNK 64
+
+struct dec_stop {
+    const char *const *str;
+    uint32_t n;
+    size_t max_len;
+    char *buf;          /* bytes from offset base on that may still start a stop string */
+    size_t cap;
+    size_t len;
+    uint64_t base;      /* absolute offset of buf[0]: nothing before it can start a match */
+    uint64_t total;     /* bytes fed */
+};
+
+/* Room for stop strings of up to max_stop_len bytes. 0 or -ENOMEM. */
+int dec_stop_init(struct dec_stop *st, uint32_t max_stop_len);
+/* Frees what init took; st may be NULL or zeroed. */
+void dec_stop_done(struct dec_stop *st);
+/* Start a stream matched against str[0..n) (non-empty strings of at most
+ * max_stop_len bytes, borrowed until the next reset; n may be 0). */
+void dec_stop_reset(struct dec_stop *st, const char *const *str, uint32_t n);
+/* Feed bytes. Returns true when a stop string is complete; *ret_at is then
+ * the absolute offset where it begins (earliest over all strings). */
+bool dec_stop_feed(struct dec_stop *st, const char *bytes, size_t n, uint64_t *ret_at);
+/* Bytes before this absolute offset are output for sure. */
+static inline uint64_t dec_stop_safe(const struct dec_stop *st)
+{
+    return st->n ? st->base : st->total;
+}
 
 struct dec_session;
 

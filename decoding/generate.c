@@ -294,6 +294,9 @@ static void summarize(struct dec_session *s)
         st->tokens_per_step = (double)(st->tokens - 1) / st->steps;
     if (st->verify_steps)
         st->hit_rate = (double)st->hit_steps / st->verify_steps;
+    st->draft_tokens = s->p->lookahead ? (uint64_t)st->verify_steps * (s->p->n - 1) : 0;
+    for (uint32_t d = 1; d < DEC_N_LIMIT; d++)
+        st->accepted_tokens += st->accepted_depth[d];
     st->pool_size = s->p->lookahead ? s->pool.n_entries : 0;
     st->step_ms_total = s->la_ms + s->plain_ms;
     if (st->steps)

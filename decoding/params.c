@@ -28,30 +28,6 @@ const char *dec_finish_name(enum dec_finish f)
     return "none";
 }
 
-struct dec_params dec_params_default(void)
-{
-    return (struct dec_params){
-        .max_tokens = 256,
-        .temperature = 0.0f,
-        .top_k = 0,
-        .top_p = 1.0f,
-        .min_p = 0.0f,
-        .repeat_penalty = 1.0f,
-        .repeat_last_n = 64,
-        .seed = 0,
-        .lookahead = true,
-        .n = 5,
-        .w = 15,
-        .g = 15,
-        .bonus = true,
-        .seed_pool = true,
-        .adaptive = true,
-        .stop = NULL,
-        .n_stop = 0,
-        .stop_at_eos = true,
-    };
-}
-
 struct dec_caps dec_caps_default(void)
 {
     return (struct dec_caps){
@@ -69,20 +45,10 @@ void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p)
 {
     /* The row budget is about 2 / row_cost (a lookahead step should cost
      * at most about 3 plain ones). Within it, longer n-grams pay more than
-     * wider windows. kernelc-22m on an H100 (row_cost 0.024-0.031), 20
-     * code prompts, speedup over plain greedy by (N,W,G), before lookahead
-     * took candidates from the text: (4,4,4) 1.64x, (6,7,7) 1.92x, (7,7,7)
-     * 2.00x, (8,7,7) 2.07x, (7,5,5) 2.18x, (6,10,10) 1.75x, (8,10,10) 1.82x
-     * (bench/results/nvidia-h100-80gb-hbm3/nwg). Since then the Jacobi
-     * window adds next to nothing on code: kernelc-22m, 6 code prompts,
-     * lavapipe, tokens a step (rows a step) at (7,5,5) 5.53 (45.0), (7,3,5)
-     * 5.58 (34.1), (7,1,5) 5.58 (23.2), (8,3,5) 6.12 (40.3), (8,1,5) 6.12
-     * (27.9), (9,1,5) 6.88 (32.7); on stories260K's 12 stories it still
-     * adds some, (7,5,5) 2.04 (38.0) against (7,1,5) 1.78 (13.0), but not
-     * what its rows cost at this row cost. With the H100's kernelc-22m
-     * step curve that makes (8,1,5) about 3.0x on code against (7,5,5)'s
-     * 2.4x (an estimate: no GPU has run it yet); N stays within the
-     * default max_n of 8. The two cheaper rows' entries are unmeasured. */
+     * wider windows: with candidates from the text the Jacobi window adds
+     * little on code, so at an H100's row cost for a small model the
+     * choice is one column and N at the default max_n of 8. The figures
+     * behind the table are in docs/lookahead.md ("Window size"). */
     static const struct {
         double max_cost;
         uint32_t n, w, g;

@@ -20,12 +20,4 @@ static inline void ipc_json_decrefp(json_t **p)
 #define ipc_cleanup_free __attribute__((cleanup(ipc_freep)))
 #define ipc_cleanup_json __attribute__((cleanup(ipc_json_decrefp)))
 
-static inline void *ipc_take_ptr(void *pp)
-{
-    void **p = pp;
-    void *v = *p;
-    *p = NULL;
-    return v;
-}
-
 #endif

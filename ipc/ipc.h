@@ -14,6 +14,11 @@
 
 #include <jansson.h>
 
+/* Requests are parsed straight into the decoder's parameter struct: a
+ * header-only use of plain data (dec_params_default is inline), so ipc/
+ * still links nothing of decoding/ and the client library stays small. */
+#include "decoding/dec.h"
+
 #define IPC_PROTOCOL_VERSION 1
 
 #define IPC_ID_MAX 64           /* bytes of a string id */
@@ -89,22 +94,6 @@ struct ipc_limits {
     uint32_t max_detok_tokens; /* tokens of one detokenize request */
 };
 
-struct ipc_sampling {
-    double temperature;    /* 0: greedy */
-    uint32_t top_k;        /* 0: off */
-    double top_p;          /* 1: off */
-    double min_p;          /* 0: off */
-    double repeat_penalty; /* 1: off */
-    uint64_t seed;
-    bool has_seed;
-};
-
-struct ipc_lookahead {
-    bool set;     /* false: the server's default */
-    bool enabled; /* false when the client sent "lookahead": false */
-    uint32_t n, w, g;
-};
-
 struct ipc_message {
     enum ipc_role role;
     char *content;
@@ -119,11 +108,17 @@ struct ipc_request {
     char *prompt; /* generate */
     struct ipc_message *messages; /* chat */
     uint32_t n_messages;
-    uint32_t max_tokens; /* 0: not given, server default */
-    struct ipc_sampling sampling;
+    /* What the request sets, over dec_params_default(), except: max_tokens
+     * 0 when not given (the server's default); n, w, g 0 when not given
+     * (the server's defaults); seed only with has_seed; lookahead only with
+     * lookahead_set ("lookahead": {...} sets it on). stop and n_stop are
+     * left empty: the strings are in stop[] below, and the daemon points
+     * params.stop at them and its own. */
+    struct dec_params params;
+    bool has_seed;
+    bool lookahead_set;
     char *stop[IPC_STOP_MAX];
     uint32_t n_stop;
-    struct ipc_lookahead lookahead;
     bool stream;
     /* tokenize */
     char *text;

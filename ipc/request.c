@@ -138,8 +138,10 @@ static int get_u32(json_t *o, const char *k, uint32_t min, uint32_t max, uint32_
     return r;
 }
 
-static int get_double(json_t *o, const char *k, double min, double max, double *ret,
-                      struct ipc_error *e)
+/* A number checked in [min, max] as a double, stored as the float the
+ * decoder uses. */
+static int get_float(json_t *o, const char *k, double min, double max, float *ret,
+                     struct ipc_error *e)
 {
     json_t *v = json_object_get(o, k);
 
@@ -150,7 +152,7 @@ static int get_double(json_t *o, const char *k, double min, double max, double *
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max)
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field '%s' must be in [%g, %g]", k, min, max);
-    *ret = d;
+    *ret = (float)d;
     return 1;
 }
 
@@ -215,57 +217,56 @@ static int parse_stop(json_t *o, struct ipc_request *r, struct ipc_error *e)
     return 0;
 }
 
-static int parse_lookahead(json_t *o, struct ipc_lookahead *la, struct ipc_error *e)
+static int parse_lookahead(json_t *o, struct ipc_request *r, struct ipc_error *e)
 {
+    struct dec_params *p = &r->params;
     json_t *v = json_object_get(o, "lookahead");
     const char *k;
     json_t *f;
-    int r;
+    int n;
 
     if (!v)
         return 0;
-    la->set = true;
-    if (json_is_false(v))
-        return 0;
-    la->enabled = true;
-    if (json_is_true(v))
-        return 0; /* the server's parameters */
+    r->lookahead_set = true;
+    p->lookahead = !json_is_false(v);
+    if (json_is_boolean(v))
+        return 0; /* on or off with the server's parameters */
     if (!json_is_object(v))
         return fail(e, IPC_ERR_BAD_FIELD, "field 'lookahead' must be false, true or {n, w, g}");
     json_object_foreach(v, k, f) {
         if (strcmp(k, "n") && strcmp(k, "w") && strcmp(k, "g"))
             return fail(e, IPC_ERR_BAD_FIELD, "unknown field 'lookahead.%.64s'", k);
     }
-    if ((r = get_u32(v, "n", 2, IPC_LOOKAHEAD_N_MAX, &la->n, e)) < 0 ||
-        (r = get_u32(v, "w", 1, IPC_LOOKAHEAD_W_MAX, &la->w, e)) < 0 ||
-        (r = get_u32(v, "g", 1, IPC_LOOKAHEAD_G_MAX, &la->g, e)) < 0)
-        return r;
+    if ((n = get_u32(v, "n", 2, IPC_LOOKAHEAD_N_MAX, &p->n, e)) < 0 ||
+        (n = get_u32(v, "w", 1, IPC_LOOKAHEAD_W_MAX, &p->w, e)) < 0 ||
+        (n = get_u32(v, "g", 1, IPC_LOOKAHEAD_G_MAX, &p->g, e)) < 0)
+        return n;
     return 0;
 }
 
 static int parse_sampling(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
                           struct ipc_error *e)
 {
-    struct ipc_sampling *s = &r->sampling;
+    struct dec_params *p = &r->params;
     int k;
 
-    if ((k = get_u32(o, "max_tokens", 1, lim->max_tokens, &r->max_tokens, e)) < 0 ||
-        (k = get_double(o, "temperature", 0.0, 100.0, &s->temperature, e)) < 0 ||
-        (k = get_u32(o, "top_k", 0, 1u << 20, &s->top_k, e)) < 0 ||
-        (k = get_double(o, "top_p", 0.0, 1.0, &s->top_p, e)) < 0 ||
-        (k = get_double(o, "min_p", 0.0, 1.0, &s->min_p, e)) < 0 ||
-        (k = get_double(o, "repeat_penalty", 0.01, 100.0, &s->repeat_penalty, e)) < 0 ||
+    if ((k = get_u32(o, "max_tokens", 1, lim->max_tokens, &p->max_tokens, e)) < 0 ||
+        (k = get_float(o, "temperature", 0.0, 100.0, &p->temperature, e)) < 0 ||
+        (k = get_u32(o, "top_k", 0, 1u << 20, &p->top_k, e)) < 0 ||
+        (k = get_float(o, "top_p", 0.0, 1.0, &p->top_p, e)) < 0 ||
+        (k = get_float(o, "min_p", 0.0, 1.0, &p->min_p, e)) < 0 ||
+        (k = get_float(o, "repeat_penalty", 0.01, 100.0, &p->repeat_penalty, e)) < 0 ||
         (k = get_bool(o, "stream", &r->stream, e)) < 0)
         return k;
-    if (s->top_p <= 0.0)
+    if (p->top_p <= 0.0f) /* also a number too small for a float, which the decoder would refuse */
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'top_p' must be in (0, 1]");
-    k = get_uint(o, "seed", 0, (uint64_t)1 << 53, &s->seed, e);
+    k = get_uint(o, "seed", 0, (uint64_t)1 << 53, &p->seed, e);
     if (k < 0)
         return k;
-    s->has_seed = k > 0;
+    r->has_seed = k > 0;
     if ((k = parse_stop(o, r, e)) < 0)
         return k;
-    return parse_lookahead(o, &r->lookahead, e);
+    return parse_lookahead(o, r, e);
 }
 
 static int parse_role(json_t *m, uint32_t i, enum ipc_role *ret, struct ipc_error *e)
@@ -422,12 +423,14 @@ static int parse_envelope(json_t *o, struct ipc_request *r, struct ipc_error *e)
 int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim,
                       struct ipc_request *ret, struct ipc_error *reterr)
 {
-    struct ipc_request r = { .stream = true, .sampling = { .top_p = 1.0, .repeat_penalty = 1.0 } };
+    struct ipc_request r = { .params = dec_params_default(), .stream = true };
     ipc_cleanup_json json_t *o = NULL;
     json_error_t jerr;
     int k;
 
     *reterr = (struct ipc_error){ 0 };
+    r.params.max_tokens = 0; /* what the server chooses unless the request says (struct ipc_request) */
+    r.params.n = r.params.w = r.params.g = 0;
     if (!ipc_utf8_is_valid(line, len))
         return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
     o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);

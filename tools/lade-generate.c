@@ -218,11 +218,13 @@ int main(int argc, char **argv)
     struct dec_model dm;
     llm_model_dec(m, &dm);
     if (a.p.lookahead && !a.lookahead_set) {
-        double cost = 1;
-        if (dec_measure_row_cost(&dm, &cost) == 0)
-            dec_lookahead_default_for_cost(cost, &a.p);
-        fprintf(stderr, "[lade] one more row costs %.3f of a step here: lookahead (N,W,G)=(%u,%u,%u)\n", cost,
-                a.p.n, a.p.w, a.p.g);
+        double cost;
+        if (dec_lookahead_choose(&dm, &a.p, &cost) == 0)
+            fprintf(stderr, "[lade] one more row costs %.3f of a step here: lookahead (N,W,G)=(%u,%u,%u)\n", cost,
+                    a.p.n, a.p.w, a.p.g);
+        else
+            fprintf(stderr, "[lade] what a row costs cannot be measured here: lookahead (N,W,G)=(%u,%u,%u)\n",
+                    a.p.n, a.p.w, a.p.g);
     }
     const struct llm_tok *tok = llm_model_tok(m);
     size_t plen = strlen(a.prompt), cap = plen + 2;

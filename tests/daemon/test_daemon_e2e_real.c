@@ -1,6 +1,6 @@
 /* laded with the real engine (bundled stories260K on the Vulkan device lade
  * picks, lavapipe in CI) through a real socket: a streamed generation is
- * the model's greedy text, lookahead on or off; tokenize/detokenize round
+ * the model's greedy text, lookahead on or off; stop strings; tokenize/detokenize round
  * trip; a prompt over the context is refused with context_exceeded and the
  * daemon carries on; cancel mid-stream; SIGTERM during a generation; the
  * tuning logged is the configured one, whatever LADE_MM says. */
@@ -72,6 +72,30 @@ static void test_generate_greedy_text(void **state)
     close(fd);
 }
 
+/* Stop strings are matched by decoding/ on the detokenized text: the
+ * completion ends where the stop string begins, inside a token or not,
+ * streamed or not, lookahead or not. */
+static void test_stop_strings(void **state)
+{
+    int fd = e2e_raw(&e);
+    char text[4096] = "";
+    e2e_send_str(fd, "{\"id\":\"s1\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+                     "\"stop\":[\"amed\"]}\n");
+    json_t *done = e2e_read_final(fd, "s1", text, sizeof(text));
+    assert_non_null(done);
+    assert_string_equal(e2e_str(done, "finish_reason"), "stop");
+    assert_string_equal(text, ", there was a little girl n");
+    json_decref(done);
+    e2e_send_str(fd, "{\"id\":\"s2\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+                     "\"stop\":[\"zzz\",\"Lily\"],\"stream\":false,\"lookahead\":false}\n");
+    done = e2e_read_final(fd, "s2", NULL, 0);
+    assert_non_null(done);
+    assert_string_equal(e2e_str(done, "finish_reason"), "stop");
+    assert_string_equal(e2e_str(done, "text"), ", there was a little girl named ");
+    json_decref(done);
+    close(fd);
+}
+
 static void test_tokenize_and_limits(void **state)
 {
     int fd = e2e_raw(&e);
@@ -130,6 +154,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_greedy_text),
+        cmocka_unit_test(test_stop_strings),
         cmocka_unit_test(test_tokenize_and_limits),
         cmocka_unit_test(test_tuning_logged),
         cmocka_unit_test(test_sigterm_mid_generation),

@@ -1,4 +1,5 @@
-/* daemon/stop.c, daemon/chat.c and daemon/stats.c: the pure text parts. */
+/* daemon/chat.c and daemon/stats.c: the pure text parts (stop strings are
+ * decoding/'s: tests/decoding/test_stop.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,26 +11,6 @@
 
 #include "daemon/chat.h"
 #include "daemon/stats.h"
-#include "daemon/stop.h"
-
-static void test_stop(void **state)
-{
-    const char *stop[] = { "END", "\n\n" };
-    size_t safe;
-
-    assert_int_equal(srv_stop_scan(stop, 2, "hello", 5, &safe), -1);
-    assert_int_equal(safe, 5);
-    assert_int_equal(srv_stop_scan(stop, 2, "helloEN", 7, &safe), -1);
-    assert_int_equal(safe, 5); /* "EN" may become "END" */
-    assert_int_equal(srv_stop_scan(stop, 2, "ab\n", 3, &safe), -1);
-    assert_int_equal(safe, 2);
-    assert_int_equal(srv_stop_scan(stop, 2, "abEND\n\n", 7, &safe), 2);
-    assert_int_equal(srv_stop_scan(stop, 2, "a\n\nEND", 6, &safe), 1); /* earliest wins */
-    assert_int_equal(srv_stop_scan(stop, 0, "END", 3, &safe), -1);
-    assert_int_equal(safe, 3);
-    assert_int_equal(srv_stop_scan(stop, 2, "", 0, &safe), -1);
-    assert_int_equal(safe, 0);
-}
 
 static void test_chat_detect(void **state)
 {
@@ -78,14 +59,15 @@ static void test_chat_render(void **state)
 static void test_stats(void **state)
 {
     struct srv_stats s = { .start_ns = 0 };
-    struct srv_gen_stats g = { .n_prompt = 3, .n_generated = 10, .n_steps = 4, .n_draft = 20, .n_accepted = 6,
-                               .decode_ns = 500000000 };
+    struct dec_result g = { .finish = DEC_FINISH_LENGTH, .n_tokens = 10,
+                            .stats = { .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 } };
     char *prom;
     json_t *j;
 
     s.requests[IPC_OP_GENERATE] = 2;
-    srv_stats_add_generation(&s, SRV_FINISH_LENGTH, &g);
-    srv_stats_add_generation(&s, SRV_FINISH_EOS, &g);
+    srv_stats_add_generation(&s, 3, &g);
+    g.finish = DEC_FINISH_EOS;
+    srv_stats_add_generation(&s, 3, &g);
     j = srv_stats_json(&s, 1000000000);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(j, "generated_tokens")), 20);
@@ -105,7 +87,6 @@ static void test_stats(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stop),
         cmocka_unit_test(test_chat_detect),
         cmocka_unit_test(test_chat_render),
         cmocka_unit_test(test_stats),

@@ -1,6 +1,6 @@
-/* dec_measure_row_cost on the toy model's virtual clock (1 ms a step plus
- * row_ns a row): the figure it gives, the model left rewound, and its
- * refusals. */
+/* dec_measure_row_cost_clock on the toy model's virtual clock (1 ms a step
+ * plus row_ns a row): the figure it gives, the model left rewound, and its
+ * refusals; dec_lookahead_choose and its fallback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,12 +72,42 @@ static void test_refusals(void **state)
     toy_free(t);
 }
 
+/* The one way callers choose (N, W, G): the measured cost's table entry,
+ * or (3, 3, 3) when the model is too small to measure. */
+static void test_choose(void **state)
+{
+    (void)state;
+    struct toy_cfg cfg = toy_cfg_default();
+    struct toy *t = toy_new(&cfg);
+    struct dec_params p = dec_params_default(), want = p;
+    double cost = -1;
+    assert_int_equal(dec_lookahead_choose(&t->model, &p, &cost), 0);
+    assert_true(cost >= 0);
+    dec_lookahead_default_for_cost(cost, &want);
+    assert_int_equal(p.n, want.n);
+    assert_int_equal(p.w, want.w);
+    assert_int_equal(p.g, want.g);
+    assert_int_equal(t->n_past, 0);
+    toy_free(t);
+    cfg.max_rows = 32;
+    t = toy_new(&cfg);
+    p = dec_params_default();
+    assert_int_equal(dec_lookahead_choose(&t->model, &p, &cost), -EINVAL);
+    assert_true(cost == -1);
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.w, 3);
+    assert_int_equal(p.g, 3);
+    assert_int_equal(dec_lookahead_choose(&t->model, &p, NULL), -EINVAL);
+    toy_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_from_virtual_time),
         cmocka_unit_test(test_window_follows_cost),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_choose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,12 +2,13 @@
  * earliest offset, with only undecided bytes held. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
 
-#include "decoding/dec-internal.h"
+#include "decoding/dec.h"
 
 static void test_split_across_feeds(void **state)
 {
@@ -55,11 +56,47 @@ static void test_long_piece_and_earliest(void **state)
     dec_stop_done(&st);
 }
 
+/* One stream fed text at once: where a stop string begins, or -1, and
+ * how much of text is output for sure. */
+static int64_t scan(const char *const *stops, uint32_t n, const char *text, uint64_t *ret_safe)
+{
+    struct dec_stop st;
+    uint64_t at = 0;
+    bool hit;
+    assert_int_equal(dec_stop_init(&st, 16), 0);
+    dec_stop_reset(&st, stops, n);
+    hit = dec_stop_feed(&st, text, strlen(text), &at);
+    *ret_safe = dec_stop_safe(&st);
+    dec_stop_done(&st);
+    return hit ? (int64_t)at : -1;
+}
+
+/* The cases the daemon's own matcher was held to when it had one. */
+static void test_hold_back(void **state)
+{
+    const char *stops[] = {"END", "\n\n"};
+    uint64_t safe;
+
+    assert_int_equal(scan(stops, 2, "hello", &safe), -1);
+    assert_int_equal(safe, 5);
+    assert_int_equal(scan(stops, 2, "helloEN", &safe), -1);
+    assert_int_equal(safe, 5); /* "EN" may become "END" */
+    assert_int_equal(scan(stops, 2, "ab\n", &safe), -1);
+    assert_int_equal(safe, 2);
+    assert_int_equal(scan(stops, 2, "abEND\n\n", &safe), 2);
+    assert_int_equal(scan(stops, 2, "a\n\nEND", &safe), 1); /* earliest wins */
+    assert_int_equal(scan(stops, 0, "END", &safe), -1);
+    assert_int_equal(safe, 3);
+    assert_int_equal(scan(stops, 2, "", &safe), -1);
+    assert_int_equal(safe, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_across_feeds),
         cmocka_unit_test(test_long_piece_and_earliest),
+        cmocka_unit_test(test_hold_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,11 +131,11 @@ static void test_generate_defaults(void **state)
     assert_string_equal(r.id.s, "g");
     assert_false(r.id.is_int);
     assert_string_equal(r.prompt, "hi");
-    assert_int_equal(r.max_tokens, 0);
+    assert_int_equal(r.params.max_tokens, 0);
     assert_true(r.stream);
-    assert_false(r.lookahead.set);
-    assert_true(r.sampling.top_p == 1.0 && r.sampling.repeat_penalty == 1.0 && r.sampling.temperature == 0.0);
-    assert_false(r.sampling.has_seed);
+    assert_false(r.lookahead_set);
+    assert_true(r.params.top_p == 1.0f && r.params.repeat_penalty == 1.0f && r.params.temperature == 0.0f);
+    assert_false(r.has_seed);
     ipc_request_done(&r);
 }
 
@@ -150,20 +150,20 @@ static void test_generate_full(void **state)
     assert_int_equal(parse(line, &r, &e), 0);
     assert_true(r.id.is_int);
     assert_string_equal(r.id.s, "42");
-    assert_int_equal(r.max_tokens, 100);
-    assert_true(r.sampling.temperature == 0.7 && r.sampling.top_k == 40 && r.sampling.seed == 7);
-    assert_true(r.sampling.has_seed);
+    assert_int_equal(r.params.max_tokens, 100);
+    assert_true(r.params.temperature == 0.7f && r.params.top_k == 40 && r.params.seed == 7);
+    assert_true(r.has_seed);
     assert_int_equal(r.n_stop, 2);
     assert_string_equal(r.stop[0], "\n\n");
-    assert_true(r.lookahead.set && r.lookahead.enabled);
-    assert_int_equal(r.lookahead.n, 4);
-    assert_int_equal(r.lookahead.w, 8);
-    assert_int_equal(r.lookahead.g, 6);
+    assert_true(r.lookahead_set && r.params.lookahead);
+    assert_int_equal(r.params.n, 4);
+    assert_int_equal(r.params.w, 8);
+    assert_int_equal(r.params.g, 6);
     assert_false(r.stream);
     ipc_request_done(&r);
 
     assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"\",\"lookahead\":false,\"stop\":\"x\"}", &r, &e), 0);
-    assert_true(r.lookahead.set && !r.lookahead.enabled);
+    assert_true(r.lookahead_set && !r.params.lookahead);
     assert_int_equal(r.n_stop, 1);
     ipc_request_done(&r);
 }
