@@ -132,27 +132,10 @@ static bool gen_cancelled(void *ud)
     return atomic_load(&g->r->cancel);
 }
 
-/* The protocol's view of a generation's statistics. */
-static void to_ipc_stats(const struct srv_req *req, const struct dec_result *res, double queue_ms,
-                         struct ipc_gen_stats *ret)
-{
-    *ret = (struct ipc_gen_stats){
-        .prompt_tokens = req->n_prompt,
-        .generated_tokens = res->n_tokens,
-        .steps = res->stats.steps,
-        .draft_tokens = res->stats.draft_tokens,
-        .accepted_tokens = res->stats.accepted_tokens,
-        .queue_ms = queue_ms,
-        .prefill_ms = res->stats.prefill_ms,
-        .decode_ms = res->stats.step_ms_total,
-    };
-}
-
 /* The request's last event: done, or an error. */
 static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms, size_t *len,
                          enum ipc_err *ret_err)
 {
-    struct ipc_gen_stats is;
     char msg[128];
 
     *ret_err = IPC_ERR_NONE;
@@ -169,9 +152,8 @@ static char *final_event(struct gen_run *g, int r, const struct dec_result *res,
             snprintf(msg, sizeof(msg), "generation failed: %s", strerror(-r));
         return ipc_event_error(&g->r->rq.id, *ret_err, msg, len);
     }
-    to_ipc_stats(g->r, res, queue_ms, &is);
-    return ipc_event_done(&g->r->rq.id, dec_finish_name(res->finish), g->r->rq.stream ? NULL : (g->full ? g->full : ""),
-                          g->full_len, &is, len);
+    return ipc_event_done(&g->r->rq.id, dec_finish_name(res->finish), res, g->r->n_prompt, queue_ms,
+                          g->r->rq.stream ? NULL : (g->full ? g->full : ""), g->full_len, len);
 }
 
 static void run_one(struct srv *s, struct srv_req *req)

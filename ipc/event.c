@@ -90,29 +90,34 @@ char *ipc_event_token(const struct ipc_id *id, const char *text, size_t text_len
                        ret_len);
 }
 
-static json_t *stats_json(const struct ipc_gen_stats *st)
+/* The done event's "stats": the decoder's statistics, with the prompt's
+ * length and the time in the queue, which only the daemon knows. */
+static json_t *stats_json(const struct dec_result *r, uint32_t prompt_tokens, double queue_ms)
 {
-    double decode_s = st->decode_ms / 1000.0;
-    double tps = decode_s > 0 ? st->generated_tokens / decode_s : 0.0;
-    double tpstep = st->steps ? (double)st->generated_tokens / st->steps : 0.0;
+    const struct dec_stats *st = &r->stats;
+    double decode_s = st->step_ms_total / 1000.0;
+    double tps = decode_s > 0 ? r->n_tokens / decode_s : 0.0;
+    double tpstep = st->steps ? (double)r->n_tokens / st->steps : 0.0;
     double accept = st->draft_tokens ? (double)st->accepted_tokens / (double)st->draft_tokens : 0.0;
 
     return json_pack("{s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}",
-                     "prompt_tokens", (json_int_t)st->prompt_tokens,
-                     "generated_tokens", (json_int_t)st->generated_tokens,
+                     "prompt_tokens", (json_int_t)prompt_tokens,
+                     "generated_tokens", (json_int_t)r->n_tokens,
                      "steps", (json_int_t)st->steps,
                      "draft_tokens", (json_int_t)st->draft_tokens,
                      "accepted_tokens", (json_int_t)st->accepted_tokens,
                      "tokens_per_step", tpstep, "acceptance", accept,
-                     "tokens_per_s", tps, "queue_ms", st->queue_ms,
-                     "prefill_ms", st->prefill_ms, "decode_ms", st->decode_ms);
+                     "tokens_per_s", tps, "queue_ms", queue_ms,
+                     "prefill_ms", st->prefill_ms, "decode_ms", st->step_ms_total);
 }
 
-char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const char *text,
-                     size_t text_len, const struct ipc_gen_stats *st, size_t *ret_len)
+char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const struct dec_result *r,
+                     uint32_t prompt_tokens, double queue_ms, const char *text, size_t text_len,
+                     size_t *ret_len)
 {
     json_t *o = json_pack("{s:s, s:o, s:s, s:o}", "event", "done", "id", ipc_id_to_json(id),
-                          "finish_reason", finish_reason, "stats", stats_json(st));
+                          "finish_reason", finish_reason, "stats",
+                          stats_json(r, prompt_tokens, queue_ms));
 
     if (o && text && json_object_set_new(o, "text", json_stringn(text, text_len)) < 0) {
         json_decref(o);

@@ -180,16 +180,6 @@ int ipc_linebuf_next(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_
  * Every encoder returns a malloc'd NUL-terminated line ending in '\n' (and
  * its length in *ret_len when not NULL), or NULL on allocation failure. */
 
-struct ipc_gen_stats {
-    uint32_t prompt_tokens;
-    uint32_t generated_tokens;
-    uint32_t steps;
-    uint64_t draft_tokens;    /* lookahead candidates verified */
-    uint64_t accepted_tokens; /* of those, accepted */
-    double queue_ms;
-    double prefill_ms;
-    double decode_ms;
-};
 
 struct ipc_hello {
     const char *server_version;
@@ -202,9 +192,13 @@ char *ipc_event_error(const struct ipc_id *id, enum ipc_err code, const char *me
 /* text must be valid UTF-8 (see ipc_utf8_sanitize). */
 char *ipc_event_token(const struct ipc_id *id, const char *text, size_t text_len,
                       const int32_t *tokens, uint32_t n, size_t *ret_len);
-/* text: the whole completion for non-streamed requests, else NULL. */
-char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const char *text,
-                     size_t text_len, const struct ipc_gen_stats *st, size_t *ret_len);
+/* The statistics of r, with the prompt's length and the time the request
+ * waited; finish_reason is dec_finish_name(r->finish) (ipc/ uses
+ * decoding/'s structs, not its library); text: the whole completion for
+ * non-streamed requests, else NULL. */
+char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const struct dec_result *r,
+                     uint32_t prompt_tokens, double queue_ms, const char *text, size_t text_len,
+                     size_t *ret_len);
 /* A result for a non-generating op; takes ownership of body (an object,
  * may be NULL) and adds "event", "id" and "op" to it. */
 char *ipc_event_result(const struct ipc_id *id, enum ipc_op op, json_t *body, size_t *ret_len);

@@ -47,7 +47,8 @@ static void test_token_done(void **state)
 {
     struct ipc_id id = { .present = true, .s = "r1" };
     int32_t toks[] = { 5, 6 };
-    struct ipc_gen_stats st = { .generated_tokens = 10, .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .decode_ms = 500 };
+    struct dec_result r = { .n_tokens = 10 };
+    r.stats = (struct dec_stats){ .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 };
     size_t len;
     json_t *o = (tmp = ipc_event_token(&id, "a\nb\"", 4, toks, 2, &len), load_line(tmp, len));
 
@@ -55,7 +56,7 @@ static void test_token_done(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "tokens")), 2);
     json_decref(o);
     assert_null(ipc_event_token(&id, "\xff", 1, toks, 2, &len)); /* the caller sanitises */
-    o = (tmp = ipc_event_done(&id, "length", "all", 3, &st, &len), load_line(tmp, len));
+    o = (tmp = ipc_event_done(&id, "length", &r, 0, 0, "all", 3, &len), load_line(tmp, len));
     json_t *s = json_object_get(o, "stats");
     assert_string_equal(json_string_value(json_object_get(o, "finish_reason")), "length");
     assert_string_equal(json_string_value(json_object_get(o, "text")), "all");
