@@ -44,15 +44,15 @@ struct args {
     const char *models[MAX_MODELS];
     unsigned n_models;
     const char *prompts, *device, *json;
-    size_t limit;           /* 0: every prompt */
-    uint32_t max_tokens;    /* 0: each prompt's own max_tokens */
+    size_t limit; /* 0: every prompt */
+    uint32_t max_tokens; /* 0: each prompt's own max_tokens */
     uint32_t n_ctx;
     bool nwg_set, adaptive;
     uint32_t n, w, g;
-    float temp;             /* 0: greedy only */
-    uint32_t top_k;         /* sampling knobs of the sampled runs */
+    float temp; /* 0: greedy only */
+    uint32_t top_k; /* sampling knobs of the sampled runs */
     float top_p, penalty;
-    bool no_reference;      /* lookahead: skip the reference-mode runs */
+    bool no_reference; /* lookahead: skip the reference-mode runs */
     uint64_t seed;
 };
 
@@ -93,10 +93,10 @@ struct run {
     uint32_t n, cap;
     struct dec_result r;
     int err;
-    bool skipped;  /* not run (--no-reference) */
+    bool skipped; /* not run (--no-reference) */
     double wall_ms, gen_ms, tps, gpu_ms_step;
-    double rec_ms_step;  /* host: describing the rows and recording (or finding) the step */
-    uint64_t reused;     /* steps that reused a recorded command buffer */
+    double rec_ms_step; /* host: describing the rows and recording (or finding) the step */
+    uint64_t reused; /* steps that reused a recorded command buffer */
 };
 
 static double now_ms(void)
@@ -156,14 +156,15 @@ static void bench_free(struct bench *b)
 {
     dec_session_free(b->sess);
     llm_model_free(b->m);
-    *b = (struct bench){0};
+    *b = (struct bench){ 0 };
 }
 
 /* Load the model and make a session whose caps admit every request we make. */
-static int bench_load(const struct args *a, const char *path, struct bench *b, char *err, size_t len)
+static int bench_load(const struct args *a, const char *path, struct bench *b, char *err,
+                      size_t len)
 {
-    struct llm_model_opts mo = {.path = path, .device = a->device, .n_ctx = a->n_ctx};
-    *b = (struct bench){0};
+    struct llm_model_opts mo = { .path = path, .device = a->device, .n_ctx = a->n_ctx };
+    *b = (struct bench){ 0 };
     int e = lade_tuning_from_env(&mo.tuning, err, len);
     e = e ? e : llm_model_load(&mo, &b->m, err, len);
     if (e)
@@ -200,11 +201,11 @@ static int collect(void *user, const int32_t *t, uint32_t n)
     return 0;
 }
 
-static int run_gen(struct bench *b, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                   struct run *r)
+static int run_gen(struct bench *b, const int32_t *prompt, uint32_t n_prompt,
+                   const struct dec_params *p, struct run *r)
 {
     free(r->tok);
-    *r = (struct run){.cap = p->max_tokens + DEC_N_LIMIT};
+    *r = (struct run){ .cap = p->max_tokens + DEC_N_LIMIT };
     r->tok = malloc(r->cap * sizeof(*r->tok));
     if (!r->tok)
         return r->err = -ENOMEM;
@@ -244,7 +245,7 @@ static void prompts_free(struct prompt_set *s)
         free(s->v[i].text);
     }
     free(s->v);
-    *s = (struct prompt_set){0};
+    *s = (struct prompt_set){ 0 };
 }
 
 static int prompt_add(struct prompt_set *s, const char *id, const char *text, uint32_t max_tokens)
@@ -253,7 +254,7 @@ static int prompt_add(struct prompt_set *s, const char *id, const char *text, ui
     if (!v)
         return -ENOMEM;
     s->v = v;
-    v[s->n] = (struct prompt){strdup(id), strdup(text), max_tokens};
+    v[s->n] = (struct prompt){ strdup(id), strdup(text), max_tokens };
     if (!v[s->n].id || !v[s->n].text)
         return -ENOMEM;
     s->n++;
@@ -263,7 +264,7 @@ static int prompt_add(struct prompt_set *s, const char *id, const char *text, ui
 /* JSON lines {"id","prompt","max_tokens"}; no file: BOS alone, 256 tokens. */
 static int prompts_load(const char *path, size_t limit, struct prompt_set *ret)
 {
-    *ret = (struct prompt_set){0};
+    *ret = (struct prompt_set){ 0 };
     if (!path)
         return prompt_add(ret, "bos", "", 256);
     FILE *f = fopen(path, "r");
@@ -394,16 +395,17 @@ static json_t *env_json(struct bench *b)
 {
     const struct vkr_device_info *d = &llm_model_vk(b->m)->info;
     char cpu[128], slug[64], date[32];
-    double load[3] = {0};
+    double load[3] = { 0 };
     time_t t = time(NULL);
     cpu_model(cpu, sizeof(cpu));
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:s}", "device", d->name, "device_type",
-                     vkr_device_type_name(d->type), "device_slug", slugify(d->name, slug, sizeof(slug)),
-                     "driver", d->driver_info, "cpu", cpu, "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
-                     "loadavg_1m", jr(load[0]), "date", date);
+                     vkr_device_type_name(d->type), "device_slug",
+                     slugify(d->name, slug, sizeof(slug)), "driver", d->driver_info, "cpu", cpu,
+                     "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "loadavg_1m", jr(load[0]), "date",
+                     date);
 }
 
 static int write_json(const char *path, json_t *root)
@@ -426,19 +428,21 @@ static json_t *run_json(const struct run *r, const struct run *base)
     json_t *hist = json_array();
     for (uint32_t k = 1; k < DEC_HIST_MAX; k++)
         json_array_append_new(hist, json_integer(s->hist[k]));
-    json_t *o = json_pack("{s:i,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "tokens",
-                          (int)s->tokens, "finish", dec_finish_name(r->r.finish), "steps", (int)s->steps,
-                          "lookahead_steps", (int)s->lookahead_steps, "fallbacks", (int)s->fallbacks,
-                          "tokens_per_step", jr(s->tokens_per_step), "tokens_per_pass", jr(s->tokens_per_pass),
-                          "hit_rate", jr(s->hit_rate), "hist", hist, "prefill_ms", jr(s->prefill_ms), "gen_ms",
-                          jr(r->gen_ms), "tokens_per_s", jr(r->tps), "ms_per_token",
-                          jr(s->tokens ? r->gen_ms / s->tokens : 0), "step_ms_mean", jr(s->step_ms_mean),
-                          "lookahead_step_ms_mean", jr(s->lookahead_step_ms_mean), "gpu_ms_per_step",
-                          jr(r->gpu_ms_step));
+    json_t *o = json_pack("{s:i,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+                          "tokens", (int)s->tokens, "finish", dec_finish_name(r->r.finish), "steps",
+                          (int)s->steps, "lookahead_steps", (int)s->lookahead_steps, "fallbacks",
+                          (int)s->fallbacks, "tokens_per_step", jr(s->tokens_per_step),
+                          "tokens_per_pass", jr(s->tokens_per_pass), "hit_rate", jr(s->hit_rate),
+                          "hist", hist, "prefill_ms", jr(s->prefill_ms), "gen_ms", jr(r->gen_ms),
+                          "tokens_per_s", jr(r->tps), "ms_per_token",
+                          jr(s->tokens ? r->gen_ms / s->tokens : 0), "step_ms_mean",
+                          jr(s->step_ms_mean), "lookahead_step_ms_mean",
+                          jr(s->lookahead_step_ms_mean), "gpu_ms_per_step", jr(r->gpu_ms_step));
     json_object_set_new(o, "record_ms_per_step", jr(r->rec_ms_step));
     json_object_set_new(o, "reused_steps", json_integer((json_int_t)r->reused));
     json_object_set_new(o, "rows_per_step",
-                        jr(s->lookahead_steps ? (double)s->lookahead_rows / s->lookahead_steps : 1.0));
+                        jr(s->lookahead_steps ? (double)s->lookahead_rows / s->lookahead_steps :
+                                                1.0));
     if (base && !base->err) {
         long d = first_diff(r, base);
         json_object_set_new(o, "speedup", jr(base->tps > 0 ? r->tps / base->tps : 0));
@@ -462,7 +466,8 @@ static json_t *greedy_prompt(struct bench *b, const struct args *a, const struct
     uint32_t np = 0;
     int32_t *pt = encode(b, pr->text, &np);
     if (!pt)
-        return *status = EXIT_FAIL, json_pack("{s:s,s:s}", "id", pr->id, "error", "tokenize failed");
+        return *status = EXIT_FAIL,
+               json_pack("{s:s,s:s}", "id", pr->id, "error", "tokenize failed");
     struct dec_params p = dec_params_default();
     p.lookahead = false;
     p.max_tokens = a->max_tokens ? a->max_tokens : pr->max_tokens;
@@ -470,14 +475,15 @@ static json_t *greedy_prompt(struct bench *b, const struct args *a, const struct
     if (a->temp > 0)
         set_knobs(a, &p);
     p.seed = a->seed;
-    struct run r = {0};
+    struct run r = { 0 };
     run_gen(b, pt, np, &p, &r);
     free(pt);
     json_t *o = run_json(&r, NULL);
     json_object_set_new(o, "id", json_string(pr->id));
     json_object_set_new(o, "prompt_tokens", json_integer(np));
     if (r.err) {
-        fprintf(stderr, "lade-bench: %s: %s\n", pr->id, json_string_value(json_object_get(o, "error")));
+        fprintf(stderr, "lade-bench: %s: %s\n", pr->id,
+                json_string_value(json_object_get(o, "error")));
         *status = EXIT_FAIL;
         free(r.tok);
         return o;
@@ -490,8 +496,8 @@ static json_t *greedy_prompt(struct bench *b, const struct args *a, const struct
     json_object_set_new(o, "prefill_tokens_per_s", jr(pf_tps));
     json_object_set_new(o, "host_ms_per_step", jr(host));
     json_object_set_new(o, "weight_gb_per_s", jr(gbs));
-    printf("%-12s %6u %10.1f %7u %9.2f %9.3f %11.3f %12.3f %8.2f\n", pr->id, np, pf_tps, s->tokens, r.tps,
-           s->tokens ? r.gen_ms / s->tokens : 0, r.gpu_ms_step, host, gbs);
+    printf("%-12s %6u %10.1f %7u %9.2f %9.3f %11.3f %12.3f %8.2f\n", pr->id, np, pf_tps, s->tokens,
+           r.tps, s->tokens ? r.gen_ms / s->tokens : 0, r.gpu_ms_step, host, gbs);
     sum->gen_ms += r.gen_ms;
     sum->prefill_ms += s->prefill_ms;
     sum->gpu_ms += r.gpu_ms_step * s->steps;
@@ -510,24 +516,28 @@ static json_t *greedy_aggregate(struct bench *b, const struct greedy_sum *s)
     double pf = s->prefill_ms > 0 ? s->prompt_tokens * 1e3 / s->prefill_ms : 0;
     double host = s->steps ? s->gen_ms / s->steps - gpu : 0;
     double gbs = gpu > 0 ? wb / gpu / 1e6 : 0;
-    printf("%-12s %6llu %10.1f %7llu %9.2f %9.3f %11.3f %12.3f %8.2f\n", "all", (unsigned long long)s->prompt_tokens,
-           pf, (unsigned long long)s->tokens, tps, s->tokens ? s->gen_ms / s->tokens : 0, gpu, host, gbs);
+    printf("%-12s %6llu %10.1f %7llu %9.2f %9.3f %11.3f %12.3f %8.2f\n", "all",
+           (unsigned long long)s->prompt_tokens, pf, (unsigned long long)s->tokens, tps,
+           s->tokens ? s->gen_ms / s->tokens : 0, gpu, host, gbs);
     return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "gpu_draws",
-                     (json_int_t)llm_model_gpu_draws(b->m), "gpu_tops", (json_int_t)llm_model_gpu_tops(b->m),
-                     "prompt_tokens", (json_int_t)s->prompt_tokens,
-                     "tokens", (json_int_t)s->tokens, "steps", (json_int_t)s->steps, "tokens_per_s", jr(tps),
-                     "ms_per_token", jr(s->tokens ? s->gen_ms / s->tokens : 0), "prefill_tokens_per_s", jr(pf),
-                     "gpu_ms_per_step", jr(gpu), "host_ms_per_step", jr(host), "weight_gb_per_s", jr(gbs));
+                     (json_int_t)llm_model_gpu_draws(b->m), "gpu_tops",
+                     (json_int_t)llm_model_gpu_tops(b->m), "prompt_tokens",
+                     (json_int_t)s->prompt_tokens, "tokens", (json_int_t)s->tokens, "steps",
+                     (json_int_t)s->steps, "tokens_per_s", jr(tps), "ms_per_token",
+                     jr(s->tokens ? s->gen_ms / s->tokens : 0), "prefill_tokens_per_s", jr(pf),
+                     "gpu_ms_per_step", jr(gpu), "host_ms_per_step", jr(host), "weight_gb_per_s",
+                     jr(gbs));
 }
 
 /* A short generation first, so that no measured run pays for first-use
  * costs (pipeline creation, page faults, driver warm-up). */
-static void warm_up(struct bench *b, const struct prompt *pr, bool lookahead, uint32_t n, uint32_t w, uint32_t g)
+static void warm_up(struct bench *b, const struct prompt *pr, bool lookahead, uint32_t n,
+                    uint32_t w, uint32_t g)
 {
     uint32_t np = 0;
     int32_t *pt = encode(b, pr->text, &np);
     struct dec_params p = dec_params_default();
-    struct run r = {0};
+    struct run r = { 0 };
     p.max_tokens = 16;
     p.lookahead = lookahead;
     p.n = n;
@@ -539,8 +549,8 @@ static void warm_up(struct bench *b, const struct prompt *pr, bool lookahead, ui
     free(pt);
 }
 
-static json_t *greedy_model(const struct args *a, const char *path, const struct prompt_set *ps, json_t **env,
-                            int *status)
+static json_t *greedy_model(const struct args *a, const char *path, const struct prompt_set *ps,
+                            json_t **env, int *status)
 {
     char err[512];
     struct bench b;
@@ -550,18 +560,19 @@ static json_t *greedy_model(const struct args *a, const char *path, const struct
     }
     if (!*env)
         *env = env_json(&b);
-    printf("\n%s: %s on %s, %.1f MB of weights per step\n", path, llm_model_desc(b.m), llm_model_vk(b.m)->info.name,
-           llm_model_weight_bytes(b.m) / 1e6);
-    printf("%-12s %6s %10s %7s %9s %9s %11s %12s %8s\n", "prompt", "tokens", "prefill/s", "gen", "tokens/s",
-           "ms/token", "GPU ms/step", "host ms/step", "GB/s");
+    printf("\n%s: %s on %s, %.1f MB of weights per step\n", path, llm_model_desc(b.m),
+           llm_model_vk(b.m)->info.name, llm_model_weight_bytes(b.m) / 1e6);
+    printf("%-12s %6s %10s %7s %9s %9s %11s %12s %8s\n", "prompt", "tokens", "prefill/s", "gen",
+           "tokens/s", "ms/token", "GPU ms/step", "host ms/step", "GB/s");
     warm_up(&b, &ps->v[0], false, 0, 0, 0);
     json_t *prompts = json_array();
-    struct greedy_sum sum = {0};
+    struct greedy_sum sum = { 0 };
     for (size_t i = 0; i < ps->n; i++)
         json_array_append_new(prompts, greedy_prompt(&b, a, &ps->v[i], &sum, status));
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o}", "model", path, "desc", llm_model_desc(b.m), "device",
-                          llm_model_vk(b.m)->info.name, "weight_bytes", (json_int_t)llm_model_weight_bytes(b.m),
-                          "prompts", prompts, "aggregate", greedy_aggregate(&b, &sum));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o}", "model", path, "desc", llm_model_desc(b.m),
+                          "device", llm_model_vk(b.m)->info.name, "weight_bytes",
+                          (json_int_t)llm_model_weight_bytes(b.m), "prompts", prompts, "aggregate",
+                          greedy_aggregate(&b, &sum));
     bench_free(&b);
     return o;
 }
@@ -576,9 +587,11 @@ static int cmd_greedy(const struct args *a, const struct prompt_set *ps)
         json_array_append_new(models, m);
     }
     json_t *root = json_pack("{s:s,s:o,s:s,s:i,s:f,s:i,s:f,s:f,s:o}", "bench", "greedy", "env",
-                             env ? env : json_null(), "prompts_file", a->prompts ? a->prompts : "(BOS alone)",
-                             "max_tokens", (int)a->max_tokens, "temperature", (double)a->temp, "top_k",
-                             (int)a->top_k, "top_p", (double)a->top_p, "penalty", (double)a->penalty, "models", models);
+                             env ? env : json_null(), "prompts_file",
+                             a->prompts ? a->prompts : "(BOS alone)", "max_tokens",
+                             (int)a->max_tokens, "temperature", (double)a->temp, "top_k",
+                             (int)a->top_k, "top_p", (double)a->top_p, "penalty",
+                             (double)a->penalty, "models", models);
     if (write_json(a->json, root))
         status = EXIT_FAIL;
     json_decref(root);
@@ -593,9 +606,9 @@ static const struct cfg {
     const char *name;
     bool lookahead, reference, sampled;
 } cfgs[C_COUNT] = {
-    {"plain", false, false, false},        {"lookahead", true, false, false},
-    {"reference", true, true, false},      {"plain_sampled", false, false, true},
-    {"lookahead_sampled", true, false, true}, {"reference_sampled", true, true, true},
+    { "plain", false, false, false },           { "lookahead", true, false, false },
+    { "reference", true, true, false },         { "plain_sampled", false, false, true },
+    { "lookahead_sampled", true, false, true }, { "reference_sampled", true, true, true },
 };
 
 /* Per configuration, one value per prompt that ran, for the aggregates. */
@@ -608,8 +621,8 @@ struct la_state {
     struct bench b;
     uint32_t n, w, g;
     unsigned n_cfg;
-    struct series *v;      /* one per prompt */
-    bool *ok;              /* [prompt * C_COUNT + cfg]: ran without error */
+    struct series *v; /* one per prompt */
+    bool *ok; /* [prompt * C_COUNT + cfg]: ran without error */
     double tokens[C_COUNT], gen_ms[C_COUNT];
     double la_rows[C_COUNT], la_steps[C_COUNT]; /* lookahead steps' rows, for rows_per_step */
     unsigned exact[C_COUNT], compared[C_COUNT];
@@ -617,7 +630,8 @@ struct la_state {
     int status;
 };
 
-static struct dec_params cfg_params(const struct la_state *st, const struct cfg *c, uint32_t max_tokens)
+static struct dec_params cfg_params(const struct la_state *st, const struct cfg *c,
+                                    uint32_t max_tokens)
 {
     struct dec_params p = dec_params_default();
     p.max_tokens = max_tokens;
@@ -648,13 +662,13 @@ static void la_print_cell(const struct run *r, const struct run *base)
     long d = first_diff(r, base);
     char ex[16];
     snprintf(ex, sizeof(ex), d < 0 ? "yes" : "NO@%ld", d);
-    printf(" | %5.2f %5.2f %6.1f %5.2fx %-6s", r->r.stats.tokens_per_step, r->r.stats.tokens_per_pass, r->tps,
-           base->tps > 0 ? r->tps / base->tps : 0, ex);
+    printf(" | %5.2f %5.2f %6.1f %5.2fx %-6s", r->r.stats.tokens_per_step,
+           r->r.stats.tokens_per_pass, r->tps, base->tps > 0 ? r->tps / base->tps : 0, ex);
 }
 
 /* Record one lookahead run against its plain run: aggregates, mismatches. */
-static void la_account(struct la_state *st, size_t pi, const struct prompt *pr, unsigned c, const struct run *r,
-                       const struct run *base)
+static void la_account(struct la_state *st, size_t pi, const struct prompt *pr, unsigned c,
+                       const struct run *r, const struct run *base)
 {
     struct series *s = &st->v[pi];
     const struct dec_stats *ds = &r->r.stats;
@@ -680,13 +694,16 @@ static void la_account(struct la_state *st, size_t pi, const struct prompt *pr, 
     st->exact[c] += d < 0;
     if (d >= 0) {
         st->status = st->status ? st->status : EXIT_MISMATCH;
-        fprintf(stderr, "lade-bench: MISMATCH %s %s (N,W,G)=(%u,%u,%u) temp %g seed %llu: first differs at token %ld "
-                "(%u vs %u tokens, finish %s vs %s)\n", pr->id, cfgs[c].name, st->n, st->w, st->g,
-                cfgs[c].sampled ? st->a->temp : 0, (unsigned long long)st->a->seed, d, r->n, base->n,
-                dec_finish_name(r->r.finish), dec_finish_name(base->r.finish));
-        json_array_append_new(st->mismatches, json_pack("{s:s,s:s,s:I,s:i,s:i}", "id", pr->id, "config",
-                                                        cfgs[c].name, "first_mismatch", (json_int_t)d,
-                                                        "tokens", (int)r->n, "plain_tokens", (int)base->n));
+        fprintf(stderr,
+                "lade-bench: MISMATCH %s %s (N,W,G)=(%u,%u,%u) temp %g seed %llu: first differs at token %ld "
+                "(%u vs %u tokens, finish %s vs %s)\n",
+                pr->id, cfgs[c].name, st->n, st->w, st->g, cfgs[c].sampled ? st->a->temp : 0,
+                (unsigned long long)st->a->seed, d, r->n, base->n, dec_finish_name(r->r.finish),
+                dec_finish_name(base->r.finish));
+        json_array_append_new(st->mismatches,
+                              json_pack("{s:s,s:s,s:I,s:i,s:i}", "id", pr->id, "config",
+                                        cfgs[c].name, "first_mismatch", (json_int_t)d, "tokens",
+                                        (int)r->n, "plain_tokens", (int)base->n));
     }
 }
 
@@ -699,8 +716,9 @@ static json_t *la_prompt(struct la_state *st, size_t pi, const struct prompt *pr
         return json_pack("{s:s,s:s}", "id", pr->id, "error", "tokenize failed");
     }
     uint32_t mt = st->a->max_tokens ? st->a->max_tokens : pr->max_tokens;
-    struct run runs[C_COUNT] = {{0}};
-    json_t *o = json_pack("{s:s,s:i,s:i}", "id", pr->id, "prompt_tokens", (int)np, "max_tokens", (int)mt);
+    struct run runs[C_COUNT] = { { 0 } };
+    json_t *o = json_pack("{s:s,s:i,s:i}", "id", pr->id, "prompt_tokens", (int)np, "max_tokens",
+                          (int)mt);
     for (unsigned c = 0; c < st->n_cfg; c++) {
         struct dec_params p = cfg_params(st, &cfgs[c], mt);
         runs[c].skipped = st->a->no_reference && cfgs[c].reference;
@@ -715,7 +733,8 @@ static json_t *la_prompt(struct la_state *st, size_t pi, const struct prompt *pr
         json_object_set_new(o, cfgs[c].name, run_json(&runs[c], cfgs[c].lookahead ? base : NULL));
     }
     for (unsigned k = 0; k < st->n_cfg; k += 3) {
-        printf("%-10s %-7s %4u %7.1f", k ? "" : pr->id, k ? "sampled" : "greedy", runs[k].n, runs[k].tps);
+        printf("%-10s %-7s %4u %7.1f", k ? "" : pr->id, k ? "sampled" : "greedy", runs[k].n,
+               runs[k].tps);
         la_print_cell(&runs[k + 1], &runs[k]);
         la_print_cell(&runs[k + 2], &runs[k]);
         printf("\n");
@@ -752,7 +771,8 @@ static json_t *la_agg_cfg(struct la_state *st, size_t n_prompts, unsigned c, dou
     if (cfgs[c].lookahead) {
         json_object_set_new(o, "speedup", mean_median(v[0], k));
         json_object_set_new(o, "tokens_per_step", mean_median(v[1], k));
-    json_object_set_new(o, "rows_per_step", jr(st->la_steps[c] > 0 ? st->la_rows[c] / st->la_steps[c] : 0));
+        json_object_set_new(o, "rows_per_step",
+                            jr(st->la_steps[c] > 0 ? st->la_rows[c] / st->la_steps[c] : 0));
         json_object_set_new(o, "tokens_per_pass", mean_median(v[2], k));
         json_object_set_new(o, "hit_rate", mean_median(v[3], k));
         json_object_set_new(o, "exact", json_integer(st->exact[c]));
@@ -766,7 +786,7 @@ static json_t *la_agg_cfg(struct la_state *st, size_t n_prompts, unsigned c, dou
 static json_t *la_aggregate(struct la_state *st, size_t n_prompts)
 {
     json_t *agg = json_object();
-    double pass[C_COUNT] = {0}, sp[C_COUNT] = {0};
+    double pass[C_COUNT] = { 0 }, sp[C_COUNT] = { 0 };
     for (unsigned c = 0; c < st->n_cfg; c++)
         if (!(st->a->no_reference && cfgs[c].reference))
             json_object_set_new(agg, cfgs[c].name, la_agg_cfg(st, n_prompts, c, &pass[c], &sp[c]));
@@ -776,11 +796,12 @@ static json_t *la_aggregate(struct la_state *st, size_t n_prompts)
         json_t *o = json_object_get(agg, cfgs[c].name);
         if (!cfgs[c].lookahead || !o)
             continue;
-#define MM(key) json_real_value(json_object_get(json_object_get(o, key), "mean")), \
-                json_real_value(json_object_get(json_object_get(o, key), "median"))
-        printf("%-18s %6.2fx / %5.2fx    %6.2f / %5.2f       %6.2f / %5.2f       %u/%u   %6.1f\n", cfgs[c].name,
-               MM("speedup"), MM("tokens_per_step"), MM("tokens_per_pass"), st->exact[c], st->compared[c],
-               json_real_value(json_object_get(o, "rows_per_step")));
+#define MM(key)                                                        \
+    json_real_value(json_object_get(json_object_get(o, key), "mean")), \
+            json_real_value(json_object_get(json_object_get(o, key), "median"))
+        printf("%-18s %6.2fx / %5.2fx    %6.2f / %5.2f       %6.2f / %5.2f       %u/%u   %6.1f\n",
+               cfgs[c].name, MM("speedup"), MM("tokens_per_step"), MM("tokens_per_pass"),
+               st->exact[c], st->compared[c], json_real_value(json_object_get(o, "rows_per_step")));
 #undef MM
     }
     for (unsigned k = 0; k < st->n_cfg; k += 3) {
@@ -807,20 +828,22 @@ static json_t *la_choose_nwg(struct la_state *st)
         st->w = p.w;
         st->g = p.g;
     }
-    printf("(N,W,G)=(%u,%u,%u) %s", st->n, st->w, st->g, st->a->nwg_set ? "from --nwg" : "sized to the device");
+    printf("(N,W,G)=(%u,%u,%u) %s", st->n, st->w, st->g,
+           st->a->nwg_set ? "from --nwg" : "sized to the device");
     if (cost >= 0)
         printf(" (one more row costs %.4f of a one-row step)", cost);
     printf(", adaptive %s\n", st->a->adaptive ? "on" : "off");
-    return json_pack("{s:i,s:i,s:i,s:s,s:o}", "n", (int)st->n, "w", (int)st->w, "g", (int)st->g, "source",
-                     st->a->nwg_set ? "--nwg" : "dec_lookahead_choose", "row_cost", cost >= 0 ? jr(cost) : json_null());
+    return json_pack("{s:i,s:i,s:i,s:s,s:o}", "n", (int)st->n, "w", (int)st->w, "g", (int)st->g,
+                     "source", st->a->nwg_set ? "--nwg" : "dec_lookahead_choose", "row_cost",
+                     cost >= 0 ? jr(cost) : json_null());
 }
 
 static int cmd_lookahead(const struct args *a, const struct prompt_set *ps)
 {
-    struct la_state st = {.a = a, .n_cfg = a->temp > 0 ? C_COUNT : 3, .mismatches = json_array()};
+    struct la_state st = { .a = a, .n_cfg = a->temp > 0 ? C_COUNT : 3, .mismatches = json_array() };
     char err[512];
-    json_t *root = json_pack("{s:s,s:s,s:s}", "bench", "lookahead", "model", a->models[0], "prompts_file",
-                             a->prompts ? a->prompts : "(BOS alone)");
+    json_t *root = json_pack("{s:s,s:s,s:s}", "bench", "lookahead", "model", a->models[0],
+                             "prompts_file", a->prompts ? a->prompts : "(BOS alone)");
     if (bench_load(a, a->models[0], &st.b, err, sizeof(err))) {
         fprintf(stderr, "lade-bench: failed to load '%s': %s\n", a->models[0], err);
         json_object_set_new(root, "error", json_string(err));
@@ -833,17 +856,19 @@ static int cmd_lookahead(const struct args *a, const struct prompt_set *ps)
     json_object_set_new(root, "desc", json_string(llm_model_desc(st.b.m)));
     json_object_set_new(root, "env", env_json(&st.b));
     json_object_set_new(root, "nwg", la_choose_nwg(&st));
-    json_object_set_new(root, "params", json_pack("{s:b,s:f,s:I,s:i,s:i,s:f,s:f}", "adaptive", a->adaptive,
-                                                  "temperature", a->temp, "seed", (json_int_t)a->seed, "max_tokens",
-                                                  (int)a->max_tokens, "top_k", (int)a->top_k, "top_p", a->top_p,
-                                                  "penalty", a->penalty));
+    json_object_set_new(root, "params",
+                        json_pack("{s:b,s:f,s:I,s:i,s:i,s:f,s:f}", "adaptive", a->adaptive,
+                                  "temperature", a->temp, "seed", (json_int_t)a->seed, "max_tokens",
+                                  (int)a->max_tokens, "top_k", (int)a->top_k, "top_p", a->top_p,
+                                  "penalty", a->penalty));
     st.v = calloc(ps->n, sizeof(*st.v));
     st.ok = calloc(ps->n * C_COUNT, sizeof(*st.ok));
     if (!st.v || !st.ok)
         return EXIT_FAIL;
     warm_up(&st.b, &ps->v[0], false, 0, 0, 0);
     warm_up(&st.b, &ps->v[0], true, st.n, st.w, st.g);
-    printf("%-10s %-7s %4s %7s | %-29s | %-29s\n", "", "", "", "plain", "lookahead (lade)", "reference mode");
+    printf("%-10s %-7s %4s %7s | %-29s | %-29s\n", "", "", "", "plain", "lookahead (lade)",
+           "reference mode");
     printf("%-10s %-7s %4s %7s", "prompt", "mode", "tok", "tok/s");
     for (int k = 0; k < 2; k++)
         printf(" | %5s %5s %6s %6s %-6s", "t/stp", "t/pas", "tok/s", "speed", "exact");
@@ -879,12 +904,15 @@ static int cmd_device(const struct args *a)
         fprintf(stderr, "lade-bench: %s\n", err);
         return EXIT_FAIL;
     }
-    int i = vkr_enumerate(inst, &list, &n) ? -ENODEV : vkr_select_device(list, n, a->device, err, sizeof(err));
+    int i = vkr_enumerate(inst, &list, &n) ?
+                    -ENODEV :
+                    vkr_select_device(list, n, a->device, err, sizeof(err));
     if (i < 0) {
         fprintf(stderr, "lade-bench: no device: %s\n", err);
     } else {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", list[i].name, "type", vkr_device_type_name(list[i].type),
-                              "slug", slugify(list[i].name, slug, sizeof(slug)), "cpu",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", list[i].name, "type",
+                              vkr_device_type_name(list[i].type), "slug",
+                              slugify(list[i].name, slug, sizeof(slug)), "cpu",
                               list[i].type == VK_PHYSICAL_DEVICE_TYPE_CPU);
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
@@ -940,20 +968,36 @@ static int parse_numeric_opt(int c, const char *v, struct args *a)
     static const struct {
         int c;
         double lo, hi;
-    } range[] = {{'l', 1, 1e6}, {'n', 1, 65536}, {'c', 1, 1 << 20}, {'t', 0, 100}, {'s', 0, 1e18},
-                 {'k', 0, 1 << 20}, {'P', 1e-6, 1}, {'r', 1e-3, 100}};
+    } range[] = { { 'l', 1, 1e6 },  { 'n', 1, 65536 },   { 'c', 1, 1 << 20 }, { 't', 0, 100 },
+                  { 's', 0, 1e18 }, { 'k', 0, 1 << 20 }, { 'P', 1e-6, 1 },    { 'r', 1e-3, 100 } };
     for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++)
         if (range[i].c == c && parse_num(v, range[i].lo, range[i].hi, &x))
             return -EINVAL;
     switch (c) {
-    case 'l': a->limit = (size_t)x; break;
-    case 'n': a->max_tokens = (uint32_t)x; break;
-    case 'c': a->n_ctx = (uint32_t)x; break;
-    case 't': a->temp = (float)x; break;
-    case 'k': a->top_k = (uint32_t)x; break;
-    case 'P': a->top_p = (float)x; break;
-    case 'r': a->penalty = (float)x; break;
-    default: a->seed = (uint64_t)x; break;
+    case 'l':
+        a->limit = (size_t)x;
+        break;
+    case 'n':
+        a->max_tokens = (uint32_t)x;
+        break;
+    case 'c':
+        a->n_ctx = (uint32_t)x;
+        break;
+    case 't':
+        a->temp = (float)x;
+        break;
+    case 'k':
+        a->top_k = (uint32_t)x;
+        break;
+    case 'P':
+        a->top_p = (float)x;
+        break;
+    case 'r':
+        a->penalty = (float)x;
+        break;
+    default:
+        a->seed = (uint64_t)x;
+        break;
     }
     return 0;
 }
@@ -967,11 +1011,21 @@ static int parse_opt(int c, const char *v, struct args *a)
             return fprintf(stderr, "lade-bench: at most %d --model\n", MAX_MODELS), -EINVAL;
         a->models[a->n_models++] = v;
         return 0;
-    case 'p': a->prompts = v; return 0;
-    case 'd': a->device = v; return 0;
-    case 'j': a->json = v; return 0;
-    case 'a': a->adaptive = true; return 0;
-    case 'R': a->no_reference = true; return 0;
+    case 'p':
+        a->prompts = v;
+        return 0;
+    case 'd':
+        a->device = v;
+        return 0;
+    case 'j':
+        a->json = v;
+        return 0;
+    case 'a':
+        a->adaptive = true;
+        return 0;
+    case 'R':
+        a->no_reference = true;
+        return 0;
     case 'l':
     case 'n':
     case 'c':
@@ -982,24 +1036,28 @@ static int parse_opt(int c, const char *v, struct args *a)
     case 'r':
         return parse_numeric_opt(c, v, a);
     case 'w':
-        if (sscanf(v, "%u,%u,%u%c", &a->n, &a->w, &a->g, &tail) != 3 || a->n < 3 || a->n > DEC_N_LIMIT ||
-            !a->w || !a->g)
-            return fprintf(stderr, "lade-bench: --nwg wants N,W,G with 3 <= N <= %d (e.g. 5,15,15)\n",
-                           DEC_N_LIMIT), -EINVAL;
+        if (sscanf(v, "%u,%u,%u%c", &a->n, &a->w, &a->g, &tail) != 3 || a->n < 3 ||
+            a->n > DEC_N_LIMIT || !a->w || !a->g)
+            return fprintf(stderr,
+                           "lade-bench: --nwg wants N,W,G with 3 <= N <= %d (e.g. 5,15,15)\n",
+                           DEC_N_LIMIT),
+                   -EINVAL;
         a->nwg_set = true;
         return 0;
-    default: return -EINVAL;
+    default:
+        return -EINVAL;
     }
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"model", 1, 0, 'm'}, {"prompts", 1, 0, 'p'}, {"limit", 1, 0, 'l'}, {"max-tokens", 1, 0, 'n'},
-        {"device", 1, 0, 'd'}, {"ctx", 1, 0, 'c'}, {"json", 1, 0, 'j'}, {"nwg", 1, 0, 'w'},
-        {"adaptive", 0, 0, 'a'}, {"temp", 1, 0, 't'}, {"seed", 1, 0, 's'}, {"top-k", 1, 0, 'k'},
-        {"top-p", 1, 0, 'P'}, {"penalty", 1, 0, 'r'}, {"no-reference", 0, 0, 'R'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0},
+        { "model", 1, 0, 'm' },      { "prompts", 1, 0, 'p' }, { "limit", 1, 0, 'l' },
+        { "max-tokens", 1, 0, 'n' }, { "device", 1, 0, 'd' },  { "ctx", 1, 0, 'c' },
+        { "json", 1, 0, 'j' },       { "nwg", 1, 0, 'w' },     { "adaptive", 0, 0, 'a' },
+        { "temp", 1, 0, 't' },       { "seed", 1, 0, 's' },    { "top-k", 1, 0, 'k' },
+        { "top-p", 1, 0, 'P' },      { "penalty", 1, 0, 'r' }, { "no-reference", 0, 0, 'R' },
+        { "help", 0, 0, 'h' },       { 0, 0, 0, 0 },
     };
     int c;
     if (argc < 2 || argv[1][0] == '-') {
@@ -1023,7 +1081,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 int main(int argc, char **argv)
 {
-    struct args a = {.seed = 1, .top_p = 1.0f, .penalty = 1.0f};
+    struct args a = { .seed = 1, .top_p = 1.0f, .penalty = 1.0f };
     int e = parse_args(argc, argv, &a);
     if (e)
         return e > 0 ? 0 : EXIT_USAGE;

@@ -53,7 +53,8 @@ static int one(struct worker *w, struct lade_client *c, unsigned i)
     for (;;) {
         int r = lade_client_next(c, &ev, 60000);
         if (r != 1) {
-            snprintf(w->last_error, sizeof(w->last_error), "connection: %s", r == 0 ? "timeout" : strerror(-r));
+            snprintf(w->last_error, sizeof(w->last_error), "connection: %s",
+                     r == 0 ? "timeout" : strerror(-r));
             return -1;
         }
         if (ev.type == LADE_EVENT_TOKEN)
@@ -98,26 +99,49 @@ static int cmp_double(const void *a, const void *b)
 static int parse(int argc, char **argv, struct soak_cfg *c)
 {
     static const struct option opts[] = {
-        { "socket", required_argument, NULL, 's' }, { "clients", required_argument, NULL, 'c' },
-        { "requests", required_argument, NULL, 'm' }, { "duration", required_argument, NULL, 'd' },
-        { "max-tokens", required_argument, NULL, 'n' }, { "prompt", required_argument, NULL, 'p' },
-        { "no-stream", no_argument, NULL, 'S' }, { 0 },
+        { "socket", required_argument, NULL, 's' },
+        { "clients", required_argument, NULL, 'c' },
+        { "requests", required_argument, NULL, 'm' },
+        { "duration", required_argument, NULL, 'd' },
+        { "max-tokens", required_argument, NULL, 'n' },
+        { "prompt", required_argument, NULL, 'p' },
+        { "no-stream", no_argument, NULL, 'S' },
+        { 0 },
     };
     int o;
 
-    *c = (struct soak_cfg){ .clients = 8, .requests = 50, .max_tokens = 64, .duration_s = 60,
-                            .prompt = "Once upon a time", .stream = true };
+    *c = (struct soak_cfg){ .clients = 8,
+                            .requests = 50,
+                            .max_tokens = 64,
+                            .duration_s = 60,
+                            .prompt = "Once upon a time",
+                            .stream = true };
     while ((o = getopt_long(argc, argv, "s:c:m:d:n:p:", opts, NULL)) != -1) {
         switch (o) {
-        case 's': c->socket = optarg; break;
-        case 'c': c->clients = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'm': c->requests = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'd': c->duration_s = strtod(optarg, NULL); break;
-        case 'n': c->max_tokens = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'p': c->prompt = optarg; break;
-        case 'S': c->stream = false; break;
+        case 's':
+            c->socket = optarg;
+            break;
+        case 'c':
+            c->clients = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'm':
+            c->requests = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            c->duration_s = strtod(optarg, NULL);
+            break;
+        case 'n':
+            c->max_tokens = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            c->prompt = optarg;
+            break;
+        case 'S':
+            c->stream = false;
+            break;
         default:
-            fprintf(stderr, "usage: soak [--socket P] [--clients N] [--requests M] [--duration S] [--max-tokens T] [--prompt TEXT] [--no-stream]\n");
+            fprintf(stderr,
+                    "usage: soak [--socket P] [--clients N] [--requests M] [--duration S] [--max-tokens T] [--prompt TEXT] [--no-stream]\n");
             return -1;
         }
     }
@@ -147,9 +171,10 @@ static void report(const struct soak_cfg *cfg, struct worker *w, double wall)
     printf("{\"clients\":%u,\"requests_per_client\":%u,\"max_tokens\":%u,\"stream\":%s,"
            "\"completed\":%u,\"failed\":%u,\"wall_s\":%.3f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
            "\"tokens\":%llu,\"tokens_per_s\":%.1f,\"requests_per_s\":%.1f,\"last_error\":\"%s\"}\n",
-           cfg->clients, cfg->requests, cfg->max_tokens, cfg->stream ? "true" : "false", completed, failed, wall,
-           k ? all[k / 2] : 0.0, k ? all[(size_t)(k * 0.99) < k ? (size_t)(k * 0.99) : k - 1] : 0.0,
-           k ? all[k - 1] : 0.0, tokens, wall > 0 ? tokens / wall : 0.0, wall > 0 ? completed / wall : 0.0, err);
+           cfg->clients, cfg->requests, cfg->max_tokens, cfg->stream ? "true" : "false", completed,
+           failed, wall, k ? all[k / 2] : 0.0,
+           k ? all[(size_t)(k * 0.99) < k ? (size_t)(k * 0.99) : k - 1] : 0.0, k ? all[k - 1] : 0.0,
+           tokens, wall > 0 ? tokens / wall : 0.0, wall > 0 ? completed / wall : 0.0, err);
     free(all);
 }
 
@@ -166,7 +191,8 @@ int main(int argc, char **argv)
         return 1;
     t0 = now_s();
     for (unsigned i = 0; i < cfg.clients; i++) {
-        w[i] = (struct worker){ .cfg = &cfg, .deadline = t0 + cfg.duration_s,
+        w[i] = (struct worker){ .cfg = &cfg,
+                                .deadline = t0 + cfg.duration_s,
                                 .lat_ms = calloc(cfg.requests, sizeof(double)) };
         if (!w[i].lat_ms || pthread_create(&w[i].th, NULL, work, &w[i]) != 0)
             return 1;

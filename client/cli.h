@@ -10,11 +10,11 @@
 /* Documented exit codes (lade(1), docs/protocol.md). */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_ERROR = 1,       /* the server answered with an error */
+    CLI_EXIT_ERROR = 1, /* the server answered with an error */
     CLI_EXIT_USAGE = 2,
-    CLI_EXIT_CONNECT = 3,     /* no daemon at the socket */
-    CLI_EXIT_BUSY = 4,        /* busy, too many connections, shutting down: try later */
-    CLI_EXIT_PROTOCOL = 5,    /* connection lost or a reply that makes no sense */
+    CLI_EXIT_CONNECT = 3, /* no daemon at the socket */
+    CLI_EXIT_BUSY = 4, /* busy, too many connections, shutting down: try later */
+    CLI_EXIT_PROTOCOL = 5, /* connection lost or a reply that makes no sense */
     CLI_EXIT_INTERRUPTED = 130,
 };
 
@@ -23,7 +23,7 @@ struct cli {
     struct lade_client *c;
     struct lade_gen_opts opts;
     const char *stop[8];
-    bool json;  /* print raw events */
+    bool json; /* print raw events */
     bool debug; /* tokens/s and tokens per step as they come */
     bool prometheus; /* stats: the text exposition */
     const char *system;

@@ -14,8 +14,12 @@ int cli_connect(struct cli *cli)
     if (r == 0)
         return CLI_EXIT_OK;
     fprintf(stderr, "lade: failed to connect to '%s': %s\n",
-            cli->socket ? cli->socket : getenv("LADE_SOCKET") ? getenv("LADE_SOCKET") : LADE_CLIENT_DEFAULT_SOCKET,
-            r == -EUSERS ? "too many connections" : r == -EPROTO ? "not a laded of this protocol version" : strerror(-r));
+            cli->socket           ? cli->socket :
+            getenv("LADE_SOCKET") ? getenv("LADE_SOCKET") :
+                                    LADE_CLIENT_DEFAULT_SOCKET,
+            r == -EUSERS ? "too many connections" :
+            r == -EPROTO ? "not a laded of this protocol version" :
+                           strerror(-r));
     if (r == -EUSERS)
         return CLI_EXIT_BUSY;
     return r == -EPROTO ? CLI_EXIT_PROTOCOL : CLI_EXIT_CONNECT;
@@ -23,7 +27,8 @@ int cli_connect(struct cli *cli)
 
 int cli_exit_for_code(const char *code)
 {
-    if (!strcmp(code, "busy") || !strcmp(code, "too_many_connections") || !strcmp(code, "shutting_down"))
+    if (!strcmp(code, "busy") || !strcmp(code, "too_many_connections") ||
+        !strcmp(code, "shutting_down"))
         return CLI_EXIT_BUSY;
     if (!strcmp(code, "cancelled"))
         return CLI_EXIT_INTERRUPTED;
@@ -42,10 +47,11 @@ static void print_debug(const struct lade_event *ev, unsigned *steps, unsigned *
         return;
     }
     const struct lade_stats *s = &ev->stats;
-    fprintf(stderr, "\n[%s: %u prompt + %u generated tokens, %u steps, %.2f tokens/step, %.1f tokens/s, "
-            "acceptance %.2f, queue %.1f ms, prefill %.1f ms]\n", ev->finish_reason, s->prompt_tokens,
-            s->generated_tokens, s->steps, s->tokens_per_step, s->tokens_per_s, s->acceptance, s->queue_ms,
-            s->prefill_ms);
+    fprintf(stderr,
+            "\n[%s: %u prompt + %u generated tokens, %u steps, %.2f tokens/step, %.1f tokens/s, "
+            "acceptance %.2f, queue %.1f ms, prefill %.1f ms]\n",
+            ev->finish_reason, s->prompt_tokens, s->generated_tokens, s->steps, s->tokens_per_step,
+            s->tokens_per_s, s->acceptance, s->queue_ms, s->prefill_ms);
 }
 
 static int append(char **buf, size_t *len, const char *s, size_t n)
@@ -181,7 +187,8 @@ int cli_cmd_tokenize(struct cli *cli, int argc, char **argv)
     }
     if ((r = cli_connect(cli)) != CLI_EXIT_OK)
         return r;
-    if (lade_client_tokenize(cli->c, "t1", argv[0], false) < 0 || lade_client_next(cli->c, &ev, -1) != 1)
+    if (lade_client_tokenize(cli->c, "t1", argv[0], false) < 0 ||
+        lade_client_next(cli->c, &ev, -1) != 1)
         return CLI_EXIT_PROTOCOL;
     if (ev.type == LADE_EVENT_ERROR) {
         fprintf(stderr, "lade: %s: %s\n", ev.code, ev.message);

@@ -34,7 +34,8 @@ static void usage(FILE *f)
           "  --debug             tokens/s and tokens per step on stderr\n\n"
           "The socket is --socket, else $LADE_SOCKET, else " LADE_CLIENT_DEFAULT_SOCKET ".\n"
           "Exit codes: 0 ok, 1 server error, 2 usage, 3 no daemon, 4 busy, 5 protocol or\n"
-          "connection error, 130 interrupted.\n", f);
+          "connection error, 130 interrupted.\n",
+          f);
 }
 
 static int parse_lookahead(struct cli *cli, const char *s)
@@ -54,46 +55,104 @@ static int parse_lookahead(struct cli *cli, const char *s)
  * command (in_order) parsing stops at the first non-option. */
 static int parse_opts(struct cli *cli, int argc, char **argv, bool in_order)
 {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_STOP, O_LA, O_NOLA, O_NOSTREAM,
-           O_SYS, O_JSON, O_DEBUG, O_SOCKET, O_PROM };
+    enum {
+        O_TEMP = 256,
+        O_TOPK,
+        O_TOPP,
+        O_MINP,
+        O_REP,
+        O_SEED,
+        O_STOP,
+        O_LA,
+        O_NOLA,
+        O_NOSTREAM,
+        O_SYS,
+        O_JSON,
+        O_DEBUG,
+        O_SOCKET,
+        O_PROM
+    };
     static const struct option opts[] = {
-        { "max-tokens", required_argument, NULL, 'n' }, { "temperature", required_argument, NULL, O_TEMP },
-        { "top-k", required_argument, NULL, O_TOPK },   { "top-p", required_argument, NULL, O_TOPP },
-        { "min-p", required_argument, NULL, O_MINP },   { "repeat-penalty", required_argument, NULL, O_REP },
-        { "seed", required_argument, NULL, O_SEED },    { "stop", required_argument, NULL, O_STOP },
-        { "lookahead", required_argument, NULL, O_LA }, { "no-lookahead", no_argument, NULL, O_NOLA },
-        { "no-stream", no_argument, NULL, O_NOSTREAM }, { "system", required_argument, NULL, O_SYS },
-        { "json", no_argument, NULL, O_JSON },          { "debug", no_argument, NULL, O_DEBUG },
-        { "socket", required_argument, NULL, O_SOCKET }, { "prometheus", no_argument, NULL, O_PROM },
-        { "help", no_argument, NULL, 'h' },             { 0 },
+        { "max-tokens", required_argument, NULL, 'n' },
+        { "temperature", required_argument, NULL, O_TEMP },
+        { "top-k", required_argument, NULL, O_TOPK },
+        { "top-p", required_argument, NULL, O_TOPP },
+        { "min-p", required_argument, NULL, O_MINP },
+        { "repeat-penalty", required_argument, NULL, O_REP },
+        { "seed", required_argument, NULL, O_SEED },
+        { "stop", required_argument, NULL, O_STOP },
+        { "lookahead", required_argument, NULL, O_LA },
+        { "no-lookahead", no_argument, NULL, O_NOLA },
+        { "no-stream", no_argument, NULL, O_NOSTREAM },
+        { "system", required_argument, NULL, O_SYS },
+        { "json", no_argument, NULL, O_JSON },
+        { "debug", no_argument, NULL, O_DEBUG },
+        { "socket", required_argument, NULL, O_SOCKET },
+        { "prometheus", no_argument, NULL, O_PROM },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
     };
     int c;
 
     optind = 0; /* full reset: the ordering mode changes between calls */
     while ((c = getopt_long(argc, argv, in_order ? "+n:h" : "n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': cli->opts.max_tokens = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case O_TEMP: cli->opts.temperature = strtod(optarg, NULL); break;
-        case O_TOPK: cli->opts.top_k = (int32_t)strtol(optarg, NULL, 10); break;
-        case O_TOPP: cli->opts.top_p = strtod(optarg, NULL); break;
-        case O_MINP: cli->opts.min_p = strtod(optarg, NULL); break;
-        case O_REP: cli->opts.repeat_penalty = strtod(optarg, NULL); break;
-        case O_SEED: cli->opts.seed = strtoll(optarg, NULL, 10); break;
+        case 'n':
+            cli->opts.max_tokens = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case O_TEMP:
+            cli->opts.temperature = strtod(optarg, NULL);
+            break;
+        case O_TOPK:
+            cli->opts.top_k = (int32_t)strtol(optarg, NULL, 10);
+            break;
+        case O_TOPP:
+            cli->opts.top_p = strtod(optarg, NULL);
+            break;
+        case O_MINP:
+            cli->opts.min_p = strtod(optarg, NULL);
+            break;
+        case O_REP:
+            cli->opts.repeat_penalty = strtod(optarg, NULL);
+            break;
+        case O_SEED:
+            cli->opts.seed = strtoll(optarg, NULL, 10);
+            break;
         case O_STOP:
             if (cli->opts.n_stop >= 8)
                 return -1;
             cli->stop[cli->opts.n_stop++] = optarg;
             break;
-        case O_LA: if (parse_lookahead(cli, optarg) < 0) return -1; break;
-        case O_NOLA: cli->opts.lookahead = 0; break;
-        case O_NOSTREAM: cli->opts.stream = false; break;
-        case O_SYS: cli->system = optarg; break;
-        case O_JSON: cli->json = true; break;
-        case O_DEBUG: cli->debug = true; break;
-        case O_SOCKET: cli->socket = optarg; break;
-        case O_PROM: cli->prometheus = true; break;
-        case 'h': usage(stdout); exit(CLI_EXIT_OK);
-        default: return -1;
+        case O_LA:
+            if (parse_lookahead(cli, optarg) < 0)
+                return -1;
+            break;
+        case O_NOLA:
+            cli->opts.lookahead = 0;
+            break;
+        case O_NOSTREAM:
+            cli->opts.stream = false;
+            break;
+        case O_SYS:
+            cli->system = optarg;
+            break;
+        case O_JSON:
+            cli->json = true;
+            break;
+        case O_DEBUG:
+            cli->debug = true;
+            break;
+        case O_SOCKET:
+            cli->socket = optarg;
+            break;
+        case O_PROM:
+            cli->prometheus = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(CLI_EXIT_OK);
+        default:
+            return -1;
         }
     }
     cli->opts.stop = cli->stop;

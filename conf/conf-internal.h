@@ -25,11 +25,11 @@ void conf_fclosep(FILE **f);
 #define cleanup_fclose __attribute__((cleanup(conf_fclosep)))
 
 /* Hands a pointer to the caller and clears the local one. */
-#define TAKE_PTR(p)                                                                                \
-    ({                                                                                             \
-        __typeof__(p) take_ptr_tmp_ = (p);                                                         \
-        (p) = NULL;                                                                                \
-        take_ptr_tmp_;                                                                             \
+#define TAKE_PTR(p)                        \
+    ({                                     \
+        __typeof__(p) take_ptr_tmp_ = (p); \
+        (p) = NULL;                        \
+        take_ptr_tmp_;                     \
     })
 
 /* One parsed value; .s is owned (strdup) for the string types. */
@@ -43,8 +43,8 @@ union conf_val {
 
 /* Parses text for key k. On error returns -EINVAL (or -ENOMEM) and writes
  * the problem, without the key's name, to err: "'0' is out of range 1..16". */
-int conf_parse_value(const struct conf_key *k, const char *text, union conf_val *ret,
-                     char *err, size_t err_size);
+int conf_parse_value(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
+                     size_t err_size);
 
 /* Replaces the field of k in c by v, taking ownership of v->s. */
 void conf_store(struct conf *c, const struct conf_key *k, union conf_val *v);

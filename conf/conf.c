@@ -31,7 +31,7 @@ int conf_defaults(struct conf *c)
 
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < n; i++) {
-        union conf_val v = {0};
+        union conf_val v = { 0 };
         /* The defaults are checked by test_schema (tests/conf/test_conf_conf.c), so only
          * strdup() can fail here. */
         int r = conf_parse_value(&schema[i], schema[i].def, &v, NULL, 0);
@@ -67,11 +67,11 @@ int conf_copy(struct conf *dst, const struct conf *src)
     return 0;
 }
 
-int conf_set(struct conf *c, const char *section, const char *key, const char *value,
-             char *reterr, size_t reterr_size)
+int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *reterr,
+             size_t reterr_size)
 {
     const struct conf_key *k = conf_find(section, key);
-    union conf_val v = {0};
+    union conf_val v = { 0 };
     char problem[256];
     int r;
 
@@ -115,10 +115,10 @@ int conf_set_assignment(struct conf *c, const char *assignment, char *reterr, si
 /* Cross-key rules: a <= b, where a = 0 (automatic) always passes. gen.c
  * writes them into the docs from here. */
 static const struct conf_rule rules[] = {
-    {"lookahead", "n", "lookahead", "max_n"},
-    {"lookahead", "w", "lookahead", "max_w"},
-    {"lookahead", "g", "lookahead", "max_g"},
-    {"limits", "max_queued_per_connection", "daemon", "queue_length"},
+    { "lookahead", "n", "lookahead", "max_n" },
+    { "lookahead", "w", "lookahead", "max_w" },
+    { "lookahead", "g", "lookahead", "max_g" },
+    { "limits", "max_queued_per_connection", "daemon", "queue_length" },
 };
 
 const struct conf_rule *conf_rules(size_t *ret_n)
@@ -143,7 +143,7 @@ static int check_values(const struct conf *c, char *reterr, size_t reterr_size)
 
     for (size_t i = 0; i < n; i++) {
         const struct conf_key *k = &schema[i];
-        union conf_val v = {0};
+        union conf_val v = { 0 };
         const char *s = is_string(k) ? *(char *const *)((const char *)c + k->offset) : "";
         if (!s) {
             conf_err(reterr, reterr_size, "[%s] %s: not set", k->section, k->key);
@@ -172,9 +172,9 @@ int conf_check(const struct conf *c, char *reterr, size_t reterr_size)
         const struct conf_key *b = conf_find(rules[i].section_b, rules[i].key_b);
         uint64_t va = number(c, a), vb = number(c, b);
         if (va != 0 && va > vb) {
-            conf_err(reterr, reterr_size,
-                     "[%s] %s = %llu is larger than [%s] %s = %llu", a->section, a->key,
-                     (unsigned long long)va, b->section, b->key, (unsigned long long)vb);
+            conf_err(reterr, reterr_size, "[%s] %s = %llu is larger than [%s] %s = %llu",
+                     a->section, a->key, (unsigned long long)va, b->section, b->key,
+                     (unsigned long long)vb);
             return -EINVAL;
         }
     }
@@ -210,7 +210,7 @@ int conf_apply_reload(struct conf *running, const struct conf *loaded, conf_warn
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct conf_key *k = &schema[i];
-        union conf_val v = {0};
+        union conf_val v = { 0 };
         if (conf_value_equal(running, loaded, k))
             continue;
         if (!(k->flags & CONF_F_RELOAD)) {

@@ -41,43 +41,43 @@ enum conf_kv_type {
 /* Every char * below is an owned, NUL-terminated copy and is never NULL once
  * conf_defaults() succeeded; "" means "not set" where the key allows it. */
 struct conf_daemon {
-    char *socket;                   /* Unix socket path, < 108 bytes */
-    char *socket_group;             /* group owning the socket; "" = daemon's own */
-    uint32_t socket_mode;           /* permission bits, 0..0777 */
-    uint32_t queue_length;          /* requests waiting for the GPU, all clients */
-    enum conf_log_level log_level;  /* most verbose priority logged */
+    char *socket; /* Unix socket path, < 108 bytes */
+    char *socket_group; /* group owning the socket; "" = daemon's own */
+    uint32_t socket_mode; /* permission bits, 0..0777 */
+    uint32_t queue_length; /* requests waiting for the GPU, all clients */
+    enum conf_log_level log_level; /* most verbose priority logged */
     uint32_t shutdown_grace_seconds; /* SIGTERM: time given to running requests */
-    bool watchdog;                  /* answer systemd's WatchdogSec= */
+    bool watchdog; /* answer systemd's WatchdogSec= */
 };
 
 struct conf_model {
-    char *path;                     /* GGUF file */
-    uint32_t context_length;        /* 0 = the model's own */
+    char *path; /* GGUF file */
+    uint32_t context_length; /* 0 = the model's own */
     enum conf_kv_type kv_cache_type;
-    char *tokenizer;                /* tokenizer.model; "" = the one in the GGUF */
+    char *tokenizer; /* tokenizer.model; "" = the one in the GGUF */
 };
 
 struct conf_device {
-    char *device;                   /* index or name substring; "" = automatic */
-    char *pipeline_cache;           /* Vulkan pipeline cache file; "" = none */
+    char *device; /* index or name substring; "" = automatic */
+    char *pipeline_cache; /* Vulkan pipeline cache file; "" = none */
 };
 
 struct conf_lookahead {
-    bool enabled;                   /* false: one token per step */
-    uint32_t n;                     /* n-gram size; 0 = automatic */
-    uint32_t w;                     /* window; 0 = automatic */
-    uint32_t g;                     /* n-grams verified per step; 0 = automatic */
-    uint32_t max_n;                 /* caps on what a request may ask for */
+    bool enabled; /* false: one token per step */
+    uint32_t n; /* n-gram size; 0 = automatic */
+    uint32_t w; /* window; 0 = automatic */
+    uint32_t g; /* n-grams verified per step; 0 = automatic */
+    uint32_t max_n; /* caps on what a request may ask for */
     uint32_t max_w;
     uint32_t max_g;
-    bool bonus_token;               /* a full match also emits the next token */
-    bool seed_pool;                 /* seed the n-gram pool from the prompt */
+    bool bonus_token; /* a full match also emits the next token */
+    bool seed_pool; /* seed the n-gram pool from the prompt */
 };
 
 struct conf_limits {
-    uint64_t max_request_bytes;     /* one request line, bytes */
-    uint32_t max_tokens;            /* generated tokens per request */
-    uint32_t max_connections;       /* open client connections */
+    uint64_t max_request_bytes; /* one request line, bytes */
+    uint32_t max_tokens; /* generated tokens per request */
+    uint32_t max_connections; /* open client connections */
     uint32_t max_queued_per_connection; /* requests queued by one connection */
     uint64_t max_output_buffer_bytes; /* unsent output before a slow reader is dropped */
 };
@@ -86,17 +86,17 @@ struct conf_limits {
  * daemon hands to llm_tuning_set(); conf/ checks only that each is a short
  * string. "" = the device's default. */
 struct conf_tuning {
-    char *mm;                       /* matrix geometry, decode-sized steps */
-    char *mm_wide;                  /* matrix geometry, wide steps */
-    char *mm_one;                   /* matrix geometry, one-token steps */
-    char *mm_xsh;                   /* input floats staged in shared memory */
-    char *mm_splitk;                /* subgroups sharing a matrix row */
-    char *fuse;                     /* fused epilogues */
-    char *coopmat;                  /* matrix units */
-    char *cm;                       /* matmul_cm.comp's split of K */
-    char *att;                      /* attention subgroups and split */
-    char *step_cache;               /* recorded steps kept */
-    char *draw;                     /* sampled rows drawn on the GPU */
+    char *mm; /* matrix geometry, decode-sized steps */
+    char *mm_wide; /* matrix geometry, wide steps */
+    char *mm_one; /* matrix geometry, one-token steps */
+    char *mm_xsh; /* input floats staged in shared memory */
+    char *mm_splitk; /* subgroups sharing a matrix row */
+    char *fuse; /* fused epilogues */
+    char *coopmat; /* matrix units */
+    char *cm; /* matmul_cm.comp's split of K */
+    char *att; /* attention subgroups and split */
+    char *step_cache; /* recorded steps kept */
+    char *draw; /* sampled rows drawn on the GPU */
 };
 
 struct conf {
@@ -111,20 +111,20 @@ struct conf {
 /* ---- schema (read-only; for help texts and generators) ---- */
 
 enum conf_type {
-    CONF_TYPE_STRING,   /* free text, UTF-8, no control characters */
-    CONF_TYPE_PATH,     /* file system path */
-    CONF_TYPE_GROUP,    /* group name */
-    CONF_TYPE_BOOL,     /* yes|no|true|false|on|off|1|0 */
-    CONF_TYPE_UINT,     /* decimal, uint32_t */
-    CONF_TYPE_SIZE,     /* bytes, uint64_t; suffixes K, M, G (also KiB, MiB, GiB) */
-    CONF_TYPE_MODE,     /* octal permission bits, uint32_t */
-    CONF_TYPE_ENUM,     /* one of a list of names, stored as an int */
+    CONF_TYPE_STRING, /* free text, UTF-8, no control characters */
+    CONF_TYPE_PATH, /* file system path */
+    CONF_TYPE_GROUP, /* group name */
+    CONF_TYPE_BOOL, /* yes|no|true|false|on|off|1|0 */
+    CONF_TYPE_UINT, /* decimal, uint32_t */
+    CONF_TYPE_SIZE, /* bytes, uint64_t; suffixes K, M, G (also KiB, MiB, GiB) */
+    CONF_TYPE_MODE, /* octal permission bits, uint32_t */
+    CONF_TYPE_ENUM, /* one of a list of names, stored as an int */
 };
 
 enum conf_key_flags {
-    CONF_F_RELOAD = 1u << 0,  /* SIGHUP applies a change without a restart */
-    CONF_F_EMPTY = 1u << 1,   /* strings: "" is allowed */
-    CONF_F_ZERO = 1u << 2,    /* numbers: 0 is allowed besides min..max (automatic) */
+    CONF_F_RELOAD = 1u << 0, /* SIGHUP applies a change without a restart */
+    CONF_F_EMPTY = 1u << 1, /* strings: "" is allowed */
+    CONF_F_ZERO = 1u << 2, /* numbers: 0 is allowed besides min..max (automatic) */
 };
 
 struct conf_enum_value {
@@ -136,13 +136,13 @@ struct conf_key {
     const char *section;
     const char *key;
     enum conf_type type;
-    size_t offset;              /* of the field in struct conf */
-    const char *def;            /* default, in laded.conf syntax */
-    uint64_t min;               /* numbers: range; strings: unused */
-    uint64_t max;               /* numbers: range; strings: max length in bytes */
+    size_t offset; /* of the field in struct conf */
+    const char *def; /* default, in laded.conf syntax */
+    uint64_t min; /* numbers: range; strings: unused */
+    uint64_t max; /* numbers: range; strings: max length in bytes */
     const struct conf_enum_value *values; /* enums: terminated by a NULL name */
-    unsigned flags;             /* enum conf_key_flags */
-    const char *doc;            /* one line, no trailing period */
+    unsigned flags; /* enum conf_key_flags */
+    const char *doc; /* one line, no trailing period */
 };
 
 /* The table, in file order. Never fails. */
@@ -190,13 +190,12 @@ int conf_load(struct conf *c, const char *path, conf_warn_fn warn, void *user, c
  * Returns 0, -ENOENT (unknown section or key), -EINVAL (bad value; reterr
  * like "[limits] max_tokens: '0' is out of range 1..1048576"), -ENOMEM.
  * *c is unchanged on error. */
-int conf_set(struct conf *c, const char *section, const char *key, const char *value,
-             char *reterr, size_t reterr_size);
+int conf_set(struct conf *c, const char *section, const char *key, const char *value, char *reterr,
+             size_t reterr_size);
 
 /* conf_set() for "SECTION.KEY=VALUE", the form of laded's --set flag.
  * Returns as conf_set(); -EINVAL also for a malformed assignment. */
-int conf_set_assignment(struct conf *c, const char *assignment, char *reterr,
-                        size_t reterr_size);
+int conf_set_assignment(struct conf *c, const char *assignment, char *reterr, size_t reterr_size);
 
 /* Cross-key rules (e.g. [lookahead] n <= max_n,
  * [limits] max_queued_per_connection <= [daemon] queue_length).

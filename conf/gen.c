@@ -1,10 +1,11 @@
 /* laded.conf, laded.conf(5) and the markdown key tables, from the schema. */
+#include "conf/gen.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "conf/conf-internal.h"
-#include "conf/gen.h"
 
 static bool new_section(const struct conf_key *schema, size_t i)
 {
@@ -17,16 +18,16 @@ static int finish(FILE *f)
 }
 
 static const char *const conf_head =
-    "# /etc/lade/laded.conf: configuration of laded(8), described in laded.conf(5).\n"
-    "#\n"
-    "# Every key is listed, commented out at its default. To change one, remove\n"
-    "# the '#' and edit the value. Flags override this file: --socket, --model,\n"
-    "# --device and --set SECTION.KEY=VALUE. Keys marked SIGHUP take effect on\n"
-    "# 'systemctl reload laded'; the others need a restart. After editing, run\n"
-    "# 'laded --check-config'. A line holds at most 199 bytes; ';' after a blank\n"
-    "# starts a comment. Sizes take K, M, G (powers of 1024); booleans are yes/no.\n"
-    "#\n"
-    "# Generated from conf/schema.c: edit the schema, then build target conf-regen.\n";
+        "# /etc/lade/laded.conf: configuration of laded(8), described in laded.conf(5).\n"
+        "#\n"
+        "# Every key is listed, commented out at its default. To change one, remove\n"
+        "# the '#' and edit the value. Flags override this file: --socket, --model,\n"
+        "# --device and --set SECTION.KEY=VALUE. Keys marked SIGHUP take effect on\n"
+        "# 'systemctl reload laded'; the others need a restart. After editing, run\n"
+        "# 'laded --check-config'. A line holds at most 199 bytes; ';' after a blank\n"
+        "# starts a comment. Sizes take K, M, G (powers of 1024); booleans are yes/no.\n"
+        "#\n"
+        "# Generated from conf/schema.c: edit the schema, then build target conf-regen.\n";
 
 int conf_gen_conf(FILE *f)
 {
@@ -66,29 +67,29 @@ static void roff(FILE *f, const char *s)
 }
 
 static const char *const man_head =
-    ".\\\" Generated from conf/schema.c by lade_conf_gen (target conf-regen): do not edit.\n"
-    ".TH LADED.CONF 5 \"\" \"lade\" \"File Formats Manual\"\n"
-    ".SH NAME\nladed.conf \\- configuration file of laded\n"
-    ".SH SYNOPSIS\n.I /etc/lade/laded.conf\n"
-    ".SH DESCRIPTION\n"
-    ".BR laded (8)\nreads this INI file at start and on\n.BR SIGHUP .\n"
-    "Lines are\n.BI [ section ]\nheaders,\n.IB key \" = \" value\n"
-    "assignments, or comments starting with\n.B #\nor\n.BR ; .\n"
-    "A\n.B ;\nafter a blank also starts a comment. Blanks around keys and values are ignored;\n"
-    "a line holds at most 199 bytes. Keys and section names are lower case.\n"
-    "Values must be valid UTF\\-8 without control characters.\n"
-    ".PP\nEvery key is validated (type, range, allowed values); an invalid value stops\n"
-    "the daemon with a message naming file, line and key.\n"
-    "Unknown sections and keys are reported as warnings and ignored.\n"
-    "A key given twice takes its last value, with a warning.\n"
-    ".PP\nPrecedence: built\\-in defaults, then this file, then command\\-line flags of\n"
-    ".BR laded (8)\n(\\fB\\-\\-set\\fR \\fISECTION\\fB.\\fIKEY\\fB=\\fIVALUE\\fR and its shorthands).\n"
-    "\\fBladed \\-\\-check\\-config\\fR validates the result and exits.\n"
-    ".PP\nTypes: \\fIboolean\\fR is yes, no, true, false, on, off, 1 or 0;\n"
-    "\\fIsize\\fR is a number of bytes, optionally followed by K, M or G\n"
-    "(also KiB, MiB, GiB; powers of 1024); \\fIoctal mode\\fR is like 0660;\n"
-    "\\fIpath\\fR is absolute. Keys marked \\fBSIGHUP\\fR change on reload; a changed\n"
-    "key marked \\fBrestart\\fR is logged and ignored until laded restarts.\n";
+        ".\\\" Generated from conf/schema.c by lade_conf_gen (target conf-regen): do not edit.\n"
+        ".TH LADED.CONF 5 \"\" \"lade\" \"File Formats Manual\"\n"
+        ".SH NAME\nladed.conf \\- configuration file of laded\n"
+        ".SH SYNOPSIS\n.I /etc/lade/laded.conf\n"
+        ".SH DESCRIPTION\n"
+        ".BR laded (8)\nreads this INI file at start and on\n.BR SIGHUP .\n"
+        "Lines are\n.BI [ section ]\nheaders,\n.IB key \" = \" value\n"
+        "assignments, or comments starting with\n.B #\nor\n.BR ; .\n"
+        "A\n.B ;\nafter a blank also starts a comment. Blanks around keys and values are ignored;\n"
+        "a line holds at most 199 bytes. Keys and section names are lower case.\n"
+        "Values must be valid UTF\\-8 without control characters.\n"
+        ".PP\nEvery key is validated (type, range, allowed values); an invalid value stops\n"
+        "the daemon with a message naming file, line and key.\n"
+        "Unknown sections and keys are reported as warnings and ignored.\n"
+        "A key given twice takes its last value, with a warning.\n"
+        ".PP\nPrecedence: built\\-in defaults, then this file, then command\\-line flags of\n"
+        ".BR laded (8)\n(\\fB\\-\\-set\\fR \\fISECTION\\fB.\\fIKEY\\fB=\\fIVALUE\\fR and its shorthands).\n"
+        "\\fBladed \\-\\-check\\-config\\fR validates the result and exits.\n"
+        ".PP\nTypes: \\fIboolean\\fR is yes, no, true, false, on, off, 1 or 0;\n"
+        "\\fIsize\\fR is a number of bytes, optionally followed by K, M or G\n"
+        "(also KiB, MiB, GiB; powers of 1024); \\fIoctal mode\\fR is like 0660;\n"
+        "\\fIpath\\fR is absolute. Keys marked \\fBSIGHUP\\fR change on reload; a changed\n"
+        "key marked \\fBrestart\\fR is logged and ignored until laded restarts.\n";
 
 static void man_key(FILE *f, const struct conf_key *k)
 {
@@ -120,12 +121,14 @@ int conf_gen_man(FILE *f)
             fprintf(f, ".SH \"[%s]\"\n", schema[i].section);
         man_key(f, &schema[i]);
     }
-    fputs(".SH \"CROSS\\-KEY RULES\"\nChecked after the flags are applied; 0 (automatic) always passes.\n", f);
+    fputs(".SH \"CROSS\\-KEY RULES\"\nChecked after the flags are applied; 0 (automatic) always passes.\n",
+          f);
     for (size_t i = 0; i < nr; i++)
         fprintf(f, ".IP \\(bu 2\n[%s] %s \\(<= [%s] %s\n", rules[i].section_a, rules[i].key_a,
                 rules[i].section_b, rules[i].key_b);
     fputs(".SH FILES\n.TP\n.I /etc/lade/laded.conf\nThe configuration file.\n"
-          ".SH \"SEE ALSO\"\n.BR laded (8),\n.BR lade (1)\n", f);
+          ".SH \"SEE ALSO\"\n.BR laded (8),\n.BR lade (1)\n",
+          f);
     return finish(f);
 }
 
@@ -148,18 +151,21 @@ int conf_gen_markdown(FILE *f)
     for (size_t i = 0; i < n; i++) {
         const struct conf_key *k = &schema[i];
         if (new_section(schema, i))
-            fprintf(f, "%s### `[%s]`\n\n| Key | Type | Default | Allowed | SIGHUP | Meaning |\n"
-                       "|---|---|---|---|---|---|\n", i ? "\n" : "", k->section);
+            fprintf(f,
+                    "%s### `[%s]`\n\n| Key | Type | Default | Allowed | SIGHUP | Meaning |\n"
+                    "|---|---|---|---|---|---|\n",
+                    i ? "\n" : "", k->section);
         conf_format_range(k, range, sizeof(range));
-        fprintf(f, "| `%s` | %s | %s%s%s | ", k->key, conf_type_name(k->type),
-                k->def[0] ? "`" : "", k->def[0] ? k->def : "(empty)", k->def[0] ? "`" : "");
+        fprintf(f, "| `%s` | %s | %s%s%s | ", k->key, conf_type_name(k->type), k->def[0] ? "`" : "",
+                k->def[0] ? k->def : "(empty)", k->def[0] ? "`" : "");
         md_cell(f, range);
         fprintf(f, "%s | %s | ", k->flags & CONF_F_EMPTY ? ", or empty" : "",
                 k->flags & CONF_F_RELOAD ? "yes" : "no");
         md_cell(f, k->doc);
         fputs(" |\n", f);
     }
-    fputs("\nCross-key rules, checked after the flags are applied (0, automatic, always passes):\n\n", f);
+    fputs("\nCross-key rules, checked after the flags are applied (0, automatic, always passes):\n\n",
+          f);
     for (size_t i = 0; i < nr; i++)
         fprintf(f, "- `[%s] %s` ≤ `[%s] %s`\n", rules[i].section_a, rules[i].key_a,
                 rules[i].section_b, rules[i].key_b);

@@ -6,24 +6,25 @@
  * reader, which counts lines, refuses over-long lines and NUL bytes, and
  * strips leading blanks so that an indented line is an ordinary line. */
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ini.h>
+
 #include "conf/conf-internal.h"
 
 struct load {
-    struct conf *c;          /* working copy, swapped in on success */
+    struct conf *c; /* working copy, swapped in on success */
     const char *path;
     conf_warn_fn warn;
     void *user;
     FILE *f;
-    char *line;              /* getline() buffer */
+    char *line; /* getline() buffer */
     size_t line_cap;
     unsigned lineno;
-    unsigned *seen;          /* per schema key: line that set it, 0 = not yet */
-    int err;                 /* first error, stops parsing */
+    unsigned *seen; /* per schema key: line that set it, 0 = not yet */
+    int err; /* first error, stops parsing */
     int read_errno;
     char *reterr;
     size_t reterr_size;
@@ -122,7 +123,7 @@ static int handler(void *user, const char *section, const char *name, const char
     size_t n;
     const struct conf_key *schema = conf_schema(&n);
     const struct conf_key *k = conf_find(section, name);
-    union conf_val v = {0};
+    union conf_val v = { 0 };
     char problem[256], what[512];
 
     if (name[0] == '\0') {

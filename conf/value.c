@@ -96,21 +96,29 @@ void conf_quote(const char *s, char *buf, size_t size)
 const char *conf_type_name(enum conf_type t)
 {
     switch (t) {
-    case CONF_TYPE_STRING: return "string";
-    case CONF_TYPE_PATH: return "path";
-    case CONF_TYPE_GROUP: return "group";
-    case CONF_TYPE_BOOL: return "boolean";
-    case CONF_TYPE_UINT: return "integer";
-    case CONF_TYPE_SIZE: return "size";
-    case CONF_TYPE_MODE: return "octal mode";
-    case CONF_TYPE_ENUM: return "enum";
+    case CONF_TYPE_STRING:
+        return "string";
+    case CONF_TYPE_PATH:
+        return "path";
+    case CONF_TYPE_GROUP:
+        return "group";
+    case CONF_TYPE_BOOL:
+        return "boolean";
+    case CONF_TYPE_UINT:
+        return "integer";
+    case CONF_TYPE_SIZE:
+        return "size";
+    case CONF_TYPE_MODE:
+        return "octal mode";
+    case CONF_TYPE_ENUM:
+        return "enum";
     }
     return "?";
 }
 
 static int format_size(uint64_t v, char *buf, size_t size)
 {
-    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    static const char *const units[] = { "GiB", "MiB", "KiB" };
 
     for (int i = 0; i < 3; i++) {
         uint64_t u = KIB << (10 * (2 - i));
@@ -126,11 +134,16 @@ int conf_format_range(const struct conf_key *k, char *buf, size_t size)
     size_t o = 0;
 
     switch (k->type) {
-    case CONF_TYPE_STRING: return snprintf(buf, size, "text, at most %" PRIu64 " bytes", k->max);
-    case CONF_TYPE_PATH: return snprintf(buf, size, "absolute path, at most %" PRIu64 " bytes", k->max);
-    case CONF_TYPE_GROUP: return snprintf(buf, size, "group name");
-    case CONF_TYPE_BOOL: return snprintf(buf, size, "yes, no");
-    case CONF_TYPE_MODE: return snprintf(buf, size, "%04" PRIo64 "..%04" PRIo64, k->min, k->max);
+    case CONF_TYPE_STRING:
+        return snprintf(buf, size, "text, at most %" PRIu64 " bytes", k->max);
+    case CONF_TYPE_PATH:
+        return snprintf(buf, size, "absolute path, at most %" PRIu64 " bytes", k->max);
+    case CONF_TYPE_GROUP:
+        return snprintf(buf, size, "group name");
+    case CONF_TYPE_BOOL:
+        return snprintf(buf, size, "yes, no");
+    case CONF_TYPE_MODE:
+        return snprintf(buf, size, "%04" PRIo64 "..%04" PRIo64, k->min, k->max);
     case CONF_TYPE_SIZE:
         format_size(k->min, lo, sizeof(lo));
         format_size(k->max, hi, sizeof(hi));
@@ -209,8 +222,8 @@ static int check_group(const char *s, char *err, size_t err_size)
     return 0;
 }
 
-static int parse_string(const struct conf_key *k, const char *text, union conf_val *ret,
-                        char *err, size_t err_size)
+static int parse_string(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
+                        size_t err_size)
 {
     char q[128];
     int r = check_text(k, text, err, err_size);
@@ -230,8 +243,8 @@ static int parse_string(const struct conf_key *k, const char *text, union conf_v
 
 static int parse_bool(const char *text, union conf_val *ret, char *err, size_t err_size)
 {
-    static const char *const yes[] = {"yes", "true", "on", "1"};
-    static const char *const no[] = {"no", "false", "off", "0"};
+    static const char *const yes[] = { "yes", "true", "on", "1" };
+    static const char *const no[] = { "no", "false", "off", "0" };
     char q[128];
 
     for (size_t i = 0; i < 4; i++) {
@@ -262,7 +275,9 @@ static int parse_digits(const char *text, int base, uint64_t *ret)
 
 static int parse_size_suffix(const char *s, uint64_t *mult)
 {
-    static const char *const names[][2] = {{"", ""}, {"K", "KiB"}, {"M", "MiB"}, {"G", "GiB"}};
+    static const char *const names[][2] = {
+        { "", "" }, { "K", "KiB" }, { "M", "MiB" }, { "G", "GiB" }
+    };
 
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(s, names[i][0]) == 0 || strcasecmp(s, names[i][1]) == 0) {
@@ -273,8 +288,8 @@ static int parse_size_suffix(const char *s, uint64_t *mult)
     return -EINVAL;
 }
 
-static int check_number(const struct conf_key *k, const char *text, int r, uint64_t v,
-                        char *err, size_t err_size)
+static int check_number(const struct conf_key *k, const char *text, int r, uint64_t v, char *err,
+                        size_t err_size)
 {
     char q[128], range[64];
 
@@ -282,7 +297,8 @@ static int check_number(const struct conf_key *k, const char *text, int r, uint6
     conf_format_range(k, range, sizeof(range));
     if (r == -EINVAL) {
         if (text[0] == '\0')
-            conf_err(err, err_size, "empty value, expected %s %s", k->type == CONF_TYPE_ENUM ? "one of" : "a value in", range);
+            conf_err(err, err_size, "empty value, expected %s %s",
+                     k->type == CONF_TYPE_ENUM ? "one of" : "a value in", range);
         else if (k->type == CONF_TYPE_MODE)
             conf_err(err, err_size, "'%s' is not an octal mode like 0660", q);
         else if (k->type == CONF_TYPE_SIZE)
@@ -298,8 +314,8 @@ static int check_number(const struct conf_key *k, const char *text, int r, uint6
     return 0;
 }
 
-static int parse_number(const struct conf_key *k, const char *text, union conf_val *ret,
-                        char *err, size_t err_size)
+static int parse_number(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
+                        size_t err_size)
 {
     uint64_t v = 0, mult = 1;
     int r = parse_digits(text, k->type == CONF_TYPE_MODE ? 8 : 10, &v);
@@ -325,8 +341,8 @@ static int parse_number(const struct conf_key *k, const char *text, union conf_v
     return 0;
 }
 
-static int parse_enum(const struct conf_key *k, const char *text, union conf_val *ret,
-                      char *err, size_t err_size)
+static int parse_enum(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
+                      size_t err_size)
 {
     char q[128], names[128];
 
@@ -342,8 +358,8 @@ static int parse_enum(const struct conf_key *k, const char *text, union conf_val
     return -EINVAL;
 }
 
-int conf_parse_value(const struct conf_key *k, const char *text, union conf_val *ret,
-                     char *err, size_t err_size)
+int conf_parse_value(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
+                     size_t err_size)
 {
     switch (k->type) {
     case CONF_TYPE_STRING:
@@ -379,11 +395,19 @@ void conf_store(struct conf *c, const struct conf_key *k, union conf_val *v)
         free(*(char **)f);
         *(char **)f = TAKE_PTR(v->s);
         break;
-    case CONF_TYPE_BOOL: *(bool *)f = v->b; break;
+    case CONF_TYPE_BOOL:
+        *(bool *)f = v->b;
+        break;
     case CONF_TYPE_UINT:
-    case CONF_TYPE_MODE: *(uint32_t *)f = v->u32; break;
-    case CONF_TYPE_SIZE: *(uint64_t *)f = v->u64; break;
-    case CONF_TYPE_ENUM: *(int *)f = v->e; break;
+    case CONF_TYPE_MODE:
+        *(uint32_t *)f = v->u32;
+        break;
+    case CONF_TYPE_SIZE:
+        *(uint64_t *)f = v->u64;
+        break;
+    case CONF_TYPE_ENUM:
+        *(int *)f = v->e;
+        break;
     }
 }
 
@@ -398,11 +422,15 @@ bool conf_value_equal(const struct conf *a, const struct conf *b, const struct c
         const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
         return strcmp(sa ? sa : "", sb ? sb : "") == 0;
     }
-    case CONF_TYPE_BOOL: return *(const bool *)fa == *(const bool *)fb;
+    case CONF_TYPE_BOOL:
+        return *(const bool *)fa == *(const bool *)fb;
     case CONF_TYPE_UINT:
-    case CONF_TYPE_MODE: return *(const uint32_t *)fa == *(const uint32_t *)fb;
-    case CONF_TYPE_SIZE: return *(const uint64_t *)fa == *(const uint64_t *)fb;
-    case CONF_TYPE_ENUM: return *(const int *)fa == *(const int *)fb;
+    case CONF_TYPE_MODE:
+        return *(const uint32_t *)fa == *(const uint32_t *)fb;
+    case CONF_TYPE_SIZE:
+        return *(const uint64_t *)fa == *(const uint64_t *)fb;
+    case CONF_TYPE_ENUM:
+        return *(const int *)fa == *(const int *)fb;
     }
     return false;
 }
@@ -418,10 +446,14 @@ int conf_format_value(const struct conf *c, const struct conf_key *k, char *buf,
         const char *s = *(char *const *)f;
         return snprintf(buf, size, "%s", s ? s : "");
     }
-    case CONF_TYPE_BOOL: return snprintf(buf, size, "%s", *(const bool *)f ? "yes" : "no");
-    case CONF_TYPE_UINT: return snprintf(buf, size, "%" PRIu32, *(const uint32_t *)f);
-    case CONF_TYPE_MODE: return snprintf(buf, size, "%04" PRIo32, *(const uint32_t *)f);
-    case CONF_TYPE_SIZE: return format_size(*(const uint64_t *)f, buf, size);
+    case CONF_TYPE_BOOL:
+        return snprintf(buf, size, "%s", *(const bool *)f ? "yes" : "no");
+    case CONF_TYPE_UINT:
+        return snprintf(buf, size, "%" PRIu32, *(const uint32_t *)f);
+    case CONF_TYPE_MODE:
+        return snprintf(buf, size, "%04" PRIo32, *(const uint32_t *)f);
+    case CONF_TYPE_SIZE:
+        return format_size(*(const uint64_t *)f, buf, size);
     case CONF_TYPE_ENUM:
         for (const struct conf_enum_value *e = k->values; e->name; e++)
             if (e->value == *(const int *)f)

@@ -1,10 +1,10 @@
 /* daemon: rendering of conversations with the known template families. */
+#include "daemon/chat.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "daemon/chat.h"
 
 enum srv_tmpl srv_chat_detect(const char *tmpl)
 {
@@ -57,7 +57,8 @@ static int render_llama2(FILE *f, const struct ipc_message *m, uint32_t n, char 
     for (uint32_t turn = 0; i < n; i++, turn++) {
         enum ipc_role want = turn % 2 ? IPC_ROLE_ASSISTANT : IPC_ROLE_USER;
         if (m[i].role != want) {
-            snprintf(reterr, errlen, "llama2 chat needs user and assistant messages in turn (message %u)", i);
+            snprintf(reterr, errlen,
+                     "llama2 chat needs user and assistant messages in turn (message %u)", i);
             return -EINVAL;
         }
         if (want == IPC_ROLE_ASSISTANT) {

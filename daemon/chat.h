@@ -12,19 +12,19 @@
 
 enum srv_tmpl {
     SRV_TMPL_NONE = 0, /* unknown or absent: chat is refused */
-    SRV_TMPL_LLAMA2,   /* [INST] ... [/INST], <<SYS>> */
-    SRV_TMPL_CHATML,   /* <|im_start|>role ... <|im_end|> */
-    SRV_TMPL_ZEPHYR,   /* <|user|> ... </s> (TinyLlama chat) */
+    SRV_TMPL_LLAMA2, /* [INST] ... [/INST], <<SYS>> */
+    SRV_TMPL_CHATML, /* <|im_start|>role ... <|im_end|> */
+    SRV_TMPL_ZEPHYR, /* <|user|> ... </s> (TinyLlama chat) */
 };
 
 enum srv_tmpl srv_chat_detect(const char *tmpl);
 const char *srv_chat_name(enum srv_tmpl t);
 
 struct srv_chat_prompt {
-    char *text;         /* rendered prompt, to tokenize with special tokens */
+    char *text; /* rendered prompt, to tokenize with special tokens */
     size_t len;
-    bool add_bos;       /* tokenize with BOS */
-    const char *stop;   /* implicit stop string of the template, or NULL */
+    bool add_bos; /* tokenize with BOS */
+    const char *stop; /* implicit stop string of the template, or NULL */
 };
 
 /* -EOPNOTSUPP for SRV_TMPL_NONE, -EINVAL for a conversation the template

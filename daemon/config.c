@@ -1,11 +1,12 @@
 /* daemon: defaults and validation of laded's settings. */
+#include "daemon/config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/conf.h"
-#include "daemon/config.h"
 #include "daemon/log.h"
 #include "llama/llm.h"
 
@@ -59,7 +60,8 @@ int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen)
         what = "max_request_bytes must be in [1 KiB, 64 MiB]";
     else if (l->max_output < 64 * 1024 || l->max_output > (1u << 30))
         what = "max_output_buffer_bytes must be in [64 KiB, 1 GiB]";
-    else if (l->max_tokens < 1 || l->default_max_tokens < 1 || l->default_max_tokens > l->max_tokens)
+    else if (l->max_tokens < 1 || l->default_max_tokens < 1 ||
+             l->default_max_tokens > l->max_tokens)
         what = "default_max_tokens must be in [1, max_tokens]";
     else if (l->la_n_max < 2 || l->la_n_max > 16 || l->la_w_max < 1 || l->la_w_max > 128 ||
              l->la_g_max < 1 || l->la_g_max > 128)

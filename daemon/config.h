@@ -15,16 +15,16 @@
 #define SRV_CONN_REQS_MAX 4096 /* in-flight generations per connection, hard */
 
 struct srv_limits {
-    uint32_t max_connections;    /* open client connections */
-    uint32_t queue_max;          /* generations waiting (not running) */
-    uint32_t max_conn_requests;  /* in-flight generations per connection */
-    size_t max_line;             /* bytes of one request line */
-    size_t max_output;           /* bytes buffered for one slow client */
-    uint32_t max_tokens;         /* cap on a request's max_tokens */
+    uint32_t max_connections; /* open client connections */
+    uint32_t queue_max; /* generations waiting (not running) */
+    uint32_t max_conn_requests; /* in-flight generations per connection */
+    size_t max_line; /* bytes of one request line */
+    size_t max_output; /* bytes buffered for one slow client */
+    uint32_t max_tokens; /* cap on a request's max_tokens */
     uint32_t default_max_tokens; /* when the request gives none */
     uint32_t max_detok_tokens;
-    bool lookahead_default;      /* lookahead when the request does not say */
-    uint32_t la_n, la_w, la_g;   /* defaults, 0: the engine chooses */
+    bool lookahead_default; /* lookahead when the request does not say */
+    uint32_t la_n, la_w, la_g; /* defaults, 0: the engine chooses */
     uint32_t la_n_max, la_w_max, la_g_max; /* caps on what a request asks */
 };
 
@@ -37,8 +37,8 @@ struct srv_config {
     char *device;
     char *fake_engine; /* non-NULL: the toy engine with this spec (tests) */
     char *config_path; /* NULL: none */
-    double grace_s;    /* SIGTERM: how long running work may finish */
-    bool watchdog;     /* answer WatchdogSec= */
+    double grace_s; /* SIGTERM: how long running work may finish */
+    bool watchdog; /* answer WatchdogSec= */
     /* reloadable */
     int log_level;
     struct srv_limits lim;
@@ -57,6 +57,7 @@ int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen)
  * through llm_tuning_set() (llama/llm.h); zero for the others. 0, or
  * -EINVAL with "[tuning] KEY: reason" in reterr. The model is not touched,
  * so --check-config and a reload can run it. */
-int srv_tuning_from_conf(const struct conf *cf, struct llm_tuning *ret, char *reterr, size_t errlen);
+int srv_tuning_from_conf(const struct conf *cf, struct llm_tuning *ret, char *reterr,
+                         size_t errlen);
 
 #endif

@@ -21,12 +21,12 @@
 
 /* Static facts, valid for the engine's lifetime. */
 struct srv_engine_info {
-    const char *model_name;    /* general.name, or the file's basename */
+    const char *model_name; /* general.name, or the file's basename */
     const char *model_path;
-    const char *arch;          /* "llama" */
-    const char *device;        /* e.g. "NVIDIA H100 (discrete)", "llvmpipe (cpu)" */
+    const char *arch; /* "llama" */
+    const char *device; /* e.g. "NVIDIA H100 (discrete)", "llvmpipe (cpu)" */
     const char *chat_template; /* tokenizer.chat_template, NULL if none */
-    uint32_t n_ctx;            /* positions one sequence may use */
+    uint32_t n_ctx; /* positions one sequence may use */
     uint32_t n_vocab;
 };
 

@@ -16,16 +16,27 @@
 #include "daemon/engine.h"
 #include "daemon/util.h"
 
-enum { FAKE_STEP_MAX = 16, FAKE_UNK = 0, FAKE_BOS = 1, FAKE_EOS = 2, FAKE_BYTE0 = 3,
-       FAKE_IM_START = 259, FAKE_IM_END = 260, FAKE_N_VOCAB = 261 };
+enum {
+    FAKE_STEP_MAX = 16,
+    FAKE_UNK = 0,
+    FAKE_BOS = 1,
+    FAKE_EOS = 2,
+    FAKE_BYTE0 = 3,
+    FAKE_IM_START = 259,
+    FAKE_IM_END = 260,
+    FAKE_N_VOCAB = 261
+};
 
 static const char *const fake_special[] = {
-    [FAKE_UNK] = "<unk>", [FAKE_BOS] = "<s>", [FAKE_EOS] = "</s>",
+    [FAKE_UNK] = "<unk>",
+    [FAKE_BOS] = "<s>",
+    [FAKE_EOS] = "</s>",
 };
 
 /* The output text: ASCII and multi-byte UTF-8, so streaming has to hold
  * back split characters. */
-static const char fake_story[] = "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. ";
+static const char fake_story[] =
+        "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. ";
 
 static const char *const fake_templates[] = {
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}",
@@ -48,8 +59,9 @@ static void fake_info(void *ctx, struct srv_engine_info *ret)
         .model_path = "(fake)",
         .arch = "fake",
         .device = f->device,
-        .chat_template = !strcmp(f->tmpl, "chatml") ? fake_templates[0]
-                         : !strcmp(f->tmpl, "llama2") ? fake_templates[1] : NULL,
+        .chat_template = !strcmp(f->tmpl, "chatml") ? fake_templates[0] :
+                         !strcmp(f->tmpl, "llama2") ? fake_templates[1] :
+                                                      NULL,
         .n_ctx = f->n_ctx,
         .n_vocab = FAKE_N_VOCAB,
     };
@@ -177,8 +189,8 @@ struct fake_run {
     uint32_t n_held, sent;
 };
 
-static void fake_run_init(struct fake *f, const int32_t *prompt, uint32_t n, const struct dec_params *p,
-                          struct fake_run *r)
+static void fake_run_init(struct fake *f, const int32_t *prompt, uint32_t n,
+                          const struct dec_params *p, struct fake_run *r)
 {
     size_t len = 0;
 
@@ -207,7 +219,8 @@ static int fake_release(struct fake_run *r, uint64_t upto, srv_emit_fn emit, voi
 
 /* Hold a step's tokens; release what no stop string can begin in. True
  * when a stop string is complete (the tokens before it are released). */
-static bool fake_feed(struct fake_run *r, const int32_t *toks, uint32_t k, srv_emit_fn emit, void *ud, int *ret_err)
+static bool fake_feed(struct fake_run *r, const int32_t *toks, uint32_t k, srv_emit_fn emit,
+                      void *ud, int *ret_err)
 {
     char bytes[FAKE_STEP_MAX];
     uint64_t at;
@@ -222,8 +235,9 @@ static bool fake_feed(struct fake_run *r, const int32_t *toks, uint32_t k, srv_e
     return hit;
 }
 
-static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                         srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
+static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
+                         const struct dec_params *p, srv_emit_fn emit, srv_cancel_fn cancel,
+                         void *ud, struct dec_result *ret)
 {
     struct fake *f = ctx;
     struct dec_stats *st = &ret->stats;

@@ -53,19 +53,21 @@ static void e_info(void *ctx, struct srv_engine_info *ret)
     };
 }
 
-static int e_tokenize(void *ctx, const char *text, size_t len, unsigned flags, int32_t *ret_tokens, uint32_t cap,
-                      uint32_t *ret_n)
+static int e_tokenize(void *ctx, const char *text, size_t len, unsigned flags, int32_t *ret_tokens,
+                      uint32_t cap, uint32_t *ret_n)
 {
     struct engine *e = ctx;
     size_t n = 0;
     /* SRV_TOK_SPECIAL: SentencePiece has no special-token text here; the
      * templates lade renders for these models need none. */
-    int r = llm_tok_encode(llm_model_tok(e->model), text, len, (flags & SRV_TOK_ADD_BOS) != 0, ret_tokens, cap, &n);
+    int r = llm_tok_encode(llm_model_tok(e->model), text, len, (flags & SRV_TOK_ADD_BOS) != 0,
+                           ret_tokens, cap, &n);
     *ret_n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     return r == -ENOSPC ? -E2BIG : r;
 }
 
-static int e_detokenize(void *ctx, const int32_t *tokens, uint32_t n, char *buf, size_t cap, size_t *ret_len)
+static int e_detokenize(void *ctx, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
+                        size_t *ret_len)
 {
     struct engine *e = ctx;
     /* llm_tok_decode NUL-terminates: ask for one byte more than the caller's
@@ -87,7 +89,8 @@ static int e_detok_new(void *ctx, void **ret_state)
     return 0;
 }
 
-static int e_detok_push(void *state, const int32_t *tokens, uint32_t n, char *buf, size_t cap, size_t *ret_len)
+static int e_detok_push(void *state, const int32_t *tokens, uint32_t n, char *buf, size_t cap,
+                        size_t *ret_len)
 {
     struct llm_detok *d = state;
     size_t used = 0;
@@ -135,28 +138,32 @@ static void fill_params(const struct engine *e, const struct dec_params *p, stru
     d->n = p->n ? p->n : e->def_n;
     d->w = p->w ? p->w : e->def_w;
     d->g = p->g ? p->g : e->def_g;
-    if (d->n < 3) /* the protocol allows n = 2, which is plain decoding plus a pool: decoding wants >= 3 */
+    if (d->n <
+        3) /* the protocol allows n = 2, which is plain decoding plus a pool: decoding wants >= 3 */
         d->n = 3;
     d->bonus = e->bonus;
     d->seed_pool = e->seed_pool;
 }
 
-static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
-                      srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret)
+static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
+                      const struct dec_params *p, srv_emit_fn emit, srv_cancel_fn cancel, void *ud,
+                      struct dec_result *ret)
 {
     struct engine *e = ctx;
     struct dec_params d;
     fill_params(e, p, &d);
-    struct gen_ctx g = {emit, cancel, ud, 0};
-    struct dec_text text = {stop_piece, e};
+    struct gen_ctx g = { emit, cancel, ud, 0 };
+    struct dec_text text = { stop_piece, e };
     if (cancel(ud)) {
-        *ret = (struct dec_result){.finish = DEC_FINISH_CANCELLED, .stop_token = -1};
+        *ret = (struct dec_result){ .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
         return 0;
     }
-    if (d.n_stop && !e->stop_text && !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
+    if (d.n_stop && !e->stop_text &&
+        !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
         return -ENOMEM;
     llm_detok_init(&e->stop_detok, llm_model_tok(e->model));
-    int err = dec_generate(e->session, prompt, n_prompt, &d, d.n_stop ? &text : NULL, on_tokens, &g, ret);
+    int err = dec_generate(e->session, prompt, n_prompt, &d, d.n_stop ? &text : NULL, on_tokens, &g,
+                           ret);
     if (g.emit_ret < 0)
         return g.emit_ret;
     if (err == -E2BIG)
@@ -200,7 +207,8 @@ static void describe(struct engine *e, const struct conf *cf)
         snprintf(e->name, sizeof(e->name), "%.*s", (int)s.len, s.ptr);
     else
         snprintf(e->name, sizeof(e->name), "%s", basename(e->path));
-    snprintf(e->path, sizeof(e->path), "%s", cf->model.path); /* basename may have written into it */
+    snprintf(e->path, sizeof(e->path), "%s",
+             cf->model.path); /* basename may have written into it */
     const struct vkr_device_info *di = &llm_model_vk(e->model)->info;
     snprintf(e->device, sizeof(e->device), "%s (%s)", di->name, vkr_device_type_name(di->type));
     if (llm_gguf_get_str(g, "tokenizer.chat_template", &s, NULL, 0) == 0 && s.len < (1u << 20)) {
@@ -229,10 +237,12 @@ static void choose_lookahead(struct engine *e, const struct conf *cf)
     if (e->def_g > e->caps.max_g)
         e->def_g = e->caps.max_g;
     if (r)
-        srv_log(LOG_INFO, "what one more row in a step costs cannot be measured here (%s): lookahead defaults (N,W,G)=(%u,%u,%u)",
+        srv_log(LOG_INFO,
+                "what one more row in a step costs cannot be measured here (%s): lookahead defaults (N,W,G)=(%u,%u,%u)",
                 strerror(-r), e->def_n, e->def_w, e->def_g);
     else
-        srv_log(LOG_INFO, "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
+        srv_log(LOG_INFO,
+                "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
                 cost, e->def_n, e->def_w, e->def_g);
 }
 
@@ -245,19 +255,23 @@ static const char *switch_text(enum llm_switch s)
 static void log_tuning(const struct llm_tuning *t)
 {
     char geom[3][48];
-    const struct llm_mm_geom *g[3] = {&t->mm, &t->mm_wide, &t->mm_one};
+    const struct llm_mm_geom *g[3] = { &t->mm, &t->mm_wide, &t->mm_one };
     for (int i = 0; i < 3; i++)
-        snprintf(geom[i], sizeof(geom[i]), "%u,%u,%u,%u", g[i]->local, g[i]->tile, g[i]->rps, g[i]->unroll);
-    srv_log(LOG_INFO, "tuning: mm=%s mm_wide=%s mm_one=%s mm_xsh=%u mm_splitk=%u fuse=%s coopmat=%s cm=%u,%u "
-            "att=%u,%u step_cache=%u draw=%s", geom[0], geom[1], geom[2], t->mm_xsh, t->mm_splitk,
-            switch_text(t->fuse), switch_text(t->coopmat), t->cm_nsg, t->cm_kc, t->att_subgroups, t->att_split,
+        snprintf(geom[i], sizeof(geom[i]), "%u,%u,%u,%u", g[i]->local, g[i]->tile, g[i]->rps,
+                 g[i]->unroll);
+    srv_log(LOG_INFO,
+            "tuning: mm=%s mm_wide=%s mm_one=%s mm_xsh=%u mm_splitk=%u fuse=%s coopmat=%s cm=%u,%u "
+            "att=%u,%u step_cache=%u draw=%s",
+            geom[0], geom[1], geom[2], t->mm_xsh, t->mm_splitk, switch_text(t->fuse),
+            switch_text(t->coopmat), t->cm_nsg, t->cm_kc, t->att_subgroups, t->att_split,
             t->step_cache == LLM_STEP_CACHE_OFF ? 0 : t->step_cache, switch_text(t->draw));
 }
 
 int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
 {
     if (cf->model.kv_cache_type != CONF_KV_F16) {
-        srv_log(LOG_ERR, "Failed to load the model: kv_cache_type f32 is not supported yet, use f16");
+        srv_log(LOG_ERR,
+                "Failed to load the model: kv_cache_type f32 is not supported yet, use f16");
         return -ENOTSUP;
     }
     struct engine *e = calloc(1, sizeof(*e));

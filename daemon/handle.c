@@ -22,10 +22,12 @@ void srv_req_unref(struct srv_req *r)
 
 void srv_handle_overlong(struct srv *s, struct srv_conn *c)
 {
-    srv_conn_send_error(s, c, NULL, IPC_ERR_TOO_LARGE, "request line longer than %zu bytes", s->cfg.lim.max_line);
+    srv_conn_send_error(s, c, NULL, IPC_ERR_TOO_LARGE, "request line longer than %zu bytes",
+                        s->cfg.lim.max_line);
 }
 
-static void send_result(struct srv *s, struct srv_conn *c, const struct ipc_request *rq, json_t *body)
+static void send_result(struct srv *s, struct srv_conn *c, const struct ipc_request *rq,
+                        json_t *body)
 {
     size_t len;
     char *line = body ? ipc_event_result(&rq->id, rq->op, body, &len) : NULL;
@@ -85,7 +87,8 @@ static enum ipc_err tokenize_prompt(struct srv *s, struct srv_req *r, const char
         return IPC_ERR_INTERNAL;
     k = s->engine.ops->tokenize(s->engine.ctx, text, len, flags, r->prompt, cap, &n);
     if (k == -E2BIG || (k == 0 && n >= s->info.n_ctx)) {
-        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", n, s->info.n_ctx);
+        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", n,
+                 s->info.n_ctx);
         return IPC_ERR_CONTEXT_EXCEEDED;
     }
     if (k < 0) {
@@ -107,7 +110,8 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
     int k;
 
     if (r->rq.op == IPC_OP_GENERATE)
-        return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg, msglen);
+        return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
+                               msglen);
     k = srv_chat_render(s->tmpl, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
     if (k == -EOPNOTSUPP)
         return IPC_ERR_UNSUPPORTED_TEMPLATE;
@@ -117,7 +121,8 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
         snprintf(msg, msglen, "out of memory");
         return IPC_ERR_INTERNAL;
     }
-    e = tokenize_prompt(s, r, cp.text, cp.len, SRV_TOK_SPECIAL | (cp.add_bos ? SRV_TOK_ADD_BOS : 0), msg, msglen);
+    e = tokenize_prompt(s, r, cp.text, cp.len, SRV_TOK_SPECIAL | (cp.add_bos ? SRV_TOK_ADD_BOS : 0),
+                        msg, msglen);
     if (cp.stop)
         r->stop[r->rq.params.n_stop++] = cp.stop;
     srv_chat_prompt_done(&cp);
@@ -145,7 +150,8 @@ static enum ipc_err check_conn(struct srv *s, struct srv_conn *c, const struct i
     return IPC_ERR_NONE;
 }
 
-static enum ipc_err enqueue(struct srv *s, struct srv_conn *c, struct srv_req *r, char *msg, size_t msglen)
+static enum ipc_err enqueue(struct srv *s, struct srv_conn *c, struct srv_req *r, char *msg,
+                            size_t msglen)
 {
     int k;
 
@@ -208,8 +214,8 @@ static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_requ
         srv_req_unref(r);
         return;
     }
-    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u",
-            id.s, (unsigned long long)c->id, r->n_prompt, r->rq.params.max_tokens);
+    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u", id.s,
+            (unsigned long long)c->id, r->n_prompt, r->rq.params.max_tokens);
 }
 
 static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
@@ -221,7 +227,8 @@ static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request 
         if (ipc_id_equal(&c->reqs[i]->rq.id, &rq->target))
             r = c->reqs[i];
     if (!r) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_NOT_FOUND, "no request '%s' in flight on this connection", rq->target.s);
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_NOT_FOUND,
+                            "no request '%s' in flight on this connection", rq->target.s);
         return;
     }
     atomic_store(&r->cancel, true);
@@ -230,11 +237,13 @@ static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request 
     pthread_mutex_unlock(&s->mu);
     if (was_queued) {
         /* Never reached the scheduler: answer for it here. */
-        srv_conn_send_error(s, c, &r->rq.id, IPC_ERR_CANCELLED, "request cancelled before it started");
+        srv_conn_send_error(s, c, &r->rq.id, IPC_ERR_CANCELLED,
+                            "request cancelled before it started");
         srv_conn_forget_req(c, r); /* drops the connection's reference */
-        srv_req_unref(r);          /* and this the queue's */
+        srv_req_unref(r); /* and this the queue's */
     }
-    send_result(s, c, rq, json_pack("{s:o, s:b}", "target", ipc_id_to_json(&rq->target), "cancelled", 1));
+    send_result(s, c, rq,
+                json_pack("{s:o, s:b}", "target", ipc_id_to_json(&rq->target), "cancelled", 1));
 }
 
 static void handle_tokenize(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
@@ -249,9 +258,11 @@ static void handle_tokenize(struct srv *s, struct srv_conn *c, struct ipc_reques
         srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "out of memory");
         return;
     }
-    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0, toks, cap, &n);
+    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0,
+                                toks, cap, &n);
     if (k < 0) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to tokenize: %s", strerror(-k));
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to tokenize: %s",
+                            strerror(-k));
         return;
     }
     arr = json_array();
@@ -269,19 +280,23 @@ static void handle_detokenize(struct srv *s, struct srv_conn *c, struct ipc_requ
 
     for (uint32_t i = 0; i < rq->n_tokens; i++) {
         if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
-            srv_conn_send_error(s, c, &rq->id, IPC_ERR_OUT_OF_RANGE, "tokens[%u] = %d is not below n_vocab %u",
-                                i, rq->tokens[i], s->info.n_vocab);
+            srv_conn_send_error(s, c, &rq->id, IPC_ERR_OUT_OF_RANGE,
+                                "tokens[%u] = %d is not below n_vocab %u", i, rq->tokens[i],
+                                s->info.n_vocab);
             return;
         }
     }
     for (int tries = 0; k == -E2BIG && tries < 3; tries++, cap *= 4) {
         free(raw);
         raw = malloc(cap);
-        k = raw ? s->engine.ops->detokenize(s->engine.ctx, rq->tokens, rq->n_tokens, raw, cap, &len) : -ENOMEM;
+        k = raw ? s->engine.ops->detokenize(s->engine.ctx, rq->tokens, rq->n_tokens, raw, cap,
+                                            &len) :
+                  -ENOMEM;
     }
     clean = k == 0 ? malloc(len * 3 + 1) : NULL;
     if (!clean) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to detokenize: %s", strerror(k < 0 ? -k : ENOMEM));
+        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to detokenize: %s",
+                            strerror(k < 0 ? -k : ENOMEM));
         return;
     }
     len = ipc_utf8_sanitize(raw, len, clean, len * 3 + 1);
@@ -294,18 +309,18 @@ static json_t *info_json(struct srv *s)
     const struct srv_limits *l = &s->cfg.lim;
     const char *tn = srv_chat_name(s->tmpl);
 
-    return json_pack("{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"
-                     " s:{s:b, s:i, s:i, s:i}, s:{s:s, s:i}}",
-                     "model", "name", in->model_name, "path", in->model_path, "arch", in->arch,
-                     "n_ctx", (int)in->n_ctx, "n_vocab", (int)in->n_vocab, "chat_template", tn,
-                     "device", in->device,
-                     "limits", "max_connections", (int)l->max_connections, "queue_max", (int)l->queue_max,
-                     "max_requests_per_connection", (int)l->max_conn_requests,
-                     "max_line", (json_int_t)l->max_line, "max_output", (json_int_t)l->max_output,
-                     "max_tokens", (int)l->max_tokens, "default_max_tokens", (int)l->default_max_tokens,
-                     "lookahead", "enabled", l->lookahead_default, "n_max", (int)l->la_n_max,
-                     "w_max", (int)l->la_w_max, "g_max", (int)l->la_g_max,
-                     "version", "server", LADE_VERSION, "protocol", IPC_PROTOCOL_VERSION);
+    return json_pack(
+            "{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"
+            " s:{s:b, s:i, s:i, s:i}, s:{s:s, s:i}}",
+            "model", "name", in->model_name, "path", in->model_path, "arch", in->arch, "n_ctx",
+            (int)in->n_ctx, "n_vocab", (int)in->n_vocab, "chat_template", tn, "device", in->device,
+            "limits", "max_connections", (int)l->max_connections, "queue_max", (int)l->queue_max,
+            "max_requests_per_connection", (int)l->max_conn_requests, "max_line",
+            (json_int_t)l->max_line, "max_output", (json_int_t)l->max_output, "max_tokens",
+            (int)l->max_tokens, "default_max_tokens", (int)l->default_max_tokens, "lookahead",
+            "enabled", l->lookahead_default, "n_max", (int)l->la_n_max, "w_max", (int)l->la_w_max,
+            "g_max", (int)l->la_g_max, "version", "server", LADE_VERSION, "protocol",
+            IPC_PROTOCOL_VERSION);
 }
 
 static json_t *status_json(struct srv *s, bool full)
@@ -342,7 +357,8 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
     int k = ipc_request_parse(line, len, &lim, &rq, &err);
 
     if (k < 0) {
-        srv_log(SRV_LOG_DEBUG, "Connection %llu sent a bad request: %s", (unsigned long long)c->id, err.message);
+        srv_log(SRV_LOG_DEBUG, "Connection %llu sent a bad request: %s", (unsigned long long)c->id,
+                err.message);
         srv_conn_send_error(s, c, err.id.present ? &err.id : NULL, err.code, "%s", err.message);
         return;
     }
@@ -354,12 +370,24 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
     s->stats.requests[rq.op]++;
     pthread_mutex_unlock(&s->mu);
     switch (rq.op) {
-    case IPC_OP_CANCEL: handle_cancel(s, c, &rq); break;
-    case IPC_OP_TOKENIZE: handle_tokenize(s, c, &rq); break;
-    case IPC_OP_DETOKENIZE: handle_detokenize(s, c, &rq); break;
-    case IPC_OP_INFO: send_result(s, c, &rq, info_json(s)); break;
-    case IPC_OP_HEALTH: send_result(s, c, &rq, status_json(s, false)); break;
-    default: send_result(s, c, &rq, status_json(s, true)); break;
+    case IPC_OP_CANCEL:
+        handle_cancel(s, c, &rq);
+        break;
+    case IPC_OP_TOKENIZE:
+        handle_tokenize(s, c, &rq);
+        break;
+    case IPC_OP_DETOKENIZE:
+        handle_detokenize(s, c, &rq);
+        break;
+    case IPC_OP_INFO:
+        send_result(s, c, &rq, info_json(s));
+        break;
+    case IPC_OP_HEALTH:
+        send_result(s, c, &rq, status_json(s, false));
+        break;
+    default:
+        send_result(s, c, &rq, status_json(s, true));
+        break;
     }
     ipc_request_done(&rq);
 }

@@ -1,10 +1,10 @@
 /* daemon: journald-friendly stderr logging. */
+#include "daemon/log.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "daemon/log.h"
 
 static atomic_int log_level = SRV_LOG_INFO;
 
@@ -20,7 +20,7 @@ int srv_log_get_level(void)
 
 int srv_log_level_parse(const char *s)
 {
-    static const char *const names[] = { "emerg", "alert", "crit", "err",
+    static const char *const names[] = { "emerg",   "alert",  "crit", "err",
                                          "warning", "notice", "info", "debug" };
 
     if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')

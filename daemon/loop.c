@@ -1,6 +1,8 @@
 /* daemon: the connections. Accepting, reading request lines, buffering
  * output (bounded: a client that stops reading is dropped), delivering what
  * the scheduler posted, closing. Event-loop thread only. */
+#include "daemon/loop.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +13,6 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "daemon/loop.h"
 #include "daemon/util.h"
 
 #define READ_CHUNK_MAX (256u * 1024)
@@ -24,7 +25,8 @@ static void conn_set_events(struct srv *s, struct srv_conn *c)
     if (ev == c->events || c->dead)
         return;
     if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
-        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to update connection %llu, dropping it", (unsigned long long)c->id);
+        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to update connection %llu, dropping it",
+                      (unsigned long long)c->id);
         c->dead = true;
         return;
     }
@@ -34,13 +36,15 @@ static void conn_set_events(struct srv *s, struct srv_conn *c)
 static void conn_flush(struct srv *s, struct srv_conn *c)
 {
     while (c->out_off < c->out_len && !c->dead) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             break;
         if (n < 0) {
-            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id, strerror(errno));
+            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id,
+                    strerror(errno));
             c->dead = true;
             return;
         }
@@ -78,7 +82,8 @@ void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len)
     if (c->dead || !line)
         return;
     if (c->out_len - c->out_off + len > s->cfg.lim.max_output) {
-        srv_log(SRV_LOG_WARNING, "Connection %llu (pid %d) does not read its events, %zu bytes pending, dropping it",
+        srv_log(SRV_LOG_WARNING,
+                "Connection %llu (pid %d) does not read its events, %zu bytes pending, dropping it",
                 (unsigned long long)c->id, (int)c->pid, c->out_len - c->out_off);
         pthread_mutex_lock(&s->mu);
         s->stats.dropped_slow_clients++;
@@ -87,7 +92,8 @@ void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len)
         return;
     }
     if (out_reserve(c, len) < 0) {
-        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
+        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it",
+                (unsigned long long)c->id);
         c->dead = true;
         return;
     }
@@ -146,14 +152,16 @@ void srv_conn_read(struct srv *s, struct srv_conn *c)
     ssize_t n;
 
     if (!p || avail == 0) {
-        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
+        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it",
+                (unsigned long long)c->id);
         c->dead = true;
         return;
     }
     n = read(c->fd, p, avail < READ_CHUNK_MAX ? avail : READ_CHUNK_MAX);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) {
-            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id, strerror(errno));
+            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id,
+                    strerror(errno));
             c->dead = true;
         }
         return;
@@ -227,7 +235,8 @@ static void reject(struct srv *s, int fd)
     char msg[96];
     srv_cleanup_free char *line = NULL;
 
-    snprintf(msg, sizeof(msg), "the daemon serves at most %u connections", s->cfg.lim.max_connections);
+    snprintf(msg, sizeof(msg), "the daemon serves at most %u connections",
+             s->cfg.lim.max_connections);
     line = ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
     if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         srv_log_errno(SRV_LOG_DEBUG, errno, "Failed to tell a refused client why");
@@ -243,7 +252,9 @@ static int conn_add(struct srv *s, int fd)
     struct srv_conn *c = calloc(1, sizeof(*c));
     struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
     socklen_t cl = sizeof(cred);
-    struct ipc_hello h = { .server_version = LADE_VERSION, .model = s->info.model_name, .device = s->info.device };
+    struct ipc_hello h = { .server_version = LADE_VERSION,
+                           .model = s->info.model_name,
+                           .device = s->info.device };
     size_t len;
 
     if (!c)
@@ -265,7 +276,8 @@ static int conn_add(struct srv *s, int fd)
     pthread_mutex_lock(&s->mu);
     s->stats.connections_total++;
     pthread_mutex_unlock(&s->mu);
-    srv_log(SRV_LOG_INFO, "Connection %llu from pid %d uid %d", (unsigned long long)c->id, (int)cred.pid, (int)cred.uid);
+    srv_log(SRV_LOG_INFO, "Connection %llu from pid %d uid %d", (unsigned long long)c->id,
+            (int)cred.pid, (int)cred.uid);
     char *line = ipc_event_hello(&h, &len);
     srv_conn_send(s, c, line, len);
     return 0;
@@ -279,7 +291,8 @@ void srv_accept(struct srv *s)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN) { /* EMFILE and friends: back off a little */
-                srv_log_errno(SRV_LOG_WARNING, errno, "Failed to accept a connection, pausing for 100 ms");
+                srv_log_errno(SRV_LOG_WARNING, errno,
+                              "Failed to accept a connection, pausing for 100 ms");
                 s->accept_paused_until_ns = srv_now_ns() + 100000000u;
             }
             return;

@@ -41,7 +41,8 @@ static void usage(FILE *f)
           "      --set SECTION.KEY=VALUE  override one configuration key\n"
           "      --check-config       validate the configuration and exit\n"
           "  -h, --help               this text\n"
-          "      --version            print the version\n", f);
+          "      --version            print the version\n",
+          f);
 }
 
 static int add_set(struct args *a, const char *s)
@@ -65,11 +66,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { OPT_SET = 256, OPT_CHECK, OPT_FAKE, OPT_VERSION };
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },   { "socket", required_argument, NULL, 's' },
-        { "model", required_argument, NULL, 'm' },    { "device", required_argument, NULL, 'd' },
-        { "set", required_argument, NULL, OPT_SET },  { "check-config", no_argument, NULL, OPT_CHECK },
+        { "config", required_argument, NULL, 'c' },
+        { "socket", required_argument, NULL, 's' },
+        { "model", required_argument, NULL, 'm' },
+        { "device", required_argument, NULL, 'd' },
+        { "set", required_argument, NULL, OPT_SET },
+        { "check-config", no_argument, NULL, OPT_CHECK },
         { "fake-engine", optional_argument, NULL, OPT_FAKE }, /* tests only, undocumented */
-        { "help", no_argument, NULL, 'h' },           { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
         { 0 },
     };
     int c, r = 0;
@@ -77,16 +82,37 @@ static int parse_args(int argc, char **argv, struct args *a)
     *a = (struct args){ .config = DEFAULT_CONFIG };
     while (r == 0 && (c = getopt_long(argc, argv, "c:s:m:d:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': a->config = optarg; a->config_explicit = true; break;
-        case 's': r = add_flag_set(a, 0, "daemon.socket", optarg); break;
-        case 'm': r = add_flag_set(a, 1, "model.path", optarg); break;
-        case 'd': r = add_flag_set(a, 2, "device.device", optarg); break;
-        case OPT_SET: r = add_set(a, optarg); break;
-        case OPT_CHECK: a->check_config = true; break;
-        case OPT_FAKE: a->fake_engine = optarg ? optarg : ""; break;
-        case 'h': usage(stdout); return 1;
-        case OPT_VERSION: printf("laded %s (protocol %d)\n", LADE_VERSION, IPC_PROTOCOL_VERSION); return 1;
-        default: usage(stderr); return -EINVAL;
+        case 'c':
+            a->config = optarg;
+            a->config_explicit = true;
+            break;
+        case 's':
+            r = add_flag_set(a, 0, "daemon.socket", optarg);
+            break;
+        case 'm':
+            r = add_flag_set(a, 1, "model.path", optarg);
+            break;
+        case 'd':
+            r = add_flag_set(a, 2, "device.device", optarg);
+            break;
+        case OPT_SET:
+            r = add_set(a, optarg);
+            break;
+        case OPT_CHECK:
+            a->check_config = true;
+            break;
+        case OPT_FAKE:
+            a->fake_engine = optarg ? optarg : "";
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("laded %s (protocol %d)\n", LADE_VERSION, IPC_PROTOCOL_VERSION);
+            return 1;
+        default:
+            usage(stderr);
+            return -EINVAL;
         }
     }
     if (r == 0 && optind < argc) {
@@ -171,7 +197,9 @@ static int socket_gid(const char *group, gid_t *ret)
         return 0;
     r = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
     if (r != 0 || !res) {
-        srv_log(SRV_LOG_ERR, "Group '%s' for the socket does not exist (set daemon.socket_group, or empty to keep the daemon's)", group);
+        srv_log(SRV_LOG_ERR,
+                "Group '%s' for the socket does not exist (set daemon.socket_group, or empty to keep the daemon's)",
+                group);
         return -ENOENT;
     }
     *ret = gr.gr_gid;
@@ -230,8 +258,8 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
     snprintf(path, sizeof(path), "%s", cfg->socket_path ? cfg->socket_path : "");
     if ((r = open_socket(cfg, &fd, &owned)) < 0)
         return r;
-    r = d->args.fake_engine ? srv_engine_fake_new(d->args.fake_engine, &engine)
-                            : srv_engine_llama_new(&d->conf, &engine);
+    r = d->args.fake_engine ? srv_engine_fake_new(d->args.fake_engine, &engine) :
+                              srv_engine_llama_new(&d->conf, &engine);
     if (r < 0) {
         srv_log_errno(SRV_LOG_ERR, r, "Failed to load the model");
     } else if ((r = srv_new(cfg, &engine, &s)) < 0) {
@@ -265,7 +293,8 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     srv_config_defaults(&cfg);
     snprintf(err, sizeof(err), "out of memory");
-    if (srv_config_from_conf(&cfg, &d.conf) < 0 || srv_config_validate(&cfg, err, sizeof(err)) < 0) {
+    if (srv_config_from_conf(&cfg, &d.conf) < 0 ||
+        srv_config_validate(&cfg, err, sizeof(err)) < 0) {
         srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
         r = -EINVAL;
     } else if (d.args.check_config) {

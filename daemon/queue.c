@@ -1,10 +1,10 @@
 /* daemon: bounded round-robin queue. O(n) per operation with n bounded by
  * SRV_QUEUE_HARD_MAX, which costs far less than one decoding step. */
+#include "daemon/queue.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "daemon/queue.h"
 
 int srv_queue_init(struct srv_queue *q, uint32_t cap, uint32_t limit)
 {

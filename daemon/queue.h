@@ -15,8 +15,8 @@ struct srv_queue_item {
 struct srv_queue {
     struct srv_queue_item *items; /* arrival order */
     uint32_t len;
-    uint32_t cap;       /* allocated, the hard maximum */
-    uint32_t limit;     /* current bound, <= cap (reloadable) */
+    uint32_t cap; /* allocated, the hard maximum */
+    uint32_t limit; /* current bound, <= cap (reloadable) */
     uint64_t last_conn; /* connection served last */
 };
 

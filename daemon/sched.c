@@ -65,7 +65,8 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 }
 
 /* Send n bytes of text (and the step's tokens) to the client. */
-static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t *tokens, uint32_t nt)
+static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t *tokens,
+                   uint32_t nt)
 {
     size_t len;
     char *line;
@@ -133,8 +134,8 @@ static bool gen_cancelled(void *ud)
 }
 
 /* The request's last event: done, or an error. */
-static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms, size_t *len,
-                         enum ipc_err *ret_err)
+static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms,
+                         size_t *len, enum ipc_err *ret_err)
 {
     char msg[128];
 
@@ -171,8 +172,8 @@ static void run_one(struct srv *s, struct srv_req *req)
         bool early_cancel = atomic_load(&req->cancel);
         r = early_cancel ? 0 : s->engine.ops->detok_new(s->engine.ctx, &g->detok);
         if (r == 0 && !early_cancel) {
-            r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params, gen_emit,
-                                        gen_cancelled, g, &res);
+            r = s->engine.ops->generate(s->engine.ctx, req->prompt, req->n_prompt, &req->rq.params,
+                                        gen_emit, gen_cancelled, g, &res);
             if (r == 0)
                 r = end_text(g, &res);
             s->engine.ops->detok_free(g->detok);
@@ -181,8 +182,9 @@ static void run_one(struct srv *s, struct srv_req *req)
     }
     srv_log(r < 0 ? SRV_LOG_WARNING : SRV_LOG_INFO,
             "Request '%s' of connection %llu: %s, %u prompt + %u generated tokens in %u steps, %.1f ms",
-            req->rq.id.s, (unsigned long long)req->conn_id, r < 0 ? "failed" : dec_finish_name(res.finish),
-            req->n_prompt, res.n_tokens, res.stats.steps, res.stats.prefill_ms + res.stats.step_ms_total);
+            req->rq.id.s, (unsigned long long)req->conn_id,
+            r < 0 ? "failed" : dec_finish_name(res.finish), req->n_prompt, res.n_tokens,
+            res.stats.steps, res.stats.prefill_ms + res.stats.step_ms_total);
     /* running is cleared before the terminal event goes out: once posted,
      * the loop may drop the last reference at any moment. */
     pthread_mutex_lock(&s->mu);

@@ -1,5 +1,7 @@
 /* daemon: the server's life: build, the event loop, SIGTERM drain, SIGHUP
  * reload, the watchdog. */
+#include "daemon/server.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,7 +15,6 @@
 #include "daemon/chat.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
-#include "daemon/server.h"
 #include "daemon/systemd.h"
 #include "daemon/util.h"
 
@@ -91,7 +92,8 @@ static void stop_listening(struct srv *s)
     close(s->listen_fd);
     s->listen_fd = -EBADF;
     if (s->socket_owned && unlink(s->cfg.socket_path) < 0 && errno != ENOENT)
-        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to remove '%s', ignoring", s->cfg.socket_path);
+        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to remove '%s', ignoring",
+                      s->cfg.socket_path);
 }
 
 /* SIGTERM: no new connections or requests, queued work is answered with
@@ -112,7 +114,8 @@ static void start_drain(struct srv *s)
         pthread_mutex_unlock(&s->mu);
         struct srv_conn *c = srv_conn_find(s, r->conn_id);
         if (c) {
-            srv_conn_send_error(s, c, &r->rq.id, IPC_ERR_SHUTTING_DOWN, "the daemon is shutting down");
+            srv_conn_send_error(s, c, &r->rq.id, IPC_ERR_SHUTTING_DOWN,
+                                "the daemon is shutting down");
             srv_conn_forget_req(c, r);
         }
         srv_req_unref(r);
@@ -144,7 +147,8 @@ static void reload(struct srv *s)
         pthread_mutex_lock(&s->mu);
         srv_queue_set_limit(&s->queue, nc.lim.queue_max);
         pthread_mutex_unlock(&s->mu);
-        srv_log(SRV_LOG_NOTICE, "Reloaded: log level %d, queue %u, connections %u, max_tokens %u, lookahead %u/%u/%u",
+        srv_log(SRV_LOG_NOTICE,
+                "Reloaded: log level %d, queue %u, connections %u, max_tokens %u, lookahead %u/%u/%u",
                 nc.log_level, nc.lim.queue_max, nc.lim.max_connections, nc.lim.max_tokens,
                 nc.lim.la_n_max, nc.lim.la_w_max, nc.lim.la_g_max);
     }
@@ -237,7 +241,8 @@ static int loop(struct srv *s)
             return srv_log_errno(SRV_LOG_ERR, errno, "Failed to wait for events");
         for (int i = 0; i < n; i++)
             dispatch(s, &evs[i]);
-        if (s->listen_fd >= 0 && s->accept_paused_until_ns && srv_now_ns() >= s->accept_paused_until_ns) {
+        if (s->listen_fd >= 0 && s->accept_paused_until_ns &&
+            srv_now_ns() >= s->accept_paused_until_ns) {
             s->accept_paused_until_ns = 0;
             srv_accept(s);
         }
@@ -262,8 +267,8 @@ static int setup_fds(struct srv *s, int listen_fd)
     s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->signal_fd < 0)
         return srv_log_errno(SRV_LOG_ERR, errno, "Failed to create a signalfd");
-    if ((r = watch(s, s->listen_fd, &tag_listen)) < 0 || (r = watch(s, s->signal_fd, &tag_signal)) < 0 ||
-        (r = watch(s, s->wake_fd, &tag_wake)) < 0)
+    if ((r = watch(s, s->listen_fd, &tag_listen)) < 0 ||
+        (r = watch(s, s->signal_fd, &tag_signal)) < 0 || (r = watch(s, s->wake_fd, &tag_wake)) < 0)
         return srv_log_errno(SRV_LOG_ERR, r, "Failed to set up the event loop");
     return 0;
 }
@@ -281,7 +286,8 @@ int srv_run(struct srv *s, int listen_fd, bool socket_owned)
     s->watchdog_usec = s->cfg.watchdog ? srv_sd_watchdog_usec() : 0;
     srv_log(SRV_LOG_NOTICE, "Serving model '%s' (%s, n_ctx %u, chat template %s) on %s at '%s'",
             s->info.model_name, s->info.arch, s->info.n_ctx,
-            srv_chat_name(s->tmpl) ? srv_chat_name(s->tmpl) : "none", s->info.device, s->cfg.socket_path);
+            srv_chat_name(s->tmpl) ? srv_chat_name(s->tmpl) : "none", s->info.device,
+            s->cfg.socket_path);
     srv_sd_ready(s->info.model_name, s->info.device);
     r = loop(s);
     srv_sched_join(s);

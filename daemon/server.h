@@ -108,16 +108,17 @@ struct srv_conn {
     size_t out_off, out_len, out_cap;
     struct srv_req **reqs; /* generations in flight */
     uint32_t n_reqs, cap_reqs;
-    uint32_t events;   /* epoll mask registered */
-    bool read_closed;  /* peer shut down its writing side */
-    bool dead;         /* close at the end of this loop iteration */
+    uint32_t events; /* epoll mask registered */
+    bool read_closed; /* peer shut down its writing side */
+    bool dead; /* close at the end of this loop iteration */
 };
 
 /* loop.c: queue an encoded line (taken over) for the connection. A client
  * whose unread output would pass max_output is marked dead. */
 void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len);
 void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id *id,
-                         enum ipc_err code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                         enum ipc_err code, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 /* Remove r from c's in-flight table and drop the connection's reference. */
 void srv_conn_forget_req(struct srv_conn *c, struct srv_req *r);
 

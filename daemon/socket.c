@@ -1,4 +1,6 @@
 /* daemon: socket creation with safe handling of stale socket files. */
+#include "daemon/socket.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,7 +9,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/socket.h"
 #include "daemon/util.h"
 
 static int fill_addr(const char *path, struct sockaddr_un *sa)
@@ -44,7 +45,8 @@ static int clear_path(const struct sockaddr_un *sa, char *reterr, size_t errlen)
     if (lstat(sa->sun_path, &st) < 0)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(reterr, errlen, "'%s' exists and is not a socket, refusing to replace it", sa->sun_path);
+        snprintf(reterr, errlen, "'%s' exists and is not a socket, refusing to replace it",
+                 sa->sun_path);
         return -EEXIST;
     }
     live = is_live(sa);
@@ -53,11 +55,13 @@ static int clear_path(const struct sockaddr_un *sa, char *reterr, size_t errlen)
         return -EADDRINUSE;
     }
     if (live < 0) {
-        snprintf(reterr, errlen, "cannot tell whether '%s' is in use: %s", sa->sun_path, strerror(-live));
+        snprintf(reterr, errlen, "cannot tell whether '%s' is in use: %s", sa->sun_path,
+                 strerror(-live));
         return live;
     }
     if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
-        snprintf(reterr, errlen, "failed to remove the stale socket '%s': %s", sa->sun_path, strerror(errno));
+        snprintf(reterr, errlen, "failed to remove the stale socket '%s': %s", sa->sun_path,
+                 strerror(errno));
         return -errno;
     }
     return 0;
@@ -71,7 +75,8 @@ int srv_socket_listen(const char *path, mode_t mode, gid_t gid, char *reterr, si
     int r;
 
     if ((r = fill_addr(path, &sa)) < 0) {
-        snprintf(reterr, errlen, "socket path '%s' is empty or longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+        snprintf(reterr, errlen, "socket path '%s' is empty or longer than %zu bytes", path,
+                 sizeof(sa.sun_path) - 1);
         return r;
     }
     if ((r = clear_path(&sa, reterr, errlen)) < 0)

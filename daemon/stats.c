@@ -1,9 +1,9 @@
 /* daemon: statistics. Derived rates (tokens/s, tokens per step, acceptance)
  * are computed from the counters so the two views never disagree. */
+#include "daemon/stats.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "daemon/stats.h"
 
 /* The finish reasons of a generation that ran, in the order the stats
  * list them. */
@@ -57,25 +57,21 @@ json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
         if (s->errors[i])
             json_object_set_new(by_err, ipc_err_name(i), json_integer((json_int_t)s->errors[i]));
     for (size_t i = 0; by_fin && i < sizeof(reported) / sizeof(reported[0]); i++)
-        json_object_set_new(by_fin, dec_finish_name(reported[i]), json_integer((json_int_t)s->finished[reported[i]]));
+        json_object_set_new(by_fin, dec_finish_name(reported[i]),
+                            json_integer((json_int_t)s->finished[reported[i]]));
     return json_pack("{s:f, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I,"
                      " s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
-                     "uptime_s", d.uptime_s,
-                     "connections_total", (json_int_t)s->connections_total,
-                     "connections_rejected", (json_int_t)s->connections_rejected,
-                     "requests_total", (json_int_t)d.requests, "requests", by_op,
-                     "errors_total", (json_int_t)d.errors, "errors", by_err,
-                     "generations", by_fin,
-                     "prompt_tokens", (json_int_t)s->prompt_tokens,
-                     "generated_tokens", (json_int_t)s->generated_tokens,
-                     "steps", (json_int_t)s->steps,
-                     "draft_tokens", (json_int_t)s->draft_tokens,
-                     "accepted_tokens", (json_int_t)s->accepted_tokens,
+                     "uptime_s", d.uptime_s, "connections_total", (json_int_t)s->connections_total,
+                     "connections_rejected", (json_int_t)s->connections_rejected, "requests_total",
+                     (json_int_t)d.requests, "requests", by_op, "errors_total",
+                     (json_int_t)d.errors, "errors", by_err, "generations", by_fin, "prompt_tokens",
+                     (json_int_t)s->prompt_tokens, "generated_tokens",
+                     (json_int_t)s->generated_tokens, "steps", (json_int_t)s->steps, "draft_tokens",
+                     (json_int_t)s->draft_tokens, "accepted_tokens", (json_int_t)s->accepted_tokens,
                      "tokens_per_s", d.tokens_per_s, "tokens_per_step", d.tokens_per_step,
-                     "acceptance", d.acceptance,
-                     "queue_depth", (int)s->queue_depth, "running", (int)s->running,
-                     "connections", (int)s->connections,
-                     "dropped_slow_clients", (json_int_t)s->dropped_slow_clients);
+                     "acceptance", d.acceptance, "queue_depth", (int)s->queue_depth, "running",
+                     (int)s->running, "connections", (int)s->connections, "dropped_slow_clients",
+                     (json_int_t)s->dropped_slow_clients);
 }
 
 static void metric(FILE *f, const char *name, const char *type, const char *help)
@@ -87,14 +83,16 @@ static void prom_labelled(FILE *f, const struct srv_stats *s)
 {
     metric(f, "requests_total", "counter", "Requests accepted, by op.");
     for (int i = 0; i < IPC_OP__COUNT; i++)
-        fprintf(f, "lade_requests_total{op=\"%s\"} %llu\n", ipc_op_name(i), (unsigned long long)s->requests[i]);
+        fprintf(f, "lade_requests_total{op=\"%s\"} %llu\n", ipc_op_name(i),
+                (unsigned long long)s->requests[i]);
     metric(f, "errors_total", "counter", "Error events sent, by code.");
     for (int i = 1; i < IPC_ERR__COUNT; i++)
-        fprintf(f, "lade_errors_total{code=\"%s\"} %llu\n", ipc_err_name(i), (unsigned long long)s->errors[i]);
+        fprintf(f, "lade_errors_total{code=\"%s\"} %llu\n", ipc_err_name(i),
+                (unsigned long long)s->errors[i]);
     metric(f, "generations_total", "counter", "Finished generations, by finish reason.");
     for (size_t i = 0; i < sizeof(reported) / sizeof(reported[0]); i++)
-        fprintf(f, "lade_generations_total{finish_reason=\"%s\"} %llu\n", dec_finish_name(reported[i]),
-                (unsigned long long)s->finished[reported[i]]);
+        fprintf(f, "lade_generations_total{finish_reason=\"%s\"} %llu\n",
+                dec_finish_name(reported[i]), (unsigned long long)s->finished[reported[i]]);
 }
 
 char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)
@@ -107,8 +105,10 @@ char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)
     if (!f)
         return NULL;
     prom_labelled(f, s);
-#define C(name, help, v) metric(f, name, "counter", help), fprintf(f, "lade_%s %llu\n", name, (unsigned long long)(v))
-#define G(name, help, fmt, v) metric(f, name, "gauge", help), fprintf(f, "lade_%s " fmt "\n", name, v)
+#define C(name, help, v) \
+    metric(f, name, "counter", help), fprintf(f, "lade_%s %llu\n", name, (unsigned long long)(v))
+#define G(name, help, fmt, v) \
+    metric(f, name, "gauge", help), fprintf(f, "lade_%s " fmt "\n", name, v)
     C("connections_total", "Client connections accepted.", s->connections_total);
     C("connections_rejected_total", "Connections refused (too many).", s->connections_rejected);
     C("slow_clients_dropped_total", "Clients dropped for not reading.", s->dropped_slow_clients);

@@ -14,8 +14,8 @@ struct srv_stats {
     uint64_t start_ns;
     uint64_t connections_total;
     uint64_t connections_rejected;
-    uint64_t requests[IPC_OP__COUNT];      /* accepted requests by op */
-    uint64_t errors[IPC_ERR__COUNT];       /* error events sent by code */
+    uint64_t requests[IPC_OP__COUNT]; /* accepted requests by op */
+    uint64_t errors[IPC_ERR__COUNT]; /* error events sent by code */
     uint64_t finished[DEC_FINISH_ERROR + 1]; /* generations by enum dec_finish */
     uint64_t prompt_tokens;
     uint64_t generated_tokens;

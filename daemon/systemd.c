@@ -1,4 +1,6 @@
 /* daemon: systemd integration through libsystemd. */
+#include "daemon/systemd.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -7,7 +9,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/log.h"
-#include "daemon/systemd.h"
 
 int srv_sd_listen_fd(int *ret_fd)
 {

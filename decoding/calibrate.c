@@ -1,11 +1,11 @@
 /* Measuring what one more row in a step costs on this model and device, so
  * that lookahead's default window fits the hardware (wide on a big GPU where
  * rows are nearly free, narrow on a CPU driver where every row costs). */
-#include "decoding/dec.h"
-
 #include <errno.h>
 #include <math.h>
 #include <time.h>
+
+#include "decoding/dec.h"
 
 static uint64_t mono_ns(void *user)
 {
@@ -21,8 +21,8 @@ struct clock {
 };
 
 /* One timed step, in nanoseconds. */
-static int time_once(const struct dec_model *m, const struct clock *c, const struct dec_row *rows, uint32_t n,
-                     int32_t *am, double *ret)
+static int time_once(const struct dec_model *m, const struct clock *c, const struct dec_row *rows,
+                     uint32_t n, int32_t *am, double *ret)
 {
     uint64_t t0 = c->now_ns(c->user);
     int err = m->step(m->ctx, rows, n, am, NULL);
@@ -41,10 +41,10 @@ int dec_lookahead_choose(const struct dec_model *m, struct dec_params *p, double
     return r;
 }
 
-int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
-                               double *ret_cost)
+int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user),
+                               void *user, double *ret_cost)
 {
-    struct clock c = {now_ns ? now_ns : mono_ns, now_ns ? user : NULL};
+    struct clock c = { now_ns ? now_ns : mono_ns, now_ns ? user : NULL };
     enum { PREFIX = 8, WIDE = 33 };
     struct dec_row rows[WIDE];
     int32_t am[WIDE], first;
@@ -58,7 +58,8 @@ int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(voi
         err = m->prefill(m->ctx, prefix, PREFIX, &first, NULL);
     /* A lookahead-shaped step: short chains under one root, one argmax a row. */
     for (uint32_t i = 0; i < WIDE; i++)
-        rows[i] = (struct dec_row){first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX, 0};
+        rows[i] = (struct dec_row){ first, i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4),
+                                    DEC_WANT_ARGMAX, 0 };
     /* A few untimed steps first (a GPU's clocks ramp up on first use, and
      * a cold first step would make rows look dearer than they are), then
      * one-row and wide steps taken in turn, the best of five each: the

@@ -35,23 +35,23 @@ uint32_t dec_rng_below(struct dec_rng *r, uint32_t n);
 
 struct dec_pool_entry {
     int32_t key;
-    int32_t prev, next;   /* within the key, oldest to newest; -1 ends */
+    int32_t prev, next; /* within the key, oldest to newest; -1 ends */
     int32_t aprev, anext; /* arena age list, oldest to newest */
 };
 
 struct dec_pool {
     uint32_t n_vocab;
-    uint32_t max_len;     /* tokens per tail the arena was sized for */
-    uint32_t cap;         /* entries in the arena */
-    uint32_t len;         /* tokens per tail now (N - 1) */
-    uint32_t g;           /* tails per key now */
+    uint32_t max_len; /* tokens per tail the arena was sized for */
+    uint32_t cap; /* entries in the arena */
+    uint32_t len; /* tokens per tail now (N - 1) */
+    uint32_t g; /* tails per key now */
     uint32_t n_entries;
-    int32_t *head;        /* [n_vocab] oldest tail of a key, -1 */
-    int32_t *tail;        /* [n_vocab] newest tail of a key */
-    uint32_t *count;      /* [n_vocab] */
+    int32_t *head; /* [n_vocab] oldest tail of a key, -1 */
+    int32_t *tail; /* [n_vocab] newest tail of a key */
+    uint32_t *count; /* [n_vocab] */
     struct dec_pool_entry *e; /* [cap] */
-    int32_t *tok;         /* [cap * max_len] */
-    int32_t free_head;    /* through .next */
+    int32_t *tok; /* [cap * max_len] */
+    int32_t free_head; /* through .next */
     int32_t age_head, age_tail;
 };
 
@@ -83,9 +83,9 @@ void dec_pool_add_all(struct dec_pool *p, const int32_t *tokens, uint32_t n);
 
 struct dec_window {
     uint32_t n, w;
-    uint32_t fill;              /* highest filled level */
-    uint32_t len[DEC_N_LIMIT];  /* tokens per level */
-    int32_t *lv[DEC_N_LIMIT];   /* each of capacity w_max + n_max */
+    uint32_t fill; /* highest filled level */
+    uint32_t len[DEC_N_LIMIT]; /* tokens per level */
+    int32_t *lv[DEC_N_LIMIT]; /* each of capacity w_max + n_max */
     uint32_t base[DEC_N_LIMIT]; /* row of level l column 0 in the last built step */
     int32_t *buf;
 };
@@ -126,9 +126,9 @@ uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, co
 
 struct dec_sampler {
     uint32_t n_vocab;
-    float *p;        /* [n_vocab] scratch */
-    int32_t *idx;    /* [n_vocab] scratch */
-    uint32_t *seen;  /* [n_vocab] epoch stamps: penalise each token once */
+    float *p; /* [n_vocab] scratch */
+    int32_t *idx; /* [n_vocab] scratch */
+    uint32_t *seen; /* [n_vocab] epoch stamps: penalise each token once */
     float top[DEC_TOPK_MAX]; /* a TOPK row's logits */
     uint32_t epoch;
 };
@@ -154,26 +154,26 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
 /* The same choice from a TOPK row's k candidates (penalized and scaled by
  * the model, in id order): the token dec_sample would pick from the row's
  * logits, bit for bit, when the candidates are dec_top_k's. */
-int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
-                       struct dec_rng *rng);
+int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c,
+                       uint32_t k, struct dec_rng *rng);
 
 /* ---- trie.c: candidate trie --------------------------------------------- */
 
 struct dec_trie_node {
     int32_t token;
-    int32_t parent;      /* node index, -1 for depth 1 (child of the last token) */
+    int32_t parent; /* node index, -1 for depth 1 (child of the last token) */
     int32_t first_child; /* -1 */
-    int32_t sibling;     /* -1 */
-    int32_t row;         /* step row, -1 when the node gets no row (reference-mode leaves) */
-    uint32_t depth;      /* 1..n-1 */
+    int32_t sibling; /* -1 */
+    int32_t row; /* step row, -1 when the node gets no row (reference-mode leaves) */
+    uint32_t depth; /* 1..n-1 */
 };
 
 struct dec_trie {
     struct dec_trie_node *node;
     uint32_t cap;
     uint32_t n;
-    uint32_t n_cand;     /* candidates inserted */
-    int32_t root_child;  /* first depth-1 node */
+    uint32_t n_cand; /* candidates inserted */
+    int32_t root_child; /* first depth-1 node */
 };
 
 int dec_trie_init(struct dec_trie *t, uint32_t cap);

@@ -25,18 +25,18 @@
  * drops the whole previous step. */
 
 enum dec_want {
-    DEC_WANT_NONE = 0,   /* row only feeds attention of later rows */
+    DEC_WANT_NONE = 0, /* row only feeds attention of later rows */
     DEC_WANT_ARGMAX = 1, /* return the argmax token id */
     DEC_WANT_LOGITS = 2, /* return the argmax and the n_vocab logits */
-    DEC_WANT_DRAW = 3,   /* draw a token (dec_draw, below) and return it in place of the argmax */
-    DEC_WANT_TOPK = 4,   /* return the top_k candidates of set_draw (dec_top_k, below) */
+    DEC_WANT_DRAW = 3, /* draw a token (dec_draw, below) and return it in place of the argmax */
+    DEC_WANT_TOPK = 4, /* return the top_k candidates of set_draw (dec_top_k, below) */
 };
 
 struct dec_row {
     int32_t token;
     int32_t parent; /* -1 or an earlier row of the same step */
-    uint32_t want;  /* enum dec_want */
-    uint32_t u24;   /* DRAW rows: the draw's uniform number, u24 / 2^24, u24 < 2^24 */
+    uint32_t want; /* enum dec_want */
+    uint32_t u24; /* DRAW rows: the draw's uniform number, u24 / 2^24, u24 < 2^24 */
 };
 
 /* Drawing on the model's side. Sampling needs a row's whole distribution,
@@ -53,11 +53,11 @@ struct dec_row {
  *   slot of ret_logits as struct dec_cand; the host finishes the sampling
  *   (order, softmax, top-p, min-p, the draw) on those few. */
 struct dec_draw_params {
-    float temperature;       /* > 0 */
-    float min_p;             /* 0..1, DRAW rows (TOPK rows leave it to the host) */
-    float top_p;             /* DRAW rows: the nucleus, in (0, 1); 0 or 1: none (TOPK rows leave it to the host) */
-    uint32_t top_k;          /* TOPK rows: 1..DEC_TOPK_MAX, 2 top_k <= n_vocab; 0 with DRAW rows only */
-    float penalty;           /* repetition penalty, > 0, 1 = off */
+    float temperature; /* > 0 */
+    float min_p; /* 0..1, DRAW rows (TOPK rows leave it to the host) */
+    float top_p; /* DRAW rows: the nucleus, in (0, 1); 0 or 1: none (TOPK rows leave it to the host) */
+    uint32_t top_k; /* TOPK rows: 1..DEC_TOPK_MAX, 2 top_k <= n_vocab; 0 with DRAW rows only */
+    float penalty; /* repetition penalty, > 0, 1 = off */
     uint32_t penalty_last_n; /* tokens of the row's sequence it looks back over */
 };
 
@@ -83,11 +83,11 @@ struct dec_cand {
  * to out[0..k) in ascending id order with their scaled logits. This is what
  * a TOPK row returns; the order makes ties break by id on the host too.
  * `scaled` and `idx` are scratch of n_vocab each. k in 1..n_vocab. */
-void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k, struct dec_cand *out,
-               float *scaled, int32_t *idx);
+void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k,
+               struct dec_cand *out, float *scaled, int32_t *idx);
 
 #define DEC_DRAW_BLOCK 128 /* tokens whose weights one partial sum adds */
-#define DEC_DRAW_GROUP 32  /* partial sums one group sum adds */
+#define DEC_DRAW_GROUP 32 /* partial sums one group sum adds */
 
 /* The token at u24 / 2^24 of the cumulative distribution of
  * w_v = exp(l_v / temperature - max_v(l_v / temperature)), in f32
@@ -113,20 +113,21 @@ void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_
  * The nucleus is found by bisection on the order, one mass a try, the way
  * a GPU finds it without sorting (draw.c says how the host keeps that
  * cheap). */
-int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d, uint32_t u24, float *w,
-                 uint32_t *ids);
+int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d,
+                 uint32_t u24, float *w, uint32_t *ids);
 
 struct dec_model {
     void *ctx;
     uint32_t n_vocab;
-    uint32_t n_ctx;     /* positions the cache holds */
-    uint32_t max_rows;  /* most rows one step() takes */
+    uint32_t n_ctx; /* positions the cache holds */
+    uint32_t max_rows; /* most rows one step() takes */
     int32_t bos, eos;
 
     /* Append tokens to the committed prefix (chunked inside as needed) and
      * return, for the last token, its argmax and (if ret_logits is not NULL)
      * its logits. 0 or negative errno (-E2BIG past n_ctx). */
-    int (*prefill)(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits);
+    int (*prefill)(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax,
+                   float *ret_logits);
     /* One forward pass. ret_argmax[i] is the argmax for ARGMAX and LOGITS
      * rows, the token drawn for DRAW rows (sent only to a model with
      * set_draw), and -1 for NONE and TOPK rows (a model need not find the
@@ -134,7 +135,8 @@ struct dec_model {
      * floats for each row with want == LOGITS or TOPK, in row order: its
      * logits, or its top_k struct dec_cand (TOPK rows, sent only to a model
      * with set_draw). */
-    int (*step)(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
+    int (*step)(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
+                float *ret_logits);
     /* Keep a chain of the last step's rows (see above). */
     int (*commit)(void *ctx, const uint32_t *rows, uint32_t n);
     /* Truncate the committed prefix to n_keep tokens (0: new sequence). */
@@ -163,13 +165,13 @@ struct dec_model {
 #define DEC_N_LIMIT 16 /* hard upper bound on N, whatever the caps say */
 
 enum dec_finish {
-    DEC_FINISH_NONE = 0,  /* not finished (never returned by dec_generate) */
-    DEC_FINISH_EOS,       /* the model produced EOS (not emitted) */
-    DEC_FINISH_STOP,      /* a stop string completed (excluded from output) */
-    DEC_FINISH_LENGTH,    /* max_tokens tokens were generated */
-    DEC_FINISH_CONTEXT,   /* prompt + generated tokens filled n_ctx */
+    DEC_FINISH_NONE = 0, /* not finished (never returned by dec_generate) */
+    DEC_FINISH_EOS, /* the model produced EOS (not emitted) */
+    DEC_FINISH_STOP, /* a stop string completed (excluded from output) */
+    DEC_FINISH_LENGTH, /* max_tokens tokens were generated */
+    DEC_FINISH_CONTEXT, /* prompt + generated tokens filled n_ctx */
     DEC_FINISH_CANCELLED, /* emit() returned nonzero */
-    DEC_FINISH_ERROR,     /* the model failed; dec_result.error says how */
+    DEC_FINISH_ERROR, /* the model failed; dec_result.error says how */
 };
 
 /* "eos", "stop", "length", "context", "cancelled", "error", "none"; never NULL. */
@@ -177,25 +179,25 @@ const char *dec_finish_name(enum dec_finish f);
 
 /* What a request asks for. Start from dec_params_default(). */
 struct dec_params {
-    uint32_t max_tokens;     /* tokens to generate at most, >= 1 */
+    uint32_t max_tokens; /* tokens to generate at most, >= 1 */
     /* Sampling, applied in this order: repetition penalty, temperature,
      * top-k, softmax, top-p, min-p. temperature 0 is greedy (the other
      * knobs then only matter through the repetition penalty). */
-    float temperature;       /* 0 = greedy */
-    uint32_t top_k;          /* 0 = off */
-    float top_p;             /* 1 = off */
-    float min_p;             /* 0 = off */
-    float repeat_penalty;    /* 1 = off; dec_penalized: shrink positive logits, grow negative ones */
-    uint32_t repeat_last_n;  /* tokens (prompt included) the penalty looks back over */
-    uint64_t seed;           /* sampling and lookahead window initialisation */
+    float temperature; /* 0 = greedy */
+    uint32_t top_k; /* 0 = off */
+    float top_p; /* 1 = off */
+    float min_p; /* 0 = off */
+    float repeat_penalty; /* 1 = off; dec_penalized: shrink positive logits, grow negative ones */
+    uint32_t repeat_last_n; /* tokens (prompt included) the penalty looks back over */
+    uint64_t seed; /* sampling and lookahead window initialisation */
     /* Lookahead. N-gram size n >= 3, window w >= 1, n-grams verified g >= 1. */
-    bool lookahead;          /* false: one token per step */
+    bool lookahead; /* false: one token per step */
     uint32_t n;
     uint32_t w;
     uint32_t g;
-    bool bonus;              /* a fully matched n-gram also yields the next token */
-    bool seed_pool;          /* pool seeded from the prompt and fed with output n-grams */
-    bool adaptive;           /* fall back to plain steps while lookahead does not pay */
+    bool bonus; /* a fully matched n-gram also yields the next token */
+    bool seed_pool; /* pool seeded from the prompt and fed with output n-grams */
+    bool adaptive; /* fall back to plain steps while lookahead does not pay */
     /* Stop conditions. Stop strings are NUL-terminated, non-empty, matched on
      * the bytes of dec_text pieces; they need a dec_text. */
     const char *const *stop;
@@ -209,9 +211,9 @@ struct dec_caps {
     uint32_t max_w;
     uint32_t max_g;
     uint32_t max_tokens;
-    uint32_t max_stop;       /* stop strings per request */
-    uint32_t max_stop_len;   /* bytes per stop string */
-    uint32_t pool_entries;   /* n-grams the pool holds at most; 0 = sized from n_ctx */
+    uint32_t max_stop; /* stop strings per request */
+    uint32_t max_stop_len; /* bytes per stop string */
+    uint32_t pool_entries; /* n-grams the pool holds at most; 0 = sized from n_ctx */
 };
 
 /* What a request gets for every field it does not set: greedy, no
@@ -276,8 +278,8 @@ void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p);
  * steps timed in turn (best of five each) over a short throwaway sequence;
  * the model is rewound to 0 afterwards. 0, -EINVAL when the model takes
  * fewer than 33 rows or 41 positions, or the model's negative errno. */
-int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user), void *user,
-                               double *ret_cost);
+int dec_measure_row_cost_clock(const struct dec_model *m, uint64_t (*now_ns)(void *user),
+                               void *user, double *ret_cost);
 
 /* 0, or -EINVAL with a one-line reason in reterr (may be NULL), e.g.
  * "lookahead w 40 is above the configured max_w 32". */
@@ -299,25 +301,26 @@ typedef int (*dec_emit_fn)(void *user, const int32_t *tokens, uint32_t n);
 #define DEC_HIST_MAX (DEC_N_LIMIT + 1)
 
 struct dec_stats {
-    uint32_t steps;            /* forward passes after the prefill */
-    uint32_t lookahead_steps;  /* of which carried a lookahead window */
-    uint32_t plain_steps;      /* of which were one-row steps */
-    uint64_t lookahead_rows;   /* rows of the lookahead steps, all together (what they cost) */
-    uint32_t tokens;           /* tokens decoded, EOS and stop-string tokens included */
+    uint32_t steps; /* forward passes after the prefill */
+    uint32_t lookahead_steps; /* of which carried a lookahead window */
+    uint32_t plain_steps; /* of which were one-row steps */
+    uint64_t lookahead_rows; /* rows of the lookahead steps, all together (what they cost) */
+    uint32_t tokens; /* tokens decoded, EOS and stop-string tokens included */
     uint32_t prefill_tokens;
-    double tokens_per_pass;    /* tokens / (steps + 1): the prefill pass yields the first token */
-    double tokens_per_step;    /* tokens after the first / steps */
-    uint32_t hist[DEC_HIST_MAX];       /* hist[k]: steps that yielded k tokens (1..N) */
-    uint32_t accepted_depth[DEC_N_LIMIT]; /* [d]: steps whose verification accepted >= d candidate tokens (d >= 1) */
-    uint32_t verify_steps;     /* steps with at least one candidate n-gram */
-    uint32_t hit_steps;        /* of which accepted at least one candidate token */
-    uint64_t draft_tokens;     /* candidate tokens offered: verify_steps times the deepest candidate (N-1) */
-    uint64_t accepted_tokens;  /* candidate tokens accepted: the sum of accepted_depth[1..] */
-    double hit_rate;           /* hit_steps / verify_steps */
-    uint32_t pool_size;        /* n-grams in the pool at the end */
-    uint32_t fallbacks;        /* times the adaptive rule switched to plain steps */
+    double tokens_per_pass; /* tokens / (steps + 1): the prefill pass yields the first token */
+    double tokens_per_step; /* tokens after the first / steps */
+    uint32_t hist[DEC_HIST_MAX]; /* hist[k]: steps that yielded k tokens (1..N) */
+    uint32_t accepted_depth
+            [DEC_N_LIMIT]; /* [d]: steps whose verification accepted >= d candidate tokens (d >= 1) */
+    uint32_t verify_steps; /* steps with at least one candidate n-gram */
+    uint32_t hit_steps; /* of which accepted at least one candidate token */
+    uint64_t draft_tokens; /* candidate tokens offered: verify_steps times the deepest candidate (N-1) */
+    uint64_t accepted_tokens; /* candidate tokens accepted: the sum of accepted_depth[1..] */
+    double hit_rate; /* hit_steps / verify_steps */
+    uint32_t pool_size; /* n-grams in the pool at the end */
+    uint32_t fallbacks; /* times the adaptive rule switched to plain steps */
     double prefill_ms;
-    double step_ms_total;      /* all steps, monotonic clock */
+    double step_ms_total; /* all steps, monotonic clock */
     double step_ms_mean;
     double lookahead_step_ms_mean;
     double plain_step_ms_mean;
@@ -336,11 +339,11 @@ struct dec_stats {
  * ERROR. */
 struct dec_result {
     enum dec_finish finish;
-    uint32_t n_tokens;         /* tokens emitted */
-    int32_t stop_token;        /* STOP: token in which the stop string begins, or -1 */
+    uint32_t n_tokens; /* tokens emitted */
+    int32_t stop_token; /* STOP: token in which the stop string begins, or -1 */
     uint32_t stop_token_bytes; /* STOP: leading bytes of its piece that are output */
-    int err;                   /* ERROR: the model's negative errno */
-    char error[160];           /* ERROR or a rejected request: one line */
+    int err; /* ERROR: the model's negative errno */
+    char error[160]; /* ERROR or a rejected request: one line */
     struct dec_stats stats;
 };
 
@@ -357,11 +360,11 @@ struct dec_stop {
     const char *const *str;
     uint32_t n;
     size_t max_len;
-    char *buf;          /* bytes from offset base on that may still start a stop string */
+    char *buf; /* bytes from offset base on that may still start a stop string */
     size_t cap;
     size_t len;
-    uint64_t base;      /* absolute offset of buf[0]: nothing before it can start a match */
-    uint64_t total;     /* bytes fed */
+    uint64_t base; /* absolute offset of buf[0]: nothing before it can start a match */
+    uint64_t total; /* bytes fed */
 };
 
 /* Room for stop strings of up to max_stop_len bytes. 0 or -ENOMEM. */

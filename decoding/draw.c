@@ -23,7 +23,8 @@ static float token_sum(const float *w, uint32_t n_vocab, uint32_t k)
 
 static float block_sum(const float *w, uint32_t n_vocab, uint32_t b)
 {
-    uint32_t lo = b * DEC_DRAW_BLOCK, hi = n_vocab - lo < DEC_DRAW_BLOCK ? n_vocab : lo + DEC_DRAW_BLOCK;
+    uint32_t lo = b * DEC_DRAW_BLOCK,
+             hi = n_vocab - lo < DEC_DRAW_BLOCK ? n_vocab : lo + DEC_DRAW_BLOCK;
     float c = 0.0f;
     for (uint32_t v = lo; v < hi; v++)
         c += w[v];
@@ -44,8 +45,8 @@ static float group_sum(const float *w, uint32_t n_vocab, uint32_t g)
  * *target, adding the ones before it to *c. With none (rounding), the last
  * entry with a nonzero sum, and *target becomes infinite so that the
  * levels below take their last nonzero entries too. */
-static uint32_t walk(level_sum_fn sum, const float *w, uint32_t n_vocab, uint32_t lo, uint32_t hi, float *c,
-                     float *target)
+static uint32_t walk(level_sum_fn sum, const float *w, uint32_t n_vocab, uint32_t lo, uint32_t hi,
+                     float *c, float *target)
 {
     for (uint32_t k = lo; k < hi; k++) {
         float next = *c + sum(w, n_vocab, k);
@@ -87,8 +88,8 @@ static bool in_prefix(struct prefix c, uint32_t key, uint32_t v)
  * their weights summed by levels, in order. Tokens left out weigh 0, and
  * adding 0 changes no sum, so this is the mass over the whole row when ids
  * holds every token of c. */
-static float list_mass(const float *logits, const float *w, const uint32_t *ids, uint32_t n, float inv_t,
-                       struct prefix c)
+static float list_mass(const float *logits, const float *w, const uint32_t *ids, uint32_t n,
+                       float inv_t, struct prefix c)
 {
     float total = 0.0f, gs = 0.0f, bs = 0.0f;
     uint32_t cur_b = UINT32_MAX, cur_g = UINT32_MAX;
@@ -118,7 +119,8 @@ static float list_mass(const float *logits, const float *w, const uint32_t *ids,
 /* The mass of every token: the weights summed by levels. */
 static float row_mass(const float *w, uint32_t n_vocab)
 {
-    uint32_t nb = (n_vocab + DEC_DRAW_BLOCK - 1) / DEC_DRAW_BLOCK, ng = (nb + DEC_DRAW_GROUP - 1) / DEC_DRAW_GROUP;
+    uint32_t nb = (n_vocab + DEC_DRAW_BLOCK - 1) / DEC_DRAW_BLOCK,
+             ng = (nb + DEC_DRAW_GROUP - 1) / DEC_DRAW_GROUP;
     float total = 0.0f;
     for (uint32_t g = 0; g < ng; g++)
         total += group_sum(w, n_vocab, g);
@@ -127,7 +129,8 @@ static float row_mass(const float *w, uint32_t n_vocab)
 
 /* Keep, in order, the tokens of ids[0..n) whose key is at least floor;
  * returns how many. */
-static uint32_t keep_from(const float *logits, float inv_t, uint32_t *ids, uint32_t n, uint32_t floor)
+static uint32_t keep_from(const float *logits, float inv_t, uint32_t *ids, uint32_t n,
+                          uint32_t floor)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -148,14 +151,15 @@ static uint32_t keep_from(const float *logits, float inv_t, uint32_t *ids, uint3
  * tokens that costs a few times a draw without top-p where the nucleus is
  * small, and up to some ms on a CPU core for rows so flat that it holds
  * most of them. ids: scratch of n_vocab. */
-static struct prefix nucleus(const float *logits, const float *w, uint32_t n_vocab, float inv_t, float mx,
-                             float top_p, uint32_t *ids)
+static struct prefix nucleus(const float *logits, const float *w, uint32_t n_vocab, float inv_t,
+                             float mx, float top_p, uint32_t *ids)
 {
     float target = top_p * row_mass(w, n_vocab);
     for (uint32_t v = 0; v < n_vocab; v++)
         ids[v] = v;
-    uint32_t floor_key = order_key(mx - 8.0f), n = keep_from(logits, inv_t, ids, n_vocab, floor_key);
-    if (list_mass(logits, w, ids, n, inv_t, (struct prefix){floor_key, UINT32_MAX}) < target) {
+    uint32_t floor_key = order_key(mx - 8.0f),
+             n = keep_from(logits, inv_t, ids, n_vocab, floor_key);
+    if (list_mass(logits, w, ids, n, inv_t, (struct prefix){ floor_key, UINT32_MAX }) < target) {
         floor_key = 0; /* every token: their mass is the row's, which reaches target */
         for (uint32_t v = 0; v < n_vocab; v++)
             ids[v] = v;
@@ -163,7 +167,7 @@ static struct prefix nucleus(const float *logits, const float *w, uint32_t n_voc
     }
     uint32_t tau = 0;
     for (int bit = 31; bit >= 0; bit--) {
-        struct prefix t = {tau | 1u << bit, UINT32_MAX};
+        struct prefix t = { tau | 1u << bit, UINT32_MAX };
         if (t.tau <= floor_key)
             tau = t.tau;
         else if (list_mass(logits, w, ids, n, inv_t, t) >= target) {
@@ -175,20 +179,20 @@ static struct prefix nucleus(const float *logits, const float *w, uint32_t n_voc
     for (uint32_t i = 0; i < n; i++)
         ties += order_key(logits[ids[i]] * inv_t) == tau;
     if (ties < 2)
-        return (struct prefix){tau, UINT32_MAX};
+        return (struct prefix){ tau, UINT32_MAX };
     uint32_t lo = 0, hi = n_vocab - 1;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (list_mass(logits, w, ids, n, inv_t, (struct prefix){tau, mid}) >= target)
+        if (list_mass(logits, w, ids, n, inv_t, (struct prefix){ tau, mid }) >= target)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return (struct prefix){tau, lo};
+    return (struct prefix){ tau, lo };
 }
 
-int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d, uint32_t u24, float *w,
-                 uint32_t *ids)
+int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_params *d,
+                 uint32_t u24, float *w, uint32_t *ids)
 {
     float inv_t = 1.0f / d->temperature, mx = -INFINITY;
     for (uint32_t v = 0; v < n_vocab; v++) {
@@ -216,6 +220,7 @@ int32_t dec_draw(const float *logits, uint32_t n_vocab, const struct dec_draw_pa
     uint32_t g = walk(group_sum, w, n_vocab, 0, ng, &c, &target);
     uint32_t blo = g * DEC_DRAW_GROUP, bhi = nb - blo < DEC_DRAW_GROUP ? nb : blo + DEC_DRAW_GROUP;
     uint32_t b = walk(block_sum, w, n_vocab, blo, bhi, &c, &target);
-    uint32_t vlo = b * DEC_DRAW_BLOCK, vhi = n_vocab - vlo < DEC_DRAW_BLOCK ? n_vocab : vlo + DEC_DRAW_BLOCK;
+    uint32_t vlo = b * DEC_DRAW_BLOCK,
+             vhi = n_vocab - vlo < DEC_DRAW_BLOCK ? n_vocab : vlo + DEC_DRAW_BLOCK;
     return (int32_t)walk(token_sum, w, n_vocab, vlo, vhi, &c, &target);
 }

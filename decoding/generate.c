@@ -133,7 +133,7 @@ static int plain_step(struct dec_session *s)
 {
     const struct dec_model *m = s->m;
     uint32_t n_hist = s->n_prompt + s->n_gen;
-    struct dec_row row = {s->hist[n_hist - 1], -1, s->step_want, 0};
+    struct dec_row row = { s->hist[n_hist - 1], -1, s->step_want, 0 };
     if (row.want == DEC_WANT_DRAW) {
         dec_peek_draws(s, 1);
         row.u24 = s->draw_u24[0];
@@ -199,15 +199,14 @@ static int check_request(struct dec_session *s, const int32_t *prompt, uint32_t 
         r = snprintf(ret->error, sizeof(ret->error), "the prompt is empty");
     else if (p->lookahead && dec_window_rows_max(p->n, p->w) + p->g * (p->n - 1) > m->max_rows)
         r = snprintf(ret->error, sizeof(ret->error),
-                     "lookahead (%u, %u, %u) needs %u rows a step, the model takes %u", p->n,
-                     p->w, p->g, dec_window_rows_max(p->n, p->w) + p->g * (p->n - 1),
-                     m->max_rows);
+                     "lookahead (%u, %u, %u) needs %u rows a step, the model takes %u", p->n, p->w,
+                     p->g, dec_window_rows_max(p->n, p->w) + p->g * (p->n - 1), m->max_rows);
     if (r)
         return -EINVAL;
     for (uint32_t i = 0; i < n_prompt; i++) {
         if (prompt[i] < 0 || (uint32_t)prompt[i] >= m->n_vocab) {
-            snprintf(ret->error, sizeof(ret->error), "prompt token %u is %d, not in [0, %u)",
-                     i, prompt[i], m->n_vocab);
+            snprintf(ret->error, sizeof(ret->error), "prompt token %u is %d, not in [0, %u)", i,
+                     prompt[i], m->n_vocab);
             return -EINVAL;
         }
     }
@@ -230,7 +229,8 @@ static void start(struct dec_session *s, const int32_t *prompt, uint32_t n_promp
     const struct dec_model *m = s->m;
     s->need_logits = dec_sampler_needs_logits(p);
     s->step_want = s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
-    uint32_t model_want = s->need_logits && m->set_draw ? dec_sampler_model_want(p, m->n_vocab) : DEC_WANT_NONE;
+    uint32_t model_want = s->need_logits && m->set_draw ? dec_sampler_model_want(p, m->n_vocab) :
+                                                          DEC_WANT_NONE;
     if (model_want != DEC_WANT_NONE) {
         /* One token id, or top_k candidates, back a row instead of
          * n_vocab logits to copy, penalize and walk. */
@@ -280,7 +280,8 @@ static int prefill(struct dec_session *s)
         return 0;
     }
     s->logit_slot[0] = 0;
-    s->hist[s->n_prompt] = dec_choose(s, s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0, s->n_prompt);
+    s->hist[s->n_prompt] =
+            dec_choose(s, s->need_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0, s->n_prompt);
     dec_accept(s, 1);
     return 0;
 }

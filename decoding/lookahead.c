@@ -25,7 +25,7 @@ bool dec_lookahead_fits(const struct dec_session *s)
 
 uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, const int32_t **ret)
 {
-    uint32_t found = 0, best_m[LOOKUP_MAX] = {0};
+    uint32_t found = 0, best_m[LOOKUP_MAX] = { 0 };
     if (max > LOOKUP_MAX)
         max = LOOKUP_MAX;
     if (n < 3 || len + 2 > n)
@@ -72,7 +72,9 @@ static uint32_t build_trie(struct dec_session *s, int32_t lst, uint32_t first, u
     uint32_t len = s->p->n - 1, g = s->p->g, taken = 0;
     dec_trie_reset(t);
     const int32_t *found[LOOKUP_MAX];
-    uint32_t n_look = s->p->seed_pool && g > 1 ? dec_lookup(s->hist, s->n_prompt + s->n_gen, len, g - 1, found) : 0;
+    uint32_t n_look = s->p->seed_pool && g > 1 ?
+                              dec_lookup(s->hist, s->n_prompt + s->n_gen, len, g - 1, found) :
+                              0;
     for (uint32_t k = 0; k < n_look; k++) {
         uint32_t before = t->n;
         dec_trie_insert(t, found[k], len);
@@ -190,7 +192,7 @@ int dec_lookahead_step(struct dec_session *s)
     bool full = dec_window_is_full(&s->win);
     if (want == DEC_WANT_DRAW)
         dec_peek_draws(s, s->p->n); /* rows down to depth n - 1 */
-    s->rows[0] = (struct dec_row){lst, -1, want, want == DEC_WANT_DRAW ? s->draw_u24[0] : 0};
+    s->rows[0] = (struct dec_row){ lst, -1, want, want == DEC_WANT_DRAW ? s->draw_u24[0] : 0 };
     dec_window_build(&s->win, s->rows, 1);
     uint32_t n = build_trie(s, lst, 1 + dec_window_rows(&s->win), want);
     assign_slots(s, n);

@@ -53,9 +53,9 @@ void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p)
         double max_cost;
         uint32_t n, w, g;
     } table[] = {
-        {1.0 / 120, 5, 15, 15}, /* 141 rows */
-        {1.0 / 56, 7, 7, 7},    /* 85 rows */
-        {1.0 / 24, 8, 1, 5},    /* 43 rows at most, 28 a step on code */
+        { 1.0 / 120, 5, 15, 15 }, /* 141 rows */
+        { 1.0 / 56, 7, 7, 7 }, /* 85 rows */
+        { 1.0 / 24, 8, 1, 5 }, /* 43 rows at most, 28 a step on code */
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (!(row_cost > table[i].max_cost)) {

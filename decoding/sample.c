@@ -55,7 +55,9 @@ struct dec_draw_params dec_sampler_draw_params(const struct dec_params *p, uint3
         .temperature = greedy ? 1.0f : p->temperature,
         .min_p = p->min_p,
         .top_p = p->top_p,
-        .top_k = greedy ? 1 : plain_draw(p, n_vocab) ? 0 : p->top_k,
+        .top_k = greedy                 ? 1 :
+                 plain_draw(p, n_vocab) ? 0 :
+                                          p->top_k,
         .penalty = p->repeat_penalty,
         .penalty_last_n = p->repeat_last_n,
     };
@@ -69,7 +71,8 @@ uint32_t dec_sampler_model_want(const struct dec_params *p, uint32_t n_vocab)
      * leaves the logits as they are); top-k is the top_k candidates, the
      * rest (top-p, min-p, the draw) the host does on those. */
     uint32_t k = dec_sampler_draw_params(p, n_vocab).top_k;
-    if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX && 2 * k <= n_vocab)
+    if ((p->temperature > 0.0f || p->repeat_penalty != 1.0f) && k && k <= DEC_TOPK_MAX &&
+        2 * k <= n_vocab)
         return DEC_WANT_TOPK;
     return DEC_WANT_NONE;
 }
@@ -165,8 +168,8 @@ static int32_t argmax(const float *l, uint32_t n)
  * top_k best of the n tokens of l (top_k < n, or top_k == n <= DEC_TOPK_MAX:
  * the candidates a model returned), sorted, their probabilities
  * normalised over those. (Without top-k, dec_draw samples.) */
-static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l, uint32_t n,
-                           uint32_t top_k)
+static uint32_t candidates(struct dec_sampler *s, const struct dec_params *p, const float *l,
+                           uint32_t n, uint32_t top_k)
 {
     uint32_t m = top_k;
     for (uint32_t i = 0; i < n; i++)
@@ -225,8 +228,9 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
     if (p->temperature <= 0.0f)
         return argmax(logits, s->n_vocab);
     if (plain_draw(p, s->n_vocab)) {
-        struct dec_draw_params d = {.temperature = p->temperature, .min_p = p->min_p, .top_p = p->top_p,
-                                    .penalty = 1.0f};
+        struct dec_draw_params d = {
+            .temperature = p->temperature, .min_p = p->min_p, .top_p = p->top_p, .penalty = 1.0f
+        };
         return dec_draw(logits, s->n_vocab, &d, dec_rng_u24(rng), s->p, (uint32_t *)(void *)s->idx);
     }
     float inv_t = 1.0f / p->temperature;
@@ -235,8 +239,8 @@ int32_t dec_sample(struct dec_sampler *s, const struct dec_params *p, float *log
     return choose(s, p, logits, s->n_vocab, p->top_k, rng);
 }
 
-int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c, uint32_t k,
-                       struct dec_rng *rng)
+int32_t dec_sample_top(struct dec_sampler *s, const struct dec_params *p, const struct dec_cand *c,
+                       uint32_t k, struct dec_rng *rng)
 {
     if (!k || k > DEC_TOPK_MAX)
         return 0;
@@ -258,8 +262,8 @@ static int by_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k, struct dec_cand *out,
-               float *scaled, int32_t *idx)
+void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_t k,
+               struct dec_cand *out, float *scaled, int32_t *idx)
 {
     /* Selected on the scaled logits, as the host path does: scaling can
      * round two logits together, and then the id decides. */
@@ -272,5 +276,5 @@ void dec_top_k(const float *logits, uint32_t n_vocab, float temperature, uint32_
         select_top(scaled, idx, n_vocab, k);
     qsort(idx, k, sizeof(*idx), by_id);
     for (uint32_t i = 0; i < k; i++)
-        out[i] = (struct dec_cand){idx[i], scaled[idx[i]]};
+        out[i] = (struct dec_cand){ idx[i], scaled[idx[i]] };
 }

@@ -1,11 +1,11 @@
 /* The session: every buffer a generation needs, sized once from the model
  * and the caps, so that the per-token path allocates nothing. */
+#include "decoding/session.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "decoding/session.h"
 
 static uint64_t monotonic_ns(void *user)
 {

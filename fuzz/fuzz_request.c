@@ -12,7 +12,9 @@
 
 static void check_parse(const char *data, size_t size)
 {
-    static const struct ipc_limits lim = { .max_text_bytes = 4096, .max_tokens = 4096, .max_detok_tokens = 256 };
+    static const struct ipc_limits lim = { .max_text_bytes = 4096,
+                                           .max_tokens = 4096,
+                                           .max_detok_tokens = 256 };
     struct ipc_request r;
     struct ipc_error e;
 

@@ -18,7 +18,7 @@ struct lade_client {
     int fd;
     struct ipc_linebuf in;
     json_t *cur; /* the event returned last */
-    char *line;  /* its text, NUL-terminated */
+    char *line; /* its text, NUL-terminated */
     int32_t *toks;
     uint32_t toks_cap;
     char id[IPC_ID_MAX + 1];
@@ -28,8 +28,14 @@ struct lade_client {
 
 void lade_gen_opts_init(struct lade_gen_opts *o)
 {
-    *o = (struct lade_gen_opts){ .temperature = -1, .top_k = -1, .top_p = -1, .min_p = -1,
-                                 .repeat_penalty = -1, .seed = -1, .lookahead = -1, .stream = true };
+    *o = (struct lade_gen_opts){ .temperature = -1,
+                                 .top_k = -1,
+                                 .top_p = -1,
+                                 .min_p = -1,
+                                 .repeat_penalty = -1,
+                                 .seed = -1,
+                                 .lookahead = -1,
+                                 .stream = true };
 }
 
 void lade_client_free(struct lade_client *c)
@@ -249,7 +255,8 @@ int lade_client_chat(struct lade_client *c, const char *id, const struct lade_me
 
 int lade_client_tokenize(struct lade_client *c, const char *id, const char *text, bool add_bos)
 {
-    return send_request(c, id, "tokenize", json_pack("{s:s, s:b}", "text", text ? text : "", "add_bos", add_bos));
+    return send_request(c, id, "tokenize",
+                        json_pack("{s:s, s:b}", "text", text ? text : "", "add_bos", add_bos));
 }
 
 int lade_client_detokenize(struct lade_client *c, const char *id, const int32_t *tokens, uint32_t n)
@@ -288,10 +295,17 @@ static void read_stats(json_t *st, struct lade_stats *ret)
 #define U(k) (uint64_t) json_integer_value(json_object_get(st, k))
 #define D(k) json_number_value(json_object_get(st, k))
     *ret = (struct lade_stats){
-        .prompt_tokens = (uint32_t)U("prompt_tokens"), .generated_tokens = (uint32_t)U("generated_tokens"),
-        .steps = (uint32_t)U("steps"), .draft_tokens = U("draft_tokens"), .accepted_tokens = U("accepted_tokens"),
-        .tokens_per_step = D("tokens_per_step"), .acceptance = D("acceptance"), .tokens_per_s = D("tokens_per_s"),
-        .queue_ms = D("queue_ms"), .prefill_ms = D("prefill_ms"), .decode_ms = D("decode_ms"),
+        .prompt_tokens = (uint32_t)U("prompt_tokens"),
+        .generated_tokens = (uint32_t)U("generated_tokens"),
+        .steps = (uint32_t)U("steps"),
+        .draft_tokens = U("draft_tokens"),
+        .accepted_tokens = U("accepted_tokens"),
+        .tokens_per_step = D("tokens_per_step"),
+        .acceptance = D("acceptance"),
+        .tokens_per_s = D("tokens_per_s"),
+        .queue_ms = D("queue_ms"),
+        .prefill_ms = D("prefill_ms"),
+        .decode_ms = D("decode_ms"),
     };
 #undef U
 #undef D
@@ -309,8 +323,7 @@ static int read_tokens(struct lade_client *c, json_t *arr, struct lade_event *ev
         c->toks = nt;
         c->toks_cap = (uint32_t)n;
     }
-    json_array_foreach(arr, i, t)
-        c->toks[i] = (int32_t)json_integer_value(t);
+    json_array_foreach(arr, i, t) c->toks[i] = (int32_t)json_integer_value(t);
     ev->tokens = c->toks;
     ev->n_tokens = (uint32_t)n;
     return 0;
@@ -326,11 +339,17 @@ static int decode_event(struct lade_client *c, const char *line, size_t len, str
     free(c->line);
     c->line = strndup(line, len);
     c->cur = o = json_loadb(line, len, 0, NULL);
-    if (!o || !c->line || !json_is_object(o) || !(type = json_string_value(json_object_get(o, "event"))))
+    if (!o || !c->line || !json_is_object(o) ||
+        !(type = json_string_value(json_object_get(o, "event"))))
         return -EBADMSG;
-    *ev = (struct lade_event){ .id = c->id, .text = "", .finish_reason = "", .code = "",
-                               .message = "", .op = "", .json = c->line };
-    ev->type = (enum lade_event_type)-1;
+    *ev = (struct lade_event){ .id = c->id,
+                               .text = "",
+                               .finish_reason = "",
+                               .code = "",
+                               .message = "",
+                               .op = "",
+                               .json = c->line };
+    ev->type = (enum lade_event_type) - 1;
     for (int i = 0; i < 5; i++)
         if (!strcmp(type, types[i]))
             ev->type = (enum lade_event_type)i;
@@ -352,7 +371,8 @@ static int decode_event(struct lade_client *c, const char *line, size_t len, str
     ev->op = str_field(o, "op");
     if (ev->type == LADE_EVENT_DONE)
         read_stats(json_object_get(o, "stats"), &ev->stats);
-    if (ev->type == LADE_EVENT_TOKEN || (ev->type == LADE_EVENT_RESULT && json_object_get(o, "tokens")))
+    if (ev->type == LADE_EVENT_TOKEN ||
+        (ev->type == LADE_EVENT_RESULT && json_object_get(o, "tokens")))
         return read_tokens(c, json_object_get(o, "tokens"), ev);
     return 0;
 }

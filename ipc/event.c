@@ -57,9 +57,9 @@ static char *finish_line(json_t *o, size_t *ret_len)
 
 char *ipc_event_hello(const struct ipc_hello *h, size_t *ret_len)
 {
-    return finish_line(json_pack("{s:s, s:i, s:s, s:s?, s:s?}", "event", "hello",
-                                 "v", IPC_PROTOCOL_VERSION, "server", h->server_version,
-                                 "model", h->model, "device", h->device),
+    return finish_line(json_pack("{s:s, s:i, s:s, s:s?, s:s?}", "event", "hello", "v",
+                                 IPC_PROTOCOL_VERSION, "server", h->server_version, "model",
+                                 h->model, "device", h->device),
                        ret_len);
 }
 
@@ -68,9 +68,9 @@ char *ipc_event_error(const struct ipc_id *id, enum ipc_err code, const char *me
 {
     const char *name = ipc_err_name(code);
 
-    return finish_line(json_pack("{s:s, s:o, s:s, s:s}", "event", "error", "id",
-                                 ipc_id_to_json(id), "code", name ? name : "internal",
-                                 "message", message ? message : ""),
+    return finish_line(json_pack("{s:s, s:o, s:s, s:s}", "event", "error", "id", ipc_id_to_json(id),
+                                 "code", name ? name : "internal", "message",
+                                 message ? message : ""),
                        ret_len);
 }
 
@@ -100,15 +100,12 @@ static json_t *stats_json(const struct dec_result *r, uint32_t prompt_tokens, do
     double tpstep = st->steps ? (double)r->n_tokens / st->steps : 0.0;
     double accept = st->draft_tokens ? (double)st->accepted_tokens / (double)st->draft_tokens : 0.0;
 
-    return json_pack("{s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}",
-                     "prompt_tokens", (json_int_t)prompt_tokens,
-                     "generated_tokens", (json_int_t)r->n_tokens,
-                     "steps", (json_int_t)st->steps,
-                     "draft_tokens", (json_int_t)st->draft_tokens,
-                     "accepted_tokens", (json_int_t)st->accepted_tokens,
-                     "tokens_per_step", tpstep, "acceptance", accept,
-                     "tokens_per_s", tps, "queue_ms", queue_ms,
-                     "prefill_ms", st->prefill_ms, "decode_ms", st->step_ms_total);
+    return json_pack("{s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "prompt_tokens",
+                     (json_int_t)prompt_tokens, "generated_tokens", (json_int_t)r->n_tokens,
+                     "steps", (json_int_t)st->steps, "draft_tokens", (json_int_t)st->draft_tokens,
+                     "accepted_tokens", (json_int_t)st->accepted_tokens, "tokens_per_step", tpstep,
+                     "acceptance", accept, "tokens_per_s", tps, "queue_ms", queue_ms, "prefill_ms",
+                     st->prefill_ms, "decode_ms", st->step_ms_total);
 }
 
 char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const struct dec_result *r,

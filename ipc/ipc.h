@@ -21,11 +21,11 @@
 
 #define IPC_PROTOCOL_VERSION 1
 
-#define IPC_ID_MAX 64           /* bytes of a string id */
-#define IPC_STOP_MAX 8          /* stop strings per request */
-#define IPC_STOP_LEN_MAX 128    /* bytes of one stop string */
-#define IPC_MESSAGE_MAX 256     /* messages of one chat request */
-#define IPC_ERRMSG_MAX 256      /* bytes of an error message */
+#define IPC_ID_MAX 64 /* bytes of a string id */
+#define IPC_STOP_MAX 8 /* stop strings per request */
+#define IPC_STOP_LEN_MAX 128 /* bytes of one stop string */
+#define IPC_MESSAGE_MAX 256 /* messages of one chat request */
+#define IPC_ERRMSG_MAX 256 /* bytes of an error message */
 #define IPC_LOOKAHEAD_N_MAX 16
 #define IPC_LOOKAHEAD_W_MAX 128
 #define IPC_LOOKAHEAD_G_MAX 128
@@ -89,8 +89,8 @@ struct ipc_error {
 
 /* Bounds the daemon applies while parsing; values come from configuration. */
 struct ipc_limits {
-    size_t max_text_bytes;     /* prompt, tokenize text, sum of chat contents */
-    uint32_t max_tokens;       /* cap on generate/chat max_tokens */
+    size_t max_text_bytes; /* prompt, tokenize text, sum of chat contents */
+    uint32_t max_tokens; /* cap on generate/chat max_tokens */
     uint32_t max_detok_tokens; /* tokens of one detokenize request */
 };
 
@@ -159,10 +159,10 @@ size_t ipc_utf8_sanitize(const char *s, size_t len, char *dst, size_t cap);
  * its newline and reported once as -E2BIG. */
 struct ipc_linebuf {
     char *buf;
-    size_t len;     /* bytes held */
-    size_t cap;     /* allocated */
-    size_t max;     /* longest accepted line, newline excluded */
-    size_t scan;    /* bytes already searched for a newline */
+    size_t len; /* bytes held */
+    size_t cap; /* allocated */
+    size_t max; /* longest accepted line, newline excluded */
+    size_t scan; /* bytes already searched for a newline */
     size_t consume; /* bytes of the line last returned, consumed at the next call */
     bool discarding;
 };
@@ -180,7 +180,6 @@ int ipc_linebuf_next(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_
  * Every encoder returns a malloc'd NUL-terminated line ending in '\n' (and
  * its length in *ret_len when not NULL), or NULL on allocation failure. */
 
-
 struct ipc_hello {
     const char *server_version;
     const char *model;
@@ -188,7 +187,8 @@ struct ipc_hello {
 };
 
 char *ipc_event_hello(const struct ipc_hello *h, size_t *ret_len);
-char *ipc_event_error(const struct ipc_id *id, enum ipc_err code, const char *message, size_t *ret_len);
+char *ipc_event_error(const struct ipc_id *id, enum ipc_err code, const char *message,
+                      size_t *ret_len);
 /* text must be valid UTF-8 (see ipc_utf8_sanitize). */
 char *ipc_event_token(const struct ipc_id *id, const char *text, size_t text_len,
                       const int32_t *tokens, uint32_t n, size_t *ret_len);

@@ -26,10 +26,10 @@ struct lade_client;
 
 enum lade_event_type {
     LADE_EVENT_HELLO = 0,
-    LADE_EVENT_TOKEN,  /* text, tokens */
-    LADE_EVENT_DONE,   /* finish_reason, stats, text (stream=false) */
+    LADE_EVENT_TOKEN, /* text, tokens */
+    LADE_EVENT_DONE, /* finish_reason, stats, text (stream=false) */
     LADE_EVENT_RESULT, /* op; the fields in json */
-    LADE_EVENT_ERROR,  /* code, message */
+    LADE_EVENT_ERROR, /* code, message */
 };
 
 struct lade_stats {
@@ -49,34 +49,34 @@ struct lade_stats {
 /* One event; every pointer is valid until the next lade_client_next(). */
 struct lade_event {
     enum lade_event_type type;
-    const char *id;     /* request id as text ("" for none) */
-    const char *text;   /* token; done with stream=false; detokenize result */
+    const char *id; /* request id as text ("" for none) */
+    const char *text; /* token; done with stream=false; detokenize result */
     size_t text_len;
     const int32_t *tokens; /* token: ids of this step */
     uint32_t n_tokens;
     const char *finish_reason; /* done: length, eos, stop, context */
-    struct lade_stats stats;   /* done */
-    const char *code;    /* error: stable code, e.g. "busy" */
+    struct lade_stats stats; /* done */
+    const char *code; /* error: stable code, e.g. "busy" */
     const char *message; /* error */
-    const char *op;      /* result */
-    const char *json;    /* the whole event line, without its newline */
+    const char *op; /* result */
+    const char *json; /* the whole event line, without its newline */
 };
 
 /* Sampling and decoding options; lade_gen_opts_init() gives the server's
  * defaults for everything. */
 struct lade_gen_opts {
-    uint32_t max_tokens;     /* 0: server default */
-    double temperature;      /* < 0: server default (greedy) */
-    int32_t top_k;           /* < 0: default */
-    double top_p;            /* < 0: default */
-    double min_p;            /* < 0: default */
-    double repeat_penalty;   /* < 0: default */
-    int64_t seed;            /* < 0: random */
+    uint32_t max_tokens; /* 0: server default */
+    double temperature; /* < 0: server default (greedy) */
+    int32_t top_k; /* < 0: default */
+    double top_p; /* < 0: default */
+    double min_p; /* < 0: default */
+    double repeat_penalty; /* < 0: default */
+    int64_t seed; /* < 0: random */
     const char *const *stop; /* stop strings */
     uint32_t n_stop;
-    int lookahead;           /* -1: server default, 0: off, 1: on */
+    int lookahead; /* -1: server default, 0: off, 1: on */
     uint32_t la_n, la_w, la_g; /* 0: server default */
-    bool stream;             /* token events as they come (default true) */
+    bool stream; /* token events as they come (default true) */
 };
 
 struct lade_message {

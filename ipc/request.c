@@ -10,15 +10,15 @@
 #include "ipc/ipc.h"
 
 static const char *const op_names[IPC_OP__COUNT] = {
-    [IPC_OP_GENERATE] = "generate", [IPC_OP_CHAT] = "chat",
-    [IPC_OP_TOKENIZE] = "tokenize", [IPC_OP_DETOKENIZE] = "detokenize",
-    [IPC_OP_CANCEL] = "cancel",     [IPC_OP_INFO] = "info",
-    [IPC_OP_HEALTH] = "health",     [IPC_OP_STATS] = "stats",
+    [IPC_OP_GENERATE] = "generate",     [IPC_OP_CHAT] = "chat",     [IPC_OP_TOKENIZE] = "tokenize",
+    [IPC_OP_DETOKENIZE] = "detokenize", [IPC_OP_CANCEL] = "cancel", [IPC_OP_INFO] = "info",
+    [IPC_OP_HEALTH] = "health",         [IPC_OP_STATS] = "stats",
 };
 
 /* Fields each op accepts besides "id", "op" and "v". */
-#define SAMPLING_FIELDS "max_tokens", "temperature", "top_k", "top_p", "min_p", \
-    "repeat_penalty", "seed", "stop", "lookahead", "stream"
+#define SAMPLING_FIELDS                                                                       \
+    "max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop", \
+            "lookahead", "stream"
 static const char *const op_fields[IPC_OP__COUNT][16] = {
     [IPC_OP_GENERATE] = { "prompt", SAMPLING_FIELDS, NULL },
     [IPC_OP_CHAT] = { "messages", SAMPLING_FIELDS, NULL },
@@ -42,7 +42,7 @@ const char *ipc_role_name(enum ipc_role role)
 }
 
 static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
 {
@@ -173,7 +173,8 @@ static int check_fields(json_t *o, enum ipc_op op, struct ipc_error *e)
     const char *k;
     json_t *v;
 
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         bool known = !strcmp(k, "id") || !strcmp(k, "op") || !strcmp(k, "v");
         for (size_t i = 0; !known && op_fields[op][i]; i++)
             known = !strcmp(k, op_fields[op][i]);
@@ -202,13 +203,16 @@ static int parse_stop(json_t *o, struct ipc_request *r, struct ipc_error *e)
     if (!json_is_array(a))
         return fail(e, IPC_ERR_BAD_FIELD, "field 'stop' must be a string or an array of strings");
     if (json_array_size(a) > IPC_STOP_MAX)
-        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'stop' holds more than %d strings", IPC_STOP_MAX);
-    json_array_foreach(a, i, v) {
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'stop' holds more than %d strings",
+                    IPC_STOP_MAX);
+    json_array_foreach(a, i, v)
+    {
         size_t n = json_string_length(v);
         if (!json_is_string(v))
             return fail(e, IPC_ERR_BAD_FIELD, "field 'stop' must hold strings");
         if (n == 0 || n > IPC_STOP_LEN_MAX)
-            return fail(e, IPC_ERR_OUT_OF_RANGE, "stop strings must be 1 to %d bytes", IPC_STOP_LEN_MAX);
+            return fail(e, IPC_ERR_OUT_OF_RANGE, "stop strings must be 1 to %d bytes",
+                        IPC_STOP_LEN_MAX);
         r->stop[r->n_stop] = strndup(json_string_value(v), n);
         if (!r->stop[r->n_stop])
             return -ENOMEM;
@@ -233,7 +237,8 @@ static int parse_lookahead(json_t *o, struct ipc_request *r, struct ipc_error *e
         return 0; /* on or off with the server's parameters */
     if (!json_is_object(v))
         return fail(e, IPC_ERR_BAD_FIELD, "field 'lookahead' must be false, true or {n, w, g}");
-    json_object_foreach(v, k, f) {
+    json_object_foreach(v, k, f)
+    {
         if (strcmp(k, "n") && strcmp(k, "w") && strcmp(k, "g"))
             return fail(e, IPC_ERR_BAD_FIELD, "unknown field 'lookahead.%.64s'", k);
     }
@@ -298,18 +303,21 @@ static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_re
     if (!json_is_array(a))
         return fail(e, IPC_ERR_BAD_FIELD, "field 'messages' must be an array");
     if (json_array_size(a) == 0 || json_array_size(a) > IPC_MESSAGE_MAX)
-        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'messages' must hold 1 to %d messages", IPC_MESSAGE_MAX);
+        return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'messages' must hold 1 to %d messages",
+                    IPC_MESSAGE_MAX);
     r->messages = calloc(json_array_size(a), sizeof(*r->messages));
     if (!r->messages)
         return -ENOMEM;
-    json_array_foreach(a, i, m) {
+    json_array_foreach(a, i, m)
+    {
         struct ipc_message *msg = &r->messages[i];
         json_t *c = json_object_get(m, "content");
         int k;
         if (!json_is_object(m))
             return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] must be an object", i);
         if (json_object_size(m) != (size_t)(2 - !c - !json_object_get(m, "role")))
-            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] may hold only 'role' and 'content'", i);
+            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] may hold only 'role' and 'content'",
+                        i);
         if ((k = parse_role(m, (uint32_t)i, &msg->role, e)) < 0)
             return k;
         if (!c)
@@ -318,7 +326,8 @@ static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_re
             return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu].content must be a string", i);
         total += json_string_length(c);
         if (total > lim->max_text_bytes)
-            return fail(e, IPC_ERR_TOO_LARGE, "messages are longer than %zu bytes", lim->max_text_bytes);
+            return fail(e, IPC_ERR_TOO_LARGE, "messages are longer than %zu bytes",
+                        lim->max_text_bytes);
         msg->content = strndup(json_string_value(c), json_string_length(c));
         if (!msg->content)
             return -ENOMEM;
@@ -338,11 +347,13 @@ static int parse_tokens(json_t *o, const struct ipc_limits *lim, struct ipc_requ
     if (!json_is_array(a))
         return fail(e, IPC_ERR_BAD_FIELD, "field 'tokens' must be an array of integers");
     if (json_array_size(a) > lim->max_detok_tokens)
-        return fail(e, IPC_ERR_TOO_LARGE, "field 'tokens' holds more than %u tokens", lim->max_detok_tokens);
+        return fail(e, IPC_ERR_TOO_LARGE, "field 'tokens' holds more than %u tokens",
+                    lim->max_detok_tokens);
     r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
     if (!r->tokens)
         return -ENOMEM;
-    json_array_foreach(a, i, t) {
+    json_array_foreach(a, i, t)
+    {
         if (!json_is_integer(t))
             return fail(e, IPC_ERR_BAD_FIELD, "tokens[%zu] must be an integer", i);
         if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
@@ -352,7 +363,8 @@ static int parse_tokens(json_t *o, const struct ipc_limits *lim, struct ipc_requ
     return 0;
 }
 
-static int parse_required_text(json_t *o, const char *k, size_t max, char **ret, struct ipc_error *e)
+static int parse_required_text(json_t *o, const char *k, size_t max, char **ret,
+                               struct ipc_error *e)
 {
     int r = get_string(o, k, max, ret, e);
 
@@ -400,9 +412,12 @@ static int parse_envelope(json_t *o, struct ipc_request *r, struct ipc_error *e)
     const char *name;
 
     if (id && !ipc_id_from_json(id, &e->id))
-        return fail(e, IPC_ERR_BAD_FIELD, "field 'id' must be a string of 1 to %d bytes or an integer in [0, 2^53]", IPC_ID_MAX);
+        return fail(e, IPC_ERR_BAD_FIELD,
+                    "field 'id' must be a string of 1 to %d bytes or an integer in [0, 2^53]",
+                    IPC_ID_MAX);
     if (v && (!json_is_integer(v) || json_integer_value(v) != IPC_PROTOCOL_VERSION))
-        return fail(e, IPC_ERR_PROTOCOL_VERSION, "this server speaks protocol version %d", IPC_PROTOCOL_VERSION);
+        return fail(e, IPC_ERR_PROTOCOL_VERSION, "this server speaks protocol version %d",
+                    IPC_PROTOCOL_VERSION);
     if (!id)
         return fail(e, IPC_ERR_MISSING_FIELD, "every request needs an 'id'");
     r->id = e->id;
@@ -429,13 +444,15 @@ int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim
     int k;
 
     *reterr = (struct ipc_error){ 0 };
-    r.params.max_tokens = 0; /* what the server chooses unless the request says (struct ipc_request) */
+    r.params.max_tokens =
+            0; /* what the server chooses unless the request says (struct ipc_request) */
     r.params.n = r.params.w = r.params.g = 0;
     if (!ipc_utf8_is_valid(line, len))
         return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
     o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!o)
-        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column,
+                    jerr.text);
     if (!json_is_object(o))
         return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
     k = parse_envelope(o, &r, reterr);

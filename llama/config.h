@@ -24,20 +24,20 @@ struct llm_gguf;
 #define LLM_CONFIG_MAX_CTX (1u << 24)
 
 struct llm_config {
-    uint32_t n_ctx_train;  /* llama.context_length */
-    uint32_t dim;          /* llama.embedding_length: width of the residual stream */
-    uint32_t n_layers;     /* llama.block_count */
-    uint32_t ffn;          /* llama.feed_forward_length: hidden width of the SwiGLU */
-    uint32_t n_heads;      /* llama.attention.head_count: query heads */
-    uint32_t n_kv_heads;   /* llama.attention.head_count_kv (default n_heads) */
-    uint32_t head_dim;     /* dim / n_heads */
-    uint32_t rope_dims;    /* llama.rope.dimension_count (default head_dim): rotated dims per head */
-    float rope_theta;      /* llama.rope.freq_base (default 10000) */
-    float rms_eps;         /* llama.attention.layer_norm_rms_epsilon */
-    uint32_t n_vocab;      /* tokenizer.ggml.tokens length, else token_embd rows */
-    bool tied_embeddings;  /* no output.weight: the LM head is token_embd */
-    int32_t bos;           /* tokenizer.ggml.bos_token_id (default 1) */
-    int32_t eos;           /* tokenizer.ggml.eos_token_id (default 2) */
+    uint32_t n_ctx_train; /* llama.context_length */
+    uint32_t dim; /* llama.embedding_length: width of the residual stream */
+    uint32_t n_layers; /* llama.block_count */
+    uint32_t ffn; /* llama.feed_forward_length: hidden width of the SwiGLU */
+    uint32_t n_heads; /* llama.attention.head_count: query heads */
+    uint32_t n_kv_heads; /* llama.attention.head_count_kv (default n_heads) */
+    uint32_t head_dim; /* dim / n_heads */
+    uint32_t rope_dims; /* llama.rope.dimension_count (default head_dim): rotated dims per head */
+    float rope_theta; /* llama.rope.freq_base (default 10000) */
+    float rms_eps; /* llama.attention.layer_norm_rms_epsilon */
+    uint32_t n_vocab; /* tokenizer.ggml.tokens length, else token_embd rows */
+    bool tied_embeddings; /* no output.weight: the LM head is token_embd */
+    int32_t bos; /* tokenizer.ggml.bos_token_id (default 1) */
+    int32_t eos; /* tokenizer.ggml.eos_token_id (default 2) */
 };
 
 /* Read and validate the configuration of g (llm_config_validate and

@@ -293,15 +293,24 @@ typedef void (*deq_block_fn)(const uint8_t *b, float *y);
 static deq_block_fn block_fn(uint32_t type)
 {
     switch (type) {
-    case LLM_GGML_Q8_0: return deq_q8_0;
-    case LLM_GGML_Q4_0: return deq_q4_0;
-    case LLM_GGML_Q4_1: return deq_q4_1;
-    case LLM_GGML_Q5_0: return deq_q5_0;
-    case LLM_GGML_Q5_1: return deq_q5_1;
-    case LLM_GGML_Q4_K: return deq_q4_k;
-    case LLM_GGML_Q5_K: return deq_q5_k;
-    case LLM_GGML_Q6_K: return deq_q6_k;
-    default: return NULL;
+    case LLM_GGML_Q8_0:
+        return deq_q8_0;
+    case LLM_GGML_Q4_0:
+        return deq_q4_0;
+    case LLM_GGML_Q4_1:
+        return deq_q4_1;
+    case LLM_GGML_Q5_0:
+        return deq_q5_0;
+    case LLM_GGML_Q5_1:
+        return deq_q5_1;
+    case LLM_GGML_Q4_K:
+        return deq_q4_k;
+    case LLM_GGML_Q5_K:
+        return deq_q5_k;
+    case LLM_GGML_Q6_K:
+        return deq_q6_k;
+    default:
+        return NULL;
     }
 }
 
@@ -310,15 +319,42 @@ static deq_block_fn block_fn(uint32_t type)
 static void block_geometry(uint32_t type, uint32_t *ret_elems, uint32_t *ret_bytes)
 {
     switch (type) {
-    case LLM_GGML_Q8_0: *ret_elems = 32; *ret_bytes = 34; break;
-    case LLM_GGML_Q4_0: *ret_elems = 32; *ret_bytes = 18; break;
-    case LLM_GGML_Q4_1: *ret_elems = 32; *ret_bytes = 20; break;
-    case LLM_GGML_Q5_0: *ret_elems = 32; *ret_bytes = 22; break;
-    case LLM_GGML_Q5_1: *ret_elems = 32; *ret_bytes = 24; break;
-    case LLM_GGML_Q4_K: *ret_elems = 256; *ret_bytes = 144; break;
-    case LLM_GGML_Q5_K: *ret_elems = 256; *ret_bytes = 176; break;
-    case LLM_GGML_Q6_K: *ret_elems = 256; *ret_bytes = 210; break;
-    default: *ret_elems = 0; *ret_bytes = 0; break;
+    case LLM_GGML_Q8_0:
+        *ret_elems = 32;
+        *ret_bytes = 34;
+        break;
+    case LLM_GGML_Q4_0:
+        *ret_elems = 32;
+        *ret_bytes = 18;
+        break;
+    case LLM_GGML_Q4_1:
+        *ret_elems = 32;
+        *ret_bytes = 20;
+        break;
+    case LLM_GGML_Q5_0:
+        *ret_elems = 32;
+        *ret_bytes = 22;
+        break;
+    case LLM_GGML_Q5_1:
+        *ret_elems = 32;
+        *ret_bytes = 24;
+        break;
+    case LLM_GGML_Q4_K:
+        *ret_elems = 256;
+        *ret_bytes = 144;
+        break;
+    case LLM_GGML_Q5_K:
+        *ret_elems = 256;
+        *ret_bytes = 176;
+        break;
+    case LLM_GGML_Q6_K:
+        *ret_elems = 256;
+        *ret_bytes = 210;
+        break;
+    default:
+        *ret_elems = 0;
+        *ret_bytes = 0;
+        break;
     }
 }
 

@@ -10,8 +10,14 @@ void llm_gguf_w_bytes(struct llm_gguf_w *w, const void *p, size_t n)
         w->err = -EIO;
 }
 
-void llm_gguf_w_u32(struct llm_gguf_w *w, uint32_t v) { llm_gguf_w_bytes(w, &v, 4); }
-void llm_gguf_w_u64(struct llm_gguf_w *w, uint64_t v) { llm_gguf_w_bytes(w, &v, 8); }
+void llm_gguf_w_u32(struct llm_gguf_w *w, uint32_t v)
+{
+    llm_gguf_w_bytes(w, &v, 4);
+}
+void llm_gguf_w_u64(struct llm_gguf_w *w, uint64_t v)
+{
+    llm_gguf_w_bytes(w, &v, 8);
+}
 
 void llm_gguf_w_str(struct llm_gguf_w *w, const char *s, uint64_t len)
 {
@@ -51,15 +57,28 @@ void llm_gguf_w_kv_str(struct llm_gguf_w *w, const char *key, const char *v)
 static size_t scalar_bytes(enum llm_gguf_vtype t)
 {
     switch (t) {
-    case LLM_GGUF_U8: case LLM_GGUF_I8: case LLM_GGUF_BOOL: return 1;
-    case LLM_GGUF_U16: case LLM_GGUF_I16: return 2;
-    case LLM_GGUF_U32: case LLM_GGUF_I32: case LLM_GGUF_F32: return 4;
-    case LLM_GGUF_U64: case LLM_GGUF_I64: case LLM_GGUF_F64: return 8;
-    default: return 0;
+    case LLM_GGUF_U8:
+    case LLM_GGUF_I8:
+    case LLM_GGUF_BOOL:
+        return 1;
+    case LLM_GGUF_U16:
+    case LLM_GGUF_I16:
+        return 2;
+    case LLM_GGUF_U32:
+    case LLM_GGUF_I32:
+    case LLM_GGUF_F32:
+        return 4;
+    case LLM_GGUF_U64:
+    case LLM_GGUF_I64:
+    case LLM_GGUF_F64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
-void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g, const struct llm_gguf_kv *kv)
+void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g,
+                        const struct llm_gguf_kv *kv)
 {
     llm_gguf_w_str(w, kv->key.ptr, kv->key.len);
     llm_gguf_w_u32(w, kv->type);
@@ -100,8 +119,8 @@ void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g, const st
     }
 }
 
-void llm_gguf_w_tensor_info(struct llm_gguf_w *w, const char *name, uint32_t n_dims, const uint64_t *ne,
-                            uint32_t type, uint64_t offset)
+void llm_gguf_w_tensor_info(struct llm_gguf_w *w, const char *name, uint32_t n_dims,
+                            const uint64_t *ne, uint32_t type, uint64_t offset)
 {
     llm_gguf_w_str(w, name, strlen(name));
     llm_gguf_w_u32(w, n_dims);

@@ -25,10 +25,11 @@ void llm_gguf_w_kv_f32(struct llm_gguf_w *w, const char *key, float v);
 void llm_gguf_w_kv_str(struct llm_gguf_w *w, const char *key, const char *v);
 /* A key/value read from another file, written back as it was (scalars,
  * strings, arrays of scalars or strings; nested arrays give -ENOTSUP). */
-void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g, const struct llm_gguf_kv *kv);
+void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g,
+                        const struct llm_gguf_kv *kv);
 /* One tensor info: name, dims (ne[0] first), type, offset in the data section. */
-void llm_gguf_w_tensor_info(struct llm_gguf_w *w, const char *name, uint32_t n_dims, const uint64_t *ne,
-                            uint32_t type, uint64_t offset);
+void llm_gguf_w_tensor_info(struct llm_gguf_w *w, const char *name, uint32_t n_dims,
+                            const uint64_t *ne, uint32_t type, uint64_t offset);
 /* Zero bytes up to the next multiple of `align` of the file position. */
 void llm_gguf_w_pad(struct llm_gguf_w *w, uint64_t align);
 int llm_gguf_w_error(const struct llm_gguf_w *w);

@@ -81,13 +81,13 @@ static const struct {
     const char *name;
     uint8_t size; /* 0: variable (string, array) */
 } vtypes[] = {
-    [LLM_GGUF_U8] = {"u8", 1},         [LLM_GGUF_I8] = {"i8", 1},
-    [LLM_GGUF_U16] = {"u16", 2},       [LLM_GGUF_I16] = {"i16", 2},
-    [LLM_GGUF_U32] = {"u32", 4},       [LLM_GGUF_I32] = {"i32", 4},
-    [LLM_GGUF_F32] = {"f32", 4},       [LLM_GGUF_BOOL] = {"bool", 1},
-    [LLM_GGUF_STRING] = {"string", 0}, [LLM_GGUF_ARRAY] = {"array", 0},
-    [LLM_GGUF_U64] = {"u64", 8},       [LLM_GGUF_I64] = {"i64", 8},
-    [LLM_GGUF_F64] = {"f64", 8},
+    [LLM_GGUF_U8] = { "u8", 1 },         [LLM_GGUF_I8] = { "i8", 1 },
+    [LLM_GGUF_U16] = { "u16", 2 },       [LLM_GGUF_I16] = { "i16", 2 },
+    [LLM_GGUF_U32] = { "u32", 4 },       [LLM_GGUF_I32] = { "i32", 4 },
+    [LLM_GGUF_F32] = { "f32", 4 },       [LLM_GGUF_BOOL] = { "bool", 1 },
+    [LLM_GGUF_STRING] = { "string", 0 }, [LLM_GGUF_ARRAY] = { "array", 0 },
+    [LLM_GGUF_U64] = { "u64", 8 },       [LLM_GGUF_I64] = { "i64", 8 },
+    [LLM_GGUF_F64] = { "f64", 8 },
 };
 
 static bool vtype_known(uint32_t t)
@@ -355,16 +355,36 @@ static int parse_scalar(struct rd *r, uint32_t t, struct llm_gguf_kv *kv)
     } x;
     memcpy(&x, q, vtypes[t].size);
     switch (t) {
-    case LLM_GGUF_U8: kv->v.u64 = x.u8; break;
-    case LLM_GGUF_I8: kv->v.i64 = x.i8; break;
-    case LLM_GGUF_U16: kv->v.u64 = x.u16; break;
-    case LLM_GGUF_I16: kv->v.i64 = x.i16; break;
-    case LLM_GGUF_U32: kv->v.u64 = x.u32; break;
-    case LLM_GGUF_I32: kv->v.i64 = x.i32; break;
-    case LLM_GGUF_F32: kv->v.f64 = x.f32; break;
-    case LLM_GGUF_U64: kv->v.u64 = x.u64; break;
-    case LLM_GGUF_I64: kv->v.i64 = x.i64; break;
-    case LLM_GGUF_F64: kv->v.f64 = x.f64; break;
+    case LLM_GGUF_U8:
+        kv->v.u64 = x.u8;
+        break;
+    case LLM_GGUF_I8:
+        kv->v.i64 = x.i8;
+        break;
+    case LLM_GGUF_U16:
+        kv->v.u64 = x.u16;
+        break;
+    case LLM_GGUF_I16:
+        kv->v.i64 = x.i16;
+        break;
+    case LLM_GGUF_U32:
+        kv->v.u64 = x.u32;
+        break;
+    case LLM_GGUF_I32:
+        kv->v.i64 = x.i32;
+        break;
+    case LLM_GGUF_F32:
+        kv->v.f64 = x.f32;
+        break;
+    case LLM_GGUF_U64:
+        kv->v.u64 = x.u64;
+        break;
+    case LLM_GGUF_I64:
+        kv->v.i64 = x.i64;
+        break;
+    case LLM_GGUF_F64:
+        kv->v.f64 = x.f64;
+        break;
     case LLM_GGUF_BOOL:
         if (x.u8 > 1)
             return fail(r, -EBADMSG, "bool value %u is neither 0 nor 1", x.u8);
@@ -400,7 +420,7 @@ static int push_kv(struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t *s
 static int parse_kvs(struct llm_gguf *g, struct rd *r, uint64_t n_kv)
 {
     for (uint64_t i = 0; i < n_kv; i++) {
-        struct llm_gguf_kv kv = {0};
+        struct llm_gguf_kv kv = { 0 };
         uint64_t *so = NULL;
         uint32_t t;
         int e;
@@ -455,7 +475,7 @@ static int index_kvs(struct llm_gguf *g, struct rd *r)
     if (!g->kv_sorted)
         return fail(r, -ENOMEM, "out of memory");
     for (uint64_t i = 0; i < g->n_kv; i++)
-        g->kv_sorted[i] = (struct name_ref){g->kv[i].key.ptr, g->kv[i].key.len, i};
+        g->kv_sorted[i] = (struct name_ref){ g->kv[i].key.ptr, g->kv[i].key.len, i };
     dup = sort_refs(g->kv_sorted, g->n_kv, &other);
     if (dup >= 0) {
         const struct llm_gguf_kv *kv = &g->kv[dup];
@@ -572,7 +592,7 @@ static int index_tensors(struct llm_gguf *g, struct rd *r)
     if (!g->t_sorted)
         return fail(r, -ENOMEM, "out of memory");
     for (uint64_t i = 0; i < g->n_tensors; i++)
-        g->t_sorted[i] = (struct name_ref){g->tensors[i].name, strlen(g->tensors[i].name), i};
+        g->t_sorted[i] = (struct name_ref){ g->tensors[i].name, strlen(g->tensors[i].name), i };
     dup = sort_refs(g->t_sorted, g->n_tensors, &other);
     if (dup >= 0) {
         set_ctx(r, "tensor", g->tensors[dup].name, strlen(g->tensors[dup].name));
@@ -684,7 +704,7 @@ int llm_gguf_parse(const void *data, size_t size, const char *name, struct llm_g
     }
     g->base = data;
     g->size = size;
-    struct rd r = {.p = data, .size = size, .name = g->name, .err = reterr, .errlen = errlen};
+    struct rd r = { .p = data, .size = size, .name = g->name, .err = reterr, .errlen = errlen };
     e = parse_all(g, &r);
     if (e) {
         llm_gguf_free(g);
@@ -791,7 +811,7 @@ const struct llm_gguf_kv *llm_gguf_kv_at(const struct llm_gguf *g, uint64_t i)
 
 static const struct name_ref *find_ref(const struct name_ref *refs, uint64_t n, const char *name)
 {
-    struct name_ref key = {name, strlen(name), 0};
+    struct name_ref key = { name, strlen(name), 0 };
     if (!n)
         return NULL;
     return bsearch(&key, refs, n, sizeof(*refs), ref_cmp);
@@ -990,21 +1010,21 @@ static const struct {
     uint32_t block_elems;
     uint32_t block_bytes;
 } ggml_types[] = {
-    [LLM_GGML_F32] = {"f32", 1, 4},
-    [LLM_GGML_F16] = {"f16", 1, 2},
-    [LLM_GGML_Q4_0] = {"q4_0", 32, 2 + 16},
-    [LLM_GGML_Q4_1] = {"q4_1", 32, 2 + 2 + 16},
-    [LLM_GGML_Q5_0] = {"q5_0", 32, 2 + 4 + 16},
-    [LLM_GGML_Q5_1] = {"q5_1", 32, 2 + 2 + 4 + 16},
-    [LLM_GGML_Q8_0] = {"q8_0", 32, 2 + 32},
-    [LLM_GGML_Q8_1] = {"q8_1", 32, 2 + 2 + 32},
-    [LLM_GGML_Q2_K] = {"q2_K", 256, 16 + 64 + 2 + 2},
-    [LLM_GGML_Q3_K] = {"q3_K", 256, 32 + 64 + 12 + 2},
-    [LLM_GGML_Q4_K] = {"q4_K", 256, 2 + 2 + 12 + 128},
-    [LLM_GGML_Q5_K] = {"q5_K", 256, 2 + 2 + 12 + 32 + 128},
-    [LLM_GGML_Q6_K] = {"q6_K", 256, 128 + 64 + 16 + 2},
-    [LLM_GGML_Q8_K] = {"q8_K", 256, 4 + 256 + 16 * 2},
-    [LLM_GGML_BF16] = {"bf16", 1, 2},
+    [LLM_GGML_F32] = { "f32", 1, 4 },
+    [LLM_GGML_F16] = { "f16", 1, 2 },
+    [LLM_GGML_Q4_0] = { "q4_0", 32, 2 + 16 },
+    [LLM_GGML_Q4_1] = { "q4_1", 32, 2 + 2 + 16 },
+    [LLM_GGML_Q5_0] = { "q5_0", 32, 2 + 4 + 16 },
+    [LLM_GGML_Q5_1] = { "q5_1", 32, 2 + 2 + 4 + 16 },
+    [LLM_GGML_Q8_0] = { "q8_0", 32, 2 + 32 },
+    [LLM_GGML_Q8_1] = { "q8_1", 32, 2 + 2 + 32 },
+    [LLM_GGML_Q2_K] = { "q2_K", 256, 16 + 64 + 2 + 2 },
+    [LLM_GGML_Q3_K] = { "q3_K", 256, 32 + 64 + 12 + 2 },
+    [LLM_GGML_Q4_K] = { "q4_K", 256, 2 + 2 + 12 + 128 },
+    [LLM_GGML_Q5_K] = { "q5_K", 256, 2 + 2 + 12 + 32 + 128 },
+    [LLM_GGML_Q6_K] = { "q6_K", 256, 128 + 64 + 16 + 2 },
+    [LLM_GGML_Q8_K] = { "q8_K", 256, 4 + 256 + 16 * 2 },
+    [LLM_GGML_BF16] = { "bf16", 1, 2 },
 };
 
 static bool ggml_known(uint32_t type)

@@ -66,7 +66,7 @@ struct llm_gguf_kv {
     struct llm_gguf_str key;
     enum llm_gguf_vtype type;
     enum llm_gguf_vtype arr_type; /* element type when type == ARRAY */
-    uint64_t arr_n;               /* element count when type == ARRAY */
+    uint64_t arr_n; /* element count when type == ARRAY */
     union {
         uint64_t u64;
         int64_t i64;
@@ -78,13 +78,13 @@ struct llm_gguf_kv {
 };
 
 struct llm_gguf_tensor {
-    char name[256];   /* NUL-terminated copy; names longer than 255 bytes are rejected */
-    uint32_t type;    /* enum llm_ggml_type */
-    uint32_t n_dims;  /* 1..4 */
+    char name[256]; /* NUL-terminated copy; names longer than 255 bytes are rejected */
+    uint32_t type; /* enum llm_ggml_type */
+    uint32_t n_dims; /* 1..4 */
     uint64_t ne[LLM_GGUF_MAX_DIMS]; /* ne[0] is the row length (contiguous); unused dims are 1 */
     uint64_t n_elements;
-    uint64_t offset;  /* from the start of the data section */
-    uint64_t size;    /* bytes */
+    uint64_t offset; /* from the start of the data section */
+    uint64_t size; /* bytes */
     const void *data; /* inside the mapping */
 };
 
@@ -123,12 +123,17 @@ const struct llm_gguf_kv *llm_gguf_find_kv(const struct llm_gguf *g, const char 
  * other); -ERANGE, also with a message, for an integer of a fitting type
  * whose value is out of range (negative, or above UINT32_MAX for u32) and
  * for an f64 beyond float range. */
-int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, char *reterr, size_t errlen);
-int llm_gguf_get_u64(const struct llm_gguf *g, const char *key, uint64_t *ret, char *reterr, size_t errlen);
-int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char *reterr, size_t errlen);
-int llm_gguf_get_bool(const struct llm_gguf *g, const char *key, bool *ret, char *reterr, size_t errlen);
+int llm_gguf_get_u32(const struct llm_gguf *g, const char *key, uint32_t *ret, char *reterr,
+                     size_t errlen);
+int llm_gguf_get_u64(const struct llm_gguf *g, const char *key, uint64_t *ret, char *reterr,
+                     size_t errlen);
+int llm_gguf_get_f32(const struct llm_gguf *g, const char *key, float *ret, char *reterr,
+                     size_t errlen);
+int llm_gguf_get_bool(const struct llm_gguf *g, const char *key, bool *ret, char *reterr,
+                      size_t errlen);
 /* ret is not NUL-terminated; use ret->len. */
-int llm_gguf_get_str(const struct llm_gguf *g, const char *key, struct llm_gguf_str *ret, char *reterr, size_t errlen);
+int llm_gguf_get_str(const struct llm_gguf *g, const char *key, struct llm_gguf_str *ret,
+                     char *reterr, size_t errlen);
 /* An array of the given element type; ret_data points into the mapping. */
 int llm_gguf_get_arr(const struct llm_gguf *g, const char *key, enum llm_gguf_vtype elem_type,
                      const void **ret_data, uint64_t *ret_n, char *reterr, size_t errlen);
@@ -136,7 +141,8 @@ int llm_gguf_get_arr(const struct llm_gguf *g, const char *key, enum llm_gguf_vt
  * a one-time index build for the array; -ERANGE if i is out of range).
  * kv must come from this g (llm_gguf_kv_at or llm_gguf_find_kv) and be a top-level array of
  * strings, else -EINVAL. The offset index is built during parsing. */
-int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t i, struct llm_gguf_str *ret);
+int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t i,
+                     struct llm_gguf_str *ret);
 
 uint64_t llm_gguf_n_tensors(const struct llm_gguf *g);
 const struct llm_gguf_tensor *llm_gguf_tensor_at(const struct llm_gguf *g, uint64_t i);

@@ -1,12 +1,13 @@
 /* The model step of decoding/dec.h over the GPU model: prefill in chunks
  * of max_rows, steps, commits, rewinds and the parameters of draws on the
  * GPU. */
-#include "llama/gpu_internal.h"
-
 #include <errno.h>
 #include <math.h>
 
-static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+#include "llama/gpu_internal.h"
+
+static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
+                   float *ret_logits)
 {
     return gpu_step(ctx, rows, n, ret_argmax, ret_logits);
 }
@@ -27,11 +28,11 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
         return -ENOTSUP;
     struct gpu_draw *g = &m->draw;
     float inv_t = 1.0f / d->temperature; /* as dec_draw and dec_top_k compute it */
-    float inv_p = 1.0f / d->penalty;     /* as dec_penalized does */
+    float inv_p = 1.0f / d->penalty; /* as dec_penalized does */
     uint32_t last_n = d->penalty != 1.0f ? d->penalty_last_n : 0;
     float top_p = d->top_p > 0 ? d->top_p : 1.0f; /* 0: none, as 1 */
-    if (!g->set || g->inv_t != inv_t || g->min_p != d->min_p || g->top_p != top_p || g->top_k != d->top_k ||
-        g->penalty != d->penalty || g->penalty_last_n != last_n)
+    if (!g->set || g->inv_t != inv_t || g->min_p != d->min_p || g->top_p != top_p ||
+        g->top_k != d->top_k || g->penalty != d->penalty || g->penalty_last_n != last_n)
         gpu_step_cache_forget(&m->steps); /* recorded steps hold the old parameters */
     g->set = true;
     g->inv_t = inv_t;
@@ -45,7 +46,8 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
 }
 
 /* Long prompts go in chunks of max_rows, each one step and its commit. */
-static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax,
+                      float *ret_logits)
 {
     struct llm_model *m = ctx;
     if (n == 0)
@@ -56,7 +58,7 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
         uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
         bool last = done + c == n;
         for (uint32_t i = 0; i < c; i++) {
-            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0};
+            m->rowbuf[i] = (struct dec_row){ tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0 };
             m->chain[i] = i;
         }
         if (last)

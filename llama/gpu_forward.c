@@ -4,12 +4,12 @@
  * recorded before, that recording submitted again (gpu_step_cache.h).
  * The equations are llama/ref.c's; each dispatch names the shader that
  * computes it. */
-#include "llama/gpu_internal.h"
-
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
+
+#include "llama/gpu_internal.h"
 
 /* The barrier that ends a phase of the step; when profiling, a timestamp
  * after it, so that the time since the previous one is charged to `ph`. */
@@ -29,27 +29,30 @@ static void rec_matmul_cm(struct llm_model *m, const struct gpu_mat *g, const st
 {
     int w = p->ntok > 16;
     uint32_t tt = w ? 32 : 16, blocks = (g->rows + (w ? 63 : 15)) / (w ? 64 : 16);
-    vkr_cmd_dispatch(&m->cmd, &m->ks.mmcm[w], g->set[0], p, (p->ntok + tt - 1) / tt, blocks < 32768 ? blocks : 32768,
-                     (blocks + 32767) / 32768);
+    vkr_cmd_dispatch(&m->cmd, &m->ks.mmcm[w], g->set[0], p, (p->ntok + tt - 1) / tt,
+                     blocks < 32768 ? blocks : 32768, (blocks + 32767) / 32768);
 }
 
 /* Y (+)= W X over `ntok` rows, one dispatch per weight chunk; output row r
  * of token t lands at Y[t * y_stride + y_base + r]; `epi` a fused
  * epilogue (matmul.comp). */
-static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
-                           uint32_t y_stride, uint32_t y_base, uint32_t flags, uint32_t epi)
+static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok,
+                           uint32_t x_stride, uint32_t y_stride, uint32_t y_base, uint32_t flags,
+                           uint32_t epi)
 {
     const struct llm_config *cf = &m->cfg;
     if (g->cm && epi == EPI_NONE) {
-        struct pc_matmul p = {g->cols, g->rows, ntok, x_stride, y_stride, y_base, flags, 0, 0, 0, 0, 0.0f};
+        struct pc_matmul p = { g->cols, g->rows, ntok, x_stride, y_stride, y_base,
+                               flags,   0,       0,    0,        0,        0.0f };
         rec_matmul_cm(m, g, &p);
         return;
     }
     /* Decode-sized steps one geometry, wide steps another, one-token
      * steps a third (the same results in each: matmul.comp). A wide step
      * over a small matrix keeps the decode geometry (mm_wide_min). */
-    int geom = ntok > m->ks.mmg[GEOM_DECODE].tile && (uint64_t)g->rows * ntok >= m->ks.mm_wide_min ? GEOM_WIDE
-                                                                                                   : GEOM_DECODE;
+    int geom = ntok > m->ks.mmg[GEOM_DECODE].tile && (uint64_t)g->rows * ntok >= m->ks.mm_wide_min ?
+                       GEOM_WIDE :
+                       GEOM_DECODE;
     if (ntok == 1)
         geom = GEOM_ONE;
     const struct gpu_mm_geom *G = &m->ks.mmg[geom];
@@ -57,16 +60,18 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
         /* SwiGLU: the chunk holds gate and up, its outputs are half its rows */
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c) / (epi == EPI_SWIGLU ? 2 : 1);
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
-        struct pc_matmul p = {g->cols, n,   ntok,         x_stride,      y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c),
-                              flags,   epi, cf->head_dim, cf->rope_dims, m->n_ctx, cf->rope_theta};
+        struct pc_matmul p = { g->cols,       n,        ntok,
+                               x_stride,      y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c),
+                               flags,         epi,      cf->head_dim,
+                               cf->rope_dims, m->n_ctx, cf->rope_theta };
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[geom], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
     }
 }
 
-static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok, uint32_t x_stride,
-                       uint32_t y_stride, uint32_t y_base, uint32_t flags)
+static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t ntok,
+                       uint32_t x_stride, uint32_t y_stride, uint32_t y_base, uint32_t flags)
 {
     rec_matmul_epi(m, g, ntok, x_stride, y_stride, y_base, flags, EPI_NONE);
 }
@@ -80,13 +85,16 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
 static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
 {
     const struct llm_config *c = &m->cfg;
-    struct pc_att pa = {m->n_ctx, c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
-                        m->ks.att_max_split};
+    struct pc_att pa = {
+        m->n_ctx,           c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
+        m->ks.att_max_split
+    };
     vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTENTION], L->s_att, &pa, &m->io.stepargs, 0);
     if (m->ks.att_max_split > 1) {
         vkr_cmd_barrier(&m->cmd);
-        struct pc_att_merge pm = {c->head_dim, c->n_heads, m->ks.att_max_split};
-        vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTN_MERGE], m->sets.att_merge, &pm, &m->io.stepargs, 16);
+        struct pc_att_merge pm = { c->head_dim, c->n_heads, m->ks.att_max_split };
+        vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTN_MERGE], m->sets.att_merge, &pm,
+                                  &m->io.stepargs, 16);
     }
 }
 
@@ -99,7 +107,7 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     const struct llm_config *c = &m->cfg;
     const struct gpu_layer *L = &m->w.layers[l];
     struct vkr_cmd *cmd = &m->cmd;
-    struct pc_norm pn = {c->dim, 0, c->rms_eps};
+    struct pc_norm pn = { c->dim, 0, c->rms_eps };
     vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
     end_phase(m, LLM_PROF_NORM);
     if (m->fuse_rope) {
@@ -115,8 +123,10 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
         rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
         end_phase(m, LLM_PROF_QKV);
-        struct pc_rope pr = {n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->n_ctx, c->rope_theta};
-        vkr_cmd_dispatch(cmd, &m->ks.k[K_ROPE_KV], L->s_rope, &pr, (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
+        struct pc_rope pr = { n,        m->qdim,      m->kvdim, c->head_dim, c->rope_dims,
+                              m->n_ctx, c->rope_theta };
+        vkr_cmd_dispatch(cmd, &m->ks.k[K_ROPE_KV], L->s_rope, &pr,
+                         (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
         end_phase(m, LLM_PROF_ROPE_KV);
     }
     rec_attention(m, L);
@@ -137,15 +147,16 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
         rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
         end_phase(m, LLM_PROF_GATE_UP);
-        struct pc_swiglu ps = {c->ffn, n};
+        struct pc_swiglu ps = { c->ffn, n };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_SWIGLU], m->sets.swiglu, &ps, (c->ffn + 255) / 256, n, 1);
         end_phase(m, LLM_PROF_SWIGLU);
     }
     rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {
-        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4, .dstOffset = (VkDeviceSize)l * c->dim * 4,
-                          .size = (VkDeviceSize)c->dim * 4};
+        VkBufferCopy r = { .srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4,
+                           .dstOffset = (VkDeviceSize)l * c->dim * 4,
+                           .size = (VkDeviceSize)c->dim * 4 };
         vkr_cmd_copy(cmd, &m->act.x, &m->act.trace, &r, 1);
     }
 }
@@ -158,9 +169,10 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
  * reads and writes of the cache (when profiling, one, to time it). */
 static void rec_kv_commit(struct llm_model *m)
 {
-    struct pc_kv_commit pc = {m->kvdim / 2};
+    struct pc_kv_commit pc = { m->kvdim / 2 };
     for (uint32_t l = 0; l < m->cfg.n_layers; l++)
-        vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_KV_COMMIT], m->w.layers[l].s_commit, &pc, &m->seq.moves, 0);
+        vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_KV_COMMIT], m->w.layers[l].s_commit, &pc,
+                                  &m->seq.moves, 0);
     if (m->profiling)
         end_phase(m, LLM_PROF_COMMIT);
 }
@@ -169,8 +181,10 @@ static void rec_embed(struct llm_model *m, uint32_t n)
 {
     const struct gpu_mat *e = &m->w.embd;
     for (uint32_t c = 0; c < e->w.n_chunks; c++) {
-        struct pc_embed pe = {m->cfg.dim, n, (uint32_t)vkr_rows_first(&e->w, c), (uint32_t)vkr_rows_count(&e->w, c)};
-        vkr_cmd_dispatch(&m->cmd, &m->ks.k[K_EMBED], e->set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n, 1);
+        struct pc_embed pe = { m->cfg.dim, n, (uint32_t)vkr_rows_first(&e->w, c),
+                               (uint32_t)vkr_rows_count(&e->w, c) };
+        vkr_cmd_dispatch(&m->cmd, &m->ks.k[K_EMBED], e->set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n,
+                         1);
     }
     end_phase(m, LLM_PROF_EMBED);
 }
@@ -181,27 +195,29 @@ static void rec_readback(struct llm_model *m, const struct gpu_head_work *h)
 {
     struct vkr_cmd *cmd = &m->cmd;
     VkDeviceSize R4 = (VkDeviceSize)m->max_rows * 4, row = (VkDeviceSize)m->cfg.n_vocab * 4;
-    VkBufferCopy r[2] = {{.size = (VkDeviceSize)h->nsel * 4}, {.srcOffset = R4, .dstOffset = R4, .size = h->ndraw * 4}};
+    VkBufferCopy r[2] = { { .size = (VkDeviceSize)h->nsel * 4 },
+                          { .srcOffset = R4, .dstOffset = R4, .size = h->ndraw * 4 } };
     vkr_cmd_copy(cmd, &m->act.amax, &m->io.readback, r, h->ndraw ? 2 : 1);
     for (uint32_t j = 0; j < h->nslot; j++) {
         uint32_t src = h->slot_src[j];
-        VkBufferCopy lr = {.srcOffset = src * row, .dstOffset = 2 * R4 + j * row, .size = row};
+        VkBufferCopy lr = { .srcOffset = src * row, .dstOffset = 2 * R4 + j * row, .size = row };
         if (src & GPU_SLOT_TOPK) {
             lr.srcOffset = (VkDeviceSize)(src & ~GPU_SLOT_TOPK) * DEC_TOPK_MAX * 8;
             lr.size = (VkDeviceSize)m->draw.top_k * 8;
         }
-        vkr_cmd_copy(cmd, src & GPU_SLOT_TOPK ? &m->act.cand : &m->act.logits, &m->io.readback, &lr, 1);
+        vkr_cmd_copy(cmd, src & GPU_SLOT_TOPK ? &m->act.cand : &m->act.logits, &m->io.readback, &lr,
+                     1);
     }
 }
 
 /* The step's copies made visible to the host once the fence signals. */
 static void host_read_barrier(struct vkr_cmd *c)
 {
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
-    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
-                         NULL);
+    VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                           .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT };
+    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                         &mb, 0, NULL, 0, NULL);
 }
 
 /* The head on the nsel selected rows: the final norm and the LM head, the
@@ -211,32 +227,35 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
 {
     const struct llm_config *c = &m->cfg;
     struct vkr_cmd *cmd = &m->cmd;
-    struct pc_norm pn = {c->dim, 1, c->rms_eps};
+    struct pc_norm pn = { c->dim, 1, c->rms_eps };
     vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], m->sets.final_norm, &pn, h->nsel, 1, 1);
     end_phase(m, LLM_PROF_HEAD);
     if (m->tracing) {
-        VkBufferCopy r = {.srcOffset = (VkDeviceSize)(h->nsel - 1) * c->dim * 4,
-                          .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4, .size = (VkDeviceSize)c->dim * 4};
+        VkBufferCopy r = { .srcOffset = (VkDeviceSize)(h->nsel - 1) * c->dim * 4,
+                           .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4,
+                           .size = (VkDeviceSize)c->dim * 4 };
         vkr_cmd_copy(cmd, &m->act.xf, &m->act.trace, &r, 1);
     }
     rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
     if (h->npen) {
-        struct pc_penalty pp = {c->n_vocab, m->max_rows, GPU_PEN_MAX, m->draw.penalty, m->draw.inv_penalty};
+        struct pc_penalty pp = { c->n_vocab, m->max_rows, GPU_PEN_MAX, m->draw.penalty,
+                                 m->draw.inv_penalty };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_PENALTY], m->sets.penalty, &pp, h->npen, 1, 1);
         end_phase(m, LLM_PROF_HEAD);
     }
     if (h->argmax) {
-        struct pc_argmax pa = {c->n_vocab};
+        struct pc_argmax pa = { c->n_vocab };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_ARGMAX], m->sets.argmax, &pa, h->nsel, 1, 1);
     }
     if (h->ndraw) {
         /* Into the second half of amax, so no barrier against argmax. */
-        struct pc_draw pd = {c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p, m->draw.top_p};
+        struct pc_draw pd = { c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p,
+                              m->draw.top_p };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_DRAW], m->sets.draw, &pd, h->ndraw, 1, 1);
     }
     if (h->ntop) {
-        struct pc_topk pt = {c->n_vocab, m->draw.top_k, m->draw.inv_t};
+        struct pc_topk pt = { c->n_vocab, m->draw.top_k, m->draw.inv_t };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_TOPK], m->sets.topk, &pt, h->ntop, 1, 1);
     }
     end_phase(m, LLM_PROF_HEAD);
@@ -246,7 +265,8 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
 /* Records a whole step into m->cmd: the KV moves of the last commit, the
  * embedding, the layers, the head on the selected rows and the copies the
  * host reads back; the step's first and last timestamps in ts0, ts1. */
-static int record_step(struct llm_model *m, uint32_t n, const struct gpu_head_work *h, int *ts0, int *ts1)
+static int record_step(struct llm_model *m, uint32_t n, const struct gpu_head_work *h, int *ts0,
+                       int *ts1)
 {
     int err = vkr_cmd_begin(m->vk, &m->cmd);
     if (err)
@@ -274,7 +294,8 @@ static int record_step(struct llm_model *m, uint32_t n, const struct gpu_head_wo
  * split), the split count after them. */
 static void write_stepargs(struct llm_model *m, uint32_t n)
 {
-    uint32_t nsplit = (m->io.step_max_len + m->ks.att_split - 1) / m->ks.att_split, *sa = m->io.stepargs.map;
+    uint32_t nsplit = (m->io.step_max_len + m->ks.att_split - 1) / m->ks.att_split,
+             *sa = m->io.stepargs.map;
     sa[0] = m->cfg.n_kv_heads;
     sa[1] = n;
     sa[2] = nsplit;
@@ -311,7 +332,8 @@ static void swap_cmd(struct llm_model *m, struct gpu_recorded *e)
     e->cmd = t;
 }
 
-int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
+             float *ret_logits)
 {
     if (n == 0 || n > m->max_rows)
         return -EINVAL;
@@ -323,7 +345,7 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         return nsel;
     /* The step runs in m->cmd: a cache entry's buffer is swapped in for
      * the step and out after it. */
-    struct gpu_step_key k = {n, h.nsel, h.nslot, h.ndraw, h.ntop, h.npen, h.argmax};
+    struct gpu_step_key k = { n, h.nsel, h.nslot, h.ndraw, h.ntop, h.npen, h.argmax };
     bool fresh;
     struct gpu_recorded *e = gpu_step_cache_take(&m->steps, &k, h.slot_src, &fresh);
     if (e)

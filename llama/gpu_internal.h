@@ -24,18 +24,19 @@
 /* Activations, max_rows rows each (a row is one of the step's rows, or for
  * the head's buffers one selected row). */
 struct gpu_acts {
-    struct vkr_buf x;        /* [dim] the residual stream */
-    struct vkr_buf xn;       /* [dim] x after an RMSNorm */
-    struct vkr_buf q;        /* [qdim] */
-    struct vkr_buf kk, vv;   /* [kvdim] K and V before RoPE and the f16 cache (unfused path) */
-    struct vkr_buf att;      /* [qdim] attention output */
-    struct vkr_buf g;        /* [2 ffn] gate, then up; silu(gate) * up where the gate was */
-    struct vkr_buf xf;       /* [dim] selected rows after the final norm */
-    struct vkr_buf logits;   /* [n_vocab] selected rows */
-    struct vkr_buf amax;     /* [2 max_rows] ints: argmax of the selected rows, then the draws */
-    struct vkr_buf cand;     /* [DEC_TOPK_MAX] uvec2: TOPK rows' candidates */
-    struct vkr_buf att_part; /* [n_heads][att_max_split][hd_max + 2]: the attention's per-split states */
-    struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
+    struct vkr_buf x; /* [dim] the residual stream */
+    struct vkr_buf xn; /* [dim] x after an RMSNorm */
+    struct vkr_buf q; /* [qdim] */
+    struct vkr_buf kk, vv; /* [kvdim] K and V before RoPE and the f16 cache (unfused path) */
+    struct vkr_buf att; /* [qdim] attention output */
+    struct vkr_buf g; /* [2 ffn] gate, then up; silu(gate) * up where the gate was */
+    struct vkr_buf xf; /* [dim] selected rows after the final norm */
+    struct vkr_buf logits; /* [n_vocab] selected rows */
+    struct vkr_buf amax; /* [2 max_rows] ints: argmax of the selected rows, then the draws */
+    struct vkr_buf cand; /* [DEC_TOPK_MAX] uvec2: TOPK rows' candidates */
+    struct vkr_buf
+            att_part; /* [n_heads][att_max_split][hd_max + 2]: the attention's per-split states */
+    struct vkr_buf trace; /* (n_layers + 1) x dim floats, when tracing */
 };
 
 /* Descriptor sets that are not a layer's or a matrix's (gpu_sets.c). */
@@ -69,28 +70,29 @@ struct llm_model {
     struct gpu_rows io;
     struct gpu_seq seq;
     struct gpu_draw draw;
-    struct vkr_cmd cmd;          /* the step running now */
+    struct vkr_cmd cmd; /* the step running now */
     struct gpu_step_cache steps; /* none when profiling: its phases are the last recording's */
 
     /* Measurements of the last step */
     double last_gpu_ms;
-    double last_host_ms[3];     /* llm_model_last_step_host_ms */
+    double last_host_ms[3]; /* llm_model_last_step_host_ms */
     bool profiling;
-    uint8_t *prof_phase;        /* [prof_cap] phase ended by timestamp i */
+    uint8_t *prof_phase; /* [prof_cap] phase ended by timestamp i */
     uint32_t prof_cap;
     double prof_ms[LLM_PROF_N];
     bool tracing;
 
     /* Prefill scratch, [max_rows] each (gpu_dec.c) */
     struct dec_row *rowbuf; /* a chunk's rows */
-    uint32_t *chain;        /* 0, 1, 2, ...: a chunk's commit */
-    int32_t *argmax_tmp;    /* a chunk's argmax */
+    uint32_t *chain; /* 0, 1, 2, ...: a chunk's commit */
+    int32_t *argmax_tmp; /* a chunk's argmax */
 };
 
 int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen);
 /* One forward pass over n rows (the seam's step) and the commit of a
  * chain of them (gpu_forward.c). */
-int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);
+int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
+             float *ret_logits);
 int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n);
 
 #endif

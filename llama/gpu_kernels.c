@@ -36,17 +36,17 @@ struct kernel_entry {
 #define SPIRV(s) lade_spv_##s, &lade_spv_##s##_bytes
 
 static const struct kernel_entry kernel_table[K_COUNT] = {
-    [K_EMBED] = {"embed", SPIRV(embed), B_EMBED_N, sizeof(struct pc_embed)},
-    [K_RMSNORM] = {"rmsnorm", SPIRV(rmsnorm), B_NORM_N, sizeof(struct pc_norm)},
-    [K_ROPE_KV] = {"rope_kv", SPIRV(rope_kv), B_ROPE_N, sizeof(struct pc_rope)},
-    [K_ATTENTION] = {"attention", SPIRV(attention), B_ATT_N, sizeof(struct pc_att)},
-    [K_ATTN_MERGE] = {"attn_merge", SPIRV(attn_merge), B_MERGE_N, sizeof(struct pc_att_merge)},
-    [K_SWIGLU] = {"swiglu", SPIRV(swiglu), B_SWIGLU_N, sizeof(struct pc_swiglu)},
-    [K_ARGMAX] = {"argmax", SPIRV(argmax), B_ARGMAX_N, sizeof(struct pc_argmax)},
-    [K_DRAW] = {"draw", SPIRV(draw), B_DRAW_N, sizeof(struct pc_draw)},
-    [K_PENALTY] = {"penalty", SPIRV(penalty), B_PEN_N, sizeof(struct pc_penalty)},
-    [K_TOPK] = {"topk", SPIRV(topk), B_TOPK_N, sizeof(struct pc_topk)},
-    [K_KV_COMMIT] = {"kv_commit", SPIRV(kv_commit), B_COMMIT_N, sizeof(struct pc_kv_commit)},
+    [K_EMBED] = { "embed", SPIRV(embed), B_EMBED_N, sizeof(struct pc_embed) },
+    [K_RMSNORM] = { "rmsnorm", SPIRV(rmsnorm), B_NORM_N, sizeof(struct pc_norm) },
+    [K_ROPE_KV] = { "rope_kv", SPIRV(rope_kv), B_ROPE_N, sizeof(struct pc_rope) },
+    [K_ATTENTION] = { "attention", SPIRV(attention), B_ATT_N, sizeof(struct pc_att) },
+    [K_ATTN_MERGE] = { "attn_merge", SPIRV(attn_merge), B_MERGE_N, sizeof(struct pc_att_merge) },
+    [K_SWIGLU] = { "swiglu", SPIRV(swiglu), B_SWIGLU_N, sizeof(struct pc_swiglu) },
+    [K_ARGMAX] = { "argmax", SPIRV(argmax), B_ARGMAX_N, sizeof(struct pc_argmax) },
+    [K_DRAW] = { "draw", SPIRV(draw), B_DRAW_N, sizeof(struct pc_draw) },
+    [K_PENALTY] = { "penalty", SPIRV(penalty), B_PEN_N, sizeof(struct pc_penalty) },
+    [K_TOPK] = { "topk", SPIRV(topk), B_TOPK_N, sizeof(struct pc_topk) },
+    [K_KV_COMMIT] = { "kv_commit", SPIRV(kv_commit), B_COMMIT_N, sizeof(struct pc_kv_commit) },
 };
 
 /* Attention's workgroup: att_subgroups subgroups at the default subgroup
@@ -59,7 +59,7 @@ static struct att_shape att_shape(const struct gpu_kernels *ks, const struct vkr
                                   const struct llm_config *c, const struct llm_tuning *t)
 {
     uint32_t min_sg = di->min_subgroup_size ? di->min_subgroup_size : di->subgroup_size;
-    struct att_shape a = {.local = t->att_subgroups * di->subgroup_size};
+    struct att_shape a = { .local = t->att_subgroups * di->subgroup_size };
     a.nj = (ks->hd_max / 2 + min_sg - 1) / min_sg;
     a.nsg = a.local / min_sg;
     a.group = c->n_heads / c->n_kv_heads;
@@ -71,8 +71,9 @@ static struct att_shape att_shape(const struct gpu_kernels *ks, const struct vkr
  * has one set here, else unused. Reductions are 64 lanes wide on CPU
  * drivers, 256 on GPUs: a norm's reduction tree depends on it, but only
  * per device, never per T. */
-static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id, const struct att_shape *a,
-                            uint32_t embd_type, uint32_t max_rows, bool cpu, uint32_t spec[VKR_MAX_SPEC])
+static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
+                            const struct att_shape *a, uint32_t embd_type, uint32_t max_rows,
+                            bool cpu, uint32_t spec[VKR_MAX_SPEC])
 {
     uint32_t lanes = cpu ? 64 : 256;
     switch (id) {
@@ -86,7 +87,8 @@ static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
         spec[1] = lanes;
         return 2;
     case K_ATTENTION: {
-        const uint32_t s[9] = {0, a->local, ks->hd_max, max_rows, a->group, a->nj, a->nsg, ks->att_split, 4};
+        const uint32_t s[9] = { 0,     a->local, ks->hd_max,    max_rows, a->group,
+                                a->nj, a->nsg,   ks->att_split, 4 };
         memcpy(spec, s, sizeof(s));
         return 9;
     }
@@ -123,18 +125,20 @@ static uint32_t cm_shared(const struct gpu_kernels *ks, uint32_t mode)
  * setting changes nothing; the model's description says "matrix units"
  * when they run). Decided once at load, since a result's bits depend on
  * the kernel. */
-static int cm_plan(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct llm_tuning *t, bool f16_layers,
-                   char *reterr, size_t errlen)
+static int cm_plan(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct llm_tuning *t,
+                   bool f16_layers, char *reterr, size_t errlen)
 {
     const struct vkr_device_info *di = &vk->info;
-    bool can = vk->has_coopmat_nv && di->shader_float16 && di->storage_buffer_16bit && di->subgroup_size == 32 &&
+    bool can = vk->has_coopmat_nv && di->shader_float16 && di->storage_buffer_16bit &&
+               di->subgroup_size == 32 &&
                (di->min_subgroup_size == 0 || di->min_subgroup_size == di->max_subgroup_size);
     ks->cm = can && f16_layers && t->coopmat == LLM_SWITCH_ON;
     ks->cm_nsg = t->cm_nsg;
     ks->cm_kc = t->cm_kc;
     uint32_t need = cm_shared(ks, 0) > cm_shared(ks, 1) ? cm_shared(ks, 0) : cm_shared(ks, 1);
     if (ks->cm && need > di->max_compute_shared_memory) {
-        snprintf(reterr, errlen, "tuning cm=%u,%u needs %u bytes of workgroup memory, device '%.200s' has %u",
+        snprintf(reterr, errlen,
+                 "tuning cm=%u,%u needs %u bytes of workgroup memory, device '%.200s' has %u",
                  ks->cm_nsg, ks->cm_kc, need, di->name, di->max_compute_shared_memory);
         return -EINVAL;
     }
@@ -142,28 +146,31 @@ static int cm_plan(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct llm_
 }
 
 /* The matrix geometries as this device runs them. */
-static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di, const struct llm_tuning *t, bool cpu,
-                   char *reterr, size_t errlen)
+static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
+                   const struct llm_tuning *t, bool cpu, char *reterr, size_t errlen)
 {
     uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     if ((di->subgroup_ops & need) != need || di->subgroup_size == 0) {
-        snprintf(reterr, errlen, "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
+        snprintf(reterr, errlen,
+                 "device '%.200s' lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                  di->name, di->subgroup_size);
         return -ENOTSUP;
     }
     ks->mm_splitk = t->mm_splitk;
-    const struct llm_mm_geom *tg[GEOM_N] = {&t->mm, &t->mm_wide, &t->mm_one};
+    const struct llm_mm_geom *tg[GEOM_N] = { &t->mm, &t->mm_wide, &t->mm_one };
     for (int i = 0; i < GEOM_N; i++) {
         struct gpu_mm_geom *g = &ks->mmg[i];
-        *g = (struct gpu_mm_geom){tg[i]->local, tg[i]->tile, tg[i]->rps, tg[i]->unroll, 0, 0};
+        *g = (struct gpu_mm_geom){ tg[i]->local, tg[i]->tile, tg[i]->rps, tg[i]->unroll, 0, 0 };
         /* Staging inputs in shared memory pays off only where a workgroup
          * reads few tokens: decode and one-token steps. */
         g->xsh = i == GEOM_WIDE ? 0 : t->mm_xsh;
         if (di->subgroup_size > g->local || g->local % di->subgroup_size ||
             (g->local / di->subgroup_size) % ks->mm_splitk) {
-            snprintf(reterr, errlen, "matrix kernel geometry: %u lanes a workgroup is not a whole number of %u-lane "
-                     "subgroups, %u of them a row (tuning mm, mm_wide, mm_one, mm_splitk)",
-                     g->local, di->subgroup_size, ks->mm_splitk);
+            snprintf(
+                    reterr, errlen,
+                    "matrix kernel geometry: %u lanes a workgroup is not a whole number of %u-lane "
+                    "subgroups, %u of them a row (tuning mm, mm_wide, mm_one, mm_splitk)",
+                    g->local, di->subgroup_size, ks->mm_splitk);
             return -EINVAL;
         }
         /* Rows a workgroup covers at the default subgroup size. Drivers
@@ -180,8 +187,9 @@ static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di, con
 
 /* Attention: splits grow past att_split when the context would need
  * more than 32; the workgroup memory must hold a row's states. */
-static int att_plan(struct gpu_kernels *ks, const struct vkr_device_info *di, const struct llm_config *c,
-                    const struct llm_tuning *t, uint32_t n_ctx, uint32_t max_rows, char *reterr, size_t errlen)
+static int att_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
+                    const struct llm_config *c, const struct llm_tuning *t, uint32_t n_ctx,
+                    uint32_t max_rows, char *reterr, size_t errlen)
 {
     ks->hd_max = c->head_dim;
     ks->att_split = t->att_split;
@@ -190,17 +198,20 @@ static int att_plan(struct gpu_kernels *ks, const struct vkr_device_info *di, co
         ks->att_split *= 2;
     ks->att_max_split = (keys + ks->att_split - 1) / ks->att_split;
     struct att_shape a = att_shape(ks, di, c, t);
-    uint64_t shared = 4ull * (max_rows + 1 + a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
+    uint64_t shared =
+            4ull * (max_rows + 1 + a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
     if (shared > di->max_compute_shared_memory) {
-        snprintf(reterr, errlen, "attention needs %llu bytes of workgroup memory, device '%.200s' has %u",
+        snprintf(reterr, errlen,
+                 "attention needs %llu bytes of workgroup memory, device '%.200s' has %u",
                  (unsigned long long)shared, di->name, di->max_compute_shared_memory);
         return -ENOTSUP;
     }
     return 0;
 }
 
-int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct gpu_kernels_shape *sh,
-                      const struct llm_tuning *t, char *reterr, size_t errlen)
+int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
+                      const struct gpu_kernels_shape *sh, const struct llm_tuning *t, char *reterr,
+                      size_t errlen)
 {
     const struct vkr_device_info *di = &vk->info;
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
@@ -213,8 +224,11 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct g
     struct att_shape a = att_shape(ks, di, c, t);
     for (int i = 0; i < K_COUNT; i++) {
         const struct kernel_entry *e = &kernel_table[i];
-        struct vkr_kernel_desc d = {e->name, e->spirv, *e->spirv_bytes, e->n_bindings, e->push_bytes, 0, {0}};
-        d.n_spec = kernel_spec(ks, (enum gpu_kernel_id)i, &a, sh->embd_type, sh->max_rows, cpu, d.spec);
+        struct vkr_kernel_desc d = { e->name,       e->spirv,      *e->spirv_bytes,
+                                     e->n_bindings, e->push_bytes, 0,
+                                     { 0 } };
+        d.n_spec = kernel_spec(ks, (enum gpu_kernel_id)i, &a, sh->embd_type, sh->max_rows, cpu,
+                               d.spec);
         err = vkr_kernel_new(vk, &d, &ks->k[i]);
         if (err) {
             snprintf(reterr, errlen, "%s", vk->err);
@@ -224,7 +238,8 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct g
     return 0;
 }
 
-int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type, const struct vkr_kernel *ret[GEOM_N])
+int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                       const struct vkr_kernel *ret[GEOM_N])
 {
     int slot = gpu_type_slot(type);
     if (slot < 0)
@@ -233,10 +248,14 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
         struct vkr_kernel *k = &ks->mm[slot][i];
         const struct gpu_mm_geom *g = &ks->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, B_MM_N,
-                                        sizeof(struct pc_matmul), 9,
-                                        {type, g->local, g->tile, g->rows_wg, g->rps, g->unroll, ks->mm_splitk, 0,
-                                         g->xsh}};
+            struct vkr_kernel_desc d = { "matmul",
+                                         lade_spv_matmul,
+                                         lade_spv_matmul_bytes,
+                                         B_MM_N,
+                                         sizeof(struct pc_matmul),
+                                         9,
+                                         { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
+                                           ks->mm_splitk, 0, g->xsh } };
             int err = vkr_kernel_new(vk, &d, k);
             if (err)
                 return err;
@@ -249,9 +268,14 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
     for (uint32_t i = 0; ks->cm && type == LLM_GGML_F16 && i < 2; i++) {
         if (ks->mmcm[i].pipeline)
             continue;
-        struct vkr_kernel_desc d = {"matmul_cm", lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, B_MM_N,
-                                    sizeof(struct pc_matmul), 6,
-                                    {0, i ? 128 : 32 * ks->cm_nsg, i ? 2 : 1, ks->cm_nsg, ks->cm_kc, i}};
+        struct vkr_kernel_desc d = { "matmul_cm",
+                                     lade_spv_matmul_cm,
+                                     lade_spv_matmul_cm_bytes,
+                                     B_MM_N,
+                                     sizeof(struct pc_matmul),
+                                     6,
+                                     { 0, i ? 128 : 32 * ks->cm_nsg, i ? 2 : 1, ks->cm_nsg,
+                                       ks->cm_kc, i } };
         int err = vkr_kernel_new(vk, &d, &ks->mmcm[i]);
         if (err)
             return err;

@@ -94,7 +94,7 @@ _Static_assert(sizeof(struct pc_matmul) == 48, "matmul.comp's push block");
 
 /* matmul.comp's flags and fused epilogues */
 #define MM_ACCUMULATE 1u /* Y += W X */
-#define MM_GATHER 2u     /* token t reads X row SEL[t] */
+#define MM_GATHER 2u /* token t reads X row SEL[t] */
 enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE };
 
 /* ---- bindings, in each shader's order ------------------------------------ */
@@ -130,12 +130,12 @@ enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_N };
  * on this device. Every geometry computes each output with the same
  * arithmetic, so results do not depend on which ran. */
 struct gpu_mm_geom {
-    uint32_t local;   /* workgroup size */
-    uint32_t tile;    /* tokens a workgroup takes */
-    uint32_t rps;     /* rows a subgroup reduces together */
-    uint32_t unroll;  /* runs of 8 weights a lane loads before using them */
+    uint32_t local; /* workgroup size */
+    uint32_t tile; /* tokens a workgroup takes */
+    uint32_t rps; /* rows a subgroup reduces together */
+    uint32_t unroll; /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
-    uint32_t xsh;     /* floats of input staged in shared memory (matmul.comp XSH), 0: none */
+    uint32_t xsh; /* floats of input staged in shared memory (matmul.comp XSH), 0: none */
 };
 
 /* The geometries: decode-sized steps (T up to its tile), wide steps,
@@ -146,7 +146,7 @@ struct gpu_kernels {
     struct vkr_kernel k[K_COUNT];
     struct vkr_kernel mm[GPU_N_TYPES][GEOM_N]; /* matmul per weight format, for the formats present */
     struct gpu_mm_geom mmg[GEOM_N];
-    uint32_t mm_splitk;   /* subgroups sharing a row: part of a row's sum order */
+    uint32_t mm_splitk; /* subgroups sharing a row: part of a row's sum order */
     uint64_t mm_wide_min; /* rows x T below which a wide step keeps the decode geometry */
     /* matmul_cm.comp, f16 on the matrix units: [0] (MODE 0) for steps of up
      * to 16 tokens, [1] (MODE 1) wider ones; cm_nsg and cm_kc fix its
@@ -166,16 +166,17 @@ int gpu_type_slot(uint32_t type);
 /* What the kernels are built for. */
 struct gpu_kernels_shape {
     const struct llm_config *cfg;
-    uint32_t n_ctx;     /* positions of the cache */
-    uint32_t max_rows;  /* rows of one step */
+    uint32_t n_ctx; /* positions of the cache */
+    uint32_t max_rows; /* rows of one step */
     uint32_t embd_type; /* the token embedding's ggml type (embed.comp decodes it) */
-    bool f16_layers;    /* the layers' matrices are f16 (the matrix units can take them) */
+    bool f16_layers; /* the layers' matrices are f16 (the matrix units can take them) */
 };
 
 /* The geometries and every kernel but the matrix products, for a model of
  * this shape with tuning t (resolved). 0 or negative errno with a reason. */
-int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct gpu_kernels_shape *sh,
-                      const struct llm_tuning *t, char *reterr, size_t errlen);
+int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
+                      const struct gpu_kernels_shape *sh, const struct llm_tuning *t, char *reterr,
+                      size_t errlen);
 /* The matrix pipelines of a weight format (every geometry, and the matrix
  * units' for f16 where they run), built the first time the format is
  * asked for: pipeline builds cost on CPU drivers. */

@@ -1,13 +1,12 @@
 /* The GPU model: a GGUF loaded into device buffers, with every pipeline
  * and descriptor set built once. The parts are listed in gpu_internal.h;
  * this file wires them together in the order they depend on each other. */
-#include "llama/gpu_internal.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama/gpu_internal.h"
 #include "llama/gpu_tuning.h"
 
 static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
@@ -19,23 +18,25 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         struct vkr_buf *b;
         VkDeviceSize bytes;
     } t[] = {
-        {&a->x, R * c->dim * 4},
-        {&a->xn, R * c->dim * 4},
-        {&a->q, R * m->qdim * 4},
-        {&a->kk, R * m->kvdim * 4},
-        {&a->vv, R * m->kvdim * 4},
-        {&a->att, R * m->qdim * 4},
-        {&a->g, R * c->ffn * 8},
-        {&a->xf, R * c->dim * 4},
-        {&a->logits, R * c->n_vocab * 4},
-        {&a->amax, R * 8},
-        {&a->cand, R * DEC_TOPK_MAX * 8},
-        {&a->att_part, R * c->n_heads * m->ks.att_max_split * (m->ks.hd_max + 2) * 4},
+        { &a->x, R * c->dim * 4 },
+        { &a->xn, R * c->dim * 4 },
+        { &a->q, R * m->qdim * 4 },
+        { &a->kk, R * m->kvdim * 4 },
+        { &a->vv, R * m->kvdim * 4 },
+        { &a->att, R * m->qdim * 4 },
+        { &a->g, R * c->ffn * 8 },
+        { &a->xf, R * c->dim * 4 },
+        { &a->logits, R * c->n_vocab * 4 },
+        { &a->amax, R * 8 },
+        { &a->cand, R * DEC_TOPK_MAX * 8 },
+        { &a->att_part, R * c->n_heads * m->ks.att_max_split * (m->ks.hd_max + 2) * 4 },
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (t[i].bytes > vkr_max_binding(m->vk)) {
-            snprintf(reterr, errlen, "activation buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
-                     (unsigned long long)t[i].bytes);
+            snprintf(
+                    reterr, errlen,
+                    "activation buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
+                    (unsigned long long)t[i].bytes);
             return -E2BIG;
         }
         int err = vkr_buf_new(m->vk, t[i].bytes, VKR_MEM_DEVICE, t[i].b);
@@ -63,32 +64,34 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
 static void free_activations(struct llm_model *m)
 {
     struct gpu_acts *a = &m->act;
-    struct vkr_buf *b[] = {&a->x,      &a->xn,   &a->q,    &a->kk,       &a->vv,   &a->att,
-                           &a->g,      &a->xf,   &a->logits, &a->amax,   &a->cand, &a->att_part, &a->trace};
+    struct vkr_buf *b[] = { &a->x,  &a->xn,     &a->q,    &a->kk,   &a->vv,       &a->att,  &a->g,
+                            &a->xf, &a->logits, &a->amax, &a->cand, &a->att_part, &a->trace };
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
         vkr_buf_free(m->vk, b[i]);
 }
 
-static int open_model(struct llm_model *m, const struct llm_model_opts *o, char *reterr, size_t errlen)
+static int open_model(struct llm_model *m, const struct llm_model_opts *o, char *reterr,
+                      size_t errlen)
 {
     int err = llm_gguf_open(o->path, &m->gguf, reterr, errlen);
     if (!err)
         err = llm_config_load(m->gguf, &m->cfg, reterr, errlen);
     if (err)
         return err;
-    err = o->tokenizer_path ? llm_tok_load_file(o->tokenizer_path, &m->tok, reterr, errlen)
-                            : llm_tok_load_gguf(m->gguf, &m->tok, reterr, errlen);
+    err = o->tokenizer_path ? llm_tok_load_file(o->tokenizer_path, &m->tok, reterr, errlen) :
+                              llm_tok_load_gguf(m->gguf, &m->tok, reterr, errlen);
     if (err)
         return err;
     if (llm_tok_n_vocab(m->tok) != (int32_t)m->cfg.n_vocab) {
-        snprintf(reterr, errlen, "tokenizer has %d pieces but the model's vocabulary is %u", llm_tok_n_vocab(m->tok),
-                 m->cfg.n_vocab);
+        snprintf(reterr, errlen, "tokenizer has %d pieces but the model's vocabulary is %u",
+                 llm_tok_n_vocab(m->tok), m->cfg.n_vocab);
         return -EINVAL;
     }
     const struct llm_config *c = &m->cfg;
     m->n_ctx = o->n_ctx ? o->n_ctx : c->n_ctx_train;
     if (m->n_ctx == 0 || m->n_ctx > LLM_CONFIG_MAX_CTX) {
-        snprintf(reterr, errlen, "context length %u out of range 1..%u", m->n_ctx, LLM_CONFIG_MAX_CTX);
+        snprintf(reterr, errlen, "context length %u out of range 1..%u", m->n_ctx,
+                 LLM_CONFIG_MAX_CTX);
         return -EINVAL;
     }
     m->max_rows = o->max_rows ? o->max_rows : 256;
@@ -109,7 +112,8 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
 
 /* The kernels for this device and tuning; the fused epilogues unless the
  * matrix units run (their kernel has none). */
-static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, char *reterr, size_t errlen)
+static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, char *reterr,
+                         size_t errlen)
 {
     bool cpu = m->vk->info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     gpu_tuning_resolve(&o->tuning, cpu, &m->tuning);
@@ -151,11 +155,13 @@ static int build_step(struct llm_model *m)
     if (m->prof_cap && !m->prof_phase)
         return -ENOMEM;
     int err = vkr_cmd_new(m->vk, 8 + m->prof_cap, &m->cmd);
-    uint32_t n = m->tuning.step_cache == LLM_STEP_CACHE_OFF || m->profiling ? 0 : m->tuning.step_cache;
+    uint32_t n = m->tuning.step_cache == LLM_STEP_CACHE_OFF || m->profiling ? 0 :
+                                                                              m->tuning.step_cache;
     return err ? err : gpu_step_cache_build(&m->steps, m->vk, n, m->max_rows);
 }
 
-int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char *reterr, size_t errlen)
+int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char *reterr,
+                   size_t errlen)
 {
     reterr[0] = 0;
     struct llm_model *m = calloc(1, sizeof(*m));
@@ -165,31 +171,38 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
     }
     int err = open_model(m, o, reterr, errlen);
     if (!err) {
-        struct vkr_ctx_opts vo = {.device = o->device, .validation = o->validation,
-                                  .pipeline_cache_path = o->pipeline_cache};
+        struct vkr_ctx_opts vo = { .device = o->device,
+                                   .validation = o->validation,
+                                   .pipeline_cache_path = o->pipeline_cache };
         err = vkr_ctx_new(&vo, &m->vk, reterr, errlen);
     }
     err = err ? err : build_kernels(m, o, reterr, errlen);
     if (!err) {
-        struct gpu_weights_src src = {m->gguf, &m->cfg, m->qdim, m->kvdim, m->fuse};
+        struct gpu_weights_src src = { m->gguf, &m->cfg, m->qdim, m->kvdim, m->fuse };
         err = gpu_weights_upload(&m->w, m->vk, &m->ks, &src, reterr, errlen);
     }
     m->fuse_rope = !err && can_fuse_rope(m);
-    err = err ? err : gpu_seq_build(&m->seq, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->max_rows, reterr, errlen);
+    err = err ? err :
+                gpu_seq_build(&m->seq, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->max_rows,
+                              reterr, errlen);
     err = err ? err : alloc_activations(m, reterr, errlen);
     err = err ? err : gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, reterr, errlen);
     err = err ? err : build_step(m);
     err = err ? err : gpu_sets_build(m, reterr, errlen);
     if (err) {
         if (!reterr[0])
-            snprintf(reterr, errlen, "%s", err == -ENOMEM ? "out of memory" : m->vk ? m->vk->err : strerror(-err));
+            snprintf(reterr, errlen, "%s",
+                     err == -ENOMEM ? "out of memory" :
+                     m->vk          ? m->vk->err :
+                                      strerror(-err));
         llm_model_free(m);
         return err;
     }
     const struct llm_config *c = &m->cfg;
     const struct llm_gguf_tensor *tq = llm_gguf_find_tensor(m->gguf, "blk.0.attn_q.weight");
-    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u%s", c->n_layers, c->dim,
-             tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx, m->ks.cm ? ", matrix units" : "");
+    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u%s",
+             c->n_layers, c->dim, tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx,
+             m->ks.cm ? ", matrix units" : "");
     *ret = m;
     return 0;
 }
@@ -220,20 +233,59 @@ void llm_model_free(struct llm_model *m)
     free(m);
 }
 
-const struct llm_tuning *llm_model_tuning(const struct llm_model *m) { return &m->tuning; }
-const struct llm_config *llm_model_config(const struct llm_model *m) { return &m->cfg; }
-const struct llm_tok *llm_model_tok(const struct llm_model *m) { return m->tok; }
-const struct llm_gguf *llm_model_gguf(const struct llm_model *m) { return m->gguf; }
-struct vkr_ctx *llm_model_vk(struct llm_model *m) { return m->vk; }
-uint32_t llm_model_n_ctx(const struct llm_model *m) { return m->n_ctx; }
-const char *llm_model_desc(const struct llm_model *m) { return m->desc; }
-uint64_t llm_model_weight_bytes(const struct llm_model *m) { return m->w.bytes; }
-double llm_model_last_step_gpu_ms(const struct llm_model *m) { return m->last_gpu_ms; }
+const struct llm_tuning *llm_model_tuning(const struct llm_model *m)
+{
+    return &m->tuning;
+}
+const struct llm_config *llm_model_config(const struct llm_model *m)
+{
+    return &m->cfg;
+}
+const struct llm_tok *llm_model_tok(const struct llm_model *m)
+{
+    return m->tok;
+}
+const struct llm_gguf *llm_model_gguf(const struct llm_model *m)
+{
+    return m->gguf;
+}
+struct vkr_ctx *llm_model_vk(struct llm_model *m)
+{
+    return m->vk;
+}
+uint32_t llm_model_n_ctx(const struct llm_model *m)
+{
+    return m->n_ctx;
+}
+const char *llm_model_desc(const struct llm_model *m)
+{
+    return m->desc;
+}
+uint64_t llm_model_weight_bytes(const struct llm_model *m)
+{
+    return m->w.bytes;
+}
+double llm_model_last_step_gpu_ms(const struct llm_model *m)
+{
+    return m->last_gpu_ms;
+}
 
-uint64_t llm_model_reused_steps(const struct llm_model *m) { return m->steps.hits; }
-uint64_t llm_model_recorded_steps(const struct llm_model *m) { return m->steps.records; }
-uint64_t llm_model_gpu_draws(const struct llm_model *m) { return m->draw.count; }
-uint64_t llm_model_gpu_tops(const struct llm_model *m) { return m->draw.tops; }
+uint64_t llm_model_reused_steps(const struct llm_model *m)
+{
+    return m->steps.hits;
+}
+uint64_t llm_model_recorded_steps(const struct llm_model *m)
+{
+    return m->steps.records;
+}
+uint64_t llm_model_gpu_draws(const struct llm_model *m)
+{
+    return m->draw.count;
+}
+uint64_t llm_model_gpu_tops(const struct llm_model *m)
+{
+    return m->draw.tops;
+}
 
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
 {
@@ -243,7 +295,8 @@ void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])
 const char *llm_prof_name(enum llm_prof_phase p)
 {
     static const char *const names[LLM_PROF_N] = {
-        "commit", "embed", "norm", "qkv", "rope_kv", "attention", "wo", "gate_up", "swiglu", "down", "head",
+        "commit", "embed",   "norm",   "qkv",  "rope_kv", "attention",
+        "wo",     "gate_up", "swiglu", "down", "head",
     };
     return (unsigned)p < LLM_PROF_N ? names[p] : "?";
 }

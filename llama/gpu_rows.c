@@ -8,29 +8,30 @@
 
 #include "llama/gpu_kernels.h"
 
-int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab, char *reterr,
-                   size_t errlen)
+int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
+                   char *reterr, size_t errlen)
 {
-    *r = (struct gpu_rows){.max_rows = max_rows, .n_vocab = n_vocab};
+    *r = (struct gpu_rows){ .max_rows = max_rows, .n_vocab = n_vocab };
     VkDeviceSize R = max_rows;
     struct {
         struct vkr_buf *b;
         VkDeviceSize bytes;
         enum vkr_mem kind;
     } a[] = {
-        {&r->tokens, R * 4, VKR_MEM_UPLOAD},
-        {&r->pos, R * 4, VKR_MEM_UPLOAD},
-        {&r->parent, R * 4, VKR_MEM_UPLOAD},
-        {&r->sel, R * 4, VKR_MEM_UPLOAD},
-        {&r->drawrow, R * 8, VKR_MEM_UPLOAD},
-        {&r->toprow, R * 4, VKR_MEM_UPLOAD},
-        {&r->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD},
-        {&r->stepargs, 32, VKR_MEM_UPLOAD},
-        {&r->readback, R * 8 + R * n_vocab * 4, VKR_MEM_READBACK},
+        { &r->tokens, R * 4, VKR_MEM_UPLOAD },
+        { &r->pos, R * 4, VKR_MEM_UPLOAD },
+        { &r->parent, R * 4, VKR_MEM_UPLOAD },
+        { &r->sel, R * 4, VKR_MEM_UPLOAD },
+        { &r->drawrow, R * 8, VKR_MEM_UPLOAD },
+        { &r->toprow, R * 4, VKR_MEM_UPLOAD },
+        { &r->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD },
+        { &r->stepargs, 32, VKR_MEM_UPLOAD },
+        { &r->readback, R * 8 + R * n_vocab * 4, VKR_MEM_READBACK },
     };
     for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
         if (a[i].bytes > vkr_max_binding(vk)) {
-            snprintf(reterr, errlen, "step buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
+            snprintf(reterr, errlen,
+                     "step buffer of %llu bytes exceeds the device's binding limit: lower max_rows",
                      (unsigned long long)a[i].bytes);
             return -E2BIG;
         }
@@ -54,8 +55,8 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
 
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
 {
-    struct vkr_buf *b[] = {&r->tokens, &r->pos,  &r->parent,   &r->sel,      &r->drawrow,
-                           &r->toprow, &r->pen, &r->stepargs, &r->readback};
+    struct vkr_buf *b[] = { &r->tokens, &r->pos, &r->parent,   &r->sel,     &r->drawrow,
+                            &r->toprow, &r->pen, &r->stepargs, &r->readback };
     for (size_t i = 0; vk && i < sizeof(b) / sizeof(b[0]); i++)
         vkr_buf_free(vk, b[i]);
     free(r->depth);
@@ -63,7 +64,7 @@ void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
     free(r->draw_rows);
     free(r->slot_src);
     free(r->seen);
-    *r = (struct gpu_rows){0};
+    *r = (struct gpu_rows){ 0 };
 }
 
 /* The repetition penalty's list for row i: the distinct tokens among the
@@ -95,13 +96,13 @@ static void penalty_list(struct gpu_rows *r, const struct gpu_seq *s, const stru
 static bool row_ok(const struct dec_row *r, uint32_t i, uint32_t n_vocab, const struct gpu_draw *d)
 {
     bool sampled = r->want == DEC_WANT_DRAW || r->want == DEC_WANT_TOPK;
-    return r->token >= 0 && (uint32_t)r->token < n_vocab && r->parent < (int32_t)i && r->parent >= -1 &&
-           r->want <= DEC_WANT_TOPK && (!sampled || d->set) && !(r->want == DEC_WANT_DRAW && r->u24 >> 24) &&
-           !(r->want == DEC_WANT_TOPK && !d->top_k);
+    return r->token >= 0 && (uint32_t)r->token < n_vocab && r->parent < (int32_t)i &&
+           r->parent >= -1 && r->want <= DEC_WANT_TOPK && (!sampled || d->set) &&
+           !(r->want == DEC_WANT_DRAW && r->u24 >> 24) && !(r->want == DEC_WANT_TOPK && !d->top_k);
 }
 
-int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d, const struct dec_row *rows,
-                      uint32_t n, struct gpu_head_work *h)
+int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d,
+                      const struct dec_row *rows, uint32_t n, struct gpu_head_work *h)
 {
     int32_t *tok = r->tokens.map, *pos = r->pos.map, *par = r->parent.map, *sel = r->sel.map;
     uint32_t *draw = r->drawrow.map, *top = r->toprow.map;
@@ -142,12 +143,13 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_dr
         r->want_rows[nsel] = (int32_t)i;
         sel[nsel++] = (int32_t)i;
     }
-    *h = (struct gpu_head_work){nsel, nslot, ndraw, ntop, npen, nsel > ndraw + ntop, r->slot_src};
+    *h = (struct gpu_head_work){ nsel, nslot, ndraw, ntop, npen, nsel > ndraw + ntop, r->slot_src };
     return (int)nsel;
 }
 
-void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n, const struct gpu_head_work *h,
-                   uint32_t top_k, int32_t *ret_argmax, float *ret_logits)
+void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n,
+                   const struct gpu_head_work *h, uint32_t top_k, int32_t *ret_argmax,
+                   float *ret_logits)
 {
     const int32_t *am = r->readback.map;
     for (uint32_t i = 0; ret_argmax && i < n; i++)

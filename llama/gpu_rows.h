@@ -19,7 +19,7 @@ struct gpu_draw {
     float penalty, inv_penalty;
     uint32_t penalty_last_n;
     uint64_t count; /* rows drawn (llm_model_gpu_draws) */
-    uint64_t tops;  /* TOPK rows answered (llm_model_gpu_tops) */
+    uint64_t tops; /* TOPK rows answered (llm_model_gpu_tops) */
 };
 
 /* A readback slot's source: a selected row's logits, or with this bit the
@@ -39,39 +39,41 @@ struct gpu_rows {
     uint32_t max_rows, n_vocab;
     /* Written by the host before each submit, max_rows entries each */
     struct vkr_buf tokens, pos, parent; /* per row */
-    struct vkr_buf sel;      /* per selected (LM head) row: its step row */
-    struct vkr_buf drawrow;  /* per DRAW row: uvec2 (its LM head row, its u24) */
-    struct vkr_buf toprow;   /* per TOPK row: its LM head row */
-    struct vkr_buf pen;      /* penalty.comp's lists: [2 max_rows] head row, count; then GPU_PEN_MAX ids a row */
+    struct vkr_buf sel; /* per selected (LM head) row: its step row */
+    struct vkr_buf drawrow; /* per DRAW row: uvec2 (its LM head row, its u24) */
+    struct vkr_buf toprow; /* per TOPK row: its LM head row */
+    struct vkr_buf
+            pen; /* penalty.comp's lists: [2 max_rows] head row, count; then GPU_PEN_MAX ids a row */
     /* The attention's and attn_merge's VkDispatchIndirectCommand, each
      * with a word after it, the split count ([7]): per step (gpu_forward.c) */
     struct vkr_buf stepargs;
     /* Read by the host: [2 max_rows] ints (the selected rows' argmax, then
      * the drawn ids), then a slot of n_vocab floats per LOGITS or TOPK row */
     struct vkr_buf readback;
-    uint32_t step_max_len;   /* keys the longest row of the step sees */
+    uint32_t step_max_len; /* keys the longest row of the step sees */
     /* host scratch, [max_rows] each */
-    uint32_t *depth;         /* each row's depth below the committed prefix */
-    int32_t *want_rows;      /* step row of each selected row */
-    int32_t *draw_rows;      /* step row of each DRAW row */
-    uint32_t *slot_src;      /* per readback slot: the selected row whose logits, or GPU_SLOT_TOPK | TOPK row */
-    uint32_t *seen;          /* [n_vocab] epoch stamps: a penalty list holds each token once */
+    uint32_t *depth; /* each row's depth below the committed prefix */
+    int32_t *want_rows; /* step row of each selected row */
+    int32_t *draw_rows; /* step row of each DRAW row */
+    uint32_t *slot_src; /* per readback slot: the selected row whose logits, or GPU_SLOT_TOPK | TOPK row */
+    uint32_t *seen; /* [n_vocab] epoch stamps: a penalty list holds each token once */
     uint32_t seen_epoch;
 };
 
-int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab, char *reterr,
-                   size_t errlen);
+int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
+                   char *reterr, size_t errlen);
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk);
 
 /* Checks the rows against the seam's contract and the sequence's room,
  * writes their description and the sequence's record of them (s->row_tok,
  * s->last_parent), and fills h. Returns the number of selected rows, or
  * -EINVAL (a bad row) or -E2BIG (past the context). */
-int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d, const struct dec_row *rows,
-                      uint32_t n, struct gpu_head_work *h);
+int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d,
+                      const struct dec_row *rows, uint32_t n, struct gpu_head_work *h);
 /* After the step: ret_argmax[i] for every row (-1 where none), each
  * readback slot into ret_logits (n_vocab floats, or top_k candidates). */
-void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n, const struct gpu_head_work *h,
-                   uint32_t top_k, int32_t *ret_argmax, float *ret_logits);
+void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n,
+                   const struct gpu_head_work *h, uint32_t top_k, int32_t *ret_argmax,
+                   float *ret_logits);
 
 #endif

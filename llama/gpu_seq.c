@@ -7,14 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int gpu_seq_build(struct gpu_seq *s, struct vkr_ctx *vk, uint32_t n_layers, uint32_t kvdim, uint32_t n_ctx,
-                  uint32_t max_rows, char *reterr, size_t errlen)
+int gpu_seq_build(struct gpu_seq *s, struct vkr_ctx *vk, uint32_t n_layers, uint32_t kvdim,
+                  uint32_t n_ctx, uint32_t max_rows, char *reterr, size_t errlen)
 {
-    *s = (struct gpu_seq){.n_layers = n_layers, .kvdim = kvdim, .n_ctx = n_ctx, .max_rows = max_rows};
+    *s = (struct gpu_seq){
+        .n_layers = n_layers, .kvdim = kvdim, .n_ctx = n_ctx, .max_rows = max_rows
+    };
     VkDeviceSize kv = (VkDeviceSize)(n_ctx + max_rows) * kvdim * 2;
     if (kv > vkr_max_binding(vk)) {
-        snprintf(reterr, errlen, "KV cache of one layer (%llu bytes) exceeds the device's binding limit: lower the "
-                 "context length", (unsigned long long)kv);
+        snprintf(reterr, errlen,
+                 "KV cache of one layer (%llu bytes) exceeds the device's binding limit: lower the "
+                 "context length",
+                 (unsigned long long)kv);
         return -E2BIG;
     }
     s->kc = calloc(n_layers, sizeof(*s->kc));
@@ -52,7 +56,7 @@ void gpu_seq_free(struct gpu_seq *s, struct vkr_ctx *vk)
     free(s->last_parent);
     free(s->row_tok);
     free(s->tokens);
-    *s = (struct gpu_seq){0};
+    *s = (struct gpu_seq){ 0 };
 }
 
 int gpu_seq_commit(struct gpu_seq *s, const uint32_t *rows, uint32_t n)

@@ -20,20 +20,20 @@ struct gpu_seq {
      * of moves) and a pad word, then max_rows (source slot, destination
      * slot) pairs, owed by the last commit; written by the host. */
     struct vkr_buf moves;
-    uint32_t n_pending;   /* moves written by the last commit, not yet run */
-    uint32_t n_past;      /* committed positions */
+    uint32_t n_pending; /* moves written by the last commit, not yet run */
+    uint32_t n_past; /* committed positions */
     /* The last step's rows, which the next commit may keep: written by the
      * step as it checks them (gpu_rows.c), last_n set once it has run. */
-    uint32_t last_n;      /* rows of the last step still committable, 0 after commit */
+    uint32_t last_n; /* rows of the last step still committable, 0 after commit */
     int32_t *last_parent; /* [max_rows] each row's parent */
-    int32_t *row_tok;     /* [max_rows] each row's token */
-    int32_t *tokens;      /* [n_ctx] tokens whose KV the cache holds (the repetition penalty's history) */
+    int32_t *row_tok; /* [max_rows] each row's token */
+    int32_t *tokens; /* [n_ctx] tokens whose KV the cache holds (the repetition penalty's history) */
 };
 
 /* The cache and the host's bookkeeping. 0 or negative errno with a
  * reason; gpu_seq_free undoes a half-built one. */
-int gpu_seq_build(struct gpu_seq *s, struct vkr_ctx *vk, uint32_t n_layers, uint32_t kvdim, uint32_t n_ctx,
-                  uint32_t max_rows, char *reterr, size_t errlen);
+int gpu_seq_build(struct gpu_seq *s, struct vkr_ctx *vk, uint32_t n_layers, uint32_t kvdim,
+                  uint32_t n_ctx, uint32_t max_rows, char *reterr, size_t errlen);
 void gpu_seq_free(struct gpu_seq *s, struct vkr_ctx *vk);
 
 /* Keeps a chain of the last step's rows (rows[0] has parent -1, rows[k]

@@ -1,32 +1,33 @@
 /* Descriptor sets, all made at load time: which buffer each kernel's
  * binding (gpu_kernels.h's B_* names) sees in each place it runs. */
-#include "llama/gpu_internal.h"
-
 #include <stdio.h>
+
+#include "llama/gpu_internal.h"
 
 /* A set for kernel k from bindings listed by their B_* index. */
 static int make_set(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_buf *const *bufs,
                     VkDescriptorSet *ret)
 {
-    struct vkr_binding bd[VKR_MAX_BINDINGS] = {{0}};
+    struct vkr_binding bd[VKR_MAX_BINDINGS] = { { 0 } };
     for (uint32_t i = 0; i < m->ks.k[k].n_bindings; i++)
-        bd[i] = (struct vkr_binding){bufs[i], 0, 0};
+        bd[i] = (struct vkr_binding){ bufs[i], 0, 0 };
     return vkr_set_new(m->vk, &m->pool, &m->ks.k[k], bd, m->ks.k[k].n_bindings, ret);
 }
 
 /* One set per chunk of a matrix; `cache`: the KV cache its fused epilogue
  * writes (K's or V's), else NULL. */
-static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in, const struct vkr_buf *out,
-                    const struct vkr_buf *cache)
+static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in,
+                    const struct vkr_buf *out, const struct vkr_buf *cache)
 {
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         struct vkr_binding bd[B_MM_N] = {
-            [B_MM_W] = {&g->w.chunk[c], 0, 0},
-            [B_MM_X] = {in, 0, 0},
-            [B_MM_Y] = {out, 0, 0},
-            [B_MM_SEL] = {&m->io.sel, 0, 0},
-            [B_MM_CACHE] = {cache ? cache : &m->io.sel, 0, 0}, /* unused without a cache epilogue */
-            [B_MM_POS] = {&m->io.pos, 0, 0},
+            [B_MM_W] = { &g->w.chunk[c], 0, 0 },
+            [B_MM_X] = { in, 0, 0 },
+            [B_MM_Y] = { out, 0, 0 },
+            [B_MM_SEL] = { &m->io.sel, 0, 0 },
+            [B_MM_CACHE] = { cache ? cache : &m->io.sel, 0,
+                             0 }, /* unused without a cache epilogue */
+            [B_MM_POS] = { &m->io.pos, 0, 0 },
         };
         /* Every geometry's pipeline has an identically defined set layout,
          * so one set serves any. */
@@ -42,18 +43,26 @@ static int layer_sets(struct llm_model *m, uint32_t l)
     struct gpu_layer *L = &m->w.layers[l];
     const struct gpu_acts *a = &m->act;
     const struct vkr_buf *kc = &m->seq.kc[l], *vc = &m->seq.vc[l];
-    const struct vkr_buf *norm1[B_NORM_N] = {[B_NORM_X] = &a->x, [B_NORM_W] = &L->attn_norm, [B_NORM_Y] = &a->xn,
-                                             [B_NORM_SEL] = &m->io.sel};
-    const struct vkr_buf *norm2[B_NORM_N] = {[B_NORM_X] = &a->x, [B_NORM_W] = &L->ffn_norm, [B_NORM_Y] = &a->xn,
-                                             [B_NORM_SEL] = &m->io.sel};
-    const struct vkr_buf *rope[B_ROPE_N] = {[B_ROPE_Q] = &a->q,  [B_ROPE_K] = &a->kk,  [B_ROPE_V] = &a->vv,
-                                            [B_ROPE_KC] = kc,    [B_ROPE_VC] = vc,     [B_ROPE_POS] = &m->io.pos};
-    const struct vkr_buf *att[B_ATT_N] = {[B_ATT_Q] = &a->q,    [B_ATT_KC] = kc,
-                                          [B_ATT_VC] = vc,      [B_ATT_OUT] = &a->att,
-                                          [B_ATT_PARENT] = &m->io.parent, [B_ATT_PART] = &a->att_part,
-                                          [B_ATT_POS] = &m->io.pos};
-    const struct vkr_buf *commit[B_COMMIT_N] = {[B_COMMIT_KC] = kc, [B_COMMIT_VC] = vc,
-                                                [B_COMMIT_MOVES] = &m->seq.moves};
+    const struct vkr_buf *norm1[B_NORM_N] = {
+        [B_NORM_X] = &a->x, [B_NORM_W] = &L->attn_norm, [B_NORM_Y] = &a->xn, [B_NORM_SEL] = &m->io.sel
+    };
+    const struct vkr_buf *norm2[B_NORM_N] = {
+        [B_NORM_X] = &a->x, [B_NORM_W] = &L->ffn_norm, [B_NORM_Y] = &a->xn, [B_NORM_SEL] = &m->io.sel
+    };
+    const struct vkr_buf *rope[B_ROPE_N] = {
+        [B_ROPE_Q] = &a->q, [B_ROPE_K] = &a->kk, [B_ROPE_V] = &a->vv,
+        [B_ROPE_KC] = kc,   [B_ROPE_VC] = vc,    [B_ROPE_POS] = &m->io.pos
+    };
+    const struct vkr_buf *att[B_ATT_N] = { [B_ATT_Q] = &a->q,
+                                           [B_ATT_KC] = kc,
+                                           [B_ATT_VC] = vc,
+                                           [B_ATT_OUT] = &a->att,
+                                           [B_ATT_PARENT] = &m->io.parent,
+                                           [B_ATT_PART] = &a->att_part,
+                                           [B_ATT_POS] = &m->io.pos };
+    const struct vkr_buf *commit[B_COMMIT_N] = {
+        [B_COMMIT_KC] = kc, [B_COMMIT_VC] = vc, [B_COMMIT_MOVES] = &m->seq.moves
+    };
     int err = make_set(m, K_RMSNORM, norm1, &L->s_norm1);
     err = err ? err : make_set(m, K_RMSNORM, norm2, &L->s_norm2);
     err = err ? err : mat_sets(m, &L->wq, &a->xn, &a->q, NULL);
@@ -75,21 +84,28 @@ static int head_sets(struct llm_model *m)
 {
     const struct gpu_acts *a = &m->act;
     struct gpu_sets *s = &m->sets;
-    const struct vkr_buf *norm[B_NORM_N] = {[B_NORM_X] = &a->x, [B_NORM_W] = &m->w.out_norm, [B_NORM_Y] = &a->xf,
-                                            [B_NORM_SEL] = &m->io.sel};
-    const struct vkr_buf *argmax[B_ARGMAX_N] = {[B_ARGMAX_LOGITS] = &a->logits, [B_ARGMAX_OUT] = &a->amax};
-    const struct vkr_buf *draw[B_DRAW_N] = {[B_DRAW_LOGITS] = &a->logits, [B_DRAW_ROWS] = &m->io.drawrow,
-                                            [B_DRAW_OUT] = &a->amax};
-    const struct vkr_buf *pen[B_PEN_N] = {[B_PEN_LOGITS] = &a->logits, [B_PEN_LISTS] = &m->io.pen};
-    const struct vkr_buf *topk[B_TOPK_N] = {[B_TOPK_LOGITS] = &a->logits, [B_TOPK_ROWS] = &m->io.toprow,
-                                            [B_TOPK_OUT] = &a->cand};
-    const struct vkr_buf *swiglu[B_SWIGLU_N] = {[B_SWIGLU_GU] = &a->g};
-    const struct vkr_buf *merge[B_MERGE_N] = {[B_MERGE_PART] = &a->att_part, [B_MERGE_OUT] = &a->att,
-                                              [B_MERGE_ARGS] = &m->io.stepargs};
+    const struct vkr_buf *norm[B_NORM_N] = {
+        [B_NORM_X] = &a->x, [B_NORM_W] = &m->w.out_norm, [B_NORM_Y] = &a->xf, [B_NORM_SEL] = &m->io.sel
+    };
+    const struct vkr_buf *argmax[B_ARGMAX_N] = {
+        [B_ARGMAX_LOGITS] = &a->logits, [B_ARGMAX_OUT] = &a->amax
+    };
+    const struct vkr_buf *draw[B_DRAW_N] = {
+        [B_DRAW_LOGITS] = &a->logits, [B_DRAW_ROWS] = &m->io.drawrow, [B_DRAW_OUT] = &a->amax
+    };
+    const struct vkr_buf *pen[B_PEN_N] = { [B_PEN_LOGITS] = &a->logits, [B_PEN_LISTS] = &m->io.pen };
+    const struct vkr_buf *topk[B_TOPK_N] = {
+        [B_TOPK_LOGITS] = &a->logits, [B_TOPK_ROWS] = &m->io.toprow, [B_TOPK_OUT] = &a->cand
+    };
+    const struct vkr_buf *swiglu[B_SWIGLU_N] = { [B_SWIGLU_GU] = &a->g };
+    const struct vkr_buf *merge[B_MERGE_N] = {
+        [B_MERGE_PART] = &a->att_part, [B_MERGE_OUT] = &a->att, [B_MERGE_ARGS] = &m->io.stepargs
+    };
     int err = 0;
     for (uint32_t c = 0; !err && c < m->w.embd.w.n_chunks; c++) {
-        const struct vkr_buf *embed[B_EMBED_N] = {[B_EMBED_W] = &m->w.embd.w.chunk[c], [B_EMBED_TOK] = &m->io.tokens,
-                                                  [B_EMBED_X] = &a->x};
+        const struct vkr_buf *embed[B_EMBED_N] = {
+            [B_EMBED_W] = &m->w.embd.w.chunk[c], [B_EMBED_TOK] = &m->io.tokens, [B_EMBED_X] = &a->x
+        };
         err = make_set(m, K_EMBED, embed, &m->w.embd.set[c]);
     }
     err = err ? err : mat_sets(m, &m->w.head, &a->xf, &a->logits, NULL);
@@ -112,7 +128,8 @@ int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen)
         n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
                   L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks + L->wd.w.n_chunks;
     }
-    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * B_ATT_N, &m->pool); /* attention's is the largest set */
+    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * B_ATT_N,
+                               &m->pool); /* attention's is the largest set */
     err = err ? err : head_sets(m);
     for (uint32_t l = 0; !err && l < m->cfg.n_layers; l++)
         err = layer_sets(m, l);

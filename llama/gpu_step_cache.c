@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int gpu_step_cache_build(struct gpu_step_cache *c, struct vkr_ctx *vk, uint32_t n, uint32_t max_rows)
+int gpu_step_cache_build(struct gpu_step_cache *c, struct vkr_ctx *vk, uint32_t n,
+                         uint32_t max_rows)
 {
-    *c = (struct gpu_step_cache){0};
+    *c = (struct gpu_step_cache){ 0 };
     if (n == 0)
         return 0;
     c->e = calloc(n, sizeof(*c->e));
@@ -35,7 +36,7 @@ void gpu_step_cache_free(struct gpu_step_cache *c, struct vkr_ctx *vk)
         free(c->e[i].slot_src);
     }
     free(c->e);
-    *c = (struct gpu_step_cache){0};
+    *c = (struct gpu_step_cache){ 0 };
 }
 
 static bool key_eq(const struct gpu_step_key *a, const struct gpu_step_key *b)
@@ -45,11 +46,13 @@ static bool key_eq(const struct gpu_step_key *a, const struct gpu_step_key *b)
 }
 
 /* The recording for this key and these readback slots, or NULL. */
-static struct gpu_recorded *find(struct gpu_step_cache *c, const struct gpu_step_key *k, const uint32_t *slot_src)
+static struct gpu_recorded *find(struct gpu_step_cache *c, const struct gpu_step_key *k,
+                                 const uint32_t *slot_src)
 {
     for (uint32_t i = 0; i < c->n; i++) {
         struct gpu_recorded *e = &c->e[i];
-        if (e->valid && key_eq(&e->key, k) && !memcmp(e->slot_src, slot_src, k->nslot * sizeof(*slot_src)))
+        if (e->valid && key_eq(&e->key, k) &&
+            !memcmp(e->slot_src, slot_src, k->nslot * sizeof(*slot_src)))
             return e;
     }
     return NULL;

@@ -40,20 +40,21 @@ struct gpu_recorded {
     bool valid;
     struct gpu_step_key key;
     uint32_t *slot_src; /* [max_rows], the first key.nslot meaningful */
-    int ts0, ts1;       /* the step's first and last timestamps */
-    uint64_t used;      /* the cache's clock when last submitted */
+    int ts0, ts1; /* the step's first and last timestamps */
+    uint64_t used; /* the cache's clock when last submitted */
 };
 
 struct gpu_step_cache {
     struct gpu_recorded *e; /* [n], all made at load: a step allocates nothing */
     uint32_t n;
-    uint64_t clock;         /* for least-recently-used eviction */
+    uint64_t clock; /* for least-recently-used eviction */
     uint64_t hits, records; /* steps that reused a recording, steps recorded */
 };
 
 /* n recordings (0: none, every step records), each with its command
  * buffer, fence and timestamps. 0 or negative errno. */
-int gpu_step_cache_build(struct gpu_step_cache *c, struct vkr_ctx *vk, uint32_t n, uint32_t max_rows);
+int gpu_step_cache_build(struct gpu_step_cache *c, struct vkr_ctx *vk, uint32_t n,
+                         uint32_t max_rows);
 void gpu_step_cache_free(struct gpu_step_cache *c, struct vkr_ctx *vk);
 
 /* The entry for a step with this key and these readback slots: a valid

@@ -10,7 +10,8 @@
 #include <string.h>
 
 const char *const llm_tuning_keys[] = {
-    "mm", "mm_wide", "mm_one", "mm_xsh", "mm_splitk", "fuse", "coopmat", "cm", "att", "step_cache", "draw", NULL,
+    "mm",      "mm_wide", "mm_one", "mm_xsh",     "mm_splitk", "fuse",
+    "coopmat", "cm",      "att",    "step_cache", "draw",      NULL,
 };
 
 static bool is_pow2(unsigned v)
@@ -38,21 +39,26 @@ static bool parse_pair(const char *v, unsigned *a, unsigned *b)
     return sscanf(v, "%u,%u%c", a, b, &extra) == 2;
 }
 
-static int set_geom(struct llm_mm_geom *g, const char *key, const char *v, char *reterr, size_t errlen)
+static int set_geom(struct llm_mm_geom *g, const char *key, const char *v, char *reterr,
+                    size_t errlen)
 {
     unsigned a, b, c, e;
     char extra;
-    if (sscanf(v, "%u,%u,%u,%u%c", &a, &b, &c, &e, &extra) != 4 || a > 1024 || !is_pow2(a) || b < 1 || b > 32 ||
-        c < 1 || c > 8 || e < 1 || e > 8) {
-        snprintf(reterr, errlen, "%s='%.60s': want local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
-                 "tile 1-32, the others 1-8)", key, v);
+    if (sscanf(v, "%u,%u,%u,%u%c", &a, &b, &c, &e, &extra) != 4 || a > 1024 || !is_pow2(a) ||
+        b < 1 || b > 32 || c < 1 || c > 8 || e < 1 || e > 8) {
+        snprintf(
+                reterr, errlen,
+                "%s='%.60s': want local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
+                "tile 1-32, the others 1-8)",
+                key, v);
         return -EINVAL;
     }
-    *g = (struct llm_mm_geom){a, b, c, e};
+    *g = (struct llm_mm_geom){ a, b, c, e };
     return 0;
 }
 
-static int set_switch(enum llm_switch *s, const char *key, const char *v, char *reterr, size_t errlen)
+static int set_switch(enum llm_switch *s, const char *key, const char *v, char *reterr,
+                      size_t errlen)
 {
     if (strcmp(v, "0") && strcmp(v, "1")) {
         snprintf(reterr, errlen, "%s='%.20s': want 0 or 1", key, v);
@@ -62,7 +68,8 @@ static int set_switch(enum llm_switch *s, const char *key, const char *v, char *
     return 0;
 }
 
-int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *reterr, size_t errlen)
+int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *reterr,
+                   size_t errlen)
 {
     unsigned a, b;
     if (!strcmp(key, "mm"))
@@ -93,8 +100,11 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
     }
     if (!strcmp(key, "cm")) {
         if (!parse_pair(v, &a, &b) || a < 1 || a > 8 || b < 16 || b > 256 || b % 16) {
-            snprintf(reterr, errlen, "%s='%.40s': want subgroups,columns (subgroups 1-8, columns a multiple of 16 up "
-                     "to 256)", key, v);
+            snprintf(
+                    reterr, errlen,
+                    "%s='%.40s': want subgroups,columns (subgroups 1-8, columns a multiple of 16 up "
+                    "to 256)",
+                    key, v);
             return -EINVAL;
         }
         t->cm_nsg = a;
@@ -103,8 +113,11 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
     }
     if (!strcmp(key, "att")) {
         if (!parse_pair(v, &a, &b) || a > 16 || !is_pow2(a) || b < 16 || b > 65536) {
-            snprintf(reterr, errlen, "%s='%.40s': want subgroups,split (subgroups 1-16, a power of 2; split 16-65536 "
-                     "positions)", key, v);
+            snprintf(
+                    reterr, errlen,
+                    "%s='%.40s': want subgroups,split (subgroups 1-16, a power of 2; split 16-65536 "
+                    "positions)",
+                    key, v);
             return -EINVAL;
         }
         t->att_subgroups = a;
@@ -132,14 +145,18 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
  * have a geometry of their own, tile 1, which holds no registers and runs
  * no loop for absent tokens. (docs/kernels.md, "Matrix kernel", has the sweeps
  * that chose them.) */
-static const struct llm_mm_geom geom_cpu[3] = {{64, 8, 1, 1}, {64, 32, 1, 1}, {64, 1, 1, 2}};
-static const struct llm_mm_geom geom_gpu[3] = {{128, 8, 1, 1}, {64, 8, 2, 1}, {256, 1, 1, 2}};
+static const struct llm_mm_geom geom_cpu[3] = { { 64, 8, 1, 1 },
+                                                { 64, 32, 1, 1 },
+                                                { 64, 1, 1, 2 } };
+static const struct llm_mm_geom geom_gpu[3] = { { 128, 8, 1, 1 },
+                                                { 64, 8, 2, 1 },
+                                                { 256, 1, 1, 2 } };
 
 void gpu_tuning_resolve(const struct llm_tuning *in, bool cpu, struct llm_tuning *out)
 {
     *out = *in;
     const struct llm_mm_geom *def = cpu ? geom_cpu : geom_gpu;
-    struct llm_mm_geom *g[3] = {&out->mm, &out->mm_wide, &out->mm_one};
+    struct llm_mm_geom *g[3] = { &out->mm, &out->mm_wide, &out->mm_one };
     for (int i = 0; i < 3; i++)
         if (!g[i]->local)
             *g[i] = def[i];

@@ -28,8 +28,8 @@ static int repack_xform(void *arg, const void *src, uint64_t n_rows, uint64_t ro
 }
 
 /* The tensor `name` checked for the matrix kernels, and its row size. */
-static int find_mat(struct upload *u, const char *name, uint32_t cols, const struct llm_gguf_tensor **ret,
-                    uint64_t *ret_rb)
+static int find_mat(struct upload *u, const char *name, uint32_t cols,
+                    const struct llm_gguf_tensor **ret, uint64_t *ret_rb)
 {
     const struct llm_gguf *gguf = u->src->gguf;
     const struct llm_gguf_tensor *t = llm_gguf_find_tensor(gguf, name);
@@ -38,18 +38,20 @@ static int find_mat(struct upload *u, const char *name, uint32_t cols, const str
         return -ENOENT;
     }
     if (gpu_type_slot(t->type) < 0) {
-        snprintf(u->reterr, u->errlen, "%s: unsupported tensor type %s in tensor %s", llm_gguf_name(gguf),
-                 llm_ggml_type_name(t->type), name);
+        snprintf(u->reterr, u->errlen, "%s: unsupported tensor type %s in tensor %s",
+                 llm_gguf_name(gguf), llm_ggml_type_name(t->type), name);
         return -ENOTSUP;
     }
     if (cols % 4) { /* the matrix kernels read inputs as vec4 */
-        snprintf(u->reterr, u->errlen, "%s: tensor '%s' has a row length %u that is not a multiple of 4",
+        snprintf(u->reterr, u->errlen,
+                 "%s: tensor '%s' has a row length %u that is not a multiple of 4",
                  llm_gguf_name(gguf), name, cols);
         return -ENOTSUP;
     }
     uint64_t rb = llm_ggml_row_bytes(t->type, cols);
     if (rb == 0) {
-        snprintf(u->reterr, u->errlen, "%s: tensor '%s': row of %u is not a whole number of %s blocks",
+        snprintf(u->reterr, u->errlen,
+                 "%s: tensor '%s': row of %u is not a whole number of %s blocks",
                  llm_gguf_name(gguf), name, cols, llm_ggml_type_name(t->type));
         return -EINVAL;
     }
@@ -61,8 +63,9 @@ static int find_mat(struct upload *u, const char *name, uint32_t cols, const str
 /* `rows` rows of `rb` bytes of ggml type `type` into ret: from `data`, or
  * with `data2` the first half from data and the second from data2 (gate
  * and up stacked). */
-static int upload_rows(struct upload *u, const char *name, uint32_t type, const void *data, const void *data2,
-                       uint32_t rows, uint32_t cols, uint64_t rb, struct gpu_mat *ret)
+static int upload_rows(struct upload *u, const char *name, uint32_t type, const void *data,
+                       const void *data2, uint32_t rows, uint32_t cols, uint64_t rb,
+                       struct gpu_mat *ret)
 {
     struct vkr_ctx *vk = u->vk;
     ret->type = type;
@@ -102,11 +105,13 @@ static int upload_rows(struct upload *u, const char *name, uint32_t type, const 
         return err;
     }
     u->w->bytes += (uint64_t)rows * rb;
-    ret->cm = u->ks->cm && type == LLM_GGML_F16 && rows % 16 == 0 && cols % u->ks->cm_kc == 0 && ret->w.n_chunks == 1;
+    ret->cm = u->ks->cm && type == LLM_GGML_F16 && rows % 16 == 0 && cols % u->ks->cm_kc == 0 &&
+              ret->w.n_chunks == 1;
     return 0;
 }
 
-static int upload_mat(struct upload *u, const char *name, uint32_t rows, uint32_t cols, struct gpu_mat *ret)
+static int upload_mat(struct upload *u, const char *name, uint32_t rows, uint32_t cols,
+                      struct gpu_mat *ret)
 {
     const struct llm_gguf_tensor *t;
     uint64_t rb;
@@ -154,7 +159,9 @@ static int upload_vec(struct upload *u, const char *name, uint32_t n, struct vkr
         err = vkr_buf_upload(u->vk, ret, 0, tmp, (VkDeviceSize)n * 4);
     if (err)
         snprintf(u->reterr, u->errlen, "%s: tensor '%s': %s", llm_gguf_name(gguf), name,
-                 err == -ENOENT ? "missing" : err == -ENOTSUP ? "unsupported type" : u->vk->err);
+                 err == -ENOENT  ? "missing" :
+                 err == -ENOTSUP ? "unsupported type" :
+                                   u->vk->err);
     free(tmp);
     return err;
 }
@@ -165,7 +172,8 @@ static int upload_layer(struct upload *u, int l)
     uint32_t qdim = u->src->qdim, kvdim = u->src->kvdim;
     struct gpu_layer *L = &u->w->layers[l];
     char n[7][128];
-    const char *suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    const char *suffix[7] = { "attn_q",   "attn_k", "attn_v",  "attn_output",
+                              "ffn_gate", "ffn_up", "ffn_down" };
     for (int i = 0; i < 7; i++)
         llm_config_tensor_name(n[i], sizeof(n[i]), l, suffix[i]);
     int err = upload_mat(u, n[0], qdim, c->dim, &L->wq);
@@ -187,7 +195,7 @@ static int upload_layer(struct upload *u, int l)
 int gpu_weights_upload(struct gpu_weights *w, struct vkr_ctx *vk, struct gpu_kernels *ks,
                        const struct gpu_weights_src *src, char *reterr, size_t errlen)
 {
-    struct upload u = {w, vk, ks, src, reterr, errlen};
+    struct upload u = { w, vk, ks, src, reterr, errlen };
     const struct llm_config *c = src->cfg;
     int err = vkr_upload_begin(vk);
     if (err) {
@@ -219,7 +227,7 @@ void gpu_weights_free(struct gpu_weights *w, struct vkr_ctx *vk, const struct ll
 {
     for (uint32_t l = 0; w->layers && l < c->n_layers; l++) {
         struct gpu_layer *L = &w->layers[l];
-        struct gpu_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd, &L->wgu};
+        struct gpu_mat *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd, &L->wgu };
         for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++)
             vkr_rows_free(vk, &mats[i]->w);
         vkr_buf_free(vk, &L->attn_norm);

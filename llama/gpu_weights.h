@@ -34,7 +34,7 @@ struct gpu_weights {
     struct gpu_mat head; /* output (or token_embd when tied), the LM head */
     struct vkr_buf out_norm;
     struct gpu_layer *layers; /* [n_layers] */
-    uint64_t bytes;           /* read by one plain decoding step */
+    uint64_t bytes; /* read by one plain decoding step */
 };
 
 /* Where the weights come from and how to lay them out. */

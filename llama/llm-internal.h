@@ -6,6 +6,7 @@
 
 /* Write a one-line message into reterr (when there is room) and return err,
  * so error paths read `return llm_fail(reterr, errlen, -EINVAL, "...", ...)`. */
-int llm_fail(char *reterr, size_t errlen, int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int llm_fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -37,27 +37,29 @@ enum llm_switch {
 
 /* One geometry of matmul.comp (its specialization constants). */
 struct llm_mm_geom {
-    uint32_t local;  /* lanes a workgroup, a power of 2 up to 1024; 0: the device's default */
-    uint32_t tile;   /* tokens a workgroup takes, 1-32 */
-    uint32_t rps;    /* rows a subgroup reduces together, 1-8 */
+    uint32_t local; /* lanes a workgroup, a power of 2 up to 1024; 0: the device's default */
+    uint32_t tile; /* tokens a workgroup takes, 1-32 */
+    uint32_t rps; /* rows a subgroup reduces together, 1-8 */
     uint32_t unroll; /* runs of 8 weights a lane loads before using them, 1-8 */
 };
 
 #define LLM_STEP_CACHE_OFF UINT32_MAX /* llm_tuning.step_cache: record every step */
 
 struct llm_tuning {
-    struct llm_mm_geom mm;      /* decode-sized steps (T up to its tile) */
+    struct llm_mm_geom mm; /* decode-sized steps (T up to its tile) */
     struct llm_mm_geom mm_wide; /* wide steps (lookahead, prefill) */
-    struct llm_mm_geom mm_one;  /* one-token steps (plain decoding) */
-    uint32_t mm_xsh;            /* floats of input staged in shared memory, a multiple of 4 up to 8192; 0: none */
-    uint32_t mm_splitk;         /* bits: subgroups sharing a matrix row, 1, 2 or 4; 0: 1 */
-    enum llm_switch fuse;       /* RoPE, the KV write and SwiGLU inside the products; default on */
-    enum llm_switch coopmat;    /* bits: f16 products on the matrix units where the device has them; default off */
-    uint32_t cm_nsg, cm_kc;     /* bits: matmul_cm.comp's split of K: subgroups 1-8, columns 16-256 by 16; 0: 4, 64 */
-    uint32_t att_subgroups;     /* bits: attention subgroups a workgroup, a power of 2 up to 16; 0: 4 */
-    uint32_t att_split;         /* bits: keys an attention split takes, 16-65536; 0: 64 on CPUs, 256 on GPUs */
-    uint32_t step_cache;        /* recorded steps kept for reuse, 1-1024; 0: 64; LLM_STEP_CACHE_OFF: none */
-    enum llm_switch draw;       /* sampled rows drawn on the GPU (the seam's set_draw); default on */
+    struct llm_mm_geom mm_one; /* one-token steps (plain decoding) */
+    uint32_t mm_xsh; /* floats of input staged in shared memory, a multiple of 4 up to 8192; 0: none */
+    uint32_t mm_splitk; /* bits: subgroups sharing a matrix row, 1, 2 or 4; 0: 1 */
+    enum llm_switch fuse; /* RoPE, the KV write and SwiGLU inside the products; default on */
+    enum llm_switch
+            coopmat; /* bits: f16 products on the matrix units where the device has them; default off */
+    uint32_t cm_nsg,
+            cm_kc; /* bits: matmul_cm.comp's split of K: subgroups 1-8, columns 16-256 by 16; 0: 4, 64 */
+    uint32_t att_subgroups; /* bits: attention subgroups a workgroup, a power of 2 up to 16; 0: 4 */
+    uint32_t att_split; /* bits: keys an attention split takes, 16-65536; 0: 64 on CPUs, 256 on GPUs */
+    uint32_t step_cache; /* recorded steps kept for reuse, 1-1024; 0: 64; LLM_STEP_CACHE_OFF: none */
+    enum llm_switch draw; /* sampled rows drawn on the GPU (the seam's set_draw); default on */
 };
 
 /* Sets one knob from text, as the configuration and the environment spell
@@ -70,28 +72,30 @@ struct llm_tuning {
  *   att                   "subgroups,split"
  *   step_cache            recordings, 0 for none
  * 0, or -EINVAL (-ENOENT for an unknown key) with a one-line reason. */
-int llm_tuning_set(struct llm_tuning *t, const char *key, const char *value, char *reterr, size_t errlen);
+int llm_tuning_set(struct llm_tuning *t, const char *key, const char *value, char *reterr,
+                   size_t errlen);
 /* The keys llm_tuning_set takes, NULL-terminated. */
 extern const char *const llm_tuning_keys[];
 
 struct llm_model_opts {
-    const char *path;           /* the GGUF file */
+    const char *path; /* the GGUF file */
     const char *tokenizer_path; /* optional tokenizer.model; default: the GGUF's vocabulary */
-    const char *device;         /* NULL automatic, index or name substring */
-    uint32_t n_ctx;             /* 0: the model's context length */
-    uint32_t max_rows;          /* most rows of one step, 0: 256 */
-    bool validation;            /* Vulkan validation layer */
-    bool trace;                 /* keep per-layer hidden states of a step (tests) */
-    bool profile;               /* time every phase of a step (llm_model_profile) */
+    const char *device; /* NULL automatic, index or name substring */
+    uint32_t n_ctx; /* 0: the model's context length */
+    uint32_t max_rows; /* most rows of one step, 0: 256 */
+    bool validation; /* Vulkan validation layer */
+    bool trace; /* keep per-layer hidden states of a step (tests) */
+    bool profile; /* time every phase of a step (llm_model_profile) */
     const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
-    struct llm_tuning tuning;   /* zero: the device's defaults */
+    struct llm_tuning tuning; /* zero: the device's defaults */
 };
 
 /* Map the GGUF, validate it, create the tokenizer, choose the device,
  * upload the weights and build every pipeline and descriptor set a step
  * needs. 0 or negative errno with a one-line reason (naming the file, the
  * tensor, the Vulkan call) in reterr. */
-int llm_model_load(const struct llm_model_opts *opts, struct llm_model **ret, char *reterr, size_t errlen);
+int llm_model_load(const struct llm_model_opts *opts, struct llm_model **ret, char *reterr,
+                   size_t errlen);
 void llm_model_free(struct llm_model *m);
 
 const struct llm_config *llm_model_config(const struct llm_model *m);
@@ -135,17 +139,17 @@ uint64_t llm_model_gpu_tops(const struct llm_model *m);
  * timestamp after each barrier (so a phase is every dispatch between two
  * barriers, summed over layers). Phases and names: LLM_PROF_*. */
 enum llm_prof_phase {
-    LLM_PROF_COMMIT,    /* moving the last step's kept KV rows */
+    LLM_PROF_COMMIT, /* moving the last step's kept KV rows */
     LLM_PROF_EMBED,
-    LLM_PROF_NORM,      /* attention and FFN RMSNorm */
-    LLM_PROF_QKV,       /* Q, K, V projections */
+    LLM_PROF_NORM, /* attention and FFN RMSNorm */
+    LLM_PROF_QKV, /* Q, K, V projections */
     LLM_PROF_ROPE_KV,
     LLM_PROF_ATTENTION,
-    LLM_PROF_WO,        /* output projection + residual */
-    LLM_PROF_GATE_UP,   /* gate and up projections */
+    LLM_PROF_WO, /* output projection + residual */
+    LLM_PROF_GATE_UP, /* gate and up projections */
     LLM_PROF_SWIGLU,
-    LLM_PROF_DOWN,      /* down projection + residual */
-    LLM_PROF_HEAD,      /* final norm, LM head, argmax, readback copies */
+    LLM_PROF_DOWN, /* down projection + residual */
+    LLM_PROF_HEAD, /* final norm, LM head, argmax, readback copies */
     LLM_PROF_N,
 };
 const char *llm_prof_name(enum llm_prof_phase p);

@@ -106,8 +106,8 @@ static int clampi(int v, int lo, int hi)
 /* Scale and min of a Q4_K sub-block: quants L in 0..nmax with x ~ scale L
  * - the_min, by weighted least squares over nstep + 1 trial scales around
  * nmax / (max - min) (ggml's make_qkx2_quants, squared error). */
-static float qkx2_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, uint8_t *Laux,
-                         float rmin, float rdelta, int nstep)
+static float qkx2_quants(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                         float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep)
 {
     float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
@@ -172,7 +172,7 @@ static float qkx2_quants(int n, int nmax, const float *x, const float *w, uint8_
  * against the largest of each, and the quants recomputed from them. */
 static void q4_k_block(const float *x, uint8_t *b)
 {
-    uint8_t L[256], Laux[32], sc[12] = {0};
+    uint8_t L[256], Laux[32], sc[12] = { 0 };
     float w[32], mins[8], scales[8], max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
@@ -309,8 +309,8 @@ static void q6_k_block(const float *x, uint8_t *b)
         for (int l = 0; l < 32; l++) {
             ql[l] = (uint8_t)((L[j + l] & 15) | ((L[j + l + 64] & 15) << 4));
             ql[l + 32] = (uint8_t)((L[j + l + 32] & 15) | ((L[j + l + 96] & 15) << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
-                              ((L[j + l + 96] >> 4) << 6));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                              ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
         }
 }
 
@@ -332,11 +332,21 @@ int llm_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n)
         const float *x = src + be * i;
         uint8_t *b = out + bb * i;
         switch (type) {
-        case LLM_GGML_Q8_0: q8_0_block(x, b); break;
-        case LLM_GGML_Q4_0: q4_0_block(x, b); break;
-        case LLM_GGML_Q5_0: q5_0_block(x, b); break;
-        case LLM_GGML_Q4_K: q4_k_block(x, b); break;
-        default: q6_k_block(x, b); break;
+        case LLM_GGML_Q8_0:
+            q8_0_block(x, b);
+            break;
+        case LLM_GGML_Q4_0:
+            q4_0_block(x, b);
+            break;
+        case LLM_GGML_Q5_0:
+            q5_0_block(x, b);
+            break;
+        case LLM_GGML_Q4_K:
+            q4_k_block(x, b);
+            break;
+        default:
+            q6_k_block(x, b);
+            break;
         }
     }
     return 0;
@@ -344,7 +354,7 @@ int llm_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n)
 
 int llm_quant_mix_parse(const char *s, enum llm_quant_mix *ret)
 {
-    static const char *const names[] = {"q8_0", "q4_0", "q5_0", "q4_k", "q6_k", "q4_k_m"};
+    static const char *const names[] = { "q8_0", "q4_0", "q5_0", "q4_k", "q6_k", "q4_k_m" };
     for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
         if (s && !strcmp(s, names[i])) {
             *ret = (enum llm_quant_mix)i;
@@ -359,14 +369,17 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-uint32_t llm_quant_mix_type(enum llm_quant_mix mix, const char *name, uint32_t n_dims, uint64_t cols)
+uint32_t llm_quant_mix_type(enum llm_quant_mix mix, const char *name, uint32_t n_dims,
+                            uint64_t cols)
 {
-    static const uint32_t plain[] = {LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q5_0, LLM_GGML_Q4_K, LLM_GGML_Q6_K};
+    static const uint32_t plain[] = { LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q5_0, LLM_GGML_Q4_K,
+                                      LLM_GGML_Q6_K };
     if (n_dims < 2 || cols % 32)
         return LLM_GGML_F32;
     uint32_t t;
     if (mix == LLM_MIX_Q4_K_M)
-        t = !strcmp(name, "output.weight") || ends_with(name, ".attn_v.weight") ? LLM_GGML_Q6_K : LLM_GGML_Q4_K;
+        t = !strcmp(name, "output.weight") || ends_with(name, ".attn_v.weight") ? LLM_GGML_Q6_K :
+                                                                                  LLM_GGML_Q4_K;
     else
         t = plain[mix];
     if ((t == LLM_GGML_Q4_K || t == LLM_GGML_Q6_K) && cols % 256)
@@ -377,6 +390,6 @@ uint32_t llm_quant_mix_type(enum llm_quant_mix mix, const char *name, uint32_t n
 uint32_t llm_quant_mix_ftype(enum llm_quant_mix mix)
 {
     /* LLAMA_FTYPE_MOSTLY_Q8_0, Q4_0, Q5_0, Q4_K_S, Q6_K, Q4_K_M */
-    static const uint32_t ft[] = {7, 2, 8, 14, 18, 15};
+    static const uint32_t ft[] = { 7, 2, 8, 14, 18, 15 };
     return ft[mix];
 }

@@ -34,7 +34,8 @@ int llm_quant_mix_parse(const char *s, enum llm_quant_mix *ret);
 /* The type a tensor becomes: F32 for vectors (norms); for a matrix, the
  * mix's type, or where its rows do not split into that type's blocks, Q8_0
  * for the K types (rows of 32k; the fixture's fallback) and else F32. */
-uint32_t llm_quant_mix_type(enum llm_quant_mix mix, const char *name, uint32_t n_dims, uint64_t cols);
+uint32_t llm_quant_mix_type(enum llm_quant_mix mix, const char *name, uint32_t n_dims,
+                            uint64_t cols);
 
 /* llama.cpp's general.file_type number for the mix (LLAMA_FTYPE_MOSTLY_*). */
 uint32_t llm_quant_mix_ftype(enum llm_quant_mix mix);

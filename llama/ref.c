@@ -26,28 +26,28 @@
 /* One transformer block, f32. */
 struct ref_layer {
     float *attn_norm; /* (dim) */
-    float *wq;        /* (q_dim, dim) */
-    float *wk;        /* (kv_dim, dim) */
-    float *wv;        /* (kv_dim, dim) */
-    float *wo;        /* (dim, q_dim) */
-    float *ffn_norm;  /* (dim) */
-    float *w_gate;    /* (ffn, dim) */
-    float *w_up;      /* (ffn, dim) */
-    float *w_down;    /* (dim, ffn) */
+    float *wq; /* (q_dim, dim) */
+    float *wk; /* (kv_dim, dim) */
+    float *wv; /* (kv_dim, dim) */
+    float *wo; /* (dim, q_dim) */
+    float *ffn_norm; /* (dim) */
+    float *w_gate; /* (ffn, dim) */
+    float *w_up; /* (ffn, dim) */
+    float *w_down; /* (dim, ffn) */
 };
 
 struct llm_ref {
     struct llm_config c;
-    uint32_t n_ctx;    /* positions the KV cache holds */
+    uint32_t n_ctx; /* positions the KV cache holds */
     uint32_t max_rows; /* rows per step */
     uint32_t kv_dim;
 
     /* weights */
-    float *token_embd;        /* (V, dim) */
-    float *output_norm;       /* (dim) */
-    float *output;            /* (V, dim); the same array as token_embd when tied */
+    float *token_embd; /* (V, dim) */
+    float *output_norm; /* (dim) */
+    float *output; /* (V, dim); the same array as token_embd when tied */
     struct ref_layer *layers; /* (n_layers) */
-    float *rope_freq;         /* (rope_dims / 2): theta^(-2i / rope_dims) */
+    float *rope_freq; /* (rope_dims / 2): theta^(-2i / rope_dims) */
 
     /* the committed prefix */
     float *k_cache, *v_cache; /* (n_layers, n_ctx, kv_dim) */
@@ -55,26 +55,25 @@ struct llm_ref {
 
     /* the last step, kept until commit or the next step */
     float *k_step, *v_step; /* (n_layers, max_rows, kv_dim), post-RoPE K */
-    int32_t *step_parent;   /* (max_rows) */
-    uint32_t *step_depth;   /* (max_rows): position = n_past + depth */
-    uint32_t step_n;        /* rows of the last step; 0 when there is none to commit */
+    int32_t *step_parent; /* (max_rows) */
+    uint32_t *step_depth; /* (max_rows): position = n_past + depth */
+    uint32_t step_n; /* rows of the last step; 0 when there is none to commit */
 
     /* activations, one row per token of the step */
-    float *x;        /* (max_rows, dim) the residual stream */
-    float *xb;       /* (max_rows, dim) normed input, then a block's output */
-    float *q;        /* (max_rows, q_dim) */
-    float *att_out;  /* (max_rows, q_dim) attention output before Wo */
-    float *hb;       /* (max_rows, ffn) gate, then silu(gate) * up */
-    float *hb2;      /* (max_rows, ffn) up */
-    float *rope_cs;  /* (max_rows, rope_dims): cos, sin at each row's position */
-    float *att;      /* (n_ctx) one head's attention weights */
+    float *x; /* (max_rows, dim) the residual stream */
+    float *xb; /* (max_rows, dim) normed input, then a block's output */
+    float *q; /* (max_rows, q_dim) */
+    float *att_out; /* (max_rows, q_dim) attention output before Wo */
+    float *hb; /* (max_rows, ffn) gate, then silu(gate) * up */
+    float *hb2; /* (max_rows, ffn) up */
+    float *rope_cs; /* (max_rows, rope_dims): cos, sin at each row's position */
+    float *att; /* (n_ctx) one head's attention weights */
     uint32_t *chain; /* (max_rows) step rows visible to one row, in position order */
-    float *logits;   /* (max_rows, V) rows that want output */
+    float *logits; /* (max_rows, V) rows that want output */
     struct dec_row *prefill_rows; /* (max_rows) */
-    uint32_t *prefill_idx;        /* (max_rows) 0, 1, 2, ... */
-    int32_t *prefill_argmax;      /* (max_rows) */
+    uint32_t *prefill_idx; /* (max_rows) 0, 1, 2, ... */
+    int32_t *prefill_argmax; /* (max_rows) */
 };
-
 
 /* ---- the neural-net blocks ----------------------------------------------- */
 
@@ -124,8 +123,8 @@ static void matmul(float *out, const float *in, const float *w, uint32_t n, uint
         for (uint32_t t = 0; t < n; t += 2) {
             const float *x = in + (size_t)t * k;
             bool pair = t + 1 < n;
-            dot4(out + (size_t)t * d + o, pair ? out + (size_t)(t + 1) * d + o : NULL, w + (size_t)o * k, x,
-                 pair ? x + k : NULL, k);
+            dot4(out + (size_t)t * d + o, pair ? out + (size_t)(t + 1) * d + o : NULL,
+                 w + (size_t)o * k, x, pair ? x + k : NULL, k);
         }
     }
     for (; o < d; o++) {
@@ -218,14 +217,17 @@ static void attend(struct llm_ref *r, uint32_t l, uint32_t i, float *out)
     uint32_t hd = c->head_dim, kvd = r->kv_dim, group = c->n_heads / c->n_kv_heads;
     uint32_t n_chain = row_chain(r, i, r->chain);
     uint32_t n_vis = r->n_past + n_chain;
-    const float *kc = r->k_cache + (size_t)l * r->n_ctx * kvd, *vc = r->v_cache + (size_t)l * r->n_ctx * kvd;
-    const float *ks = r->k_step + (size_t)l * r->max_rows * kvd, *vs = r->v_step + (size_t)l * r->max_rows * kvd;
+    const float *kc = r->k_cache + (size_t)l * r->n_ctx * kvd,
+                *vc = r->v_cache + (size_t)l * r->n_ctx * kvd;
+    const float *ks = r->k_step + (size_t)l * r->max_rows * kvd,
+                *vs = r->v_step + (size_t)l * r->max_rows * kvd;
 
     for (uint32_t h = 0; h < c->n_heads; h++) {
         const float *q = r->q + (size_t)i * c->dim + (size_t)h * hd;
         size_t kvo = (size_t)(h / group) * hd;
         for (uint32_t t = 0; t < n_vis; t++) {
-            const float *k = t < r->n_past ? kc + (size_t)t * kvd : ks + (size_t)r->chain[t - r->n_past] * kvd;
+            const float *k = t < r->n_past ? kc + (size_t)t * kvd :
+                                             ks + (size_t)r->chain[t - r->n_past] * kvd;
             float score = 0.0f;
             for (uint32_t d = 0; d < hd; d++)
                 score += q[d] * k[kvo + d];
@@ -235,7 +237,8 @@ static void attend(struct llm_ref *r, uint32_t l, uint32_t i, float *out)
         float *o = out + (size_t)h * hd;
         memset(o, 0, hd * sizeof(float));
         for (uint32_t t = 0; t < n_vis; t++) {
-            const float *v = t < r->n_past ? vc + (size_t)t * kvd : vs + (size_t)r->chain[t - r->n_past] * kvd;
+            const float *v = t < r->n_past ? vc + (size_t)t * kvd :
+                                             vs + (size_t)r->chain[t - r->n_past] * kvd;
             for (uint32_t d = 0; d < hd; d++)
                 o[d] += r->att[t] * v[kvo + d];
         }
@@ -249,7 +252,8 @@ static void attention_block(struct llm_ref *r, uint32_t l, uint32_t n)
     const struct llm_config *c = &r->c;
     const struct ref_layer *w = &r->layers[l];
     uint32_t dim = c->dim, kvd = r->kv_dim;
-    float *ks = r->k_step + (size_t)l * r->max_rows * kvd, *vs = r->v_step + (size_t)l * r->max_rows * kvd;
+    float *ks = r->k_step + (size_t)l * r->max_rows * kvd,
+          *vs = r->v_step + (size_t)l * r->max_rows * kvd;
 
     for (uint32_t i = 0; i < n; i++)
         rmsnorm(r->xb + (size_t)i * dim, r->x + (size_t)i * dim, w->attn_norm, dim, c->rms_eps);
@@ -301,7 +305,8 @@ static void lm_head(struct llm_ref *r, const struct dec_row *rows, uint32_t n, i
 
     for (uint32_t i = 0; i < n; i++)
         if (rows[i].want != DEC_WANT_NONE)
-            rmsnorm(r->xb + (size_t)m++ * dim, r->x + (size_t)i * dim, r->output_norm, dim, c->rms_eps);
+            rmsnorm(r->xb + (size_t)m++ * dim, r->x + (size_t)i * dim, r->output_norm, dim,
+                    c->rms_eps);
     if (trace)
         memcpy(trace, r->xb, dim * sizeof(float));
     matmul(r->logits, r->xb, r->output, m, dim, c->n_vocab);
@@ -329,8 +334,8 @@ static int check_rows(struct llm_ref *r, const struct dec_row *rows, uint32_t n)
         return -EINVAL;
     for (uint32_t i = 0; i < n; i++) {
         int32_t p = rows[i].parent;
-        if (rows[i].token < 0 || (uint32_t)rows[i].token >= r->c.n_vocab || p < -1 || p >= (int32_t)i ||
-            rows[i].want > DEC_WANT_LOGITS)
+        if (rows[i].token < 0 || (uint32_t)rows[i].token >= r->c.n_vocab || p < -1 ||
+            p >= (int32_t)i || rows[i].want > DEC_WANT_LOGITS)
             return -EINVAL;
         r->step_parent[i] = p;
         r->step_depth[i] = p < 0 ? 0 : r->step_depth[p] + 1;
@@ -352,7 +357,8 @@ static int do_step(struct llm_ref *r, const struct dec_row *rows, uint32_t n, in
 
     /* x = token_embd[token] */
     for (uint32_t i = 0; i < n; i++)
-        memcpy(r->x + (size_t)i * c->dim, r->token_embd + (size_t)rows[i].token * c->dim, c->dim * sizeof(float));
+        memcpy(r->x + (size_t)i * c->dim, r->token_embd + (size_t)rows[i].token * c->dim,
+               c->dim * sizeof(float));
     rope_tables(r, n);
     for (uint32_t l = 0; l < c->n_layers; l++) {
         attention_block(r, l, n);
@@ -360,7 +366,8 @@ static int do_step(struct llm_ref *r, const struct dec_row *rows, uint32_t n, in
         if (trace)
             memcpy(trace + (size_t)l * c->dim, r->x, c->dim * sizeof(float));
     }
-    lm_head(r, rows, n, ret_argmax, ret_logits, trace ? trace + (size_t)c->n_layers * c->dim : NULL);
+    lm_head(r, rows, n, ret_argmax, ret_logits,
+            trace ? trace + (size_t)c->n_layers * c->dim : NULL);
     r->step_n = n;
     return 0;
 }
@@ -391,9 +398,10 @@ static int do_commit(struct llm_ref *r, const uint32_t *idx, uint32_t n)
 
 /* ---- public single-token forward ------------------------------------------- */
 
-int llm_ref_forward_trace(struct llm_ref *r, int32_t token, uint32_t pos, float *ret_logits, float *ret_hidden)
+int llm_ref_forward_trace(struct llm_ref *r, int32_t token, uint32_t pos, float *ret_logits,
+                          float *ret_hidden)
 {
-    struct dec_row row = {.token = token, .parent = -1, .want = DEC_WANT_LOGITS};
+    struct dec_row row = { .token = token, .parent = -1, .want = DEC_WANT_LOGITS };
     const uint32_t first = 0;
     int32_t best;
     int rc;
@@ -429,7 +437,8 @@ uint32_t llm_ref_n_ctx(const struct llm_ref *r)
 
 /* Chunks of max_rows tokens, each one chain committed whole; only the very
  * last row goes through the LM head. */
-static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax,
+                      float *ret_logits)
 {
     struct llm_ref *r = ctx;
     int rc;
@@ -448,7 +457,9 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
             r->prefill_rows[k] = (struct dec_row){
                 .token = tokens[off + k],
                 .parent = (int32_t)k - 1,
-                .want = !last ? DEC_WANT_NONE : ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX,
+                .want = !last      ? DEC_WANT_NONE :
+                        ret_logits ? DEC_WANT_LOGITS :
+                                     DEC_WANT_ARGMAX,
             };
         }
         if ((rc = do_step(r, r->prefill_rows, m, r->prefill_argmax, ret_logits, NULL)) < 0 ||
@@ -460,7 +471,8 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
     return 0;
 }
 
-static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
+static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
+                   float *ret_logits)
 {
     return do_step(ctx, rows, n, ret_argmax, ret_logits, NULL);
 }
@@ -507,8 +519,8 @@ void llm_ref_dec_model(struct llm_ref *r, struct dec_model *ret)
 
 /* Dequantise tensor `layer`/`suffix` (see llm_config_tensor_name) to f32. The
  * shape was checked by llm_config_load. */
-static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, float **ret, char *reterr,
-                       size_t errlen)
+static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, float **ret,
+                       char *reterr, size_t errlen)
 {
     char name[64];
     int rc = llm_config_tensor_name(name, sizeof(name), layer, suffix);
@@ -516,8 +528,9 @@ static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, 
     if (!t)
         return llm_fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
     if (!llm_dequant_has_type(t->type))
-        return llm_fail(reterr, errlen, -ENOTSUP, "tensor '%s' is %s, which the CPU reference cannot dequantise",
-                    name, llm_ggml_type_name(t->type));
+        return llm_fail(reterr, errlen, -ENOTSUP,
+                        "tensor '%s' is %s, which the CPU reference cannot dequantise", name,
+                        llm_ggml_type_name(t->type));
 
     uint64_t cols = t->ne[0], rows = t->n_elements / cols;
     uint64_t row_bytes = llm_ggml_row_bytes(t->type, cols);
@@ -528,8 +541,9 @@ static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, 
         rc = llm_dequant_row(t->type, (const uint8_t *)t->data + i * row_bytes, w + i * cols, cols);
     if (rc < 0 || row_bytes == 0) {
         free(w);
-        return llm_fail(reterr, errlen, rc < 0 ? rc : -EINVAL, "tensor '%s': cannot dequantise rows of %s", name,
-                    llm_ggml_type_name(t->type));
+        return llm_fail(reterr, errlen, rc < 0 ? rc : -EINVAL,
+                        "tensor '%s': cannot dequantise rows of %s", name,
+                        llm_ggml_type_name(t->type));
     }
     *ret = w;
     return 0;
@@ -592,17 +606,18 @@ static int alloc_state(struct llm_ref *r)
     r->prefill_rows = calloc(rows, sizeof(struct dec_row));
     r->prefill_idx = calloc(rows, sizeof(uint32_t));
     r->prefill_argmax = calloc(rows, sizeof(int32_t));
-    if (!r->rope_freq || !r->k_cache || !r->v_cache || !r->k_step || !r->v_step || !r->step_parent ||
-        !r->step_depth || !r->x || !r->xb || !r->q || !r->att_out || !r->hb || !r->hb2 || !r->rope_cs ||
-        !r->att || !r->chain || !r->logits || !r->prefill_rows || !r->prefill_idx ||
-        !r->prefill_argmax)
+    if (!r->rope_freq || !r->k_cache || !r->v_cache || !r->k_step || !r->v_step ||
+        !r->step_parent || !r->step_depth || !r->x || !r->xb || !r->q || !r->att_out || !r->hb ||
+        !r->hb2 || !r->rope_cs || !r->att || !r->chain || !r->logits || !r->prefill_rows ||
+        !r->prefill_idx || !r->prefill_argmax)
         return -ENOMEM;
     for (uint32_t i = 0; i < rows; i++)
         r->prefill_idx[i] = i;
     return 0;
 }
 
-int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, char *reterr, size_t errlen)
+int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, char *reterr,
+                size_t errlen)
 {
     struct llm_ref *r = calloc(1, sizeof(*r));
     int rc;
@@ -612,8 +627,9 @@ int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, 
     if ((rc = llm_config_load(g, &r->c, reterr, errlen)) < 0)
         goto err;
     if (n_ctx > r->c.n_ctx_train) {
-        rc = llm_fail(reterr, errlen, -EINVAL, "context of %u positions exceeds the model's context_length %u", n_ctx,
-                  r->c.n_ctx_train);
+        rc = llm_fail(reterr, errlen, -EINVAL,
+                      "context of %u positions exceeds the model's context_length %u", n_ctx,
+                      r->c.n_ctx_train);
         goto err;
     }
     r->n_ctx = n_ctx ? n_ctx : r->c.n_ctx_train;

@@ -27,7 +27,8 @@ struct llm_ref; /* opaque */
  * model's context_length; at most context_length. 0, or -EINVAL / -ENOENT
  * (bad model, see llm_config_load), -ENOTSUP (a tensor type the reference
  * cannot dequantise), -ENOMEM; the message goes to reterr. */
-int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, char *reterr, size_t errlen);
+int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, char *reterr,
+                size_t errlen);
 
 /* Accepts NULL. */
 void llm_ref_free(struct llm_ref *r);

@@ -1,8 +1,6 @@
 // C view of sentencepiece::SentencePieceProcessor; see sp_shim.h.
 #include "llama/sp_shim.h"
 
-#include <sentencepiece_processor.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -11,11 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <sentencepiece_processor.h>
+
 struct llm_sp {
     sentencepiece::SentencePieceProcessor proc;
 };
 
-namespace {
+namespace
+{
 
 void set_err(char *reterr, size_t errlen, const char *what, const char *detail)
 {
@@ -73,22 +74,21 @@ int load_with(F fill, const char *what, struct llm_sp **ret, char *reterr, size_
 
 } // namespace
 
-extern "C" int llm_sp_load_file(const char *path, struct llm_sp **ret, char *reterr,
-                                size_t errlen)
+extern "C" int llm_sp_load_file(const char *path, struct llm_sp **ret, char *reterr, size_t errlen)
 {
     return load_with([path](sentencepiece::SentencePieceProcessor &p) { return p.Load(path); },
                      path, ret, reterr, errlen);
 }
 
-extern "C" int llm_sp_load_proto(const void *data, size_t len, struct llm_sp **ret,
-                                 char *reterr, size_t errlen)
+extern "C" int llm_sp_load_proto(const void *data, size_t len, struct llm_sp **ret, char *reterr,
+                                 size_t errlen)
 {
     std::string_view bytes(static_cast<const char *>(data), len);
     return load_with(
-        [bytes](sentencepiece::SentencePieceProcessor &p) {
-            return p.LoadFromSerializedProto(bytes);
-        },
-        "sentencepiece model", ret, reterr, errlen);
+            [bytes](sentencepiece::SentencePieceProcessor &p) {
+                return p.LoadFromSerializedProto(bytes);
+            },
+            "sentencepiece model", ret, reterr, errlen);
 }
 
 extern "C" void llm_sp_free(struct llm_sp *sp)

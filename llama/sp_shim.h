@@ -58,8 +58,8 @@ int llm_sp_serialized(const struct llm_sp *sp, uint8_t **ret, size_t *ret_len, c
 
 /* SentencePiece's Encode (no BOS/EOS). Writes at most cap ids; *ret_n is the
  * full count, and -ENOSPC means cap was too small. */
-int llm_sp_encode(const struct llm_sp *sp, const char *text, size_t len, int32_t *out,
-                  size_t cap, size_t *ret_n, char *reterr, size_t errlen);
+int llm_sp_encode(const struct llm_sp *sp, const char *text, size_t len, int32_t *out, size_t cap,
+                  size_t *ret_n, char *reterr, size_t errlen);
 
 /* SentencePiece's DecodeIds. Writes the bytes and a NUL; *ret_n is the byte
  * count without the NUL, and -ENOSPC means cap < *ret_n + 1. Ids must be in

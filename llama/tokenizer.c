@@ -17,13 +17,13 @@ struct llm_tok {
     int32_t n_vocab;
     int32_t bos, eos, unk, pad;
     bool add_bos;
-    bool strip_bos_ws;    /* normalizer add_dummy_prefix || remove_extra_whitespaces */
+    bool strip_bos_ws; /* normalizer add_dummy_prefix || remove_extra_whitespaces */
     bool remove_extra_ws; /* normalizer remove_extra_whitespaces */
-    uint8_t *kind;        /* enum llm_sp_kind per id */
-    uint8_t *lead_ws;     /* 1 when the piece starts with U+2581 */
-    uint32_t *text_off;   /* n_vocab + 1 offsets into text */
-    char *text;           /* each id's output bytes, NUL after each */
-    size_t max_text;      /* longest entry of text */
+    uint8_t *kind; /* enum llm_sp_kind per id */
+    uint8_t *lead_ws; /* 1 when the piece starts with U+2581 */
+    uint32_t *text_off; /* n_vocab + 1 offsets into text */
+    char *text; /* each id's output bytes, NUL after each */
+    size_t max_text; /* longest entry of text */
 };
 
 #define META_SPACE "\xE2\x96\x81" /* U+2581, SentencePiece's whitespace mark */
@@ -61,7 +61,7 @@ static size_t utf8_need(uint8_t lead)
  * invalid, as in SentencePiece's DecodeUTF8. */
 static size_t utf8_char_len(const uint8_t *s, size_t n)
 {
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
     size_t need = utf8_need(s[0]);
     if (need == 0 || n < need)
         return 0;
@@ -164,12 +164,13 @@ struct sp_settings {
 
 static void pb_read_settings(const uint8_t *data, size_t len, struct sp_settings *s)
 {
-    struct pb_reader r = {data, data + len}, sub, f;
+    struct pb_reader r = { data, data + len }, sub, f;
     uint32_t field, ff;
     uint64_t v, fv;
-    *s = (struct sp_settings){.add_dummy_prefix = true, .remove_extra_ws = true,
-                              .unk_surface = (const uint8_t *)DEFAULT_UNK_SURFACE,
-                              .unk_surface_len = strlen(DEFAULT_UNK_SURFACE)};
+    *s = (struct sp_settings){ .add_dummy_prefix = true,
+                               .remove_extra_ws = true,
+                               .unk_surface = (const uint8_t *)DEFAULT_UNK_SURFACE,
+                               .unk_surface_len = strlen(DEFAULT_UNK_SURFACE) };
     while (pb_next(&r, &field, &v, &sub)) {
         if (field != 2 && field != 3 && field != 5)
             continue;
@@ -244,8 +245,8 @@ static void pb_put_float(struct pb_writer *w, uint32_t field, float f)
 {
     uint32_t bits;
     memcpy(&bits, &f, 4);
-    uint8_t b[4] = {(uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16),
-                    (uint8_t)(bits >> 24)};
+    uint8_t b[4] = { (uint8_t)bits, (uint8_t)(bits >> 8), (uint8_t)(bits >> 16),
+                     (uint8_t)(bits >> 24) };
     pb_put_varint(w, ((uint64_t)field << 3) | 5);
     pb_put(w, b, 4);
 }
@@ -445,7 +446,7 @@ void llm_tok_free(struct llm_tok *tok)
 struct gguf_vocab {
     const struct llm_gguf_kv *tokens;
     const uint8_t *scores; /* n packed little-endian f32 */
-    const uint8_t *types;  /* n packed little-endian i32 */
+    const uint8_t *types; /* n packed little-endian i32 */
     uint64_t n;
     int32_t unk, bos, eos, pad;
     bool add_bos, add_space_prefix, remove_extra_ws, has_byte;
@@ -475,17 +476,16 @@ static int gguf_arr4(const struct llm_gguf *g, const char *key, bool want_float,
         return -EINVAL;
     }
     bool ok = kv->type == LLM_GGUF_ARRAY &&
-              (want_float ? kv->arr_type == LLM_GGUF_F32
-                          : kv->arr_type == LLM_GGUF_I32 || kv->arr_type == LLM_GGUF_U32);
+              (want_float ? kv->arr_type == LLM_GGUF_F32 :
+                            kv->arr_type == LLM_GGUF_I32 || kv->arr_type == LLM_GGUF_U32);
     if (!ok) {
         set_err(reterr, errlen, "%s: %s must be an array of %s", name, key,
                 want_float ? "float32" : "int32");
         return -EINVAL;
     }
     if (kv->arr_n != n) {
-        set_err(reterr, errlen,
-                "%s: %s has %llu entries but tokenizer.ggml.tokens has %llu", name, key,
-                (unsigned long long)kv->arr_n, (unsigned long long)n);
+        set_err(reterr, errlen, "%s: %s has %llu entries but tokenizer.ggml.tokens has %llu", name,
+                key, (unsigned long long)kv->arr_n, (unsigned long long)n);
         return -EINVAL;
     }
     *ret = kv->v.arr;
@@ -551,14 +551,14 @@ static int gguf_read_vocab(const struct llm_gguf *g, struct gguf_vocab *v, char 
     if (r < 0)
         return -EINVAL;
     if (model.len != 5 || memcmp(model.ptr, "llama", 5) != 0) {
-        set_err(reterr, errlen, "%s: tokenizer.ggml.model is \"%.*s\"; only \"llama\" "
-                "(SentencePiece) is supported", name, (int)(model.len > 64 ? 64 : model.len),
-                model.ptr);
+        set_err(reterr, errlen,
+                "%s: tokenizer.ggml.model is \"%.*s\"; only \"llama\" "
+                "(SentencePiece) is supported",
+                name, (int)(model.len > 64 ? 64 : model.len), model.ptr);
         return -ENOTSUP;
     }
     v->tokens = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
-    if (!v->tokens || v->tokens->type != LLM_GGUF_ARRAY ||
-        v->tokens->arr_type != LLM_GGUF_STRING) {
+    if (!v->tokens || v->tokens->type != LLM_GGUF_ARRAY || v->tokens->arr_type != LLM_GGUF_STRING) {
         set_err(reterr, errlen, "%s: tokenizer.ggml.tokens is %s", name,
                 v->tokens ? "not an array of strings" : "missing");
         return -EINVAL;
@@ -603,8 +603,8 @@ static int gguf_check_tokens(const struct llm_gguf *g, struct gguf_vocab *v, cha
     for (uint64_t i = 0; i < v->n; i++) {
         struct llm_gguf_str s;
         int32_t type = (int32_t)le32(v->types + 4 * i);
-        if (llm_gguf_arr_str(g, v->tokens, i, &s) < 0 || s.len == 0 ||
-            !utf8_valid(s.ptr, s.len) || memchr(s.ptr, '\0', s.len)) {
+        if (llm_gguf_arr_str(g, v->tokens, i, &s) < 0 || s.len == 0 || !utf8_valid(s.ptr, s.len) ||
+            memchr(s.ptr, '\0', s.len)) {
             set_err(reterr, errlen, "%s: token %llu is empty, has a NUL or is not valid UTF-8",
                     name, (unsigned long long)i);
             return -EINVAL;
@@ -632,19 +632,22 @@ static int gguf_check_tokens(const struct llm_gguf *g, struct gguf_vocab *v, cha
         if (type == LLM_SP_UNKNOWN)
             unk = (int64_t)i;
         v->has_byte |= type == LLM_SP_BYTE;
-        if ((type == 1 || type == 4) && s.len >= 6 && memmem(s.ptr, s.len, META_SPACE META_SPACE, 6))
+        if ((type == 1 || type == 4) && s.len >= 6 &&
+            memmem(s.ptr, s.len, META_SPACE META_SPACE, 6))
             has_ws_run = true;
     }
     if (unk < 0 || (v->unk >= 0 && v->unk != unk)) {
-        set_err(reterr, errlen, unk < 0 ? "%s: no token has type UNKNOWN (SentencePiece needs one)"
-                                        : "%s: tokenizer.ggml.unknown_token_id is not the token "
-                                          "of type UNKNOWN", name);
+        set_err(reterr, errlen,
+                unk < 0 ? "%s: no token has type UNKNOWN (SentencePiece needs one)" :
+                          "%s: tokenizer.ggml.unknown_token_id is not the token "
+                          "of type UNKNOWN",
+                name);
         return -EINVAL;
     }
     v->unk = (int32_t)unk;
     v->remove_extra_ws = !has_ws_run;
-    return gguf_opt_bool(g, "tokenizer.ggml.remove_extra_whitespaces", &v->remove_extra_ws,
-                         reterr, errlen);
+    return gguf_opt_bool(g, "tokenizer.ggml.remove_extra_whitespaces", &v->remove_extra_ws, reterr,
+                         errlen);
 }
 
 static void gguf_put_piece_name(const struct llm_gguf *g, const struct gguf_vocab *v,
@@ -684,7 +687,7 @@ static void gguf_put_specs(const struct llm_gguf *g, const struct gguf_vocab *v,
 static int gguf_build_proto(const struct llm_gguf *g, const struct gguf_vocab *v,
                             struct pb_writer *w)
 {
-    struct pb_writer sub = {0};
+    struct pb_writer sub = { 0 };
     for (uint64_t i = 0; i < v->n; i++) {
         struct llm_gguf_str s;
         llm_gguf_arr_str(g, v->tokens, i, &s); /* checked in gguf_check_tokens */
@@ -701,8 +704,8 @@ static int gguf_build_proto(const struct llm_gguf *g, const struct gguf_vocab *v
 }
 
 /* SentencePiece reports USER_DEFINED as NORMAL; everything else must agree. */
-static int gguf_cross_check(const struct llm_tok *tok, const struct gguf_vocab *v,
-                            char *reterr, size_t errlen)
+static int gguf_cross_check(const struct llm_tok *tok, const struct gguf_vocab *v, char *reterr,
+                            size_t errlen)
 {
     if ((uint64_t)tok->n_vocab != v->n) {
         set_err(reterr, errlen, "SentencePiece kept %d of %llu tokens", (int)tok->n_vocab,
@@ -714,19 +717,18 @@ static int gguf_cross_check(const struct llm_tok *tok, const struct gguf_vocab *
         if (want == 4)
             want = LLM_SP_NORMAL;
         if (tok->kind[i] != want) {
-            set_err(reterr, errlen, "SentencePiece reads token %d as type %d, GGUF says %d",
-                    (int)i, tok->kind[i], want);
+            set_err(reterr, errlen, "SentencePiece reads token %d as type %d, GGUF says %d", (int)i,
+                    tok->kind[i], want);
             return -EINVAL;
         }
     }
     return 0;
 }
 
-int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr,
-                      size_t errlen)
+int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr, size_t errlen)
 {
-    struct gguf_vocab v = {0};
-    struct pb_writer w = {0};
+    struct gguf_vocab v = { 0 };
+    struct pb_writer w = { 0 };
     struct llm_sp *sp;
     struct llm_tok *tok = NULL;
     *ret = NULL;
@@ -816,8 +818,8 @@ const char *llm_tok_piece(const struct llm_tok *tok, int32_t id, size_t *ret_len
     return tok->text + tok->text_off[id];
 }
 
-int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out,
-                   size_t cap, size_t *ret_n)
+int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out, size_t cap,
+                   size_t *ret_n)
 {
     *ret_n = 0;
     if ((!ids && n > 0) || (!out && cap > 0))
@@ -902,7 +904,7 @@ static void detok_piece(struct llm_detok *d, struct out_buf *o, int32_t id)
 
 void llm_detok_init(struct llm_detok *d, const struct llm_tok *tok)
 {
-    *d = (struct llm_detok){.tok = tok, .is_bos_ws = true};
+    *d = (struct llm_detok){ .tok = tok, .is_bos_ws = true };
 }
 
 size_t llm_detok_max_out(const struct llm_tok *tok)
@@ -914,7 +916,7 @@ size_t llm_detok_max_out(const struct llm_tok *tok)
 int llm_detok_push(struct llm_detok *d, int32_t id, char *out, size_t cap, size_t *ret_n)
 {
     struct llm_detok next = *d;
-    struct out_buf o = {out, out ? cap : 0, 0};
+    struct out_buf o = { out, out ? cap : 0, 0 };
     *ret_n = 0;
     if (id < 0 || id >= d->tok->n_vocab)
         return -ERANGE;
@@ -934,7 +936,7 @@ int llm_detok_push(struct llm_detok *d, int32_t id, char *out, size_t cap, size_
 int llm_detok_flush(struct llm_detok *d, char *out, size_t cap, size_t *ret_n)
 {
     struct llm_detok next = *d;
-    struct out_buf o = {out, out ? cap : 0, 0};
+    struct out_buf o = { out, out ? cap : 0, 0 };
     detok_bytes(&next, &o, true);
     *ret_n = o.n;
     if (o.n > o.cap)

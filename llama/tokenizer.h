@@ -25,8 +25,7 @@ int llm_tok_load_file(const char *path, struct llm_tok **ret, char *reterr, size
 
 /* Build the tokenizer from the GGUF's tokenizer.ggml.* metadata (model must
  * be "llama"). Every array and id is checked; errors name the key. */
-int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr,
-                      size_t errlen);
+int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr, size_t errlen);
 
 /* Accepts NULL. */
 void llm_tok_free(struct llm_tok *tok);
@@ -59,8 +58,8 @@ const char *llm_tok_piece(const struct llm_tok *tok, int32_t id, size_t *ret_len
 /* SentencePiece's DecodeIds. Writes the text and a NUL; *ret_n is its length
  * without the NUL. -ENOSPC when cap < *ret_n + 1, -ERANGE for an id out of
  * range, -ENOMEM. */
-int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out,
-                   size_t cap, size_t *ret_n);
+int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out, size_t cap,
+                   size_t *ret_n);
 
 /* Streaming detokenizer: the caller embeds it; push costs no allocation.
  * Concatenated output equals llm_tok_decode of the same ids. Only complete
@@ -69,11 +68,11 @@ int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char
  * one come out as U+FFFD exactly where SentencePiece puts them. */
 struct llm_detok {
     const struct llm_tok *tok;
-    uint8_t pending[4];  /* bytes of an unfinished character */
+    uint8_t pending[4]; /* bytes of an unfinished character */
     uint8_t n_pending;
-    bool is_bos_ws;      /* a leading U+2581 may still be stripped */
-    bool bos_ws_seen;    /* the previous piece had its U+2581 stripped */
-    bool emitted;        /* any text has come out */
+    bool is_bos_ws; /* a leading U+2581 may still be stripped */
+    bool bos_ws_seen; /* the previous piece had its U+2581 stripped */
+    bool emitted; /* any text has come out */
 };
 
 void llm_detok_init(struct llm_detok *d, const struct llm_tok *tok);

@@ -88,7 +88,7 @@ static VkResult instance_create(const struct opts *o, VkInstance *ret)
         .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
         .pApplicationInfo = &app,
     };
-    const char *exts[2], *layers[1] = {VALIDATION_LAYER};
+    const char *exts[2], *layers[1] = { VALIDATION_LAYER };
 
     if (has_instance_ext(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
         exts[ci.enabledExtensionCount++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
@@ -106,8 +106,9 @@ static VkResult instance_create(const struct opts *o, VkInstance *ret)
 
 static VkDebugUtilsMessengerEXT messenger_create(VkInstance inst)
 {
-    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
-        vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT");
+    PFN_vkCreateDebugUtilsMessengerEXT create =
+            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                    inst, "vkCreateDebugUtilsMessengerEXT");
     VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
 
     if (!create || create(inst, &messenger_info, NULL, &m) != VK_SUCCESS) {
@@ -119,8 +120,9 @@ static VkDebugUtilsMessengerEXT messenger_create(VkInstance inst)
 
 static void messenger_destroy(VkInstance inst, VkDebugUtilsMessengerEXT m)
 {
-    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
-        vkGetInstanceProcAddr(inst, "vkDestroyDebugUtilsMessengerEXT");
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                    inst, "vkDestroyDebugUtilsMessengerEXT");
 
     if (m != VK_NULL_HANDLE && destroy)
         destroy(inst, m, NULL);
@@ -202,7 +204,7 @@ static int report_choice(const struct vkr_device_info *list, uint32_t n, const c
 
 int main(int argc, char **argv)
 {
-    struct opts o = {0};
+    struct opts o = { 0 };
     struct vkr_device_info *list = NULL;
     VkInstance inst = VK_NULL_HANDLE;
     VkDebugUtilsMessengerEXT messenger = VK_NULL_HANDLE;
@@ -212,14 +214,17 @@ int main(int argc, char **argv)
     if (status)
         return status == 1 ? 0 : status;
     if (o.validation && !has_layer(VALIDATION_LAYER)) {
-        fprintf(stderr, "lade-info: --validation: layer '%s' is not installed "
-                        "(Debian: vulkan-validationlayers)\n", VALIDATION_LAYER);
+        fprintf(stderr,
+                "lade-info: --validation: layer '%s' is not installed "
+                "(Debian: vulkan-validationlayers)\n",
+                VALIDATION_LAYER);
         return 1;
     }
     vr = instance_create(&o, &inst);
     if (vr != VK_SUCCESS) {
-        fprintf(stderr, "lade-info: no Vulkan driver: vkCreateInstance failed (VkResult %d); "
-                        "install the GPU's Vulkan driver, or mesa-vulkan-drivers for lavapipe\n",
+        fprintf(stderr,
+                "lade-info: no Vulkan driver: vkCreateInstance failed (VkResult %d); "
+                "install the GPU's Vulkan driver, or mesa-vulkan-drivers for lavapipe\n",
                 vr);
         return 1;
     }

@@ -31,16 +31,16 @@
 
 struct fmt {
     const char *name;
-    uint32_t type;        /* ggml type, the kernel's WTYPE */
-    uint32_t block;       /* elements a block */
+    uint32_t type; /* ggml type, the kernel's WTYPE */
+    uint32_t block; /* elements a block */
     uint32_t block_bytes; /* bytes a block */
 };
 
 static const struct fmt fmts[] = {
-    {"f16", 1, 1, 2},
-    {"q8_0", 8, 32, 34},
-    {"q4_0", 2, 32, 18},
-    {"q4_k", 12, 256, 144},
+    { "f16", 1, 1, 2 },
+    { "q8_0", 8, 32, 34 },
+    { "q4_0", 2, 32, 18 },
+    { "q4_k", 12, 256, 144 },
 };
 
 struct shape {
@@ -49,9 +49,9 @@ struct shape {
 };
 
 static const struct shape shapes[] = {
-    {"4096x4096", 4096, 4096},
-    {"11008x4096", 11008, 4096},
-    {"4096x11008", 4096, 11008},
+    { "4096x4096", 4096, 4096 },
+    { "11008x4096", 11008, 4096 },
+    { "4096x11008", 4096, 11008 },
 };
 
 struct cfg {
@@ -107,8 +107,9 @@ struct bench {
 
 /* Microseconds a dispatch of kernel k over `slots` copies of a matrix
  * (sets[i] binds copy i), in one chain of n with a barrier after each. */
-static int time_chain(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets, uint32_t slots,
-                      const struct pc_matmul *pc, uint32_t gx, uint32_t gy, uint32_t n, double *ret_us)
+static int time_chain(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets,
+                      uint32_t slots, const struct pc_matmul *pc, uint32_t gx, uint32_t gy,
+                      uint32_t n, double *ret_us)
 {
     int err = vkr_cmd_begin(b->vk, &b->cmd);
     if (err)
@@ -132,8 +133,9 @@ static int time_chain(struct bench *b, const struct vkr_kernel *k, VkDescriptorS
 
 /* Warm-up (until about warm_ms of GPU time, at most 50 chains), then the
  * best of 5 chains. */
-static int time_best(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets, uint32_t slots,
-                     const struct pc_matmul *pc, uint32_t gx, uint32_t gy, uint32_t n, double warm_ms, double *ret_us)
+static int time_best(struct bench *b, const struct vkr_kernel *k, VkDescriptorSet *sets,
+                     uint32_t slots, const struct pc_matmul *pc, uint32_t gx, uint32_t gy,
+                     uint32_t n, double warm_ms, double *ret_us)
 {
     double us = 0, spent = 0, best = 1e300;
     int err = 0;
@@ -149,7 +151,8 @@ static int time_best(struct bench *b, const struct vkr_kernel *k, VkDescriptorSe
     return err;
 }
 
-static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, struct cfg *c, uint32_t T)
+static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, struct cfg *c,
+                   uint32_t T)
 {
     struct vkr_ctx *vk = b->vk;
     uint32_t sg = vk->info.subgroup_size;
@@ -163,41 +166,52 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
         slots = 64;
     if (slots < 2 || mat_bytes > vkr_max_binding(vk))
         return 0;
-    struct vkr_kernel k = {0};
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 8,
-                                {f->type, c->local, c->tile, rows_wg, c->rps, c->unroll, c->splitk, c->probe}};
+    struct vkr_kernel k = { 0 };
+    struct vkr_kernel_desc d = { "matmul",
+                                 lade_spv_matmul,
+                                 lade_spv_matmul_bytes,
+                                 6,
+                                 sizeof(struct pc_matmul),
+                                 8,
+                                 { f->type, c->local, c->tile, rows_wg, c->rps, c->unroll,
+                                   c->splitk, c->probe } };
     VkDescriptorSet sets[64];
     vkr_set_pool_free(vk, &b->pool);
     int err = vkr_set_pool_new(vk, 64, 6 * 64, &b->pool);
     err = err ? err : vkr_kernel_new(vk, &d, &k);
     for (uint32_t i = 0; i < slots && !err; i++) {
-        struct vkr_binding bd[6] = {{&b->w, i * stride, mat_bytes}, {&b->x, 0, 0}, {&b->y, 0, 0},
-                                    {&b->sel, 0, 0},                 {&b->sel, 0, 0}, {&b->sel, 0, 0}};
+        struct vkr_binding bd[6] = { { &b->w, i * stride, mat_bytes },
+                                     { &b->x, 0, 0 },
+                                     { &b->y, 0, 0 },
+                                     { &b->sel, 0, 0 },
+                                     { &b->sel, 0, 0 },
+                                     { &b->sel, 0, 0 } };
         err = vkr_set_new(vk, &b->pool, &k, bd, 6, &sets[i]);
     }
     double us = 0;
     if (!err) {
-        struct pc_matmul pc = {s->cols, s->rows, T, s->cols, s->rows, 0, 0, 0, 0, 0, 0, 0};
+        struct pc_matmul pc = { s->cols, s->rows, T, s->cols, s->rows, 0, 0, 0, 0, 0, 0, 0 };
         uint32_t gx = (T + c->tile - 1) / c->tile, gy = (s->rows + rows_wg - 1) / rows_wg;
         /* chains of two rounds of the ring */
         err = time_best(b, &k, sets, slots, &pc, gx, gy, 2 * slots, 30, &us);
     }
     vkr_kernel_free(vk, &k);
     if (err) {
-        fprintf(stderr, "lade-mmbench: %s %s T=%u: %s\n", f->name, s->name, T, vk->err[0] ? vk->err : strerror(-err));
+        fprintf(stderr, "lade-mmbench: %s %s T=%u: %s\n", f->name, s->name, T,
+                vk->err[0] ? vk->err : strerror(-err));
         return err;
     }
     double gbs = mat_bytes / (us * 1e3);
     c->total_us += us;
     c->runs++;
-    printf("%-5s %-11s %4u  %4u,%2u,%u,%u,%u  %u  %9.2f  %8.1f\n", f->name, s->name, T, c->local, c->tile, c->rps,
-           c->unroll, c->splitk, c->probe, us, gbs);
+    printf("%-5s %-11s %4u  %4u,%2u,%u,%u,%u  %u  %9.2f  %8.1f\n", f->name, s->name, T, c->local,
+           c->tile, c->rps, c->unroll, c->splitk, c->probe, us, gbs);
     if (b->jf) {
         fprintf(b->jf,
                 "%s{\"format\":\"%s\",\"shape\":\"%s\",\"T\":%u,\"config\":\"%u,%u,%u,%u,%u\",\"probe\":%u,"
                 "\"us\":%.3f,\"weight_gbs\":%.1f}",
-                b->first ? "" : ",", f->name, s->name, T, c->local, c->tile, c->rps, c->unroll, c->splitk, c->probe,
-                us, gbs);
+                b->first ? "" : ",", f->name, s->name, T, c->local, c->tile, c->rps, c->unroll,
+                c->splitk, c->probe, us, gbs);
         b->first = false;
     }
     return 0;
@@ -207,19 +221,24 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
  * matrix dispatches (one workgroup's rows, 256 long), with barriers. */
 static int floor_us(struct bench *b, double *ret)
 {
-    static const struct fmt f16 = {"f16", 1, 1, 2};
-    struct vkr_kernel k = {0};
+    static const struct fmt f16 = { "f16", 1, 1, 2 };
+    struct vkr_kernel k = { 0 };
     uint32_t sg = b->vk->info.subgroup_size;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct pc_matmul), 8,
-                                {f16.type, 128, 8, 128 / sg, 1, 1, 1, 0}};
+    struct vkr_kernel_desc d = { "matmul",
+                                 lade_spv_matmul,
+                                 lade_spv_matmul_bytes,
+                                 6,
+                                 sizeof(struct pc_matmul),
+                                 8,
+                                 { f16.type, 128, 8, 128 / sg, 1, 1, 1, 0 } };
     VkDescriptorSet set;
     vkr_set_pool_free(b->vk, &b->pool);
     int err = vkr_set_pool_new(b->vk, 1, 6, &b->pool);
     err = err ? err : vkr_kernel_new(b->vk, &d, &k);
-    struct vkr_binding bd[6] = {{&b->w, 0, 1u << 20}, {&b->x, 0, 0},   {&b->y, 0, 0},
-                                {&b->sel, 0, 0},      {&b->sel, 0, 0}, {&b->sel, 0, 0}};
+    struct vkr_binding bd[6] = { { &b->w, 0, 1u << 20 }, { &b->x, 0, 0 },   { &b->y, 0, 0 },
+                                 { &b->sel, 0, 0 },      { &b->sel, 0, 0 }, { &b->sel, 0, 0 } };
     err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, 6, &set);
-    struct pc_matmul pc = {256, 128 / sg, 1, 256, 256, 0, 0, 0, 0, 0, 0, 0};
+    struct pc_matmul pc = { 256, 128 / sg, 1, 256, 256, 0, 0, 0, 0, 0, 0, 0 };
     err = err ? err : time_best(b, &k, &set, 1, &pc, 1, 1, 64, 30, ret);
     vkr_kernel_free(b->vk, &k);
     return err;
@@ -229,15 +248,17 @@ static int parse_cfgs(const char *s, struct cfg *out, int max)
 {
     int n = 0;
     while (s && *s && n < max) {
-        struct cfg c = {0};
+        struct cfg c = { 0 };
         int used = 0;
-        if (sscanf(s, " %u,%u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &c.probe, &used) < 6) {
+        if (sscanf(s, " %u,%u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk,
+                   &c.probe, &used) < 6) {
             c.probe = 0;
-            if (sscanf(s, " %u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk, &used) < 5)
+            if (sscanf(s, " %u,%u,%u,%u,%u%n", &c.local, &c.tile, &c.rps, &c.unroll, &c.splitk,
+                       &used) < 5)
                 return -1;
         }
-        if (!c.local || !c.tile || !c.rps || !c.unroll || !c.splitk || c.probe > 2 || c.local > 1024 || c.tile > 64 ||
-            c.rps > 8 || c.unroll > 8)
+        if (!c.local || !c.tile || !c.rps || !c.unroll || !c.splitk || c.probe > 2 ||
+            c.local > 1024 || c.tile > 64 || c.rps > 8 || c.unroll > 8)
             return -1;
         out[n++] = c;
         s += used;
@@ -250,9 +271,10 @@ static int parse_cfgs(const char *s, struct cfg *out, int max)
 int main(int argc, char **argv)
 {
     const char *json = NULL, *dev = NULL;
-    const char *cfg_s = "128,8,1,1,1 128,8,1,1,1,1 128,8,1,1,1,2 128,8,1,2,1 128,8,1,2,1,1 128,8,1,4,1 "
-                        "128,8,1,8,1 128,8,2,1,1 128,8,2,2,1 128,8,4,2,1 64,8,1,2,1 64,8,1,4,1 256,8,1,2,1 "
-                        "256,8,1,4,1 32,8,1,4,1 128,8,1,2,2 128,8,1,4,2";
+    const char *cfg_s =
+            "128,8,1,1,1 128,8,1,1,1,1 128,8,1,1,1,2 128,8,1,2,1 128,8,1,2,1,1 128,8,1,4,1 "
+            "128,8,1,8,1 128,8,2,1,1 128,8,2,2,1 128,8,4,2,1 64,8,1,2,1 64,8,1,4,1 256,8,1,2,1 "
+            "256,8,1,4,1 32,8,1,4,1 128,8,1,2,2 128,8,1,4,2";
     const char *t_s = "1", *fmt_s = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--json"))
@@ -266,8 +288,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--formats"))
             fmt_s = argv[i + 1];
         else {
-            fprintf(stderr, "usage: lade-mmbench [--json PATH] [--device D] [--configs \"L,T,R,U,S[,PROBE] ...\"] "
-                            "[--T \"1 8\"] [--formats \"f16 q4_0\"]\n");
+            fprintf(stderr,
+                    "usage: lade-mmbench [--json PATH] [--device D] [--configs \"L,T,R,U,S[,PROBE] ...\"] "
+                    "[--T \"1 8\"] [--formats \"f16 q4_0\"]\n");
             return 2;
         }
     }
@@ -291,10 +314,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "lade-mmbench: bad --configs or --T\n");
         return 2;
     }
-    struct bench b = {0};
+    struct bench b = { 0 };
     b.first = true;
     char err_s[256];
-    struct vkr_ctx_opts vo = {.device = dev};
+    struct vkr_ctx_opts vo = { .device = dev };
     if (vkr_ctx_new(&vo, &b.vk, err_s, sizeof err_s)) {
         fprintf(stderr, "lade-mmbench: %s\n", err_s);
         return 1;
@@ -319,17 +342,17 @@ int main(int argc, char **argv)
     err = floor_us(&b, &fl);
     if (err)
         fprintf(stderr, "lade-mmbench: floor: %s\n", vk->err[0] ? vk->err : strerror(-err));
-    printf("device: %s (subgroup %u)\nfloor: %.2f us a dispatch with a barrier (one workgroup)\n", vk->info.name,
-           vk->info.subgroup_size, fl);
+    printf("device: %s (subgroup %u)\nfloor: %.2f us a dispatch with a barrier (one workgroup)\n",
+           vk->info.name, vk->info.subgroup_size, fl);
     printf("fmt   shape          T  lanes,tile,rps,unroll,splitk probe  us/dispatch  weight GB/s\n");
     if (b.jf)
         fprintf(b.jf, "{\"device\":\"%s\",\"floor_us\":%.3f,\"rows\":[", vk->info.name, fl);
     for (size_t fi = 0; fi < sizeof fmts / sizeof fmts[0] && !err; fi++)
         if (!fmt_s || strstr(fmt_s, fmts[fi].name))
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0] && !err; si++)
-            for (int ti = 0; ti < nT && !err; ti++)
-                for (int ci = 0; ci < ncfg && !err; ci++)
-                    err = run_one(&b, &fmts[fi], &shapes[si], &cfgs[ci], Ts[ti]);
+                for (int ti = 0; ti < nT && !err; ti++)
+                    for (int ci = 0; ci < ncfg && !err; ci++)
+                        err = run_one(&b, &fmts[fi], &shapes[si], &cfgs[ci], Ts[ti]);
     /* The fastest geometry over everything it ran (only those that ran
      * every row, so that totals compare). */
     int best = -1, most = 0;
@@ -340,12 +363,13 @@ int main(int argc, char **argv)
             (best < 0 || cfgs[ci].total_us < cfgs[best].total_us))
             best = ci;
     if (best >= 0)
-        printf("best: %u,%u,%u,%u\n", cfgs[best].local, cfgs[best].tile, cfgs[best].rps, cfgs[best].unroll);
+        printf("best: %u,%u,%u,%u\n", cfgs[best].local, cfgs[best].tile, cfgs[best].rps,
+               cfgs[best].unroll);
     if (b.jf) {
         fprintf(b.jf, "]");
         if (best >= 0)
-            fprintf(b.jf, ",\"best\":\"%u,%u,%u,%u\"", cfgs[best].local, cfgs[best].tile, cfgs[best].rps,
-                    cfgs[best].unroll);
+            fprintf(b.jf, ",\"best\":\"%u,%u,%u,%u\"", cfgs[best].local, cfgs[best].tile,
+                    cfgs[best].rps, cfgs[best].unroll);
         fprintf(b.jf, "}\n");
         fclose(b.jf);
     }

@@ -30,8 +30,10 @@ static int write_data(struct llm_gguf_w *w, const struct llm_gguf_tensor *t, uin
         else if (!err && !(err = llm_quantize_row(type, row, q, cols)))
             llm_gguf_w_bytes(w, q, out_rb);
         else if (err == -EDOM)
-            fprintf(stderr, "lade-quantize: tensor '%s' row %llu holds a NaN or an infinity, which no quantised "
-                            "format can hold\n", t->name, (unsigned long long)r);
+            fprintf(stderr,
+                    "lade-quantize: tensor '%s' row %llu holds a NaN or an infinity, which no quantised "
+                    "format can hold\n",
+                    t->name, (unsigned long long)r);
     }
     free(row);
     free(q);
@@ -58,7 +60,7 @@ int main(int argc, char **argv)
         llm_gguf_free(g);
         return 1;
     }
-    struct llm_gguf_w w = {f, 0};
+    struct llm_gguf_w w = { f, 0 };
     uint64_t n_t = llm_gguf_n_tensors(g), n_kv = llm_gguf_n_kv(g);
     bool has_ftype = llm_gguf_find_kv(g, "general.file_type") != NULL;
     llm_gguf_w_header(&w, n_t, n_kv + !has_ftype);
@@ -78,7 +80,8 @@ int main(int argc, char **argv)
         const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
         uint32_t type = llm_quant_mix_type(mix, t->name, t->n_dims, t->ne[0]);
         llm_gguf_w_tensor_info(&w, t->name, t->n_dims, t->ne, type, off);
-        off += (llm_ggml_row_bytes(type, t->ne[0]) * (t->n_elements / t->ne[0]) + ALIGN - 1) / ALIGN * ALIGN;
+        off += (llm_ggml_row_bytes(type, t->ne[0]) * (t->n_elements / t->ne[0]) + ALIGN - 1) /
+               ALIGN * ALIGN;
     }
     llm_gguf_w_pad(&w, ALIGN);
     int e = llm_gguf_w_error(&w);

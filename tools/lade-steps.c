@@ -16,8 +16,8 @@
 
 #include "decoding/dec.h"
 #include "llama/llm.h"
-#include "tools/tuning-env.h"
 #include "shaders/shaders.h"
+#include "tools/tuning-env.h"
 #include "vk/vkr.h"
 
 static double now_ms(void)
@@ -31,13 +31,14 @@ struct timing {
     double wall_ms, gpu_ms;
 };
 
-static int time_step(struct llm_model *m, struct dec_model *dm, uint32_t T, int reps, struct timing *ret)
+static int time_step(struct llm_model *m, struct dec_model *dm, uint32_t T, int reps,
+                     struct timing *ret)
 {
     struct dec_row rows[128];
     int32_t am[128];
     for (uint32_t i = 0; i < T; i++)
-        rows[i] = (struct dec_row){(int32_t)(3 + i * 7 % (dm->n_vocab - 3)), i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4),
-                                   DEC_WANT_ARGMAX, 0};
+        rows[i] = (struct dec_row){ (int32_t)(3 + i * 7 % (dm->n_vocab - 3)),
+                                    i == 0 ? -1 : (int32_t)((i - 1) / 4 * 4), DEC_WANT_ARGMAX, 0 };
     ret->wall_ms = ret->gpu_ms = 1e300;
     for (int r = 0; r < reps; r++) {
         double t0 = now_ms();
@@ -60,17 +61,17 @@ static double read_bandwidth(struct vkr_ctx *vk)
     VkDeviceSize size = vk->info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 64u << 20 : 1u << 30;
     if (size > vkr_max_binding(vk))
         size = vkr_max_binding(vk) & ~(VkDeviceSize)15;
-    struct vkr_kernel k = {0};
-    struct vkr_kernel_desc d = {"readbw", lade_spv_readbw, lade_spv_readbw_bytes, 2, 4, 0, {0}};
-    struct vkr_buf in = {0}, out = {0};
-    struct vkr_set_pool pool = {0};
-    struct vkr_cmd c = {0};
+    struct vkr_kernel k = { 0 };
+    struct vkr_kernel_desc d = { "readbw", lade_spv_readbw, lade_spv_readbw_bytes, 2, 4, 0, { 0 } };
+    struct vkr_buf in = { 0 }, out = { 0 };
+    struct vkr_set_pool pool = { 0 };
+    struct vkr_cmd c = { 0 };
     VkDescriptorSet set;
     double best = 0;
     if (vkr_kernel_new(vk, &d, &k) || vkr_buf_new(vk, size, VKR_MEM_DEVICE, &in) ||
         vkr_buf_new(vk, 16, VKR_MEM_DEVICE, &out) || vkr_set_pool_new(vk, 1, 2, &pool))
         goto done;
-    struct vkr_binding bd[2] = {{&in, 0, 0}, {&out, 0, 0}};
+    struct vkr_binding bd[2] = { { &in, 0, 0 }, { &out, 0, 0 } };
     if (vkr_set_new(vk, &pool, &k, bd, 2, &set) || vkr_cmd_new(vk, 2, &c))
         goto done;
     uint32_t n = (uint32_t)(size / 16);
@@ -97,8 +98,8 @@ done:
 
 /* One line of the phase table: GPU ms of each phase of a T-row step after
  * `past` tokens (the best of 5 runs by total), printed and added to JSON. */
-static int profile_row(struct llm_model *m, struct dec_model *dm, const int32_t *prompt, uint32_t past, uint32_t T,
-                       FILE *jf, bool first)
+static int profile_row(struct llm_model *m, struct dec_model *dm, const int32_t *prompt,
+                       uint32_t past, uint32_t T, FILE *jf, bool first)
 {
     int32_t next;
     dm->rewind(dm->ctx, 0);
@@ -122,7 +123,8 @@ static int profile_row(struct llm_model *m, struct dec_model *dm, const int32_t 
         printf(" %8.3f", best[p]);
     printf("  %8.3f\n", best_total);
     if (jf) {
-        fprintf(jf, "%s{\"past\":%u,\"T\":%u,\"total_ms\":%.4f", first ? "" : ",", past, T, best_total);
+        fprintf(jf, "%s{\"past\":%u,\"T\":%u,\"total_ms\":%.4f", first ? "" : ",", past, T,
+                best_total);
         for (int p = 0; p < LLM_PROF_N; p++)
             fprintf(jf, ",\"%s\":%.4f", llm_prof_name((enum llm_prof_phase)p), best[p]);
         fprintf(jf, "}");
@@ -130,19 +132,21 @@ static int profile_row(struct llm_model *m, struct dec_model *dm, const int32_t 
     return 0;
 }
 
-static int run_profile(struct llm_model *m, struct dec_model *dm, const int32_t *prompt, const char *json,
-                       const char *model, const char *dev)
+static int run_profile(struct llm_model *m, struct dec_model *dm, const int32_t *prompt,
+                       const char *json, const char *model, const char *dev)
 {
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (jf)
-        fprintf(jf, "{\"model\":\"%s\",\"device\":\"%s\",\"mm\":\"%s\",\"mm_wide\":\"%s\",\"rows\":[", model,
-                dev, getenv("LADE_MM") ? getenv("LADE_MM") : "default",
+        fprintf(jf,
+                "{\"model\":\"%s\",\"device\":\"%s\",\"mm\":\"%s\",\"mm_wide\":\"%s\",\"rows\":[",
+                model, dev, getenv("LADE_MM") ? getenv("LADE_MM") : "default",
                 getenv("LADE_MM_WIDE") ? getenv("LADE_MM_WIDE") : "default");
     printf("\nGPU ms by phase (timestamps after each barrier; sums over layers)\n past    T ");
     for (int p = 0; p < LLM_PROF_N; p++)
         printf(" %8s", llm_prof_name((enum llm_prof_phase)p));
     printf("  %8s\n", "total");
-    static const uint32_t rows[][2] = {{64, 1}, {64, 16}, {64, 64}, {64, 128}, {1500, 1}, {1500, 16}};
+    static const uint32_t rows[][2] = { { 64, 1 },   { 64, 16 },  { 64, 64 },
+                                        { 64, 128 }, { 1500, 1 }, { 1500, 16 } };
     int rc = 0;
     for (size_t i = 0; !rc && i < sizeof(rows) / sizeof(rows[0]); i++)
         if (rows[i][0] < llm_model_n_ctx(m))
@@ -157,7 +161,8 @@ static int run_profile(struct llm_model *m, struct dec_model *dm, const int32_t 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N] [--profile 1]\n");
+        fprintf(stderr,
+                "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N] [--profile 1]\n");
         return 2;
     }
     const char *device = NULL, *json = NULL;
@@ -176,8 +181,11 @@ int main(int argc, char **argv)
     char err[512];
     struct llm_model *m;
     double t_load = now_ms();
-    struct llm_model_opts o = {.path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512, .profile = profile};
-    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err))) {
+    struct llm_model_opts o = {
+        .path = argv[1], .device = device, .n_ctx = 2048, .max_rows = 512, .profile = profile
+    };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err))) {
         fprintf(stderr, "lade-steps: %s\n", err);
         return 1;
     }
@@ -186,8 +194,8 @@ int main(int argc, char **argv)
     llm_model_dec(m, &dm);
     const char *dev = llm_model_vk(m)->info.name;
     double gb = llm_model_weight_bytes(m) / 1e9;
-    printf("model %s (%s), %.2f GB of weights read per plain step, loaded in %.1f s\ndevice %s\n", argv[1],
-           llm_model_desc(m), gb, t_load / 1e3, dev);
+    printf("model %s (%s), %.2f GB of weights read per plain step, loaded in %.1f s\ndevice %s\n",
+           argv[1], llm_model_desc(m), gb, t_load / 1e3, dev);
     int32_t *prompt = malloc(2048 * sizeof(*prompt)), first;
     for (int i = 0; i < 2048; i++)
         prompt[i] = i == 0 ? 1 : (int32_t)(3 + (i * 2654435761u) % (dm.n_vocab - 3));
@@ -221,7 +229,7 @@ int main(int argc, char **argv)
     }
     /* step curve after a 64-token prefix */
     dm.rewind(dm.ctx, 64);
-    static const uint32_t Ts[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    static const uint32_t Ts[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
     struct timing tm[8];
     printf("\n   T   wall ms   GPU ms   x T=1 (GPU)\n");
     for (int i = 0; i < 8; i++) {
@@ -234,9 +242,9 @@ int main(int argc, char **argv)
     dm.rewind(dm.ctx, 0);
     int32_t next;
     dm.prefill(dm.ctx, prompt, 16, &next, NULL);
-    double gpu_sum = 0, host_sum[3] = {0}, t0 = now_ms();
+    double gpu_sum = 0, host_sum[3] = { 0 }, t0 = now_ms();
     for (uint32_t i = 0; i < n_tokens; i++) {
-        struct dec_row r = {next, -1, DEC_WANT_ARGMAX, 0};
+        struct dec_row r = { next, -1, DEC_WANT_ARGMAX, 0 };
         uint32_t keep = 0;
         if (dm.step(dm.ctx, &r, 1, &next, NULL) || dm.commit(dm.ctx, &keep, 1))
             return 1;
@@ -248,14 +256,16 @@ int main(int argc, char **argv)
     }
     double dec_ms = now_ms() - t0;
     double tps = n_tokens * 1e3 / dec_ms, gpu_ms = gpu_sum / n_tokens;
-    double rec_ms = host_sum[0] / n_tokens, wait_ms = host_sum[1] / n_tokens, read_ms = host_sum[2] / n_tokens;
+    double rec_ms = host_sum[0] / n_tokens, wait_ms = host_sum[1] / n_tokens,
+           read_ms = host_sum[2] / n_tokens;
     double other_ms = dec_ms / n_tokens - rec_ms - wait_ms - read_ms;
     double bw = gpu_ms > 0 ? gb / (gpu_ms / 1e3) : 0;
     double read_bw = read_bandwidth(llm_model_vk(m));
     double frac = read_bw > 0 ? bw / read_bw : 0;
     printf("\ngreedy decode: %.1f tokens/s (%.3f ms/token wall, %.3f ms GPU), weight reads %.0f GB/s on the GPU clock\n",
            tps, dec_ms / n_tokens, gpu_ms, bw);
-    printf("plain read kernel: %.0f GB/s; greedy decode reaches %.1f%% of it\n", read_bw, 100 * frac);
+    printf("plain read kernel: %.0f GB/s; greedy decode reaches %.1f%% of it\n", read_bw,
+           100 * frac);
     printf("host time a token: recording %.3f ms, submit to fence %.3f ms (%.3f beyond the GPU's), results %.3f ms, "
            "outside the step %.3f ms\n",
            rec_ms, wait_ms, wait_ms - gpu_ms, read_ms, other_ms);
@@ -263,15 +273,17 @@ int main(int argc, char **argv)
     if (json) {
         FILE *f = fopen(json, "w");
         if (f) {
-            fprintf(f, "{\"model\":\"%s\",\"device\":\"%s\",\"weight_gb\":%.4f,\"load_s\":%.2f,\"greedy_tokens_per_s\":%.2f,"
-                       "\"greedy_ms_per_token\":%.4f,\"greedy_gpu_ms\":%.4f,\"weight_read_gb_per_s\":%.1f,"
-                       "\"prefill_512_ms\":%.2f,\"prefill_tokens_per_s\":%.1f,\"read_gb_per_s\":%.1f,"
-                       "\"fraction_of_read_bw\":%.4f,\"host_record_ms\":%.4f,\"host_submit_to_fence_ms\":%.4f,"
-                       "\"host_results_ms\":%.4f,\"host_outside_step_ms\":%.4f,\"steps\":[",
-                    argv[1], dev, gb, t_load / 1e3, tps, dec_ms / n_tokens, gpu_ms, bw, prefill_ms, 512e3 / prefill_ms,
-                    read_bw, frac, rec_ms, wait_ms, read_ms, other_ms);
+            fprintf(f,
+                    "{\"model\":\"%s\",\"device\":\"%s\",\"weight_gb\":%.4f,\"load_s\":%.2f,\"greedy_tokens_per_s\":%.2f,"
+                    "\"greedy_ms_per_token\":%.4f,\"greedy_gpu_ms\":%.4f,\"weight_read_gb_per_s\":%.1f,"
+                    "\"prefill_512_ms\":%.2f,\"prefill_tokens_per_s\":%.1f,\"read_gb_per_s\":%.1f,"
+                    "\"fraction_of_read_bw\":%.4f,\"host_record_ms\":%.4f,\"host_submit_to_fence_ms\":%.4f,"
+                    "\"host_results_ms\":%.4f,\"host_outside_step_ms\":%.4f,\"steps\":[",
+                    argv[1], dev, gb, t_load / 1e3, tps, dec_ms / n_tokens, gpu_ms, bw, prefill_ms,
+                    512e3 / prefill_ms, read_bw, frac, rec_ms, wait_ms, read_ms, other_ms);
             for (int i = 0; i < 8; i++)
-                fprintf(f, "%s{\"T\":%u,\"wall_ms\":%.4f,\"gpu_ms\":%.4f}", i ? "," : "", Ts[i], tm[i].wall_ms, tm[i].gpu_ms);
+                fprintf(f, "%s{\"T\":%u,\"wall_ms\":%.4f,\"gpu_ms\":%.4f}", i ? "," : "", Ts[i],
+                        tm[i].wall_ms, tm[i].gpu_ms);
             fprintf(f, "]}\n");
             fclose(f);
         }

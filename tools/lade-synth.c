@@ -22,9 +22,9 @@ struct shape {
 };
 
 static const struct shape shapes[] = {
-    {"7b", 4096, 32, 32, 32, 11008, 32000, 4096},
-    {"13b", 5120, 40, 40, 40, 13824, 32000, 4096},
-    {"tiny", 256, 2, 4, 2, 512, 1024, 512},
+    { "7b", 4096, 32, 32, 32, 11008, 32000, 4096 },
+    { "13b", 5120, 40, 40, 40, 13824, 32000, 4096 },
+    { "tiny", 256, 2, 4, 2, 512, 1024, 512 },
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -37,7 +37,6 @@ static uint64_t rnd(void)
     rng_state ^= rng_state >> 27;
     return rng_state * 0x2545f4914f6cdd1dull;
 }
-
 
 static void piece(char *buf, size_t n, uint32_t i)
 {
@@ -134,7 +133,9 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
     fill_random(out, n / be * bb);
     /* one f16 scale (and min) per block at the offsets ggml uses, sized so
      * that the dequantised values have std about `scale` */
-    uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f : type == LLM_GGML_Q4_K ? scale / 150.0f : scale / 4.6f);
+    uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f :
+                                type == LLM_GGML_Q4_K ? scale / 150.0f :
+                                                        scale / 4.6f);
     uint16_t z = llm_f32_to_f16(0.0f);
     for (uint64_t b = 0; b < n / be; b++) {
         memcpy(out + b * bb, &d, 2);
@@ -143,7 +144,8 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
     }
 }
 
-static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float scale, uint8_t *row)
+static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float scale,
+                             uint8_t *row)
 {
     if (!strcmp(t->name + strlen(t->name) - 11, "norm.weight")) {
         for (uint64_t i = 0; i < t->ne0; i++) {
@@ -165,19 +167,24 @@ static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float
 
 static uint32_t parse_type(const char *s)
 {
-    if (!strcmp(s, "f16")) return LLM_GGML_F16;
-    if (!strcmp(s, "q8_0")) return LLM_GGML_Q8_0;
-    if (!strcmp(s, "q4_0")) return LLM_GGML_Q4_0;
-    if (!strcmp(s, "q4_k")) return LLM_GGML_Q4_K;
+    if (!strcmp(s, "f16"))
+        return LLM_GGML_F16;
+    if (!strcmp(s, "q8_0"))
+        return LLM_GGML_Q8_0;
+    if (!strcmp(s, "q4_0"))
+        return LLM_GGML_Q4_0;
+    if (!strcmp(s, "q4_k"))
+        return LLM_GGML_Q4_K;
     return UINT32_MAX;
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: lade-synth SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny; FORMAT: f16, q8_0, q4_0, "
-                        "q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
-                        "unchanged)\n");
+        fprintf(stderr,
+                "usage: lade-synth SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny; FORMAT: f16, q8_0, q4_0, "
+                "q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
+                "unchanged)\n");
         return 2;
     }
     struct shape shc;
@@ -204,16 +211,20 @@ int main(int argc, char **argv)
     uint32_t n_t = 2 + 9 * sh->layers + 1;
     struct tensor *ts = calloc(n_t, sizeof(*ts));
     uint32_t k = 0, hd = sh->dim / sh->heads, kvd = hd * sh->kv_heads;
-    ts[k++] = (struct tensor){"token_embd.weight", type, sh->dim, sh->vocab, 0, 0};
-    ts[k++] = (struct tensor){"output_norm.weight", LLM_GGML_F32, sh->dim, 1, 0, 0};
-    ts[k++] = (struct tensor){"output.weight", type, sh->dim, sh->vocab, 0, 0};
+    ts[k++] = (struct tensor){ "token_embd.weight", type, sh->dim, sh->vocab, 0, 0 };
+    ts[k++] = (struct tensor){ "output_norm.weight", LLM_GGML_F32, sh->dim, 1, 0, 0 };
+    ts[k++] = (struct tensor){ "output.weight", type, sh->dim, sh->vocab, 0, 0 };
     for (uint32_t l = 0; l < sh->layers; l++) {
-        struct { const char *s; uint32_t ty; uint64_t a, b; } L[9] = {
-            {"attn_norm", LLM_GGML_F32, sh->dim, 1}, {"attn_q", type, sh->dim, sh->dim},
-            {"attn_k", type, sh->dim, kvd},          {"attn_v", type, sh->dim, kvd},
-            {"attn_output", type, sh->dim, sh->dim}, {"ffn_norm", LLM_GGML_F32, sh->dim, 1},
-            {"ffn_gate", type, sh->dim, sh->ffn},    {"ffn_up", type, sh->dim, sh->ffn},
-            {"ffn_down", type, sh->ffn, sh->dim},
+        struct {
+            const char *s;
+            uint32_t ty;
+            uint64_t a, b;
+        } L[9] = {
+            { "attn_norm", LLM_GGML_F32, sh->dim, 1 }, { "attn_q", type, sh->dim, sh->dim },
+            { "attn_k", type, sh->dim, kvd },          { "attn_v", type, sh->dim, kvd },
+            { "attn_output", type, sh->dim, sh->dim }, { "ffn_norm", LLM_GGML_F32, sh->dim, 1 },
+            { "ffn_gate", type, sh->dim, sh->ffn },    { "ffn_up", type, sh->dim, sh->ffn },
+            { "ffn_down", type, sh->ffn, sh->dim },
         };
         for (int i = 0; i < 9; i++) {
             snprintf(ts[k].name, sizeof(ts[k].name), "blk.%u.%s.weight", l, L[i].s);
@@ -234,7 +245,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lade-synth: cannot write '%s': %s\n", argv[3], strerror(errno));
         return 1;
     }
-    struct llm_gguf_w w = {f, 0};
+    struct llm_gguf_w w = { f, 0 };
     llm_gguf_w_header(&w, k, 17);
     llm_gguf_w_kv_str(&w, "general.architecture", "llama");
     llm_gguf_w_kv_str(&w, "general.name", argv[1]);
@@ -252,11 +263,12 @@ int main(int argc, char **argv)
     llm_gguf_w_kv_u32(&w, "tokenizer.ggml.unknown_token_id", 0);
     write_vocab(&w, sh->vocab);
     for (uint32_t i = 0; i < k; i++) {
-        uint64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        uint64_t ne[2] = { ts[i].ne0, ts[i].ne1 };
         llm_gguf_w_tensor_info(&w, ts[i].name, ts[i].ne1 > 1 ? 2 : 1, ne, ts[i].type, ts[i].offset);
     }
     llm_gguf_w_pad(&w, 32);
-    uint8_t *row = malloc(llm_ggml_row_bytes(LLM_GGML_F32, sh->ffn > sh->dim ? sh->ffn : sh->dim) + 64);
+    uint8_t *row =
+            malloc(llm_ggml_row_bytes(LLM_GGML_F32, sh->ffn > sh->dim ? sh->ffn : sh->dim) + 64);
     int err = 0;
     for (uint32_t i = 0; i < k && !err; i++) {
         float scale = 1.0f / sqrtf((float)ts[i].ne0);
@@ -269,7 +281,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "lade-synth: writing '%s' failed\n", argv[3]);
         return 1;
     }
-    fprintf(stderr, "lade-synth: %s %s: %u tensors, %.2f GB of weights -> %s\n", argv[1], argv[2], k, off / 1e9, argv[3]);
+    fprintf(stderr, "lade-synth: %s %s: %u tensors, %.2f GB of weights -> %s\n", argv[1], argv[2],
+            k, off / 1e9, argv[3]);
     free(row);
     free(ts);
     return 0;

@@ -1,11 +1,11 @@
 /* Buffers: one allocation each, persistent mappings for host-visible ones,
  * uploads and downloads through a bounded staging buffer. */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vk/vkr.h"
 
 #define STAGING_BYTES (16u << 20)
 /* The batch ring: enough staging for the copy engine to stay busy while
@@ -30,8 +30,10 @@ int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struc
     if (size == 0)
         size = 4; /* zero-sized buffers are invalid; keep callers simple */
     if (size > ctx->info.max_memory_allocation_size && ctx->info.max_memory_allocation_size) {
-        snprintf(ctx->err, sizeof(ctx->err), "buffer of %llu bytes exceeds the device's allocation limit %llu",
-                 (unsigned long long)size, (unsigned long long)ctx->info.max_memory_allocation_size);
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "buffer of %llu bytes exceeds the device's allocation limit %llu",
+                 (unsigned long long)size,
+                 (unsigned long long)ctx->info.max_memory_allocation_size);
         return -E2BIG;
     }
     VkBufferCreateInfo bi = {
@@ -48,8 +50,9 @@ int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struc
     }
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->dev, ret->buf, &req);
-    uint32_t type = kind == VKR_MEM_DEVICE ? ctx->mem_device
-                  : kind == VKR_MEM_UPLOAD ? ctx->mem_upload : ctx->mem_readback;
+    uint32_t type = kind == VKR_MEM_DEVICE ? ctx->mem_device :
+                    kind == VKR_MEM_UPLOAD ? ctx->mem_upload :
+                                             ctx->mem_readback;
     if (!(req.memoryTypeBits & (1u << type))) {
         vkr_buf_free(ctx, ret);
         snprintf(ctx->err, sizeof(ctx->err), "buffer cannot live in memory type %u", type);
@@ -103,10 +106,12 @@ int vkr_buf_invalidate(struct vkr_ctx *ctx, struct vkr_buf *b)
     return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkInvalidateMappedMemoryRanges");
 }
 
-static int check_range(struct vkr_ctx *ctx, const struct vkr_buf *b, VkDeviceSize off, VkDeviceSize size)
+static int check_range(struct vkr_ctx *ctx, const struct vkr_buf *b, VkDeviceSize off,
+                       VkDeviceSize size)
 {
     if (off > b->size || size > b->size - off) {
-        snprintf(ctx->err, sizeof(ctx->err), "copy of %llu bytes at %llu past the end of a %llu-byte buffer",
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "copy of %llu bytes at %llu past the end of a %llu-byte buffer",
                  (unsigned long long)size, (unsigned long long)off, (unsigned long long)b->size);
         return -ERANGE;
     }
@@ -175,8 +180,8 @@ int vkr_upload_end(struct vkr_ctx *ctx)
 
 /* An upload in a batch: each piece into the next ring slot (after that
  * slot's previous copy finished), its copy submitted without waiting. */
-static int ring_upload(struct vkr_ctx *ctx, struct vkr_upload_ring *u, struct vkr_buf *b, VkDeviceSize off,
-                       const void *host, VkDeviceSize size)
+static int ring_upload(struct vkr_ctx *ctx, struct vkr_upload_ring *u, struct vkr_buf *b,
+                       VkDeviceSize off, const void *host, VkDeviceSize size)
 {
     for (VkDeviceSize done = 0; done < size;) {
         uint32_t i = u->next;
@@ -185,7 +190,7 @@ static int ring_upload(struct vkr_ctx *ctx, struct vkr_upload_ring *u, struct vk
             return err;
         VkDeviceSize n = size - done < RING_BYTES ? size - done : RING_BYTES;
         memcpy(u->st[i].map, (const char *)host + done, n);
-        VkBufferCopy region = {.srcOffset = 0, .dstOffset = off + done, .size = n};
+        VkBufferCopy region = { .srcOffset = 0, .dstOffset = off + done, .size = n };
         err = vkr_cmd_begin(ctx, &u->cmd[i]);
         if (err)
             return err;
@@ -236,7 +241,8 @@ static int staged_copy(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize off,
     return err;
 }
 
-int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, const void *src, VkDeviceSize size)
+int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, const void *src,
+                   VkDeviceSize size)
 {
     int err = check_range(ctx, b, offset, size);
     if (err || size == 0)
@@ -250,7 +256,8 @@ int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, 
     return staged_copy(ctx, b, offset, (void *)src, size, true);
 }
 
-int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst, VkDeviceSize size)
+int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst,
+                     VkDeviceSize size)
 {
     int err = check_range(ctx, b, offset, size);
     if (err || size == 0)
@@ -307,8 +314,10 @@ int vkr_rows_alloc(struct vkr_ctx *ctx, uint64_t n_rows, uint64_t row_bytes, str
     uint64_t lim = vkr_max_binding(ctx);
     int err = vkr_split_rows(n_rows, row_bytes, lim, lim, &per, &n);
     if (err || n > VKR_MAX_CHUNKS) {
-        snprintf(ctx->err, sizeof(ctx->err), "matrix of %llu rows x %llu bytes does not fit in %d bindings of %llu bytes",
-                 (unsigned long long)n_rows, (unsigned long long)row_bytes, VKR_MAX_CHUNKS, (unsigned long long)lim);
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "matrix of %llu rows x %llu bytes does not fit in %d bindings of %llu bytes",
+                 (unsigned long long)n_rows, (unsigned long long)row_bytes, VKR_MAX_CHUNKS,
+                 (unsigned long long)lim);
         return err ? err : -E2BIG;
     }
     ret->n_rows = n_rows;
@@ -327,11 +336,13 @@ int vkr_rows_alloc(struct vkr_ctx *ctx, uint64_t n_rows, uint64_t row_bytes, str
     return 0;
 }
 
-int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data, uint64_t n_rows)
+int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data,
+                   uint64_t n_rows)
 {
     if (first > r->n_rows || n_rows > r->n_rows - first) {
-        snprintf(ctx->err, sizeof(ctx->err), "rows %llu..%llu past the %llu of the matrix", (unsigned long long)first,
-                 (unsigned long long)(first + n_rows), (unsigned long long)r->n_rows);
+        snprintf(ctx->err, sizeof(ctx->err), "rows %llu..%llu past the %llu of the matrix",
+                 (unsigned long long)first, (unsigned long long)(first + n_rows),
+                 (unsigned long long)r->n_rows);
         return -ERANGE;
     }
     const char *src = data;
@@ -349,8 +360,8 @@ int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, cons
     return 0;
 }
 
-int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
-                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
+int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows,
+                          uint64_t row_bytes, vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
 {
     int err = vkr_rows_alloc(ctx, n_rows, row_bytes, ret);
     if (!err && !xform && (err = vkr_rows_write(ctx, ret, 0, data, n_rows)) != 0)
@@ -373,7 +384,8 @@ int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows
             tmp = malloc(bytes ? bytes : 1);
         }
         if (!tmp) {
-            snprintf(ctx->err, sizeof(ctx->err), "out of memory for a %llu-byte weight chunk", (unsigned long long)bytes);
+            snprintf(ctx->err, sizeof(ctx->err), "out of memory for a %llu-byte weight chunk",
+                     (unsigned long long)bytes);
             err = -ENOMEM;
         } else if ((err = xform(arg, src, vkr_rows_count(ret, c), row_bytes, tmp)) != 0) {
             snprintf(ctx->err, sizeof(ctx->err), "weight layout conversion failed (%d)", err);
@@ -407,5 +419,7 @@ uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c)
 uint64_t vkr_rows_count(const struct vkr_rows *r, uint32_t c)
 {
     uint64_t first = vkr_rows_first(r, c);
-    return first >= r->n_rows ? 0 : (r->n_rows - first < r->rows_per_chunk ? r->n_rows - first : r->rows_per_chunk);
+    return first >= r->n_rows ?
+                   0 :
+                   (r->n_rows - first < r->rows_per_chunk ? r->n_rows - first : r->rows_per_chunk);
 }

@@ -1,11 +1,11 @@
 /* Command buffers: one submit and one fence per step; a recorded step may
  * be submitted again. */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "vk/vkr.h"
 
 int vkr_cmd_new(struct vkr_ctx *ctx, uint32_t max_timestamps, struct vkr_cmd *ret)
 {
@@ -21,7 +21,7 @@ int vkr_cmd_new(struct vkr_ctx *ctx, uint32_t max_timestamps, struct vkr_cmd *re
         ret->cb = VK_NULL_HANDLE;
         return vkr_fail(ctx, r, "vkAllocateCommandBuffers");
     }
-    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VkFenceCreateInfo fi = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
     r = vkCreateFence(ctx->dev, &fi, NULL, &ret->fence);
     if (r != VK_SUCCESS) {
         ret->fence = VK_NULL_HANDLE;
@@ -64,7 +64,7 @@ int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
 {
     /* Not one-time-submit: a recorded step is submitted again (the step
      * cache in llama/). */
-    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
     VkResult r = vkBeginCommandBuffer(c->cb, &bi);
     if (r != VK_SUCCESS)
         return vkr_fail(ctx, r, "vkBeginCommandBuffer");
@@ -76,7 +76,8 @@ int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
 }
 
 /* A dispatch's pipeline, set and push constants. */
-static void bind(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set, const void *push)
+static void bind(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
+                 const void *push)
 {
     vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
     vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
@@ -186,14 +187,16 @@ int vkr_cmd_wait(struct vkr_ctx *ctx, struct vkr_cmd *c)
 
 int vkr_cmd_elapsed_ns(struct vkr_ctx *ctx, struct vkr_cmd *c, int a, int b, double *ret_ns)
 {
-    if (!c->queries || a < 0 || b < 0 || (uint32_t)a >= c->n_queries_used || (uint32_t)b >= c->n_queries_used)
+    if (!c->queries || a < 0 || b < 0 || (uint32_t)a >= c->n_queries_used ||
+        (uint32_t)b >= c->n_queries_used)
         return -ENODATA;
     uint64_t t[2];
-    VkResult r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)a, 1, sizeof(t[0]), &t[0], sizeof(t[0]),
+    VkResult r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)a, 1, sizeof(t[0]), &t[0],
+                                       sizeof(t[0]),
                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
     if (r == VK_SUCCESS)
-        r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)b, 1, sizeof(t[1]), &t[1], sizeof(t[1]),
-                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+        r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)b, 1, sizeof(t[1]), &t[1],
+                                  sizeof(t[1]), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
     if (r != VK_SUCCESS)
         return vkr_fail(ctx, r, "vkGetQueryPoolResults");
     *ret_ns = (double)(t[1] - t[0]) * ctx->info.timestamp_period_ns;

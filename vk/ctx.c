@@ -1,11 +1,11 @@
 /* The context: chosen device, logical device, compute queue, command pool,
  * memory types and the on-disk pipeline cache. */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vk/vkr.h"
 
 static int pick_memory_types(struct vkr_ctx *ctx)
 {
@@ -23,7 +23,8 @@ static int pick_memory_types(struct vkr_ctx *ctx)
         /* Upload: prefer plain host memory (not device-local BAR, which is
          * small on many GPUs) that is coherent. */
         if ((f & (HV | HC)) == (HV | HC) && (ctx->mem_upload == UINT32_MAX || !(f & DL)))
-            if (ctx->mem_upload == UINT32_MAX || (mp.memoryTypes[ctx->mem_upload].propertyFlags & DL))
+            if (ctx->mem_upload == UINT32_MAX ||
+                (mp.memoryTypes[ctx->mem_upload].propertyFlags & DL))
                 ctx->mem_upload = i;
         /* Readback: host-cached makes host reads fast. */
         if ((f & HV) && (ctx->mem_readback == UINT32_MAX ||
@@ -32,8 +33,10 @@ static int pick_memory_types(struct vkr_ctx *ctx)
     }
     if (ctx->mem_device == UINT32_MAX) /* some CPU drivers: all host memory */
         ctx->mem_device = ctx->mem_upload;
-    if (ctx->mem_device == UINT32_MAX || ctx->mem_upload == UINT32_MAX || ctx->mem_readback == UINT32_MAX) {
-        snprintf(ctx->err, sizeof(ctx->err), "device '%.200s' lacks a usable memory type", ctx->info.name);
+    if (ctx->mem_device == UINT32_MAX || ctx->mem_upload == UINT32_MAX ||
+        ctx->mem_readback == UINT32_MAX) {
+        snprintf(ctx->err, sizeof(ctx->err), "device '%.200s' lacks a usable memory type",
+                 ctx->info.name);
         return -ENOTSUP;
     }
     ctx->readback_coherent = (mp.memoryTypes[ctx->mem_readback].propertyFlags & HC) != 0;
@@ -50,7 +53,8 @@ static void load_pipeline_cache(struct vkr_ctx *ctx, const char *path)
          * ignored (the driver validates the header and UUID itself). */
         if (fseek(f, 0, SEEK_END) == 0) {
             long n = ftell(f);
-            if (n > 32 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n))) {
+            if (n > 32 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+                (data = malloc((size_t)n))) {
                 size = fread(data, 1, (size_t)n, f);
                 if (size != (size_t)n)
                     size = 0;
@@ -76,7 +80,8 @@ static void save_pipeline_cache(struct vkr_ctx *ctx)
 {
     size_t size = 0;
     if (!ctx->pipeline_cache || !ctx->pipeline_cache_path ||
-        vkGetPipelineCacheData(ctx->dev, ctx->pipeline_cache, &size, NULL) != VK_SUCCESS || size == 0)
+        vkGetPipelineCacheData(ctx->dev, ctx->pipeline_cache, &size, NULL) != VK_SUCCESS ||
+        size == 0)
         return;
     void *data = malloc(size);
     if (!data)
@@ -124,14 +129,14 @@ static int create_device(struct vkr_ctx *ctx)
     VkPhysicalDeviceFeatures2 f2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
         .pNext = &f12,
-        .features = {.shaderInt16 = d->shader_int16, .shaderInt64 = d->shader_int64},
+        .features = { .shaderInt16 = d->shader_int16, .shaderInt64 = d->shader_int64 },
     };
     /* The matrix units (matmul_cm.comp), where the driver has them. */
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cmnv = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
         .cooperativeMatrix = VK_TRUE,
     };
-    const char *exts[1] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    const char *exts[1] = { VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME };
     if (d->coopmat_nv_f16) {
         cmnv.pNext = f2.pNext;
         f2.pNext = &cmnv;
@@ -174,7 +179,8 @@ static int choose_device(struct vkr_ctx *ctx, const char *want)
     uint32_t n = 0;
     int err = vkr_enumerate(ctx->instance, &list, &n);
     if (err) {
-        snprintf(ctx->err, sizeof(ctx->err), "failed to enumerate Vulkan devices: %s", strerror(-err));
+        snprintf(ctx->err, sizeof(ctx->err), "failed to enumerate Vulkan devices: %s",
+                 strerror(-err));
         return err;
     }
     int pick = vkr_select_device(list, n, want, ctx->select_reason, sizeof(ctx->select_reason));
@@ -208,7 +214,8 @@ int vkr_ctx_new(const struct vkr_ctx_opts *opts, struct vkr_ctx **ret, char *ret
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
-    int err = vkr_instance_new(opts && opts->validation, &ctx->instance, &ctx->messenger, reterr, errlen);
+    int err = vkr_instance_new(opts && opts->validation, &ctx->instance, &ctx->messenger, reterr,
+                               errlen);
     if (err) {
         free(ctx);
         return err;

@@ -20,26 +20,26 @@ struct exts {
 /* Every struct the two chains may hold; only those linked are filled. */
 struct chains {
     VkPhysicalDeviceProperties2 props;
-    VkPhysicalDeviceVulkan11Properties p11;              /* device >= 1.2 */
-    VkPhysicalDeviceVulkan12Properties p12;              /* device >= 1.2 */
-    VkPhysicalDeviceVulkan13Properties p13;              /* device >= 1.3 */
-    VkPhysicalDeviceSubgroupProperties sg;               /* device 1.1 */
-    VkPhysicalDeviceMaintenance3Properties maint3;       /* device 1.1 */
-    VkPhysicalDeviceDriverProperties drv;                /* VK_KHR_driver_properties */
-    VkPhysicalDeviceSubgroupSizeControlProperties sgc;   /* VK_EXT_subgroup_size_control */
+    VkPhysicalDeviceVulkan11Properties p11; /* device >= 1.2 */
+    VkPhysicalDeviceVulkan12Properties p12; /* device >= 1.2 */
+    VkPhysicalDeviceVulkan13Properties p13; /* device >= 1.3 */
+    VkPhysicalDeviceSubgroupProperties sg; /* device 1.1 */
+    VkPhysicalDeviceMaintenance3Properties maint3; /* device 1.1 */
+    VkPhysicalDeviceDriverProperties drv; /* VK_KHR_driver_properties */
+    VkPhysicalDeviceSubgroupSizeControlProperties sgc; /* VK_EXT_subgroup_size_control */
     VkPhysicalDeviceFeatures2 feats;
     VkPhysicalDeviceVulkan11Features f11;
     VkPhysicalDeviceVulkan12Features f12;
     VkPhysicalDeviceVulkan13Features f13;
     VkPhysicalDevice16BitStorageFeatures s16;
-    VkPhysicalDevice8BitStorageFeatures s8;              /* VK_KHR_8bit_storage */
-    VkPhysicalDeviceShaderFloat16Int8Features f16i8;     /* VK_KHR_shader_float16_int8 */
+    VkPhysicalDevice8BitStorageFeatures s8; /* VK_KHR_8bit_storage */
+    VkPhysicalDeviceShaderFloat16Int8Features f16i8; /* VK_KHR_shader_float16_int8 */
     VkPhysicalDeviceSubgroupSizeControlFeatures sgcf;
     VkPhysicalDeviceShaderIntegerDotProductFeatures idot; /* VK_KHR_shader_integer_dot_product */
     VkPhysicalDeviceCooperativeMatrixFeaturesKHR cmf;
-    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmfnv;   /* VK_NV_cooperative_matrix */
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmfnv; /* VK_NV_cooperative_matrix */
     VkPhysicalDeviceMemoryProperties2 mem;
-    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget;    /* VK_EXT_memory_budget */
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget; /* VK_EXT_memory_budget */
     bool v11, v12, v13;
     bool has_drv, has_s8, has_f16i8, has_sgc, has_idot, has_coopmat, has_coopmat_nv, has_budget;
 };
@@ -104,8 +104,7 @@ static void chains_build_props(struct chains *c)
     if (c->v13)
         chain_link(p, &c->p13, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_PROPERTIES);
     else if (c->has_sgc)
-        chain_link(p, &c->sgc,
-                   VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES);
+        chain_link(p, &c->sgc, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES);
 }
 
 static void chains_build_feats(struct chains *c)
@@ -265,16 +264,15 @@ static void fill_memory(struct vkr_device_info *d, const struct chains *c)
 {
     const VkPhysicalDeviceMemoryProperties *m = &c->mem.memoryProperties;
 
-    d->n_heaps = m->memoryHeapCount < VK_MAX_MEMORY_HEAPS ? m->memoryHeapCount
-                                                           : VK_MAX_MEMORY_HEAPS;
+    d->n_heaps = m->memoryHeapCount < VK_MAX_MEMORY_HEAPS ? m->memoryHeapCount :
+                                                            VK_MAX_MEMORY_HEAPS;
     for (uint32_t i = 0; i < d->n_heaps; i++) {
         struct vkr_heap *h = &d->heaps[i];
 
         h->size = m->memoryHeaps[i].size;
         h->device_local = m->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT;
         /* A budget of 0 is a driver that fills the struct badly. */
-        h->budget = c->has_budget && c->budget.heapBudget[i] ? c->budget.heapBudget[i]
-                                                             : h->size;
+        h->budget = c->has_budget && c->budget.heapBudget[i] ? c->budget.heapBudget[i] : h->size;
         if (h->device_local && h->size > d->device_local_bytes) {
             d->device_local_bytes = h->size;
             d->device_local_budget = h->budget;
@@ -334,8 +332,8 @@ static void coopmat_copy(struct vkr_device_info *d, const VkCooperativeMatrixPro
  * *ret is malloc'd, NULL with *ret_n 0 when there is none. Only -ENOMEM
  * is an error: a driver that fails to list its shapes is treated as
  * having none. */
-static int coopmat_list(VkInstance instance, VkPhysicalDevice pd, const char *fn, size_t size, VkStructureType stype,
-                        void **ret, uint32_t *ret_n)
+static int coopmat_list(VkInstance instance, VkPhysicalDevice pd, const char *fn, size_t size,
+                        VkStructureType stype, void **ret, uint32_t *ret_n)
 {
     typedef VkResult(VKAPI_PTR * list_fn)(VkPhysicalDevice, uint32_t *, void *);
     PFN_vkVoidFunction f = vkGetInstanceProcAddr(instance, fn);
@@ -374,8 +372,8 @@ static int fill_coopmat(struct vkr_device_info *d, const struct chains *c, VkIns
     if (!c->has_coopmat || !c->cmf.cooperativeMatrix || d->compute_queue_family == UINT32_MAX)
         return 0;
     int err = coopmat_list(instance, pd, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR",
-                           sizeof(VkCooperativeMatrixPropertiesKHR), VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR,
-                           &v, &n);
+                           sizeof(VkCooperativeMatrixPropertiesKHR),
+                           VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR, &v, &n);
     if (!err && n) {
         coopmat_copy(d, v, n);
         d->cooperative_matrix = d->n_coopmat_shapes > 0;
@@ -399,12 +397,14 @@ static int fill_coopmat_nv(struct vkr_device_info *d, const struct chains *c, Vk
         d->compute_queue_family == UINT32_MAX)
         return 0;
     int err = coopmat_list(instance, pd, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV",
-                           sizeof(VkCooperativeMatrixPropertiesNV), VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV,
-                           &list, &n);
+                           sizeof(VkCooperativeMatrixPropertiesNV),
+                           VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV, &list, &n);
     const VkCooperativeMatrixPropertiesNV *v = list;
     for (uint32_t i = 0; !err && i < n; i++)
-        if (v[i].MSize == 16 && v[i].NSize == 16 && v[i].KSize == 16 && v[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-            v[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV && v[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        if (v[i].MSize == 16 && v[i].NSize == 16 && v[i].KSize == 16 &&
+            v[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+            v[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+            v[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
             v[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && v[i].scope == VK_SCOPE_SUBGROUP_NV)
             d->coopmat_nv_f16 = true;
     free(list);
@@ -416,7 +416,7 @@ int vkr_device_info_query(VkInstance instance, VkPhysicalDevice pd, uint32_t ind
 {
     struct vkr_device_info *d = NULL;
     struct chains *c = NULL;
-    struct exts e = {0};
+    struct exts e = { 0 };
     VkPhysicalDeviceProperties p;
     int r;
 
@@ -484,8 +484,8 @@ static const char *fmt_size(uint64_t b, char *buf, size_t len)
 /* Values after u64 come from later extensions (bfloat16, fp8, packed). */
 static const char *component_name(VkComponentTypeKHR t)
 {
-    static const char *const names[] = {"f16", "f32", "f64", "s8",  "s16", "s32",
-                                        "s64", "u8",  "u16", "u32", "u64"};
+    static const char *const names[] = { "f16", "f32", "f64", "s8",  "s16", "s32",
+                                         "s64", "u8",  "u16", "u32", "u64" };
 
     if ((unsigned)t < sizeof(names) / sizeof(names[0]))
         return names[t];
@@ -554,9 +554,9 @@ static void print_limits(const struct vkr_device_info *d, FILE *out)
 
 static void print_subgroups(const struct vkr_device_info *d, FILE *out)
 {
-    static const char *const ops[] = {"basic",   "vote",             "arithmetic",
-                                      "ballot",  "shuffle",          "shuffle-relative",
-                                      "clustered", "quad"};
+    static const char *const ops[] = { "basic",     "vote",    "arithmetic",
+                                       "ballot",    "shuffle", "shuffle-relative",
+                                       "clustered", "quad" };
 
     fprintf(out, "  subgroup       size %u", d->subgroup_size);
     if (d->subgroup_size_control)
@@ -578,12 +578,15 @@ static void print_features(const struct vkr_device_info *d, FILE *out)
         const char *name;
         bool on;
     } f[] = {
-        {"16-bit storage", d->storage_buffer_16bit}, {"8-bit storage", d->storage_buffer_8bit},
-        {"float16", d->shader_float16},              {"int8", d->shader_int8},
-        {"int16", d->shader_int16},                  {"int64", d->shader_int64},
-        {"integer dot product", d->integer_dot_product},
-        {"memory budget", d->memory_budget},
-        {"NV coop matrix f16 16x16x16", d->coopmat_nv_f16},
+        { "16-bit storage", d->storage_buffer_16bit },
+        { "8-bit storage", d->storage_buffer_8bit },
+        { "float16", d->shader_float16 },
+        { "int8", d->shader_int8 },
+        { "int16", d->shader_int16 },
+        { "int64", d->shader_int64 },
+        { "integer dot product", d->integer_dot_product },
+        { "memory budget", d->memory_budget },
+        { "NV coop matrix f16 16x16x16", d->coopmat_nv_f16 },
     };
 
     fprintf(out, "  features      ");

@@ -1,11 +1,11 @@
 /* Vulkan instance, the validation layer and its messenger, VkResult names. */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vk/vkr.h"
 
 static atomic_uint validation_count;
 
@@ -17,38 +17,64 @@ unsigned vkr_validation_messages(void)
 const char *vkr_result_name(VkResult r)
 {
     switch (r) {
-#define N(x) case x: return #x
-    N(VK_SUCCESS); N(VK_NOT_READY); N(VK_TIMEOUT); N(VK_EVENT_SET); N(VK_EVENT_RESET);
-    N(VK_INCOMPLETE); N(VK_ERROR_OUT_OF_HOST_MEMORY); N(VK_ERROR_OUT_OF_DEVICE_MEMORY);
-    N(VK_ERROR_INITIALIZATION_FAILED); N(VK_ERROR_DEVICE_LOST); N(VK_ERROR_MEMORY_MAP_FAILED);
-    N(VK_ERROR_LAYER_NOT_PRESENT); N(VK_ERROR_EXTENSION_NOT_PRESENT); N(VK_ERROR_FEATURE_NOT_PRESENT);
-    N(VK_ERROR_INCOMPATIBLE_DRIVER); N(VK_ERROR_TOO_MANY_OBJECTS); N(VK_ERROR_FORMAT_NOT_SUPPORTED);
-    N(VK_ERROR_FRAGMENTED_POOL); N(VK_ERROR_UNKNOWN); N(VK_ERROR_OUT_OF_POOL_MEMORY);
-    N(VK_ERROR_INVALID_EXTERNAL_HANDLE); N(VK_ERROR_FRAGMENTATION);
-    N(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS); N(VK_PIPELINE_COMPILE_REQUIRED);
+#define N(x) \
+    case x:  \
+        return #x
+        N(VK_SUCCESS);
+        N(VK_NOT_READY);
+        N(VK_TIMEOUT);
+        N(VK_EVENT_SET);
+        N(VK_EVENT_RESET);
+        N(VK_INCOMPLETE);
+        N(VK_ERROR_OUT_OF_HOST_MEMORY);
+        N(VK_ERROR_OUT_OF_DEVICE_MEMORY);
+        N(VK_ERROR_INITIALIZATION_FAILED);
+        N(VK_ERROR_DEVICE_LOST);
+        N(VK_ERROR_MEMORY_MAP_FAILED);
+        N(VK_ERROR_LAYER_NOT_PRESENT);
+        N(VK_ERROR_EXTENSION_NOT_PRESENT);
+        N(VK_ERROR_FEATURE_NOT_PRESENT);
+        N(VK_ERROR_INCOMPATIBLE_DRIVER);
+        N(VK_ERROR_TOO_MANY_OBJECTS);
+        N(VK_ERROR_FORMAT_NOT_SUPPORTED);
+        N(VK_ERROR_FRAGMENTED_POOL);
+        N(VK_ERROR_UNKNOWN);
+        N(VK_ERROR_OUT_OF_POOL_MEMORY);
+        N(VK_ERROR_INVALID_EXTERNAL_HANDLE);
+        N(VK_ERROR_FRAGMENTATION);
+        N(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS);
+        N(VK_PIPELINE_COMPILE_REQUIRED);
 #undef N
-    default: return "VK_RESULT_UNKNOWN";
+    default:
+        return "VK_RESULT_UNKNOWN";
     }
 }
 
 int vkr_errno(VkResult r)
 {
     switch (r) {
-    case VK_SUCCESS: return 0;
+    case VK_SUCCESS:
+        return 0;
     case VK_ERROR_OUT_OF_HOST_MEMORY:
     case VK_ERROR_OUT_OF_DEVICE_MEMORY:
     case VK_ERROR_OUT_OF_POOL_MEMORY:
     case VK_ERROR_FRAGMENTED_POOL:
     case VK_ERROR_FRAGMENTATION:
-    case VK_ERROR_TOO_MANY_OBJECTS: return -ENOMEM;
-    case VK_ERROR_DEVICE_LOST: return -ENODEV;
-    case VK_ERROR_INCOMPATIBLE_DRIVER: return -ENXIO;
+    case VK_ERROR_TOO_MANY_OBJECTS:
+        return -ENOMEM;
+    case VK_ERROR_DEVICE_LOST:
+        return -ENODEV;
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+        return -ENXIO;
     case VK_ERROR_LAYER_NOT_PRESENT:
     case VK_ERROR_EXTENSION_NOT_PRESENT:
     case VK_ERROR_FEATURE_NOT_PRESENT:
-    case VK_ERROR_FORMAT_NOT_SUPPORTED: return -ENOTSUP;
-    case VK_TIMEOUT: return -ETIMEDOUT;
-    default: return -EIO;
+    case VK_ERROR_FORMAT_NOT_SUPPORTED:
+        return -ENOTSUP;
+    case VK_TIMEOUT:
+        return -ETIMEDOUT;
+    default:
+        return -EIO;
     }
 }
 
@@ -62,12 +88,12 @@ int vkr_fail(struct vkr_ctx *ctx, VkResult r, const char *what)
 /* Every warning or error of the validation layer is a bug in lade: print it
  * whole (the layer's text names the VUID) and count it. Under ctest
  * (LADE_VALIDATION=1) abort at once so the offending test cannot pass. */
-static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
-                                                    VkDebugUtilsMessageTypeFlagsEXT type,
-                                                    const VkDebugUtilsMessengerCallbackDataEXT *data,
-                                                    void *user)
+static VKAPI_ATTR VkBool32 VKAPI_CALL
+on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT sev, VkDebugUtilsMessageTypeFlagsEXT type,
+              const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
 {
-    if (!(sev & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)))
+    if (!(sev & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                 VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)))
         return VK_FALSE;
     atomic_fetch_add(&validation_count, 1);
     fprintf(stderr, "<3>vulkan validation %s: %s\n",
@@ -111,8 +137,8 @@ static bool has_instance_ext(const char *name)
     return found;
 }
 
-int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMessengerEXT *ret_messenger,
-                     char *reterr, size_t errlen)
+int vkr_instance_new(bool validation, VkInstance *ret_instance,
+                     VkDebugUtilsMessengerEXT *ret_messenger, char *reterr, size_t errlen)
 {
     const char *env = getenv("LADE_VALIDATION");
     if (env && strcmp(env, "0") != 0 && env[0])
@@ -120,7 +146,9 @@ int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMess
     *ret_instance = VK_NULL_HANDLE;
     *ret_messenger = VK_NULL_HANDLE;
     if (validation && !has_layer("VK_LAYER_KHRONOS_validation")) {
-        snprintf(reterr, errlen, "validation requested but VK_LAYER_KHRONOS_validation is not installed (Debian: vulkan-validationlayers)");
+        snprintf(
+                reterr, errlen,
+                "validation requested but VK_LAYER_KHRONOS_validation is not installed (Debian: vulkan-validationlayers)");
         return -ENOTSUP;
     }
     const char *exts[3];
@@ -132,7 +160,7 @@ int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMess
     }
     if (validation)
         exts[n_ext++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
-    const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
+    const char *layers[] = { "VK_LAYER_KHRONOS_validation" };
     VkApplicationInfo app = {
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "lade",
@@ -162,16 +190,21 @@ int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMess
     VkResult r = vkCreateInstance(&ci, NULL, ret_instance);
     if (r != VK_SUCCESS) {
         snprintf(reterr, errlen, "vkCreateInstance failed: %s (%d)%s", vkr_result_name(r), (int)r,
-                 r == VK_ERROR_INCOMPATIBLE_DRIVER ? ": no Vulkan driver (install mesa-vulkan-drivers or the GPU's driver)" : "");
+                 r == VK_ERROR_INCOMPATIBLE_DRIVER ?
+                         ": no Vulkan driver (install mesa-vulkan-drivers or the GPU's driver)" :
+                         "");
         *ret_instance = VK_NULL_HANDLE;
         return vkr_errno(r);
     }
     if (validation) {
-        PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
-            vkGetInstanceProcAddr(*ret_instance, "vkCreateDebugUtilsMessengerEXT");
-        r = create ? create(*ret_instance, &dbg, NULL, ret_messenger) : VK_ERROR_EXTENSION_NOT_PRESENT;
+        PFN_vkCreateDebugUtilsMessengerEXT create =
+                (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                        *ret_instance, "vkCreateDebugUtilsMessengerEXT");
+        r = create ? create(*ret_instance, &dbg, NULL, ret_messenger) :
+                     VK_ERROR_EXTENSION_NOT_PRESENT;
         if (r != VK_SUCCESS) {
-            snprintf(reterr, errlen, "vkCreateDebugUtilsMessengerEXT failed: %s", vkr_result_name(r));
+            snprintf(reterr, errlen, "vkCreateDebugUtilsMessengerEXT failed: %s",
+                     vkr_result_name(r));
             vkDestroyInstance(*ret_instance, NULL);
             *ret_instance = VK_NULL_HANDLE;
             return vkr_errno(r);
@@ -185,8 +218,9 @@ void vkr_instance_free(VkInstance instance, VkDebugUtilsMessengerEXT messenger)
     if (!instance)
         return;
     if (messenger) {
-        PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
-            vkGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT");
+        PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+                (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+                        instance, "vkDestroyDebugUtilsMessengerEXT");
         if (destroy)
             destroy(instance, messenger, NULL);
     }

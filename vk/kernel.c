@@ -1,9 +1,9 @@
 /* Compute kernels from embedded SPIR-V, and descriptor sets made once. */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "vk/vkr.h"
 
 int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct vkr_kernel *ret)
 {
@@ -23,8 +23,10 @@ int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct 
         return serr;
     }
     if (spv_push != d->push_bytes || spv_bind != d->n_bindings) {
-        snprintf(ctx->err, sizeof(ctx->err), "kernel '%s': the host says %u push-constant bytes and %u bindings, "
-                 "the shader has %u and %u", d->name, d->push_bytes, d->n_bindings, spv_push, spv_bind);
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "kernel '%s': the host says %u push-constant bytes and %u bindings, "
+                 "the shader has %u and %u",
+                 d->name, d->push_bytes, d->n_bindings, spv_push, spv_bind);
         return -EINVAL;
     }
     VkShaderModuleCreateInfo mi = {
@@ -54,7 +56,7 @@ int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct 
     r = vkCreateDescriptorSetLayout(ctx->dev, &li, NULL, &ret->set_layout);
     if (r != VK_SUCCESS)
         goto fail;
-    VkPushConstantRange pr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = d->push_bytes};
+    VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = d->push_bytes };
     VkPipelineLayoutCreateInfo pli = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
         .setLayoutCount = 1,
@@ -68,7 +70,7 @@ int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct 
         goto fail;
     VkSpecializationMapEntry me[VKR_MAX_SPEC];
     for (uint32_t i = 0; i < d->n_spec; i++)
-        me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
+        me[i] = (VkSpecializationMapEntry){ .constantID = i, .offset = 4 * i, .size = 4 };
     VkSpecializationInfo si = {
         .mapEntryCount = d->n_spec,
         .pMapEntries = me,
@@ -112,10 +114,12 @@ void vkr_kernel_free(struct vkr_ctx *ctx, struct vkr_kernel *k)
     memset(k, 0, sizeof(*k));
 }
 
-int vkr_set_pool_new(struct vkr_ctx *ctx, uint32_t max_sets, uint32_t max_buffers, struct vkr_set_pool *ret)
+int vkr_set_pool_new(struct vkr_ctx *ctx, uint32_t max_sets, uint32_t max_buffers,
+                     struct vkr_set_pool *ret)
 {
     memset(ret, 0, sizeof(*ret));
-    VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = max_buffers};
+    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                .descriptorCount = max_buffers };
     VkDescriptorPoolCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
         .maxSets = max_sets,
@@ -143,7 +147,8 @@ int vkr_set_new(struct vkr_ctx *ctx, struct vkr_set_pool *p, const struct vkr_ke
                 const struct vkr_binding *b, uint32_t n, VkDescriptorSet *ret)
 {
     if (n != k->n_bindings) {
-        snprintf(ctx->err, sizeof(ctx->err), "kernel '%s' takes %u bindings, got %u", k->name, k->n_bindings, n);
+        snprintf(ctx->err, sizeof(ctx->err), "kernel '%s' takes %u bindings, got %u", k->name,
+                 k->n_bindings, n);
         return -EINVAL;
     }
     uint64_t maxr = vkr_max_binding(ctx);
@@ -151,12 +156,16 @@ int vkr_set_new(struct vkr_ctx *ctx, struct vkr_set_pool *p, const struct vkr_ke
     for (uint32_t i = 0; i < n; i++) {
         VkDeviceSize range = b[i].range ? b[i].range : b[i].buf->size - b[i].offset;
         if (b[i].offset > b[i].buf->size || range > b[i].buf->size - b[i].offset || range > maxr) {
-            snprintf(ctx->err, sizeof(ctx->err), "kernel '%s' binding %u: range %llu at %llu does not fit (buffer %llu, device limit %llu)",
-                     k->name, i, (unsigned long long)range, (unsigned long long)b[i].offset,
-                     (unsigned long long)b[i].buf->size, (unsigned long long)maxr);
+            snprintf(
+                    ctx->err, sizeof(ctx->err),
+                    "kernel '%s' binding %u: range %llu at %llu does not fit (buffer %llu, device limit %llu)",
+                    k->name, i, (unsigned long long)range, (unsigned long long)b[i].offset,
+                    (unsigned long long)b[i].buf->size, (unsigned long long)maxr);
             return -E2BIG;
         }
-        bi[i] = (VkDescriptorBufferInfo){.buffer = b[i].buf->buf, .offset = b[i].offset, .range = range};
+        bi[i] = (VkDescriptorBufferInfo){ .buffer = b[i].buf->buf,
+                                          .offset = b[i].offset,
+                                          .range = range };
     }
     VkDescriptorSetAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,

@@ -200,7 +200,7 @@ static int select_name(const struct vkr_device_info *list, uint32_t n, const cha
 int vkr_select_device(const struct vkr_device_info *list, uint32_t n, const char *want,
                       char *reason, size_t reason_len)
 {
-    struct reason r = {.buf = reason_len ? reason : NULL, .len = reason_len};
+    struct reason r = { .buf = reason_len ? reason : NULL, .len = reason_len };
 
     if (r.buf)
         r.buf[0] = '\0';

@@ -5,10 +5,10 @@
  * instructions that matter are read: decorations, scalar, vector and
  * struct types, pointers and variables (SPIR-V spec, sections 2.3 and
  * 3.32). */
-#include "vk/vkr.h"
-
 #include <errno.h>
 #include <stdlib.h>
+
+#include "vk/vkr.h"
 
 enum {
     OP_TYPE_INT = 21,
@@ -27,16 +27,16 @@ enum {
 };
 
 struct id_info {
-    uint32_t size;    /* scalar or vector types: bytes */
+    uint32_t size; /* scalar or vector types: bytes */
     uint32_t pointee; /* pointer types: the type pointed to */
-    uint32_t at;      /* struct types: word index of the OpTypeStruct */
-    int32_t binding;  /* decorated Binding, -1 if none */
+    uint32_t at; /* struct types: word index of the OpTypeStruct */
+    int32_t binding; /* decorated Binding, -1 if none */
 };
 
 /* Bytes of a push block: the end of its last member (members are scalars
  * or vectors of 32-bit components in lade's shaders). */
-static uint32_t block_bytes(const uint32_t *code, size_t words, const struct id_info *ids, uint32_t bound,
-                            uint32_t st)
+static uint32_t block_bytes(const uint32_t *code, size_t words, const struct id_info *ids,
+                            uint32_t bound, uint32_t st)
 {
     uint32_t end = 0, nmem = (code[ids[st].at] >> 16) - 2;
     for (size_t i = 5; i < words;) {
@@ -55,7 +55,8 @@ static uint32_t block_bytes(const uint32_t *code, size_t words, const struct id_
     return end;
 }
 
-int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_bytes, uint32_t *ret_n_bindings)
+int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_bytes,
+                        uint32_t *ret_n_bindings)
 {
     size_t words = bytes / 4;
     if (words < 5 || code[0] != 0x07230203u || code[3] == 0 || code[3] > (1u << 22))

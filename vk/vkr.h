@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
 #include <vulkan/vulkan.h>
 
 /* ---- Device description and selection (device_info.c, select.c) -------- */
@@ -22,9 +23,10 @@
 #ifndef VK_KHR_cooperative_matrix
 #define VKR_COOPMAT_COMPAT 1
 #define VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME "VK_KHR_cooperative_matrix"
-#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR \
+    ((VkStructureType)1000506000)
 #define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
-#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR                        \
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR \
     ((VkStructureType)1000506002)
 
 typedef enum VkComponentTypeKHR {
@@ -78,8 +80,8 @@ typedef struct VkPhysicalDeviceCooperativeMatrixPropertiesKHR {
 } VkPhysicalDeviceCooperativeMatrixPropertiesKHR;
 
 typedef VkResult(VKAPI_PTR *PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)(
-    VkPhysicalDevice physicalDevice, uint32_t *pPropertyCount,
-    VkCooperativeMatrixPropertiesKHR *pProperties);
+        VkPhysicalDevice physicalDevice, uint32_t *pPropertyCount,
+        VkCooperativeMatrixPropertiesKHR *pProperties);
 #endif
 
 struct vkr_coopmat_shape {
@@ -112,29 +114,29 @@ struct vkr_device_info {
     uint32_t timestamp_valid_bits; /* of the compute queue family */
 
     /* features */
-    bool storage_buffer_16bit;  /* storageBuffer16BitAccess */
-    bool storage_buffer_8bit;   /* storageBuffer8BitAccess */
+    bool storage_buffer_16bit; /* storageBuffer16BitAccess */
+    bool storage_buffer_8bit; /* storageBuffer8BitAccess */
     bool shader_float16;
     bool shader_int8;
     bool shader_int16;
     bool shader_int64;
-    bool integer_dot_product;   /* VK_KHR_shader_integer_dot_product (or 1.3 core feature) */
-    bool vulkan_memory_model;   /* vulkanMemoryModel (1.2 core) */
+    bool integer_dot_product; /* VK_KHR_shader_integer_dot_product (or 1.3 core feature) */
+    bool vulkan_memory_model; /* vulkanMemoryModel (1.2 core) */
     bool subgroup_size_control; /* VK_EXT_subgroup_size_control or 1.3 */
-    uint32_t subgroup_size;     /* default */
+    uint32_t subgroup_size; /* default */
     uint32_t min_subgroup_size, max_subgroup_size;
     VkSubgroupFeatureFlags subgroup_ops; /* in compute stage */
-    bool memory_budget;         /* VK_EXT_memory_budget */
-    bool cooperative_matrix;    /* VK_KHR_cooperative_matrix */
+    bool memory_budget; /* VK_EXT_memory_budget */
+    bool cooperative_matrix; /* VK_KHR_cooperative_matrix */
     uint32_t n_coopmat_shapes;
     struct vkr_coopmat_shape coopmat_shapes[VKR_MAX_COOPMAT_SHAPES];
-    bool coopmat_nv_f16;        /* VK_NV_cooperative_matrix, 16x16x16 f16 * f16 + f32 (matmul_cm.comp) */
+    bool coopmat_nv_f16; /* VK_NV_cooperative_matrix, 16x16x16 f16 * f16 + f32 (matmul_cm.comp) */
 
     /* memory */
-    uint64_t device_local_bytes;  /* largest DEVICE_LOCAL heap */
+    uint64_t device_local_bytes; /* largest DEVICE_LOCAL heap */
     uint64_t device_local_budget; /* from VK_EXT_memory_budget, else = heap size */
     uint32_t compute_queue_family; /* UINT32_MAX if none */
-    uint32_t n_heaps;              /* every heap, in the driver's order */
+    uint32_t n_heaps; /* every heap, in the driver's order */
     struct vkr_heap {
         uint64_t size;
         uint64_t budget; /* VK_EXT_memory_budget, else = size */
@@ -186,8 +188,8 @@ int vkr_errno(VkResult r);
 unsigned vkr_validation_messages(void);
 
 struct vkr_ctx_opts {
-    const char *device;       /* NULL/"" automatic, index, or name substring */
-    bool validation;          /* also forced on by LADE_VALIDATION=1 */
+    const char *device; /* NULL/"" automatic, index, or name substring */
+    bool validation; /* also forced on by LADE_VALIDATION=1 */
     const char *pipeline_cache_path; /* NULL: no on-disk pipeline cache */
 };
 
@@ -204,16 +206,16 @@ struct vkr_ctx {
     VkCommandPool cmd_pool;
     VkPipelineCache pipeline_cache;
     char *pipeline_cache_path;
-    uint32_t mem_device;   /* memory type index: DEVICE_LOCAL */
-    uint32_t mem_upload;   /* HOST_VISIBLE | HOST_COHERENT */
+    uint32_t mem_device; /* memory type index: DEVICE_LOCAL */
+    uint32_t mem_upload; /* HOST_VISIBLE | HOST_COHERENT */
     uint32_t mem_readback; /* HOST_VISIBLE, HOST_CACHED if there is one */
     bool readback_coherent;
     bool has_f16, has_int8, has_16bit_storage;
     bool has_coopmat_nv; /* VK_NV_cooperative_matrix enabled (vkr_device_info.coopmat_nv_f16) */
     uint64_t max_binding_override; /* tests: pretend bindings are this small */
-    struct vkr_upload_ring *up;    /* between vkr_upload_begin and vkr_upload_end */
+    struct vkr_upload_ring *up; /* between vkr_upload_begin and vkr_upload_end */
     VkResult last_result;
-    char err[256];         /* last failure, names the call and the VkResult */
+    char err[256]; /* last failure, names the call and the VkResult */
 };
 
 /* Instance, device choice, logical device, queue, pools. reterr gets the
@@ -226,15 +228,15 @@ void vkr_ctx_free(struct vkr_ctx *ctx);
  * malloc'ed; free() it. */
 int vkr_enumerate(VkInstance instance, struct vkr_device_info **ret_list, uint32_t *ret_n);
 /* An instance of our own (validation as in opts), for tools. */
-int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMessengerEXT *ret_messenger,
-                     char *reterr, size_t errlen);
+int vkr_instance_new(bool validation, VkInstance *ret_instance,
+                     VkDebugUtilsMessengerEXT *ret_messenger, char *reterr, size_t errlen);
 void vkr_instance_free(VkInstance instance, VkDebugUtilsMessengerEXT messenger);
 
 /* ---- Buffers (buffer.c) -------------------------------------------------- */
 
 enum vkr_mem {
-    VKR_MEM_DEVICE,   /* device-local, filled through staging */
-    VKR_MEM_UPLOAD,   /* host-visible, host writes, device reads */
+    VKR_MEM_DEVICE, /* device-local, filled through staging */
+    VKR_MEM_UPLOAD, /* host-visible, host writes, device reads */
     VKR_MEM_READBACK, /* host-visible, device writes, host reads */
 };
 
@@ -250,8 +252,10 @@ int vkr_buf_new(struct vkr_ctx *ctx, VkDeviceSize size, enum vkr_mem kind, struc
 void vkr_buf_free(struct vkr_ctx *ctx, struct vkr_buf *b);
 /* Copy host bytes into any buffer (through a bounded staging buffer for
  * device-local ones; blocks until done). */
-int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, const void *src, VkDeviceSize size);
-int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst, VkDeviceSize size);
+int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, const void *src,
+                   VkDeviceSize size);
+int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst,
+                     VkDeviceSize size);
 /* Make host writes to / device writes from a mapped buffer visible when the
  * memory is not coherent. */
 int vkr_buf_invalidate(struct vkr_ctx *ctx, struct vkr_buf *b);
@@ -294,16 +298,19 @@ int vkr_upload_end(struct vkr_ctx *ctx);
 /* Device-local chunks for n_rows x row_bytes, contents undefined. */
 int vkr_rows_alloc(struct vkr_ctx *ctx, uint64_t n_rows, uint64_t row_bytes, struct vkr_rows *ret);
 /* Rows first..first+n_rows of the matrix from host data, across chunks. */
-int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data, uint64_t n_rows);
+int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, const void *data,
+                   uint64_t n_rows);
 /* Upload n_rows x row_bytes of host data into device-local chunks. */
 int vkr_rows_upload(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
                     struct vkr_rows *ret);
 /* The same, with each chunk's rows passed through xform(arg, src, n_rows,
  * row_bytes, dst) into a same-sized host buffer before upload (a layout
  * the kernels prefer; see llama/repack.h). xform returns 0 or -errno. */
-typedef int (*vkr_rows_xform)(void *arg, const void *src, uint64_t n_rows, uint64_t row_bytes, void *dst);
-int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t row_bytes,
-                          vkr_rows_xform xform, void *arg, struct vkr_rows *ret);
+typedef int (*vkr_rows_xform)(void *arg, const void *src, uint64_t n_rows, uint64_t row_bytes,
+                              void *dst);
+int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows,
+                          uint64_t row_bytes, vkr_rows_xform xform, void *arg,
+                          struct vkr_rows *ret);
 void vkr_rows_free(struct vkr_ctx *ctx, struct vkr_rows *r);
 /* First row and row count of chunk c. */
 uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c);
@@ -315,10 +322,10 @@ uint64_t vkr_rows_count(const struct vkr_rows *r, uint32_t c);
 #define VKR_MAX_SPEC 12
 
 struct vkr_kernel_desc {
-    const char *name;          /* for error messages */
+    const char *name; /* for error messages */
     const uint32_t *spirv;
     size_t spirv_bytes;
-    uint32_t n_bindings;       /* storage buffers 0..n-1 */
+    uint32_t n_bindings; /* storage buffers 0..n-1 */
     uint32_t push_bytes;
     uint32_t n_spec;
     uint32_t spec[VKR_MAX_SPEC]; /* constant_id i = spec[i] (32-bit values) */
@@ -343,7 +350,8 @@ void vkr_kernel_free(struct vkr_ctx *ctx, struct vkr_kernel *k);
 /* A shader's interface read from its SPIR-V (spirv.c): the bytes of its
  * push-constant block (0: none) and its highest storage-buffer binding + 1.
  * 0, -EINVAL for malformed SPIR-V, -ENOMEM. */
-int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_bytes, uint32_t *ret_n_bindings);
+int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_bytes,
+                        uint32_t *ret_n_bindings);
 
 /* A binding: a buffer range. range 0 means "to the end of the buffer". */
 struct vkr_binding {
@@ -358,7 +366,8 @@ struct vkr_set_pool {
     VkDescriptorPool pool;
     uint32_t cap, used;
 };
-int vkr_set_pool_new(struct vkr_ctx *ctx, uint32_t max_sets, uint32_t max_buffers, struct vkr_set_pool *ret);
+int vkr_set_pool_new(struct vkr_ctx *ctx, uint32_t max_sets, uint32_t max_buffers,
+                     struct vkr_set_pool *ret);
 void vkr_set_pool_free(struct vkr_ctx *ctx, struct vkr_set_pool *p);
 int vkr_set_new(struct vkr_ctx *ctx, struct vkr_set_pool *p, const struct vkr_kernel *k,
                 const struct vkr_binding *b, uint32_t n, VkDescriptorSet *ret);

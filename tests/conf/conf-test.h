@@ -3,9 +3,9 @@
 #define LADE_TESTS_CONF_CONF_TEST_H
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -111,7 +111,8 @@ static void test_tuning(void **state)
     assert_int_equal(conf_set_assignment(&c, "tuning.coopmat=1", err, sizeof(err)), 0);
     assert_string_equal(c.tuning.coopmat, "1");
     assert_int_equal(conf_set(&c, "tuning", "att", "4,64,4,64,4,64,4,64,4,64,4,64,4,64", err,
-                              sizeof(err)), -EINVAL);
+                              sizeof(err)),
+                     -EINVAL);
     assert_string_equal(c.tuning.att, "");
     assert_int_equal(conf_set(&c, "tuning", "nope", "1", err, sizeof(err)), -ENOENT);
     assert_int_equal(conf_check(&c, err, sizeof(err)), 0);
@@ -159,8 +160,9 @@ static void test_set_assignment(void **state)
     assert_string_equal(err, "[limits] max_tokens: 'x' is not a non-negative integer");
     assert_int_equal(conf_set_assignment(&c, "limits.nope=1", err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "unknown setting [limits] nope");
-    static const char *const bad[] = {"max_tokens=1", "limits.max_tokens", ".x=1", "limits.=1",
-                                      "a=b.c", ""};
+    static const char *const bad[] = { "max_tokens=1", "limits.max_tokens",
+                                       ".x=1",         "limits.=1",
+                                       "a=b.c",        "" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(conf_set_assignment(&c, bad[i], err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "is not of the form SECTION.KEY=VALUE"));
@@ -193,7 +195,7 @@ static void test_check_cross(void **state)
     assert_int_equal(conf_set(&c, "daemon", "queue_length", "4", NULL, 0), 0);
     assert_int_equal(conf_check(&c, err, sizeof(err)), -EINVAL);
     assert_string_equal(
-        err, "[limits] max_queued_per_connection = 8 is larger than [daemon] queue_length = 4");
+            err, "[limits] max_queued_per_connection = 8 is larger than [daemon] queue_length = 4");
     assert_int_equal(conf_set(&c, "limits", "max_queued_per_connection", "4", NULL, 0), 0);
     assert_int_equal(conf_check(&c, err, sizeof(err)), 0);
     conf_free(&c);
@@ -212,7 +214,8 @@ static void test_check_values(void **state)
     c.daemon.queue_length = 16;
     c.daemon.log_level = 42;
     assert_int_equal(conf_check(&c, err, sizeof(err)), -EINVAL);
-    assert_string_equal(err, "[daemon] log_level: '42' is not one of err, warning, notice, info, debug");
+    assert_string_equal(err,
+                        "[daemon] log_level: '42' is not one of err, warning, notice, info, debug");
     c.daemon.log_level = CONF_LOG_DEBUG;
     c.daemon.socket_mode = 04755;
     assert_int_equal(conf_check(&c, err, sizeof(err)), -EINVAL);
@@ -229,14 +232,32 @@ static void test_check_values(void **state)
 static void set_all(struct conf *c)
 {
     static const char *const a[] = {
-        "daemon.socket=/tmp/x y/laded.sock", "daemon.socket_group=", "daemon.socket_mode=0600",
-        "daemon.queue_length=100", "daemon.log_level=debug", "daemon.shutdown_grace_seconds=0",
-        "daemon.watchdog=no", "model.path=/m/ü.gguf", "model.context_length=2048",
-        "model.kv_cache_type=f32", "model.tokenizer=/m/tokenizer.model", "device.device=NVIDIA H100",
-        "device.pipeline_cache=", "lookahead.enabled=no", "lookahead.n=5", "lookahead.w=15",
-        "lookahead.g=15", "lookahead.max_n=6", "lookahead.max_w=16", "lookahead.max_g=17",
-        "lookahead.bonus_token=no", "lookahead.seed_pool=no", "limits.max_request_bytes=1025",
-        "limits.max_tokens=1", "limits.max_connections=2", "limits.max_queued_per_connection=3",
+        "daemon.socket=/tmp/x y/laded.sock",
+        "daemon.socket_group=",
+        "daemon.socket_mode=0600",
+        "daemon.queue_length=100",
+        "daemon.log_level=debug",
+        "daemon.shutdown_grace_seconds=0",
+        "daemon.watchdog=no",
+        "model.path=/m/ü.gguf",
+        "model.context_length=2048",
+        "model.kv_cache_type=f32",
+        "model.tokenizer=/m/tokenizer.model",
+        "device.device=NVIDIA H100",
+        "device.pipeline_cache=",
+        "lookahead.enabled=no",
+        "lookahead.n=5",
+        "lookahead.w=15",
+        "lookahead.g=15",
+        "lookahead.max_n=6",
+        "lookahead.max_w=16",
+        "lookahead.max_g=17",
+        "lookahead.bonus_token=no",
+        "lookahead.seed_pool=no",
+        "limits.max_request_bytes=1025",
+        "limits.max_tokens=1",
+        "limits.max_connections=2",
+        "limits.max_queued_per_connection=3",
         "limits.max_output_buffer_bytes=3MiB",
     };
     char err[256];
@@ -259,14 +280,15 @@ static char *dump_to_string(const struct conf *c)
 static void test_dump_round_trip(void **state)
 {
     struct conf a, b;
-    struct warnings w = {0};
+    struct warnings w = { 0 };
     char err[256];
     size_t n;
     const struct conf_key *s = conf_schema(&n);
 
     assert_int_equal(conf_defaults(&a), 0);
     set_all(&a);
-    assert_int_equal(conf_set(&a, "limits", "max_output_buffer_bytes", "65537", err, sizeof(err)), 0);
+    assert_int_equal(conf_set(&a, "limits", "max_output_buffer_bytes", "65537", err, sizeof(err)),
+                     0);
     char *text = dump_to_string(&a);
     assert_non_null(strstr(text, "\n[limits]\nmax_request_bytes = 1025\n"));
     char *path = tmpfile_str(text);
@@ -306,7 +328,7 @@ static void test_copy(void **state)
 static void test_apply_reload(void **state)
 {
     struct conf running, loaded;
-    struct warnings w = {0};
+    struct warnings w = { 0 };
 
     assert_int_equal(conf_defaults(&running), 0);
     assert_int_equal(conf_defaults(&loaded), 0);
@@ -318,9 +340,8 @@ static void test_apply_reload(void **state)
     assert_int_equal(conf_set(&loaded, "daemon", "log_level", "debug", NULL, 0), 0);
     assert_int_equal(conf_apply_reload(&running, &loaded, record_warning, &w), 2);
     assert_int_equal(w.count, 2);
-    assert_string_equal(w.all,
-                        "[daemon] socket changed; takes effect after a restart, ignoring\n"
-                        "[model] path changed; takes effect after a restart, ignoring\n");
+    assert_string_equal(w.all, "[daemon] socket changed; takes effect after a restart, ignoring\n"
+                               "[model] path changed; takes effect after a restart, ignoring\n");
     assert_string_equal(running.model.path, "/var/lib/lade/models/model.gguf");
     assert_string_equal(running.daemon.socket, "/run/lade/laded.sock");
     assert_int_equal(running.limits.max_tokens, 99);
@@ -333,11 +354,16 @@ static void test_apply_reload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_reloadable),     cmocka_unit_test(test_tuning),
-        cmocka_unit_test(test_set),            cmocka_unit_test(test_set_assignment),
-        cmocka_unit_test(test_check_cross),    cmocka_unit_test(test_check_values),
-        cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_reloadable),
+        cmocka_unit_test(test_tuning),
+        cmocka_unit_test(test_set),
+        cmocka_unit_test(test_set_assignment),
+        cmocka_unit_test(test_check_cross),
+        cmocka_unit_test(test_check_values),
+        cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_copy),
         cmocka_unit_test(test_apply_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

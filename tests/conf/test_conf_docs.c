@@ -2,7 +2,6 @@
  * drift from the schema: each mentions every key, and each is exactly what
  * lade_conf_gen writes (fix: cmake --build BUILD --target conf-regen). */
 #include "conf-test.h"
-
 #include "conf/gen.h"
 
 static char *slurp(const char *rel)
@@ -63,7 +62,8 @@ static void test_every_key_mentioned(void **state)
         char *p = part(conf, head, "[");
         snprintf(want, sizeof(want), "\n#%s = %s\n", s[i].key, s[i].def);
         if (!p || !strstr(p, want))
-            fail_msg("conf/laded.conf lacks '#%s = %s' under [%s]", s[i].key, s[i].def, s[i].section);
+            fail_msg("conf/laded.conf lacks '#%s = %s' under [%s]", s[i].key, s[i].def,
+                     s[i].section);
         free(p);
         snprintf(head, sizeof(head), "### `[%s]`\n", s[i].section);
         p = part(md, head, "###");
@@ -88,7 +88,8 @@ static void expect_same(const char *rel, const char *want)
     char *have = slurp(rel);
     if (strcmp(have, want) != 0)
         fail_msg("%s differs from what conf/schema.c generates: run "
-                 "'cmake --build BUILD --target conf-regen' and commit the result", rel);
+                 "'cmake --build BUILD --target conf-regen' and commit the result",
+                 rel);
     free(have);
 }
 

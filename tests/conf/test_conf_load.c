@@ -7,40 +7,40 @@
 static void test_full_file(void **state)
 {
     static const char text[] =
-        "\xef\xbb\xbf# a full file: BOM, CRLF, comments, blanks, indentation\r\n"
-        "; semicolon comment\r\n"
-        "[daemon]\r\n"
-        "socket = /run/lade/other.sock\r\n"
-        "  socket_group = render\r\n"
-        "socket_mode=0600\r\n"
-        "\tqueue_length   =   32   \r\n"
-        "log_level = debug ; inline comment\r\n"
-        "shutdown_grace_seconds = 5\r\n"
-        "watchdog = off\r\n"
-        "\r\n"
-        "[model]\r\n"
-        "path = /srv/models/llama-7b.Q4_K_M.gguf\r\n"
-        "context_length = 4096\r\n"
-        "kv_cache_type = f32\r\n"
-        "tokenizer = /srv/models/tokenizer.model\r\n"
-        "[device]\r\n"
-        "device = Radeon\r\n"
-        "pipeline_cache =\r\n"
-        "[lookahead]\r\n"
-        "enabled = true\r\n"
-        "n = 5\r\nw = 15\r\ng = 15\r\nmax_n = 7\r\nmax_w = 20\r\nmax_g = 21\r\n"
-        "bonus_token = no\r\nseed_pool = 0\r\n"
-        "[limits]\r\n"
-        "max_request_bytes = 512K\r\n"
-        "max_tokens = 100\r\n"
-        "max_connections = 10\r\n"
-        "max_queued_per_connection = 2\r\n"
-        "max_output_buffer_bytes = 1G\r\n"
-        "[tuning]\r\n"
-        "mm = 64,8,1,1\r\n"
-        "att = 4,64\r\n"
-        "step_cache = 0\r\n"
-        "draw =\r\n";
+            "\xef\xbb\xbf# a full file: BOM, CRLF, comments, blanks, indentation\r\n"
+            "; semicolon comment\r\n"
+            "[daemon]\r\n"
+            "socket = /run/lade/other.sock\r\n"
+            "  socket_group = render\r\n"
+            "socket_mode=0600\r\n"
+            "\tqueue_length   =   32   \r\n"
+            "log_level = debug ; inline comment\r\n"
+            "shutdown_grace_seconds = 5\r\n"
+            "watchdog = off\r\n"
+            "\r\n"
+            "[model]\r\n"
+            "path = /srv/models/llama-7b.Q4_K_M.gguf\r\n"
+            "context_length = 4096\r\n"
+            "kv_cache_type = f32\r\n"
+            "tokenizer = /srv/models/tokenizer.model\r\n"
+            "[device]\r\n"
+            "device = Radeon\r\n"
+            "pipeline_cache =\r\n"
+            "[lookahead]\r\n"
+            "enabled = true\r\n"
+            "n = 5\r\nw = 15\r\ng = 15\r\nmax_n = 7\r\nmax_w = 20\r\nmax_g = 21\r\n"
+            "bonus_token = no\r\nseed_pool = 0\r\n"
+            "[limits]\r\n"
+            "max_request_bytes = 512K\r\n"
+            "max_tokens = 100\r\n"
+            "max_connections = 10\r\n"
+            "max_queued_per_connection = 2\r\n"
+            "max_output_buffer_bytes = 1G\r\n"
+            "[tuning]\r\n"
+            "mm = 64,8,1,1\r\n"
+            "att = 4,64\r\n"
+            "step_cache = 0\r\n"
+            "draw =\r\n";
     struct conf c;
     struct warnings w;
     char err[256];
@@ -114,42 +114,54 @@ struct err_case {
 static void test_value_errors(void **state)
 {
     static const struct err_case cases[] = {
-        {"[limits]\n# c\nmax_tokens = 0\n", 3, "[limits] max_tokens: '0' is out of range 1..1048576"},
-        {"[limits]\nmax_tokens = lots\n", 2, "[limits] max_tokens: 'lots' is not a non-negative integer"},
-        {"[limits]\nmax_tokens = -5\n", 2, "[limits] max_tokens: '-5' is not a non-negative integer"},
-        {"[limits]\nmax_request_bytes = 2G\n", 2, "[limits] max_request_bytes: '2G' is out of range 1KiB..64MiB"},
-        {"[limits]\nmax_output_buffer_bytes = 1 MiB\n", 2,
-         "[limits] max_output_buffer_bytes: '1 MiB' is not a size (bytes, or with K, M, G)"},
-        {"[limits]\nmax_connections = 65537\n", 2, "[limits] max_connections: '65537' is out of range 1..65536"},
-        {"\n[daemon]\nsocket_mode = 0999\n", 3, "[daemon] socket_mode: '0999' is not an octal mode like 0660"},
-        {"[daemon]\nsocket_mode = 2770\n", 2, "[daemon] socket_mode: '2770' is out of range 0000..0777"},
-        {"[daemon]\nlog_level = trace\n", 2,
-         "[daemon] log_level: 'trace' is not one of err, warning, notice, info, debug"},
-        {"[daemon]\nwatchdog = sometimes\n", 2,
-         "[daemon] watchdog: 'sometimes' is not a boolean (yes, no, true, false, on, off, 1, 0)"},
-        {"[daemon]\nsocket = laded.sock\n", 2, "[daemon] socket: 'laded.sock' is not an absolute path"},
-        {"[daemon]\nsocket_group = 0day\n", 2, "[daemon] socket_group: '0day' is not a valid group name"},
-        {"[daemon]\nqueue_length = 0\n", 2, "[daemon] queue_length: '0' is out of range 1..4096"},
-        {"[model]\nkv_cache_type = bf16\n", 2, "[model] kv_cache_type: 'bf16' is not one of f16, f32"},
-        {"[model]\ncontext_length = 15\n", 2,
-         "[model] context_length: '15' is out of range 0 or 16..1048576"},
-        {"[lookahead]\nn = 17\n", 2, "[lookahead] n: '17' is out of range 0 or 2..16"},
-        {"[lookahead]\nenabled = 2\n", 2,
-         "[lookahead] enabled: '2' is not a boolean (yes, no, true, false, on, off, 1, 0)"},
+        { "[limits]\n# c\nmax_tokens = 0\n", 3,
+          "[limits] max_tokens: '0' is out of range 1..1048576" },
+        { "[limits]\nmax_tokens = lots\n", 2,
+          "[limits] max_tokens: 'lots' is not a non-negative integer" },
+        { "[limits]\nmax_tokens = -5\n", 2,
+          "[limits] max_tokens: '-5' is not a non-negative integer" },
+        { "[limits]\nmax_request_bytes = 2G\n", 2,
+          "[limits] max_request_bytes: '2G' is out of range 1KiB..64MiB" },
+        { "[limits]\nmax_output_buffer_bytes = 1 MiB\n", 2,
+          "[limits] max_output_buffer_bytes: '1 MiB' is not a size (bytes, or with K, M, G)" },
+        { "[limits]\nmax_connections = 65537\n", 2,
+          "[limits] max_connections: '65537' is out of range 1..65536" },
+        { "\n[daemon]\nsocket_mode = 0999\n", 3,
+          "[daemon] socket_mode: '0999' is not an octal mode like 0660" },
+        { "[daemon]\nsocket_mode = 2770\n", 2,
+          "[daemon] socket_mode: '2770' is out of range 0000..0777" },
+        { "[daemon]\nlog_level = trace\n", 2,
+          "[daemon] log_level: 'trace' is not one of err, warning, notice, info, debug" },
+        { "[daemon]\nwatchdog = sometimes\n", 2,
+          "[daemon] watchdog: 'sometimes' is not a boolean (yes, no, true, false, on, off, 1, 0)" },
+        { "[daemon]\nsocket = laded.sock\n", 2,
+          "[daemon] socket: 'laded.sock' is not an absolute path" },
+        { "[daemon]\nsocket_group = 0day\n", 2,
+          "[daemon] socket_group: '0day' is not a valid group name" },
+        { "[daemon]\nqueue_length = 0\n", 2, "[daemon] queue_length: '0' is out of range 1..4096" },
+        { "[model]\nkv_cache_type = bf16\n", 2,
+          "[model] kv_cache_type: 'bf16' is not one of f16, f32" },
+        { "[model]\ncontext_length = 15\n", 2,
+          "[model] context_length: '15' is out of range 0 or 16..1048576" },
+        { "[lookahead]\nn = 17\n", 2, "[lookahead] n: '17' is out of range 0 or 2..16" },
+        { "[lookahead]\nenabled = 2\n", 2,
+          "[lookahead] enabled: '2' is not a boolean (yes, no, true, false, on, off, 1, 0)" },
         /* empty values */
-        {"[limits]\nmax_tokens =\n", 2, "[limits] max_tokens: empty value, expected a value in 1..1048576"},
-        {"[model]\npath =\n", 2, "[model] path: must not be empty"},
-        {"[daemon]\nsocket =   \n", 2, "[daemon] socket: must not be empty"},
+        { "[limits]\nmax_tokens =\n", 2,
+          "[limits] max_tokens: empty value, expected a value in 1..1048576" },
+        { "[model]\npath =\n", 2, "[model] path: must not be empty" },
+        { "[daemon]\nsocket =   \n", 2, "[daemon] socket: must not be empty" },
         /* inih strips only ';' comments: '#' after a value is part of it */
-        {"[limits]\nmax_tokens = 10 # ten\n", 2,
-         "[limits] max_tokens: '10 # ten' is not a non-negative integer"},
+        { "[limits]\nmax_tokens = 10 # ten\n", 2,
+          "[limits] max_tokens: '10 # ten' is not a non-negative integer" },
         /* non-UTF-8 bytes */
-        {"[device]\ndevice = GPU\xff\n", 2, "[device] device: 'GPU\\xff' is not valid UTF-8 (byte 4)"},
-        {"[model]\npath = /m/\xc3\x28.gguf\n", 2,
-         "[model] path: '/m/\\xc3(.gguf' is not valid UTF-8 (byte 4)"},
+        { "[device]\ndevice = GPU\xff\n", 2,
+          "[device] device: 'GPU\\xff' is not valid UTF-8 (byte 4)" },
+        { "[model]\npath = /m/\xc3\x28.gguf\n", 2,
+          "[model] path: '/m/\\xc3(.gguf' is not valid UTF-8 (byte 4)" },
         /* the first error stops loading */
-        {"[limits]\nmax_tokens = 0\nmax_connections = 0\n", 2,
-         "[limits] max_tokens: '0' is out of range 1..1048576"},
+        { "[limits]\nmax_tokens = 0\nmax_connections = 0\n", 2,
+          "[limits] max_tokens: '0' is out of range 1..1048576" },
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -186,13 +198,14 @@ static void test_unchanged_on_error(void **state)
 static void test_syntax_errors(void **state)
 {
     static const struct err_case cases[] = {
-        {"[daemon\nsocket = /x\n", 1,
-         "syntax error: expected '[section]', 'key = value' or a comment"},
-        {"[daemon]\nsocket /x\n", 2, "syntax error: expected '[section]', 'key = value' or a comment"},
-        {"[daemon]\n= /x\n", 2, "syntax error: no key before '='"},
+        { "[daemon\nsocket = /x\n", 1,
+          "syntax error: expected '[section]', 'key = value' or a comment" },
+        { "[daemon]\nsocket /x\n", 2,
+          "syntax error: expected '[section]', 'key = value' or a comment" },
+        { "[daemon]\n= /x\n", 2, "syntax error: no key before '='" },
         /* indented lines are not continuation lines */
-        {"[daemon]\nsocket = /a\n    /b\n", 3,
-         "syntax error: expected '[section]', 'key = value' or a comment"},
+        { "[daemon]\nsocket = /a\n    /b\n", 3,
+          "syntax error: expected '[section]', 'key = value' or a comment" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conf c;
@@ -254,7 +267,8 @@ static void test_duplicate_last_wins(void **state)
     char err[256], want[512];
     char *path;
 
-    assert_int_equal(load_text(&c, "[limits]\nmax_tokens = 10\n[daemon]\n[limits]\nmax_tokens = 20\n",
+    assert_int_equal(load_text(&c,
+                               "[limits]\nmax_tokens = 10\n[daemon]\n[limits]\nmax_tokens = 20\n",
                                &w, err, sizeof(err), &path),
                      0);
     assert_int_equal(c.limits.max_tokens, 20);
@@ -346,8 +360,7 @@ static void test_missing_file(void **state)
     assert_int_equal(conf_defaults(&c), 0);
     assert_int_equal(conf_load(&c, "/nonexistent/laded.conf", NULL, NULL, err, sizeof(err)),
                      -ENOENT);
-    assert_string_equal(err,
-                        "Failed to open '/nonexistent/laded.conf': No such file or directory");
+    assert_string_equal(err, "Failed to open '/nonexistent/laded.conf': No such file or directory");
     assert_int_equal(conf_load(&c, "/tmp", NULL, NULL, err, sizeof(err)), -EISDIR);
     assert_string_equal(err, "Failed to read '/tmp': Is a directory");
     assert_string_equal(c.model.path, "/var/lib/lade/models/model.gguf");
@@ -357,11 +370,11 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_file),       cmocka_unit_test(test_empty_file),
-        cmocka_unit_test(test_value_errors),    cmocka_unit_test(test_unchanged_on_error),
-        cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_unknown_warns),
+        cmocka_unit_test(test_full_file),           cmocka_unit_test(test_empty_file),
+        cmocka_unit_test(test_value_errors),        cmocka_unit_test(test_unchanged_on_error),
+        cmocka_unit_test(test_syntax_errors),       cmocka_unit_test(test_unknown_warns),
         cmocka_unit_test(test_duplicate_last_wins), cmocka_unit_test(test_long_lines),
-        cmocka_unit_test(test_bad_bytes),       cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_bad_bytes),           cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

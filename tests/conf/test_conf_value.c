@@ -1,7 +1,6 @@
 /* Value parsing of every schema type, through conf_set(), and the message
  * quoting helper. */
 #include "conf-test.h"
-
 #include "conf/conf-internal.h"
 
 struct set_case {
@@ -18,11 +17,11 @@ static void run_cases(const struct set_case *cases, size_t n)
         int r = conf_set(&c, cases[i].section, cases[i].key, cases[i].value, err, sizeof(err));
         if (cases[i].error) {
             if (r != -EINVAL || strcmp(err, cases[i].error) != 0)
-                fail_msg("[%s] %s = '%s': got %d '%s', want '%s'", cases[i].section,
-                         cases[i].key, cases[i].value, r, err, cases[i].error);
+                fail_msg("[%s] %s = '%s': got %d '%s', want '%s'", cases[i].section, cases[i].key,
+                         cases[i].value, r, err, cases[i].error);
         } else if (r != 0) {
-            fail_msg("[%s] %s = '%s' rejected: %s", cases[i].section, cases[i].key,
-                     cases[i].value, err);
+            fail_msg("[%s] %s = '%s' rejected: %s", cases[i].section, cases[i].key, cases[i].value,
+                     err);
         }
         conf_free(&c);
     }
@@ -31,13 +30,16 @@ static void run_cases(const struct set_case *cases, size_t n)
 static void test_bool(void **state)
 {
     static const struct set_case cases[] = {
-        {"daemon", "watchdog", "yes", NULL}, {"daemon", "watchdog", "No", NULL},
-        {"daemon", "watchdog", "TRUE", NULL}, {"daemon", "watchdog", "off", NULL},
-        {"daemon", "watchdog", "1", NULL},   {"daemon", "watchdog", "0", NULL},
-        {"daemon", "watchdog", "maybe",
-         "[daemon] watchdog: 'maybe' is not a boolean (yes, no, true, false, on, off, 1, 0)"},
-        {"lookahead", "seed_pool", "",
-         "[lookahead] seed_pool: '' is not a boolean (yes, no, true, false, on, off, 1, 0)"},
+        { "daemon", "watchdog", "yes", NULL },
+        { "daemon", "watchdog", "No", NULL },
+        { "daemon", "watchdog", "TRUE", NULL },
+        { "daemon", "watchdog", "off", NULL },
+        { "daemon", "watchdog", "1", NULL },
+        { "daemon", "watchdog", "0", NULL },
+        { "daemon", "watchdog", "maybe",
+          "[daemon] watchdog: 'maybe' is not a boolean (yes, no, true, false, on, off, 1, 0)" },
+        { "lookahead", "seed_pool", "",
+          "[lookahead] seed_pool: '' is not a boolean (yes, no, true, false, on, off, 1, 0)" },
     };
     struct conf c;
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -52,30 +54,37 @@ static void test_bool(void **state)
 static void test_uint(void **state)
 {
     static const struct set_case cases[] = {
-        {"limits", "max_tokens", "1", NULL},
-        {"limits", "max_tokens", "1048576", NULL},
-        {"limits", "max_tokens", "0", "[limits] max_tokens: '0' is out of range 1..1048576"},
-        {"limits", "max_tokens", "1048577", "[limits] max_tokens: '1048577' is out of range 1..1048576"},
-        {"limits", "max_tokens", "99999999999999999999999",
-         "[limits] max_tokens: '99999999999999999999999' is out of range 1..1048576"},
-        {"limits", "max_tokens", "4294967297",
-         "[limits] max_tokens: '4294967297' is out of range 1..1048576"},
-        {"limits", "max_tokens", "-1", "[limits] max_tokens: '-1' is not a non-negative integer"},
-        {"limits", "max_tokens", "+1", "[limits] max_tokens: '+1' is not a non-negative integer"},
-        {"limits", "max_tokens", " 1", "[limits] max_tokens: ' 1' is not a non-negative integer"},
-        {"limits", "max_tokens", "0x10", "[limits] max_tokens: '0x10' is not a non-negative integer"},
-        {"limits", "max_tokens", "1e3", "[limits] max_tokens: '1e3' is not a non-negative integer"},
-        {"limits", "max_tokens", "12abc", "[limits] max_tokens: '12abc' is not a non-negative integer"},
-        {"limits", "max_tokens", "", "[limits] max_tokens: empty value, expected a value in 1..1048576"},
-        {"daemon", "queue_length", "4097", "[daemon] queue_length: '4097' is out of range 1..4096"},
-        {"daemon", "shutdown_grace_seconds", "0", NULL},
-        {"lookahead", "n", "0", NULL},
-        {"lookahead", "n", "2", NULL},
-        {"lookahead", "n", "1", "[lookahead] n: '1' is out of range 0 or 2..16"},
-        {"lookahead", "w", "129", "[lookahead] w: '129' is out of range 0 or 1..128"},
-        {"lookahead", "max_n", "1", "[lookahead] max_n: '1' is out of range 2..16"},
-        {"model", "context_length", "8", "[model] context_length: '8' is out of range 0 or 16..1048576"},
-        {"model", "context_length", "0", NULL},
+        { "limits", "max_tokens", "1", NULL },
+        { "limits", "max_tokens", "1048576", NULL },
+        { "limits", "max_tokens", "0", "[limits] max_tokens: '0' is out of range 1..1048576" },
+        { "limits", "max_tokens", "1048577",
+          "[limits] max_tokens: '1048577' is out of range 1..1048576" },
+        { "limits", "max_tokens", "99999999999999999999999",
+          "[limits] max_tokens: '99999999999999999999999' is out of range 1..1048576" },
+        { "limits", "max_tokens", "4294967297",
+          "[limits] max_tokens: '4294967297' is out of range 1..1048576" },
+        { "limits", "max_tokens", "-1", "[limits] max_tokens: '-1' is not a non-negative integer" },
+        { "limits", "max_tokens", "+1", "[limits] max_tokens: '+1' is not a non-negative integer" },
+        { "limits", "max_tokens", " 1", "[limits] max_tokens: ' 1' is not a non-negative integer" },
+        { "limits", "max_tokens", "0x10",
+          "[limits] max_tokens: '0x10' is not a non-negative integer" },
+        { "limits", "max_tokens", "1e3",
+          "[limits] max_tokens: '1e3' is not a non-negative integer" },
+        { "limits", "max_tokens", "12abc",
+          "[limits] max_tokens: '12abc' is not a non-negative integer" },
+        { "limits", "max_tokens", "",
+          "[limits] max_tokens: empty value, expected a value in 1..1048576" },
+        { "daemon", "queue_length", "4097",
+          "[daemon] queue_length: '4097' is out of range 1..4096" },
+        { "daemon", "shutdown_grace_seconds", "0", NULL },
+        { "lookahead", "n", "0", NULL },
+        { "lookahead", "n", "2", NULL },
+        { "lookahead", "n", "1", "[lookahead] n: '1' is out of range 0 or 2..16" },
+        { "lookahead", "w", "129", "[lookahead] w: '129' is out of range 0 or 1..128" },
+        { "lookahead", "max_n", "1", "[lookahead] max_n: '1' is out of range 2..16" },
+        { "model", "context_length", "8",
+          "[model] context_length: '8' is out of range 0 or 16..1048576" },
+        { "model", "context_length", "0", NULL },
     };
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -83,26 +92,26 @@ static void test_uint(void **state)
 static void test_size(void **state)
 {
     static const struct set_case cases[] = {
-        {"limits", "max_request_bytes", "1048576", NULL},
-        {"limits", "max_request_bytes", "1M", NULL},
-        {"limits", "max_request_bytes", "1MiB", NULL},
-        {"limits", "max_request_bytes", "1024k", NULL},
-        {"limits", "max_request_bytes", "64mib", NULL},
-        {"limits", "max_request_bytes", "1G",
-         "[limits] max_request_bytes: '1G' is out of range 1KiB..64MiB"},
-        {"limits", "max_request_bytes", "1023",
-         "[limits] max_request_bytes: '1023' is out of range 1KiB..64MiB"},
-        {"limits", "max_request_bytes", "1.5M",
-         "[limits] max_request_bytes: '1.5M' is not a size (bytes, or with K, M, G)"},
-        {"limits", "max_request_bytes", "1T",
-         "[limits] max_request_bytes: '1T' is not a size (bytes, or with K, M, G)"},
-        {"limits", "max_request_bytes", "M",
-         "[limits] max_request_bytes: 'M' is not a size (bytes, or with K, M, G)"},
-        {"limits", "max_request_bytes", "1 M",
-         "[limits] max_request_bytes: '1 M' is not a size (bytes, or with K, M, G)"},
-        {"limits", "max_output_buffer_bytes", "18446744073709551615G",
-         "[limits] max_output_buffer_bytes: '18446744073709551615G' is out of range 64KiB..1GiB"},
-        {"limits", "max_output_buffer_bytes", "1GiB", NULL},
+        { "limits", "max_request_bytes", "1048576", NULL },
+        { "limits", "max_request_bytes", "1M", NULL },
+        { "limits", "max_request_bytes", "1MiB", NULL },
+        { "limits", "max_request_bytes", "1024k", NULL },
+        { "limits", "max_request_bytes", "64mib", NULL },
+        { "limits", "max_request_bytes", "1G",
+          "[limits] max_request_bytes: '1G' is out of range 1KiB..64MiB" },
+        { "limits", "max_request_bytes", "1023",
+          "[limits] max_request_bytes: '1023' is out of range 1KiB..64MiB" },
+        { "limits", "max_request_bytes", "1.5M",
+          "[limits] max_request_bytes: '1.5M' is not a size (bytes, or with K, M, G)" },
+        { "limits", "max_request_bytes", "1T",
+          "[limits] max_request_bytes: '1T' is not a size (bytes, or with K, M, G)" },
+        { "limits", "max_request_bytes", "M",
+          "[limits] max_request_bytes: 'M' is not a size (bytes, or with K, M, G)" },
+        { "limits", "max_request_bytes", "1 M",
+          "[limits] max_request_bytes: '1 M' is not a size (bytes, or with K, M, G)" },
+        { "limits", "max_output_buffer_bytes", "18446744073709551615G",
+          "[limits] max_output_buffer_bytes: '18446744073709551615G' is out of range 64KiB..1GiB" },
+        { "limits", "max_output_buffer_bytes", "1GiB", NULL },
     };
     struct conf c;
     char text[64];
@@ -122,15 +131,18 @@ static void test_size(void **state)
 static void test_mode(void **state)
 {
     static const struct set_case cases[] = {
-        {"daemon", "socket_mode", "0660", NULL},
-        {"daemon", "socket_mode", "660", NULL},
-        {"daemon", "socket_mode", "0", NULL},
-        {"daemon", "socket_mode", "00777", NULL},
-        {"daemon", "socket_mode", "1777", "[daemon] socket_mode: '1777' is out of range 0000..0777"},
-        {"daemon", "socket_mode", "000000660",
-         "[daemon] socket_mode: '000000660' is out of range 0000..0777"},
-        {"daemon", "socket_mode", "0668", "[daemon] socket_mode: '0668' is not an octal mode like 0660"},
-        {"daemon", "socket_mode", "rw", "[daemon] socket_mode: 'rw' is not an octal mode like 0660"},
+        { "daemon", "socket_mode", "0660", NULL },
+        { "daemon", "socket_mode", "660", NULL },
+        { "daemon", "socket_mode", "0", NULL },
+        { "daemon", "socket_mode", "00777", NULL },
+        { "daemon", "socket_mode", "1777",
+          "[daemon] socket_mode: '1777' is out of range 0000..0777" },
+        { "daemon", "socket_mode", "000000660",
+          "[daemon] socket_mode: '000000660' is out of range 0000..0777" },
+        { "daemon", "socket_mode", "0668",
+          "[daemon] socket_mode: '0668' is not an octal mode like 0660" },
+        { "daemon", "socket_mode", "rw",
+          "[daemon] socket_mode: 'rw' is not an octal mode like 0660" },
     };
     struct conf c;
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -143,12 +155,12 @@ static void test_mode(void **state)
 static void test_enum(void **state)
 {
     static const struct set_case cases[] = {
-        {"daemon", "log_level", "debug", NULL},
-        {"daemon", "log_level", "WARNING", NULL},
-        {"daemon", "log_level", "verbose",
-         "[daemon] log_level: 'verbose' is not one of err, warning, notice, info, debug"},
-        {"model", "kv_cache_type", "q8", "[model] kv_cache_type: 'q8' is not one of f16, f32"},
-        {"model", "kv_cache_type", "", "[model] kv_cache_type: '' is not one of f16, f32"},
+        { "daemon", "log_level", "debug", NULL },
+        { "daemon", "log_level", "WARNING", NULL },
+        { "daemon", "log_level", "verbose",
+          "[daemon] log_level: 'verbose' is not one of err, warning, notice, info, debug" },
+        { "model", "kv_cache_type", "q8", "[model] kv_cache_type: 'q8' is not one of f16, f32" },
+        { "model", "kv_cache_type", "", "[model] kv_cache_type: '' is not one of f16, f32" },
     };
     struct conf c;
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -163,31 +175,40 @@ static void test_enum(void **state)
 static void test_strings(void **state)
 {
     static const char long_socket[] =
-        "/run/lade/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock";
+            "/run/lade/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock";
     static const struct set_case cases[] = {
-        {"model", "path", "models/x.gguf", "[model] path: 'models/x.gguf' is not an absolute path"},
-        {"model", "path", "", "[model] path: must not be empty"},
-        {"model", "tokenizer", "", NULL},
-        {"model", "tokenizer", "/srv/tok enizer.model", NULL},
-        {"daemon", "socket", long_socket,
-         "[daemon] socket: '/run/lade/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is "
-         "108 bytes long, longer than 107"},
-        {"daemon", "socket_group", "lade-users", NULL},
-        {"daemon", "socket_group", "", NULL},
-        {"daemon", "socket_group", "1lade", "[daemon] socket_group: '1lade' is not a valid group name"},
-        {"daemon", "socket_group", "la:de", "[daemon] socket_group: 'la:de' is not a valid group name"},
-        {"device", "device", "Radeon RX 7900 XTX", NULL},
-        {"device", "device", "1", NULL},
-        {"device", "device", "Gefr\xc3\xa4t \xe2\x82\xac", NULL},
-        {"device", "device", "a\tb", "[device] device: 'a\\x09b' contains a control character"},
-        {"device", "device", "\xff\xfe", "[device] device: '\\xff\\xfe' is not valid UTF-8 (byte 1)"},
-        {"device", "device", "ab\xc0\xaf", "[device] device: 'ab\\xc0\\xaf' is not valid UTF-8 (byte 3)"},
-        {"device", "device", "\xed\xa0\x80", "[device] device: '\\xed\\xa0\\x80' is not valid UTF-8 (byte 1)"},
-        {"device", "device", "\xf4\x90\x80\x80", "[device] device: '\\xf4\\x90\\x80\\x80' is not valid UTF-8 (byte 1)"},
-        {"device", "device", "x\xe2\x82", "[device] device: 'x\\xe2\\x82' is not valid UTF-8 (byte 2)"},
-        {"device", "device", " gpu", "[device] device: ' gpu' starts or ends with a blank"},
-        {"device", "device", "gpu ; x", "[device] device: 'gpu ; x' contains ' ;', which starts a comment"},
-        {"device", "device", "gpu;x", NULL},
+        { "model", "path", "models/x.gguf",
+          "[model] path: 'models/x.gguf' is not an absolute path" },
+        { "model", "path", "", "[model] path: must not be empty" },
+        { "model", "tokenizer", "", NULL },
+        { "model", "tokenizer", "/srv/tok enizer.model", NULL },
+        { "daemon", "socket", long_socket,
+          "[daemon] socket: '/run/lade/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is "
+          "108 bytes long, longer than 107" },
+        { "daemon", "socket_group", "lade-users", NULL },
+        { "daemon", "socket_group", "", NULL },
+        { "daemon", "socket_group", "1lade",
+          "[daemon] socket_group: '1lade' is not a valid group name" },
+        { "daemon", "socket_group", "la:de",
+          "[daemon] socket_group: 'la:de' is not a valid group name" },
+        { "device", "device", "Radeon RX 7900 XTX", NULL },
+        { "device", "device", "1", NULL },
+        { "device", "device", "Gefr\xc3\xa4t \xe2\x82\xac", NULL },
+        { "device", "device", "a\tb", "[device] device: 'a\\x09b' contains a control character" },
+        { "device", "device", "\xff\xfe",
+          "[device] device: '\\xff\\xfe' is not valid UTF-8 (byte 1)" },
+        { "device", "device", "ab\xc0\xaf",
+          "[device] device: 'ab\\xc0\\xaf' is not valid UTF-8 (byte 3)" },
+        { "device", "device", "\xed\xa0\x80",
+          "[device] device: '\\xed\\xa0\\x80' is not valid UTF-8 (byte 1)" },
+        { "device", "device", "\xf4\x90\x80\x80",
+          "[device] device: '\\xf4\\x90\\x80\\x80' is not valid UTF-8 (byte 1)" },
+        { "device", "device", "x\xe2\x82",
+          "[device] device: 'x\\xe2\\x82' is not valid UTF-8 (byte 2)" },
+        { "device", "device", " gpu", "[device] device: ' gpu' starts or ends with a blank" },
+        { "device", "device", "gpu ; x",
+          "[device] device: 'gpu ; x' contains ' ;', which starts a comment" },
+        { "device", "device", "gpu;x", NULL },
     };
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
     assert_int_equal(strlen(long_socket), 108);
@@ -230,9 +251,9 @@ static void test_quote(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bool),    cmocka_unit_test(test_uint),
-        cmocka_unit_test(test_size),    cmocka_unit_test(test_mode),
-        cmocka_unit_test(test_enum),    cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_bool),       cmocka_unit_test(test_uint),
+        cmocka_unit_test(test_size),       cmocka_unit_test(test_mode),
+        cmocka_unit_test(test_enum),       cmocka_unit_test(test_strings),
         cmocka_unit_test(test_long_value), cmocka_unit_test(test_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

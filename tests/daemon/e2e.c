@@ -1,4 +1,6 @@
 /* End-to-end helpers; see e2e.h. */
+#include "e2e.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,8 +18,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-#include "e2e.h"
 
 void e2e_init(struct e2e *e)
 {
@@ -40,7 +40,8 @@ const char e2e_real_engine[] = "real";
 void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int listen_fd)
 {
     char fake[256];
-    const char *argv[64] = { LADED_PATH, fake, "--socket", e->sock, "-c", e->conf, "--set", "daemon.socket_group=" };
+    const char *argv[64] = { LADED_PATH, fake,    "--socket", e->sock,
+                             "-c",       e->conf, "--set",    "daemon.socket_group=" };
     int n = 8;
 
     snprintf(fake, sizeof(fake), "--fake-engine=%s", spec ? spec : "");

@@ -163,7 +163,8 @@ static void test_two_clients_fair(void **state)
 
 static void test_queue_full_busy(void **state)
 {
-    const char *extra[] = { "--set", "daemon.queue_length=2", "--set", "limits.max_queued_per_connection=2", NULL };
+    const char *extra[] = { "--set", "daemon.queue_length=2", "--set",
+                            "limits.max_queued_per_connection=2", NULL };
     struct e2e d;
     struct lade_client *a, *b, *c;
     struct lade_event ev;
@@ -253,7 +254,10 @@ static void test_slow_reader_dropped(void **state)
     fd = e2e_raw(&d);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
     for (int i = 0; i < 8; i++) {
-        snprintf(line, sizeof(line), "{\"id\":%d,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":4096,\"lookahead\":false}\n", i);
+        snprintf(
+                line, sizeof(line),
+                "{\"id\":%d,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":4096,\"lookahead\":false}\n",
+                i);
         e2e_send_str(fd, line);
     }
     ok = e2e_client(&d);

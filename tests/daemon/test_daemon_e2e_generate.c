@@ -14,7 +14,8 @@
 
 #include "e2e.h"
 
-#define STORY "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. "
+#define STORY \
+    "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. "
 
 static struct e2e d;
 
@@ -54,22 +55,24 @@ static json_int_t stat_int(json_t *done, const char *k)
 static void test_stream(void **state)
 {
     char text[512];
-    json_t *ev = run("{\"id\":\"a\",\"op\":\"generate\",\"prompt\":\"hi\",\"max_tokens\":20}\n", "a", text, sizeof(text));
+    json_t *ev = run("{\"id\":\"a\",\"op\":\"generate\",\"prompt\":\"hi\",\"max_tokens\":20}\n",
+                     "a", text, sizeof(text));
 
     assert_string_equal(e2e_str(ev, "event"), "done");
     assert_string_equal(e2e_str(ev, "finish_reason"), "length");
     assert_string_equal(text, "Once upon a time a n");
     assert_int_equal(stat_int(ev, "generated_tokens"), 20);
     assert_int_equal(stat_int(ev, "prompt_tokens"), 3); /* BOS + 2 bytes */
-    assert_int_equal(stat_int(ev, "steps"), 8);         /* 1+2+3+4+1+2+3+4 */
+    assert_int_equal(stat_int(ev, "steps"), 8); /* 1+2+3+4+1+2+3+4 */
     json_decref(ev);
 }
 
 static void test_no_stream_no_lookahead(void **state)
 {
     char text[512];
-    json_t *ev = run("{\"id\":7,\"op\":\"generate\",\"prompt\":\"hi\",\"max_tokens\":9,\"stream\":false,\"lookahead\":false}\n",
-                     "7", text, sizeof(text));
+    json_t *ev = run(
+            "{\"id\":7,\"op\":\"generate\",\"prompt\":\"hi\",\"max_tokens\":9,\"stream\":false,\"lookahead\":false}\n",
+            "7", text, sizeof(text));
 
     assert_string_equal(text, ""); /* no token events */
     assert_string_equal(e2e_str(ev, "text"), "Once upon");
@@ -83,14 +86,19 @@ static void test_no_stream_no_lookahead(void **state)
 static void test_utf8_split(void **state)
 {
     char text[512];
-    json_t *ev = run("{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":23,\"lookahead\":false}\n", "u", text, sizeof(text));
+    json_t *ev = run(
+            "{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":23,\"lookahead\":false}\n",
+            "u", text, sizeof(text));
 
     assert_string_equal(text, "Once upon a time a na\xC3\xAF");
     json_decref(ev);
-    ev = run("{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":22,\"lookahead\":false}\n", "u", text, sizeof(text));
+    ev = run(
+            "{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":22,\"lookahead\":false}\n",
+            "u", text, sizeof(text));
     assert_string_equal(text, "Once upon a time a na\xEF\xBF\xBD");
     json_decref(ev);
-    ev = run("{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":48}\n", "u", text, sizeof(text));
+    ev = run("{\"id\":\"u\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":48}\n", "u", text,
+             sizeof(text));
     assert_int_equal(strncmp(text, STORY, strlen(text)), 0);
     assert_int_equal(strlen(text), 48);
     json_decref(ev);
@@ -99,16 +107,20 @@ static void test_utf8_split(void **state)
 static void test_stop_eos_context(void **state)
 {
     char text[512];
-    json_t *ev = run("{\"id\":\"s\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":100,\"stop\":[\"fox\",\"zzz\"]}\n", "s", text, sizeof(text));
+    json_t *ev = run(
+            "{\"id\":\"s\",\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":100,\"stop\":[\"fox\",\"zzz\"]}\n",
+            "s", text, sizeof(text));
 
     assert_string_equal(e2e_str(ev, "finish_reason"), "stop");
     assert_string_equal(text, "Once upon a time a na\xC3\xAFve ");
     json_decref(ev);
-    ev = run("{\"id\":\"e\",\"op\":\"generate\",\"prompt\":\"[eos=5]\",\"max_tokens\":100}\n", "e", text, sizeof(text));
+    ev = run("{\"id\":\"e\",\"op\":\"generate\",\"prompt\":\"[eos=5]\",\"max_tokens\":100}\n", "e",
+             text, sizeof(text));
     assert_string_equal(e2e_str(ev, "finish_reason"), "eos");
     assert_string_equal(text, "Once ");
     json_decref(ev);
-    ev = run("{\"id\":\"c\",\"op\":\"generate\",\"prompt\":\"0123456789\",\"max_tokens\":100}\n", "c", text, sizeof(text));
+    ev = run("{\"id\":\"c\",\"op\":\"generate\",\"prompt\":\"0123456789\",\"max_tokens\":100}\n",
+             "c", text, sizeof(text));
     assert_string_equal(e2e_str(ev, "finish_reason"), "context");
     assert_int_equal(stat_int(ev, "generated_tokens"), 64 - 11);
     json_decref(ev);
@@ -117,8 +129,10 @@ static void test_stop_eos_context(void **state)
 static void test_chat(void **state)
 {
     char text[512];
-    json_t *ev = run("{\"id\":\"c\",\"op\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"be nice\"},"
-                     "{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4,\"stream\":false}\n", "c", text, sizeof(text));
+    json_t *ev = run(
+            "{\"id\":\"c\",\"op\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"be nice\"},"
+            "{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4,\"stream\":false}\n",
+            "c", text, sizeof(text));
 
     assert_string_equal(e2e_str(ev, "event"), "done");
     assert_string_equal(e2e_str(ev, "text"), "Once");
@@ -198,10 +212,12 @@ static void test_cli(void **state)
     snprintf(args, sizeof(args), "--socket %s generate -n 9 hello", d.sock);
     assert_int_equal(run_cli(args, out, sizeof(out)), 0);
     assert_string_equal(out, "Once upon\n");
-    snprintf(args, sizeof(args), "generate --socket %s -n 4 --no-stream --lookahead 3,2,2 hello", d.sock);
+    snprintf(args, sizeof(args), "generate --socket %s -n 4 --no-stream --lookahead 3,2,2 hello",
+             d.sock);
     assert_int_equal(run_cli(args, out, sizeof(out)), 0);
     assert_string_equal(out, "Once\n");
-    snprintf(args, sizeof(args), "generate --socket %s -n 4 < /dev/null", d.sock); /* prompt from stdin */
+    snprintf(args, sizeof(args), "generate --socket %s -n 4 < /dev/null",
+             d.sock); /* prompt from stdin */
     assert_int_equal(run_cli(args, out, sizeof(out)), 0);
     assert_string_equal(out, "Once\n");
     snprintf(args, sizeof(args), "tokenize --socket %s ab", d.sock);
@@ -225,7 +241,9 @@ static void test_templates(void **state)
 
     e2e_start(&t, "template=none", NULL);
     fd = e2e_raw(&t);
-    e2e_send_str(fd, "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n");
     ev = e2e_read_final(fd, "1", NULL, 0);
     assert_string_equal(e2e_str(ev, "code"), "unsupported_template");
     json_decref(ev);
@@ -235,8 +253,10 @@ static void test_templates(void **state)
 
     e2e_start(&t, "template=llama2", NULL);
     fd = e2e_raw(&t);
-    e2e_send_str(fd, "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"assistant\",\"content\":\"x\"}]}\n"
-                     "{\"id\":2,\"op\":\"chat\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"assistant\",\"content\":\"x\"}]}\n"
+            "{\"id\":2,\"op\":\"chat\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n");
     ev = e2e_read_final(fd, "1", NULL, 0);
     assert_string_equal(e2e_str(ev, "code"), "bad_field");
     json_decref(ev);

@@ -16,7 +16,7 @@
 struct hostile {
     const char *name;
     const char *line; /* sent as is; most end in \n */
-    size_t len;       /* 0: strlen */
+    size_t len; /* 0: strlen */
     const char *code;
 };
 
@@ -30,10 +30,12 @@ static const struct hostile cases[] = {
     { "nul in string", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"a\\u0000b\"}\n"), "bad_json" },
     { "raw nul byte", L("{\"id\":1,\0\"op\":\"info\"}\n"), "bad_json" },
     { "duplicate key", L("{\"id\":1,\"op\":\"info\",\"op\":\"info\"}\n"), "bad_json" },
-    { "number overflow", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1e999}\n"), "bad_json" },
+    { "number overflow", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1e999}\n"),
+      "bad_json" },
     { "invalid utf8", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"\xff\xfe\"}\n"), "bad_utf8" },
     { "overlong utf8", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"\xc0\xaf\"}\n"), "bad_utf8" },
-    { "surrogate utf8", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"\xed\xa0\x80\"}\n"), "bad_utf8" },
+    { "surrogate utf8", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"\xed\xa0\x80\"}\n"),
+      "bad_utf8" },
     { "no id", L("{\"op\":\"info\"}\n"), "missing_field" },
     { "no op", L("{\"id\":1}\n"), "missing_field" },
     { "op type", L("{\"id\":1,\"op\":[]}\n"), "bad_field" },
@@ -44,28 +46,51 @@ static const struct hostile cases[] = {
     { "unknown field", L("{\"id\":1,\"op\":\"health\",\"verbose\":true}\n"), "bad_field" },
     { "no prompt", L("{\"id\":1,\"op\":\"generate\"}\n"), "missing_field" },
     { "prompt type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":{}}\n"), "bad_field" },
-    { "max_tokens 0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":0}\n"), "out_of_range" },
-    { "max_tokens huge", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":99999999999}\n"), "out_of_range" },
-    { "max_tokens string", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":\"5\"}\n"), "bad_field" },
-    { "temperature <0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":-1}\n"), "out_of_range" },
-    { "top_p 0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":0}\n"), "out_of_range" },
-    { "top_k neg", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_k\":-3}\n"), "out_of_range" },
-    { "seed neg", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"seed\":-1}\n"), "out_of_range" },
-    { "stop type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[null]}\n"), "bad_field" },
-    { "stop count", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}\n"), "out_of_range" },
-    { "lookahead n", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":100}}\n"), "out_of_range" },
-    { "lookahead type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":7}\n"), "bad_field" },
-    { "stream type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stream\":1}\n"), "bad_field" },
-    { "prompt over context", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}\n"), "context_exceeded" },
+    { "max_tokens 0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":0}\n"),
+      "out_of_range" },
+    { "max_tokens huge",
+      L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":99999999999}\n"),
+      "out_of_range" },
+    { "max_tokens string",
+      L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":\"5\"}\n"), "bad_field" },
+    { "temperature <0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":-1}\n"),
+      "out_of_range" },
+    { "top_p 0", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":0}\n"),
+      "out_of_range" },
+    { "top_k neg", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_k\":-3}\n"),
+      "out_of_range" },
+    { "seed neg", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"seed\":-1}\n"),
+      "out_of_range" },
+    { "stop type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[null]}\n"),
+      "bad_field" },
+    { "stop count",
+      L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}\n"),
+      "out_of_range" },
+    { "lookahead n",
+      L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":100}}\n"),
+      "out_of_range" },
+    { "lookahead type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":7}\n"),
+      "bad_field" },
+    { "stream type", L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stream\":1}\n"),
+      "bad_field" },
+    { "prompt over context",
+      L("{\"id\":1,\"op\":\"generate\",\"prompt\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}\n"),
+      "context_exceeded" },
     { "chat no messages", L("{\"id\":1,\"op\":\"chat\"}\n"), "missing_field" },
-    { "chat bad role", L("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"root\",\"content\":\"x\"}]}\n"), "bad_field" },
-    { "chat content type", L("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":5}]}\n"), "bad_field" },
+    { "chat bad role",
+      L("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"root\",\"content\":\"x\"}]}\n"),
+      "bad_field" },
+    { "chat content type",
+      L("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":5}]}\n"),
+      "bad_field" },
     { "detok type", L("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[\"a\"]}\n"), "bad_field" },
-    { "detok past vocab", L("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,99999]}\n"), "out_of_range" },
+    { "detok past vocab", L("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,99999]}\n"),
+      "out_of_range" },
     { "detok negative", L("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[-7]}\n"), "out_of_range" },
     { "cancel unknown", L("{\"id\":1,\"op\":\"cancel\",\"target\":\"nope\"}\n"), "not_found" },
     { "cancel no target", L("{\"id\":1,\"op\":\"cancel\"}\n"), "missing_field" },
-    { "tokenize bos type", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"x\",\"add_bos\":\"yes\"}\n"), "bad_field" },
+    { "tokenize bos type", L("{\"id\":1,\"op\":\"tokenize\",\"text\":\"x\",\"add_bos\":\"yes\"}\n"),
+      "bad_field" },
 };
 
 static struct e2e d;
@@ -117,7 +142,8 @@ static void test_hostile_cases(void **state)
     json_t *ev;
 
     assert_true(n >= 30);
-    e2e_send_str(bg, "{\"id\":\"bg\",\"op\":\"generate\",\"prompt\":\"[delay=2]\",\"max_tokens\":40}\n");
+    e2e_send_str(
+            bg, "{\"id\":\"bg\",\"op\":\"generate\",\"prompt\":\"[delay=2]\",\"max_tokens\":40}\n");
     for (size_t i = 0; i < n; i++) {
         e2e_send(fd, cases[i].line, cases[i].len);
         expect_error(fd, cases[i].name, cases[i].code);
@@ -156,8 +182,10 @@ static void test_duplicate_id(void **state)
     int fd = e2e_raw(&d);
     json_t *ev;
 
-    e2e_send_str(fd, "{\"id\":\"same\",\"op\":\"generate\",\"prompt\":\"[delay=20]\",\"max_tokens\":20}\n"
-                     "{\"id\":\"same\",\"op\":\"generate\",\"prompt\":\"x\"}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":\"same\",\"op\":\"generate\",\"prompt\":\"[delay=20]\",\"max_tokens\":20}\n"
+            "{\"id\":\"same\",\"op\":\"generate\",\"prompt\":\"x\"}\n");
     for (;;) {
         ev = e2e_read(fd, 5000);
         assert_non_null(ev);

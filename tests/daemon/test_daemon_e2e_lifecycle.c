@@ -47,8 +47,10 @@ static void test_sigterm_finishes(void **state)
 
     e2e_start(&d, NULL, NULL);
     fd = e2e_raw(&d);
-    e2e_send_str(fd, "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=5]\",\"max_tokens\":100,\"lookahead\":false}\n"
-                     "{\"id\":\"queued\",\"op\":\"generate\",\"prompt\":\"x\"}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=5]\",\"max_tokens\":100,\"lookahead\":false}\n"
+            "{\"id\":\"queued\",\"op\":\"generate\",\"prompt\":\"x\"}\n");
     ev = e2e_read(fd, 5000); /* first token: running */
     assert_string_equal(e2e_str(ev, "event"), "token");
     json_decref(ev);
@@ -78,7 +80,9 @@ static void test_sigterm_grace_expires(void **state)
 
     e2e_start(&d, NULL, extra);
     fd = e2e_raw(&d);
-    e2e_send_str(fd, "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=10]\",\"max_tokens\":2000,\"lookahead\":false}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":\"run\",\"op\":\"generate\",\"prompt\":\"[delay=10]\",\"max_tokens\":2000,\"lookahead\":false}\n");
     ev = e2e_read(fd, 5000);
     json_decref(ev);
     kill(d.pid, SIGTERM);
@@ -193,7 +197,8 @@ static void test_sighup_reload(void **state)
     c = e2e_client(&d);
     f = fopen(d.conf, "w");
     assert_non_null(f);
-    fputs("[limits]\nmax_tokens = 77\nmax_queued_per_connection = 2\n[daemon]\nqueue_length = 5\n", f);
+    fputs("[limits]\nmax_tokens = 77\nmax_queued_per_connection = 2\n[daemon]\nqueue_length = 5\n",
+          f);
     fclose(f);
     kill(d.pid, SIGHUP);
     for (int i = 0; i < 100; i++) {
@@ -223,7 +228,7 @@ static void test_sighup_reload(void **state)
  * returns its exit status. */
 static int check_config(struct e2e *d, const char *text)
 {
-    const char *check[] = {"--check-config", NULL};
+    const char *check[] = { "--check-config", NULL };
     FILE *f = fopen(d->conf, "w");
 
     assert_non_null(f);
@@ -254,12 +259,9 @@ static void test_check_config_tuning(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigterm_finishes),
-        cmocka_unit_test(test_sigterm_grace_expires),
-        cmocka_unit_test(test_socket_activation),
-        cmocka_unit_test(test_stale_socket_replaced),
-        cmocka_unit_test(test_live_and_foreign_paths),
-        cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_sigterm_finishes),       cmocka_unit_test(test_sigterm_grace_expires),
+        cmocka_unit_test(test_socket_activation),      cmocka_unit_test(test_stale_socket_replaced),
+        cmocka_unit_test(test_live_and_foreign_paths), cmocka_unit_test(test_sighup_reload),
         cmocka_unit_test(test_check_config_tuning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

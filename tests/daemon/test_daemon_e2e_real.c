@@ -5,15 +5,15 @@
  * daemon carries on; cancel mid-stream; SIGTERM during a generation; the
  * tuning logged is the configured one, whatever LADE_MM says. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "e2e.h"
 
@@ -29,8 +29,9 @@ static struct e2e e;
  * LADE_* variables of the tools: a garbage LADE_MM must not matter. */
 static int setup(void **state)
 {
-    const char *extra[] = {"--model", MODEL, "--set", "model.context_length=256",
-                           "--set", "tuning.step_cache=16", NULL};
+    const char *extra[] = {
+        "--model", MODEL, "--set", "model.context_length=256", "--set", "tuning.step_cache=16", NULL
+    };
     e2e_init(&e);
     setenv("LADE_MM", "garbage", 1);
     e2e_spawn(&e, e2e_real_engine, extra, -1);
@@ -48,9 +49,10 @@ static int teardown(void **state)
 static void generate(int fd, const char *id, const char *lookahead, char *text, size_t cap)
 {
     char req[512];
-    snprintf(req, sizeof(req),
-             "{\"id\":\"%s\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"lookahead\":%s}\n",
-             id, lookahead);
+    snprintf(
+            req, sizeof(req),
+            "{\"id\":\"%s\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"lookahead\":%s}\n",
+            id, lookahead);
     e2e_send_str(fd, req);
     json_t *done = e2e_read_final(fd, id, text, cap);
     assert_non_null(done);
@@ -79,15 +81,19 @@ static void test_stop_strings(void **state)
 {
     int fd = e2e_raw(&e);
     char text[4096] = "";
-    e2e_send_str(fd, "{\"id\":\"s1\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
-                     "\"stop\":[\"amed\"]}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":\"s1\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+            "\"stop\":[\"amed\"]}\n");
     json_t *done = e2e_read_final(fd, "s1", text, sizeof(text));
     assert_non_null(done);
     assert_string_equal(e2e_str(done, "finish_reason"), "stop");
     assert_string_equal(text, ", there was a little girl n");
     json_decref(done);
-    e2e_send_str(fd, "{\"id\":\"s2\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
-                     "\"stop\":[\"zzz\",\"Lily\"],\"stream\":false,\"lookahead\":false}\n");
+    e2e_send_str(
+            fd,
+            "{\"id\":\"s2\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+            "\"stop\":[\"zzz\",\"Lily\"],\"stream\":false,\"lookahead\":false}\n");
     done = e2e_read_final(fd, "s2", NULL, 0);
     assert_non_null(done);
     assert_string_equal(e2e_str(done, "finish_reason"), "stop");
@@ -134,7 +140,8 @@ static void test_tuning_logged(void **state)
 static void test_sigterm_mid_generation(void **state)
 {
     int fd = e2e_raw(&e);
-    e2e_send_str(fd, "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n");
+    e2e_send_str(fd,
+                 "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n");
     json_t *first = e2e_read(fd, 30000);
     assert_non_null(first);
     json_decref(first);
@@ -153,10 +160,8 @@ static void test_sigterm_mid_generation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_greedy_text),
-        cmocka_unit_test(test_stop_strings),
-        cmocka_unit_test(test_tokenize_and_limits),
-        cmocka_unit_test(test_tuning_logged),
+        cmocka_unit_test(test_generate_greedy_text),   cmocka_unit_test(test_stop_strings),
+        cmocka_unit_test(test_tokenize_and_limits),    cmocka_unit_test(test_tuning_logged),
         cmocka_unit_test(test_sigterm_mid_generation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -32,7 +32,8 @@ static void test_bound(void **state)
 static void test_round_robin(void **state)
 {
     struct srv_queue q;
-    int *want[] = { &items[0], &items[5], &items[6], &items[1], &items[7], &items[2], &items[3], &items[4] };
+    int *want[] = { &items[0], &items[5], &items[6], &items[1],
+                    &items[7], &items[2], &items[3], &items[4] };
 
     assert_int_equal(srv_queue_init(&q, 16, 16), 0);
     for (int i = 0; i < 5; i++)

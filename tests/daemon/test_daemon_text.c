@@ -16,7 +16,10 @@ static void test_chat_detect(void **state)
 {
     assert_int_equal(srv_chat_detect(NULL), SRV_TMPL_NONE);
     assert_int_equal(srv_chat_detect("{{ bos_token }}{% for m in messages %}"), SRV_TMPL_NONE);
-    assert_int_equal(srv_chat_detect("{% if m['role'] == 'user' %}{{ '[INST] ' + m['content'] + ' [/INST]' }}"), SRV_TMPL_LLAMA2);
+    assert_int_equal(
+            srv_chat_detect(
+                    "{% if m['role'] == 'user' %}{{ '[INST] ' + m['content'] + ' [/INST]' }}"),
+            SRV_TMPL_LLAMA2);
     assert_int_equal(srv_chat_detect("{{'<|im_start|>' + m['role'] + '\n'}}"), SRV_TMPL_CHATML);
     assert_int_equal(srv_chat_detect("<|user|>\n{{ m }}</s>\n<|assistant|>"), SRV_TMPL_ZEPHYR);
 }
@@ -33,16 +36,21 @@ static char *render(enum srv_tmpl t, const struct ipc_message *m, uint32_t n, in
 static void test_chat_render(void **state)
 {
     struct ipc_message m[] = {
-        { IPC_ROLE_SYSTEM, "Be brief." }, { IPC_ROLE_USER, "Hi" },
-        { IPC_ROLE_ASSISTANT, "Hello" }, { IPC_ROLE_USER, "Bye" },
+        { IPC_ROLE_SYSTEM, "Be brief." },
+        { IPC_ROLE_USER, "Hi" },
+        { IPC_ROLE_ASSISTANT, "Hello" },
+        { IPC_ROLE_USER, "Bye" },
     };
     int r;
     char *s = render(SRV_TMPL_LLAMA2, m, 4, &r);
 
-    assert_string_equal(s, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]");
+    assert_string_equal(
+            s, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]");
     free(s);
     s = render(SRV_TMPL_CHATML, m, 2, &r);
-    assert_string_equal(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    assert_string_equal(
+            s,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     free(s);
     s = render(SRV_TMPL_ZEPHYR, m + 1, 1, &r);
     assert_string_equal(s, "<|user|>\nHi</s>\n<|assistant|>\n");
@@ -59,8 +67,11 @@ static void test_chat_render(void **state)
 static void test_stats(void **state)
 {
     struct srv_stats s = { .start_ns = 0 };
-    struct dec_result g = { .finish = DEC_FINISH_LENGTH, .n_tokens = 10,
-                            .stats = { .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 } };
+    struct dec_result g = {
+        .finish = DEC_FINISH_LENGTH,
+        .n_tokens = 10,
+        .stats = { .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 }
+    };
     char *prom;
     json_t *j;
 
@@ -76,7 +87,8 @@ static void test_stats(void **state)
     json_decref(j);
     prom = srv_stats_prometheus(&s, 1000000000);
     assert_non_null(prom);
-    assert_non_null(strstr(prom, "# TYPE lade_generated_tokens_total counter\nlade_generated_tokens_total 20\n"));
+    assert_non_null(strstr(
+            prom, "# TYPE lade_generated_tokens_total counter\nlade_generated_tokens_total 20\n"));
     assert_non_null(strstr(prom, "lade_requests_total{op=\"generate\"} 2\n"));
     assert_non_null(strstr(prom, "lade_generations_total{finish_reason=\"eos\"} 1\n"));
     assert_non_null(strstr(prom, "lade_tokens_per_step 2.5000\n"));

@@ -1,13 +1,13 @@
 /* dec_measure_row_cost_clock on the toy model's virtual clock (1 ms a step
  * plus row_ns a row): the figure it gives, the model left rewound, and its
  * refusals; dec_lookahead_choose and its fallback. */
+#include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
 
-#include <errno.h>
-#include <math.h>
+#include <cmocka.h>
 
 #include "decoding/dec.h"
 #include "toy.h"
@@ -16,7 +16,7 @@ static void test_cost_from_virtual_time(void **state)
 {
     (void)state;
     struct toy_cfg cfg = toy_cfg_default();
-    const uint64_t row_ns[] = {0, 10000, 250000, 1000000};
+    const uint64_t row_ns[] = { 0, 10000, 250000, 1000000 };
     for (size_t i = 0; i < sizeof(row_ns) / sizeof(row_ns[0]); i++) {
         struct toy *t = toy_new(&cfg);
         t->row_ns = row_ns[i];
@@ -26,7 +26,8 @@ static void test_cost_from_virtual_time(void **state)
          * one-row step: r / (1 ms + r) */
         double want = (double)row_ns[i] / (1e6 + (double)row_ns[i]);
         if (fabs(cost - want) > 1e-9)
-            fail_msg("row_ns %llu: cost %.9f, want %.9f", (unsigned long long)row_ns[i], cost, want);
+            fail_msg("row_ns %llu: cost %.9f, want %.9f", (unsigned long long)row_ns[i], cost,
+                     want);
         assert_int_equal(t->n_past, 0); /* rewound */
         assert_int_equal(t->violations, 0);
         /* 3 untimed steps, then 5 pairs */

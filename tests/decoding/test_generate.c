@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "toy.h"
@@ -25,7 +26,7 @@ static void test_plain_greedy(void **state)
     struct toy_cfg cfg = toy_cfg_default();
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[32], want[100];
@@ -55,7 +56,7 @@ static void test_trim_max_tokens(void **state)
     struct toy_cfg cfg = toy_cfg_default();
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[48], want[80];
@@ -79,7 +80,7 @@ static void test_trim_max_tokens(void **state)
 static void test_eos(void **state)
 {
     struct toy_cfg cfg = toy_cfg_default();
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[40], want[200];
@@ -117,7 +118,8 @@ static void test_eos(void **state)
 
 /* Expected result of a stop-string run, from the greedy text. */
 static void expect_stop(struct toy *t, const int32_t *want, uint32_t n, const char *const *stops,
-                        uint32_t n_stop, uint32_t *ret_tokens, int32_t *ret_tok, uint32_t *ret_bytes)
+                        uint32_t n_stop, uint32_t *ret_tokens, int32_t *ret_tok,
+                        uint32_t *ret_bytes)
 {
     char text[4096];
     uint32_t end[1024];
@@ -151,7 +153,7 @@ static void test_stop_strings(void **state)
     struct toy_cfg cfg = toy_cfg_default();
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[24], want[300];
@@ -170,11 +172,11 @@ static void test_stop_strings(void **state)
         }
         /* Stop strings cut from the text at varying offsets and lengths,
          * so they begin mid-token and straddle token boundaries. */
-        char s1[8] = {0}, s2[8] = {0};
+        char s1[8] = { 0 }, s2[8] = { 0 };
         size_t o1 = 10 + seed * 3, l1 = 2 + seed % 5;
         memcpy(s1, text + o1, l1);
         memcpy(s2, text + o1 + 7, 3);
-        const char *stops[] = {s1, s2, "zzzz"};
+        const char *stops[] = { s1, s2, "zzzz" };
         p.stop = stops;
         p.n_stop = 3;
         uint32_t exp_n, exp_bytes;
@@ -195,7 +197,7 @@ static void test_stop_strings(void **state)
     }
     assert_true(partial > 0 && partial < checked);
     /* Stop strings without text are refused. */
-    static const char *const fixed[] = {"ab"};
+    static const char *const fixed[] = { "ab" };
     p.stop = fixed;
     p.n_stop = 1;
     assert_int_equal(toy_run(t, s, prompt, 24, &p, false, &sink, &res), -EINVAL);
@@ -210,7 +212,7 @@ static void test_cancel(void **state)
     struct toy_cfg cfg = toy_cfg_default();
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {.cancel_after = 3};
+    struct toy_sink sink = { .cancel_after = 3 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[16];
@@ -230,7 +232,7 @@ static void test_context(void **state)
     cfg.n_ctx = 64;
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[80], want[80];
@@ -260,7 +262,7 @@ static void test_model_error(void **state)
     cfg.fail_step = 4;
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_params p = dec_params_default();
     int32_t prompt[16];
@@ -279,12 +281,12 @@ static void test_validation(void **state)
     cfg.max_rows = 40;
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = session(t);
-    struct toy_sink sink = {0};
+    struct toy_sink sink = { 0 };
     struct dec_result res;
     struct dec_caps caps = dec_caps_default();
     struct dec_params p = dec_params_default();
     char err[160];
-    int32_t prompt[8] = {2, 3, 4, 5, 6, 7, 8, 9};
+    int32_t prompt[8] = { 2, 3, 4, 5, 6, 7, 8, 9 };
     p.w = 33;
     assert_int_equal(dec_params_validate(&p, &caps, err, sizeof(err)), -EINVAL);
     assert_true(strstr(err, "max_w") != NULL);
@@ -298,7 +300,7 @@ static void test_validation(void **state)
     p.top_p = 0;
     assert_int_equal(dec_params_validate(&p, &caps, NULL, 0), -EINVAL);
     p = dec_params_default();
-    const char *empty[] = {""};
+    const char *empty[] = { "" };
     p.stop = empty;
     p.n_stop = 1;
     assert_int_equal(dec_params_validate(&p, &caps, err, sizeof(err)), -EINVAL);

@@ -12,11 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "toy.h"
 
-static const uint32_t configs[][3] = {{5, 15, 15}, {5, 7, 7}, {7, 10, 10}, {3, 4, 4}};
+static const uint32_t configs[][3] = { { 5, 15, 15 }, { 5, 7, 7 }, { 7, 10, 10 }, { 3, 4, 4 } };
 
 static struct dec_session *session(struct toy *t)
 {
@@ -133,7 +134,7 @@ static void test_reference_mode_and_bonus(void **state)
     struct dec_result res;
     int32_t prompt[64];
     for (uint32_t c = 0; c < 4; c++) {
-        double tpp[2] = {0, 0};
+        double tpp[2] = { 0, 0 };
         for (int mode = 0; mode < 2; mode++) {
             uint32_t reached_top = 0;
             for (uint64_t seed = 0; seed < 8; seed++) {
@@ -194,8 +195,8 @@ static void test_stats(void **state)
     assert_true(st->pool_size > 0);
     assert_true(st->step_ms_total >= 0 && st->prefill_ms >= 0);
     print_message("default (5,15,15): %u tokens in %u steps, %.2f tokens/pass, hit rate %.2f, "
-                  "pool %u\n", st->tokens, st->steps, st->tokens_per_pass, st->hit_rate,
-                  st->pool_size);
+                  "pool %u\n",
+                  st->tokens, st->steps, st->tokens_per_pass, st->hit_rate, st->pool_size);
     dec_session_free(s);
     toy_free(t);
 }
@@ -319,8 +320,8 @@ static void test_model_draws_equal_host_draws(void **state)
         assert_true(draws ? model->tops == tops : model->draws == drawn);
         hits += res.stats.hit_steps;
     }
-    print_message("model draws: %u draws, %u top-k rows, %u steps accepted candidate tokens\n", model->draws,
-                  model->tops, hits);
+    print_message("model draws: %u draws, %u top-k rows, %u steps accepted candidate tokens\n",
+                  model->draws, model->tops, hits);
     assert_int_equal(host->draws, 0);
     assert_int_equal(host->tops, 0);
     assert_true(hits > 50);
@@ -345,7 +346,7 @@ static uint32_t exact_first3(const struct toy *t, const int32_t *prompt, uint32_
     double pr[3][3];
     /* Depth-first over the three choices at each depth. */
     for (uint32_t a = 0; a < 27; a++) {
-        uint32_t pick[3] = {a / 9, (a / 3) % 3, a % 3};
+        uint32_t pick[3] = { a / 9, (a / 3) % 3, a % 3 };
         double p = 1;
         for (uint32_t d = 0; d < 3; d++) {
             toy_logits(t, ctx + n + d - 3, 3, n + d - 1, l);
@@ -396,7 +397,7 @@ static void test_chi_square_first_three(void **state)
     toy_prompt(t, 5, 140, prompt);
     uint32_t cells = exact_first3(t, prompt, 140, cell, prob);
     for (int la = 1; la >= 0; la--) {
-        uint32_t count[27] = {0}, hits = 0;
+        uint32_t count[27] = { 0 }, hits = 0;
         for (uint32_t i = 0; i < draws; i++) {
             struct dec_params p = dec_params_default();
             p.temperature = 1.0f;
@@ -423,8 +424,8 @@ static void test_chi_square_first_three(void **state)
             chi += (count[c] - e) * (count[c] - e) / e;
         }
         print_message("%s sampling: chi-square %.1f over %u cells (threshold 54.05), "
-                      "%u steps accepted a candidate\n", la ? "lookahead" : "plain", chi, cells,
-                      hits);
+                      "%u steps accepted a candidate\n",
+                      la ? "lookahead" : "plain", chi, cells, hits);
         assert_true(la ? hits > draws / 10 : hits == 0);
         assert_true(chi < 54.05);
     }

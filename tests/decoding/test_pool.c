@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "decoding/dec-internal.h"
@@ -22,7 +23,7 @@ static void test_cap_and_lru(void **state)
     struct dec_pool p;
     assert_int_equal(dec_pool_init(&p, 100, 4, 1000), 0);
     dec_pool_reset(&p, 3, 3);
-    int32_t t[4][3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10, 11, 12}};
+    int32_t t[4][3] = { { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 }, { 10, 11, 12 } };
     int32_t got[8];
     for (int i = 0; i < 3; i++)
         dec_pool_add(&p, 50, t[i]);
@@ -50,7 +51,7 @@ static void test_cap_and_lru(void **state)
     assert_int_equal(dec_pool_first(&p, 52), -1);
     assert_int_equal(p.n_entries, 4);
     /* Only the first len tokens of a tail count. */
-    int32_t longer[4] = {4, 5, 6, 99};
+    int32_t longer[4] = { 4, 5, 6, 99 };
     dec_pool_add(&p, 51, longer);
     assert_int_equal(firsts(&p, 51, got), 1);
     dec_pool_reset(&p, 3, 3);
@@ -65,7 +66,7 @@ static void test_arena_eviction(void **state)
     assert_int_equal(dec_pool_init(&p, 10, 2, 4), 0);
     dec_pool_reset(&p, 2, 8);
     for (int32_t k = 0; k < 6; k++) {
-        int32_t tail[2] = {k, k};
+        int32_t tail[2] = { k, k };
         dec_pool_add(&p, k, tail);
     }
     /* Four entries fit: the two added first are gone. */
@@ -83,7 +84,7 @@ static void test_add_all(void **state)
     struct dec_pool p;
     assert_int_equal(dec_pool_init(&p, 20, 4, 100), 0);
     dec_pool_reset(&p, 2, 15);
-    int32_t seq[] = {1, 2, 3, 1, 2, 4, 1, 2, 3};
+    int32_t seq[] = { 1, 2, 3, 1, 2, 4, 1, 2, 3 };
     dec_pool_add_all(&p, seq, 9);
     int32_t got[8];
     /* 3-grams keyed by 1: (2,3) (2,4) then (2,3) again -> refreshed. */
@@ -102,7 +103,7 @@ static void test_lookup(void **state)
 {
     const int32_t *c[2];
     /* ... 1 2 [3 4] ... 9 1 2 [5 6] ... 7 8 1 2 [7 7] ... 8 1 2 */
-    int32_t h[] = {1, 2, 3, 4, 0, 9, 1, 2, 5, 6, 0, 7, 8, 1, 2, 7, 7, 0, 8, 1, 2};
+    int32_t h[] = { 1, 2, 3, 4, 0, 9, 1, 2, 5, 6, 0, 7, 8, 1, 2, 7, 7, 0, 8, 1, 2 };
     uint32_t n = sizeof(h) / sizeof(h[0]);
     /* "8 1 2" matches three tokens at 12..14 (candidate 7 7); "x 1 2" two at
      * 6..7 (5 6, the later) and 0..1 (3 4). */
@@ -114,7 +115,7 @@ static void test_lookup(void **state)
     assert_int_equal(dec_lookup(h, n, 2, 9, c4), 3); /* at most 4 asked, 3 there */
     assert_true(c4[0] == h + 15 && c4[1] == h + 8 && c4[2] == h + 2);
     /* The same continuation twice counts once. */
-    int32_t d[] = {5, 1, 2, 3, 4, 6, 1, 2, 3, 4, 7, 1, 2, 8, 9, 0, 1, 2};
+    int32_t d[] = { 5, 1, 2, 3, 4, 6, 1, 2, 3, 4, 7, 1, 2, 8, 9, 0, 1, 2 };
     assert_int_equal(dec_lookup(d, sizeof(d) / sizeof(d[0]), 2, 2, c), 2);
     assert_true(c[0] == d + 13 && c[1] == d + 8);
     /* A candidate must lie wholly in the text: at len 4 only 1 2 3 4 6 /
@@ -122,7 +123,7 @@ static void test_lookup(void **state)
     assert_int_equal(dec_lookup(d, sizeof(d) / sizeof(d[0]), 4, 2, c), 2);
     assert_true(c[0] == d + 13 && c[1] == d + 8);
     /* One token of context is the pool's job: no candidates. */
-    int32_t e[] = {1, 5, 6, 7, 3, 1};
+    int32_t e[] = { 1, 5, 6, 7, 3, 1 };
     assert_int_equal(dec_lookup(e, 6, 2, 2, c), 0);
     assert_int_equal(dec_lookup(e, 2, 2, 2, c), 0);
     assert_int_equal(dec_lookup(h, n, 2, 0, c), 0);

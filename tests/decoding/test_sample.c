@@ -7,13 +7,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "decoding/dec-internal.h"
 
 #define V 8
 
-static const float base[V] = {1.0f, 3.0f, 2.5f, 0.0f, -1.0f, 2.0f, 3.0f, 0.5f};
+static const float base[V] = { 1.0f, 3.0f, 2.5f, 0.0f, -1.0f, 2.0f, 3.0f, 0.5f };
 
 static int32_t draw(struct dec_sampler *s, const struct dec_params *p, struct dec_rng *r,
                     const int32_t *hist, uint32_t n_hist)
@@ -35,7 +36,7 @@ static void test_greedy_and_penalty(void **state)
     assert_int_equal(draw(&s, &p, &r, NULL, 0), 1);
     p.repeat_penalty = 2.0f;
     assert_true(dec_sampler_needs_logits(&p));
-    int32_t hist[] = {1, 1, 6, 3};
+    int32_t hist[] = { 1, 1, 6, 3 };
     /* 1 and 6 halve to 1.5: 2.5 (id 2) wins; each token is penalised once. */
     assert_int_equal(draw(&s, &p, &r, hist, 4), 2);
     p.repeat_last_n = 1;
@@ -82,7 +83,7 @@ static void test_distribution(void **state)
     struct dec_sampler s;
     struct dec_rng r;
     struct dec_params p = dec_params_default();
-    uint32_t count[V] = {0};
+    uint32_t count[V] = { 0 };
     double prob[V], sum = 0;
     const uint32_t draws = 40000;
     assert_int_equal(dec_sampler_init(&s, V), 0);
@@ -114,15 +115,16 @@ static uint64_t lcg(uint64_t *x)
 
 static void test_draw_definition(void **state)
 {
-    static const uint32_t sizes[] = {1, 2, 127, 128, 129, 4095, 4096, 4097, 32000, 33000};
+    static const uint32_t sizes[] = { 1, 2, 127, 128, 129, 4095, 4096, 4097, 32000, 33000 };
     static float l[33000], w[33000];
     static double cum[33001];
     uint64_t x = 5;
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         uint32_t n = sizes[k];
         for (int trial = 0; trial < 40; trial++) {
-            struct dec_draw_params d = {.temperature = trial % 3 == 0 ? 0.6f : 1.0f,
-                                        .min_p = trial % 4 == 1 ? 0.02f : 0.0f, .penalty = 1.0f};
+            struct dec_draw_params d = { .temperature = trial % 3 == 0 ? 0.6f : 1.0f,
+                                         .min_p = trial % 4 == 1 ? 0.02f : 0.0f,
+                                         .penalty = 1.0f };
             float spread = trial % 2 ? 12.0f : 3.0f;
             for (uint32_t v = 0; v < n; v++)
                 l[v] = (float)lcg(&x) / (float)(1u << 31) * spread - spread / 2;
@@ -144,14 +146,14 @@ static void test_draw_definition(void **state)
         }
     }
     /* u = 0 takes the first token with weight; the draw reads only w's scratch. */
-    float two[2] = {-INFINITY, 0.0f}, scratch[3];
-    struct dec_draw_params d = {.temperature = 1.0f, .penalty = 1.0f};
+    float two[2] = { -INFINITY, 0.0f }, scratch[3];
+    struct dec_draw_params d = { .temperature = 1.0f, .penalty = 1.0f };
     assert_int_equal(dec_draw(two, 2, &d, 0, scratch, NULL), 1);
-    float bad[3] = {NAN, NAN, NAN};
+    float bad[3] = { NAN, NAN, NAN };
     assert_int_equal(dec_draw(bad, 3, &d, 123, scratch, NULL), 0);
-    float inf[3] = {1.0f, INFINITY, 2.0f};
+    float inf[3] = { 1.0f, INFINITY, 2.0f };
     assert_int_equal(dec_draw(inf, 3, &d, 0xffffff, scratch, NULL), 0);
-    float nan_mid[3] = {0.0f, NAN, 0.0f};
+    float nan_mid[3] = { 0.0f, NAN, 0.0f };
     for (uint32_t u = 0; u < 1u << 24; u += 1u << 20)
         assert_int_not_equal(dec_draw(nan_mid, 3, &d, u, scratch, NULL), 1);
 }
@@ -183,7 +185,8 @@ static float levels_mass(const float *w, const uint32_t *rank, uint32_t n, uint3
     float total = 0.0f;
     for (uint32_t g = 0; g < n; g += DEC_DRAW_BLOCK * DEC_DRAW_GROUP) {
         float gs = 0.0f;
-        for (uint32_t b = g; b < n && b < g + DEC_DRAW_BLOCK * DEC_DRAW_GROUP; b += DEC_DRAW_BLOCK) {
+        for (uint32_t b = g; b < n && b < g + DEC_DRAW_BLOCK * DEC_DRAW_GROUP;
+             b += DEC_DRAW_BLOCK) {
             float bs = 0.0f;
             for (uint32_t v = b; v < n && v < b + DEC_DRAW_BLOCK; v++)
                 bs += rank[v] < m ? w[v] : 0.0f;
@@ -194,8 +197,8 @@ static float levels_mass(const float *w, const uint32_t *rank, uint32_t n, uint3
     return total;
 }
 
-static int32_t sorted_top_p(const float *l, uint32_t n, const struct dec_draw_params *d, uint32_t u24,
-                            uint32_t *nucleus)
+static int32_t sorted_top_p(const float *l, uint32_t n, const struct dec_draw_params *d,
+                            uint32_t u24, uint32_t *nucleus)
 {
     static int32_t idx[33000];
     static uint32_t rank[33000];
@@ -233,8 +236,8 @@ static int32_t sorted_top_p(const float *l, uint32_t n, const struct dec_draw_pa
 
 static void test_top_p_nucleus(void **state)
 {
-    static const uint32_t sizes[] = {1, 2, 129, 5000, 32000};
-    static const float tops[] = {0.3f, 0.9f, 0.99f, 0.999f, 0.5f};
+    static const uint32_t sizes[] = { 1, 2, 129, 5000, 32000 };
+    static const float tops[] = { 0.3f, 0.9f, 0.99f, 0.999f, 0.5f };
     static float l[32000], work[32000], scratch[32000], scaled[32000];
     static int32_t order[32000];
     static uint32_t ids[32000];
@@ -247,8 +250,10 @@ static void test_top_p_nucleus(void **state)
         for (int trial = 0; trial < (n > 5000 ? 8 : 30); trial++) {
             float spread = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 6.0f : 25.0f;
             for (uint32_t v = 0; v < n; v++) {
-                l[v] = trial % 4 == 1 ? (float)(lcg(&x) % 7) : (float)lcg(&x) / (float)(1u << 31) * spread;
-                if (trial % 6 == 3) /* one token far above a crowd: the crowd holds much of the mass */
+                l[v] = trial % 4 == 1 ? (float)(lcg(&x) % 7) :
+                                        (float)lcg(&x) / (float)(1u << 31) * spread;
+                if (trial % 6 ==
+                    3) /* one token far above a crowd: the crowd holds much of the mass */
                     l[v] = v == n / 3 ? 12.0f : 0.0f;
                 if (trial % 6 == 5 && v % 13 == 4)
                     l[v] = v % 2 ? NAN : -INFINITY;
@@ -301,7 +306,8 @@ static void test_top_p_nucleus(void **state)
         }
         dec_sampler_done(&s);
     }
-    print_message("top-p: %u draws, %u cuts among ties, %u nuclei over 256 tokens\n", draws, ties_at_cut, big);
+    print_message("top-p: %u draws, %u cuts among ties, %u nuclei over 256 tokens\n", draws,
+                  ties_at_cut, big);
     assert_true(ties_at_cut > 3);
     assert_true(big > 3);
 }
@@ -323,7 +329,8 @@ static void test_top_k_candidates(void **state)
     for (int trial = 0; trial < 96; trial++) {
         for (uint32_t v = 0; v < N; v++) {
             uint32_t r = lcg(&x);
-            l[v] = trial % 3 == 0 ? (float)(r % 9) - 4.0f : (float)r / (float)(1u << 31) * 12.0f - 6.0f;
+            l[v] = trial % 3 == 0 ? (float)(r % 9) - 4.0f :
+                                    (float)r / (float)(1u << 31) * 12.0f - 6.0f;
             if (r % 97 == 0)
                 l[v] = r % 2 ? -0.0f : 0.0f;
         }
@@ -332,20 +339,24 @@ static void test_top_k_candidates(void **state)
         for (int i = 0; i < 40; i++)
             hist[i] = (int32_t)(lcg(&x) % N);
         struct dec_params p = dec_params_default();
-        p.temperature = trial % 4 == 0 ? 0.0f : trial % 4 == 1 ? 0.7f : trial % 4 == 2 ? 1.0f : 1.9f;
+        p.temperature = trial % 4 == 0 ? 0.0f :
+                        trial % 4 == 1 ? 0.7f :
+                        trial % 4 == 2 ? 1.0f :
+                                         1.9f;
         p.top_k = 1 + (uint32_t)(trial * 37) % DEC_TOPK_MAX;
         p.top_p = trial % 5 == 1 ? 0.6f : 1.0f;
         p.min_p = trial % 7 == 2 ? 0.1f : 0.0f;
         p.repeat_penalty = trial % 2 ? 1.4f : 1.0f;
         p.repeat_last_n = 1 + (uint32_t)trial % 40;
         assert_int_equal(dec_sampler_model_want(&p, N),
-                         p.temperature > 0 || p.repeat_penalty != 1.0f ? DEC_WANT_TOPK : DEC_WANT_NONE);
+                         p.temperature > 0 || p.repeat_penalty != 1.0f ? DEC_WANT_TOPK :
+                                                                         DEC_WANT_NONE);
         if (dec_sampler_model_want(&p, N) != DEC_WANT_TOPK)
             continue;
         struct dec_draw_params d = dec_sampler_draw_params(&p, N);
         /* The model's side: the penalty on the window's distinct tokens. */
         memcpy(pen, l, sizeof(l));
-        bool seen[N] = {false};
+        bool seen[N] = { false };
         for (uint32_t i = 40 - p.repeat_last_n; i < 40; i++)
             if (!seen[hist[i]]) {
                 seen[hist[i]] = true;
@@ -393,7 +404,7 @@ static void test_rng(void **state)
         assert_true(dec_rng_next(&a) == dec_rng_next(&b));
     dec_rng_seed(&b, 100);
     assert_false(dec_rng_next(&a) == dec_rng_next(&b));
-    uint32_t hits[5] = {0};
+    uint32_t hits[5] = { 0 };
     for (int i = 0; i < 5000; i++) {
         double u = dec_rng_uniform(&a);
         assert_true(u >= 0 && u < 1);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "decoding/dec.h"
@@ -13,7 +14,7 @@
 static void test_split_across_feeds(void **state)
 {
     struct dec_stop st;
-    const char *stops[] = {"END", "\n\nUser:"};
+    const char *stops[] = { "END", "\n\nUser:" };
     uint64_t at = 0;
     assert_int_equal(dec_stop_init(&st, 16), 0);
     dec_stop_reset(&st, stops, 2);
@@ -33,7 +34,7 @@ static void test_split_across_feeds(void **state)
 static void test_long_piece_and_earliest(void **state)
 {
     struct dec_stop st;
-    const char *stops[] = {"zz9", "b"};
+    const char *stops[] = { "zz9", "b" };
     char big[300];
     uint64_t at = 0;
     memset(big, 'a', sizeof(big));
@@ -74,7 +75,7 @@ static int64_t scan(const char *const *stops, uint32_t n, const char *text, uint
 /* The cases the daemon's own matcher was held to when it had one. */
 static void test_hold_back(void **state)
 {
-    const char *stops[] = {"END", "\n\n"};
+    const char *stops[] = { "END", "\n\n" };
     uint64_t safe;
 
     assert_int_equal(scan(stops, 2, "hello", &safe), -1);

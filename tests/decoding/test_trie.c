@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "decoding/dec-internal.h"
@@ -12,7 +13,7 @@ static void test_shared_prefix(void **state)
 {
     struct dec_trie t;
     assert_int_equal(dec_trie_init(&t, 11), 0);
-    int32_t a[] = {5, 6, 7}, b[] = {5, 6, 8}, c[] = {5, 9, 7}, d[] = {4, 6, 7};
+    int32_t a[] = { 5, 6, 7 }, b[] = { 5, 6, 8 }, c[] = { 5, 9, 7 }, d[] = { 4, 6, 7 };
     dec_trie_insert(&t, a, 3);
     dec_trie_insert(&t, b, 3);
     dec_trie_insert(&t, c, 3);
@@ -33,7 +34,7 @@ static void test_shared_prefix(void **state)
     assert_int_equal(t.node[t.node[t.root_child].sibling].token, 4);
     /* A candidate that might not fit is dropped whole (the session sizes
      * the trie for g candidates, so this never happens there). */
-    int32_t e[] = {1, 2, 3};
+    int32_t e[] = { 1, 2, 3 };
     dec_trie_insert(&t, e, 3);
     assert_int_equal(t.n, 9);
     assert_int_equal(dec_trie_child(&t, -1, 1), -1);

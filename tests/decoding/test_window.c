@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "decoding/dec-internal.h"
@@ -20,7 +21,7 @@ static uint32_t depth_of(const struct dec_row *rows, uint32_t i)
 /* Build, check the layout, and answer with argmax = 1000 + row. */
 static uint32_t build_and_check(struct dec_window *win, struct dec_row *rows, int32_t *argmax)
 {
-    rows[0] = (struct dec_row){7, -1, DEC_WANT_ARGMAX, 0};
+    rows[0] = (struct dec_row){ 7, -1, DEC_WANT_ARGMAX, 0 };
     dec_window_build(win, rows, 1);
     uint32_t n = 1 + dec_window_rows(win), max_depth = 0;
     for (uint32_t l = 0; l <= win->fill; l++) {
@@ -55,7 +56,7 @@ static void test_warmup_and_full(void **state)
     struct dec_rng rng;
     struct dec_row rows[64];
     int32_t argmax[64];
-    int32_t prompt[] = {10, 11, 12, 13, 14, 15, 16, 17};
+    int32_t prompt[] = { 10, 11, 12, 13, 14, 15, 16, 17 };
     assert_int_equal(dec_window_init(&win, 8, 16), 0);
     assert_int_equal(dec_pool_init(&pool, 4000, 7, 1000), 0);
     dec_pool_reset(&pool, N - 1, 15);
@@ -129,7 +130,7 @@ static void test_n3(void **state)
     struct dec_pool pool;
     struct dec_rng rng;
     struct dec_row rows[64];
-    int32_t argmax[64], prompt[] = {3, 4};
+    int32_t argmax[64], prompt[] = { 3, 4 };
     assert_int_equal(dec_window_init(&win, 3, 8), 0);
     assert_int_equal(dec_pool_init(&pool, 4000, 2, 100), 0);
     dec_pool_reset(&pool, 2, 4);

@@ -18,8 +18,14 @@ static uint64_t mix(uint64_t x)
 struct toy_cfg toy_cfg_default(void)
 {
     return (struct toy_cfg){
-        .n_vocab = 64, .n_ctx = 1024, .max_rows = 512, .eos = 1, .eos_pos = 0,
-        .sharp = 3.0f, .salt = 1, .fail_step = 0,
+        .n_vocab = 64,
+        .n_ctx = 1024,
+        .max_rows = 512,
+        .eos = 1,
+        .eos_pos = 0,
+        .sharp = 3.0f,
+        .salt = 1,
+        .fail_step = 0,
     };
 }
 
@@ -49,7 +55,8 @@ void toy_logits(const struct toy *t, const int32_t *ctx, uint32_t n, uint32_t po
     int32_t c = ctx[n - 1], b = n > 1 ? ctx[n - 2] : -1, a = n > 2 ? ctx[n - 3] : -1;
     int32_t p1, p2;
     prefs(t, a + 1, b + 1, c, &p1, &p2);
-    uint64_t h = mix(((uint64_t)(uint32_t)c << 32) ^ ((uint64_t)(uint32_t)b << 16) ^ (uint64_t)t->cfg.salt);
+    uint64_t h = mix(((uint64_t)(uint32_t)c << 32) ^ ((uint64_t)(uint32_t)b << 16) ^
+                     (uint64_t)t->cfg.salt);
     for (uint32_t v = 0; v < V; v++)
         out[v] = (float)(mix(h + v) >> 40) / (float)(1u << 24);
     out[p1] += t->cfg.sharp;
@@ -152,7 +159,8 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
         int32_t c3[3];
         uint32_t k = row_ctx(t, rows, (int32_t)i, c3);
         toy_logits(t, c3, k, t->n_past + t->depth[i], l);
-        ret_argmax[i] = rows[i].want && rows[i].want != DEC_WANT_TOPK ? toy_argmax(l, t->cfg.n_vocab) : -1;
+        ret_argmax[i] =
+                rows[i].want && rows[i].want != DEC_WANT_TOPK ? toy_argmax(l, t->cfg.n_vocab) : -1;
         if (rows[i].want == DEC_WANT_DRAW || rows[i].want == DEC_WANT_TOPK)
             toy_penalize(t, rows, (int32_t)i, l);
         if (rows[i].want == DEC_WANT_DRAW) {
@@ -161,8 +169,10 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
             t->draws++;
         }
         if (rows[i].want == DEC_WANT_TOPK) {
-            struct dec_cand *c = (struct dec_cand *)(void *)(ret_logits + (size_t)slot++ * t->cfg.n_vocab);
-            dec_top_k(l, t->cfg.n_vocab, t->draw.temperature, t->draw.top_k, c, l + t->cfg.n_vocab, idx);
+            struct dec_cand *c =
+                    (struct dec_cand *)(void *)(ret_logits + (size_t)slot++ * t->cfg.n_vocab);
+            dec_top_k(l, t->cfg.n_vocab, t->draw.temperature, t->draw.top_k, c, l + t->cfg.n_vocab,
+                      idx);
             t->tops++;
         }
         if (rows[i].want == DEC_WANT_LOGITS)
@@ -179,9 +189,9 @@ static int toy_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *
 static int toy_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct toy *t = ctx;
-    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1) || !(d->top_p >= 0 && d->top_p <= 1) ||
-        !(d->penalty > 0) ||
-        d->top_k > DEC_TOPK_MAX || 2 * d->top_k > t->cfg.n_vocab)
+    if (!(d->temperature > 0) || !(d->min_p >= 0 && d->min_p <= 1) ||
+        !(d->top_p >= 0 && d->top_p <= 1) || !(d->penalty > 0) || d->top_k > DEC_TOPK_MAX ||
+        2 * d->top_k > t->cfg.n_vocab)
         return -EINVAL;
     t->draw = *d;
     t->draw_set = true;
@@ -272,9 +282,17 @@ struct toy *toy_new(const struct toy_cfg *cfg)
         t->piece[v][len] = 0;
     }
     t->model = (struct dec_model){
-        .ctx = t, .n_vocab = cfg->n_vocab, .n_ctx = cfg->n_ctx, .max_rows = cfg->max_rows,
-        .bos = 0, .eos = cfg->eos, .prefill = toy_prefill, .step = toy_step,
-        .commit = toy_commit, .rewind = toy_rewind, .n_past = toy_n_past,
+        .ctx = t,
+        .n_vocab = cfg->n_vocab,
+        .n_ctx = cfg->n_ctx,
+        .max_rows = cfg->max_rows,
+        .bos = 0,
+        .eos = cfg->eos,
+        .prefill = toy_prefill,
+        .step = toy_step,
+        .commit = toy_commit,
+        .rewind = toy_rewind,
+        .n_past = toy_n_past,
         .set_draw = cfg->draws ? toy_set_draw : NULL,
     };
     return t;
@@ -291,8 +309,8 @@ void toy_free(struct toy *t)
     free(t);
 }
 
-uint32_t toy_greedy(const struct toy *t, const int32_t *prompt, uint32_t n_prompt,
-                    uint32_t max_new, int32_t *out)
+uint32_t toy_greedy(const struct toy *t, const int32_t *prompt, uint32_t n_prompt, uint32_t max_new,
+                    int32_t *out)
 {
     float *l = malloc(sizeof(float) * t->cfg.n_vocab);
     int32_t *all = malloc(sizeof(int32_t) * (n_prompt + max_new + 1));
@@ -348,6 +366,6 @@ int toy_run(struct toy *t, struct dec_session *s, const int32_t *prompt, uint32_
     uint32_t cancel_after = sink->cancel_after;
     memset(sink, 0, sizeof(*sink));
     sink->cancel_after = cancel_after;
-    struct dec_text text = {toy_piece, t};
+    struct dec_text text = { toy_piece, t };
     return dec_generate(s, prompt, n_prompt, p, with_text ? &text : NULL, toy_sink_emit, sink, res);
 }

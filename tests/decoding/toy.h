@@ -17,32 +17,32 @@ struct toy_cfg {
     uint32_t n_ctx;
     uint32_t max_rows;
     int32_t eos;
-    uint32_t eos_pos;   /* EOS becomes the argmax at positions >= eos_pos; 0 = never */
-    float sharp;        /* logit bonus of the preferred token */
-    uint64_t salt;      /* picks one language among many */
-    int fail_step;      /* step number (1-based) that returns -EIO; 0 = never */
-    bool draws;         /* offers set_draw: draws DRAW rows and answers TOPK rows itself, as a GPU model does */
+    uint32_t eos_pos; /* EOS becomes the argmax at positions >= eos_pos; 0 = never */
+    float sharp; /* logit bonus of the preferred token */
+    uint64_t salt; /* picks one language among many */
+    int fail_step; /* step number (1-based) that returns -EIO; 0 = never */
+    bool draws; /* offers set_draw: draws DRAW rows and answers TOPK rows itself, as a GPU model does */
 };
 
 struct toy {
     struct dec_model model;
     struct toy_cfg cfg;
-    int32_t *seq;           /* committed tokens */
+    int32_t *seq; /* committed tokens */
     uint32_t n_past;
-    struct dec_row *rows;   /* last step */
+    struct dec_row *rows; /* last step */
     uint32_t *depth;
     uint32_t n_rows;
     bool can_commit;
     uint32_t steps, rows_total, prefills, commits;
-    uint64_t clock_ns;      /* virtual time: 1 ms a step plus row_ns a row */
+    uint64_t clock_ns; /* virtual time: 1 ms a step plus row_ns a row */
     uint64_t row_ns;
     uint32_t violations;
-    char why[256];          /* first violation */
-    char (*piece)[8];       /* token text */
+    char why[256]; /* first violation */
+    char (*piece)[8]; /* token text */
     struct dec_draw_params draw; /* from set_draw */
     bool draw_set;
-    uint32_t draws;         /* DRAW rows drawn */
-    uint32_t tops;          /* TOPK rows answered */
+    uint32_t draws; /* DRAW rows drawn */
+    uint32_t tops; /* TOPK rows answered */
 };
 
 struct toy_cfg toy_cfg_default(void);
@@ -52,14 +52,13 @@ void toy_free(struct toy *t);
 void toy_logits(const struct toy *t, const int32_t *ctx, uint32_t n, uint32_t pos, float *out);
 int32_t toy_argmax(const float *l, uint32_t n);
 /* Plain greedy continuation computed without lade_decoding. */
-uint32_t toy_greedy(const struct toy *t, const int32_t *prompt, uint32_t n_prompt,
-                    uint32_t max_new, int32_t *out);
+uint32_t toy_greedy(const struct toy *t, const int32_t *prompt, uint32_t n_prompt, uint32_t max_new,
+                    int32_t *out);
 /* A prompt: a random start followed by the toy's own greedy text, so that
  * its n-grams are ones the model will produce again. */
 void toy_prompt(const struct toy *t, uint64_t seed, uint32_t n, int32_t *out);
 const char *toy_piece(void *user, int32_t id, size_t *ret_len);
 uint64_t toy_clock(void *user);
-
 
 /* Collects emitted tokens; cancels after cancel_after calls (0 = never). */
 struct toy_sink {

@@ -48,7 +48,9 @@ static void test_token_done(void **state)
     struct ipc_id id = { .present = true, .s = "r1" };
     int32_t toks[] = { 5, 6 };
     struct dec_result r = { .n_tokens = 10 };
-    r.stats = (struct dec_stats){ .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500 };
+    r.stats = (struct dec_stats){
+        .steps = 4, .draft_tokens = 20, .accepted_tokens = 6, .step_ms_total = 500
+    };
     size_t len;
     json_t *o = (tmp = ipc_event_token(&id, "a\nb\"", 4, toks, 2, &len), load_line(tmp, len));
 
@@ -70,7 +72,9 @@ static void test_result(void **state)
 {
     struct ipc_id id = { .present = true, .s = "q" };
     size_t len;
-    json_t *o = (tmp = ipc_event_result(&id, IPC_OP_HEALTH, json_pack("{s:s}", "status", "ok"), &len), load_line(tmp, len));
+    json_t *o =
+            (tmp = ipc_event_result(&id, IPC_OP_HEALTH, json_pack("{s:s}", "status", "ok"), &len),
+             load_line(tmp, len));
 
     assert_string_equal(json_string_value(json_object_get(o, "op")), "health");
     assert_string_equal(json_string_value(json_object_get(o, "event")), "result");

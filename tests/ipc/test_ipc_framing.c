@@ -86,11 +86,11 @@ static void test_utf8(void **state)
 {
     assert_true(ipc_utf8_is_valid("", 0));
     assert_true(ipc_utf8_is_valid("h\xc3\xa9 \xe2\x80\x94 \xf0\x9f\xa6\x8a", 12));
-    assert_false(ipc_utf8_is_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(ipc_utf8_is_valid("\xe0\x80\xaf", 3));     /* overlong */
-    assert_false(ipc_utf8_is_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(ipc_utf8_is_valid("\xc0\xaf", 2)); /* overlong */
+    assert_false(ipc_utf8_is_valid("\xe0\x80\xaf", 3)); /* overlong */
+    assert_false(ipc_utf8_is_valid("\xed\xa0\x80", 3)); /* surrogate */
     assert_false(ipc_utf8_is_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    assert_false(ipc_utf8_is_valid("\xc3", 1));             /* truncated */
+    assert_false(ipc_utf8_is_valid("\xc3", 1)); /* truncated */
     assert_false(ipc_utf8_is_valid("\x80", 1));
     assert_false(ipc_utf8_is_valid("\xff", 1));
 }

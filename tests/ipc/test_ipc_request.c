@@ -11,7 +11,9 @@
 
 #include "ipc/ipc.h"
 
-static const struct ipc_limits lim = { .max_text_bytes = 1000, .max_tokens = 512, .max_detok_tokens = 16 };
+static const struct ipc_limits lim = { .max_text_bytes = 1000,
+                                       .max_tokens = 512,
+                                       .max_detok_tokens = 16 };
 
 static int parse(const char *line, struct ipc_request *r, struct ipc_error *e)
 {
@@ -31,7 +33,8 @@ static const struct bad_case bad_cases[] = {
     { "\"op\"", IPC_ERR_BAD_JSON, NULL },
     { "{\"id\":1,\"id\":2,\"op\":\"info\"}", IPC_ERR_BAD_JSON, NULL },
     { "{\"id\":\"a\\u0000b\",\"op\":\"info\"}", IPC_ERR_BAD_JSON, NULL },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e999}", IPC_ERR_BAD_JSON, NULL },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e999}", IPC_ERR_BAD_JSON,
+      NULL },
     { "{\"id\":\"\xff\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
     { "{\"id\":\"\xc0\xaf\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
     { "{\"id\":\"\xed\xa0\x80\",\"op\":\"info\"}", IPC_ERR_BAD_UTF8, NULL },
@@ -40,52 +43,70 @@ static const struct bad_case bad_cases[] = {
     { "{\"id\":\"a\"}", IPC_ERR_MISSING_FIELD, "a" },
     { "{\"id\":\"a\",\"op\":5}", IPC_ERR_BAD_FIELD, "a" },
     { "{\"id\":\"a\",\"op\":\"fly\"}", IPC_ERR_UNKNOWN_OP, "a" },
-    { "{\"id\":\"a\",\"op\":\"fl\\ny\"}", IPC_ERR_UNKNOWN_OP, "a" }, /* fuzz: newline in the message */
+    { "{\"id\":\"a\",\"op\":\"fl\\ny\"}", IPC_ERR_UNKNOWN_OP,
+      "a" }, /* fuzz: newline in the message */
     { "{\"id\":\"a\",\"op\":\"info\",\"\\n\":1}", IPC_ERR_BAD_FIELD, "a" },
     { "{\"id\":{},\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
     { "{\"id\":\"\",\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
     { "{\"id\":-1,\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
-    { "{\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"op\":\"info\"}", IPC_ERR_BAD_FIELD, NULL },
+    { "{\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"op\":\"info\"}",
+      IPC_ERR_BAD_FIELD, NULL },
     { "{\"id\":1,\"v\":2,\"op\":\"info\"}", IPC_ERR_PROTOCOL_VERSION, "1" },
     { "{\"id\":1,\"v\":\"1\",\"op\":\"info\"}", IPC_ERR_PROTOCOL_VERSION, "1" },
     { "{\"id\":1,\"op\":\"info\",\"x\":1}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"generate\"}", IPC_ERR_MISSING_FIELD, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":7}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":513}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":1.5}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":-0.1}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":\"hot\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":0}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":513}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_tokens\":1.5}", IPC_ERR_BAD_FIELD,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":-0.1}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":\"hot\"}", IPC_ERR_BAD_FIELD,
+      "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1.01}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_k\":-1}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"min_p\":2}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"repeat_penalty\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"repeat_penalty\":0}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"seed\":-5}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"\"]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}",
+      IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[\"\"]}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":[1]}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stop\":{}}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":1}}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":3,\"q\":1}}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"g\":0}}", IPC_ERR_OUT_OF_RANGE, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":\"yes\"}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stream\":\"true\"}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":1}}",
+      IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"n\":3,\"q\":1}}",
+      IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":{\"g\":0}}",
+      IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"lookahead\":\"yes\"}", IPC_ERR_BAD_FIELD,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"stream\":\"true\"}", IPC_ERR_BAD_FIELD,
+      "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"max_token\":5}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"chat\"}", IPC_ERR_MISSING_FIELD, "1" },
     { "{\"id\":1,\"op\":\"chat\",\"messages\":[]}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"chat\",\"messages\":{}}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"chat\",\"messages\":[5]}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+      IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\"}]}", IPC_ERR_MISSING_FIELD, "1" },
     { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"content\":\"x\"}]}", IPC_ERR_MISSING_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"name\":\"y\"}]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"name\":\"y\"}]}",
+      IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"tokenize\"}", IPC_ERR_MISSING_FIELD, "1" },
     { "{\"id\":1,\"op\":\"tokenize\",\"text\":\"x\",\"add_bos\":1}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":\"abc\"}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[-1]}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1.5]}", IPC_ERR_BAD_FIELD, "1" },
-    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}", IPC_ERR_TOO_LARGE, "1" },
+    { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+      IPC_ERR_TOO_LARGE, "1" },
     { "{\"id\":1,\"op\":\"cancel\"}", IPC_ERR_MISSING_FIELD, "1" },
     { "{\"id\":1,\"op\":\"cancel\",\"target\":[]}", IPC_ERR_BAD_FIELD, "1" },
 };
@@ -98,7 +119,8 @@ static void test_bad_requests(void **state)
         struct ipc_error e;
         int k = parse(c->line, &r, &e);
         if (k != -EBADMSG || e.code != c->code)
-            print_error("case %zu '%s': got %d code %s (%s)\n", i, c->line, k, ipc_err_name(e.code), e.message);
+            print_error("case %zu '%s': got %d code %s (%s)\n", i, c->line, k, ipc_err_name(e.code),
+                        e.message);
         assert_int_equal(k, -EBADMSG);
         assert_int_equal(e.code, c->code);
         assert_true(strlen(e.message) > 0);
@@ -134,16 +156,18 @@ static void test_generate_defaults(void **state)
     assert_int_equal(r.params.max_tokens, 0);
     assert_true(r.stream);
     assert_false(r.lookahead_set);
-    assert_true(r.params.top_p == 1.0f && r.params.repeat_penalty == 1.0f && r.params.temperature == 0.0f);
+    assert_true(r.params.top_p == 1.0f && r.params.repeat_penalty == 1.0f &&
+                r.params.temperature == 0.0f);
     assert_false(r.has_seed);
     ipc_request_done(&r);
 }
 
 static void test_generate_full(void **state)
 {
-    const char *line = "{\"v\":1,\"id\":42,\"op\":\"generate\",\"prompt\":\"h\xc3\xa9\",\"max_tokens\":100,"
-                       "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"min_p\":0.05,\"repeat_penalty\":1.1,"
-                       "\"seed\":7,\"stop\":[\"\\n\\n\",\"END\"],\"lookahead\":{\"n\":4,\"w\":8,\"g\":6},\"stream\":false}";
+    const char *line =
+            "{\"v\":1,\"id\":42,\"op\":\"generate\",\"prompt\":\"h\xc3\xa9\",\"max_tokens\":100,"
+            "\"temperature\":0.7,\"top_k\":40,\"top_p\":0.9,\"min_p\":0.05,\"repeat_penalty\":1.1,"
+            "\"seed\":7,\"stop\":[\"\\n\\n\",\"END\"],\"lookahead\":{\"n\":4,\"w\":8,\"g\":6},\"stream\":false}";
     struct ipc_request r;
     struct ipc_error e;
 
@@ -162,7 +186,10 @@ static void test_generate_full(void **state)
     assert_false(r.stream);
     ipc_request_done(&r);
 
-    assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"\",\"lookahead\":false,\"stop\":\"x\"}", &r, &e), 0);
+    assert_int_equal(
+            parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"\",\"lookahead\":false,\"stop\":\"x\"}",
+                  &r, &e),
+            0);
     assert_true(r.lookahead_set && !r.params.lookahead);
     assert_int_equal(r.n_stop, 1);
     ipc_request_done(&r);
@@ -173,8 +200,11 @@ static void test_chat_and_others(void **state)
     struct ipc_request r;
     struct ipc_error e;
 
-    assert_int_equal(parse("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
-                           "{\"role\":\"user\",\"content\":\"u\"}]}", &r, &e), 0);
+    assert_int_equal(
+            parse("{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                  "{\"role\":\"user\",\"content\":\"u\"}]}",
+                  &r, &e),
+            0);
     assert_int_equal(r.n_messages, 2);
     assert_int_equal(r.messages[0].role, IPC_ROLE_SYSTEM);
     assert_string_equal(r.messages[1].content, "u");
@@ -217,9 +247,12 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_requests),     cmocka_unit_test(test_too_large_text),
-        cmocka_unit_test(test_generate_defaults), cmocka_unit_test(test_generate_full),
-        cmocka_unit_test(test_chat_and_others),  cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_too_large_text),
+        cmocka_unit_test(test_generate_defaults),
+        cmocka_unit_test(test_generate_full),
+        cmocka_unit_test(test_chat_and_others),
+        cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

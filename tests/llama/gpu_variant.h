@@ -17,12 +17,13 @@ static bool device_has_matrix_units(void)
 {
     char err[512];
     struct vkr_ctx *ctx;
-    struct vkr_ctx_opts o = {.device = getenv("LADE_DEVICE")};
+    struct vkr_ctx_opts o = { .device = getenv("LADE_DEVICE") };
     if (vkr_ctx_new(&o, &ctx, err, sizeof(err)))
         return false; /* the tests will say what is wrong */
     bool has = ctx->has_coopmat_nv;
     if (!has)
-        fprintf(stderr, "device '%s' has no VK_NV_cooperative_matrix f16 shape (matmul_cm.comp)\n", ctx->info.name);
+        fprintf(stderr, "device '%s' has no VK_NV_cooperative_matrix f16 shape (matmul_cm.comp)\n",
+                ctx->info.name);
     vkr_ctx_free(ctx);
     return has;
 }

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
 {
@@ -55,8 +55,10 @@ static int take_record(json_t *o, struct refdata_rec *rec)
     rec->greedy_text = strdup(json_string_value(text));
     if (!rec->id || !rec->greedy_text)
         return -ENOMEM;
-    if ((r = take_tokens(json_object_get(o, "prompt_tokens"), &rec->prompt_tokens, &rec->n_prompt)) < 0 ||
-        (r = take_tokens(json_object_get(o, "greedy_tokens"), &rec->greedy_tokens, &rec->n_greedy)) < 0)
+    if ((r = take_tokens(json_object_get(o, "prompt_tokens"), &rec->prompt_tokens,
+                         &rec->n_prompt)) < 0 ||
+        (r = take_tokens(json_object_get(o, "greedy_tokens"), &rec->greedy_tokens,
+                         &rec->n_greedy)) < 0)
         return r;
     return 0;
 }
@@ -80,7 +82,10 @@ static int add_line(struct refdata *d, const char *line, size_t lineno, char *re
     d->n++; /* counted even when half-filled, so that refdata_free frees it */
     json_decref(o);
     if (r == -EBADMSG)
-        return fail(reterr, errlen, r, "line %zu: missing or malformed id, prompt_tokens, greedy_tokens or greedy_text", lineno);
+        return fail(
+                reterr, errlen, r,
+                "line %zu: missing or malformed id, prompt_tokens, greedy_tokens or greedy_text",
+                lineno);
     if (r < 0)
         return fail(reterr, errlen, r, "out of memory");
     return 0;

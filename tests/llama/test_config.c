@@ -103,9 +103,19 @@ static void test_tensor_name(void **state)
 static struct llm_config good_config(void)
 {
     return (struct llm_config){
-        .n_ctx_train = 1024, .dim = 512, .n_layers = 6, .ffn = 1408, .n_heads = 8, .n_kv_heads = 4,
-        .head_dim = 64, .rope_dims = 64, .rope_theta = 10000.0f, .rms_eps = 1e-5f, .n_vocab = 4096,
-        .bos = 1, .eos = 2,
+        .n_ctx_train = 1024,
+        .dim = 512,
+        .n_layers = 6,
+        .ffn = 1408,
+        .n_heads = 8,
+        .n_kv_heads = 4,
+        .head_dim = 64,
+        .rope_dims = 64,
+        .rope_theta = 10000.0f,
+        .rms_eps = 1e-5f,
+        .n_vocab = 4096,
+        .bos = 1,
+        .eos = 2,
     };
 }
 
@@ -274,7 +284,7 @@ static void put_str(struct wbuf *w, const char *s)
 /* GGUF v3, default alignment 32, all tensors F32 filled with zeros. */
 static struct wbuf mini_write(const struct mini *m)
 {
-    struct wbuf w = {0};
+    struct wbuf w = { 0 };
     uint64_t off = 0;
 
     put(&w, "GGUF", 4);
@@ -421,7 +431,8 @@ static void test_mini_bad_tensors(void **state)
     m = mini_model(), mini_drop_t(&m, "output_norm.weight");
     expect_load(&m, -ENOENT, "'output_norm.weight'");
     m = mini_model(), mini_t(&m, "blk.0.attn_k.weight")->ne1 = 8;
-    expect_load(&m, -EINVAL, "tensor 'blk.0.attn_k.weight' has shape [8, 8, 1, 1], expected [8, 4]");
+    expect_load(&m, -EINVAL,
+                "tensor 'blk.0.attn_k.weight' has shape [8, 8, 1, 1], expected [8, 4]");
     /* transposed: GGUF ne[0] is the input length */
     m = mini_model(), mini_t(&m, "blk.0.ffn_down.weight")->ne0 = 8;
     mini_t(&m, "blk.0.ffn_down.weight")->ne1 = 16;
@@ -438,14 +449,10 @@ static void test_mini_bad_tensors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stories260k),
-        cmocka_unit_test(test_kernelc_f16),
-        cmocka_unit_test(test_kernelc_q4_k_m),
-        cmocka_unit_test(test_tensor_name),
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_mini_ok),
-        cmocka_unit_test(test_mini_bad_metadata),
-        cmocka_unit_test(test_mini_bad_tensors),
+        cmocka_unit_test(test_stories260k),       cmocka_unit_test(test_kernelc_f16),
+        cmocka_unit_test(test_kernelc_q4_k_m),    cmocka_unit_test(test_tensor_name),
+        cmocka_unit_test(test_validate),          cmocka_unit_test(test_mini_ok),
+        cmocka_unit_test(test_mini_bad_metadata), cmocka_unit_test(test_mini_bad_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

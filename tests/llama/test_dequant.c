@@ -83,10 +83,10 @@ static void test_f16_known_values(void **state)
 
     assert_int_equal(llm_f32_to_f16(65504.0f), 0x7bff);
     assert_int_equal(llm_f32_to_f16(65519.99f), 0x7bff); /* below the midpoint to 65536 */
-    assert_int_equal(llm_f32_to_f16(65520.0f), 0x7c00);  /* tie, even is "65536" = inf */
+    assert_int_equal(llm_f32_to_f16(65520.0f), 0x7c00); /* tie, even is "65536" = inf */
     assert_int_equal(llm_f32_to_f16(1e10f), 0x7c00);
     assert_int_equal(llm_f32_to_f16(-INFINITY), 0xfc00);
-    assert_int_equal(llm_f32_to_f16(0x1p-25f), 0x0000);  /* tie with 0, even is 0 */
+    assert_int_equal(llm_f32_to_f16(0x1p-25f), 0x0000); /* tie with 0, even is 0 */
     assert_int_equal(llm_f32_to_f16(0x1.000002p-25f), 0x0001);
     assert_int_equal(llm_f32_to_f16(0x1.8p-24f), 0x0002); /* 1.5 units, tie to even 2 */
     assert_int_equal(llm_f32_to_f16(0x1p-26f), 0x0000);
@@ -168,7 +168,7 @@ static void put16(uint8_t *p, uint16_t v)
 
 static void test_block_q4_1_q5_0_q5_1(void **state)
 {
-    uint8_t b4[20] = {0}, b5[24] = {0}, b50[22] = {0};
+    uint8_t b4[20] = { 0 }, b5[24] = { 0 }, b50[22] = { 0 };
     float y[32];
     float d = 0.125f, m = -1.5f;
 
@@ -199,9 +199,9 @@ static void test_block_q4_1_q5_0_q5_1(void **state)
 
 static void test_rows_f16_bf16_f32(void **state)
 {
-    const uint8_t h[6] = {0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00}; /* 1, -2, 2^-24 */
-    const uint8_t bf[4] = {0x80, 0x3f, 0x40, 0xc0};            /* 1, -3 */
-    const float f[2] = {0.5f, -0.25f};
+    const uint8_t h[6] = { 0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00 }; /* 1, -2, 2^-24 */
+    const uint8_t bf[4] = { 0x80, 0x3f, 0x40, 0xc0 }; /* 1, -3 */
+    const float f[2] = { 0.5f, -0.25f };
     float y[3];
 
     assert_int_equal(llm_dequant_row(LLM_GGML_F16, h, y, 3), 0);
@@ -227,7 +227,7 @@ static void pack_k_scale(uint8_t *s, int j, int sc, int mn)
 
 static void test_block_q5_k(void **state)
 {
-    uint8_t b[176] = {0};
+    uint8_t b[176] = { 0 };
     float y[256];
     float d = 0.0078125f, dmin = 0.03125f;
 
@@ -237,15 +237,16 @@ static void test_block_q5_k(void **state)
         pack_k_scale(b + 4, s, 63 - 5 * s, 7 * s + 1);
     for (int i = 0; i < 256; i++) {
         int q = (i * 13 + 7) & 31;
-        int s = i / 32, l = i % 32;         /* sub-block s, element l */
-        int byte = 48 + 32 * (s / 2) + l;   /* group s/2 of qs */
+        int s = i / 32, l = i % 32; /* sub-block s, element l */
+        int byte = 48 + 32 * (s / 2) + l; /* group s/2 of qs */
         b[byte] |= (uint8_t)((q & 15) << (s % 2 ? 4 : 0));
         b[16 + l] |= (uint8_t)((q >> 4) << s); /* fifth bit: bit s of qh[l] */
     }
     assert_int_equal(llm_dequant_row(LLM_GGML_Q5_K, b, y, 256), 0);
     for (int i = 0; i < 256; i++) {
         int s = i / 32;
-        float want = (d * (float)(63 - 5 * s)) * (float)((i * 13 + 7) & 31) - dmin * (float)(7 * s + 1);
+        float want =
+                (d * (float)(63 - 5 * s)) * (float)((i * 13 + 7) & 31) - dmin * (float)(7 * s + 1);
         if (y[i] != want)
             fail_msg("Q5_K element %d: %g, want %g", i, (double)y[i], (double)want);
     }
@@ -253,7 +254,7 @@ static void test_block_q5_k(void **state)
 
 static void test_row_errors(void **state)
 {
-    uint8_t b[256] = {0};
+    uint8_t b[256] = { 0 };
     float y[64];
 
     assert_int_equal(llm_dequant_row(LLM_GGML_Q2_K, b, y, 256), -ENOTSUP);
@@ -346,7 +347,8 @@ static void check_record(const struct llm_gguf *g, struct bin *b, const char *mo
 
     double s = 0, ss = 0, sabs = 0;
     for (uint32_t r = 0; r < nrows; r++) {
-        assert_int_equal(llm_dequant_row(type, (const uint8_t *)t->data + r * row_bytes, row, ncols), 0);
+        assert_int_equal(
+                llm_dequant_row(type, (const uint8_t *)t->data + r * row_bytes, row, ncols), 0);
         for (uint32_t c = 0; c < ncols; c++) {
             s += row[c];
             ss += (double)row[c] * row[c];
@@ -354,7 +356,8 @@ static void check_record(const struct llm_gguf *g, struct bin *b, const char *mo
         }
     }
     if (fabs(s - sum) > 1e-9 * sabs || fabs(ss - sumsq) > 1e-9 * ss)
-        fail_msg("%s %s: sum %.12g / %.12g, sum of squares %.12g / %.12g", model, name, s, sum, ss, sumsq);
+        fail_msg("%s %s: sum %.12g / %.12g, sum of squares %.12g / %.12g", model, name, s, sum, ss,
+                 sumsq);
     free(row);
     free(want);
 }
@@ -362,10 +365,12 @@ static void check_record(const struct llm_gguf *g, struct bin *b, const char *mo
 static void check_model(const char *quant)
 {
     char gpath[512], bpath[512], err[LLM_GGUF_ERR_MAX];
-    snprintf(gpath, sizeof(gpath), "%s/models/kernelc-22m/kernelc-22m-%s.gguf", LADE_SHARED_DIR, quant);
-    snprintf(bpath, sizeof(bpath), "%s/models/kernelc-22m/kernelc-22m-%s.dequant.bin", LADE_SHARED_DIR, quant);
+    snprintf(gpath, sizeof(gpath), "%s/models/kernelc-22m/kernelc-22m-%s.gguf", LADE_SHARED_DIR,
+             quant);
+    snprintf(bpath, sizeof(bpath), "%s/models/kernelc-22m/kernelc-22m-%s.dequant.bin",
+             LADE_SHARED_DIR, quant);
 
-    struct bin b = {0};
+    struct bin b = { 0 };
     b.data = slurp(bpath, &b.size);
     if (!b.data) {
         print_message("skipping: %s not readable (../shared absent?)\n", bpath);
@@ -376,7 +381,7 @@ static void check_model(const char *quant)
     if (r < 0)
         fail_msg("%s: %s", gpath, err);
 
-    int records = 0, types[64] = {0};
+    int records = 0, types[64] = { 0 };
     while (b.off < b.size) {
         check_record(g, &b, quant, types);
         records++;

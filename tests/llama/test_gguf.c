@@ -88,13 +88,13 @@ struct tdesc {
 };
 
 /* Descriptor shorthands: auto offset, and fixed offset. */
-#define TD(name, nd, type, ...)                                                                    \
-    {                                                                                              \
-        name, nd, {__VA_ARGS__}, type, false, 0                                                    \
+#define TD(name, nd, type, ...)                   \
+    {                                             \
+        name, nd, { __VA_ARGS__ }, type, false, 0 \
     }
-#define TDO(name, nd, type, off, ...)                                                              \
-    {                                                                                              \
-        name, nd, {__VA_ARGS__}, type, true, off                                                   \
+#define TDO(name, nd, type, off, ...)              \
+    {                                              \
+        name, nd, { __VA_ARGS__ }, type, true, off \
     }
 
 struct fdesc {
@@ -114,7 +114,7 @@ struct marks {
 
 static const struct tdesc std_tensors[] = {
     TD("a", 2, 0, 8, 2), /* F32: 64 bytes */
-    TD("b", 1, 8, 32),   /* Q8_0: 34 bytes */
+    TD("b", 1, 8, 32), /* Q8_0: 34 bytes */
 };
 
 /* Bytes of a tensor, for the few types the writer lays out; ggml's block
@@ -127,11 +127,20 @@ static uint64_t tsize(const struct tdesc *t)
         if (__builtin_mul_overflow(n, t->ne[d], &n))
             return 0;
     switch (t->type) {
-    case 0: blk = 1, bytes = 4; break;
-    case 1: blk = 1, bytes = 2; break;
-    case 2: blk = 32, bytes = 18; break;
-    case 8: blk = 32, bytes = 34; break;
-    default: return 0;
+    case 0:
+        blk = 1, bytes = 4;
+        break;
+    case 1:
+        blk = 1, bytes = 2;
+        break;
+    case 2:
+        blk = 32, bytes = 18;
+        break;
+    case 8:
+        blk = 32, bytes = 34;
+        break;
+    default:
+        return 0;
     }
     if (n % blk || n > (1ull << 40))
         return 0;
@@ -173,11 +182,11 @@ static void build(struct gw *w, const struct fdesc *d, struct marks *ret_m)
 {
     const struct tdesc *t = d->t ? d->t : std_tensors;
     uint32_t n_t = d->t ? d->n_t : 2;
-    uint64_t align = d->has_align && d->align && !(d->align & (d->align - 1)) && d->align <= 4096
-                         ? d->align
-                         : 32;
+    uint64_t align = d->has_align && d->align && !(d->align & (d->align - 1)) && d->align <= 4096 ?
+                             d->align :
+                             32;
     uint64_t off[8], end = 0, next = 0;
-    struct marks m = {0};
+    struct marks m = { 0 };
 
     memset(w, 0, sizeof(*w));
     gw_bytes(w, "GGUF", 4);
@@ -215,7 +224,7 @@ static void build(struct gw *w, const struct fdesc *d, struct marks *ret_m)
 
 static void build_std(struct gw *w)
 {
-    build(w, &(struct fdesc){0}, NULL);
+    build(w, &(struct fdesc){ 0 }, NULL);
 }
 
 /* ---- parse helpers ---- */
@@ -301,7 +310,7 @@ static void test_stories260k_metadata(void **state)
     assert_int_equal(llm_gguf_get_u32(g, "llama.feed_forward_length", &u, err, sizeof(err)), 0);
     assert_int_equal(u, 172);
     assert_int_equal(
-        llm_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &f, err, sizeof(err)), 0);
+            llm_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &f, err, sizeof(err)), 0);
     assert_float_equal(f, 1e-5f, 1e-9f);
     assert_null(llm_gguf_find_kv(g, "llama.nonexistent"));
     llm_gguf_free(g);
@@ -332,8 +341,9 @@ static void test_stories260k_vocab(void **state)
     assert_true(str_eq(s, "<0x00>"));
     assert_int_equal(llm_gguf_arr_str(g, tok, 511, &s), 0);
     assert_int_equal(llm_gguf_arr_str(g, tok, 512, &s), -ERANGE);
-    assert_int_equal(
-        llm_gguf_get_arr(g, "tokenizer.ggml.scores", LLM_GGUF_F32, &arr, &n, err, sizeof(err)), 0);
+    assert_int_equal(llm_gguf_get_arr(g, "tokenizer.ggml.scores", LLM_GGUF_F32, &arr, &n, err,
+                                      sizeof(err)),
+                     0);
     assert_int_equal(n, 512);
     memcpy(&f, (const char *)arr + 403 * 4, 4);
     assert_float_equal(f, -144.0f, 0.0f);
@@ -488,7 +498,7 @@ static void test_built_valid(void **state)
     free(w.p);
 
     /* A custom alignment moves the data section and the offsets with it. */
-    build(&w, &(struct fdesc){.has_align = true, .align = 128}, NULL);
+    build(&w, &(struct fdesc){ .has_align = true, .align = 128 }, NULL);
     g = parse_ok(&w, &copy);
     assert_int_equal(llm_gguf_alignment(g), 128);
     assert_int_equal(llm_gguf_data_offset(g) % 128, 0);
@@ -533,7 +543,7 @@ static void test_built_limits(void **state)
     struct llm_gguf_str s;
 
     memset(long_name, 'b', 255);
-    build(&w, &(struct fdesc){.extra = extra_valid, .n_extra = 2, .t = t_long_name, .n_t = 3},
+    build(&w, &(struct fdesc){ .extra = extra_valid, .n_extra = 2, .t = t_long_name, .n_t = 3 },
           NULL);
     struct llm_gguf *g = parse_ok(&w, &copy);
     const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "test.deep");
@@ -656,84 +666,86 @@ struct mcase {
 };
 
 #define T_A TD("a", 2, 0, 8, 2)
-#define EX(fn) .d = {.extra = (fn), .n_extra = 1}
+#define EX(fn) .d = { .extra = (fn), .n_extra = 1 }
 
 static const struct mcase cases[] = {
-    {"bad magic", .patch = P_MAGIC, .rc = -EBADMSG, .phrase = "header: bad magic"},
-    {"version 1", .patch = P_VERSION, .patch_val = 1, .rc = -ENOTSUP,
-     .phrase = "version 1 is not supported"},
-    {"version 4", .patch = P_VERSION, .patch_val = 4, .rc = -ENOTSUP,
-     .phrase = "unsupported GGUF version 4"},
-    {"big-endian", .patch = P_VERSION, .patch_val = 0x03000000, .rc = -ENOTSUP,
-     .phrase = "big-endian"},
-    {"huge n_kv", .patch = P_N_KV, .patch_val = 1ull << 40, .rc = -EBADMSG,
-     .phrase = "n_kv 1099511627776 cannot fit"},
-    {"huge n_tensors", .patch = P_N_TENSORS, .patch_val = UINT64_MAX, .rc = -EBADMSG,
-     .phrase = "n_tensors 18446744073709551615 cannot fit"},
-    {"string past end", EX(x_huge_string), .rc = -EBADMSG,
-     .phrase = "key 'test.s': string value of 1099511627776 bytes runs past the end"},
-    {"string length 2^64-1", EX(x_string_max), .rc = -EBADMSG, .phrase = "runs past the end"},
-    {"array byte size overflow", EX(x_arr_overflow), .rc = -EBADMSG,
-     .phrase = "key 'test.a': array of 2305843009213693952 u64 elements: byte size overflows"},
-    {"array past end", EX(x_arr_past_end), .rc = -EBADMSG,
-     .phrase = "array of 1000 u32 elements (4000 bytes) runs past the end"},
-    {"string array count", EX(x_strs_huge), .rc = -EBADMSG, .phrase = "strings cannot fit"},
-    {"array of arrays count", EX(x_arrs_huge), .rc = -EBADMSG, .phrase = "arrays cannot fit"},
-    {"nested too deep", EX(x_nested_too_deep), .rc = -EBADMSG,
-     .phrase = "arrays nested deeper than 8"},
-    {"unknown value type", EX(x_unknown_vtype), .rc = -EBADMSG,
-     .phrase = "key 'test.x': unknown value type 13"},
-    {"unknown element type", EX(x_unknown_etype), .rc = -EBADMSG,
-     .phrase = "unknown array element type 99"},
-    {"bool 2", EX(x_bad_bool), .rc = -EBADMSG, .phrase = "bool value 2 is neither"},
-    {"empty key", EX(x_empty_key), .rc = -EBADMSG, .phrase = "key/value 4: key length 0 not in"},
-    {"key too long", EX(x_long_key), .rc = -EBADMSG, .phrase = "key length 65536 not in 1..65535"},
-    {"duplicate key", EX(x_dup_key), .rc = -EBADMSG, .phrase = "key 'test.u32': duplicate key"},
-    {"control bytes in key", .d = {.extra = x_newline_key, .n_extra = 2}, .rc = -EBADMSG,
-     .phrase = "key 'test.??[31m': duplicate key"},
-    {"alignment 0", .d = {.has_align = true, .align = 0}, .rc = -EBADMSG,
-     .phrase = "key 'general.alignment': 0 is not a nonzero power of two"},
-    {"alignment 48", .d = {.has_align = true, .align = 48}, .rc = -EBADMSG,
-     .phrase = "48 is not a nonzero power of two"},
-    {"alignment 2^31", .d = {.has_align = true, .align = 1u << 31}, .rc = -EBADMSG,
-     .phrase = "exceeds the largest sane alignment"},
-    {"alignment as string", EX(x_align_str), .rc = -EBADMSG, .phrase = "type string, expected u32"},
-    {"unknown tensor type", .t = {T_A, TD("b", 1, 4, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': unknown ggml type 4"},
-    {"tensor type 31", .t = {T_A, TD("b", 1, 31, 32)}, .rc = -EBADMSG,
-     .phrase = "unknown ggml type 31"},
-    {"zero dimension", .t = {T_A, TD("b", 2, 0, 32, 0)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': dimension 1 is 0"},
-    {"n_dims 0", .t = {T_A, TD("b", 0, 0, 0)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': n_dims 0 not in 1..4"},
-    {"n_dims 5", .t = {T_A, TD("b", 5, 0, 1, 1, 1, 1)}, .rc = -EBADMSG,
-     .phrase = "n_dims 5 not in 1..4"},
-    {"dims product overflow", .t = {T_A, TD("b", 2, 0, 1ull << 32, 1ull << 32)}, .rc = -EBADMSG,
-     .phrase = "element count overflows at dimension 1"},
-    {"dims product > int64", .t = {T_A, TD("b", 3, 0, 1ull << 31, 1ull << 31, 2)}, .rc = -EBADMSG,
-     .phrase = "element count overflows"},
-    {"byte size overflow", .t = {T_A, TD("b", 1, 0, 1ull << 62)}, .rc = -EBADMSG,
-     .phrase = "byte size of 4611686018427387904 f32 elements overflows"},
-    {"row not a multiple of block", .t = {T_A, TD("b", 2, 8, 48, 2)}, .rc = -EBADMSG,
-     .phrase = "row length 48 is not a multiple of the q8_0 block size 32"},
-    {"offset misaligned", .t = {T_A, TDO("b", 1, 8, 65, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': offset 65 not aligned to 32"},
-    {"offset past end", .t = {T_A, TDO("b", 1, 8, 1ull << 40, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': data at offset 1099511627776 of 34 bytes runs past the end"},
-    {"offset near 2^64", .t = {T_A, TDO("b", 1, 8, UINT64_MAX - 31, 32)}, .rc = -EBADMSG,
-     .phrase = "runs past the end"},
-    {"data ends past file", .d = {.data_len = 98}, .t = {T_A, TDO("b", 1, 8, 64, 64)},
-     .rc = -EBADMSG,
-     .phrase =
-         "data at offset 64 of 68 bytes runs past the end of the file (data section is 98 bytes)"},
-    {"overlapping tensors", .t = {T_A, TDO("b", 1, 8, 32, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 'b': data [32, 66) overlaps tensor 'a' [0, 64)"},
-    {"duplicate tensor names", .t = {T_A, TD("a", 1, 8, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 'a': duplicate tensor name (tensors 0 and 1)"},
-    {"empty tensor name", .t = {T_A, TD("", 1, 8, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 1: empty tensor name"},
-    {"tensor name too long", .t = {T_A, TD("b", 1, 8, 32)}, .rc = -EBADMSG,
-     .phrase = "tensor 1: name of 256 bytes exceeds 255"},
+    { "bad magic", .patch = P_MAGIC, .rc = -EBADMSG, .phrase = "header: bad magic" },
+    { "version 1", .patch = P_VERSION, .patch_val = 1, .rc = -ENOTSUP,
+      .phrase = "version 1 is not supported" },
+    { "version 4", .patch = P_VERSION, .patch_val = 4, .rc = -ENOTSUP,
+      .phrase = "unsupported GGUF version 4" },
+    { "big-endian", .patch = P_VERSION, .patch_val = 0x03000000, .rc = -ENOTSUP,
+      .phrase = "big-endian" },
+    { "huge n_kv", .patch = P_N_KV, .patch_val = 1ull << 40, .rc = -EBADMSG,
+      .phrase = "n_kv 1099511627776 cannot fit" },
+    { "huge n_tensors", .patch = P_N_TENSORS, .patch_val = UINT64_MAX, .rc = -EBADMSG,
+      .phrase = "n_tensors 18446744073709551615 cannot fit" },
+    { "string past end", EX(x_huge_string), .rc = -EBADMSG,
+      .phrase = "key 'test.s': string value of 1099511627776 bytes runs past the end" },
+    { "string length 2^64-1", EX(x_string_max), .rc = -EBADMSG, .phrase = "runs past the end" },
+    { "array byte size overflow", EX(x_arr_overflow), .rc = -EBADMSG,
+      .phrase = "key 'test.a': array of 2305843009213693952 u64 elements: byte size overflows" },
+    { "array past end", EX(x_arr_past_end), .rc = -EBADMSG,
+      .phrase = "array of 1000 u32 elements (4000 bytes) runs past the end" },
+    { "string array count", EX(x_strs_huge), .rc = -EBADMSG, .phrase = "strings cannot fit" },
+    { "array of arrays count", EX(x_arrs_huge), .rc = -EBADMSG, .phrase = "arrays cannot fit" },
+    { "nested too deep", EX(x_nested_too_deep), .rc = -EBADMSG,
+      .phrase = "arrays nested deeper than 8" },
+    { "unknown value type", EX(x_unknown_vtype), .rc = -EBADMSG,
+      .phrase = "key 'test.x': unknown value type 13" },
+    { "unknown element type", EX(x_unknown_etype), .rc = -EBADMSG,
+      .phrase = "unknown array element type 99" },
+    { "bool 2", EX(x_bad_bool), .rc = -EBADMSG, .phrase = "bool value 2 is neither" },
+    { "empty key", EX(x_empty_key), .rc = -EBADMSG, .phrase = "key/value 4: key length 0 not in" },
+    { "key too long", EX(x_long_key), .rc = -EBADMSG,
+      .phrase = "key length 65536 not in 1..65535" },
+    { "duplicate key", EX(x_dup_key), .rc = -EBADMSG, .phrase = "key 'test.u32': duplicate key" },
+    { "control bytes in key", .d = { .extra = x_newline_key, .n_extra = 2 }, .rc = -EBADMSG,
+      .phrase = "key 'test.??[31m': duplicate key" },
+    { "alignment 0", .d = { .has_align = true, .align = 0 }, .rc = -EBADMSG,
+      .phrase = "key 'general.alignment': 0 is not a nonzero power of two" },
+    { "alignment 48", .d = { .has_align = true, .align = 48 }, .rc = -EBADMSG,
+      .phrase = "48 is not a nonzero power of two" },
+    { "alignment 2^31", .d = { .has_align = true, .align = 1u << 31 }, .rc = -EBADMSG,
+      .phrase = "exceeds the largest sane alignment" },
+    { "alignment as string", EX(x_align_str), .rc = -EBADMSG,
+      .phrase = "type string, expected u32" },
+    { "unknown tensor type", .t = { T_A, TD("b", 1, 4, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': unknown ggml type 4" },
+    { "tensor type 31", .t = { T_A, TD("b", 1, 31, 32) }, .rc = -EBADMSG,
+      .phrase = "unknown ggml type 31" },
+    { "zero dimension", .t = { T_A, TD("b", 2, 0, 32, 0) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': dimension 1 is 0" },
+    { "n_dims 0", .t = { T_A, TD("b", 0, 0, 0) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': n_dims 0 not in 1..4" },
+    { "n_dims 5", .t = { T_A, TD("b", 5, 0, 1, 1, 1, 1) }, .rc = -EBADMSG,
+      .phrase = "n_dims 5 not in 1..4" },
+    { "dims product overflow", .t = { T_A, TD("b", 2, 0, 1ull << 32, 1ull << 32) }, .rc = -EBADMSG,
+      .phrase = "element count overflows at dimension 1" },
+    { "dims product > int64", .t = { T_A, TD("b", 3, 0, 1ull << 31, 1ull << 31, 2) },
+      .rc = -EBADMSG, .phrase = "element count overflows" },
+    { "byte size overflow", .t = { T_A, TD("b", 1, 0, 1ull << 62) }, .rc = -EBADMSG,
+      .phrase = "byte size of 4611686018427387904 f32 elements overflows" },
+    { "row not a multiple of block", .t = { T_A, TD("b", 2, 8, 48, 2) }, .rc = -EBADMSG,
+      .phrase = "row length 48 is not a multiple of the q8_0 block size 32" },
+    { "offset misaligned", .t = { T_A, TDO("b", 1, 8, 65, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': offset 65 not aligned to 32" },
+    { "offset past end", .t = { T_A, TDO("b", 1, 8, 1ull << 40, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': data at offset 1099511627776 of 34 bytes runs past the end" },
+    { "offset near 2^64", .t = { T_A, TDO("b", 1, 8, UINT64_MAX - 31, 32) }, .rc = -EBADMSG,
+      .phrase = "runs past the end" },
+    { "data ends past file", .d = { .data_len = 98 }, .t = { T_A, TDO("b", 1, 8, 64, 64) },
+      .rc = -EBADMSG,
+      .phrase =
+              "data at offset 64 of 68 bytes runs past the end of the file (data section is 98 bytes)" },
+    { "overlapping tensors", .t = { T_A, TDO("b", 1, 8, 32, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 'b': data [32, 66) overlaps tensor 'a' [0, 64)" },
+    { "duplicate tensor names", .t = { T_A, TD("a", 1, 8, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 'a': duplicate tensor name (tensors 0 and 1)" },
+    { "empty tensor name", .t = { T_A, TD("", 1, 8, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 1: empty tensor name" },
+    { "tensor name too long", .t = { T_A, TD("b", 1, 8, 32) }, .rc = -EBADMSG,
+      .phrase = "tensor 1: name of 256 bytes exceeds 255" },
 };
 
 static void build_case(struct gw *w, const struct mcase *c)
@@ -745,11 +757,20 @@ static void build_case(struct gw *w, const struct mcase *c)
     }
     build(w, &d, NULL);
     switch (c->patch) {
-    case P_NONE: break;
-    case P_MAGIC: w->p[0] = 'X'; break;
-    case P_VERSION: gw_patch_u32(w, 4, (uint32_t)c->patch_val); break;
-    case P_N_TENSORS: gw_patch_u64(w, 8, c->patch_val); break;
-    case P_N_KV: gw_patch_u64(w, 16, c->patch_val); break;
+    case P_NONE:
+        break;
+    case P_MAGIC:
+        w->p[0] = 'X';
+        break;
+    case P_VERSION:
+        gw_patch_u32(w, 4, (uint32_t)c->patch_val);
+        break;
+    case P_N_TENSORS:
+        gw_patch_u64(w, 8, c->patch_val);
+        break;
+    case P_N_KV:
+        gw_patch_u64(w, 16, c->patch_val);
+        break;
     }
 }
 
@@ -759,10 +780,10 @@ static void build_long_name(struct gw *w)
 {
     struct marks m;
     char name[257];
-    build(w, &(struct fdesc){0}, &m);
+    build(w, &(struct fdesc){ 0 }, &m);
     memset(name, 'n', 256);
     name[256] = '\0';
-    struct gw out = {0};
+    struct gw out = { 0 };
     gw_bytes(&out, w->p, m.tinfo1);
     gw_str(&out, name);
     gw_bytes(&out, w->p + m.tinfo1 + 8 + 1, w->len - m.tinfo1 - 9);
@@ -796,7 +817,7 @@ static void test_truncated_sections(void **state)
     struct marks m;
     int bad = 0;
 
-    build(&w, &(struct fdesc){0}, &m);
+    build(&w, &(struct fdesc){ 0 }, &m);
     /* The padding case needs tensor infos that do not end aligned. */
     assert_true(m.infos_end % 32 != 0);
     const struct {
@@ -804,31 +825,31 @@ static void test_truncated_sections(void **state)
         size_t len;
         const char *phrase;
     } t[] = {
-        {"empty", 0, "header: truncated magic"},
-        {"in magic", 2, "header: truncated magic"},
-        {"in version", 6, "header: truncated version"},
-        {"in n_tensors", 12, "header: truncated tensor count"},
-        {"in n_kv", 20, "header: truncated key/value count"},
-        {"after header", 24, "header: n_kv 4 cannot fit"},
-        {"in key length", m.key3 + 3, "key/value 3: truncated key"},
-        {"in key", m.key3 + 8 + 3, "key/value 3: key of 8 bytes runs past the end"},
-        {"in value type", m.value3 - 2, "key 'test.u32': truncated value type"},
-        {"in value", m.value3 + 2, "key 'test.u32': truncated value:"},
-        {"in array count", m.words_count + 4, "key 'test.words': truncated array count"},
-        {"in array string", m.words_def + 9,
-         "key 'test.words': array string of 3 bytes runs past the end"},
-        {"in array string length", m.words_def + 7, "key 'test.words': truncated array string"},
-        {"in array, count check", m.words_def, "key 'test.words': array of 3 strings cannot fit"},
-        {"at tensor info", m.tinfo1, "tensor 1: truncated tensor name"},
-        {"in tensor name", m.tinfo1 + 8, "tensor 1: tensor name of 1 bytes runs past"},
-        {"in dimensions", m.tinfo1_dims + 4, "tensor 'b': truncated dimension"},
-        {"in tensor type", m.infos_end - 10, "tensor 'b': truncated tensor type"},
-        {"in tensor offset", m.infos_end - 4, "tensor 'b': truncated tensor offset"},
-        {"after tensor infos", m.infos_end, "data section: starts at offset"},
-        {"in padding", m.data_start - 1, "data section: starts at offset"},
-        {"at data start", m.data_start, "tensor 'a': data at offset 0 of 64 bytes runs past"},
-        {"in data", m.data_start + 70, "tensor 'b': data at offset 64 of 34 bytes runs past"},
-        {"last byte missing", w.len - 1, "tensor 'b': data at offset 64"},
+        { "empty", 0, "header: truncated magic" },
+        { "in magic", 2, "header: truncated magic" },
+        { "in version", 6, "header: truncated version" },
+        { "in n_tensors", 12, "header: truncated tensor count" },
+        { "in n_kv", 20, "header: truncated key/value count" },
+        { "after header", 24, "header: n_kv 4 cannot fit" },
+        { "in key length", m.key3 + 3, "key/value 3: truncated key" },
+        { "in key", m.key3 + 8 + 3, "key/value 3: key of 8 bytes runs past the end" },
+        { "in value type", m.value3 - 2, "key 'test.u32': truncated value type" },
+        { "in value", m.value3 + 2, "key 'test.u32': truncated value:" },
+        { "in array count", m.words_count + 4, "key 'test.words': truncated array count" },
+        { "in array string", m.words_def + 9,
+          "key 'test.words': array string of 3 bytes runs past the end" },
+        { "in array string length", m.words_def + 7, "key 'test.words': truncated array string" },
+        { "in array, count check", m.words_def, "key 'test.words': array of 3 strings cannot fit" },
+        { "at tensor info", m.tinfo1, "tensor 1: truncated tensor name" },
+        { "in tensor name", m.tinfo1 + 8, "tensor 1: tensor name of 1 bytes runs past" },
+        { "in dimensions", m.tinfo1_dims + 4, "tensor 'b': truncated dimension" },
+        { "in tensor type", m.infos_end - 10, "tensor 'b': truncated tensor type" },
+        { "in tensor offset", m.infos_end - 4, "tensor 'b': truncated tensor offset" },
+        { "after tensor infos", m.infos_end, "data section: starts at offset" },
+        { "in padding", m.data_start - 1, "data section: starts at offset" },
+        { "at data start", m.data_start, "tensor 'a': data at offset 0 of 64 bytes runs past" },
+        { "in data", m.data_start + 70, "tensor 'b': data at offset 64 of 34 bytes runs past" },
+        { "last byte missing", w.len - 1, "tensor 'b': data at offset 64" },
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         bad += check_fail(w.p, t[i].len, -EBADMSG, t[i].phrase, t[i].what);
@@ -847,9 +868,9 @@ static void extra_getters(struct gw *w)
     double d = 2.25, big = 1e300;
     gw_key(w, "t.u8", 0), gw_u8(w, 200);
     gw_key(w, "t.i8", 1), gw_u8(w, 0xff);
-    gw_key(w, "t.u16", 2), gw_bytes(w, &(uint16_t){65535}, 2);
-    gw_key(w, "t.i16", 3), gw_bytes(w, &(int16_t){-300}, 2);
-    gw_key(w, "t.i32", 5), gw_bytes(w, &(int32_t){123}, 4);
+    gw_key(w, "t.u16", 2), gw_bytes(w, &(uint16_t){ 65535 }, 2);
+    gw_key(w, "t.i16", 3), gw_bytes(w, &(int16_t){ -300 }, 2);
+    gw_key(w, "t.i32", 5), gw_bytes(w, &(int32_t){ 123 }, 4);
     gw_key(w, "t.u64big", 10), gw_u64(w, 1ull << 40);
     gw_key(w, "t.i64", 11), gw_u64(w, 1ull << 35);
     gw_key(w, "t.f32", 6), gw_bytes(w, &f, 4);
@@ -878,7 +899,7 @@ static void test_getters_int(void **state)
     uint32_t u;
     uint64_t u64;
 
-    build(&w, &(struct fdesc){.extra = extra_getters, .n_extra = 13}, NULL);
+    build(&w, &(struct fdesc){ .extra = extra_getters, .n_extra = 13 }, NULL);
     struct llm_gguf *g = parse_ok(&w, &copy);
 
     assert_int_equal(llm_gguf_get_u32(g, "t.u8", &u, ERR), 0);
@@ -920,7 +941,7 @@ static void test_getters_other(void **state)
     struct llm_gguf_str s;
     const void *arr;
 
-    build(&w, &(struct fdesc){.extra = extra_getters, .n_extra = 13}, NULL);
+    build(&w, &(struct fdesc){ .extra = extra_getters, .n_extra = 13 }, NULL);
     struct llm_gguf *g = parse_ok(&w, &copy);
 
     assert_int_equal(llm_gguf_get_f32(g, "t.f32", &f, ERR), 0);
@@ -996,14 +1017,14 @@ static void test_type_traits(void **state)
         uint32_t type, elems, bytes;
         const char *name;
     } want[] = {
-        {LLM_GGML_F32, 1, 4, "f32"},       {LLM_GGML_F16, 1, 2, "f16"},
-        {LLM_GGML_BF16, 1, 2, "bf16"},     {LLM_GGML_Q4_0, 32, 18, "q4_0"},
-        {LLM_GGML_Q4_1, 32, 20, "q4_1"},   {LLM_GGML_Q5_0, 32, 22, "q5_0"},
-        {LLM_GGML_Q5_1, 32, 24, "q5_1"},   {LLM_GGML_Q8_0, 32, 34, "q8_0"},
-        {LLM_GGML_Q8_1, 32, 36, "q8_1"},   {LLM_GGML_Q2_K, 256, 84, "q2_K"},
-        {LLM_GGML_Q3_K, 256, 110, "q3_K"}, {LLM_GGML_Q4_K, 256, 144, "q4_K"},
-        {LLM_GGML_Q5_K, 256, 176, "q5_K"}, {LLM_GGML_Q6_K, 256, 210, "q6_K"},
-        {LLM_GGML_Q8_K, 256, 292, "q8_K"},
+        { LLM_GGML_F32, 1, 4, "f32" },       { LLM_GGML_F16, 1, 2, "f16" },
+        { LLM_GGML_BF16, 1, 2, "bf16" },     { LLM_GGML_Q4_0, 32, 18, "q4_0" },
+        { LLM_GGML_Q4_1, 32, 20, "q4_1" },   { LLM_GGML_Q5_0, 32, 22, "q5_0" },
+        { LLM_GGML_Q5_1, 32, 24, "q5_1" },   { LLM_GGML_Q8_0, 32, 34, "q8_0" },
+        { LLM_GGML_Q8_1, 32, 36, "q8_1" },   { LLM_GGML_Q2_K, 256, 84, "q2_K" },
+        { LLM_GGML_Q3_K, 256, 110, "q3_K" }, { LLM_GGML_Q4_K, 256, 144, "q4_K" },
+        { LLM_GGML_Q5_K, 256, 176, "q5_K" }, { LLM_GGML_Q6_K, 256, 210, "q6_K" },
+        { LLM_GGML_Q8_K, 256, 292, "q8_K" },
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         assert_int_equal(llm_ggml_block_elems(want[i].type), want[i].elems);

@@ -4,11 +4,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "llama/gguf-write.h"
 #include "llama/gguf.h"
@@ -20,7 +20,7 @@ static void test_round_trip(void **state)
     assert_int_equal(llm_gguf_open(LADE_MODELS_DIR "/stories260K.gguf", &g, err, sizeof(err)), 0);
     FILE *f = tmpfile();
     assert_non_null(f);
-    struct llm_gguf_w w = {f, 0};
+    struct llm_gguf_w w = { f, 0 };
     uint64_t nt = llm_gguf_n_tensors(g), nkv = llm_gguf_n_kv(g), off = 0;
     llm_gguf_w_header(&w, nt, nkv);
     for (uint64_t i = 0; i < nkv; i++)
@@ -28,7 +28,8 @@ static void test_round_trip(void **state)
     for (uint64_t i = 0; i < nt; i++) {
         const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
         llm_gguf_w_tensor_info(&w, t->name, t->n_dims, t->ne, t->type, off);
-        off += (t->size + llm_gguf_alignment(g) - 1) / llm_gguf_alignment(g) * llm_gguf_alignment(g);
+        off += (t->size + llm_gguf_alignment(g) - 1) / llm_gguf_alignment(g) *
+               llm_gguf_alignment(g);
     }
     llm_gguf_w_pad(&w, llm_gguf_alignment(g));
     for (uint64_t i = 0; i < nt; i++) {
@@ -79,6 +80,6 @@ static void test_round_trip(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip)};
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_round_trip) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

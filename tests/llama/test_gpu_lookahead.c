@@ -13,18 +13,18 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "llama/llm.h"
-#include "vk/vkr.h"
-#include "tools/tuning-env.h"
+#include <cmocka.h>
+#include <jansson.h>
+
 #include "gpu_variant.h"
+#include "llama/llm.h"
+#include "tools/tuning-env.h"
+#include "vk/vkr.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
 #define KERNELC LADE_SHARED_DIR "/models/kernelc-22m/kernelc-22m-f16.gguf"
@@ -67,8 +67,8 @@ static char **load_prompts(const char *path, size_t limit, size_t *ret_n)
     return out;
 }
 
-static void run(struct dec_session *s, const int32_t *prompt, uint32_t np, const struct dec_params *p,
-                struct collect *c, struct dec_result *r)
+static void run(struct dec_session *s, const int32_t *prompt, uint32_t np,
+                const struct dec_params *p, struct collect *c, struct dec_result *r)
 {
     c->n = 0;
     int e = dec_generate(s, prompt, np, p, NULL, emit, c, r);
@@ -87,21 +87,24 @@ static void check_set(const char *model, const char *prompts, size_t limit)
     assert_non_null(texts);
     char err[512];
     struct llm_model *m;
-    struct llm_model_opts o = {.path = model, .device = getenv("LADE_DEVICE")};
-    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
+    struct llm_model_opts o = { .path = model, .device = getenv("LADE_DEVICE") };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm;
     llm_model_dec(m, &dm);
     struct dec_caps caps = dec_caps_default();
     struct dec_session *s;
     assert_int_equal(dec_session_new(&dm, &caps, &s), 0);
-    static const uint32_t nwg[4][3] = {{5, 15, 15}, {5, 7, 7}, {7, 10, 10}, {3, 4, 4}};
+    static const uint32_t nwg[4][3] = { { 5, 15, 15 }, { 5, 7, 7 }, { 7, 10, 10 }, { 3, 4, 4 } };
     double tps_sum = 0, ref_sum = 0;
     uint32_t runs = 0;
     for (size_t i = 0; i < np; i++) {
         int32_t prompt[2048];
         size_t n;
-        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt, 2048, &n), 0);
+        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt,
+                                        2048, &n),
+                         0);
         struct dec_params p = dec_params_default();
         p.max_tokens = 128;
         p.lookahead = false;
@@ -124,9 +127,10 @@ static void check_set(const char *model, const char *prompts, size_t limit)
                 uint32_t k = 0;
                 while (k < la.n && k < plain.n && la.tok[k] == plain.tok[k])
                     k++;
-                fail_msg("%s prompt %zu (N,W,G)=(%u,%u,%u)%s: lookahead differs from greedy at token %u (%d vs %d)",
-                         model, i + 1, p.n, p.w, p.g, c == 4 ? " reference" : "", k, k < la.n ? la.tok[k] : -1,
-                         k < plain.n ? plain.tok[k] : -1);
+                fail_msg(
+                        "%s prompt %zu (N,W,G)=(%u,%u,%u)%s: lookahead differs from greedy at token %u (%d vs %d)",
+                        model, i + 1, p.n, p.w, p.g, c == 4 ? " reference" : "", k,
+                        k < la.n ? la.tok[k] : -1, k < plain.n ? plain.tok[k] : -1);
             }
             if (c == 0)
                 tps_sum += r.stats.tokens_per_pass;
@@ -136,7 +140,8 @@ static void check_set(const char *model, const char *prompts, size_t limit)
         runs++;
         free(texts[i]);
     }
-    fprintf(stderr, "%s: %u prompts x 5 lookahead configs equal plain greedy; tokens/pass at (5,15,15): ours %.2f, reference mode %.2f\n",
+    fprintf(stderr,
+            "%s: %u prompts x 5 lookahead configs equal plain greedy; tokens/pass at (5,15,15): ours %.2f, reference mode %.2f\n",
             model, runs, tps_sum / runs, ref_sum / runs);
     free(texts);
     dec_session_free(s);
@@ -166,8 +171,9 @@ static void test_sampling_matches_plain(void **state)
 {
     char err[512];
     struct llm_model *m;
-    struct llm_model_opts o = {.path = STORIES, .device = getenv("LADE_DEVICE")};
-    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
+    struct llm_model_opts o = { .path = STORIES, .device = getenv("LADE_DEVICE") };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm, host;
     llm_model_dec(m, &dm);
@@ -177,12 +183,14 @@ static void test_sampling_matches_plain(void **state)
     struct dec_session *s, *sh;
     assert_int_equal(dec_session_new(&dm, &caps, &s), 0);
     assert_int_equal(dec_session_new(&host, &caps, &sh), 0);
-    const char *texts[] = {"Once upon a time", "The little dog", "Tom and Sue went"};
+    const char *texts[] = { "Once upon a time", "The little dog", "Tom and Sue went" };
     uint64_t gpu_draws = 0, gpu_tops = 0;
     for (int i = 0; i < 3; i++) {
         int32_t prompt[64];
         size_t n;
-        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt, 64, &n), 0);
+        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt,
+                                        64, &n),
+                         0);
         for (uint64_t seed = 1; seed <= 8; seed++) {
             struct dec_params p = dec_params_default();
             p.max_tokens = 96;
@@ -198,11 +206,13 @@ static void test_sampling_matches_plain(void **state)
             struct dec_result r;
             uint64_t before = llm_model_gpu_draws(m), tops = llm_model_gpu_tops(m);
             run(s, prompt, (uint32_t)n, &p, &a, &r);
-            bool draw = seed <= 3 || seed == 6 || seed == 8, top = seed == 4 || seed == 5 || seed == 7;
+            bool draw = seed <= 3 || seed == 6 || seed == 8,
+                 top = seed == 4 || seed == 5 || seed == 7;
             /* Every token but the prefill's, where the GPU can. */
             assert_true(llm_model_gpu_draws(m) - before >= (dm.set_draw && draw ? a.n - 1 : 0));
             assert_true(llm_model_gpu_tops(m) - tops >= (dm.set_draw && top ? a.n - 1 : 0));
-            assert_true(dm.set_draw && draw ? llm_model_gpu_tops(m) == tops : llm_model_gpu_draws(m) == before);
+            assert_true(dm.set_draw && draw ? llm_model_gpu_tops(m) == tops :
+                                              llm_model_gpu_draws(m) == before);
             assert_true(dm.set_draw && top ? true : llm_model_gpu_tops(m) == tops);
             gpu_draws += llm_model_gpu_draws(m) - before;
             gpu_tops += llm_model_gpu_tops(m) - tops;

@@ -2,23 +2,23 @@
  * tokens, layer-by-layer agreement with the CPU reference, batch invariance
  * and the model-step contract. Runs on the device lade picks (lavapipe in
  * CI, LADE_DEVICE to choose), validation layer on. */
+#include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
+#include "gpu_variant.h"
 #include "llama/llm.h"
 #include "support_refdata.h"
-#include "vk/vkr.h"
 #include "tools/tuning-env.h"
-#include "gpu_variant.h"
+#include "vk/vkr.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
 #define KERNELC LADE_SHARED_DIR "/models/kernelc-22m/kernelc-22m-f16.gguf"
@@ -27,7 +27,9 @@ static struct llm_model *load(const char *path, bool trace, uint32_t n_ctx)
 {
     char err[512];
     struct llm_model *m = NULL;
-    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .trace = trace, .n_ctx = n_ctx};
+    struct llm_model_opts o = {
+        .path = path, .device = getenv("LADE_DEVICE"), .trace = trace, .n_ctx = n_ctx
+    };
     if (lade_tuning_from_env(&o.tuning, err, sizeof(err)))
         fail_msg("%s", err);
     int r = llm_model_load(&o, &m, err, sizeof(err));
@@ -37,7 +39,8 @@ static struct llm_model *load(const char *path, bool trace, uint32_t n_ctx)
 }
 
 /* Plain greedy: prefill, then one T=1 step per token. */
-static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_prompt, uint32_t n, int32_t *out)
+static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_prompt, uint32_t n,
+                   int32_t *out)
 {
     assert_int_equal(dm->rewind(dm->ctx, 0), 0);
     int32_t next;
@@ -46,7 +49,7 @@ static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_promp
         out[i] = next;
         if (i + 1 == n)
             break;
-        struct dec_row r = {next, -1, DEC_WANT_ARGMAX, 0};
+        struct dec_row r = { next, -1, DEC_WANT_ARGMAX, 0 };
         uint32_t keep = 0;
         assert_int_equal(dm->step(dm->ctx, &r, 1, &next, NULL), 0);
         assert_int_equal(dm->commit(dm->ctx, &keep, 1), 0);
@@ -72,8 +75,8 @@ static void test_stories_known_text(void **state)
     llm_model_dec(m, &dm);
     int32_t bos = 1, out[256];
     greedy(&dm, &bos, 1, 256, out);
-    const int32_t first[20] = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
-                               315, 421, 395, 317, 426, 338, 401, 396, 267, 337};
+    const int32_t first[20] = { 403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
+                                315, 421, 395, 317, 426, 338, 401, 396, 267, 337 };
     assert_memory_equal(out, first, sizeof(first));
     static char text[16384];
     size_t n;
@@ -107,7 +110,8 @@ static void check_reference(const char *model, const char *jsonl, uint32_t n_che
         greedy(&dm, r->prompt_tokens, r->n_prompt, n, out);
         for (uint32_t k = 0; k < n; k++)
             if (out[k] != r->greedy_tokens[k])
-                fail_msg("%s: %s token %u: got %d, want %d", model, r->id, k, out[k], r->greedy_tokens[k]);
+                fail_msg("%s: %s token %u: got %d, want %d", model, r->id, k, out[k],
+                         r->greedy_tokens[k]);
         free(out);
     }
     fprintf(stderr, "%s: %zu records, first %u greedy tokens equal\n", model, rd->n, n_check);
@@ -222,19 +226,19 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
     assert_true(n_prompt <= 256);
     for (uint32_t i = 0; i < n_prompt; i++)
         prompt[i] = i == 0 ? 1 : (int32_t)rnd(V);
-    int32_t chain[3] = {(int32_t)rnd(V), (int32_t)rnd(V), (int32_t)rnd(V)};
+    int32_t chain[3] = { (int32_t)rnd(V), (int32_t)rnd(V), (int32_t)rnd(V) };
     float *alone = calloc(V, 4), *in = calloc((size_t)128 * V, 4);
     int32_t am[128], am1;
     /* alone: the chain as three T=1 steps, logits of the last */
     assert_int_equal(dm.prefill(dm.ctx, prompt, n_prompt, &am1, NULL), 0);
     for (int k = 0; k < 3; k++) {
-        struct dec_row r = {chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0};
+        struct dec_row r = { chain[k], -1, k == 2 ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0 };
         uint32_t keep = 0;
         assert_int_equal(dm.step(dm.ctx, &r, 1, &am1, k == 2 ? alone : NULL), 0);
         if (k < 2)
             assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
     }
-    const uint32_t sizes[] = {2, 3, 7, 8, 9, 16, 31, 64, 100, 128};
+    const uint32_t sizes[] = { 2, 3, 7, 8, 9, 16, 31, 64, 100, 128 };
     struct dec_row rows[128];
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint32_t T = sizes[s];
@@ -244,12 +248,12 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
          * at random places among random other rows. */
         uint32_t pre = T < 3 ? 1 : 0;
         for (uint32_t k = 0; k < pre; k++) {
-            struct dec_row r = {chain[k], -1, DEC_WANT_NONE, 0};
+            struct dec_row r = { chain[k], -1, DEC_WANT_NONE, 0 };
             uint32_t keep = 0;
             assert_int_equal(dm.step(dm.ctx, &r, 1, am, NULL), 0);
             assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
         }
-        uint32_t at[3] = {0, 0, 0}, need = 3 - pre;
+        uint32_t at[3] = { 0, 0, 0 }, need = 3 - pre;
         for (uint32_t k = 0; k < need; k++) {
             uint32_t lo = k == 0 ? 0 : at[k - 1] + 1, hi = T - (need - k); /* inclusive */
             at[k] = lo + rnd(hi - lo + 1);
@@ -258,11 +262,11 @@ static void batch_invariance(const char *path, uint32_t n_prompt, bool deep)
         for (uint32_t i = 0; i < T; i++) {
             int32_t parent = i == 0 ? -1 : deep ? (int32_t)i - 1 : (int32_t)rnd(i + 1) - 1;
             uint32_t want = rnd(3);
-            rows[i] = (struct dec_row){(int32_t)rnd(V), parent, want, 0};
+            rows[i] = (struct dec_row){ (int32_t)rnd(V), parent, want, 0 };
         }
         for (uint32_t k = 0; k < need; k++)
-            rows[at[k]] = (struct dec_row){chain[pre + k], k == 0 ? -1 : (int32_t)at[k - 1],
-                                           k + 1 == need ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0};
+            rows[at[k]] = (struct dec_row){ chain[pre + k], k == 0 ? -1 : (int32_t)at[k - 1],
+                                            k + 1 == need ? DEC_WANT_LOGITS : DEC_WANT_NONE, 0 };
         uint32_t at2 = at[need - 1];
         for (uint32_t i = 0; i < at2; i++)
             nlog_before += rows[i].want == DEC_WANT_LOGITS;
@@ -307,8 +311,8 @@ static void test_batch_invariance_long_stories(void **state)
  * NULL) is set while the model loads; fuse_check 1 or 0 asserts the fused
  * or the separate path from the profile, -1 nothing. Returns the model's
  * description in desc. */
-static void run_steps(const char *path, const char *env, int fuse_check, int32_t *tokens, float *logits, uint32_t V,
-                      char *desc, size_t desc_len)
+static void run_steps(const char *path, const char *env, int fuse_check, int32_t *tokens,
+                      float *logits, uint32_t V, char *desc, size_t desc_len)
 {
     char name[64] = "";
     const char *eq = env ? strchr(env, '=') : NULL;
@@ -324,7 +328,9 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
         setenv("LADE_COOPMAT", "0", 1);
     char err[512];
     struct llm_model *m = NULL;
-    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 128, .profile = true};
+    struct llm_model_opts o = {
+        .path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 128, .profile = true
+    };
     int r = lade_tuning_from_env(&o.tuning, err, sizeof(err));
     r = r ? r : llm_model_load(&o, &m, err, sizeof(err));
     if (name[0])
@@ -339,11 +345,11 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     struct dec_model dm;
     llm_model_dec(m, &dm);
     assert_int_equal(dm.n_vocab, V);
-    int32_t prompt[5] = {1, 400, 12, 77, 31}, next;
+    int32_t prompt[5] = { 1, 400, 12, 77, 31 }, next;
     assert_int_equal(dm.prefill(dm.ctx, prompt, 5, &next, NULL), 0);
     for (uint32_t i = 0; i < 24; i++) {
         tokens[i] = next;
-        struct dec_row row = {next, -1, DEC_WANT_LOGITS, 0};
+        struct dec_row row = { next, -1, DEC_WANT_LOGITS, 0 };
         uint32_t keep = 0;
         assert_int_equal(dm.step(dm.ctx, &row, 1, &next, logits + (size_t)i * V), 0);
         assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
@@ -360,15 +366,16 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     }
     struct dec_row wide[20];
     for (uint32_t i = 0; i < 20; i++)
-        wide[i] = (struct dec_row){(int32_t)(3 + 17 * i), i == 0 ? -1 : (int32_t)(i - 1), DEC_WANT_LOGITS, 0};
+        wide[i] = (struct dec_row){ (int32_t)(3 + 17 * i), i == 0 ? -1 : (int32_t)(i - 1),
+                                    DEC_WANT_LOGITS, 0 };
     int32_t am[20];
     assert_int_equal(dm.step(dm.ctx, wide, 20, am, logits + (size_t)24 * V), 0);
     llm_model_free(m);
 }
 
 /* Two runs of run_steps: same tokens, logits within `tol` (relative). */
-static void compare_runs(const char *path, const char *env_a, int check_a, const char *env_b, int check_b,
-                         uint32_t V, float tol, char *desc_a, size_t desc_len)
+static void compare_runs(const char *path, const char *env_a, int check_a, const char *env_b,
+                         int check_b, uint32_t V, float tol, char *desc_a, size_t desc_len)
 {
     const uint32_t n = 24 + 20;
     float *a = calloc((size_t)n * V, 4), *b = calloc((size_t)n * V, 4);
@@ -381,7 +388,8 @@ static void compare_runs(const char *path, const char *env_a, int check_a, const
     assert_memory_equal(ta, tb, sizeof(ta));
     for (size_t i = 0; i < (size_t)n * V; i++)
         if (fabsf(a[i] - b[i]) > tol * (1 + fabsf(b[i])))
-            fail_msg("logit %zu (row %zu): %s %.9g, %s %.9g", i % V, i / V, desc_a, a[i], desc_b, b[i]);
+            fail_msg("logit %zu (row %zu): %s %.9g, %s %.9g", i % V, i / V, desc_a, a[i], desc_b,
+                     b[i]);
     free(a);
     free(b);
 }
@@ -411,7 +419,8 @@ static void test_matrix_units_match(void **state)
     if (access(KERNELC, R_OK) != 0 || !device_has_matrix_units())
         skip();
     char desc[256];
-    compare_runs(KERNELC, "LADE_COOPMAT=1", -1, "LADE_COOPMAT=0", -1, 4096, 5e-3f, desc, sizeof(desc));
+    compare_runs(KERNELC, "LADE_COOPMAT=1", -1, "LADE_COOPMAT=0", -1, 4096, 5e-3f, desc,
+                 sizeof(desc));
     assert_non_null(strstr(desc, "matrix units"));
 }
 
@@ -441,7 +450,7 @@ static void run_reuse(bool on, struct reuse_run *r, float *logits, uint32_t V)
     struct dec_model dm;
     llm_model_dec(m, &dm);
     assert_int_equal(dm.n_vocab, V);
-    int32_t prompt[6] = {1, 400, 12, 77, 31, 900}, next;
+    int32_t prompt[6] = { 1, 400, 12, 77, 31, 900 }, next;
     uint32_t nt = 0, nl = 0;
     for (int pass = 0; pass < 2; pass++) {
         /* the second pass rewinds into the first one's sequence */
@@ -450,9 +459,11 @@ static void run_reuse(bool on, struct reuse_run *r, float *logits, uint32_t V)
         for (uint32_t i = 0; i < 20; i++) {
             r->tokens[nt++] = next;
             bool want_logits = i >= 10 && i < 15;
-            struct dec_row row = {next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0};
+            struct dec_row row = { next, -1, want_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0 };
             uint32_t keep = 0;
-            assert_int_equal(dm.step(dm.ctx, &row, 1, &next, want_logits ? logits + (size_t)nl++ * V : NULL), 0);
+            assert_int_equal(dm.step(dm.ctx, &row, 1, &next,
+                                     want_logits ? logits + (size_t)nl++ * V : NULL),
+                             0);
             assert_int_equal(dm.commit(dm.ctx, &keep, 1), 0);
         }
     }
@@ -467,14 +478,17 @@ static void run_reuse(bool on, struct reuse_run *r, float *logits, uint32_t V)
     int32_t am[40];
     for (uint32_t s = 0; s < REUSE_TREE_STEPS; s++) {
         /* 40 row counts, then the last three again and again */
-        uint32_t n = r->n[s] = s < 40 ? 1 + (s * 13) % 40 : r->n[s - 3], lg = n % 4 == 0 ? n / 2 : n;
+        uint32_t n = r->n[s] = s < 40 ? 1 + (s * 13) % 40 : r->n[s - 3],
+                 lg = n % 4 == 0 ? n / 2 : n;
         for (uint32_t i = 0; i < n; i++)
-            rows[i] = (struct dec_row){i ? (int32_t)((i * 37 + s * 11) % V) : next, i ? (int32_t)(i - 1) / 2 : -1,
-                                       i == lg ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0};
-        assert_int_equal(dm.step(dm.ctx, rows, n, am, lg < n ? logits + (size_t)nl++ * V : NULL), 0);
+            rows[i] = (struct dec_row){ i ? (int32_t)((i * 37 + s * 11) % V) : next,
+                                        i ? (int32_t)(i - 1) / 2 : -1,
+                                        i == lg ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX, 0 };
+        assert_int_equal(dm.step(dm.ctx, rows, n, am, lg < n ? logits + (size_t)nl++ * V : NULL),
+                         0);
         memcpy(r->tokens + nt, am, n * sizeof(*am));
         nt += n;
-        uint32_t chain[3] = {0, 1, 3}, c = 1 + s % 3;
+        uint32_t chain[3] = { 0, 1, 3 }, c = 1 + s % 3;
         while (c > 1 && chain[c - 1] >= n)
             c--;
         assert_int_equal(dm.commit(dm.ctx, chain, c), 0);
@@ -512,7 +526,8 @@ static void test_reused_steps(void **state)
     /* 40 row counts (one of them the plain one), more than 16
      * recordings, then the last three again and again */
     if (ra->records < 4 + 39 || ra->hits < 38 + 1 + 20)
-        fail_msg("%llu steps recorded, %llu reused", (unsigned long long)ra->records, (unsigned long long)ra->hits);
+        fail_msg("%llu steps recorded, %llu reused", (unsigned long long)ra->records,
+                 (unsigned long long)ra->hits);
     print_message("step cache: %llu of %llu steps reused\n", (unsigned long long)ra->hits,
                   (unsigned long long)ra->steps);
     free(a);
@@ -527,19 +542,19 @@ static void test_step_contract(void **state)
     struct dec_model dm;
     llm_model_dec(m, &dm);
     int32_t am[4];
-    struct dec_row bad_parent[2] = {{1, -1, 0, 0}, {2, 1, 1, 0}};
+    struct dec_row bad_parent[2] = { { 1, -1, 0, 0 }, { 2, 1, 1, 0 } };
     assert_int_equal(dm.step(dm.ctx, bad_parent, 2, am, NULL), -EINVAL);
-    struct dec_row bad_tok = {512, -1, 1, 0};
+    struct dec_row bad_tok = { 512, -1, 1, 0 };
     assert_int_equal(dm.step(dm.ctx, &bad_tok, 1, am, NULL), -EINVAL);
-    int32_t prompt[40] = {1};
+    int32_t prompt[40] = { 1 };
     assert_int_equal(dm.prefill(dm.ctx, prompt, 40, am, NULL), -E2BIG); /* context is 32 */
     assert_int_equal(dm.prefill(dm.ctx, prompt, 31, am, NULL), 0);
-    struct dec_row two[2] = {{5, -1, 1, 0}, {6, 0, 1, 0}};
+    struct dec_row two[2] = { { 5, -1, 1, 0 }, { 6, 0, 1, 0 } };
     assert_int_equal(dm.step(dm.ctx, two, 2, am, NULL), -E2BIG); /* position 32 is past the end */
     assert_int_equal(dm.step(dm.ctx, two, 1, am, NULL), 0);
-    uint32_t bad_chain[1] = {1};
+    uint32_t bad_chain[1] = { 1 };
     assert_int_equal(dm.commit(dm.ctx, bad_chain, 1), -EINVAL);
-    uint32_t ok[1] = {0};
+    uint32_t ok[1] = { 0 };
     assert_int_equal(dm.commit(dm.ctx, ok, 1), 0);
     assert_int_equal(dm.commit(dm.ctx, ok, 1), -EINVAL); /* a step commits once */
     assert_int_equal(dm.n_past(dm.ctx), 32);
@@ -548,7 +563,7 @@ static void test_step_contract(void **state)
     assert_int_equal(dm.n_past(dm.ctx), 10);
     llm_model_free(m);
     char err[512];
-    struct llm_model_opts o = {.path = LADE_SOURCE_DIR "/README.md"};
+    struct llm_model_opts o = { .path = LADE_SOURCE_DIR "/README.md" };
     assert_int_not_equal(llm_model_load(&o, &m, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "README.md"));
 }

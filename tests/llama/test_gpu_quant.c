@@ -2,24 +2,24 @@
  * dequantiser (itself bit-exact against ggml's) for every format at ragged
  * shapes; greedy decoding of each quantised fixture equal to the CPU
  * reference forward on the same weights; batch invariance per format. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
 #include "llama/dequant.h"
-#include "llama/repack.h"
 #include "llama/llm.h"
+#include "llama/repack.h"
 #include "shaders/shaders.h"
 #include "support_refdata.h"
-#include "vk/vkr.h"
 #include "tools/tuning-env.h"
+#include "vk/vkr.h"
 
 #define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
 
@@ -43,9 +43,11 @@ struct fmt {
 };
 
 static const struct fmt fmts[] = {
-    {LLM_GGML_Q8_0, 32, 34, {0}, 1},      {LLM_GGML_Q4_0, 32, 18, {0}, 1},     {LLM_GGML_Q4_1, 32, 20, {0, 2}, 2},
-    {LLM_GGML_Q5_0, 32, 22, {0}, 1},      {LLM_GGML_Q5_1, 32, 24, {0, 2}, 2},  {LLM_GGML_Q4_K, 256, 144, {0, 2}, 2},
-    {LLM_GGML_Q5_K, 256, 176, {0, 2}, 2}, {LLM_GGML_Q6_K, 256, 210, {208}, 1}, {LLM_GGML_BF16, 2, 4, {0}, 0},
+    { LLM_GGML_Q8_0, 32, 34, { 0 }, 1 },      { LLM_GGML_Q4_0, 32, 18, { 0 }, 1 },
+    { LLM_GGML_Q4_1, 32, 20, { 0, 2 }, 2 },   { LLM_GGML_Q5_0, 32, 22, { 0 }, 1 },
+    { LLM_GGML_Q5_1, 32, 24, { 0, 2 }, 2 },   { LLM_GGML_Q4_K, 256, 144, { 0, 2 }, 2 },
+    { LLM_GGML_Q5_K, 256, 176, { 0, 2 }, 2 }, { LLM_GGML_Q6_K, 256, 210, { 208 }, 1 },
+    { LLM_GGML_BF16, 2, 4, { 0 }, 0 },
 };
 
 struct mm_push { /* matmul.comp's push constants; the epilogue fields stay 0 */
@@ -66,7 +68,8 @@ static uint8_t *random_weights(const struct fmt *f, uint32_t rows, uint32_t cols
             uint16_t h = rnd_scale();
             memcpy(w + (size_t)b * f->bytes + f->scale_at[s], &h, 2);
         }
-    if (f->type == LLM_GGML_BF16) /* random bits are fine but for NaN/Inf: clear the top exponent bit */
+    if (f->type ==
+        LLM_GGML_BF16) /* random bits are fine but for NaN/Inf: clear the top exponent bit */
         for (size_t i = 1; i < rows * rb; i += 2)
             w[i] &= 0xbf;
     for (uint32_t r = 0; r < rows; r++)
@@ -80,10 +83,12 @@ static uint8_t *random_weights(const struct fmt *f, uint32_t rows, uint32_t cols
     return w;
 }
 
-static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols, uint32_t ntok)
+static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols,
+                         uint32_t ntok)
 {
     size_t rb = cols / f->block * f->bytes;
-    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4), *y = malloc((size_t)ntok * rows * 4);
+    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4),
+          *y = malloc((size_t)ntok * rows * 4);
     uint8_t *w = random_weights(f, rows, cols, deq);
     for (size_t i = 0; i < (size_t)ntok * cols; i++)
         x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -93,8 +98,13 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     uint32_t rps = 1 + (rows + cols) % 3, unroll = 1 + (rows + ntok) % 3;
     uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * rps;
     struct vkr_kernel k;
-    struct vkr_kernel_desc d = {"matmul", lade_spv_matmul, lade_spv_matmul_bytes, 6, sizeof(struct mm_push), 6,
-                                {f->type, 64, 8, per, rps, unroll}};
+    struct vkr_kernel_desc d = { "matmul",
+                                 lade_spv_matmul,
+                                 lade_spv_matmul_bytes,
+                                 6,
+                                 sizeof(struct mm_push),
+                                 6,
+                                 { f->type, 64, 8, per, rps, unroll } };
     assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
     struct vkr_buf bw, bx, by, bs;
     assert_int_equal(vkr_buf_new(ctx, (rows * rb + 3) & ~3u, VKR_MEM_DEVICE, &bw), 0);
@@ -106,12 +116,13 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     struct vkr_set_pool pool;
     assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
     VkDescriptorSet set;
-    struct vkr_binding bd[6] = {{&bw, 0, 0}, {&bx, 0, 0}, {&by, 0, 0}, {&bs, 0, 0}, {&bs, 0, 0}, {&bs, 0, 0}};
+    struct vkr_binding bd[6] = { { &bw, 0, 0 }, { &bx, 0, 0 }, { &by, 0, 0 },
+                                 { &bs, 0, 0 }, { &bs, 0, 0 }, { &bs, 0, 0 } };
     assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 6, &set), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct mm_push p = {cols, rows, ntok, cols, rows, 0, 0, 0, 0, 0, 0, 0};
+    struct mm_push p = { cols, rows, ntok, cols, rows, 0, 0, 0, 0, 0, 0, 0 };
     vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
@@ -126,8 +137,9 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
             /* fp32 sums of <= 1536 products: error well under 1e-5 of the
              * magnitude sum; a wrong nibble, scale or sign is far above. */
             if (fabs(y[(size_t)t * rows + r] - ref) > 1e-5 * mag + 1e-7)
-                fail_msg("%s rows %u cols %u T %u: y[%u][%u] = %.8g, want %.8g", llm_ggml_type_name(f->type), rows, cols,
-                         ntok, t, r, y[(size_t)t * rows + r], ref);
+                fail_msg("%s rows %u cols %u T %u: y[%u][%u] = %.8g, want %.8g",
+                         llm_ggml_type_name(f->type), rows, cols, ntok, t, r,
+                         y[(size_t)t * rows + r], ref);
         }
     vkr_cmd_free(ctx, &c);
     vkr_set_pool_free(ctx, &pool);
@@ -146,9 +158,10 @@ static void test_matmul_formats(void **state)
 {
     char err[512];
     struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &ctx, err, sizeof(err)))
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
+                    sizeof(err)))
         fail_msg("%s", err);
-    const uint32_t cols[] = {256, 512, 1536}, rows[] = {1, 7, 33, 65}, toks[] = {1, 5, 9};
+    const uint32_t cols[] = { 256, 512, 1536 }, rows[] = { 1, 7, 33, 65 }, toks[] = { 1, 5, 9 };
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
         for (int a = 0; a < 3; a++)
             for (int b = 0; b < 4; b++)
@@ -168,17 +181,19 @@ static void test_embed_formats(void **state)
     (void)state;
     char err[512];
     struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &ctx, err, sizeof(err)))
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
+                    sizeof(err)))
         fail_msg("%s", err);
     const uint32_t rows = 6, cols = 512, ntok = 4;
-    const int32_t tok[4] = {5, 0, 3, 5};
+    const int32_t tok[4] = { 5, 0, 3, 5 };
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         const struct fmt *f = &fmts[i];
         size_t rb = cols / f->block * f->bytes;
         float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4);
         uint8_t *w = random_weights(f, rows, cols, deq);
         struct vkr_kernel k;
-        struct vkr_kernel_desc d = {"embed", lade_spv_embed, lade_spv_embed_bytes, 3, 16, 1, {f->type}};
+        struct vkr_kernel_desc d = { "embed", lade_spv_embed, lade_spv_embed_bytes, 3, 16,
+                                     1,       { f->type } };
         assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
         struct vkr_buf bw, bt, bx;
         assert_int_equal(vkr_buf_new(ctx, (rows * rb + 15) & ~15u, VKR_MEM_DEVICE, &bw), 0);
@@ -189,18 +204,19 @@ static void test_embed_formats(void **state)
         struct vkr_set_pool pool;
         assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
         VkDescriptorSet set;
-        struct vkr_binding bd[3] = {{&bw, 0, 0}, {&bt, 0, 0}, {&bx, 0, 0}};
+        struct vkr_binding bd[3] = { { &bw, 0, 0 }, { &bt, 0, 0 }, { &bx, 0, 0 } };
         assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 3, &set), 0);
         struct vkr_cmd c;
         assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
         assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-        struct embed_push p = {cols, ntok, 0, rows};
+        struct embed_push p = { cols, ntok, 0, rows };
         vkr_cmd_dispatch(&c, &k, set, &p, (cols / 2 + 63) / 64, ntok, 1);
         assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
         assert_int_equal(vkr_buf_download(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
         for (uint32_t t = 0; t < ntok; t++)
             if (memcmp(x + (size_t)t * cols, deq + (size_t)tok[t] * cols, cols * 4))
-                fail_msg("type %u: embedding of token %d differs from the CPU dequantiser", f->type, tok[t]);
+                fail_msg("type %u: embedding of token %d differs from the CPU dequantiser", f->type,
+                         tok[t]);
         vkr_cmd_free(ctx, &c);
         vkr_set_pool_free(ctx, &pool);
         vkr_kernel_free(ctx, &k);
@@ -232,8 +248,9 @@ static void greedy_matches_reference(const char *file)
     char err[512];
     assert_int_equal(refdata_load(KDIR "reference.jsonl", &rd, err, sizeof(err)), 0);
     struct llm_model *m;
-    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE")};
-    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
+    struct llm_model_opts o = { .path = path, .device = getenv("LADE_DEVICE") };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct llm_ref *ref;
     assert_int_equal(llm_ref_new(llm_model_gguf(m), 0, &ref, err, sizeof(err)), 0);
@@ -250,7 +267,7 @@ static void greedy_matches_reference(const char *file)
         for (int k = 0; k < 32; k++) {
             if (tg != tc)
                 fail_msg("%s %s token %d: GPU %d, CPU reference %d", file, r->id, k, tg, tc);
-            struct dec_row row = {tg, -1, DEC_WANT_ARGMAX, 0};
+            struct dec_row row = { tg, -1, DEC_WANT_ARGMAX, 0 };
             uint32_t keep = 0;
             assert_int_equal(g.step(g.ctx, &row, 1, &tg, NULL), 0);
             assert_int_equal(g.commit(g.ctx, &keep, 1), 0);
@@ -258,15 +275,25 @@ static void greedy_matches_reference(const char *file)
             assert_int_equal(c.commit(c.ctx, &keep, 1), 0);
         }
     }
-    fprintf(stderr, "%s: greedy equals the CPU reference for %zu prompts x 32 tokens\n", file, rd->n < limit ? rd->n : limit);
+    fprintf(stderr, "%s: greedy equals the CPU reference for %zu prompts x 32 tokens\n", file,
+            rd->n < limit ? rd->n : limit);
     llm_ref_free(ref);
     llm_model_free(m);
     refdata_free(rd);
 }
 
-static void test_greedy_q8_0(void **state) { greedy_matches_reference("kernelc-22m-q8_0.gguf"); }
-static void test_greedy_q4_0(void **state) { greedy_matches_reference("kernelc-22m-q4_0.gguf"); }
-static void test_greedy_q4_k_m(void **state) { greedy_matches_reference("kernelc-22m-q4_k_m.gguf"); }
+static void test_greedy_q8_0(void **state)
+{
+    greedy_matches_reference("kernelc-22m-q8_0.gguf");
+}
+static void test_greedy_q4_0(void **state)
+{
+    greedy_matches_reference("kernelc-22m-q4_0.gguf");
+}
+static void test_greedy_q4_k_m(void **state)
+{
+    greedy_matches_reference("kernelc-22m-q4_k_m.gguf");
+}
 
 /* A row's logits are bit-identical alone and inside a wide step, per format. */
 static void invariance(const char *file)
@@ -276,8 +303,9 @@ static void invariance(const char *file)
     if (access(path, R_OK) != 0)
         skip();
     struct llm_model *m;
-    struct llm_model_opts o = {.path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 256};
-    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) || llm_model_load(&o, &m, err, sizeof(err)))
+    struct llm_model_opts o = { .path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 256 };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm;
     llm_model_dec(m, &dm);
@@ -292,10 +320,11 @@ static void invariance(const char *file)
         assert_int_equal(dm.prefill(dm.ctx, prompt, 16, am, NULL), 0);
         uint32_t at = T == 1 ? 0 : (uint32_t)T / 2, nlog = 0;
         for (int i = 0; i < T; i++) {
-            rows[i] = (struct dec_row){(int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1, DEC_WANT_LOGITS, 0};
+            rows[i] = (struct dec_row){ (int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1,
+                                        DEC_WANT_LOGITS, 0 };
             nlog += (uint32_t)i < at;
         }
-        rows[at] = (struct dec_row){42, -1, DEC_WANT_LOGITS, 0};
+        rows[at] = (struct dec_row){ 42, -1, DEC_WANT_LOGITS, 0 };
         assert_int_equal(dm.step(dm.ctx, rows, (uint32_t)T, am, in), 0);
         if (T == 1)
             memcpy(alone, in, (size_t)V * 4);
@@ -307,9 +336,18 @@ static void invariance(const char *file)
     llm_model_free(m);
 }
 
-static void test_invariance_q8_0(void **state) { invariance("kernelc-22m-q8_0.gguf"); }
-static void test_invariance_q4_0(void **state) { invariance("kernelc-22m-q4_0.gguf"); }
-static void test_invariance_q4_k_m(void **state) { invariance("kernelc-22m-q4_k_m.gguf"); }
+static void test_invariance_q8_0(void **state)
+{
+    invariance("kernelc-22m-q8_0.gguf");
+}
+static void test_invariance_q4_0(void **state)
+{
+    invariance("kernelc-22m-q4_0.gguf");
+}
+static void test_invariance_q4_k_m(void **state)
+{
+    invariance("kernelc-22m-q4_k_m.gguf");
+}
 
 static int teardown(void **state)
 {
@@ -321,10 +359,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_formats),  cmocka_unit_test(test_embed_formats),
-        cmocka_unit_test(test_greedy_q8_0),
-        cmocka_unit_test(test_greedy_q4_0),     cmocka_unit_test(test_greedy_q4_k_m),
-        cmocka_unit_test(test_invariance_q8_0), cmocka_unit_test(test_invariance_q4_0),
-        cmocka_unit_test(test_invariance_q4_k_m),
+        cmocka_unit_test(test_greedy_q8_0),     cmocka_unit_test(test_greedy_q4_0),
+        cmocka_unit_test(test_greedy_q4_k_m),   cmocka_unit_test(test_invariance_q8_0),
+        cmocka_unit_test(test_invariance_q4_0), cmocka_unit_test(test_invariance_q4_k_m),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -2,17 +2,17 @@
  * kernelc-22m weights must give the bytes of the shared q8_0, q4_0 and
  * q4_k_m fixtures (made by ggml from that file), tensor by tensor; plus
  * error bounds on random rows and the argument checks. */
+#include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
-
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "llama/dequant.h"
 #include "llama/gguf.h"
@@ -45,11 +45,15 @@ static uint32_t compare_fixture(const char *fixture, uint32_t type)
         float *row = malloc(cols * sizeof(float));
         uint8_t *q = malloc(rb);
         for (uint64_t k = 0; k < rows; k++) {
-            assert_int_equal(llm_dequant_row(s->type, (const uint8_t *)s->data + k * llm_ggml_row_bytes(s->type, cols), row, cols), 0);
+            assert_int_equal(llm_dequant_row(s->type,
+                                             (const uint8_t *)s->data +
+                                                     k * llm_ggml_row_bytes(s->type, cols),
+                                             row, cols),
+                             0);
             assert_int_equal(llm_quantize_row(t, row, q, cols), 0);
             if (memcmp(q, (const uint8_t *)r->data + k * rb, rb) != 0)
-                fail_msg("%s: tensor %s (type %u) row %llu differs from ggml's", fixture, r->name, t,
-                         (unsigned long long)k);
+                fail_msg("%s: tensor %s (type %u) row %llu differs from ggml's", fixture, r->name,
+                         t, (unsigned long long)k);
         }
         free(row);
         free(q);
@@ -62,8 +66,14 @@ static uint32_t compare_fixture(const char *fixture, uint32_t type)
 }
 
 /* kernelc-22m: 6 layers x 7 matrices + embedding + output */
-static void test_q8_0_fixture(void **state) { assert_true(compare_fixture(KDIR "kernelc-22m-q8_0.gguf", LLM_GGML_Q8_0) >= 44); }
-static void test_q4_0_fixture(void **state) { assert_true(compare_fixture(KDIR "kernelc-22m-q4_0.gguf", LLM_GGML_Q4_0) >= 44); }
+static void test_q8_0_fixture(void **state)
+{
+    assert_true(compare_fixture(KDIR "kernelc-22m-q8_0.gguf", LLM_GGML_Q8_0) >= 44);
+}
+static void test_q4_0_fixture(void **state)
+{
+    assert_true(compare_fixture(KDIR "kernelc-22m-q4_0.gguf", LLM_GGML_Q4_0) >= 44);
+}
 
 /* Every matrix of the Q4_K_M mix: Q4_K, Q6_K and the Q5_0 / Q8_0
  * fallbacks, each type's tensors at least once. */
@@ -116,7 +126,8 @@ static void test_round_trip(void **state)
                     amax = fmaxf(amax, fabsf(x[32 * b + j]));
                 float step = t ? amax / 8.0f : amax / 127.0f;
                 for (int j = 0; j < 32; j++)
-                    assert_true(fabsf(y[32 * b + j] - x[32 * b + j]) <= (t ? 1.01f : 0.57f) * step + 1e-6f);
+                    assert_true(fabsf(y[32 * b + j] - x[32 * b + j]) <=
+                                (t ? 1.01f : 0.57f) * step + 1e-6f);
             }
         }
     }
@@ -134,8 +145,9 @@ static void test_round_trip(void **state)
  * of 16 over the range (scale and min are 6-bit). */
 static void test_round_trip_k(void **state)
 {
-    static const uint32_t types[3] = {LLM_GGML_Q5_0, LLM_GGML_Q4_K, LLM_GGML_Q6_K};
-    static const float bound[3] = {1.0f / 16.0f * 1.01f, 2.0f * 1.5f / 15.0f, 1.0f / 32.0f * 1.01f};
+    static const uint32_t types[3] = { LLM_GGML_Q5_0, LLM_GGML_Q4_K, LLM_GGML_Q6_K };
+    static const float bound[3] = { 1.0f / 16.0f * 1.01f, 2.0f * 1.5f / 15.0f,
+                                    1.0f / 32.0f * 1.01f };
     float x[512], y[512];
     uint8_t q[512 * 2];
     uint32_t s = 7;
@@ -155,8 +167,8 @@ static void test_round_trip_k(void **state)
                     amax = fmaxf(amax, fabsf(x[blk * b + j]));
                 for (uint32_t j = 0; j < blk; j++)
                     if (fabsf(y[blk * b + j] - x[blk * b + j]) > bound[t] * amax + 1e-6f)
-                        fail_msg("type %u rep %d element %u: %g for %g (amax %g)", types[t], rep, blk * b + j,
-                                 y[blk * b + j], x[blk * b + j], amax);
+                        fail_msg("type %u rep %d element %u: %g for %g (amax %g)", types[t], rep,
+                                 blk * b + j, y[blk * b + j], x[blk * b + j], amax);
             }
         }
     }
@@ -171,7 +183,7 @@ static void test_round_trip_k(void **state)
 
 static void test_errors(void **state)
 {
-    float x[64] = {0};
+    float x[64] = { 0 };
     uint8_t q[128];
     assert_int_equal(llm_quantize_row(LLM_GGML_Q5_K, x, q, 256), -ENOTSUP);
     assert_int_equal(llm_quantize_row(LLM_GGML_Q8_0, x, q, 40), -EINVAL);
@@ -179,8 +191,9 @@ static void test_errors(void **state)
     assert_false(llm_quantize_has_type(LLM_GGML_F16));
     /* non-finite values are refused by every format (an f16 file may hold
      * them; converting one to an integer would be undefined) */
-    static const uint32_t all[5] = {LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q5_0, LLM_GGML_Q4_K, LLM_GGML_Q6_K};
-    float xs[256] = {0};
+    static const uint32_t all[5] = { LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q5_0, LLM_GGML_Q4_K,
+                                     LLM_GGML_Q6_K };
+    float xs[256] = { 0 };
     uint8_t qs[256];
     for (int t = 0; t < 5; t++)
         for (int k = 0; k < 3; k++) {
@@ -200,12 +213,9 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q8_0_fixture),
-        cmocka_unit_test(test_q4_0_fixture),
-        cmocka_unit_test(test_q4_k_m_fixture),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_round_trip_k),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_q8_0_fixture),   cmocka_unit_test(test_q4_0_fixture),
+        cmocka_unit_test(test_q4_k_m_fixture), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip_k),   cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

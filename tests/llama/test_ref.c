@@ -67,8 +67,8 @@ static int32_t argmax_of(const float *x, uint32_t n)
 
 static void test_stories_from_bos(void **state)
 {
-    static const int32_t want[20] = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
-                                     315, 421, 395, 317, 426, 338, 401, 396, 267, 337};
+    static const int32_t want[20] = { 403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
+                                      315, 421, 395, 317, 426, 338, 401, 396, 267, 337 };
     struct llm_ref *r = build(STORIES_GGUF, 512, NULL);
     uint32_t V = llm_ref_config(r)->n_vocab;
     float *logits = malloc(V * sizeof(float));
@@ -113,7 +113,8 @@ static void check_reference(const char *gguf, const char *jsonl, uint32_t n_ctx)
         assert_int_equal(m.prefill(m.ctx, rec->prompt_tokens, rec->n_prompt, &tok, NULL), 0);
         for (uint32_t k = 0; k < N_CHECK; k++) {
             if (tok != rec->greedy_tokens[k])
-                fail_msg("%s: greedy token %u is %d, reference %d", rec->id, k, tok, rec->greedy_tokens[k]);
+                fail_msg("%s: greedy token %u is %d, reference %d", rec->id, k, tok,
+                         rec->greedy_tokens[k]);
             if (k + 1 < N_CHECK) {
                 assert_int_equal(llm_ref_forward(r, tok, rec->n_prompt + k, logits), 0);
                 tok = argmax_of(logits, V);
@@ -146,7 +147,7 @@ static void check_quantised(const char *file)
     struct llm_ref *r = build(path, 64, NULL);
     uint32_t V = llm_ref_config(r)->n_vocab;
     float *logits = malloc(V * sizeof(float));
-    static const int32_t toks[4] = {1, 259, 2118, 408}; /* start of code-001 */
+    static const int32_t toks[4] = { 1, 259, 2118, 408 }; /* start of code-001 */
 
     for (uint32_t p = 0; p < 4; p++)
         assert_int_equal(llm_ref_forward(r, toks[p], p, logits), 0);
@@ -186,7 +187,7 @@ static void test_trace(void **state)
     uint32_t V = c->n_vocab, dim = c->dim;
     float *a = malloc(V * sizeof(float)), *b = malloc(V * sizeof(float));
     float *hidden = malloc((c->n_layers + 1) * dim * sizeof(float));
-    static const int32_t toks[3] = {1, 403, 407};
+    static const int32_t toks[3] = { 1, 403, 407 };
 
     for (uint32_t p = 0; p < 3; p++) {
         assert_int_equal(llm_ref_forward(r, toks[p], p, a), 0);
@@ -205,7 +206,8 @@ static void test_trace(void **state)
         assert_true(hidden[(size_t)c->n_layers * dim + j] == w[j] * (ss * last[j]));
     /* the layers change the stream: no two consecutive vectors are equal */
     for (uint32_t l = 1; l < c->n_layers; l++)
-        assert_memory_not_equal(hidden + (size_t)(l - 1) * dim, hidden + (size_t)l * dim, dim * sizeof(float));
+        assert_memory_not_equal(hidden + (size_t)(l - 1) * dim, hidden + (size_t)l * dim,
+                                dim * sizeof(float));
     free(a), free(b), free(hidden);
     llm_ref_free(r);
     llm_gguf_free(g);
@@ -242,7 +244,8 @@ static void test_forward_bounds(void **state)
 
 /* Logits of the chain toks[0..n-1] run alone with llm_ref_forward after the
  * first n_prefix tokens of the committed prefix. */
-static void chain_alone(struct llm_ref *r, uint32_t n_prefix, const int32_t *toks, uint32_t n, float *ret_logits)
+static void chain_alone(struct llm_ref *r, uint32_t n_prefix, const int32_t *toks, uint32_t n,
+                        float *ret_logits)
 {
     for (uint32_t k = 0; k < n; k++)
         assert_int_equal(llm_ref_forward(r, toks[k], n_prefix + k, ret_logits), 0);
@@ -251,12 +254,15 @@ static void chain_alone(struct llm_ref *r, uint32_t n_prefix, const int32_t *tok
 /* Seven rows: branch A (rows 0, 1, 5), branch B (rows 2, 3, 4), a lone row
  * 6 that only feeds attention (nothing attends to it). */
 static const struct dec_row forest[7] = {
-    {.token = 432, .parent = -1, .want = DEC_WANT_LOGITS}, {.token = 383, .parent = 0, .want = DEC_WANT_LOGITS},
-    {.token = 286, .parent = -1, .want = DEC_WANT_LOGITS}, {.token = 261, .parent = 2, .want = DEC_WANT_LOGITS},
-    {.token = 376, .parent = 3, .want = DEC_WANT_LOGITS},  {.token = 298, .parent = 1, .want = DEC_WANT_ARGMAX},
-    {.token = 315, .parent = -1, .want = DEC_WANT_NONE},
+    { .token = 432, .parent = -1, .want = DEC_WANT_LOGITS },
+    { .token = 383, .parent = 0, .want = DEC_WANT_LOGITS },
+    { .token = 286, .parent = -1, .want = DEC_WANT_LOGITS },
+    { .token = 261, .parent = 2, .want = DEC_WANT_LOGITS },
+    { .token = 376, .parent = 3, .want = DEC_WANT_LOGITS },
+    { .token = 298, .parent = 1, .want = DEC_WANT_ARGMAX },
+    { .token = 315, .parent = -1, .want = DEC_WANT_NONE },
 };
-static const int32_t prompt[5] = {1, 403, 407, 261, 378};
+static const int32_t prompt[5] = { 1, 403, 407, 261, 378 };
 
 /* Token chain from the root to row i of forest. */
 static uint32_t forest_chain(uint32_t i, int32_t *toks)
@@ -304,8 +310,8 @@ static void test_dec_commit_rewind(void **state)
     llm_ref_dec_model(r, &m);
     uint32_t V = m.n_vocab;
     float *a = malloc(V * sizeof(float)), *b = malloc(V * sizeof(float));
-    const uint32_t chain_b[3] = {2, 3, 4}, bad1[2] = {0, 2}, bad2[1] = {1}, bad3[1] = {7};
-    const struct dec_row next = {.token = 337, .parent = -1, .want = DEC_WANT_LOGITS};
+    const uint32_t chain_b[3] = { 2, 3, 4 }, bad1[2] = { 0, 2 }, bad2[1] = { 1 }, bad3[1] = { 7 };
+    const struct dec_row next = { .token = 337, .parent = -1, .want = DEC_WANT_LOGITS };
     int32_t am[7], toks[5];
 
     assert_int_equal(m.prefill(m.ctx, prompt, 5, NULL, NULL), 0);
@@ -354,7 +360,7 @@ static void test_dec_bad_steps(void **state)
     assert_int_equal(m.bos, 1);
     assert_int_equal(m.eos, 2);
     for (int i = 0; i < 17; i++)
-        rows[i] = (struct dec_row){.token = 300, .parent = i - 1, .want = DEC_WANT_ARGMAX};
+        rows[i] = (struct dec_row){ .token = 300, .parent = i - 1, .want = DEC_WANT_ARGMAX };
     assert_int_equal(m.step(m.ctx, rows, 0, am, NULL), -EINVAL);
     assert_int_equal(m.step(m.ctx, rows, 17, am, NULL), -EINVAL); /* more than max_rows */
     rows[1].parent = 1;
@@ -377,7 +383,7 @@ static void test_dec_bad_steps(void **state)
     toks[3] = 303;
     assert_int_equal(m.prefill(m.ctx, toks, 14, am, NULL), 0);
     assert_int_equal(m.step(m.ctx, rows, 3, am, NULL), -E2BIG); /* depth 2 lands on position 16 */
-    assert_int_equal(m.step(m.ctx, rows, 2, am, NULL), 0);      /* positions 14, 15 fit */
+    assert_int_equal(m.step(m.ctx, rows, 2, am, NULL), 0); /* positions 14, 15 fit */
     assert_int_equal(m.prefill(m.ctx, toks, 3, am, NULL), -E2BIG);
     llm_ref_free(r);
 }
@@ -410,16 +416,11 @@ static void test_dec_prefill_chunks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stories_from_bos),
-        cmocka_unit_test(test_reference_stories),
-        cmocka_unit_test(test_reference_kernelc),
-        cmocka_unit_test(test_quantised_q8_0),
-        cmocka_unit_test(test_quantised_q4_k_m),
-        cmocka_unit_test(test_trace),
-        cmocka_unit_test(test_forward_bounds),
-        cmocka_unit_test(test_dec_forest_matches_chains),
-        cmocka_unit_test(test_dec_commit_rewind),
-        cmocka_unit_test(test_dec_bad_steps),
+        cmocka_unit_test(test_stories_from_bos),   cmocka_unit_test(test_reference_stories),
+        cmocka_unit_test(test_reference_kernelc),  cmocka_unit_test(test_quantised_q8_0),
+        cmocka_unit_test(test_quantised_q4_k_m),   cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_forward_bounds),     cmocka_unit_test(test_dec_forest_matches_chains),
+        cmocka_unit_test(test_dec_commit_rewind),  cmocka_unit_test(test_dec_bad_steps),
         cmocka_unit_test(test_dec_prefill_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,12 +32,12 @@ static bool shared_present(void)
     return access(LADE_SHARED_DIR "/models/README.md", R_OK) == 0;
 }
 
-#define SKIP_WITHOUT_SHARED()                                                   \
-    do {                                                                        \
-        if (!shared_present()) {                                                \
-            print_message("skipped: %s is absent\n", LADE_SHARED_DIR);          \
-            skip();                                                             \
-        }                                                                       \
+#define SKIP_WITHOUT_SHARED()                                          \
+    do {                                                               \
+        if (!shared_present()) {                                       \
+            print_message("skipped: %s is absent\n", LADE_SHARED_DIR); \
+            skip();                                                    \
+        }                                                              \
     } while (0)
 
 static struct llm_tok *load_model(const char *path)
@@ -103,8 +103,11 @@ static bool is_utf8(const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned c = p[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = c < 0x80           ? 1 :
+                     (c & 0xE0) == 0xC0 ? 2 :
+                     (c & 0xF0) == 0xE0 ? 3 :
+                     (c & 0xF8) == 0xF0 ? 4 :
+                                          0;
         if (len == 0 || n - i < len)
             return false;
         uint32_t cp = len == 1 ? c : c & (0x7F >> len);
@@ -113,7 +116,7 @@ static bool is_utf8(const char *s, size_t n)
                 return false;
             cp = (cp << 6) | (p[i + k] & 0x3F);
         }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
         if (cp < min_cp[len] || (cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF)
             return false;
         i += len;
@@ -233,7 +236,7 @@ static int teardown_shared(void **state)
 
 static void check_once_upon(struct llm_tok *tok)
 {
-    static const int32_t want[] = {1, 403, 407, 261, 378};
+    static const int32_t want[] = { 1, 403, 407, 261, 378 };
     const char *text = "Once upon a time";
     size_t n;
     int32_t *ids = encode(tok, text, strlen(text), true, &n);
@@ -318,8 +321,8 @@ static void test_prompts_model_equals_gguf(void **state)
 {
     SKIP_WITHOUT_SHARED();
     struct fixture *fx = *state;
-    struct pair_ctx stories = {fx->stories_model, fx->stories_gguf};
-    struct pair_ctx code = {fx->kernelc_model, fx->kernelc_gguf};
+    struct pair_ctx stories = { fx->stories_model, fx->stories_gguf };
+    struct pair_ctx code = { fx->kernelc_model, fx->kernelc_gguf };
     each_jsonl(LADE_SHARED_DIR "/prompts/stories.jsonl", check_prompt, &stories);
     each_jsonl(LADE_SHARED_DIR "/prompts/code.jsonl", check_prompt, &code);
 }
@@ -329,7 +332,7 @@ static void test_prompts_model_equals_gguf(void **state)
 struct ref_ctx {
     struct llm_tok *tok;
     const char *prompts; /* the .jsonl whose records share the reference ids */
-    json_t *prompt;      /* scratch: the matching prompt record */
+    json_t *prompt; /* scratch: the matching prompt record */
     const char *want_id;
     int checked;
 };
@@ -380,12 +383,13 @@ static void test_reference_records(void **state)
 {
     SKIP_WITHOUT_SHARED();
     struct fixture *fx = *state;
-    struct llm_tok *stories[] = {fx->stories_model, fx->stories_gguf};
-    struct llm_tok *kernelc[] = {fx->kernelc_model, fx->kernelc_gguf};
+    struct llm_tok *stories[] = { fx->stories_model, fx->stories_gguf };
+    struct llm_tok *kernelc[] = { fx->kernelc_model, fx->kernelc_gguf };
     for (int i = 0; i < 2; i++) {
-        struct ref_ctx s = {.tok = stories[i], .prompts = LADE_SHARED_DIR "/prompts/stories.jsonl"};
+        struct ref_ctx s = { .tok = stories[i],
+                             .prompts = LADE_SHARED_DIR "/prompts/stories.jsonl" };
         each_jsonl(STORIES_DIR "/reference.jsonl", check_reference, &s);
-        struct ref_ctx k = {.tok = kernelc[i], .prompts = LADE_SHARED_DIR "/prompts/code.jsonl"};
+        struct ref_ctx k = { .tok = kernelc[i], .prompts = LADE_SHARED_DIR "/prompts/code.jsonl" };
         each_jsonl(KERNELC_DIR "/reference.jsonl", check_reference, &k);
         assert_true(s.checked > 0 && k.checked > 0);
     }
@@ -405,8 +409,8 @@ static void test_multibyte_stream(void **state)
         "\xF0\x9F\x98\x80",
         "Ω≈ç√∫˜µ≤≥÷ 𝕿𝖍𝖊 𐍈",
     };
-    struct llm_tok *toks[] = {fx->stories_model, fx->stories_gguf, fx->kernelc_model,
-                              fx->kernelc_gguf};
+    struct llm_tok *toks[] = { fx->stories_model, fx->stories_gguf, fx->kernelc_model,
+                               fx->kernelc_gguf };
     for (size_t t = 0; t < 4; t++) {
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             size_t n, len, tlen = strlen(texts[i]);
@@ -438,8 +442,8 @@ static void test_stream_edge_cases(void **state)
 {
     SKIP_WITHOUT_SHARED();
     struct fixture *fx = *state;
-    struct llm_tok *toks[] = {fx->stories_model, fx->stories_gguf, fx->kernelc_model,
-                              fx->kernelc_gguf};
+    struct llm_tok *toks[] = { fx->stories_model, fx->stories_gguf, fx->kernelc_model,
+                               fx->kernelc_gguf };
     for (size_t t = 0; t < 4; t++) {
         int32_t bare = -1, word = 3 + 256 + 10;
         for (int32_t id = 259; id < llm_tok_n_vocab(toks[t]) && bare < 0; id++) {
@@ -451,13 +455,20 @@ static void test_stream_edge_cases(void **state)
         assert_true(bare >= 0);
         const int32_t B = 3; /* <0x00> */
         const int32_t seqs[][6] = {
-            {bare, bare, word, bare, word, -1}, {0, word, -1},     {1, word, 1, word, -1},
-            {B + 0x20, word, -1},               {1, bare, 2, word, -1},
-            {B + 0xE4, 2, B + 0xB8, B + 0xAD, -1}, {B + 0xE4, B + 0xB8, word, -1},
-            {B + 0xE4, B + 0x41, B + 0xAD, -1}, {B + 0xED, B + 0xA0, B + 0x80, -1},
-            {B + 0xF4, B + 0x90, B + 0x80, B + 0x80, -1}, {B + 0xC0, B + 0x80, -1},
-            {B + 0xF0, B + 0x9F, B + 0x98, -1}, {B + 0xEF, B + 0xBF, B + 0xBD, bare, -1},
-            {B + 0xF0, B + 0x9F, B + 0x98, B + 0x80, B + 0xFF, -1},
+            { bare, bare, word, bare, word, -1 },
+            { 0, word, -1 },
+            { 1, word, 1, word, -1 },
+            { B + 0x20, word, -1 },
+            { 1, bare, 2, word, -1 },
+            { B + 0xE4, 2, B + 0xB8, B + 0xAD, -1 },
+            { B + 0xE4, B + 0xB8, word, -1 },
+            { B + 0xE4, B + 0x41, B + 0xAD, -1 },
+            { B + 0xED, B + 0xA0, B + 0x80, -1 },
+            { B + 0xF4, B + 0x90, B + 0x80, B + 0x80, -1 },
+            { B + 0xC0, B + 0x80, -1 },
+            { B + 0xF0, B + 0x9F, B + 0x98, -1 },
+            { B + 0xEF, B + 0xBF, B + 0xBD, bare, -1 },
+            { B + 0xF0, B + 0x9F, B + 0x98, B + 0x80, B + 0xFF, -1 },
         };
         for (size_t s = 0; s < sizeof(seqs) / sizeof(seqs[0]); s++) {
             size_t len = 0;
@@ -474,7 +485,7 @@ static void test_stream_random(void **state)
 {
     SKIP_WITHOUT_SHARED();
     struct fixture *fx = *state;
-    struct llm_tok *toks[] = {fx->stories_gguf, fx->kernelc_model};
+    struct llm_tok *toks[] = { fx->stories_gguf, fx->kernelc_model };
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     int32_t ids[32];
     for (size_t t = 0; t < 2; t++) {
@@ -487,10 +498,13 @@ static void test_stream_random(void **state)
                 uint32_t r = (uint32_t)(rng >> 33);
                 int kind = r % 10;
                 r /= 10;
-                ids[i] = kind < 5   ? (int32_t)(3 + 0x80 + r % 128) /* high bytes */
-                         : kind < 6 ? (int32_t)(3 + r % 128)         /* ASCII bytes */
-                         : kind < 7 ? (int32_t)(r % 3)               /* unk, bos, eos */
-                                    : (int32_t)(259 + r % (uint32_t)(nv - 259));
+                ids[i] = kind < 5 ? (int32_t)(3 + 0x80 + r % 128) /* high bytes */
+                         :
+                         kind < 6 ? (int32_t)(3 + r % 128) /* ASCII bytes */
+                         :
+                         kind < 7 ? (int32_t)(r % 3) /* unk, bos, eos */
+                                    :
+                                    (int32_t)(259 + r % (uint32_t)(nv - 259));
             }
             check_stream(toks[t], ids, n);
         }
@@ -568,7 +582,7 @@ static void test_hostile_text(void **state)
     assert_int_equal(llm_tok_encode(tok, NULL, 0, true, &one, 1, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(one, 1);
-    int32_t bad_ids[] = {403, 512};
+    int32_t bad_ids[] = { 403, 512 };
     char out[16];
     assert_int_equal(llm_tok_decode(tok, bad_ids, 2, out, sizeof(out), &n), -ERANGE);
     bad_ids[1] = -7;
@@ -644,17 +658,22 @@ struct vocab {
     float scores[VOCAB_N];
     int32_t types[VOCAB_N];
     int n_tokens, n_scores, n_types; /* entries written; -1 omits the key */
-    uint32_t scores_type;            /* GGUF element type of the scores */
-    int64_t unk_id, bos_id;          /* -2 omits the key */
+    uint32_t scores_type; /* GGUF element type of the scores */
+    int64_t unk_id, bos_id; /* -2 omits the key */
     bool charsmap;
 };
 
 static void vocab_default(struct vocab *v)
 {
-    static const char *words[] = {"\xE2\x96\x81" "a", "b", "\xE2\x96\x81" "ab", "\xE2\x96\x81"};
+    static const char *words[] = { "\xE2\x96\x81"
+                                   "a",
+                                   "b",
+                                   "\xE2\x96\x81"
+                                   "ab",
+                                   "\xE2\x96\x81" };
     memset(v, 0, sizeof(*v));
     v->model = "llama";
-    const char *special[] = {"<unk>", "<s>", "</s>"};
+    const char *special[] = { "<unk>", "<s>", "</s>" };
     for (int i = 0; i < VOCAB_N; i++) {
         if (i < 3)
             snprintf(v->tokens[i], 16, "%s", special[i]);
@@ -674,7 +693,7 @@ static void vocab_default(struct vocab *v)
 
 static struct gbuf vocab_gguf(const struct vocab *v)
 {
-    struct gbuf b = {0}, kv = {0};
+    struct gbuf b = { 0 }, kv = { 0 };
     gb_key(&kv, "general.architecture", LLM_GGUF_STRING);
     gb_str(&kv, "llama", 5);
     gb_key(&kv, "tokenizer.ggml.model", LLM_GGUF_STRING);
@@ -758,7 +777,7 @@ static void test_gguf_small_vocab_loads(void **state)
     /* <s> ▁ab ▁ c é: c and é are not in the vocabulary, so they fall back to
      * bytes. (A space with no "▁" piece would fall back to the bytes of U+2581
      * and decode as "▁", as SentencePiece does, hence the "▁" piece.) */
-    static const int32_t want[] = {1, 261, 262, 3 + 'c', 3 + 0xC3, 3 + 0xA9};
+    static const int32_t want[] = { 1, 261, 262, 3 + 'c', 3 + 0xC3, 3 + 0xA9 };
     assert_int_equal(n, 6);
     assert_memory_equal(ids, want, sizeof(want));
     char *back = decode(tok, ids, n, &len);

@@ -47,8 +47,8 @@ static int pick(const struct vkr_device_info *list, uint32_t n, const char *want
 static void test_type_order(void **state)
 {
     const VkPhysicalDeviceType order[] = {
-        VK_PHYSICAL_DEVICE_TYPE_OTHER,       VK_PHYSICAL_DEVICE_TYPE_CPU,
-        VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU, VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU,
+        VK_PHYSICAL_DEVICE_TYPE_OTHER,        VK_PHYSICAL_DEVICE_TYPE_CPU,
+        VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU,  VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU,
         VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU,
     };
 
@@ -56,10 +56,10 @@ static void test_type_order(void **state)
      * the type alone decides. */
     for (int lo = 0; lo < 5; lo++) {
         for (int hi = lo + 1; hi < 5; hi++) {
-            struct vkr_device_info l[2] = {dev(0, "low", order[lo], 64 * GIB),
-                                           dev(1, "high", order[hi], 1 * GIB)};
-            struct vkr_device_info r[2] = {dev(0, "high", order[hi], 1 * GIB),
-                                           dev(1, "low", order[lo], 64 * GIB)};
+            struct vkr_device_info l[2] = { dev(0, "low", order[lo], 64 * GIB),
+                                            dev(1, "high", order[hi], 1 * GIB) };
+            struct vkr_device_info r[2] = { dev(0, "high", order[hi], 1 * GIB),
+                                            dev(1, "low", order[lo], 64 * GIB) };
 
             assert_int_equal(pick(l, 2, NULL), 1);
             assert_reason_has("'high'");
@@ -122,13 +122,12 @@ static void test_ties(void **state)
 
 static void test_single_and_empty(void **state)
 {
-    struct vkr_device_info one = dev(0, "llvmpipe (LLVM 15.0.6, 256 bits)",
-                                     VK_PHYSICAL_DEVICE_TYPE_CPU, 512ull << 20);
+    struct vkr_device_info one =
+            dev(0, "llvmpipe (LLVM 15.0.6, 256 bits)", VK_PHYSICAL_DEVICE_TYPE_CPU, 512ull << 20);
 
     assert_int_equal(pick(&one, 1, NULL), 0);
-    assert_string_equal(reason,
-                        "chose 0 'llvmpipe (LLVM 15.0.6, 256 bits)' (CPU, 512.0 MiB): "
-                        "the only device");
+    assert_string_equal(reason, "chose 0 'llvmpipe (LLVM 15.0.6, 256 bits)' (CPU, 512.0 MiB): "
+                                "the only device");
     assert_int_equal(pick(NULL, 0, NULL), -ENODEV);
     assert_string_equal(reason, "no Vulkan device found");
     assert_int_equal(pick(&one, 0, "0"), -ENODEV);
@@ -179,7 +178,7 @@ static void test_index_malformed(void **state)
         dev(0, "1x card", VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 8 * GIB),
         dev(1, "b", VK_PHYSICAL_DEVICE_TYPE_CPU, 8 * GIB),
     };
-    const char *bad[] = {"-1", "+1", "-", "1x", "1 ", "0x1", "1.0", "1e3"};
+    const char *bad[] = { "-1", "+1", "-", "1x", "1 ", "0x1", "1.0", "1e3" };
 
     /* Starting with a digit or sign makes it an index, even where a name
      * ("1x card") would have matched. */
@@ -229,8 +228,8 @@ static void test_name_no_match(void **state)
 /* A short buffer is truncated and terminated; no buffer is fine. */
 static void test_reason_buffer(void **state)
 {
-    struct vkr_device_info l[1] = {dev(0, "a very long device name", VK_PHYSICAL_DEVICE_TYPE_CPU,
-                                       GIB)};
+    struct vkr_device_info l[1] = { dev(0, "a very long device name", VK_PHYSICAL_DEVICE_TYPE_CPU,
+                                        GIB) };
     char small[12];
 
     memset(small, 'x', sizeof(small));
@@ -245,12 +244,10 @@ static void test_reason_buffer(void **state)
 
 static void test_type_names(void **state)
 {
-    assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU),
-                        "discrete GPU");
+    assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU), "discrete GPU");
     assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU),
                         "integrated GPU");
-    assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU),
-                        "virtual GPU");
+    assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU), "virtual GPU");
     assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_CPU), "CPU");
     assert_string_equal(vkr_device_type_name(VK_PHYSICAL_DEVICE_TYPE_OTHER), "other");
     assert_string_equal(vkr_device_type_name((VkPhysicalDeviceType)77), "other");
@@ -259,11 +256,16 @@ static void test_type_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_order),      cmocka_unit_test(test_full_ranking),
-        cmocka_unit_test(test_ties),            cmocka_unit_test(test_single_and_empty),
-        cmocka_unit_test(test_no_compute),      cmocka_unit_test(test_index),
-        cmocka_unit_test(test_index_malformed), cmocka_unit_test(test_name),
-        cmocka_unit_test(test_name_no_match),   cmocka_unit_test(test_reason_buffer),
+        cmocka_unit_test(test_type_order),
+        cmocka_unit_test(test_full_ranking),
+        cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_single_and_empty),
+        cmocka_unit_test(test_no_compute),
+        cmocka_unit_test(test_index),
+        cmocka_unit_test(test_index_malformed),
+        cmocka_unit_test(test_name),
+        cmocka_unit_test(test_name_no_match),
+        cmocka_unit_test(test_reason_buffer),
         cmocka_unit_test(test_type_names),
     };
 

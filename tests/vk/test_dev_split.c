@@ -1,10 +1,10 @@
 /* Buffer splitting against small fake limits (no device needed). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
 
-#include <errno.h>
+#include <cmocka.h>
 
 #include "vk/vkr.h"
 
@@ -49,7 +49,7 @@ static void test_split_errors(void **state)
 
 static void test_rows_geometry(void **state)
 {
-    struct vkr_rows r = {.n_rows = 101, .rows_per_chunk = 25, .n_chunks = 5};
+    struct vkr_rows r = { .n_rows = 101, .rows_per_chunk = 25, .n_chunks = 5 };
     assert_int_equal(vkr_rows_first(&r, 4), 100);
     assert_int_equal(vkr_rows_count(&r, 4), 1);
     assert_int_equal(vkr_rows_count(&r, 3), 25);

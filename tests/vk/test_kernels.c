@@ -1,19 +1,19 @@
 /* The foundation kernels against CPU computations, on whatever Vulkan device
  * the policy picks (lavapipe in CI), with the validation layer on: ctest sets
  * LADE_VALIDATION=1, so any validation message aborts the test. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
 #include <errno.h>
 #include <math.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "decoding/dec.h"
 #include "llama/repack.h"
@@ -25,7 +25,7 @@ static struct vkr_ctx *ctx;
 static int setup(void **state)
 {
     char err[512];
-    struct vkr_ctx_opts o = {.device = getenv("LADE_DEVICE")};
+    struct vkr_ctx_opts o = { .device = getenv("LADE_DEVICE") };
     int r = vkr_ctx_new(&o, &ctx, err, sizeof(err));
     if (r) {
         fprintf(stderr, "no Vulkan device: %s\n", err);
@@ -59,7 +59,8 @@ static uint16_t to_f16(float f)
         return (uint16_t)sign;
     if (e < 113) { /* subnormal half */
         m |= 0x800000;
-        uint32_t shift = 126 - e, h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        uint32_t shift = 126 - e, h = m >> shift, rem = m & ((1u << shift) - 1),
+                 half = 1u << (shift - 1);
         if (rem > half || (rem == half && (h & 1)))
             h++;
         return (uint16_t)(sign | h);
@@ -93,11 +94,19 @@ struct mm_geom {
     uint32_t local, tile, rows_wg, rps, unroll, splitk, xsh;
 };
 static const struct mm_geom geoms[] = {
-    {64, 8, 32, 1, 1, 1, 0},   {64, 8, 16, 2, 2, 1, 0}, {32, 32, 12, 3, 3, 1, 0}, {64, 4, 32, 4, 1, 1, 0},
-    {128, 16, 16, 1, 4, 1, 0}, {64, 8, 4, 1, 1, 2, 0},  {128, 8, 4, 2, 3, 4, 0},  {128, 16, 24, 3, 2, 2, 0},
+    { 64, 8, 32, 1, 1, 1, 0 },
+    { 64, 8, 16, 2, 2, 1, 0 },
+    { 32, 32, 12, 3, 3, 1, 0 },
+    { 64, 4, 32, 4, 1, 1, 0 },
+    { 128, 16, 16, 1, 4, 1, 0 },
+    { 64, 8, 4, 1, 1, 2, 0 },
+    { 128, 8, 4, 2, 3, 4, 0 },
+    { 128, 16, 24, 3, 2, 2, 0 },
     /* tile 1: the one-token geometry (LADE_MM_ONE); inputs staged in
      * shared memory (XSH: all of them, or only some tiles') */
-    {128, 1, 4, 1, 4, 1, 0},   {64, 1, 8, 1, 2, 1, 4096}, {64, 8, 32, 1, 1, 1, 2048},
+    { 128, 1, 4, 1, 4, 1, 0 },
+    { 64, 1, 8, 1, 2, 1, 4096 },
+    { 64, 8, 32, 1, 1, 1, 2048 },
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
 
@@ -110,20 +119,27 @@ struct kernels {
     struct vkr_kernel add, matmul[4][N_GEOMS];
 };
 
-static const uint32_t wtypes[4] = {0, 1, 30, 8}; /* F32 F16 BF16 Q8_0 */
+static const uint32_t wtypes[4] = { 0, 1, 30, 8 }; /* F32 F16 BF16 Q8_0 */
 
 static void make_kernels(struct kernels *k)
 {
-    struct vkr_kernel_desc d = {.name = "add", .spirv = lade_spv_add, .spirv_bytes = lade_spv_add_bytes,
-                                .n_bindings = 3, .push_bytes = 4};
+    struct vkr_kernel_desc d = { .name = "add",
+                                 .spirv = lade_spv_add,
+                                 .spirv_bytes = lade_spv_add_bytes,
+                                 .n_bindings = 3,
+                                 .push_bytes = 4 };
     assert_int_equal(vkr_kernel_new(ctx, &d, &k->add), 0);
     for (int i = 0; i < 4; i++)
         for (size_t g = 0; g < N_GEOMS; g++) {
             const struct mm_geom *G = &geoms[g];
-            struct vkr_kernel_desc m = {.name = "matmul", .spirv = lade_spv_matmul, .spirv_bytes = lade_spv_matmul_bytes,
-                                        .n_bindings = 6, .push_bytes = sizeof(struct mm_push), .n_spec = 9,
-                                        .spec = {wtypes[i], G->local, G->tile, G->rows_wg, G->rps, G->unroll,
-                                                 G->splitk, 0, G->xsh}};
+            struct vkr_kernel_desc m = { .name = "matmul",
+                                         .spirv = lade_spv_matmul,
+                                         .spirv_bytes = lade_spv_matmul_bytes,
+                                         .n_bindings = 6,
+                                         .push_bytes = sizeof(struct mm_push),
+                                         .n_spec = 9,
+                                         .spec = { wtypes[i], G->local, G->tile, G->rows_wg, G->rps,
+                                                   G->unroll, G->splitk, 0, G->xsh } };
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
 }
@@ -140,7 +156,7 @@ static void test_add(void **state)
 {
     struct kernels k;
     make_kernels(&k);
-    const uint32_t sizes[] = {1, 255, 256, 257, 4099, 100000};
+    const uint32_t sizes[] = { 1, 255, 256, 257, 4099, 100000 };
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint32_t n = sizes[s];
         float *a = malloc(n * 4), *b = malloc(n * 4), *y = malloc(n * 4);
@@ -157,7 +173,7 @@ static void test_add(void **state)
         struct vkr_set_pool pool;
         assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
         VkDescriptorSet set;
-        struct vkr_binding bd[3] = {{&ba, 0, 0}, {&bb, 0, 0}, {&by, 0, 0}};
+        struct vkr_binding bd[3] = { { &ba, 0, 0 }, { &bb, 0, 0 }, { &by, 0, 0 } };
         assert_int_equal(vkr_set_new(ctx, &pool, &k.add, bd, 3, &set), 0);
         struct vkr_cmd c;
         assert_int_equal(vkr_cmd_new(ctx, 4, &c), 0);
@@ -188,7 +204,8 @@ static void test_add(void **state)
 
 /* Encode a row-major float matrix in ggml type `type`; returns bytes a row
  * and writes the dequantised values (what the GPU must see) into deq. */
-static size_t encode(uint32_t type, const float *w, uint32_t rows, uint32_t cols, uint8_t *out, float *deq)
+static size_t encode(uint32_t type, const float *w, uint32_t rows, uint32_t cols, uint8_t *out,
+                     float *deq)
 {
     size_t rb = type == 0 ? cols * 4 : type == 8 ? cols / 32 * 34 : cols * 2;
     for (uint32_t r = 0; r < rows; r++) {
@@ -239,7 +256,6 @@ static int repack(void *arg, const void *src, uint64_t n_rows, uint64_t row_byte
     return llm_repack_rows(*(const uint32_t *)arg, src, n_rows, row_bytes, dst);
 }
 
-
 /* Y = W X through vkr_rows chunks (each chunk one dispatch), then compare
  * with a double-precision CPU product of the dequantised weights. */
 /* Whether this device runs geometry G as the model would: whole
@@ -252,8 +268,8 @@ static bool geom_ok(const struct mm_geom *G)
 }
 
 /* Returns false, having run nothing, for a geometry the device cannot run. */
-static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows, uint32_t cols, uint32_t ntok,
-                            uint64_t binding_limit, float *ret_y)
+static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows, uint32_t cols,
+                            uint32_t ntok, uint64_t binding_limit, float *ret_y)
 {
     const struct mm_geom *G = &geoms[gi];
     if (!geom_ok(G))
@@ -269,8 +285,9 @@ static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
     size_t rb = encode(type, w, rows, cols, enc, deq);
     vkr_set_max_binding_override(ctx, binding_limit);
     struct vkr_rows wr;
-    assert_int_equal(llm_repacked(type) ? vkr_rows_upload_xform(ctx, enc, rows, rb, repack, &type, &wr)
-                                        : vkr_rows_upload(ctx, enc, rows, rb, &wr),
+    assert_int_equal(llm_repacked(type) ?
+                             vkr_rows_upload_xform(ctx, enc, rows, rb, repack, &type, &wr) :
+                             vkr_rows_upload(ctx, enc, rows, rb, &wr),
                      0);
     vkr_set_max_binding_override(ctx, 0);
     if (binding_limit)
@@ -287,14 +304,15 @@ static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
     for (uint32_t ch = 0; ch < wr.n_chunks; ch++) {
         VkDescriptorSet set;
-        struct vkr_binding bd[6] = {{&wr.chunk[ch], 0, 0}, {&bx, 0, 0}, {&by, 0, 0},
-                                    {&bs, 0, 0},           {&bs, 0, 0}, {&bs, 0, 0}};
+        struct vkr_binding bd[6] = { { &wr.chunk[ch], 0, 0 }, { &bx, 0, 0 }, { &by, 0, 0 },
+                                     { &bs, 0, 0 },           { &bs, 0, 0 }, { &bs, 0, 0 } };
         assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, 6, &set), 0);
         uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
-        struct mm_push p = {cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch), 0, 0, 0, 0, 0, 0};
+        struct mm_push p = { cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch),
+                             0,    0, 0,    0,    0,    0 };
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
-        vkr_cmd_dispatch(&c, &k->matmul[ti][gi], set, &p, (ntok + G->tile - 1) / G->tile, wgs < 32768 ? wgs : 32768,
-                         (wgs + 32767) / 32768);
+        vkr_cmd_dispatch(&c, &k->matmul[ti][gi], set, &p, (ntok + G->tile - 1) / G->tile,
+                         wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
     }
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
@@ -310,7 +328,8 @@ static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
              * for cols <= 4096 and tight enough to catch any wrong element. */
             double got = y[(size_t)t * rows + r];
             if (fabs(got - ref) > 1e-5 * mag + 1e-6)
-                fail_msg("type %u rows %u cols %u T %u: y[%u][%u] = %.9g, want %.9g", type, rows, cols, ntok, t, r, got, ref);
+                fail_msg("type %u rows %u cols %u T %u: y[%u][%u] = %.9g, want %.9g", type, rows,
+                         cols, ntok, t, r, got, ref);
         }
     if (ret_y)
         memcpy(ret_y, y, (size_t)ntok * rows * 4);
@@ -338,9 +357,9 @@ static void test_matmul_sizes(void **state)
 {
     struct kernels k;
     make_kernels(&k);
-    const uint32_t cols[] = {32, 64, 96, 132, 172, 512, 1408, 4096}; /* 132, 172: ragged ends */
-    const uint32_t rows[] = {1, 3, 64, 65, 257};
-    const uint32_t toks[] = {1, 2, 7, 8, 9, 17};
+    const uint32_t cols[] = { 32, 64, 96, 132, 172, 512, 1408, 4096 }; /* 132, 172: ragged ends */
+    const uint32_t rows[] = { 1, 3, 64, 65, 257 };
+    const uint32_t toks[] = { 1, 2, 7, 8, 9, 17 };
     for (int ti = 0; ti < 4; ti++)
         for (size_t a = 0; a < sizeof(cols) / 4; a++)
             for (size_t b = 0; b < sizeof(rows) / 4; b++) {
@@ -359,7 +378,8 @@ static void test_matmul_split(void **state)
     struct kernels k;
     make_kernels(&k);
     for (int ti = 0; ti < 4; ti++)
-        run_matmul(&k, ti, 300, 256, 5, 256 * 4 * 37 + 11, NULL); /* 37 F32 rows a chunk, odd limit */
+        run_matmul(&k, ti, 300, 256, 5, 256 * 4 * 37 + 11,
+                   NULL); /* 37 F32 rows a chunk, odd limit */
     free_kernels(&k);
 }
 
@@ -368,7 +388,7 @@ static void test_matmul_batch_invariant(void **state)
 {
     struct kernels k;
     make_kernels(&k);
-    const size_t gs[] = {0, 5, 6}; /* one, two and four subgroups a row */
+    const size_t gs[] = { 0, 5, 6 }; /* one, two and four subgroups a row */
     for (int ti = 0; ti < 4; ti++)
         for (size_t gi = 0; gi < 3; gi++) {
             uint32_t rows = 70, cols = 320;
@@ -392,7 +412,9 @@ static void test_matmul_geometry_invariant(void **state)
 {
     struct kernels k;
     make_kernels(&k);
-    const uint32_t shapes[][3] = {{70, 320, 13}, {37, 1408, 5}, {9, 172, 3}, {65, 4096, 1}};
+    const uint32_t shapes[][3] = {
+        { 70, 320, 13 }, { 37, 1408, 5 }, { 9, 172, 3 }, { 65, 4096, 1 }
+    };
     for (int ti = 0; ti < 4; ti++)
         for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
             uint32_t rows = shapes[s][0], cols = shapes[s][1], nt = shapes[s][2];
@@ -413,8 +435,8 @@ static void test_matmul_geometry_invariant(void **state)
                     if (first == N_GEOMS)
                         first = g;
                     else if (memcmp(y0, yg, (size_t)nt * rows * 4))
-                        fail_msg("type %u %ux%u T %u: geometry %zu differs from geometry %zu", wtypes[ti], rows, cols,
-                                 nt, g, first);
+                        fail_msg("type %u %ux%u T %u: geometry %zu differs from geometry %zu",
+                                 wtypes[ti], rows, cols, nt, g, first);
                 }
             }
             free(y0);
@@ -450,15 +472,16 @@ static void cm_product(struct cm_run *r, int nt2, uint32_t ntok, const int32_t *
     struct vkr_set_pool pool;
     assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
     VkDescriptorSet set;
-    struct vkr_binding bd[6] = {{&r->wr.chunk[0], 0, 0}, {&r->bx, 0, 0}, {&r->by, 0, 0},
-                                {&r->bs, 0, 0},          {&r->bs, 0, 0}, {&r->bs, 0, 0}};
+    struct vkr_binding bd[6] = { { &r->wr.chunk[0], 0, 0 }, { &r->bx, 0, 0 }, { &r->by, 0, 0 },
+                                 { &r->bs, 0, 0 },          { &r->bs, 0, 0 }, { &r->bs, 0, 0 } };
     assert_int_equal(vkr_set_new(ctx, &pool, &r->k[nt2], bd, 6, &set), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct mm_push p = {r->cols, r->rows, ntok, r->cols, r->rows, 0, sel ? 2u : 0u, 0, 0, 0, 0, 0};
+    struct mm_push p = { r->cols, r->rows, ntok, r->cols, r->rows, 0, sel ? 2u : 0u, 0, 0, 0, 0, 0 };
     uint32_t tt = nt2 ? 32 : 16, rows_wg = nt2 ? 64 : 16;
-    vkr_cmd_dispatch(&c, &r->k[nt2], set, &p, (ntok + tt - 1) / tt, (r->rows + rows_wg - 1) / rows_wg, 1);
+    vkr_cmd_dispatch(&c, &r->k[nt2], set, &p, (ntok + tt - 1) / tt,
+                     (r->rows + rows_wg - 1) / rows_wg, 1);
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &r->by, 0, y, (size_t)ntok * r->rows * 4), 0);
     vkr_cmd_free(ctx, &c);
@@ -468,19 +491,25 @@ static void cm_product(struct cm_run *r, int nt2, uint32_t ntok, const int32_t *
 static void test_matmul_cm(void **state)
 {
     if (!ctx->has_coopmat_nv) {
-        fprintf(stderr, "device '%s' has no VK_NV_cooperative_matrix 16x16x16 f16: matmul_cm.comp not tested here\n",
+        fprintf(stderr,
+                "device '%s' has no VK_NV_cooperative_matrix 16x16x16 f16: matmul_cm.comp not tested here\n",
                 ctx->info.name);
         skip();
     }
-    const uint32_t shapes[][2] = {{16, 64}, {48, 192}, {256, 576}, {64, 4096}, {4096, 256}};
+    const uint32_t shapes[][2] = {
+        { 16, 64 }, { 48, 192 }, { 256, 576 }, { 64, 4096 }, { 4096, 256 }
+    };
     const uint32_t maxt = 40;
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-        struct cm_run r = {.rows = shapes[s][0], .cols = shapes[s][1]};
+        struct cm_run r = { .rows = shapes[s][0], .cols = shapes[s][1] };
         for (uint32_t i = 0; i < 2; i++) {
-            struct vkr_kernel_desc d = {.name = "matmul_cm", .spirv = lade_spv_matmul_cm,
-                                        .spirv_bytes = lade_spv_matmul_cm_bytes, .n_bindings = 6,
-                                        .push_bytes = sizeof(struct mm_push), .n_spec = 6,
-                                        .spec = {0, 128, i + 1, 4, 64, i}};
+            struct vkr_kernel_desc d = { .name = "matmul_cm",
+                                         .spirv = lade_spv_matmul_cm,
+                                         .spirv_bytes = lade_spv_matmul_cm_bytes,
+                                         .n_bindings = 6,
+                                         .push_bytes = sizeof(struct mm_push),
+                                         .n_spec = 6,
+                                         .spec = { 0, 128, i + 1, 4, 64, i } };
             assert_int_equal(vkr_kernel_new(ctx, &d, &r.k[i]), 0);
         }
         size_t nw = (size_t)r.rows * r.cols;
@@ -498,7 +527,7 @@ static void test_matmul_cm(void **state)
         assert_int_equal(vkr_buf_new(ctx, (size_t)maxt * r.rows * 4, VKR_MEM_DEVICE, &r.by), 0);
         assert_int_equal(vkr_buf_new(ctx, maxt * 4, VKR_MEM_DEVICE, &r.bs), 0);
         assert_int_equal(vkr_buf_upload(ctx, &r.bx, 0, x, (size_t)maxt * r.cols * 4), 0);
-        const uint32_t toks[] = {1, 5, 16, 17, 40};
+        const uint32_t toks[] = { 1, 5, 16, 17, 40 };
         for (size_t ti = 0; ti < sizeof(toks) / 4; ti++) {
             uint32_t nt = toks[ti];
             cm_product(&r, ti % 2, nt, NULL, y);
@@ -506,14 +535,15 @@ static void test_matmul_cm(void **state)
                 for (uint32_t row = 0; row < r.rows; row++) {
                     double ref = 0, mag = 0;
                     for (uint32_t k = 0; k < r.cols; k++) {
-                        double pr = (double)deq[(size_t)row * r.cols + k] * x[(size_t)t * r.cols + k];
+                        double pr =
+                                (double)deq[(size_t)row * r.cols + k] * x[(size_t)t * r.cols + k];
                         ref += pr;
                         mag += fabs(pr);
                     }
                     double got = y[(size_t)t * r.rows + row];
                     if (fabs(got - ref) > 1e-5 * mag + 1e-6)
-                        fail_msg("matmul_cm %ux%u T %u: y[%u][%u] = %.9g, want %.9g", r.rows, r.cols, nt, t, row,
-                                 got, ref);
+                        fail_msg("matmul_cm %ux%u T %u: y[%u][%u] = %.9g, want %.9g", r.rows,
+                                 r.cols, nt, t, row, got, ref);
                 }
         }
         /* batch invariance: 40 tokens in tiles of 16, of 32, and each of a
@@ -521,12 +551,12 @@ static void test_matmul_cm(void **state)
         cm_product(&r, 0, maxt, NULL, y);
         cm_product(&r, 1, maxt, NULL, y2);
         assert_memory_equal(y, y2, (size_t)maxt * r.rows * 4);
-        const int32_t alone[] = {0, 7, 23, 39};
+        const int32_t alone[] = { 0, 7, 23, 39 };
         for (size_t i = 0; i < 4; i++) {
             cm_product(&r, (int)(i % 2), 1, &alone[i], y2);
             if (memcmp(y2, y + (size_t)alone[i] * r.rows, r.rows * 4))
-                fail_msg("matmul_cm %ux%u: token %d alone differs from its row in a batch of 40", r.rows, r.cols,
-                         alone[i]);
+                fail_msg("matmul_cm %ux%u: token %d alone differs from its row in a batch of 40",
+                         r.rows, r.cols, alone[i]);
         }
         int32_t rev[40];
         for (uint32_t i = 0; i < maxt; i++)
@@ -534,7 +564,8 @@ static void test_matmul_cm(void **state)
         cm_product(&r, 1, maxt, rev, y2);
         for (uint32_t i = 0; i < maxt; i++)
             if (memcmp(y2 + (size_t)i * r.rows, y + (size_t)rev[i] * r.rows, r.rows * 4))
-                fail_msg("matmul_cm %ux%u: token %d at place %u of a batch differs", r.rows, r.cols, rev[i], i);
+                fail_msg("matmul_cm %ux%u: token %d at place %u of a batch differs", r.rows, r.cols,
+                         rev[i], i);
         for (int i = 0; i < 2; i++)
             vkr_kernel_free(ctx, &r.k[i]);
         vkr_rows_free(ctx, &r.wr);
@@ -555,8 +586,8 @@ static void test_matmul_cm(void **state)
  * LADE_VALIDATION=1 turns that into an abort. */
 /* One dispatch of `groups` workgroups of a kernel over the given
  * buffers, waited for. */
-static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bufs, uint32_t nb, const void *pc,
-                     uint32_t groups)
+static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bufs, uint32_t nb,
+                     const void *pc, uint32_t groups)
 {
     struct vkr_kernel k;
     assert_int_equal(vkr_kernel_new(ctx, kd, &k), 0);
@@ -564,7 +595,7 @@ static void run_once(const struct vkr_kernel_desc *kd, struct vkr_buf *const *bu
     assert_int_equal(vkr_set_pool_new(ctx, 1, nb, &pool), 0);
     struct vkr_binding bb[4];
     for (uint32_t i = 0; i < nb; i++)
-        bb[i] = (struct vkr_binding){bufs[i], 0, 0};
+        bb[i] = (struct vkr_binding){ bufs[i], 0, 0 };
     VkDescriptorSet set;
     assert_int_equal(vkr_set_new(ctx, &pool, &k, bb, nb, &set), 0);
     struct vkr_cmd cmd;
@@ -597,7 +628,9 @@ struct draw_case {
 static void fill_logits(const struct draw_case *c, float *l)
 {
     for (uint32_t v = 0; v < c->n_vocab; v++) {
-        l[v] = c->odd == 3 ? 0.5f : c->odd == 4 ? (float)((v * 7919u) % 5u) : (frand() - 0.5f) * c->spread;
+        l[v] = c->odd == 3 ? 0.5f :
+               c->odd == 4 ? (float)((v * 7919u) % 5u) :
+                             (frand() - 0.5f) * c->spread;
         if (c->odd == 5)
             l[v] = v == c->n_vocab / 3 ? 12.0f : 0.0f;
         if ((c->odd == 1 && v % 7 == 3) || (c->odd == 2 && v % 11 == 5))
@@ -631,10 +664,11 @@ static bool near_nucleus(const float *row, uint32_t n, const struct dec_draw_par
 static void test_draw(void **state)
 {
     static const struct draw_case cases[] = {
-        {32000, 4, 0}, {32000, 30, 0}, {4096, 8, 1}, {4097, 8, 2}, {129, 2, 0}, {1, 1, 0}, {300, 1, 3}, {700, 1, 4},
-        {32000, 400, 0}, {32000, 0, 5},
+        { 32000, 4, 0 }, { 32000, 30, 0 }, { 4096, 8, 1 }, { 4097, 8, 2 },    { 129, 2, 0 },
+        { 1, 1, 0 },     { 300, 1, 3 },    { 700, 1, 4 },  { 32000, 400, 0 }, { 32000, 0, 5 },
     };
-    const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), per = 24, ndraw = ncase * per, V = 32000;
+    const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), per = 24, ndraw = ncase * per,
+                   V = 32000;
     float *l = calloc((size_t)ncase * V, 4), *w = malloc(V * 4);
     uint32_t *ids = malloc(V * 4);
     uint32_t *d = malloc(ndraw * 8);
@@ -646,20 +680,27 @@ static void test_draw(void **state)
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bd), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bo), 0);
     static const struct dec_draw_params params[] = {
-        {.temperature = 1.0f, .penalty = 1.0f},
-        {.temperature = 0.6f, .min_p = 0.02f, .penalty = 1.0f},
-        {.temperature = 1.0f, .top_p = 0.9f, .penalty = 1.0f},
-        {.temperature = 0.8f, .top_p = 0.5f, .min_p = 0.05f, .penalty = 1.0f},
+        { .temperature = 1.0f, .penalty = 1.0f },
+        { .temperature = 0.6f, .min_p = 0.02f, .penalty = 1.0f },
+        { .temperature = 1.0f, .top_p = 0.9f, .penalty = 1.0f },
+        { .temperature = 0.8f, .top_p = 0.5f, .min_p = 0.05f, .penalty = 1.0f },
     };
     uint32_t mismatches = 0, compared = 0;
     for (size_t pi = 0; pi < sizeof(params) / sizeof(params[0]); pi++) {
         int32_t first[24 * 10];
         uint32_t u[24 * 10];
         for (uint32_t j = 0; j < ndraw; j++)
-            u[j] = j % per == 0 ? 0 : j % per == 1 ? 0xffffffu : (rng = rng * 1664525u + 1013904223u) >> 8;
+            u[j] = j % per == 0 ? 0 :
+                   j % per == 1 ? 0xffffffu :
+                                  (rng = rng * 1664525u + 1013904223u) >> 8;
         for (uint32_t local = 64; local <= 256; local *= 4) {
-            struct vkr_kernel_desc kd = {.name = "draw", .spirv = lade_spv_draw, .spirv_bytes = lade_spv_draw_bytes,
-                                         .n_bindings = 3, .push_bytes = 20, .n_spec = 3, .spec = {0, local, 2048}};
+            struct vkr_kernel_desc kd = { .name = "draw",
+                                          .spirv = lade_spv_draw,
+                                          .spirv_bytes = lade_spv_draw_bytes,
+                                          .n_bindings = 3,
+                                          .push_bytes = 20,
+                                          .n_spec = 3,
+                                          .spec = { 0, local, 2048 } };
             /* Each case's rows are its own n_vocab wide: one dispatch a case. */
             for (uint32_t c = 0; c < ncase; c++) {
                 uint32_t n = cases[c].n_vocab;
@@ -671,10 +712,12 @@ static void test_draw(void **state)
                     d[2 * j + 1] = u[c * per + j];
                 }
                 assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 8), 0);
-                struct { uint32_t n_vocab, out_off; float inv_t, min_p, top_p; } pc = {
-                    n, 3, 1.0f / params[pi].temperature, params[pi].min_p,
-                    params[pi].top_p > 0 ? params[pi].top_p : 1.0f};
-                struct vkr_buf *bufs[3] = {&bl, &bd, &bo};
+                struct {
+                    uint32_t n_vocab, out_off;
+                    float inv_t, min_p, top_p;
+                } pc = { n, 3, 1.0f / params[pi].temperature, params[pi].min_p,
+                         params[pi].top_p > 0 ? params[pi].top_p : 1.0f };
+                struct vkr_buf *bufs[3] = { &bl, &bd, &bo };
                 run_once(&kd, bufs, 3, &pc, per);
                 assert_int_equal(vkr_buf_download(ctx, &bo, 3 * 4, out, per * 4), 0);
                 for (uint32_t j = 0; j < per; j++) {
@@ -688,7 +731,8 @@ static void test_draw(void **state)
                     if (t == want)
                         continue;
                     mismatches++;
-                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t, want);
+                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t,
+                                  want);
                     if (params[pi].top_p > 0) {
                         assert_true(near_nucleus(row, n, &params[pi], t));
                         continue;
@@ -707,13 +751,15 @@ static void test_draw(void **state)
                     }
                     double target = d[2 * j + 1] * 0x1p-24 * total;
                     assert_true(wt > 0);
-                    assert_true(below <= target + 1e-5 * total && below + wt > target - 1e-5 * total);
+                    assert_true(below <= target + 1e-5 * total &&
+                                below + wt > target - 1e-5 * total);
                 }
                 free(row);
             }
         }
     }
-    print_message("draw: %u of %u draws differ from the host's (exp rounding)\n", mismatches, compared);
+    print_message("draw: %u of %u draws differ from the host's (exp rounding)\n", mismatches,
+                  compared);
     assert_true(mismatches * 50 <= compared);
     vkr_buf_free(ctx, &bl);
     vkr_buf_free(ctx, &bd);
@@ -738,18 +784,19 @@ struct topk_case {
 static void test_topk(void **state)
 {
     static const struct topk_case cases[] = {
-        {32000, 40, 0}, {32000, 256, 1}, {4096, 1, 0}, {4097, 255, 2}, {129, 64, 1},
-        {300, 7, 3},    {2, 1, 2},       {1000, 250, 4}, {32000, 1, 1}, {777, 100, 2},
+        { 32000, 40, 0 }, { 32000, 256, 1 }, { 4096, 1, 0 },   { 4097, 255, 2 }, { 129, 64, 1 },
+        { 300, 7, 3 },    { 2, 1, 2 },       { 1000, 250, 4 }, { 32000, 1, 1 },  { 777, 100, 2 },
     };
     const uint32_t ncase = sizeof(cases) / sizeof(cases[0]), rows = 3, V = 32000;
     float *l = malloc((size_t)rows * V * 4), *scaled = malloc(V * 4);
     int32_t *idx = malloc(V * 4);
     struct dec_cand *want = malloc(DEC_TOPK_MAX * sizeof(*want));
-    uint32_t *got = malloc((size_t)rows * DEC_TOPK_MAX * 8), rowsel[3] = {2, 0, 1};
+    uint32_t *got = malloc((size_t)rows * DEC_TOPK_MAX * 8), rowsel[3] = { 2, 0, 1 };
     struct vkr_buf bl, br, bo;
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * V * 4, VKR_MEM_DEVICE, &bl), 0);
     assert_int_equal(vkr_buf_new(ctx, rows * 4, VKR_MEM_DEVICE, &br), 0);
-    assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE, &bo), 0);
+    assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE, &bo),
+                     0);
     assert_int_equal(vkr_buf_upload(ctx, &br, 0, rowsel, sizeof(rowsel)), 0);
     uint32_t compared = 0;
     for (uint32_t c = 0; c < ncase; c++) {
@@ -775,12 +822,21 @@ static void test_topk(void **state)
             for (uint32_t local = 32; local <= 256; local *= 2) {
                 if (local == 128)
                     continue;
-                struct vkr_kernel_desc kd = {.name = "topk", .spirv = lade_spv_topk, .spirv_bytes = lade_spv_topk_bytes,
-                                             .n_bindings = 3, .push_bytes = 12, .n_spec = 2, .spec = {0, local}};
-                struct { uint32_t n_vocab, k; float inv_t; } pc = {n, tc->k, 1.0f / temp};
-                struct vkr_buf *bufs[3] = {&bl, &br, &bo};
+                struct vkr_kernel_desc kd = { .name = "topk",
+                                              .spirv = lade_spv_topk,
+                                              .spirv_bytes = lade_spv_topk_bytes,
+                                              .n_bindings = 3,
+                                              .push_bytes = 12,
+                                              .n_spec = 2,
+                                              .spec = { 0, local } };
+                struct {
+                    uint32_t n_vocab, k;
+                    float inv_t;
+                } pc = { n, tc->k, 1.0f / temp };
+                struct vkr_buf *bufs[3] = { &bl, &br, &bo };
                 run_once(&kd, bufs, 3, &pc, rows);
-                assert_int_equal(vkr_buf_download(ctx, &bo, 0, got, (size_t)rows * DEC_TOPK_MAX * 8), 0);
+                assert_int_equal(
+                        vkr_buf_download(ctx, &bo, 0, got, (size_t)rows * DEC_TOPK_MAX * 8), 0);
                 for (uint32_t j = 0; j < rows; j++) {
                     dec_top_k(l + (size_t)rowsel[j] * n, n, temp, tc->k, want, scaled, idx);
                     for (uint32_t i = 0; i < tc->k; i++) {
@@ -788,8 +844,9 @@ static void test_topk(void **state)
                         uint32_t wbits;
                         memcpy(&wbits, &want[i].logit, 4);
                         if (g[0] != (uint32_t)want[i].id || g[1] != wbits)
-                            print_message("topk: case %u row %u lanes %u cand %u: device %u %08x, host %d %08x\n", c,
-                                          j, local, i, g[0], g[1], want[i].id, wbits);
+                            print_message(
+                                    "topk: case %u row %u lanes %u cand %u: device %u %08x, host %d %08x\n",
+                                    c, j, local, i, g[0], g[1], want[i].id, wbits);
                         assert_int_equal(g[0], (uint32_t)want[i].id);
                         assert_int_equal(g[1], wbits);
                     }
@@ -833,11 +890,18 @@ static void test_penalty(void **state)
     assert_int_equal(vkr_buf_upload(ctx, &bl, 0, l, sizeof(l)), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bp, 0, pen, sizeof(pen)), 0);
     float penalty = 1.3f;
-    struct vkr_kernel_desc kd = {.name = "penalty", .spirv = lade_spv_penalty, .spirv_bytes = lade_spv_penalty_bytes,
-                                 .n_bindings = 2, .push_bytes = 20, .n_spec = 2, .spec = {0, 64}};
-    struct { uint32_t n_vocab, max_rows, stride; float penalty, inv_penalty; } pc = {V, R, STRIDE, penalty,
-                                                                                    1.0f / penalty};
-    struct vkr_buf *bufs[2] = {&bl, &bp};
+    struct vkr_kernel_desc kd = { .name = "penalty",
+                                  .spirv = lade_spv_penalty,
+                                  .spirv_bytes = lade_spv_penalty_bytes,
+                                  .n_bindings = 2,
+                                  .push_bytes = 20,
+                                  .n_spec = 2,
+                                  .spec = { 0, 64 } };
+    struct {
+        uint32_t n_vocab, max_rows, stride;
+        float penalty, inv_penalty;
+    } pc = { V, R, STRIDE, penalty, 1.0f / penalty };
+    struct vkr_buf *bufs[2] = { &bl, &bp };
     run_once(&kd, bufs, 2, &pc, 2);
     assert_int_equal(vkr_buf_download(ctx, &bl, 0, out, sizeof(out)), 0);
     for (uint32_t i = 0; i < 100; i++) {
@@ -864,7 +928,7 @@ static void fill_bytes(uint8_t *p, size_t n, uint32_t seed)
 
 static void test_upload_batch(void **state)
 {
-    const size_t sizes[] = {100, 5u << 20, 70u << 20 | 12};
+    const size_t sizes[] = { 100, 5u << 20, 70u << 20 | 12 };
     struct vkr_buf b[3], gone;
     uint8_t *src[3], *back = malloc(sizes[2]);
     assert_int_equal(vkr_upload_begin(ctx), 0);
@@ -921,11 +985,15 @@ static void test_validation_error_fails(void **state)
         setenv("LADE_VALIDATION", "1", 1);
         char err[512];
         struct vkr_ctx *c2;
-        if (vkr_ctx_new(&(struct vkr_ctx_opts){.device = getenv("LADE_DEVICE")}, &c2, err, sizeof(err)))
+        if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &c2, err,
+                        sizeof(err)))
             _exit(3);
         struct vkr_kernel kk;
-        struct vkr_kernel_desc d = {.name = "add", .spirv = lade_spv_add, .spirv_bytes = lade_spv_add_bytes,
-                                    .n_bindings = 3, .push_bytes = 4};
+        struct vkr_kernel_desc d = { .name = "add",
+                                     .spirv = lade_spv_add,
+                                     .spirv_bytes = lade_spv_add_bytes,
+                                     .n_bindings = 3,
+                                     .push_bytes = 4 };
         if (vkr_kernel_new(c2, &d, &kk))
             _exit(4);
         struct vkr_cmd c;
@@ -946,11 +1014,12 @@ static void test_errors_are_clear(void **state)
 {
     struct vkr_buf b;
     assert_int_equal(vkr_buf_new(ctx, 64, VKR_MEM_DEVICE, &b), 0);
-    char data[128] = {0};
+    char data[128] = { 0 };
     assert_int_equal(vkr_buf_upload(ctx, &b, 32, data, 64), -ERANGE);
     assert_non_null(strstr(ctx->err, "past the end"));
     vkr_buf_free(ctx, &b);
-    assert_int_equal(vkr_buf_new(ctx, ctx->info.max_memory_allocation_size + 1, VKR_MEM_DEVICE, &b), -E2BIG);
+    assert_int_equal(vkr_buf_new(ctx, ctx->info.max_memory_allocation_size + 1, VKR_MEM_DEVICE, &b),
+                     -E2BIG);
     assert_non_null(strstr(ctx->err, "allocation limit"));
     assert_string_equal(vkr_result_name(VK_ERROR_DEVICE_LOST), "VK_ERROR_DEVICE_LOST");
     assert_int_equal(vkr_errno(VK_ERROR_OUT_OF_DEVICE_MEMORY), -ENOMEM);

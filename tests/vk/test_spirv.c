@@ -1,6 +1,7 @@
 /* vk/spirv.c: a shader's push-block size and binding count read from the
  * embedded SPIR-V, as vkr_kernel_new checks every host description
  * against them. Expected values are the shaders' own declarations. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <errno.h>
 
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
