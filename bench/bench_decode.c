@@ -974,30 +974,14 @@ static int parse_numeric_opt(int c, const char *v, struct args *a)
         if (range[i].c == c && parse_num(v, range[i].lo, range[i].hi, &x))
             return -EINVAL;
     switch (c) {
-    case 'l':
-        a->limit = (size_t)x;
-        break;
-    case 'n':
-        a->max_tokens = (uint32_t)x;
-        break;
-    case 'c':
-        a->n_ctx = (uint32_t)x;
-        break;
-    case 't':
-        a->temp = (float)x;
-        break;
-    case 'k':
-        a->top_k = (uint32_t)x;
-        break;
-    case 'P':
-        a->top_p = (float)x;
-        break;
-    case 'r':
-        a->penalty = (float)x;
-        break;
-    default:
-        a->seed = (uint64_t)x;
-        break;
+    case 'l': a->limit = (size_t)x; break;
+    case 'n': a->max_tokens = (uint32_t)x; break;
+    case 'c': a->n_ctx = (uint32_t)x; break;
+    case 't': a->temp = (float)x; break;
+    case 'k': a->top_k = (uint32_t)x; break;
+    case 'P': a->top_p = (float)x; break;
+    case 'r': a->penalty = (float)x; break;
+    default: a->seed = (uint64_t)x; break;
     }
     return 0;
 }
@@ -1011,21 +995,11 @@ static int parse_opt(int c, const char *v, struct args *a)
             return fprintf(stderr, "lade-bench: at most %d --model\n", MAX_MODELS), -EINVAL;
         a->models[a->n_models++] = v;
         return 0;
-    case 'p':
-        a->prompts = v;
-        return 0;
-    case 'd':
-        a->device = v;
-        return 0;
-    case 'j':
-        a->json = v;
-        return 0;
-    case 'a':
-        a->adaptive = true;
-        return 0;
-    case 'R':
-        a->no_reference = true;
-        return 0;
+    case 'p': a->prompts = v; return 0;
+    case 'd': a->device = v; return 0;
+    case 'j': a->json = v; return 0;
+    case 'a': a->adaptive = true; return 0;
+    case 'R': a->no_reference = true; return 0;
     case 'l':
     case 'n':
     case 'c':
@@ -1033,8 +1007,7 @@ static int parse_opt(int c, const char *v, struct args *a)
     case 's':
     case 'k':
     case 'P':
-    case 'r':
-        return parse_numeric_opt(c, v, a);
+    case 'r': return parse_numeric_opt(c, v, a);
     case 'w':
         if (sscanf(v, "%u,%u,%u%c", &a->n, &a->w, &a->g, &tail) != 3 || a->n < 3 ||
             a->n > DEC_N_LIMIT || !a->w || !a->g)
@@ -1044,8 +1017,7 @@ static int parse_opt(int c, const char *v, struct args *a)
                    -EINVAL;
         a->nwg_set = true;
         return 0;
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
 }
 

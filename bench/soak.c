@@ -118,27 +118,13 @@ static int parse(int argc, char **argv, struct soak_cfg *c)
                             .stream = true };
     while ((o = getopt_long(argc, argv, "s:c:m:d:n:p:", opts, NULL)) != -1) {
         switch (o) {
-        case 's':
-            c->socket = optarg;
-            break;
-        case 'c':
-            c->clients = (unsigned)strtoul(optarg, NULL, 10);
-            break;
-        case 'm':
-            c->requests = (unsigned)strtoul(optarg, NULL, 10);
-            break;
-        case 'd':
-            c->duration_s = strtod(optarg, NULL);
-            break;
-        case 'n':
-            c->max_tokens = (unsigned)strtoul(optarg, NULL, 10);
-            break;
-        case 'p':
-            c->prompt = optarg;
-            break;
-        case 'S':
-            c->stream = false;
-            break;
+        case 's': c->socket = optarg; break;
+        case 'c': c->clients = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'm': c->requests = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'd': c->duration_s = strtod(optarg, NULL); break;
+        case 'n': c->max_tokens = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'p': c->prompt = optarg; break;
+        case 'S': c->stream = false; break;
         default:
             fprintf(stderr,
                     "usage: soak [--socket P] [--clients N] [--requests M] [--duration S] [--max-tokens T] [--prompt TEXT] [--no-stream]\n");

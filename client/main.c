@@ -97,27 +97,13 @@ static int parse_opts(struct cli *cli, int argc, char **argv, bool in_order)
     optind = 0; /* full reset: the ordering mode changes between calls */
     while ((c = getopt_long(argc, argv, in_order ? "+n:h" : "n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n':
-            cli->opts.max_tokens = (uint32_t)strtoul(optarg, NULL, 10);
-            break;
-        case O_TEMP:
-            cli->opts.temperature = strtod(optarg, NULL);
-            break;
-        case O_TOPK:
-            cli->opts.top_k = (int32_t)strtol(optarg, NULL, 10);
-            break;
-        case O_TOPP:
-            cli->opts.top_p = strtod(optarg, NULL);
-            break;
-        case O_MINP:
-            cli->opts.min_p = strtod(optarg, NULL);
-            break;
-        case O_REP:
-            cli->opts.repeat_penalty = strtod(optarg, NULL);
-            break;
-        case O_SEED:
-            cli->opts.seed = strtoll(optarg, NULL, 10);
-            break;
+        case 'n': cli->opts.max_tokens = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case O_TEMP: cli->opts.temperature = strtod(optarg, NULL); break;
+        case O_TOPK: cli->opts.top_k = (int32_t)strtol(optarg, NULL, 10); break;
+        case O_TOPP: cli->opts.top_p = strtod(optarg, NULL); break;
+        case O_MINP: cli->opts.min_p = strtod(optarg, NULL); break;
+        case O_REP: cli->opts.repeat_penalty = strtod(optarg, NULL); break;
+        case O_SEED: cli->opts.seed = strtoll(optarg, NULL, 10); break;
         case O_STOP:
             if (cli->opts.n_stop >= 8)
                 return -1;
@@ -127,32 +113,15 @@ static int parse_opts(struct cli *cli, int argc, char **argv, bool in_order)
             if (parse_lookahead(cli, optarg) < 0)
                 return -1;
             break;
-        case O_NOLA:
-            cli->opts.lookahead = 0;
-            break;
-        case O_NOSTREAM:
-            cli->opts.stream = false;
-            break;
-        case O_SYS:
-            cli->system = optarg;
-            break;
-        case O_JSON:
-            cli->json = true;
-            break;
-        case O_DEBUG:
-            cli->debug = true;
-            break;
-        case O_SOCKET:
-            cli->socket = optarg;
-            break;
-        case O_PROM:
-            cli->prometheus = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(CLI_EXIT_OK);
-        default:
-            return -1;
+        case O_NOLA: cli->opts.lookahead = 0; break;
+        case O_NOSTREAM: cli->opts.stream = false; break;
+        case O_SYS: cli->system = optarg; break;
+        case O_JSON: cli->json = true; break;
+        case O_DEBUG: cli->debug = true; break;
+        case O_SOCKET: cli->socket = optarg; break;
+        case O_PROM: cli->prometheus = true; break;
+        case 'h': usage(stdout); exit(CLI_EXIT_OK);
+        default: return -1;
         }
     }
     cli->opts.stop = cli->stop;

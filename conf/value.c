@@ -96,22 +96,14 @@ void conf_quote(const char *s, char *buf, size_t size)
 const char *conf_type_name(enum conf_type t)
 {
     switch (t) {
-    case CONF_TYPE_STRING:
-        return "string";
-    case CONF_TYPE_PATH:
-        return "path";
-    case CONF_TYPE_GROUP:
-        return "group";
-    case CONF_TYPE_BOOL:
-        return "boolean";
-    case CONF_TYPE_UINT:
-        return "integer";
-    case CONF_TYPE_SIZE:
-        return "size";
-    case CONF_TYPE_MODE:
-        return "octal mode";
-    case CONF_TYPE_ENUM:
-        return "enum";
+    case CONF_TYPE_STRING: return "string";
+    case CONF_TYPE_PATH: return "path";
+    case CONF_TYPE_GROUP: return "group";
+    case CONF_TYPE_BOOL: return "boolean";
+    case CONF_TYPE_UINT: return "integer";
+    case CONF_TYPE_SIZE: return "size";
+    case CONF_TYPE_MODE: return "octal mode";
+    case CONF_TYPE_ENUM: return "enum";
     }
     return "?";
 }
@@ -134,16 +126,12 @@ int conf_format_range(const struct conf_key *k, char *buf, size_t size)
     size_t o = 0;
 
     switch (k->type) {
-    case CONF_TYPE_STRING:
-        return snprintf(buf, size, "text, at most %" PRIu64 " bytes", k->max);
+    case CONF_TYPE_STRING: return snprintf(buf, size, "text, at most %" PRIu64 " bytes", k->max);
     case CONF_TYPE_PATH:
         return snprintf(buf, size, "absolute path, at most %" PRIu64 " bytes", k->max);
-    case CONF_TYPE_GROUP:
-        return snprintf(buf, size, "group name");
-    case CONF_TYPE_BOOL:
-        return snprintf(buf, size, "yes, no");
-    case CONF_TYPE_MODE:
-        return snprintf(buf, size, "%04" PRIo64 "..%04" PRIo64, k->min, k->max);
+    case CONF_TYPE_GROUP: return snprintf(buf, size, "group name");
+    case CONF_TYPE_BOOL: return snprintf(buf, size, "yes, no");
+    case CONF_TYPE_MODE: return snprintf(buf, size, "%04" PRIo64 "..%04" PRIo64, k->min, k->max);
     case CONF_TYPE_SIZE:
         format_size(k->min, lo, sizeof(lo));
         format_size(k->max, hi, sizeof(hi));
@@ -364,16 +352,12 @@ int conf_parse_value(const struct conf_key *k, const char *text, union conf_val 
     switch (k->type) {
     case CONF_TYPE_STRING:
     case CONF_TYPE_PATH:
-    case CONF_TYPE_GROUP:
-        return parse_string(k, text, ret, err, err_size);
-    case CONF_TYPE_BOOL:
-        return parse_bool(text, ret, err, err_size);
+    case CONF_TYPE_GROUP: return parse_string(k, text, ret, err, err_size);
+    case CONF_TYPE_BOOL: return parse_bool(text, ret, err, err_size);
     case CONF_TYPE_UINT:
     case CONF_TYPE_SIZE:
-    case CONF_TYPE_MODE:
-        return parse_number(k, text, ret, err, err_size);
-    case CONF_TYPE_ENUM:
-        return parse_enum(k, text, ret, err, err_size);
+    case CONF_TYPE_MODE: return parse_number(k, text, ret, err, err_size);
+    case CONF_TYPE_ENUM: return parse_enum(k, text, ret, err, err_size);
     }
     conf_err(err, err_size, "unknown type");
     return -EINVAL;
@@ -395,19 +379,11 @@ void conf_store(struct conf *c, const struct conf_key *k, union conf_val *v)
         free(*(char **)f);
         *(char **)f = TAKE_PTR(v->s);
         break;
-    case CONF_TYPE_BOOL:
-        *(bool *)f = v->b;
-        break;
+    case CONF_TYPE_BOOL: *(bool *)f = v->b; break;
     case CONF_TYPE_UINT:
-    case CONF_TYPE_MODE:
-        *(uint32_t *)f = v->u32;
-        break;
-    case CONF_TYPE_SIZE:
-        *(uint64_t *)f = v->u64;
-        break;
-    case CONF_TYPE_ENUM:
-        *(int *)f = v->e;
-        break;
+    case CONF_TYPE_MODE: *(uint32_t *)f = v->u32; break;
+    case CONF_TYPE_SIZE: *(uint64_t *)f = v->u64; break;
+    case CONF_TYPE_ENUM: *(int *)f = v->e; break;
     }
 }
 
@@ -422,15 +398,11 @@ bool conf_value_equal(const struct conf *a, const struct conf *b, const struct c
         const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
         return strcmp(sa ? sa : "", sb ? sb : "") == 0;
     }
-    case CONF_TYPE_BOOL:
-        return *(const bool *)fa == *(const bool *)fb;
+    case CONF_TYPE_BOOL: return *(const bool *)fa == *(const bool *)fb;
     case CONF_TYPE_UINT:
-    case CONF_TYPE_MODE:
-        return *(const uint32_t *)fa == *(const uint32_t *)fb;
-    case CONF_TYPE_SIZE:
-        return *(const uint64_t *)fa == *(const uint64_t *)fb;
-    case CONF_TYPE_ENUM:
-        return *(const int *)fa == *(const int *)fb;
+    case CONF_TYPE_MODE: return *(const uint32_t *)fa == *(const uint32_t *)fb;
+    case CONF_TYPE_SIZE: return *(const uint64_t *)fa == *(const uint64_t *)fb;
+    case CONF_TYPE_ENUM: return *(const int *)fa == *(const int *)fb;
     }
     return false;
 }
@@ -446,14 +418,10 @@ int conf_format_value(const struct conf *c, const struct conf_key *k, char *buf,
         const char *s = *(char *const *)f;
         return snprintf(buf, size, "%s", s ? s : "");
     }
-    case CONF_TYPE_BOOL:
-        return snprintf(buf, size, "%s", *(const bool *)f ? "yes" : "no");
-    case CONF_TYPE_UINT:
-        return snprintf(buf, size, "%" PRIu32, *(const uint32_t *)f);
-    case CONF_TYPE_MODE:
-        return snprintf(buf, size, "%04" PRIo32, *(const uint32_t *)f);
-    case CONF_TYPE_SIZE:
-        return format_size(*(const uint64_t *)f, buf, size);
+    case CONF_TYPE_BOOL: return snprintf(buf, size, "%s", *(const bool *)f ? "yes" : "no");
+    case CONF_TYPE_UINT: return snprintf(buf, size, "%" PRIu32, *(const uint32_t *)f);
+    case CONF_TYPE_MODE: return snprintf(buf, size, "%04" PRIo32, *(const uint32_t *)f);
+    case CONF_TYPE_SIZE: return format_size(*(const uint64_t *)f, buf, size);
     case CONF_TYPE_ENUM:
         for (const struct conf_enum_value *e = k->values; e->name; e++)
             if (e->value == *(const int *)f)

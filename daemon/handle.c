@@ -370,24 +370,12 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
     s->stats.requests[rq.op]++;
     pthread_mutex_unlock(&s->mu);
     switch (rq.op) {
-    case IPC_OP_CANCEL:
-        handle_cancel(s, c, &rq);
-        break;
-    case IPC_OP_TOKENIZE:
-        handle_tokenize(s, c, &rq);
-        break;
-    case IPC_OP_DETOKENIZE:
-        handle_detokenize(s, c, &rq);
-        break;
-    case IPC_OP_INFO:
-        send_result(s, c, &rq, info_json(s));
-        break;
-    case IPC_OP_HEALTH:
-        send_result(s, c, &rq, status_json(s, false));
-        break;
-    default:
-        send_result(s, c, &rq, status_json(s, true));
-        break;
+    case IPC_OP_CANCEL: handle_cancel(s, c, &rq); break;
+    case IPC_OP_TOKENIZE: handle_tokenize(s, c, &rq); break;
+    case IPC_OP_DETOKENIZE: handle_detokenize(s, c, &rq); break;
+    case IPC_OP_INFO: send_result(s, c, &rq, info_json(s)); break;
+    case IPC_OP_HEALTH: send_result(s, c, &rq, status_json(s, false)); break;
+    default: send_result(s, c, &rq, status_json(s, true)); break;
     }
     ipc_request_done(&rq);
 }

@@ -86,33 +86,17 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->config = optarg;
             a->config_explicit = true;
             break;
-        case 's':
-            r = add_flag_set(a, 0, "daemon.socket", optarg);
-            break;
-        case 'm':
-            r = add_flag_set(a, 1, "model.path", optarg);
-            break;
-        case 'd':
-            r = add_flag_set(a, 2, "device.device", optarg);
-            break;
-        case OPT_SET:
-            r = add_set(a, optarg);
-            break;
-        case OPT_CHECK:
-            a->check_config = true;
-            break;
-        case OPT_FAKE:
-            a->fake_engine = optarg ? optarg : "";
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
+        case 's': r = add_flag_set(a, 0, "daemon.socket", optarg); break;
+        case 'm': r = add_flag_set(a, 1, "model.path", optarg); break;
+        case 'd': r = add_flag_set(a, 2, "device.device", optarg); break;
+        case OPT_SET: r = add_set(a, optarg); break;
+        case OPT_CHECK: a->check_config = true; break;
+        case OPT_FAKE: a->fake_engine = optarg ? optarg : ""; break;
+        case 'h': usage(stdout); return 1;
         case OPT_VERSION:
             printf("laded %s (protocol %d)\n", LADE_VERSION, IPC_PROTOCOL_VERSION);
             return 1;
-        default:
-            usage(stderr);
-            return -EINVAL;
+        default: usage(stderr); return -EINVAL;
         }
     }
     if (r == 0 && optind < argc) {

@@ -10,20 +10,13 @@
 const char *dec_finish_name(enum dec_finish f)
 {
     switch (f) {
-    case DEC_FINISH_EOS:
-        return "eos";
-    case DEC_FINISH_STOP:
-        return "stop";
-    case DEC_FINISH_LENGTH:
-        return "length";
-    case DEC_FINISH_CONTEXT:
-        return "context";
-    case DEC_FINISH_CANCELLED:
-        return "cancelled";
-    case DEC_FINISH_ERROR:
-        return "error";
-    case DEC_FINISH_NONE:
-        break;
+    case DEC_FINISH_EOS: return "eos";
+    case DEC_FINISH_STOP: return "stop";
+    case DEC_FINISH_LENGTH: return "length";
+    case DEC_FINISH_CONTEXT: return "context";
+    case DEC_FINISH_CANCELLED: return "cancelled";
+    case DEC_FINISH_ERROR: return "error";
+    case DEC_FINISH_NONE: break;
     }
     return "none";
 }

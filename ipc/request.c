@@ -391,8 +391,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);
         return k < 0 ? k : (get_bool(o, "add_bos", &r->add_bos, e) < 0 ? -EBADMSG : 0);
     }
-    case IPC_OP_DETOKENIZE:
-        return parse_tokens(o, lim, r, e);
+    case IPC_OP_DETOKENIZE: return parse_tokens(o, lim, r, e);
     case IPC_OP_CANCEL:
         t = json_object_get(o, "target");
         if (!t)
@@ -400,8 +399,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         if (!ipc_id_from_json(t, &r->target))
             return fail(e, IPC_ERR_BAD_FIELD, "field 'target' must be a request id");
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

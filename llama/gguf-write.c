@@ -59,21 +59,16 @@ static size_t scalar_bytes(enum llm_gguf_vtype t)
     switch (t) {
     case LLM_GGUF_U8:
     case LLM_GGUF_I8:
-    case LLM_GGUF_BOOL:
-        return 1;
+    case LLM_GGUF_BOOL: return 1;
     case LLM_GGUF_U16:
-    case LLM_GGUF_I16:
-        return 2;
+    case LLM_GGUF_I16: return 2;
     case LLM_GGUF_U32:
     case LLM_GGUF_I32:
-    case LLM_GGUF_F32:
-        return 4;
+    case LLM_GGUF_F32: return 4;
     case LLM_GGUF_U64:
     case LLM_GGUF_I64:
-    case LLM_GGUF_F64:
-        return 8;
-    default:
-        return 0;
+    case LLM_GGUF_F64: return 8;
+    default: return 0;
     }
 }
 

@@ -355,36 +355,16 @@ static int parse_scalar(struct rd *r, uint32_t t, struct llm_gguf_kv *kv)
     } x;
     memcpy(&x, q, vtypes[t].size);
     switch (t) {
-    case LLM_GGUF_U8:
-        kv->v.u64 = x.u8;
-        break;
-    case LLM_GGUF_I8:
-        kv->v.i64 = x.i8;
-        break;
-    case LLM_GGUF_U16:
-        kv->v.u64 = x.u16;
-        break;
-    case LLM_GGUF_I16:
-        kv->v.i64 = x.i16;
-        break;
-    case LLM_GGUF_U32:
-        kv->v.u64 = x.u32;
-        break;
-    case LLM_GGUF_I32:
-        kv->v.i64 = x.i32;
-        break;
-    case LLM_GGUF_F32:
-        kv->v.f64 = x.f32;
-        break;
-    case LLM_GGUF_U64:
-        kv->v.u64 = x.u64;
-        break;
-    case LLM_GGUF_I64:
-        kv->v.i64 = x.i64;
-        break;
-    case LLM_GGUF_F64:
-        kv->v.f64 = x.f64;
-        break;
+    case LLM_GGUF_U8: kv->v.u64 = x.u8; break;
+    case LLM_GGUF_I8: kv->v.i64 = x.i8; break;
+    case LLM_GGUF_U16: kv->v.u64 = x.u16; break;
+    case LLM_GGUF_I16: kv->v.i64 = x.i16; break;
+    case LLM_GGUF_U32: kv->v.u64 = x.u32; break;
+    case LLM_GGUF_I32: kv->v.i64 = x.i32; break;
+    case LLM_GGUF_F32: kv->v.f64 = x.f32; break;
+    case LLM_GGUF_U64: kv->v.u64 = x.u64; break;
+    case LLM_GGUF_I64: kv->v.i64 = x.i64; break;
+    case LLM_GGUF_F64: kv->v.f64 = x.f64; break;
     case LLM_GGUF_BOOL:
         if (x.u8 > 1)
             return fail(r, -EBADMSG, "bool value %u is neither 0 nor 1", x.u8);

@@ -77,9 +77,7 @@ static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
 {
     uint32_t lanes = cpu ? 64 : 256;
     switch (id) {
-    case K_EMBED:
-        spec[0] = embd_type;
-        return 1;
+    case K_EMBED: spec[0] = embd_type; return 1;
     case K_RMSNORM:
     case K_ARGMAX:
     case K_TOPK:
@@ -105,8 +103,7 @@ static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
         spec[0] = 0;
         spec[1] = 64;
         return 2;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -332,21 +332,11 @@ int llm_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n)
         const float *x = src + be * i;
         uint8_t *b = out + bb * i;
         switch (type) {
-        case LLM_GGML_Q8_0:
-            q8_0_block(x, b);
-            break;
-        case LLM_GGML_Q4_0:
-            q4_0_block(x, b);
-            break;
-        case LLM_GGML_Q5_0:
-            q5_0_block(x, b);
-            break;
-        case LLM_GGML_Q4_K:
-            q4_k_block(x, b);
-            break;
-        default:
-            q6_k_block(x, b);
-            break;
+        case LLM_GGML_Q8_0: q8_0_block(x, b); break;
+        case LLM_GGML_Q4_0: q4_0_block(x, b); break;
+        case LLM_GGML_Q5_0: q5_0_block(x, b); break;
+        case LLM_GGML_Q4_K: q4_k_block(x, b); break;
+        default: q6_k_block(x, b); break;
         }
     }
     return 0;

@@ -15,17 +15,10 @@ struct layout {
 static bool layout_of(uint32_t type, struct layout *ret)
 {
     switch (type) {
-    case LLM_GGML_Q4_0:
-        *ret = (struct layout){ 18, 2, 16, 0, 2 };
-        return true;
-    case LLM_GGML_Q8_0:
-        *ret = (struct layout){ 34, 2, 32, 0, 2 };
-        return true;
-    case LLM_GGML_Q6_K:
-        *ret = (struct layout){ 210, 0, 192, 192, 18 };
-        return true;
-    default:
-        return false;
+    case LLM_GGML_Q4_0: *ret = (struct layout){ 18, 2, 16, 0, 2 }; return true;
+    case LLM_GGML_Q8_0: *ret = (struct layout){ 34, 2, 32, 0, 2 }; return true;
+    case LLM_GGML_Q6_K: *ret = (struct layout){ 210, 0, 192, 192, 18 }; return true;
+    default: return false;
     }
 }
 

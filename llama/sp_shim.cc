@@ -28,16 +28,11 @@ int status_errno(const sentencepiece::util::Status &st)
 {
     using sentencepiece::util::StatusCode;
     switch (st.code()) {
-    case StatusCode::kNotFound:
-        return -ENOENT;
-    case StatusCode::kPermissionDenied:
-        return -EACCES;
-    case StatusCode::kResourceExhausted:
-        return -ENOMEM;
-    case StatusCode::kOutOfRange:
-        return -ERANGE;
-    default:
-        return -EINVAL;
+    case StatusCode::kNotFound: return -ENOENT;
+    case StatusCode::kPermissionDenied: return -EACCES;
+    case StatusCode::kResourceExhausted: return -ENOMEM;
+    case StatusCode::kOutOfRange: return -ERANGE;
+    default: return -EINVAL;
     }
 }
 

@@ -134,18 +134,14 @@ static bool pb_next(struct pb_reader *r, uint32_t *field, uint64_t *val, struct 
     *val = 0;
     sub->p = sub->end = r->p;
     switch (tag & 7) {
-    case 0:
-        return pb_varint(r, val);
+    case 0: return pb_varint(r, val);
     case 1:
-    case 5:
-        len = (tag & 7) == 1 ? 8 : 4;
-        break;
+    case 5: len = (tag & 7) == 1 ? 8 : 4; break;
     case 2:
         if (!pb_varint(r, &len))
             return false;
         break;
-    default:
-        return false;
+    default: return false;
     }
     if (len > (uint64_t)(r->end - r->p))
         return false;

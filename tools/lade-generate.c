@@ -128,24 +128,12 @@ static int parse_args(int argc, char **argv, struct args *a)
         errno = 0;
         end = NULL;
         switch (c) {
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'p':
-            a->prompt = optarg;
-            break;
-        case 'n':
-            a->p.max_tokens = (uint32_t)strtoul(optarg, &end, 10);
-            break;
-        case O_TOK:
-            a->tokenizer = optarg;
-            break;
-        case O_DEV:
-            a->device = optarg;
-            break;
-        case O_CTX:
-            a->n_ctx = (uint32_t)strtoul(optarg, &end, 10);
-            break;
+        case 'm': a->model = optarg; break;
+        case 'p': a->prompt = optarg; break;
+        case 'n': a->p.max_tokens = (uint32_t)strtoul(optarg, &end, 10); break;
+        case O_TOK: a->tokenizer = optarg; break;
+        case O_DEV: a->device = optarg; break;
+        case O_CTX: a->n_ctx = (uint32_t)strtoul(optarg, &end, 10); break;
         case O_LA:
             if (parse_nwg(optarg, &a->p))
                 return fprintf(stderr, "lade-generate: --lookahead wants N,W,G (e.g. 5,15,15)\n"),
@@ -160,48 +148,24 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->p.bonus = false;
             a->p.seed_pool = false;
             break;
-        case O_NOAD:
-            a->p.adaptive = false;
-            break;
-        case O_TEMP:
-            a->p.temperature = strtof(optarg, &end);
-            break;
-        case O_TOPK:
-            a->p.top_k = (uint32_t)strtoul(optarg, &end, 10);
-            break;
-        case O_TOPP:
-            a->p.top_p = strtof(optarg, &end);
-            break;
-        case O_MINP:
-            a->p.min_p = strtof(optarg, &end);
-            break;
-        case O_REP:
-            a->p.repeat_penalty = strtof(optarg, &end);
-            break;
-        case O_SEED:
-            a->p.seed = strtoull(optarg, &end, 10);
-            break;
+        case O_NOAD: a->p.adaptive = false; break;
+        case O_TEMP: a->p.temperature = strtof(optarg, &end); break;
+        case O_TOPK: a->p.top_k = (uint32_t)strtoul(optarg, &end, 10); break;
+        case O_TOPP: a->p.top_p = strtof(optarg, &end); break;
+        case O_MINP: a->p.min_p = strtof(optarg, &end); break;
+        case O_REP: a->p.repeat_penalty = strtof(optarg, &end); break;
+        case O_SEED: a->p.seed = strtoull(optarg, &end, 10); break;
         case O_STOP:
             if (a->p.n_stop >= MAX_STOP)
                 return fprintf(stderr, "lade-generate: at most %d --stop strings\n", MAX_STOP),
                        -EINVAL;
             a->stop[a->p.n_stop++] = optarg;
             break;
-        case O_STATS:
-            a->stats = true;
-            break;
-        case O_JSON:
-            a->json = optarg;
-            break;
-        case O_VAL:
-            a->validation = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
-            return -EINVAL;
+        case O_STATS: a->stats = true; break;
+        case O_JSON: a->json = optarg; break;
+        case O_VAL: a->validation = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -EINVAL;
         }
         if (errno || (end && *end)) {
             fprintf(stderr, "lade-generate: bad number '%s'\n", optarg);

@@ -455,16 +455,11 @@ out:
 const char *vkr_device_type_name(VkPhysicalDeviceType t)
 {
     switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
-        return "discrete GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
-        return "integrated GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
-        return "virtual GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU:
-        return "CPU";
-    default:
-        return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+    default: return "other";
     }
 }
 
@@ -497,16 +492,11 @@ static const char *component_name(VkComponentTypeKHR t)
 static const char *scope_name(VkScopeKHR s)
 {
     switch ((int)s) {
-    case 1:
-        return "device";
-    case 2:
-        return "workgroup";
-    case 3:
-        return "subgroup";
-    case 5:
-        return "queue family";
-    default:
-        return "?";
+    case 1: return "device";
+    case 2: return "workgroup";
+    case 3: return "subgroup";
+    case 5: return "queue family";
+    default: return "?";
     }
 }
 

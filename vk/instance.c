@@ -18,8 +18,7 @@ const char *vkr_result_name(VkResult r)
 {
     switch (r) {
 #define N(x) \
-    case x:  \
-        return #x
+    case x: return #x
         N(VK_SUCCESS);
         N(VK_NOT_READY);
         N(VK_TIMEOUT);
@@ -45,36 +44,28 @@ const char *vkr_result_name(VkResult r)
         N(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS);
         N(VK_PIPELINE_COMPILE_REQUIRED);
 #undef N
-    default:
-        return "VK_RESULT_UNKNOWN";
+    default: return "VK_RESULT_UNKNOWN";
     }
 }
 
 int vkr_errno(VkResult r)
 {
     switch (r) {
-    case VK_SUCCESS:
-        return 0;
+    case VK_SUCCESS: return 0;
     case VK_ERROR_OUT_OF_HOST_MEMORY:
     case VK_ERROR_OUT_OF_DEVICE_MEMORY:
     case VK_ERROR_OUT_OF_POOL_MEMORY:
     case VK_ERROR_FRAGMENTED_POOL:
     case VK_ERROR_FRAGMENTATION:
-    case VK_ERROR_TOO_MANY_OBJECTS:
-        return -ENOMEM;
-    case VK_ERROR_DEVICE_LOST:
-        return -ENODEV;
-    case VK_ERROR_INCOMPATIBLE_DRIVER:
-        return -ENXIO;
+    case VK_ERROR_TOO_MANY_OBJECTS: return -ENOMEM;
+    case VK_ERROR_DEVICE_LOST: return -ENODEV;
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return -ENXIO;
     case VK_ERROR_LAYER_NOT_PRESENT:
     case VK_ERROR_EXTENSION_NOT_PRESENT:
     case VK_ERROR_FEATURE_NOT_PRESENT:
-    case VK_ERROR_FORMAT_NOT_SUPPORTED:
-        return -ENOTSUP;
-    case VK_TIMEOUT:
-        return -ETIMEDOUT;
-    default:
-        return -EIO;
+    case VK_ERROR_FORMAT_NOT_SUPPORTED: return -ENOTSUP;
+    case VK_TIMEOUT: return -ETIMEDOUT;
+    default: return -EIO;
     }
 }
 

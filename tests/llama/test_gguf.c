@@ -127,20 +127,11 @@ static uint64_t tsize(const struct tdesc *t)
         if (__builtin_mul_overflow(n, t->ne[d], &n))
             return 0;
     switch (t->type) {
-    case 0:
-        blk = 1, bytes = 4;
-        break;
-    case 1:
-        blk = 1, bytes = 2;
-        break;
-    case 2:
-        blk = 32, bytes = 18;
-        break;
-    case 8:
-        blk = 32, bytes = 34;
-        break;
-    default:
-        return 0;
+    case 0: blk = 1, bytes = 4; break;
+    case 1: blk = 1, bytes = 2; break;
+    case 2: blk = 32, bytes = 18; break;
+    case 8: blk = 32, bytes = 34; break;
+    default: return 0;
     }
     if (n % blk || n > (1ull << 40))
         return 0;
@@ -757,20 +748,11 @@ static void build_case(struct gw *w, const struct mcase *c)
     }
     build(w, &d, NULL);
     switch (c->patch) {
-    case P_NONE:
-        break;
-    case P_MAGIC:
-        w->p[0] = 'X';
-        break;
-    case P_VERSION:
-        gw_patch_u32(w, 4, (uint32_t)c->patch_val);
-        break;
-    case P_N_TENSORS:
-        gw_patch_u64(w, 8, c->patch_val);
-        break;
-    case P_N_KV:
-        gw_patch_u64(w, 16, c->patch_val);
-        break;
+    case P_NONE: break;
+    case P_MAGIC: w->p[0] = 'X'; break;
+    case P_VERSION: gw_patch_u32(w, 4, (uint32_t)c->patch_val); break;
+    case P_N_TENSORS: gw_patch_u64(w, 8, c->patch_val); break;
+    case P_N_KV: gw_patch_u64(w, 16, c->patch_val); break;
     }
 }
 
