@@ -5,6 +5,25 @@
 
 #include "vk/vkr.h"
 
+/* The description against what the SPIR-V declares (vk/spirv.c). */
+static int check_interface(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d)
+{
+    uint32_t push, bind;
+    int err = vkr_spirv_interface(d->spirv, d->spirv_bytes, &push, &bind);
+    if (err) {
+        snprintf(ctx->err, sizeof(ctx->err), "kernel '%s': unreadable SPIR-V", d->name);
+        return err;
+    }
+    if (push != d->push_bytes || bind != d->n_bindings) {
+        snprintf(ctx->err, sizeof(ctx->err),
+                 "kernel '%s': the host says %u push-constant bytes and %u bindings, "
+                 "the shader has %u and %u",
+                 d->name, d->push_bytes, d->n_bindings, push, bind);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct vkr_kernel *ret)
 {
     memset(ret, 0, sizeof(*ret));
@@ -16,19 +35,9 @@ int vkr_kernel_new(struct vkr_ctx *ctx, const struct vkr_kernel_desc *d, struct 
         snprintf(ctx->err, sizeof(ctx->err), "kernel '%s': bad description", d->name);
         return -EINVAL;
     }
-    uint32_t spv_push, spv_bind;
-    int serr = vkr_spirv_interface(d->spirv, d->spirv_bytes, &spv_push, &spv_bind);
-    if (serr) {
-        snprintf(ctx->err, sizeof(ctx->err), "kernel '%s': unreadable SPIR-V", d->name);
+    int serr = check_interface(ctx, d);
+    if (serr)
         return serr;
-    }
-    if (spv_push != d->push_bytes || spv_bind != d->n_bindings) {
-        snprintf(ctx->err, sizeof(ctx->err),
-                 "kernel '%s': the host says %u push-constant bytes and %u bindings, "
-                 "the shader has %u and %u",
-                 d->name, d->push_bytes, d->n_bindings, spv_push, spv_bind);
-        return -EINVAL;
-    }
     VkShaderModuleCreateInfo mi = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
         .codeSize = d->spirv_bytes,
