@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --fuzz   also clang for the libFuzzer targets
 set -eu
 
-pkgs="cmake gcc g++ make pkg-config
+pkgs="cmake gcc g++ make pkg-config clang-format
       libvulkan-dev glslc spirv-tools
       libsentencepiece-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
       mesa-vulkan-drivers vulkan-validationlayers vulkan-tools"

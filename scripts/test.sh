@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install what lade needs, build with warnings as errors, run every test
+# Install what lade needs, check the C sources' formatting
+# (scripts/check-format.sh), build with warnings as errors, run every test
 # (cmocka programs under ctest, the Vulkan validation layer on, lavapipe
 # when there is no GPU), then build again with AddressSanitizer and
 # UndefinedBehaviorSanitizer and run the tests that need no Vulkan device,
@@ -8,6 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/check-format.sh
 jobs=$(nproc)
 
 cmake -S . -B build-test -DLADE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
