@@ -211,16 +211,13 @@ static void k_scale_min(const uint8_t *s, int j, int *ret_scale, int *ret_min)
     }
 }
 
-/* Q4_K, 144 bytes: f16 d @0, f16 dmin @2, scales[12] @4, u8 qs[128] @16.
- * Elements come in 4 groups of 64; group g uses qs[32g .. 32g+31]: the low
- * nibbles are sub-block 2g, the high nibbles sub-block 2g+1.
- * y = (d * scale) * q - (dmin * min). */
-static void deq_q4_k(const uint8_t *b, float *y)
+/* Q4_K's and Q5_K's shared decoding: qs the low 4 bits, qh (Q5_K only,
+ * else NULL) the fifth bits. */
+static void deq_k45(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, float *y)
 {
     float d = llm_f16_to_f32(rd16(b));
     float dmin = llm_f16_to_f32(rd16(b + 2));
     const uint8_t *scales = b + 4;
-    const uint8_t *qs = b + 16;
 
     for (int g = 0; g < 4; g++, qs += 32, y += 64) {
         int sc0, m0, sc1, m1;
@@ -229,10 +226,24 @@ static void deq_q4_k(const uint8_t *b, float *y)
         float d0 = d * (float)sc0, min0 = dmin * (float)m0;
         float d1 = d * (float)sc1, min1 = dmin * (float)m1;
         for (int l = 0; l < 32; l++) {
-            y[l] = d0 * (float)(qs[l] & 0x0f) - min0;
-            y[l + 32] = d1 * (float)(qs[l] >> 4) - min1;
+            int q0 = qs[l] & 0x0f, q1 = qs[l] >> 4;
+            if (qh) {
+                q0 |= ((qh[l] >> (2 * g)) & 1) << 4;
+                q1 |= ((qh[l] >> (2 * g + 1)) & 1) << 4;
+            }
+            y[l] = d0 * (float)q0 - min0;
+            y[l + 32] = d1 * (float)q1 - min1;
         }
     }
+}
+
+/* Q4_K, 144 bytes: f16 d @0, f16 dmin @2, scales[12] @4, u8 qs[128] @16.
+ * Elements come in 4 groups of 64; group g uses qs[32g .. 32g+31]: the low
+ * nibbles are sub-block 2g, the high nibbles sub-block 2g+1.
+ * y = (d * scale) * q - (dmin * min). */
+static void deq_q4_k(const uint8_t *b, float *y)
+{
+    deq_k45(b, NULL, b + 16, y);
 }
 
 /* Q5_K, 176 bytes: f16 d @0, f16 dmin @2, scales[12] @4, u8 qh[32] @16,
@@ -240,25 +251,7 @@ static void deq_q4_k(const uint8_t *b, float *y)
  * sub-block s is bit s of qh[l]. y = (d * scale) * q - (dmin * min). */
 static void deq_q5_k(const uint8_t *b, float *y)
 {
-    float d = llm_f16_to_f32(rd16(b));
-    float dmin = llm_f16_to_f32(rd16(b + 2));
-    const uint8_t *scales = b + 4;
-    const uint8_t *qh = b + 16;
-    const uint8_t *qs = b + 48;
-
-    for (int g = 0; g < 4; g++, qs += 32, y += 64) {
-        int sc0, m0, sc1, m1;
-        k_scale_min(scales, 2 * g, &sc0, &m0);
-        k_scale_min(scales, 2 * g + 1, &sc1, &m1);
-        float d0 = d * (float)sc0, min0 = dmin * (float)m0;
-        float d1 = d * (float)sc1, min1 = dmin * (float)m1;
-        for (int l = 0; l < 32; l++) {
-            int q0 = (qs[l] & 0x0f) | (((qh[l] >> (2 * g)) & 1) << 4);
-            int q1 = (qs[l] >> 4) | (((qh[l] >> (2 * g + 1)) & 1) << 4);
-            y[l] = d0 * (float)q0 - min0;
-            y[l + 32] = d1 * (float)q1 - min1;
-        }
-    }
+    deq_k45(b, b + 16, b + 48, y);
 }
 
 /* Q6_K, 210 bytes: u8 ql[128] @0, u8 qh[64] @128, int8 scales[16] @192,
