@@ -31,11 +31,11 @@ static bool parse_uint(const char *v, unsigned long lo, unsigned long hi, uint32
     return true;
 }
 
-/* "a,b" as two unsigned numbers, nothing after them. */
-static bool parse_pair(const char *v, unsigned *a, unsigned *b)
+/* The refusal of a value: "key='value': want ...". */
+static int bad(char *reterr, size_t errlen, const char *key, const char *v, const char *want)
 {
-    char extra;
-    return sscanf(v, "%u,%u%c", a, b, &extra) == 2;
+    snprintf(reterr, errlen, "%s='%.60s': want %s", key, v, want);
+    return -EINVAL;
 }
 
 static int set_geom(struct llm_mm_geom *g, const char *key, const char *v, char *reterr, size_t errlen)
@@ -43,28 +43,38 @@ static int set_geom(struct llm_mm_geom *g, const char *key, const char *v, char 
     unsigned a, b, c, e;
     char extra;
     if (sscanf(v, "%u,%u,%u,%u%c", &a, &b, &c, &e, &extra) != 4 || a > 1024 || !is_pow2(a) || b < 1 || b > 32 ||
-        c < 1 || c > 8 || e < 1 || e > 8) {
-        snprintf(reterr, errlen, "%s='%.60s': want local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
-                 "tile 1-32, the others 1-8)", key, v);
-        return -EINVAL;
-    }
+        c < 1 || c > 8 || e < 1 || e > 8)
+        return bad(reterr, errlen, key, v, "local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
+                   "tile 1-32, the others 1-8)");
     *g = (struct llm_mm_geom){a, b, c, e};
     return 0;
 }
 
 static int set_switch(enum llm_switch *s, const char *key, const char *v, char *reterr, size_t errlen)
 {
-    if (strcmp(v, "0") && strcmp(v, "1")) {
-        snprintf(reterr, errlen, "%s='%.20s': want 0 or 1", key, v);
-        return -EINVAL;
-    }
+    if (strcmp(v, "0") && strcmp(v, "1"))
+        return bad(reterr, errlen, key, v, "0 or 1");
     *s = v[0] == '1' ? LLM_SWITCH_ON : LLM_SWITCH_OFF;
     return 0;
 }
 
-int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *reterr, size_t errlen)
+/* "a,b" into *ra, *rb when a is in [alo, ahi] (a power of 2 if pow2) and
+ * b in [blo, bhi], a multiple of bmul. */
+static bool parse_pair(const char *v, unsigned alo, unsigned ahi, bool pow2, unsigned blo, unsigned bhi,
+                       unsigned bmul, uint32_t *ra, uint32_t *rb)
 {
     unsigned a, b;
+    char extra;
+    if (sscanf(v, "%u,%u%c", &a, &b, &extra) != 2 || a < alo || a > ahi || (pow2 && !is_pow2(a)) || b < blo ||
+        b > bhi || b % bmul)
+        return false;
+    *ra = a;
+    *rb = b;
+    return true;
+}
+
+int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *reterr, size_t errlen)
+{
     if (!strcmp(key, "mm"))
         return set_geom(&t->mm, key, v, reterr, errlen);
     if (!strcmp(key, "mm_wide"))
@@ -77,46 +87,25 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
         return set_switch(&t->coopmat, key, v, reterr, errlen);
     if (!strcmp(key, "draw"))
         return set_switch(&t->draw, key, v, reterr, errlen);
-    if (!strcmp(key, "mm_xsh")) {
-        if (!parse_uint(v, 0, 8192, &t->mm_xsh) || t->mm_xsh % 4) {
-            snprintf(reterr, errlen, "%s='%.20s': want a multiple of 4 up to 8192", key, v);
-            return -EINVAL;
-        }
-        return 0;
-    }
-    if (!strcmp(key, "mm_splitk")) {
-        if (!parse_uint(v, 1, 4, &t->mm_splitk) || t->mm_splitk == 3) {
-            snprintf(reterr, errlen, "%s='%.20s': want 1, 2 or 4", key, v);
-            return -EINVAL;
-        }
-        return 0;
-    }
-    if (!strcmp(key, "cm")) {
-        if (!parse_pair(v, &a, &b) || a < 1 || a > 8 || b < 16 || b > 256 || b % 16) {
-            snprintf(reterr, errlen, "%s='%.40s': want subgroups,columns (subgroups 1-8, columns a multiple of 16 up "
-                     "to 256)", key, v);
-            return -EINVAL;
-        }
-        t->cm_nsg = a;
-        t->cm_kc = b;
-        return 0;
-    }
-    if (!strcmp(key, "att")) {
-        if (!parse_pair(v, &a, &b) || a > 16 || !is_pow2(a) || b < 16 || b > 65536) {
-            snprintf(reterr, errlen, "%s='%.40s': want subgroups,split (subgroups 1-16, a power of 2; split 16-65536 "
-                     "positions)", key, v);
-            return -EINVAL;
-        }
-        t->att_subgroups = a;
-        t->att_split = b;
-        return 0;
-    }
+    if (!strcmp(key, "mm_xsh"))
+        return parse_uint(v, 0, 8192, &t->mm_xsh) && t->mm_xsh % 4 == 0
+                   ? 0
+                   : bad(reterr, errlen, key, v, "a multiple of 4 up to 8192");
+    if (!strcmp(key, "mm_splitk"))
+        return parse_uint(v, 1, 4, &t->mm_splitk) && t->mm_splitk != 3 ? 0
+                                                                        : bad(reterr, errlen, key, v, "1, 2 or 4");
+    if (!strcmp(key, "cm"))
+        return parse_pair(v, 1, 8, false, 16, 256, 16, &t->cm_nsg, &t->cm_kc)
+                   ? 0
+                   : bad(reterr, errlen, key, v, "subgroups,columns (subgroups 1-8, columns a multiple of 16 up to 256)");
+    if (!strcmp(key, "att"))
+        return parse_pair(v, 1, 16, true, 16, 65536, 1, &t->att_subgroups, &t->att_split)
+                   ? 0
+                   : bad(reterr, errlen, key, v, "subgroups,split (subgroups 1-16, a power of 2; split 16-65536 positions)");
     if (!strcmp(key, "step_cache")) {
         uint32_t n;
-        if (!parse_uint(v, 0, 1024, &n)) {
-            snprintf(reterr, errlen, "%s=%.40s: want 0 to 1024 recordings", key, v);
-            return -EINVAL;
-        }
+        if (!parse_uint(v, 0, 1024, &n))
+            return bad(reterr, errlen, key, v, "0 to 1024 recordings");
         t->step_cache = n ? n : LLM_STEP_CACHE_OFF;
         return 0;
     }
