@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 
 static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits)
 {
@@ -44,6 +45,24 @@ static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
     return 0;
 }
 
+int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows)
+{
+    size_t r = max_rows;
+    char *b = calloc(r, sizeof(*p->rows) + sizeof(*p->chain) + sizeof(*p->argmax));
+    if (!b)
+        return -ENOMEM;
+    p->rows = (struct dec_row *)b;
+    p->chain = (uint32_t *)(b + r * sizeof(*p->rows));
+    p->argmax = (int32_t *)(b + r * (sizeof(*p->rows) + sizeof(*p->chain)));
+    return 0;
+}
+
+void gpu_prefill_free(struct gpu_prefill *p)
+{
+    free(p->rows);
+    *p = (struct gpu_prefill){0};
+}
+
 /* Long prompts go in chunks of max_rows, each one step and its commit. */
 static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_argmax, float *ret_logits)
 {
@@ -56,16 +75,16 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
         uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
         bool last = done + c == n;
         for (uint32_t i = 0; i < c; i++) {
-            m->rowbuf[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0};
-            m->chain[i] = i;
+            m->prefill.rows[i] = (struct dec_row){tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0};
+            m->prefill.chain[i] = i;
         }
         if (last)
-            m->rowbuf[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
-        int err = gpu_step(m, m->rowbuf, c, m->argmax_tmp, last ? ret_logits : NULL);
+            m->prefill.rows[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
+        int err = gpu_step(m, m->prefill.rows, c, m->prefill.argmax, last ? ret_logits : NULL);
         if (!err && last && ret_argmax)
-            *ret_argmax = m->argmax_tmp[c - 1];
+            *ret_argmax = m->prefill.argmax[c - 1];
         if (!err)
-            err = gpu_commit(m, m->chain, c);
+            err = gpu_commit(m, m->prefill.chain, c);
         if (err)
             return err;
         done += c;

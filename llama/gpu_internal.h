@@ -38,6 +38,13 @@ struct gpu_acts {
     struct vkr_buf trace;    /* (n_layers + 1) x dim floats, when tracing */
 };
 
+/* Prefill's scratch (gpu_dec.c), [max_rows] each, in one allocation. */
+struct gpu_prefill {
+    struct dec_row *rows; /* a chunk's rows */
+    uint32_t *chain;      /* 0, 1, 2, ...: a chunk's commit */
+    int32_t *argmax;      /* a chunk's argmax */
+};
+
 /* Descriptor sets that are not a layer's or a matrix's (gpu_sets.c). */
 struct gpu_sets {
     VkDescriptorSet final_norm, argmax, draw, penalty, topk, swiglu, att_merge;
@@ -81,13 +88,13 @@ struct llm_model {
     double prof_ms[LLM_PROF_N];
     bool tracing;
 
-    /* Prefill scratch, [max_rows] each (gpu_dec.c) */
-    struct dec_row *rowbuf; /* a chunk's rows */
-    uint32_t *chain;        /* 0, 1, 2, ...: a chunk's commit */
-    int32_t *argmax_tmp;    /* a chunk's argmax */
+    struct gpu_prefill prefill;
 };
 
 int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen);
+/* 0 or -ENOMEM; gpu_prefill_free accepts a zeroed one. */
+int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows);
+void gpu_prefill_free(struct gpu_prefill *p);
 /* One forward pass over n rows (the seam's step) and the commit of a
  * chain of them (gpu_forward.c). */
 int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax, float *ret_logits);

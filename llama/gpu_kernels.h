@@ -25,72 +25,72 @@ enum gpu_kernel_id {
     K_COUNT,
 };
 
-/* ---- push-constant blocks, one per shader (the shader's `P`) ---------- */
+/* ---- push-constant blocks, one per shader (the shader's `P`), each with
+ * the size of the shader's block (std430, 4-byte members) ---------------- */
 
 struct pc_embed { /* embed.comp */
     uint32_t dim, ntok;
     uint32_t row0, nrows; /* the chunk's first vocabulary row, its rows */
 };
+_Static_assert(sizeof(struct pc_embed) == 16, "embed.comp's push block");
 struct pc_norm { /* rmsnorm.comp */
     uint32_t dim;
     uint32_t gather; /* 1: row i reads row SEL[i] (the head's selected rows) */
     float eps;
 };
+_Static_assert(sizeof(struct pc_norm) == 12, "rmsnorm.comp's push block");
 struct pc_rope { /* rope_kv.comp */
     uint32_t ntok, qdim, kvdim, head_dim, rope_dims;
     uint32_t slot0; /* the first scratch slot of the cache (n_ctx) */
     float theta;
 };
+_Static_assert(sizeof(struct pc_rope) == 28, "rope_kv.comp's push block");
 struct pc_att { /* attention.comp */
     uint32_t slot0, head_dim, n_heads, kvdim;
     float scale;
     uint32_t max_split; /* splits att_part has room for per (row, head) */
 };
+_Static_assert(sizeof(struct pc_att) == 24, "attention.comp's push block");
 struct pc_att_merge { /* attn_merge.comp */
     uint32_t head_dim, n_heads, max_split;
 };
+_Static_assert(sizeof(struct pc_att_merge) == 12, "attn_merge.comp's push block");
 struct pc_swiglu { /* swiglu.comp */
     uint32_t ffn, ntok;
 };
+_Static_assert(sizeof(struct pc_swiglu) == 8, "swiglu.comp's push block");
 struct pc_argmax { /* argmax.comp */
     uint32_t n_vocab;
 };
+_Static_assert(sizeof(struct pc_argmax) == 4, "argmax.comp's push block");
 struct pc_draw { /* draw.comp */
     uint32_t n_vocab;
     uint32_t out_off; /* where the drawn ids start in the output (max_rows) */
     float inv_t, min_p, top_p;
 };
+_Static_assert(sizeof(struct pc_draw) == 20, "draw.comp's push block");
 struct pc_penalty { /* penalty.comp */
     uint32_t n_vocab, max_rows;
     uint32_t stride; /* ids a row's list has room for (GPU_PEN_MAX) */
     float penalty, inv_penalty;
 };
+_Static_assert(sizeof(struct pc_penalty) == 20, "penalty.comp's push block");
 struct pc_topk { /* topk.comp */
     uint32_t n_vocab, k;
     float inv_t;
 };
+_Static_assert(sizeof(struct pc_topk) == 12, "topk.comp's push block");
 struct pc_kv_commit { /* kv_commit.comp */
     uint32_t words; /* kvdim / 2: a cache row in 32-bit words */
 };
+_Static_assert(sizeof(struct pc_kv_commit) == 4, "kv_commit.comp's push block");
 struct pc_matmul { /* matmul.comp and matmul_cm.comp */
     uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
     uint32_t epi, head_dim, rope_dims, slot0; /* the fused epilogue (EPI_*) and RoPE's terms */
     float theta;
 };
-
-/* The sizes the shaders' blocks have (std430, 4-byte members). */
-_Static_assert(sizeof(struct pc_embed) == 16, "embed.comp's push block");
-_Static_assert(sizeof(struct pc_norm) == 12, "rmsnorm.comp's push block");
-_Static_assert(sizeof(struct pc_rope) == 28, "rope_kv.comp's push block");
-_Static_assert(sizeof(struct pc_att) == 24, "attention.comp's push block");
-_Static_assert(sizeof(struct pc_att_merge) == 12, "attn_merge.comp's push block");
-_Static_assert(sizeof(struct pc_swiglu) == 8, "swiglu.comp's push block");
-_Static_assert(sizeof(struct pc_argmax) == 4, "argmax.comp's push block");
-_Static_assert(sizeof(struct pc_draw) == 20, "draw.comp's push block");
-_Static_assert(sizeof(struct pc_penalty) == 20, "penalty.comp's push block");
-_Static_assert(sizeof(struct pc_topk) == 12, "topk.comp's push block");
-_Static_assert(sizeof(struct pc_kv_commit) == 4, "kv_commit.comp's push block");
 _Static_assert(sizeof(struct pc_matmul) == 48, "matmul.comp's push block");
+
 
 /* matmul.comp's flags and fused epilogues */
 #define MM_ACCUMULATE 1u /* Y += W X */

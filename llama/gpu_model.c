@@ -50,10 +50,7 @@ static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
         snprintf(reterr, errlen, "activations: %s", m->vk->err);
         return err;
     }
-    m->rowbuf = calloc(R, sizeof(*m->rowbuf));
-    m->chain = calloc(R, sizeof(*m->chain));
-    m->argmax_tmp = calloc(R, sizeof(*m->argmax_tmp));
-    if (!m->rowbuf || !m->chain || !m->argmax_tmp) {
+    if (gpu_prefill_build(&m->prefill, m->max_rows)) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -211,9 +208,7 @@ void llm_model_free(struct llm_model *m)
         gpu_kernels_free(&m->ks, m->vk);
         vkr_ctx_free(m->vk);
     }
-    free(m->rowbuf);
-    free(m->chain);
-    free(m->argmax_tmp);
+    gpu_prefill_free(&m->prefill);
     free(m->prof_phase);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);
