@@ -33,15 +33,6 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
     return VK_FALSE;
 }
 
-static const VkDebugUtilsMessengerCreateInfoEXT messenger_info = {
-    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                   VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                   VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-    .pfnUserCallback = on_message,
-};
 
 static bool has_instance_ext(const char *name)
 {
@@ -89,6 +80,7 @@ static VkResult instance_create(const struct opts *o, VkInstance *ret)
         .pApplicationInfo = &app,
     };
     const char *exts[2], *layers[1] = {VALIDATION_LAYER};
+    VkDebugUtilsMessengerCreateInfoEXT mi = vkr_messenger_info(on_message);
 
     if (has_instance_ext(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME)) {
         exts[ci.enabledExtensionCount++] = VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME;
@@ -98,7 +90,7 @@ static VkResult instance_create(const struct opts *o, VkInstance *ret)
         exts[ci.enabledExtensionCount++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
         ci.enabledLayerCount = 1;
         ci.ppEnabledLayerNames = layers;
-        ci.pNext = &messenger_info; /* messages from vkCreateInstance/vkDestroyInstance */
+        ci.pNext = &mi; /* messages from vkCreateInstance/vkDestroyInstance */
     }
     ci.ppEnabledExtensionNames = exts;
     return vkCreateInstance(&ci, NULL, ret);
@@ -110,7 +102,8 @@ static VkDebugUtilsMessengerEXT messenger_create(VkInstance inst)
         vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT");
     VkDebugUtilsMessengerEXT m = VK_NULL_HANDLE;
 
-    if (!create || create(inst, &messenger_info, NULL, &m) != VK_SUCCESS) {
+    VkDebugUtilsMessengerCreateInfoEXT mi = vkr_messenger_info(on_message);
+    if (!create || create(inst, &mi, NULL, &m) != VK_SUCCESS) {
         fprintf(stderr, "lade-info: --validation: cannot install a debug messenger\n");
         validation_messages++;
     }

@@ -62,6 +62,19 @@ int vkr_fail(struct vkr_ctx *ctx, VkResult r, const char *what)
 /* Every warning or error of the validation layer is a bug in lade: print it
  * whole (the layer's text names the VUID) and count it. Under ctest
  * (LADE_VALIDATION=1) abort at once so the offending test cannot pass. */
+VkDebugUtilsMessengerCreateInfoEXT vkr_messenger_info(PFN_vkDebugUtilsMessengerCallbackEXT cb)
+{
+    return (VkDebugUtilsMessengerCreateInfoEXT){
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .pfnUserCallback = cb,
+    };
+}
+
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
                                                     VkDebugUtilsMessageTypeFlagsEXT type,
                                                     const VkDebugUtilsMessengerCallbackDataEXT *data,
@@ -140,15 +153,7 @@ int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMess
         .pEngineName = "lade",
         .apiVersion = VK_API_VERSION_1_3, /* effective: min(this, device) */
     };
-    VkDebugUtilsMessengerCreateInfoEXT dbg = {
-        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
-                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-        .pfnUserCallback = on_validation,
-    };
+    VkDebugUtilsMessengerCreateInfoEXT dbg = vkr_messenger_info(on_validation);
     VkInstanceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
         .pNext = validation ? &dbg : NULL, /* also catches create/destroy of the instance */

@@ -225,6 +225,9 @@ void vkr_ctx_free(struct vkr_ctx *ctx);
 /* List every physical device (for lade-info and selection). *ret_list is
  * malloc'ed; free() it. */
 int vkr_enumerate(VkInstance instance, struct vkr_device_info **ret_list, uint32_t *ret_n);
+/* A debug messenger's description: warnings and errors of every type to cb
+ * (the instance's own, and lade-info's, which counts them). */
+VkDebugUtilsMessengerCreateInfoEXT vkr_messenger_info(PFN_vkDebugUtilsMessengerCallbackEXT cb);
 /* An instance of our own (validation as in opts), for tools. */
 int vkr_instance_new(bool validation, VkInstance *ret_instance, VkDebugUtilsMessengerEXT *ret_messenger,
                      char *reterr, size_t errlen);
