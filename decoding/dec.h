@@ -245,6 +245,19 @@ static inline struct dec_params dec_params_default(void)
 /* The caps of a default configuration (tools and tests start here). */
 struct dec_caps dec_caps_default(void);
 
+/* Rows one lookahead step of (n, w, g) may take (n >= 3): the window's
+ * widest step, warm-up included (the row after the prefix among them),
+ * plus g candidate n-grams of n - 1 tokens. A model runs (n, w, g) when
+ * this is at most its max_rows; dec_generate refuses it otherwise. */
+uint32_t dec_lookahead_rows(uint32_t n, uint32_t w, uint32_t g);
+
+/* Lowers caps->max_w and caps->max_g (the larger one first), then
+ * caps->max_n, until a step at all three maxima takes at most max_rows
+ * rows, so that every (n, w, g) within the caps runs on the model. A
+ * max_n below 3 counts as 3 (decoding's least N). Returns 0, or -ERANGE
+ * when not even (3, 1, 1) fits (the caps are then (max_n, 1, 1)). */
+int dec_caps_fit(struct dec_caps *caps, uint32_t max_rows);
+
 /* Lookahead (N, W, G) for this model on this device, the one way laded,
  * lade-generate and the benchmark choose it: the row cost measured as
  * dec_measure_row_cost_clock does on CLOCK_MONOTONIC, mapped by
