@@ -315,7 +315,7 @@ static json_t *info_json(struct srv *s)
     const char *tn = srv_chat_name(s->tmpl);
 
     return json_pack("{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"
-                     " s:{s:b, s:i, s:i, s:i, s:b, s:b}, s:{s:s, s:i}}",
+                     " s:{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b}, s:{s:s, s:i}}",
                      "model", "name", in->model_name, "path", in->model_path, "arch", in->arch,
                      "n_ctx", (int)in->n_ctx, "n_vocab", (int)in->n_vocab, "chat_template", tn,
                      "device", in->device,
@@ -323,7 +323,10 @@ static json_t *info_json(struct srv *s)
                      "max_requests_per_connection", (int)l->max_conn_requests,
                      "max_line", (json_int_t)l->max_line, "max_output", (json_int_t)l->max_output,
                      "max_tokens", (int)l->max_tokens, "default_max_tokens", (int)l->default_max_tokens,
-                     "lookahead", "enabled", l->lookahead_default, "n_max", (int)l->la_n_max,
+                     "lookahead", "enabled", l->lookahead_default,
+                     "n", (int)la_default(l->la_n, in->la_n, l->la_n_max),
+                     "w", (int)la_default(l->la_w, in->la_w, l->la_w_max),
+                     "g", (int)la_default(l->la_g, in->la_g, l->la_g_max), "n_max", (int)l->la_n_max,
                      "w_max", (int)l->la_w_max, "g_max", (int)l->la_g_max,
                      "bonus_token", l->bonus_token, "seed_pool", l->seed_pool,
                      "version", "server", LADE_VERSION, "protocol", IPC_PROTOCOL_VERSION);
