@@ -317,3 +317,13 @@ void e2e_expect_error(json_t *ev, const char *code, const char *needle)
         fail_msg("expected %s with '%s', got %s", code, needle, ev ? json_dumps(ev, JSON_COMPACT) : "nothing");
     json_decref(ev);
 }
+
+json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *id)
+{
+    e2e_send_str(fd, line);
+    json_t *first = e2e_read(fd, 30000);
+    assert_non_null(first);
+    json_decref(first);
+    kill(e->pid, SIGTERM);
+    return e2e_read_final(fd, id, NULL, 0);
+}

@@ -63,6 +63,9 @@ json_t *e2e_info(int fd);
  * max_output_buffer_bytes, in turn higher and lower than the last, as the
  * sign that the reload happened. */
 json_t *e2e_reload(struct e2e *e, int fd, const char *text);
+/* Sends line (a generation with this id), waits for its first event,
+ * sends SIGTERM and returns the generation's final event (NULL if none). */
+json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *id);
 /* Fails unless ev is a done event; takes ev. */
 void e2e_expect_done(json_t *ev);
 /* Fails unless ev is an error with code whose message holds needle; takes ev. */

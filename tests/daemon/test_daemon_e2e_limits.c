@@ -316,12 +316,8 @@ static void test_reload_log_level_and_grace(void **state)
     assert_true(e2e_log_has(&d, "Request 'r' of connection"));
     assert_true(e2e_log_has(&d, "queued: "));
     json_decref(e2e_reload(&d, fd, "[daemon]\nlog_level = err\nshutdown_grace_seconds = 0\n"));
-    e2e_send_str(fd, "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"[delay=50]\",\"max_tokens\":2000}\n");
-    json_t *first = e2e_read(fd, 10000);
-    assert_non_null(first);
-    json_decref(first);
-    kill(d.pid, SIGTERM);
-    json_t *r = e2e_read_final(fd, "long", NULL, 0);
+    json_t *r = e2e_sigterm_during(
+        &d, fd, "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"[delay=50]\",\"max_tokens\":2000}\n", "long");
     assert_non_null(r);
     assert_string_equal(e2e_str(r, "event"), "error");
     assert_string_equal(e2e_str(r, "code"), "cancelled");

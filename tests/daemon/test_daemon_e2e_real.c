@@ -213,12 +213,8 @@ static void test_floats_refused(void **state)
 static void test_sigterm_mid_generation(void **state)
 {
     int fd = e2e_raw(&e);
-    e2e_send_str(fd, "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n");
-    json_t *first = e2e_read(fd, 30000);
-    assert_non_null(first);
-    json_decref(first);
-    kill(e.pid, SIGTERM);
-    json_t *r = e2e_read_final(fd, "long", NULL, 0);
+    json_t *r = e2e_sigterm_during(&e, fd, "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n",
+                                   "long");
     assert_non_null(r); /* finished or cancelled within the grace period, never cut off */
     json_decref(r);
     int rc = e2e_wait_exit(&e, 30000);
