@@ -214,10 +214,13 @@ struct dec_caps {
     uint32_t pool_entries;   /* n-grams the pool holds at most; 0 = sized from n_ctx */
 };
 
-/* What a request gets for every field it does not set: greedy, no
- * penalty, lookahead (5, 15, 15) with every feature on, stop at EOS.
- * Inline so that ipc/, which parses requests straight into this struct,
- * starts from the same values without linking decoding/. */
+/* The decoder's neutral parameters, for library callers (tools, tests):
+ * greedy, no penalty, lookahead (5, 15, 15) with every feature on, stop
+ * at EOS. laded does not take its defaults from here: max_tokens and the
+ * lookahead fields come from its configuration (conf/), the sampling
+ * fields are the protocol's "off" values. Inline so that ipc/, which
+ * parses requests straight into this struct, starts from the same values
+ * without linking decoding/. */
 static inline struct dec_params dec_params_default(void)
 {
     return (struct dec_params){
