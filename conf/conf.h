@@ -77,6 +77,7 @@ struct conf_lookahead {
 struct conf_limits {
     uint64_t max_request_bytes; /* one request line, bytes */
     uint32_t max_tokens; /* generated tokens per request */
+    uint32_t default_max_tokens; /* a request's max_tokens when it gives none */
     uint32_t max_connections; /* open client connections */
     uint32_t max_queued_per_connection; /* requests queued by one connection */
     uint64_t max_output_buffer_bytes; /* unsent output before a slow reader is dropped */

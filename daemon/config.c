@@ -1,4 +1,5 @@
-/* daemon: defaults and validation of laded's settings. */
+/* daemon: laded's settings from the configuration (conf/ owns their
+ * defaults and ranges), and the lookahead caps fitted to the model. */
 #include "daemon/config.h"
 
 #include <errno.h>
@@ -7,32 +8,10 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "daemon/engine.h"
 #include "daemon/log.h"
+#include "decoding/dec.h"
 #include "llama/llm.h"
-
-void srv_config_defaults(struct srv_config *c)
-{
-    *c = (struct srv_config){
-        .socket_mode = 0660,
-        .grace_s = 10.0,
-        .watchdog = true,
-        .log_level = SRV_LOG_INFO,
-        .lim = {
-            .max_connections = 64,
-            .queue_max = 32,
-            .max_conn_requests = 16,
-            .max_line = 1 << 20,
-            .max_output = 4 << 20,
-            .max_tokens = 4096,
-            .default_max_tokens = 256,
-            .max_detok_tokens = 65536,
-            .lookahead_default = true,
-            .la_n_max = 8,
-            .la_w_max = 32,
-            .la_g_max = 32,
-        },
-    };
-}
 
 void srv_config_done(struct srv_config *c)
 {
@@ -40,40 +19,7 @@ void srv_config_done(struct srv_config *c)
     free(c->socket_group);
     free(c->model_path);
     free(c->device);
-    free(c->fake_engine);
-    free(c->config_path);
     memset(c, 0, sizeof(*c));
-}
-
-int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen)
-{
-    const struct srv_limits *l = &c->lim;
-    const char *what = NULL;
-
-    if (l->max_connections < 1 || l->max_connections > SRV_CONN_HARD_MAX)
-        what = "max_connections must be in [1, 65536]";
-    else if (l->queue_max < 1 || l->queue_max > SRV_QUEUE_HARD_MAX)
-        what = "queue_max must be in [1, 4096]";
-    else if (l->max_conn_requests < 1 || l->max_conn_requests > SRV_CONN_REQS_MAX)
-        what = "max_queued_per_connection must be in [1, 4096]";
-    else if (l->max_line < 1024 || l->max_line > (64u << 20))
-        what = "max_request_bytes must be in [1 KiB, 64 MiB]";
-    else if (l->max_output < 64 * 1024 || l->max_output > (1u << 30))
-        what = "max_output_buffer_bytes must be in [64 KiB, 1 GiB]";
-    else if (l->max_tokens < 1 || l->default_max_tokens < 1 ||
-             l->default_max_tokens > l->max_tokens)
-        what = "default_max_tokens must be in [1, max_tokens]";
-    else if (l->la_n_max < 2 || l->la_n_max > 16 || l->la_w_max < 1 || l->la_w_max > 128 ||
-             l->la_g_max < 1 || l->la_g_max > 128)
-        what = "lookahead caps must be n in [2, 16], w in [1, 128], g in [1, 128]";
-    else if (c->grace_s < 0 || c->grace_s > 3600)
-        what = "grace must be in [0, 3600] s";
-    else if (c->log_level < 0 || c->log_level > 7)
-        what = "log level must be in [0, 7]";
-    if (!what)
-        return 0;
-    snprintf(reterr, errlen, "%s", what);
-    return -EINVAL;
 }
 
 static int dup_or_null(char **dst, const char *src)
@@ -103,8 +49,9 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     l->queue_max = cf->daemon.queue_length;
     l->max_line = (size_t)cf->limits.max_request_bytes;
     l->max_tokens = cf->limits.max_tokens;
-    if (l->default_max_tokens > l->max_tokens)
-        l->default_max_tokens = l->max_tokens;
+    l->default_max_tokens = cf->limits.default_max_tokens < l->max_tokens ?
+                                    cf->limits.default_max_tokens :
+                                    l->max_tokens;
     l->max_connections = cf->limits.max_connections;
     l->max_conn_requests = cf->limits.max_queued_per_connection;
     l->max_output = (size_t)cf->limits.max_output_buffer_bytes;
@@ -115,7 +62,54 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     l->la_n_max = cf->lookahead.max_n;
     l->la_w_max = cf->lookahead.max_w;
     l->la_g_max = cf->lookahead.max_g;
+    l->bonus_token = cf->lookahead.bonus_token;
+    l->seed_pool = cf->lookahead.seed_pool;
     return 0;
+}
+
+static uint32_t at_most(uint32_t v, uint32_t cap)
+{
+    return v > cap ? cap : v;
+}
+
+void srv_limits_fit(struct srv_limits *l, uint32_t max_rows)
+{
+    struct dec_caps c = { .max_n = l->la_n_max, .max_w = l->la_w_max, .max_g = l->la_g_max };
+
+    if (!max_rows)
+        return;
+    if (dec_caps_fit(&c, max_rows) < 0) {
+        srv_log(SRV_LOG_WARNING,
+                "The model takes %u rows a step, too few for any lookahead: lookahead is off "
+                "unless a request asks for it, ignoring",
+                max_rows);
+        l->lookahead_default = false;
+    } else if (c.max_n != l->la_n_max || c.max_w != l->la_w_max || c.max_g != l->la_g_max) {
+        srv_log(SRV_LOG_NOTICE,
+                "[lookahead] max_n, max_w, max_g (%u, %u, %u) need %u rows a step, the model "
+                "takes %u: requests may use up to (%u, %u, %u)",
+                l->la_n_max, l->la_w_max, l->la_g_max,
+                dec_lookahead_rows(l->la_n_max < 3 ? 3 : l->la_n_max, l->la_w_max, l->la_g_max),
+                max_rows, c.max_n, c.max_w, c.max_g);
+    }
+    l->la_n_max = c.max_n;
+    l->la_w_max = c.max_w;
+    l->la_g_max = c.max_g;
+    l->la_n = at_most(l->la_n, c.max_n);
+    l->la_w = at_most(l->la_w, c.max_w);
+    l->la_g = at_most(l->la_g, c.max_g);
+}
+
+struct dec_caps srv_limits_caps(const struct srv_limits *l)
+{
+    return (struct dec_caps){
+        .max_n = l->la_n_max < 3 ? 3 : l->la_n_max,
+        .max_w = l->la_w_max,
+        .max_g = l->la_g_max,
+        .max_tokens = l->max_tokens,
+        .max_stop = SRV_STOP_MAX,
+        .max_stop_len = IPC_STOP_LEN_MAX,
+    };
 }
 
 int srv_tuning_from_conf(const struct conf *cf, struct llm_tuning *ret, char *reterr, size_t errlen)

@@ -1,6 +1,8 @@
-/* daemon: the settings laded runs with. Filled from defaults, then the
- * configuration file (conf/), then command-line flags. The reloadable part
- * (log_level and lim) is replaced on SIGHUP (server.c, reload()). */
+/* daemon: the settings laded runs with, as the event loop reads them.
+ * Every value comes from the checked configuration (conf/, which owns the
+ * defaults and ranges); the reloadable part (log_level, grace_s and lim)
+ * is replaced on SIGHUP (server.c, reload()). The scheduler reads none of
+ * it: a request carries the values it was accepted with. */
 #ifndef LADE_DAEMON_CONFIG_H
 #define LADE_DAEMON_CONFIG_H
 
@@ -13,6 +15,7 @@
 #define SRV_QUEUE_HARD_MAX 4096
 #define SRV_CONN_HARD_MAX 65536
 #define SRV_CONN_REQS_MAX 4096 /* in-flight generations per connection, hard */
+#define SRV_DETOK_TOKENS_MAX 65536 /* ids in one detokenize request */
 
 struct srv_limits {
     uint32_t max_connections; /* open client connections */
@@ -21,11 +24,11 @@ struct srv_limits {
     size_t max_line; /* bytes of one request line */
     size_t max_output; /* bytes buffered for one slow client */
     uint32_t max_tokens; /* cap on a request's max_tokens */
-    uint32_t default_max_tokens; /* when the request gives none */
-    uint32_t max_detok_tokens;
+    uint32_t default_max_tokens; /* when the request gives none, <= max_tokens */
     bool lookahead_default; /* lookahead when the request does not say */
     uint32_t la_n, la_w, la_g; /* defaults, 0: the engine chooses */
-    uint32_t la_n_max, la_w_max, la_g_max; /* caps on what a request asks */
+    uint32_t la_n_max, la_w_max, la_g_max; /* caps on what a request asks, fitted to the model */
+    bool bonus_token, seed_pool; /* lookahead features, dec_params.bonus and .seed_pool */
 };
 
 struct srv_config {
@@ -35,24 +38,29 @@ struct srv_config {
     mode_t socket_mode;
     char *model_path;
     char *device;
-    char *fake_engine; /* non-NULL: the toy engine with this spec (tests) */
-    char *config_path; /* NULL: none */
-    double grace_s; /* SIGTERM: how long running work may finish */
     bool watchdog; /* answer WatchdogSec= */
     /* reloadable */
+    double grace_s; /* SIGTERM: how long running work may finish */
     int log_level;
     struct srv_limits lim;
 };
 
 struct conf;
+struct dec_caps;
 struct llm_tuning;
 
-void srv_config_defaults(struct srv_config *c);
-/* Settings from a checked conf (conf/conf.h); -ENOMEM. */
+/* Settings from a checked conf (conf/conf.h) into a zeroed *c, or over
+ * what an earlier call filled; -ENOMEM. The lookahead caps are the
+ * configured ones until srv_limits_fit(). */
 int srv_config_from_conf(struct srv_config *c, const struct conf *cf);
 void srv_config_done(struct srv_config *c);
-/* Check ranges; -EINVAL with a message in reterr (one line). */
-int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen);
+/* Lowers the lookahead caps (and the configured defaults above them) to
+ * what a model taking max_rows rows a step runs at all three maxima
+ * (dec_caps_fit()); logs what it lowered. max_rows 0: no bound. */
+void srv_limits_fit(struct srv_limits *l, uint32_t max_rows);
+/* The caps requests are checked against (dec_params_validate()), as the
+ * decoder counts them: an N of 2 runs as 3. */
+struct dec_caps srv_limits_caps(const struct srv_limits *l);
 /* The GPU model's tuning from the [tuning] section: each key that is set,
  * through llm_tuning_set() (llama/llm.h); zero for the others. 0, or
  * -EINVAL with "[tuning] KEY: reason" in reterr. The model is not touched,

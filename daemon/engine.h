@@ -19,7 +19,8 @@
 /* Stop strings of one generation: the request's and the chat template's. */
 #define SRV_STOP_MAX (IPC_STOP_MAX + 1)
 
-/* Static facts, valid for the engine's lifetime. */
+/* Static facts, valid for the engine's lifetime: what the loaded model
+ * can do, never a setting (those are the daemon's, from conf/). */
 struct srv_engine_info {
     const char *model_name; /* general.name, or the file's basename */
     const char *model_path;
@@ -28,6 +29,9 @@ struct srv_engine_info {
     const char *chat_template; /* tokenizer.chat_template, NULL if none */
     uint32_t n_ctx; /* positions one sequence may use */
     uint32_t n_vocab;
+    uint32_t max_rows; /* rows one step takes (dec_lookahead_rows() bounds lookahead); 0: any */
+    uint32_t la_n, la_w,
+            la_g; /* the lookahead (N, W, G) chosen for this device (dec_lookahead_choose) */
 };
 
 /* Called with the tokens generate emits, in order, as dec_generate emits
@@ -65,9 +69,12 @@ struct srv_engine_ops {
     void (*detok_free)(void *state);
     /* One generation of prompt[0..n_prompt) (BOS included when the model
      * wants one; n_prompt >= 1, but it may not fit n_ctx: -E2BIG). p comes
-     * with the daemon's defaults and caps applied, within the configured
-     * caps; lookahead n, w, g of 0 are the engine's to choose; p->stop
-     * are matched on the text detok_push gives for the same tokens. When
+     * whole: the daemon's defaults, the live configuration's lookahead
+     * features, and checked against its caps, which never exceed what
+     * info's max_rows allows; p->stop
+     * are matched on the text detok_push gives for the same tokens.
+     * -EINVAL: p refused, ret->error says why in one line (the daemon
+     * answers out_of_range with it). When
      * it returns 0, ret is filled as dec_generate fills it: finish EOS,
      * STOP, LENGTH, CONTEXT or CANCELLED, n_tokens (the tokens passed to
      * emit), at a STOP the token the stop string begins in and how many
@@ -84,10 +91,12 @@ struct srv_engine {
 };
 
 /* The toy engine: spec is "key=value,..." with keys delay_ms (per step),
- * n_ctx, template (chatml, llama2, none), device. NULL or "" for defaults. */
+ * n_ctx, max_rows, template (chatml, llama2, none), device. NULL or "" for
+ * defaults. */
 int srv_engine_fake_new(const char *spec, struct srv_engine *ret);
-/* The real engine (engine_llama.c): model, device and lookahead settings
- * from the checked configuration. Logs its own progress (daemon/ may log). */
+/* The real engine (engine_llama.c): model, device and tuning from the
+ * checked configuration (keys that need a restart only). Logs its own
+ * progress (daemon/ may log). */
 struct conf;
 int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret);
 

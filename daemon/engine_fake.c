@@ -4,9 +4,14 @@
  *
  * Prompt directives change one generation: "[delay=MS]" sleeps MS per step,
  * "[eos=K]" ends with EOS after K tokens, "[fail]" makes generate fail with
- * -EIO. With lookahead on, step i makes 1 + i % n tokens, as a lookahead
- * decoder that accepts some n-grams would. Stop strings are matched as
- * dec_generate matches them, by decoding/'s matcher. */
+ * -EIO, "[refuse]" refuses the parameters as dec_generate does (-EINVAL and
+ * a reason). With lookahead on, step i makes 1 + i % m tokens, as a
+ * lookahead decoder that accepts some n-grams would: m = n with
+ * bonus_token, n - 1 without; without seed_pool the first n - 1 steps make
+ * one token (no candidates before the output gives some). A lookahead that
+ * needs more rows than the spec's max_rows is refused, as dec_generate
+ * refuses it. Stop strings are matched as dec_generate matches them, by
+ * decoding/'s matcher. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +51,7 @@ static const char *const fake_templates[] = {
 struct fake {
     unsigned delay_ms;
     uint32_t n_ctx;
+    uint32_t max_rows; /* 0: any */
     char tmpl[16];
     char device[64];
 };
@@ -64,6 +70,10 @@ static void fake_info(void *ctx, struct srv_engine_info *ret)
                                                       NULL,
         .n_ctx = f->n_ctx,
         .n_vocab = FAKE_N_VOCAB,
+        .max_rows = f->max_rows,
+        .la_n = 4,
+        .la_w = 4,
+        .la_g = 4,
     };
 }
 
@@ -250,6 +260,16 @@ static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
     fake_run_init(f, prompt, n_prompt, p, &r);
     if (strstr(r.prompt, "[fail]"))
         return -EIO;
+    if (strstr(r.prompt, "[refuse]")) {
+        snprintf(ret->error, sizeof(ret->error), "the toy engine refuses this request ([refuse])");
+        return -EINVAL;
+    }
+    if (p->lookahead && f->max_rows && dec_lookahead_rows(p->n, p->w, p->g) > f->max_rows) {
+        snprintf(ret->error, sizeof(ret->error),
+                 "lookahead (%u, %u, %u) needs %u rows a step, the model takes %u", p->n, p->w,
+                 p->g, dec_lookahead_rows(p->n, p->w, p->g), f->max_rows);
+        return -EINVAL;
+    }
     if (n_prompt >= f->n_ctx)
         return -E2BIG;
     for (uint32_t i = 0; i < p->n_stop; i++)
@@ -262,8 +282,9 @@ static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
     st->prefill_ms = (srv_now_ns() - t0) / 1e6;
     for (;;) {
         int32_t toks[FAKE_STEP_MAX];
-        uint32_t la_n = p->n ? p->n : 4;
-        uint32_t want = p->lookahead ? 1 + st->steps % la_n : 1, k = 0;
+        uint32_t la_n = p->n, per_step = p->bonus ? la_n : la_n - 1;
+        bool no_candidates = !p->seed_pool && st->steps + 1 < la_n;
+        uint32_t want = p->lookahead && !no_candidates ? 1 + st->steps % per_step : 1, k = 0;
         if (cancel(ud)) {
             ret->finish = DEC_FINISH_CANCELLED;
             break;
@@ -290,7 +311,7 @@ static int fake_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
         st->steps++;
         gen += k;
         if (p->lookahead) {
-            st->draft_tokens += (uint64_t)(p->g ? p->g : 4) * (la_n - 1);
+            st->draft_tokens += (uint64_t)p->g * (la_n - 1);
             st->accepted_tokens += k - 1;
         }
         if (fake_feed(&r, toks, k, emit, ud, &err))
@@ -335,6 +356,8 @@ static int fake_parse_spec(struct fake *f, const char *spec)
             f->delay_ms = (unsigned)strtoul(val, NULL, 10);
         else if (!strcmp(key, "n_ctx"))
             f->n_ctx = (uint32_t)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "max_rows"))
+            f->max_rows = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "template") && strlen(val) < sizeof(f->tmpl))
             strcpy(f->tmpl, val);
         else if (!strcmp(key, "device"))

@@ -20,10 +20,9 @@
 struct engine {
     struct llm_model *model;
     struct dec_model dm;
-    struct dec_session *session;
-    struct dec_caps caps;
-    uint32_t def_n, def_w, def_g; /* lookahead defaults: configured, else sized to the device */
-    bool bonus, seed_pool;
+    struct dec_session
+            *session; /* sized for hard_caps(): the daemon checks requests against the live caps */
+    uint32_t la_n, la_w, la_g; /* lookahead sized to the device (choose_lookahead) */
     char name[256], path[4096], device[320];
     char *chat_template;
     /* Stop strings are matched on the text the daemon's detokenizer would
@@ -50,6 +49,10 @@ static void e_info(void *ctx, struct srv_engine_info *ret)
         .chat_template = e->chat_template,
         .n_ctx = llm_model_n_ctx(e->model),
         .n_vocab = llm_model_config(e->model)->n_vocab,
+        .max_rows = e->dm.max_rows,
+        .la_n = e->la_n,
+        .la_w = e->la_w,
+        .la_g = e->la_g,
     };
 }
 
@@ -130,44 +133,27 @@ static const char *stop_piece(void *user, int32_t id, size_t *ret_len)
     return llm_detok_push(&e->stop_detok, id, e->stop_text, cap, ret_len) ? NULL : e->stop_text;
 }
 
-/* The request's parameters with what the engine owns: its lookahead
- * defaults for n, w, g the daemon left at 0, and the pool features. */
-static void fill_params(const struct engine *e, const struct dec_params *p, struct dec_params *d)
-{
-    *d = *p;
-    d->n = p->n ? p->n : e->def_n;
-    d->w = p->w ? p->w : e->def_w;
-    d->g = p->g ? p->g : e->def_g;
-    if (d->n <
-        3) /* the protocol allows n = 2, which is plain decoding plus a pool: decoding wants >= 3 */
-        d->n = 3;
-    d->bonus = e->bonus;
-    d->seed_pool = e->seed_pool;
-}
-
 static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
                       const struct dec_params *p, srv_emit_fn emit, srv_cancel_fn cancel, void *ud,
                       struct dec_result *ret)
 {
     struct engine *e = ctx;
-    struct dec_params d;
-    fill_params(e, p, &d);
     struct gen_ctx g = { emit, cancel, ud, 0 };
     struct dec_text text = { stop_piece, e };
     if (cancel(ud)) {
         *ret = (struct dec_result){ .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
         return 0;
     }
-    if (d.n_stop && !e->stop_text &&
+    if (p->n_stop && !e->stop_text &&
         !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
         return -ENOMEM;
     llm_detok_init(&e->stop_detok, llm_model_tok(e->model));
-    int err = dec_generate(e->session, prompt, n_prompt, &d, d.n_stop ? &text : NULL, on_tokens, &g,
+    int err = dec_generate(e->session, prompt, n_prompt, p, p->n_stop ? &text : NULL, on_tokens, &g,
                            ret);
     if (g.emit_ret < 0)
         return g.emit_ret;
-    if (err == -E2BIG)
-        return -E2BIG;
+    if (err == -E2BIG || (err == -EINVAL && ret->finish != DEC_FINISH_ERROR))
+        return err; /* the request's fault: the daemon answers with ret->error */
     if (err) {
         srv_log(LOG_ERR, "generation failed: %s", ret->error[0] ? ret->error : strerror(-err));
         return err;
@@ -220,30 +206,48 @@ static void describe(struct engine *e, const struct conf *cf)
     }
 }
 
-/* Lookahead defaults: the configured (n, w, g) where set, the rest sized to
- * what one more row costs on this device, measured now. */
-static void choose_lookahead(struct engine *e, const struct conf *cf)
+/* The lookahead the device pays for: sized to what one more row in a
+ * step costs, measured now. The daemon uses it where neither the request
+ * nor [lookahead] n, w, g say, within its live caps. */
+static void choose_lookahead(struct engine *e)
 {
     struct dec_params d = dec_params_default();
     double cost;
     int r = dec_lookahead_choose(&e->dm, &d, &cost);
-    e->def_n = cf->lookahead.n ? cf->lookahead.n : d.n;
-    e->def_w = cf->lookahead.w ? cf->lookahead.w : d.w;
-    e->def_g = cf->lookahead.g ? cf->lookahead.g : d.g;
-    if (e->def_n > e->caps.max_n)
-        e->def_n = e->caps.max_n;
-    if (e->def_w > e->caps.max_w)
-        e->def_w = e->caps.max_w;
-    if (e->def_g > e->caps.max_g)
-        e->def_g = e->caps.max_g;
+    e->la_n = d.n;
+    e->la_w = d.w;
+    e->la_g = d.g;
     if (r)
         srv_log(LOG_INFO,
-                "what one more row in a step costs cannot be measured here (%s): lookahead defaults (N,W,G)=(%u,%u,%u)",
-                strerror(-r), e->def_n, e->def_w, e->def_g);
+                "what one more row in a step costs cannot be measured here (%s): lookahead (N,W,G)=(%u,%u,%u) where not configured",
+                strerror(-r), e->la_n, e->la_w, e->la_g);
     else
         srv_log(LOG_INFO,
-                "one more row in a step costs %.3f of a one-row step here: lookahead defaults (N,W,G)=(%u,%u,%u)",
-                cost, e->def_n, e->def_w, e->def_g);
+                "one more row in a step costs %.3f of a one-row step here: lookahead (N,W,G)=(%u,%u,%u) where not configured",
+                cost, e->la_n, e->la_w, e->la_g);
+}
+
+/* The most each lookahead parameter may ever be: the schema's maximum,
+ * lowered to what the model runs with the other two at their least. The
+ * session is sized for these once, so a reload may raise the configured
+ * caps up to them without a new session; decoding keeps no buffer beyond
+ * max_rows rows however large they are. */
+static struct dec_caps hard_caps(const struct dec_model *m)
+{
+    struct dec_caps c = dec_caps_default();
+    c.max_n = (uint32_t)conf_find("lookahead", "max_n")->max;
+    c.max_w = (uint32_t)conf_find("lookahead", "max_w")->max;
+    c.max_g = (uint32_t)conf_find("lookahead", "max_g")->max;
+    c.max_tokens = (uint32_t)conf_find("limits", "max_tokens")->max;
+    c.max_stop = SRV_STOP_MAX;
+    c.max_stop_len = IPC_STOP_LEN_MAX;
+    while (c.max_n > 3 && dec_lookahead_rows(c.max_n, 1, 1) > m->max_rows)
+        c.max_n--;
+    while (c.max_w > 1 && dec_lookahead_rows(3, c.max_w, 1) > m->max_rows)
+        c.max_w--;
+    while (c.max_g > 1 && dec_lookahead_rows(3, 1, c.max_g) > m->max_rows)
+        c.max_g--;
+    return c;
 }
 
 static const char *switch_text(enum llm_switch s)
@@ -295,23 +299,15 @@ int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
     }
     log_tuning(llm_model_tuning(e->model));
     llm_model_dec(e->model, &e->dm);
-    e->caps = dec_caps_default();
-    e->caps.max_n = cf->lookahead.max_n < 3 ? 3 : cf->lookahead.max_n;
-    e->caps.max_w = cf->lookahead.max_w ? cf->lookahead.max_w : 1;
-    e->caps.max_g = cf->lookahead.max_g ? cf->lookahead.max_g : 1;
-    e->caps.max_tokens = cf->limits.max_tokens;
-    e->caps.max_stop = SRV_STOP_MAX;
-    e->caps.max_stop_len = IPC_STOP_LEN_MAX;
-    e->bonus = cf->lookahead.bonus_token;
-    e->seed_pool = cf->lookahead.seed_pool;
-    r = dec_session_new(&e->dm, &e->caps, &e->session);
+    struct dec_caps caps = hard_caps(&e->dm);
+    r = dec_session_new(&e->dm, &caps, &e->session);
     if (r) {
         srv_log(LOG_ERR, "Failed to set up decoding: %s", strerror(-r));
         e_destroy(e);
         return r;
     }
     describe(e, cf);
-    choose_lookahead(e, cf);
+    choose_lookahead(e);
     srv_log(LOG_NOTICE, "model '%s' (%s) on %s; %s", e->name, llm_model_desc(e->model), e->device,
             llm_model_vk(e->model)->select_reason);
     ret->ops = &ops;

@@ -39,40 +39,59 @@ static void send_result(struct srv *s, struct srv_conn *c, const struct ipc_requ
     srv_conn_send(s, c, line, len);
 }
 
-/* The request's value, else the configured default (0: the engine's
- * choice), never above the cap. */
-static uint32_t la_param(uint32_t want, uint32_t def, uint32_t cap)
+/* A lookahead parameter the request left out: the configured default,
+ * else the device's choice, never above the live cap. */
+static uint32_t la_default(uint32_t configured, uint32_t device, uint32_t cap)
 {
-    uint32_t v = want ? want : def;
+    uint32_t v = configured ? configured : device;
 
     return v > cap ? cap : v;
 }
 
-/* The request's parameters made whole in place: the configured defaults
- * where it gives none (lookahead n, w, g may stay 0: the engine's choice),
- * the configured caps, a seed, and its stop strings (build_prompt may add
- * the template's). */
+/* The request's parameters made whole in place, from the live settings
+ * (this thread owns them; a reload changes them between two requests):
+ * the defaults where it gives none, the lookahead features, a seed, and
+ * its stop strings (build_prompt may add the template's). What it did
+ * give is left for check_params to judge. */
 static void fill_params(struct srv *s, struct srv_req *r)
 {
     const struct srv_limits *l = &s->cfg.lim;
+    const struct srv_engine_info *in = &s->info;
     struct ipc_request *rq = &r->rq;
     struct dec_params *p = &rq->params;
 
     if (!p->max_tokens)
         p->max_tokens = l->default_max_tokens;
-    if (p->max_tokens > l->max_tokens)
-        p->max_tokens = l->max_tokens;
     if (!rq->has_seed)
         p->seed = srv_now_ns() ^ (r->conn_id << 32);
     if (!rq->lookahead_set)
         p->lookahead = l->lookahead_default;
-    p->n = p->lookahead ? la_param(p->n, l->la_n, l->la_n_max) : 0;
-    p->w = p->lookahead ? la_param(p->w, l->la_w, l->la_w_max) : 0;
-    p->g = p->lookahead ? la_param(p->g, l->la_g, l->la_g_max) : 0;
+    if (p->lookahead) {
+        p->n = p->n ? p->n : la_default(l->la_n, in->la_n, l->la_n_max);
+        p->w = p->w ? p->w : la_default(l->la_w, in->la_w, l->la_w_max);
+        p->g = p->g ? p->g : la_default(l->la_g, in->la_g, l->la_g_max);
+        if (p->n < 3) /* n-grams of 2 are plain decoding plus a pool: decoding's least N is 3 */
+            p->n = 3;
+    } else {
+        p->n = p->w = p->g = 0;
+    }
+    p->bonus = l->bonus_token;
+    p->seed_pool = l->seed_pool;
     for (uint32_t i = 0; i < rq->n_stop; i++)
         r->stop[i] = rq->stop[i];
     p->stop = r->stop;
     p->n_stop = rq->n_stop;
+}
+
+/* The filled parameters against the live caps, before any work is spent
+ * on the request: what passes here the engine runs (the caps fit the
+ * model, srv_limits_fit()). */
+static enum ipc_err check_params(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
+{
+    struct dec_caps caps = srv_limits_caps(&s->cfg.lim);
+
+    return dec_params_validate(&r->rq.params, &caps, msg, msglen) < 0 ? IPC_ERR_OUT_OF_RANGE :
+                                                                        IPC_ERR_NONE;
 }
 
 /* Tokenize text into r->prompt; an ipc error code on failure. */
@@ -206,7 +225,9 @@ static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_requ
     r->conn_id = c->id;
     r->rq = *rq;
     fill_params(s, r);
-    e = build_prompt(s, r, msg, sizeof(msg));
+    e = check_params(s, r, msg, sizeof(msg));
+    if (e == IPC_ERR_NONE)
+        e = build_prompt(s, r, msg, sizeof(msg));
     if (e == IPC_ERR_NONE)
         e = enqueue(s, c, r, msg, sizeof(msg));
     if (e != IPC_ERR_NONE) {
@@ -311,16 +332,18 @@ static json_t *info_json(struct srv *s)
 
     return json_pack(
             "{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"
-            " s:{s:b, s:i, s:i, s:i}, s:{s:s, s:i}}",
+            " s:{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:b}, s:{s:s, s:i}}",
             "model", "name", in->model_name, "path", in->model_path, "arch", in->arch, "n_ctx",
             (int)in->n_ctx, "n_vocab", (int)in->n_vocab, "chat_template", tn, "device", in->device,
             "limits", "max_connections", (int)l->max_connections, "queue_max", (int)l->queue_max,
             "max_requests_per_connection", (int)l->max_conn_requests, "max_line",
             (json_int_t)l->max_line, "max_output", (json_int_t)l->max_output, "max_tokens",
             (int)l->max_tokens, "default_max_tokens", (int)l->default_max_tokens, "lookahead",
-            "enabled", l->lookahead_default, "n_max", (int)l->la_n_max, "w_max", (int)l->la_w_max,
-            "g_max", (int)l->la_g_max, "version", "server", LADE_VERSION, "protocol",
-            IPC_PROTOCOL_VERSION);
+            "enabled", l->lookahead_default, "n", (int)la_default(l->la_n, in->la_n, l->la_n_max),
+            "w", (int)la_default(l->la_w, in->la_w, l->la_w_max), "g",
+            (int)la_default(l->la_g, in->la_g, l->la_g_max), "n_max", (int)l->la_n_max, "w_max",
+            (int)l->la_w_max, "g_max", (int)l->la_g_max, "bonus_token", l->bonus_token, "seed_pool",
+            l->seed_pool, "version", "server", LADE_VERSION, "protocol", IPC_PROTOCOL_VERSION);
 }
 
 static json_t *status_json(struct srv *s, bool full)
@@ -350,7 +373,7 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
     const struct ipc_limits lim = {
         .max_text_bytes = s->cfg.lim.max_line,
         .max_tokens = s->cfg.lim.max_tokens,
-        .max_detok_tokens = s->cfg.lim.max_detok_tokens,
+        .max_detok_tokens = SRV_DETOK_TOKENS_MAX,
     };
     struct ipc_request rq;
     struct ipc_error err;

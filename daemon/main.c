@@ -163,7 +163,7 @@ static int reload_conf(void *ud, struct srv_config *ret)
     conf_free(&loaded);
     if (r < 0)
         return r;
-    srv_config_defaults(ret);
+    *ret = (struct srv_config){ 0 };
     r = srv_config_from_conf(ret, &d->conf);
     if (r < 0)
         srv_config_done(ret);
@@ -267,20 +267,15 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
 int main(int argc, char **argv)
 {
     struct daemon_state d = { 0 };
-    struct srv_config cfg;
-    char err[256];
+    struct srv_config cfg = { 0 };
     int r = parse_args(argc, argv, &d.args);
 
     if (r != 0)
         return r > 0 ? EXIT_SUCCESS : 2;
     if (load_conf(&d.args, &d.conf) < 0)
         return EXIT_FAILURE;
-    srv_config_defaults(&cfg);
-    snprintf(err, sizeof(err), "out of memory");
-    if (srv_config_from_conf(&cfg, &d.conf) < 0 ||
-        srv_config_validate(&cfg, err, sizeof(err)) < 0) {
-        srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
-        r = -EINVAL;
+    if ((r = srv_config_from_conf(&cfg, &d.conf)) < 0) {
+        srv_log_errno(SRV_LOG_ERR, r, "Failed to set up the configuration");
     } else if (d.args.check_config) {
         /* laded(8): the effective configuration, in file syntax */
         r = conf_dump(&d.conf, stdout) < 0 || fflush(stdout) != 0 ? -EIO : 0;

@@ -137,11 +137,13 @@ static bool gen_cancelled(void *ud)
 static char *final_event(struct gen_run *g, int r, const struct dec_result *res, double queue_ms,
                          size_t *len, enum ipc_err *ret_err)
 {
-    char msg[128];
+    char msg[IPC_ERRMSG_MAX];
 
     *ret_err = IPC_ERR_NONE;
     if (r == -E2BIG)
         *ret_err = IPC_ERR_CONTEXT_EXCEEDED;
+    else if (r == -EINVAL && res->error[0]) /* the engine refused the request (engine.h) */
+        *ret_err = IPC_ERR_OUT_OF_RANGE;
     else if (r < 0)
         *ret_err = IPC_ERR_INTERNAL;
     else if (res->finish == DEC_FINISH_CANCELLED)
@@ -149,6 +151,8 @@ static char *final_event(struct gen_run *g, int r, const struct dec_result *res,
     if (*ret_err != IPC_ERR_NONE) {
         if (*ret_err == IPC_ERR_CANCELLED)
             snprintf(msg, sizeof(msg), "request cancelled after %u tokens", res->n_tokens);
+        else if (*ret_err == IPC_ERR_OUT_OF_RANGE)
+            snprintf(msg, sizeof(msg), "%s", res->error);
         else
             snprintf(msg, sizeof(msg), "generation failed: %s", strerror(-r));
         return ipc_event_error(&g->r->rq.id, *ret_err, msg, len);

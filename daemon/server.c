@@ -33,6 +33,7 @@ int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret)
     s->engine = *engine;
     engine->ops = NULL;
     s->engine.ops->info(s->engine.ctx, &s->info);
+    srv_limits_fit(&s->cfg.lim, s->info.max_rows);
     s->tmpl = srv_chat_detect(s->info.chat_template);
     s->epfd = s->listen_fd = s->signal_fd = s->wake_fd = -EBADF;
     s->out_tail = &s->out_head;
@@ -129,7 +130,6 @@ static void start_drain(struct srv *s)
 static void reload(struct srv *s)
 {
     struct srv_config nc;
-    char err[256];
     int r;
 
     srv_sd_reloading();
@@ -138,20 +138,20 @@ static void reload(struct srv *s)
         srv_sd_ready(s->info.model_name, s->info.device);
         return;
     }
-    if (srv_config_validate(&nc, err, sizeof(err)) < 0) {
-        srv_log(SRV_LOG_ERR, "Failed to reload: %s; keeping the running configuration", err);
-    } else {
-        s->cfg.log_level = nc.log_level;
-        s->cfg.lim = nc.lim;
-        srv_log_set_level(nc.log_level);
-        pthread_mutex_lock(&s->mu);
-        srv_queue_set_limit(&s->queue, nc.lim.queue_max);
-        pthread_mutex_unlock(&s->mu);
-        srv_log(SRV_LOG_NOTICE,
-                "Reloaded: log level %d, queue %u, connections %u, max_tokens %u, lookahead %u/%u/%u",
-                nc.log_level, nc.lim.queue_max, nc.lim.max_connections, nc.lim.max_tokens,
-                nc.lim.la_n_max, nc.lim.la_w_max, nc.lim.la_g_max);
-    }
+    srv_limits_fit(&nc.lim, s->info.max_rows);
+    s->cfg.log_level = nc.log_level;
+    s->cfg.grace_s = nc.grace_s;
+    s->cfg.lim = nc.lim;
+    for (struct srv_conn *c = s->conns; c; c = c->next)
+        c->in.max = nc.lim.max_line; /* ipc_linebuf copes with either direction mid-line */
+    srv_log_set_level(nc.log_level);
+    pthread_mutex_lock(&s->mu);
+    srv_queue_set_limit(&s->queue, nc.lim.queue_max);
+    pthread_mutex_unlock(&s->mu);
+    srv_log(SRV_LOG_NOTICE,
+            "Reloaded: log level %d, queue %u, connections %u, max_tokens %u, lookahead %u/%u/%u",
+            nc.log_level, nc.lim.queue_max, nc.lim.max_connections, nc.lim.max_tokens,
+            nc.lim.la_n_max, nc.lim.la_w_max, nc.lim.la_g_max);
     srv_config_done(&nc);
     srv_sd_ready(s->info.model_name, s->info.device);
 }

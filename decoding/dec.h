@@ -216,10 +216,13 @@ struct dec_caps {
     uint32_t pool_entries; /* n-grams the pool holds at most; 0 = sized from n_ctx */
 };
 
-/* What a request gets for every field it does not set: greedy, no
- * penalty, lookahead (5, 15, 15) with every feature on, stop at EOS.
- * Inline so that ipc/, which parses requests straight into this struct,
- * starts from the same values without linking decoding/. */
+/* The decoder's neutral parameters, for library callers (tools, tests):
+ * greedy, no penalty, lookahead (5, 15, 15) with every feature on, stop
+ * at EOS. laded does not take its defaults from here: max_tokens and the
+ * lookahead fields come from its configuration (conf/), the sampling
+ * fields are the protocol's "off" values. Inline so that ipc/, which
+ * parses requests straight into this struct, starts from the same values
+ * without linking decoding/. */
 static inline struct dec_params dec_params_default(void)
 {
     return (struct dec_params){
@@ -246,6 +249,19 @@ static inline struct dec_params dec_params_default(void)
 
 /* The caps of a default configuration (tools and tests start here). */
 struct dec_caps dec_caps_default(void);
+
+/* Rows one lookahead step of (n, w, g) may take (n >= 3): the window's
+ * widest step, warm-up included (the row after the prefix among them),
+ * plus g candidate n-grams of n - 1 tokens. A model runs (n, w, g) when
+ * this is at most its max_rows; dec_generate refuses it otherwise. */
+uint32_t dec_lookahead_rows(uint32_t n, uint32_t w, uint32_t g);
+
+/* Lowers caps->max_w and caps->max_g (the larger one first), then
+ * caps->max_n, until a step at all three maxima takes at most max_rows
+ * rows, so that every (n, w, g) within the caps runs on the model. A
+ * max_n below 3 counts as 3 (decoding's least N). Returns 0, or -ERANGE
+ * when not even (3, 1, 1) fits (the caps are then (max_n, 1, 1)). */
+int dec_caps_fit(struct dec_caps *caps, uint32_t max_rows);
 
 /* Lookahead (N, W, G) for this model on this device, the one way laded,
  * lade-generate and the benchmark choose it: the row cost measured as

@@ -197,10 +197,10 @@ static int check_request(struct dec_session *s, const int32_t *prompt, uint32_t 
         r = snprintf(ret->error, sizeof(ret->error), "stop strings need token text");
     else if (!prompt || !n_prompt)
         r = snprintf(ret->error, sizeof(ret->error), "the prompt is empty");
-    else if (p->lookahead && dec_window_rows_max(p->n, p->w) + p->g * (p->n - 1) > m->max_rows)
+    else if (p->lookahead && dec_lookahead_rows(p->n, p->w, p->g) > m->max_rows)
         r = snprintf(ret->error, sizeof(ret->error),
                      "lookahead (%u, %u, %u) needs %u rows a step, the model takes %u", p->n, p->w,
-                     p->g, dec_window_rows_max(p->n, p->w) + p->g * (p->n - 1), m->max_rows);
+                     p->g, dec_lookahead_rows(p->n, p->w, p->g), m->max_rows);
     if (r)
         return -EINVAL;
     for (uint32_t i = 0; i < n_prompt; i++) {

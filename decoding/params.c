@@ -34,6 +34,26 @@ struct dec_caps dec_caps_default(void)
     };
 }
 
+uint32_t dec_lookahead_rows(uint32_t n, uint32_t w, uint32_t g)
+{
+    return dec_window_rows_max(n, w) + g * (n - 1);
+}
+
+int dec_caps_fit(struct dec_caps *c, uint32_t max_rows)
+{
+    while (dec_lookahead_rows(c->max_n < 3 ? 3 : c->max_n, c->max_w, c->max_g) > max_rows) {
+        if (c->max_w > 1 && c->max_w >= c->max_g)
+            c->max_w--;
+        else if (c->max_g > 1)
+            c->max_g--;
+        else if (c->max_n > 3)
+            c->max_n--;
+        else
+            return -ERANGE;
+    }
+    return 0;
+}
+
 void dec_lookahead_default_for_cost(double row_cost, struct dec_params *p)
 {
     /* The row budget is about 2 / row_cost (a lookahead step should cost

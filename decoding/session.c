@@ -46,7 +46,13 @@ static int alloc_buffers(struct dec_session *s)
     const struct dec_model *m = s->m;
     const struct dec_caps *c = &s->caps;
     uint32_t trie = c->max_g * (c->max_n - 1);
-    s->rows_cap = dec_window_rows_max(c->max_n, c->max_w) + trie;
+    s->rows_cap = dec_lookahead_rows(c->max_n, c->max_w, c->max_g);
+    /* dec_generate runs no step of more than max_rows rows, so caps above
+     * what the model takes cost no memory here. */
+    if (trie > m->max_rows)
+        trie = m->max_rows;
+    if (s->rows_cap > m->max_rows)
+        s->rows_cap = m->max_rows;
     s->logit_rows = 1 + trie;
     s->rows = malloc(sizeof(*s->rows) * s->rows_cap);
     s->argmax = malloc(sizeof(*s->argmax) * s->rows_cap);

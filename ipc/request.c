@@ -1,6 +1,7 @@
 /* ipc: request parsing and validation. Every way a line can be wrong maps to
  * one stable error code and a message naming the field. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,7 +140,9 @@ static int get_u32(json_t *o, const char *k, uint32_t min, uint32_t max, uint32_
 }
 
 /* A number checked in [min, max] as a double, stored as the float the
- * decoder uses. */
+ * decoder uses. A nonzero number the float would hold only as 0, as a
+ * subnormal or as infinity is refused (docs/protocol.md): a temperature
+ * of 1e-300 must not turn greedy, nor a top_p of 1e-300 invalid. */
 static int get_float(json_t *o, const char *k, double min, double max, float *ret,
                      struct ipc_error *e)
 {
@@ -152,6 +155,10 @@ static int get_float(json_t *o, const char *k, double min, double max, float *re
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max)
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field '%s' must be in [%g, %g]", k, min, max);
+    if (d != 0 && (fabs(d) < FLT_MIN || fabs(d) > FLT_MAX))
+        return fail(e, IPC_ERR_OUT_OF_RANGE,
+                    "field '%s' is %g, which a float cannot hold (nonzero: %g to %g)", k, d,
+                    (double)FLT_MIN, (double)FLT_MAX);
     *ret = (float)d;
     return 1;
 }
@@ -263,7 +270,7 @@ static int parse_sampling(json_t *o, const struct ipc_limits *lim, struct ipc_re
         (k = get_float(o, "repeat_penalty", 0.01, 100.0, &p->repeat_penalty, e)) < 0 ||
         (k = get_bool(o, "stream", &r->stream, e)) < 0)
         return k;
-    if (p->top_p <= 0.0f) /* also a number too small for a float, which the decoder would refuse */
+    if (p->top_p <= 0.0f) /* 0 itself: the range is open there */
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'top_p' must be in (0, 1]");
     k = get_uint(o, "seed", 0, (uint64_t)1 << 53, &p->seed, e);
     if (k < 0)

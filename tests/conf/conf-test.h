@@ -63,4 +63,26 @@ static inline int load_text(struct conf *c, const char *text, struct warnings *w
     return r;
 }
 
+/* A valid value of k other than its default, in laded.conf syntax: the
+ * other end of a number's range, the other truth value, another name of
+ * an enum, another string. */
+static inline void other_value(const struct conf_key *k, char *buf, size_t size)
+{
+    unsigned long long def = strtoull(k->def, NULL, k->type == CONF_TYPE_MODE ? 8 : 10);
+    unsigned long long v = def == k->min ? k->max : k->min;
+
+    switch (k->type) {
+    case CONF_TYPE_UINT:
+    case CONF_TYPE_SIZE: snprintf(buf, size, "%llu", v); break;
+    case CONF_TYPE_MODE: snprintf(buf, size, "0%llo", v); break;
+    case CONF_TYPE_BOOL: snprintf(buf, size, "%s", strcmp(k->def, "yes") ? "yes" : "no"); break;
+    case CONF_TYPE_ENUM:
+        snprintf(buf, size, "%s",
+                 strcmp(k->values[0].name, k->def) ? k->values[0].name : k->values[1].name);
+        break;
+    case CONF_TYPE_PATH: snprintf(buf, size, "/tmp/other"); break;
+    default: /* strings and groups */ snprintf(buf, size, "other"); break;
+    }
+}
+
 #endif /* LADE_TESTS_CONF_CONF_TEST_H */

@@ -256,6 +256,7 @@ static void set_all(struct conf *c)
         "lookahead.seed_pool=no",
         "limits.max_request_bytes=1025",
         "limits.max_tokens=1",
+        "limits.default_max_tokens=2",
         "limits.max_connections=2",
         "limits.max_queued_per_connection=3",
         "limits.max_output_buffer_bytes=3MiB",
@@ -351,6 +352,37 @@ static void test_apply_reload(void **state)
     conf_free(&loaded);
 }
 
+/* Each key alone changed on SIGHUP: a reloadable one is taken and counted,
+ * any other kept with a warning naming it. test_daemon_config checks the
+ * other half: a reloadable key reaches the settings laded swaps in. */
+static void test_reload_each_key(void **state)
+{
+    size_t n;
+    const struct conf_key *s = conf_schema(&n);
+
+    for (size_t i = 0; i < n; i++) {
+        struct conf running, loaded;
+        struct warnings w = { 0 };
+        char text[256], got[256], want[256], def[256], err[256];
+        bool reload = s[i].flags & CONF_F_RELOAD;
+
+        assert_int_equal(conf_defaults(&running), 0);
+        assert_int_equal(conf_defaults(&loaded), 0);
+        other_value(&s[i], text, sizeof(text));
+        if (conf_set(&loaded, s[i].section, s[i].key, text, err, sizeof(err)) != 0)
+            fail_msg("[%s] %s = %s: %s", s[i].section, s[i].key, text, err);
+        conf_format_value(&loaded, &s[i], want, sizeof(want));
+        conf_format_value(&running, &s[i], def, sizeof(def));
+        assert_string_not_equal(want, def);
+        assert_int_equal(conf_apply_reload(&running, &loaded, record_warning, &w), reload ? 1 : 0);
+        assert_int_equal(w.count, reload ? 0 : 1);
+        conf_format_value(&running, &s[i], got, sizeof(got));
+        assert_string_equal(got, reload ? want : def);
+        conf_free(&running);
+        conf_free(&loaded);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_apply_reload),
+        cmocka_unit_test(test_reload_each_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

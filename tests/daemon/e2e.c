@@ -267,3 +267,65 @@ json_t *e2e_read_final(int fd, const char *id, char *text, size_t cap)
         json_decref(ev);
     }
 }
+
+json_int_t e2e_int(json_t *o, const char *obj, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(o, obj), key));
+}
+
+json_t *e2e_info(int fd)
+{
+    e2e_send_str(fd, "{\"id\":\"info\",\"op\":\"info\"}\n");
+    json_t *r = e2e_read_final(fd, "info", NULL, 0);
+    assert_non_null(r);
+    return r;
+}
+
+json_t *e2e_reload(struct e2e *e, int fd, const char *text)
+{
+    static unsigned reloads;
+    json_int_t marker = 65536 + 2000 * (reloads % 2) + reloads; /* up, down, up, ... */
+    FILE *f = fopen(e->conf, "w");
+
+    assert_non_null(f);
+    fprintf(f, "%s\n[limits]\nmax_output_buffer_bytes = %lld\n", text, (long long)marker);
+    fclose(f);
+    reloads++;
+    kill(e->pid, SIGHUP);
+    for (int i = 0; i < 500; i++) {
+        json_t *r = e2e_info(fd);
+        if (e2e_int(r, "limits", "max_output") == marker)
+            return r;
+        json_decref(r);
+        usleep(10000);
+    }
+    e2e_dump_log(e);
+    fail_msg("the reload of '%s' never showed in info", text);
+    return NULL;
+}
+
+void e2e_expect_done(json_t *ev)
+{
+    if (strcmp(e2e_str(ev, "event"), "done") != 0)
+        fail_msg("expected done, got %s", ev ? json_dumps(ev, JSON_COMPACT) : "nothing");
+    json_decref(ev);
+}
+
+void e2e_expect_error(json_t *ev, const char *code, const char *needle)
+{
+    if (strcmp(e2e_str(ev, "event"), "error") != 0 || strcmp(e2e_str(ev, "code"), code) != 0 ||
+        !strstr(e2e_str(ev, "message"), needle))
+        fail_msg("expected %s with '%s', got %s", code, needle,
+                 ev ? json_dumps(ev, JSON_COMPACT) : "nothing");
+    json_decref(ev);
+}
+
+json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *id)
+{
+    e2e_send_str(fd, line);
+    json_t *first = e2e_read(fd, 30000);
+    assert_non_null(first);
+    json_decref(first);
+    kill(e->pid, SIGTERM);
+    return e2e_read_final(fd, id, NULL, 0);
+}

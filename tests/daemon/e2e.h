@@ -54,5 +54,21 @@ json_t *e2e_read(int fd, int timeout_ms);
  * returns it. Collects token text into text (may be NULL). */
 json_t *e2e_read_final(int fd, const char *id, char *text, size_t cap);
 const char *e2e_str(json_t *o, const char *key);
+/* o[obj][key] as an integer (0 when missing). */
+json_int_t e2e_int(json_t *o, const char *obj, const char *key);
+/* The info result on fd. */
+json_t *e2e_info(int fd);
+/* Writes text as e's configuration, sends SIGHUP and waits until info on fd
+ * shows it; returns that info. Each call adds its own [limits]
+ * max_output_buffer_bytes, in turn higher and lower than the last, as the
+ * sign that the reload happened. */
+json_t *e2e_reload(struct e2e *e, int fd, const char *text);
+/* Sends line (a generation with this id), waits for its first event,
+ * sends SIGTERM and returns the generation's final event (NULL if none). */
+json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *id);
+/* Fails unless ev is a done event; takes ev. */
+void e2e_expect_done(json_t *ev);
+/* Fails unless ev is an error with code whose message holds needle; takes ev. */
+void e2e_expect_error(json_t *ev, const char *code, const char *needle);
 
 #endif

@@ -3,7 +3,8 @@
  * the model's greedy text, lookahead on or off; stop strings; tokenize/detokenize round
  * trip; a prompt over the context is refused with context_exceeded and the
  * daemon carries on; cancel mid-stream; SIGTERM during a generation; the
- * tuning logged is the configured one, whatever LADE_MM says. */
+ * tuning logged is the configured one, whatever LADE_MM says; the lookahead
+ * caps info advertises run, and SIGHUP reaches the engine (issue #20). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -137,16 +138,99 @@ static void test_tuning_logged(void **state)
     assert_true(e2e_log_has(&e, "tuning: mm="));
 }
 
+/* Issue #20: info advertises the lookahead caps the model runs (the
+ * defaults (8, 32, 32) need 448 rows a step, the model takes 256), a
+ * request at them runs and gives the greedy text, one past is refused at
+ * once as out_of_range. */
+static void lookahead_edge(int fd, json_int_t n, json_int_t w, json_int_t g)
+{
+    char la[128], text[4096] = "";
+    const char *req =
+            "{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+            "\"lookahead\":{\"n\":%lld,\"w\":%lld,\"g\":%lld}}\n";
+    char line[512];
+
+    snprintf(la, sizeof(la), "{\"n\":%lld,\"w\":%lld,\"g\":%lld}", (long long)n, (long long)w,
+             (long long)g);
+    generate(fd, "edge", la, text, sizeof(text));
+    if (strncmp(text, WANT, strlen(WANT)) != 0)
+        fail_msg("lookahead %s: got '%s'", la, text);
+    snprintf(line, sizeof(line), req, (long long)n + 1, (long long)w, (long long)g);
+    e2e_send_str(fd, line);
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range",
+                     n < 16 ? "max_n" : "[2, 16]");
+    snprintf(line, sizeof(line), req, (long long)n, (long long)w + 1, (long long)g);
+    e2e_send_str(fd, line);
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range", "max_w");
+    snprintf(line, sizeof(line), req, (long long)n, (long long)w, (long long)g + 1);
+    e2e_send_str(fd, line);
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range", "max_g");
+}
+
+static void test_advertised_caps_run(void **state)
+{
+    int fd = e2e_raw(&e);
+    json_t *r = e2e_info(fd);
+
+    assert_int_equal(e2e_int(r, "lookahead", "n_max"), 8);
+    assert_int_equal(e2e_int(r, "lookahead", "w_max"), 18);
+    assert_int_equal(e2e_int(r, "lookahead", "g_max"), 18);
+    json_decref(r);
+    lookahead_edge(fd, 8, 18, 18);
+    close(fd);
+}
+
+/* SIGHUP raises the caps and max_tokens past what the engine was loaded
+ * with (they failed as internal before), turns the lookahead features
+ * off, then lowers everything: the new edges run, one past is refused. */
+static void test_reload_reaches_the_engine(void **state)
+{
+    int fd = e2e_raw(&e);
+    json_t *r = e2e_reload(&e, fd,
+                           "[lookahead]\nmax_n = 16\nmax_w = 128\nmax_g = 128\nbonus_token = no\n"
+                           "seed_pool = no\n[limits]\nmax_tokens = 5000\n");
+    json_int_t n = e2e_int(r, "lookahead", "n_max"), w = e2e_int(r, "lookahead", "w_max"),
+               g = e2e_int(r, "lookahead", "g_max");
+    assert_int_equal(n, 16);
+    assert_true(w >= 1 && g >= 1); /* N 16 takes 15 rows a column: W and G gave way */
+    assert_int_equal(e2e_int(r, "limits", "max_tokens"), 5000);
+    json_decref(r);
+    lookahead_edge(fd, n, w, g);
+    e2e_send_str(fd, "{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":5000,"
+                     "\"stream\":false,\"lookahead\":{\"n\":4,\"w\":2,\"g\":2}}\n");
+    e2e_expect_done(e2e_read_final(fd, "r", NULL, 0)); /* 5000 > 4096, the max_tokens at load */
+    r = e2e_reload(&e, fd,
+                   "[lookahead]\nmax_n = 3\nmax_w = 2\nmax_g = 1\n[limits]\nmax_tokens = 24\n");
+    json_decref(r);
+    lookahead_edge(fd, 3, 2, 1);
+    e2e_send_str(fd, "{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":25}\n");
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range", "max_tokens");
+    json_decref(e2e_reload(&e, fd, ""));
+    close(fd);
+}
+
+/* Numbers a float cannot hold are out_of_range, not internal. */
+static void test_floats_refused(void **state)
+{
+    int fd = e2e_raw(&e);
+
+    e2e_send_str(
+            fd,
+            "{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"Once\",\"top_p\":1e-300,\"temperature\":0.8}\n");
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range", "top_p");
+    e2e_send_str(fd,
+                 "{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"Once\",\"temperature\":1e39}\n");
+    e2e_expect_error(e2e_read_final(fd, "r", NULL, 0), "out_of_range", "temperature");
+    close(fd);
+}
+
 static void test_sigterm_mid_generation(void **state)
 {
     int fd = e2e_raw(&e);
-    e2e_send_str(fd,
-                 "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n");
-    json_t *first = e2e_read(fd, 30000);
-    assert_non_null(first);
-    json_decref(first);
-    kill(e.pid, SIGTERM);
-    json_t *r = e2e_read_final(fd, "long", NULL, 0);
+    json_t *r = e2e_sigterm_during(
+            &e, fd,
+            "{\"id\":\"long\",\"op\":\"generate\",\"prompt\":\"Once\",\"max_tokens\":200}\n",
+            "long");
     assert_non_null(r); /* finished or cancelled within the grace period, never cut off */
     json_decref(r);
     int rc = e2e_wait_exit(&e, 30000);
@@ -160,8 +244,13 @@ static void test_sigterm_mid_generation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_greedy_text),   cmocka_unit_test(test_stop_strings),
-        cmocka_unit_test(test_tokenize_and_limits),    cmocka_unit_test(test_tuning_logged),
+        cmocka_unit_test(test_generate_greedy_text),
+        cmocka_unit_test(test_stop_strings),
+        cmocka_unit_test(test_tokenize_and_limits),
+        cmocka_unit_test(test_tuning_logged),
+        cmocka_unit_test(test_advertised_caps_run),
+        cmocka_unit_test(test_reload_reaches_the_engine),
+        cmocka_unit_test(test_floats_refused),
         cmocka_unit_test(test_sigterm_mid_generation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

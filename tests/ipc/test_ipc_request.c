@@ -68,6 +68,17 @@ static const struct bad_case bad_cases[] = {
       "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":0}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1.01}", IPC_ERR_OUT_OF_RANGE, "1" },
+    /* issue #20: nonzero numbers a float holds only as 0 or a subnormal */
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_p\":1e-300}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e-300}",
+      IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e-40}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"min_p\":1e-45}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e39}", IPC_ERR_OUT_OF_RANGE,
+      "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"top_k\":-1}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"min_p\":2}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"repeat_penalty\":0}", IPC_ERR_OUT_OF_RANGE,
@@ -162,6 +173,26 @@ static void test_generate_defaults(void **state)
     ipc_request_done(&r);
 }
 
+/* The smallest normal float and exact zeros pass the conversion rule;
+ * the value kept is the one sent, rounded to a float, never 0. */
+static void test_float_edges(void **state)
+{
+    struct ipc_request r;
+    struct ipc_error e;
+
+    assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1.2e-38,"
+                           "\"top_p\":1.2e-38,\"min_p\":0}",
+                           &r, &e),
+                     0);
+    assert_true(r.params.temperature > 0.0f && r.params.top_p > 0.0f && r.params.min_p == 0.0f);
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":\"x\",\"temperature\":1e-39}",
+                           &r, &e),
+                     -EBADMSG);
+    assert_non_null(strstr(e.message, "'temperature'"));
+    assert_non_null(strstr(e.message, "float"));
+}
+
 static void test_generate_full(void **state)
 {
     const char *line =
@@ -254,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_chat_and_others),
         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_float_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
