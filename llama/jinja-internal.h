@@ -222,6 +222,9 @@ void *jx_nomem(struct jeval *e, const struct jnode *n);
 bool jx_charge(struct jeval *e, const struct jnode *n, uint64_t cost, size_t bytes);
 /* A new string of n bytes whose text the caller writes into *ret_p. */
 struct llm_jval *jx_newstr(struct jeval *e, const struct jnode *at, size_t n, char **ret_p);
+/* The text collected in b as a string value; b's memory is released. A
+ * buffer that went past its limit gives that error. */
+struct llm_jval *jx_take(struct jeval *e, const struct jnode *n, struct jbuf *b);
 /* Argument i, or the keyword name, or NULL. */
 struct llm_jval *jx_arg(const struct jargs *a, uint32_t i, const char *name);
 /* v as text (Python's str()), a string value. */

@@ -88,10 +88,7 @@ static struct llm_jval *replace(struct jeval *e, const struct jnode *n, struct l
             break;
     }
     jb_put(&b, s, (size_t)(end - s));
-    struct llm_jval *r = e->err ? NULL : b.err ? jx_fail(e, n, b.err, "replace: result too large")
-                                               : str_dup(e, n, b.p ? b.p : "", b.n);
-    free(b.p);
-    return r;
+    return jx_take(e, n, &b);
 }
 
 static struct llm_jval *split(struct jeval *e, const struct jnode *n, struct llm_jval *v,
@@ -247,31 +244,23 @@ static int cmp_test(struct jeval *e, const struct jnode *n, const char *name, si
 int jx_test(struct jeval *e, const struct jnode *n, const char *name, size_t len,
             struct llm_jval *v, struct jargs *a)
 {
+    /* Tests of a value's kind: the kinds that pass, as bits. */
+    static const struct {
+        const char *name;
+        unsigned kinds;
+    } kind_tests[] = {
+        { "defined", ~(1u << JV_UNDEF) }, { "undefined", 1u << JV_UNDEF }, { "none", 1u << JV_NONE },
+        { "boolean", 1u << JV_BOOL }, { "string", 1u << JV_STR }, { "integer", 1u << JV_INT },
+        { "float", 1u << JV_FLOAT }, { "number", 1u << JV_INT | 1u << JV_FLOAT }, { "mapping", 1u << JV_DICT },
+        { "sequence", 1u << JV_LIST | 1u << JV_STR | 1u << JV_DICT },
+        { "iterable", 1u << JV_LIST | 1u << JV_STR | 1u << JV_DICT }, { "callable", 1u << JV_MACRO },
+    };
     enum jv_kind k = v->kind;
-    if (IS("defined"))
-        return k != JV_UNDEF;
-    if (IS("undefined"))
-        return k == JV_UNDEF;
-    if (IS("none"))
-        return k == JV_NONE;
-    if (IS("boolean"))
-        return k == JV_BOOL;
+    for (size_t i = 0; i < sizeof(kind_tests) / sizeof(kind_tests[0]); i++)
+        if (strlen(kind_tests[i].name) == len && memcmp(kind_tests[i].name, name, len) == 0)
+            return (kind_tests[i].kinds >> k) & 1;
     if (IS("true") || IS("false"))
         return k == JV_BOOL && v->u.b == (name[0] == 't');
-    if (IS("string"))
-        return k == JV_STR;
-    if (IS("number"))
-        return k == JV_INT || k == JV_FLOAT;
-    if (IS("integer"))
-        return k == JV_INT;
-    if (IS("float"))
-        return k == JV_FLOAT;
-    if (IS("mapping"))
-        return k == JV_DICT;
-    if (IS("sequence") || IS("iterable"))
-        return k == JV_LIST || k == JV_STR || k == JV_DICT;
-    if (IS("callable"))
-        return k == JV_MACRO;
     if (IS("odd") || IS("even")) {
         if (k != JV_INT)
             return (jx_fail(e, n, -EINVAL, "test '%.*s' needs an integer", (int)len, name), e->err);
@@ -308,15 +297,11 @@ static struct llm_jval *tojson(struct jeval *e, const struct jnode *n, struct ll
         return jx_fail(e, n, -EINVAL, "tojson: separators must be two strings");
     }
     int r = jv_json(&b, v, &o, 0);
-    struct llm_jval *s = NULL;
     if (r == -EINVAL)
         jx_fail(e, n, r, "tojson: cannot write %s as JSON", jv_kind_name(v));
-    else if (r || b.err)
-        jx_fail(e, n, r ? r : b.err, "tojson: value too deep or too large");
-    else
-        s = str_dup(e, n, b.p ? b.p : "", b.n);
-    free(b.p);
-    return s;
+    else if (r)
+        jx_fail(e, n, r, "tojson: value nested deeper than %d", LLM_JINJA_MAX_DEPTH);
+    return jx_take(e, n, &b);
 }
 
 static struct llm_jval *join(struct jeval *e, const struct jnode *n, struct llm_jval *v, struct jargs *a)
@@ -335,10 +320,7 @@ static struct llm_jval *join(struct jeval *e, const struct jnode *n, struct llm_
             jb_put(&b, sep->u.s.p, sep->u.s.n);
         jv_print(&b, x);
     }
-    struct llm_jval *s = e->err ? NULL : b.err ? jx_fail(e, n, b.err, "join: result too large")
-                                               : str_dup(e, n, b.p ? b.p : "", b.n);
-    free(b.p);
-    return s;
+    return jx_take(e, n, &b);
 }
 
 static struct llm_jval *reverse_list(struct jeval *e, const struct jnode *n, struct llm_jval *v)

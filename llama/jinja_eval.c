@@ -80,20 +80,28 @@ struct llm_jval *jx_arg(const struct jargs *a, uint32_t i, const char *name)
     return NULL;
 }
 
+struct llm_jval *jx_take(struct jeval *e, const struct jnode *n, struct jbuf *b)
+{
+    struct llm_jval *v = NULL;
+    char *p;
+    if (b->err == -ENOMEM)
+        jx_fail(e, n, b->err, "out of memory");
+    else if (b->err)
+        jx_fail(e, n, b->err, "text longer than %zu bytes", b->max);
+    else if (!e->err && (v = jx_newstr(e, n, b->n, &p)) && b->n)
+        memcpy(p, b->p, b->n);
+    free(b->p);
+    *b = (struct jbuf){ 0 };
+    return v;
+}
+
 struct llm_jval *jx_tostr(struct jeval *e, const struct jnode *at, struct llm_jval *v)
 {
-    struct jbuf b = { .max = e->a.cap };
-    char *p;
+    struct jbuf b = { .max = e->out.max };
     if (v->kind == JV_STR)
         return v;
     jv_print(&b, v);
-    struct llm_jval *s = b.err ? NULL : jx_newstr(e, at, b.n, &p);
-    if (s && b.n)
-        memcpy(p, b.p, b.n);
-    if (b.err)
-        jx_fail(e, at, b.err, "value too large to print");
-    free(b.p);
-    return s;
+    return jx_take(e, at, &b);
 }
 
 /* v, or the out-of-memory error for an allocation that failed. */
@@ -526,13 +534,27 @@ static bool eval_args(struct jeval *e, struct jframe *f, const struct jnode *n, 
     return true;
 }
 
+/* What body renders (in frame f), as a string: set blocks, macro calls.
+ * The text counts against what is left of the output limit. */
+static struct llm_jval *capture(struct jeval *e, struct jframe *f, const struct jnode *n,
+                                const struct jnode *body)
+{
+    struct jbuf saved = e->out, b;
+    e->out = (struct jbuf){ .max = saved.max - saved.n };
+    int r = exec(e, f, body);
+    b = e->out;
+    e->out = saved;
+    if (r >= 0)
+        return jx_take(e, n, &b);
+    free(b.p);
+    return NULL;
+}
+
 static struct llm_jval *call_macro(struct jeval *e, struct jframe *f, const struct jnode *n,
                                    const struct jnode *m, struct jargs *a)
 {
     struct jframe top = { .vars = { .kind = JV_DICT } }, *root = f;
-    struct jbuf saved = e->out;
     uint32_t i = 0;
-    char *p;
     if (e->calls >= JINJA_MAX_CALLS)
         return jx_fail(e, n, -E2BIG, "macros call each other deeper than %d", JINJA_MAX_CALLS);
     while (root->parent)
@@ -550,19 +572,10 @@ static struct llm_jval *call_macro(struct jeval *e, struct jframe *f, const stru
         if (!v || !assign(e, &top, n, name, len, v))
             return NULL;
     }
-    /* The body renders into a buffer of its own: its text is the value. */
-    e->out = (struct jbuf){ .max = saved.max - saved.n };
+    /* The body's text is the call's value. */
     e->calls++;
-    int r = exec(e, &top, m->b);
+    struct llm_jval *v = capture(e, &top, n, m->b);
     e->calls--;
-    struct jbuf body = e->out;
-    e->out = saved;
-    struct llm_jval *v = r < 0 || body.err ? NULL : jx_newstr(e, n, body.n, &p);
-    if (v && body.n)
-        memcpy(p, body.p, body.n);
-    if (body.err)
-        jx_fail(e, n, body.err, "output longer than the limit");
-    free(body.p);
     return v;
 }
 
@@ -811,22 +824,7 @@ static int exec_for(struct jeval *e, struct jframe *f, const struct jnode *n)
 
 static int exec_set(struct jeval *e, struct jframe *f, const struct jnode *n)
 {
-    struct llm_jval *v;
-    if (n->a) {
-        v = eval(e, f, n->a);
-    } else {
-        struct jbuf saved = e->out;
-        char *p;
-        e->out = (struct jbuf){ .max = saved.max - saved.n };
-        int r = exec(e, f, n->b);
-        struct jbuf body = e->out;
-        e->out = saved;
-        v = r < 0 ? NULL : body.err ? jx_fail(e, n, body.err, "output longer than the limit")
-                                    : jx_newstr(e, n, body.n, &p);
-        if (v && body.n)
-            memcpy(p, body.p, body.n);
-        free(body.p);
-    }
+    struct llm_jval *v = n->a ? eval(e, f, n->a) : capture(e, f, n, n->b);
     if (!v)
         return e->err ? e->err : -EINVAL;
     if (!n->attr)

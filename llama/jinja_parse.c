@@ -784,24 +784,20 @@ static struct jnode *parse_not(struct jparser *p)
     return done(p, n);
 }
 
-static struct jnode *parse_and(struct jparser *p)
+/* "or" of "and"s (is_or), or "and" of "not"s. */
+static struct jnode *parse_logic(struct jparser *p, bool is_or)
 {
-    struct jnode *n = parse_not(p);
-    while (n && tok_is(peek(p), JT_NAME, "and")) {
+    struct jnode *n = is_or ? parse_logic(p, false) : parse_not(p);
+    while (n && tok_is(peek(p), JT_NAME, is_or ? "or" : "and")) {
         struct jtok *t = next(p);
-        n = binary(p, t, JOP_AND, n, parse_not(p));
+        n = binary(p, t, is_or ? JOP_OR : JOP_AND, n, is_or ? parse_logic(p, false) : parse_not(p));
     }
     return n;
 }
 
 static struct jnode *parse_or(struct jparser *p)
 {
-    struct jnode *n = parse_and(p);
-    while (n && tok_is(peek(p), JT_NAME, "or")) {
-        struct jtok *t = next(p);
-        n = binary(p, t, JOP_OR, n, parse_and(p));
-    }
-    return n;
+    return parse_logic(p, true);
 }
 
 /* expr [if cond [else expr]] */
@@ -900,11 +896,20 @@ static struct jnode *parse_for(struct jparser *p, struct jtok *t)
     return done(p, n);
 }
 
+/* The body of n up to {% ender %}, into n->b. */
+static struct jnode *parse_block_rest(struct jparser *p, struct jnode *n, const char *ender)
+{
+    const char *const enders[] = { ender, NULL };
+    struct jtok *e;
+    n->b = parse_body(p, enders, &e);
+    if (!p->err)
+        end_tag(p);
+    return done(p, n);
+}
+
 static struct jnode *parse_set(struct jparser *p, struct jtok *t)
 {
-    static const char *const enders[] = { "endset", NULL };
     struct jnode *n = mk(p, JN_SET, t);
-    struct jtok *e;
     if (!n || !parse_target(p, &n->name, &n->name_len))
         return NULL;
     if (accept(p, JT_OP, ".") && !parse_target(p, &n->attr, &n->attr_len))
@@ -914,19 +919,12 @@ static struct jnode *parse_set(struct jparser *p, struct jtok *t)
             return NULL;
         return done(p, n);
     }
-    if (!end_tag(p))
-        return NULL;
-    n->b = parse_body(p, enders, &e);
-    if (!p->err)
-        end_tag(p);
-    return done(p, n);
+    return end_tag(p) ? parse_block_rest(p, n, "endset") : NULL;
 }
 
 static struct jnode *parse_macro(struct jparser *p, struct jtok *t)
 {
-    static const char *const enders[] = { "endmacro", NULL };
     struct jnode *n = mk(p, JN_MACRO, t);
-    struct jtok *e;
     if (!n || !parse_target(p, &n->name, &n->name_len) || !expect(p, JT_OP, "("))
         return NULL;
     n->args = parse_list(p, ")", true, false);
@@ -935,10 +933,7 @@ static struct jnode *parse_macro(struct jparser *p, struct jtok *t)
             fail(p, -EINVAL, a->line, a->col, "macro parameters are names");
     if (p->err || !end_tag(p))
         return NULL;
-    n->b = parse_body(p, enders, &e);
-    if (!p->err)
-        end_tag(p);
-    return done(p, n);
+    return parse_block_rest(p, n, "endmacro");
 }
 
 /* The statement after "{%"; NULL with no error for a tag that renders
