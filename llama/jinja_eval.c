@@ -327,18 +327,26 @@ static struct llm_jval *concat(struct jeval *e, const struct jnode *n, const str
     return r;
 }
 
-/* str * int, list * int */
+/* str * int, list * int: the result is made once, its size checked first. */
 static struct llm_jval *repeat(struct jeval *e, const struct jnode *n, const struct llm_jval *x,
                                int64_t times)
 {
-    struct llm_jval *r = &jv_undef;
-    if (times < 0)
-        times = 0;
-    for (int64_t i = 0; r && i < times; i++)
-        r = r->kind == JV_UNDEF ? (struct llm_jval *)x : concat(e, n, r, x);
-    if (r && r->kind == JV_UNDEF)
-        return x->kind == JV_STR ? jv_str(&e->a, "", 0) : jv_new(&e->a, JV_LIST);
-    return r;
+    size_t unit = x->kind == JV_STR ? x->u.s.n : (size_t)x->u.l.n * sizeof(void *);
+    uint64_t k = times > 0 ? (uint64_t)times : 0;
+    char *p;
+    if (unit && k > e->a.cap / unit)
+        return jx_fail(e, n, -E2BIG, "the template needs more than %zu bytes of memory", e->a.cap);
+    if (x->kind == JV_STR) {
+        struct llm_jval *r = jx_newstr(e, n, unit * k, &p);
+        for (uint64_t i = 0; r && i < k; i++)
+            memcpy(p + i * unit, x->u.s.p, unit);
+        return r;
+    }
+    struct llm_jval *r = jv_new(&e->a, JV_LIST);
+    for (uint64_t i = 0; r && i < k * x->u.l.n; i++)
+        if (jv_push(&e->a, r, x->u.l.v[i % x->u.l.n]) < 0)
+            r = NULL;
+    return r && jx_charge(e, n, k * x->u.l.n, 0) ? r : r ? NULL : jx_nomem(e, n);
 }
 
 static struct llm_jval *arith_int(struct jeval *e, const struct jnode *n, enum jop op, int64_t x,

@@ -198,7 +198,8 @@ static void test_operators(void **state)
 {
     expect_text("{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }}",
                 NULL, "7 9 3 -4 2 3.5 1024");
-    expect_text("{{ 'a' + 'b' }} {{ 'a' ~ 1 ~ none }} {{ [1] + [2] }} {{ 'ab' * 3 }}", NULL, "ab a1None [1, 2] ababab");
+    expect_text("{{ 'a' + 'b' }} {{ 'a' ~ 1 ~ none }} {{ [1] + [2] }} {{ 'ab' * 3 }} {{ [1, 2] * 2 }} {{ 'x' * -1 }}|",
+                NULL, "ab a1None [1, 2] ababab [1, 2, 1, 2] |");
     expect_text("{{ 1 < 2 }} {{ 'b' > 'a' }} {{ 1 == 1.0 }} {{ [1, 2] == [1, 2] }} {{ 'a' != 'a' }} {{ 3 >= 4 }}",
                 NULL, "True True True True False False");
     expect_text("{{ 'b' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 'z' not in 'abc' }}", NULL,
