@@ -1,10 +1,14 @@
-/* daemon: rendering of conversations with the known template families. */
+/* daemon: rendering of conversations: the model's own template through
+ * llama/'s Jinja interpreter, or the built-in formats of the known
+ * template families. */
 #include "daemon/chat.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "llama/llm.h"
 
 enum srv_tmpl srv_chat_detect(const char *tmpl)
 {
@@ -116,4 +120,164 @@ void srv_chat_prompt_done(struct srv_chat_prompt *p)
 {
     free(p->text);
     *p = (struct srv_chat_prompt){ 0 };
+}
+
+struct srv_chat {
+    struct llm_jinja *jinja; /* the model's template; NULL: the fallback */
+    enum srv_tmpl family; /* the fallback, and the stop string's source */
+    char *bos, *eos; /* token texts, "" when unknown */
+    char why[320]; /* why the template is not used, "" if it is */
+};
+
+/* The variables HF passes to a chat template: messages, add_generation_prompt
+ * (always: laded renders prompts for a reply), bos_token, eos_token. */
+static int chat_env(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
+                    struct llm_jenv **ret)
+{
+    struct llm_jenv *e = NULL;
+    struct llm_jval *g, *list;
+    int r = llm_jenv_new(&e);
+
+    if (r < 0)
+        return r;
+    g = llm_jenv_globals(e);
+    list = llm_jval_list(e);
+    r = list ? 0 : -ENOMEM;
+    for (uint32_t i = 0; i < n && r == 0; i++) {
+        struct llm_jval *m = llm_jval_dict(e);
+        const char *role = ipc_role_name(msgs[i].role);
+        r = m ? 0 : -ENOMEM;
+        if (r == 0)
+            r = llm_jval_put(e, m, "role", llm_jval_str(e, role, strlen(role)));
+        if (r == 0)
+            r = llm_jval_put(e, m, "content",
+                             llm_jval_str(e, msgs[i].content, strlen(msgs[i].content)));
+        if (r == 0)
+            r = llm_jval_push(e, list, m);
+    }
+    if (r == 0)
+        r = llm_jval_put(e, g, "messages", list);
+    if (r == 0)
+        r = llm_jval_put(e, g, "add_generation_prompt", llm_jval_bool(e, true));
+    if (r == 0)
+        r = llm_jval_put(e, g, "bos_token", llm_jval_str(e, c->bos, strlen(c->bos)));
+    if (r == 0)
+        r = llm_jval_put(e, g, "eos_token", llm_jval_str(e, c->eos, strlen(c->eos)));
+    if (r < 0) {
+        llm_jenv_free(e);
+        return r;
+    }
+    *ret = e;
+    return 0;
+}
+
+static int render_jinja(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
+                        struct srv_chat_prompt *ret, char *reterr, size_t errlen)
+{
+    struct srv_chat_prompt p = { 0 };
+    struct llm_jenv *e = NULL;
+    char err[256] = "";
+    size_t bl = strlen(c->bos);
+    int r = chat_env(c, msgs, n, &e);
+
+    if (r == 0)
+        r = llm_jinja_render(c->jinja, e, NULL, &p.text, &p.len, err, sizeof(err));
+    llm_jenv_free(e);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        snprintf(reterr, errlen, "the chat template failed: %s", err);
+        return -EINVAL;
+    }
+    /* A leading BOS text becomes the tokenizer's BOS: the id is then right
+     * whether or not the tokenizer maps special-token text. */
+    if (bl && p.len >= bl && memcmp(p.text, c->bos, bl) == 0) {
+        memmove(p.text, p.text + bl, p.len - bl + 1);
+        p.len -= bl;
+        p.add_bos = true;
+    }
+    p.stop = c->family == SRV_TMPL_CHATML ? "<|im_end|>" :
+             c->family == SRV_TMPL_ZEPHYR ? "</s>" :
+                                            NULL;
+    *ret = p;
+    return 0;
+}
+
+/* Parse the template and render a probe conversation with it; a template
+ * that fails either way is not used, and why is kept. */
+static int try_template(struct srv_chat *c, const char *tmpl)
+{
+    static const struct ipc_message probe[] = {
+        { IPC_ROLE_USER, "Hello" },
+        { IPC_ROLE_ASSISTANT, "Hi." },
+        { IPC_ROLE_USER, "How are you?" },
+    };
+    struct srv_chat_prompt p = { 0 };
+    char err[256] = "";
+    int r = llm_jinja_parse(tmpl, strlen(tmpl), &c->jinja, err, sizeof(err));
+
+    if (r == 0)
+        r = render_jinja(c, probe, 3, &p, err, sizeof(err));
+    if (r == 0 && p.len == 0 && !p.add_bos) {
+        snprintf(err, sizeof(err), "it renders nothing");
+        r = -EINVAL;
+    }
+    srv_chat_prompt_done(&p);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        snprintf(c->why, sizeof(c->why), "%s", err);
+        llm_jinja_free(c->jinja);
+        c->jinja = NULL;
+    }
+    return 0;
+}
+
+int srv_chat_new(const char *tmpl, const char *bos, const char *eos, struct srv_chat **ret)
+{
+    struct srv_chat *c = calloc(1, sizeof(*c));
+    int r;
+
+    if (!c)
+        return -ENOMEM;
+    c->family = srv_chat_detect(tmpl);
+    c->bos = strdup(bos ? bos : "");
+    c->eos = strdup(eos ? eos : "");
+    r = c->bos && c->eos ? 0 : -ENOMEM;
+    if (r == 0 && tmpl && *tmpl)
+        r = try_template(c, tmpl);
+    if (r < 0) {
+        srv_chat_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+void srv_chat_free(struct srv_chat *c)
+{
+    if (!c)
+        return;
+    llm_jinja_free(c->jinja);
+    free(c->bos);
+    free(c->eos);
+    free(c);
+}
+
+const char *srv_chat_format(const struct srv_chat *c)
+{
+    return c->jinja ? "jinja" : srv_chat_name(c->family);
+}
+
+const char *srv_chat_fallback_reason(const struct srv_chat *c)
+{
+    return c->why[0] ? c->why : NULL;
+}
+
+int srv_chat_apply(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
+                   struct srv_chat_prompt *ret, char *reterr, size_t errlen)
+{
+    if (c->jinja)
+        return render_jinja(c, msgs, n, ret, reterr, errlen);
+    return srv_chat_render(c->family, msgs, n, ret, reterr, errlen);
 }

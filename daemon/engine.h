@@ -27,6 +27,8 @@ struct srv_engine_info {
     const char *arch; /* "llama" */
     const char *device; /* e.g. "NVIDIA H100 (discrete)", "llvmpipe (cpu)" */
     const char *chat_template; /* tokenizer.chat_template, NULL if none */
+    const char *bos_token; /* the BOS and EOS tokens' text ("<s>"), NULL if none */
+    const char *eos_token;
     uint32_t n_ctx; /* positions one sequence may use */
     uint32_t n_vocab;
     uint32_t max_rows; /* rows one step takes (dec_lookahead_rows() bounds lookahead); 0: any */

@@ -43,9 +43,15 @@ static const char *const fake_special[] = {
 static const char fake_story[] =
         "Once upon a time a na\xC3\xAFve fox \xE2\x80\x94 caf\xC3\xA9 \xF0\x9F\xA6\x8A \xE2\x80\x94 jumped. ";
 
+/* Chat templates in Jinja, as models ship them: ChatML, and Llama 2 (which
+ * refuses conversations that do not alternate). */
 static const char *const fake_templates[] = {
-    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}",
-    "{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}",
+    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    "{% for m in messages %}{% if (m.role == 'user') != loop.index0 is even %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if m.role == 'user' %}{{ bos_token + '[INST] ' + m.content + ' [/INST]' }}"
+    "{% else %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}{% endfor %}",
 };
 
 struct fake {
@@ -68,6 +74,8 @@ static void fake_info(void *ctx, struct srv_engine_info *ret)
         .chat_template = !strcmp(f->tmpl, "chatml") ? fake_templates[0] :
                          !strcmp(f->tmpl, "llama2") ? fake_templates[1] :
                                                       NULL,
+        .bos_token = fake_special[FAKE_BOS],
+        .eos_token = fake_special[FAKE_EOS],
         .n_ctx = f->n_ctx,
         .n_vocab = FAKE_N_VOCAB,
         .max_rows = f->max_rows,

@@ -29,6 +29,7 @@ struct engine {
      * give: a second one, fed every token decoding decodes. */
     struct llm_detok stop_detok;
     char *stop_text; /* llm_detok_max_out bytes, made on first use */
+    char bos[64], eos[64]; /* the BOS and EOS tokens' text, "" if none */
 };
 
 struct gen_ctx {
@@ -47,6 +48,8 @@ static void e_info(void *ctx, struct srv_engine_info *ret)
         .arch = "llama",
         .device = e->device,
         .chat_template = e->chat_template,
+        .bos_token = e->bos[0] ? e->bos : NULL,
+        .eos_token = e->eos[0] ? e->eos : NULL,
         .n_ctx = llm_model_n_ctx(e->model),
         .n_vocab = llm_model_config(e->model)->n_vocab,
         .max_rows = e->dm.max_rows,
@@ -184,6 +187,18 @@ static const struct srv_engine_ops ops = {
     .destroy = e_destroy,
 };
 
+/* The text of token id from the GGUF's vocabulary (chat templates print
+ * bos_token and eos_token); "" when there is none or it does not fit. */
+static void token_text(const struct llm_gguf *g, int32_t id, char *buf, size_t cap)
+{
+    const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    struct llm_gguf_str s;
+    buf[0] = 0;
+    if (kv && id >= 0 && llm_gguf_arr_str(g, kv, (uint64_t)id, &s) == 0 && s.len < cap &&
+        !memchr(s.ptr, 0, s.len))
+        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
+}
+
 static void describe(struct engine *e, const struct conf *cf)
 {
     const struct llm_gguf *g = llm_model_gguf(e->model);
@@ -204,6 +219,8 @@ static void describe(struct engine *e, const struct conf *cf)
             e->chat_template[s.len] = 0;
         }
     }
+    token_text(g, llm_tok_bos(llm_model_tok(e->model)), e->bos, sizeof(e->bos));
+    token_text(g, llm_tok_eos(llm_model_tok(e->model)), e->eos, sizeof(e->eos));
 }
 
 /* The lookahead the device pays for: sized to what one more row in a

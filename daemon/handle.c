@@ -131,7 +131,7 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
     if (r->rq.op == IPC_OP_GENERATE)
         return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
                                msglen);
-    k = srv_chat_render(s->tmpl, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
+    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
     if (k == -EOPNOTSUPP)
         return IPC_ERR_UNSUPPORTED_TEMPLATE;
     if (k == -EINVAL)
@@ -328,7 +328,7 @@ static json_t *info_json(struct srv *s)
 {
     const struct srv_engine_info *in = &s->info;
     const struct srv_limits *l = &s->cfg.lim;
-    const char *tn = srv_chat_name(s->tmpl);
+    const char *tn = srv_chat_format(s->chat);
 
     return json_pack(
             "{s:{s:s, s:s, s:s, s:i, s:i, s:s?}, s:s, s:{s:i, s:i, s:i, s:I, s:I, s:i, s:i},"

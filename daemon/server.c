@@ -21,6 +21,27 @@
 /* epoll tags of the fixed fds; connections carry their struct. */
 static char tag_listen, tag_signal, tag_wake;
 
+/* The chat format, decided once: the model's template, or a fallback
+ * whose reason is logged here. */
+static int load_chat(struct srv *s)
+{
+    const char *why, *fmt;
+    int r = srv_chat_new(s->info.chat_template, s->info.bos_token, s->info.eos_token, &s->chat);
+
+    if (r < 0 || !(why = srv_chat_fallback_reason(s->chat)))
+        return r;
+    fmt = srv_chat_format(s->chat);
+    if (fmt)
+        srv_log(SRV_LOG_WARNING,
+                "Cannot render the model's chat template (%s), using the built-in '%s' format", why,
+                fmt);
+    else
+        srv_log(SRV_LOG_WARNING,
+                "Cannot render the model's chat template (%s) and it is of no known family: chat requests will be refused",
+                why);
+    return 0;
+}
+
 int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret)
 {
     struct srv *s = calloc(1, sizeof(*s));
@@ -34,13 +55,14 @@ int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret)
     engine->ops = NULL;
     s->engine.ops->info(s->engine.ctx, &s->info);
     srv_limits_fit(&s->cfg.lim, s->info.max_rows);
-    s->tmpl = srv_chat_detect(s->info.chat_template);
     s->epfd = s->listen_fd = s->signal_fd = s->wake_fd = -EBADF;
     s->out_tail = &s->out_head;
     s->stats.start_ns = srv_now_ns();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    r = srv_queue_init(&s->queue, SRV_QUEUE_HARD_MAX, s->cfg.lim.queue_max);
+    r = load_chat(s);
+    if (r == 0)
+        r = srv_queue_init(&s->queue, SRV_QUEUE_HARD_MAX, s->cfg.lim.queue_max);
     if (r == 0) {
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
         s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -74,6 +96,7 @@ void srv_free(struct srv *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     srv_engine_destroy(&s->engine);
+    srv_chat_free(s->chat);
     srv_config_done(&s->cfg);
     free(s);
 }
@@ -286,7 +309,7 @@ int srv_run(struct srv *s, int listen_fd, bool socket_owned)
     s->watchdog_usec = s->cfg.watchdog ? srv_sd_watchdog_usec() : 0;
     srv_log(SRV_LOG_NOTICE, "Serving model '%s' (%s, n_ctx %u, chat template %s) on %s at '%s'",
             s->info.model_name, s->info.arch, s->info.n_ctx,
-            srv_chat_name(s->tmpl) ? srv_chat_name(s->tmpl) : "none", s->info.device,
+            srv_chat_format(s->chat) ? srv_chat_format(s->chat) : "none", s->info.device,
             s->cfg.socket_path);
     srv_sd_ready(s->info.model_name, s->info.device);
     r = loop(s);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "daemon/chat.h"
 #include "daemon/config.h"
 #include "daemon/engine.h"
 #include "daemon/queue.h"
@@ -49,7 +50,7 @@ struct srv {
     struct srv_config cfg;
     struct srv_engine engine;
     struct srv_engine_info info;
-    int tmpl; /* enum srv_tmpl of the model */
+    struct srv_chat *chat; /* the model's chat format (daemon/chat.h) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -1,7 +1,7 @@
 /* llama: LLaMA-family models from GGUF files, on Vulkan. This is the
  * folder's public header: the GPU model and its model-step interface, plus
  * the pieces callers use directly (GGUF reader, configuration, tokenizer,
- * CPU reference forward). */
+ * chat templates, CPU reference forward). */
 #ifndef LADE_LLAMA_LLM_H
 #define LADE_LLAMA_LLM_H
 
@@ -12,6 +12,7 @@
 #include "decoding/dec.h"
 #include "llama/config.h"
 #include "llama/gguf.h"
+#include "llama/jinja.h"
 #include "llama/ref.h"
 #include "llama/tokenizer.h"
 

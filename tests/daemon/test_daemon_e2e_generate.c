@@ -173,7 +173,7 @@ static void test_info_health_stats(void **state)
     assert_string_equal(lade_client_model(c), "fake");
     assert_int_equal(lade_client_simple(c, "i", "info"), 0);
     assert_int_equal(lade_client_next(c, &ev, 5000), 1);
-    assert_non_null(strstr(ev.json, "\"chat_template\":\"chatml\""));
+    assert_non_null(strstr(ev.json, "\"chat_template\":\"jinja\""));
     assert_non_null(strstr(ev.json, "\"n_ctx\":64"));
     assert_non_null(strstr(ev.json, "\"protocol\":1"));
     assert_non_null(strstr(ev.json, "\"max_tokens\":200"));

@@ -64,6 +64,64 @@ static void test_chat_render(void **state)
     assert_int_equal(r, -EOPNOTSUPP);
 }
 
+/* The model's own template through the Jinja interpreter; a leading BOS
+ * text becomes add_bos; a template that cannot render falls back by family,
+ * with the reason; one that the conversation trips gives its message. */
+static void test_chat_jinja(void **state)
+{
+    struct ipc_message m[] = { { IPC_ROLE_USER, "Hi" }, { IPC_ROLE_USER, "again" } };
+    struct srv_chat *c = NULL;
+    struct srv_chat_prompt p;
+    char err[256];
+
+    assert_int_equal(
+            srv_chat_new(
+                    "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+                    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+                    "<s>", "</s>", &c),
+            0);
+    assert_string_equal(srv_chat_format(c), "jinja");
+    assert_null(srv_chat_fallback_reason(c));
+    assert_int_equal(srv_chat_apply(c, m, 1, &p, err, sizeof(err)), 0);
+    assert_string_equal(p.text, "<|im_start|>user\nHi<|im_start|>assistant\n");
+    assert_true(p.add_bos);
+    assert_string_equal(p.stop, "<|im_end|>");
+    srv_chat_prompt_done(&p);
+    srv_chat_free(c);
+
+    assert_int_equal(
+            srv_chat_new("{% for m in messages %}[INST] {{ m.content | nosuch }}{% endfor %}", NULL,
+                         NULL, &c),
+            0);
+    assert_string_equal(srv_chat_format(c), "llama2");
+    assert_non_null(strstr(srv_chat_fallback_reason(c), "nosuch"));
+    assert_int_equal(srv_chat_apply(c, m, 1, &p, err, sizeof(err)), 0);
+    assert_string_equal(p.text, "[INST] Hi [/INST]");
+    srv_chat_prompt_done(&p);
+    srv_chat_free(c);
+
+    assert_int_equal(srv_chat_new("{% if %}", NULL, NULL, &c), 0);
+    assert_null(srv_chat_format(c));
+    assert_non_null(strstr(srv_chat_fallback_reason(c), "line 1, column"));
+    assert_int_equal(srv_chat_apply(c, m, 1, &p, err, sizeof(err)), -EOPNOTSUPP);
+    srv_chat_free(c);
+
+    assert_int_equal(
+            srv_chat_new(
+                    "{% for m in messages %}{% if loop.index0 and m.role == messages[loop.index0 - 1].role %}"
+                    "{{ raise_exception('roles must alternate') }}{% endif %}{{ m.content }}{% endfor %}",
+                    NULL, NULL, &c),
+            0);
+    assert_int_equal(srv_chat_apply(c, m, 2, &p, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "roles must alternate"));
+    srv_chat_free(c);
+
+    assert_int_equal(srv_chat_new(NULL, NULL, NULL, &c), 0);
+    assert_null(srv_chat_format(c));
+    assert_null(srv_chat_fallback_reason(c));
+    srv_chat_free(c);
+}
+
 static void test_stats(void **state)
 {
     struct srv_stats s = { .start_ns = 0 };
@@ -101,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_detect),
         cmocka_unit_test(test_chat_render),
+        cmocka_unit_test(test_chat_jinja),
         cmocka_unit_test(test_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
