@@ -28,6 +28,11 @@ struct refdata {
  * -ENOMEM. */
 int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t errlen);
 
+/* refdata_load for a test: skip() (with a message) when the file is
+ * absent, as it is in a clone without ../shared beside it; fails the test
+ * on any other error. */
+struct refdata *refdata_load_or_skip(const char *path);
+
 /* Accepts NULL. */
 void refdata_free(struct refdata *d);
 
