@@ -115,18 +115,22 @@ int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t er
     return 0;
 }
 
-struct refdata *refdata_load_or_skip(const char *path)
+void refdata_skip_absent(int r, const char *path, const char *err)
 {
-    char err[256] = "";
-    struct refdata *d = NULL;
-    int r = refdata_load(path, &d, err, sizeof(err));
-
     if (r == -ENOENT) {
         print_message("skipping: %s absent (../shared not beside the source tree?)\n", path);
         skip();
     }
     if (r < 0)
         fail_msg("%s", err);
+}
+
+struct refdata *refdata_load_or_skip(const char *path)
+{
+    char err[256] = "";
+    struct refdata *d = NULL;
+
+    refdata_skip_absent(refdata_load(path, &d, err, sizeof(err)), path, err);
     return d;
 }
 
