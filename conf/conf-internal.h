@@ -49,6 +49,9 @@ int conf_parse_value(const struct conf_key *k, const char *text, union conf_val 
 /* Replaces the field of k in c by v, taking ownership of v->s. */
 void conf_store(struct conf *c, const struct conf_key *k, union conf_val *v);
 
+/* Records that the file or an override gave k a value (conf_is_set()). */
+void conf_mark_set(struct conf *c, const struct conf_key *k);
+
 /* Whether the field of k holds the same value in a and b. */
 bool conf_value_equal(const struct conf *a, const struct conf *b, const struct conf_key *k);
 

@@ -91,6 +91,7 @@ int conf_set(struct conf *c, const char *section, const char *key, const char *v
         return r;
     }
     conf_store(c, k, &v);
+    conf_mark_set(c, k);
     return 0;
 }
 

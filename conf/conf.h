@@ -100,6 +100,8 @@ struct conf_tuning {
     char *draw; /* sampled rows drawn on the GPU */
 };
 
+#define CONF_KEYS_MAX 256 /* entries of the schema, at most (schema.c checks) */
+
 struct conf {
     struct conf_daemon daemon;
     struct conf_model model;
@@ -107,6 +109,9 @@ struct conf {
     struct conf_lookahead lookahead;
     struct conf_limits limits;
     struct conf_tuning tuning;
+    /* one bit a key, by schema index: conf_load() or conf_set() gave it a
+     * value (see conf_is_set()) */
+    uint8_t set[CONF_KEYS_MAX / 8];
 };
 
 /* ---- schema (read-only; for help texts and generators) ---- */
@@ -154,6 +159,10 @@ const struct conf_key *conf_find(const char *section, const char *key);
 
 /* Whether SIGHUP applies a change of this key; false for unknown keys. */
 bool conf_reloadable(const char *section, const char *key);
+
+/* Whether the file or an override gave the key its value (even one equal
+ * to the default), rather than the default; false for unknown keys. */
+bool conf_is_set(const struct conf *c, const char *section, const char *key);
 
 /* ---- lifetime ---- */
 

@@ -147,6 +147,7 @@ static int handler(void *user, const char *section, const char *name, const char
                   k->key, l->seen[idx]);
     l->seen[idx] = l->lineno;
     conf_store(l->c, k, &v);
+    conf_mark_set(l->c, k);
     return 1;
 }
 

@@ -40,7 +40,8 @@ static const struct conf_key schema[] = {
     { "daemon", "socket", CONF_TYPE_PATH, F(daemon.socket), "/run/lade/laded.sock", 0, 107, NULL, 0,
       "Unix socket to listen on when systemd does not pass one (laded.socket)" },
     { "daemon", "socket_group", CONF_TYPE_GROUP, F(daemon.socket_group), "lade", 0, 32, NULL, EMPTY,
-      "Group that owns the socket; empty keeps the daemon's own group" },
+      "Group that owns the socket; empty keeps the daemon's own group, as does this default when "
+      "no such group exists (laded run by hand; it logs so)" },
     { "daemon", "socket_mode", CONF_TYPE_MODE, F(daemon.socket_mode), "0660", 0, 0777, NULL, 0,
       "Permission bits of the socket, in octal" },
     { "daemon", "queue_length", CONF_TYPE_UINT, F(daemon.queue_length), "16", 1, 4096, NULL, RELOAD,
@@ -158,6 +159,21 @@ const struct conf_key *conf_find(const char *section, const char *key)
         if (strcmp(schema[i].section, section) == 0 && strcmp(schema[i].key, key) == 0)
             return &schema[i];
     return NULL;
+}
+
+_Static_assert(sizeof(schema) / sizeof(schema[0]) <= CONF_KEYS_MAX, "struct conf's set bits");
+
+void conf_mark_set(struct conf *c, const struct conf_key *k)
+{
+    size_t i = (size_t)(k - schema);
+    c->set[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+bool conf_is_set(const struct conf *c, const char *section, const char *key)
+{
+    const struct conf_key *k = conf_find(section, key);
+    size_t i = k ? (size_t)(k - schema) : 0;
+    return k && (c->set[i / 8] >> (i % 8)) & 1;
 }
 
 bool conf_reloadable(const char *section, const char *key)

@@ -92,15 +92,21 @@ struct srv_engine {
     void *ctx;
 };
 
+/* Both engines poll cancel(ud) while they load (the real one between the
+ * model's tensors) and give up with -ECANCELED when it says so: laded
+ * loads on a thread and aborts the load on SIGTERM (main.c). */
+
 /* The toy engine: spec is "key=value,..." with keys delay_ms (per step),
- * n_ctx, max_rows, template (chatml, llama2, none), device. NULL or "" for
- * defaults. */
-int srv_engine_fake_new(const char *spec, struct srv_engine *ret);
+ * load_ms (a load that takes this long, for the tests of signals during a
+ * load), n_ctx, max_rows, template (chatml, llama2, none), device. NULL or
+ * "" for defaults. */
+int srv_engine_fake_new(const char *spec, srv_cancel_fn cancel, void *ud, struct srv_engine *ret);
 /* The real engine (engine_llama.c): model, device and tuning from the
  * checked configuration (keys that need a restart only). Logs its own
  * progress (daemon/ may log). */
 struct conf;
-int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret);
+int srv_engine_llama_new(const struct conf *cf, srv_cancel_fn cancel, void *ud,
+                         struct srv_engine *ret);
 
 static inline void srv_engine_destroy(struct srv_engine *e)
 {

@@ -56,6 +56,7 @@ static const char *const fake_templates[] = {
 
 struct fake {
     unsigned delay_ms;
+    unsigned load_ms;
     uint32_t n_ctx;
     uint32_t max_rows; /* 0: any */
     char tmpl[16];
@@ -362,6 +363,8 @@ static int fake_parse_spec(struct fake *f, const char *spec)
             return -EINVAL;
         if (!strcmp(key, "delay_ms"))
             f->delay_ms = (unsigned)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "load_ms"))
+            f->load_ms = (unsigned)strtoul(val, NULL, 10);
         else if (!strcmp(key, "n_ctx"))
             f->n_ctx = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "max_rows"))
@@ -379,7 +382,18 @@ static int fake_parse_spec(struct fake *f, const char *spec)
     return f->n_ctx >= 16 ? 0 : -EINVAL;
 }
 
-int srv_engine_fake_new(const char *spec, struct srv_engine *ret)
+/* load_ms of "loading", in 10 ms naps, each after a look at cancel. */
+static int fake_load(unsigned load_ms, srv_cancel_fn cancel, void *ud)
+{
+    for (unsigned t = 0; t < load_ms; t += 10) {
+        if (cancel && cancel(ud))
+            return -ECANCELED;
+        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+    }
+    return 0;
+}
+
+int srv_engine_fake_new(const char *spec, srv_cancel_fn cancel, void *ud, struct srv_engine *ret)
 {
     struct fake *f = calloc(1, sizeof(*f));
     int r;
@@ -388,6 +402,8 @@ int srv_engine_fake_new(const char *spec, struct srv_engine *ret)
         return -ENOMEM;
     *f = (struct fake){ .n_ctx = 2048, .tmpl = "chatml", .device = "fake device (cpu)" };
     r = fake_parse_spec(f, spec);
+    if (r == 0)
+        r = fake_load(f->load_ms, cancel, ud);
     if (r < 0) {
         free(f);
         return r;

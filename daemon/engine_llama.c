@@ -288,7 +288,8 @@ static void log_tuning(const struct llm_tuning *t)
             t->step_cache == LLM_STEP_CACHE_OFF ? 0 : t->step_cache, switch_text(t->draw));
 }
 
-int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
+int srv_engine_llama_new(const struct conf *cf, srv_cancel_fn cancel, void *ud,
+                         struct srv_engine *ret)
 {
     if (cf->model.kv_cache_type != CONF_KV_F16) {
         srv_log(LOG_ERR,
@@ -305,6 +306,8 @@ int srv_engine_llama_new(const struct conf *cf, struct srv_engine *ret)
         .device = cf->device.device[0] ? cf->device.device : NULL,
         .n_ctx = cf->model.context_length,
         .pipeline_cache = cf->device.pipeline_cache[0] ? cf->device.pipeline_cache : NULL,
+        .cancel = cancel,
+        .cancel_ud = ud,
     };
     int r = srv_tuning_from_conf(cf, &o.tuning, err, sizeof(err));
     if (r == 0)

@@ -1,13 +1,20 @@
-/* laded: startup. Configuration (file, then flags), the listening socket
- * (from systemd or made here), the engine, then the server until SIGTERM. */
+/* laded: startup. Configuration (file, then flags), the socket systemd
+ * passed or our socket's path checked, the engine (loaded on a thread, so
+ * that SIGTERM can cancel it), our socket made, then the server until
+ * SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -15,10 +22,13 @@
 #include "daemon/server.h"
 #include "daemon/socket.h"
 #include "daemon/systemd.h"
+#include "daemon/util.h"
 #include "llama/llm.h"
 
 #define DEFAULT_CONFIG "/etc/lade/laded.conf"
 #define SETS_MAX 64
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 struct args {
     const char *config;
@@ -170,7 +180,10 @@ static int reload_conf(void *ud, struct srv_config *ret)
     return r;
 }
 
-static int socket_gid(const char *group, gid_t *ret)
+/* The socket's group. The default group missing (laded run by hand, where
+ * the packaging's lade group does not exist) leaves the daemon's own, and
+ * says so; a group set on purpose must exist. */
+static int socket_gid(const struct daemon_state *d, const char *group, gid_t *ret)
 {
     char buf[4096];
     struct group gr, *res = NULL;
@@ -180,36 +193,149 @@ static int socket_gid(const char *group, gid_t *ret)
     if (!group)
         return 0;
     r = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
-    if (r != 0 || !res) {
-        srv_log(SRV_LOG_ERR,
-                "Group '%s' for the socket does not exist (set daemon.socket_group, or empty to keep the daemon's)",
-                group);
-        return -ENOENT;
+    if (r == 0 && res) {
+        *ret = gr.gr_gid;
+        return 0;
     }
-    *ret = gr.gr_gid;
-    return 0;
+    if (!conf_is_set(&d->conf, "daemon", "socket_group")) {
+        r = getgrgid_r(getegid(), &gr, buf, sizeof(buf), &res);
+        srv_log(SRV_LOG_NOTICE,
+                "Group '%s' does not exist: the socket keeps the daemon's group '%s' (set daemon.socket_group to choose one)",
+                group, r == 0 && res ? gr.gr_name : "?");
+        return 0;
+    }
+    srv_log(SRV_LOG_ERR,
+            "Group '%s' for the socket does not exist (set daemon.socket_group, or empty to keep the daemon's)",
+            group);
+    return -ENOENT;
 }
 
-/* The socket systemd passed, else one made at the configured path. */
-static int open_socket(const struct srv_config *cfg, int *ret_fd, bool *ret_owned)
+/* Our own socket, made once the model is loaded (nobody connects to a
+ * daemon that cannot answer yet); srv_socket_check() ran before the load. */
+static int make_socket(const struct srv_config *cfg, gid_t gid, struct srv_socket_file *ret_file)
 {
     char err[512];
-    gid_t gid;
+    int r = srv_socket_listen(cfg->socket_path, cfg->socket_mode, gid, ret_file, err, sizeof(err));
+
+    if (r < 0)
+        srv_log(SRV_LOG_ERR, "Failed to listen: %s", err);
+    return r;
+}
+
+/* Before the load: the socket systemd passed (its backlog holds clients
+ * until we serve), else our socket's group and path, checked, so that a
+ * live daemon there or a missing group fails now rather than after a long
+ * load. *ret_fd < 0: make our own (make_socket()) after the load. */
+static int prepare_socket(const struct daemon_state *d, const struct srv_config *cfg, int *ret_fd,
+                          gid_t *ret_gid)
+{
+    char err[512];
     int r = srv_sd_listen_fd(ret_fd);
 
-    *ret_owned = false;
     if (r != 0)
         return r < 0 ? r : 0;
-    if ((r = socket_gid(cfg->socket_group, &gid)) < 0)
+    *ret_fd = -EBADF;
+    if ((r = socket_gid(d, cfg->socket_group, ret_gid)) < 0)
         return r;
-    r = srv_socket_listen(cfg->socket_path, cfg->socket_mode, gid, err, sizeof(err));
-    if (r < 0) {
+    if ((r = srv_socket_check(cfg->socket_path ? cfg->socket_path : "", err, sizeof(err))) < 0)
         srv_log(SRV_LOG_ERR, "Failed to listen: %s", err);
-        return r;
+    return r;
+}
+
+/* A model load on its own thread, so that this one can take signals. */
+struct load {
+    const struct daemon_state *d;
+    struct srv_engine engine;
+    int r;
+    int done_fd; /* eventfd: written when the load returns */
+    atomic_bool cancel;
+};
+
+static bool load_cancelled(void *ud)
+{
+    struct load *l = ud;
+    return atomic_load(&l->cancel);
+}
+
+static void *load_main(void *arg)
+{
+    struct load *l = arg;
+    const struct daemon_state *d = l->d;
+
+    l->r = d->args.fake_engine ?
+                   srv_engine_fake_new(d->args.fake_engine, load_cancelled, l, &l->engine) :
+                   srv_engine_llama_new(&d->conf, load_cancelled, l, &l->engine);
+    eventfd_write(l->done_fd, 1);
+    return NULL;
+}
+
+#define LOAD_STOP_S 5 /* after SIGTERM, how long a load may take to stop */
+
+/* Wait for the load; SIGTERM or SIGINT (sfd) cancels it. A load that does
+ * not stop within LOAD_STOP_S, or a second signal, ends the process: no
+ * socket exists yet, nothing else needs undoing. */
+static int wait_load(struct load *l, int sfd)
+{
+    struct pollfd p[2] = { { .fd = l->done_fd, .events = POLLIN },
+                           { .fd = sfd, .events = POLLIN } };
+    struct signalfd_siginfo si;
+    int timeout = -1;
+
+    for (;;) {
+        int n = poll(p, 2, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return srv_log_errno(SRV_LOG_ERR, errno, "Failed to wait for the model load");
+        if (p[0].revents)
+            return atomic_load(&l->cancel) ? -ECANCELED : 0;
+        if (n == 0 || timeout >= 0) {
+            srv_log(SRV_LOG_ERR, "The model load did not stop %s; exiting",
+                    n == 0 ? "within " STRINGIFY(LOAD_STOP_S) " s" : "before a second signal");
+            _exit(EXIT_FAILURE);
+        }
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+            continue;
+        srv_log(SRV_LOG_NOTICE, "Received %s while loading the model: cancelling the load",
+                strsignal((int)si.ssi_signo));
+        atomic_store(&l->cancel, true);
+        timeout = LOAD_STOP_S * 1000;
     }
-    *ret_fd = r;
-    *ret_owned = true;
-    return 0;
+}
+
+/* Load the engine on a thread while this one waits for SIGTERM or SIGINT,
+ * which cancel the load: laded then exits non-zero. SIGHUP stays pending
+ * (blocked) for the server's loop: the configuration just read is the one
+ * loaded, and a reload asked for meanwhile happens once serving. */
+static int load_engine(const struct daemon_state *d, struct srv_engine *ret)
+{
+    struct load l = { .d = d, .done_fd = eventfd(0, EFD_CLOEXEC) };
+    srv_cleanup_close int done_fd = l.done_fd, sfd = -EBADF;
+    sigset_t stop;
+    pthread_t th;
+    int r;
+
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+    if (done_fd < 0 || sfd < 0)
+        return srv_log_errno(SRV_LOG_ERR, errno, "Failed to set up the model load");
+    srv_log(SRV_LOG_INFO, "Loading the model '%s'",
+            d->args.fake_engine ? "(fake engine)" : d->conf.model.path);
+    if ((r = pthread_create(&th, NULL, load_main, &l)) != 0)
+        return srv_log_errno(SRV_LOG_ERR, r, "Failed to start the model load");
+    r = wait_load(&l, sfd);
+    pthread_join(th, NULL);
+    if (r == 0 && l.r < 0)
+        srv_log_errno(SRV_LOG_ERR, l.r, "Failed to load the model");
+    if (r == 0 && (r = l.r) == 0)
+        *ret = l.engine;
+    else if (l.r == 0)
+        srv_engine_destroy(&l.engine); /* cancelled after it finished */
+    if (r == -ECANCELED)
+        srv_log(SRV_LOG_ERR, "Stopped before serving: the model load was cancelled");
+    return r;
 }
 
 static void setup_process(void)
@@ -234,33 +360,33 @@ static void setup_process(void)
 static int serve(struct daemon_state *d, struct srv_config *cfg)
 {
     struct srv_engine engine = { 0 };
+    struct srv_socket_file file = { 0 };
     struct srv *s = NULL;
-    char path[128];
-    bool owned;
-    int fd = -1, r;
+    gid_t gid = (gid_t)-1;
+    int fd = -EBADF, r;
 
-    snprintf(path, sizeof(path), "%s", cfg->socket_path ? cfg->socket_path : "");
-    if ((r = open_socket(cfg, &fd, &owned)) < 0)
+    if ((r = prepare_socket(d, cfg, &fd, &gid)) < 0)
         return r;
-    r = d->args.fake_engine ? srv_engine_fake_new(d->args.fake_engine, &engine) :
-                              srv_engine_llama_new(&d->conf, &engine);
-    if (r < 0) {
-        srv_log_errno(SRV_LOG_ERR, r, "Failed to load the model");
-    } else if ((r = srv_new(cfg, &engine, &s)) < 0) {
+    if ((r = load_engine(d, &engine)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    if (fd < 0 && (fd = make_socket(cfg, gid, &file)) < 0) {
+        srv_engine_destroy(&engine);
+        return fd;
+    }
+    if ((r = srv_new(cfg, &engine, &s)) < 0) {
         srv_log_errno(SRV_LOG_ERR, r, "Failed to set up the server");
         srv_engine_destroy(&engine);
-    } else {
-        s->reload = reload_conf;
-        s->reload_ud = d;
-        r = srv_run(s, fd, owned);
-        fd = -1; /* the server closed it */
-        srv_free(s);
-    }
-    if (fd >= 0) {
         close(fd);
-        if (owned)
-            unlink(path);
+        srv_socket_remove(&file);
+        return r;
     }
+    s->reload = reload_conf;
+    s->reload_ud = d;
+    r = srv_run(s, fd, &file); /* closes fd, removes the file */
+    srv_free(s);
     return r;
 }
 

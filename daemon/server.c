@@ -115,9 +115,7 @@ static void stop_listening(struct srv *s)
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
     close(s->listen_fd);
     s->listen_fd = -EBADF;
-    if (s->socket_owned && unlink(s->cfg.socket_path) < 0 && errno != ENOENT)
-        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to remove '%s', ignoring",
-                      s->cfg.socket_path);
+    srv_socket_remove(&s->socket_file);
 }
 
 /* SIGTERM: no new connections or requests, queued work is answered with
@@ -296,12 +294,13 @@ static int setup_fds(struct srv *s, int listen_fd)
     return 0;
 }
 
-int srv_run(struct srv *s, int listen_fd, bool socket_owned)
+int srv_run(struct srv *s, int listen_fd, const struct srv_socket_file *file)
 {
     char status[256];
     int r;
 
-    s->socket_owned = socket_owned;
+    if (file)
+        s->socket_file = *file;
     if ((r = setup_fds(s, listen_fd)) < 0)
         return r;
     if ((r = srv_sched_start(s)) < 0)

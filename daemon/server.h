@@ -16,6 +16,7 @@
 #include "daemon/config.h"
 #include "daemon/engine.h"
 #include "daemon/queue.h"
+#include "daemon/socket.h"
 #include "daemon/stats.h"
 #include "ipc/ipc.h"
 
@@ -71,7 +72,7 @@ struct srv {
     int epfd;
     int listen_fd;
     int signal_fd;
-    bool socket_owned; /* we created the socket file: unlink on exit */
+    struct srv_socket_file socket_file; /* the file we made, removed on exit; path "": none */
     struct srv_conn *conns;
     uint32_t n_conns;
     uint64_t next_conn_id;
@@ -88,8 +89,8 @@ struct srv {
 int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret);
 void srv_free(struct srv *s);
 /* Start the scheduler and run the loop on listen_fd until SIGTERM/SIGINT
- * drained. 0 or negative errno. */
-int srv_run(struct srv *s, int listen_fd, bool socket_owned);
+ * drained; file (NULL: systemd's socket) is removed when listening stops. 0 or negative errno. */
+int srv_run(struct srv *s, int listen_fd, const struct srv_socket_file *file);
 
 /* sched.c */
 int srv_sched_start(struct srv *s);

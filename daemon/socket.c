@@ -1,7 +1,10 @@
-/* daemon: socket creation with safe handling of stale socket files. */
+/* daemon: socket creation with safe handling of stale socket files, and
+ * removal of only the file this daemon made. */
 #include "daemon/socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/log.h"
 #include "daemon/util.h"
 
 static int fill_addr(const char *path, struct sockaddr_un *sa)
@@ -67,38 +71,113 @@ static int clear_path(const struct sockaddr_un *sa, char *reterr, size_t errlen)
     return 0;
 }
 
-int srv_socket_listen(const char *path, mode_t mode, gid_t gid, char *reterr, size_t errlen)
+int srv_socket_check(const char *path, char *reterr, size_t errlen)
 {
     struct sockaddr_un sa;
-    srv_cleanup_close int fd = -EBADF;
-    mode_t old;
-    int r;
+    int r = fill_addr(path, &sa);
 
-    if ((r = fill_addr(path, &sa)) < 0) {
+    if (r < 0) {
         snprintf(reterr, errlen, "socket path '%s' is empty or longer than %zu bytes", path,
                  sizeof(sa.sun_path) - 1);
         return r;
     }
-    if ((r = clear_path(&sa, reterr, errlen)) < 0)
+    return clear_path(&sa, reterr, errlen);
+}
+
+static bool same_file(const struct stat *st, const struct srv_socket_file *f)
+{
+    return st->st_dev == f->dev && st->st_ino == f->ino && st->st_ctim.tv_sec == f->ctime.tv_sec &&
+           st->st_ctim.tv_nsec == f->ctime.tv_nsec;
+}
+
+/* What bind made at path, by a descriptor that does not follow a symlink:
+ * it must be a socket of ours (someone who can write the directory may
+ * have swapped it since), gets its group through that descriptor, and is
+ * remembered for srv_socket_remove(). */
+static int claim(const char *path, gid_t gid, struct srv_socket_file *ret, char *reterr,
+                 size_t errlen)
+{
+    srv_cleanup_close int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+
+    if (pfd < 0 || fstat(pfd, &st) < 0) {
+        snprintf(reterr, errlen, "failed to open '%s' after bind: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+        snprintf(reterr, errlen, "'%s' was replaced after bind (by a %s), refusing it", path,
+                 S_ISLNK(st.st_mode)  ? "symlink" :
+                 S_ISSOCK(st.st_mode) ? "foreign socket" :
+                                        "file");
+        return -EEXIST;
+    }
+    *ret = (struct srv_socket_file){ .dev = st.st_dev, .ino = st.st_ino, .ctime = st.st_ctim };
+    snprintf(ret->path, sizeof(ret->path), "%s", path);
+    if (gid == (gid_t)-1)
+        return 0;
+    if (fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0 || fstat(pfd, &st) < 0) {
+        snprintf(reterr, errlen, "failed to give '%s' its group: %s", path, strerror(errno));
+        return -errno;
+    }
+    ret->ctime = st.st_ctim;
+    return 0;
+}
+
+int srv_socket_listen(const char *path, mode_t mode, gid_t gid, struct srv_socket_file *ret_file,
+                      char *reterr, size_t errlen)
+{
+    struct sockaddr_un sa;
+    struct srv_socket_file file = { 0 };
+    srv_cleanup_close int fd = -EBADF;
+    mode_t old;
+    int r;
+
+    *ret_file = (struct srv_socket_file){ 0 };
+    if ((r = srv_socket_check(path, reterr, errlen)) < 0)
         return r;
+    fill_addr(path, &sa);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
-    old = umask(0177); /* born 0600; widened below once the group is right */
+    /* born with its mode: no chmod through the path; nobody can connect
+     * before listen(), so the group may follow */
+    old = umask(~mode & 0777);
     r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
     umask(old);
     if (r < 0)
         goto fail;
-    if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) || chmod(path, mode) < 0 ||
-        listen(fd, SOMAXCONN) < 0) {
-        r = -errno;
-        unlink(path);
-        snprintf(reterr, errlen, "failed to set up '%s': %s", path, strerror(-r));
+    if ((r = claim(path, gid, &file, reterr, errlen)) < 0) {
+        srv_socket_remove(&file);
         return r;
     }
+    if (listen(fd, SOMAXCONN) < 0) {
+        r = -errno;
+        srv_socket_remove(&file);
+        snprintf(reterr, errlen, "failed to listen on '%s': %s", path, strerror(-r));
+        return r;
+    }
+    *ret_file = file;
     return srv_take_fd(&fd);
 fail:
     r = -errno;
     snprintf(reterr, errlen, "failed to create '%s': %s", path, strerror(-r));
     return r;
+}
+
+void srv_socket_remove(const struct srv_socket_file *f)
+{
+    struct stat st;
+
+    if (!f->path[0])
+        return;
+    if (lstat(f->path, &st) < 0) {
+        if (errno != ENOENT)
+            srv_log_errno(SRV_LOG_WARNING, errno, "Failed to look at '%s', leaving it", f->path);
+        return;
+    }
+    if (!same_file(&st, f))
+        srv_log(SRV_LOG_NOTICE, "'%s' is no longer the socket this daemon made, leaving it",
+                f->path);
+    else if (unlink(f->path) < 0 && errno != ENOENT)
+        srv_log_errno(SRV_LOG_WARNING, errno, "Failed to remove '%s', ignoring", f->path);
 }

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llama/llm-internal.h"
+
 /* Values are read in place from the mapping. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "GGUF reader needs a little-endian host");
 
@@ -694,6 +696,41 @@ int llm_gguf_parse(const void *data, size_t size, const char *name, struct llm_g
     return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" :
+           S_ISCHR(m)  ? "a character device" :
+           S_ISBLK(m)  ? "a block device" :
+           S_ISDIR(m)  ? "a directory" :
+           S_ISSOCK(m) ? "a socket" :
+                         "not a regular file";
+}
+
+int llm_open_regular(const char *path, struct stat *ret_st, char *reterr, size_t errlen)
+{
+    char ebuf[128];
+    int fd = -EBADF, e;
+
+    /* stat first, so that a device is not even opened; O_NONBLOCK, so that
+     * a FIFO swapped in after the stat opens at once (and fstat refuses it) */
+    if (stat(path, ret_st) < 0 ||
+        (S_ISREG(ret_st->st_mode) && (fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) ||
+        (fd >= 0 && (fstat(fd, ret_st) < 0 || fcntl(fd, F_SETFL, 0) < 0))) {
+        e = -errno;
+        if (fd >= 0)
+            close(fd);
+        return llm_fail(reterr, errlen, e, "%s: cannot open: %s", path,
+                        strerror_r(-e, ebuf, sizeof(ebuf)));
+    }
+    if (!S_ISREG(ret_st->st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return llm_fail(reterr, errlen, S_ISDIR(ret_st->st_mode) ? -EISDIR : -EINVAL,
+                        "%s: is %s, not a regular file", path, file_kind(ret_st->st_mode));
+    }
+    return fd;
+}
+
 int llm_gguf_open(const char *path, struct llm_gguf **ret, char *reterr, size_t errlen)
 {
     struct stat st;
@@ -703,23 +740,9 @@ int llm_gguf_open(const char *path, struct llm_gguf **ret, char *reterr, size_t 
 
     if (ret)
         *ret = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = -errno;
-        errf(reterr, errlen, "%s: cannot open: %s", path, strerror_r(-e, ebuf, sizeof(ebuf)));
-        return e;
-    }
-    if (fstat(fd, &st) < 0) {
-        e = -errno;
-        errf(reterr, errlen, "%s: cannot stat: %s", path, strerror_r(-e, ebuf, sizeof(ebuf)));
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        errf(reterr, errlen, "%s: not a regular file", path);
-        close(fd);
-        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    }
+    fd = llm_open_regular(path, &st, reterr, errlen);
+    if (fd < 0)
+        return fd;
     /* mmap cannot map 0 bytes; the parser reports the empty file as truncated. */
     if (st.st_size > 0) {
         map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -8,6 +8,7 @@
 
 #include "llama/gpu_internal.h"
 #include "llama/gpu_tuning.h"
+#include "llama/llm-internal.h"
 
 static int alloc_activations(struct llm_model *m, char *reterr, size_t errlen)
 {
@@ -157,6 +158,14 @@ static int build_step(struct llm_model *m)
     return err ? err : gpu_step_cache_build(&m->steps, m->vk, n, m->max_rows);
 }
 
+static int check_cancel(const struct llm_model_opts *o, const char *when, char *reterr,
+                        size_t errlen)
+{
+    if (o->cancel && o->cancel(o->cancel_ud))
+        return llm_fail(reterr, errlen, -ECANCELED, "cancelled %s", when);
+    return 0;
+}
+
 int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char *reterr,
                    size_t errlen)
 {
@@ -167,6 +176,7 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         return -ENOMEM;
     }
     int err = open_model(m, o, reterr, errlen);
+    err = err ? err : check_cancel(o, "before the device was opened", reterr, errlen);
     if (!err) {
         struct vkr_ctx_opts vo = { .device = o->device,
                                    .validation = o->validation,
@@ -175,10 +185,12 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
     }
     err = err ? err : build_kernels(m, o, reterr, errlen);
     if (!err) {
-        struct gpu_weights_src src = { m->gguf, &m->cfg, m->qdim, m->kvdim, m->fuse };
+        struct gpu_weights_src src = { m->gguf, &m->cfg,   m->qdim,     m->kvdim,
+                                       m->fuse, o->cancel, o->cancel_ud };
         err = gpu_weights_upload(&m->w, m->vk, &m->ks, &src, reterr, errlen);
     }
     m->fuse_rope = !err && can_fuse_rope(m);
+    err = err ? err : check_cancel(o, "after the weights went up", reterr, errlen);
     err = err ? err :
                 gpu_seq_build(&m->seq, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->max_rows,
                               reterr, errlen);

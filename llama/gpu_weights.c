@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "llama/dequant.h"
+#include "llama/llm-internal.h"
 #include "llama/repack.h"
 
 /* One upload: what every helper below needs. */
@@ -68,6 +69,8 @@ static int upload_rows(struct upload *u, const char *name, uint32_t type, const 
                        struct gpu_mat *ret)
 {
     struct vkr_ctx *vk = u->vk;
+    if (u->src->cancel && u->src->cancel(u->src->cancel_ud))
+        return llm_fail(u->reterr, u->errlen, -ECANCELED, "cancelled before '%s' went up", name);
     ret->type = type;
     ret->rows = rows;
     ret->cols = cols;

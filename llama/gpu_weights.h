@@ -43,6 +43,8 @@ struct gpu_weights_src {
     const struct llm_config *cfg;
     uint32_t qdim, kvdim;
     bool stack_gate_up; /* gate and up in one buffer, where they can be (the fused SwiGLU) */
+    bool (*cancel)(void *ud); /* optional: polled before each tensor (llm_model_opts) */
+    void *cancel_ud;
 };
 
 /* Uploads every weight in one batch (the copies overlap the host's reading

@@ -89,12 +89,18 @@ struct llm_model_opts {
     bool profile; /* time every phase of a step (llm_model_profile) */
     const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
     struct llm_tuning tuning; /* zero: the device's defaults */
+    /* Optional: polled between the phases of the load and before every
+     * weight tensor goes up; true gives up the load (-ECANCELED). */
+    bool (*cancel)(void *ud);
+    void *cancel_ud;
 };
 
 /* Map the GGUF, validate it, create the tokenizer, choose the device,
  * upload the weights and build every pipeline and descriptor set a step
  * needs. 0 or negative errno with a one-line reason (naming the file, the
- * tensor, the Vulkan call) in reterr. */
+ * tensor, the Vulkan call) in reterr; -ECANCELED when opts->cancel said so.
+ * The model and tokenizer paths must be regular files: anything else (a
+ * FIFO, a device, a directory) is refused before it is opened for reading. */
 int llm_model_load(const struct llm_model_opts *opts, struct llm_model **ret, char *reterr,
                    size_t errlen);
 void llm_model_free(struct llm_model *m);

@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "llama/gguf.h"
+#include "llama/llm-internal.h"
 #include "llama/sp_shim.h"
 
 struct llm_tok {
@@ -392,7 +395,13 @@ int llm_tok_load_file(const char *path, struct llm_tok **ret, char *reterr, size
         set_err(reterr, errlen, "no tokenizer path");
         return -EINVAL;
     }
-    int r = llm_sp_load_file(path, &sp, reterr, errlen);
+    /* SentencePiece opens the path itself: refuse a FIFO or device first */
+    struct stat st;
+    int r = llm_open_regular(path, &st, reterr, errlen);
+    if (r < 0)
+        return r;
+    close(r);
+    r = llm_sp_load_file(path, &sp, reterr, errlen);
     if (r < 0)
         return r;
     r = tok_from_sp(sp, ret, reterr, errlen);

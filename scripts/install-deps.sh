@@ -1,14 +1,16 @@
 #!/bin/sh
 # Install every Debian 12 package that lade needs to build, test and run.
 # Idempotent: apt-get skips what is already there. Runs as root or via sudo.
-#   scripts/install-deps.sh          build + test + runtime (lavapipe included)
+#   scripts/install-deps.sh          build + test + runtime (lavapipe included;
+#                                    systemd for systemd-analyze, which checks the unit)
 #   scripts/install-deps.sh --fuzz   also clang for the libFuzzer targets
 set -eu
 
 pkgs="cmake gcc g++ make pkg-config clang-format
       libvulkan-dev glslc spirv-tools
       libsentencepiece-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
-      mesa-vulkan-drivers vulkan-validationlayers vulkan-tools"
+      mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
+      systemd"
 
 for arg in "$@"; do
     case "$arg" in

@@ -171,6 +171,40 @@ static void test_set_assignment(void **state)
     conf_free(&c);
 }
 
+/* Issue #20: laded falls back from a missing default socket group, not
+ * from one set on purpose, so it must tell the two apart: a key is "set"
+ * once the file or --set gave it a value, even the default's; a failed
+ * set and a failed load leave it as it was; a copy keeps it. */
+static void test_is_set(void **state)
+{
+    struct conf c, copy;
+    char err[256];
+    char *path = tmpfile_str("[daemon]\nsocket_group = lade\n[limits]\nmax_tokens = x\n");
+
+    assert_int_equal(conf_defaults(&c), 0);
+    assert_false(conf_is_set(&c, "daemon", "socket_group"));
+    assert_int_equal(conf_load(&c, path, NULL, NULL, err, sizeof(err)), -EINVAL);
+    assert_false(conf_is_set(&c, "daemon", "socket_group"));
+    assert_int_equal(conf_set(&c, "limits", "max_tokens", "0", err, sizeof(err)), -EINVAL);
+    assert_false(conf_is_set(&c, "limits", "max_tokens"));
+    unlink(path);
+    free(path);
+    path = tmpfile_str("[daemon]\nsocket_group = lade\n");
+    assert_int_equal(conf_load(&c, path, NULL, NULL, err, sizeof(err)), 0);
+    assert_true(conf_is_set(&c, "daemon", "socket_group"));
+    assert_false(conf_is_set(&c, "daemon", "socket"));
+    assert_int_equal(conf_set_assignment(&c, "daemon.socket=/tmp/x.sock", err, sizeof(err)), 0);
+    assert_true(conf_is_set(&c, "daemon", "socket"));
+    assert_false(conf_is_set(&c, "daemon", "nope"));
+    assert_int_equal(conf_copy(&copy, &c), 0);
+    assert_true(conf_is_set(&copy, "daemon", "socket_group"));
+    assert_false(conf_is_set(&copy, "limits", "max_tokens"));
+    conf_free(&copy);
+    conf_free(&c);
+    unlink(path);
+    free(path);
+}
+
 static void test_check_cross(void **state)
 {
     struct conf c;
@@ -398,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_apply_reload),
         cmocka_unit_test(test_reload_each_key),
+        cmocka_unit_test(test_is_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

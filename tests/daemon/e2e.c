@@ -44,6 +44,8 @@ void e2e_spawn(struct e2e *e, const char *spec, const char *const *extra, int li
                              "-c",       e->conf, "--set",    "daemon.socket_group=" };
     int n = 8;
 
+    if (e->default_group)
+        n = 6;
     snprintf(fake, sizeof(fake), "--fake-engine=%s", spec ? spec : "");
     if (spec == e2e_real_engine) /* the real model: no fake-engine argument */
         argv[1] = "--set=daemon.log_level=info";

@@ -16,6 +16,7 @@ struct e2e {
     char log[128];
     char conf[128];
     pid_t pid;
+    bool default_group; /* spawn without --set daemon.socket_group= */
 };
 
 /* Pass as spec to run the real engine (extra args then name the model). */

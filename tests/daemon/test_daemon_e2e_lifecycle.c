@@ -1,8 +1,12 @@
 /* laded end to end, its life: SIGTERM drains (running work finishes within
  * the grace period or is cancelled, queued work is refused, the socket
- * goes), socket activation, stale/live/foreign files at the socket path,
- * SIGHUP reload, --check-config of [tuning]. */
+ * goes), SIGTERM and SIGINT during the model load, a model path that is
+ * not a regular file, socket activation, stale/live/foreign files at the
+ * socket path, another daemon's socket left alone on exit, the socket's
+ * group when the default one is missing, SIGHUP reload, --check-config of
+ * [tuning]. */
 #include <errno.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -95,6 +99,125 @@ static void test_sigterm_grace_expires(void **state)
     /* a new connection is refused: nobody listens */
     assert_true(lade_client_connect(d.sock, &(struct lade_client *){ NULL }) < 0);
     close(fd);
+    e2e_cleanup(&d);
+}
+
+/* Wait until laded's log has needle (10 s). */
+static void wait_log(struct e2e *d, const char *needle)
+{
+    for (int i = 0; i < 1000 && !e2e_log_has(d, needle); i++)
+        usleep(10000);
+    if (!e2e_log_has(d, needle)) {
+        e2e_dump_log(d);
+        fail_msg("no '%s' in laded's log", needle);
+    }
+}
+
+/* Issue #20: SIGTERM and SIGINT were blocked while the model loaded, and
+ * the socket was there already. Now the socket is made only once the
+ * model is loaded, and either signal cancels the load: laded exits
+ * non-zero at once, saying why. (The fake engine's load takes load_ms,
+ * polling the same cancel hook the real one polls between tensors.) */
+static void test_signal_during_load(void **state)
+{
+    const int sigs[] = { SIGTERM, SIGINT };
+
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct e2e d;
+
+        e2e_init(&d);
+        e2e_spawn(&d, "load_ms=30000", NULL, -1);
+        wait_log(&d, "Loading the model");
+        usleep(100000);
+        assert_false(exists(d.sock));
+        kill(d.pid, sigs[i]);
+        assert_int_equal(e2e_wait_exit(&d, 3000), 1);
+        assert_true(e2e_log_has(&d, "while loading the model: cancelling the load"));
+        assert_true(e2e_log_has(&d, "the model load was cancelled"));
+        assert_false(exists(d.sock));
+        e2e_cleanup(&d);
+    }
+}
+
+/* Issue #20: a FIFO as the model path hung the daemon in open() until
+ * SIGKILL; a directory or a device is no model either. Each is refused
+ * at once, by the real engine, before any device is opened. */
+static void test_model_not_regular(void **state)
+{
+    struct e2e d;
+    char fifo[160];
+
+    e2e_init(&d);
+    snprintf(fifo, sizeof(fifo), "%s/model.gguf", d.dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = { fifo, d.dir, "/dev/zero" };
+    const char *why[] = { "is a FIFO, not a regular file", "is a directory, not a regular file",
+                          "is a character device, not a regular file" };
+    for (size_t i = 0; i < 3; i++) {
+        const char *extra[] = { "--model", paths[i], NULL };
+        unlink(d.log);
+        e2e_spawn(&d, e2e_real_engine, extra, -1);
+        assert_int_equal(e2e_wait_exit(&d, 5000), 1);
+        if (!e2e_log_has(&d, why[i])) {
+            e2e_dump_log(&d);
+            fail_msg("no '%s' in the log", why[i]);
+        }
+        assert_false(exists(d.sock));
+    }
+    unlink(fifo);
+    e2e_cleanup(&d);
+}
+
+/* Issue #20: an exiting daemon unlinked whatever socket was at its path.
+ * A's socket file deleted, B binds the same path; A's exit leaves B's
+ * socket, which still serves, and B's exit removes it. */
+static void test_other_daemons_socket_kept(void **state)
+{
+    struct e2e a, b;
+    int fd;
+
+    e2e_start(&a, NULL, NULL);
+    b = a;
+    assert_int_equal(unlink(a.sock), 0);
+    e2e_spawn(&b, NULL, NULL, -1);
+    e2e_wait_ready(&b);
+    assert_int_equal(e2e_stop(&a), 0);
+    assert_true(e2e_log_has(&a, "is no longer the socket this daemon made, leaving it"));
+    assert_true(exists(b.sock));
+    fd = e2e_raw(&b);
+    close(fd);
+    assert_int_equal(e2e_stop(&b), 0);
+    assert_false(exists(b.sock));
+    e2e_cleanup(&b);
+}
+
+/* Issue #20: run by hand where no lade group exists, laded refused to
+ * start. With the group left at its default it now keeps its own group
+ * and says so; a group set on purpose must still exist. */
+static void test_default_group_missing(void **state)
+{
+    const char *explicit[] = { "--set", "daemon.socket_group=lade", NULL };
+    struct e2e d;
+    struct stat st;
+
+    if (getgrnam("lade")) {
+        print_message("skipped: this machine has a group 'lade', the fallback cannot be seen\n");
+        skip();
+    }
+    e2e_init(&d);
+    d.default_group = true;
+    e2e_spawn(&d, NULL, NULL, -1);
+    e2e_wait_ready(&d);
+    assert_true(
+            e2e_log_has(&d, "Group 'lade' does not exist: the socket keeps the daemon's group"));
+    assert_int_equal(stat(d.sock, &st), 0);
+    assert_int_equal(st.st_gid, getegid());
+    assert_int_equal(e2e_stop(&d), 0);
+    unlink(d.log);
+    e2e_spawn(&d, NULL, explicit, -1);
+    assert_int_equal(e2e_wait_exit(&d, 10000), 1);
+    assert_true(e2e_log_has(&d, "Group 'lade' for the socket does not exist"));
+    assert_false(exists(d.sock));
     e2e_cleanup(&d);
 }
 
@@ -259,9 +382,16 @@ static void test_check_config_tuning(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigterm_finishes),       cmocka_unit_test(test_sigterm_grace_expires),
-        cmocka_unit_test(test_socket_activation),      cmocka_unit_test(test_stale_socket_replaced),
-        cmocka_unit_test(test_live_and_foreign_paths), cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_sigterm_finishes),
+        cmocka_unit_test(test_sigterm_grace_expires),
+        cmocka_unit_test(test_signal_during_load),
+        cmocka_unit_test(test_model_not_regular),
+        cmocka_unit_test(test_other_daemons_socket_kept),
+        cmocka_unit_test(test_default_group_missing),
+        cmocka_unit_test(test_socket_activation),
+        cmocka_unit_test(test_stale_socket_replaced),
+        cmocka_unit_test(test_live_and_foreign_paths),
+        cmocka_unit_test(test_sighup_reload),
         cmocka_unit_test(test_check_config_tuning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,17 +2,20 @@
 #include "support_refdata.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cmocka.h>
 #include <jansson.h>
 
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
+static int fail_with(char *reterr, size_t errlen, int err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-static int fail(char *reterr, size_t errlen, int err, const char *fmt, ...)
+static int fail_with(char *reterr, size_t errlen, int err, const char *fmt, ...)
 {
     if (reterr && errlen) {
         va_list ap;
@@ -69,12 +72,12 @@ static int add_line(struct refdata *d, const char *line, size_t lineno, char *re
     json_error_t jerr;
     json_t *o = json_loads(line, 0, &jerr);
     if (!o)
-        return fail(reterr, errlen, -EBADMSG, "line %zu: %s", lineno, jerr.text);
+        return fail_with(reterr, errlen, -EBADMSG, "line %zu: %s", lineno, jerr.text);
 
     struct refdata_rec *recs = realloc(d->recs, (d->n + 1) * sizeof(*recs));
     if (!recs) {
         json_decref(o);
-        return fail(reterr, errlen, -ENOMEM, "out of memory");
+        return fail_with(reterr, errlen, -ENOMEM, "out of memory");
     }
     d->recs = recs;
     memset(&recs[d->n], 0, sizeof(recs[0]));
@@ -82,12 +85,12 @@ static int add_line(struct refdata *d, const char *line, size_t lineno, char *re
     d->n++; /* counted even when half-filled, so that refdata_free frees it */
     json_decref(o);
     if (r == -EBADMSG)
-        return fail(
+        return fail_with(
                 reterr, errlen, r,
                 "line %zu: missing or malformed id, prompt_tokens, greedy_tokens or greedy_text",
                 lineno);
     if (r < 0)
-        return fail(reterr, errlen, r, "out of memory");
+        return fail_with(reterr, errlen, r, "out of memory");
     return 0;
 }
 
@@ -95,12 +98,12 @@ int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t er
 {
     FILE *f = fopen(path, "re");
     if (!f)
-        return fail(reterr, errlen, -errno, "cannot open '%s': %s", path, strerror(errno));
+        return fail_with(reterr, errlen, -errno, "cannot open '%s': %s", path, strerror(errno));
 
     struct refdata *d = calloc(1, sizeof(*d));
     char *line = NULL;
     size_t cap = 0, lineno = 0;
-    int r = d ? 0 : fail(reterr, errlen, -ENOMEM, "out of memory");
+    int r = d ? 0 : fail_with(reterr, errlen, -ENOMEM, "out of memory");
     while (r == 0 && getline(&line, &cap, f) > 0) {
         lineno++;
         if (line[strspn(line, " \t\r\n")] == '\0')
@@ -115,6 +118,25 @@ int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t er
     }
     *ret = d;
     return 0;
+}
+
+void refdata_skip_absent(int r, const char *path, const char *err)
+{
+    if (r == -ENOENT) {
+        print_message("skipping: %s absent (../shared not beside the source tree?)\n", path);
+        skip();
+    }
+    if (r < 0)
+        fail_msg("%s", err);
+}
+
+struct refdata *refdata_load_or_skip(const char *path)
+{
+    char err[256] = "";
+    struct refdata *d = NULL;
+
+    refdata_skip_absent(refdata_load(path, &d, err, sizeof(err)), path, err);
+    return d;
 }
 
 void refdata_free(struct refdata *d)

@@ -28,6 +28,15 @@ struct refdata {
  * -ENOMEM. */
 int refdata_load(const char *path, struct refdata **ret, char *reterr, size_t errlen);
 
+/* For a test that opened a file of ../shared and got r: skip() (with a
+ * message) when r is -ENOENT, fail with err on any other error. */
+void refdata_skip_absent(int r, const char *path, const char *err);
+
+/* refdata_load for a test: skip() (with a message) when the file is
+ * absent, as it is in a clone without ../shared beside it; fails the test
+ * on any other error. */
+struct refdata *refdata_load_or_skip(const char *path);
+
 /* Accepts NULL. */
 void refdata_free(struct refdata *d);
 

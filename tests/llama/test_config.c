@@ -15,6 +15,7 @@
 
 #include "llama/config.h"
 #include "llama/gguf.h"
+#include "support_refdata.h"
 
 /* ---- the real models ------------------------------------------------------ */
 
@@ -52,13 +53,7 @@ static void check_kernelc(const char *file)
     struct llm_config c;
 
     snprintf(path, sizeof(path), "%s/models/kernelc-22m/%s", LADE_SHARED_DIR, file);
-    int r = llm_gguf_open(path, &g, err, sizeof(err));
-    if (r == -ENOENT) {
-        print_message("skipping: %s absent (../shared not here?)\n", path);
-        skip();
-    }
-    if (r < 0)
-        fail_msg("%s", err);
+    refdata_skip_absent(llm_gguf_open(path, &g, err, sizeof(err)), path, err);
     if (llm_config_load(g, &c, err, sizeof(err)) < 0)
         fail_msg("%s: %s", file, err);
     assert_int_equal(c.dim, 512);

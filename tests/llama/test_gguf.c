@@ -967,6 +967,25 @@ static void test_getters_other(void **state)
 
 /* ---- open() and type traits ---- */
 
+/* Issue #20: a FIFO as the model path is refused at once; it used to block
+ * open() until a writer came (alarm: fail rather than hang). */
+static void test_open_fifo(void **state)
+{
+    char err[LLM_GGUF_ERR_MAX], dir[] = "/tmp/test_gguf_XXXXXX", path[64];
+    struct llm_gguf *g = NULL;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/model.gguf", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    expect_err(llm_gguf_open(path, &g, ERR), -EINVAL, err,
+               "model.gguf: is a FIFO, not a regular file");
+    alarm(0);
+    assert_null(g);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_open_errors(void **state)
 {
     char err[LLM_GGUF_ERR_MAX], path[] = "/tmp/test_gguf_XXXXXX";
@@ -976,7 +995,10 @@ static void test_open_errors(void **state)
     expect_err(llm_gguf_open("/nonexistent/x.gguf", &g, ERR), -ENOENT, err,
                "/nonexistent/x.gguf: cannot open: No such file");
     assert_null(g);
-    expect_err(llm_gguf_open("/tmp", &g, ERR), -EISDIR, err, "/tmp: not a regular file");
+    expect_err(llm_gguf_open("/tmp", &g, ERR), -EISDIR, err,
+               "/tmp: is a directory, not a regular file");
+    expect_err(llm_gguf_open("/dev/null", &g, ERR), -EINVAL, err,
+               "/dev/null: is a character device, not a regular file");
 
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -1035,7 +1057,8 @@ int main(void)
         cmocka_unit_test(test_built_valid),          cmocka_unit_test(test_built_limits),
         cmocka_unit_test(test_malformed_catalogue),  cmocka_unit_test(test_truncated_sections),
         cmocka_unit_test(test_getters_int),          cmocka_unit_test(test_getters_other),
-        cmocka_unit_test(test_open_errors),          cmocka_unit_test(test_type_traits),
+        cmocka_unit_test(test_open_errors),          cmocka_unit_test(test_open_fifo),
+        cmocka_unit_test(test_type_traits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,34 @@ static struct llm_model *load(const char *path, bool trace, uint32_t n_ctx)
     return m;
 }
 
+static bool cancel_countdown(void *ud)
+{
+    unsigned *left = ud;
+    return (*left)-- == 0;
+}
+
+/* Issue #20: llm_model_load polls opts->cancel between its phases and
+ * before each tensor; true gives -ECANCELED at once, in any phase, and
+ * what was built is freed (laded aborts a load on SIGTERM this way). */
+static void test_load_cancelled(void **state)
+{
+    const unsigned at[] = { 0, 1, 5 };
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        unsigned left = at[i];
+        struct llm_model *m = NULL;
+        struct llm_model_opts o = { .path = STORIES,
+                                    .device = getenv("LADE_DEVICE"),
+                                    .cancel = cancel_countdown,
+                                    .cancel_ud = &left };
+        assert_int_equal(llm_model_load(&o, &m, err, sizeof(err)), -ECANCELED);
+        assert_null(m);
+        assert_non_null(strstr(err, "cancelled"));
+        print_message("cancel at poll %u: %s\n", at[i], err);
+    }
+}
+
 /* Plain greedy: prefill, then one T=1 step per token. */
 static void greedy(struct dec_model *dm, const int32_t *prompt, uint32_t n_prompt, uint32_t n,
                    int32_t *out)
@@ -97,9 +125,7 @@ static void check_reference(const char *model, const char *jsonl, uint32_t n_che
         fprintf(stderr, "skipping: %s not found (../shared absent)\n", model);
         skip();
     }
-    struct refdata *rd;
-    char err[256];
-    assert_int_equal(refdata_load(jsonl, &rd, err, sizeof(err)), 0);
+    struct refdata *rd = refdata_load_or_skip(jsonl);
     struct llm_model *m = load(model, false, 0);
     struct dec_model dm;
     llm_model_dec(m, &dm);
@@ -580,6 +606,7 @@ int main(void)
         return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stories_known_text),
+        cmocka_unit_test(test_load_cancelled),
         cmocka_unit_test(test_reference_stories),
         cmocka_unit_test(test_reference_kernelc),
         cmocka_unit_test(test_layers_stories),

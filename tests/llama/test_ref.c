@@ -88,15 +88,7 @@ static void test_stories_from_bos(void **state)
  * single-token forwards; compare with the record's first N_CHECK tokens. */
 static void check_reference(const char *gguf, const char *jsonl, uint32_t n_ctx)
 {
-    char err[256] = "";
-    struct refdata *d = NULL;
-    int rc = refdata_load(jsonl, &d, err, sizeof(err));
-    if (rc == -ENOENT) {
-        print_message("skipping: %s absent (../shared not here?)\n", jsonl);
-        skip();
-    }
-    if (rc < 0)
-        fail_msg("%s", err);
+    struct refdata *d = refdata_load_or_skip(jsonl);
 
     struct llm_ref *r = build(gguf, n_ctx, NULL);
     struct dec_model m;
