@@ -346,6 +346,13 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
         srv_conn_send_error(s, c, err.id.present ? &err.id : NULL, err.code, "%s", err.message);
         return;
     }
+    srv_handle_request(s, c, &rq);
+}
+
+void srv_handle_request(struct srv *s, struct srv_conn *c, struct ipc_request *req)
+{
+    struct ipc_request rq = *req;
+
     if (rq.op == IPC_OP_GENERATE || rq.op == IPC_OP_CHAT) {
         handle_generation(s, c, &rq);
         return;

@@ -10,15 +10,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/util.h"
 
 #define READ_CHUNK_MAX (256u * 1024)
 
-static void conn_set_events(struct srv *s, struct srv_conn *c)
+void srv_conn_set_events(struct srv *s, struct srv_conn *c)
 {
-    uint32_t ev = (c->read_closed ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
+    uint32_t ev = (c->read_closed || c->read_paused ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
     struct epoll_event e = { .events = ev, .data.ptr = c };
 
     if (ev == c->events || c->dead)
@@ -48,7 +49,7 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
     }
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    conn_set_events(s, c);
+    srv_conn_set_events(s, c);
 }
 
 static int out_reserve(struct srv_conn *c, size_t len)
@@ -72,6 +73,14 @@ static int out_reserve(struct srv_conn *c, size_t len)
 }
 
 void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len)
+{
+    if (c->http)
+        srv_http_event(s, c, line, len);
+    else
+        srv_conn_send_raw(s, c, line, len);
+}
+
+void srv_conn_send_raw(struct srv *s, struct srv_conn *c, char *line, size_t len)
 {
     srv_cleanup_free char *l = line;
 
@@ -142,9 +151,14 @@ static void conn_process_lines(struct srv *s, struct srv_conn *c)
 void srv_conn_read(struct srv *s, struct srv_conn *c)
 {
     size_t avail;
-    char *p = ipc_linebuf_space(&c->in, &avail);
+    char *p;
     ssize_t n;
 
+    if (c->http) {
+        srv_http_read(s, c);
+        return;
+    }
+    p = ipc_linebuf_space(&c->in, &avail);
     if (!p || avail == 0) {
         srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
         c->dead = true;
@@ -160,10 +174,12 @@ void srv_conn_read(struct srv *s, struct srv_conn *c)
     }
     if (n == 0) { /* half-close: answer what was asked, then close */
         c->read_closed = true;
-        conn_set_events(s, c);
+        srv_conn_set_events(s, c);
         return;
     }
     ipc_linebuf_commit(&c->in, (size_t)n);
+    if (c->hello_due_ns && srv_http_sniff(s, c))
+        return;
     conn_process_lines(s, c);
 }
 
@@ -198,6 +214,7 @@ static void conn_free(struct srv *s, struct srv_conn *c)
         srv_conn_forget_req(c, r);
     }
     ipc_linebuf_done(&c->in);
+    srv_http_free(c->http);
     free(c->reqs);
     free(c->out);
     free(c);
@@ -243,12 +260,11 @@ static int conn_add(struct srv *s, int fd)
     struct srv_conn *c = calloc(1, sizeof(*c));
     struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
     socklen_t cl = sizeof(cred);
-    struct ipc_hello h = { .server_version = LADE_VERSION, .model = s->info.model_name, .device = s->info.device };
-    size_t len;
 
     if (!c)
         return -ENOMEM;
-    *c = (struct srv_conn){ .id = ++s->next_conn_id, .fd = fd, .events = EPOLLIN };
+    *c = (struct srv_conn){ .id = ++s->next_conn_id, .fd = fd, .events = EPOLLIN,
+                            .hello_due_ns = srv_now_ns() + SRV_HTTP_SNIFF_NS };
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
         c->pid = cred.pid;
         c->uid = cred.uid;
@@ -266,9 +282,17 @@ static int conn_add(struct srv *s, int fd)
     s->stats.connections_total++;
     pthread_mutex_unlock(&s->mu);
     srv_log(SRV_LOG_INFO, "Connection %llu from pid %d uid %d", (unsigned long long)c->id, (int)cred.pid, (int)cred.uid);
+    return 0; /* the hello waits for the protocol: srv_http_sniff, srv_http_tick */
+}
+
+void srv_conn_hello(struct srv *s, struct srv_conn *c)
+{
+    struct ipc_hello h = { .server_version = LADE_VERSION, .model = s->info.model_name, .device = s->info.device };
+    size_t len;
     char *line = ipc_event_hello(&h, &len);
-    srv_conn_send(s, c, line, len);
-    return 0;
+
+    c->hello_due_ns = 0;
+    srv_conn_send_raw(s, c, line, len);
 }
 
 void srv_accept(struct srv *s)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon/chat.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/server.h"
@@ -232,6 +233,7 @@ static int loop(struct srv *s)
         int timeout = s->draining ? 20 : s->accept_paused_until_ns > now ? 100 : 1000;
         if (s->watchdog_usec && timeout > (int)(s->watchdog_usec / 4000))
             timeout = (int)(s->watchdog_usec / 4000);
+        timeout = srv_http_timeout(s, now, timeout);
         int n = epoll_wait(s->epfd, evs, 64, timeout);
         if (n < 0 && errno != EINTR)
             return srv_log_errno(SRV_LOG_ERR, errno, "Failed to wait for events");
@@ -241,6 +243,7 @@ static int loop(struct srv *s)
             s->accept_paused_until_ns = 0;
             srv_accept(s);
         }
+        srv_http_tick(s, srv_now_ns());
         srv_conn_reap(s, false);
         now = srv_now_ns();
         watchdog(s, now);

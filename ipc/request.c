@@ -420,24 +420,42 @@ static int parse_envelope(json_t *o, struct ipc_request *r, struct ipc_error *e)
     return fail(e, IPC_ERR_UNKNOWN_OP, "unknown op '%.64s'", name);
 }
 
+int ipc_json_load(const char *text, size_t len, json_t **ret, struct ipc_error *reterr)
+{
+    json_error_t jerr;
+
+    *reterr = (struct ipc_error){ 0 };
+    if (!ipc_utf8_is_valid(text, len))
+        return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
+    *ret = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*ret)
+        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+    if (!json_is_object(*ret)) {
+        json_decref(*ret);
+        *ret = NULL;
+        return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
+    }
+    return 0;
+}
+
 int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim,
                       struct ipc_request *ret, struct ipc_error *reterr)
 {
-    struct ipc_request r = { .params = dec_params_default(), .stream = true };
     ipc_cleanup_json json_t *o = NULL;
-    json_error_t jerr;
+    int k = ipc_json_load(line, len, &o, reterr);
+
+    return k < 0 ? k : ipc_request_from_json(o, lim, ret, reterr);
+}
+
+int ipc_request_from_json(json_t *o, const struct ipc_limits *lim, struct ipc_request *ret,
+                          struct ipc_error *reterr)
+{
+    struct ipc_request r = { .params = dec_params_default(), .stream = true };
     int k;
 
     *reterr = (struct ipc_error){ 0 };
     r.params.max_tokens = 0; /* what the server chooses unless the request says (struct ipc_request) */
     r.params.n = r.params.w = r.params.g = 0;
-    if (!ipc_utf8_is_valid(line, len))
-        return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
-    o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o)
-        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-    if (!json_is_object(o))
-        return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
     k = parse_envelope(o, &r, reterr);
     if (k >= 0)
         k = parse_op_fields(o, lim, &r, reterr);
