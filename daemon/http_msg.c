@@ -101,6 +101,8 @@ static int on_headers(http_parser *p)
 
     m->headers_done = true;
     m->method = p->method;
+    if (p->http_major != 1)
+        return refuse(m, 505, "only HTTP/1.0 and HTTP/1.1 are served");
     if (m->expect_unknown && !m->expect_continue)
         return refuse(m, 417, "only 'Expect: 100-continue' is understood");
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > m->max_body)

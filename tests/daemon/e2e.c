@@ -217,6 +217,14 @@ json_t *e2e_read(int fd, int timeout_ms)
     return NULL;
 }
 
+int e2e_connect(struct e2e *e)
+{
+    int fd = try_connect(e->sock);
+
+    assert_true(fd >= 0);
+    return fd;
+}
+
 int e2e_raw(struct e2e *e)
 {
     int fd = try_connect(e->sock);

@@ -44,6 +44,8 @@ void e2e_dump_log(const struct e2e *e);
 bool e2e_log_has(const struct e2e *e, const char *needle);
 
 struct lade_client *e2e_client(struct e2e *e);
+/* Raw connection, nothing read (HTTP clients speak first). */
+int e2e_connect(struct e2e *e);
 /* Raw connection; the hello line is read and checked. */
 int e2e_raw(struct e2e *e);
 void e2e_send(int fd, const void *buf, size_t len);
