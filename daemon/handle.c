@@ -100,12 +100,43 @@ static enum ipc_err tokenize_prompt(struct srv *s, struct srv_req *r, const char
     return IPC_ERR_NONE;
 }
 
+/* A prompt given as token ids: checked, used as it is (no BOS added). */
+static enum ipc_err take_prompt_ids(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
+{
+    const struct ipc_request *rq = &r->rq;
+
+    if (rq->n_tokens == 0) {
+        snprintf(msg, msglen, "the prompt is empty");
+        return IPC_ERR_OUT_OF_RANGE;
+    }
+    if (rq->n_tokens >= s->info.n_ctx) {
+        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", rq->n_tokens, s->info.n_ctx);
+        return IPC_ERR_CONTEXT_EXCEEDED;
+    }
+    for (uint32_t i = 0; i < rq->n_tokens; i++) {
+        if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
+            snprintf(msg, msglen, "prompt[%u] = %d is not below n_vocab %u", i, rq->tokens[i], s->info.n_vocab);
+            return IPC_ERR_OUT_OF_RANGE;
+        }
+    }
+    r->prompt = malloc(rq->n_tokens * sizeof(*r->prompt));
+    if (!r->prompt) {
+        snprintf(msg, msglen, "out of memory");
+        return IPC_ERR_INTERNAL;
+    }
+    memcpy(r->prompt, rq->tokens, rq->n_tokens * sizeof(*r->prompt));
+    r->n_prompt = rq->n_tokens;
+    return IPC_ERR_NONE;
+}
+
 static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
 {
     struct srv_chat_prompt cp = { 0 };
     enum ipc_err e;
     int k;
 
+    if (r->rq.op == IPC_OP_GENERATE && !r->rq.prompt)
+        return take_prompt_ids(s, r, msg, msglen);
     if (r->rq.op == IPC_OP_GENERATE)
         return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg, msglen);
     k = srv_chat_render(s->tmpl, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);

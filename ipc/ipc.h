@@ -123,7 +123,7 @@ struct ipc_request {
     /* tokenize */
     char *text;
     bool add_bos;
-    /* detokenize */
+    /* detokenize; generate with a prompt of token ids (prompt NULL) */
     int32_t *tokens;
     uint32_t n_tokens;
     /* cancel */

@@ -327,31 +327,6 @@ static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_re
     return 0;
 }
 
-static int parse_tokens(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
-                        struct ipc_error *e)
-{
-    json_t *a = json_object_get(o, "tokens"), *t;
-    size_t i;
-
-    if (!a)
-        return fail(e, IPC_ERR_MISSING_FIELD, "op 'detokenize' needs 'tokens'");
-    if (!json_is_array(a))
-        return fail(e, IPC_ERR_BAD_FIELD, "field 'tokens' must be an array of integers");
-    if (json_array_size(a) > lim->max_detok_tokens)
-        return fail(e, IPC_ERR_TOO_LARGE, "field 'tokens' holds more than %u tokens", lim->max_detok_tokens);
-    r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
-    if (!r->tokens)
-        return -ENOMEM;
-    json_array_foreach(a, i, t) {
-        if (!json_is_integer(t))
-            return fail(e, IPC_ERR_BAD_FIELD, "tokens[%zu] must be an integer", i);
-        if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return fail(e, IPC_ERR_OUT_OF_RANGE, "tokens[%zu] is not a token id", i);
-        r->tokens[r->n_tokens++] = (int32_t)json_integer_value(t);
-    }
-    return 0;
-}
-
 static int parse_required_text(json_t *o, const char *k, size_t max, char **ret, struct ipc_error *e)
 {
     int r = get_string(o, k, max, ret, e);
@@ -361,6 +336,41 @@ static int parse_required_text(json_t *o, const char *k, size_t max, char **ret,
     return r < 0 ? r : 0;
 }
 
+/* Token ids in field k (detokenize's tokens, generate's prompt) into r->tokens. */
+static int parse_tokens(json_t *o, const char *k, const struct ipc_limits *lim, struct ipc_request *r,
+                        struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, k), *t;
+    size_t i;
+
+    if (!a)
+        return fail(e, IPC_ERR_MISSING_FIELD, "op 'detokenize' needs 'tokens'");
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be an array of integers", k);
+    if (json_array_size(a) > lim->max_detok_tokens)
+        return fail(e, IPC_ERR_TOO_LARGE, "field '%s' holds more than %u tokens", k, lim->max_detok_tokens);
+    r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
+    if (!r->tokens)
+        return -ENOMEM;
+    json_array_foreach(a, i, t) {
+        if (!json_is_integer(t))
+            return fail(e, IPC_ERR_BAD_FIELD, "%s[%zu] must be an integer", k, i);
+        if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return fail(e, IPC_ERR_OUT_OF_RANGE, "%s[%zu] is not a token id", k, i);
+        r->tokens[r->n_tokens++] = (int32_t)json_integer_value(t);
+    }
+    return 0;
+}
+
+/* generate's prompt: text, or token ids (tokenized already, BOS included if wanted). */
+static int parse_prompt(json_t *o, const struct ipc_limits *lim, struct ipc_request *r, struct ipc_error *e)
+{
+    if (json_is_array(json_object_get(o, "prompt")))
+        return parse_tokens(o, "prompt", lim, r, e);
+    return parse_required_text(o, "prompt", lim->max_text_bytes, &r->prompt, e);
+}
+
+
 static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
                            struct ipc_error *e)
 {
@@ -368,7 +378,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
 
     switch (r->op) {
     case IPC_OP_GENERATE: {
-        int k = parse_required_text(o, "prompt", lim->max_text_bytes, &r->prompt, e);
+        int k = parse_prompt(o, lim, r, e);
         return k < 0 ? k : parse_sampling(o, lim, r, e);
     }
     case IPC_OP_CHAT: {
@@ -380,7 +390,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         return k < 0 ? k : (get_bool(o, "add_bos", &r->add_bos, e) < 0 ? -EBADMSG : 0);
     }
     case IPC_OP_DETOKENIZE:
-        return parse_tokens(o, lim, r, e);
+        return parse_tokens(o, "tokens", lim, r, e);
     case IPC_OP_CANCEL:
         t = json_object_get(o, "target");
         if (!t)

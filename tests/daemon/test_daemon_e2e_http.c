@@ -294,6 +294,14 @@ static void test_completions(void **state)
     assert_string_equal(e2e_str(ch, "finish_reason"), "stop");
     json_decref(o);
     resp_done(&r);
+    /* token ids: BOS "Hi", as tokenize gives them */
+    assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[1,75,108],\"max_tokens\":4}", &r), 200);
+    assert_non_null(strstr(r.body, "\"text\":\"Once\""));
+    assert_non_null(strstr(r.body, "\"prompt_tokens\":3,"));
+    resp_done(&r);
+    assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[1,99999]}", &r), 400);
+    check_error(&r, 400, NULL);
+    resp_done(&r);
     /* streamed: text chunks and a finish chunk */
     assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[\"Hi\"],\"max_tokens\":3,\"stream\":true}", &r), 200);
     assert_non_null(strstr(r.body, "\"object\":\"text_completion\""));
