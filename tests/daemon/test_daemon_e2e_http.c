@@ -627,6 +627,30 @@ static void test_http10(void **state)
     close(fd);
 }
 
+/* A sender that stops mid-body gets 408 once its 10 s are out; one that
+ * hangs up mid-body costs nothing; the daemon serves on. */
+static void test_slow_and_vanishing_senders(void **state)
+{
+    int slow = e2e_connect(&d), gone = e2e_connect(&d);
+    struct resp r;
+
+    (void)state;
+    e2e_send_str(gone, "POST /tokenize HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"content\"");
+    close(gone);
+    e2e_send_str(slow, "POST /tokenize HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"con");
+    for (int i = 0; i < 5; i++) { /* a byte every second: not enough */
+        sleep(1);
+        e2e_send_str(slow, " ");
+    }
+    assert_true(read_resp(slow, &r));
+    check_error(&r, 408, NULL);
+    assert_string_equal(header(&r, "Connection"), "close");
+    resp_done(&r);
+    close(slow);
+    assert_int_equal(exchange(&d, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
+    resp_done(&r);
+}
+
 /* The queue full: 429 with Retry-After; draining: 503. Own daemon. */
 static void test_busy_and_draining(void **state)
 {
@@ -693,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_ndjson_beside),
         cmocka_unit_test(test_silent_client_gets_hello),
         cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_slow_and_vanishing_senders),
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_busy_and_draining),
