@@ -57,4 +57,28 @@ json_t *e2e_read(int fd, int timeout_ms);
 json_t *e2e_read_final(int fd, const char *id, char *text, size_t cap);
 const char *e2e_str(json_t *o, const char *key);
 
+/* HTTP on the same socket. A response read whole: chunked encoding undone,
+ * or the body up to Content-Length, or up to EOF. */
+struct e2e_resp {
+    int status;
+    char head[8192]; /* status line and headers */
+    char *body;      /* NUL-terminated */
+    size_t len;
+};
+
+bool e2e_get_byte(int fd, char *c);
+/* A line with its \n; false on EOF or 20 s of silence. */
+bool e2e_get_line(int fd, char *buf, size_t cap);
+/* One response; false on EOF before its status line. */
+bool e2e_http_read(int fd, struct e2e_resp *r);
+void e2e_resp_done(struct e2e_resp *r);
+/* A header's value (static buffer), NULL if absent. */
+const char *e2e_header(const struct e2e_resp *r, const char *name);
+json_t *e2e_resp_json(const struct e2e_resp *r);
+/* A POST with a JSON body, malloc'd. */
+char *e2e_post_req(const char *path, const char *body);
+/* One request on a fresh connection; the response's status. */
+int e2e_exchange(struct e2e *e, const char *raw, struct e2e_resp *r);
+int e2e_post(struct e2e *e, const char *path, const char *body, struct e2e_resp *r);
+
 #endif

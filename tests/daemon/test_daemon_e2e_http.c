@@ -3,7 +3,6 @@
  * pipelining, chunked bodies, Expect: 100-continue; the limits and the
  * statuses of requests that break them; a client that disconnects
  * mid-stream; NDJSON beside HTTP on one daemon. */
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,162 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "e2e.h"
 
-struct resp {
-    int status;
-    char head[8192]; /* status line and headers */
-    char *body;      /* chunked encoding undone; NUL-terminated */
-    size_t len;
-};
-
-static bool get_byte(int fd, char *c)
-{
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-
-    return poll(&p, 1, 20000) > 0 && read(fd, c, 1) == 1;
-}
-
-static bool get_line(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-
-    while (n + 1 < cap && get_byte(fd, &buf[n]))
-        if (buf[n++] == '\n') {
-            buf[n] = '\0';
-            return true;
-        }
-    return false;
-}
-
-static void append(struct resp *r, int fd, size_t n)
-{
-    r->body = realloc(r->body, r->len + n + 1);
-    assert_non_null(r->body);
-    for (size_t i = 0; i < n; i++)
-        assert_true(get_byte(fd, &r->body[r->len + i]));
-    r->len += n;
-    r->body[r->len] = '\0';
-}
-
-static const char *header(const struct resp *r, const char *name)
-{
-    static char v[256];
-    size_t n = strlen(name);
-
-    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        if (!strncasecmp(p + 2, name, n) && p[2 + n] == ':') {
-            const char *a = p + 3 + n, *b = strstr(a, "\r\n");
-            while (*a == ' ')
-                a++;
-            snprintf(v, sizeof(v), "%.*s", (int)(b - a), a);
-            return v;
-        }
-    }
-    return NULL;
-}
-
-/* One response; false on EOF before its status line. */
-static bool read_resp(int fd, struct resp *r)
-{
-    char line[8192];
-    const char *cl, *te;
-
-    *r = (struct resp){ .body = calloc(1, 1) };
-    if (!get_line(fd, line, sizeof(line)))
-        return false;
-    assert_int_equal(sscanf(line, "HTTP/1.1 %d", &r->status), 1);
-    snprintf(r->head, sizeof(r->head), "%s", line);
-    while (get_line(fd, line, sizeof(line)) && strcmp(line, "\r\n")) {
-        size_t have = strlen(r->head), n = strlen(line);
-        assert_true(have + n < sizeof(r->head));
-        memcpy(r->head + have, line, n + 1);
-    }
-    if (r->status == 100)
-        return true;
-    cl = header(r, "Content-Length");
-    te = header(r, "Transfer-Encoding");
-    if (te && !strcmp(te, "chunked")) {
-        for (;;) {
-            size_t n;
-            assert_true(get_line(fd, line, sizeof(line)));
-            n = strtoul(line, NULL, 16);
-            if (n == 0)
-                break;
-            append(r, fd, n);
-            assert_true(get_line(fd, line, sizeof(line)));
-            assert_string_equal(line, "\r\n");
-        }
-        assert_true(get_line(fd, line, sizeof(line)));
-        assert_string_equal(line, "\r\n");
-    } else if (cl) {
-        append(r, fd, strtoul(cl, NULL, 10));
-    } else {
-        char c;
-        while (get_byte(fd, &c)) {
-            r->body = realloc(r->body, r->len + 2);
-            assert_non_null(r->body);
-            r->body[r->len++] = c;
-            r->body[r->len] = '\0';
-        }
-    }
-    return true;
-}
-
-static void resp_done(struct resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-static json_t *resp_json(const struct resp *r)
-{
-    json_t *o = json_loadb(r->body, r->len, 0, NULL);
-
-    if (!o)
-        print_message("not JSON: %s\n", r->body);
-    assert_non_null(o);
-    return o;
-}
-
-static char *post_req(const char *path, const char *body)
-{
-    char *s = NULL;
-
-    assert_true(asprintf(&s, "POST %s HTTP/1.1\r\nHost: lade\r\nContent-Type: application/json\r\n"
-                             "Content-Length: %zu\r\n\r\n%s", path, strlen(body), body) > 0);
-    return s;
-}
-
-/* One request on a fresh connection; the response's status. */
-static int exchange(struct e2e *e, const char *raw, struct resp *r)
-{
-    int fd = e2e_connect(e);
-
-    e2e_send_str(fd, raw);
-    assert_true(read_resp(fd, r));
-    close(fd);
-    return r->status;
-}
-
-static int post(struct e2e *e, const char *path, const char *body, struct resp *r)
-{
-    char *raw = post_req(path, body);
-    int st = exchange(e, raw, r);
-
-    free(raw);
-    return st;
-}
-
 /* The error object of a refused request: its type, and the param named. */
-static void check_error(const struct resp *r, int status, const char *param)
+static void check_error(const struct e2e_resp *r, int status, const char *param)
 {
-    json_t *o = resp_json(r), *err = json_object_get(o, "error");
+    json_t *o = e2e_resp_json(r), *err = json_object_get(o, "error");
 
     if (r->status != status)
         print_message("%d: %s\n", r->status, r->body);
@@ -205,13 +58,13 @@ static const char chat_body[] = "{\"model\":\"fake\",\"messages\":[{\"role\":\"s
 
 static void test_chat(void **state)
 {
-    struct resp r;
+    struct e2e_resp r;
     json_t *o, *ch, *u;
 
     (void)state;
-    assert_int_equal(post(&d, "/v1/chat/completions", chat_body, &r), 200);
-    assert_string_equal(header(&r, "Content-Type"), "application/json");
-    o = resp_json(&r);
+    assert_int_equal(e2e_post(&d, "/v1/chat/completions", chat_body, &r), 200);
+    assert_string_equal(e2e_header(&r, "Content-Type"), "application/json");
+    o = e2e_resp_json(&r);
     assert_string_equal(e2e_str(o, "object"), "chat.completion");
     assert_string_equal(e2e_str(o, "model"), "fake");
     assert_true(!strncmp(e2e_str(o, "id"), "chatcmpl-", 9));
@@ -226,24 +79,24 @@ static void test_chat(void **state)
     assert_true(json_integer_value(json_object_get(json_object_get(o, "lookahead"), "steps")) > 0);
     assert_non_null(json_object_get(json_object_get(o, "lookahead"), "tokens_per_step"));
     json_decref(o);
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 /* Every event is "data: ...\n\n", the last [DONE]; the text joined is the
  * non-streamed text; usage and lookahead come in the last chunks. */
 static void test_chat_stream(void **state)
 {
-    struct resp r;
+    struct e2e_resp r;
     char *b, *saveptr = NULL, text[256] = "";
     int events = 0, done = 0;
     bool usage = false, finish = false;
 
     (void)state;
-    assert_int_equal(post(&d, "/v1/chat/completions",
+    assert_int_equal(e2e_post(&d, "/v1/chat/completions",
                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_completion_tokens\":8,"
                           "\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r), 200);
-    assert_string_equal(header(&r, "Content-Type"), "text/event-stream");
-    assert_string_equal(header(&r, "Transfer-Encoding"), "chunked");
+    assert_string_equal(e2e_header(&r, "Content-Type"), "text/event-stream");
+    assert_string_equal(e2e_header(&r, "Transfer-Encoding"), "chunked");
     assert_true(r.len > 2 && !strcmp(r.body + r.len - 2, "\n\n"));
     b = r.body;
     for (char *ev = strtok_r(b, "\n", &saveptr); ev; ev = strtok_r(NULL, "\n", &saveptr), events++) {
@@ -276,114 +129,114 @@ static void test_chat_stream(void **state)
     assert_int_equal(done, 1);
     assert_true(usage && finish && events >= 4);
     assert_string_equal(text, "Once upo");
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 static void test_completions(void **state)
 {
-    struct resp r;
+    struct e2e_resp r;
     json_t *o, *ch;
 
     (void)state;
-    assert_int_equal(post(&d, "/v1/completions", "{\"model\":\"fake\",\"prompt\":\"Hi\",\"max_tokens\":20,"
+    assert_int_equal(e2e_post(&d, "/v1/completions", "{\"model\":\"fake\",\"prompt\":\"Hi\",\"max_tokens\":20,"
                                                   "\"stop\":\"upo\"}", &r), 200);
-    o = resp_json(&r);
+    o = e2e_resp_json(&r);
     assert_string_equal(e2e_str(o, "object"), "text_completion");
     ch = json_array_get(json_object_get(o, "choices"), 0);
     assert_string_equal(e2e_str(ch, "text"), "Once ");
     assert_string_equal(e2e_str(ch, "finish_reason"), "stop");
     json_decref(o);
-    resp_done(&r);
+    e2e_resp_done(&r);
     /* token ids: BOS "Hi", as tokenize gives them */
-    assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[1,75,108],\"max_tokens\":4}", &r), 200);
+    assert_int_equal(e2e_post(&d, "/v1/completions", "{\"prompt\":[1,75,108],\"max_tokens\":4}", &r), 200);
     assert_non_null(strstr(r.body, "\"text\":\"Once\""));
     assert_non_null(strstr(r.body, "\"prompt_tokens\":3,"));
-    resp_done(&r);
-    assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[1,99999]}", &r), 400);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_post(&d, "/v1/completions", "{\"prompt\":[1,99999]}", &r), 400);
     check_error(&r, 400, NULL);
-    resp_done(&r);
+    e2e_resp_done(&r);
     /* streamed: text chunks and a finish chunk */
-    assert_int_equal(post(&d, "/v1/completions", "{\"prompt\":[\"Hi\"],\"max_tokens\":3,\"stream\":true}", &r), 200);
+    assert_int_equal(e2e_post(&d, "/v1/completions", "{\"prompt\":[\"Hi\"],\"max_tokens\":3,\"stream\":true}", &r), 200);
     assert_non_null(strstr(r.body, "\"object\":\"text_completion\""));
     assert_non_null(strstr(r.body, "\"finish_reason\":\"length\""));
     assert_non_null(strstr(r.body, "data: [DONE]\n\n"));
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 static void test_tokenize(void **state)
 {
-    struct resp r;
+    struct e2e_resp r;
     json_t *o;
 
     (void)state;
-    assert_int_equal(post(&d, "/tokenize", "{\"content\":\"Hi\",\"add_special\":true}", &r), 200);
-    o = resp_json(&r);
+    assert_int_equal(e2e_post(&d, "/tokenize", "{\"content\":\"Hi\",\"add_special\":true}", &r), 200);
+    o = e2e_resp_json(&r);
     assert_int_equal(json_array_size(json_object_get(o, "tokens")), 3);
     json_decref(o);
-    resp_done(&r);
-    assert_int_equal(post(&d, "/detokenize", "{\"tokens\":[75,108]}", &r), 200);
-    o = resp_json(&r);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_post(&d, "/detokenize", "{\"tokens\":[75,108]}", &r), 200);
+    o = e2e_resp_json(&r);
     assert_string_equal(e2e_str(o, "content"), "Hi");
     json_decref(o);
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 static void test_gets(void **state)
 {
-    struct resp r;
+    struct e2e_resp r;
     json_t *o;
 
     (void)state;
-    assert_int_equal(exchange(&d, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
-    o = resp_json(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    o = e2e_resp_json(&r);
     assert_string_equal(e2e_str(o, "status"), "ok");
     json_decref(o);
-    resp_done(&r);
-    assert_int_equal(exchange(&d, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 200);
-    o = resp_json(&r);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 200);
+    o = e2e_resp_json(&r);
     assert_string_equal(e2e_str(o, "object"), "list");
     assert_string_equal(e2e_str(json_array_get(json_object_get(o, "data"), 0), "id"), "fake");
     json_decref(o);
-    resp_done(&r);
-    assert_int_equal(exchange(&d, "GET /v1/models/fake HTTP/1.1\r\n\r\n", &r), 200);
-    resp_done(&r);
-    assert_int_equal(exchange(&d, "GET /v1/models/gpt-4 HTTP/1.1\r\n\r\n", &r), 404);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /v1/models/fake HTTP/1.1\r\n\r\n", &r), 200);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /v1/models/gpt-4 HTTP/1.1\r\n\r\n", &r), 404);
     check_error(&r, 404, "model");
-    resp_done(&r);
-    assert_int_equal(exchange(&d, "GET /metrics HTTP/1.1\r\n\r\n", &r), 200);
-    assert_true(!strncmp(header(&r, "Content-Type"), "text/plain; version=0.0.4", 25));
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /metrics HTTP/1.1\r\n\r\n", &r), 200);
+    assert_true(!strncmp(e2e_header(&r, "Content-Type"), "text/plain; version=0.0.4", 25));
     assert_non_null(strstr(r.body, "# TYPE lade_requests_total counter\n"));
     assert_non_null(strstr(r.body, "lade_tokens_per_step "));
     assert_non_null(strstr(r.body, "lade_acceptance_ratio "));
     assert_non_null(strstr(r.body, "lade_generations_total{finish_reason=\"cancelled\"}"));
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 /* Two requests on one connection, then three sent at once: answered in order. */
 static void test_keepalive_pipelining(void **state)
 {
-    char *chat = post_req("/v1/chat/completions", chat_body), all[4096];
+    char *chat = e2e_post_req("/v1/chat/completions", chat_body), all[4096];
     int fd = e2e_connect(&d);
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     e2e_send_str(fd, "GET /health HTTP/1.1\r\n\r\n");
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     assert_int_equal(r.status, 200);
-    resp_done(&r);
+    e2e_resp_done(&r);
     e2e_send_str(fd, chat);
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "Once upo"));
-    resp_done(&r);
+    e2e_resp_done(&r);
     snprintf(all, sizeof(all), "%sGET /v1/models HTTP/1.1\r\n\r\n%sGET /nope HTTP/1.1\r\n\r\n", chat, chat);
     e2e_send_str(fd, all);
     for (int i = 0; i < 4; i++) {
         static const int want[] = { 200, 200, 200, 404 };
-        assert_true(read_resp(fd, &r));
+        assert_true(e2e_http_read(fd, &r));
         assert_int_equal(r.status, want[i]);
         assert_non_null(strstr(r.body, i == 1 ? "\"list\"" : i == 3 ? "\"error\"" : "chat.completion"));
-        resp_done(&r);
+        e2e_resp_done(&r);
     }
     close(fd);
     free(chat);
@@ -393,14 +246,14 @@ static void test_chunked_body(void **state)
 {
     const char *body = "{\"prompt\":\"Hi\",\"max_tokens\":4}";
     char raw[1024];
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     snprintf(raw, sizeof(raw), "POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                                "5\r\n%.5s\r\n%zx\r\n%s\r\n0\r\n\r\n", body, strlen(body + 5), body + 5);
-    assert_int_equal(exchange(&d, raw, &r), 200);
+    assert_int_equal(e2e_exchange(&d, raw, &r), 200);
     assert_non_null(strstr(r.body, "\"text\":\"Once\""));
-    resp_done(&r);
+    e2e_resp_done(&r);
 }
 
 static void test_expect_continue(void **state)
@@ -408,25 +261,25 @@ static void test_expect_continue(void **state)
     const char *body = "{\"content\":\"abc\"}";
     char raw[256];
     int fd = e2e_connect(&d);
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     snprintf(raw, sizeof(raw), "POST /tokenize HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
              strlen(body));
     e2e_send_str(fd, raw);
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     assert_int_equal(r.status, 100);
-    resp_done(&r);
+    e2e_resp_done(&r);
     e2e_send_str(fd, body);
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"tokens\":[100,101,102]"));
-    resp_done(&r);
+    e2e_resp_done(&r);
     /* too large: refused before the body is sent */
     e2e_send_str(fd, "POST /tokenize HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 999999\r\n\r\n");
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     check_error(&r, 413, NULL);
-    resp_done(&r);
+    e2e_resp_done(&r);
     close(fd);
 }
 
@@ -452,43 +305,43 @@ static void test_hostile(void **state)
         { "POST /tokenize HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}", 417, NULL },
         { "POST /tokenize HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, NULL },
     };
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         print_message("case %zu: %.40s\n", i, cases[i].raw);
-        exchange(&d, cases[i].raw, &r);
+        e2e_exchange(&d, cases[i].raw, &r);
         check_error(&r, cases[i].status, cases[i].param);
-        resp_done(&r);
+        e2e_resp_done(&r);
     }
-    assert_int_equal(exchange(&d, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
-    resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
+    e2e_resp_done(&r);
 }
 
 static void test_limits(void **state)
 {
     char *big = malloc(80000), *raw;
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     memset(big, 'a', 79999);
     big[79999] = '\0';
     assert_true(asprintf(&raw, "GET /health HTTP/1.1\r\nX-Big: %.20000s\r\n\r\n", big) > 0);
-    exchange(&d, raw, &r);
+    e2e_exchange(&d, raw, &r);
     check_error(&r, 431, NULL);
-    resp_done(&r);
+    e2e_resp_done(&r);
     free(raw);
     assert_true(asprintf(&raw, "GET /%.5000s HTTP/1.1\r\n\r\n", big) > 0);
-    exchange(&d, raw, &r);
+    e2e_exchange(&d, raw, &r);
     check_error(&r, 414, NULL);
-    resp_done(&r);
+    e2e_resp_done(&r);
     free(raw);
     /* a chunked body past max_request_bytes */
     assert_true(asprintf(&raw, "POST /tokenize HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
                          79999, big) > 0);
-    exchange(&d, raw, &r);
+    e2e_exchange(&d, raw, &r);
     check_error(&r, 413, NULL);
-    resp_done(&r);
+    e2e_resp_done(&r);
     free(raw);
     free(big);
 }
@@ -530,14 +383,14 @@ static void test_bad_bodies(void **state)
         { "/tokenize", "{\"content\":5}", 400, "text" },
         { "/detokenize", "{\"tokens\":[99999]}", 400, NULL },
     };
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         print_message("case %zu: %s %.60s\n", i, cases[i].path, cases[i].body);
-        post(&d, cases[i].path, cases[i].body, &r);
+        e2e_post(&d, cases[i].path, cases[i].body, &r);
         check_error(&r, cases[i].status, cases[i].param);
-        resp_done(&r);
+        e2e_resp_done(&r);
     }
 }
 
@@ -545,7 +398,7 @@ static void test_bad_bodies(void **state)
  * on the same socket sees it in the stats. */
 static void test_disconnect_cancels(void **state)
 {
-    char *raw = post_req("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"[delay=20]\"}],"
+    char *raw = e2e_post_req("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"[delay=20]\"}],"
                                                  "\"max_tokens\":2000,\"stream\":true}");
     struct lade_client *c = e2e_client(&d);
     struct lade_event ev;
@@ -555,7 +408,7 @@ static void test_disconnect_cancels(void **state)
 
     (void)state;
     e2e_send_str(fd, raw);
-    assert_true(get_line(fd, line, sizeof(line)));
+    assert_true(e2e_get_line(fd, line, sizeof(line)));
     assert_string_equal(line, "HTTP/1.1 200 OK\r\n");
     close(fd);
     for (int i = 0; i < 100 && !cancelled; i++) {
@@ -572,12 +425,12 @@ static void test_disconnect_cancels(void **state)
 /* An HTTP stream and an NDJSON generation at once on one daemon. */
 static void test_ndjson_beside(void **state)
 {
-    char *raw = post_req("/v1/completions", "{\"prompt\":\"[delay=5]\",\"max_tokens\":12,\"stream\":true}");
+    char *raw = e2e_post_req("/v1/completions", "{\"prompt\":\"[delay=5]\",\"max_tokens\":12,\"stream\":true}");
     struct lade_client *c = e2e_client(&d);
     struct lade_gen_opts o;
     struct lade_event ev;
     int fd = e2e_connect(&d);
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     e2e_send_str(fd, raw);
@@ -588,10 +441,10 @@ static void test_ndjson_beside(void **state)
         assert_int_equal(lade_client_next(c, &ev, 10000), 1);
     while (ev.type == LADE_EVENT_TOKEN);
     assert_int_equal(ev.type, LADE_EVENT_DONE);
-    assert_true(read_resp(fd, &r));
+    assert_true(e2e_http_read(fd, &r));
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "data: [DONE]"));
-    resp_done(&r);
+    e2e_resp_done(&r);
     close(fd);
     lade_client_free(c);
     free(raw);
@@ -619,12 +472,35 @@ static void test_http10(void **state)
 
     (void)state;
     e2e_send_str(fd, "GET /health HTTP/1.0\r\n\r\n");
-    assert_true(get_line(fd, line, sizeof(line)));
+    assert_true(e2e_get_line(fd, line, sizeof(line)));
     assert_string_equal(line, "HTTP/1.1 200 OK\r\n");
-    while (get_byte(fd, &c))
+    while (e2e_get_byte(fd, &c))
         n++;
     assert_true(n > 10); /* then EOF */
     close(fd);
+}
+
+/* 1000 requests in one write: 1000 answers, in order. */
+static void test_thousand_pipelined(void **state)
+{
+    static const char one[] = "GET /health HTTP/1.1\r\n\r\n";
+    size_t n = sizeof(one) - 1;
+    char *all = malloc(1000 * n + 1);
+    int fd = e2e_connect(&d);
+    struct e2e_resp r;
+
+    (void)state;
+    for (int i = 0; i < 1000; i++)
+        memcpy(all + i * n, one, n);
+    memcpy(all + 999 * n, "GET /nope HTTP/1.1\r\n\r\n", n - 2);
+    e2e_send(fd, all, 1000 * n - 2);
+    for (int i = 0; i < 1000; i++) {
+        assert_true(e2e_http_read(fd, &r));
+        assert_int_equal(r.status, i == 999 ? 404 : 200);
+        e2e_resp_done(&r);
+    }
+    close(fd);
+    free(all);
 }
 
 /* A sender that stops mid-body gets 408 once its 10 s are out; one that
@@ -632,7 +508,7 @@ static void test_http10(void **state)
 static void test_slow_and_vanishing_senders(void **state)
 {
     int slow = e2e_connect(&d), gone = e2e_connect(&d);
-    struct resp r;
+    struct e2e_resp r;
 
     (void)state;
     e2e_send_str(gone, "POST /tokenize HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"content\"");
@@ -642,13 +518,46 @@ static void test_slow_and_vanishing_senders(void **state)
         sleep(1);
         e2e_send_str(slow, " ");
     }
-    assert_true(read_resp(slow, &r));
+    assert_true(e2e_http_read(slow, &r));
     check_error(&r, 408, NULL);
-    assert_string_equal(header(&r, "Connection"), "close");
-    resp_done(&r);
+    assert_string_equal(e2e_header(&r, "Connection"), "close");
+    e2e_resp_done(&r);
     close(slow);
-    assert_int_equal(exchange(&d, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
-    resp_done(&r);
+    assert_int_equal(e2e_exchange(&d, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
+    e2e_resp_done(&r);
+}
+
+/* A client that never reads its stream is dropped and its generation
+ * cancelled, like an NDJSON one. Own daemon (a long context, a small
+ * output bound). */
+static void test_never_reads(void **state)
+{
+    static const char *const extra[] = { "--set", "limits.max_output_buffer_bytes=65536", NULL };
+    char *raw = e2e_post_req("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":4096,\"stream\":true,"
+                                                "\"lookahead\":false}");
+    struct lade_client *c;
+    struct lade_event ev;
+    struct e2e b;
+    bool dropped = false;
+    int fd;
+
+    (void)state;
+    e2e_start(&b, "n_ctx=8192", extra);
+    fd = e2e_connect(&b);
+    e2e_send_str(fd, raw);
+    c = e2e_client(&b);
+    for (int i = 0; i < 100 && !dropped; i++) {
+        usleep(50000);
+        assert_int_equal(lade_client_simple(c, "s", "stats"), 0);
+        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+        dropped = strstr(ev.json, "\"dropped_slow_clients\":1") != NULL;
+    }
+    assert_true(dropped);
+    lade_client_free(c);
+    close(fd);
+    assert_int_equal(e2e_stop(&b), 0);
+    e2e_cleanup(&b);
+    free(raw);
 }
 
 /* The queue full: 429 with Retry-After; draining: 503. Own daemon. */
@@ -656,41 +565,41 @@ static void test_busy_and_draining(void **state)
 {
     static const char *const extra[] = { "--set", "daemon.queue_length=1", "--set",
                                           "limits.max_queued_per_connection=1", NULL };
-    char *slow = post_req("/v1/completions", "{\"prompt\":\"[delay=20]\",\"max_tokens\":100}");
+    char *slow = e2e_post_req("/v1/completions", "{\"prompt\":\"[delay=20]\",\"max_tokens\":100}");
     struct e2e b;
-    struct resp r;
+    struct e2e_resp r;
     int fa, fb, fc, fh;
 
     (void)state;
     e2e_start(&b, NULL, extra);
     fh = e2e_connect(&b);
     e2e_send_str(fh, "GET /health HTTP/1.1\r\n\r\n");
-    assert_true(read_resp(fh, &r));
-    resp_done(&r);
+    assert_true(e2e_http_read(fh, &r));
+    e2e_resp_done(&r);
     fa = e2e_connect(&b);
     e2e_send_str(fa, slow);
     usleep(200000); /* a runs */
     fb = e2e_connect(&b);
     e2e_send_str(fb, slow);
     usleep(200000); /* b waits */
-    assert_int_equal(exchange(&b, slow, &r), 429);
+    assert_int_equal(e2e_exchange(&b, slow, &r), 429);
     check_error(&r, 429, NULL);
-    assert_string_equal(header(&r, "Retry-After"), "1");
-    resp_done(&r);
+    assert_string_equal(e2e_header(&r, "Retry-After"), "1");
+    e2e_resp_done(&r);
     fc = fb;
     kill(b.pid, SIGTERM);
     usleep(200000);
     e2e_send_str(fh, "GET /health HTTP/1.1\r\n\r\n");
-    assert_true(read_resp(fh, &r));
+    assert_true(e2e_http_read(fh, &r));
     assert_int_equal(r.status, 503);
-    assert_non_null(header(&r, "Retry-After"));
-    resp_done(&r);
-    assert_true(read_resp(fc, &r)); /* the queued one: shutting down */
+    assert_non_null(e2e_header(&r, "Retry-After"));
+    e2e_resp_done(&r);
+    assert_true(e2e_http_read(fc, &r)); /* the queued one: shutting down */
     check_error(&r, 503, NULL);
-    resp_done(&r);
-    assert_true(read_resp(fa, &r)); /* the running one finishes */
+    e2e_resp_done(&r);
+    assert_true(e2e_http_read(fa, &r)); /* the running one finishes */
     assert_int_equal(r.status, 200);
-    resp_done(&r);
+    e2e_resp_done(&r);
     close(fa);
     close(fc);
     close(fh);
@@ -717,9 +626,11 @@ int main(void)
         cmocka_unit_test(test_ndjson_beside),
         cmocka_unit_test(test_silent_client_gets_hello),
         cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_thousand_pipelined),
         cmocka_unit_test(test_slow_and_vanishing_senders),
     };
     const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_never_reads),
         cmocka_unit_test(test_busy_and_draining),
     };
     int r = cmocka_run_group_tests(tests, start, stop);
