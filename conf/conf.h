@@ -99,12 +99,20 @@ struct conf_tuning {
     char *draw;                     /* sampled rows drawn on the GPU */
 };
 
+/* HTTP over TCP besides the Unix socket (daemon/http.c). */
+struct conf_http {
+    char *listen;                   /* "HOST:PORT"; "" = no TCP listener */
+    bool allow_remote;              /* listen may be a non-loopback address */
+    char *api_key_file;             /* bearer key TCP clients send; "" = none */
+};
+
 struct conf {
     struct conf_daemon daemon;
     struct conf_model model;
     struct conf_device device;
     struct conf_lookahead lookahead;
     struct conf_limits limits;
+    struct conf_http http;
     struct conf_tuning tuning;
 };
 

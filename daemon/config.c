@@ -6,6 +6,7 @@
 
 #include "conf/conf.h"
 #include "daemon/config.h"
+#include "daemon/socket.h"
 #include "daemon/log.h"
 #include "llama/llm.h"
 
@@ -41,6 +42,8 @@ void srv_config_done(struct srv_config *c)
     free(c->device);
     free(c->fake_engine);
     free(c->config_path);
+    free(c->http_listen);
+    free(c->http_key_file);
     memset(c, 0, sizeof(*c));
 }
 
@@ -68,6 +71,8 @@ int srv_config_validate(const struct srv_config *c, char *reterr, size_t errlen)
         what = "grace must be in [0, 3600] s";
     else if (c->log_level < 0 || c->log_level > 7)
         what = "log level must be in [0, 7]";
+    if (!what && c->http_listen)
+        return srv_socket_tcp_addr(c->http_listen, c->http_allow_remote, NULL, reterr, errlen);
     if (!what)
         return 0;
     snprintf(reterr, errlen, "%s", what);
@@ -92,8 +97,11 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     if ((r = dup_or_null(&c->socket_path, cf->daemon.socket)) < 0 ||
         (r = dup_or_null(&c->socket_group, cf->daemon.socket_group)) < 0 ||
         (r = dup_or_null(&c->model_path, cf->model.path)) < 0 ||
-        (r = dup_or_null(&c->device, cf->device.device)) < 0)
+        (r = dup_or_null(&c->device, cf->device.device)) < 0 ||
+        (r = dup_or_null(&c->http_listen, cf->http.listen)) < 0 ||
+        (r = dup_or_null(&c->http_key_file, cf->http.api_key_file)) < 0)
         return r;
+    c->http_allow_remote = cf->http.allow_remote;
     c->socket_mode = (mode_t)cf->daemon.socket_mode;
     c->grace_s = cf->daemon.shutdown_grace_seconds;
     c->watchdog = cf->daemon.watchdog;

@@ -38,6 +38,9 @@ struct srv_config {
     char *fake_engine; /* non-NULL: the toy engine with this spec (tests) */
     char *config_path; /* NULL: none */
     double grace_s;    /* SIGTERM: how long running work may finish */
+    char *http_listen; /* "HOST:PORT" of the TCP listener for HTTP; NULL: none */
+    bool http_allow_remote; /* http_listen may be a non-loopback address */
+    char *http_key_file; /* bearer key of TCP clients; NULL: none */
     bool watchdog;     /* answer WatchdogSec= */
     /* reloadable */
     int log_level;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -341,19 +342,36 @@ static void post(struct srv *s, struct srv_conn *c, enum ipc_oai_kind kind)
     srv_handle_request(s, c, &rq);
 }
 
+enum { ROUTE_MODELS = 100, ROUTE_HEALTH, ROUTE_METRICS }; /* after enum ipc_oai_kind */
+
 static const struct route {
     const char *path;
     unsigned method;
-    int kind; /* enum ipc_oai_kind, or one of the GETs below */
+    int kind; /* enum ipc_oai_kind, or ROUTE_* */
 } routes[] = {
     { "/v1/chat/completions", HTTP_POST, IPC_OAI_CHAT },
     { "/v1/completions", HTTP_POST, IPC_OAI_COMPLETION },
     { "/tokenize", HTTP_POST, IPC_OAI_TOKENIZE },
     { "/detokenize", HTTP_POST, IPC_OAI_DETOKENIZE },
-    { "/v1/models", HTTP_GET, 100 },
-    { "/health", HTTP_GET, 101 },
-    { "/metrics", HTTP_GET, 102 },
+    { "/v1/models", HTTP_GET, ROUTE_MODELS },
+    { "/health", HTTP_GET, ROUTE_HEALTH },
+    { "/metrics", HTTP_GET, ROUTE_METRICS },
 };
+
+/* "Bearer KEY" against the key, in time independent of where they differ. */
+static bool key_ok(const char *key, const char *auth)
+{
+    size_t n = strlen(key), m;
+    unsigned char diff = 0;
+
+    if (strncasecmp(auth, "Bearer ", 7))
+        return false;
+    auth += 7;
+    m = strlen(auth);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)key[i] ^ (unsigned char)(i < m ? auth[i] : 0);
+    return diff == 0 && m == n;
+}
 
 static void route(struct srv *s, struct srv_conn *c)
 {
@@ -374,6 +392,12 @@ static void route(struct srv *s, struct srv_conn *c)
             r = &routes[i];
     srv_log(SRV_LOG_DEBUG, "Connection %llu: HTTP %s %s", (unsigned long long)c->id,
             http_method_str(h->msg.method), h->msg.url);
+    if (c->tcp && s->http_key && !(r && r->kind == ROUTE_HEALTH) && !key_ok(s->http_key, h->msg.auth)) {
+        struct ipc_oai_error e = { .status = 401, .type = "invalid_request_error", .code = "invalid_api_key" };
+        snprintf(e.message, sizeof(e.message), "this listener needs 'Authorization: Bearer KEY' ([http] api_key_file)");
+        respond_json(s, c, 401, ipc_oai_error_json(&e), "WWW-Authenticate: Bearer\r\n");
+        return;
+    }
     if (!r) {
         refuse(s, c, 404, "no endpoint '%.128s'", h->msg.url);
         return;
@@ -386,9 +410,9 @@ static void route(struct srv *s, struct srv_conn *c)
         return;
     }
     switch (r->kind) {
-    case 100: get_models(s, c, one); break;
-    case 101: get_health(s, c); break;
-    case 102: get_metrics(s, c); break;
+    case ROUTE_MODELS: get_models(s, c, one); break;
+    case ROUTE_HEALTH: get_health(s, c); break;
+    case ROUTE_METRICS: get_metrics(s, c); break;
     default: post(s, c, r->kind); break;
     }
 }
@@ -464,36 +488,69 @@ void srv_http_read(struct srv *s, struct srv_conn *c)
     process(s, c);
 }
 
+void srv_http_adopt(struct srv *s, struct srv_conn *c)
+{
+    struct srv_http *h = calloc(1, sizeof(*h));
+
+    c->hello_due_ns = 0;
+    if (h) {
+        h->in_cap = s->cfg.lim.max_line + HTTP_HEADER_MAX + HTTP_READ_MAX;
+        h->in = malloc(h->in_cap);
+    }
+    if (!h || !h->in) {
+        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
+        srv_http_free(h);
+        c->dead = true;
+        return;
+    }
+    srv_http_msg_init(&h->msg, HTTP_HEADER_MAX, s->cfg.lim.max_line);
+    h->idle_since_ns = srv_now_ns();
+    ipc_linebuf_done(&c->in);
+    c->http = h;
+}
+
 bool srv_http_sniff(struct srv *s, struct srv_conn *c)
 {
     unsigned char b = c->in.len ? (unsigned char)c->in.buf[0] : 0;
-    struct srv_http *h;
+    size_t n = c->in.len;
+    char *first;
 
     if (b < 'A' || b > 'Z') {
         srv_conn_hello(s, c);
         return false;
     }
-    c->hello_due_ns = 0;
-    h = calloc(1, sizeof(*h));
-    if (h) {
-        h->in_cap = s->cfg.lim.max_line + HTTP_HEADER_MAX + HTTP_READ_MAX;
-        h->in = malloc(h->in_cap);
+    first = c->in.buf; /* adopt releases the line buffer: take its bytes first */
+    c->in.buf = NULL;
+    srv_http_adopt(s, c);
+    if (c->http) {
+        memcpy(c->http->in, first, n); /* n <= max_line < in_cap */
+        c->http->in_len = n;
+        srv_log(SRV_LOG_DEBUG, "Connection %llu speaks HTTP", (unsigned long long)c->id);
+        process(s, c);
     }
-    if (!h || !h->in || c->in.len > h->in_cap) {
-        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
-        srv_http_free(h);
-        c->dead = true;
-        return true;
-    }
-    srv_http_msg_init(&h->msg, HTTP_HEADER_MAX, s->cfg.lim.max_line);
-    memcpy(h->in, c->in.buf, c->in.len);
-    h->in_len = c->in.len;
-    h->idle_since_ns = srv_now_ns();
-    ipc_linebuf_done(&c->in);
-    c->http = h;
-    srv_log(SRV_LOG_DEBUG, "Connection %llu speaks HTTP", (unsigned long long)c->id);
-    process(s, c);
+    free(first);
     return true;
+}
+
+char *srv_http_refusal(int status, const char *message, size_t *ret_len)
+{
+    struct ipc_oai_error e = { .status = status, .type = status >= 500 ? "server_error" : "invalid_request_error" };
+    char *body, *out = NULL;
+    json_t *o;
+    int n;
+
+    snprintf(e.message, sizeof(e.message), "%s", message);
+    o = ipc_oai_error_json(&e);
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    n = body ? asprintf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                              "Connection: close\r\nRetry-After: 1\r\n\r\n%s", status, reason(status), strlen(body), body)
+             : -1;
+    free(body);
+    if (n < 0)
+        return NULL;
+    *ret_len = (size_t)n;
+    return out;
 }
 
 void srv_http_tick(struct srv *s, uint64_t now)

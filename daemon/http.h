@@ -25,6 +25,12 @@
  * and the connection now belongs to http.c; false after sending NDJSON's
  * hello. */
 bool srv_http_sniff(struct srv *s, struct srv_conn *c);
+/* c (from the TCP listener) speaks HTTP from its first byte; marked dead
+ * when out of memory. */
+void srv_http_adopt(struct srv *s, struct srv_conn *c);
+/* A whole HTTP response refusing a connection (OpenAI error object,
+ * Connection: close), malloc'd; NULL on ENOMEM. */
+char *srv_http_refusal(int status, const char *message, size_t *ret_len);
 /* c->http is readable. */
 void srv_http_read(struct srv *s, struct srv_conn *c);
 /* An event of c's request (taken over): answered in HTTP. */

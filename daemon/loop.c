@@ -237,15 +237,16 @@ void srv_conn_reap(struct srv *s, bool all)
     }
 }
 
-/* Best effort: a refused client gets one error line before the close. */
-static void reject(struct srv *s, int fd)
+/* Best effort: a refused client gets one error line (or, on TCP, an HTTP
+ * answer) before the close. */
+static void reject(struct srv *s, int fd, bool tcp)
 {
     size_t len;
     char msg[96];
     srv_cleanup_free char *line = NULL;
 
     snprintf(msg, sizeof(msg), "the daemon serves at most %u connections", s->cfg.lim.max_connections);
-    line = ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
+    line = tcp ? srv_http_refusal(503, msg, &len) : ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
     if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         srv_log_errno(SRV_LOG_DEBUG, errno, "Failed to tell a refused client why");
     close(fd);
@@ -255,7 +256,7 @@ static void reject(struct srv *s, int fd)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int conn_add(struct srv *s, int fd)
+static int conn_add(struct srv *s, int fd, bool tcp)
 {
     struct srv_conn *c = calloc(1, sizeof(*c));
     struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
@@ -263,8 +264,8 @@ static int conn_add(struct srv *s, int fd)
 
     if (!c)
         return -ENOMEM;
-    *c = (struct srv_conn){ .id = ++s->next_conn_id, .fd = fd, .events = EPOLLIN,
-                            .hello_due_ns = srv_now_ns() + SRV_HTTP_SNIFF_NS };
+    *c = (struct srv_conn){ .id = ++s->next_conn_id, .fd = fd, .events = EPOLLIN, .tcp = tcp,
+                            .hello_due_ns = tcp ? 0 : srv_now_ns() + SRV_HTTP_SNIFF_NS };
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
         c->pid = cred.pid;
         c->uid = cred.uid;
@@ -282,7 +283,9 @@ static int conn_add(struct srv *s, int fd)
     s->stats.connections_total++;
     pthread_mutex_unlock(&s->mu);
     srv_log(SRV_LOG_INFO, "Connection %llu from pid %d uid %d", (unsigned long long)c->id, (int)cred.pid, (int)cred.uid);
-    return 0; /* the hello waits for the protocol: srv_http_sniff, srv_http_tick */
+    if (tcp)
+        srv_http_adopt(s, c);
+    return 0; /* NDJSON's hello waits for the protocol: srv_http_sniff, srv_http_tick */
 }
 
 void srv_conn_hello(struct srv *s, struct srv_conn *c)
@@ -295,10 +298,10 @@ void srv_conn_hello(struct srv *s, struct srv_conn *c)
     srv_conn_send_raw(s, c, line, len);
 }
 
-void srv_accept(struct srv *s)
+void srv_accept(struct srv *s, int listen_fd, bool tcp)
 {
     for (int i = 0; i < 32; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -310,10 +313,10 @@ void srv_accept(struct srv *s)
         }
         if (s->n_conns >= s->cfg.lim.max_connections) {
             srv_log(SRV_LOG_WARNING, "Refusing a connection: %u open", s->n_conns);
-            reject(s, fd);
+            reject(s, fd, tcp);
             continue;
         }
-        if ((r = conn_add(s, fd)) < 0) {
+        if ((r = conn_add(s, fd, tcp)) < 0) {
             srv_log_errno(SRV_LOG_WARNING, r, "Failed to set up a connection, closing it");
             close(fd);
         }

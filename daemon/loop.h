@@ -7,7 +7,8 @@
 
 #include "daemon/server.h"
 
-void srv_accept(struct srv *s);
+/* Accept what waits on listen_fd (tcp: the HTTP listener). */
+void srv_accept(struct srv *s, int listen_fd, bool tcp);
 void srv_conn_read(struct srv *s, struct srv_conn *c);
 void srv_conn_write(struct srv *s, struct srv_conn *c);
 struct srv_conn *srv_conn_find(struct srv *s, uint64_t id);

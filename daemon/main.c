@@ -219,6 +219,44 @@ static void setup_process(void)
     }
 }
 
+/* The TCP listener for HTTP and its key, when [http] asks for them. */
+static int open_http(const struct srv_config *cfg, int *ret_fd, char **ret_key)
+{
+    char err[512], line[512];
+    FILE *f;
+    int r;
+
+    *ret_fd = -EBADF;
+    *ret_key = NULL;
+    if (!cfg->http_listen)
+        return 0;
+    if (cfg->http_key_file) {
+        f = fopen(cfg->http_key_file, "re");
+        if (!f)
+            return srv_log_errno(SRV_LOG_ERR, errno, "Failed to read '%s'", cfg->http_key_file);
+        r = fgets(line, sizeof(line), f) != NULL;
+        fclose(f);
+        line[r ? strcspn(line, "\r\n") : 0] = '\0';
+        if (!line[0]) {
+            srv_log(SRV_LOG_ERR, "Failed to read a key from '%s': its first line is empty", cfg->http_key_file);
+            return -EINVAL;
+        }
+        if (!(*ret_key = strdup(line)))
+            return -ENOMEM;
+    }
+    r = srv_socket_listen_tcp(cfg->http_listen, cfg->http_allow_remote, err, sizeof(err));
+    if (r < 0) {
+        srv_log(SRV_LOG_ERR, "Failed to listen: %s", err);
+        free(*ret_key);
+        *ret_key = NULL;
+        return r;
+    }
+    *ret_fd = r;
+    srv_log(SRV_LOG_NOTICE, "Serving HTTP on %s too%s", cfg->http_listen,
+            *ret_key ? ", with a bearer key" : " (no key: any local user can connect)");
+    return 0;
+}
+
 static int serve(struct daemon_state *d, struct srv_config *cfg)
 {
     struct srv_engine engine = { 0 };
@@ -228,8 +266,17 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
     int fd = -1, r;
 
     snprintf(path, sizeof(path), "%s", cfg->socket_path ? cfg->socket_path : "");
+    int http_fd;
+    char *key;
+
     if ((r = open_socket(cfg, &fd, &owned)) < 0)
         return r;
+    if ((r = open_http(cfg, &http_fd, &key)) < 0) {
+        close(fd);
+        if (owned)
+            unlink(path);
+        return r;
+    }
     r = d->args.fake_engine ? srv_engine_fake_new(d->args.fake_engine, &engine)
                             : srv_engine_llama_new(&d->conf, &engine);
     if (r < 0) {
@@ -240,6 +287,10 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
     } else {
         s->reload = reload_conf;
         s->reload_ud = d;
+        s->http_fd = http_fd;
+        s->http_key = key;
+        http_fd = -EBADF;
+        key = NULL;
         r = srv_run(s, fd, owned);
         fd = -1; /* the server closed it */
         srv_free(s);
@@ -249,6 +300,9 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
         if (owned)
             unlink(path);
     }
+    if (http_fd >= 0)
+        close(http_fd);
+    free(key);
     return r;
 }
 

@@ -69,6 +69,8 @@ struct srv {
     /* event-loop thread only */
     int epfd;
     int listen_fd;
+    int http_fd;    /* TCP listener for HTTP ([http] listen), or -EBADF */
+    char *http_key; /* bearer key TCP clients must send, or NULL */
     int signal_fd;
     bool socket_owned; /* we created the socket file: unlink on exit */
     struct srv_conn *conns;
@@ -103,6 +105,7 @@ struct srv_conn {
     int fd;
     pid_t pid;
     uid_t uid;
+    bool tcp; /* from the TCP listener: HTTP only, no peer credentials */
     struct ipc_linebuf in;
     char *out; /* bytes not yet written: out[out_off..out_len) */
     size_t out_off, out_len, out_cap;

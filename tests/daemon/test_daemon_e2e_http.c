@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -560,6 +563,91 @@ static void test_never_reads(void **state)
     free(raw);
 }
 
+/* A free loopback port, and a connection to it. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int tcp_connect(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static int tcp_exchange(int port, const char *raw, struct e2e_resp *r)
+{
+    int fd = tcp_connect(port);
+
+    e2e_send_str(fd, raw);
+    assert_true(e2e_http_read(fd, r));
+    close(fd);
+    return r->status;
+}
+
+/* [http] listen: HTTP on loopback TCP with a bearer key (not for /health);
+ * a TCP connection speaks only HTTP; a non-loopback address is refused
+ * unless allow_remote. */
+static void test_tcp_listener(void **state)
+{
+    char listen[64], keyfile[160], auth[256];
+    const char *extra[] = { "--set", listen, "--set", keyfile, NULL };
+    int port = free_port();
+    struct e2e b;
+    struct e2e_resp r;
+    FILE *f;
+
+    (void)state;
+    snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+    e2e_init(&b);
+    snprintf(keyfile, sizeof(keyfile), "http.api_key_file=%s/key", b.dir);
+    f = fopen(keyfile + 18, "w");
+    assert_non_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    e2e_spawn(&b, NULL, extra, -1);
+    e2e_wait_ready(&b);
+    assert_int_equal(tcp_exchange(port, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 401);
+    check_error(&r, 401, NULL);
+    assert_string_equal(e2e_header(&r, "WWW-Authenticate"), "Bearer");
+    e2e_resp_done(&r);
+    assert_int_equal(tcp_exchange(port, "GET /v1/models HTTP/1.1\r\nAuthorization: Bearer s3cre\r\n\r\n", &r), 401);
+    e2e_resp_done(&r);
+    assert_int_equal(tcp_exchange(port, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
+    e2e_resp_done(&r);
+    snprintf(auth, sizeof(auth), "POST /v1/completions HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n"
+                                 "Content-Length: 30\r\n\r\n{\"prompt\":\"x\",\"max_tokens\":4} ");
+    assert_int_equal(tcp_exchange(port, auth, &r), 200);
+    assert_non_null(strstr(r.body, "\"text\":\"Once\""));
+    e2e_resp_done(&r);
+    assert_int_equal(tcp_exchange(port, "{\"id\":1,\"op\":\"health\"}\n", &r), 400);
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_exchange(&b, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 200); /* the Unix socket needs no key */
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_stop(&b), 0);
+    unlink(keyfile + 18);
+    e2e_cleanup(&b);
+
+    snprintf(listen, sizeof(listen), "http.listen=0.0.0.0:%d", port);
+    extra[2] = NULL;
+    e2e_init(&b);
+    e2e_spawn(&b, NULL, extra, -1);
+    assert_int_equal(e2e_wait_exit(&b, 10000), 1);
+    assert_true(e2e_log_has(&b, "is not a loopback address"));
+    e2e_cleanup(&b);
+}
+
 /* The queue full: 429 with Retry-After; draining: 503. Own daemon. */
 static void test_busy_and_draining(void **state)
 {
@@ -631,6 +719,7 @@ int main(void)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_never_reads),
+        cmocka_unit_test(test_tcp_listener),
         cmocka_unit_test(test_busy_and_draining),
     };
     int r = cmocka_run_group_tests(tests, start, stop);
