@@ -465,26 +465,17 @@ static int reserve(struct srv_http *h)
 void srv_http_read(struct srv *s, struct srv_conn *c)
 {
     struct srv_http *h = c->http;
-    ssize_t n;
+    size_t n;
 
     if (reserve(h) < 0) {
         c->read_paused = true;
         srv_conn_set_events(s, c);
         return;
     }
-    n = read(c->fd, h->in + h->in_len, h->in_cap - h->in_len);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) {
-            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id, strerror(errno));
-            c->dead = true;
-        }
+    n = srv_conn_recv(s, c, h->in + h->in_len, h->in_cap - h->in_len);
+    if (n == 0)
         return;
-    }
-    if (n == 0) { /* half-close: answer what was asked, then close */
-        c->read_closed = true;
-        srv_conn_set_events(s, c);
-    }
-    h->in_len += (size_t)n;
+    h->in_len += n;
     process(s, c);
 }
 

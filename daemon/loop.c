@@ -148,11 +148,28 @@ static void conn_process_lines(struct srv *s, struct srv_conn *c)
     }
 }
 
+size_t srv_conn_recv(struct srv *s, struct srv_conn *c, char *buf, size_t cap)
+{
+    ssize_t n = read(c->fd, buf, cap);
+
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id, strerror(errno));
+            c->dead = true;
+        }
+        return 0;
+    }
+    if (n == 0) { /* half-close: answer what was asked, then close */
+        c->read_closed = true;
+        srv_conn_set_events(s, c);
+    }
+    return (size_t)n;
+}
+
 void srv_conn_read(struct srv *s, struct srv_conn *c)
 {
-    size_t avail;
+    size_t avail, n;
     char *p;
-    ssize_t n;
 
     if (c->http) {
         srv_http_read(s, c);
@@ -164,20 +181,10 @@ void srv_conn_read(struct srv *s, struct srv_conn *c)
         c->dead = true;
         return;
     }
-    n = read(c->fd, p, avail < READ_CHUNK_MAX ? avail : READ_CHUNK_MAX);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR) {
-            srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id, strerror(errno));
-            c->dead = true;
-        }
+    n = srv_conn_recv(s, c, p, avail < READ_CHUNK_MAX ? avail : READ_CHUNK_MAX);
+    if (n == 0)
         return;
-    }
-    if (n == 0) { /* half-close: answer what was asked, then close */
-        c->read_closed = true;
-        srv_conn_set_events(s, c);
-        return;
-    }
-    ipc_linebuf_commit(&c->in, (size_t)n);
+    ipc_linebuf_commit(&c->in, n);
     if (c->hello_due_ns && srv_http_sniff(s, c))
         return;
     conn_process_lines(s, c);

@@ -20,6 +20,13 @@ static inline void ipc_json_decrefp(json_t **p)
 #define ipc_cleanup_free __attribute__((cleanup(ipc_freep)))
 #define ipc_cleanup_json __attribute__((cleanup(ipc_json_decrefp)))
 
+#include <stdarg.h>
+#include <stddef.h>
+
+/* vsnprintf into dst, control characters made spaces: messages quote
+ * client strings (op, field names) and stay one line. */
+void ipc_vformat_line(char *dst, size_t cap, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 struct ipc_error;
 struct ipc_limits;
 struct ipc_request;

@@ -21,11 +21,8 @@ static int oai_fail(struct ipc_oai_error *e, int status, const char *param, cons
     *e = (struct ipc_oai_error){ .status = status, .type = "invalid_request_error" };
     snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    ipc_vformat_line(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
-    for (char *p = e->message; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
     return -EBADMSG;
 }
 

@@ -50,13 +50,17 @@ static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
 
     e->code = code;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    ipc_vformat_line(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
-    /* Messages quote client strings (op, field names) and stay one line. */
-    for (char *p = e->message; *p; p++)
+    return -EBADMSG;
+}
+
+void ipc_vformat_line(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+    vsnprintf(dst, cap, fmt, ap);
+    for (char *p = dst; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
-    return -EBADMSG;
 }
 
 bool ipc_id_from_json(const json_t *v, struct ipc_id *ret)

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -162,11 +164,15 @@ int e2e_stop(struct e2e *e)
 
 void e2e_cleanup(struct e2e *e)
 {
+    char path[160];
+
     if (e->pid > 0)
         e2e_stop(e);
     unlink(e->sock);
     unlink(e->log);
     unlink(e->conf);
+    snprintf(path, sizeof(path), "%s/key", e->dir);
+    unlink(path);
     rmdir(e->dir);
 }
 
@@ -216,6 +222,53 @@ json_t *e2e_read(int fd, int timeout_ms)
         n++;
     }
     return NULL;
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+int e2e_start_tcp(struct e2e *e, const char *spec, const char *key)
+{
+    char listen[64], keyfile[160];
+    const char *extra[] = { "--set", listen, key ? "--set" : NULL, keyfile, NULL };
+    int port = free_port();
+    FILE *f;
+
+    snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+    e2e_init(e);
+    snprintf(keyfile, sizeof(keyfile), "http.api_key_file=%s/key", e->dir);
+    if (key) {
+        f = fopen(keyfile + 18, "w");
+        assert_non_null(f);
+        fprintf(f, "%s\n", key);
+        fclose(f);
+    }
+    e2e_spawn(e, spec, extra, -1);
+    e2e_wait_ready(e);
+    return port;
+}
+
+bool e2e_wait_stats(struct lade_client *c, const char *needle)
+{
+    struct lade_event ev;
+
+    for (int i = 0; i < 100; i++) {
+        usleep(50000);
+        assert_int_equal(lade_client_simple(c, "s", "stats"), 0);
+        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+        if (strstr(ev.json, needle))
+            return true;
+    }
+    return false;
 }
 
 int e2e_connect(struct e2e *e)

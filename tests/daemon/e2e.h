@@ -44,6 +44,11 @@ void e2e_dump_log(const struct e2e *e);
 bool e2e_log_has(const struct e2e *e, const char *needle);
 
 struct lade_client *e2e_client(struct e2e *e);
+/* Start laded (fake engine spec) also listening for HTTP on a free
+ * loopback port, which it returns, with key (NULL: none) in a key file. */
+int e2e_start_tcp(struct e2e *e, const char *spec, const char *key);
+/* Ask for stats on c until they contain needle (5 s); whether they did. */
+bool e2e_wait_stats(struct lade_client *c, const char *needle);
 /* Raw connection, nothing read (HTTP clients speak first). */
 int e2e_connect(struct e2e *e);
 /* Raw connection; the hello line is read and checked. */

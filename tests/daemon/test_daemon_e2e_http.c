@@ -404,23 +404,15 @@ static void test_disconnect_cancels(void **state)
     char *raw = e2e_post_req("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"[delay=20]\"}],"
                                                  "\"max_tokens\":2000,\"stream\":true}");
     struct lade_client *c = e2e_client(&d);
-    struct lade_event ev;
     int fd = e2e_connect(&d);
     char line[512];
-    bool cancelled = false;
 
     (void)state;
     e2e_send_str(fd, raw);
     assert_true(e2e_get_line(fd, line, sizeof(line)));
     assert_string_equal(line, "HTTP/1.1 200 OK\r\n");
     close(fd);
-    for (int i = 0; i < 100 && !cancelled; i++) {
-        usleep(50000);
-        assert_int_equal(lade_client_simple(c, "s", "stats"), 0);
-        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
-        cancelled = strstr(ev.json, "\"cancelled\":1") != NULL;
-    }
-    assert_true(cancelled);
+    assert_true(e2e_wait_stats(c, "\"cancelled\":1"));
     lade_client_free(c);
     free(raw);
 }
@@ -539,9 +531,7 @@ static void test_never_reads(void **state)
     char *raw = e2e_post_req("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":4096,\"stream\":true,"
                                                 "\"lookahead\":false}");
     struct lade_client *c;
-    struct lade_event ev;
     struct e2e b;
-    bool dropped = false;
     int fd;
 
     (void)state;
@@ -549,13 +539,7 @@ static void test_never_reads(void **state)
     fd = e2e_connect(&b);
     e2e_send_str(fd, raw);
     c = e2e_client(&b);
-    for (int i = 0; i < 100 && !dropped; i++) {
-        usleep(50000);
-        assert_int_equal(lade_client_simple(c, "s", "stats"), 0);
-        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
-        dropped = strstr(ev.json, "\"dropped_slow_clients\":1") != NULL;
-    }
-    assert_true(dropped);
+    assert_true(e2e_wait_stats(c, "\"dropped_slow_clients\":1"));
     lade_client_free(c);
     close(fd);
     assert_int_equal(e2e_stop(&b), 0);
@@ -564,18 +548,6 @@ static void test_never_reads(void **state)
 }
 
 /* A free loopback port, and a connection to it. */
-static int free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static int tcp_connect(int port)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -601,23 +573,13 @@ static int tcp_exchange(int port, const char *raw, struct e2e_resp *r)
  * unless allow_remote. */
 static void test_tcp_listener(void **state)
 {
-    char listen[64], keyfile[160], auth[256];
-    const char *extra[] = { "--set", listen, "--set", keyfile, NULL };
-    int port = free_port();
+    char listen[64], auth[256];
+    const char *extra[] = { "--set", listen, NULL };
     struct e2e b;
     struct e2e_resp r;
-    FILE *f;
+    int port = e2e_start_tcp(&b, NULL, "s3cret");
 
     (void)state;
-    snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
-    e2e_init(&b);
-    snprintf(keyfile, sizeof(keyfile), "http.api_key_file=%s/key", b.dir);
-    f = fopen(keyfile + 18, "w");
-    assert_non_null(f);
-    fputs("s3cret\n", f);
-    fclose(f);
-    e2e_spawn(&b, NULL, extra, -1);
-    e2e_wait_ready(&b);
     assert_int_equal(tcp_exchange(port, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 401);
     check_error(&r, 401, NULL);
     assert_string_equal(e2e_header(&r, "WWW-Authenticate"), "Bearer");
@@ -636,11 +598,9 @@ static void test_tcp_listener(void **state)
     assert_int_equal(e2e_exchange(&b, "GET /v1/models HTTP/1.1\r\n\r\n", &r), 200); /* the Unix socket needs no key */
     e2e_resp_done(&r);
     assert_int_equal(e2e_stop(&b), 0);
-    unlink(keyfile + 18);
     e2e_cleanup(&b);
 
     snprintf(listen, sizeof(listen), "http.listen=0.0.0.0:%d", port);
-    extra[2] = NULL;
     e2e_init(&b);
     e2e_spawn(&b, NULL, extra, -1);
     assert_int_equal(e2e_wait_exit(&b, 10000), 1);

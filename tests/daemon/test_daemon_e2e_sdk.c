@@ -10,9 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -26,25 +23,11 @@ static const char *modules(void)
     return m && *m ? m : LADE_BUILD_DIR "/npm/node_modules";
 }
 
-static int free_port(void)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void test_openai_sdk(void **state)
 {
-    char pkg[512], listen[64], keyfile[160], cmd[2048];
-    const char *extra[] = { "--set", listen, "--set", keyfile, NULL };
-    int port = free_port(), st;
+    char pkg[512], cmd[2048];
     struct e2e d;
-    FILE *f;
+    int port, st;
 
     (void)state;
     snprintf(pkg, sizeof(pkg), "%s/openai/package.json", modules());
@@ -53,15 +36,7 @@ static void test_openai_sdk(void **state)
                       "or LADE_NODE_MODULES)\n", modules(), LADE_BUILD_DIR);
         skip();
     }
-    snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
-    e2e_init(&d);
-    snprintf(keyfile, sizeof(keyfile), "http.api_key_file=%s/key", d.dir);
-    f = fopen(keyfile + 18, "w");
-    assert_non_null(f);
-    fputs("sdk-key\n", f);
-    fclose(f);
-    e2e_spawn(&d, "template=chatml", extra, -1);
-    e2e_wait_ready(&d);
+    port = e2e_start_tcp(&d, "template=chatml", "sdk-key");
     snprintf(cmd, sizeof(cmd), "NODE_PATH='%s' node '%s' '%s' %d sdk-key", modules(),
              LADE_SOURCE_DIR "/tests/daemon/openai_sdk.cjs", d.sock, port);
     st = system(cmd);
@@ -70,7 +45,6 @@ static void test_openai_sdk(void **state)
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     assert_int_equal(e2e_stop(&d), 0);
-    unlink(keyfile + 18);
     e2e_cleanup(&d);
 }
 
