@@ -26,6 +26,7 @@ struct srv_http {
     struct srv_http_msg msg;
     char *in; /* received, not yet parsed: in[in_off..in_len) */
     size_t in_off, in_len, in_cap;
+    size_t in_max; /* in_cap grows up to: a whole request and a read */
     uint64_t msg_start_ns; /* first byte of the request being read; 0: none */
     uint64_t idle_since_ns;
     uint64_t seq;          /* lade id of the last request */
@@ -448,16 +449,25 @@ static void process(struct srv *s, struct srv_conn *c)
     if (h->in_off == h->in_len)
         h->in_off = h->in_len = 0;
     /* Pipelined input waits in the buffer; a full buffer waits in the socket. */
-    c->read_paused = h->in_len == h->in_cap && h->in_off == 0;
+    c->read_paused = h->in_len == h->in_max && h->in_off == 0;
     srv_conn_set_events(s, c);
 }
 
+/* Room to read into: the parsed bytes dropped, else the buffer grown. */
 static int reserve(struct srv_http *h)
 {
     if (h->in_off > 0 && h->in_len == h->in_cap) {
         memmove(h->in, h->in + h->in_off, h->in_len - h->in_off);
         h->in_len -= h->in_off;
         h->in_off = 0;
+    }
+    if (h->in_len == h->in_cap && h->in_cap < h->in_max) {
+        size_t nc = h->in_cap < 8192 ? 16384 : h->in_cap * 2;
+        char *nb = realloc(h->in, nc < h->in_max ? nc : h->in_max);
+        if (!nb)
+            return -ENOMEM;
+        h->in = nb;
+        h->in_cap = nc < h->in_max ? nc : h->in_max;
     }
     return h->in_len < h->in_cap ? 0 : -ENOBUFS;
 }
@@ -467,7 +477,14 @@ void srv_http_read(struct srv *s, struct srv_conn *c)
     struct srv_http *h = c->http;
     size_t n;
 
-    if (reserve(h) < 0) {
+    int k = reserve(h);
+
+    if (k == -ENOMEM) {
+        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
+        c->dead = true;
+        return;
+    }
+    if (k < 0) {
         c->read_paused = true;
         srv_conn_set_events(s, c);
         return;
@@ -484,16 +501,12 @@ void srv_http_adopt(struct srv *s, struct srv_conn *c)
     struct srv_http *h = calloc(1, sizeof(*h));
 
     c->hello_due_ns = 0;
-    if (h) {
-        h->in_cap = s->cfg.lim.max_line + HTTP_HEADER_MAX + HTTP_READ_MAX;
-        h->in = malloc(h->in_cap);
-    }
-    if (!h || !h->in) {
+    if (!h) {
         srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it", (unsigned long long)c->id);
-        srv_http_free(h);
         c->dead = true;
         return;
     }
+    h->in_max = s->cfg.lim.max_line + HTTP_HEADER_MAX + HTTP_READ_MAX;
     srv_http_msg_init(&h->msg, HTTP_HEADER_MAX, s->cfg.lim.max_line);
     h->idle_since_ns = srv_now_ns();
     ipc_linebuf_done(&c->in);
@@ -503,23 +516,25 @@ void srv_http_adopt(struct srv *s, struct srv_conn *c)
 bool srv_http_sniff(struct srv *s, struct srv_conn *c)
 {
     unsigned char b = c->in.len ? (unsigned char)c->in.buf[0] : 0;
-    size_t n = c->in.len;
+    size_t n = c->in.len, cap = c->in.cap;
     char *first;
 
     if (b < 'A' || b > 'Z') {
         srv_conn_hello(s, c);
         return false;
     }
-    first = c->in.buf; /* adopt releases the line buffer: take its bytes first */
+    first = c->in.buf; /* the line buffer's bytes become the HTTP input (cap <= max_line + 1) */
     c->in.buf = NULL;
     srv_http_adopt(s, c);
-    if (c->http) {
-        memcpy(c->http->in, first, n); /* n <= max_line < in_cap */
-        c->http->in_len = n;
-        srv_log(SRV_LOG_DEBUG, "Connection %llu speaks HTTP", (unsigned long long)c->id);
-        process(s, c);
+    if (!c->http) {
+        free(first);
+        return true;
     }
-    free(first);
+    c->http->in = first;
+    c->http->in_len = n;
+    c->http->in_cap = cap;
+    srv_log(SRV_LOG_DEBUG, "Connection %llu speaks HTTP", (unsigned long long)c->id);
+    process(s, c);
     return true;
 }
 
