@@ -254,6 +254,13 @@ int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const 
     *reterr = (struct ipc_oai_error){ 0 };
     if (ipc_json_load(body, len, &in, &ie) < 0)
         return from_ipc_error(&ie, reterr);
+    /* null is how many clients say "not set" */
+    for (void *it = json_object_iter(in); it;) {
+        void *next = json_object_iter_next(in, it);
+        if (json_is_null(json_object_iter_value(it)))
+            json_object_del(in, json_object_iter_key(it));
+        it = next;
+    }
     m = json_object_get(in, "model");
     if (m && !json_is_string(m))
         return oai_fail(reterr, 400, "model", "'model' must be a string");
@@ -266,13 +273,6 @@ int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const 
     out = json_pack("{s:I, s:s}", "id", (json_int_t)id, "op", ops[kind]);
     if (!out)
         return -ENOMEM;
-    /* null is how many clients say "not set" */
-    for (void *it = json_object_iter(in); it;) {
-        void *next = json_object_iter_next(in, it);
-        if (json_is_null(json_object_iter_value(it)))
-            json_object_del(in, json_object_iter_key(it));
-        it = next;
-    }
     if (kind == IPC_OAI_CHAT || kind == IPC_OAI_COMPLETION)
         k = map_generation(kind, in, out, &o, reterr);
     else {

@@ -55,7 +55,7 @@ static int stop(void **state)
     return 0;
 }
 
-static const char chat_body[] = "{\"model\":\"fake\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+static const char chat_body[] = "{\"model\":\"fake\",\"user\":null,\"stop\":null,\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
                                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}],"
                                 "\"max_tokens\":8,\"temperature\":0,\"seed\":7}";
 
