@@ -101,6 +101,12 @@ struct conf_tuning {
 };
 
 #define CONF_KEYS_MAX 256 /* entries of the schema, at most (schema.c checks) */
+/* HTTP over TCP besides the Unix socket (daemon/http.c). */
+struct conf_http {
+    char *listen; /* "HOST:PORT"; "" = no TCP listener */
+    bool allow_remote; /* listen may be a non-loopback address */
+    char *api_key_file; /* bearer key TCP clients send; "" = none */
+};
 
 struct conf {
     struct conf_daemon daemon;
@@ -108,6 +114,7 @@ struct conf {
     struct conf_device device;
     struct conf_lookahead lookahead;
     struct conf_limits limits;
+    struct conf_http http;
     struct conf_tuning tuning;
     /* one bit a key, by schema index: conf_load() or conf_set() gave it a
      * value (see conf_is_set()) */

@@ -108,6 +108,15 @@ static const struct conf_key schema[] = {
       "4MiB", 64 * KIB, GIB, NULL, RELOAD,
       "Unsent output a connection may accumulate before it is dropped as a slow reader" },
 
+    /* [http] */
+    { "http", "listen", CONF_TYPE_STRING, F(http.listen), "", 0, 64, NULL, EMPTY,
+      "Also serve HTTP on this TCP address, HOST:PORT (127.0.0.1:8080, [::1]:8080); empty: the Unix socket only" },
+    { "http", "allow_remote", CONF_TYPE_BOOL, F(http.allow_remote), "no", 0, 0, NULL, 0,
+      "Allow http.listen on an address other than loopback (TCP has no peer credentials: set api_key_file)" },
+    { "http", "api_key_file", CONF_TYPE_PATH, F(http.api_key_file), "", 0, CONF_MAX_STRING, NULL,
+      EMPTY,
+      "File whose first line is the key TCP clients must send as 'Authorization: Bearer KEY'; empty: none" },
+
     /* [tuning]: the keys of llm_tuning_keys (llama/llm.h), whose
      * llm_tuning_set() the daemon checks the values with; here they are
      * only short strings, empty for the device's default. "Bits": the knob

@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "daemon/engine.h"
 #include "daemon/log.h"
+#include "daemon/socket.h"
 #include "decoding/dec.h"
 #include "llama/llm.h"
 
@@ -19,6 +20,8 @@ void srv_config_done(struct srv_config *c)
     free(c->socket_group);
     free(c->model_path);
     free(c->device);
+    free(c->http_listen);
+    free(c->http_key_file);
     memset(c, 0, sizeof(*c));
 }
 
@@ -40,8 +43,11 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     if ((r = dup_or_null(&c->socket_path, cf->daemon.socket)) < 0 ||
         (r = dup_or_null(&c->socket_group, cf->daemon.socket_group)) < 0 ||
         (r = dup_or_null(&c->model_path, cf->model.path)) < 0 ||
-        (r = dup_or_null(&c->device, cf->device.device)) < 0)
+        (r = dup_or_null(&c->device, cf->device.device)) < 0 ||
+        (r = dup_or_null(&c->http_listen, cf->http.listen)) < 0 ||
+        (r = dup_or_null(&c->http_key_file, cf->http.api_key_file)) < 0)
         return r;
+    c->http_allow_remote = cf->http.allow_remote;
     c->socket_mode = (mode_t)cf->daemon.socket_mode;
     c->grace_s = cf->daemon.shutdown_grace_seconds;
     c->watchdog = cf->daemon.watchdog;

@@ -38,6 +38,9 @@ struct srv_config {
     mode_t socket_mode;
     char *model_path;
     char *device;
+    char *http_listen; /* "HOST:PORT" of the TCP listener for HTTP; NULL: none */
+    bool http_allow_remote; /* http_listen may be a non-loopback address */
+    char *http_key_file; /* bearer key of TCP clients; NULL: none */
     bool watchdog; /* answer WatchdogSec= */
     /* reloadable */
     double grace_s; /* SIGTERM: how long running work may finish */

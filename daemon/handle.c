@@ -122,12 +122,45 @@ static enum ipc_err tokenize_prompt(struct srv *s, struct srv_req *r, const char
     return IPC_ERR_NONE;
 }
 
+/* A prompt given as token ids: checked, used as it is (no BOS added). */
+static enum ipc_err take_prompt_ids(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
+{
+    const struct ipc_request *rq = &r->rq;
+
+    if (rq->n_tokens == 0) {
+        snprintf(msg, msglen, "the prompt is empty");
+        return IPC_ERR_OUT_OF_RANGE;
+    }
+    if (rq->n_tokens >= s->info.n_ctx) {
+        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", rq->n_tokens,
+                 s->info.n_ctx);
+        return IPC_ERR_CONTEXT_EXCEEDED;
+    }
+    for (uint32_t i = 0; i < rq->n_tokens; i++) {
+        if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
+            snprintf(msg, msglen, "prompt[%u] = %d is not below n_vocab %u", i, rq->tokens[i],
+                     s->info.n_vocab);
+            return IPC_ERR_OUT_OF_RANGE;
+        }
+    }
+    r->prompt = malloc(rq->n_tokens * sizeof(*r->prompt));
+    if (!r->prompt) {
+        snprintf(msg, msglen, "out of memory");
+        return IPC_ERR_INTERNAL;
+    }
+    memcpy(r->prompt, rq->tokens, rq->n_tokens * sizeof(*r->prompt));
+    r->n_prompt = rq->n_tokens;
+    return IPC_ERR_NONE;
+}
+
 static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
 {
     struct srv_chat_prompt cp = { 0 };
     enum ipc_err e;
     int k;
 
+    if (r->rq.op == IPC_OP_GENERATE && !r->rq.prompt)
+        return take_prompt_ids(s, r, msg, msglen);
     if (r->rq.op == IPC_OP_GENERATE)
         return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
                                msglen);
@@ -368,13 +401,18 @@ static json_t *status_json(struct srv *s, bool full)
     return o;
 }
 
-void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t len)
+struct ipc_limits srv_ipc_limits(const struct srv *s)
 {
-    const struct ipc_limits lim = {
+    return (struct ipc_limits){
         .max_text_bytes = s->cfg.lim.max_line,
         .max_tokens = s->cfg.lim.max_tokens,
         .max_detok_tokens = SRV_DETOK_TOKENS_MAX,
     };
+}
+
+void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t len)
+{
+    const struct ipc_limits lim = srv_ipc_limits(s);
     struct ipc_request rq;
     struct ipc_error err;
     int k = ipc_request_parse(line, len, &lim, &rq, &err);
@@ -385,6 +423,13 @@ void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t
         srv_conn_send_error(s, c, err.id.present ? &err.id : NULL, err.code, "%s", err.message);
         return;
     }
+    srv_handle_request(s, c, &rq);
+}
+
+void srv_handle_request(struct srv *s, struct srv_conn *c, struct ipc_request *req)
+{
+    struct ipc_request rq = *req;
+
     if (rq.op == IPC_OP_GENERATE || rq.op == IPC_OP_CHAT) {
         handle_generation(s, c, &rq);
         return;

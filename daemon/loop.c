@@ -12,14 +12,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
 #define READ_CHUNK_MAX (256u * 1024)
 
-static void conn_set_events(struct srv *s, struct srv_conn *c)
+void srv_conn_set_events(struct srv *s, struct srv_conn *c)
 {
-    uint32_t ev = (c->read_closed ? 0 : EPOLLIN) | (c->out_len > c->out_off ? EPOLLOUT : 0);
+    uint32_t ev = (c->read_closed || c->read_paused ? 0 : EPOLLIN) |
+                  (c->out_len > c->out_off ? EPOLLOUT : 0);
     struct epoll_event e = { .events = ev, .data.ptr = c };
 
     if (ev == c->events || c->dead)
@@ -52,7 +54,7 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
     }
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    conn_set_events(s, c);
+    srv_conn_set_events(s, c);
 }
 
 static int out_reserve(struct srv_conn *c, size_t len)
@@ -76,6 +78,14 @@ static int out_reserve(struct srv_conn *c, size_t len)
 }
 
 void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len)
+{
+    if (c->http)
+        srv_http_event(s, c, line, len);
+    else
+        srv_conn_send_raw(s, c, line, len);
+}
+
+void srv_conn_send_raw(struct srv *s, struct srv_conn *c, char *line, size_t len)
 {
     srv_cleanup_free char *l = line;
 
@@ -145,33 +155,47 @@ static void conn_process_lines(struct srv *s, struct srv_conn *c)
     }
 }
 
-void srv_conn_read(struct srv *s, struct srv_conn *c)
+size_t srv_conn_recv(struct srv *s, struct srv_conn *c, char *buf, size_t cap)
 {
-    size_t avail;
-    char *p = ipc_linebuf_space(&c->in, &avail);
-    ssize_t n;
+    ssize_t n = read(c->fd, buf, cap);
 
-    if (!p || avail == 0) {
-        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it",
-                (unsigned long long)c->id);
-        c->dead = true;
-        return;
-    }
-    n = read(c->fd, p, avail < READ_CHUNK_MAX ? avail : READ_CHUNK_MAX);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) {
             srv_log(SRV_LOG_INFO, "Connection %llu went away: %s", (unsigned long long)c->id,
                     strerror(errno));
             c->dead = true;
         }
-        return;
+        return 0;
     }
     if (n == 0) { /* half-close: answer what was asked, then close */
         c->read_closed = true;
-        conn_set_events(s, c);
+        srv_conn_set_events(s, c);
+    }
+    return (size_t)n;
+}
+
+void srv_conn_read(struct srv *s, struct srv_conn *c)
+{
+    size_t avail, n;
+    char *p;
+
+    if (c->http) {
+        srv_http_read(s, c);
         return;
     }
-    ipc_linebuf_commit(&c->in, (size_t)n);
+    p = ipc_linebuf_space(&c->in, &avail);
+    if (!p || avail == 0) {
+        srv_log(SRV_LOG_WARNING, "Out of memory for connection %llu, dropping it",
+                (unsigned long long)c->id);
+        c->dead = true;
+        return;
+    }
+    n = srv_conn_recv(s, c, p, avail < READ_CHUNK_MAX ? avail : READ_CHUNK_MAX);
+    if (n == 0)
+        return;
+    ipc_linebuf_commit(&c->in, n);
+    if (c->hello_due_ns && srv_http_sniff(s, c))
+        return;
     conn_process_lines(s, c);
 }
 
@@ -206,6 +230,7 @@ static void conn_free(struct srv *s, struct srv_conn *c)
         srv_conn_forget_req(c, r);
     }
     ipc_linebuf_done(&c->in);
+    srv_http_free(c->http);
     free(c->reqs);
     free(c->out);
     free(c);
@@ -228,8 +253,9 @@ void srv_conn_reap(struct srv *s, bool all)
     }
 }
 
-/* Best effort: a refused client gets one error line before the close. */
-static void reject(struct srv *s, int fd)
+/* Best effort: a refused client gets one error line (or, on TCP, an HTTP
+ * answer) before the close. */
+static void reject(struct srv *s, int fd, bool tcp)
 {
     size_t len;
     char msg[96];
@@ -237,7 +263,8 @@ static void reject(struct srv *s, int fd)
 
     snprintf(msg, sizeof(msg), "the daemon serves at most %u connections",
              s->cfg.lim.max_connections);
-    line = ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
+    line = tcp ? srv_http_refusal(503, msg, &len) :
+                 ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
     if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         srv_log_errno(SRV_LOG_DEBUG, errno, "Failed to tell a refused client why");
     close(fd);
@@ -247,19 +274,19 @@ static void reject(struct srv *s, int fd)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int conn_add(struct srv *s, int fd)
+static int conn_add(struct srv *s, int fd, bool tcp)
 {
     struct srv_conn *c = calloc(1, sizeof(*c));
     struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
     socklen_t cl = sizeof(cred);
-    struct ipc_hello h = { .server_version = LADE_VERSION,
-                           .model = s->info.model_name,
-                           .device = s->info.device };
-    size_t len;
 
     if (!c)
         return -ENOMEM;
-    *c = (struct srv_conn){ .id = ++s->next_conn_id, .fd = fd, .events = EPOLLIN };
+    *c = (struct srv_conn){ .id = ++s->next_conn_id,
+                            .fd = fd,
+                            .events = EPOLLIN,
+                            .tcp = tcp,
+                            .hello_due_ns = tcp ? 0 : srv_now_ns() + SRV_HTTP_SNIFF_NS };
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
         c->pid = cred.pid;
         c->uid = cred.uid;
@@ -278,15 +305,27 @@ static int conn_add(struct srv *s, int fd)
     pthread_mutex_unlock(&s->mu);
     srv_log(SRV_LOG_INFO, "Connection %llu from pid %d uid %d", (unsigned long long)c->id,
             (int)cred.pid, (int)cred.uid);
-    char *line = ipc_event_hello(&h, &len);
-    srv_conn_send(s, c, line, len);
-    return 0;
+    if (tcp)
+        srv_http_adopt(s, c);
+    return 0; /* NDJSON's hello waits for the protocol: srv_http_sniff, srv_http_tick */
 }
 
-void srv_accept(struct srv *s)
+void srv_conn_hello(struct srv *s, struct srv_conn *c)
+{
+    struct ipc_hello h = { .server_version = LADE_VERSION,
+                           .model = s->info.model_name,
+                           .device = s->info.device };
+    size_t len;
+    char *line = ipc_event_hello(&h, &len);
+
+    c->hello_due_ns = 0;
+    srv_conn_send_raw(s, c, line, len);
+}
+
+void srv_accept(struct srv *s, int listen_fd, bool tcp)
 {
     for (int i = 0; i < 32; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -299,10 +338,10 @@ void srv_accept(struct srv *s)
         }
         if (s->n_conns >= s->cfg.lim.max_connections) {
             srv_log(SRV_LOG_WARNING, "Refusing a connection: %u open", s->n_conns);
-            reject(s, fd);
+            reject(s, fd, tcp);
             continue;
         }
-        if ((r = conn_add(s, fd)) < 0) {
+        if ((r = conn_add(s, fd, tcp)) < 0) {
             srv_log_errno(SRV_LOG_WARNING, r, "Failed to set up a connection, closing it");
             close(fd);
         }

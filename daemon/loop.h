@@ -7,8 +7,12 @@
 
 #include "daemon/server.h"
 
-void srv_accept(struct srv *s);
+/* Accept what waits on listen_fd (tcp: the HTTP listener). */
+void srv_accept(struct srv *s, int listen_fd, bool tcp);
 void srv_conn_read(struct srv *s, struct srv_conn *c);
+/* read() from c into buf: how many bytes; 0 when none are there yet, the
+ * peer half-closed (read_closed) or the connection failed (dead). */
+size_t srv_conn_recv(struct srv *s, struct srv_conn *c, char *buf, size_t cap);
 void srv_conn_write(struct srv *s, struct srv_conn *c);
 struct srv_conn *srv_conn_find(struct srv *s, uint64_t id);
 /* Close connections marked dead (or done after a half-close); all: every one. */

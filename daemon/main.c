@@ -147,6 +147,10 @@ static int load_conf(const struct args *a, struct conf *ret)
     struct llm_tuning tuning;
     if (r == 0 && (r = srv_tuning_from_conf(&c, &tuning, err, sizeof(err))) < 0)
         srv_log(SRV_LOG_ERR, "Invalid configuration: %s", err);
+    /* [http] listen: an address this daemon may listen on */
+    if (r == 0 && c.http.listen && c.http.listen[0] &&
+        (r = srv_socket_tcp_addr(c.http.listen, c.http.allow_remote, NULL, err, sizeof(err))) < 0)
+        srv_log(SRV_LOG_ERR, "Invalid configuration: [http] listen: %s", err);
     if (r < 0) {
         conf_free(&c);
         return r;
@@ -357,13 +361,53 @@ static void setup_process(void)
     }
 }
 
+/* The TCP listener for HTTP and its key, when [http] asks for them. */
+static int open_http(const struct srv_config *cfg, int *ret_fd, char **ret_key)
+{
+    char err[512], line[512];
+    FILE *f;
+    int r;
+
+    *ret_fd = -EBADF;
+    *ret_key = NULL;
+    if (!cfg->http_listen)
+        return 0;
+    if (cfg->http_key_file) {
+        f = fopen(cfg->http_key_file, "re");
+        if (!f)
+            return srv_log_errno(SRV_LOG_ERR, errno, "Failed to read '%s'", cfg->http_key_file);
+        r = fgets(line, sizeof(line), f) != NULL;
+        fclose(f);
+        line[r ? strcspn(line, "\r\n") : 0] = '\0';
+        if (!line[0]) {
+            srv_log(SRV_LOG_ERR, "Failed to read a key from '%s': its first line is empty",
+                    cfg->http_key_file);
+            return -EINVAL;
+        }
+        if (!(*ret_key = strdup(line)))
+            return -ENOMEM;
+    }
+    r = srv_socket_listen_tcp(cfg->http_listen, cfg->http_allow_remote, err, sizeof(err));
+    if (r < 0) {
+        srv_log(SRV_LOG_ERR, "Failed to listen: %s", err);
+        free(*ret_key);
+        *ret_key = NULL;
+        return r;
+    }
+    *ret_fd = r;
+    srv_log(SRV_LOG_NOTICE, "Serving HTTP on %s too%s", cfg->http_listen,
+            *ret_key ? ", with a bearer key" : " (no key: any local user can connect)");
+    return 0;
+}
+
 static int serve(struct daemon_state *d, struct srv_config *cfg)
 {
     struct srv_engine engine = { 0 };
     struct srv_socket_file file = { 0 };
     struct srv *s = NULL;
     gid_t gid = (gid_t)-1;
-    int fd = -EBADF, r;
+    int fd = -EBADF, http_fd = -EBADF, r;
+    char *key = NULL;
 
     if ((r = prepare_socket(d, cfg, &fd, &gid)) < 0)
         return r;
@@ -376,8 +420,12 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
         srv_engine_destroy(&engine);
         return fd;
     }
-    if ((r = srv_new(cfg, &engine, &s)) < 0) {
+    if ((r = open_http(cfg, &http_fd, &key)) == 0 && (r = srv_new(cfg, &engine, &s)) < 0)
         srv_log_errno(SRV_LOG_ERR, r, "Failed to set up the server");
+    if (r < 0) {
+        if (http_fd >= 0)
+            close(http_fd);
+        free(key);
         srv_engine_destroy(&engine);
         close(fd);
         srv_socket_remove(&file);
@@ -385,6 +433,8 @@ static int serve(struct daemon_state *d, struct srv_config *cfg)
     }
     s->reload = reload_conf;
     s->reload_ud = d;
+    s->http_fd = http_fd;
+    s->http_key = key;
     r = srv_run(s, fd, &file); /* closes fd, removes the file */
     srv_free(s);
     return r;

@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "daemon/chat.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/systemd.h"
 #include "daemon/util.h"
 
 /* epoll tags of the fixed fds; connections carry their struct. */
-static char tag_listen, tag_signal, tag_wake;
+static char tag_listen, tag_http, tag_signal, tag_wake;
 
 /* The chat format, decided once: the model's template, or a fallback
  * whose reason is logged here. */
@@ -55,7 +56,7 @@ int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret)
     engine->ops = NULL;
     s->engine.ops->info(s->engine.ctx, &s->info);
     srv_limits_fit(&s->cfg.lim, s->info.max_rows);
-    s->epfd = s->listen_fd = s->signal_fd = s->wake_fd = -EBADF;
+    s->epfd = s->listen_fd = s->http_fd = s->signal_fd = s->wake_fd = -EBADF;
     s->out_tail = &s->out_head;
     s->stats.start_ns = srv_now_ns();
     pthread_mutex_init(&s->mu, NULL);
@@ -86,6 +87,9 @@ void srv_free(struct srv *s)
     srv_deliver(s); /* releases what the scheduler posted last */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    if (s->http_fd >= 0)
+        close(s->http_fd);
+    free(s->http_key);
     if (s->signal_fd >= 0)
         close(s->signal_fd);
     if (s->wake_fd >= 0)
@@ -110,6 +114,11 @@ static int watch(struct srv *s, int fd, void *tag)
 
 static void stop_listening(struct srv *s)
 {
+    if (s->http_fd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->http_fd, NULL);
+        close(s->http_fd);
+        s->http_fd = -EBADF;
+    }
     if (s->listen_fd < 0)
         return;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
@@ -228,9 +237,9 @@ static void dispatch(struct srv *s, struct epoll_event *e)
 {
     void *p = e->data.ptr;
 
-    if (p == &tag_listen) {
+    if (p == &tag_listen || p == &tag_http) {
         if (srv_now_ns() >= s->accept_paused_until_ns)
-            srv_accept(s);
+            srv_accept(s, p == &tag_http ? s->http_fd : s->listen_fd, p == &tag_http);
     } else if (p == &tag_signal) {
         handle_signal(s);
     } else if (p == &tag_wake) {
@@ -257,6 +266,7 @@ static int loop(struct srv *s)
         int timeout = s->draining ? 20 : s->accept_paused_until_ns > now ? 100 : 1000;
         if (s->watchdog_usec && timeout > (int)(s->watchdog_usec / 4000))
             timeout = (int)(s->watchdog_usec / 4000);
+        timeout = srv_http_timeout(s, now, timeout);
         int n = epoll_wait(s->epfd, evs, 64, timeout);
         if (n < 0 && errno != EINTR)
             return srv_log_errno(SRV_LOG_ERR, errno, "Failed to wait for events");
@@ -265,8 +275,11 @@ static int loop(struct srv *s)
         if (s->listen_fd >= 0 && s->accept_paused_until_ns &&
             srv_now_ns() >= s->accept_paused_until_ns) {
             s->accept_paused_until_ns = 0;
-            srv_accept(s);
+            srv_accept(s, s->listen_fd, false);
+            if (s->http_fd >= 0)
+                srv_accept(s, s->http_fd, true);
         }
+        srv_http_tick(s, srv_now_ns());
         srv_conn_reap(s, false);
         now = srv_now_ns();
         watchdog(s, now);
@@ -289,7 +302,9 @@ static int setup_fds(struct srv *s, int listen_fd)
     if (s->signal_fd < 0)
         return srv_log_errno(SRV_LOG_ERR, errno, "Failed to create a signalfd");
     if ((r = watch(s, s->listen_fd, &tag_listen)) < 0 ||
-        (r = watch(s, s->signal_fd, &tag_signal)) < 0 || (r = watch(s, s->wake_fd, &tag_wake)) < 0)
+        (r = watch(s, s->signal_fd, &tag_signal)) < 0 ||
+        (r = watch(s, s->wake_fd, &tag_wake)) < 0 ||
+        (s->http_fd >= 0 && (r = watch(s, s->http_fd, &tag_http)) < 0))
         return srv_log_errno(SRV_LOG_ERR, r, "Failed to set up the event loop");
     return 0;
 }

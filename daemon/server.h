@@ -71,6 +71,8 @@ struct srv {
     /* event-loop thread only */
     int epfd;
     int listen_fd;
+    int http_fd; /* TCP listener for HTTP ([http] listen), or -EBADF */
+    char *http_key; /* bearer key TCP clients must send, or NULL */
     int signal_fd;
     struct srv_socket_file socket_file; /* the file we made, removed on exit; path "": none */
     struct srv_conn *conns;
@@ -105,6 +107,7 @@ struct srv_conn {
     int fd;
     pid_t pid;
     uid_t uid;
+    bool tcp; /* from the TCP listener: HTTP only, no peer credentials */
     struct ipc_linebuf in;
     char *out; /* bytes not yet written: out[out_off..out_len) */
     size_t out_off, out_len, out_cap;
@@ -112,20 +115,35 @@ struct srv_conn {
     uint32_t n_reqs, cap_reqs;
     uint32_t events; /* epoll mask registered */
     bool read_closed; /* peer shut down its writing side */
+    bool read_paused; /* HTTP: pipelined input waits for the response in progress */
     bool dead; /* close at the end of this loop iteration */
+    uint64_t hello_due_ns; /* protocol not known yet: NDJSON's hello goes out then (http.c) */
+    struct srv_http *http; /* non-NULL: the connection speaks HTTP (http.c) */
 };
 
 /* loop.c: queue an encoded line (taken over) for the connection. A client
- * whose unread output would pass max_output is marked dead. */
+ * whose unread output would pass max_output is marked dead. On an HTTP
+ * connection the event goes to http.c, which answers in HTTP. */
 void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len);
+/* The same for bytes that go out as they are (HTTP responses). */
+void srv_conn_send_raw(struct srv *s, struct srv_conn *c, char *buf, size_t len);
+/* NDJSON's hello event. */
+void srv_conn_hello(struct srv *s, struct srv_conn *c);
+/* Register the epoll mask c's state asks for (read_closed, read_paused, output). */
+void srv_conn_set_events(struct srv *s, struct srv_conn *c);
 void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id *id,
                          enum ipc_err code, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 /* Remove r from c's in-flight table and drop the connection's reference. */
 void srv_conn_forget_req(struct srv_conn *c, struct srv_req *r);
 
+/* handle.c: the request limits of the live settings, for the NDJSON and
+ * HTTP parsers. */
+struct ipc_limits srv_ipc_limits(const struct srv *s);
 /* handle.c: one request line from c (or an overlong one). */
 void srv_handle_line(struct srv *s, struct srv_conn *c, const char *line, size_t len);
+/* A parsed request (taken over), from a line or from HTTP (http.c). */
+void srv_handle_request(struct srv *s, struct srv_conn *c, struct ipc_request *rq);
 void srv_handle_overlong(struct srv *s, struct srv_conn *c);
 
 #endif

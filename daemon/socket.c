@@ -4,8 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -180,4 +183,73 @@ void srv_socket_remove(const struct srv_socket_file *f)
                 f->path);
     else if (unlink(f->path) < 0 && errno != ENOENT)
         srv_log_errno(SRV_LOG_WARNING, errno, "Failed to remove '%s', ignoring", f->path);
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+int srv_socket_tcp_addr(const char *addr, bool allow_remote, struct sockaddr_storage *ret,
+                        char *reterr, size_t errlen)
+{
+    const char *colon = strrchr(addr, ':');
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
+    struct addrinfo *ai = NULL;
+    char host[64];
+    size_t hl;
+    int k;
+
+    if (!colon || colon == addr || !colon[1] || (size_t)(colon - addr) >= sizeof(host)) {
+        snprintf(reterr, errlen, "http.listen '%s' is not HOST:PORT", addr);
+        return -EINVAL;
+    }
+    hl = (size_t)(colon - addr);
+    if (addr[0] == '[' && addr[hl - 1] == ']')
+        snprintf(host, sizeof(host), "%.*s", (int)hl - 2, addr + 1);
+    else
+        snprintf(host, sizeof(host), "%.*s", (int)hl, addr);
+    k = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (k != 0) {
+        snprintf(reterr, errlen, "http.listen '%s': %s (a numeric address and port)", addr,
+                 gai_strerror(k));
+        return -EINVAL;
+    }
+    if (!allow_remote && !is_loopback(ai->ai_addr)) {
+        snprintf(reterr, errlen,
+                 "http.listen '%s' is not a loopback address: set http.allow_remote = yes", addr);
+        freeaddrinfo(ai);
+        return -EINVAL;
+    }
+    if (ret) {
+        memset(ret, 0, sizeof(*ret));
+        memcpy(ret, ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int srv_socket_listen_tcp(const char *addr, bool allow_remote, char *reterr, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    srv_cleanup_close int fd = -EBADF;
+    int one = 1, k = srv_socket_tcp_addr(addr, allow_remote, &ss, reterr, errlen);
+    socklen_t len;
+
+    if (k < 0)
+        return k;
+    len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        k = -errno;
+        snprintf(reterr, errlen, "http.listen '%s': %s", addr, strerror(-k));
+        return k;
+    }
+    return srv_take_fd(&fd);
 }

@@ -2,7 +2,9 @@
 #ifndef LADE_DAEMON_SOCKET_H
 #define LADE_DAEMON_SOCKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -37,5 +39,14 @@ int srv_socket_listen(const char *path, mode_t mode, gid_t gid, struct srv_socke
 /* Unlink f->path if it still names the file that was bound (device, inode,
  * change time); another daemon's socket there is left alone (logged). */
 void srv_socket_remove(const struct srv_socket_file *f);
+
+/* Parse "HOST:PORT" (numeric: 127.0.0.1:8080, [::1]:8080) into *ret (may
+ * be NULL: only check). A non-loopback address is refused unless
+ * allow_remote. 0, or -EINVAL with a one-line reason in reterr. */
+int srv_socket_tcp_addr(const char *addr, bool allow_remote, struct sockaddr_storage *ret,
+                        char *reterr, size_t errlen);
+/* Listen on a TCP address checked as srv_socket_tcp_addr checks it: a
+ * non-blocking close-on-exec fd, or negative errno with reterr. */
+int srv_socket_listen_tcp(const char *addr, bool allow_remote, char *reterr, size_t errlen);
 
 #endif

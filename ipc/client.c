@@ -109,6 +109,11 @@ int lade_client_connect(const char *path, struct lade_client **ret)
         lade_client_free(c);
         return r;
     }
+    /* laded tells NDJSON from HTTP by the first byte and sends hello at
+     * once for one that is not an HTTP method's letter; whitespace before
+     * the first request is still valid JSON. A refused connection may be
+     * closed already: what it says is read below. */
+    (void)!send(c->fd, " ", 1, MSG_NOSIGNAL);
     r = lade_client_next(c, &ev, 30000);
     if (r == 1 && ev.type == LADE_EVENT_ERROR)
         r = !strcmp(ev.code, "too_many_connections") ? -EUSERS : -EPROTO;

@@ -123,7 +123,7 @@ struct ipc_request {
     /* tokenize */
     char *text;
     bool add_bos;
-    /* detokenize */
+    /* detokenize; generate with a prompt of token ids (prompt NULL) */
     int32_t *tokens;
     uint32_t n_tokens;
     /* cancel */
@@ -202,6 +202,67 @@ char *ipc_event_done(const struct ipc_id *id, const char *finish_reason, const s
 /* A result for a non-generating op; takes ownership of body (an object,
  * may be NULL) and adds "event", "id" and "op" to it. */
 char *ipc_event_result(const struct ipc_id *id, enum ipc_op op, json_t *body, size_t *ret_len);
+
+/* ---- The OpenAI-compatible HTTP API: its JSON -----------------------------
+ * laded's HTTP endpoints (daemon/http.c) are a translation: an OpenAI
+ * request body becomes the struct ipc_request an NDJSON line would give
+ * (the same parameters, the same checks), and the NDJSON events of that
+ * request become OpenAI's responses, chunks and error objects. */
+
+enum ipc_oai_kind {
+    IPC_OAI_CHAT = 0, /* POST /v1/chat/completions */
+    IPC_OAI_COMPLETION, /* POST /v1/completions */
+    IPC_OAI_TOKENIZE, /* POST /tokenize (llama.cpp's shape) */
+    IPC_OAI_DETOKENIZE, /* POST /detokenize */
+};
+
+/* What an OpenAI request asks beyond its lade request. */
+struct ipc_oai_opts {
+    bool stream; /* server-sent events */
+    bool include_usage; /* stream_options.include_usage */
+};
+
+/* OpenAI's error object and the HTTP status it goes with. */
+struct ipc_oai_error {
+    int status;
+    const char *type; /* invalid_request_error, not_found_error, rate_limit_error, server_error */
+    const char *code; /* a lade error code name, or NULL */
+    char param[64]; /* the request field at fault, "" for none */
+    char message[IPC_ERRMSG_MAX];
+};
+
+/* An OpenAI request body of kind mapped to a lade request with the given
+ * integer id and parsed like ipc_request_parse. model: the served model's
+ * name (a request naming another is refused with 404). 0 with *ret and
+ * *ret_opts filled, -EBADMSG with *reterr, or -ENOMEM. */
+int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const char *model,
+                    uint64_t id, const struct ipc_limits *lim, struct ipc_request *ret,
+                    struct ipc_oai_opts *ret_opts, struct ipc_oai_error *reterr);
+/* The OpenAI error for a lade error (code as ipc_err_name gives it). */
+void ipc_oai_error_from(const char *code, const char *message, struct ipc_oai_error *ret);
+/* {"error":{message, type, param, code}}; a new reference, NULL on ENOMEM. */
+json_t *ipc_oai_error_json(const struct ipc_oai_error *e);
+
+/* One response's identity, for every object it sends. */
+struct ipc_oai_resp {
+    enum ipc_oai_kind kind;
+    const char *id; /* "chatcmpl-..." or "cmpl-..." */
+    const char *model;
+    long long created; /* Unix seconds */
+    bool include_usage;
+};
+
+/* Every function below returns a new reference, NULL on ENOMEM. */
+/* A streamed chunk with text; first: the chat's opening chunk (role). */
+json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first);
+/* From a done event: the streamed chunk with finish_reason and lade's
+ * lookahead object, and (include_usage) the one with the usage. */
+json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done);
+json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done);
+/* From a done event with the text: the whole non-streamed response. */
+json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done);
+/* From a result event of tokenize or detokenize: the response body. */
+json_t *ipc_oai_result(enum ipc_oai_kind kind, json_t *result);
 
 /* json value for an id (null when absent); a new reference. */
 json_t *ipc_id_to_json(const struct ipc_id *id);

@@ -51,13 +51,17 @@ static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
 
     e->code = code;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    ipc_vformat_line(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
-    /* Messages quote client strings (op, field names) and stay one line. */
-    for (char *p = e->message; *p; p++)
+    return -EBADMSG;
+}
+
+void ipc_vformat_line(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+    vsnprintf(dst, cap, fmt, ap);
+    for (char *p = dst; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
-    return -EBADMSG;
 }
 
 bool ipc_id_from_json(const json_t *v, struct ipc_id *ret)
@@ -343,33 +347,6 @@ static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_re
     return 0;
 }
 
-static int parse_tokens(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
-                        struct ipc_error *e)
-{
-    json_t *a = json_object_get(o, "tokens"), *t;
-    size_t i;
-
-    if (!a)
-        return fail(e, IPC_ERR_MISSING_FIELD, "op 'detokenize' needs 'tokens'");
-    if (!json_is_array(a))
-        return fail(e, IPC_ERR_BAD_FIELD, "field 'tokens' must be an array of integers");
-    if (json_array_size(a) > lim->max_detok_tokens)
-        return fail(e, IPC_ERR_TOO_LARGE, "field 'tokens' holds more than %u tokens",
-                    lim->max_detok_tokens);
-    r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
-    if (!r->tokens)
-        return -ENOMEM;
-    json_array_foreach(a, i, t)
-    {
-        if (!json_is_integer(t))
-            return fail(e, IPC_ERR_BAD_FIELD, "tokens[%zu] must be an integer", i);
-        if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return fail(e, IPC_ERR_OUT_OF_RANGE, "tokens[%zu] is not a token id", i);
-        r->tokens[r->n_tokens++] = (int32_t)json_integer_value(t);
-    }
-    return 0;
-}
-
 static int parse_required_text(json_t *o, const char *k, size_t max, char **ret,
                                struct ipc_error *e)
 {
@@ -380,6 +357,43 @@ static int parse_required_text(json_t *o, const char *k, size_t max, char **ret,
     return r < 0 ? r : 0;
 }
 
+/* Token ids in field k (detokenize's tokens, generate's prompt) into r->tokens. */
+static int parse_tokens(json_t *o, const char *k, const struct ipc_limits *lim,
+                        struct ipc_request *r, struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, k), *t;
+    size_t i;
+
+    if (!a)
+        return fail(e, IPC_ERR_MISSING_FIELD, "op 'detokenize' needs 'tokens'");
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field '%s' must be an array of integers", k);
+    if (json_array_size(a) > lim->max_detok_tokens)
+        return fail(e, IPC_ERR_TOO_LARGE, "field '%s' holds more than %u tokens", k,
+                    lim->max_detok_tokens);
+    r->tokens = calloc(json_array_size(a) + 1, sizeof(*r->tokens));
+    if (!r->tokens)
+        return -ENOMEM;
+    json_array_foreach(a, i, t)
+    {
+        if (!json_is_integer(t))
+            return fail(e, IPC_ERR_BAD_FIELD, "%s[%zu] must be an integer", k, i);
+        if (json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return fail(e, IPC_ERR_OUT_OF_RANGE, "%s[%zu] is not a token id", k, i);
+        r->tokens[r->n_tokens++] = (int32_t)json_integer_value(t);
+    }
+    return 0;
+}
+
+/* generate's prompt: text, or token ids (tokenized already, BOS included if wanted). */
+static int parse_prompt(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                        struct ipc_error *e)
+{
+    if (json_is_array(json_object_get(o, "prompt")))
+        return parse_tokens(o, "prompt", lim, r, e);
+    return parse_required_text(o, "prompt", lim->max_text_bytes, &r->prompt, e);
+}
+
 static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
                            struct ipc_error *e)
 {
@@ -387,7 +401,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
 
     switch (r->op) {
     case IPC_OP_GENERATE: {
-        int k = parse_required_text(o, "prompt", lim->max_text_bytes, &r->prompt, e);
+        int k = parse_prompt(o, lim, r, e);
         return k < 0 ? k : parse_sampling(o, lim, r, e);
     }
     case IPC_OP_CHAT: {
@@ -398,7 +412,7 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);
         return k < 0 ? k : (get_bool(o, "add_bos", &r->add_bos, e) < 0 ? -EBADMSG : 0);
     }
-    case IPC_OP_DETOKENIZE: return parse_tokens(o, lim, r, e);
+    case IPC_OP_DETOKENIZE: return parse_tokens(o, "tokens", lim, r, e);
     case IPC_OP_CANCEL:
         t = json_object_get(o, "target");
         if (!t)
@@ -440,26 +454,44 @@ static int parse_envelope(json_t *o, struct ipc_request *r, struct ipc_error *e)
     return fail(e, IPC_ERR_UNKNOWN_OP, "unknown op '%.64s'", name);
 }
 
+int ipc_json_load(const char *text, size_t len, json_t **ret, struct ipc_error *reterr)
+{
+    json_error_t jerr;
+
+    *reterr = (struct ipc_error){ 0 };
+    if (!ipc_utf8_is_valid(text, len))
+        return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
+    *ret = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*ret)
+        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column,
+                    jerr.text);
+    if (!json_is_object(*ret)) {
+        json_decref(*ret);
+        *ret = NULL;
+        return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
+    }
+    return 0;
+}
+
 int ipc_request_parse(const char *line, size_t len, const struct ipc_limits *lim,
                       struct ipc_request *ret, struct ipc_error *reterr)
 {
-    struct ipc_request r = { .params = dec_params_default(), .stream = true };
     ipc_cleanup_json json_t *o = NULL;
-    json_error_t jerr;
+    int k = ipc_json_load(line, len, &o, reterr);
+
+    return k < 0 ? k : ipc_request_from_json(o, lim, ret, reterr);
+}
+
+int ipc_request_from_json(json_t *o, const struct ipc_limits *lim, struct ipc_request *ret,
+                          struct ipc_error *reterr)
+{
+    struct ipc_request r = { .params = dec_params_default(), .stream = true };
     int k;
 
     *reterr = (struct ipc_error){ 0 };
     r.params.max_tokens =
             0; /* what the server chooses unless the request says (struct ipc_request) */
     r.params.n = r.params.w = r.params.g = 0;
-    if (!ipc_utf8_is_valid(line, len))
-        return fail(reterr, IPC_ERR_BAD_UTF8, "request is not valid UTF-8");
-    o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o)
-        return fail(reterr, IPC_ERR_BAD_JSON, "invalid JSON at column %d: %s", jerr.column,
-                    jerr.text);
-    if (!json_is_object(o))
-        return fail(reterr, IPC_ERR_BAD_JSON, "a request must be a JSON object");
     k = parse_envelope(o, &r, reterr);
     if (k >= 0)
         k = parse_op_fields(o, lim, &r, reterr);

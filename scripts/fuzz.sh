@@ -1,15 +1,15 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang (separate build tree) and run each
 # for a while: the GGUF reader, the socket request parser, the
-# configuration parser, the chat-template interpreter.
+# configuration parser, the chat-template interpreter, the HTTP request path.
 #   scripts/fuzz.sh [SECONDS_EACH]     (default 60)
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --fuzz
 secs=${1:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DLADE_FUZZ=ON -DLADE_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_gguf fuzz_request fuzz_conf fuzz_jinja
-for t in gguf:llama request:ipc conf:conf jinja:llama; do
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_gguf fuzz_request fuzz_conf fuzz_jinja fuzz_http
+for t in gguf:llama request:ipc conf:conf jinja:llama http:daemon; do
     name=${t%%:*}
     dir=${t#*:}
     work=$(mktemp -d)

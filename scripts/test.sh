@@ -14,6 +14,11 @@ jobs=$(nproc)
 
 cmake -S . -B build-test -DLADE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build-test -j"$jobs"
+# The official openai SDK for test_daemon_e2e_sdk (it skips without it).
+if command -v npm >/dev/null 2>&1; then
+    npm install --prefix build-test/npm --no-audit --no-fund openai@4 >/dev/null 2>&1 ||
+        echo "test: the openai npm package did not install; test_daemon_e2e_sdk will skip"
+fi
 (cd build-test && ctest --output-on-failure --timeout 1500)
 
 cmake -S . -B build-asan -DLADE_WERROR=ON -DLADE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,8 +1,10 @@
 /* End-to-end helpers; see e2e.h. */
 #include "e2e.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -164,11 +167,15 @@ int e2e_stop(struct e2e *e)
 
 void e2e_cleanup(struct e2e *e)
 {
+    char path[160];
+
     if (e->pid > 0)
         e2e_stop(e);
     unlink(e->sock);
     unlink(e->log);
     unlink(e->conf);
+    snprintf(path, sizeof(path), "%s/key", e->dir);
+    unlink(path);
     rmdir(e->dir);
 }
 
@@ -218,6 +225,61 @@ json_t *e2e_read(int fd, int timeout_ms)
         n++;
     }
     return NULL;
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+int e2e_start_tcp(struct e2e *e, const char *spec, const char *key)
+{
+    char listen[64], keyfile[160];
+    const char *extra[] = { "--set", listen, key ? "--set" : NULL, keyfile, NULL };
+    int port = free_port();
+    FILE *f;
+
+    snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", port);
+    e2e_init(e);
+    snprintf(keyfile, sizeof(keyfile), "http.api_key_file=%s/key", e->dir);
+    if (key) {
+        f = fopen(keyfile + 18, "w");
+        assert_non_null(f);
+        fprintf(f, "%s\n", key);
+        fclose(f);
+    }
+    e2e_spawn(e, spec, extra, -1);
+    e2e_wait_ready(e);
+    return port;
+}
+
+bool e2e_wait_stats(struct lade_client *c, const char *needle)
+{
+    struct lade_event ev;
+
+    for (int i = 0; i < 100; i++) {
+        usleep(50000);
+        assert_int_equal(lade_client_simple(c, "s", "stats"), 0);
+        assert_int_equal(lade_client_next(c, &ev, 5000), 1);
+        if (strstr(ev.json, needle))
+            return true;
+    }
+    return false;
+}
+
+int e2e_connect(struct e2e *e)
+{
+    int fd = try_connect(e->sock);
+
+    assert_true(fd >= 0);
+    return fd;
 }
 
 int e2e_raw(struct e2e *e)
@@ -330,4 +392,146 @@ json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *
     json_decref(first);
     kill(e->pid, SIGTERM);
     return e2e_read_final(fd, id, NULL, 0);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+bool e2e_get_byte(int fd, char *c)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    return poll(&p, 1, 20000) > 0 && read(fd, c, 1) == 1;
+}
+
+bool e2e_get_line(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    while (n + 1 < cap && e2e_get_byte(fd, &buf[n]))
+        if (buf[n++] == '\n') {
+            buf[n] = '\0';
+            return true;
+        }
+    return false;
+}
+
+static void append(struct e2e_resp *r, int fd, size_t n)
+{
+    r->body = realloc(r->body, r->len + n + 1);
+    assert_non_null(r->body);
+    for (size_t i = 0; i < n; i++)
+        assert_true(e2e_get_byte(fd, &r->body[r->len + i]));
+    r->len += n;
+    r->body[r->len] = '\0';
+}
+
+const char *e2e_header(const struct e2e_resp *r, const char *name)
+{
+    static char v[256];
+    size_t n = strlen(name);
+
+    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        if (!strncasecmp(p + 2, name, n) && p[2 + n] == ':') {
+            const char *a = p + 3 + n, *b = strstr(a, "\r\n");
+            while (*a == ' ')
+                a++;
+            snprintf(v, sizeof(v), "%.*s", (int)(b - a), a);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* One response; false on EOF before its status line. */
+bool e2e_http_read(int fd, struct e2e_resp *r)
+{
+    char line[8192];
+    const char *cl, *te;
+
+    *r = (struct e2e_resp){ .body = calloc(1, 1) };
+    if (!e2e_get_line(fd, line, sizeof(line)))
+        return false;
+    assert_int_equal(sscanf(line, "HTTP/1.1 %d", &r->status), 1);
+    snprintf(r->head, sizeof(r->head), "%s", line);
+    while (e2e_get_line(fd, line, sizeof(line)) && strcmp(line, "\r\n")) {
+        size_t have = strlen(r->head), n = strlen(line);
+        assert_true(have + n < sizeof(r->head));
+        memcpy(r->head + have, line, n + 1);
+    }
+    if (r->status == 100)
+        return true;
+    cl = e2e_header(r, "Content-Length");
+    te = e2e_header(r, "Transfer-Encoding");
+    if (te && !strcmp(te, "chunked")) {
+        for (;;) {
+            size_t n;
+            assert_true(e2e_get_line(fd, line, sizeof(line)));
+            n = strtoul(line, NULL, 16);
+            if (n == 0)
+                break;
+            append(r, fd, n);
+            assert_true(e2e_get_line(fd, line, sizeof(line)));
+            assert_string_equal(line, "\r\n");
+        }
+        assert_true(e2e_get_line(fd, line, sizeof(line)));
+        assert_string_equal(line, "\r\n");
+    } else if (cl) {
+        append(r, fd, strtoul(cl, NULL, 10));
+    } else {
+        char c;
+        while (e2e_get_byte(fd, &c)) {
+            r->body = realloc(r->body, r->len + 2);
+            assert_non_null(r->body);
+            r->body[r->len++] = c;
+            r->body[r->len] = '\0';
+        }
+    }
+    return true;
+}
+
+void e2e_resp_done(struct e2e_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *e2e_resp_json(const struct e2e_resp *r)
+{
+    json_t *o = json_loadb(r->body, r->len, 0, NULL);
+
+    if (!o)
+        print_message("not JSON: %s\n", r->body);
+    assert_non_null(o);
+    return o;
+}
+
+char *e2e_post_req(const char *path, const char *body)
+{
+    char *s = NULL;
+
+    assert_true(asprintf(&s,
+                         "POST %s HTTP/1.1\r\nHost: lade\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         path, strlen(body), body) > 0);
+    return s;
+}
+
+/* One request on a fresh connection; the response's status. */
+int e2e_exchange(struct e2e *e, const char *raw, struct e2e_resp *r)
+{
+    int fd = e2e_connect(e);
+
+    e2e_send_str(fd, raw);
+    assert_true(e2e_http_read(fd, r));
+    close(fd);
+    return r->status;
+}
+
+int e2e_post(struct e2e *e, const char *path, const char *body, struct e2e_resp *r)
+{
+    char *raw = e2e_post_req(path, body);
+    int st = e2e_exchange(e, raw, r);
+
+    free(raw);
+    return st;
 }

@@ -45,6 +45,13 @@ void e2e_dump_log(const struct e2e *e);
 bool e2e_log_has(const struct e2e *e, const char *needle);
 
 struct lade_client *e2e_client(struct e2e *e);
+/* Start laded (fake engine spec) also listening for HTTP on a free
+ * loopback port, which it returns, with key (NULL: none) in a key file. */
+int e2e_start_tcp(struct e2e *e, const char *spec, const char *key);
+/* Ask for stats on c until they contain needle (5 s); whether they did. */
+bool e2e_wait_stats(struct lade_client *c, const char *needle);
+/* Raw connection, nothing read (HTTP clients speak first). */
+int e2e_connect(struct e2e *e);
 /* Raw connection; the hello line is read and checked. */
 int e2e_raw(struct e2e *e);
 void e2e_send(int fd, const void *buf, size_t len);
@@ -71,5 +78,29 @@ json_t *e2e_sigterm_during(struct e2e *e, int fd, const char *line, const char *
 void e2e_expect_done(json_t *ev);
 /* Fails unless ev is an error with code whose message holds needle; takes ev. */
 void e2e_expect_error(json_t *ev, const char *code, const char *needle);
+
+/* HTTP on the same socket. A response read whole: chunked encoding undone,
+ * or the body up to Content-Length, or up to EOF. */
+struct e2e_resp {
+    int status;
+    char head[8192]; /* status line and headers */
+    char *body; /* NUL-terminated */
+    size_t len;
+};
+
+bool e2e_get_byte(int fd, char *c);
+/* A line with its \n; false on EOF or 20 s of silence. */
+bool e2e_get_line(int fd, char *buf, size_t cap);
+/* One response; false on EOF before its status line. */
+bool e2e_http_read(int fd, struct e2e_resp *r);
+void e2e_resp_done(struct e2e_resp *r);
+/* A header's value (static buffer), NULL if absent. */
+const char *e2e_header(const struct e2e_resp *r, const char *name);
+json_t *e2e_resp_json(const struct e2e_resp *r);
+/* A POST with a JSON body, malloc'd. */
+char *e2e_post_req(const char *path, const char *body);
+/* One request on a fresh connection; the response's status. */
+int e2e_exchange(struct e2e *e, const char *raw, struct e2e_resp *r);
+int e2e_post(struct e2e *e, const char *path, const char *body, struct e2e_resp *r);
 
 #endif

@@ -75,6 +75,38 @@ static void test_generate_greedy_text(void **state)
     close(fd);
 }
 
+/* HTTP on the same socket: a streamed completion is the same greedy text
+ * (the SSE events' text joined), with lade's lookahead object; a chat is
+ * refused with 400 (stories260K has no chat template). */
+static void test_http_completion(void **state)
+{
+    struct e2e_resp r;
+    char text[4096] = "";
+    const char *p;
+
+    assert_int_equal(e2e_post(&e, "/v1/completions",
+                              "{\"prompt\":\"Once upon a time\",\"max_tokens\":24,"
+                              "\"stream\":true,\"lookahead\":{\"n\":4,\"w\":4,\"g\":4}}",
+                              &r),
+                     200);
+    for (p = strstr(r.body, "data: {"); p; p = strstr(p + 1, "data: {")) {
+        json_t *o = json_loadb(p + 6, strcspn(p + 6, "\n"), 0, NULL);
+        assert_non_null(o);
+        strcat(text, e2e_str(json_array_get(json_object_get(o, "choices"), 0), "text"));
+        json_decref(o);
+    }
+    if (strncmp(text, WANT, strlen(WANT)) != 0)
+        fail_msg("got '%s'", text);
+    assert_non_null(strstr(r.body, "\"lookahead\":{\"steps\":"));
+    assert_non_null(strstr(r.body, "data: [DONE]\n\n"));
+    e2e_resp_done(&r);
+    assert_int_equal(e2e_post(&e, "/v1/chat/completions",
+                              "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r),
+                     400);
+    assert_non_null(strstr(r.body, "\"code\":\"unsupported_template\""));
+    e2e_resp_done(&r);
+}
+
 /* Stop strings are matched by decoding/ on the detokenized text: the
  * completion ends where the stop string begins, inside a token or not,
  * streamed or not, lookahead or not. */
@@ -245,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_greedy_text),
+        cmocka_unit_test(test_http_completion),
         cmocka_unit_test(test_stop_strings),
         cmocka_unit_test(test_tokenize_and_limits),
         cmocka_unit_test(test_tuning_logged),

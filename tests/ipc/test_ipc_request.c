@@ -116,6 +116,10 @@ static const struct bad_case bad_cases[] = {
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":\"abc\"}", IPC_ERR_BAD_FIELD, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[-1]}", IPC_ERR_OUT_OF_RANGE, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1.5]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":[\"a\"]}", IPC_ERR_BAD_FIELD, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":[-1]}", IPC_ERR_OUT_OF_RANGE, "1" },
+    { "{\"id\":1,\"op\":\"generate\",\"prompt\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+      IPC_ERR_TOO_LARGE, "1" },
     { "{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
       IPC_ERR_TOO_LARGE, "1" },
     { "{\"id\":1,\"op\":\"cancel\"}", IPC_ERR_MISSING_FIELD, "1" },
@@ -243,6 +247,11 @@ static void test_chat_and_others(void **state)
     assert_int_equal(parse("{\"id\":1,\"op\":\"detokenize\",\"tokens\":[1,2,300]}", &r, &e), 0);
     assert_int_equal(r.n_tokens, 3);
     assert_int_equal(r.tokens[2], 300);
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"generate\",\"prompt\":[1,72]}", &r, &e), 0);
+    assert_null(r.prompt);
+    assert_int_equal(r.n_tokens, 2);
+    assert_int_equal(r.tokens[1], 72);
     ipc_request_done(&r);
     assert_int_equal(parse("{\"id\":1,\"op\":\"cancel\",\"target\":\"abc\"}", &r, &e), 0);
     assert_string_equal(r.target.s, "abc");

@@ -1,0 +1,458 @@
+/* ipc: the OpenAI API's JSON, mapped onto lade's requests and events. A
+ * request body is rewritten into the object an NDJSON line would carry
+ * and parsed by ipc_request_from_json, so both protocols share every
+ * parameter and every check; what OpenAI has and lade does not (n > 1,
+ * response_format, penalties) is refused by name rather than ignored. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ipc/ipc-internal.h"
+#include "ipc/ipc.h"
+
+static int oai_fail(struct ipc_oai_error *e, int status, const char *param, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int oai_fail(struct ipc_oai_error *e, int status, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+
+    *e = (struct ipc_oai_error){ .status = status, .type = "invalid_request_error" };
+    snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    va_start(ap, fmt);
+    ipc_vformat_line(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -EBADMSG;
+}
+
+/* Fields copied as they are: lade checks them as it checks NDJSON's. */
+static const char *const passed[] = {
+    "temperature", "top_p", "seed", "stop", "lookahead", "top_k", "min_p", "repeat_penalty", NULL,
+};
+
+static bool is_passed(const char *k)
+{
+    for (size_t i = 0; passed[i]; i++)
+        if (!strcmp(k, passed[i]))
+            return true;
+    return false;
+}
+
+static bool is_number(json_t *v, double want)
+{
+    return json_is_number(v) && json_number_value(v) == want;
+}
+
+/* OpenAI fields lade accepts only at the value that changes nothing. */
+static int check_neutral(const char *k, json_t *v, struct ipc_oai_error *e)
+{
+    if (!strcmp(k, "n") || !strcmp(k, "best_of"))
+        return is_number(v, 1) ? 1 :
+                                 oai_fail(e, 400, k, "'%s' must be 1: lade returns one choice", k);
+    if (!strcmp(k, "presence_penalty") || !strcmp(k, "frequency_penalty"))
+        return is_number(v, 0) ?
+                       1 :
+                       oai_fail(e, 400, k, "'%s' is not supported (use repeat_penalty)", k);
+    if (!strcmp(k, "logprobs") || !strcmp(k, "echo"))
+        return json_is_false(v) ? 1 : oai_fail(e, 400, k, "'%s' is not supported", k);
+    if (!strcmp(k, "logit_bias"))
+        return json_is_object(v) && json_object_size(v) == 0 ?
+                       1 :
+                       oai_fail(e, 400, k, "'logit_bias' is not supported");
+    if (!strcmp(k, "response_format")) {
+        const char *t = json_string_value(json_object_get(v, "type"));
+        return t && !strcmp(t, "text") && json_object_size(v) == 1 ?
+                       1 :
+                       oai_fail(
+                               e, 400, k,
+                               "'response_format' other than text is not supported (no grammars yet)");
+    }
+    if (!strcmp(k, "user"))
+        return json_is_string(v) ? 1 : oai_fail(e, 400, k, "'user' must be a string");
+    return 0;
+}
+
+static int map_options(json_t *v, struct ipc_oai_opts *o, struct ipc_oai_error *e)
+{
+    const char *k;
+    json_t *f;
+
+    if (!json_is_object(v))
+        return oai_fail(e, 400, "stream_options", "'stream_options' must be an object");
+    json_object_foreach(v, k, f)
+    {
+        if (strcmp(k, "include_usage") || !json_is_boolean(f))
+            return oai_fail(e, 400, "stream_options",
+                            "'stream_options' holds only include_usage, true or false");
+        o->include_usage = json_is_true(f);
+    }
+    return 0;
+}
+
+/* A message's content: a string, or text parts joined. */
+static json_t *map_content(json_t *c, size_t i, struct ipc_oai_error *e)
+{
+    json_t *part, *out;
+    size_t j;
+
+    if (json_is_null(c))
+        return json_string("");
+    if (!json_is_array(c))
+        return json_incref(c); /* lade says what is wrong with it */
+    out = json_string("");
+    json_array_foreach(c, j, part)
+    {
+        const char *t = json_string_value(json_object_get(part, "type"));
+        json_t *text = json_object_get(part, "text");
+        if (!t || strcmp(t, "text") || !json_is_string(text)) {
+            json_decref(out);
+            oai_fail(e, 400, "messages",
+                     "messages[%zu].content[%zu]: only text parts are supported", i, j);
+            return NULL;
+        }
+        size_t a = json_string_length(out), b = json_string_length(text);
+        char *cat = malloc(a + b + 1);
+        if (!cat) {
+            json_decref(out);
+            return NULL;
+        }
+        memcpy(cat, json_string_value(out), a);
+        memcpy(cat + a, json_string_value(text), b);
+        json_decref(out);
+        out = json_stringn_nocheck(cat, a + b);
+        free(cat);
+    }
+    return out;
+}
+
+static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
+{
+    json_t *out = json_array(), *m;
+    size_t i;
+
+    if (!out || json_object_set_new(dst, "messages", out) < 0)
+        return -ENOMEM;
+    if (!json_is_array(a))
+        return json_object_set(dst, "messages", a) < 0 ? -ENOMEM : 0;
+    json_array_foreach(a, i, m)
+    {
+        json_t *role = json_object_get(m, "role"), *c;
+        const char *k;
+        json_t *v;
+        if (!json_is_object(m)) {
+            json_array_append(out, m);
+            continue;
+        }
+        json_object_foreach(m, k, v)
+        {
+            if (strcmp(k, "role") && strcmp(k, "content") && strcmp(k, "name"))
+                return oai_fail(e, 400, "messages", "messages[%zu].%.32s is not supported", i, k);
+        }
+        json_t *nm = json_object();
+        if (!nm || json_array_append_new(out, nm) < 0)
+            return -ENOMEM;
+        if (json_is_string(role) && !strcmp(json_string_value(role), "developer"))
+            json_object_set_new(nm, "role", json_string("system"));
+        else if (role)
+            json_object_set(nm, "role", role);
+        if ((c = json_object_get(m, "content"))) {
+            json_t *mc = map_content(c, i, e);
+            if (!mc)
+                return e->status ? -EBADMSG : -ENOMEM;
+            json_object_set_new(nm, "content", mc);
+        }
+    }
+    return 0;
+}
+
+/* The completion's prompt: a string, one string in a list, or token ids. */
+static int map_prompt(json_t *p, json_t *dst, struct ipc_oai_error *e)
+{
+    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+        p = json_array_get(p, 0);
+    else if (json_is_array(p) && json_array_size(p) > 0 && !json_is_integer(json_array_get(p, 0)))
+        return oai_fail(
+                e, 400, "prompt",
+                "'prompt' must be a string or a list of token ids (one prompt per request)");
+    return json_object_set(dst, "prompt", p) < 0 ? -ENOMEM : 0;
+}
+
+static int map_generation(enum ipc_oai_kind kind, json_t *in, json_t *out, struct ipc_oai_opts *o,
+                          struct ipc_oai_error *e)
+{
+    const char *k, *src = kind == IPC_OAI_CHAT ? "messages" : "prompt";
+    json_t *v, *mt = json_object_get(in, "max_completion_tokens");
+    int r;
+
+    if (!json_object_get(in, src))
+        return oai_fail(e, 400, src, "'%s' is required", src);
+    if (!mt)
+        mt = json_object_get(in, "max_tokens");
+    if (mt && json_object_set(out, "max_tokens", mt) < 0)
+        return -ENOMEM;
+    json_object_foreach(in, k, v)
+    {
+        if (!strcmp(k, "model") || !strcmp(k, "max_tokens") || !strcmp(k, "max_completion_tokens"))
+            continue;
+        if (!strcmp(k, src))
+            r = kind == IPC_OAI_CHAT ? map_messages(v, out, e) : map_prompt(v, out, e);
+        else if (!strcmp(k, "stream")) {
+            o->stream = json_is_true(v);
+            r = json_object_set(out, k, v) < 0 ? -ENOMEM : 0;
+        } else if (!strcmp(k, "stream_options"))
+            r = map_options(v, o, e);
+        else if (is_passed(k))
+            r = json_object_set(out, k, v) < 0 ? -ENOMEM : 0;
+        else if ((r = check_neutral(k, v, e)) == 0)
+            r = oai_fail(e, 400, k, "Unrecognized request argument supplied: %.64s", k);
+        if (r < 0)
+            return r;
+    }
+    if (!json_object_get(out, "stream"))
+        json_object_set_new(out, "stream", json_false());
+    return 0;
+}
+
+/* llama.cpp's shapes: {"content", "add_special"} and {"tokens"}. */
+static int map_tokens(enum ipc_oai_kind kind, json_t *in, json_t *out, struct ipc_oai_error *e)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(in, k, v)
+    {
+        const char *to = kind == IPC_OAI_DETOKENIZE ? (!strcmp(k, "tokens") ? "tokens" : NULL) :
+                         !strcmp(k, "content")      ? "text" :
+                         !strcmp(k, "add_special")  ? "add_bos" :
+                                                      NULL;
+        if (!to)
+            return oai_fail(e, 400, k, "Unrecognized request argument supplied: %.64s", k);
+        if (json_object_set(out, to, v) < 0)
+            return -ENOMEM;
+    }
+    if (kind == IPC_OAI_TOKENIZE && !json_object_get(out, "text"))
+        return oai_fail(e, 400, "content", "'content' is required");
+    return 0;
+}
+
+/* Which request field a lade error message names ("field 'x' ..."). */
+static void param_of(const char *msg, char *param, size_t cap)
+{
+    const char *p = strstr(msg, "field '"), *q;
+
+    if (!p && !strncmp(msg, "messages[", 9)) {
+        snprintf(param, cap, "messages");
+        return;
+    }
+    if (!p)
+        return;
+    p += 7;
+    q = strchr(p, '\'');
+    if (q && (size_t)(q - p) < cap)
+        snprintf(param, cap, "%.*s", (int)(q - p), p);
+}
+
+static int from_ipc_error(const struct ipc_error *ie, struct ipc_oai_error *e)
+{
+    ipc_oai_error_from(ipc_err_name(ie->code), ie->message, e);
+    return -EBADMSG;
+}
+
+int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const char *model,
+                    uint64_t id, const struct ipc_limits *lim, struct ipc_request *ret,
+                    struct ipc_oai_opts *ret_opts, struct ipc_oai_error *reterr)
+{
+    static const char *const ops[] = { "chat", "generate", "tokenize", "detokenize" };
+    ipc_cleanup_json json_t *in = NULL;
+    ipc_cleanup_json json_t *out = NULL;
+    struct ipc_oai_opts o = { 0 };
+    struct ipc_error ie;
+    json_t *m;
+    int k;
+
+    *reterr = (struct ipc_oai_error){ 0 };
+    if (ipc_json_load(body, len, &in, &ie) < 0)
+        return from_ipc_error(&ie, reterr);
+    /* null is how many clients say "not set" */
+    for (void *it = json_object_iter(in); it;) {
+        void *next = json_object_iter_next(in, it);
+        if (json_is_null(json_object_iter_value(it)))
+            json_object_del(in, json_object_iter_key(it));
+        it = next;
+    }
+    m = json_object_get(in, "model");
+    if (m && !json_is_string(m))
+        return oai_fail(reterr, 400, "model", "'model' must be a string");
+    if (m && model && strcmp(json_string_value(m), model)) {
+        oai_fail(reterr, 404, "model", "The model '%.64s' does not exist; this server has '%.64s'",
+                 json_string_value(m), model);
+        reterr->code = "model_not_found";
+        return -EBADMSG;
+    }
+    out = json_pack("{s:I, s:s}", "id", (json_int_t)id, "op", ops[kind]);
+    if (!out)
+        return -ENOMEM;
+    if (kind == IPC_OAI_CHAT || kind == IPC_OAI_COMPLETION)
+        k = map_generation(kind, in, out, &o, reterr);
+    else {
+        json_object_del(in, "model");
+        k = map_tokens(kind, in, out, reterr);
+    }
+    if (k < 0)
+        return k;
+    k = ipc_request_from_json(out, lim, ret, &ie);
+    if (k == -EBADMSG)
+        return from_ipc_error(&ie, reterr);
+    if (k == 0)
+        *ret_opts = o;
+    return k;
+}
+
+void ipc_oai_error_from(const char *code, const char *message, struct ipc_oai_error *ret)
+{
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {
+        { "too_large", 413 },     { "context_exceeded", 400 },
+        { "busy", 429 },          { "too_many_connections", 429 },
+        { "cancelled", 503 },     { "not_found", 404 },
+        { "internal", 500 },      { "duplicate_id", 409 },
+        { "shutting_down", 503 },
+    };
+    int status = 400;
+
+    for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(code, map[i].code))
+            status = map[i].status;
+    oai_fail(ret, status, NULL, "%s", message ? message : "");
+    ret->code = code && !strcmp(code, "context_exceeded") ? "context_length_exceeded" : code;
+    ret->type = status == 429 ? "rate_limit_error" :
+                status >= 500 ? "server_error" :
+                                "invalid_request_error";
+    if (status == 400)
+        param_of(ret->message, ret->param, sizeof(ret->param));
+}
+
+json_t *ipc_oai_error_json(const struct ipc_oai_error *e)
+{
+    return json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", e->message, "type",
+                     e->type ? e->type : "server_error", "param", e->param[0] ? e->param : NULL,
+                     "code", e->code);
+}
+
+/* ---- responses ------------------------------------------------------------*/
+
+static json_t *head(const struct ipc_oai_resp *r, bool chunk, json_t *choice)
+{
+    const char *obj = r->kind == IPC_OAI_CHAT ?
+                              (chunk ? "chat.completion.chunk" : "chat.completion") :
+                              "text_completion";
+
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", r->id, "object", obj, "created",
+                     (json_int_t)r->created, "model", r->model, "choices", choice);
+}
+
+static const char *finish_reason(json_t *done)
+{
+    const char *f = json_string_value(json_object_get(done, "finish_reason"));
+
+    return f && (!strcmp(f, "length") || !strcmp(f, "context")) ? "length" : "stop";
+}
+
+static json_t *stat(json_t *done, const char *k)
+{
+    json_t *v = json_object_get(json_object_get(done, "stats"), k);
+
+    return v ? json_incref(v) : json_integer(0);
+}
+
+static json_t *usage(json_t *done)
+{
+    json_t *st = json_object_get(done, "stats");
+    json_int_t p = json_integer_value(json_object_get(st, "prompt_tokens"));
+    json_int_t g = json_integer_value(json_object_get(st, "generated_tokens"));
+
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", p, "completion_tokens", g, "total_tokens",
+                     p + g);
+}
+
+/* lade's extension: what lookahead decoding did for this response. */
+static json_t *lookahead(json_t *done)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "steps", stat(done, "steps"), "tokens_per_step",
+                     stat(done, "tokens_per_step"), "draft_tokens", stat(done, "draft_tokens"),
+                     "accepted_tokens", stat(done, "accepted_tokens"), "acceptance",
+                     stat(done, "acceptance"));
+}
+
+static json_t *set_usage(const struct ipc_oai_resp *r, json_t *o)
+{
+    if (o && r->include_usage)
+        json_object_set_new(o, "usage", json_null());
+    return o;
+}
+
+json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first)
+{
+    json_t *c;
+
+    if (r->kind == IPC_OAI_CHAT)
+        c = first ? json_pack("{s:i, s:{s:s, s:s}, s:n, s:n}", "index", 0, "delta", "role",
+                              "assistant", "content", text, "logprobs", "finish_reason") :
+                    json_pack("{s:i, s:{s:s}, s:n, s:n}", "index", 0, "delta", "content", text,
+                              "logprobs", "finish_reason");
+    else
+        c = json_pack("{s:i, s:s, s:n, s:n}", "index", 0, "text", text, "logprobs",
+                      "finish_reason");
+    return set_usage(r, head(r, true, c));
+}
+
+json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done)
+{
+    json_t *c = r->kind == IPC_OAI_CHAT ?
+                        json_pack("{s:i, s:{}, s:n, s:s}", "index", 0, "delta", "logprobs",
+                                  "finish_reason", finish_reason(done)) :
+                        json_pack("{s:i, s:s, s:n, s:s}", "index", 0, "text", "", "logprobs",
+                                  "finish_reason", finish_reason(done));
+    json_t *o = set_usage(r, head(r, true, c));
+
+    if (o)
+        json_object_set_new(o, "lookahead", lookahead(done));
+    return o;
+}
+
+json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done)
+{
+    const char *obj = r->kind == IPC_OAI_CHAT ? "chat.completion.chunk" : "text_completion";
+
+    return json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object", obj, "created",
+                     (json_int_t)r->created, "model", r->model, "choices", "usage", usage(done));
+}
+
+json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done)
+{
+    json_t *text = json_object_get(done, "text");
+    json_t *c = r->kind == IPC_OAI_CHAT ?
+                        json_pack("{s:i, s:{s:s, s:O}, s:n, s:s}", "index", 0, "message", "role",
+                                  "assistant", "content", text, "logprobs", "finish_reason",
+                                  finish_reason(done)) :
+                        json_pack("{s:i, s:O, s:n, s:s}", "index", 0, "text", text, "logprobs",
+                                  "finish_reason", finish_reason(done));
+    json_t *o = head(r, false, c);
+
+    if (o && (json_object_set_new(o, "usage", usage(done)) < 0 ||
+              json_object_set_new(o, "lookahead", lookahead(done)) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *ipc_oai_result(enum ipc_oai_kind kind, json_t *result)
+{
+    if (kind == IPC_OAI_TOKENIZE)
+        return json_pack("{s:O}", "tokens", json_object_get(result, "tokens"));
+    return json_pack("{s:O}", "content", json_object_get(result, "text"));
+}
