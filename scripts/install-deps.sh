@@ -7,7 +7,7 @@ set -eu
 
 pkgs="cmake gcc g++ make pkg-config
       libvulkan-dev glslc spirv-tools
-      libsentencepiece-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
+      libsentencepiece-dev libpcre2-dev libunistring-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
       mesa-vulkan-drivers vulkan-validationlayers vulkan-tools"
 
 for arg in "$@"; do

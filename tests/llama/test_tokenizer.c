@@ -775,7 +775,7 @@ static void test_gguf_malformed_keys(void **state)
 {
     struct vocab v;
     vocab_default(&v);
-    v.model = "gpt2";
+    v.model = "bert"; /* "gpt2" is byte-level BPE: tests/llama/test_bpe.c */
     expect_fail(&v, -ENOTSUP, "tokenizer.ggml.model");
     vocab_default(&v);
     v.n_tokens = -1;
