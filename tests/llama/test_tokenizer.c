@@ -113,11 +113,11 @@ static void check_once_upon(struct llm_tok *tok)
     static const int32_t want[] = {1, 403, 407, 261, 378};
     const char *text = "Once upon a time";
     size_t n;
-    int32_t *ids = tokt_encode(tok, text, strlen(text), true, &n);
+    int32_t *ids = tokt_encode(tok, text, strlen(text), LLM_TOK_ADD_BOS, &n);
     assert_int_equal(n, 5);
     assert_memory_equal(ids, want, sizeof(want));
     free(ids);
-    ids = tokt_encode(tok, text, strlen(text), false, &n);
+    ids = tokt_encode(tok, text, strlen(text), 0, &n);
     assert_int_equal(n, 4);
     assert_memory_equal(ids, want + 1, 4 * sizeof(*ids));
     size_t len;
@@ -177,14 +177,14 @@ static void check_prompt(json_t *rec, void *ctx)
     struct pair_ctx *pc = ctx;
     size_t len, na, nb, back_len;
     const char *text = rec_str(rec, "prompt", &len);
-    int32_t *ia = tokt_encode(pc->a, text, len, true, &na);
-    int32_t *ib = tokt_encode(pc->b, text, len, true, &nb);
+    int32_t *ia = tokt_encode(pc->a, text, len, LLM_TOK_ADD_BOS, &na);
+    int32_t *ib = tokt_encode(pc->b, text, len, LLM_TOK_ADD_BOS, &nb);
     if (na != nb || memcmp(ia, ib, na * sizeof(*ia)) != 0)
         fail_msg("%s: .model and GGUF tokenizers disagree",
                  json_string_value(json_object_get(rec, "id")));
     char *back = tokt_decode(pc->b, ib, nb, &back_len);
     if (back_len != len || memcmp(back, text, len) != 0)
-        fail_msg("%s: tokt_decode(tokt_encode(text)) != text", json_string_value(json_object_get(rec, "id")));
+        fail_msg("%s: decode(encode(text)) != text", json_string_value(json_object_get(rec, "id")));
     tokt_check_stream(pc->b, ib, nb);
     free(back);
     free(ia);
@@ -228,7 +228,7 @@ static void check_reference(json_t *rec, void *ctx)
     if (!rc->prompt)
         fail_msg("reference %s has no prompt", rc->want_id);
     const char *text = rec_str(rc->prompt, "prompt", &len);
-    int32_t *ids = tokt_encode(rc->tok, text, len, true, &n);
+    int32_t *ids = tokt_encode(rc->tok, text, len, LLM_TOK_ADD_BOS, &n);
     int32_t *want = tokt_json_ids(json_object_get(rec, "prompt_tokens"), &nw);
     if (n != nw || memcmp(ids, want, n * sizeof(*ids)) != 0)
         fail_msg("%s: prompt encodes differently from prompt_tokens", rc->want_id);
@@ -287,11 +287,11 @@ static void test_multibyte_stream(void **state)
     for (size_t t = 0; t < 4; t++) {
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             size_t n, len, tlen = strlen(texts[i]);
-            int32_t *ids = tokt_encode(toks[t], texts[i], tlen, true, &n);
+            int32_t *ids = tokt_encode(toks[t], texts[i], tlen, LLM_TOK_ADD_BOS, &n);
             /* .model and GGUF agree here too: the spaced string shows the
              * inferred whitespace handling is the .model's own. */
             size_t n2;
-            int32_t *ids2 = tokt_encode(toks[t ^ 1], texts[i], tlen, true, &n2);
+            int32_t *ids2 = tokt_encode(toks[t ^ 1], texts[i], tlen, LLM_TOK_ADD_BOS, &n2);
             assert_int_equal(n, n2);
             assert_memory_equal(ids, ids2, n * sizeof(*ids));
             free(ids2);
@@ -445,7 +445,7 @@ static void test_hostile_text(void **state)
     size_t n, len;
     /* Embedded NULs go through byte fallback and come back. */
     static const char nul[] = "a\0b\0\0c";
-    int32_t *ids = tokt_encode(tok, nul, sizeof(nul) - 1, false, &n);
+    int32_t *ids = tokt_encode(tok, nul, sizeof(nul) - 1, 0, &n);
     char *back = tokt_decode(tok, ids, n, &len);
     assert_int_equal(len, sizeof(nul) - 1);
     assert_memory_equal(back, nul, len);
@@ -453,7 +453,7 @@ static void test_hostile_text(void **state)
     free(ids);
     /* Invalid UTF-8 is normalised to U+FFFD, never half a character. */
     static const char bad[] = "x\xFF\xC3y\xE4\xB8 z\xED\xA0\x80";
-    ids = tokt_encode(tok, bad, sizeof(bad) - 1, true, &n);
+    ids = tokt_encode(tok, bad, sizeof(bad) - 1, LLM_TOK_ADD_BOS, &n);
     back = tokt_decode(tok, ids, n, &len);
     assert_true(tokt_is_utf8(back, len));
     assert_non_null(strstr(back, "\xEF\xBF\xBD"));
@@ -465,16 +465,16 @@ static void test_hostile_text(void **state)
     assert_non_null(text);
     for (size_t i = 0; i < big; i++)
         text[i] = (char)("Once upon a time \xE4\xB8\xAD\xFF\n"[i % 22]);
-    ids = tokt_encode(tok, text, big, true, &n);
+    ids = tokt_encode(tok, text, big, LLM_TOK_ADD_BOS, &n);
     assert_true(n > big / 8);
     free(ids);
     memset(text, 'a', LLM_TOK_MAX_TEXT + 1);
     int32_t one;
-    assert_int_equal(llm_tok_encode(tok, text, LLM_TOK_MAX_TEXT + 1, true, &one, 1, &n), -E2BIG);
+    assert_int_equal(llm_tok_encode(tok, text, LLM_TOK_MAX_TEXT + 1, LLM_TOK_ADD_BOS, &one, 1, &n), -E2BIG);
     free(text);
     /* Argument errors. */
-    assert_int_equal(llm_tok_encode(tok, NULL, 3, true, &one, 1, &n), -EINVAL);
-    assert_int_equal(llm_tok_encode(tok, NULL, 0, true, &one, 1, &n), 0);
+    assert_int_equal(llm_tok_encode(tok, NULL, 3, LLM_TOK_ADD_BOS, &one, 1, &n), -EINVAL);
+    assert_int_equal(llm_tok_encode(tok, NULL, 0, LLM_TOK_ADD_BOS, &one, 1, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(one, 1);
     int32_t bad_ids[] = {403, 512};
@@ -663,7 +663,7 @@ static void test_gguf_small_vocab_loads(void **state)
     struct llm_tok *tok = NULL;
     assert_int_equal(vocab_load(&v, &tok, err, sizeof(err)), 0);
     size_t n, len;
-    int32_t *ids = tokt_encode(tok, "ab c\xC3\xA9", 6, true, &n);
+    int32_t *ids = tokt_encode(tok, "ab c\xC3\xA9", 6, LLM_TOK_ADD_BOS, &n);
     /* <s> ▁ab ▁ c é: c and é are not in the vocabulary, so they fall back to
      * bytes. (A space with no "▁" piece would fall back to the bytes of U+2581
      * and decode as "▁", as SentencePiece does, hence the "▁" piece.) */
