@@ -45,11 +45,15 @@ static const struct bpe_pre pre_table[] = {
     {"llama3", {RE_LLAMA3_HEAD "{1,3}|" RE_LLAMA3_TAIL, NULL}, true, false, true},
     {"llama-v3", {RE_LLAMA3_HEAD "{1,3}|" RE_LLAMA3_TAIL, NULL}, true, false, true},
     {"qwen2", {RE_LLAMA3_HEAD "|" RE_LLAMA3_TAIL, NULL}, false, true, false},
+    /* DeepSeek-R1's Qwen distills: Qwen2's regex, as llama.cpp reads this
+     * name, and like llama.cpp no NFC (not checked against a Hugging Face
+     * reference here: no fixture has this vocabulary). They want BOS. */
+    {"deepseek-r1-qwen", {RE_LLAMA3_HEAD "|" RE_LLAMA3_TAIL, NULL}, false, false, true},
     /* SmolLM: Digits(individual_digits) before GPT-2's ByteLevel regex. */
     {"smollm", {"\\p{N}", RE_GPT2}, false, false, false},
 };
 
-#define PRE_NAMES "default, gpt2, llama-bpe, llama3, llama-v3, qwen2, smollm"
+#define PRE_NAMES "default, gpt2, llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen, smollm"
 
 /* One merge: the pair (left, right) becomes out; lower rank merges first. */
 struct merge_slot {

@@ -440,6 +440,16 @@ static void test_small_vocab(void **state)
     assert_int_equal(small_load(&s, &tok, err, sizeof(err)), 0);
     assert_string_equal(llm_tok_pre(tok), "default");
     llm_tok_free(tok);
+    /* Every other name loads, with the same ids for this text. */
+    static const char *const pres[] = {"gpt2", "llama-bpe", "llama3", "llama-v3", "qwen2",
+                                       "deepseek-r1-qwen", "smollm"};
+    for (size_t i = 0; i < sizeof(pres) / sizeof(pres[0]); i++) {
+        s.pre = pres[i];
+        assert_int_equal(small_load(&s, &tok, err, sizeof(err)), 0);
+        assert_string_equal(llm_tok_pre(tok), pres[i]);
+        expect_ids(tok, "<u>hellox!<|end|>", LLM_TOK_SPECIAL, special, 5);
+        llm_tok_free(tok);
+    }
 }
 
 static void test_small_vocab_refused(void **state)
