@@ -303,7 +303,9 @@ static int32_t *encode(struct bench *b, const char *text, uint32_t *ret_n)
 {
     size_t len = strlen(text), n = 0;
     int32_t *t = malloc((len + 2) * sizeof(*t));
-    if (t && llm_tok_encode(llm_model_tok(b->m), text, len, true, t, len + 2, &n) == 0) {
+    const struct llm_tok *tok = llm_model_tok(b->m);
+    unsigned flags = llm_tok_add_bos(tok) ? LLM_TOK_ADD_BOS : 0;
+    if (t && llm_tok_encode(tok, text, len, flags, t, len + 2, &n) == 0) {
         *ret_n = (uint32_t)n;
         return t;
     }

@@ -64,10 +64,11 @@ static int e_tokenize(void *ctx, const char *text, size_t len, unsigned flags, i
 {
     struct engine *e = ctx;
     size_t n = 0;
-    /* SRV_TOK_SPECIAL: SentencePiece has no special-token text here; the
-     * templates lade renders for these models need none. */
-    int r = llm_tok_encode(llm_model_tok(e->model), text, len, (flags & SRV_TOK_ADD_BOS) != 0,
-                           ret_tokens, cap, &n);
+    const struct llm_tok *tok = llm_model_tok(e->model);
+    /* The model's add_bos_token has the last word on BOS (Qwen wants none). */
+    unsigned tf = ((flags & SRV_TOK_ADD_BOS) && llm_tok_add_bos(tok) ? LLM_TOK_ADD_BOS : 0) |
+                  (flags & SRV_TOK_SPECIAL ? LLM_TOK_SPECIAL : 0);
+    int r = llm_tok_encode(tok, text, len, tf, ret_tokens, cap, &n);
     *ret_n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     return r == -ENOSPC ? -E2BIG : r;
 }

@@ -122,6 +122,10 @@ struct dec_model {
     uint32_t n_ctx; /* positions the cache holds */
     uint32_t max_rows; /* most rows one step() takes */
     int32_t bos, eos;
+    /* More ids that end a generation as eos does (Llama 3's <|eot_id|>,
+     * ChatML's <|im_end|>); NULL when n_eog is 0. Owned by the model. */
+    const int32_t *eog;
+    uint32_t n_eog;
 
     /* Append tokens to the committed prefix (chunked inside as needed) and
      * return, for the last token, its argmax and (if ret_logits is not NULL)

@@ -42,6 +42,14 @@ static bool feed_text(struct dec_session *s, int32_t tok)
     return false;
 }
 
+static bool is_eog(const struct dec_model *m, int32_t t)
+{
+    for (uint32_t i = 0; i < m->n_eog; i++)
+        if (m->eog[i] == t)
+            return true;
+    return t == m->eos;
+}
+
 /* Take the k tokens a step wrote at hist[n_prompt + n_gen..], in order,
  * until one finishes the generation. Returns how many were taken. */
 uint32_t dec_accept(struct dec_session *s, uint32_t k)
@@ -52,7 +60,7 @@ uint32_t dec_accept(struct dec_session *s, uint32_t k)
         int32_t t = s->hist[s->n_prompt + s->n_gen];
         taken++;
         s->ret->stats.tokens++;
-        if (p->stop_at_eos && t == s->m->eos) {
+        if (p->stop_at_eos && is_eog(s->m, t)) {
             s->ret->finish = DEC_FINISH_EOS;
             break;
         }

@@ -1,12 +1,15 @@
 /* libFuzzer target for the GGUF reader: parse the input, then read every
  * byte the reader hands out (keys, scalar and string values, array bytes,
  * every element of string arrays, tensor data) so that ASan sees any pointer
- * that escapes the buffer, and exercise the getters on every key. */
+ * that escapes the buffer, and exercise the getters on every key. A
+ * byte-level BPE vocabulary in the file (tokenizer.ggml.model "gpt2") is
+ * loaded too, and the input's tail encoded, decoded and streamed with it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "llama/gguf.h"
+#include "llama/tokenizer.h"
 
 static volatile uint64_t sink;
 
@@ -75,6 +78,34 @@ static void walk_kv(const struct llm_gguf *g, const struct llm_gguf_kv *kv)
     sink += h;
 }
 
+static void walk_bpe(const struct llm_gguf *g, const uint8_t *data, size_t size)
+{
+    char err[LLM_GGUF_ERR_MAX], out[4096];
+    struct llm_gguf_str model;
+    struct llm_tok *tok;
+    int32_t ids[256];
+    size_t n, len = size < 256 ? size : 256, k;
+    if (llm_gguf_get_str(g, "tokenizer.ggml.model", &model, err, sizeof(err)) || model.len != 4 ||
+        memcmp(model.ptr, "gpt2", 4))
+        return;
+    if (llm_tok_load_gguf(g, &tok, err, sizeof(err))) {
+        if (strchr(err, '\n'))
+            __builtin_trap();
+        return;
+    }
+    if (llm_tok_encode(tok, (const char *)data + size - len, len, LLM_TOK_SPECIAL, ids, 256, &n) ==
+        0) {
+        if (llm_tok_decode(tok, ids, n, out, sizeof(out), &k) == 0)
+            sink += touch(out, k);
+        struct llm_detok d;
+        llm_detok_init(&d, tok);
+        for (size_t i = 0; i < n && llm_detok_max_out(tok) <= sizeof(out); i++)
+            if (llm_detok_push(&d, ids[i], out, sizeof(out), &k) || !llm_tok_is_eog(tok, ids[i]))
+                sink += k;
+    }
+    llm_tok_free(tok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[LLM_GGUF_ERR_MAX];
@@ -95,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         sink += touch(t->data, t->size);
     }
+    walk_bpe(g, data, size);
     llm_gguf_free(g);
     return 0;
 }

@@ -107,6 +107,8 @@ static uint32_t dm_n_past(void *ctx)
 
 void llm_model_dec(struct llm_model *m, struct dec_model *ret)
 {
+    const int32_t *eog;
+    uint32_t n_eog = (uint32_t)llm_tok_eog(m->tok, &eog);
     *ret = (struct dec_model){
         .ctx = m,
         .n_vocab = m->cfg.n_vocab,
@@ -114,6 +116,8 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret)
         .max_rows = m->max_rows,
         .bos = m->cfg.bos,
         .eos = m->cfg.eos,
+        .eog = n_eog ? eog : NULL,
+        .n_eog = n_eog,
         .prefill = dm_prefill,
         .step = dm_step,
         .commit = dm_commit,

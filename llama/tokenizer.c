@@ -1,5 +1,8 @@
-/* SentencePiece tokenizer: tables for the streaming detokenizer, the
- * GGUF-to-ModelProto builder, and thin wrappers over llama/sp_shim.h. */
+/* The tokenizer behind llama/tokenizer.h. SentencePiece: tables for the
+ * streaming detokenizer, the GGUF-to-ModelProto builder, and thin wrappers
+ * over llama/sp_shim.h. Byte-level BPE lives in llama/bpe.c; this file
+ * dispatches to it, and owns what both kinds share: special tokens in text,
+ * the end-of-generation ids, the public entry points. */
 #include "llama/tokenizer.h"
 
 #include <errno.h>
@@ -11,14 +14,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llama/bpe.h"
 #include "llama/gguf.h"
 #include "llama/llm-internal.h"
 #include "llama/sp_shim.h"
+#include "llama/utf8.h"
+
+/* A control, unknown or user-defined token that text can spell. */
+struct tok_special {
+    const char *s; /* its text, owned by sp or bpe */
+    size_t len;
+    int32_t id;
+    bool always; /* matched without LLM_TOK_SPECIAL (BPE user-defined tokens) */
+};
+
+#define TOK_MAX_EOG 8
 
 struct llm_tok {
-    struct llm_sp *sp;
+    struct llm_sp *sp; /* SentencePiece, or NULL */
+    struct llm_bpe *bpe; /* byte-level BPE, or NULL */
     int32_t n_vocab;
-    int32_t bos, eos, unk, pad;
+    int32_t bos, eos, unk, pad, eot, eom;
+    int32_t eog[TOK_MAX_EOG]; /* every id that ends a generation */
+    size_t n_eog;
+    struct tok_special *special; /* sorted by text, bytewise, then by id */
+    size_t n_special;
+    bool special_first[256]; /* some special starts with this byte */
+    bool has_always; /* some special is matched without the flag */
     bool add_bos;
     bool strip_bos_ws; /* normalizer add_dummy_prefix || remove_extra_whitespaces */
     bool remove_extra_ws; /* normalizer remove_extra_whitespaces */
@@ -28,6 +50,8 @@ struct llm_tok {
     char *text; /* each id's output bytes, NUL after each */
     size_t max_text; /* longest entry of text */
 };
+
+static int tok_finish(struct llm_tok *tok, char *reterr, size_t errlen);
 
 #define META_SPACE "\xE2\x96\x81" /* U+2581, SentencePiece's whitespace mark */
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
@@ -57,41 +81,6 @@ static size_t utf8_need(uint8_t lead)
     if ((lead & 0xF8) == 0xF0)
         return 4;
     return 0;
-}
-
-/* Length of the valid character at s (n bytes available), 0 when invalid or
- * cut short. Overlong forms, surrogates and code points past U+10FFFF are
- * invalid, as in SentencePiece's DecodeUTF8. */
-static size_t utf8_char_len(const uint8_t *s, size_t n)
-{
-    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-    size_t need = utf8_need(s[0]);
-    if (need == 0 || n < need)
-        return 0;
-    if (need == 1)
-        return 1;
-    uint32_t cp = s[0] & (0x7F >> need);
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min_cp[need] || (cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF)
-        return 0;
-    return need;
-}
-
-static bool utf8_valid(const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    while (n > 0) {
-        size_t l = utf8_char_len(p, n);
-        if (l == 0)
-            return false;
-        p += l;
-        n -= l;
-    }
-    return true;
 }
 
 /* "<0xNN>" (upper-case hex, as SentencePiece spells byte pieces) → NN. */
@@ -271,7 +260,7 @@ static long piece_surface(const char *p, size_t len, int kind, const struct sp_s
             dst[0] = (char)b;
         return b < 0 ? -1 : 1;
     }
-    if (!utf8_valid(p, len) || memchr(p, '\0', len))
+    if (!llm_utf8_valid(p, len) || memchr(p, '\0', len))
         return -1;
     long n = 0;
     for (size_t i = 0; i < len;) {
@@ -364,7 +353,7 @@ static int tok_from_sp(struct llm_sp *sp, struct llm_tok **ret, char *reterr, si
         goto fail;
     }
     r = -EINVAL;
-    if (!utf8_valid((const char *)s.unk_surface, s.unk_surface_len)) {
+    if (!llm_utf8_valid((const char *)s.unk_surface, s.unk_surface_len)) {
         set_err(reterr, errlen, "unk_surface is not valid UTF-8");
         goto fail;
     }
@@ -377,7 +366,11 @@ static int tok_from_sp(struct llm_sp *sp, struct llm_tok **ret, char *reterr, si
     tok->bos = llm_sp_bos_id(sp);
     tok->eos = llm_sp_eos_id(sp);
     tok->pad = llm_sp_pad_id(sp);
+    tok->eot = tok->eom = -1;
     tok->add_bos = true;
+    r = tok_finish(tok, reterr, errlen);
+    if (r < 0)
+        goto fail;
     free(proto);
     *ret = tok;
     return 0;
@@ -419,6 +412,8 @@ void llm_tok_free(struct llm_tok *tok)
     if (!tok)
         return;
     llm_sp_free(tok->sp);
+    llm_bpe_free(tok->bpe);
+    free(tok->special);
     free(tok->kind);
     free(tok->lead_ws);
     free(tok->text_off);
@@ -453,8 +448,9 @@ struct gguf_vocab {
     const uint8_t *scores; /* n packed little-endian f32 */
     const uint8_t *types; /* n packed little-endian i32 */
     uint64_t n;
-    int32_t unk, bos, eos, pad;
-    bool add_bos, add_space_prefix, remove_extra_ws, has_byte;
+    int32_t unk, bos, eos, pad, eot, eom;
+    bool is_bpe; /* tokenizer.ggml.model "gpt2" */
+    bool add_bos, has_add_bos, add_space_prefix, remove_extra_ws, has_byte;
 };
 
 static uint32_t le32(const uint8_t *p)
@@ -555,10 +551,11 @@ static int gguf_read_vocab(const struct llm_gguf *g, struct gguf_vocab *v, char 
         set_err(reterr, errlen, "%s: tokenizer.ggml.model is missing", name);
     if (r < 0)
         return -EINVAL;
-    if (model.len != 5 || memcmp(model.ptr, "llama", 5) != 0) {
+    v->is_bpe = model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0;
+    if (!v->is_bpe && (model.len != 5 || memcmp(model.ptr, "llama", 5) != 0)) {
         set_err(reterr, errlen,
                 "%s: tokenizer.ggml.model is \"%.*s\"; only \"llama\" "
-                "(SentencePiece) is supported",
+                "(SentencePiece) and \"gpt2\" (byte-level BPE) are supported",
                 name, (int)(model.len > 64 ? 64 : model.len), model.ptr);
         return -ENOTSUP;
     }
@@ -574,15 +571,20 @@ static int gguf_read_vocab(const struct llm_gguf *g, struct gguf_vocab *v, char 
                 (unsigned long long)v->n);
         return -EINVAL;
     }
-    if ((r = gguf_arr4(g, "tokenizer.ggml.scores", true, v->n, &v->scores, reterr, errlen)) ||
+    /* Byte-level BPE ranks merges, not pieces: its scores, if any, are unused. */
+    if ((!v->is_bpe &&
+         (r = gguf_arr4(g, "tokenizer.ggml.scores", true, v->n, &v->scores, reterr, errlen))) ||
         (r = gguf_arr4(g, "tokenizer.ggml.token_type", false, v->n, &v->types, reterr, errlen)))
         return r;
     if ((r = gguf_opt_id(g, "tokenizer.ggml.unknown_token_id", v->n, &v->unk, reterr, errlen)) ||
         (r = gguf_opt_id(g, "tokenizer.ggml.bos_token_id", v->n, &v->bos, reterr, errlen)) ||
         (r = gguf_opt_id(g, "tokenizer.ggml.eos_token_id", v->n, &v->eos, reterr, errlen)) ||
-        (r = gguf_opt_id(g, "tokenizer.ggml.padding_token_id", v->n, &v->pad, reterr, errlen)))
+        (r = gguf_opt_id(g, "tokenizer.ggml.padding_token_id", v->n, &v->pad, reterr, errlen)) ||
+        (r = gguf_opt_id(g, "tokenizer.ggml.eot_token_id", v->n, &v->eot, reterr, errlen)) ||
+        (r = gguf_opt_id(g, "tokenizer.ggml.eom_token_id", v->n, &v->eom, reterr, errlen)))
         return r;
     v->add_bos = true;
+    v->has_add_bos = llm_gguf_find_kv(g, "tokenizer.ggml.add_bos_token") != NULL;
     v->add_space_prefix = true;
     if ((r = gguf_opt_bool(g, "tokenizer.ggml.add_bos_token", &v->add_bos, reterr, errlen)) ||
         (r = gguf_opt_bool(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix, reterr,
@@ -608,8 +610,8 @@ static int gguf_check_tokens(const struct llm_gguf *g, struct gguf_vocab *v, cha
     for (uint64_t i = 0; i < v->n; i++) {
         struct llm_gguf_str s;
         int32_t type = (int32_t)le32(v->types + 4 * i);
-        if (llm_gguf_arr_str(g, v->tokens, i, &s) < 0 || s.len == 0 || !utf8_valid(s.ptr, s.len) ||
-            memchr(s.ptr, '\0', s.len)) {
+        if (llm_gguf_arr_str(g, v->tokens, i, &s) < 0 || s.len == 0 ||
+            !llm_utf8_valid(s.ptr, s.len) || memchr(s.ptr, '\0', s.len)) {
             set_err(reterr, errlen, "%s: token %llu is empty, has a NUL or is not valid UTF-8",
                     name, (unsigned long long)i);
             return -EINVAL;
@@ -730,6 +732,39 @@ static int gguf_cross_check(const struct llm_tok *tok, const struct gguf_vocab *
     return 0;
 }
 
+static void tok_set_ids(struct llm_tok *tok, const struct gguf_vocab *v)
+{
+    tok->unk = v->unk;
+    tok->bos = v->bos;
+    tok->eos = v->eos;
+    tok->pad = v->pad;
+    tok->eot = v->eot;
+    tok->eom = v->eom;
+}
+
+static int tok_from_bpe(const struct llm_gguf *g, const struct gguf_vocab *v, struct llm_tok **ret,
+                        char *reterr, size_t errlen)
+{
+    struct llm_tok *tok = calloc(1, sizeof(*tok));
+    if (!tok) {
+        set_err(reterr, errlen, "%s: out of memory", llm_gguf_name(g));
+        return -ENOMEM;
+    }
+    int r = llm_bpe_load_gguf(g, v->tokens, v->types, (int32_t)v->n, &tok->bpe, reterr, errlen);
+    if (r == 0) {
+        tok->n_vocab = (int32_t)v->n;
+        tok_set_ids(tok, v);
+        tok->add_bos = v->has_add_bos ? v->add_bos : llm_bpe_default_add_bos(tok->bpe);
+        r = tok_finish(tok, reterr, errlen);
+    }
+    if (r < 0) {
+        llm_tok_free(tok);
+        return r;
+    }
+    *ret = tok;
+    return 0;
+}
+
 int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr, size_t errlen)
 {
     struct gguf_vocab v = { 0 };
@@ -738,6 +773,8 @@ int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *rete
     struct llm_tok *tok = NULL;
     *ret = NULL;
     int r = gguf_read_vocab(g, &v, reterr, errlen);
+    if (r == 0 && v.is_bpe)
+        return tok_from_bpe(g, &v, ret, reterr, errlen);
     if (r == 0)
         r = gguf_check_tokens(g, &v, reterr, errlen);
     if (r < 0)
@@ -753,17 +790,163 @@ int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *rete
         r = tok_from_sp(sp, &tok, reterr, errlen);
     if (r == 0)
         r = gguf_cross_check(tok, &v, reterr, errlen);
+    if (r == 0) {
+        tok_set_ids(tok, &v);
+        tok->add_bos = v.add_bos;
+        r = tok_finish(tok, reterr, errlen);
+    }
     if (r < 0) {
         llm_tok_free(tok);
         return r;
     }
-    tok->unk = v.unk;
-    tok->bos = v.bos;
-    tok->eos = v.eos;
-    tok->pad = v.pad;
-    tok->add_bos = v.add_bos;
     *ret = tok;
     return 0;
+}
+
+/* ---- special tokens and end of generation --------------------------------
+ * Text can spell a token that no split of it would reach: a control token
+ * (<|eot_id|>, </s>, [INST] where it is one), the unknown token, or a BPE
+ * user-defined token (<think>). With LLM_TOK_SPECIAL such text becomes the
+ * token, the longest at the leftmost position first, as Hugging Face's
+ * added-token splitter does; without it only user-defined BPE tokens are
+ * matched (Hugging Face splits those out always; SentencePiece's own
+ * encoder already matches its user-defined pieces). */
+
+/* Texts that end a turn in the chat formats lade serves, when the model's
+ * token of that text is a control token: Llama 3 (<|eot_id|>, <|eom_id|>,
+ * <|end_of_text|>), ChatML (<|im_end|>, <|endoftext|>), Gemma. */
+static const char *const eog_texts[] = {
+    "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>",
+};
+
+static int special_cmp(const void *a, const void *b)
+{
+    const struct tok_special *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    if (c == 0)
+        c = x->len < y->len ? -1 : x->len > y->len;
+    return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Text and type of id as special-token matching sees them. */
+static const char *tok_text(const struct llm_tok *tok, int32_t id, size_t *len, int *type)
+{
+    if (tok->bpe) {
+        *type = llm_bpe_type(tok->bpe, id);
+        return llm_bpe_text(tok->bpe, id, len);
+    }
+    *type = tok->kind[id];
+    return llm_sp_piece(tok->sp, id, len);
+}
+
+static void eog_add(struct llm_tok *tok, int32_t id)
+{
+    for (size_t i = 0; i < tok->n_eog; i++)
+        if (tok->eog[i] == id)
+            return;
+    if (id >= 0 && tok->n_eog < TOK_MAX_EOG)
+        tok->eog[tok->n_eog++] = id;
+}
+
+/* The special-token table and the end-of-generation ids, once the ids are
+ * final (called again when the GGUF overrides them). */
+static int tok_finish(struct llm_tok *tok, char *reterr, size_t errlen)
+{
+    size_t n = 0, len;
+    int type;
+    free(tok->special);
+    tok->special = NULL;
+    tok->n_special = tok->n_eog = 0;
+    tok->has_always = false;
+    memset(tok->special_first, 0, sizeof(tok->special_first));
+    eog_add(tok, tok->eos);
+    eog_add(tok, tok->eot);
+    eog_add(tok, tok->eom);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t id = 0; id < tok->n_vocab; id++) {
+            const char *s = tok_text(tok, id, &len, &type);
+            bool always = tok->bpe && type == LLM_TOK_TYPE_USER_DEFINED;
+            if (len == 0 ||
+                !(always || type == LLM_TOK_TYPE_CONTROL || type == LLM_TOK_TYPE_UNKNOWN))
+                continue;
+            if (pass == 1) {
+                tok->special[n] = (struct tok_special){ s, len, id, always };
+                tok->special_first[(uint8_t)s[0]] = true;
+                tok->has_always |= always;
+                for (size_t k = 0; type == LLM_TOK_TYPE_CONTROL && k < 6; k++)
+                    if (strlen(eog_texts[k]) == len && !memcmp(eog_texts[k], s, len))
+                        eog_add(tok, id);
+            }
+            n++;
+        }
+        if (pass == 0) {
+            tok->special = malloc((n ? n : 1) * sizeof(*tok->special));
+            if (!tok->special) {
+                set_err(reterr, errlen, "out of memory for %zu special tokens", n);
+                return -ENOMEM;
+            }
+            tok->n_special = n;
+            n = 0;
+        }
+    }
+    qsort(tok->special, tok->n_special, sizeof(*tok->special), special_cmp);
+    return 0;
+}
+
+/* The longest special token s[0..n) starts with that may match (all: with
+ * LLM_TOK_SPECIAL), or NULL. Narrows the sorted table one byte at a time:
+ * [lo, hi) holds the tokens whose first k bytes are s's, the ones exactly k
+ * bytes long first. */
+static const struct tok_special *special_at(const struct llm_tok *tok, const char *s, size_t n,
+                                            bool all)
+{
+    const struct tok_special *t = tok->special, *best = NULL;
+    size_t lo = 0, hi = tok->n_special;
+    for (size_t k = 0; lo < hi; k++) {
+        for (size_t i = lo; i < hi && t[i].len == k; i++)
+            if (all || t[i].always) {
+                best = &t[i];
+                break;
+            }
+        while (lo < hi && t[lo].len == k)
+            lo++;
+        if (k == n)
+            break;
+        uint8_t c = (uint8_t)s[k];
+        size_t a = lo, b = hi;
+        while (a < b) {
+            size_t m = a + (b - a) / 2;
+            if ((uint8_t)t[m].s[k] < c)
+                a = m + 1;
+            else
+                b = m;
+        }
+        lo = a;
+        b = hi;
+        while (a < b) {
+            size_t m = a + (b - a) / 2;
+            if ((uint8_t)t[m].s[k] <= c)
+                a = m + 1;
+            else
+                b = m;
+        }
+        hi = a;
+    }
+    return best;
+}
+
+bool llm_tok_is_eog(const struct llm_tok *tok, int32_t id)
+{
+    for (size_t i = 0; i < tok->n_eog; i++)
+        if (tok->eog[i] == id)
+            return true;
+    return false;
+}
+
+size_t llm_tok_eog(const struct llm_tok *tok, const int32_t **ret_ids)
+{
+    *ret_ids = tok->eog;
+    return tok->n_eog;
 }
 
 /* ---- encoding, decoding, pieces ----------------------------------------- */
@@ -793,15 +976,82 @@ bool llm_tok_add_bos(const struct llm_tok *tok)
     return tok->add_bos;
 }
 
-int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, bool add_bos,
+const char *llm_tok_model(const struct llm_tok *tok)
+{
+    return tok->bpe ? "gpt2" : "llama";
+}
+
+const char *llm_tok_pre(const struct llm_tok *tok)
+{
+    return tok->bpe ? llm_bpe_pre(tok->bpe) : NULL;
+}
+
+/* Text with no special token in it. */
+static int encode_plain(const struct llm_tok *tok, const char *text, size_t len,
+                        struct llm_ids *ids)
+{
+    size_t n = 0;
+    if (len == 0)
+        return 0;
+    if (tok->bpe)
+        return llm_bpe_encode(tok->bpe, text, len, ids);
+    int r = llm_sp_encode(tok->sp, text, len, ids->v ? ids->v + ids->n : NULL, ids->cap - ids->n,
+                          &n, NULL, 0);
+    if (r == -ENOSPC && (r = llm_ids_reserve(ids, ids->n + n)) == 0)
+        r = llm_sp_encode(tok->sp, text, len, ids->v + ids->n, ids->cap - ids->n, &n, NULL, 0);
+    if (r == 0)
+        ids->n += n;
+    return r;
+}
+
+/* Split text at the special tokens that may match; encode the rest. */
+static int encode_segments(const struct llm_tok *tok, const char *text, size_t len, bool all,
+                           struct llm_ids *ids)
+{
+    size_t start = 0;
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < len && (all || tok->has_always);) {
+        const struct tok_special *m = tok->special_first[(uint8_t)text[i]] ?
+                                              special_at(tok, text + i, len - i, all) :
+                                              NULL;
+        if (!m) {
+            i++;
+            continue;
+        }
+        r = encode_plain(tok, text + start, i - start, ids);
+        if (r == 0)
+            r = llm_ids_push(ids, m->id);
+        i += m->len;
+        start = i;
+    }
+    return r ? r : encode_plain(tok, text + start, len - start, ids);
+}
+
+int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, unsigned flags,
                    int32_t *out, size_t cap, size_t *ret_n)
 {
+    bool add_bos = flags & LLM_TOK_ADD_BOS;
     size_t n = 0, head = add_bos ? 1 : 0;
     *ret_n = 0;
-    if ((!text && len > 0) || (add_bos && tok->bos < 0) || (!out && cap > 0))
+    if ((!text && len > 0) || (add_bos && tok->bos < 0) || (!out && cap > 0) ||
+        (flags & ~(LLM_TOK_ADD_BOS | LLM_TOK_SPECIAL)))
         return -EINVAL;
     if (len > LLM_TOK_MAX_TEXT)
         return -E2BIG;
+    if (tok->bpe || (flags & LLM_TOK_SPECIAL)) {
+        struct llm_ids ids = { 0 };
+        int r = add_bos ? llm_ids_push(&ids, tok->bos) : 0;
+        if (r == 0)
+            r = encode_segments(tok, text, len, flags & LLM_TOK_SPECIAL, &ids);
+        if (r == 0) {
+            *ret_n = ids.n;
+            if (ids.n > 0 && cap > 0)
+                memcpy(out, ids.v, (ids.n < cap ? ids.n : cap) * sizeof(*out));
+            r = ids.n > cap ? -ENOSPC : 0;
+        }
+        free(ids.v);
+        return r;
+    }
     int r = llm_sp_encode(tok->sp, text ? text : "", len, cap > head ? out + head : NULL,
                           cap > head ? cap - head : 0, &n, NULL, 0);
     if (r < 0 && r != -ENOSPC)
@@ -816,12 +1066,17 @@ int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, bool
 
 const char *llm_tok_piece(const struct llm_tok *tok, int32_t id, size_t *ret_len)
 {
+    if (tok->bpe)
+        return llm_bpe_piece(tok->bpe, id, ret_len);
     if (id < 0 || id >= tok->n_vocab)
         return NULL;
     /* Each entry is followed by its NUL, which the next offset counts. */
     *ret_len = tok->text_off[id + 1] - tok->text_off[id] - 1;
     return tok->text + tok->text_off[id];
 }
+
+static int bpe_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out,
+                      size_t cap, size_t *ret_n);
 
 int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out, size_t cap,
                    size_t *ret_n)
@@ -832,6 +1087,8 @@ int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= tok->n_vocab)
             return -ERANGE;
+    if (tok->bpe)
+        return bpe_decode(tok, ids, n, out, cap, ret_n);
     return llm_sp_decode(tok->sp, ids, n, out, cap, ret_n, NULL, 0);
 }
 
@@ -867,7 +1124,7 @@ static void detok_bytes(struct llm_detok *d, struct out_buf *o, bool run_end)
     while (d->n_pending > 0) {
         size_t need = utf8_need(d->pending[0]);
         if (need != 0 && d->n_pending >= need) {
-            size_t l = utf8_char_len(d->pending, d->n_pending);
+            size_t l = llm_utf8_char_len(d->pending, d->n_pending);
             if (l > 0) {
                 out_put(o, d->pending, l);
                 d->emitted = true;
@@ -907,6 +1164,50 @@ static void detok_piece(struct llm_detok *d, struct out_buf *o, int32_t id)
     d->emitted |= len > 0;
 }
 
+/* Byte-level BPE: the pieces' bytes as text, each maximal ill-formed
+ * subpart replaced by one U+FFFD (what Hugging Face's decoder gets from a
+ * lossy UTF-8 conversion). Holds back only the start of a character that
+ * later bytes may still complete; at the end (end), that too is replaced. */
+static void bpe_detok_bytes(struct llm_detok *d, struct out_buf *o, const char *p, size_t n,
+                            bool end)
+{
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n)
+            d->pending[d->n_pending++] = (uint8_t)p[i];
+        while (d->n_pending > 0) {
+            size_t need, k = llm_utf8_prefix(d->pending, d->n_pending, &need);
+            if (need != 0 && k == need) {
+                out_put(o, d->pending, need);
+                detok_drop(d, need);
+                continue;
+            }
+            if (need != 0 && k == d->n_pending && !(end && i == n))
+                break; /* may still complete */
+            out_put(o, REPLACEMENT, 3);
+            detok_drop(d, k ? k : 1);
+        }
+    }
+}
+
+static int bpe_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out,
+                      size_t cap, size_t *ret_n)
+{
+    struct llm_detok d;
+    struct out_buf o = { out, cap, 0 };
+    size_t len;
+    llm_detok_init(&d, tok);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = llm_bpe_piece(tok->bpe, ids[i], &len);
+        bpe_detok_bytes(&d, &o, p, len, false);
+    }
+    bpe_detok_bytes(&d, &o, NULL, 0, true);
+    *ret_n = o.n;
+    if (o.n >= cap)
+        return -ENOSPC;
+    out[o.n] = '\0';
+    return 0;
+}
+
 void llm_detok_init(struct llm_detok *d, const struct llm_tok *tok)
 {
     *d = (struct llm_detok){ .tok = tok, .is_bos_ws = true };
@@ -914,7 +1215,10 @@ void llm_detok_init(struct llm_detok *d, const struct llm_tok *tok)
 
 size_t llm_detok_max_out(const struct llm_tok *tok)
 {
-    /* Up to four held bytes, each possibly a U+FFFD, then the piece. */
+    /* Up to four held bytes, each possibly a U+FFFD, then the piece (for
+     * BPE, each of its bytes possibly a U+FFFD). */
+    if (tok->bpe)
+        return 3 * (llm_bpe_max_piece(tok->bpe) + 4);
     return tok->max_text + 4 * 3;
 }
 
@@ -925,7 +1229,11 @@ int llm_detok_push(struct llm_detok *d, int32_t id, char *out, size_t cap, size_
     *ret_n = 0;
     if (id < 0 || id >= d->tok->n_vocab)
         return -ERANGE;
-    if (d->tok->kind[id] == LLM_SP_BYTE) {
+    if (d->tok->bpe) {
+        size_t len;
+        const char *p = llm_bpe_piece(d->tok->bpe, id, &len);
+        bpe_detok_bytes(&next, &o, p, len, false);
+    } else if (d->tok->kind[id] == LLM_SP_BYTE) {
         next.pending[next.n_pending++] = (uint8_t)d->tok->text[d->tok->text_off[id]];
         detok_bytes(&next, &o, false);
     } else {
@@ -942,7 +1250,10 @@ int llm_detok_flush(struct llm_detok *d, char *out, size_t cap, size_t *ret_n)
 {
     struct llm_detok next = *d;
     struct out_buf o = { out, out ? cap : 0, 0 };
-    detok_bytes(&next, &o, true);
+    if (d->tok->bpe)
+        bpe_detok_bytes(&next, &o, NULL, 0, true);
+    else
+        detok_bytes(&next, &o, true);
     *ret_n = o.n;
     if (o.n > o.cap)
         return -ENOSPC;

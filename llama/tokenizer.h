@@ -1,9 +1,14 @@
-/* SentencePiece tokenizer for LLaMA-family models, loaded from a
- * tokenizer.model or from a GGUF's own vocabulary. Encoding and whole-sequence
- * decoding are SentencePiece's own (through llama/sp_shim.cc); the streaming
- * detokenizer reproduces SentencePiece's decoding one token at a time without
- * allocating. Never logs: errors come back as negative errno, load errors
- * with a one-line message in reterr. */
+/* Tokenizers for LLaMA-family models, of two kinds behind one type:
+ * - SentencePiece (GGUF tokenizer.ggml.model "llama", or a tokenizer.model):
+ *   encoding and whole-sequence decoding are SentencePiece's own (through
+ *   llama/sp_shim.cc); the streaming detokenizer reproduces its decoding one
+ *   token at a time without allocating.
+ * - Byte-level BPE (tokenizer.ggml.model "gpt2": Llama 3.x, Qwen2/2.5/3,
+ *   SmolLM, GPT-2), from the GGUF alone, as Hugging Face's tokenizers encode
+ *   (llama/bpe.c): tokenizer.ggml.pre names the pre-tokenizer, whose split
+ *   regexes PCRE2 runs.
+ * Never logs: errors come back as negative errno, load errors with a
+ * one-line message in reterr. */
 #ifndef LADE_LLAMA_TOKENIZER_H
 #define LADE_LLAMA_TOKENIZER_H
 
@@ -23,8 +28,10 @@ struct llm_tok; /* opaque, immutable after load */
  * reproduce, -ENOMEM) with a message in reterr (may be NULL). */
 int llm_tok_load_file(const char *path, struct llm_tok **ret, char *reterr, size_t errlen);
 
-/* Build the tokenizer from the GGUF's tokenizer.ggml.* metadata (model must
- * be "llama"). Every array and id is checked; errors name the key. */
+/* Build the tokenizer from the GGUF's tokenizer.ggml.* metadata (model
+ * "llama" or "gpt2"; -ENOTSUP for another, or for a tokenizer.ggml.pre this
+ * file does not know, naming it). Every array and id is checked; errors name
+ * the key. */
 int llm_tok_load_gguf(const struct llm_gguf *g, struct llm_tok **ret, char *reterr, size_t errlen);
 
 /* Accepts NULL. */
@@ -36,26 +43,59 @@ int32_t llm_tok_bos(const struct llm_tok *tok);
 int32_t llm_tok_eos(const struct llm_tok *tok);
 int32_t llm_tok_unk(const struct llm_tok *tok);
 /* Whether the model wants BOS in front of a prompt (GGUF add_bos_token;
- * true for a tokenizer.model, as LLaMA does). */
+ * true for a tokenizer.model, as LLaMA does; for BPE without the key, true
+ * for Llama 3's pre-tokenizer only). */
 bool llm_tok_add_bos(const struct llm_tok *tok);
 
-/* Encode len bytes of text (may hold NULs; invalid UTF-8 becomes U+FFFD as
- * SentencePiece normalises it), with BOS first when add_bos. Writes at most
- * cap ids; *ret_n is the full count. -ENOSPC when cap < *ret_n, -E2BIG when
- * len > LLM_TOK_MAX_TEXT, -EINVAL for text NULL with len > 0 or add_bos
- * without a BOS token, -ENOMEM. */
-int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, bool add_bos,
+/* "llama" (SentencePiece) or "gpt2" (byte-level BPE), as the GGUF names
+ * them; and the BPE pre-tokenizer ("llama-bpe", "qwen2", ...; "default"
+ * when the GGUF names none), NULL for SentencePiece. */
+const char *llm_tok_model(const struct llm_tok *tok);
+const char *llm_tok_pre(const struct llm_tok *tok);
+
+/* End of generation: the declared eos, eot (tokenizer.ggml.eot_token_id) and
+ * eom (eom_token_id), and the control tokens spelled <|eot_id|>,
+ * <|eom_id|>, <|end_of_text|>, <|im_end|>, <|endoftext|> or <end_of_turn>
+ * (instruct models end turns with them without always declaring them).
+ * llm_tok_eog points *ret_ids at the list and returns its length (at most
+ * 8; 0 when the model declares none). */
+bool llm_tok_is_eog(const struct llm_tok *tok, int32_t id);
+size_t llm_tok_eog(const struct llm_tok *tok, const int32_t **ret_ids);
+
+/* Flags of llm_tok_encode. */
+#define LLM_TOK_ADD_BOS 1u /* BOS first */
+/* Text that spells a control token (<|begin_of_text|>, <|im_start|>, </s>)
+ * or the unknown token becomes that token, the longest at the leftmost
+ * position first; without the flag such text is plain text. BPE
+ * user-defined tokens (Qwen3's <think>) are matched either way, as Hugging
+ * Face does; SentencePiece matches its user-defined pieces itself. Text
+ * between specials is encoded on its own, as if it were a whole prompt. */
+#define LLM_TOK_SPECIAL 2u
+
+/* Encode len bytes of text (may hold NULs). SentencePiece: invalid UTF-8
+ * becomes U+FFFD as SentencePiece normalises it. BPE: every byte is kept
+ * (an ill-formed byte is never part of a regex match, so it and its
+ * ill-formed neighbours form a piece of their own). flags: LLM_TOK_*.
+ * Writes at most cap ids; *ret_n is the full count. -ENOSPC when cap <
+ * *ret_n, -E2BIG when len > LLM_TOK_MAX_TEXT, -EINVAL for text NULL with
+ * len > 0, LLM_TOK_ADD_BOS without a BOS token or an unknown flag, -ENOMEM. */
+int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, unsigned flags,
                    int32_t *out, size_t cap, size_t *ret_n);
 
-/* The bytes token id contributes to output text, out of context: U+2581
- * becomes a space, <0xNN> the byte NN, control tokens nothing, the unknown
- * token SentencePiece's unknown surface (" \u2047 "). NUL-terminated for
+/* The bytes token id contributes to output text, out of context.
+ * SentencePiece: U+2581 becomes a space, <0xNN> the byte NN, control tokens
+ * nothing, the unknown token SentencePiece's unknown surface (" \u2047 ").
+ * BPE: a normal token's byte-level text mapped back to bytes, user-defined
+ * tokens their text, control tokens nothing. NUL-terminated for
  * convenience but may contain a NUL (<0x00>): use *ret_len. NULL for an id
- * out of range. A byte piece alone can be half a character; the streaming
+ * out of range. A piece alone can be part of a character; the streaming
  * detokenizer below is what assembles text. */
 const char *llm_tok_piece(const struct llm_tok *tok, int32_t id, size_t *ret_len);
 
-/* SentencePiece's DecodeIds. Writes the text and a NUL; *ret_n is its length
+/* SentencePiece's DecodeIds; for BPE the pieces' bytes with each maximal
+ * ill-formed UTF-8 subpart replaced by one U+FFFD, as Hugging Face's
+ * decoder does (its clean_up_tokenization_spaces is not applied: text
+ * round-trips). Writes the text and a NUL; *ret_n is its length
  * without the NUL. -ENOSPC when cap < *ret_n + 1, -ERANGE for an id out of
  * range, -ENOMEM. */
 int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char *out, size_t cap,
@@ -64,8 +104,10 @@ int llm_tok_decode(const struct llm_tok *tok, const int32_t *ids, size_t n, char
 /* Streaming detokenizer: the caller embeds it; push costs no allocation.
  * Concatenated output equals llm_tok_decode of the same ids. Only complete
  * UTF-8 characters come out: bytes of a character spread over byte-fallback
- * pieces are held until the character is complete; bytes that cannot form
- * one come out as U+FFFD exactly where SentencePiece puts them. */
+ * pieces (SentencePiece) or over byte-level tokens (BPE: a token may end
+ * inside a character) are held until the character is complete; bytes that
+ * cannot form one come out as U+FFFD exactly where llm_tok_decode puts
+ * them. */
 struct llm_detok {
     const struct llm_tok *tok;
     uint8_t pending[4]; /* bytes of an unfinished character */

@@ -8,7 +8,7 @@ set -eu
 
 pkgs="cmake gcc g++ make pkg-config clang-format
       libvulkan-dev glslc spirv-tools
-      libsentencepiece-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
+      libsentencepiece-dev libpcre2-dev libunistring-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
       libhttp-parser-dev
       mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
       systemd"

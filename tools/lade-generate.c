@@ -271,12 +271,13 @@ int main(int argc, char **argv)
     int32_t *prompt = malloc(cap * sizeof(*prompt));
     size_t n_prompt = 0;
     int rc = 1;
-    int te = prompt ? llm_tok_encode(tok, a.prompt, plen, true, prompt, cap, &n_prompt) : -ENOMEM;
+    unsigned tf = llm_tok_add_bos(tok) ? LLM_TOK_ADD_BOS : 0; /* the prompt is plain text */
+    int te = prompt ? llm_tok_encode(tok, a.prompt, plen, tf, prompt, cap, &n_prompt) : -ENOMEM;
     if (te == -ENOSPC) { /* byte fallback and the space marker can beat one token a byte */
         cap = n_prompt;
         free(prompt);
         prompt = malloc(cap * sizeof(*prompt));
-        te = prompt ? llm_tok_encode(tok, a.prompt, plen, true, prompt, cap, &n_prompt) : -ENOMEM;
+        te = prompt ? llm_tok_encode(tok, a.prompt, plen, tf, prompt, cap, &n_prompt) : -ENOMEM;
     }
     if (te) {
         fprintf(stderr, "lade-generate: failed to tokenize the prompt: %s\n", strerror(-te));

@@ -1,19 +1,24 @@
 /* lade-info: prints what lade reads from every Vulkan device and which one
  * it would run on, and why. Makes its own instance, so that it works when
- * the rest of lade cannot start. Exit status: 0 fine, 1 no Vulkan device or
- * driver, 2 the choice failed (--device matches nothing usable), 3 the
- * validation layer reported something, 64 bad usage. */
+ * the rest of lade cannot start. With --vocab MODEL.gguf it prints the
+ * model's tokenizer instead (no Vulkan). Exit status: 0 fine, 1 no Vulkan
+ * device or driver, or a vocabulary lade refuses, 2 the choice failed
+ * (--device matches nothing usable), 3 the validation layer reported
+ * something, 64 bad usage. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama/gguf.h"
+#include "llama/tokenizer.h"
 #include "vk/vkr.h"
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
 
 struct opts {
     const char *device;
+    const char *vocab;
     bool validation;
 };
 
@@ -123,9 +128,12 @@ static void messenger_destroy(VkInstance inst, VkDebugUtilsMessengerEXT m)
 static int usage(FILE *out, int status)
 {
     fprintf(out, "Usage: lade-info [--device INDEX|NAME] [--validation]\n"
+                 "       lade-info --vocab MODEL.gguf\n"
                  "Print every Vulkan device as lade sees it, then the one lade would use.\n"
                  "  --device X    test a choice: an index, or part of a device name\n"
-                 "  --validation  run under " VALIDATION_LAYER "\n");
+                 "  --validation  run under " VALIDATION_LAYER "\n"
+                 "  --vocab FILE  print the tokenizer of a GGUF instead: kind, pre-tokenizer,\n"
+                 "                special and end-of-generation ids\n");
     return status;
 }
 
@@ -138,6 +146,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->device = argv[++i];
         else if (strncmp(argv[i], "--device=", 9) == 0)
             o->device = argv[i] + 9;
+        else if (strcmp(argv[i], "--vocab") == 0 && i + 1 < argc)
+            o->vocab = argv[++i];
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout, 1); /* 1: done, exit 0 */
         else
@@ -194,6 +204,36 @@ static int report_choice(const struct vkr_device_info *list, uint32_t n, const c
     return 0;
 }
 
+static int report_vocab(const char *path)
+{
+    char err[LLM_GGUF_ERR_MAX];
+    struct llm_gguf *g = NULL;
+    struct llm_tok *tok = NULL;
+    const int32_t *eog;
+    int r = llm_gguf_open(path, &g, err, sizeof(err));
+    if (r == 0)
+        r = llm_tok_load_gguf(g, &tok, err, sizeof(err));
+    llm_gguf_free(g);
+    if (r < 0) {
+        fprintf(stderr, "lade-info: %s\n", err);
+        return 1;
+    }
+    printf("tokenizer %s (%s), pre-tokenizer %s, %d tokens, add_bos %s\n", llm_tok_model(tok),
+           llm_tok_pre(tok) ? "byte-level BPE" : "SentencePiece",
+           llm_tok_pre(tok) ? llm_tok_pre(tok) : "-", (int)llm_tok_n_vocab(tok),
+           llm_tok_add_bos(tok) ? "yes" : "no");
+    /* -1: the vocabulary has none. */
+    printf("bos %d, eos %d, unk %d\n", (int)llm_tok_bos(tok), (int)llm_tok_eos(tok),
+           (int)llm_tok_unk(tok));
+    size_t n = llm_tok_eog(tok, &eog);
+    printf("end of generation:");
+    for (size_t i = 0; i < n; i++)
+        printf(" %d", (int)eog[i]);
+    printf("%s\n", n ? "" : " none");
+    llm_tok_free(tok);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = { 0 };
@@ -205,6 +245,8 @@ int main(int argc, char **argv)
 
     if (status)
         return status == 1 ? 0 : status;
+    if (o.vocab)
+        return report_vocab(o.vocab);
     if (o.validation && !has_layer(VALIDATION_LAYER)) {
         fprintf(stderr,
                 "lade-info: --validation: layer '%s' is not installed "

@@ -95,8 +95,13 @@ static void test_eos(void **state)
         while (at < n && want[at] != cfg.eos)
             at++;
         assert_true(at < n);
-        for (int la = 0; la < 2; la++) {
-            p.lookahead = la;
+        /* The toy's EOS as the model's eos, then as its only other
+         * end-of-generation id (no eos at all). */
+        for (int la = 0; la < 4; la++) {
+            t->model.eos = la < 2 ? cfg.eos : -1;
+            t->model.eog = la < 2 ? NULL : &cfg.eos;
+            t->model.n_eog = la < 2 ? 0 : 1;
+            p.lookahead = la & 1;
             p.stop_at_eos = true;
             assert_int_equal(toy_run(t, s, prompt, 40, &p, true, &sink, &res), 0);
             assert_int_equal(res.finish, DEC_FINISH_EOS);

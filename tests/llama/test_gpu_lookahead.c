@@ -102,8 +102,8 @@ static void check_set(const char *model, const char *prompts, size_t limit)
     for (size_t i = 0; i < np; i++) {
         int32_t prompt[2048];
         size_t n;
-        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt,
-                                        2048, &n),
+        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]),
+                                        LLM_TOK_ADD_BOS, prompt, 2048, &n),
                          0);
         struct dec_params p = dec_params_default();
         p.max_tokens = 128;
@@ -188,8 +188,8 @@ static void test_sampling_matches_plain(void **state)
     for (int i = 0; i < 3; i++) {
         int32_t prompt[64];
         size_t n;
-        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]), true, prompt,
-                                        64, &n),
+        assert_int_equal(llm_tok_encode(llm_model_tok(m), texts[i], strlen(texts[i]),
+                                        LLM_TOK_ADD_BOS, prompt, 64, &n),
                          0);
         for (uint64_t seed = 1; seed <= 8; seed++) {
             struct dec_params p = dec_params_default();

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "llama/gguf.h"
+#include "llama/support_tok.h"
 #include "llama/tokenizer.h"
 
 #define STORIES_DIR LADE_SHARED_DIR "/models/stories260K"
@@ -64,133 +65,6 @@ static struct llm_tok *load_gguf(const char *path)
     /* The tokenizer copies what it needs: the GGUF may go first. */
     llm_gguf_free(g);
     return tok;
-}
-
-/* Encode into a malloc'd array, exercising the -ENOSPC contract on the way. */
-static int32_t *encode(const struct llm_tok *tok, const char *text, size_t len, bool bos,
-                       size_t *ret_n)
-{
-    size_t need = 0, n = 0;
-    int r = llm_tok_encode(tok, text, len, bos, NULL, 0, &need);
-    assert_true(r == -ENOSPC || (r == 0 && need == 0));
-    int32_t *ids = malloc((need + 1) * sizeof(*ids));
-    assert_non_null(ids);
-    assert_int_equal(llm_tok_encode(tok, text, len, bos, ids, need, &n), 0);
-    assert_int_equal(n, need);
-    *ret_n = n;
-    return ids;
-}
-
-static char *decode(const struct llm_tok *tok, const int32_t *ids, size_t n, size_t *ret_len)
-{
-    size_t need = 0, len = 0;
-    char small[1];
-    int r = llm_tok_decode(tok, ids, n, small, sizeof(small), &need);
-    assert_true(r == -ENOSPC || (r == 0 && need == 0));
-    char *out = malloc(need + 1);
-    assert_non_null(out);
-    assert_int_equal(llm_tok_decode(tok, ids, n, out, need + 1, &len), 0);
-    assert_int_equal(len, need);
-    assert_int_equal(out[len], '\0');
-    *ret_len = len;
-    return out;
-}
-
-/* Strict UTF-8 (shortest form, no surrogates, at most U+10FFFF). */
-static bool is_utf8(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t len = c < 0x80           ? 1 :
-                     (c & 0xE0) == 0xC0 ? 2 :
-                     (c & 0xF0) == 0xE0 ? 3 :
-                     (c & 0xF8) == 0xF0 ? 4 :
-                                          0;
-        if (len == 0 || n - i < len)
-            return false;
-        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        if (cp < min_cp[len] || (cp >= 0xD800 && cp < 0xE000) || cp > 0x10FFFF)
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-/* Streams ids one at a time; every chunk must be whole UTF-8 and the
- * concatenation must equal llm_tok_decode. */
-static void check_stream(const struct llm_tok *tok, const int32_t *ids, size_t n)
-{
-    size_t want_len, got = 0, chunk;
-    char *want = decode(tok, ids, n, &want_len);
-    size_t max = llm_detok_max_out(tok);
-    char *buf = malloc(want_len + max + 1), *tmp = malloc(max);
-    assert_non_null(buf);
-    assert_non_null(tmp);
-    struct llm_detok d;
-    llm_detok_init(&d, tok);
-    for (size_t i = 0; i < n; i++) {
-        assert_int_equal(llm_detok_push(&d, ids[i], tmp, max, &chunk), 0);
-        if (!is_utf8(tmp, chunk))
-            fail_msg("chunk after token %zu (id %d) is not whole UTF-8", i, (int)ids[i]);
-        assert_true(got + chunk <= want_len);
-        memcpy(buf + got, tmp, chunk);
-        got += chunk;
-    }
-    assert_int_equal(llm_detok_flush(&d, tmp, max, &chunk), 0);
-    assert_true(is_utf8(tmp, chunk));
-    memcpy(buf + got, tmp, chunk);
-    got += chunk;
-    if (got != want_len || memcmp(buf, want, got) != 0)
-        fail_msg("stream (%zu bytes) differs from decode (%zu bytes): '%.*s' vs '%.*s'", got,
-                 want_len, (int)got, buf, (int)want_len, want);
-    free(tmp);
-    free(buf);
-    free(want);
-}
-
-static int32_t *json_ids(json_t *arr, size_t *ret_n)
-{
-    size_t n = json_array_size(arr);
-    int32_t *ids = malloc((n + 1) * sizeof(*ids));
-    assert_non_null(ids);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(arr, i);
-        assert_true(json_is_integer(v));
-        ids[i] = (int32_t)json_integer_value(v);
-    }
-    *ret_n = n;
-    return ids;
-}
-
-/* Calls fn for every object of a .jsonl file. */
-static void each_jsonl(const char *path, void (*fn)(json_t *rec, void *ctx), void *ctx)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *line = NULL;
-    size_t cap = 0;
-    int records = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t jerr;
-        json_t *rec = json_loads(line, 0, &jerr);
-        if (!rec)
-            fail_msg("%s: %s", path, jerr.text);
-        fn(rec, ctx);
-        json_decref(rec);
-        records++;
-    }
-    free(line);
-    fclose(f);
-    assert_true(records > 0);
 }
 
 static const char *rec_str(json_t *rec, const char *key, size_t *ret_len)
@@ -239,15 +113,15 @@ static void check_once_upon(struct llm_tok *tok)
     static const int32_t want[] = { 1, 403, 407, 261, 378 };
     const char *text = "Once upon a time";
     size_t n;
-    int32_t *ids = encode(tok, text, strlen(text), true, &n);
+    int32_t *ids = tokt_encode(tok, text, strlen(text), LLM_TOK_ADD_BOS, &n);
     assert_int_equal(n, 5);
     assert_memory_equal(ids, want, sizeof(want));
     free(ids);
-    ids = encode(tok, text, strlen(text), false, &n);
+    ids = tokt_encode(tok, text, strlen(text), 0, &n);
     assert_int_equal(n, 4);
     assert_memory_equal(ids, want + 1, 4 * sizeof(*ids));
     size_t len;
-    char *back = decode(tok, ids, n, &len);
+    char *back = tokt_decode(tok, ids, n, &len);
     assert_string_equal(back, text);
     free(back);
     free(ids);
@@ -303,15 +177,15 @@ static void check_prompt(json_t *rec, void *ctx)
     struct pair_ctx *pc = ctx;
     size_t len, na, nb, back_len;
     const char *text = rec_str(rec, "prompt", &len);
-    int32_t *ia = encode(pc->a, text, len, true, &na);
-    int32_t *ib = encode(pc->b, text, len, true, &nb);
+    int32_t *ia = tokt_encode(pc->a, text, len, LLM_TOK_ADD_BOS, &na);
+    int32_t *ib = tokt_encode(pc->b, text, len, LLM_TOK_ADD_BOS, &nb);
     if (na != nb || memcmp(ia, ib, na * sizeof(*ia)) != 0)
         fail_msg("%s: .model and GGUF tokenizers disagree",
                  json_string_value(json_object_get(rec, "id")));
-    char *back = decode(pc->b, ib, nb, &back_len);
+    char *back = tokt_decode(pc->b, ib, nb, &back_len);
     if (back_len != len || memcmp(back, text, len) != 0)
         fail_msg("%s: decode(encode(text)) != text", json_string_value(json_object_get(rec, "id")));
-    check_stream(pc->b, ib, nb);
+    tokt_check_stream(pc->b, ib, nb);
     free(back);
     free(ia);
     free(ib);
@@ -323,8 +197,8 @@ static void test_prompts_model_equals_gguf(void **state)
     struct fixture *fx = *state;
     struct pair_ctx stories = { fx->stories_model, fx->stories_gguf };
     struct pair_ctx code = { fx->kernelc_model, fx->kernelc_gguf };
-    each_jsonl(LADE_SHARED_DIR "/prompts/stories.jsonl", check_prompt, &stories);
-    each_jsonl(LADE_SHARED_DIR "/prompts/code.jsonl", check_prompt, &code);
+    tokt_each_jsonl(LADE_SHARED_DIR "/prompts/stories.jsonl", check_prompt, &stories);
+    tokt_each_jsonl(LADE_SHARED_DIR "/prompts/code.jsonl", check_prompt, &code);
 }
 
 /* ---- reference.jsonl ------------------------------------------------------- */
@@ -350,26 +224,26 @@ static void check_reference(json_t *rec, void *ctx)
     size_t len, n, nw, ng, text_len;
     rc->want_id = json_string_value(json_object_get(rec, "id"));
     rc->prompt = NULL;
-    each_jsonl(rc->prompts, find_prompt, rc);
+    tokt_each_jsonl(rc->prompts, find_prompt, rc);
     if (!rc->prompt)
         fail_msg("reference %s has no prompt", rc->want_id);
     const char *text = rec_str(rc->prompt, "prompt", &len);
-    int32_t *ids = encode(rc->tok, text, len, true, &n);
-    int32_t *want = json_ids(json_object_get(rec, "prompt_tokens"), &nw);
+    int32_t *ids = tokt_encode(rc->tok, text, len, LLM_TOK_ADD_BOS, &n);
+    int32_t *want = tokt_json_ids(json_object_get(rec, "prompt_tokens"), &nw);
     if (n != nw || memcmp(ids, want, n * sizeof(*ids)) != 0)
         fail_msg("%s: prompt encodes differently from prompt_tokens", rc->want_id);
-    int32_t *greedy = json_ids(json_object_get(rec, "greedy_tokens"), &ng);
+    int32_t *greedy = tokt_json_ids(json_object_get(rec, "greedy_tokens"), &ng);
     const char *gtext = rec_str(rec, "greedy_text", &text_len);
-    char *got = decode(rc->tok, greedy, ng, &len);
+    char *got = tokt_decode(rc->tok, greedy, ng, &len);
     if (len != text_len || memcmp(got, gtext, len) != 0)
-        fail_msg("%s: decode(greedy_tokens) != greedy_text", rc->want_id);
-    check_stream(rc->tok, greedy, ng);
+        fail_msg("%s: tokt_decode(greedy_tokens) != greedy_text", rc->want_id);
+    tokt_check_stream(rc->tok, greedy, ng);
     /* Prompt and continuation as one stream, as the daemon would see them. */
     int32_t *all = malloc((nw + ng) * sizeof(*all));
     assert_non_null(all);
     memcpy(all, want, nw * sizeof(*all));
     memcpy(all + nw, greedy, ng * sizeof(*all));
-    check_stream(rc->tok, all, nw + ng);
+    tokt_check_stream(rc->tok, all, nw + ng);
     free(all);
     free(got);
     free(greedy);
@@ -388,9 +262,9 @@ static void test_reference_records(void **state)
     for (int i = 0; i < 2; i++) {
         struct ref_ctx s = { .tok = stories[i],
                              .prompts = LADE_SHARED_DIR "/prompts/stories.jsonl" };
-        each_jsonl(STORIES_DIR "/reference.jsonl", check_reference, &s);
+        tokt_each_jsonl(STORIES_DIR "/reference.jsonl", check_reference, &s);
         struct ref_ctx k = { .tok = kernelc[i], .prompts = LADE_SHARED_DIR "/prompts/code.jsonl" };
-        each_jsonl(KERNELC_DIR "/reference.jsonl", check_reference, &k);
+        tokt_each_jsonl(KERNELC_DIR "/reference.jsonl", check_reference, &k);
         assert_true(s.checked > 0 && k.checked > 0);
     }
 }
@@ -414,16 +288,16 @@ static void test_multibyte_stream(void **state)
     for (size_t t = 0; t < 4; t++) {
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             size_t n, len, tlen = strlen(texts[i]);
-            int32_t *ids = encode(toks[t], texts[i], tlen, true, &n);
+            int32_t *ids = tokt_encode(toks[t], texts[i], tlen, LLM_TOK_ADD_BOS, &n);
             /* .model and GGUF agree here too: the spaced string shows the
              * inferred whitespace handling is the .model's own. */
             size_t n2;
-            int32_t *ids2 = encode(toks[t ^ 1], texts[i], tlen, true, &n2);
+            int32_t *ids2 = tokt_encode(toks[t ^ 1], texts[i], tlen, LLM_TOK_ADD_BOS, &n2);
             assert_int_equal(n, n2);
             assert_memory_equal(ids, ids2, n * sizeof(*ids));
             free(ids2);
-            check_stream(toks[t], ids, n);
-            char *back = decode(toks[t], ids, n, &len);
+            tokt_check_stream(toks[t], ids, n);
+            char *back = tokt_decode(toks[t], ids, n, &len);
             /* stories260K removes extra whitespace, so only the others
              * round-trip the spaced string exactly. */
             if (i != 3 || t >= 2) {
@@ -474,7 +348,7 @@ static void test_stream_edge_cases(void **state)
             size_t len = 0;
             while (seqs[s][len] >= 0)
                 len++;
-            check_stream(toks[t], seqs[s], len);
+            tokt_check_stream(toks[t], seqs[s], len);
         }
     }
 }
@@ -506,7 +380,7 @@ static void test_stream_random(void **state)
                                     :
                                     (int32_t)(259 + r % (uint32_t)(nv - 259));
             }
-            check_stream(toks[t], ids, n);
+            tokt_check_stream(toks[t], ids, n);
         }
     }
 }
@@ -544,23 +418,55 @@ static void test_detok_errors(void **state)
 
 /* ---- hostile input ---------------------------------------------------------- */
 
+/* LLM_TOK_SPECIAL: </s><s> between turns (a Llama 2 multi-turn prompt)
+ * become the control tokens, and the text after them is encoded as a whole
+ * prompt would be; without the flag they are text. */
+static void test_special_text(void **state)
+{
+    (void)state;
+    struct llm_tok *tok = load_gguf(LADE_MODELS_DIR "/stories260K.gguf");
+    size_t n, n_once;
+    int32_t *once = tokt_encode(tok, "Once upon", 9, 0, &n_once);
+    int32_t *ids = tokt_encode(tok, "</s><s>Once upon", 16, LLM_TOK_ADD_BOS | LLM_TOK_SPECIAL, &n);
+    static const int32_t head[] = { 1, 2, 1 };
+    assert_int_equal(n, 3 + n_once);
+    assert_memory_equal(ids, head, sizeof(head));
+    assert_memory_equal(ids + 3, once, n_once * sizeof(*ids));
+    free(ids);
+    ids = tokt_encode(tok, "</s><s>", 7, 0, &n);
+    assert_true(n > 2);
+    for (size_t i = 0; i < n; i++)
+        assert_true(ids[i] != 1 && ids[i] != 2);
+    free(ids);
+    ids = tokt_encode(tok, "<unk>", 5, LLM_TOK_SPECIAL, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], llm_tok_unk(tok));
+    free(ids);
+    free(once);
+    assert_true(llm_tok_is_eog(tok, llm_tok_eos(tok)));
+    assert_false(llm_tok_is_eog(tok, llm_tok_bos(tok)));
+    assert_string_equal(llm_tok_model(tok), "llama");
+    assert_null(llm_tok_pre(tok));
+    llm_tok_free(tok);
+}
+
 static void test_hostile_text(void **state)
 {
     struct llm_tok *tok = load_gguf(LADE_MODELS_DIR "/stories260K.gguf");
     size_t n, len;
     /* Embedded NULs go through byte fallback and come back. */
     static const char nul[] = "a\0b\0\0c";
-    int32_t *ids = encode(tok, nul, sizeof(nul) - 1, false, &n);
-    char *back = decode(tok, ids, n, &len);
+    int32_t *ids = tokt_encode(tok, nul, sizeof(nul) - 1, 0, &n);
+    char *back = tokt_decode(tok, ids, n, &len);
     assert_int_equal(len, sizeof(nul) - 1);
     assert_memory_equal(back, nul, len);
     free(back);
     free(ids);
     /* Invalid UTF-8 is normalised to U+FFFD, never half a character. */
     static const char bad[] = "x\xFF\xC3y\xE4\xB8 z\xED\xA0\x80";
-    ids = encode(tok, bad, sizeof(bad) - 1, true, &n);
-    back = decode(tok, ids, n, &len);
-    assert_true(is_utf8(back, len));
+    ids = tokt_encode(tok, bad, sizeof(bad) - 1, LLM_TOK_ADD_BOS, &n);
+    back = tokt_decode(tok, ids, n, &len);
+    assert_true(tokt_is_utf8(back, len));
     assert_non_null(strstr(back, "\xEF\xBF\xBD"));
     free(back);
     free(ids);
@@ -570,16 +476,17 @@ static void test_hostile_text(void **state)
     assert_non_null(text);
     for (size_t i = 0; i < big; i++)
         text[i] = (char)("Once upon a time \xE4\xB8\xAD\xFF\n"[i % 22]);
-    ids = encode(tok, text, big, true, &n);
+    ids = tokt_encode(tok, text, big, LLM_TOK_ADD_BOS, &n);
     assert_true(n > big / 8);
     free(ids);
     memset(text, 'a', LLM_TOK_MAX_TEXT + 1);
     int32_t one;
-    assert_int_equal(llm_tok_encode(tok, text, LLM_TOK_MAX_TEXT + 1, true, &one, 1, &n), -E2BIG);
+    assert_int_equal(llm_tok_encode(tok, text, LLM_TOK_MAX_TEXT + 1, LLM_TOK_ADD_BOS, &one, 1, &n),
+                     -E2BIG);
     free(text);
     /* Argument errors. */
-    assert_int_equal(llm_tok_encode(tok, NULL, 3, true, &one, 1, &n), -EINVAL);
-    assert_int_equal(llm_tok_encode(tok, NULL, 0, true, &one, 1, &n), 0);
+    assert_int_equal(llm_tok_encode(tok, NULL, 3, LLM_TOK_ADD_BOS, &one, 1, &n), -EINVAL);
+    assert_int_equal(llm_tok_encode(tok, NULL, 0, LLM_TOK_ADD_BOS, &one, 1, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(one, 1);
     int32_t bad_ids[] = { 403, 512 };
@@ -773,16 +680,16 @@ static void test_gguf_small_vocab_loads(void **state)
     struct llm_tok *tok = NULL;
     assert_int_equal(vocab_load(&v, &tok, err, sizeof(err)), 0);
     size_t n, len;
-    int32_t *ids = encode(tok, "ab c\xC3\xA9", 6, true, &n);
+    int32_t *ids = tokt_encode(tok, "ab c\xC3\xA9", 6, LLM_TOK_ADD_BOS, &n);
     /* <s> ▁ab ▁ c é: c and é are not in the vocabulary, so they fall back to
      * bytes. (A space with no "▁" piece would fall back to the bytes of U+2581
      * and decode as "▁", as SentencePiece does, hence the "▁" piece.) */
     static const int32_t want[] = { 1, 261, 262, 3 + 'c', 3 + 0xC3, 3 + 0xA9 };
     assert_int_equal(n, 6);
     assert_memory_equal(ids, want, sizeof(want));
-    char *back = decode(tok, ids, n, &len);
+    char *back = tokt_decode(tok, ids, n, &len);
     assert_string_equal(back, "ab c\xC3\xA9");
-    check_stream(tok, ids, n);
+    tokt_check_stream(tok, ids, n);
     free(back);
     free(ids);
     assert_int_equal(llm_tok_eos(tok), -1); /* no eos_token_id key */
@@ -794,7 +701,7 @@ static void test_gguf_malformed_keys(void **state)
 {
     struct vocab v;
     vocab_default(&v);
-    v.model = "gpt2";
+    v.model = "bert"; /* "gpt2" is byte-level BPE: tests/llama/test_bpe.c */
     expect_fail(&v, -ENOTSUP, "tokenizer.ggml.model");
     vocab_default(&v);
     v.n_tokens = -1;
@@ -876,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_stream_edge_cases),
         cmocka_unit_test(test_stream_random),
         cmocka_unit_test(test_detok_errors),
+        cmocka_unit_test(test_special_text),
         cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_bad_model_files),
         cmocka_unit_test(test_gguf_small_vocab_loads),
