@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh --fuzz   also clang for the libFuzzer targets
 set -eu
 
-pkgs="cmake gcc g++ make pkg-config clang-format
+pkgs="cmake gcc g++ make pkg-config clang-format curl
       libvulkan-dev glslc spirv-tools
       libsentencepiece-dev libpcre2-dev libunistring-dev libinih-dev libjansson-dev libsystemd-dev libcmocka-dev
       libhttp-parser-dev
