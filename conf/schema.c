@@ -100,7 +100,18 @@ static const struct conf_key schema[] = {
      1, 4096, NULL, RELOAD, "Most requests one connection may have queued or running"},
     {"limits", "max_output_buffer_bytes", CONF_TYPE_SIZE, F(limits.max_output_buffer_bytes), "4MiB",
      64 * KIB, GIB, NULL, RELOAD,
-     "Unsent output a connection may accumulate before it is dropped as a slow reader"},
+     "Unsent output above which laded stops reading the connection's requests until the client reads"},
+    {"limits", "max_connections_per_uid", CONF_TYPE_UINT, F(limits.max_connections_per_uid), "16", 1,
+     65536, NULL, RELOAD | ZERO,
+     "Most connections one user may hold open (root and laded's own user are exempt); 0: no cap"},
+    {"limits", "idle_timeout_seconds", CONF_TYPE_UINT, F(limits.idle_timeout_seconds), "0", 1, 86400,
+     NULL, RELOAD | ZERO,
+     "Close a connection with no request in flight that sent nothing for this long; 0: never"},
+    {"limits", "read_timeout_seconds", CONF_TYPE_UINT, F(limits.read_timeout_seconds), "30", 1, 86400,
+     NULL, RELOAD | ZERO,
+     "Seconds a client has to finish a request line it began; then an error and the close; 0: no limit"},
+    {"limits", "send_timeout_seconds", CONF_TYPE_UINT, F(limits.send_timeout_seconds), "30", 1, 86400,
+     NULL, RELOAD | ZERO, "Drop a client that has read none of its pending output for this long; 0: never"},
 
     /* [tuning]: the keys of llm_tuning_keys (llama/llm.h), whose
      * llm_tuning_set() the daemon checks the values with; here they are

@@ -8,6 +8,11 @@
 #include "daemon/server.h"
 
 void srv_accept(struct srv *s);
+/* Out of fds earlier: put the listener back once a connection closed or the
+ * retry time came. */
+void srv_accept_resume(struct srv *s, uint64_t now);
+/* The timeouts of every connection (send, read, idle). */
+void srv_conn_sweep(struct srv *s, uint64_t now);
 void srv_conn_read(struct srv *s, struct srv_conn *c);
 void srv_conn_write(struct srv *s, struct srv_conn *c);
 struct srv_conn *srv_conn_find(struct srv *s, uint64_t id);
