@@ -109,6 +109,21 @@ void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len)
     conn_flush(s, c);
 }
 
+char *srv_error_event(struct srv *s, const struct ipc_id *id, enum ipc_err code, size_t *ret_len,
+                      const char *fmt, ...)
+{
+    char msg[IPC_ERRMSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->mu);
+    s->stats.errors[code]++;
+    pthread_mutex_unlock(&s->mu);
+    return ipc_event_error(id, code, msg, ret_len);
+}
+
 void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id *id,
                          enum ipc_err code, const char *fmt, ...)
 {
@@ -120,10 +135,7 @@ void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    pthread_mutex_lock(&s->mu);
-    s->stats.errors[code]++;
-    pthread_mutex_unlock(&s->mu);
-    line = ipc_event_error(id, code, msg, &len);
+    line = srv_error_event(s, id, code, &len, "%s", msg);
     srv_conn_send(s, c, line, len);
 }
 
@@ -267,13 +279,12 @@ static void reject(struct srv *s, int fd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    line = ipc_event_error(NULL, IPC_ERR_TOO_MANY_CONNECTIONS, msg, &len);
+    line = srv_error_event(s, NULL, IPC_ERR_TOO_MANY_CONNECTIONS, &len, "%s", msg);
     if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         srv_log_errno(SRV_LOG_DEBUG, errno, "Failed to tell a refused client why");
     close(fd);
     pthread_mutex_lock(&s->mu);
     s->stats.connections_rejected++;
-    s->stats.errors[IPC_ERR_TOO_MANY_CONNECTIONS]++;
     pthread_mutex_unlock(&s->mu);
 }
 

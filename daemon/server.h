@@ -152,6 +152,9 @@ struct srv_conn {
 void srv_conn_send(struct srv *s, struct srv_conn *c, char *line, size_t len);
 void srv_conn_send_error(struct srv *s, struct srv_conn *c, const struct ipc_id *id,
                          enum ipc_err code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* An error event (counted in the stats), from any thread; NULL without memory. */
+char *srv_error_event(struct srv *s, const struct ipc_id *id, enum ipc_err code, size_t *ret_len,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Remove r from c's in-flight table and drop the connection's reference. */
 void srv_conn_forget_req(struct srv_conn *c, struct srv_req *r);
 

@@ -9,7 +9,6 @@
  * Results go back to the loop through the outbox (srv_post), which also
  * tells the loop that the connection may send its next line. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,29 +18,11 @@
 #include "daemon/server.h"
 #include "daemon/util.h"
 
-/* An error event for r, counted like the loop's (srv_conn_send_error). */
-static char *error_line(struct srv *s, const struct srv_req *r, enum ipc_err code, size_t *len,
-                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static char *error_line(struct srv *s, const struct srv_req *r, enum ipc_err code, size_t *len,
-                        const char *fmt, ...)
-{
-    char msg[IPC_ERRMSG_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&s->mu);
-    s->stats.errors[code]++;
-    pthread_mutex_unlock(&s->mu);
-    return ipc_event_error(&r->rq.id, code, msg, len);
-}
-
 static char *result_line(struct srv *s, const struct srv_req *r, json_t *body, size_t *len)
 {
     char *line = body ? ipc_event_result(&r->rq.id, r->rq.op, body, len) : NULL;
 
-    return line ? line : error_line(s, r, IPC_ERR_INTERNAL, len, "out of memory");
+    return line ? line : srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, len, "out of memory");
 }
 
 /* Tokenize text into r->prompt; an ipc error code on failure. */
@@ -105,7 +86,7 @@ static char *queue_generation(struct srv *s, struct srv_req *r, size_t *len)
     int k = -EAGAIN;
 
     if (e != IPC_ERR_NONE)
-        return error_line(s, r, e, len, "%s", msg);
+        return srv_error_event(s, &r->rq.id, e, len, "%s", msg);
     r->enqueued_ns = srv_now_ns();
     pthread_mutex_lock(&s->mu);
     if (s->sched_stop) {
@@ -117,9 +98,9 @@ static char *queue_generation(struct srv *s, struct srv_req *r, size_t *len)
     limit = s->queue.limit;
     pthread_mutex_unlock(&s->mu);
     if (e == IPC_ERR_SHUTTING_DOWN)
-        return error_line(s, r, e, len, "the daemon is shutting down");
+        return srv_error_event(s, &r->rq.id, e, len, "the daemon is shutting down");
     if (k < 0)
-        return error_line(s, r, IPC_ERR_BUSY, len, "the queue is full (%u waiting)", limit);
+        return srv_error_event(s, &r->rq.id, IPC_ERR_BUSY, len, "the queue is full (%u waiting)", limit);
     srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u",
             r->rq.id.s, (unsigned long long)r->conn_id, r->n_prompt, r->rq.params.max_tokens);
     return NULL;
@@ -135,10 +116,10 @@ static char *tokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
     int k;
 
     if (!toks)
-        return error_line(s, r, IPC_ERR_INTERNAL, ret_len, "out of memory");
+        return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "out of memory");
     k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0, toks, cap, &n);
     if (k < 0)
-        return error_line(s, r, IPC_ERR_INTERNAL, ret_len, "failed to tokenize: %s", strerror(-k));
+        return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "failed to tokenize: %s", strerror(-k));
     arr = json_array();
     for (uint32_t i = 0; arr && i < n; i++)
         json_array_append_new(arr, json_integer(toks[i]));
@@ -155,7 +136,7 @@ static char *detokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
 
     for (uint32_t i = 0; i < rq->n_tokens; i++)
         if ((uint32_t)rq->tokens[i] >= s->info.n_vocab)
-            return error_line(s, r, IPC_ERR_OUT_OF_RANGE, ret_len, "tokens[%u] = %d is not below n_vocab %u",
+            return srv_error_event(s, &r->rq.id, IPC_ERR_OUT_OF_RANGE, ret_len, "tokens[%u] = %d is not below n_vocab %u",
                               i, rq->tokens[i], s->info.n_vocab);
     for (int tries = 0; k == -E2BIG && tries < 3; tries++, cap *= 4) {
         free(raw);
@@ -164,7 +145,7 @@ static char *detokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
     }
     clean = k == 0 ? malloc(len * 3 + 1) : NULL;
     if (!clean)
-        return error_line(s, r, IPC_ERR_INTERNAL, ret_len, "failed to detokenize: %s", strerror(k < 0 ? -k : ENOMEM));
+        return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "failed to detokenize: %s", strerror(k < 0 ? -k : ENOMEM));
     len = ipc_utf8_sanitize(raw, len, clean, len * 3 + 1);
     return result_line(s, r, json_pack("{s:s%}", "text", clean, len), ret_len);
 }
