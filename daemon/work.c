@@ -87,6 +87,8 @@ static char *queue_generation(struct srv *s, struct srv_req *r, size_t *len)
 
     if (e != IPC_ERR_NONE)
         return srv_error_event(s, &r->rq.id, e, len, "%s", msg);
+    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu tokenized: %u prompt tokens, max %u",
+            r->rq.id.s, (unsigned long long)r->conn_id, r->n_prompt, r->rq.params.max_tokens);
     r->enqueued_ns = srv_now_ns();
     pthread_mutex_lock(&s->mu);
     if (s->sched_stop) {
@@ -101,9 +103,7 @@ static char *queue_generation(struct srv *s, struct srv_req *r, size_t *len)
         return srv_error_event(s, &r->rq.id, e, len, "the daemon is shutting down");
     if (k < 0)
         return srv_error_event(s, &r->rq.id, IPC_ERR_BUSY, len, "the queue is full (%u waiting)", limit);
-    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u",
-            r->rq.id.s, (unsigned long long)r->conn_id, r->n_prompt, r->rq.params.max_tokens);
-    return NULL;
+    return NULL; /* r is the scheduler's now: it may be gone already */
 }
 
 static char *tokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
@@ -154,6 +154,7 @@ static char *detokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
  * reached the queue posts no line and keeps r alive for the scheduler. */
 static void work_one(struct srv *s, struct srv_req *r)
 {
+    uint64_t conn_id = r->conn_id; /* a queued r is not ours to read after */
     char *line = NULL;
     size_t len = 0;
     bool queued = false;
@@ -166,7 +167,7 @@ static void work_one(struct srv *s, struct srv_req *r)
         line = detokenize_line(s, r, &len);
     else
         queued = !(line = queue_generation(s, r, &len));
-    srv_post(s, r->conn_id, line, len, queued ? NULL : r, true);
+    srv_post(s, conn_id, line, len, queued ? NULL : r, true);
 }
 
 static void *work_main(void *arg)
