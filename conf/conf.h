@@ -80,7 +80,11 @@ struct conf_limits {
     uint32_t default_max_tokens; /* a request's max_tokens when it gives none */
     uint32_t max_connections; /* open client connections */
     uint32_t max_queued_per_connection; /* requests queued by one connection */
-    uint64_t max_output_buffer_bytes; /* unsent output before a slow reader is dropped */
+    uint64_t max_output_buffer_bytes; /* unsent output above which input is not read */
+    uint32_t max_connections_per_uid; /* open connections of one uid, 0: no cap */
+    uint32_t idle_timeout_seconds; /* nothing in flight and nothing received, 0: never */
+    uint32_t read_timeout_seconds; /* to finish a begun request line, 0: no limit */
+    uint32_t send_timeout_seconds; /* reading none of its output, 0: never */
 };
 
 /* How the GPU model computes (llama/llm.h, struct llm_tuning), as text the

@@ -61,6 +61,10 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     l->max_connections = cf->limits.max_connections;
     l->max_conn_requests = cf->limits.max_queued_per_connection;
     l->max_output = (size_t)cf->limits.max_output_buffer_bytes;
+    l->max_conn_per_uid = cf->limits.max_connections_per_uid;
+    l->idle_timeout_s = cf->limits.idle_timeout_seconds;
+    l->read_timeout_s = cf->limits.read_timeout_seconds;
+    l->send_timeout_s = cf->limits.send_timeout_seconds;
     l->lookahead_default = cf->lookahead.enabled;
     l->la_n = cf->lookahead.n;
     l->la_w = cf->lookahead.w;

@@ -22,7 +22,11 @@ struct srv_limits {
     uint32_t queue_max; /* generations waiting (not running) */
     uint32_t max_conn_requests; /* in-flight generations per connection */
     size_t max_line; /* bytes of one request line */
-    size_t max_output; /* bytes buffered for one slow client */
+    size_t max_output; /* unsent bytes above which a client's input is not read */
+    uint32_t max_conn_per_uid; /* open connections of one uid (root and ours exempt), 0: no cap */
+    uint32_t idle_timeout_s; /* close a connection with nothing in flight after, 0: never */
+    uint32_t read_timeout_s; /* a begun request line must end within, 0: no limit */
+    uint32_t send_timeout_s; /* drop a client that reads none of its output for, 0: never */
     uint32_t max_tokens; /* cap on a request's max_tokens */
     uint32_t default_max_tokens; /* when the request gives none, <= max_tokens */
     bool lookahead_default; /* lookahead when the request does not say */

@@ -3,9 +3,9 @@
  * tests, engine_llama.c with llama/ and decoding/.
  *
  * Threads: generate() runs on the scheduler thread, one call at a time.
- * info, tokenize, detokenize and the detok_* functions may be called from
- * the event-loop thread while generate() runs: they only read the
- * vocabulary. Every function returns 0 or a negative errno unless noted. */
+ * tokenize and detokenize run on the tokenizer thread, info on the event
+ * loop, the detok_* functions on the scheduler: all may run while
+ * generate() runs, as they only read the vocabulary. Every function returns 0 or a negative errno unless noted. */
 #ifndef LADE_DAEMON_ENGINE_H
 #define LADE_DAEMON_ENGINE_H
 
@@ -98,8 +98,9 @@ struct srv_engine {
 
 /* The toy engine: spec is "key=value,..." with keys delay_ms (per step),
  * load_ms (a load that takes this long, for the tests of signals during a
- * load), n_ctx, max_rows, template (chatml, llama2, none), device. NULL or
- * "" for defaults. */
+ * load), tok_us_per_kib (tokenizing sleeps this per KiB of text), n_ctx,
+ * max_rows, template (chatml, llama2, none), device. NULL or "" for
+ * defaults. */
 int srv_engine_fake_new(const char *spec, srv_cancel_fn cancel, void *ud, struct srv_engine *ret);
 /* The real engine (engine_llama.c): model, device and tuning from the
  * checked configuration (keys that need a restart only). Logs its own

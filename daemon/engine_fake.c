@@ -57,6 +57,7 @@ static const char *const fake_templates[] = {
 struct fake {
     unsigned delay_ms;
     unsigned load_ms;
+    unsigned tok_us_per_kib; /* tokenizing costs this per KiB of text (a slow tokenizer) */
     uint32_t n_ctx;
     uint32_t max_rows; /* 0: any */
     char tmpl[16];
@@ -111,11 +112,16 @@ static int32_t special_at(const char *s, size_t len, size_t *ret_n)
     return -1;
 }
 
+static void sleep_ms(unsigned ms);
+
 static int fake_tokenize(void *ctx, const char *text, size_t len, unsigned flags,
                          int32_t *ret_tokens, uint32_t cap, uint32_t *ret_n)
 {
+    struct fake *f = ctx;
     uint32_t n = 0;
 
+    if (f->tok_us_per_kib)
+        sleep_ms((unsigned)(len / 1024 * f->tok_us_per_kib / 1000));
     if (flags & SRV_TOK_ADD_BOS) {
         if (n < cap)
             ret_tokens[n] = FAKE_BOS;
@@ -365,6 +371,8 @@ static int fake_parse_spec(struct fake *f, const char *spec)
             f->delay_ms = (unsigned)strtoul(val, NULL, 10);
         else if (!strcmp(key, "load_ms"))
             f->load_ms = (unsigned)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "tok_us_per_kib"))
+            f->tok_us_per_kib = (unsigned)strtoul(val, NULL, 10);
         else if (!strcmp(key, "n_ctx"))
             f->n_ctx = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "max_rows"))

@@ -1,6 +1,7 @@
 /* daemon: what the event loop does with one request line. Generations are
- * checked, tokenized and queued here; every other op is answered at once,
- * so info/health/stats/cancel never wait behind the GPU. */
+ * checked here and handed with tokenize and detokenize to the tokenizer
+ * thread (work.c); every other op is answered at once, so
+ * info/health/stats/cancel never wait behind the GPU or a big prompt. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,93 +95,6 @@ static enum ipc_err check_params(struct srv *s, struct srv_req *r, char *msg, si
                                                                         IPC_ERR_NONE;
 }
 
-/* Tokenize text into r->prompt; an ipc error code on failure. */
-static enum ipc_err tokenize_prompt(struct srv *s, struct srv_req *r, const char *text, size_t len,
-                                    unsigned flags, char *msg, size_t msglen)
-{
-    uint32_t cap = s->info.n_ctx, n = 0;
-    int k;
-
-    r->prompt = calloc(cap, sizeof(*r->prompt));
-    if (!r->prompt)
-        return IPC_ERR_INTERNAL;
-    k = s->engine.ops->tokenize(s->engine.ctx, text, len, flags, r->prompt, cap, &n);
-    if (k == -E2BIG || (k == 0 && n >= s->info.n_ctx)) {
-        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", n,
-                 s->info.n_ctx);
-        return IPC_ERR_CONTEXT_EXCEEDED;
-    }
-    if (k < 0) {
-        snprintf(msg, msglen, "failed to tokenize the prompt: %s", strerror(-k));
-        return IPC_ERR_INTERNAL;
-    }
-    if (n == 0) {
-        snprintf(msg, msglen, "the prompt is empty");
-        return IPC_ERR_OUT_OF_RANGE;
-    }
-    r->n_prompt = n;
-    return IPC_ERR_NONE;
-}
-
-/* A prompt given as token ids: checked, used as it is (no BOS added). */
-static enum ipc_err take_prompt_ids(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
-{
-    const struct ipc_request *rq = &r->rq;
-
-    if (rq->n_tokens == 0) {
-        snprintf(msg, msglen, "the prompt is empty");
-        return IPC_ERR_OUT_OF_RANGE;
-    }
-    if (rq->n_tokens >= s->info.n_ctx) {
-        snprintf(msg, msglen, "prompt of %u tokens does not fit the context of %u", rq->n_tokens,
-                 s->info.n_ctx);
-        return IPC_ERR_CONTEXT_EXCEEDED;
-    }
-    for (uint32_t i = 0; i < rq->n_tokens; i++) {
-        if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
-            snprintf(msg, msglen, "prompt[%u] = %d is not below n_vocab %u", i, rq->tokens[i],
-                     s->info.n_vocab);
-            return IPC_ERR_OUT_OF_RANGE;
-        }
-    }
-    r->prompt = malloc(rq->n_tokens * sizeof(*r->prompt));
-    if (!r->prompt) {
-        snprintf(msg, msglen, "out of memory");
-        return IPC_ERR_INTERNAL;
-    }
-    memcpy(r->prompt, rq->tokens, rq->n_tokens * sizeof(*r->prompt));
-    r->n_prompt = rq->n_tokens;
-    return IPC_ERR_NONE;
-}
-
-static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, size_t msglen)
-{
-    struct srv_chat_prompt cp = { 0 };
-    enum ipc_err e;
-    int k;
-
-    if (r->rq.op == IPC_OP_GENERATE && !r->rq.prompt)
-        return take_prompt_ids(s, r, msg, msglen);
-    if (r->rq.op == IPC_OP_GENERATE)
-        return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
-                               msglen);
-    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
-    if (k == -EOPNOTSUPP)
-        return IPC_ERR_UNSUPPORTED_TEMPLATE;
-    if (k == -EINVAL)
-        return IPC_ERR_BAD_FIELD;
-    if (k < 0) {
-        snprintf(msg, msglen, "out of memory");
-        return IPC_ERR_INTERNAL;
-    }
-    e = tokenize_prompt(s, r, cp.text, cp.len, SRV_TOK_SPECIAL | (cp.add_bos ? SRV_TOK_ADD_BOS : 0),
-                        msg, msglen);
-    if (cp.stop)
-        r->stop[r->rq.params.n_stop++] = cp.stop;
-    srv_chat_prompt_done(&cp);
-    return e;
-}
-
 /* Checks that need the connection: duplicate ids, per-connection bound. */
 static enum ipc_err check_conn(struct srv *s, struct srv_conn *c, const struct ipc_request *rq,
                                char *msg, size_t msglen)
@@ -202,12 +116,15 @@ static enum ipc_err check_conn(struct srv *s, struct srv_conn *c, const struct i
     return IPC_ERR_NONE;
 }
 
-static enum ipc_err enqueue(struct srv *s, struct srv_conn *c, struct srv_req *r, char *msg,
-                            size_t msglen)
+/* Hand r to the tokenizer thread: the connection's next lines wait for it
+ * (loop.c). A generation is also the connection's (c->reqs), from now until
+ * its last event: a disconnect cancels it wherever it is. */
+static enum ipc_err hand_off(struct srv *s, struct srv_conn *c, struct srv_req *r, char *msg,
+                             size_t msglen)
 {
-    int k;
+    bool gen = r->rq.op == IPC_OP_GENERATE || r->rq.op == IPC_OP_CHAT;
 
-    if (c->n_reqs == c->cap_reqs) {
+    if (gen && c->n_reqs == c->cap_reqs) {
         uint32_t nc = c->cap_reqs ? c->cap_reqs * 2 : 4;
         struct srv_req **nr = realloc(c->reqs, nc * sizeof(*nr));
         if (!nr) {
@@ -217,30 +134,23 @@ static enum ipc_err enqueue(struct srv *s, struct srv_conn *c, struct srv_req *r
         c->reqs = nr;
         c->cap_reqs = nc;
     }
-    r->enqueued_ns = srv_now_ns();
-    atomic_store(&r->ref, 2); /* the connection's and the queue's */
-    pthread_mutex_lock(&s->mu);
-    k = srv_queue_push(&s->queue, c->id, r);
-    if (k == 0) {
-        s->stats.requests[r->rq.op]++;
-        pthread_cond_signal(&s->cv);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (k < 0) {
-        atomic_store(&r->ref, 1);
-        snprintf(msg, msglen, "the queue is full (%u waiting)", s->queue.limit);
-        return IPC_ERR_BUSY;
-    }
-    c->reqs[c->n_reqs++] = r;
+    atomic_store(&r->ref, gen ? 2 : 1); /* the tokenizer's, and the connection's */
+    if (gen)
+        c->reqs[c->n_reqs++] = r;
+    else
+        c->job = r;
+    c->job_busy = true;
+    srv_work_push(s, r);
     return IPC_ERR_NONE;
 }
 
-/* Takes over *rq. */
-static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
+/* Takes over *rq: a generation, tokenize or detokenize. */
+static void handle_job(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
 {
     char msg[IPC_ERRMSG_MAX] = "";
     struct srv_req *r;
-    enum ipc_err e = check_conn(s, c, rq, msg, sizeof(msg));
+    bool gen = rq->op == IPC_OP_GENERATE || rq->op == IPC_OP_CHAT;
+    enum ipc_err e = gen ? check_conn(s, c, rq, msg, sizeof(msg)) : IPC_ERR_NONE;
     struct ipc_id id = rq->id;
 
     if (e != IPC_ERR_NONE) {
@@ -257,19 +167,16 @@ static void handle_generation(struct srv *s, struct srv_conn *c, struct ipc_requ
     atomic_init(&r->ref, 1);
     r->conn_id = c->id;
     r->rq = *rq;
-    fill_params(s, r);
-    e = check_params(s, r, msg, sizeof(msg));
+    if (gen) {
+        fill_params(s, r);
+        e = check_params(s, r, msg, sizeof(msg));
+    }
     if (e == IPC_ERR_NONE)
-        e = build_prompt(s, r, msg, sizeof(msg));
-    if (e == IPC_ERR_NONE)
-        e = enqueue(s, c, r, msg, sizeof(msg));
+        e = hand_off(s, c, r, msg, sizeof(msg));
     if (e != IPC_ERR_NONE) {
         srv_conn_send_error(s, c, &id, e, "%s", msg);
         srv_req_unref(r);
-        return;
     }
-    srv_log(SRV_LOG_DEBUG, "Request '%s' of connection %llu queued: %u prompt tokens, max %u", id.s,
-            (unsigned long long)c->id, r->n_prompt, r->rq.params.max_tokens);
 }
 
 static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
@@ -298,63 +205,6 @@ static void handle_cancel(struct srv *s, struct srv_conn *c, struct ipc_request 
     }
     send_result(s, c, rq,
                 json_pack("{s:o, s:b}", "target", ipc_id_to_json(&rq->target), "cancelled", 1));
-}
-
-static void handle_tokenize(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
-{
-    size_t len = strlen(rq->text);
-    uint32_t cap = (uint32_t)(len + 8), n = 0;
-    srv_cleanup_free int32_t *toks = calloc(cap, sizeof(*toks));
-    json_t *arr;
-    int k;
-
-    if (!toks) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0,
-                                toks, cap, &n);
-    if (k < 0) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to tokenize: %s",
-                            strerror(-k));
-        return;
-    }
-    arr = json_array();
-    for (uint32_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_integer(toks[i]));
-    send_result(s, c, rq, json_pack("{s:o, s:i}", "tokens", arr, "count", (int)n));
-}
-
-static void handle_detokenize(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
-{
-    size_t cap = (size_t)rq->n_tokens * 64 + 64, len = 0;
-    srv_cleanup_free char *raw = NULL;
-    srv_cleanup_free char *clean = NULL;
-    int k = -E2BIG;
-
-    for (uint32_t i = 0; i < rq->n_tokens; i++) {
-        if ((uint32_t)rq->tokens[i] >= s->info.n_vocab) {
-            srv_conn_send_error(s, c, &rq->id, IPC_ERR_OUT_OF_RANGE,
-                                "tokens[%u] = %d is not below n_vocab %u", i, rq->tokens[i],
-                                s->info.n_vocab);
-            return;
-        }
-    }
-    for (int tries = 0; k == -E2BIG && tries < 3; tries++, cap *= 4) {
-        free(raw);
-        raw = malloc(cap);
-        k = raw ? s->engine.ops->detokenize(s->engine.ctx, rq->tokens, rq->n_tokens, raw, cap,
-                                            &len) :
-                  -ENOMEM;
-    }
-    clean = k == 0 ? malloc(len * 3 + 1) : NULL;
-    if (!clean) {
-        srv_conn_send_error(s, c, &rq->id, IPC_ERR_INTERNAL, "failed to detokenize: %s",
-                            strerror(k < 0 ? -k : ENOMEM));
-        return;
-    }
-    len = ipc_utf8_sanitize(raw, len, clean, len * 3 + 1);
-    send_result(s, c, rq, json_pack("{s:s%}", "text", clean, len));
 }
 
 static json_t *info_json(struct srv *s)
@@ -430,17 +280,17 @@ void srv_handle_request(struct srv *s, struct srv_conn *c, struct ipc_request *r
 {
     struct ipc_request rq = *req;
 
-    if (rq.op == IPC_OP_GENERATE || rq.op == IPC_OP_CHAT) {
-        handle_generation(s, c, &rq);
-        return;
+    if (rq.op != IPC_OP_GENERATE && rq.op != IPC_OP_CHAT) {
+        pthread_mutex_lock(&s->mu);
+        s->stats.requests[rq.op]++;
+        pthread_mutex_unlock(&s->mu);
     }
-    pthread_mutex_lock(&s->mu);
-    s->stats.requests[rq.op]++;
-    pthread_mutex_unlock(&s->mu);
     switch (rq.op) {
+    case IPC_OP_GENERATE:
+    case IPC_OP_CHAT:
+    case IPC_OP_TOKENIZE:
+    case IPC_OP_DETOKENIZE: handle_job(s, c, &rq); return;
     case IPC_OP_CANCEL: handle_cancel(s, c, &rq); break;
-    case IPC_OP_TOKENIZE: handle_tokenize(s, c, &rq); break;
-    case IPC_OP_DETOKENIZE: handle_detokenize(s, c, &rq); break;
     case IPC_OP_INFO: send_result(s, c, &rq, info_json(s)); break;
     case IPC_OP_HEALTH: send_result(s, c, &rq, status_json(s, false)); break;
     default: send_result(s, c, &rq, status_json(s, true)); break;

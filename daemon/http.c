@@ -434,13 +434,14 @@ static void route(struct srv *s, struct srv_conn *c)
 
 /* ---- input ----------------------------------------------------------------*/
 
-/* Parse and answer what is buffered, one request at a time. */
+/* Parse and answer what is buffered, one request at a time, none while
+ * the connection's output is above max_output (srv_conn_taking). */
 static void process(struct srv *s, struct srv_conn *c)
 {
     struct srv_http *h = c->http;
     uint64_t now = srv_now_ns();
 
-    while (!c->dead && !h->busy && !h->closing && h->in_off < h->in_len) {
+    while (srv_conn_taking(s, c) && !h->busy && !h->closing && h->in_off < h->in_len) {
         h->in_off += srv_http_msg_feed(&h->msg, h->in + h->in_off, h->in_len - h->in_off);
         if (h->msg.started && !h->msg_start_ns)
             h->msg_start_ns = now;
@@ -465,6 +466,12 @@ static void process(struct srv *s, struct srv_conn *c)
     /* Pipelined input waits in the buffer; a full buffer waits in the socket. */
     c->read_paused = h->in_len == h->in_max && h->in_off == 0;
     srv_conn_set_events(s, c);
+}
+
+void srv_http_process(struct srv *s, struct srv_conn *c)
+{
+    if (c->http && !c->dead)
+        process(s, c);
 }
 
 /* Room to read into: the parsed bytes dropped, else the buffer grown. */

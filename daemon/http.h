@@ -33,6 +33,9 @@ void srv_http_adopt(struct srv *s, struct srv_conn *c);
 char *srv_http_refusal(int status, const char *message, size_t *ret_len);
 /* c->http is readable. */
 void srv_http_read(struct srv *s, struct srv_conn *c);
+/* Parse and answer what c has buffered, while srv_conn_taking allows (its
+ * output drained, its tokenizer job done). */
+void srv_http_process(struct srv *s, struct srv_conn *c);
 /* An event of c's request (taken over): answered in HTTP. */
 void srv_http_event(struct srv *s, struct srv_conn *c, char *line, size_t len);
 /* Once per loop iteration: late hellos, slow senders, idle keep-alive

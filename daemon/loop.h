@@ -9,6 +9,12 @@
 
 /* Accept what waits on listen_fd (tcp: the HTTP listener). */
 void srv_accept(struct srv *s, int listen_fd, bool tcp);
+/* Out of fds earlier: put the listeners back once a connection closed or
+ * the retry time came. */
+void srv_accept_resume(struct srv *s, uint64_t now);
+/* The timeouts of every connection (send; NDJSON's read and idle: HTTP's
+ * are http.c's). */
+void srv_conn_sweep(struct srv *s, uint64_t now);
 void srv_conn_read(struct srv *s, struct srv_conn *c);
 /* read() from c into buf: how many bytes; 0 when none are there yet, the
  * peer half-closed (read_closed) or the connection failed (dead). */

@@ -14,20 +14,24 @@
 
 #define PIECE_MAX 8192 /* bytes one step's tokens may decode to */
 
-void srv_post(struct srv *s, uint64_t conn_id, char *line, size_t len, struct srv_req *done)
+void srv_post(struct srv *s, uint64_t conn_id, char *line, size_t len, struct srv_req *done,
+              bool job_end)
 {
     struct srv_out *o = calloc(1, sizeof(*o));
     uint64_t one = 1;
 
     if (!o) {
         /* Without memory for the item the event is lost; a terminal one
-         * still has to release its request, so it gets the line slot. */
+         * still has to release its request. (A lost job_end leaves the
+         * connection's later lines unread.) */
         free(line);
         if (done)
             srv_req_unref(done);
         return;
     }
-    *o = (struct srv_out){ .conn_id = conn_id, .done = done, .line = line, .len = len };
+    *o = (struct srv_out){
+        .conn_id = conn_id, .done = done, .job_end = job_end, .line = line, .len = len
+    };
     pthread_mutex_lock(&s->mu);
     *s->out_tail = o;
     s->out_tail = &o->next;
@@ -78,7 +82,7 @@ static int deliver(struct gen_run *g, const char *text, size_t n, const int32_t 
     line = ipc_event_token(&g->r->rq.id, text, n, tokens, nt, &len);
     if (!line)
         return -ENOMEM;
-    srv_post(g->s, g->r->conn_id, line, len, NULL);
+    srv_post(g->s, g->r->conn_id, line, len, NULL, false);
     return 0;
 }
 
@@ -196,7 +200,7 @@ static void run_one(struct srv *s, struct srv_req *req)
     if (r == 0)
         srv_stats_add_generation(&s->stats, req->n_prompt, &res);
     pthread_mutex_unlock(&s->mu);
-    srv_post(s, req->conn_id, line, len, req);
+    srv_post(s, req->conn_id, line, len, req, false);
     if (g) {
         free(g->full);
         free(g);

@@ -3,6 +3,7 @@
 #include "daemon/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,11 +57,15 @@ int srv_new(struct srv_config *cfg, struct srv_engine *engine, struct srv **ret)
     engine->ops = NULL;
     s->engine.ops->info(s->engine.ctx, &s->info);
     srv_limits_fit(&s->cfg.lim, s->info.max_rows);
-    s->epfd = s->listen_fd = s->http_fd = s->signal_fd = s->wake_fd = -EBADF;
+    s->epfd = s->listen_fd = s->http_fd = s->signal_fd = s->wake_fd = s->spare_fd = -EBADF;
     s->out_tail = &s->out_head;
+    s->work_tail = &s->work_head;
+    s->listen_tag = &tag_listen;
+    s->http_tag = &tag_http;
     s->stats.start_ns = srv_now_ns();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
     r = load_chat(s);
     if (r == 0)
         r = srv_queue_init(&s->queue, SRV_QUEUE_HARD_MAX, s->cfg.lim.queue_max);
@@ -82,9 +87,10 @@ void srv_free(struct srv *s)
 {
     if (!s)
         return;
+    srv_work_join(s);
     srv_sched_join(s);
     srv_conn_reap(s, true);
-    srv_deliver(s); /* releases what the scheduler posted last */
+    srv_deliver(s); /* releases what the scheduler and the tokenizer posted last */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->http_fd >= 0)
@@ -94,11 +100,14 @@ void srv_free(struct srv *s)
         close(s->signal_fd);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
     if (s->epfd >= 0)
         close(s->epfd);
     srv_queue_done(&s->queue);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->work_cv);
     srv_engine_destroy(&s->engine);
     srv_chat_free(s->chat);
     srv_config_done(&s->cfg);
@@ -115,13 +124,15 @@ static int watch(struct srv *s, int fd, void *tag)
 static void stop_listening(struct srv *s)
 {
     if (s->http_fd >= 0) {
-        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->http_fd, NULL);
+        if (!s->accept_off)
+            epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->http_fd, NULL);
         close(s->http_fd);
         s->http_fd = -EBADF;
     }
     if (s->listen_fd < 0)
         return;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+    if (!s->accept_off)
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
     close(s->listen_fd);
     s->listen_fd = -EBADF;
     srv_socket_remove(&s->socket_file);
@@ -225,7 +236,7 @@ static bool drain_done(struct srv *s, uint64_t now)
         srv_log(SRV_LOG_NOTICE, "Grace period over: cancelling the running generation");
         atomic_store(&s->running->cancel, true);
     }
-    exited = s->sched_exited;
+    exited = s->sched_exited && !s->work_head && !s->work_busy;
     outbox_empty = s->out_head == NULL;
     pthread_mutex_unlock(&s->mu);
     for (struct srv_conn *c = s->conns; c; c = c->next)
@@ -238,8 +249,7 @@ static void dispatch(struct srv *s, struct epoll_event *e)
     void *p = e->data.ptr;
 
     if (p == &tag_listen || p == &tag_http) {
-        if (srv_now_ns() >= s->accept_paused_until_ns)
-            srv_accept(s, p == &tag_http ? s->http_fd : s->listen_fd, p == &tag_http);
+        srv_accept(s, p == &tag_http ? s->http_fd : s->listen_fd, p == &tag_http);
     } else if (p == &tag_signal) {
         handle_signal(s);
     } else if (p == &tag_wake) {
@@ -263,7 +273,7 @@ static int loop(struct srv *s)
 
     for (;;) {
         uint64_t now = srv_now_ns();
-        int timeout = s->draining ? 20 : s->accept_paused_until_ns > now ? 100 : 1000;
+        int timeout = s->draining ? 20 : s->accept_off ? 100 : 250;
         if (s->watchdog_usec && timeout > (int)(s->watchdog_usec / 4000))
             timeout = (int)(s->watchdog_usec / 4000);
         timeout = srv_http_timeout(s, now, timeout);
@@ -272,16 +282,14 @@ static int loop(struct srv *s)
             return srv_log_errno(SRV_LOG_ERR, errno, "Failed to wait for events");
         for (int i = 0; i < n; i++)
             dispatch(s, &evs[i]);
-        if (s->listen_fd >= 0 && s->accept_paused_until_ns &&
-            srv_now_ns() >= s->accept_paused_until_ns) {
-            s->accept_paused_until_ns = 0;
-            srv_accept(s, s->listen_fd, false);
-            if (s->http_fd >= 0)
-                srv_accept(s, s->http_fd, true);
+        now = srv_now_ns();
+        if (now >= s->next_sweep_ns) {
+            srv_conn_sweep(s, now);
+            s->next_sweep_ns = now + 100000000u;
         }
         srv_http_tick(s, srv_now_ns());
         srv_conn_reap(s, false);
-        now = srv_now_ns();
+        srv_accept_resume(s, now);
         watchdog(s, now);
         if (s->draining && drain_done(s, now))
             return 0;
@@ -301,6 +309,9 @@ static int setup_fds(struct srv *s, int listen_fd)
     s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->signal_fd < 0)
         return srv_log_errno(SRV_LOG_ERR, errno, "Failed to create a signalfd");
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* given up when out of fds (loop.c) */
+    if (s->spare_fd < 0)
+        return srv_log_errno(SRV_LOG_ERR, errno, "Failed to open '/dev/null'");
     if ((r = watch(s, s->listen_fd, &tag_listen)) < 0 ||
         (r = watch(s, s->signal_fd, &tag_signal)) < 0 ||
         (r = watch(s, s->wake_fd, &tag_wake)) < 0 ||
@@ -318,7 +329,7 @@ int srv_run(struct srv *s, int listen_fd, const struct srv_socket_file *file)
         s->socket_file = *file;
     if ((r = setup_fds(s, listen_fd)) < 0)
         return r;
-    if ((r = srv_sched_start(s)) < 0)
+    if ((r = srv_work_start(s)) < 0 || (r = srv_sched_start(s)) < 0)
         return r;
     s->watchdog_usec = s->cfg.watchdog ? srv_sd_watchdog_usec() : 0;
     srv_log(SRV_LOG_NOTICE, "Serving model '%s' (%s, n_ctx %u, chat template %s) on %s at '%s'",
@@ -327,6 +338,7 @@ int srv_run(struct srv *s, int listen_fd, const struct srv_socket_file *file)
             s->cfg.socket_path);
     srv_sd_ready(s->info.model_name, s->info.device);
     r = loop(s);
+    srv_work_join(s);
     srv_sched_join(s);
     srv_deliver(s);
     for (struct srv_conn *c = s->conns; c; c = c->next)

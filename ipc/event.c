@@ -23,6 +23,7 @@ static const char *const err_names[IPC_ERR__COUNT] = {
     [IPC_ERR_PROTOCOL_VERSION] = "protocol_version",
     [IPC_ERR_DUPLICATE_ID] = "duplicate_id",
     [IPC_ERR_SHUTTING_DOWN] = "shutting_down",
+    [IPC_ERR_TIMEOUT] = "timeout",
 };
 
 const char *ipc_err_name(enum ipc_err code)

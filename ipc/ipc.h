@@ -50,6 +50,7 @@ enum ipc_err {
     IPC_ERR_PROTOCOL_VERSION,
     IPC_ERR_DUPLICATE_ID,
     IPC_ERR_SHUTTING_DOWN,
+    IPC_ERR_TIMEOUT,
     IPC_ERR__COUNT,
 };
 
@@ -175,6 +176,13 @@ void ipc_linebuf_commit(struct ipc_linebuf *lb, size_t n);
 /* 1 and a line (valid until the next call), 0 if no complete line is held,
  * -E2BIG once for each overlong line (its bytes are skipped). */
 int ipc_linebuf_next(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_len);
+/* At the end of the input: the bytes after the last newline as a final
+ * line, as ipc_linebuf_next returns lines (1, 0 if there are none, -E2BIG
+ * once if they were an overlong line). */
+int ipc_linebuf_rest(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_len);
+/* Whether bytes of a line not yet returned are held (or an overlong line
+ * is being skipped): a line has begun. */
+bool ipc_linebuf_has_data(const struct ipc_linebuf *lb);
 
 /* ---- Events --------------------------------------------------------------
  * Every encoder returns a malloc'd NUL-terminated line ending in '\n' (and

@@ -90,3 +90,26 @@ int ipc_linebuf_next(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_
         return 1;
     }
 }
+
+int ipc_linebuf_rest(struct ipc_linebuf *lb, const char **ret_line, size_t *ret_len)
+{
+    int k = ipc_linebuf_next(lb, ret_line, ret_len);
+
+    if (k != 0)
+        return k;
+    if (lb->discarding) {
+        lb->discarding = false;
+        return -E2BIG;
+    }
+    if (lb->len == 0)
+        return 0;
+    lb->consume = lb->len;
+    *ret_line = lb->buf;
+    *ret_len = lb->len;
+    return 1;
+}
+
+bool ipc_linebuf_has_data(const struct ipc_linebuf *lb)
+{
+    return lb->len > lb->consume || lb->discarding;
+}

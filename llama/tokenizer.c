@@ -44,6 +44,7 @@ struct llm_tok {
     bool add_bos;
     bool strip_bos_ws; /* normalizer add_dummy_prefix || remove_extra_whitespaces */
     bool remove_extra_ws; /* normalizer remove_extra_whitespaces */
+    bool chunkable; /* encoding may be split at single spaces (encode_chunked) */
     uint8_t *kind; /* enum llm_sp_kind per id */
     uint8_t *lead_ws; /* 1 when the piece starts with U+2581 */
     uint32_t *text_off; /* n_vocab + 1 offsets into text */
@@ -145,7 +146,7 @@ static bool pb_next(struct pb_reader *r, uint32_t *field, uint64_t *val, struct 
 
 /* What decoding needs from a ModelProto beyond the pieces. */
 struct sp_settings {
-    bool add_dummy_prefix, remove_extra_ws, ws_as_suffix, has_denormalizer;
+    bool add_dummy_prefix, remove_extra_ws, escape_ws, ws_as_suffix, has_denormalizer;
     const uint8_t *unk_surface;
     size_t unk_surface_len;
 };
@@ -157,6 +158,7 @@ static void pb_read_settings(const uint8_t *data, size_t len, struct sp_settings
     uint64_t v, fv;
     *s = (struct sp_settings){ .add_dummy_prefix = true,
                                .remove_extra_ws = true,
+                               .escape_ws = true,
                                .unk_surface = (const uint8_t *)DEFAULT_UNK_SURFACE,
                                .unk_surface_len = strlen(DEFAULT_UNK_SURFACE) };
     while (pb_next(&r, &field, &v, &sub)) {
@@ -172,6 +174,8 @@ static void pb_read_settings(const uint8_t *data, size_t len, struct sp_settings
                 s->add_dummy_prefix = fv != 0;
             else if (field == 3 && ff == 4)
                 s->remove_extra_ws = fv != 0;
+            else if (field == 3 && ff == 5)
+                s->escape_ws = fv != 0;
             else if (field == 5 && ff == 2 && f.end > f.p)
                 s->has_denormalizer = true;
         }
@@ -325,6 +329,23 @@ static int tok_build_tables(struct llm_tok *tok, const struct sp_settings *s, ch
     return 0;
 }
 
+/* Whether a piece holds U+2581 after a character that is not U+2581: such
+ * a piece could join a word to the next one across a space, and encoding a
+ * text in chunks split at spaces would not match encoding it whole. */
+static bool pieces_cross_words(const struct llm_sp *sp)
+{
+    int32_t n = llm_sp_n_pieces(sp);
+    size_t len;
+
+    for (int32_t i = 0; i < n; i++) {
+        const char *p = llm_sp_piece(sp, i, &len);
+        for (size_t j = 1; j + 3 <= len; j++)
+            if (!memcmp(p + j, META_SPACE, 3) && (j < 3 || memcmp(p + j - 3, META_SPACE, 3)))
+                return true;
+    }
+    return false;
+}
+
 /* Takes ownership of sp. Reads the decoder settings back from the model the
  * processor actually holds, so both loaders describe it the same way. */
 static int tok_from_sp(struct llm_sp *sp, struct llm_tok **ret, char *reterr, size_t errlen)
@@ -362,6 +383,7 @@ static int tok_from_sp(struct llm_sp *sp, struct llm_tok **ret, char *reterr, si
         goto fail;
     tok->strip_bos_ws = s.add_dummy_prefix || s.remove_extra_ws;
     tok->remove_extra_ws = s.remove_extra_ws;
+    tok->chunkable = s.add_dummy_prefix && s.escape_ws && !pieces_cross_words(sp);
     tok->unk = llm_sp_unk_id(sp);
     tok->bos = llm_sp_bos_id(sp);
     tok->eos = llm_sp_eos_id(sp);
@@ -986,6 +1008,53 @@ const char *llm_tok_pre(const struct llm_tok *tok)
     return tok->bpe ? llm_bpe_pre(tok->bpe) : NULL;
 }
 
+/* SentencePiece needs tens of bytes per input byte to encode (its symbol
+ * lists and merge queue), so a long text is encoded in chunks of about this
+ * many bytes: the peak stays a small multiple of the input. */
+#define ENCODE_CHUNK ((size_t)64 << 10)
+
+static bool is_word_byte(char c)
+{
+    return c > ' ' && c < 0x7F;
+}
+
+/* Where the chunk from `from` ends: a single space between two printable
+ * ASCII bytes at or after from + ENCODE_CHUNK, else len. Such a space is
+ * one U+2581 between two characters that normalize to themselves; with the
+ * dummy prefix, the next chunk's leading U+2581 stands for it, and no piece
+ * spans it (pieces_cross_words), so the chunks' ids are the whole text's. */
+static size_t chunk_end(const char *text, size_t len, size_t from)
+{
+    for (size_t i = from + ENCODE_CHUNK; i + 1 < len; i++)
+        if (text[i] == ' ' && is_word_byte(text[i - 1]) && is_word_byte(text[i + 1]))
+            return i;
+    return len;
+}
+
+/* SentencePiece only (tok->sp): the ids of text, chunked when the
+ * vocabulary allows it (chunkable is never set for BPE); *ret_n counts them
+ * all even past cap (-ENOSPC), as llm_sp_encode does. */
+static int encode_chunked(const struct llm_tok *tok, const char *text, size_t len, int32_t *out,
+                          size_t cap, size_t *ret_n)
+{
+    size_t n = 0, pos = 0;
+    int r = 0;
+
+    do {
+        size_t end = tok->chunkable ? chunk_end(text, len, pos) : len, got = 0;
+        int k = llm_sp_encode(tok->sp, text + pos, end - pos, n < cap ? out + n : NULL,
+                              n < cap ? cap - n : 0, &got, NULL, 0);
+        if (k < 0 && k != -ENOSPC)
+            return k;
+        if (k == -ENOSPC)
+            r = k;
+        n += got;
+        pos = end + 1; /* past the space */
+    } while (pos < len);
+    *ret_n = n;
+    return r;
+}
+
 /* Text with no special token in it. */
 static int encode_plain(const struct llm_tok *tok, const char *text, size_t len,
                         struct llm_ids *ids)
@@ -995,10 +1064,9 @@ static int encode_plain(const struct llm_tok *tok, const char *text, size_t len,
         return 0;
     if (tok->bpe)
         return llm_bpe_encode(tok->bpe, text, len, ids);
-    int r = llm_sp_encode(tok->sp, text, len, ids->v ? ids->v + ids->n : NULL, ids->cap - ids->n,
-                          &n, NULL, 0);
+    int r = encode_chunked(tok, text, len, ids->v ? ids->v + ids->n : NULL, ids->cap - ids->n, &n);
     if (r == -ENOSPC && (r = llm_ids_reserve(ids, ids->n + n)) == 0)
-        r = llm_sp_encode(tok->sp, text, len, ids->v + ids->n, ids->cap - ids->n, &n, NULL, 0);
+        r = encode_chunked(tok, text, len, ids->v + ids->n, ids->cap - ids->n, &n);
     if (r == 0)
         ids->n += n;
     return r;
@@ -1052,8 +1120,8 @@ int llm_tok_encode(const struct llm_tok *tok, const char *text, size_t len, unsi
         free(ids.v);
         return r;
     }
-    int r = llm_sp_encode(tok->sp, text ? text : "", len, cap > head ? out + head : NULL,
-                          cap > head ? cap - head : 0, &n, NULL, 0);
+    int r = encode_chunked(tok, text ? text : "", len, cap > head ? out + head : NULL,
+                           cap > head ? cap - head : 0, &n);
     if (r < 0 && r != -ENOSPC)
         return r;
     *ret_n = n + head;

@@ -20,7 +20,9 @@ struct llm_gguf;
 struct llm_tok; /* opaque, immutable after load */
 
 /* Longest text llm_tok_encode accepts; SentencePiece needs tens of bytes of
- * working memory per input byte, so longer inputs get -E2BIG. */
+ * working memory per input byte, so longer inputs get -E2BIG. (A long text
+ * is encoded in chunks of 64 KiB split at spaces, where the vocabulary
+ * allows it with identical ids; a text without such spaces is not.) */
 #define LLM_TOK_MAX_TEXT ((size_t)4 << 20)
 
 /* Load a SentencePiece tokenizer.model. 0, or a negative errno (-ENOENT,

@@ -9,10 +9,12 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -580,12 +582,14 @@ static void test_slow_and_vanishing_senders(void **state)
     e2e_resp_done(&r);
 }
 
-/* A client that never reads its stream is dropped and its generation
- * cancelled, like an NDJSON one. Own daemon (a long context, a small
- * output bound). */
+/* A client that never reads its stream is dropped (after
+ * send_timeout_seconds without reading) and its generation cancelled, like
+ * an NDJSON one. Own daemon (a long context, a small output bound, a short
+ * send timeout). */
 static void test_never_reads(void **state)
 {
-    static const char *const extra[] = { "--set", "limits.max_output_buffer_bytes=65536", NULL };
+    static const char *const extra[] = { "--set", "limits.max_output_buffer_bytes=65536", "--set",
+                                         "limits.send_timeout_seconds=1", NULL };
     char *raw = e2e_post_req("/v1/completions",
                              "{\"prompt\":\"x\",\"max_tokens\":4096,\"stream\":true,"
                              "\"lookahead\":false}");
@@ -604,6 +608,55 @@ static void test_never_reads(void **state)
     assert_int_equal(e2e_stop(&b), 0);
     e2e_cleanup(&b);
     free(raw);
+}
+
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* An HTTP request is tokenized on the tokenizer thread as an NDJSON one
+ * is: a slow /tokenize (64 KiB at 30 ms per KiB, about 2 s) leaves the loop
+ * free to answer /health on another connection at once. Own daemon. */
+static void test_tokenizer_thread(void **state)
+{
+    size_t n = 64 * 1024;
+    char *body = malloc(n + 32), *raw;
+    struct e2e_resp r;
+    struct e2e b;
+    uint64_t t0;
+    int fd;
+    json_t *o;
+
+    (void)state;
+    assert_non_null(body);
+    strcpy(body, "{\"content\":\"");
+    memset(body + strlen(body), 'a', n);
+    strcpy(body + 12 + n, "\"}");
+    raw = e2e_post_req("/tokenize", body);
+    e2e_start(&b, "tok_us_per_kib=30000", NULL);
+    fd = e2e_connect(&b);
+    t0 = ms_now();
+    e2e_send_str(fd, raw);
+    usleep(200000);
+    assert_int_equal(e2e_exchange(&b, "GET /health HTTP/1.1\r\n\r\n", &r), 200);
+    e2e_resp_done(&r);
+    assert_true(ms_now() - t0 < 1500); /* not behind the tokenizing */
+    assert_true(e2e_http_read(fd, &r));
+    assert_int_equal(r.status, 200);
+    assert_true(ms_now() - t0 >= 1500);
+    o = e2e_resp_json(&r);
+    assert_true(json_array_size(json_object_get(o, "tokens")) >= n); /* (and BOS, by default) */
+    json_decref(o);
+    e2e_resp_done(&r);
+    close(fd);
+    assert_int_equal(e2e_stop(&b), 0);
+    e2e_cleanup(&b);
+    free(raw);
+    free(body);
 }
 
 /* A free loopback port, and a connection to it. */
@@ -744,6 +797,7 @@ int main(void)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_never_reads),
+        cmocka_unit_test(test_tokenizer_thread),
         cmocka_unit_test(test_tcp_listener),
         cmocka_unit_test(test_busy_and_draining),
     };

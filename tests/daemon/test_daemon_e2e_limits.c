@@ -336,7 +336,7 @@ static void test_reload_log_level_and_grace(void **state)
     e2e_expect_done(
             request("{\"id\":\"r\",\"op\":\"generate\",\"prompt\":\"hi\",\"max_tokens\":3}"));
     assert_true(e2e_log_has(&d, "Request 'r' of connection"));
-    assert_true(e2e_log_has(&d, "queued: "));
+    assert_true(e2e_log_has(&d, "tokenized: ")); /* the tokenizer thread's line (daemon/work.c) */
     json_decref(e2e_reload(&d, fd, "[daemon]\nlog_level = err\nshutdown_grace_seconds = 0\n"));
     json_t *r = e2e_sigterm_during(
             &d, fd,

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "llama/gguf.h"
+#include "llama/sp_shim.h"
 #include "llama/support_tok.h"
 #include "llama/tokenizer.h"
 
@@ -772,6 +773,104 @@ static void test_gguf_malformed_tokens(void **state)
     expect_fail(&v, -ENOTSUP, "precompiled_charsmap");
 }
 
+/* ---- chunked encoding (issue 20) ----------------------------------------------
+ * llm_tok_encode splits a long text at single spaces between printable ASCII
+ * bytes to bound SentencePiece's working memory; the ids must be exactly
+ * those of encoding the whole text at once. */
+
+/* A deterministic text of about len bytes: words, punctuation, digits,
+ * runs of spaces, newlines, tabs, multi-byte UTF-8. */
+static char *mixed_text(size_t len)
+{
+    static const char *const words[] = {
+        "Once",
+        "upon",
+        "a",
+        "time,",
+        "there",
+        "was",
+        "Lily.",
+        "She",
+        "liked",
+        "to",
+        "play",
+        "\"Hi!\"",
+        "1234",
+        "3.14",
+        "caf\xC3\xA9",
+        "na\xC3\xAFve",
+        "\xF0\x9F\xA6\x8A",
+        "\xE6\x97\xA5\xE6\x9C\xAC",
+        "(x)",
+        "--",
+        "a-b",
+        "it's",
+        "\xE2\x96\x81",
+        "x\ty",
+        "end.\n",
+        "  ",
+        "\n\n",
+        "ok",
+    };
+    char *t = malloc(len + 64);
+    size_t n = 0;
+    uint32_t x = 12345;
+
+    assert_non_null(t);
+    while (n < len) {
+        x = x * 1103515245u + 12345u;
+        const char *w = words[(x >> 16) % (sizeof(words) / sizeof(words[0]))];
+        size_t wl = strlen(w);
+        memcpy(t + n, w, wl);
+        n += wl;
+        t[n++] = ' ';
+    }
+    t[n] = '\0';
+    return t;
+}
+
+static void check_chunked_identical(const char *model_path)
+{
+    char err[256] = "";
+    struct llm_sp *sp = NULL;
+    struct llm_tok *tok = load_model(model_path);
+    size_t len = 300000, n_whole = 0, n_chunked = 0;
+    char *text = mixed_text(len);
+    int32_t *whole = malloc((len + 2) * sizeof(*whole)),
+            *chunked = malloc((len + 2) * sizeof(*chunked));
+
+    len = strlen(text);
+    assert_non_null(whole);
+    assert_non_null(chunked);
+    assert_int_equal(llm_sp_load_file(model_path, &sp, err, sizeof(err)), 0);
+    assert_int_equal(llm_sp_encode(sp, text, len, whole, len + 2, &n_whole, err, sizeof(err)), 0);
+    assert_int_equal(llm_tok_encode(tok, text, len, false, chunked, len + 2, &n_chunked), 0);
+    assert_int_equal(n_chunked, n_whole);
+    for (size_t i = 0; i < n_whole; i++)
+        if (whole[i] != chunked[i])
+            fail_msg("%s: id %zu of %zu differs: %d whole, %d chunked", model_path, i, n_whole,
+                     whole[i], chunked[i]);
+    /* the -ENOSPC contract still counts every id */
+    assert_int_equal(llm_tok_encode(tok, text, len, true, chunked, 10, &n_chunked), -ENOSPC);
+    assert_int_equal(n_chunked, n_whole + 1);
+    free(whole);
+    free(chunked);
+    free(text);
+    llm_sp_free(sp);
+    llm_tok_free(tok);
+}
+
+static void test_encode_chunked_identical(void **state)
+{
+    check_chunked_identical(LADE_MODELS_DIR "/tok512.model");
+}
+
+static void test_encode_chunked_identical_llama(void **state)
+{
+    SKIP_WITHOUT_SHARED();
+    check_chunked_identical(KERNELC_DIR "/tokenizer.model");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -789,6 +888,8 @@ int main(void)
         cmocka_unit_test(test_gguf_small_vocab_loads),
         cmocka_unit_test(test_gguf_malformed_keys),
         cmocka_unit_test(test_gguf_malformed_tokens),
+        cmocka_unit_test(test_encode_chunked_identical),
+        cmocka_unit_test(test_encode_chunked_identical_llama),
     };
     return cmocka_run_group_tests(tests, setup_shared, teardown_shared);
 }
