@@ -388,7 +388,7 @@ static void test_mini_bad_metadata(void **state)
     struct mini m;
 
     m = mini_model(), mini_kv(&m, "general.architecture")->str = "gpt2";
-    expect_load(&m, -ENOTSUP, "unsupported architecture 'gpt2' (lade runs 'llama')");
+    expect_load(&m, -ENOTSUP, "architecture 'gpt2' is not supported (llama, qwen2, qwen3)");
     m = mini_model(), mini_drop_kv(&m, "general.architecture");
     expect_load(&m, -ENOENT, "general.architecture");
     m = mini_model(), mini_drop_kv(&m, "llama.embedding_length");
