@@ -1,14 +1,26 @@
-/* RoPE on one adjacent pair (x[2i], x[2i+1]) of a head: the angle is
- * pos * theta^(-d / rope_dims) for the pair's first dimension d within its
- * head, and pairs at d >= rope_dims are not rotated. Shared by rope_kv.comp
- * and the matrix kernel's fused epilogue (matmul.comp), so both give the
- * same bits. */
-vec2 rope_rot(vec2 x, uint d, float pos, uint rope_dims, float theta)
+/* RoPE as llama/config.h defines it: pair i of a head's first rope_dims
+ * dims turns by pos * rope_freq(i) (llm_config_rope_freq's table, which
+ * the includer reads from its buffer), cos and sin scaled by mscale; dims
+ * at or past rope_dims are not rotated. Pair i is the adjacent dims (2i,
+ * 2i+1), or with NeoX rotation (i, i + rope_dims/2). rope_elem computes one
+ * element of a pair from its own value and its partner's with the
+ * operations of the pair formula (x0 c - x1 s, x0 s + x1 c), so any way of
+ * splitting the work gives the same bits. Shared by rope_kv.comp and the
+ * matrix kernel's fused epilogue (matmul.comp, adjacent pairs only). */
+float rope_elem(float x, float xp, uint e, float pos, uint rope_dims, bool neox, float mscale)
+{
+    uint half_ = rope_dims >> 1;
+    float a = pos * rope_freq(neox ? e % half_ : e >> 1);
+    float c = cos(a) * mscale, s = sin(a) * mscale;
+    bool second = neox ? e >= half_ : (e & 1u) != 0u;
+    return second ? xp * s + x * c : x * c - xp * s;
+}
+
+/* The adjacent pair (d, d+1) of a head, d even. */
+vec2 rope_rot(vec2 x, uint d, float pos, uint rope_dims, float mscale)
 {
     if (d >= rope_dims)
         return x;
-    float freq = pow(theta, -float(d) / float(rope_dims));
-    float a = pos * freq;
-    float c = cos(a), s = sin(a);
-    return vec2(x.x * c - x.y * s, x.x * s + x.y * c);
+    return vec2(rope_elem(x.x, x.y, d, pos, rope_dims, false, mscale),
+                rope_elem(x.y, x.x, d + 1u, pos, rope_dims, false, mscale));
 }

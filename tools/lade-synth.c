@@ -151,13 +151,17 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
     uint32_t be = llm_ggml_block_elems(type), bb = llm_ggml_block_bytes(type);
     fill_random(out, n / be * bb);
     /* one f16 scale (and min) per block at the offsets ggml uses, sized so
-     * that the dequantised values have std about `scale` */
-    uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f : type == LLM_GGML_Q4_K ? scale / 150.0f : scale / 4.6f);
-    uint16_t z = llm_f32_to_f16(0.0f);
+     * that the dequantised values have std about `scale`. Q4_K's quants are
+     * unsigned (w = d sc q - dmin m, sc and m random 6-bit): dmin = 7.5 d
+     * centres them (with dmin 0 every weight was positive, so a product
+     * was mostly the sum of its inputs and a block's output hardly
+     * depended on its other terms). */
+    float ds = type == LLM_GGML_Q8_0 ? scale / 73.0f : type == LLM_GGML_Q4_K ? scale / 260.0f : scale / 4.6f;
+    uint16_t d = llm_f32_to_f16(ds), dmin = llm_f32_to_f16(7.5f * ds);
     for (uint64_t b = 0; b < n / be; b++) {
         memcpy(out + b * bb, &d, 2);
         if (type == LLM_GGML_Q4_K)
-            memcpy(out + b * bb + 2, &z, 2); /* dmin 0: no offset */
+            memcpy(out + b * bb + 2, &dmin, 2);
     }
 }
 
