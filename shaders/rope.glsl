@@ -7,20 +7,27 @@
  * operations of the pair formula (x0 c - x1 s, x0 s + x1 c), so any way of
  * splitting the work gives the same bits. Shared by rope_kv.comp and the
  * matrix kernel's fused epilogue (matmul.comp, adjacent pairs only). */
+/* cos and sin of pair i's angle at pos, times mscale. */
+vec2 rope_cs(uint i, float pos, float mscale)
+{
+    float a = pos * rope_freq(i);
+    return vec2(cos(a) * mscale, sin(a) * mscale);
+}
+
 float rope_elem(float x, float xp, uint e, float pos, uint rope_dims, bool neox, float mscale)
 {
     uint half_ = rope_dims >> 1;
-    float a = pos * rope_freq(neox ? e % half_ : e >> 1);
-    float c = cos(a) * mscale, s = sin(a) * mscale;
+    vec2 cs = rope_cs(neox ? e % half_ : e >> 1, pos, mscale);
     bool second = neox ? e >= half_ : (e & 1u) != 0u;
-    return second ? xp * s + x * c : x * c - xp * s;
+    return second ? xp * cs.y + x * cs.x : x * cs.x - xp * cs.y;
 }
 
-/* The adjacent pair (d, d+1) of a head, d even. */
+/* The adjacent pair (d, d+1) of a head, d even: rope_elem's operations,
+ * one cos and sin. */
 vec2 rope_rot(vec2 x, uint d, float pos, uint rope_dims, float mscale)
 {
     if (d >= rope_dims)
         return x;
-    return vec2(rope_elem(x.x, x.y, d, pos, rope_dims, false, mscale),
-                rope_elem(x.y, x.x, d + 1u, pos, rope_dims, false, mscale));
+    vec2 cs = rope_cs(d >> 1, pos, mscale);
+    return vec2(x.x * cs.x - x.y * cs.y, x.x * cs.y + x.y * cs.x);
 }
