@@ -63,7 +63,7 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
         struct pc_matmul p = { g->cols,       n,        ntok,
                                x_stride,      y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c),
                                flags,         epi,      cf->head_dim,
-                               cf->rope_dims, m->n_ctx, cf->rope_theta };
+                               cf->rope_dims, m->n_ctx, cf->rope_mscale };
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[geom], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
@@ -98,10 +98,35 @@ static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
     }
 }
 
+/* What some architectures do between the Q, K, V products and RoPE:
+ * q, k, v += their biases (bias.comp, after the whole product, as the CPU
+ * reference); each head of q and k through its RMSNorm (qk_norm.comp). */
+static void rec_qk_extras(struct llm_model *m, const struct gpu_layer *L, uint32_t n)
+{
+    const struct llm_config *c = &m->cfg;
+    if (c->qkv_bias) {
+        const uint32_t width[3] = { m->qdim, m->kvdim, m->kvdim };
+        for (int i = 0; i < 3; i++) {
+            struct pc_bias pb = { width[i], n };
+            vkr_cmd_dispatch(&m->cmd, &m->ks.k[K_BIAS], L->s_bias[i], &pb, (width[i] + 63) / 64, n,
+                             1);
+        }
+        end_phase(m, LLM_PROF_QKV);
+    }
+    if (c->qk_norm) {
+        struct pc_qk_norm pq = { c->head_dim, c->n_heads, c->n_kv_heads, c->rms_eps };
+        vkr_cmd_dispatch(&m->cmd, &m->ks.k[K_QK_NORM], L->s_qk_norm, &pq,
+                         c->n_heads + c->n_kv_heads, n, 1);
+        end_phase(m, LLM_PROF_QKV);
+    }
+}
+
 /* One transformer layer over n rows:
  *   x += Wo attention(rope(Wq norm(x)), rope(Wk norm(x)), Wv norm(x))
  *   x += Wd (silu(Wg norm(x)) * Wu norm(x))
- * with K and V landing in the step's scratch slots of the cache. */
+ * with K and V landing in the step's scratch slots of the cache; where the
+ * architecture has them, Q, K and V get their biases and each head of Q
+ * and K its RMSNorm before RoPE (rec_qk_extras). */
 static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
 {
     const struct llm_config *c = &m->cfg;
@@ -123,8 +148,9 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
         rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
         end_phase(m, LLM_PROF_QKV);
-        struct pc_rope pr = { n,        m->qdim,      m->kvdim, c->head_dim, c->rope_dims,
-                              m->n_ctx, c->rope_theta };
+        rec_qk_extras(m, L, n);
+        struct pc_rope pr = { n,        m->qdim,       m->kvdim, c->head_dim, c->rope_dims,
+                              m->n_ctx, c->rope_mscale };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_ROPE_KV], L->s_rope, &pr,
                          (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
         end_phase(m, LLM_PROF_ROPE_KV);

@@ -47,6 +47,8 @@ static const struct kernel_entry kernel_table[K_COUNT] = {
     [K_PENALTY] = { "penalty", SPIRV(penalty), B_PEN_N, sizeof(struct pc_penalty) },
     [K_TOPK] = { "topk", SPIRV(topk), B_TOPK_N, sizeof(struct pc_topk) },
     [K_KV_COMMIT] = { "kv_commit", SPIRV(kv_commit), B_COMMIT_N, sizeof(struct pc_kv_commit) },
+    [K_BIAS] = { "bias", SPIRV(bias), B_BIAS_N, sizeof(struct pc_bias) },
+    [K_QK_NORM] = { "qk_norm", SPIRV(qk_norm), B_QKN_N, sizeof(struct pc_qk_norm) },
 };
 
 /* Attention's workgroup: att_subgroups subgroups at the default subgroup
@@ -72,12 +74,20 @@ static struct att_shape att_shape(const struct gpu_kernels *ks, const struct vkr
  * drivers, 256 on GPUs: a norm's reduction tree depends on it, but only
  * per device, never per T. */
 static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
-                            const struct att_shape *a, uint32_t embd_type, uint32_t max_rows,
-                            bool cpu, uint32_t spec[VKR_MAX_SPEC])
+                            const struct att_shape *a, const struct gpu_kernels_shape *sh, bool cpu,
+                            uint32_t spec[VKR_MAX_SPEC])
 {
-    uint32_t lanes = cpu ? 64 : 256;
+    uint32_t lanes = cpu ? 64 : 256, max_rows = sh->max_rows;
     switch (id) {
-    case K_EMBED: spec[0] = embd_type; return 1;
+    case K_EMBED: spec[0] = sh->embd_type; return 1;
+    case K_ROPE_KV:
+        spec[0] = ks->freq_off;
+        spec[1] = sh->rope_neox;
+        return 2;
+    case K_QK_NORM: /* heads are at most 256 wide: 64 lanes on every device */
+        spec[0] = 0;
+        spec[1] = 64;
+        return 2;
     case K_RMSNORM:
     case K_ARGMAX:
     case K_TOPK:
@@ -218,14 +228,14 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     err = err ? err : att_plan(ks, di, c, t, sh->n_ctx, sh->max_rows, reterr, errlen);
     if (err)
         return err;
+    ks->freq_off = sh->max_rows;
     struct att_shape a = att_shape(ks, di, c, t);
     for (int i = 0; i < K_COUNT; i++) {
         const struct kernel_entry *e = &kernel_table[i];
         struct vkr_kernel_desc d = { e->name,       e->spirv,      *e->spirv_bytes,
                                      e->n_bindings, e->push_bytes, 0,
                                      { 0 } };
-        d.n_spec = kernel_spec(ks, (enum gpu_kernel_id)i, &a, sh->embd_type, sh->max_rows, cpu,
-                               d.spec);
+        d.n_spec = kernel_spec(ks, (enum gpu_kernel_id)i, &a, sh, cpu, d.spec);
         err = vkr_kernel_new(vk, &d, &ks->k[i]);
         if (err) {
             snprintf(reterr, errlen, "%s", vk->err);
@@ -250,9 +260,9 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
                                          lade_spv_matmul_bytes,
                                          B_MM_N,
                                          sizeof(struct pc_matmul),
-                                         9,
+                                         10,
                                          { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
-                                           ks->mm_splitk, 0, g->xsh } };
+                                           ks->mm_splitk, 0, g->xsh, ks->freq_off } };
             int err = vkr_kernel_new(vk, &d, k);
             if (err)
                 return err;

@@ -22,6 +22,8 @@ enum gpu_kernel_id {
     K_PENALTY,
     K_TOPK,
     K_KV_COMMIT,
+    K_BIAS,
+    K_QK_NORM,
     K_COUNT,
 };
 
@@ -42,7 +44,7 @@ _Static_assert(sizeof(struct pc_norm) == 12, "rmsnorm.comp's push block");
 struct pc_rope { /* rope_kv.comp */
     uint32_t ntok, qdim, kvdim, head_dim, rope_dims;
     uint32_t slot0; /* the first scratch slot of the cache (n_ctx) */
-    float theta;
+    float mscale; /* cos and sin multiplied by it (llm_config.rope_mscale) */
 };
 _Static_assert(sizeof(struct pc_rope) == 28, "rope_kv.comp's push block");
 struct pc_att { /* attention.comp */
@@ -87,9 +89,18 @@ _Static_assert(sizeof(struct pc_kv_commit) == 4, "kv_commit.comp's push block");
 struct pc_matmul { /* matmul.comp and matmul_cm.comp */
     uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
     uint32_t epi, head_dim, rope_dims, slot0; /* the fused epilogue (EPI_*) and RoPE's terms */
-    float theta;
+    float mscale;
+};
+struct pc_bias { /* bias.comp */
+    uint32_t n, ntok;
+};
+struct pc_qk_norm { /* qk_norm.comp */
+    uint32_t head_dim, n_heads, n_kv_heads;
+    float eps;
 };
 _Static_assert(sizeof(struct pc_matmul) == 48, "matmul.comp's push block");
+_Static_assert(sizeof(struct pc_bias) == 8, "bias.comp's push block");
+_Static_assert(sizeof(struct pc_qk_norm) == 16, "qk_norm.comp's push block");
 
 /* matmul.comp's flags and fused epilogues */
 #define MM_ACCUMULATE 1u /* Y += W X */
@@ -109,9 +120,15 @@ enum { B_DRAW_LOGITS, B_DRAW_ROWS, B_DRAW_OUT, B_DRAW_N };
 enum { B_PEN_LOGITS, B_PEN_LISTS, B_PEN_N };
 enum { B_TOPK_LOGITS, B_TOPK_ROWS, B_TOPK_OUT, B_TOPK_N };
 enum { B_COMMIT_KC, B_COMMIT_VC, B_COMMIT_MOVES, B_COMMIT_N };
+enum { B_BIAS_Y, B_BIAS_B, B_BIAS_N };
+enum { B_QKN_Q, B_QKN_K, B_QKN_QW, B_QKN_KW, B_QKN_N };
 /* matmul.comp and matmul_cm.comp: the cache is written only by the
  * K and V products' epilogues; other products bind any buffer there. */
 enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_N };
+
+/* The positions buffer (B_MM_POS, B_ROPE_POS) holds max_rows positions,
+ * then RoPE's frequency of each pair (llm_config_rope_freq, float bits) at
+ * word max_rows: the shaders' FREQ_OFF. */
 
 /* Blocks of DEC_DRAW_BLOCK tokens draw.comp keeps in workgroup memory:
  * draws on the GPU for vocabularies up to 262144 tokens. */
@@ -157,6 +174,7 @@ struct gpu_kernels {
      * arithmetic), att_max_split of them for the longest row */
     uint32_t att_split, att_max_split;
     uint32_t hd_max; /* head_dim rounded up to even */
+    uint32_t freq_off; /* where RoPE's table starts in the positions buffer (max_rows) */
 };
 
 /* Index of a ggml type among the formats the matrix kernels decode, or -1. */
@@ -169,6 +187,7 @@ struct gpu_kernels_shape {
     uint32_t max_rows; /* rows of one step */
     uint32_t embd_type; /* the token embedding's ggml type (embed.comp decodes it) */
     bool f16_layers; /* the layers' matrices are f16 (the matrix units can take them) */
+    bool rope_neox; /* rope_kv.comp rotates NeoX pairs */
 };
 
 /* The geometries and every kernel but the matrix products, for a model of

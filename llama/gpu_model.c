@@ -123,6 +123,7 @@ static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, ch
         .max_rows = m->max_rows,
         .embd_type = te ? te->type : 0,
         .f16_layers = tq && tq->type == LLM_GGML_F16,
+        .rope_neox = m->cfg.rope_neox,
     };
     int err = gpu_kernels_build(&m->ks, m->vk, &sh, &m->tuning, reterr, errlen);
     m->fuse = m->tuning.fuse == LLM_SWITCH_ON && !m->ks.cm;
@@ -130,10 +131,14 @@ static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, ch
 }
 
 /* RoPE and the KV write fuse into the Q, K and V products when every pair
- * (2i, 2i+1) lies in one workgroup: even row blocks, one chunk. */
+ * (2i, 2i+1) lies in one workgroup: even row blocks, one chunk. Not with
+ * NeoX pairs (rope_dims/2 apart, across workgroups), nor with biases or
+ * head norms, which come between the product and RoPE: rope_kv.comp then. */
 static bool can_fuse_rope(const struct llm_model *m)
 {
-    bool ok = m->fuse && m->qdim % 2 == 0 && m->kvdim % 2 == 0;
+    const struct llm_config *c = &m->cfg;
+    bool ok = m->fuse && m->qdim % 2 == 0 && m->kvdim % 2 == 0 && !c->rope_neox && !c->qkv_bias &&
+              !c->qk_norm;
     for (int i = 0; i < GEOM_N; i++)
         ok = ok && m->ks.mmg[i].rows_wg % 2 == 0;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
@@ -143,12 +148,27 @@ static bool can_fuse_rope(const struct llm_model *m)
     return ok;
 }
 
+/* A step's buffers, RoPE's frequencies among them. */
+static int build_rows(struct llm_model *m, char *reterr, size_t errlen)
+{
+    uint32_t nf = m->cfg.rope_dims / 2;
+    float *freq = malloc(nf * sizeof(float));
+    if (!freq)
+        return -ENOMEM;
+    int err = llm_config_rope_freq(m->gguf, &m->cfg, freq, reterr, errlen);
+    err = err ? err :
+                gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, freq, nf, reterr,
+                               errlen);
+    free(freq);
+    return err;
+}
+
 /* The step's command buffer and the step cache: none when profiling,
  * whose timestamps' phases belong to the last recording. */
 static int build_step(struct llm_model *m)
 {
-    /* Profiling: a timestamp after every barrier, at most 10 a layer. */
-    m->prof_cap = m->profiling ? 10 * m->cfg.n_layers + 16 : 0;
+    /* Profiling: a timestamp after every barrier, at most 12 a layer. */
+    m->prof_cap = m->profiling ? 12 * m->cfg.n_layers + 16 : 0;
     m->prof_phase = m->prof_cap ? calloc(m->prof_cap, 1) : NULL;
     if (m->prof_cap && !m->prof_phase)
         return -ENOMEM;
@@ -195,7 +215,7 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
                 gpu_seq_build(&m->seq, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->max_rows,
                               reterr, errlen);
     err = err ? err : alloc_activations(m, reterr, errlen);
-    err = err ? err : gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, reterr, errlen);
+    err = err ? err : build_rows(m, reterr, errlen);
     err = err ? err : build_step(m);
     err = err ? err : gpu_sets_build(m, reterr, errlen);
     if (err) {

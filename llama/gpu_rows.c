@@ -9,7 +9,7 @@
 #include "llama/gpu_kernels.h"
 
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
-                   char *reterr, size_t errlen)
+                   const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen)
 {
     *r = (struct gpu_rows){ .max_rows = max_rows, .n_vocab = n_vocab };
     VkDeviceSize R = max_rows;
@@ -19,7 +19,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
         enum vkr_mem kind;
     } a[] = {
         { &r->tokens, R * 4, VKR_MEM_UPLOAD },
-        { &r->pos, R * 4, VKR_MEM_UPLOAD },
+        { &r->pos, (R + n_freq) * 4, VKR_MEM_UPLOAD },
         { &r->parent, R * 4, VKR_MEM_UPLOAD },
         { &r->sel, R * 4, VKR_MEM_UPLOAD },
         { &r->drawrow, R * 8, VKR_MEM_UPLOAD },
@@ -41,6 +41,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
             return err;
         }
     }
+    memcpy((int32_t *)r->pos.map + R, rope_freq, (size_t)n_freq * 4);
     r->depth = calloc(R, sizeof(*r->depth));
     r->want_rows = calloc(R, sizeof(*r->want_rows));
     r->draw_rows = calloc(R, sizeof(*r->draw_rows));

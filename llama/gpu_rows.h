@@ -60,8 +60,10 @@ struct gpu_rows {
     uint32_t seen_epoch;
 };
 
+/* rope_freq: RoPE's n_freq frequencies (llm_config_rope_freq), kept after
+ * the positions in r->pos for the shaders (gpu_kernels.h). */
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
-                   char *reterr, size_t errlen);
+                   const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen);
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk);
 
 /* Checks the rows against the seam's contract and the sequence's room,

@@ -38,6 +38,25 @@ static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf
     return 0;
 }
 
+/* The biases' and the head norms' sets, where the model has them. */
+static int layer_extra_sets(struct llm_model *m, uint32_t l)
+{
+    struct gpu_layer *L = &m->w.layers[l];
+    const struct gpu_acts *a = &m->act;
+    const struct vkr_buf *y[3] = { &a->q, &a->kk, &a->vv }, *b[3] = { &L->bq, &L->bk, &L->bv };
+    const struct vkr_buf *qkn[B_QKN_N] = {
+        [B_QKN_Q] = &a->q, [B_QKN_K] = &a->kk, [B_QKN_QW] = &L->q_norm, [B_QKN_KW] = &L->k_norm
+    };
+    int err = 0;
+    for (int i = 0; m->cfg.qkv_bias && !err && i < 3; i++) {
+        const struct vkr_buf *bias[B_BIAS_N] = { [B_BIAS_Y] = y[i], [B_BIAS_B] = b[i] };
+        err = make_set(m, K_BIAS, bias, &L->s_bias[i]);
+    }
+    if (m->cfg.qk_norm && !err)
+        err = make_set(m, K_QK_NORM, qkn, &L->s_qk_norm);
+    return err;
+}
+
 static int layer_sets(struct llm_model *m, uint32_t l)
 {
     struct gpu_layer *L = &m->w.layers[l];
@@ -76,7 +95,7 @@ static int layer_sets(struct llm_model *m, uint32_t l)
     err = err ? err : make_set(m, K_ROPE_KV, rope, &L->s_rope);
     err = err ? err : make_set(m, K_ATTENTION, att, &L->s_att);
     err = err ? err : make_set(m, K_KV_COMMIT, commit, &L->s_commit);
-    return err;
+    return err ? err : layer_extra_sets(m, l);
 }
 
 /* The head's sets and the shared ones. */
@@ -125,7 +144,7 @@ int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen)
     uint32_t n_sets = 7 + w->embd.w.n_chunks + w->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         const struct gpu_layer *L = &w->layers[l];
-        n_sets += 5 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
+        n_sets += 9 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
                   L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks + L->wd.w.n_chunks;
     }
     int err = vkr_set_pool_new(m->vk, n_sets, n_sets * B_ATT_N,

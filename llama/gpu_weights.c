@@ -169,6 +169,25 @@ static int upload_vec(struct upload *u, const char *name, uint32_t n, struct vkr
     return err;
 }
 
+/* The vectors only some architectures have (llama/config.h). */
+static int upload_layer_extras(struct upload *u, int l)
+{
+    const struct llm_config *c = u->src->cfg;
+    struct gpu_layer *L = &u->w->layers[l];
+    const char *qkv[3] = { "attn_q", "attn_k", "attn_v" };
+    struct vkr_buf *b[3] = { &L->bq, &L->bk, &L->bv };
+    char nn[128];
+    int err = 0;
+    for (int i = 0; c->qkv_bias && !err && i < 3; i++)
+        if (!(err = llm_config_bias_name(nn, sizeof(nn), l, qkv[i])))
+            err = upload_vec(u, nn, i ? u->src->kvdim : u->src->qdim, b[i]);
+    if (c->qk_norm && !err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_q_norm")))
+        err = upload_vec(u, nn, c->head_dim, &L->q_norm);
+    if (c->qk_norm && !err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_k_norm")))
+        err = upload_vec(u, nn, c->head_dim, &L->k_norm);
+    return err;
+}
+
 static int upload_layer(struct upload *u, int l)
 {
     const struct llm_config *c = u->src->cfg;
@@ -190,6 +209,7 @@ static int upload_layer(struct upload *u, int l)
         err = upload_vec(u, nn, c->dim, &L->attn_norm);
     if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "ffn_norm")))
         err = upload_vec(u, nn, c->dim, &L->ffn_norm);
+    err = err ? err : upload_layer_extras(u, l);
     if (err && !u->reterr[0])
         snprintf(u->reterr, u->errlen, "layer %d: %s", l, u->vk->err);
     return err;
@@ -233,8 +253,10 @@ void gpu_weights_free(struct gpu_weights *w, struct vkr_ctx *vk, const struct ll
         struct gpu_mat *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd, &L->wgu };
         for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++)
             vkr_rows_free(vk, &mats[i]->w);
-        vkr_buf_free(vk, &L->attn_norm);
-        vkr_buf_free(vk, &L->ffn_norm);
+        struct vkr_buf *vecs[] = { &L->attn_norm, &L->ffn_norm, &L->bq,    &L->bk,
+                                   &L->bv,        &L->q_norm,   &L->k_norm };
+        for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
+            vkr_buf_free(vk, vecs[i]);
     }
     vkr_rows_free(vk, &w->embd.w);
     if (!c->tied_embeddings)

@@ -25,8 +25,12 @@ struct gpu_layer {
     struct gpu_mat wgu;
     bool fused_gu;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
-    /* The layer's sets that are not a matrix's (gpu_sets.c) */
-    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att, s_commit;
+    struct vkr_buf bq, bk,
+            bv; /* f32 [qdim], [kvdim], [kvdim]: Q/K/V biases (llm_config.qkv_bias) */
+    struct vkr_buf q_norm, k_norm; /* f32 [head_dim]: the heads' norms (llm_config.qk_norm) */
+    /* The layer's sets that are not a matrix's (gpu_sets.c); s_bias and
+     * s_qk_norm only where the model has them. */
+    VkDescriptorSet s_norm1, s_norm2, s_rope, s_att, s_commit, s_bias[3], s_qk_norm;
 };
 
 struct gpu_weights {

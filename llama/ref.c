@@ -4,7 +4,7 @@
  * what makes the step a faithful model of the GPU's batch-invariant kernels.
  *
  * Notation: dim = residual width, hd = head size, q_dim = n_heads * hd
- * (= dim), kv_dim = n_kv_heads * hd, V = n_vocab. Matrices are stored as
+ * (dim for most models, not for all: qwen3's heads are wider), kv_dim = n_kv_heads * hd, V = n_vocab. Matrices are stored as
  * GGUF stores them: W (out, in) row-major, one output per row of `in`
  * contiguous floats, so y = W x is y[o] = sum_k W[o][k] x[k]. */
 #include "llama/ref.h"
@@ -30,6 +30,8 @@ struct ref_layer {
     float *wk; /* (kv_dim, dim) */
     float *wv; /* (kv_dim, dim) */
     float *wo; /* (dim, q_dim) */
+    float *bq, *bk, *bv; /* (q_dim), (kv_dim), (kv_dim): biases (qwen2), else NULL */
+    float *q_norm, *k_norm; /* (hd): RMSNorm of each Q and K head (qwen3), else NULL */
     float *ffn_norm; /* (dim) */
     float *w_gate; /* (ffn, dim) */
     float *w_up; /* (ffn, dim) */
@@ -40,14 +42,14 @@ struct llm_ref {
     struct llm_config c;
     uint32_t n_ctx; /* positions the KV cache holds */
     uint32_t max_rows; /* rows per step */
-    uint32_t kv_dim;
+    uint32_t q_dim, kv_dim;
 
     /* weights */
     float *token_embd; /* (V, dim) */
     float *output_norm; /* (dim) */
     float *output; /* (V, dim); the same array as token_embd when tied */
     struct ref_layer *layers; /* (n_layers) */
-    float *rope_freq; /* (rope_dims / 2): theta^(-2i / rope_dims) */
+    float *rope_freq; /* (rope_dims / 2): llm_config_rope_freq */
 
     /* the committed prefix */
     float *k_cache, *v_cache; /* (n_layers, n_ctx, kv_dim) */
@@ -153,19 +155,38 @@ static void softmax(float *x, uint32_t n)
         x[j] /= sum;
 }
 
-/* Rotate adjacent pairs (v[2j], v[2j+1]) of the first rope_dims dims of each
- * head by angle pos * theta^(-2j / rope_dims); cs holds cos, sin per pair. */
-static void rope(float *v, uint32_t n_heads, uint32_t hd, uint32_t rope_dims, const float *cs)
+/* Rotate pair j of the first rope_dims dims of each head by its angle (cs
+ * holds cos, sin per pair, magnitude scale included): the adjacent dims
+ * (2j, 2j+1), or with neox (j, j + rope_dims/2). */
+static void rope(float *v, uint32_t n_heads, uint32_t hd, uint32_t rope_dims, bool neox,
+                 const float *cs)
 {
+    uint32_t half = rope_dims / 2;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *vh = v + (size_t)h * hd;
-        for (uint32_t j = 0; j < rope_dims / 2; j++) {
+        for (uint32_t j = 0; j < half; j++) {
+            uint32_t a = neox ? j : 2 * j, b = neox ? j + half : 2 * j + 1;
             float c = cs[2 * j], s = cs[2 * j + 1];
-            float x0 = vh[2 * j], x1 = vh[2 * j + 1];
-            vh[2 * j] = x0 * c - x1 * s;
-            vh[2 * j + 1] = x0 * s + x1 * c;
+            float x0 = vh[a], x1 = vh[b];
+            vh[a] = x0 * c - x1 * s;
+            vh[b] = x0 * s + x1 * c;
         }
     }
+}
+
+/* v[t][j] += b[j] for n rows of width d: a bias, after the whole product. */
+static void add_bias(float *v, const float *b, uint32_t n, uint32_t d)
+{
+    for (uint32_t t = 0; t < n; t++)
+        for (uint32_t j = 0; j < d; j++)
+            v[(size_t)t * d + j] += b[j];
+}
+
+/* Each of the n_heads heads of v (hd wide) through RMSNorm with weight w. */
+static void head_norm(float *v, const float *w, uint32_t n_heads, uint32_t hd, float eps)
+{
+    for (uint32_t h = 0; h < n_heads; h++)
+        rmsnorm(v + (size_t)h * hd, v + (size_t)h * hd, w, hd, eps);
 }
 
 static int32_t argmax(const float *x, uint32_t n)
@@ -191,17 +212,19 @@ static uint32_t row_chain(const struct llm_ref *r, uint32_t i, uint32_t *chain)
     return len;
 }
 
-/* cos and sin of every rotated pair at each row's position n_past + depth. */
+/* cos and sin of every rotated pair at each row's position n_past + depth,
+ * times the magnitude scale (1 but with YaRN or an attn_factor). */
 static void rope_tables(struct llm_ref *r, uint32_t n)
 {
     uint32_t rd = r->c.rope_dims;
+    float ms = r->c.rope_mscale;
 
     for (uint32_t i = 0; i < n; i++) {
         float pos = (float)(r->n_past + r->step_depth[i]);
         for (uint32_t j = 0; j < rd / 2; j++) {
             float a = pos * r->rope_freq[j];
-            r->rope_cs[(size_t)i * rd + 2 * j] = cosf(a);
-            r->rope_cs[(size_t)i * rd + 2 * j + 1] = sinf(a);
+            r->rope_cs[(size_t)i * rd + 2 * j] = cosf(a) * ms;
+            r->rope_cs[(size_t)i * rd + 2 * j + 1] = sinf(a) * ms;
         }
     }
 }
@@ -223,7 +246,7 @@ static void attend(struct llm_ref *r, uint32_t l, uint32_t i, float *out)
                 *vs = r->v_step + (size_t)l * r->max_rows * kvd;
 
     for (uint32_t h = 0; h < c->n_heads; h++) {
-        const float *q = r->q + (size_t)i * c->dim + (size_t)h * hd;
+        const float *q = r->q + (size_t)i * r->q_dim + (size_t)h * hd;
         size_t kvo = (size_t)(h / group) * hd;
         for (uint32_t t = 0; t < n_vis; t++) {
             const float *k = t < r->n_past ? kc + (size_t)t * kvd :
@@ -245,29 +268,40 @@ static void attend(struct llm_ref *r, uint32_t l, uint32_t i, float *out)
     }
 }
 
-/* x = x + Wo attention(RoPE(Wq xn), RoPE(Wk xn), Wv xn),  xn = rmsnorm(x) * attn_norm.
- * K and V of the step's rows go straight to the step scratch of layer l. */
+/* x = x + Wo attention(RoPE(q), RoPE(k), v),  xn = rmsnorm(x) * attn_norm,
+ * q = Wq xn (+ bq), k = Wk xn (+ bk), v = Wv xn (+ bv); with qk_norm each
+ * head of q and k is RMSNormed (q_norm, k_norm) before RoPE. K and V of the
+ * step's rows go straight to the step scratch of layer l. */
 static void attention_block(struct llm_ref *r, uint32_t l, uint32_t n)
 {
     const struct llm_config *c = &r->c;
     const struct ref_layer *w = &r->layers[l];
-    uint32_t dim = c->dim, kvd = r->kv_dim;
+    uint32_t dim = c->dim, qd = r->q_dim, kvd = r->kv_dim;
     float *ks = r->k_step + (size_t)l * r->max_rows * kvd,
           *vs = r->v_step + (size_t)l * r->max_rows * kvd;
 
     for (uint32_t i = 0; i < n; i++)
         rmsnorm(r->xb + (size_t)i * dim, r->x + (size_t)i * dim, w->attn_norm, dim, c->rms_eps);
-    matmul(r->q, r->xb, w->wq, n, dim, dim);
+    matmul(r->q, r->xb, w->wq, n, dim, qd);
     matmul(ks, r->xb, w->wk, n, dim, kvd);
     matmul(vs, r->xb, w->wv, n, dim, kvd);
+    if (w->bq) {
+        add_bias(r->q, w->bq, n, qd);
+        add_bias(ks, w->bk, n, kvd);
+        add_bias(vs, w->bv, n, kvd);
+    }
     for (uint32_t i = 0; i < n; i++) {
         const float *cs = r->rope_cs + (size_t)i * c->rope_dims;
-        rope(r->q + (size_t)i * dim, c->n_heads, c->head_dim, c->rope_dims, cs);
-        rope(ks + (size_t)i * kvd, c->n_kv_heads, c->head_dim, c->rope_dims, cs);
+        if (w->q_norm) {
+            head_norm(r->q + (size_t)i * qd, w->q_norm, c->n_heads, c->head_dim, c->rms_eps);
+            head_norm(ks + (size_t)i * kvd, w->k_norm, c->n_kv_heads, c->head_dim, c->rms_eps);
+        }
+        rope(r->q + (size_t)i * qd, c->n_heads, c->head_dim, c->rope_dims, c->rope_neox, cs);
+        rope(ks + (size_t)i * kvd, c->n_kv_heads, c->head_dim, c->rope_dims, c->rope_neox, cs);
     }
     for (uint32_t i = 0; i < n; i++)
-        attend(r, l, i, r->att_out + (size_t)i * dim);
-    matmul(r->xb, r->att_out, w->wo, n, dim, dim);
+        attend(r, l, i, r->att_out + (size_t)i * qd);
+    matmul(r->xb, r->att_out, w->wo, n, qd, dim);
     for (size_t j = 0; j < (size_t)n * dim; j++)
         r->x[j] += r->xb[j];
 }
@@ -519,11 +553,12 @@ void llm_ref_dec_model(struct llm_ref *r, struct dec_model *ret)
 
 /* Dequantise tensor `layer`/`suffix` (see llm_config_tensor_name) to f32. The
  * shape was checked by llm_config_load. */
-static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, float **ret,
-                       char *reterr, size_t errlen)
+static int load_tensor_kind(const struct llm_gguf *g, int layer, const char *suffix, bool bias,
+                            float **ret, char *reterr, size_t errlen)
 {
     char name[64];
-    int rc = llm_config_tensor_name(name, sizeof(name), layer, suffix);
+    int rc = bias ? llm_config_bias_name(name, sizeof(name), layer, suffix) :
+                    llm_config_tensor_name(name, sizeof(name), layer, suffix);
     const struct llm_gguf_tensor *t = rc < 0 ? NULL : llm_gguf_find_tensor(g, name);
     if (!t)
         return llm_fail(reterr, errlen, -ENOENT, "missing tensor '%s'", name);
@@ -546,6 +581,29 @@ static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, 
                         llm_ggml_type_name(t->type));
     }
     *ret = w;
+    return 0;
+}
+
+static int load_tensor(const struct llm_gguf *g, int layer, const char *suffix, float **ret,
+                       char *reterr, size_t errlen)
+{
+    return load_tensor_kind(g, layer, suffix, false, ret, reterr, errlen);
+}
+
+/* The tensors of a layer only some architectures have (config.h). */
+static int load_layer_extras(struct llm_ref *r, const struct llm_gguf *g, int l, char *reterr,
+                             size_t errlen)
+{
+    struct ref_layer *w = &r->layers[l];
+    int rc = 0;
+    if (r->c.qkv_bias &&
+        ((rc = load_tensor_kind(g, l, "attn_q", true, &w->bq, reterr, errlen)) < 0 ||
+         (rc = load_tensor_kind(g, l, "attn_k", true, &w->bk, reterr, errlen)) < 0 ||
+         (rc = load_tensor_kind(g, l, "attn_v", true, &w->bv, reterr, errlen)) < 0))
+        return rc;
+    if (r->c.qk_norm && ((rc = load_tensor(g, l, "attn_q_norm", &w->q_norm, reterr, errlen)) < 0 ||
+                         (rc = load_tensor(g, l, "attn_k_norm", &w->k_norm, reterr, errlen)) < 0))
+        return rc;
     return 0;
 }
 
@@ -574,7 +632,8 @@ static int load_weights(struct llm_ref *r, const struct llm_gguf *g, char *reter
             (rc = load_tensor(g, L, "ffn_norm", &w->ffn_norm, reterr, errlen)) < 0 ||
             (rc = load_tensor(g, L, "ffn_gate", &w->w_gate, reterr, errlen)) < 0 ||
             (rc = load_tensor(g, L, "ffn_up", &w->w_up, reterr, errlen)) < 0 ||
-            (rc = load_tensor(g, L, "ffn_down", &w->w_down, reterr, errlen)) < 0)
+            (rc = load_tensor(g, L, "ffn_down", &w->w_down, reterr, errlen)) < 0 ||
+            (rc = load_layer_extras(r, g, L, reterr, errlen)) < 0)
             return rc;
     }
     return 0;
@@ -595,8 +654,8 @@ static int alloc_state(struct llm_ref *r)
     r->step_depth = calloc(rows, sizeof(uint32_t));
     r->x = calloc(rows * c->dim, sizeof(float));
     r->xb = calloc(rows * c->dim, sizeof(float));
-    r->q = calloc(rows * c->dim, sizeof(float));
-    r->att_out = calloc(rows * c->dim, sizeof(float));
+    r->q = calloc(rows * r->q_dim, sizeof(float));
+    r->att_out = calloc(rows * r->q_dim, sizeof(float));
     r->hb = calloc(rows * c->ffn, sizeof(float));
     r->hb2 = calloc(rows * c->ffn, sizeof(float));
     r->rope_cs = calloc(rows * c->rope_dims, sizeof(float));
@@ -634,6 +693,7 @@ int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, 
     }
     r->n_ctx = n_ctx ? n_ctx : r->c.n_ctx_train;
     r->max_rows = r->n_ctx < LLM_REF_MAX_ROWS ? r->n_ctx : LLM_REF_MAX_ROWS;
+    r->q_dim = r->c.n_heads * r->c.head_dim;
     r->kv_dim = r->c.n_kv_heads * r->c.head_dim;
     if ((rc = load_weights(r, g, reterr, errlen)) < 0)
         goto err;
@@ -641,9 +701,8 @@ int llm_ref_new(const struct llm_gguf *g, uint32_t n_ctx, struct llm_ref **ret, 
         llm_fail(reterr, errlen, rc, "out of memory for a KV cache of %u positions", r->n_ctx);
         goto err;
     }
-    /* theta^(-2i/rope_dims), as llama2.c computes it */
-    for (uint32_t i = 0; i < r->c.rope_dims / 2; i++)
-        r->rope_freq[i] = 1.0f / powf(r->c.rope_theta, (float)(2 * i) / (float)r->c.rope_dims);
+    if ((rc = llm_config_rope_freq(g, &r->c, r->rope_freq, reterr, errlen)) < 0)
+        goto err;
     *ret = r;
     return 0;
 err:
@@ -660,6 +719,7 @@ void llm_ref_free(struct llm_ref *r)
             struct ref_layer *w = &r->layers[l];
             free(w->attn_norm), free(w->wq), free(w->wk), free(w->wv), free(w->wo);
             free(w->ffn_norm), free(w->w_gate), free(w->w_up), free(w->w_down);
+            free(w->bq), free(w->bk), free(w->bv), free(w->q_norm), free(w->k_norm);
         }
         free(r->layers);
     }

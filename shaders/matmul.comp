@@ -42,7 +42,8 @@
  *   3 RoPE, then f16 into the KV cache H at slot `slot0 + t` (K).
  *   4 f16 into the cache, unrotated (V).
  * For 2-4 a pair (2i, 2i+1) must lie in one workgroup: ROWS_WG and y_off
- * even (the host checks). Every row's sum is the one EPI 0 computes, and
+ * even (the host checks); so RoPE's NeoX pairs, rope_dims/2 apart, are not
+ * done here (nor biases or Q/K norms, which come before RoPE). Every row's sum is the one EPI 0 computes, and
  * the finishing arithmetic is per element, so none of this depends on T. */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
@@ -65,6 +66,8 @@ layout(constant_id = 7) const uint PROBE = 0;
  * the whole rows from L1 for each of its rows; the values, and the order
  * they are used in, are the same. */
 layout(constant_id = 8) const uint XSH = 0;
+/* POS[FREQ_OFF + i]: RoPE's frequency of pair i, float bits (EPI 2, 3). */
+layout(constant_id = 9) const uint FREQ_OFF = 0;
 shared vec4 xs[XSH > 0u ? XSH / 4u : 1u];
 bool staged = false; /* this workgroup's inputs are in xs */
 
@@ -79,9 +82,9 @@ layout(std430, binding = 1) readonly buffer Xb { vec4 X4[]; };
 layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
-layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows */
+layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows, RoPE's table */
 
-layout(push_constant) uniform P {
+layout(push_constant) uniform P { /* struct pc_matmul */
     uint ncols;    /* K, a multiple of 4 */
     uint nrows;    /* rows in this chunk */
     uint ntok;     /* T */
@@ -95,7 +98,7 @@ layout(push_constant) uniform P {
     uint head_dim;
     uint rope_dims;
     uint slot0;    /* cache slot of the step's first row */
-    float theta;
+    float mscale;  /* RoPE's cos and sin multiplied by it */
 } p;
 
 #define EPI p.epi
@@ -103,6 +106,10 @@ layout(push_constant) uniform P {
 /* EPI 1: the buffer holds gate and up, 2 nrows rows. */
 #define W_NROWS (EPI == 1u ? 2u * p.nrows : p.nrows)
 #include "weights.glsl"
+float rope_freq(uint i)
+{
+    return intBitsToFloat(POS[FREQ_OFF + i]);
+}
 #include "rope.glsl"
 
 /* Weights k .. k+7 of a row (PROBE 2: made up from k). */
@@ -183,7 +190,7 @@ void epilogue(uint row0, uint t0, uint nt)
                 vec2 v = vec2(stage[r * TILE_T + t], stage[(r + 1u) * TILE_T + t]);
                 uint e = p.y_off + row0 + r; /* element of the Q, K or V row */
                 if (EPI != 4u)
-                    v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.theta);
+                    v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.mscale);
                 if (EPI == 2u) {
                     uint o = (t0 + t) * p.y_stride + e;
                     Y[o] = v.x;

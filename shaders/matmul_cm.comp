@@ -78,7 +78,7 @@ layout(push_constant) uniform P {
     uint head_dim;
     uint rope_dims;
     uint slot0;
-    float theta;
+    float mscale; /* unused here (pc_matmul) */
 } p;
 
 const uint SUBGROUPS = LOCAL / 32u;

@@ -1,7 +1,14 @@
 /* lade-synth: write a LLaMA-shaped GGUF with seeded random weights, to
- * measure large shapes without downloading a model. Shapes: 7b (4096 dim,
+ * measure large shapes without downloading a model, and to give the tests
+ * one small model of each architecture lade runs. Shapes: 7b (4096 dim,
  * 32 layers, 32 heads, 11008 FFN, 32000 vocab), 13b (5120, 40, 40, 13824),
- * tiny (for tests). Formats: f16, q8_0, q4_0, q4_k (matrices; norms f32).
+ * tiny and test (for tests). Formats: f32, f16, q8_0, q4_0, q4_k (matrices;
+ * norms and biases f32). Options name what sets an architecture apart
+ * (llama/config.h): --arch qwen2 (Q/K/V biases, NeoX RoPE) or qwen3
+ * (Q/K head norms, NeoX RoPE), --head-dim (attention.key_length, Q then
+ * n_heads * head_dim wide), --kv-heads, --tied (no output.weight),
+ * --rope-freqs (a rope_freqs.weight of factors in [1, 8]), --rope-scaling
+ * linear|yarn (factor 4, yarn over an original context of a quarter).
  * The vocabulary is SentencePiece-shaped (<unk>, <s>, </s>, 256 byte
  * pieces, then "▁tN") so the model loads like a real one. Weights are
  * random but scaled like a trained model's (std ~ 1/sqrt(dim)), so
@@ -25,6 +32,17 @@ static const struct shape shapes[] = {
     { "7b", 4096, 32, 32, 32, 11008, 32000, 4096 },
     { "13b", 5120, 40, 40, 40, 13824, 32000, 4096 },
     { "tiny", 256, 2, 4, 2, 512, 1024, 512 },
+    { "test", 256, 2, 4, 2, 512, 320, 512 },
+};
+
+/* What sets the model apart from a plain LLaMA of its shape. */
+struct arch_opts {
+    const char *arch; /* "llama", "qwen2", "qwen3" */
+    uint32_t head_dim; /* 0: dim / heads */
+    uint32_t kv_heads; /* 0: the shape's */
+    int tied;
+    int rope_freqs;
+    const char *scaling; /* NULL, "linear", "yarn" */
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -132,26 +150,53 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
     uint32_t be = llm_ggml_block_elems(type), bb = llm_ggml_block_bytes(type);
     fill_random(out, n / be * bb);
     /* one f16 scale (and min) per block at the offsets ggml uses, sized so
-     * that the dequantised values have std about `scale` */
-    uint16_t d = llm_f32_to_f16(type == LLM_GGML_Q8_0 ? scale / 73.0f :
-                                type == LLM_GGML_Q4_K ? scale / 150.0f :
-                                                        scale / 4.6f);
-    uint16_t z = llm_f32_to_f16(0.0f);
+     * that the dequantised values have std about `scale`. Q4_K's quants are
+     * unsigned (w = d sc q - dmin m, sc and m random 6-bit): dmin = 7.5 d
+     * centres them (with dmin 0 every weight was positive, so a product
+     * was mostly the sum of its inputs and a block's output hardly
+     * depended on its other terms). */
+    float ds = type == LLM_GGML_Q8_0 ? scale / 73.0f :
+               type == LLM_GGML_Q4_K ? scale / 260.0f :
+                                       scale / 4.6f;
+    uint16_t d = llm_f32_to_f16(ds), dmin = llm_f32_to_f16(7.5f * ds);
     for (uint64_t b = 0; b < n / be; b++) {
         memcpy(out + b * bb, &d, 2);
         if (type == LLM_GGML_Q4_K)
-            memcpy(out + b * bb + 2, &z, 2); /* dmin 0: no offset */
+            memcpy(out + b * bb + 2, &dmin, 2);
+    }
+}
+
+static int ends_with(const char *s, const char *end)
+{
+    size_t n = strlen(s), m = strlen(end);
+    return n >= m && !strcmp(s + n - m, end);
+}
+
+/* Uniform in [lo, hi). */
+static float uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rnd() >> 40) / (float)(1 << 24);
+}
+
+/* Vectors, f32: the block norms 1 (as before), the head norms in [0.5,
+ * 1.5), biases in +-0.5, RoPE's frequency factors in [1, 8). */
+static void fill_vector(const char *name, uint64_t n, uint8_t *out)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        float v = ends_with(name, "_q_norm.weight") || ends_with(name, "_k_norm.weight") ?
+                          uniform(0.5f, 1.5f) :
+                  ends_with(name, ".bias")           ? uniform(-0.5f, 0.5f) :
+                  !strcmp(name, "rope_freqs.weight") ? uniform(1.0f, 8.0f) :
+                                                       1.0f;
+        memcpy(out + 4 * i, &v, 4);
     }
 }
 
 static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float scale,
                              uint8_t *row)
 {
-    if (!strcmp(t->name + strlen(t->name) - 11, "norm.weight")) {
-        for (uint64_t i = 0; i < t->ne0; i++) {
-            float one = 1.0f;
-            memcpy(row + 4 * i, &one, 4);
-        }
+    if (t->ne1 == 1 && t->type == LLM_GGML_F32) {
+        fill_vector(t->name, t->ne0, row);
         llm_gguf_w_bytes(w, row, 4 * t->ne0);
         return llm_gguf_w_error(w);
     }
@@ -167,6 +212,8 @@ static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float
 
 static uint32_t parse_type(const char *s)
 {
+    if (!strcmp(s, "f32"))
+        return LLM_GGML_F32;
     if (!strcmp(s, "f16"))
         return LLM_GGML_F16;
     if (!strcmp(s, "q8_0"))
@@ -178,97 +225,213 @@ static uint32_t parse_type(const char *s)
     return UINT32_MAX;
 }
 
-int main(int argc, char **argv)
+static void add_tensor(struct tensor *ts, uint32_t *k, const char *name, uint32_t type,
+                       uint64_t ne0, uint64_t ne1)
 {
-    if (argc != 4 && argc != 5) {
-        fprintf(stderr,
-                "usage: lade-synth SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny; FORMAT: f16, q8_0, q4_0, "
-                "q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
-                "unchanged)\n");
-        return 2;
-    }
-    struct shape shc;
-    const struct shape *sh = NULL;
-    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-        if (!strcmp(argv[1], shapes[i].name))
-            sh = &shapes[i];
-    if (sh && argc == 5) {
-        char *end;
-        unsigned long nl = strtoul(argv[4], &end, 10);
-        if (*end || nl < 1 || nl > sh->layers) {
-            fprintf(stderr, "lade-synth: LAYERS must be 1..%u\n", sh->layers);
-            return 2;
-        }
-        shc = *sh;
-        shc.layers = (uint32_t)nl;
-        sh = &shc;
-    }
-    uint32_t type = parse_type(argv[2]);
-    if (!sh || type == UINT32_MAX) {
-        fprintf(stderr, "lade-synth: unknown shape '%s' or format '%s'\n", argv[1], argv[2]);
-        return 2;
-    }
-    uint32_t n_t = 2 + 9 * sh->layers + 1;
-    struct tensor *ts = calloc(n_t, sizeof(*ts));
-    uint32_t k = 0, hd = sh->dim / sh->heads, kvd = hd * sh->kv_heads;
-    ts[k++] = (struct tensor){ "token_embd.weight", type, sh->dim, sh->vocab, 0, 0 };
-    ts[k++] = (struct tensor){ "output_norm.weight", LLM_GGML_F32, sh->dim, 1, 0, 0 };
-    ts[k++] = (struct tensor){ "output.weight", type, sh->dim, sh->vocab, 0, 0 };
+    snprintf(ts[*k].name, sizeof(ts[*k].name), "%s", name);
+    ts[*k].type = type;
+    ts[*k].ne0 = ne0;
+    ts[*k].ne1 = ne1;
+    (*k)++;
+}
+
+/* The model's tensors, in file order; returns how many. */
+static uint32_t list_tensors(const struct shape *sh, const struct arch_opts *a, uint32_t type,
+                             struct tensor *ts)
+{
+    uint32_t k = 0, hd = a->head_dim, qd = hd * sh->heads, kvd = hd * sh->kv_heads;
+    add_tensor(ts, &k, "token_embd.weight", type, sh->dim, sh->vocab);
+    add_tensor(ts, &k, "output_norm.weight", LLM_GGML_F32, sh->dim, 1);
+    if (!a->tied)
+        add_tensor(ts, &k, "output.weight", type, sh->dim, sh->vocab);
+    if (a->rope_freqs)
+        add_tensor(ts, &k, "rope_freqs.weight", LLM_GGML_F32, hd / 2, 1);
+    int bias = !strcmp(a->arch, "qwen2"), qk_norm = !strcmp(a->arch, "qwen3");
     for (uint32_t l = 0; l < sh->layers; l++) {
         struct {
             const char *s;
             uint32_t ty;
             uint64_t a, b;
-        } L[9] = {
-            { "attn_norm", LLM_GGML_F32, sh->dim, 1 }, { "attn_q", type, sh->dim, sh->dim },
-            { "attn_k", type, sh->dim, kvd },          { "attn_v", type, sh->dim, kvd },
-            { "attn_output", type, sh->dim, sh->dim }, { "ffn_norm", LLM_GGML_F32, sh->dim, 1 },
-            { "ffn_gate", type, sh->dim, sh->ffn },    { "ffn_up", type, sh->dim, sh->ffn },
-            { "ffn_down", type, sh->ffn, sh->dim },
+            int on;
+        } L[] = {
+            { "attn_norm.weight", LLM_GGML_F32, sh->dim, 1, 1 },
+            { "attn_q.weight", type, sh->dim, qd, 1 },
+            { "attn_k.weight", type, sh->dim, kvd, 1 },
+            { "attn_v.weight", type, sh->dim, kvd, 1 },
+            { "attn_q.bias", LLM_GGML_F32, qd, 1, bias },
+            { "attn_k.bias", LLM_GGML_F32, kvd, 1, bias },
+            { "attn_v.bias", LLM_GGML_F32, kvd, 1, bias },
+            { "attn_q_norm.weight", LLM_GGML_F32, hd, 1, qk_norm },
+            { "attn_k_norm.weight", LLM_GGML_F32, hd, 1, qk_norm },
+            { "attn_output.weight", type, qd, sh->dim, 1 },
+            { "ffn_norm.weight", LLM_GGML_F32, sh->dim, 1, 1 },
+            { "ffn_gate.weight", type, sh->dim, sh->ffn, 1 },
+            { "ffn_up.weight", type, sh->dim, sh->ffn, 1 },
+            { "ffn_down.weight", type, sh->ffn, sh->dim, 1 },
         };
-        for (int i = 0; i < 9; i++) {
-            snprintf(ts[k].name, sizeof(ts[k].name), "blk.%u.%s.weight", l, L[i].s);
-            ts[k].type = L[i].ty;
-            ts[k].ne0 = L[i].a;
-            ts[k].ne1 = L[i].b;
-            k++;
+        for (size_t i = 0; i < sizeof(L) / sizeof(L[0]); i++) {
+            char name[64];
+            snprintf(name, sizeof(name), "blk.%u.%s", l, L[i].s);
+            if (L[i].on)
+                add_tensor(ts, &k, name, L[i].ty, L[i].a, L[i].b);
         }
     }
-    uint64_t off = 0;
+    return k;
+}
+
+/* The metadata; with w NULL only counts the keys. */
+static uint32_t write_kv(struct llm_gguf_w *w, const char *name, const struct shape *sh,
+                         const struct arch_opts *a)
+{
+    char key[128];
+    uint32_t n = 0;
+#define KEY(s) (snprintf(key, sizeof(key), "%s.%s", a->arch, s), key)
+#define U32(k, v) (n++, w ? llm_gguf_w_kv_u32(w, k, v) : (void)0)
+#define F32(k, v) (n++, w ? llm_gguf_w_kv_f32(w, k, v) : (void)0)
+#define STR(k, v) (n++, w ? llm_gguf_w_kv_str(w, k, v) : (void)0)
+    STR("general.architecture", a->arch);
+    STR("general.name", name);
+    U32(KEY("context_length"), sh->ctx);
+    U32(KEY("embedding_length"), sh->dim);
+    U32(KEY("block_count"), sh->layers);
+    U32(KEY("feed_forward_length"), sh->ffn);
+    U32(KEY("attention.head_count"), sh->heads);
+    U32(KEY("attention.head_count_kv"), sh->kv_heads);
+    if (a->head_dim != sh->dim / sh->heads) {
+        U32(KEY("attention.key_length"), a->head_dim);
+        U32(KEY("attention.value_length"), a->head_dim);
+    }
+    F32(KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    F32(KEY("rope.freq_base"), 10000.0f);
+    if (a->scaling) {
+        STR(KEY("rope.scaling.type"), a->scaling);
+        F32(KEY("rope.scaling.factor"), 4.0f);
+        if (!strcmp(a->scaling, "yarn"))
+            U32(KEY("rope.scaling.original_context_length"), sh->ctx / 4);
+    }
+    STR("tokenizer.ggml.model", "llama");
+    U32("tokenizer.ggml.bos_token_id", 1);
+    U32("tokenizer.ggml.eos_token_id", 2);
+    U32("tokenizer.ggml.unknown_token_id", 0);
+#undef KEY
+#undef U32
+#undef F32
+#undef STR
+    if (w)
+        write_vocab(w, sh->vocab);
+    return n + 3; /* the vocabulary's three arrays */
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: lade-synth [OPTIONS] SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny, test; FORMAT: f32, f16, "
+            "q8_0, q4_0, q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
+            "unchanged)\n  OPTIONS: --arch llama|qwen2|qwen3, --head-dim N, --kv-heads N, --tied, --rope-freqs, "
+            "--rope-scaling linear|yarn\n");
+    return 2;
+}
+
+/* Options before the positional arguments; returns the index of the first
+ * positional one, or -1. */
+static int parse_opts(int argc, char **argv, struct arch_opts *a)
+{
+    int i = 1;
+    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "--tied")) {
+            a->tied = 1;
+        } else if (!strcmp(o, "--rope-freqs")) {
+            a->rope_freqs = 1;
+        } else if (v && !strcmp(o, "--arch") &&
+                   (!strcmp(v, "llama") || !strcmp(v, "qwen2") || !strcmp(v, "qwen3"))) {
+            a->arch = v, i++;
+        } else if (v && !strcmp(o, "--rope-scaling") &&
+                   (!strcmp(v, "linear") || !strcmp(v, "yarn"))) {
+            a->scaling = v, i++;
+        } else if (v && (!strcmp(o, "--head-dim") || !strcmp(o, "--kv-heads"))) {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (*end || n < 1 || n > 1024)
+                return -1;
+            *(!strcmp(o, "--head-dim") ? &a->head_dim : &a->kv_heads) = (uint32_t)n, i++;
+        } else {
+            return -1;
+        }
+    }
+    return i;
+}
+
+/* The shape named argv[0], with LAYERS (argv[3], if given) and the
+ * options' head counts; NULL if it is no shape or does not fit. */
+static const struct shape *pick_shape(int n, char **argv, struct arch_opts *a, struct shape *ret)
+{
+    const struct shape *sh = NULL;
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+        if (!strcmp(argv[0], shapes[i].name))
+            sh = &shapes[i];
+    if (!sh)
+        return NULL;
+    *ret = *sh;
+    if (n == 4) {
+        char *end;
+        unsigned long nl = strtoul(argv[3], &end, 10);
+        if (*end || nl < 1 || nl > sh->layers) {
+            fprintf(stderr, "lade-synth: LAYERS must be 1..%u\n", sh->layers);
+            return NULL;
+        }
+        ret->layers = (uint32_t)nl;
+    }
+    if (a->kv_heads)
+        ret->kv_heads = a->kv_heads;
+    if (!a->head_dim)
+        a->head_dim = ret->dim / ret->heads;
+    if (ret->heads % ret->kv_heads || a->head_dim % 2) {
+        fprintf(stderr, "lade-synth: %u heads, %u KV heads, head size %u do not fit\n", ret->heads,
+                ret->kv_heads, a->head_dim);
+        return NULL;
+    }
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    struct arch_opts a = { .arch = "llama" };
+    int first = parse_opts(argc, argv, &a);
+    if (first < 0 || (argc - first != 3 && argc - first != 4))
+        return usage();
+    struct shape shc;
+    const struct shape *sh = pick_shape(argc - first, argv + first, &a, &shc);
+    uint32_t type = parse_type(argv[first + 1]);
+    if (!sh || type == UINT32_MAX) {
+        fprintf(stderr, "lade-synth: unknown shape '%s' or format '%s'\n", argv[first],
+                argv[first + 1]);
+        return 2;
+    }
+    const char *out = argv[first + 2];
+    struct tensor *ts = calloc(3 + 14 * sh->layers + 1, sizeof(*ts));
+    uint32_t k = list_tensors(sh, &a, type, ts);
+    uint64_t off = 0, max_row = 0;
     for (uint32_t i = 0; i < k; i++) {
         ts[i].offset = off;
         ts[i].size = tensor_bytes(ts[i].type, ts[i].ne0, ts[i].ne1);
         off += (ts[i].size + 31) & ~31ull;
+        max_row = ts[i].ne0 > max_row ? ts[i].ne0 : max_row;
     }
-    FILE *f = fopen(argv[3], "wb");
+    FILE *f = fopen(out, "wb");
     if (!f) {
-        fprintf(stderr, "lade-synth: cannot write '%s': %s\n", argv[3], strerror(errno));
+        fprintf(stderr, "lade-synth: cannot write '%s': %s\n", out, strerror(errno));
         return 1;
     }
     struct llm_gguf_w w = { f, 0 };
-    llm_gguf_w_header(&w, k, 17);
-    llm_gguf_w_kv_str(&w, "general.architecture", "llama");
-    llm_gguf_w_kv_str(&w, "general.name", argv[1]);
-    llm_gguf_w_kv_u32(&w, "llama.context_length", sh->ctx);
-    llm_gguf_w_kv_u32(&w, "llama.embedding_length", sh->dim);
-    llm_gguf_w_kv_u32(&w, "llama.block_count", sh->layers);
-    llm_gguf_w_kv_u32(&w, "llama.feed_forward_length", sh->ffn);
-    llm_gguf_w_kv_u32(&w, "llama.attention.head_count", sh->heads);
-    llm_gguf_w_kv_u32(&w, "llama.attention.head_count_kv", sh->kv_heads);
-    llm_gguf_w_kv_f32(&w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    llm_gguf_w_kv_f32(&w, "llama.rope.freq_base", 10000.0f);
-    llm_gguf_w_kv_str(&w, "tokenizer.ggml.model", "llama");
-    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.bos_token_id", 1);
-    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.eos_token_id", 2);
-    llm_gguf_w_kv_u32(&w, "tokenizer.ggml.unknown_token_id", 0);
-    write_vocab(&w, sh->vocab);
+    llm_gguf_w_header(&w, k, write_kv(NULL, argv[first], sh, &a));
+    write_kv(&w, argv[first], sh, &a);
     for (uint32_t i = 0; i < k; i++) {
         uint64_t ne[2] = { ts[i].ne0, ts[i].ne1 };
         llm_gguf_w_tensor_info(&w, ts[i].name, ts[i].ne1 > 1 ? 2 : 1, ne, ts[i].type, ts[i].offset);
     }
     llm_gguf_w_pad(&w, 32);
-    uint8_t *row =
-            malloc(llm_ggml_row_bytes(LLM_GGML_F32, sh->ffn > sh->dim ? sh->ffn : sh->dim) + 64);
+    uint8_t *row = malloc(llm_ggml_row_bytes(LLM_GGML_F32, max_row) + 64);
     int err = 0;
     for (uint32_t i = 0; i < k && !err; i++) {
         float scale = 1.0f / sqrtf((float)ts[i].ne0);
@@ -278,11 +441,11 @@ int main(int argc, char **argv)
     if (!err)
         err = llm_gguf_w_error(&w);
     if (fclose(f) || err) {
-        fprintf(stderr, "lade-synth: writing '%s' failed\n", argv[3]);
+        fprintf(stderr, "lade-synth: writing '%s' failed\n", out);
         return 1;
     }
-    fprintf(stderr, "lade-synth: %s %s: %u tensors, %.2f GB of weights -> %s\n", argv[1], argv[2],
-            k, off / 1e9, argv[3]);
+    fprintf(stderr, "lade-synth: %s %s %s: %u tensors, %.2f GB of weights -> %s\n", a.arch,
+            argv[first], argv[first + 1], k, off / 1e9, out);
     free(row);
     free(ts);
     return 0;

@@ -3,6 +3,7 @@
  * that each kind of bad metadata or tensor is refused with a message that
  * names it. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -393,7 +394,7 @@ static void test_mini_bad_metadata(void **state)
     struct mini m;
 
     m = mini_model(), mini_kv(&m, "general.architecture")->str = "gpt2";
-    expect_load(&m, -ENOTSUP, "unsupported architecture 'gpt2' (lade runs 'llama')");
+    expect_load(&m, -ENOTSUP, "architecture 'gpt2' is not supported (llama, qwen2, qwen3)");
     m = mini_model(), mini_drop_kv(&m, "general.architecture");
     expect_load(&m, -ENOENT, "general.architecture");
     m = mini_model(), mini_drop_kv(&m, "llama.embedding_length");
@@ -441,13 +442,151 @@ static void test_mini_bad_tensors(void **state)
     expect_load(&m, -ENOENT, "blk.1.attn_norm.weight");
 }
 
+/* ---- other architectures and RoPE variants (issue #18) ---------------------- */
+
+/* m as architecture `arch`: general.architecture and every "llama." key
+ * renamed (storage for MAX_KV names, valid until the next call). */
+static void mini_arch(struct mini *m, const char *arch)
+{
+    static char names[MAX_KV][96];
+    for (int i = 0; i < m->n_kv; i++) {
+        if (!strncmp(m->kv[i].key, "llama.", 6)) {
+            snprintf(names[i], sizeof(names[i]), "%s.%s", arch, m->kv[i].key + 6);
+            m->kv[i].key = names[i];
+        }
+    }
+    mini_kv(m, "general.architecture")->str = arch;
+}
+
+static void mini_add_kv(struct mini *m, struct mkv kv)
+{
+    assert_true(m->n_kv < MAX_KV);
+    m->kv[m->n_kv++] = kv;
+}
+
+static void mini_add_t(struct mini *m, const char *name, uint64_t ne0)
+{
+    assert_true(m->n_t < MAX_T);
+    m->t[m->n_t++] = (struct mtensor){ name, ne0, 0 };
+}
+
+/* qwen2: biases required (K and V 4 wide: one KV head of 4), NeoX; qwen3:
+ * head norms required; llama: biases optional. */
+static void test_mini_qwen(void **state)
+{
+    struct mini m = mini_model();
+    struct llm_config c;
+    char err[512] = "";
+
+    mini_arch(&m, "qwen2");
+    expect_load(&m, -ENOENT, "missing tensor 'blk.0.attn_q.bias'");
+    mini_add_t(&m, "blk.0.attn_q.bias", 8);
+    mini_add_t(&m, "blk.0.attn_k.bias", 4);
+    mini_add_t(&m, "blk.0.attn_v.bias", 8);
+    expect_load(&m, -EINVAL, "tensor 'blk.0.attn_v.bias' has shape [8, 1, 1, 1], expected [4]");
+    mini_t(&m, "blk.0.attn_v.bias")->ne0 = 4;
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.arch, LLM_ARCH_QWEN2);
+    assert_true(c.qkv_bias && c.rope_neox && !c.qk_norm);
+
+    m = mini_model();
+    mini_arch(&m, "qwen3");
+    expect_load(&m, -ENOENT, "missing tensor 'blk.0.attn_q_norm.weight'");
+    mini_add_t(&m, "blk.0.attn_q_norm.weight", 4);
+    mini_add_t(&m, "blk.0.attn_k_norm.weight", 4);
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_true(c.qk_norm && c.rope_neox && !c.qkv_bias);
+
+    m = mini_model(); /* llama with biases */
+    mini_add_t(&m, "blk.0.attn_q.bias", 8);
+    expect_load(&m, -ENOENT, "missing tensor 'blk.0.attn_k.bias'");
+}
+
+/* key_length gives the head size: Q is n_heads * key_length wide, the
+ * output projection takes that many columns; value_length must agree. */
+static void test_mini_head_size(void **state)
+{
+    struct mini m = mini_model();
+    struct llm_config c;
+    char err[512] = "";
+
+    mini_add_kv(&m, (struct mkv){ "llama.attention.key_length", LLM_GGUF_U32, .u32 = 8 });
+    expect_load(&m, -EINVAL,
+                "tensor 'blk.0.attn_q.weight' has shape [8, 8, 1, 1], expected [8, 16]");
+    mini_t(&m, "blk.0.attn_q.weight")->ne1 = 16;
+    mini_t(&m, "blk.0.attn_k.weight")->ne1 = 8;
+    mini_t(&m, "blk.0.attn_v.weight")->ne1 = 8;
+    expect_load(&m, -EINVAL, "blk.0.attn_output.weight");
+    mini_t(&m, "blk.0.attn_output.weight")->ne0 = 16;
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.head_dim, 8);
+    assert_int_equal(c.dim, 8);
+    mini_add_kv(&m, (struct mkv){ "llama.attention.value_length", LLM_GGUF_U32, .u32 = 4 });
+    expect_load(&m, -ENOTSUP, "llama.attention.value_length is 4 but key_length is 8");
+    mini_kv(&m, "llama.attention.value_length")->u32 = 7;
+    mini_kv(&m, "llama.attention.key_length")->u32 = 7;
+    expect_load(&m, -EINVAL, "head size 7");
+}
+
+/* Unknown architectures and scaling types are refused by name; the
+ * scaling keys are read as llama.cpp reads them. */
+static void test_mini_rope_variants(void **state)
+{
+    struct mini m = mini_model();
+    struct llm_config c;
+    char err[512] = "";
+
+    mini_kv(&m, "general.architecture")->str = "phi3";
+    expect_load(&m, -ENOTSUP, "architecture 'phi3' is not supported (llama, qwen2, qwen3)");
+
+    m = mini_model();
+    mini_add_kv(&m, (struct mkv){ "llama.rope.scaling.type", LLM_GGUF_STRING, .str = "longrope" });
+    expect_load(&m, -ENOTSUP,
+                "llama.rope.scaling.type 'longrope' is not supported (none, linear, yarn)");
+    mini_kv(&m, "llama.rope.scaling.type")->str = "none";
+    mini_add_kv(&m, (struct mkv){ "llama.rope.scaling.factor", LLM_GGUF_F32, .f32 = 8.0f });
+    expect_load(&m, -EINVAL, "'none' but its factor is 8");
+    mini_kv(&m, "llama.rope.scaling.type")->str = "yarn";
+    mini_add_kv(&m, (struct mkv){ "llama.rope.scaling.attn_factor", LLM_GGUF_F32, .f32 = 0.5f });
+    mini_add_kv(&m, (struct mkv){ "llama.rope.scaling.original_context_length", LLM_GGUF_U32,
+                                  .u32 = 16 });
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.rope_scaling, LLM_ROPE_SCALING_YARN);
+    assert_int_equal(c.rope_orig_ctx, 16);
+    assert_true(c.rope_factor == 8.0f && c.yarn_ext_factor == 1.0f);
+    assert_true(c.yarn_beta_fast == 32.0f && c.yarn_beta_slow == 1.0f);
+    assert_true(fabsf(c.rope_mscale - 0.5f * (1.0f + 0.1f * logf(8.0f))) < 1e-6f);
+
+    /* no type: linear, as llama.cpp; the old key gives the factor */
+    m = mini_model();
+    mini_add_kv(&m, (struct mkv){ "llama.rope.scale_linear", LLM_GGUF_F32, .f32 = 2.0f });
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.rope_scaling, LLM_ROPE_SCALING_LINEAR);
+    assert_true(c.rope_factor == 2.0f && c.rope_mscale == 1.0f && c.yarn_ext_factor == 0.0f);
+
+    /* rope_freqs.weight: rope_dims / 2 factors */
+    mini_add_t(&m, "rope_freqs.weight", 2);
+    expect_load(&m, -EINVAL, "tensor 'rope_freqs.weight' has shape [2, 1, 1, 1], expected [1]");
+    mini_t(&m, "rope_freqs.weight")->ne0 = 1;
+    if (mini_load(&m, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_true(c.rope_freqs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stories260k),       cmocka_unit_test(test_kernelc_f16),
-        cmocka_unit_test(test_kernelc_q4_k_m),    cmocka_unit_test(test_tensor_name),
-        cmocka_unit_test(test_validate),          cmocka_unit_test(test_mini_ok),
-        cmocka_unit_test(test_mini_bad_metadata), cmocka_unit_test(test_mini_bad_tensors),
+        cmocka_unit_test(test_stories260k),        cmocka_unit_test(test_kernelc_f16),
+        cmocka_unit_test(test_kernelc_q4_k_m),     cmocka_unit_test(test_tensor_name),
+        cmocka_unit_test(test_validate),           cmocka_unit_test(test_mini_ok),
+        cmocka_unit_test(test_mini_bad_metadata),  cmocka_unit_test(test_mini_bad_tensors),
+        cmocka_unit_test(test_mini_qwen),          cmocka_unit_test(test_mini_head_size),
+        cmocka_unit_test(test_mini_rope_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
