@@ -156,7 +156,9 @@ static char *tokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
 
     if (!toks)
         return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "out of memory");
-    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len, rq->add_bos ? SRV_TOK_ADD_BOS : 0,
+    k = s->engine.ops->tokenize(s->engine.ctx, rq->text, len,
+                                (rq->add_bos ? SRV_TOK_ADD_BOS : 0) |
+                                        (rq->special ? SRV_TOK_SPECIAL : 0),
                                 toks, cap, &n);
     if (k < 0)
         return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "failed to tokenize: %s",

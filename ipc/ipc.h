@@ -124,6 +124,7 @@ struct ipc_request {
     /* tokenize */
     char *text;
     bool add_bos;
+    bool special; /* text that spells a special token ("</s>", "<|im_start|>") becomes its id */
     /* detokenize; generate with a prompt of token ids (prompt NULL) */
     int32_t *tokens;
     uint32_t n_tokens;

@@ -23,7 +23,7 @@ static const char *const op_names[IPC_OP__COUNT] = {
 static const char *const op_fields[IPC_OP__COUNT][16] = {
     [IPC_OP_GENERATE] = { "prompt", SAMPLING_FIELDS, NULL },
     [IPC_OP_CHAT] = { "messages", SAMPLING_FIELDS, NULL },
-    [IPC_OP_TOKENIZE] = { "text", "add_bos", NULL },
+    [IPC_OP_TOKENIZE] = { "text", "add_bos", "special", NULL },
     [IPC_OP_DETOKENIZE] = { "tokens", NULL },
     [IPC_OP_CANCEL] = { "target", NULL },
     [IPC_OP_INFO] = { NULL },
@@ -410,7 +410,12 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
     }
     case IPC_OP_TOKENIZE: {
         int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);
-        return k < 0 ? k : (get_bool(o, "add_bos", &r->add_bos, e) < 0 ? -EBADMSG : 0);
+        if (k < 0)
+            return k;
+        return get_bool(o, "add_bos", &r->add_bos, e) < 0 ||
+                               get_bool(o, "special", &r->special, e) < 0 ?
+                       -EBADMSG :
+                       0;
     }
     case IPC_OP_DETOKENIZE: return parse_tokens(o, "tokens", lim, r, e);
     case IPC_OP_CANCEL:

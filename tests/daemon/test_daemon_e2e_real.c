@@ -161,6 +161,34 @@ static void test_tokenize_and_limits(void **state)
     close(fd);
 }
 
+/* Special-token text through the daemon (issue #18): with "special",
+ * "</s><s>" in the text is stories260K's EOS and BOS ids (2, 1); without
+ * it, plain text that yields neither id. */
+static void test_special_text(void **state)
+{
+    (void)state;
+    int fd = e2e_raw(&e);
+    e2e_send_str(fd, "{\"id\":1,\"op\":\"tokenize\",\"text\":\"</s><s>Once\",\"special\":true}\n");
+    json_t *r = e2e_read_final(fd, "1", NULL, 0);
+    assert_non_null(r);
+    json_t *t = json_object_get(r, "tokens");
+    assert_true(json_array_size(t) >= 3);
+    assert_int_equal(json_integer_value(json_array_get(t, 0)), 2);
+    assert_int_equal(json_integer_value(json_array_get(t, 1)), 1);
+    json_decref(r);
+    e2e_send_str(fd, "{\"id\":2,\"op\":\"tokenize\",\"text\":\"</s><s>Once\"}\n");
+    r = e2e_read_final(fd, "2", NULL, 0);
+    assert_non_null(r);
+    t = json_object_get(r, "tokens");
+    assert_true(json_array_size(t) > 3);
+    for (size_t i = 0; i < json_array_size(t); i++) {
+        json_int_t id = json_integer_value(json_array_get(t, i));
+        assert_true(id != 1 && id != 2);
+    }
+    json_decref(r);
+    close(fd);
+}
+
 static void test_tuning_logged(void **state)
 {
     if (!e2e_log_has(&e, "step_cache=16 ")) {
@@ -280,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_http_completion),
         cmocka_unit_test(test_stop_strings),
         cmocka_unit_test(test_tokenize_and_limits),
+        cmocka_unit_test(test_special_text),
         cmocka_unit_test(test_tuning_logged),
         cmocka_unit_test(test_advertised_caps_run),
         cmocka_unit_test(test_reload_reaches_the_engine),
