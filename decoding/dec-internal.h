@@ -10,6 +10,19 @@
 
 #include "decoding/dec.h"
 
+/* ---- parts.c: several arrays in one allocation -------------------------- */
+
+/* An array of n elements of size bytes, its pointer stored in *ptr. */
+struct dec_part {
+    void **ptr;
+    size_t n, size;
+};
+
+/* One zeroed allocation holding every part (each 16-byte aligned): sets
+ * each *ptr and *ret_mem, which free() releases. 0, or -ENOMEM (on
+ * failure or when the sizes overflow) with every pointer NULL. */
+int dec_alloc_parts(const struct dec_part *parts, size_t n_parts, void **ret_mem);
+
 /* ---- rng.c: xoshiro256** seeded through splitmix64 ---------------------- */
 
 struct dec_rng {
@@ -46,6 +59,7 @@ struct dec_pool {
     uint32_t len; /* tokens per tail now (N - 1) */
     uint32_t g; /* tails per key now */
     uint32_t n_entries;
+    void *mem; /* the arrays below, in one allocation (dec_alloc_parts) */
     int32_t *head; /* [n_vocab] oldest tail of a key, -1 */
     int32_t *tail; /* [n_vocab] newest tail of a key */
     uint32_t *count; /* [n_vocab] */
@@ -126,6 +140,7 @@ uint32_t dec_lookup(const int32_t *h, uint32_t n, uint32_t len, uint32_t max, co
 
 struct dec_sampler {
     uint32_t n_vocab;
+    void *mem; /* p, idx and seen in one allocation */
     float *p; /* [n_vocab] scratch */
     int32_t *idx; /* [n_vocab] scratch */
     uint32_t *seen; /* [n_vocab] epoch stamps: penalise each token once */

@@ -15,12 +15,14 @@ int dec_pool_init(struct dec_pool *p, uint32_t n_vocab, uint32_t max_len, uint32
     p->n_vocab = n_vocab;
     p->max_len = max_len;
     p->cap = cap;
-    p->head = malloc(sizeof(*p->head) * n_vocab);
-    p->tail = malloc(sizeof(*p->tail) * n_vocab);
-    p->count = calloc(n_vocab, sizeof(*p->count));
-    p->e = malloc(sizeof(*p->e) * cap);
-    p->tok = malloc(sizeof(*p->tok) * (size_t)cap * max_len);
-    if (!p->head || !p->tail || !p->count || !p->e || !p->tok) {
+    const struct dec_part parts[] = {
+        { (void **)&p->head, n_vocab, sizeof(*p->head) },
+        { (void **)&p->tail, n_vocab, sizeof(*p->tail) },
+        { (void **)&p->count, n_vocab, sizeof(*p->count) },
+        { (void **)&p->e, cap, sizeof(*p->e) },
+        { (void **)&p->tok, (size_t)cap * max_len, sizeof(*p->tok) },
+    };
+    if (dec_alloc_parts(parts, sizeof(parts) / sizeof(parts[0]), &p->mem)) {
         dec_pool_done(p);
         return -ENOMEM;
     }
@@ -35,11 +37,7 @@ void dec_pool_done(struct dec_pool *p)
 {
     if (!p)
         return;
-    free(p->head);
-    free(p->tail);
-    free(p->count);
-    free(p->e);
-    free(p->tok);
+    free(p->mem);
     memset(p, 0, sizeof(*p));
 }
 

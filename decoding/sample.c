@@ -16,23 +16,19 @@ int dec_sampler_init(struct dec_sampler *s, uint32_t n_vocab)
 {
     memset(s, 0, sizeof(*s));
     s->n_vocab = n_vocab;
-    s->p = malloc(sizeof(*s->p) * n_vocab);
-    s->idx = malloc(sizeof(*s->idx) * n_vocab);
-    s->seen = calloc(n_vocab, sizeof(*s->seen));
-    if (!s->p || !s->idx || !s->seen) {
-        dec_sampler_done(s);
-        return -ENOMEM;
-    }
-    return 0;
+    const struct dec_part parts[] = {
+        { (void **)&s->p, n_vocab, sizeof(*s->p) },
+        { (void **)&s->idx, n_vocab, sizeof(*s->idx) },
+        { (void **)&s->seen, n_vocab, sizeof(*s->seen) },
+    };
+    return dec_alloc_parts(parts, sizeof(parts) / sizeof(parts[0]), &s->mem);
 }
 
 void dec_sampler_done(struct dec_sampler *s)
 {
     if (!s)
         return;
-    free(s->p);
-    free(s->idx);
-    free(s->seen);
+    free(s->mem);
     memset(s, 0, sizeof(*s));
 }
 

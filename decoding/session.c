@@ -54,15 +54,18 @@ static int alloc_buffers(struct dec_session *s)
     if (s->rows_cap > m->max_rows)
         s->rows_cap = m->max_rows;
     s->logit_rows = 1 + trie;
-    s->rows = malloc(sizeof(*s->rows) * s->rows_cap);
-    s->argmax = malloc(sizeof(*s->argmax) * s->rows_cap);
-    s->logit_slot = malloc(sizeof(*s->logit_slot) * s->rows_cap);
-    s->logits = malloc(sizeof(*s->logits) * (size_t)s->logit_rows * m->n_vocab);
-    s->hist = malloc(sizeof(*s->hist) * ((size_t)m->n_ctx + 1));
-    s->end_off = malloc(sizeof(*s->end_off) * ((size_t)m->n_ctx + 1));
-    if (!s->rows || !s->argmax || !s->logit_slot || !s->logits || !s->hist || !s->end_off)
-        return -ENOMEM;
-    int r = dec_pool_init(&s->pool, m->n_vocab, c->max_n - 1, pool_cap(m, c));
+    const struct dec_part parts[] = {
+        { (void **)&s->rows, s->rows_cap, sizeof(*s->rows) },
+        { (void **)&s->argmax, s->rows_cap, sizeof(*s->argmax) },
+        { (void **)&s->logit_slot, s->rows_cap, sizeof(*s->logit_slot) },
+        { (void **)&s->logits, (size_t)s->logit_rows * m->n_vocab, sizeof(*s->logits) },
+        { (void **)&s->hist, (size_t)m->n_ctx + 1, sizeof(*s->hist) },
+        { (void **)&s->end_off, (size_t)m->n_ctx + 1, sizeof(*s->end_off) },
+    };
+    int r = dec_alloc_parts(parts, sizeof(parts) / sizeof(parts[0]), &s->mem);
+    if (r)
+        return r;
+    r = dec_pool_init(&s->pool, m->n_vocab, c->max_n - 1, pool_cap(m, c));
     if (!r)
         r = dec_window_init(&s->win, c->max_n, c->max_w);
     if (!r)
@@ -102,12 +105,7 @@ void dec_session_free(struct dec_session *s)
 {
     if (!s)
         return;
-    free(s->rows);
-    free(s->argmax);
-    free(s->logit_slot);
-    free(s->logits);
-    free(s->hist);
-    free(s->end_off);
+    free(s->mem);
     dec_pool_done(&s->pool);
     dec_window_done(&s->win);
     dec_trie_done(&s->trie);

@@ -18,6 +18,7 @@ struct dec_session {
     struct dec_caps caps;
     uint32_t rows_cap;
     uint32_t logit_rows;
+    void *mem; /* rows ... end_off in one allocation (dec_alloc_parts) */
     struct dec_row *rows; /* [rows_cap] */
     int32_t *argmax; /* [rows_cap] */
     int32_t *logit_slot; /* [rows_cap] logits index of a LOGITS row */
