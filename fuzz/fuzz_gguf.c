@@ -22,26 +22,6 @@ static uint64_t touch(const void *p, uint64_t n)
     return h;
 }
 
-/* Bytes of a fixed-size array, or 0 for strings and nested arrays (their
- * elements are reached through arr_str, or not at all). */
-static uint64_t elem_size(enum llm_gguf_vtype t)
-{
-    switch (t) {
-    case LLM_GGUF_U8:
-    case LLM_GGUF_I8:
-    case LLM_GGUF_BOOL: return 1;
-    case LLM_GGUF_U16:
-    case LLM_GGUF_I16: return 2;
-    case LLM_GGUF_U32:
-    case LLM_GGUF_I32:
-    case LLM_GGUF_F32: return 4;
-    case LLM_GGUF_U64:
-    case LLM_GGUF_I64:
-    case LLM_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 static void walk_kv(const struct llm_gguf *g, const struct llm_gguf_kv *kv)
 {
     char key[128], err[LLM_GGUF_ERR_MAX];
@@ -55,7 +35,7 @@ static void walk_kv(const struct llm_gguf *g, const struct llm_gguf_kv *kv)
     if (kv->type == LLM_GGUF_STRING)
         h += touch(kv->v.str.ptr, kv->v.str.len);
     if (kv->type == LLM_GGUF_ARRAY) {
-        h += touch(kv->v.arr, kv->arr_n * elem_size(kv->arr_type));
+        h += touch(kv->v.arr, kv->arr_n * llm_gguf_vtype_size(kv->arr_type));
         for (uint64_t i = 0; kv->arr_type == LLM_GGUF_STRING && i < kv->arr_n; i++) {
             if (llm_gguf_arr_str(g, kv, i, &s))
                 __builtin_trap();

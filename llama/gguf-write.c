@@ -54,24 +54,6 @@ void llm_gguf_w_kv_str(struct llm_gguf_w *w, const char *key, const char *v)
     llm_gguf_w_str(w, v, strlen(v));
 }
 
-static size_t scalar_bytes(enum llm_gguf_vtype t)
-{
-    switch (t) {
-    case LLM_GGUF_U8:
-    case LLM_GGUF_I8:
-    case LLM_GGUF_BOOL: return 1;
-    case LLM_GGUF_U16:
-    case LLM_GGUF_I16: return 2;
-    case LLM_GGUF_U32:
-    case LLM_GGUF_I32:
-    case LLM_GGUF_F32: return 4;
-    case LLM_GGUF_U64:
-    case LLM_GGUF_I64:
-    case LLM_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g,
                         const struct llm_gguf_kv *kv)
 {
@@ -91,15 +73,15 @@ void llm_gguf_w_kv_copy(struct llm_gguf_w *w, const struct llm_gguf *g,
                 }
                 llm_gguf_w_str(w, s.ptr, s.len);
             }
-        } else if (scalar_bytes(kv->arr_type)) {
-            llm_gguf_w_bytes(w, kv->v.arr, (size_t)(kv->arr_n * scalar_bytes(kv->arr_type)));
+        } else if (llm_gguf_vtype_size(kv->arr_type)) {
+            llm_gguf_w_bytes(w, kv->v.arr, (size_t)(kv->arr_n * llm_gguf_vtype_size(kv->arr_type)));
         } else if (!w->err) {
             w->err = -ENOTSUP; /* arrays of arrays */
         }
     } else {
         /* Scalars are stored widened in the union; write back their width.
          * Little-endian: the low bytes of u64/i64 are the value. */
-        size_t n = scalar_bytes(kv->type);
+        size_t n = llm_gguf_vtype_size(kv->type);
         if (kv->type == LLM_GGUF_F32) {
             float f = (float)kv->v.f64;
             llm_gguf_w_bytes(w, &f, 4);

@@ -792,6 +792,11 @@ uint64_t llm_gguf_alignment(const struct llm_gguf *g)
     return g->alignment;
 }
 
+uint32_t llm_gguf_vtype_size(uint32_t t)
+{
+    return vtype_known(t) ? vtypes[t].size : 0;
+}
+
 const char *llm_gguf_name(const struct llm_gguf *g)
 {
     return g->name;

@@ -109,6 +109,9 @@ void llm_gguf_free(struct llm_gguf *g);
 uint32_t llm_gguf_version(const struct llm_gguf *g);
 uint64_t llm_gguf_alignment(const struct llm_gguf *g);
 const char *llm_gguf_name(const struct llm_gguf *g);
+/* Bytes of one value of a fixed-size type; 0 for strings, arrays and
+ * unknown types. */
+uint32_t llm_gguf_vtype_size(uint32_t t);
 /* File offset of the data section (tensor offsets are relative to it). */
 uint64_t llm_gguf_data_offset(const struct llm_gguf *g);
 
