@@ -326,7 +326,7 @@ static int load_merges(const struct llm_gguf *g, struct llm_bpe *b, char *reterr
     for (size_t i = 0; i <= b->merge_mask; i++)
         b->merge_slot[i].left = -1;
     for (uint64_t i = 0; i < kv->arr_n; i++) {
-        struct llm_gguf_str s;
+        struct llm_gguf_str s = { "", 0 }; /* the message prints it even when reading it failed */
         struct merge_slot m = { .rank = (uint32_t)i };
         if (llm_gguf_arr_str(g, kv, i, &s) < 0 || s.len > b->max_piece + 1 ||
             parse_merge(b, s, cat, &m) < 0) {

@@ -334,7 +334,8 @@ static struct llm_jval *repeat(struct jeval *e, const struct jnode *n, const str
                                int64_t times)
 {
     size_t unit = x->kind == JV_STR ? x->u.s.n : (size_t)x->u.l.n * sizeof(void *);
-    uint64_t k = times > 0 ? (uint64_t)times : 0;
+    /* an empty string or list repeated is empty, however many times */
+    uint64_t k = times > 0 && unit ? (uint64_t)times : 0;
     char *p;
     if (unit && k > e->a.cap / unit)
         return jx_fail(e, n, -E2BIG, "the template needs more than %zu bytes of memory", e->a.cap);
@@ -344,11 +345,14 @@ static struct llm_jval *repeat(struct jeval *e, const struct jnode *n, const str
             memcpy(p + i * unit, x->u.s.p, unit);
         return r;
     }
+    /* charged before the loop, so the step budget bounds it */
+    if (!jx_charge(e, n, k * x->u.l.n, 0))
+        return NULL;
     struct llm_jval *r = jv_new(&e->a, JV_LIST);
     for (uint64_t i = 0; r && i < k * x->u.l.n; i++)
         if (jv_push(&e->a, r, x->u.l.v[i % x->u.l.n]) < 0)
             r = NULL;
-    return r && jx_charge(e, n, k * x->u.l.n, 0) ? r : r ? NULL : jx_nomem(e, n);
+    return r ? r : jx_nomem(e, n);
 }
 
 static struct llm_jval *arith_int(struct jeval *e, const struct jnode *n, enum jop op, int64_t x,
@@ -619,9 +623,12 @@ static struct llm_jval *call_builtin(struct jeval *e, const struct jnode *n, con
         if (a->npos == 0 || a->npos > 3 || b[2] == 0)
             return jx_fail(e, n, -EINVAL, "bad arguments to range()");
         struct llm_jval *l = jv_new(&e->a, JV_LIST);
-        for (int64_t i = b[0]; l && (b[2] > 0 ? i < b[1] : i > b[1]); i += b[2])
+        for (int64_t i = b[0]; l && (b[2] > 0 ? i < b[1] : i > b[1]);) {
             if (!jx_charge(e, n, 1, 0) || jv_push(&e->a, l, jv_int(&e->a, i)) < 0)
                 return e->err ? NULL : jx_nomem(e, n);
+            if (__builtin_add_overflow(i, b[2], &i))
+                break; /* past INT64's end: no more values below stop */
+        }
         return l ? l : jx_nomem(e, n);
     }
 #undef IS

@@ -166,6 +166,8 @@ static size_t unescape(const char *s, size_t n, char *o, size_t *olen)
         c = c << 4 | (uint32_t)(h < 0 ? 0 : h);
     }
     if (want) {
+        if (c >= 0xD800 && c < 0xE000)
+            c = 0xFFFD; /* a lone surrogate is no character: UTF-8 out stays well formed */
         *olen += put_utf8(o + *olen, c);
         return want + 1;
     }

@@ -895,7 +895,9 @@ static int tok_finish(struct llm_tok *tok, char *reterr, size_t errlen)
                 tok->special[n] = (struct tok_special){ s, len, id, always };
                 tok->special_first[(uint8_t)s[0]] = true;
                 tok->has_always |= always;
-                for (size_t k = 0; type == LLM_TOK_TYPE_CONTROL && k < 6; k++)
+                for (size_t k = 0;
+                     type == LLM_TOK_TYPE_CONTROL && k < sizeof(eog_texts) / sizeof(eog_texts[0]);
+                     k++)
                     if (strlen(eog_texts[k]) == len && !memcmp(eog_texts[k], s, len))
                         eog_add(tok, id);
             }

@@ -464,6 +464,20 @@ static void test_bounded(void **state)
     assert_true(secs < 10);
 }
 
+/* Review mends: an empty string repeated 2^63 - 1 times is empty at once,
+ * a huge empty list repeat is refused by the step budget before it loops,
+ * range() near INT64_MAX stops instead of overflowing, and a lone
+ * surrogate escape becomes U+FFFD (well-formed UTF-8 out). */
+static void test_edges(void **state)
+{
+    (void)state;
+    expect_text("{{ '' * 9223372036854775807 }}|", NULL, "|");
+    expect_text("{{ ([] * 9223372036854775807) | length }}", NULL, "0");
+    expect_text("{{ range(9223372036854775806, 9223372036854775807, 2) | list | length }}", NULL,
+                "1");
+    expect_text("{{ '\\uD800' }}", NULL, "\xef\xbf\xbd");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,7 +487,7 @@ int main(void)
         cmocka_unit_test(test_methods),      cmocka_unit_test(test_statements),
         cmocka_unit_test(test_whitespace),   cmocka_unit_test(test_errors),
         cmocka_unit_test(test_unterminated), cmocka_unit_test(test_deep),
-        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_bounded),      cmocka_unit_test(test_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
