@@ -111,7 +111,8 @@ static void respond_json(struct srv *s, struct srv_conn *c, int status, json_t *
 
     json_decref(o);
     if (!body && status < 500) {
-        respond(s, c, 500, "text/plain", strdup("out of memory\n"), 14, NULL);
+        char *m = strdup("out of memory\n");
+        respond(s, c, 500, "text/plain", m, m ? strlen(m) : 0, NULL);
         return;
     }
     respond(s, c, status, "application/json", body, body ? strlen(body) : 0, extra);
@@ -284,8 +285,10 @@ static void get_metrics(struct srv *s, struct srv_conn *c)
     s->stats.queue_depth = s->queue.len;
     s->stats.running = s->running ? 1 : 0;
     s->stats.connections = s->n_conns;
-    text = srv_stats_prometheus(&s->stats, srv_now_ns());
+    struct srv_stats st =
+            s->stats; /* rendered after the lock: the scheduler takes it every token */
     pthread_mutex_unlock(&s->mu);
+    text = srv_stats_prometheus(&st, srv_now_ns());
     if (!text) {
         refuse(s, c, 500, "out of memory");
         return;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "daemon/http_msg.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/socket.h"
@@ -382,6 +383,12 @@ static int open_http(const struct srv_config *cfg, int *ret_fd, char **ret_key)
         if (!line[0]) {
             srv_log(SRV_LOG_ERR, "Failed to read a key from '%s': its first line is empty",
                     cfg->http_key_file);
+            return -EINVAL;
+        }
+        if (strlen(line) >
+            SRV_HTTP_AUTH_MAX - 7) { /* "Bearer " + key must fit the header laded keeps */
+            srv_log(SRV_LOG_ERR, "Failed to use the key in '%s': longer than %d bytes",
+                    cfg->http_key_file, SRV_HTTP_AUTH_MAX - 7);
             return -EINVAL;
         }
         if (!(*ret_key = strdup(line)))

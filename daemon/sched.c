@@ -33,10 +33,15 @@ void srv_post(struct srv *s, uint64_t conn_id, char *line, size_t len, struct sr
         .conn_id = conn_id, .done = done, .job_end = job_end, .line = line, .len = len
     };
     pthread_mutex_lock(&s->mu);
+    /* Only the first item of a batch wakes the loop: srv_deliver takes
+     * the whole list under this lock, so a later item either goes with
+     * that batch or finds the list empty and wakes it again. One write
+     * per batch, not per token. */
+    bool wake = s->out_head == NULL;
     *s->out_tail = o;
     s->out_tail = &o->next;
     pthread_mutex_unlock(&s->mu);
-    if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (wake && write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         srv_log_errno(SRV_LOG_WARNING, errno, "Failed to wake the event loop, ignoring");
 }
 

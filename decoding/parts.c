@@ -13,8 +13,9 @@ int dec_alloc_parts(const struct dec_part *parts, size_t n_parts, void **ret_mem
 {
     size_t total = 0;
     *ret_mem = NULL;
+    for (size_t i = 0; i < n_parts; i++)
+        *parts[i].ptr = NULL; /* all of them, before any early return */
     for (size_t i = 0; i < n_parts; i++) {
-        *parts[i].ptr = NULL;
         if (parts[i].size && parts[i].n > SIZE_MAX / parts[i].size)
             return -ENOMEM;
         size_t bytes = parts[i].n * parts[i].size;

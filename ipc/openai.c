@@ -90,39 +90,41 @@ static int map_options(json_t *v, struct ipc_oai_opts *o, struct ipc_oai_error *
     return 0;
 }
 
-/* A message's content: a string, or text parts joined. */
+/* A message's content: a string, or text parts joined: checked and
+ * measured in one pass, copied in a second, so that many small parts cost
+ * one allocation, not one (of everything so far) each. */
 static json_t *map_content(json_t *c, size_t i, struct ipc_oai_error *e)
 {
-    json_t *part, *out;
-    size_t j;
+    json_t *part;
+    size_t j, total = 0;
 
     if (json_is_null(c))
         return json_string("");
     if (!json_is_array(c))
         return json_incref(c); /* lade says what is wrong with it */
-    out = json_string("");
     json_array_foreach(c, j, part)
     {
         const char *t = json_string_value(json_object_get(part, "type"));
         json_t *text = json_object_get(part, "text");
         if (!t || strcmp(t, "text") || !json_is_string(text)) {
-            json_decref(out);
             oai_fail(e, 400, "messages",
                      "messages[%zu].content[%zu]: only text parts are supported", i, j);
             return NULL;
         }
-        size_t a = json_string_length(out), b = json_string_length(text);
-        char *cat = malloc(a + b + 1);
-        if (!cat) {
-            json_decref(out);
-            return NULL;
-        }
-        memcpy(cat, json_string_value(out), a);
-        memcpy(cat + a, json_string_value(text), b);
-        json_decref(out);
-        out = json_stringn_nocheck(cat, a + b);
-        free(cat);
+        total += json_string_length(text); /* the body's size bounds it */
     }
+    char *cat = malloc(total + 1);
+    if (!cat)
+        return NULL;
+    size_t off = 0;
+    json_array_foreach(c, j, part)
+    {
+        json_t *text = json_object_get(part, "text");
+        memcpy(cat + off, json_string_value(text), json_string_length(text));
+        off += json_string_length(text);
+    }
+    json_t *out = json_stringn_nocheck(cat, total);
+    free(cat);
     return out;
 }
 

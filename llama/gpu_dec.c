@@ -55,6 +55,8 @@ int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows)
     p->rows = (struct dec_row *)b;
     p->chain = (uint32_t *)(b + r * sizeof(*p->rows));
     p->argmax = (int32_t *)(b + r * (sizeof(*p->rows) + sizeof(*p->chain)));
+    for (uint32_t i = 0; i < max_rows; i++)
+        p->chain[i] = i; /* every chunk commits rows 0, 1, 2, ... */
     return 0;
 }
 
@@ -76,11 +78,9 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
     for (uint32_t done = 0; done < n;) {
         uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
         bool last = done + c == n;
-        for (uint32_t i = 0; i < c; i++) {
+        for (uint32_t i = 0; i < c; i++)
             m->prefill.rows[i] =
                     (struct dec_row){ tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0 };
-            m->prefill.chain[i] = i;
-        }
         if (last)
             m->prefill.rows[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
         int err = gpu_step(m, m->prefill.rows, c, m->prefill.argmax, last ? ret_logits : NULL);

@@ -173,7 +173,7 @@ struct gpu_kernels {
     /* attention.comp: splits of att_split keys (fixed at load: part of the
      * arithmetic), att_max_split of them for the longest row */
     uint32_t att_split, att_max_split;
-    uint32_t hd_max; /* head_dim rounded up to even */
+    uint32_t hd_max; /* head_dim (even: checked at load), the attention kernels' spec constant */
     uint32_t freq_off; /* where RoPE's table starts in the positions buffer (max_rows) */
 };
 

@@ -81,7 +81,7 @@ int vkr_spirv_interface(const uint32_t *code, size_t bytes, uint32_t *ret_push_b
             ids[r].size = code[i + 2] / 8;
         else if (op == OP_TYPE_VECTOR && wc >= 4 && r < bound && code[i + 2] < bound)
             ids[r].size = ids[code[i + 2]].size * code[i + 3];
-        else if (op == OP_TYPE_STRUCT && r < bound)
+        else if (op == OP_TYPE_STRUCT && wc >= 2 && r < bound)
             ids[r].at = (uint32_t)i;
         else if (op == OP_TYPE_POINTER && wc >= 4 && r < bound)
             ids[r].pointee = code[i + 3];
