@@ -13,7 +13,7 @@
 /* ---- parts.c: several arrays in one allocation -------------------------- */
 
 /* An array of n elements of size bytes, its pointer stored in *ptr. */
-struct dec_part {
+struct dec_mem_part {
     void **ptr;
     size_t n, size;
 };
@@ -21,7 +21,7 @@ struct dec_part {
 /* One zeroed allocation holding every part (each 16-byte aligned): sets
  * each *ptr and *ret_mem, which free() releases. 0, or -ENOMEM (on
  * failure or when the sizes overflow) with every pointer NULL. */
-int dec_alloc_parts(const struct dec_part *parts, size_t n_parts, void **ret_mem);
+int dec_alloc_parts(const struct dec_mem_part *parts, size_t n_parts, void **ret_mem);
 
 /* ---- rng.c: xoshiro256** seeded through splitmix64 ---------------------- */
 

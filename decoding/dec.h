@@ -151,7 +151,102 @@ struct dec_model {
      * -ENOTSUP: more than the model can do) and the decoder samples on the
      * host. */
     int (*set_draw)(void *ctx, const struct dec_draw_params *d);
+    /* Optional (NULL: every generation starts at 0): the prefix cache.
+     * Keeps the longest prefix of the committed sequence that equals
+     * tokens[0..k), with k at most n - 1 (the last prompt token always
+     * goes through a step, which gives the first token), truncating the
+     * rest; returns k. */
+    uint32_t (*reuse)(void *ctx, const int32_t *tokens, uint32_t n);
 };
+
+/* ---- Several sequences in one step ----------------------------------------
+ *
+ * A model that holds n_seq sequences, each as above (its committed prefix,
+ * its last step's rows, its commits and rewinds), and runs the rows of
+ * several of them in one forward pass: a step is a list of parts, each the
+ * rows of one sequence (at most one part a sequence), laid out one after
+ * the other; a row's parent is within its part, and it attends to its own
+ * sequence only. A row's results must not depend on the other parts (the
+ * kernels are batch-invariant), which is what makes a batched sequence's
+ * output its output alone. dec_batch (below) builds the single-sequence
+ * seam of each sequence on top. */
+struct dec_part {
+    uint32_t seq;
+    const struct dec_row *rows;
+    uint32_t n;
+    int32_t *ret_argmax; /* as dec_model.step, per part */
+    float *ret_logits;
+};
+
+struct dec_multi {
+    void *ctx;
+    uint32_t n_vocab, n_ctx; /* n_ctx: positions of each sequence */
+    uint32_t max_rows; /* rows of all parts of one step together */
+    uint32_t n_seq;
+    int32_t bos, eos;
+    const int32_t *eog;
+    uint32_t n_eog;
+    int (*step)(void *ctx, const struct dec_part *parts, uint32_t n_parts);
+    /* A commit keeps a chain of the sequence's rows of the last step it
+     * had rows in, as long as no step ran since without it. */
+    int (*commit)(void *ctx, uint32_t seq, const uint32_t *rows, uint32_t n);
+    int (*rewind)(void *ctx, uint32_t seq, uint32_t n_keep);
+    uint32_t (*n_past)(void *ctx, uint32_t seq);
+    /* The n_past tokens whose K/V the sequence holds (the prefix cache's
+     * key); valid until the sequence's next commit or rewind. */
+    const int32_t *(*tokens)(void *ctx, uint32_t seq);
+    /* Optional: as dec_model.set_draw, for the DRAW and TOPK rows of every
+     * later step, whatever their sequence. */
+    int (*set_draw)(void *ctx, const struct dec_draw_params *d);
+};
+
+/* How much of a cache holding `cached` a prompt of n tokens may keep: their
+ * longest common prefix, at most n - 1 (dec_model.reuse's rule). Inline
+ * so that a model implements reuse without linking decoding/. */
+static inline uint32_t dec_reuse_len(const int32_t *cached, uint32_t n_cached,
+                                     const int32_t *prompt, uint32_t n)
+{
+    uint32_t k = 0, lim = n ? n - 1 : 0;
+    lim = n_cached < lim ? n_cached : lim;
+    while (k < lim && cached[k] == prompt[k])
+        k++;
+    return k;
+}
+
+/* ---- The batch: sequences decoded on their own threads, stepped together ---
+ *
+ * Each sequence runs dec_generate on its own thread over the dec_model
+ * that dec_batch_model gives; that model's step() does not run at once:
+ * it waits until every joined sequence has asked for its step (or left),
+ * then one thread runs them together, in as few model steps as fit
+ * max_rows (the oldest request first; parts whose DRAW or TOPK rows need
+ * other sampling parameters than the step's wait for the next). Between
+ * two model steps every sequence that had rows in the first has committed
+ * or given them up, so a sequence's scratch rows are never overwritten
+ * before its commit. Thread-safe. */
+struct dec_batch;
+
+/* Rows by kind, for statistics: a one-row part is plain, a prefill chunk
+ * prefill, anything else lookahead. */
+struct dec_batch_stats {
+    uint64_t steps; /* model steps */
+    uint64_t parts; /* parts run, all steps together */
+    uint64_t rows_plain, rows_lookahead, rows_prefill;
+    uint32_t joined; /* sequences joined now */
+};
+
+/* 0, -EINVAL (a model without tokens/commit/...), -ENOMEM. */
+int dec_batch_new(const struct dec_multi *m, struct dec_batch **ret);
+void dec_batch_free(struct dec_batch *b);
+/* Sequence seq's single-sequence model (max_rows: the batch's; the
+ * prefill goes in chunks of at most chunk rows, 0: max_rows). Its
+ * step() is valid between join and leave only. */
+void dec_batch_model(struct dec_batch *b, uint32_t seq, uint32_t chunk, struct dec_model *ret);
+/* seq takes part in steps from now on (-EBUSY: joined already), until
+ * leave; a leaving sequence's pending nothing. */
+int dec_batch_join(struct dec_batch *b, uint32_t seq);
+void dec_batch_leave(struct dec_batch *b, uint32_t seq);
+void dec_batch_get_stats(struct dec_batch *b, struct dec_batch_stats *ret);
 
 /* ---- Generation: the API for the daemon and the CLI ----------------------
  *
@@ -326,7 +421,8 @@ struct dec_stats {
     uint32_t plain_steps; /* of which were one-row steps */
     uint64_t lookahead_rows; /* rows of the lookahead steps, all together (what they cost) */
     uint32_t tokens; /* tokens decoded, EOS and stop-string tokens included */
-    uint32_t prefill_tokens;
+    uint32_t prefill_tokens; /* prompt tokens that went through the model */
+    uint32_t reused_tokens; /* prompt tokens whose K/V the cache had (dec_model.reuse) */
     double tokens_per_pass; /* tokens / (steps + 1): the prefill pass yields the first token */
     double tokens_per_step; /* tokens after the first / steps */
     uint32_t hist[DEC_HIST_MAX]; /* hist[k]: steps that yielded k tokens (1..N) */
@@ -415,7 +511,8 @@ void dec_session_free(struct dec_session *s);
 void dec_session_set_clock(struct dec_session *s, uint64_t (*now_ns)(void *user), void *user);
 
 /* Generate a continuation of prompt (n_prompt >= 1 tokens, BOS included
- * if the model wants one) into a fresh sequence (the model is rewound to 0).
+ * if the model wants one) into a fresh sequence (the model is rewound to 0,
+ * or with dec_model.reuse to the prefix its cache shares with the prompt).
  * emit() receives the accepted tokens of each step (see dec_result).
  * text may be NULL unless params has stop strings.
  * Returns 0 when the generation ran to a finish reason (CANCELLED included;

@@ -271,18 +271,24 @@ static int prefill(struct dec_session *s)
 {
     const struct dec_model *m = s->m;
     uint64_t t0 = s->now(s->now_user);
-    int r = m->rewind(m->ctx, 0);
-    if (r < 0) {
+    /* What the cache already holds of the prompt stays (the previous turn
+     * of a chat, a shared system prompt); the rest goes through the model. */
+    uint32_t kept = m->reuse ? m->reuse(m->ctx, s->hist, s->n_prompt) : 0;
+    int r = m->reuse ? 0 : m->rewind(m->ctx, 0);
+    if (r < 0 || kept >= s->n_prompt) {
+        r = r < 0 ? r : -EINVAL;
         dec_set_error(s, r, "model rewind");
         return r;
     }
-    r = m->prefill(m->ctx, s->hist, s->n_prompt, s->argmax, s->need_logits ? s->logits : NULL);
+    r = m->prefill(m->ctx, s->hist + kept, s->n_prompt - kept, s->argmax,
+                   s->need_logits ? s->logits : NULL);
     if (r < 0) {
         dec_set_error(s, r, "model prefill");
         return r;
     }
     s->ret->stats.prefill_ms = elapsed_ms(s, t0);
-    s->ret->stats.prefill_tokens = s->n_prompt;
+    s->ret->stats.prefill_tokens = s->n_prompt - kept;
+    s->ret->stats.reused_tokens = kept;
     if (s->n_prompt >= m->n_ctx) {
         s->ret->finish = DEC_FINISH_CONTEXT;
         return 0;

@@ -9,7 +9,7 @@
 
 #define PART_ALIGN 16u /* every array starts on a 16-byte boundary */
 
-int dec_alloc_parts(const struct dec_part *parts, size_t n_parts, void **ret_mem)
+int dec_alloc_parts(const struct dec_mem_part *parts, size_t n_parts, void **ret_mem)
 {
     size_t total = 0;
     *ret_mem = NULL;

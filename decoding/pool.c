@@ -15,7 +15,7 @@ int dec_pool_init(struct dec_pool *p, uint32_t n_vocab, uint32_t max_len, uint32
     p->n_vocab = n_vocab;
     p->max_len = max_len;
     p->cap = cap;
-    const struct dec_part parts[] = {
+    const struct dec_mem_part parts[] = {
         { (void **)&p->head, n_vocab, sizeof(*p->head) },
         { (void **)&p->tail, n_vocab, sizeof(*p->tail) },
         { (void **)&p->count, n_vocab, sizeof(*p->count) },

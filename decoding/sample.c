@@ -16,7 +16,7 @@ int dec_sampler_init(struct dec_sampler *s, uint32_t n_vocab)
 {
     memset(s, 0, sizeof(*s));
     s->n_vocab = n_vocab;
-    const struct dec_part parts[] = {
+    const struct dec_mem_part parts[] = {
         { (void **)&s->p, n_vocab, sizeof(*s->p) },
         { (void **)&s->idx, n_vocab, sizeof(*s->idx) },
         { (void **)&s->seen, n_vocab, sizeof(*s->seen) },

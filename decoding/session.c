@@ -54,7 +54,7 @@ static int alloc_buffers(struct dec_session *s)
     if (s->rows_cap > m->max_rows)
         s->rows_cap = m->max_rows;
     s->logit_rows = 1 + trie;
-    const struct dec_part parts[] = {
+    const struct dec_mem_part parts[] = {
         { (void **)&s->rows, s->rows_cap, sizeof(*s->rows) },
         { (void **)&s->argmax, s->rows_cap, sizeof(*s->argmax) },
         { (void **)&s->logit_slot, s->rows_cap, sizeof(*s->logit_slot) },

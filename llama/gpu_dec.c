@@ -7,15 +7,24 @@
 
 #include "llama/gpu_internal.h"
 
+/* The single-sequence seam runs on sequence 0. */
+static int seq_step(struct llm_model *m, uint32_t seq, const struct dec_row *rows, uint32_t n,
+                    int32_t *ret_argmax, float *ret_logits)
+{
+    m->parts[0] = (struct gpu_part){ &m->seqs[seq], rows, n, ret_argmax, ret_logits, 0, 0 };
+    return gpu_step(m, m->parts, 1);
+}
+
 static int dm_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
                    float *ret_logits)
 {
-    return gpu_step(ctx, rows, n, ret_argmax, ret_logits);
+    return seq_step(ctx, 0, rows, n, ret_argmax, ret_logits);
 }
 
 static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
 {
-    return gpu_commit(ctx, rows, n);
+    struct llm_model *m = ctx;
+    return gpu_seq_commit(&m->kv, &m->seqs[0], rows, n);
 }
 
 static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
@@ -73,7 +82,7 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
     struct llm_model *m = ctx;
     if (n == 0)
         return -EINVAL;
-    if ((uint64_t)m->seq.n_past + n > m->n_ctx)
+    if ((uint64_t)m->seqs[0].n_past + n > m->n_ctx)
         return -E2BIG;
     for (uint32_t done = 0; done < n;) {
         uint32_t c = n - done < m->max_rows ? n - done : m->max_rows;
@@ -83,11 +92,11 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
                     (struct dec_row){ tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0 };
         if (last)
             m->prefill.rows[c - 1].want = ret_logits ? DEC_WANT_LOGITS : DEC_WANT_ARGMAX;
-        int err = gpu_step(m, m->prefill.rows, c, m->prefill.argmax, last ? ret_logits : NULL);
+        int err = dm_step(m, m->prefill.rows, c, m->prefill.argmax, last ? ret_logits : NULL);
         if (!err && last && ret_argmax)
             *ret_argmax = m->prefill.argmax[c - 1];
         if (!err)
-            err = gpu_commit(m, m->prefill.chain, c);
+            err = dm_commit(m, m->prefill.chain, c);
         if (err)
             return err;
         done += c;
@@ -97,12 +106,65 @@ static int dm_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret
 
 static int dm_rewind(void *ctx, uint32_t n_keep)
 {
-    return gpu_seq_rewind(&((struct llm_model *)ctx)->seq, n_keep);
+    struct llm_model *m = ctx;
+    return gpu_seq_rewind(&m->kv, &m->seqs[0], n_keep);
 }
 
 static uint32_t dm_n_past(void *ctx)
 {
-    return ((struct llm_model *)ctx)->seq.n_past;
+    return ((struct llm_model *)ctx)->seqs[0].n_past;
+}
+
+static uint32_t dm_reuse(void *ctx, const int32_t *tokens, uint32_t n)
+{
+    struct llm_model *m = ctx;
+    struct gpu_seq *s = &m->seqs[0];
+    uint32_t k = dec_reuse_len(s->tokens, s->n_past, tokens, n);
+    gpu_seq_rewind(&m->kv, s, k); /* k <= n_past: cannot fail */
+    return k;
+}
+
+static int mm_step(void *ctx, const struct dec_part *parts, uint32_t n_parts)
+{
+    struct llm_model *m = ctx;
+    if (n_parts == 0 || n_parts > m->n_seq)
+        return -EINVAL;
+    for (uint32_t p = 0; p < n_parts; p++) {
+        if (parts[p].seq >= m->n_seq)
+            return -EINVAL;
+        m->parts[p] = (struct gpu_part){ &m->seqs[parts[p].seq],
+                                         parts[p].rows,
+                                         parts[p].n,
+                                         parts[p].ret_argmax,
+                                         parts[p].ret_logits,
+                                         0,
+                                         0 };
+    }
+    return gpu_step(m, m->parts, n_parts);
+}
+
+static int mm_commit(void *ctx, uint32_t seq, const uint32_t *rows, uint32_t n)
+{
+    struct llm_model *m = ctx;
+    return seq < m->n_seq ? gpu_seq_commit(&m->kv, &m->seqs[seq], rows, n) : -EINVAL;
+}
+
+static int mm_rewind(void *ctx, uint32_t seq, uint32_t n_keep)
+{
+    struct llm_model *m = ctx;
+    return seq < m->n_seq ? gpu_seq_rewind(&m->kv, &m->seqs[seq], n_keep) : -EINVAL;
+}
+
+static uint32_t mm_n_past(void *ctx, uint32_t seq)
+{
+    struct llm_model *m = ctx;
+    return seq < m->n_seq ? m->seqs[seq].n_past : 0;
+}
+
+static const int32_t *mm_tokens(void *ctx, uint32_t seq)
+{
+    struct llm_model *m = ctx;
+    return seq < m->n_seq ? m->seqs[seq].tokens : NULL;
 }
 
 void llm_model_dec(struct llm_model *m, struct dec_model *ret)
@@ -123,6 +185,30 @@ void llm_model_dec(struct llm_model *m, struct dec_model *ret)
         .commit = dm_commit,
         .rewind = dm_rewind,
         .n_past = dm_n_past,
+        .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : dm_set_draw,
+        .reuse = dm_reuse,
+    };
+}
+
+void llm_model_multi(struct llm_model *m, struct dec_multi *ret)
+{
+    const int32_t *eog;
+    uint32_t n_eog = (uint32_t)llm_tok_eog(m->tok, &eog);
+    *ret = (struct dec_multi){
+        .ctx = m,
+        .n_vocab = m->cfg.n_vocab,
+        .n_ctx = m->n_ctx,
+        .max_rows = m->max_rows,
+        .n_seq = m->n_seq,
+        .bos = m->cfg.bos,
+        .eos = m->cfg.eos,
+        .eog = n_eog ? eog : NULL,
+        .n_eog = n_eog,
+        .step = mm_step,
+        .commit = mm_commit,
+        .rewind = mm_rewind,
+        .n_past = mm_n_past,
+        .tokens = mm_tokens,
         .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : dm_set_draw,
     };
 }

@@ -60,10 +60,12 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
         /* SwiGLU: the chunk holds gate and up, its outputs are half its rows */
         uint32_t n = (uint32_t)vkr_rows_count(&g->w, c) / (epi == EPI_SWIGLU ? 2 : 1);
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
-        struct pc_matmul p = { g->cols,       n,        ntok,
-                               x_stride,      y_stride, y_base + (uint32_t)vkr_rows_first(&g->w, c),
-                               flags,         epi,      cf->head_dim,
-                               cf->rope_dims, m->n_ctx, cf->rope_mscale };
+        struct pc_matmul p = { g->cols,        n,
+                               ntok,           x_stride,
+                               y_stride,       y_base + (uint32_t)vkr_rows_first(&g->w, c),
+                               flags,          epi,
+                               cf->head_dim,   cf->rope_dims,
+                               m->kv.scratch0, cf->rope_mscale };
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[geom], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
@@ -86,7 +88,7 @@ static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
 {
     const struct llm_config *c = &m->cfg;
     struct pc_att pa = {
-        m->n_ctx,           c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
+        m->kv.scratch0,     c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
         m->ks.att_max_split
     };
     vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTENTION], L->s_att, &pa, &m->io.stepargs, 0);
@@ -149,8 +151,9 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
         end_phase(m, LLM_PROF_QKV);
         rec_qk_extras(m, L, n);
-        struct pc_rope pr = { n,        m->qdim,       m->kvdim, c->head_dim, c->rope_dims,
-                              m->n_ctx, c->rope_mscale };
+        struct pc_rope pr = {
+            n, m->qdim, m->kvdim, c->head_dim, c->rope_dims, m->kv.scratch0, c->rope_mscale
+        };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_ROPE_KV], L->s_rope, &pr,
                          (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
         end_phase(m, LLM_PROF_ROPE_KV);
@@ -198,7 +201,7 @@ static void rec_kv_commit(struct llm_model *m)
     struct pc_kv_commit pc = { m->kvdim / 2 };
     for (uint32_t l = 0; l < m->cfg.n_layers; l++)
         vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_KV_COMMIT], m->w.layers[l].s_commit, &pc,
-                                  &m->seq.moves, 0);
+                                  &m->kv.moves, 0);
     if (m->profiling)
         end_phase(m, LLM_PROF_COMMIT);
 }
@@ -358,17 +361,22 @@ static void swap_cmd(struct llm_model *m, struct gpu_recorded *e)
     e->cmd = t;
 }
 
-int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
-             float *ret_logits)
+int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts)
 {
-    if (n == 0 || n > m->max_rows)
+    if (n_parts == 0 || n_parts > m->n_seq)
         return -EINVAL;
+    for (uint32_t p = 0; p < n_parts; p++) {
+        for (uint32_t q = 0; q < p; q++)
+            if (parts[q].seq == parts[p].seq)
+                return -EINVAL; /* one part a sequence: its rows share the scratch record */
+        parts[p].seq->last_n = 0;
+    }
     double h0 = host_ms();
-    m->seq.last_n = 0;
     struct gpu_head_work h;
-    int nsel = gpu_rows_describe(&m->io, &m->seq, &m->draw, rows, n, &h);
-    if (nsel < 0)
-        return nsel;
+    int nr = gpu_rows_describe(&m->io, parts, n_parts, m->n_ctx, &m->draw, &h);
+    if (nr < 0)
+        return nr;
+    uint32_t n = (uint32_t)nr;
     /* The step runs in m->cmd: a cache entry's buffer is swapped in for
      * the step and out after it. */
     struct gpu_step_key k = { n, h.nsel, h.nslot, h.ndraw, h.ntop, h.npen, h.argmax };
@@ -389,10 +397,13 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
         ts1 = e->ts1;
         m->steps.hits++;
     }
-    gpu_seq_flush_moves(&m->seq);
+    gpu_kv_flush_moves(&m->kv);
     write_stepargs(m, n);
     double h1 = host_ms();
     err = err ? err : vkr_cmd_submit(m->vk, &m->cmd);
+    /* Submitted or not, the scratch the last step's rows left is gone to
+     * whoever has not committed them (its moves were flushed). */
+    m->kv.submits++;
     err = err ? err : vkr_cmd_wait(m->vk, &m->cmd);
     double h2 = host_ms();
     if (!err)
@@ -404,17 +415,15 @@ int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_
     err = err ? err : vkr_buf_invalidate(m->vk, &m->io.readback);
     if (err)
         return err;
-    gpu_rows_read(&m->io, rows, n, &h, m->draw.top_k, ret_argmax, ret_logits);
+    gpu_rows_read(&m->io, parts, n_parts, &h, m->draw.top_k);
     m->draw.count += h.ndraw;
     m->draw.tops += h.ntop;
-    m->seq.last_n = n;
+    for (uint32_t p = 0; p < n_parts; p++) {
+        parts[p].seq->last_n = parts[p].n;
+        parts[p].seq->last_submit = m->kv.submits;
+    }
     m->last_host_ms[0] = h1 - h0;
     m->last_host_ms[1] = h2 - h1;
     m->last_host_ms[2] = host_ms() - h2;
     return 0;
-}
-
-int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n)
-{
-    return gpu_seq_commit(&m->seq, rows, n);
 }

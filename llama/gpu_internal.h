@@ -5,7 +5,7 @@
  *   gpu_kernels.[ch]  the kernel table: shaders, bindings, push blocks
  *   gpu_weights.[ch]  the weights and their GPU layout
  *   gpu_sets.c        descriptor sets: which buffer each binding sees
- *   gpu_seq.[ch]      the sequence: KV cache, n_past, owed KV moves
+ *   gpu_seq.[ch]      the sequences: KV cache, n_past, owed KV moves
  *   gpu_rows.[ch]     a step's inputs and outputs
  *   gpu_step_cache.[ch] recorded steps submitted again
  *   gpu_forward.c     the forward pass, recorded layer by layer
@@ -73,9 +73,13 @@ struct llm_model {
     struct vkr_set_pool pool;
     struct gpu_sets sets;
 
-    /* A step: its rows, the sequence, the sampling parameters */
+    /* A step: its rows, the sequences and their cache, the sampling
+     * parameters */
     struct gpu_rows io;
-    struct gpu_seq seq;
+    struct gpu_kv kv;
+    struct gpu_seq *seqs; /* [n_seq] */
+    uint32_t n_seq;
+    struct gpu_part *parts; /* [n_seq] scratch of the single-sequence seam */
     struct gpu_draw draw;
     struct vkr_cmd cmd; /* the step running now */
     struct gpu_step_cache steps; /* none when profiling: its phases are the last recording's */
@@ -96,10 +100,8 @@ int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen);
 /* 0 or -ENOMEM; gpu_prefill_free accepts a zeroed one. */
 int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows);
 void gpu_prefill_free(struct gpu_prefill *p);
-/* One forward pass over n rows (the seam's step) and the commit of a
- * chain of them (gpu_forward.c). */
-int gpu_step(struct llm_model *m, const struct dec_row *rows, uint32_t n, int32_t *ret_argmax,
-             float *ret_logits);
-int gpu_commit(struct llm_model *m, const uint32_t *rows, uint32_t n);
+/* One forward pass over the rows of n_parts sequences, each at most once
+ * (the seam's step; gpu_forward.c). */
+int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts);
 
 #endif

@@ -101,6 +101,17 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
         snprintf(reterr, errlen, "head dimension %u unsupported (even, at most 256)", c->head_dim);
         return -ENOTSUP;
     }
+    m->n_seq = o->n_seq ? o->n_seq : 1;
+    if (m->n_seq > LLM_MAX_SEQ) {
+        snprintf(reterr, errlen, "%u sequences out of range 1..%u", m->n_seq, LLM_MAX_SEQ);
+        return -EINVAL;
+    }
+    m->seqs = calloc(m->n_seq, sizeof(*m->seqs));
+    m->parts = calloc(m->n_seq, sizeof(*m->parts));
+    if (!m->seqs || !m->parts) {
+        snprintf(reterr, errlen, "out of memory");
+        return -ENOMEM;
+    }
     m->qdim = c->n_heads * c->head_dim;
     m->kvdim = c->n_kv_heads * c->head_dim;
     m->tracing = o->trace;
@@ -212,8 +223,8 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
     m->fuse_rope = !err && can_fuse_rope(m);
     err = err ? err : check_cancel(o, "after the weights went up", reterr, errlen);
     err = err ? err :
-                gpu_seq_build(&m->seq, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->max_rows,
-                              reterr, errlen);
+                gpu_kv_build(&m->kv, m->seqs, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->n_seq,
+                             m->max_rows, reterr, errlen);
     err = err ? err : alloc_activations(m, reterr, errlen);
     err = err ? err : build_rows(m, reterr, errlen);
     err = err ? err : build_step(m);
@@ -244,7 +255,7 @@ void llm_model_free(struct llm_model *m)
         if (m->vk->dev)
             vkDeviceWaitIdle(m->vk->dev);
         gpu_weights_free(&m->w, m->vk, &m->cfg);
-        gpu_seq_free(&m->seq, m->vk);
+        gpu_kv_free(&m->kv, m->seqs, m->vk);
         gpu_rows_free(&m->io, m->vk);
         free_activations(m);
         vkr_cmd_free(m->vk, &m->cmd);
@@ -254,6 +265,8 @@ void llm_model_free(struct llm_model *m)
         vkr_ctx_free(m->vk);
     }
     gpu_prefill_free(&m->prefill);
+    free(m->seqs);
+    free(m->parts);
     free(m->prof_phase);
     llm_tok_free(m->tok);
     llm_gguf_free(m->gguf);

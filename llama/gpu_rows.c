@@ -20,7 +20,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
     } a[] = {
         { &r->tokens, R * 4, VKR_MEM_UPLOAD },
         { &r->pos, (R + n_freq) * 4, VKR_MEM_UPLOAD },
-        { &r->parent, R * 4, VKR_MEM_UPLOAD },
+        { &r->parent, R * 8, VKR_MEM_UPLOAD },
         { &r->sel, R * 4, VKR_MEM_UPLOAD },
         { &r->drawrow, R * 8, VKR_MEM_UPLOAD },
         { &r->toprow, R * 4, VKR_MEM_UPLOAD },
@@ -44,10 +44,13 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
     memcpy((int32_t *)r->pos.map + R, rope_freq, (size_t)n_freq * 4);
     r->depth = calloc(R, sizeof(*r->depth));
     r->want_rows = calloc(R, sizeof(*r->want_rows));
+    r->row_part = calloc(R, sizeof(*r->row_part));
+    r->slot_row = calloc(R, sizeof(*r->slot_row));
     r->draw_rows = calloc(R, sizeof(*r->draw_rows));
     r->slot_src = calloc(R, sizeof(*r->slot_src));
     r->seen = calloc(n_vocab, sizeof(*r->seen));
-    if (!r->depth || !r->want_rows || !r->draw_rows || !r->slot_src || !r->seen) {
+    if (!r->depth || !r->want_rows || !r->row_part || !r->slot_row || !r->draw_rows ||
+        !r->slot_src || !r->seen) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -62,6 +65,8 @@ void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
         vkr_buf_free(vk, b[i]);
     free(r->depth);
     free(r->want_rows);
+    free(r->row_part);
+    free(r->slot_row);
     free(r->draw_rows);
     free(r->slot_src);
     free(r->seen);
@@ -102,70 +107,108 @@ static bool row_ok(const struct dec_row *r, uint32_t i, uint32_t n_vocab, const 
            !(r->want == DEC_WANT_DRAW && r->u24 >> 24) && !(r->want == DEC_WANT_TOPK && !d->top_k);
 }
 
-int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d,
-                      const struct dec_row *rows, uint32_t n, struct gpu_head_work *h)
+/* One part's rows at rows off.. of the step; nsel and the other counts
+ * of h go on from where the earlier parts left them. */
+static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, uint32_t n_ctx,
+                         const struct gpu_draw *d, struct gpu_head_work *h)
 {
     int32_t *tok = r->tokens.map, *pos = r->pos.map, *par = r->parent.map, *sel = r->sel.map;
-    uint32_t *draw = r->drawrow.map, *top = r->toprow.map;
-    uint32_t nsel = 0, nslot = 0, ndraw = 0, ntop = 0, npen = 0;
+    uint32_t *draw = r->drawrow.map, *top = r->toprow.map, off = pt->off;
+    struct gpu_seq *s = pt->seq;
     bool penalize = d->set && d->penalty != 1.0f;
-    r->step_max_len = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const struct dec_row *row = &rows[i];
+    for (uint32_t i = 0; i < pt->n; i++) {
+        const struct dec_row *row = &pt->rows[i];
+        uint32_t t = off + i;
         if (!row_ok(row, i, r->n_vocab, d))
             return -EINVAL;
-        r->depth[i] = row->parent < 0 ? 0 : r->depth[row->parent] + 1;
-        uint32_t p = s->n_past + r->depth[i];
-        if (p >= s->n_ctx)
+        r->depth[t] = row->parent < 0 ? 0 : r->depth[off + (uint32_t)row->parent] + 1;
+        uint32_t p = s->n_past + r->depth[t];
+        if (p >= n_ctx)
             return -E2BIG;
         if (p + 1 > r->step_max_len)
             r->step_max_len = p + 1;
-        tok[i] = row->token;
-        pos[i] = (int32_t)p;
-        par[i] = row->parent;
+        tok[t] = row->token;
+        pos[t] = (int32_t)p;
+        par[t] = row->parent < 0 ? -1 : (int32_t)off + row->parent;
+        par[r->max_rows + t] = (int32_t)s->base;
+        r->row_part[t] = pi;
         s->row_tok[i] = row->token;
         s->last_parent[i] = row->parent;
         if (row->want == DEC_WANT_NONE)
             continue;
         bool sampled = row->want == DEC_WANT_DRAW || row->want == DEC_WANT_TOPK;
         if (sampled && penalize)
-            penalty_list(r, s, d, rows, i, nsel, npen++);
+            penalty_list(r, s, d, pt->rows, i, h->nsel, h->npen++);
         if (row->want == DEC_WANT_DRAW) {
-            draw[2 * ndraw] = nsel;
-            draw[2 * ndraw + 1] = row->u24;
-            r->draw_rows[ndraw++] = (int32_t)i;
+            draw[2 * h->ndraw] = h->nsel;
+            draw[2 * h->ndraw + 1] = row->u24;
+            r->draw_rows[h->ndraw++] = (int32_t)t;
         }
-        if (row->want == DEC_WANT_LOGITS)
-            r->slot_src[nslot++] = nsel;
+        if (row->want == DEC_WANT_LOGITS) {
+            r->slot_row[h->nslot] = t;
+            r->slot_src[h->nslot++] = h->nsel;
+        }
         if (row->want == DEC_WANT_TOPK) {
-            top[ntop] = nsel;
-            r->slot_src[nslot++] = GPU_SLOT_TOPK | ntop++;
+            top[h->ntop] = h->nsel;
+            r->slot_row[h->nslot] = t;
+            r->slot_src[h->nslot++] = GPU_SLOT_TOPK | h->ntop++;
         }
-        r->want_rows[nsel] = (int32_t)i;
-        sel[nsel++] = (int32_t)i;
+        r->want_rows[h->nsel] = (int32_t)t;
+        sel[h->nsel++] = (int32_t)t;
     }
-    *h = (struct gpu_head_work){ nsel, nslot, ndraw, ntop, npen, nsel > ndraw + ntop, r->slot_src };
-    return (int)nsel;
+    return 0;
 }
 
-void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n,
-                   const struct gpu_head_work *h, uint32_t top_k, int32_t *ret_argmax,
-                   float *ret_logits)
+int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_parts, uint32_t n_ctx,
+                      const struct gpu_draw *d, struct gpu_head_work *h)
+{
+    uint32_t n = 0;
+    *h = (struct gpu_head_work){ .slot_src = r->slot_src };
+    r->step_max_len = 0;
+    for (uint32_t pi = 0; pi < n_parts; pi++) {
+        struct gpu_part *pt = &parts[pi];
+        if (pt->n == 0 || pt->n > r->max_rows - n)
+            return -EINVAL;
+        pt->off = n;
+        pt->slot0 = h->nslot;
+        int err = describe_part(r, pt, pi, n_ctx, d, h);
+        if (err)
+            return err;
+        pt->seq->last_off = n;
+        n += pt->n;
+    }
+    h->argmax = h->nsel > h->ndraw + h->ntop;
+    return (int)n;
+}
+
+void gpu_rows_read(const struct gpu_rows *r, const struct gpu_part *parts, uint32_t n_parts,
+                   const struct gpu_head_work *h, uint32_t top_k)
 {
     const int32_t *am = r->readback.map;
-    for (uint32_t i = 0; ret_argmax && i < n; i++)
-        ret_argmax[i] = -1;
-    for (uint32_t j = 0; ret_argmax && h->argmax && j < h->nsel; j++) {
-        uint32_t w = rows[r->want_rows[j]].want;
-        if (w == DEC_WANT_ARGMAX || w == DEC_WANT_LOGITS)
-            ret_argmax[r->want_rows[j]] = am[j];
+    for (uint32_t p = 0; p < n_parts; p++)
+        for (uint32_t i = 0; parts[p].ret_argmax && i < parts[p].n; i++)
+            parts[p].ret_argmax[i] = -1;
+    for (uint32_t j = 0; h->argmax && j < h->nsel; j++) {
+        uint32_t t = (uint32_t)r->want_rows[j];
+        const struct gpu_part *pt = &parts[r->row_part[t]];
+        uint32_t w = pt->rows[t - pt->off].want;
+        if (pt->ret_argmax && (w == DEC_WANT_ARGMAX || w == DEC_WANT_LOGITS))
+            pt->ret_argmax[t - pt->off] = am[j];
     }
-    for (uint32_t k = 0; ret_argmax && k < h->ndraw; k++)
-        ret_argmax[r->draw_rows[k]] = am[r->max_rows + k];
-    /* Each slot's logits, or its candidates (k pairs, not n_vocab floats). */
+    for (uint32_t k = 0; k < h->ndraw; k++) {
+        uint32_t t = (uint32_t)r->draw_rows[k];
+        const struct gpu_part *pt = &parts[r->row_part[t]];
+        if (pt->ret_argmax)
+            pt->ret_argmax[t - pt->off] = am[r->max_rows + k];
+    }
+    /* Each slot's logits, or its candidates (k pairs, not n_vocab floats),
+     * into its part's slots, in order. */
     size_t row = (size_t)r->n_vocab * 4;
     const char *slots = (const char *)r->readback.map + (size_t)r->max_rows * 8;
-    for (uint32_t j = 0; ret_logits && j < h->nslot; j++)
-        memcpy((char *)ret_logits + j * row, slots + j * row,
-               h->slot_src[j] & GPU_SLOT_TOPK ? (size_t)top_k * 8 : row);
+    for (uint32_t j = 0; j < h->nslot; j++) {
+        const struct gpu_part *pt = &parts[r->row_part[r->slot_row[j]]];
+        if (pt->ret_logits)
+            memcpy((char *)pt->ret_logits + (j - pt->slot0) * row, slots + j * row,
+                   h->slot_src[j] & GPU_SLOT_TOPK ? (size_t)top_k * 8 : row);
+    }
 }

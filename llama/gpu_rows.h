@@ -35,10 +35,24 @@ struct gpu_head_work {
     const uint32_t *slot_src;
 };
 
+/* One sequence's rows in a step (the seam's dec_part on a gpu_seq). */
+struct gpu_part {
+    struct gpu_seq *seq;
+    const struct dec_row *rows;
+    uint32_t n;
+    int32_t *ret_argmax; /* [n] or NULL */
+    float *ret_logits; /* a slot per LOGITS or TOPK row, or NULL */
+    /* Set by gpu_rows_describe: the part's first row and first readback
+     * slot in the step */
+    uint32_t off, slot0;
+};
+
 struct gpu_rows {
     uint32_t max_rows, n_vocab;
     /* Written by the host before each submit, max_rows entries each */
-    struct vkr_buf tokens, pos, parent; /* per row */
+    struct vkr_buf tokens, pos; /* per row */
+    struct vkr_buf
+            parent; /* per row its parent in the step, then per row its sequence's first slot */
     struct vkr_buf sel; /* per selected (LM head) row: its step row */
     struct vkr_buf drawrow; /* per DRAW row: uvec2 (its LM head row, its u24) */
     struct vkr_buf toprow; /* per TOPK row: its LM head row */
@@ -54,6 +68,8 @@ struct gpu_rows {
     /* host scratch, [max_rows] each */
     uint32_t *depth; /* each row's depth below the committed prefix */
     int32_t *want_rows; /* step row of each selected row */
+    uint32_t *row_part; /* part of each step row */
+    uint32_t *slot_row; /* step row of each readback slot */
     int32_t *draw_rows; /* step row of each DRAW row */
     uint32_t *slot_src; /* per readback slot: the selected row whose logits, or GPU_SLOT_TOPK | TOPK row */
     uint32_t *seen; /* [n_vocab] epoch stamps: a penalty list holds each token once */
@@ -66,16 +82,18 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
                    const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen);
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk);
 
-/* Checks the rows against the seam's contract and the sequence's room,
- * writes their description and the sequence's record of them (s->row_tok,
- * s->last_parent), and fills h. Returns the number of selected rows, or
- * -EINVAL (a bad row) or -E2BIG (past the context). */
-int gpu_rows_describe(struct gpu_rows *r, struct gpu_seq *s, const struct gpu_draw *d,
-                      const struct dec_row *rows, uint32_t n, struct gpu_head_work *h);
-/* After the step: ret_argmax[i] for every row (-1 where none), each
- * readback slot into ret_logits (n_vocab floats, or top_k candidates). */
-void gpu_rows_read(const struct gpu_rows *r, const struct dec_row *rows, uint32_t n,
-                   const struct gpu_head_work *h, uint32_t top_k, int32_t *ret_argmax,
-                   float *ret_logits);
+/* Checks each part's rows against the seam's contract and its sequence's
+ * room (n_ctx positions), lays the parts out one after the other in the
+ * step, writes their description and each sequence's record of its rows
+ * (row_tok, last_parent, last_off), and fills h. Returns the step's row
+ * count, or -EINVAL (a bad row, more than max_rows) or -E2BIG (past the
+ * context). */
+int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_parts, uint32_t n_ctx,
+                      const struct gpu_draw *d, struct gpu_head_work *h);
+/* After the step: each part's ret_argmax[i] for every row (-1 where
+ * none), its readback slots into its ret_logits (n_vocab floats, or
+ * top_k candidates). */
+void gpu_rows_read(const struct gpu_rows *r, const struct gpu_part *parts, uint32_t n_parts,
+                   const struct gpu_head_work *h, uint32_t top_k);
 
 #endif

@@ -61,7 +61,7 @@ static int layer_sets(struct llm_model *m, uint32_t l)
 {
     struct gpu_layer *L = &m->w.layers[l];
     const struct gpu_acts *a = &m->act;
-    const struct vkr_buf *kc = &m->seq.kc[l], *vc = &m->seq.vc[l];
+    const struct vkr_buf *kc = &m->kv.kc[l], *vc = &m->kv.vc[l];
     const struct vkr_buf *norm1[B_NORM_N] = {
         [B_NORM_X] = &a->x, [B_NORM_W] = &L->attn_norm, [B_NORM_Y] = &a->xn, [B_NORM_SEL] = &m->io.sel
     };
@@ -80,7 +80,7 @@ static int layer_sets(struct llm_model *m, uint32_t l)
                                            [B_ATT_PART] = &a->att_part,
                                            [B_ATT_POS] = &m->io.pos };
     const struct vkr_buf *commit[B_COMMIT_N] = {
-        [B_COMMIT_KC] = kc, [B_COMMIT_VC] = vc, [B_COMMIT_MOVES] = &m->seq.moves
+        [B_COMMIT_KC] = kc, [B_COMMIT_VC] = vc, [B_COMMIT_MOVES] = &m->kv.moves
     };
     int err = make_set(m, K_RMSNORM, norm1, &L->s_norm1);
     err = err ? err : make_set(m, K_RMSNORM, norm2, &L->s_norm2);

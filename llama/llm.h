@@ -84,6 +84,9 @@ struct llm_model_opts {
     const char *device; /* NULL automatic, index or name substring */
     uint32_t n_ctx; /* 0: the model's context length */
     uint32_t max_rows; /* most rows of one step, 0: 256 */
+    /* Sequences the KV cache holds (each n_ctx positions; their rows may
+     * share a step: llm_model_multi), 0: 1 */
+    uint32_t n_seq;
     bool validation; /* Vulkan validation layer */
     bool trace; /* keep per-layer hidden states of a step (tests) */
     bool profile; /* time every phase of a step (llm_model_profile) */
@@ -115,8 +118,13 @@ const char *llm_model_desc(const struct llm_model *m);
 /* Bytes of weights read by one plain decoding step (for bandwidth figures). */
 uint64_t llm_model_weight_bytes(const struct llm_model *m);
 
-/* The model step of decoding/dec.h over this model (one sequence). */
+#define LLM_MAX_SEQ 256 /* most sequences one model holds */
+
+/* The model step of decoding/dec.h over this model's first sequence. */
 void llm_model_dec(struct llm_model *m, struct dec_model *ret);
+/* The several-sequence step of decoding/dec.h over all of them. The
+ * single-sequence one above is its sequence 0: use one or the other. */
+void llm_model_multi(struct llm_model *m, struct dec_multi *ret);
 
 /* The tuning the model runs with: the options' knobs, the device's
  * defaults for the others (geometry local 0 never appears here). */

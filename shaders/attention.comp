@@ -5,6 +5,10 @@
  * itself last), the chain taken from the rows' parents, so the mask is
  * computed here from one int per row and never uploaded as a matrix.
  *
+ * A step may carry rows of several sequences, each in its own region of
+ * the cache: the committed positions of row t's sequence start at slot
+ * PARENT[MAX_ROWS + t], its ancestors' K/V are in the shared scratch.
+ *
  * Workgroup (kvh, t, split). Each subgroup takes every nsg-th position of
  * the split, PAR at a time (their K and V loads issued together, so that
  * a subgroup waits on memory once per PAR positions); a lane holds NJ
@@ -38,14 +42,17 @@ layout(std430, binding = 0) readonly buffer Qb { float Q[]; };
 layout(std430, binding = 1) readonly buffer KCb { uint KC[]; };
 layout(std430, binding = 2) readonly buffer VCb { uint VC[]; };
 layout(std430, binding = 3) writeonly buffer Ob { float O[]; };
+/* [MAX_ROWS] each row's parent in the step, then [MAX_ROWS] the first
+ * cache slot of each row's sequence */
 layout(std430, binding = 4) readonly buffer PAb { int PARENT[]; };
 layout(std430, binding = 5) writeonly buffer PTb { float PART[]; };
-/* The rows' positions; row 0 has no parent (parents come before their
- * children), so POS[0] is n_past. Read here rather than pushed, so that a
- * recorded step serves any n_past (the step cache, docs/kernels.md). */
+/* The rows' positions; the root of a row's chain has none in the step,
+ * so its position is its sequence's n_past. Read here rather than pushed,
+ * so that a recorded step serves any n_past (the step cache,
+ * docs/kernels.md). */
 layout(std430, binding = 6) readonly buffer POSb { int POS[]; };
 layout(push_constant) uniform P {
-    uint slot0;     /* first scratch slot (n_ctx) */
+    uint slot0;     /* first scratch slot (after every sequence's region) */
     uint head_dim;
     uint n_heads;
     uint kvdim;
@@ -83,7 +90,8 @@ void main()
         qs[g * HD_MAX + d] = Q[(t * p.n_heads + kvh * GROUP + g) * hd + d];
     }
     barrier();
-    uint n_past = uint(POS[0]);
+    uint n_past = uint(POS[chain[0]]);
+    uint kv0 = uint(PARENT[MAX_ROWS + t]);
     uint len = n_past + chain_len;
     uint lo = sp * SPLIT, hi = min(len, lo + SPLIT);
 
@@ -103,7 +111,7 @@ void main()
         uint base[PAR];
         [[unroll]] for (uint u = 0; u < PAR; u++) {
             uint pos = min(pos0 + u * nsg, hi - 1u);
-            uint slot = pos < n_past ? pos : p.slot0 + uint(chain[pos - n_past]);
+            uint slot = pos < n_past ? kv0 + pos : p.slot0 + uint(chain[pos - n_past]);
             base[u] = (slot * p.kvdim + kvh * hd) >> 1;
         }
         vec2 kk[PAR][NJ], vv[PAR][NJ];

@@ -21,7 +21,7 @@ layout(push_constant) uniform P { /* struct pc_rope */
     uint kvdim;     /* n_kv_heads * head_dim */
     uint head_dim;
     uint rope_dims;
-    uint slot0;     /* first scratch slot (n_ctx) */
+    uint slot0;     /* first scratch slot (after every sequence's region) */
     float mscale;   /* cos and sin multiplied by it (llm_config.rope_mscale) */
 } p;
 

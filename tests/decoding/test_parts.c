@@ -18,7 +18,7 @@ static void test_carved(void **state)
     double *b;
     int32_t *c;
     void *mem;
-    const struct dec_part parts[] = {
+    const struct dec_mem_part parts[] = {
         { (void **)&a, 3, 1 },
         { (void **)&b, 5, sizeof(*b) },
         { (void **)&c, 0, sizeof(*c) },
@@ -40,13 +40,13 @@ static void test_overflow(void **state)
     (void)state;
     char *a = (char *)1, *b = (char *)1;
     void *mem = (void *)1;
-    const struct dec_part huge[] = {
+    const struct dec_mem_part huge[] = {
         { (void **)&a, SIZE_MAX / 2, 4 },
     };
     assert_int_equal(dec_alloc_parts(huge, 1, &mem), -ENOMEM);
     assert_null(a);
     assert_null(mem);
-    const struct dec_part sum[] = {
+    const struct dec_mem_part sum[] = {
         { (void **)&a, SIZE_MAX / 2, 1 },
         { (void **)&b, SIZE_MAX / 2, 1 },
     };
