@@ -180,8 +180,8 @@ static uint32_t b_reuse(void *ctx, const int32_t *tokens, uint32_t n)
     struct bseq *q = ctx;
     struct dec_batch *b = q->b;
     pthread_mutex_lock(&b->mu);
-    uint32_t k = dec_reuse_len(b->m.tokens(b->m.ctx, q->seq), b->m.n_past(b->m.ctx, q->seq),
-                               tokens, n);
+    uint32_t k =
+            dec_reuse_len(b->m.tokens(b->m.ctx, q->seq), b->m.n_past(b->m.ctx, q->seq), tokens, n);
     b->m.rewind(b->m.ctx, q->seq, k); /* k <= n_past: cannot fail */
     pthread_mutex_unlock(&b->mu);
     return k;

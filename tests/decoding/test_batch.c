@@ -259,7 +259,8 @@ static void test_prefix_reuse(void **state)
     j.p.w = 4;
     j.p.g = 4;
     job_main(&j);
-    if (j.err) print_message("%s\n", j.res.error);
+    if (j.err)
+        print_message("%s\n", j.res.error);
     assert_int_equal(j.err, 0);
     assert_int_equal(j.res.stats.reused_tokens, 0);
     assert_int_equal(j.res.stats.prefill_tokens, 20);

@@ -1,0 +1,308 @@
+/* Several sequences in shared steps on the GPU model (issue #21): each
+ * sequence's output, run by the batch among 1 to 8 others admitted at
+ * different times, equals its output alone on a one-sequence model, for
+ * greedy lookahead, plain greedy and seeded sampling (drawn on the GPU),
+ * on stories260K with the shared story prompts (a built-in handful
+ * without ../shared). A cancelled sequence leaves the others exact, and a
+ * chat's next turn reuses the cached prefix and still gives a cold start's
+ * tokens. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "llama/llm.h"
+#include "tools/tuning-env.h"
+
+#define STORIES LADE_MODELS_DIR "/stories260K.gguf"
+#define PROMPTS LADE_SHARED_DIR "/prompts/stories.jsonl"
+#define N_SEQ 8
+#define MAX_OUT 200
+#define MAX_PROMPT 256
+
+static const char *const builtin[] = { "Once upon a time", "Tom and Sue", "Lily wanted to",
+                                       "One day, a little dog", "The sun was" };
+
+struct job {
+    struct dec_batch *b;
+    uint32_t seq;
+    struct dec_session *s;
+    struct dec_params p;
+    int32_t prompt[MAX_PROMPT];
+    uint32_t n_prompt;
+    uint32_t delay_ms;
+    uint32_t cancel_after; /* emits, 0: never */
+    int32_t out[MAX_OUT];
+    uint32_t n_out, calls;
+    struct dec_result res;
+    int err;
+};
+
+static int emit(void *user, const int32_t *t, uint32_t n)
+{
+    struct job *j = user;
+    for (uint32_t i = 0; i < n && j->n_out < MAX_OUT; i++)
+        j->out[j->n_out++] = t[i];
+    return j->cancel_after && ++j->calls >= j->cancel_after;
+}
+
+static void check_ok(const struct job *j)
+{
+    if (j->err)
+        fail_msg("sequence %u: %d (%s)", j->seq, j->err, j->res.error);
+}
+
+static void *job_main(void *arg)
+{
+    struct job *j = arg;
+    if (j->delay_ms) {
+        struct timespec ts = { 0, (long)j->delay_ms * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    j->n_out = j->calls = 0;
+    j->err = dec_batch_join(j->b, j->seq);
+    if (!j->err) {
+        j->err = dec_generate(j->s, j->prompt, j->n_prompt, &j->p, NULL, emit, j, &j->res);
+        dec_batch_leave(j->b, j->seq);
+    }
+    return NULL;
+}
+
+struct fixture {
+    struct llm_model *one, *many;
+    struct dec_model dm_one;
+    struct dec_session *s_one;
+    struct dec_batch *b;
+    struct dec_model dm[N_SEQ]; /* the sessions hold these */
+    struct dec_session *s[N_SEQ];
+    struct job jobs[N_SEQ];
+    char **texts;
+    size_t n_texts;
+};
+
+static struct llm_model *load(uint32_t n_seq)
+{
+    char err[512];
+    struct llm_model *m;
+    struct llm_model_opts o = { .path = STORIES,
+                                .device = getenv("LADE_DEVICE"),
+                                .n_ctx = 512,
+                                .max_rows = 64,
+                                .n_seq = n_seq };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    return m;
+}
+
+static char **load_prompts(size_t *ret_n)
+{
+    FILE *f = fopen(PROMPTS, "r");
+    char **out = NULL;
+    size_t n = 0;
+    char line[4096];
+    if (!f) {
+        fprintf(stderr, "%s not found (../shared absent): the built-in prompts\n", PROMPTS);
+        out = calloc(5, sizeof(*out));
+        for (; n < 5; n++)
+            out[n] = strdup(builtin[n]);
+        *ret_n = n;
+        return out;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *p = j ? json_string_value(json_object_get(j, "prompt")) : NULL;
+        if (p) {
+            out = realloc(out, (n + 1) * sizeof(*out));
+            out[n++] = strdup(p);
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    *ret_n = n;
+    return out;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->one = load(1);
+    f->many = load(N_SEQ);
+    llm_model_dec(f->one, &f->dm_one);
+    struct dec_caps caps = dec_caps_default();
+    assert_int_equal(dec_session_new(&f->dm_one, &caps, &f->s_one), 0);
+    struct dec_multi mm;
+    llm_model_multi(f->many, &mm);
+    assert_int_equal(mm.n_seq, N_SEQ);
+    assert_int_equal(dec_batch_new(&mm, &f->b), 0);
+    for (uint32_t i = 0; i < N_SEQ; i++) {
+        dec_batch_model(f->b, i, 16, &f->dm[i]);
+        assert_int_equal(dec_session_new(&f->dm[i], &caps, &f->s[i]), 0);
+    }
+    f->texts = load_prompts(&f->n_texts);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (uint32_t i = 0; i < N_SEQ; i++)
+        dec_session_free(f->s[i]);
+    dec_batch_free(f->b);
+    dec_session_free(f->s_one);
+    llm_model_free(f->one);
+    llm_model_free(f->many);
+    for (size_t i = 0; i < f->n_texts; i++)
+        free(f->texts[i]);
+    free(f->texts);
+    free(f);
+    return 0;
+}
+
+static void encode(struct fixture *f, const char *text, struct job *j)
+{
+    size_t n;
+    assert_int_equal(llm_tok_encode(llm_model_tok(f->one), text, strlen(text), LLM_TOK_ADD_BOS,
+                                    j->prompt, MAX_PROMPT, &n),
+                     0);
+    j->n_prompt = (uint32_t)n;
+}
+
+/* The job alone, on the one-sequence model. */
+static void alone(struct fixture *f, const struct job *j, int32_t *out, uint32_t *n_out)
+{
+    struct job a = *j;
+    a.n_out = a.calls = 0;
+    assert_int_equal(dec_generate(f->s_one, a.prompt, a.n_prompt, &a.p, NULL, emit, &a, &a.res),
+                     0);
+    memcpy(out, a.out, a.n_out * sizeof(*out));
+    *n_out = a.n_out;
+}
+
+static void run_round(struct fixture *f, uint32_t n, uint64_t round)
+{
+    pthread_t th[N_SEQ];
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, job_main, &f->jobs[i]), 0);
+    for (uint32_t i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        struct job *j = &f->jobs[i];
+        int32_t want[MAX_OUT];
+        uint32_t n_want;
+        check_ok(j);
+        if (j->cancel_after) {
+            assert_int_equal(j->res.finish, DEC_FINISH_CANCELLED);
+            continue;
+        }
+        alone(f, j, want, &n_want);
+        uint32_t d = 0;
+        while (d < j->n_out && d < n_want && j->out[d] == want[d])
+            d++;
+        if (j->n_out != n_want || d != n_want)
+            fail_msg("round %llu, sequence %u of %u (lookahead %d, temperature %.2f): %u tokens "
+                     "batched, %u alone, first difference at %u",
+                     (unsigned long long)round, i, n, j->p.lookahead, j->p.temperature, j->n_out,
+                     n_want, d);
+    }
+}
+
+static void test_batched_equals_alone(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t rng = 12345;
+    uint32_t rounds = 0, seqs = 0;
+    const uint32_t sizes[] = { 1, 2, 3, 4, 8 };
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        uint32_t n = sizes[si];
+        for (uint32_t i = 0; i < n; i++) {
+            struct job *j = &f->jobs[i];
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(rng >> 33);
+            *j = (struct job){ .b = f->b, .seq = i, .s = f->s[i], .p = dec_params_default() };
+            encode(f, f->texts[(rounds * 7 + i) % f->n_texts], j);
+            j->p.max_tokens = 40 + r % 80;
+            j->p.lookahead = r % 4 != 0;
+            j->p.n = 3 + r % 3;
+            j->p.w = 1 + r % 4;
+            j->p.g = 1 + r % 4;
+            j->p.adaptive = false;
+            j->p.seed = r;
+            if (r % 3 == 1) {
+                j->p.temperature = 0.8f;
+                j->p.top_p = 0.9f;
+            }
+            j->delay_ms = r % 5 == 0 ? r % 40 : 0;
+            seqs++;
+        }
+        run_round(f, n, rounds++);
+    }
+    fprintf(stderr, "%u sequences in %u rounds equal alone\n", seqs, rounds);
+}
+
+/* One sequence cancelled midway, the others go on exactly. */
+static void test_cancel_midway(void **state)
+{
+    struct fixture *f = *state;
+    for (uint32_t i = 0; i < 4; i++) {
+        struct job *j = &f->jobs[i];
+        *j = (struct job){ .b = f->b, .seq = i, .s = f->s[i], .p = dec_params_default() };
+        encode(f, f->texts[i % f->n_texts], j);
+        j->p.max_tokens = 60;
+        j->p.n = 4;
+        j->p.w = 3;
+        j->p.g = 3;
+        j->cancel_after = i == 1 ? 3 : 0;
+    }
+    run_round(f, 4, 100);
+}
+
+/* The next turn of a chat: the prompt is the last one, its output and new
+ * text; the cache keeps what they share. */
+static void test_next_turn_reuses(void **state)
+{
+    struct fixture *f = *state;
+    struct job *j = &f->jobs[0];
+    *j = (struct job){ .b = f->b, .seq = 3, .s = f->s[3], .p = dec_params_default() };
+    encode(f, f->texts[0], j);
+    j->p.max_tokens = 30;
+    j->p.w = 4;
+    j->p.g = 4;
+    job_main(j);
+    check_ok(j);
+    uint32_t n1 = j->n_prompt + j->n_out;
+    assert_true(n1 + 8 < MAX_PROMPT);
+    memcpy(j->prompt + j->n_prompt, j->out, j->n_out * sizeof(int32_t));
+    struct job extra;
+    encode(f, " Then they went home.", &extra);
+    memcpy(j->prompt + n1, extra.prompt + 1, (extra.n_prompt - 1) * sizeof(int32_t));
+    j->n_prompt = n1 + extra.n_prompt - 1;
+    job_main(j);
+    check_ok(j);
+    assert_int_equal(j->res.stats.reused_tokens, n1 - 1);
+    assert_int_equal(j->res.stats.prefill_tokens, j->n_prompt - (n1 - 1));
+    int32_t want[MAX_OUT];
+    uint32_t n_want;
+    alone(f, j, want, &n_want);
+    assert_int_equal(j->n_out, n_want);
+    assert_memory_equal(j->out, want, n_want * sizeof(int32_t));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batched_equals_alone),
+        cmocka_unit_test(test_cancel_midway),
+        cmocka_unit_test(test_next_turn_reuses),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
