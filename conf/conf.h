@@ -45,6 +45,7 @@ struct conf_daemon {
     char *socket_group; /* group owning the socket; "" = daemon's own */
     uint32_t socket_mode; /* permission bits, 0..0777 */
     uint32_t queue_length; /* requests waiting for the GPU, all clients */
+    uint32_t max_parallel; /* generations at once, sharing steps */
     enum conf_log_level log_level; /* most verbose priority logged */
     uint32_t shutdown_grace_seconds; /* SIGTERM: time given to running requests */
     bool watchdog; /* answer systemd's WatchdogSec= */
@@ -54,6 +55,7 @@ struct conf_model {
     char *path; /* GGUF file */
     uint32_t context_length; /* 0 = the model's own */
     enum conf_kv_type kv_cache_type;
+    uint64_t kv_cache_size; /* bytes, every sequence; 0 = max_parallel sequences */
     char *tokenizer; /* tokenizer.model; "" = the one in the GGUF */
 };
 

@@ -46,6 +46,9 @@ static const struct conf_key schema[] = {
       "Permission bits of the socket, in octal" },
     { "daemon", "queue_length", CONF_TYPE_UINT, F(daemon.queue_length), "16", 1, 4096, NULL, RELOAD,
       "Requests that may wait for the GPU, all clients together; more are refused at once" },
+    { "daemon", "max_parallel", CONF_TYPE_UINT, F(daemon.max_parallel), "4", 1, 64, NULL, 0,
+      "Generations run at once, their rows sharing each model step; more wait in the queue. "
+      "Each needs a KV region ([model] kv_cache_size)" },
     { "daemon", "log_level", CONF_TYPE_ENUM, F(daemon.log_level), "info", 0, 0, log_levels, RELOAD,
       "Most verbose priority that is logged" },
     { "daemon", "shutdown_grace_seconds", CONF_TYPE_UINT, F(daemon.shutdown_grace_seconds), "30", 0,
@@ -61,6 +64,10 @@ static const struct conf_key schema[] = {
       ZERO, "Context length in tokens; 0 uses the model's own" },
     { "model", "kv_cache_type", CONF_TYPE_ENUM, F(model.kv_cache_type), "f16", 0, 0, kv_types, 0,
       "Element type of the KV cache" },
+    { "model", "kv_cache_size", CONF_TYPE_SIZE, F(model.kv_cache_size), "0", 0, 1ull << 40, NULL,
+      ZERO,
+      "KV cache memory, all sequences; 0: max_parallel sequences of context_length positions. "
+      "More keep finished prompts for reuse, fewer run fewer generations at once" },
     { "model", "tokenizer", CONF_TYPE_PATH, F(model.tokenizer), "", 0, CONF_MAX_STRING, NULL, EMPTY,
       "SentencePiece tokenizer.model to use; empty uses the vocabulary in the GGUF file" },
 

@@ -51,6 +51,7 @@ int srv_config_from_conf(struct srv_config *c, const struct conf *cf)
     c->socket_mode = (mode_t)cf->daemon.socket_mode;
     c->grace_s = cf->daemon.shutdown_grace_seconds;
     c->watchdog = cf->daemon.watchdog;
+    c->max_parallel = cf->daemon.max_parallel;
     c->log_level = (int)cf->daemon.log_level;
     l->queue_max = cf->daemon.queue_length;
     l->max_line = (size_t)cf->limits.max_request_bytes;

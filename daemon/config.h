@@ -46,6 +46,7 @@ struct srv_config {
     bool http_allow_remote; /* http_listen may be a non-loopback address */
     char *http_key_file; /* bearer key of TCP clients; NULL: none */
     bool watchdog; /* answer WatchdogSec= */
+    uint32_t max_parallel; /* generations at once (the engine may run fewer) */
     /* reloadable */
     double grace_s; /* SIGTERM: how long running work may finish */
     int log_level;

@@ -2,7 +2,9 @@
  * one ops table; engine_fake.c implements it with a toy tokenizer for the
  * tests, engine_llama.c with llama/ and decoding/.
  *
- * Threads: generate() runs on the scheduler thread, one call at a time.
+ * Threads: generate() runs on the scheduler's workers, up to
+ * info.max_parallel calls at once (each its own generation; the real
+ * engine steps them together).
  * tokenize and detokenize run on the tokenizer thread, info on the event
  * loop, the detok_* functions on the scheduler: all may run while
  * generate() runs, as they only read the vocabulary. Every function returns 0 or a negative errno unless noted. */
@@ -32,6 +34,7 @@ struct srv_engine_info {
     uint32_t n_ctx; /* positions one sequence may use */
     uint32_t n_vocab;
     uint32_t max_rows; /* rows one step takes (dec_lookahead_rows() bounds lookahead); 0: any */
+    uint32_t max_parallel; /* generate() calls that may run at once, >= 1 */
     uint32_t la_n, la_w,
             la_g; /* the lookahead (N, W, G) chosen for this device (dec_lookahead_choose) */
 };
@@ -48,6 +51,15 @@ typedef bool (*srv_cancel_fn)(void *ud);
 enum {
     SRV_TOK_ADD_BOS = 1 << 0, /* prepend BOS */
     SRV_TOK_SPECIAL = 1 << 1, /* map special-token text ("<s>", "<|im_start|>") to its id */
+};
+
+/* What the engine is doing (stats, /metrics). */
+struct srv_engine_load {
+    uint32_t running; /* generations now */
+    uint32_t seqs; /* KV sequences (regions) in all */
+    uint32_t seqs_cached; /* idle ones holding a prompt for reuse */
+    uint64_t steps, parts; /* model steps, and sequences' parts in them */
+    uint64_t rows_plain, rows_lookahead, rows_prefill; /* rows by kind */
 };
 
 struct srv_engine_ops {
@@ -84,6 +96,8 @@ struct srv_engine_ops {
      * draft_tokens, accepted_tokens, prefill_ms and step_ms_total). */
     int (*generate)(void *ctx, const int32_t *prompt, uint32_t n_prompt, const struct dec_params *p,
                     srv_emit_fn emit, srv_cancel_fn cancel, void *ud, struct dec_result *ret);
+    /* Optional (NULL: nothing to say beyond running) */
+    void (*load)(void *ctx, struct srv_engine_load *ret);
     void (*destroy)(void *ctx);
 };
 
@@ -99,7 +113,7 @@ struct srv_engine {
 /* The toy engine: spec is "key=value,..." with keys delay_ms (per step),
  * load_ms (a load that takes this long, for the tests of signals during a
  * load), tok_us_per_kib (tokenizing sleeps this per KiB of text), n_ctx,
- * max_rows, template (chatml, llama2, none), device. NULL or "" for
+ * max_rows, parallel (generations at once, default 1), template (chatml, llama2, none), device. NULL or "" for
  * defaults. */
 int srv_engine_fake_new(const char *spec, srv_cancel_fn cancel, void *ud, struct srv_engine *ret);
 /* The real engine (engine_llama.c): model, device and tuning from the

@@ -60,6 +60,7 @@ struct fake {
     unsigned tok_us_per_kib; /* tokenizing costs this per KiB of text (a slow tokenizer) */
     uint32_t n_ctx;
     uint32_t max_rows; /* 0: any */
+    uint32_t parallel; /* generations at once (each runs alone: nothing is shared) */
     char tmpl[16];
     char device[64];
 };
@@ -81,6 +82,7 @@ static void fake_info(void *ctx, struct srv_engine_info *ret)
         .n_ctx = f->n_ctx,
         .n_vocab = FAKE_N_VOCAB,
         .max_rows = f->max_rows,
+        .max_parallel = f->parallel,
         .la_n = 4,
         .la_w = 4,
         .la_g = 4,
@@ -377,6 +379,8 @@ static int fake_parse_spec(struct fake *f, const char *spec)
             f->n_ctx = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "max_rows"))
             f->max_rows = (uint32_t)strtoul(val, NULL, 10);
+        else if (!strcmp(key, "parallel"))
+            f->parallel = (uint32_t)strtoul(val, NULL, 10);
         else if (!strcmp(key, "template") && strlen(val) < sizeof(f->tmpl))
             strcpy(f->tmpl, val);
         else if (!strcmp(key, "device"))
@@ -387,7 +391,7 @@ static int fake_parse_spec(struct fake *f, const char *spec)
         if (*spec == ',')
             spec++;
     }
-    return f->n_ctx >= 16 ? 0 : -EINVAL;
+    return f->n_ctx >= 16 && f->parallel >= 1 && f->parallel <= 64 ? 0 : -EINVAL;
 }
 
 /* load_ms of "loading", in 10 ms naps, each after a look at cancel. */
@@ -408,7 +412,9 @@ int srv_engine_fake_new(const char *spec, srv_cancel_fn cancel, void *ud, struct
 
     if (!f)
         return -ENOMEM;
-    *f = (struct fake){ .n_ctx = 2048, .tmpl = "chatml", .device = "fake device (cpu)" };
+    *f = (struct fake){
+        .n_ctx = 2048, .parallel = 1, .tmpl = "chatml", .device = "fake device (cpu)"
+    };
     r = fake_parse_spec(f, spec);
     if (r == 0)
         r = fake_load(f->load_ms, cancel, ud);

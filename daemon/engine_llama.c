@@ -1,9 +1,17 @@
 /* daemon: the real engine, on llama/ (GGUF model on Vulkan, tokenizer) and
  * decoding/ (greedy, sampling, lookahead, stop strings). Contract in
  * engine.h. The daemon renders chat templates and holds back split UTF-8
- * itself, so this file only maps its requests onto dec_generate. */
+ * itself, so this file only maps its requests onto dec_generate.
+ *
+ * Several generations run at once, each on its scheduler worker, each in
+ * a slot: one of the model's sequences (its KV region) with the decoding
+ * session that runs it through the batch (decoding/batch.c), so their rows
+ * share model steps. A request takes the free slot whose cached tokens
+ * share the longest prefix with its prompt (the prefix cache), else the
+ * least recently used one. */
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +25,33 @@
 #include "llama/llm.h"
 #include "vk/vkr.h"
 
-struct engine {
-    struct llm_model *model;
-    struct dec_model dm;
+struct slot {
+    struct engine *e;
+    uint32_t seq;
+    struct dec_model dm; /* the batch's model of this sequence (the session holds it) */
     struct dec_session
             *session; /* sized for hard_caps(): the daemon checks requests against the live caps */
-    uint32_t la_n, la_w, la_g; /* lookahead sized to the device (choose_lookahead) */
-    char name[256], path[4096], device[320];
-    char *chat_template;
+    bool busy;
+    uint64_t used; /* the engine's clock when last given back */
     /* Stop strings are matched on the text the daemon's detokenizer would
      * give: a second one, fed every token decoding decodes. */
     struct llm_detok stop_detok;
     char *stop_text; /* llm_detok_max_out bytes, made on first use */
+};
+
+struct engine {
+    struct llm_model *model;
+    struct dec_model dm; /* sequence 0 alone: the calibration at load only */
+    struct dec_multi mm;
+    struct dec_batch *batch;
+    struct slot *slots; /* [n_seq] */
+    uint32_t n_seq, max_parallel;
+    pthread_mutex_t mu; /* slots' busy and used, n_active, clock */
+    uint32_t n_active;
+    uint64_t clock;
+    uint32_t la_n, la_w, la_g; /* lookahead sized to the device (choose_lookahead) */
+    char name[256], path[4096], device[320];
+    char *chat_template;
     char bos[64], eos[64]; /* the BOS and EOS tokens' text, "" if none */
 };
 
@@ -53,6 +76,7 @@ static void e_info(void *ctx, struct srv_engine_info *ret)
         .n_ctx = llm_model_n_ctx(e->model),
         .n_vocab = llm_model_config(e->model)->n_vocab,
         .max_rows = e->dm.max_rows,
+        .max_parallel = e->max_parallel,
         .la_n = e->la_n,
         .la_w = e->la_w,
         .la_g = e->la_g,
@@ -132,9 +156,73 @@ static int on_tokens(void *user, const int32_t *tokens, uint32_t n)
  * every token once, in order). */
 static const char *stop_piece(void *user, int32_t id, size_t *ret_len)
 {
-    struct engine *e = user;
-    size_t cap = llm_detok_max_out(llm_model_tok(e->model));
-    return llm_detok_push(&e->stop_detok, id, e->stop_text, cap, ret_len) ? NULL : e->stop_text;
+    struct slot *sl = user;
+    size_t cap = llm_detok_max_out(llm_model_tok(sl->e->model));
+    return llm_detok_push(&sl->stop_detok, id, sl->stop_text, cap, ret_len) ? NULL : sl->stop_text;
+}
+
+/* The free slot whose cache shares the longest prefix with the prompt;
+ * among equals (no sharing at all, most often) the least recently used.
+ * The daemon runs at most max_parallel generations, so one is free. */
+static struct slot *take_slot(struct engine *e, const int32_t *prompt, uint32_t n,
+                              uint32_t *ret_active)
+{
+    struct slot *best = NULL;
+    uint32_t best_k = 0;
+    pthread_mutex_lock(&e->mu);
+    for (uint32_t i = 0; i < e->n_seq; i++) {
+        struct slot *sl = &e->slots[i];
+        if (sl->busy)
+            continue;
+        /* An idle slot's cache changes only by its own generations */
+        uint32_t k = dec_reuse_len(e->mm.tokens(e->mm.ctx, sl->seq),
+                                   e->mm.n_past(e->mm.ctx, sl->seq), prompt, n);
+        if (!best || k > best_k || (k == best_k && sl->used < best->used)) {
+            best = sl;
+            best_k = k;
+        }
+    }
+    if (best) {
+        best->busy = true;
+        *ret_active = ++e->n_active;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return best;
+}
+
+static void give_slot(struct engine *e, struct slot *sl)
+{
+    pthread_mutex_lock(&e->mu);
+    sl->busy = false;
+    sl->used = ++e->clock;
+    e->n_active--;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Rows go to more sequences before they go to wider lookahead: with k
+ * generations running, each gets a k-th of the rows the device's own
+ * lookahead takes (choose_lookahead), its window narrowed to fit, or
+ * plain steps when not even (3, 1, 1) does. The output is the same
+ * either way (lookahead is exact); only its speed changes. Alone, a
+ * request keeps what it asked for. */
+static void share_rows(const struct engine *e, uint32_t active, struct dec_params *p)
+{
+    if (active <= 1 || !p->lookahead)
+        return;
+    uint32_t budget = dec_lookahead_rows(e->la_n, e->la_w, e->la_g) / active;
+    if (dec_lookahead_rows(p->n, p->w, p->g) <= budget)
+        return;
+    struct dec_caps c = dec_caps_default();
+    c.max_n = p->n;
+    c.max_w = p->w;
+    c.max_g = p->g;
+    if (dec_caps_fit(&c, budget) != 0) {
+        p->lookahead = false;
+        return;
+    }
+    p->n = c.max_n;
+    p->w = c.max_w;
+    p->g = c.max_g;
 }
 
 static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
@@ -143,17 +231,31 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
 {
     struct engine *e = ctx;
     struct gen_ctx g = { emit, cancel, ud, 0 };
-    struct dec_text text = { stop_piece, e };
     if (cancel(ud)) {
         *ret = (struct dec_result){ .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
         return 0;
     }
-    if (p->n_stop && !e->stop_text &&
-        !(e->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
-        return -ENOMEM;
-    llm_detok_init(&e->stop_detok, llm_model_tok(e->model));
-    int err = dec_generate(e->session, prompt, n_prompt, p, p->n_stop ? &text : NULL, on_tokens, &g,
-                           ret);
+    uint32_t active = 0;
+    struct slot *sl = take_slot(e, prompt, n_prompt, &active);
+    if (!sl)
+        return -EBUSY;
+    struct dec_text text = { stop_piece, sl };
+    struct dec_params pp = *p;
+    share_rows(e, active, &pp);
+    int err = 0;
+    if (p->n_stop && !sl->stop_text &&
+        !(sl->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
+        err = -ENOMEM;
+    if (!err) {
+        llm_detok_init(&sl->stop_detok, llm_model_tok(e->model));
+        err = dec_batch_join(e->batch, sl->seq);
+    }
+    if (!err) {
+        err = dec_generate(sl->session, prompt, n_prompt, &pp, p->n_stop ? &text : NULL, on_tokens,
+                           &g, ret);
+        dec_batch_leave(e->batch, sl->seq);
+    }
+    give_slot(e, sl);
     if (g.emit_ret < 0)
         return g.emit_ret;
     if (err == -E2BIG || (err == -EINVAL && ret->finish != DEC_FINISH_ERROR))
@@ -165,15 +267,42 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
     return 0;
 }
 
+static void e_load(void *ctx, struct srv_engine_load *ret)
+{
+    struct engine *e = ctx;
+    struct dec_batch_stats st;
+    dec_batch_get_stats(e->batch, &st);
+    pthread_mutex_lock(&e->mu);
+    uint32_t cached = 0;
+    for (uint32_t i = 0; i < e->n_seq; i++)
+        cached += !e->slots[i].busy && e->mm.n_past(e->mm.ctx, e->slots[i].seq) > 0;
+    *ret = (struct srv_engine_load){
+        .running = e->n_active,
+        .seqs = e->n_seq,
+        .seqs_cached = cached,
+        .steps = st.steps,
+        .parts = st.parts,
+        .rows_plain = st.rows_plain,
+        .rows_lookahead = st.rows_lookahead,
+        .rows_prefill = st.rows_prefill,
+    };
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void e_destroy(void *ctx)
 {
     struct engine *e = ctx;
     if (!e)
         return;
-    dec_session_free(e->session);
+    for (uint32_t i = 0; e->slots && i < e->n_seq; i++) {
+        dec_session_free(e->slots[i].session);
+        free(e->slots[i].stop_text);
+    }
+    free(e->slots);
+    dec_batch_free(e->batch);
     llm_model_free(e->model);
     free(e->chat_template);
-    free(e->stop_text);
+    pthread_mutex_destroy(&e->mu);
     free(e);
 }
 
@@ -185,6 +314,7 @@ static const struct srv_engine_ops ops = {
     .detok_push = e_detok_push,
     .detok_free = e_detok_free,
     .generate = e_generate,
+    .load = e_load,
     .destroy = e_destroy,
 };
 
@@ -268,6 +398,46 @@ static struct dec_caps hard_caps(const struct dec_model *m)
     return c;
 }
 
+/* The batch and a slot (session, sequence) for each of the model's
+ * sequences; generations at once: max_parallel, or fewer when the KV
+ * budget holds fewer. Prompts go in chunks of a max_parallel-th of a
+ * step (at least 8 rows), so that one long prompt does not make every
+ * other sequence's next step as dear as a whole prefill step. */
+static int build_slots(struct engine *e, const struct conf *cf)
+{
+    llm_model_multi(e->model, &e->mm);
+    e->n_seq = e->mm.n_seq;
+    e->max_parallel = cf->daemon.max_parallel < e->n_seq ? cf->daemon.max_parallel : e->n_seq;
+    int r = dec_batch_new(&e->mm, &e->batch);
+    e->slots = r ? NULL : calloc(e->n_seq, sizeof(*e->slots));
+    if (r || !e->slots)
+        return r ? r : -ENOMEM;
+    uint32_t chunk = e->mm.max_rows / e->max_parallel;
+    struct dec_caps caps = hard_caps(&e->dm);
+    for (uint32_t i = 0; !r && i < e->n_seq; i++) {
+        struct slot *sl = &e->slots[i];
+        sl->e = e;
+        sl->seq = i;
+        dec_batch_model(e->batch, i, chunk < 8 ? 8 : chunk, &sl->dm);
+        r = dec_session_new(&sl->dm, &caps, &sl->session);
+    }
+    if (!r && e->max_parallel < cf->daemon.max_parallel)
+        srv_log(LOG_WARNING,
+                "[model] kv_cache_size holds %u sequences of %llu MiB: %u generations at once, not "
+                "[daemon] max_parallel %u",
+                e->n_seq,
+                (unsigned long long)(llm_model_kv_bytes(llm_model_config(e->model),
+                                                        llm_model_n_ctx(e->model)) >>
+                                     20),
+                e->max_parallel, cf->daemon.max_parallel);
+    else if (!r)
+        srv_log(LOG_INFO,
+                "KV cache: %u sequences of %u positions; %u generations at once, the other "
+                "sequences keep finished prompts for reuse",
+                e->n_seq, llm_model_n_ctx(e->model), e->max_parallel);
+    return r;
+}
+
 static const char *switch_text(enum llm_switch s)
 {
     return s == LLM_SWITCH_ON ? "1" : s == LLM_SWITCH_OFF ? "0" : "default";
@@ -300,12 +470,15 @@ int srv_engine_llama_new(const struct conf *cf, srv_cancel_fn cancel, void *ud,
     struct engine *e = calloc(1, sizeof(*e));
     if (!e)
         return -ENOMEM;
+    pthread_mutex_init(&e->mu, NULL);
     char err[512];
     struct llm_model_opts o = {
         .path = cf->model.path,
         .tokenizer_path = cf->model.tokenizer[0] ? cf->model.tokenizer : NULL,
         .device = cf->device.device[0] ? cf->device.device : NULL,
         .n_ctx = cf->model.context_length,
+        .n_seq = cf->daemon.max_parallel,
+        .kv_budget = cf->model.kv_cache_size,
         .pipeline_cache = cf->device.pipeline_cache[0] ? cf->device.pipeline_cache : NULL,
         .cancel = cancel,
         .cancel_ud = ud,
@@ -315,13 +488,13 @@ int srv_engine_llama_new(const struct conf *cf, srv_cancel_fn cancel, void *ud,
         r = llm_model_load(&o, &e->model, err, sizeof(err));
     if (r) {
         srv_log(LOG_ERR, "Failed to load the model '%s': %s", cf->model.path, err);
+        pthread_mutex_destroy(&e->mu);
         free(e);
         return r;
     }
     log_tuning(llm_model_tuning(e->model));
     llm_model_dec(e->model, &e->dm);
-    struct dec_caps caps = hard_caps(&e->dm);
-    r = dec_session_new(&e->dm, &caps, &e->session);
+    r = build_slots(e, cf);
     if (r) {
         srv_log(LOG_ERR, "Failed to set up decoding: %s", strerror(-r));
         e_destroy(e);

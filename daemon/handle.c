@@ -234,20 +234,19 @@ static json_t *status_json(struct srv *s, bool full)
     uint64_t now = srv_now_ns();
     json_t *o;
 
-    pthread_mutex_lock(&s->mu);
-    s->stats.queue_depth = s->queue.len;
-    s->stats.running = s->running ? 1 : 0;
-    s->stats.connections = s->n_conns;
+    struct srv_stats st;
+
+    srv_stats_take(s, &st); /* rendered after the lock: the workers take it every token */
     if (!full) {
-        o = json_pack("{s:s, s:f, s:i, s:i, s:i}", "status", s->draining ? "draining" : "ok",
-                      "uptime_s", (now - s->stats.start_ns) / 1e9, "queue_depth", (int)s->queue.len,
-                      "running", s->running ? 1 : 0, "connections", (int)s->n_conns);
+        o = json_pack("{s:s, s:f, s:i, s:i, s:i, s:i}", "status", s->draining ? "draining" : "ok",
+                      "uptime_s", (now - st.start_ns) / 1e9, "queue_depth", (int)st.queue_depth,
+                      "running", (int)st.running, "max_parallel", (int)s->n_workers, "connections",
+                      (int)st.connections);
     } else {
-        char *prom = srv_stats_prometheus(&s->stats, now);
-        o = json_pack("{s:o, s:s?}", "stats", srv_stats_json(&s->stats, now), "prometheus", prom);
+        char *prom = srv_stats_prometheus(&st, now);
+        o = json_pack("{s:o, s:s?}", "stats", srv_stats_json(&st, now), "prometheus", prom);
         free(prom);
     }
-    pthread_mutex_unlock(&s->mu);
     return o;
 }
 

@@ -281,13 +281,9 @@ static void get_metrics(struct srv *s, struct srv_conn *c)
 {
     char *text;
 
-    pthread_mutex_lock(&s->mu);
-    s->stats.queue_depth = s->queue.len;
-    s->stats.running = s->running ? 1 : 0;
-    s->stats.connections = s->n_conns;
-    struct srv_stats st =
-            s->stats; /* rendered after the lock: the scheduler takes it every token */
-    pthread_mutex_unlock(&s->mu);
+    struct srv_stats st;
+
+    srv_stats_take(s, &st); /* rendered after the lock: the workers take it every token */
     text = srv_stats_prometheus(&st, srv_now_ns());
     if (!text) {
         refuse(s, c, 500, "out of memory");

@@ -1,7 +1,10 @@
-/* daemon: the scheduler thread. It takes requests from the queue one at a
- * time, runs the engine's generate() and turns each step into events:
+/* daemon: the scheduler's workers. Each takes requests from the queue one
+ * at a time, runs the engine's generate() and turns each step into events:
  * streaming detokenizer, UTF-8 hold-back. (Stop strings are the engine's:
- * decoding/ matches them.) */
+ * decoding/ matches them.) Several workers run generations at once; the
+ * engine shares the model's steps among them (continuous batching: a
+ * request joins at the next step after a worker takes it, and leaves when
+ * it ends). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +173,7 @@ static char *final_event(struct gen_run *g, int r, const struct dec_result *res,
                           g->r->rq.stream ? NULL : (g->full ? g->full : ""), g->full_len, len);
 }
 
-static void run_one(struct srv *s, struct srv_req *req)
+static void run_one(struct srv *s, uint32_t w, struct srv_req *req)
 {
     struct gen_run *g = calloc(1, sizeof(*g));
     struct dec_result res = { .finish = DEC_FINISH_CANCELLED, .stop_token = -1 };
@@ -201,7 +204,8 @@ static void run_one(struct srv *s, struct srv_req *req)
     /* running is cleared before the terminal event goes out: once posted,
      * the loop may drop the last reference at any moment. */
     pthread_mutex_lock(&s->mu);
-    s->running = NULL;
+    s->running[w] = NULL;
+    s->n_running--;
     if (r == 0)
         srv_stats_add_generation(&s->stats, req->n_prompt, &res);
     pthread_mutex_unlock(&s->mu);
@@ -214,7 +218,8 @@ static void run_one(struct srv *s, struct srv_req *req)
 
 static void *sched_main(void *arg)
 {
-    struct srv *s = arg;
+    struct srv_worker *wk = arg;
+    struct srv *s = wk->s;
     uint64_t one = 1;
 
     pthread_mutex_lock(&s->mu);
@@ -224,25 +229,44 @@ static void *sched_main(void *arg)
         struct srv_req *r = srv_queue_pop(&s->queue);
         if (!r)
             break;
-        s->running = r;
+        s->running[wk->idx] = r;
+        s->n_running++;
         pthread_mutex_unlock(&s->mu);
-        run_one(s, r); /* clears s->running */
+        run_one(s, wk->idx, r); /* clears running[idx] */
         pthread_mutex_lock(&s->mu);
     }
-    s->sched_exited = true;
+    bool last = --s->sched_live == 0;
+    s->sched_exited = last;
     pthread_mutex_unlock(&s->mu);
-    if (write(s->wake_fd, &one, sizeof(one)) < 0)
+    if (last && write(s->wake_fd, &one, sizeof(one)) < 0)
         srv_log_errno(SRV_LOG_WARNING, errno, "Failed to wake the event loop, ignoring");
     return NULL;
 }
 
 int srv_sched_start(struct srv *s)
 {
-    int r = pthread_create(&s->sched_thread, NULL, sched_main, s);
-
-    if (r != 0)
-        return srv_log_errno(SRV_LOG_ERR, r, "Failed to start the scheduler thread");
+    uint32_t n = s->cfg.max_parallel < s->info.max_parallel ? s->cfg.max_parallel :
+                                                              s->info.max_parallel;
+    n = n < 1 ? 1 : n > SRV_MAX_PARALLEL ? SRV_MAX_PARALLEL : n;
+    pthread_mutex_lock(&s->mu);
+    s->sched_live = n;
+    pthread_mutex_unlock(&s->mu);
+    for (uint32_t i = 0; i < n; i++) {
+        s->workers[i] = (struct srv_worker){ .s = s, .idx = i };
+        int r = pthread_create(&s->workers[i].thread, NULL, sched_main, &s->workers[i]);
+        if (r != 0) {
+            pthread_mutex_lock(&s->mu);
+            s->sched_live -= n - i;
+            pthread_mutex_unlock(&s->mu);
+            s->n_workers = i;
+            s->sched_started = i > 0;
+            srv_sched_join(s);
+            return srv_log_errno(SRV_LOG_ERR, r, "Failed to start the scheduler's workers");
+        }
+    }
+    s->n_workers = n;
     s->sched_started = true;
+    srv_log(SRV_LOG_INFO, "%u generation%s at once", n, n == 1 ? "" : "s");
     return 0;
 }
 
@@ -254,6 +278,22 @@ void srv_sched_join(struct srv *s)
     s->sched_stop = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    pthread_join(s->sched_thread, NULL);
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i].thread, NULL);
+    s->n_workers = 0;
     s->sched_started = false;
+}
+
+void srv_stats_take(struct srv *s, struct srv_stats *ret)
+{
+    struct srv_engine_load load = { 0 };
+    if (s->engine.ops && s->engine.ops->load)
+        s->engine.ops->load(s->engine.ctx, &load);
+    pthread_mutex_lock(&s->mu);
+    s->stats.queue_depth = s->queue.len;
+    s->stats.running = s->n_running;
+    s->stats.connections = s->n_conns;
+    s->stats.load = load;
+    *ret = s->stats;
+    pthread_mutex_unlock(&s->mu);
 }

@@ -139,7 +139,7 @@ static void stop_listening(struct srv *s)
 }
 
 /* SIGTERM: no new connections or requests, queued work is answered with
- * shutting_down, the running generation gets grace_s to finish. */
+ * shutting_down, the running generations get grace_s to finish. */
 static void start_drain(struct srv *s)
 {
     struct srv_req *r;
@@ -218,23 +218,26 @@ static void watchdog(struct srv *s, uint64_t now)
     if (!s->watchdog_usec || now < s->next_watchdog_ns)
         return;
     pthread_mutex_lock(&s->mu);
-    busy = s->running != NULL;
+    busy = s->n_running > 0;
     pthread_mutex_unlock(&s->mu);
     if (!busy || now - atomic_load(&s->sched_beat_ns) < s->watchdog_usec * 1000)
         srv_sd_watchdog_ping();
     s->next_watchdog_ns = now + s->watchdog_usec * 500;
 }
 
-/* While draining: cancel the running generation past the deadline; true
+/* While draining: cancel the running generations past the deadline; true
  * once everything is answered and written (or a second past the deadline). */
 static bool drain_done(struct srv *s, uint64_t now)
 {
     bool exited, outbox_empty, flushed = true;
 
     pthread_mutex_lock(&s->mu);
-    if (now >= s->drain_deadline_ns && s->running && !atomic_load(&s->running->cancel)) {
-        srv_log(SRV_LOG_NOTICE, "Grace period over: cancelling the running generation");
-        atomic_store(&s->running->cancel, true);
+    for (uint32_t i = 0; now >= s->drain_deadline_ns && i < SRV_MAX_PARALLEL; i++) {
+        struct srv_req *r = s->running[i];
+        if (r && !atomic_load(&r->cancel)) {
+            srv_log(SRV_LOG_NOTICE, "Grace period over: cancelling request '%s'", r->rq.id.s);
+            atomic_store(&r->cancel, true);
+        }
     }
     exited = s->sched_exited && !s->work_head && !s->work_busy;
     outbox_empty = s->out_head == NULL;

@@ -4,7 +4,7 @@
  * tokenize/detokenize; the scheduler (sched.c) owns the engine's generate()
  * and runs one generation at a time. They meet under `mu`: the tokenizer's
  * jobs, the queue, the outbox of encoded events going back to connections,
- * the stats and the running request. */
+ * the stats and the running requests. */
 #ifndef LADE_DAEMON_SERVER_H
 #define LADE_DAEMON_SERVER_H
 
@@ -51,6 +51,8 @@ struct srv_out {
 
 struct srv_conn;
 
+#define SRV_MAX_PARALLEL 64 /* [daemon] max_parallel's maximum */
+
 struct srv {
     struct srv_config cfg;
     struct srv_engine engine;
@@ -61,11 +63,13 @@ struct srv {
     pthread_cond_t cv;
     /* under mu */
     struct srv_queue queue;
-    struct srv_req *running;
+    struct srv_req *running[SRV_MAX_PARALLEL]; /* by worker; NULL: idle */
+    uint32_t n_running;
     struct srv_out *out_head, **out_tail;
     struct srv_stats stats;
     bool sched_stop; /* scheduler: exit once the queue is empty */
-    bool sched_exited;
+    bool sched_exited; /* every worker has */
+    uint32_t sched_live; /* workers not yet exited */
     atomic_uint_fast64_t sched_beat_ns; /* scheduler progress, for the watchdog */
 
     struct srv_req *work_head, **work_tail; /* the tokenizer's jobs, FIFO */
@@ -73,7 +77,15 @@ struct srv {
     bool work_stop;
     pthread_cond_t work_cv;
 
-    pthread_t sched_thread;
+    /* The scheduler's workers, each taking requests from the queue and
+     * running one generation at a time: min([daemon] max_parallel, what
+     * the engine runs at once) of them. */
+    struct srv_worker {
+        struct srv *s;
+        uint32_t idx;
+        pthread_t thread;
+    } workers[SRV_MAX_PARALLEL];
+    uint32_t n_workers;
     bool sched_started;
     pthread_t work_thread;
     bool work_started;
@@ -113,6 +125,9 @@ int srv_run(struct srv *s, int listen_fd, const struct srv_socket_file *file);
 
 /* sched.c */
 int srv_sched_start(struct srv *s);
+/* Takes the engine's view (outside the lock: it may wait for a model
+ * step's bookkeeping) and the gauges, and copies the stats. */
+void srv_stats_take(struct srv *s, struct srv_stats *ret);
 void srv_sched_join(struct srv *s);
 /* Append an event for conn (takes line; NULL: none); wakes the loop. Under
  * no lock. job_end: the tokenizer's job for conn is over. */

@@ -24,6 +24,8 @@ void srv_stats_add_generation(struct srv_stats *s, uint32_t n_prompt, const stru
     s->accepted_tokens += g->accepted_tokens;
     s->decode_ns += (uint64_t)(g->step_ms_total * 1e6);
     s->prefill_ns += (uint64_t)(g->prefill_ms * 1e6);
+    s->prefix_hits += g->reused_tokens > 0;
+    s->reused_tokens += g->reused_tokens;
 }
 
 struct derived {
@@ -59,8 +61,16 @@ json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
     for (size_t i = 0; by_fin && i < sizeof(reported) / sizeof(reported[0]); i++)
         json_object_set_new(by_fin, dec_finish_name(reported[i]),
                             json_integer((json_int_t)s->finished[reported[i]]));
+    const struct srv_engine_load *l = &s->load;
+    json_t *batch =
+            json_pack("{s:i, s:i, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:I}", "kv_sequences",
+                      (int)l->seqs, "kv_sequences_cached", (int)l->seqs_cached, "model_steps",
+                      (json_int_t)l->steps, "sequence_steps", (json_int_t)l->parts, "rows", "plain",
+                      (json_int_t)l->rows_plain, "lookahead", (json_int_t)l->rows_lookahead,
+                      "prefill", (json_int_t)l->rows_prefill, "prefix_hits",
+                      (json_int_t)s->prefix_hits, "reused_tokens", (json_int_t)s->reused_tokens);
     return json_pack("{s:f, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I,"
-                     " s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
+                     " s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:o}",
                      "uptime_s", d.uptime_s, "connections_total", (json_int_t)s->connections_total,
                      "connections_rejected", (json_int_t)s->connections_rejected, "requests_total",
                      (json_int_t)d.requests, "requests", by_op, "errors_total",
@@ -71,7 +81,7 @@ json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
                      "tokens_per_s", d.tokens_per_s, "tokens_per_step", d.tokens_per_step,
                      "acceptance", d.acceptance, "queue_depth", (int)s->queue_depth, "running",
                      (int)s->running, "connections", (int)s->connections, "dropped_slow_clients",
-                     (json_int_t)s->dropped_slow_clients);
+                     (json_int_t)s->dropped_slow_clients, "batch", batch);
 }
 
 static void metric(FILE *f, const char *name, const char *type, const char *help)
@@ -125,6 +135,21 @@ char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)
     G("queue_depth", "Generations waiting.", "%u", s->queue_depth);
     G("running", "Generations running.", "%u", s->running);
     G("connections", "Open client connections.", "%u", s->connections);
+    C("prefix_cache_hits_total", "Generations that reused cached prompt tokens.", s->prefix_hits);
+    C("prefix_cache_reused_tokens_total", "Prompt tokens not prefilled thanks to the cache.",
+      s->reused_tokens);
+    C("model_steps_total", "Model steps, every sequence's rows together.", s->load.steps);
+    C("sequence_steps_total", "Sequences' steps run inside model steps.", s->load.parts);
+    metric(f, "step_rows_total", "counter", "Rows of model steps, by kind.");
+    fprintf(f, "lade_step_rows_total{kind=\"plain\"} %llu\n",
+            (unsigned long long)s->load.rows_plain);
+    fprintf(f, "lade_step_rows_total{kind=\"lookahead\"} %llu\n",
+            (unsigned long long)s->load.rows_lookahead);
+    fprintf(f, "lade_step_rows_total{kind=\"prefill\"} %llu\n",
+            (unsigned long long)s->load.rows_prefill);
+    G("kv_sequences", "KV cache regions, one a sequence.", "%u", s->load.seqs);
+    G("kv_sequences_cached", "Idle KV regions holding a prompt for reuse.", "%u",
+      s->load.seqs_cached);
     G("uptime_seconds", "Seconds since start.", "%.3f", d.uptime_s);
 #undef C
 #undef G

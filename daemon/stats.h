@@ -25,10 +25,13 @@ struct srv_stats {
     uint64_t decode_ns;
     uint64_t prefill_ns;
     uint64_t dropped_slow_clients;
-    /* gauges, set when a snapshot is taken */
+    uint64_t prefix_hits; /* generations that reused cached prompt tokens */
+    uint64_t reused_tokens; /* prompt tokens not prefilled thanks to the cache */
+    /* gauges, set when a snapshot is taken (srv_stats_take) */
     uint32_t queue_depth;
     uint32_t running;
     uint32_t connections;
+    struct srv_engine_load load; /* the engine's (zero where it says nothing) */
 };
 
 /* Count a generation that ran (the engine's generate returned 0) of

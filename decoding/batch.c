@@ -45,6 +45,8 @@ struct dec_batch {
     struct bseq **run; /* [n_seq] their sequences */
     bool cur_set;
     struct dec_draw_params cur; /* what the model's set_draw has now */
+    /* Its own lock: reading them must not wait for a model step */
+    pthread_mutex_t st_mu;
     struct dec_batch_stats st;
 };
 
@@ -93,6 +95,7 @@ static void run_step(struct dec_batch *b)
     }
     if (!err)
         err = b->m.step(b->m.ctx, b->parts, k);
+    pthread_mutex_lock(&b->st_mu);
     b->st.steps++;
     b->st.parts += k;
     for (uint32_t i = 0; i < k; i++) {
@@ -104,6 +107,10 @@ static void run_step(struct dec_batch *b)
             b->st.rows_plain += n;
         else
             b->st.rows_lookahead += n;
+    }
+    pthread_mutex_unlock(&b->st_mu);
+    for (uint32_t i = 0; i < k; i++) {
+        struct bseq *q = b->run[i];
         q->err = err;
         q->pending = false;
         b->n_pending--;
@@ -245,6 +252,7 @@ int dec_batch_new(const struct dec_multi *m, struct dec_batch **ret)
         return -ENOMEM;
     b->m = *m;
     pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->st_mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     b->s = calloc(m->n_seq, sizeof(*b->s));
     b->parts = calloc(m->n_seq, sizeof(*b->parts));
@@ -279,6 +287,7 @@ void dec_batch_free(struct dec_batch *b)
     }
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->st_mu);
     free(b->s);
     free(b->parts);
     free(b->run);
@@ -319,7 +328,9 @@ int dec_batch_join(struct dec_batch *b, uint32_t seq)
         q->joined = true;
         q->draw_set = false;
         b->n_joined++;
+        pthread_mutex_lock(&b->st_mu);
         b->st.joined = b->n_joined;
+        pthread_mutex_unlock(&b->st_mu);
     }
     pthread_mutex_unlock(&b->mu);
     return err;
@@ -334,7 +345,9 @@ void dec_batch_leave(struct dec_batch *b, uint32_t seq)
     if (q->joined && !q->pending) {
         q->joined = false;
         b->n_joined--;
+        pthread_mutex_lock(&b->st_mu);
         b->st.joined = b->n_joined;
+        pthread_mutex_unlock(&b->st_mu);
         /* The others may have been waiting for this one only */
         run_ready(b);
     }
@@ -343,7 +356,7 @@ void dec_batch_leave(struct dec_batch *b, uint32_t seq)
 
 void dec_batch_get_stats(struct dec_batch *b, struct dec_batch_stats *ret)
 {
-    pthread_mutex_lock(&b->mu);
+    pthread_mutex_lock(&b->st_mu);
     *ret = b->st;
-    pthread_mutex_unlock(&b->mu);
+    pthread_mutex_unlock(&b->st_mu);
 }

@@ -301,6 +301,7 @@ static void read_stats(json_t *st, struct lade_stats *ret)
 #define D(k) json_number_value(json_object_get(st, k))
     *ret = (struct lade_stats){
         .prompt_tokens = (uint32_t)U("prompt_tokens"),
+        .prompt_tokens_reused = (uint32_t)U("prompt_tokens_reused"),
         .generated_tokens = (uint32_t)U("generated_tokens"),
         .steps = (uint32_t)U("steps"),
         .draft_tokens = U("draft_tokens"),

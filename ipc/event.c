@@ -101,8 +101,9 @@ static json_t *stats_json(const struct dec_result *r, uint32_t prompt_tokens, do
     double tpstep = st->steps ? (double)r->n_tokens / st->steps : 0.0;
     double accept = st->draft_tokens ? (double)st->accepted_tokens / (double)st->draft_tokens : 0.0;
 
-    return json_pack("{s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "prompt_tokens",
-                     (json_int_t)prompt_tokens, "generated_tokens", (json_int_t)r->n_tokens,
+    return json_pack("{s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}",
+                     "prompt_tokens", (json_int_t)prompt_tokens, "prompt_tokens_reused",
+                     (json_int_t)st->reused_tokens, "generated_tokens", (json_int_t)r->n_tokens,
                      "steps", (json_int_t)st->steps, "draft_tokens", (json_int_t)st->draft_tokens,
                      "accepted_tokens", (json_int_t)st->accepted_tokens, "tokens_per_step", tpstep,
                      "acceptance", accept, "tokens_per_s", tps, "queue_ms", queue_ms, "prefill_ms",

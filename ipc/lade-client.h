@@ -44,6 +44,7 @@ struct lade_stats {
     double queue_ms;
     double prefill_ms;
     double decode_ms;
+    uint32_t prompt_tokens_reused; /* of prompt_tokens, whose K/V the prefix cache had */
 };
 
 /* One event; every pointer is valid until the next lade_client_next(). */

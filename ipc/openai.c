@@ -375,9 +375,11 @@ static json_t *usage(json_t *done)
     json_t *st = json_object_get(done, "stats");
     json_int_t p = json_integer_value(json_object_get(st, "prompt_tokens"));
     json_int_t g = json_integer_value(json_object_get(st, "generated_tokens"));
+    json_int_t c = json_integer_value(json_object_get(st, "prompt_tokens_reused"));
 
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", p, "completion_tokens", g, "total_tokens",
-                     p + g);
+    /* cached_tokens: OpenAI's name for prompt tokens served from a cache */
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", p, "completion_tokens", g,
+                     "total_tokens", p + g, "prompt_tokens_details", "cached_tokens", c);
 }
 
 /* lade's extension: what lookahead decoding did for this response. */

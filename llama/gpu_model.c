@@ -68,6 +68,47 @@ static void free_activations(struct llm_model *m)
         vkr_buf_free(m->vk, b[i]);
 }
 
+/* Sequences the cache holds: as asked, or as many as the KV budget
+ * holds, each n_ctx positions of K and V in f16 in every layer. */
+static int count_sequences(struct llm_model *m, const struct llm_model_opts *o, char *reterr,
+                           size_t errlen)
+{
+    uint64_t per_seq = llm_model_kv_bytes(&m->cfg, m->n_ctx);
+    m->n_seq = o->n_seq ? o->n_seq : 1;
+    if (o->kv_budget) {
+        uint64_t n = o->kv_budget / per_seq;
+        if (n == 0) {
+            snprintf(reterr, errlen,
+                     "a KV cache of %llu MiB holds no sequence: one takes %llu MiB at context %u",
+                     (unsigned long long)(o->kv_budget >> 20),
+                     (unsigned long long)((per_seq + (1u << 20) - 1) >> 20), m->n_ctx);
+            return -EINVAL;
+        }
+        m->n_seq = n < LLM_MAX_SEQ ? (uint32_t)n : LLM_MAX_SEQ;
+    }
+    if (m->n_seq > LLM_MAX_SEQ) {
+        snprintf(reterr, errlen, "%u sequences out of range 1..%u", m->n_seq, LLM_MAX_SEQ);
+        return -EINVAL;
+    }
+    m->seqs = calloc(m->n_seq, sizeof(*m->seqs));
+    m->parts = calloc(m->n_seq, sizeof(*m->parts));
+    if (!m->seqs || !m->parts) {
+        snprintf(reterr, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+uint64_t llm_model_kv_bytes(const struct llm_config *c, uint32_t n_ctx)
+{
+    return (uint64_t)c->n_layers * 2 * n_ctx * c->n_kv_heads * c->head_dim * 2;
+}
+
+uint32_t llm_model_n_seq(const struct llm_model *m)
+{
+    return m->n_seq;
+}
+
 static int open_model(struct llm_model *m, const struct llm_model_opts *o, char *reterr,
                       size_t errlen)
 {
@@ -101,19 +142,11 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
         snprintf(reterr, errlen, "head dimension %u unsupported (even, at most 256)", c->head_dim);
         return -ENOTSUP;
     }
-    m->n_seq = o->n_seq ? o->n_seq : 1;
-    if (m->n_seq > LLM_MAX_SEQ) {
-        snprintf(reterr, errlen, "%u sequences out of range 1..%u", m->n_seq, LLM_MAX_SEQ);
-        return -EINVAL;
-    }
-    m->seqs = calloc(m->n_seq, sizeof(*m->seqs));
-    m->parts = calloc(m->n_seq, sizeof(*m->parts));
-    if (!m->seqs || !m->parts) {
-        snprintf(reterr, errlen, "out of memory");
-        return -ENOMEM;
-    }
     m->qdim = c->n_heads * c->head_dim;
     m->kvdim = c->n_kv_heads * c->head_dim;
+    err = count_sequences(m, o, reterr, errlen);
+    if (err)
+        return err;
     m->tracing = o->trace;
     m->profiling = o->profile;
     return 0;

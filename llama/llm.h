@@ -87,6 +87,9 @@ struct llm_model_opts {
     /* Sequences the KV cache holds (each n_ctx positions; their rows may
      * share a step: llm_model_multi), 0: 1 */
     uint32_t n_seq;
+    /* Or, when nonzero, the bytes the KV cache may take: as many sequences
+     * as fit (llm_model_kv_bytes each), at least one or the load fails. */
+    uint64_t kv_budget;
     bool validation; /* Vulkan validation layer */
     bool trace; /* keep per-layer hidden states of a step (tests) */
     bool profile; /* time every phase of a step (llm_model_profile) */
@@ -119,6 +122,11 @@ const char *llm_model_desc(const struct llm_model *m);
 uint64_t llm_model_weight_bytes(const struct llm_model *m);
 
 #define LLM_MAX_SEQ 256 /* most sequences one model holds */
+
+/* Bytes of KV cache one sequence of n_ctx positions takes (f16 K and V,
+ * every layer), and the sequences this model holds. */
+uint64_t llm_model_kv_bytes(const struct llm_config *c, uint32_t n_ctx);
+uint32_t llm_model_n_seq(const struct llm_model *m);
 
 /* The model step of decoding/dec.h over this model's first sequence. */
 void llm_model_dec(struct llm_model *m, struct dec_model *ret);

@@ -182,8 +182,7 @@ static void alone(struct fixture *f, const struct job *j, int32_t *out, uint32_t
 {
     struct job a = *j;
     a.n_out = a.calls = 0;
-    assert_int_equal(dec_generate(f->s_one, a.prompt, a.n_prompt, &a.p, NULL, emit, &a, &a.res),
-                     0);
+    assert_int_equal(dec_generate(f->s_one, a.prompt, a.n_prompt, &a.p, NULL, emit, &a, &a.res), 0);
     memcpy(out, a.out, a.n_out * sizeof(*out));
     *n_out = a.n_out;
 }
