@@ -297,6 +297,9 @@ struct dec_params {
     bool bonus; /* a fully matched n-gram also yields the next token */
     bool seed_pool; /* pool seeded from the prompt and fed with output n-grams */
     bool adaptive; /* fall back to plain steps while lookahead does not pay */
+    /* Keep what the model's cache shares with the prompt (dec_model.reuse):
+     * the same tokens either way, only the prefill differs. */
+    bool cache_prompt;
     /* Stop conditions. Stop strings are NUL-terminated, non-empty, matched on
      * the bytes of dec_text pieces; they need a dec_text. */
     const char *const *stop;
@@ -340,6 +343,7 @@ static inline struct dec_params dec_params_default(void)
         .bonus = true,
         .seed_pool = true,
         .adaptive = true,
+        .cache_prompt = true,
         .stop = NULL,
         .n_stop = 0,
         .stop_at_eos = true,

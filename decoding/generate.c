@@ -273,8 +273,9 @@ static int prefill(struct dec_session *s)
     uint64_t t0 = s->now(s->now_user);
     /* What the cache already holds of the prompt stays (the previous turn
      * of a chat, a shared system prompt); the rest goes through the model. */
-    uint32_t kept = m->reuse ? m->reuse(m->ctx, s->hist, s->n_prompt) : 0;
-    int r = m->reuse ? 0 : m->rewind(m->ctx, 0);
+    bool reuse = m->reuse && s->p->cache_prompt;
+    uint32_t kept = reuse ? m->reuse(m->ctx, s->hist, s->n_prompt) : 0;
+    int r = reuse ? 0 : m->rewind(m->ctx, 0);
     if (r < 0 || kept >= s->n_prompt) {
         r = r < 0 ? r : -EINVAL;
         dec_set_error(s, r, "model rewind");

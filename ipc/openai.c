@@ -28,7 +28,8 @@ static int oai_fail(struct ipc_oai_error *e, int status, const char *param, cons
 
 /* Fields copied as they are: lade checks them as it checks NDJSON's. */
 static const char *const passed[] = {
-    "temperature", "top_p", "seed", "stop", "lookahead", "top_k", "min_p", "repeat_penalty", NULL,
+    "temperature", "top_p", "seed",           "stop",         "lookahead",
+    "top_k",       "min_p", "repeat_penalty", "cache_prompt", NULL,
 };
 
 static bool is_passed(const char *k)

@@ -19,7 +19,7 @@ static const char *const op_names[IPC_OP__COUNT] = {
 /* Fields each op accepts besides "id", "op" and "v". */
 #define SAMPLING_FIELDS                                                                       \
     "max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop", \
-            "lookahead", "stream"
+            "lookahead", "stream", "cache_prompt"
 static const char *const op_fields[IPC_OP__COUNT][16] = {
     [IPC_OP_GENERATE] = { "prompt", SAMPLING_FIELDS, NULL },
     [IPC_OP_CHAT] = { "messages", SAMPLING_FIELDS, NULL },
@@ -272,7 +272,8 @@ static int parse_sampling(json_t *o, const struct ipc_limits *lim, struct ipc_re
         (k = get_float(o, "top_p", 0.0, 1.0, &p->top_p, e)) < 0 ||
         (k = get_float(o, "min_p", 0.0, 1.0, &p->min_p, e)) < 0 ||
         (k = get_float(o, "repeat_penalty", 0.01, 100.0, &p->repeat_penalty, e)) < 0 ||
-        (k = get_bool(o, "stream", &r->stream, e)) < 0)
+        (k = get_bool(o, "stream", &r->stream, e)) < 0 ||
+        (k = get_bool(o, "cache_prompt", &p->cache_prompt, e)) < 0)
         return k;
     if (p->top_p <= 0.0f) /* 0 itself: the range is open there */
         return fail(e, IPC_ERR_OUT_OF_RANGE, "field 'top_p' must be in (0, 1]");

@@ -23,8 +23,8 @@
 static struct e2e e;
 
 static const char *const prompts[N_REQ] = {
-    "Once upon a time", "Tom and Sue", "Lily wanted to", "One day, a little dog",
-    "The sun was",      "Ben had a red ball",
+    "Once upon a time",      "Tom and Sue", "Lily wanted to",
+    "One day, a little dog", "The sun was", "Ben had a red ball",
 };
 static const char *const settings[N_REQ] = {
     "\"lookahead\":true",
@@ -38,14 +38,10 @@ static const char *const settings[N_REQ] = {
 static int setup(void **state)
 {
     (void)state;
-    const char *extra[] = { "--model",
-                            MODEL,
-                            "--set",
-                            "model.context_length=256",
-                            "--set",
-                            "daemon.max_parallel=4",
-                            "--set",
-                            "model.kv_cache_size=0",
+    const char *extra[] = { "--model", MODEL,
+                            "--set",   "model.context_length=256",
+                            "--set",   "daemon.max_parallel=4",
+                            "--set",   "model.kv_cache_size=0",
                             NULL };
     e2e_start(&e, e2e_real_engine, extra);
     return 0;
@@ -67,7 +63,7 @@ static void send_req(int fd, int i, const char *tag)
     e2e_send_str(fd, req);
 }
 
-static json_t *final(int fd, int i, const char *tag, char *text, size_t cap)
+static json_t * final(int fd, int i, const char *tag, char *text, size_t cap)
 {
     char id[32];
     snprintf(id, sizeof(id), "%s%d", tag, i);
@@ -124,8 +120,8 @@ static void test_together_equals_alone(void **state)
     assert_int_equal(json_integer_value(json_object_get(b1, "kv_sequences")), 4);
     /* Everything answered: nothing runs, every region is free (idle,
      * holding a prompt or empty) */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(after, "stats"), "running")),
-                     0);
+    assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(after, "stats"), "running")), 0);
     json_decref(before);
     json_decref(after);
     close(fd);

@@ -127,6 +127,7 @@ struct job {
     int32_t prompt[64];
     uint32_t n_prompt;
     uint32_t delay_us; /* before joining: sequences join at different times */
+    pthread_barrier_t *together; /* delay 0: joined before any of these steps */
     struct toy_sink sink;
     struct dec_result res;
     int err;
@@ -145,6 +146,8 @@ static void *job_main(void *arg)
     j->err = dec_session_new(&dm, j->caps, &s);
     if (!j->err)
         j->err = dec_batch_join(j->b, j->seq);
+    if (j->together)
+        pthread_barrier_wait(j->together);
     if (!j->err) {
         j->sink = (struct toy_sink){ 0 };
         j->err = dec_generate(s, j->prompt, j->n_prompt, &j->p, NULL, toy_sink_emit, &j->sink,
@@ -204,9 +207,19 @@ static void check_batched(bool draws, uint64_t seed)
                 j->p.temperature = 0.7f + 0.1f * (float)(s % 3);
                 j->p.top_k = (s % 4) ? 0 : 20;
             }
-            j->delay_us = s % 2 ? 0 : (uint32_t)(s * 131 % 500);
+            /* The first two join together (so steps are shared for sure),
+             * the others at odd times */
+            j->delay_us = i < 2 || s % 2 ? 0 : (uint32_t)(s * 131 % 500);
         }
+        pthread_barrier_t together;
+        uint32_t n_zero = 0;
+        for (uint32_t i = 0; i < n; i++)
+            n_zero += jobs[i].delay_us == 0;
+        pthread_barrier_init(&together, NULL, n_zero);
+        for (uint32_t i = 0; i < n; i++)
+            jobs[i].together = jobs[i].delay_us == 0 ? &together : NULL;
         run_jobs(jobs, n);
+        pthread_barrier_destroy(&together);
         for (uint32_t i = 0; i < n; i++) {
             struct toy_sink want = { 0 };
             struct dec_result wres;
