@@ -330,6 +330,48 @@ def profile_section(out, folder):
         out.append("")
 
 
+def parallel_section(out, folder):
+    """bench/parallel.py JSON (parallel-*.json): many clients in shared steps
+    against the same requests one at a time, and a chat with and without
+    the prefix cache."""
+    files = sorted(glob.glob(os.path.join(folder, "parallel-*.json")))
+    docs = [(f, load(f)) for f in files]
+    docs = [(f, d) for f, d in docs if isinstance(d, dict) and d.get("clients")]
+    if not docs:
+        return
+    out.append("### Many clients at once (bench/parallel.py)\n")
+    out.append("k clients each send one request (k prompts of the set, greedy, the daemon's lookahead); "
+               "the same requests are served one at a time and then all together on the same laded in the "
+               "same run. Ratio: aggregate tokens/s together over one at a time (target on lavapipe: at "
+               "least 1.7 for 4 clients). TTFT and inter-token latency are of the concurrent phase; "
+               "tokens/step is per sequence. Same text: every request's text together equals its text "
+               "alone.\n")
+    for f, d in docs:
+        out.append(f"**{d['model']}**, {d['max_tokens']} tokens a request, prompts `{d['prompts']}`\n")
+        out.append("| clients | together tokens/s | one at a time tokens/s | ratio | TTFT p50 / p95 ms | "
+                   "ITL p50 / p95 ms | tokens/step/sequence | same text |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in d["clients"]:
+            t, o = r["together"], r["one_at_a_time"]
+            out.append(f"| {r['clients']} | {fmt(t['tokens_per_s'], 1)} | {fmt(o['tokens_per_s'], 1)} | "
+                       f"**{fmt(r['ratio'])}** | {fmt(t['ttft_ms_p50'], 0)} / {fmt(t['ttft_ms_p95'], 0)} | "
+                       f"{fmt(t['itl_ms_p50'], 1)} / {fmt(t['itl_ms_p95'], 1)} | "
+                       f"{fmt(t['tokens_per_step_per_sequence'])} | {'yes' if r['same_text'] else 'NO'} |")
+        out.append("")
+        ch = d.get("chat")
+        if ch:
+            out.append(f"A {ch['turns']}-turn conversation ({ch['max_tokens']} tokens an answer; each prompt is "
+                       "the last one, its answer and a new line), with the prefix cache and without "
+                       "(`cache_prompt: false`):\n")
+            out.append("| turn | prompt tokens | prefilled (cache) | TTFT ms (cache) | prefilled (none) | "
+                       "TTFT ms (none) |")
+            out.append("|---|---|---|---|---|---|")
+            for c, n in zip(ch["cached"], ch["cold"]):
+                out.append(f"| {c['turn']} | {c['prompt_tokens']} | {c['prefilled_tokens']} | "
+                           f"{fmt(c['ttft_ms'], 1)} | {n['prefilled_tokens']} | {fmt(n['ttft_ms'], 1)} |")
+            out.append("")
+
+
 def device_section(out, folder, ref):
     files = sorted(glob.glob(os.path.join(folder, "*.json")))
     # Other tools' JSON may share the folder: keep lade-bench's only.
@@ -357,6 +399,7 @@ def device_section(out, folder, ref):
             lookahead_section(out, d, ref)
     steps_section(out, folder)
     profile_section(out, folder)
+    parallel_section(out, folder)
     return env["device_type"]
 
 
