@@ -18,6 +18,7 @@
 
 #define N_SEQ 8
 #define MAX_ROWS 64
+#define EOS_POS 70 /* EOS is the argmax from here: some sequences end early, some not */
 
 struct multi {
     struct toy *t[N_SEQ];
@@ -90,6 +91,7 @@ static struct multi *multi_new(struct dec_multi *ret, bool draws)
     struct toy_cfg cfg = toy_cfg_default();
     cfg.max_rows = MAX_ROWS;
     cfg.draws = draws;
+    cfg.eos_pos = EOS_POS;
     for (int i = 0; i < N_SEQ; i++)
         m->t[i] = toy_new(&cfg);
     *ret = (struct dec_multi){ .ctx = m,
@@ -164,6 +166,7 @@ static void alone(const struct job *j, bool draws, struct toy_sink *sink, struct
     struct toy_cfg cfg = toy_cfg_default();
     cfg.max_rows = MAX_ROWS;
     cfg.draws = draws;
+    cfg.eos_pos = EOS_POS;
     struct toy *t = toy_new(&cfg);
     struct dec_session *s = NULL;
     assert_int_equal(dec_session_new(&t->model, j->caps, &s), 0);
@@ -189,6 +192,7 @@ static void check_batched(bool draws, uint64_t seed)
     assert_int_equal(dec_batch_new(&mm, &b), 0);
     struct dec_caps caps = dec_caps_default();
     static struct job jobs[N_SEQ];
+    uint32_t finishes[DEC_FINISH_ERROR + 1] = { 0 };
     for (uint32_t n = 1; n <= N_SEQ; n++) {
         for (uint32_t i = 0; i < n; i++) {
             struct job *j = &jobs[i];
@@ -228,8 +232,12 @@ static void check_batched(bool draws, uint64_t seed)
             assert_int_equal(jobs[i].res.finish, wres.finish);
             assert_int_equal(jobs[i].sink.n, want.n);
             assert_memory_equal(jobs[i].sink.tok, want.tok, want.n * sizeof(int32_t));
+            finishes[jobs[i].res.finish]++;
         }
     }
+    /* Both ends happened, at different times */
+    assert_true(finishes[DEC_FINISH_EOS] > 0);
+    assert_true(finishes[DEC_FINISH_LENGTH] > 0);
     struct dec_batch_stats st;
     dec_batch_get_stats(b, &st);
     assert_int_equal(st.joined, 0);

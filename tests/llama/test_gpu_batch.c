@@ -26,7 +26,7 @@
 #define PROMPTS LADE_SHARED_DIR "/prompts/stories.jsonl"
 #define N_SEQ 8
 #define MAX_OUT 200
-#define MAX_PROMPT 256
+#define MAX_PROMPT 512
 
 static const char *const builtin[] = { "Once upon a time", "Tom and Sue", "Lily wanted to",
                                        "One day, a little dog", "The sun was" };
@@ -219,7 +219,8 @@ static void test_batched_equals_alone(void **state)
 {
     struct fixture *f = *state;
     uint64_t rng = 12345;
-    uint32_t rounds = 0, seqs = 0;
+    uint32_t rounds = 0, seqs = 0, finishes[DEC_FINISH_ERROR + 1] = { 0 }, plain_steps = 0,
+             la_steps = 0;
     const uint32_t sizes[] = { 1, 2, 3, 4, 8 };
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
         uint32_t n = sizes[si];
@@ -243,9 +244,34 @@ static void test_batched_equals_alone(void **state)
             j->delay_ms = r % 5 == 0 ? r % 40 : 0;
             seqs++;
         }
+        if (n == 8) {
+            /* One reaches the context's end while the others go on: a
+             * prompt of most of the 512 positions */
+            struct job *j = &f->jobs[n - 1];
+            uint32_t k = j->n_prompt;
+            for (uint32_t t = k; t < 480; t++)
+                j->prompt[t] = j->prompt[1 + (t - 1) % (k - 1)];
+            j->n_prompt = 480;
+            j->p.max_tokens = 100;
+        }
         run_round(f, n, rounds++);
+        for (uint32_t i = 0; i < n; i++) {
+            finishes[f->jobs[i].res.finish]++;
+            plain_steps += f->jobs[i].res.stats.plain_steps;
+            la_steps += f->jobs[i].res.stats.lookahead_steps;
+        }
     }
-    fprintf(stderr, "%u sequences in %u rounds equal alone\n", seqs, rounds);
+    struct dec_batch_stats st;
+    dec_batch_get_stats(f->b, &st);
+    fprintf(stderr,
+            "%u sequences in %u rounds equal alone (finish: %u length, %u eos, %u context; %u "
+            "lookahead and %u plain steps) in %llu model steps carrying %llu sequences' steps\n",
+            seqs, rounds, finishes[DEC_FINISH_LENGTH], finishes[DEC_FINISH_EOS],
+            finishes[DEC_FINISH_CONTEXT], la_steps, plain_steps, (unsigned long long)st.steps,
+            (unsigned long long)st.parts);
+    assert_int_equal(finishes[DEC_FINISH_CONTEXT], 1);
+    assert_true(st.parts > st.steps);
+    assert_int_equal(st.joined, 0); /* every sequence left */
 }
 
 /* One sequence cancelled midway, the others go on exactly. */
