@@ -5,7 +5,9 @@
  * --mixed: each request is one of eight kinds in turn (a generation
  * streamed, one not streamed, one cancelled after its first token, one
  * left by disconnecting mid-stream, a hostile line, tokenize, stats,
- * health); each has an expected ending, and anything else (an `internal`
+ * health), generations of lengths 1..max-tokens, a third sampled at their
+ * own temperature and seed, a fifth without lookahead; each has an
+ * expected ending, and anything else (an `internal`
  * error, a timeout, a lost connection) is a failure. With --pid, the
  * daemon gets SIGHUP every --reload-ms and its RSS and open fds are read
  * before and after (the figures of issue #20's soak). */
@@ -177,7 +179,15 @@ static int one_mixed(struct worker *w, struct lade_client **cp, unsigned i, unsi
 
     snprintf(id, sizeof(id), "m%u", i);
     lade_gen_opts_init(&o);
-    o.max_tokens = w->cfg->max_tokens;
+    /* Mixed lengths and settings: requests of every kind share steps */
+    o.max_tokens = 1 + (i * 7 + w->index) % w->cfg->max_tokens;
+    if (i % 3 == 1) {
+        o.temperature = 0.5 + 0.1 * (i % 5);
+        o.top_p = i % 2 ? 0.9 : -1;
+        o.seed = i;
+    }
+    if (i % 5 == 2)
+        o.lookahead = 0;
     o.stream = k != 1;
     switch (k) {
     case 0:

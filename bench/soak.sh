@@ -10,6 +10,7 @@
 #       RSS and fds before and after); the JSON also goes to
 #       bench/results/<device-slug>/soak-<model>.json
 #
+# Generations at once: SOAK_PARALLEL (default 8, [daemon] max_parallel).
 # The issue #20 soak: bench/soak.sh build --model models/stories260K.gguf \
 #     --clients 8 --requests 500 --max-tokens 16 --reload-ms 500 --duration 600
 # soak options: --clients N --requests M --duration S --max-tokens T --prompt TEXT --no-stream
@@ -45,6 +46,7 @@ if [ -n "$fake" ] || [ -n "$model" ]; then
     "$build/daemon/laded" "$engine" -c "$tmp/laded.conf" \
         --socket "$tmp/laded.sock" --set daemon.socket_group= \
         --set daemon.queue_length=1024 --set limits.max_connections=1024 \
+        --set daemon.max_parallel="${SOAK_PARALLEL:-8}" \
         --set daemon.log_level=warning 2>"$tmp/laded.log" &
     pid=$!
     i=0

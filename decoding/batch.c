@@ -25,9 +25,6 @@ struct bseq {
     struct dec_part part; /* the step asked for, while pending */
     uint64_t ticket; /* order of asking: the oldest goes first */
     int err; /* the model step's result, for the sequence to take */
-    bool sampled; /* the part has DRAW or TOPK rows */
-    bool draw_set;
-    struct dec_draw_params draw; /* the sequence's sampling parameters */
     /* prefill's scratch, chunk rows each */
     struct dec_row *rows;
     uint32_t *chain;
@@ -43,27 +40,16 @@ struct dec_batch {
     uint64_t next_ticket;
     struct dec_part *parts; /* [n_seq] a model step's parts */
     struct bseq **run; /* [n_seq] their sequences */
-    bool cur_set;
-    struct dec_draw_params cur; /* what the model's set_draw has now */
     /* Its own lock: reading them must not wait for a model step */
     pthread_mutex_t st_mu;
     struct dec_batch_stats st;
 };
 
-static bool draw_eq(const struct dec_draw_params *a, const struct dec_draw_params *b)
-{
-    return a->temperature == b->temperature && a->min_p == b->min_p && a->top_p == b->top_p &&
-           a->top_k == b->top_k && a->penalty == b->penalty &&
-           a->penalty_last_n == b->penalty_last_n;
-}
-
 /* One model step of the pending parts, oldest first, as many as fit
- * max_rows and share the sampling parameters of the first sampled one.
- * Called with mu held, when every joined sequence is pending. */
+ * max_rows. Called with mu held, when every joined sequence is pending. */
 static void run_step(struct dec_batch *b)
 {
     uint32_t k = 0, rows = 0;
-    const struct dec_draw_params *draw = NULL;
     uint64_t last = 0;
     /* Selection by ticket: n_seq is small (LLM_MAX_SEQ at most) */
     for (;;) {
@@ -78,23 +64,11 @@ static void run_step(struct dec_batch *b)
         last = next->ticket + 1;
         if (rows + next->part.n > b->m.max_rows)
             continue;
-        if (next->sampled) {
-            if (draw && !draw_eq(draw, &next->draw))
-                continue;
-            draw = &next->draw;
-        }
         rows += next->part.n;
         b->parts[k] = next->part;
         b->run[k++] = next;
     }
-    int err = 0;
-    if (draw && (!b->cur_set || !draw_eq(draw, &b->cur))) {
-        err = b->m.set_draw(b->m.ctx, draw);
-        b->cur_set = err == 0;
-        b->cur = *draw;
-    }
-    if (!err)
-        err = b->m.step(b->m.ctx, b->parts, k);
+    int err = b->m.step(b->m.ctx, b->parts, k);
     pthread_mutex_lock(&b->st_mu);
     b->st.steps++;
     b->st.parts += k;
@@ -137,13 +111,6 @@ static int b_step(void *ctx, const struct dec_row *rows, uint32_t n, int32_t *re
         return -EINVAL;
     }
     q->part = (struct dec_part){ q->seq, rows, n, ret_argmax, ret_logits };
-    q->sampled = false;
-    for (uint32_t i = 0; i < n && !q->sampled; i++)
-        q->sampled = rows[i].want == DEC_WANT_DRAW || rows[i].want == DEC_WANT_TOPK;
-    if (q->sampled && !q->draw_set) {
-        pthread_mutex_unlock(&b->mu);
-        return -EINVAL; /* as a model without set_draw's parameters */
-    }
     q->ticket = b->next_ticket++;
     q->pending = true;
     b->n_pending++;
@@ -194,20 +161,14 @@ static uint32_t b_reuse(void *ctx, const int32_t *tokens, uint32_t n)
     return k;
 }
 
-/* Checked against the model at once (the decoder falls back to the host
- * when the model refuses), kept for the steps this sequence's sampled
- * rows go into. */
+/* Each sequence its own parameters: the model keeps them per sequence,
+ * so sampled rows of any settings share steps. */
 static int b_set_draw(void *ctx, const struct dec_draw_params *d)
 {
     struct bseq *q = ctx;
-    struct dec_batch *b = q->b;
-    pthread_mutex_lock(&b->mu);
-    int err = b->m.set_draw(b->m.ctx, d);
-    b->cur_set = err == 0;
-    b->cur = *d;
-    q->draw_set = err == 0;
-    q->draw = *d;
-    pthread_mutex_unlock(&b->mu);
+    pthread_mutex_lock(&q->b->mu);
+    int err = q->b->m.set_draw(q->b->m.ctx, q->seq, d);
+    pthread_mutex_unlock(&q->b->mu);
     return err;
 }
 
@@ -326,7 +287,6 @@ int dec_batch_join(struct dec_batch *b, uint32_t seq)
     int err = q->joined ? -EBUSY : 0;
     if (!err) {
         q->joined = true;
-        q->draw_set = false;
         b->n_joined++;
         pthread_mutex_lock(&b->st_mu);
         b->st.joined = b->n_joined;

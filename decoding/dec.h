@@ -195,9 +195,9 @@ struct dec_multi {
     /* The n_past tokens whose K/V the sequence holds (the prefix cache's
      * key); valid until the sequence's next commit or rewind. */
     const int32_t *(*tokens)(void *ctx, uint32_t seq);
-    /* Optional: as dec_model.set_draw, for the DRAW and TOPK rows of every
-     * later step, whatever their sequence. */
-    int (*set_draw)(void *ctx, const struct dec_draw_params *d);
+    /* Optional: as dec_model.set_draw, for the sequence's later DRAW and
+     * TOPK rows (each sequence its own: they share steps all the same). */
+    int (*set_draw)(void *ctx, uint32_t seq, const struct dec_draw_params *d);
 };
 
 /* How much of a cache holding `cached` a prompt of n tokens may keep: their
@@ -219,8 +219,7 @@ static inline uint32_t dec_reuse_len(const int32_t *cached, uint32_t n_cached,
  * that dec_batch_model gives; that model's step() does not run at once:
  * it waits until every joined sequence has asked for its step (or left),
  * then one thread runs them together, in as few model steps as fit
- * max_rows (the oldest request first; parts whose DRAW or TOPK rows need
- * other sampling parameters than the step's wait for the next). Between
+ * max_rows (the oldest request first). Between
  * two model steps every sequence that had rows in the first has committed
  * or given them up, so a sequence's scratch rows are never overwritten
  * before its commit. Thread-safe. */

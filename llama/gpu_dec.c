@@ -27,32 +27,33 @@ static int dm_commit(void *ctx, const uint32_t *rows, uint32_t n)
     return gpu_seq_commit(&m->kv, &m->seqs[0], rows, n);
 }
 
-static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
+/* A sequence's sampling parameters. They travel with its rows (gpu_rows.h),
+ * so nothing recorded depends on them and the step cache keeps its
+ * recordings. */
+static int seq_set_draw(struct llm_model *m, uint32_t seq, const struct dec_draw_params *d)
 {
-    struct llm_model *m = ctx;
     if (!(d->temperature > 0) || !isfinite(d->temperature) || !(d->min_p >= 0 && d->min_p <= 1) ||
         !(d->top_p >= 0 && d->top_p <= 1) || !(d->penalty > 0) || !isfinite(d->penalty))
         return -EINVAL;
     if (m->cfg.n_vocab > GPU_DRAW_MAX_BLOCKS * DEC_DRAW_BLOCK || d->top_k > DEC_TOPK_MAX ||
         2 * d->top_k > m->cfg.n_vocab || (d->penalty != 1.0f && d->penalty_last_n > GPU_PEN_MAX))
         return -ENOTSUP;
-    struct gpu_draw *g = &m->draw;
-    float inv_t = 1.0f / d->temperature; /* as dec_draw and dec_top_k compute it */
-    float inv_p = 1.0f / d->penalty; /* as dec_penalized does */
-    uint32_t last_n = d->penalty != 1.0f ? d->penalty_last_n : 0;
-    float top_p = d->top_p > 0 ? d->top_p : 1.0f; /* 0: none, as 1 */
-    if (!g->set || g->inv_t != inv_t || g->min_p != d->min_p || g->top_p != top_p ||
-        g->top_k != d->top_k || g->penalty != d->penalty || g->penalty_last_n != last_n)
-        gpu_step_cache_forget(&m->steps); /* recorded steps hold the old parameters */
-    g->set = true;
-    g->inv_t = inv_t;
-    g->min_p = d->min_p;
-    g->top_p = top_p;
-    g->top_k = d->top_k;
-    g->penalty = d->penalty;
-    g->inv_penalty = inv_p;
-    g->penalty_last_n = last_n;
+    m->seqs[seq].draw = (struct gpu_draw){
+        .set = true,
+        .inv_t = 1.0f / d->temperature, /* as dec_draw and dec_top_k compute it */
+        .min_p = d->min_p,
+        .top_p = d->top_p > 0 ? d->top_p : 1.0f, /* 0: none, as 1 */
+        .top_k = d->top_k,
+        .penalty = d->penalty,
+        .inv_penalty = 1.0f / d->penalty, /* as dec_penalized does */
+        .penalty_last_n = d->penalty != 1.0f ? d->penalty_last_n : 0,
+    };
     return 0;
+}
+
+static int dm_set_draw(void *ctx, const struct dec_draw_params *d)
+{
+    return seq_set_draw(ctx, 0, d);
 }
 
 int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows)
@@ -161,6 +162,12 @@ static uint32_t mm_n_past(void *ctx, uint32_t seq)
     return seq < m->n_seq ? m->seqs[seq].n_past : 0;
 }
 
+static int mm_set_draw(void *ctx, uint32_t seq, const struct dec_draw_params *d)
+{
+    struct llm_model *m = ctx;
+    return seq < m->n_seq ? seq_set_draw(m, seq, d) : -EINVAL;
+}
+
 static const int32_t *mm_tokens(void *ctx, uint32_t seq)
 {
     struct llm_model *m = ctx;
@@ -209,6 +216,6 @@ void llm_model_multi(struct llm_model *m, struct dec_multi *ret)
         .rewind = mm_rewind,
         .n_past = mm_n_past,
         .tokens = mm_tokens,
-        .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : dm_set_draw,
+        .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : mm_set_draw,
     };
 }

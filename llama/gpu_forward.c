@@ -232,7 +232,8 @@ static void rec_readback(struct llm_model *m, const struct gpu_head_work *h)
         VkBufferCopy lr = { .srcOffset = src * row, .dstOffset = 2 * R4 + j * row, .size = row };
         if (src & GPU_SLOT_TOPK) {
             lr.srcOffset = (VkDeviceSize)(src & ~GPU_SLOT_TOPK) * DEC_TOPK_MAX * 8;
-            lr.size = (VkDeviceSize)m->draw.top_k * 8;
+            /* every candidate slot, so the recording holds no k (k <= n_vocab / 2) */
+            lr.size = DEC_TOPK_MAX * 8 < row ? DEC_TOPK_MAX * 8 : row;
         }
         vkr_cmd_copy(cmd, src & GPU_SLOT_TOPK ? &m->act.cand : &m->act.logits, &m->io.readback, &lr,
                      1);
@@ -268,8 +269,7 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
     rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
     if (h->npen) {
-        struct pc_penalty pp = { c->n_vocab, m->max_rows, GPU_PEN_MAX, m->draw.penalty,
-                                 m->draw.inv_penalty };
+        struct pc_penalty pp = { c->n_vocab, m->max_rows, GPU_PEN_MAX };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_PENALTY], m->sets.penalty, &pp, h->npen, 1, 1);
         end_phase(m, LLM_PROF_HEAD);
     }
@@ -279,12 +279,11 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
     }
     if (h->ndraw) {
         /* Into the second half of amax, so no barrier against argmax. */
-        struct pc_draw pd = { c->n_vocab, m->max_rows, m->draw.inv_t, m->draw.min_p,
-                              m->draw.top_p };
+        struct pc_draw pd = { c->n_vocab, m->max_rows };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_DRAW], m->sets.draw, &pd, h->ndraw, 1, 1);
     }
     if (h->ntop) {
-        struct pc_topk pt = { c->n_vocab, m->draw.top_k, m->draw.inv_t };
+        struct pc_topk pt = { c->n_vocab };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_TOPK], m->sets.topk, &pt, h->ntop, 1, 1);
     }
     end_phase(m, LLM_PROF_HEAD);
@@ -373,7 +372,7 @@ int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts)
     }
     double h0 = host_ms();
     struct gpu_head_work h;
-    int nr = gpu_rows_describe(&m->io, parts, n_parts, m->n_ctx, &m->draw, &h);
+    int nr = gpu_rows_describe(&m->io, parts, n_parts, m->n_ctx, &h);
     if (nr < 0)
         return nr;
     uint32_t n = (uint32_t)nr;
@@ -415,9 +414,9 @@ int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts)
     err = err ? err : vkr_buf_invalidate(m->vk, &m->io.readback);
     if (err)
         return err;
-    gpu_rows_read(&m->io, parts, n_parts, &h, m->draw.top_k);
-    m->draw.count += h.ndraw;
-    m->draw.tops += h.ntop;
+    gpu_rows_read(&m->io, parts, n_parts, &h);
+    m->draws += h.ndraw;
+    m->tops += h.ntop;
     for (uint32_t p = 0; p < n_parts; p++) {
         parts[p].seq->last_n = parts[p].n;
         parts[p].seq->last_submit = m->kv.submits;

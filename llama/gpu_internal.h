@@ -80,7 +80,8 @@ struct llm_model {
     struct gpu_seq *seqs; /* [n_seq] */
     uint32_t n_seq;
     struct gpu_part *parts; /* [n_seq] scratch of the single-sequence seam */
-    struct gpu_draw draw;
+    uint64_t draws; /* rows drawn (llm_model_gpu_draws) */
+    uint64_t tops; /* TOPK rows answered (llm_model_gpu_tops) */
     struct vkr_cmd cmd; /* the step running now */
     struct gpu_step_cache steps; /* none when profiling: its phases are the last recording's */
 

@@ -65,23 +65,23 @@ struct pc_argmax { /* argmax.comp */
     uint32_t n_vocab;
 };
 _Static_assert(sizeof(struct pc_argmax) == 4, "argmax.comp's push block");
+/* The sampling parameters of draw.comp, topk.comp and penalty.comp are
+ * per row, in their row buffers (gpu_rows.h): rows of sequences with
+ * different parameters share a step, and a recorded step serves any. */
 struct pc_draw { /* draw.comp */
     uint32_t n_vocab;
     uint32_t out_off; /* where the drawn ids start in the output (max_rows) */
-    float inv_t, min_p, top_p;
 };
-_Static_assert(sizeof(struct pc_draw) == 20, "draw.comp's push block");
+_Static_assert(sizeof(struct pc_draw) == 8, "draw.comp's push block");
 struct pc_penalty { /* penalty.comp */
     uint32_t n_vocab, max_rows;
     uint32_t stride; /* ids a row's list has room for (GPU_PEN_MAX) */
-    float penalty, inv_penalty;
 };
-_Static_assert(sizeof(struct pc_penalty) == 20, "penalty.comp's push block");
+_Static_assert(sizeof(struct pc_penalty) == 12, "penalty.comp's push block");
 struct pc_topk { /* topk.comp */
-    uint32_t n_vocab, k;
-    float inv_t;
+    uint32_t n_vocab;
 };
-_Static_assert(sizeof(struct pc_topk) == 12, "topk.comp's push block");
+_Static_assert(sizeof(struct pc_topk) == 4, "topk.comp's push block");
 struct pc_kv_commit { /* kv_commit.comp */
     uint32_t words; /* kvdim / 2: a cache row in 32-bit words */
 };

@@ -353,11 +353,11 @@ uint64_t llm_model_recorded_steps(const struct llm_model *m)
 }
 uint64_t llm_model_gpu_draws(const struct llm_model *m)
 {
-    return m->draw.count;
+    return m->draws;
 }
 uint64_t llm_model_gpu_tops(const struct llm_model *m)
 {
-    return m->draw.tops;
+    return m->tops;
 }
 
 void llm_model_last_step_host_ms(const struct llm_model *m, double ret[3])

@@ -22,9 +22,9 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
         { &r->pos, (R + n_freq) * 4, VKR_MEM_UPLOAD },
         { &r->parent, R * 8, VKR_MEM_UPLOAD },
         { &r->sel, R * 4, VKR_MEM_UPLOAD },
-        { &r->drawrow, R * 8, VKR_MEM_UPLOAD },
-        { &r->toprow, R * 4, VKR_MEM_UPLOAD },
-        { &r->pen, R * (2 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD },
+        { &r->drawrow, R * 32, VKR_MEM_UPLOAD },
+        { &r->toprow, R * 16, VKR_MEM_UPLOAD },
+        { &r->pen, R * (4 + GPU_PEN_MAX) * 4, VKR_MEM_UPLOAD },
         { &r->stepargs, 32, VKR_MEM_UPLOAD },
         { &r->readback, R * 8 + R * n_vocab * 4, VKR_MEM_READBACK },
     };
@@ -73,13 +73,20 @@ void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
     *r = (struct gpu_rows){ 0 };
 }
 
+static uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
 /* The repetition penalty's list for row i: the distinct tokens among the
  * last penalty_last_n of its sequence (the cache's tokens, its ancestors,
  * itself), written as penalized row j's list; sel_row is i's LM head row. */
 static void penalty_list(struct gpu_rows *r, const struct gpu_seq *s, const struct gpu_draw *d,
                          const struct dec_row *rows, uint32_t i, uint32_t sel_row, uint32_t j)
 {
-    uint32_t *pen = r->pen.map, *ids = pen + 2 * r->max_rows + (size_t)j * GPU_PEN_MAX;
+    uint32_t *pen = r->pen.map, *ids = pen + 4 * r->max_rows + (size_t)j * GPU_PEN_MAX;
     uint32_t left = d->penalty_last_n, n = 0;
     if (++r->seen_epoch == 0) {
         memset(r->seen, 0, sizeof(*r->seen) * r->n_vocab);
@@ -95,8 +102,10 @@ static void penalty_list(struct gpu_rows *r, const struct gpu_seq *s, const stru
             r->seen[s->tokens[k - 1]] = r->seen_epoch;
             ids[n++] = (uint32_t)s->tokens[k - 1];
         }
-    pen[2 * j] = sel_row;
-    pen[2 * j + 1] = n;
+    pen[4 * j] = sel_row;
+    pen[4 * j + 1] = n;
+    pen[4 * j + 2] = fbits(d->penalty);
+    pen[4 * j + 3] = fbits(d->inv_penalty);
 }
 
 static bool row_ok(const struct dec_row *r, uint32_t i, uint32_t n_vocab, const struct gpu_draw *d)
@@ -110,8 +119,9 @@ static bool row_ok(const struct dec_row *r, uint32_t i, uint32_t n_vocab, const 
 /* One part's rows at rows off.. of the step; nsel and the other counts
  * of h go on from where the earlier parts left them. */
 static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, uint32_t n_ctx,
-                         const struct gpu_draw *d, struct gpu_head_work *h)
+                         struct gpu_head_work *h)
 {
+    const struct gpu_draw *d = &pt->seq->draw;
     int32_t *tok = r->tokens.map, *pos = r->pos.map, *par = r->parent.map, *sel = r->sel.map;
     uint32_t *draw = r->drawrow.map, *top = r->toprow.map, off = pt->off;
     struct gpu_seq *s = pt->seq;
@@ -140,8 +150,12 @@ static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, u
         if (sampled && penalize)
             penalty_list(r, s, d, pt->rows, i, h->nsel, h->npen++);
         if (row->want == DEC_WANT_DRAW) {
-            draw[2 * h->ndraw] = h->nsel;
-            draw[2 * h->ndraw + 1] = row->u24;
+            uint32_t *w = draw + 8 * h->ndraw;
+            w[0] = h->nsel;
+            w[1] = row->u24;
+            w[2] = fbits(d->inv_t);
+            w[3] = fbits(d->min_p);
+            w[4] = fbits(d->top_p);
             r->draw_rows[h->ndraw++] = (int32_t)t;
         }
         if (row->want == DEC_WANT_LOGITS) {
@@ -149,7 +163,9 @@ static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, u
             r->slot_src[h->nslot++] = h->nsel;
         }
         if (row->want == DEC_WANT_TOPK) {
-            top[h->ntop] = h->nsel;
+            top[4 * h->ntop] = h->nsel;
+            top[4 * h->ntop + 1] = d->top_k;
+            top[4 * h->ntop + 2] = fbits(d->inv_t);
             r->slot_row[h->nslot] = t;
             r->slot_src[h->nslot++] = GPU_SLOT_TOPK | h->ntop++;
         }
@@ -160,7 +176,7 @@ static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, u
 }
 
 int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_parts, uint32_t n_ctx,
-                      const struct gpu_draw *d, struct gpu_head_work *h)
+                      struct gpu_head_work *h)
 {
     uint32_t n = 0;
     *h = (struct gpu_head_work){ .slot_src = r->slot_src };
@@ -171,7 +187,7 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_par
             return -EINVAL;
         pt->off = n;
         pt->slot0 = h->nslot;
-        int err = describe_part(r, pt, pi, n_ctx, d, h);
+        int err = describe_part(r, pt, pi, n_ctx, h);
         if (err)
             return err;
         pt->seq->last_off = n;
@@ -182,7 +198,7 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_par
 }
 
 void gpu_rows_read(const struct gpu_rows *r, const struct gpu_part *parts, uint32_t n_parts,
-                   const struct gpu_head_work *h, uint32_t top_k)
+                   const struct gpu_head_work *h)
 {
     const int32_t *am = r->readback.map;
     for (uint32_t p = 0; p < n_parts; p++)
@@ -209,6 +225,6 @@ void gpu_rows_read(const struct gpu_rows *r, const struct gpu_part *parts, uint3
         const struct gpu_part *pt = &parts[r->row_part[r->slot_row[j]]];
         if (pt->ret_logits)
             memcpy((char *)pt->ret_logits + (j - pt->slot0) * row, slots + j * row,
-                   h->slot_src[j] & GPU_SLOT_TOPK ? (size_t)top_k * 8 : row);
+                   h->slot_src[j] & GPU_SLOT_TOPK ? (size_t)pt->seq->draw.top_k * 8 : row);
     }
 }

@@ -9,19 +9,6 @@
 #include "decoding/dec.h"
 #include "llama/gpu_seq.h"
 
-/* Sampling on the GPU (the seam's set_draw): the parameters of DRAW rows
- * (draw.comp) and TOPK rows (topk.comp), the penalty of both
- * (penalty.comp). */
-struct gpu_draw {
-    bool set;
-    float inv_t, min_p, top_p; /* top_p 1: none */
-    uint32_t top_k;
-    float penalty, inv_penalty;
-    uint32_t penalty_last_n;
-    uint64_t count; /* rows drawn (llm_model_gpu_draws) */
-    uint64_t tops; /* TOPK rows answered (llm_model_gpu_tops) */
-};
-
 /* A readback slot's source: a selected row's logits, or with this bit the
  * candidates of a TOPK row. */
 #define GPU_SLOT_TOPK 0x80000000u
@@ -54,10 +41,13 @@ struct gpu_rows {
     struct vkr_buf
             parent; /* per row its parent in the step, then per row its sequence's first slot */
     struct vkr_buf sel; /* per selected (LM head) row: its step row */
-    struct vkr_buf drawrow; /* per DRAW row: uvec2 (its LM head row, its u24) */
-    struct vkr_buf toprow; /* per TOPK row: its LM head row */
-    struct vkr_buf
-            pen; /* penalty.comp's lists: [2 max_rows] head row, count; then GPU_PEN_MAX ids a row */
+    /* The rows the head samples, each with its own sequence's parameters
+     * (float bits), so that sequences with different ones share a step:
+     * per DRAW row 8 words (LM head row, u24, 1/temperature, min_p, top_p),
+     * per TOPK row 4 (LM head row, k, 1/temperature), per penalized row 4
+     * (LM head row, count, penalty, 1/penalty) and after those, from 4
+     * max_rows, GPU_PEN_MAX ids a row */
+    struct vkr_buf drawrow, toprow, pen;
     /* The attention's and attn_merge's VkDispatchIndirectCommand, each
      * with a word after it, the split count ([7]): per step (gpu_forward.c) */
     struct vkr_buf stepargs;
@@ -89,11 +79,11 @@ void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk);
  * count, or -EINVAL (a bad row, more than max_rows) or -E2BIG (past the
  * context). */
 int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_parts, uint32_t n_ctx,
-                      const struct gpu_draw *d, struct gpu_head_work *h);
+                      struct gpu_head_work *h);
 /* After the step: each part's ret_argmax[i] for every row (-1 where
  * none), its readback slots into its ret_logits (n_vocab floats, or
  * top_k candidates). */
 void gpu_rows_read(const struct gpu_rows *r, const struct gpu_part *parts, uint32_t n_parts,
-                   const struct gpu_head_work *h, uint32_t top_k);
+                   const struct gpu_head_work *h);
 
 #endif

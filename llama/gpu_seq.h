@@ -32,8 +32,20 @@ struct gpu_kv {
     uint64_t submits; /* steps submitted so far */
 };
 
+/* Sampling on the GPU (the seam's set_draw), per sequence: the
+ * parameters of its DRAW rows (draw.comp) and TOPK rows (topk.comp), the
+ * penalty of both (penalty.comp). */
+struct gpu_draw {
+    bool set;
+    float inv_t, min_p, top_p; /* top_p 1: none */
+    uint32_t top_k;
+    float penalty, inv_penalty;
+    uint32_t penalty_last_n;
+};
+
 struct gpu_seq {
     uint32_t base; /* its region's first slot */
+    struct gpu_draw draw;
     uint32_t n_past; /* committed positions */
     /* The rows this sequence had in the last step, which its next commit
      * may keep: written by the step as it checks them (gpu_rows.c); they

@@ -85,9 +85,3 @@ struct gpu_recorded *gpu_step_cache_take(struct gpu_step_cache *c, const struct 
     e->used = ++c->clock;
     return e;
 }
-
-void gpu_step_cache_forget(struct gpu_step_cache *c)
-{
-    for (uint32_t i = 0; i < c->n; i++)
-        c->e[i].valid = false;
-}

@@ -6,16 +6,17 @@
  * step's results are (docs/kernels.md, "Recorded steps are submitted
  * again", has the figures).
  * Yet what a step records depends only on its shape (struct
- * gpu_step_key): n_past reaches the shaders through the rows' positions
- * (attention.comp reads POS[0]), the last commit's KV moves through the
- * sequence's `moves` (kv_commit.comp, an indirect dispatch), the
- * attention's split count through `stepargs` (indirect dispatches),
- * everything else through the row buffers gpu_rows.c writes. So each
+ * gpu_step_key): n_past and each row's sequence reach the shaders through
+ * the rows' positions and parents (attention.comp), the commits' KV moves
+ * through the cache's `moves` (kv_commit.comp, an indirect dispatch), the
+ * attention's split count through `stepargs` (indirect dispatches), the
+ * sampling parameters with each sampled row, everything else through the
+ * row buffers gpu_rows.c writes. So each
  * recording is kept, and submitted again when its shape comes back: every
  * plain step after the first, and a lookahead step whose window and
  * candidates come to a row count seen before. A recording never differs
  * from the one the step would make: the key holds every input of the
- * recording that varies between steps, set_draw drops all recordings, and
+ * recording that varies between steps, and
  * no cache (tuning step_cache off) must give the same bits
  * (test_reused_steps). */
 #ifndef LADE_LLAMA_GPU_STEP_CACHE_H
@@ -63,7 +64,5 @@ void gpu_step_cache_free(struct gpu_step_cache *c, struct vkr_ctx *vk);
  * keyed anew and invalid until the step has run). NULL without a cache. */
 struct gpu_recorded *gpu_step_cache_take(struct gpu_step_cache *c, const struct gpu_step_key *k,
                                          const uint32_t *slot_src, bool *ret_fresh);
-/* Drops every recording (after a change of what they were recorded with). */
-void gpu_step_cache_forget(struct gpu_step_cache *c);
 
 #endif

@@ -25,9 +25,14 @@ layout(constant_id = 2) const uint MAXB = 2048; /* blocks a row may have: n_voca
 const uint BLOCK = 128u; /* DEC_DRAW_BLOCK */
 const uint GROUP = 32u;  /* DEC_DRAW_GROUP */
 layout(std430, binding = 0) readonly buffer Lb { float L[]; };
-layout(std430, binding = 1) readonly buffer Db { uvec2 D[]; }; /* per draw: LM head row, u24 */
+/* Per draw, 8 words: its LM head row, its u24, then its sequence's
+ * 1 / temperature, min_p and top_p as float bits (rows of several
+ * sequences with their own parameters share a step) */
+layout(std430, binding = 1) readonly buffer Db { uint D[]; };
 layout(std430, binding = 2) buffer Ob { int OUT[]; };
-layout(push_constant) uniform P { uint n_vocab; uint out_off; float inv_t; float min_p; float top_p; } p;
+layout(push_constant) uniform P { uint n_vocab; uint out_off; } p;
+/* This row's parameters, read from D at the start */
+float inv_t, min_p, top_p;
 shared float red[LOCAL];
 shared float bsum[MAXB];
 shared float gsum[MAXB / GROUP];
@@ -61,7 +66,7 @@ bool in_prefix(uint kv, uint v)
 /* `precise`: no fused multiply-add, as in C. */
 float weight(uint base, uint v, float mx)
 {
-    precise float s = L[base + v] * p.inv_t;
+    precise float s = L[base + v] * inv_t;
     precise float x = exp(s - mx);
     return in_prefix(key(s), v) && x >= floor_w ? x : 0.0; /* NaN too */
 }
@@ -105,10 +110,13 @@ float weigh(uint base, float mx, uint n, uint nb, uint ng, bool list)
 void main()
 {
     uint k = gl_WorkGroupID.x, i = gl_LocalInvocationID.x, n = p.n_vocab;
-    uint base = D[k].x * n;
+    uint base = D[8u * k] * n;
+    inv_t = uintBitsToFloat(D[8u * k + 2u]);
+    min_p = uintBitsToFloat(D[8u * k + 3u]);
+    top_p = uintBitsToFloat(D[8u * k + 4u]);
     float mx = uintBitsToFloat(0xff800000u);
     for (uint v = i; v < n; v += LOCAL) {
-        precise float s = L[base + v] * p.inv_t;
+        precise float s = L[base + v] * inv_t;
         if (s > mx)
             mx = s;
     }
@@ -121,17 +129,17 @@ void main()
     }
     mx = red[0];
     uint nb = (n + BLOCK - 1u) / BLOCK, ng = (nb + GROUP - 1u) / GROUP;
-    floor_w = p.min_p;
-    if (p.top_p > 0.0 && p.top_p < 1.0) {
+    floor_w = min_p;
+    if (top_p > 0.0 && top_p < 1.0) {
         floor_w = 0.0;
-        precise float target = p.top_p * weigh(base, mx, n, nb, ng, false);
+        precise float target = top_p * weigh(base, mx, n, nb, ng, false);
         /* The list: each block's count, their offsets, then the tokens. */
         precise float low = mx - 8.0;
         uint floor_key = key(low);
         for (uint b = i; b < nb; b += LOCAL) {
             uint c = 0u;
             for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++) {
-                precise float s = L[base + v] * p.inv_t;
+                precise float s = L[base + v] * inv_t;
                 c += key(s) >= floor_key ? 1u : 0u;
             }
             boff[b + 1u] = c;
@@ -148,7 +156,7 @@ void main()
             for (uint b = i; b < nb; b += LOCAL) {
                 uint at = boff[b];
                 for (uint v = b * BLOCK; v < min(b * BLOCK + BLOCK, n); v++) {
-                    precise float s = L[base + v] * p.inv_t;
+                    precise float s = L[base + v] * inv_t;
                     uint kv = key(s);
                     if (kv >= floor_key) {
                         precise float x = exp(s - mx);
@@ -175,7 +183,7 @@ void main()
         barrier();
         uint ties = 0u;
         for (uint v = i; v < n; v += LOCAL) {
-            precise float s = L[base + v] * p.inv_t;
+            precise float s = L[base + v] * inv_t;
             ties += key(s) == tau ? 1u : 0u;
         }
         atomicAdd(s_ties, ties);
@@ -191,7 +199,7 @@ void main()
             }
             idb = lo;
         }
-        floor_w = p.min_p;
+        floor_w = min_p;
     }
     precise float total = weigh(base, mx, n, nb, ng, false);
     if (i != 0u)
@@ -201,7 +209,7 @@ void main()
         return;
     }
     const float inf = uintBitsToFloat(0x7f800000u);
-    precise float t = float(D[k].y & 0xffffffu) * (1.0 / 16777216.0) * total;
+    precise float t = float(D[8u * k + 1u] & 0xffffffu) * (1.0 / 16777216.0) * total;
     precise float c = 0.0;
     /* Each level: the first entry that takes the running sum past t; with
      * none (rounding), the last nonzero one, and t = inf for the levels below. */

@@ -16,9 +16,12 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 1) const uint LOCAL = 64;
 const uint KMAX = 256u; /* DEC_TOPK_MAX */
 layout(std430, binding = 0) readonly buffer Lb { float L[]; };
-layout(std430, binding = 1) readonly buffer Rb { uint ROW[]; }; /* per TOPK row: its LM head row */
+/* Per TOPK row, 4 words: its LM head row, its k, its sequence's
+ * 1 / temperature as float bits */
+layout(std430, binding = 1) readonly buffer Rb { uint ROW[]; };
 layout(std430, binding = 2) writeonly buffer Ob { uvec2 OUT[]; }; /* [KMAX] per TOPK row: id, logit bits */
-layout(push_constant) uniform P { uint n_vocab; uint k; float inv_t; } p;
+layout(push_constant) uniform P { uint n_vocab; } p;
+float inv_t; /* this row's, from ROW */
 
 shared uint hist[256];
 shared uint s_prefix, s_need;
@@ -27,7 +30,7 @@ shared uint eq[LOCAL];
 
 float scaled(uint base, uint v)
 {
-    precise float x = L[base + v] * p.inv_t; /* one rounded product, as in C */
+    precise float x = L[base + v] * inv_t; /* one rounded product, as in C */
     return x;
 }
 
@@ -42,10 +45,11 @@ uint key(float x)
 void main()
 {
     uint j = gl_WorkGroupID.x, i = gl_LocalInvocationID.x, n = p.n_vocab;
-    uint base = ROW[j] * n;
+    uint base = ROW[4u * j] * n;
+    inv_t = uintBitsToFloat(ROW[4u * j + 2u]);
     if (i == 0u) {
         s_prefix = 0u;
-        s_need = p.k;
+        s_need = ROW[4u * j + 1u];
     }
     uint mask = 0u;
     for (int shift = 24; shift >= 0; shift -= 8) {

@@ -74,15 +74,10 @@ static const int32_t *mm_tokens(void *ctx, uint32_t seq)
     return ((struct multi *)ctx)->t[seq]->seq;
 }
 
-static int mm_set_draw(void *ctx, const struct dec_draw_params *d)
+static int mm_set_draw(void *ctx, uint32_t seq, const struct dec_draw_params *d)
 {
-    struct multi *m = ctx;
-    for (int i = 0; i < N_SEQ; i++) {
-        int err = m->t[i]->model.set_draw(m->t[i], d);
-        if (err)
-            return err;
-    }
-    return 0;
+    struct toy *t = ((struct multi *)ctx)->t[seq];
+    return t->model.set_draw(t, d);
 }
 
 static struct multi *multi_new(struct dec_multi *ret, bool draws)

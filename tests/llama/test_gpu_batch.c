@@ -1,7 +1,8 @@
 /* Several sequences in shared steps on the GPU model (issue #21): each
  * sequence's output, run by the batch among 1 to 8 others admitted at
  * different times, equals its output alone on a one-sequence model, for
- * greedy lookahead, plain greedy and seeded sampling (drawn on the GPU),
+ * greedy lookahead, plain greedy and seeded sampling (drawn on the GPU,
+ * each sequence with its own temperature, top-k/top-p/min-p and penalty),
  * on stories260K with the shared story prompts (a built-in handful
  * without ../shared). A cancelled sequence leaves the others exact, and a
  * chat's next turn reuses the cached prefix and still gives a cold start's
@@ -238,8 +239,12 @@ static void test_batched_equals_alone(void **state)
             j->p.adaptive = false;
             j->p.seed = r;
             if (r % 3 == 1) {
-                j->p.temperature = 0.8f;
-                j->p.top_p = 0.9f;
+                /* Each its own settings: they share steps all the same */
+                j->p.temperature = 0.6f + 0.1f * (float)(r % 5);
+                j->p.top_p = r % 2 ? 0.9f : 1.0f;
+                j->p.top_k = r % 7 == 0 ? 20 : 0;
+                j->p.min_p = r % 11 == 0 ? 0.05f : 0.0f;
+                j->p.repeat_penalty = r % 4 == 1 ? 1.1f : 1.0f;
             }
             j->delay_ms = r % 5 == 0 ? r % 40 : 0;
             seqs++;

@@ -32,9 +32,9 @@ static void test_shaders(void **state)
     expect(lade_spv_attn_merge, lade_spv_attn_merge_bytes, 12, 3);
     expect(lade_spv_swiglu, lade_spv_swiglu_bytes, 8, 1);
     expect(lade_spv_argmax, lade_spv_argmax_bytes, 4, 2);
-    expect(lade_spv_draw, lade_spv_draw_bytes, 20, 3);
-    expect(lade_spv_penalty, lade_spv_penalty_bytes, 20, 2);
-    expect(lade_spv_topk, lade_spv_topk_bytes, 12, 3);
+    expect(lade_spv_draw, lade_spv_draw_bytes, 8, 3);
+    expect(lade_spv_penalty, lade_spv_penalty_bytes, 12, 2);
+    expect(lade_spv_topk, lade_spv_topk_bytes, 4, 3);
     expect(lade_spv_kv_commit, lade_spv_kv_commit_bytes, 4, 3);
     expect(lade_spv_matmul, lade_spv_matmul_bytes, 48, 6);
     expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 48, 6);
