@@ -411,7 +411,12 @@ int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts)
         swap_cmd(m, e);
         e->valid = !err;
     }
-    err = err ? err : vkr_buf_invalidate(m->vk, &m->io.readback);
+    /* Only what is read: the ids, and the slots this step filled */
+    VkDeviceSize ids = (VkDeviceSize)m->max_rows * 8;
+    err = err ? err : vkr_buf_invalidate_range(m->vk, &m->io.readback, 0, ids);
+    err = err ? err :
+                vkr_buf_invalidate_range(m->vk, &m->io.readback, ids,
+                                         (VkDeviceSize)h.nslot * m->cfg.n_vocab * 4);
     if (err)
         return err;
     gpu_rows_read(&m->io, parts, n_parts, &h);

@@ -106,6 +106,24 @@ int vkr_buf_invalidate(struct vkr_ctx *ctx, struct vkr_buf *b)
     return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkInvalidateMappedMemoryRanges");
 }
 
+int vkr_buf_invalidate_range(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize off,
+                             VkDeviceSize size)
+{
+    if (b->kind != VKR_MEM_READBACK || ctx->readback_coherent || size == 0)
+        return 0;
+    /* Ranges of non-coherent memory start and end on the device's atom */
+    VkDeviceSize atom = ctx->info.non_coherent_atom ? ctx->info.non_coherent_atom : 1;
+    VkDeviceSize lo = off / atom * atom, hi = (off + size + atom - 1) / atom * atom;
+    VkMappedMemoryRange range = {
+        .sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
+        .memory = b->mem,
+        .offset = lo,
+        .size = hi >= b->size ? VK_WHOLE_SIZE : hi - lo, /* the rest of its own allocation */
+    };
+    VkResult r = vkInvalidateMappedMemoryRanges(ctx->dev, 1, &range);
+    return r == VK_SUCCESS ? 0 : vkr_fail(ctx, r, "vkInvalidateMappedMemoryRanges");
+}
+
 static int check_range(struct vkr_ctx *ctx, const struct vkr_buf *b, VkDeviceSize off,
                        VkDeviceSize size)
 {

@@ -191,12 +191,19 @@ int vkr_cmd_elapsed_ns(struct vkr_ctx *ctx, struct vkr_cmd *c, int a, int b, dou
         (uint32_t)b >= c->n_queries_used)
         return -ENODATA;
     uint64_t t[2];
-    VkResult r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)a, 1, sizeof(t[0]), &t[0],
-                                       sizeof(t[0]),
-                                       VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-    if (r == VK_SUCCESS)
-        r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)b, 1, sizeof(t[1]), &t[1],
-                                  sizeof(t[1]), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    VkResult r;
+    if (b == a + 1) {
+        /* The usual case (a step's first and last timestamp): one call */
+        r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)a, 2, sizeof(t), t, sizeof(t[0]),
+                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    } else {
+        r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)a, 1, sizeof(t[0]), &t[0],
+                                  sizeof(t[0]), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+        if (r == VK_SUCCESS)
+            r = vkGetQueryPoolResults(ctx->dev, c->queries, (uint32_t)b, 1, sizeof(t[1]), &t[1],
+                                      sizeof(t[1]),
+                                      VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    }
     if (r != VK_SUCCESS)
         return vkr_fail(ctx, r, "vkGetQueryPoolResults");
     *ret_ns = (double)(t[1] - t[0]) * ctx->info.timestamp_period_ns;

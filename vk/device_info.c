@@ -194,6 +194,7 @@ static void fill_limits(struct vkr_device_info *d, const struct chains *c)
         d->max_memory_allocation_size = c->maint3.maxMemoryAllocationSize;
     d->max_push_constants_size = l->maxPushConstantsSize;
     d->max_compute_shared_memory = l->maxComputeSharedMemorySize;
+    d->non_coherent_atom = l->nonCoherentAtomSize;
     d->max_workgroup_invocations = l->maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; i++) {
         d->max_workgroup_count[i] = l->maxComputeWorkGroupCount[i];

@@ -105,6 +105,7 @@ struct vkr_device_info {
     uint64_t max_memory_allocation_size;
     uint32_t max_push_constants_size;
     uint32_t max_compute_shared_memory;
+    uint64_t non_coherent_atom; /* nonCoherentAtomSize: mapped ranges align to it */
     uint32_t max_workgroup_invocations;
     uint32_t max_workgroup_count[3];
     uint32_t max_workgroup_size[3];
@@ -259,6 +260,11 @@ int vkr_buf_upload(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, 
                    VkDeviceSize size);
 int vkr_buf_download(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize offset, void *dst,
                      VkDeviceSize size);
+/* Makes size bytes at off of a READBACK buffer's mapping show what the
+ * device wrote (nothing to do on coherent memory): only what the host is
+ * about to read, not the whole buffer. */
+int vkr_buf_invalidate_range(struct vkr_ctx *ctx, struct vkr_buf *b, VkDeviceSize off,
+                             VkDeviceSize size);
 /* Make host writes to / device writes from a mapped buffer visible when the
  * memory is not coherent. */
 int vkr_buf_invalidate(struct vkr_ctx *ctx, struct vkr_buf *b);
