@@ -98,7 +98,7 @@ def start_laded(build, model, ctx, parallel, tmp):
 
 
 def slug(device):
-    d = re.sub(r"\s*\((cpu|discrete|integrated|virtual|other)\)$", "", device)
+    d = re.sub(r"\s*\((cpu|discrete|integrated|virtual|other)[^)]*\)$", "", device, flags=re.I)
     return re.sub(r"[^a-z0-9]+", "-", d.lower()).strip("-")
 
 

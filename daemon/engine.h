@@ -60,6 +60,7 @@ struct srv_engine_load {
     uint32_t seqs_cached; /* idle ones holding a prompt for reuse */
     uint64_t steps, parts; /* model steps, and sequences' parts in them */
     uint64_t rows_plain, rows_lookahead, rows_prefill; /* rows by kind */
+    uint64_t prefix_copies, copied_tokens; /* prompts' prefixes copied from other sequences */
 };
 
 struct srv_engine_ops {

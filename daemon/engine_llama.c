@@ -8,7 +8,9 @@
  * session that runs it through the batch (decoding/batch.c), so their rows
  * share model steps. A request takes the free slot whose cached tokens
  * share the longest prefix with its prompt (the prefix cache), else the
- * least recently used one. */
+ * least recently used one; where another sequence, running or not, holds
+ * more of the prompt (a system prompt another client sent), the slot
+ * takes a copy of that (dec_batch_share). */
 #include <errno.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -248,6 +250,8 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
         err = -ENOMEM;
     if (!err) {
         llm_detok_init(&sl->stop_detok, llm_model_tok(e->model));
+        if (pp.cache_prompt)
+            dec_batch_share(e->batch, sl->seq, prompt, n_prompt);
         err = dec_batch_join(e->batch, sl->seq);
     }
     if (!err) {
@@ -285,6 +289,8 @@ static void e_load(void *ctx, struct srv_engine_load *ret)
         .rows_plain = st.rows_plain,
         .rows_lookahead = st.rows_lookahead,
         .rows_prefill = st.rows_prefill,
+        .prefix_copies = st.copies,
+        .copied_tokens = st.copied_tokens,
     };
     pthread_mutex_unlock(&e->mu);
 }

@@ -62,13 +62,14 @@ json_t *srv_stats_json(const struct srv_stats *s, uint64_t now_ns)
         json_object_set_new(by_fin, dec_finish_name(reported[i]),
                             json_integer((json_int_t)s->finished[reported[i]]));
     const struct srv_engine_load *l = &s->load;
-    json_t *batch =
-            json_pack("{s:i, s:i, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:I}", "kv_sequences",
-                      (int)l->seqs, "kv_sequences_cached", (int)l->seqs_cached, "model_steps",
-                      (json_int_t)l->steps, "sequence_steps", (json_int_t)l->parts, "rows", "plain",
-                      (json_int_t)l->rows_plain, "lookahead", (json_int_t)l->rows_lookahead,
-                      "prefill", (json_int_t)l->rows_prefill, "prefix_hits",
-                      (json_int_t)s->prefix_hits, "reused_tokens", (json_int_t)s->reused_tokens);
+    json_t *batch = json_pack(
+            "{s:i, s:i, s:I, s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I}", "kv_sequences",
+            (int)l->seqs, "kv_sequences_cached", (int)l->seqs_cached, "model_steps",
+            (json_int_t)l->steps, "sequence_steps", (json_int_t)l->parts, "rows", "plain",
+            (json_int_t)l->rows_plain, "lookahead", (json_int_t)l->rows_lookahead, "prefill",
+            (json_int_t)l->rows_prefill, "prefix_hits", (json_int_t)s->prefix_hits, "reused_tokens",
+            (json_int_t)s->reused_tokens, "prefix_copies", (json_int_t)l->prefix_copies,
+            "copied_tokens", (json_int_t)l->copied_tokens);
     return json_pack("{s:f, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I,"
                      " s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:o}",
                      "uptime_s", d.uptime_s, "connections_total", (json_int_t)s->connections_total,
@@ -138,6 +139,9 @@ char *srv_stats_prometheus(const struct srv_stats *s, uint64_t now_ns)
     C("prefix_cache_hits_total", "Generations that reused cached prompt tokens.", s->prefix_hits);
     C("prefix_cache_reused_tokens_total", "Prompt tokens not prefilled thanks to the cache.",
       s->reused_tokens);
+    C("prefix_cache_copies_total", "Prompt prefixes copied from another sequence's KV.",
+      s->load.prefix_copies);
+    C("prefix_cache_copied_tokens_total", "Tokens of those copies.", s->load.copied_tokens);
     C("model_steps_total", "Model steps, every sequence's rows together.", s->load.steps);
     C("sequence_steps_total", "Sequences' steps run inside model steps.", s->load.parts);
     metric(f, "step_rows_total", "counter", "Rows of model steps, by kind.");

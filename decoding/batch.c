@@ -314,6 +314,34 @@ void dec_batch_leave(struct dec_batch *b, uint32_t seq)
     pthread_mutex_unlock(&b->mu);
 }
 
+uint32_t dec_batch_share(struct dec_batch *b, uint32_t seq, const int32_t *prompt, uint32_t n)
+{
+    if (seq >= b->m.n_seq)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    const struct dec_multi *m = &b->m;
+    uint32_t own = dec_reuse_len(m->tokens(m->ctx, seq), m->n_past(m->ctx, seq), prompt, n);
+    uint32_t best = own, from = seq;
+    for (uint32_t i = 0; m->copy_prefix && !b->s[seq].joined && i < m->n_seq; i++) {
+        if (i == seq)
+            continue;
+        uint32_t k = dec_reuse_len(m->tokens(m->ctx, i), m->n_past(m->ctx, i), prompt, n);
+        if (k > best) {
+            best = k;
+            from = i;
+        }
+    }
+    if (from != seq) {
+        best = m->copy_prefix(m->ctx, seq, from, best);
+        pthread_mutex_lock(&b->st_mu);
+        b->st.copies++;
+        b->st.copied_tokens += best;
+        pthread_mutex_unlock(&b->st_mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return best;
+}
+
 void dec_batch_get_stats(struct dec_batch *b, struct dec_batch_stats *ret)
 {
     pthread_mutex_lock(&b->st_mu);

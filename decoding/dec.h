@@ -198,6 +198,11 @@ struct dec_multi {
     /* Optional: as dec_model.set_draw, for the sequence's later DRAW and
      * TOPK rows (each sequence its own: they share steps all the same). */
     int (*set_draw)(void *ctx, uint32_t seq, const struct dec_draw_params *d);
+    /* Optional: dst (not running) drops what it holds and takes the first
+     * n tokens of src (running or not, n <= its n_past) and their K/V, as
+     * if it had committed them; returns how many it took (fewer when the
+     * model has no room to copy more now). */
+    uint32_t (*copy_prefix)(void *ctx, uint32_t dst, uint32_t src, uint32_t n);
 };
 
 /* How much of a cache holding `cached` a prompt of n tokens may keep: their
@@ -231,6 +236,7 @@ struct dec_batch_stats {
     uint64_t steps; /* model steps */
     uint64_t parts; /* parts run, all steps together */
     uint64_t rows_plain, rows_lookahead, rows_prefill;
+    uint64_t copies, copied_tokens; /* dec_batch_share's prefix copies */
     uint32_t joined; /* sequences joined now */
 };
 
@@ -246,6 +252,13 @@ void dec_batch_model(struct dec_batch *b, uint32_t seq, uint32_t chunk, struct d
 int dec_batch_join(struct dec_batch *b, uint32_t seq);
 void dec_batch_leave(struct dec_batch *b, uint32_t seq);
 void dec_batch_get_stats(struct dec_batch *b, struct dec_batch_stats *ret);
+/* The prefix cache across sequences: when another sequence (running or
+ * not) holds a longer prefix of the prompt than seq does, seq (not
+ * joined) takes a copy of it (dec_multi.copy_prefix), so that a system
+ * prompt one client's sequence holds serves the next client's too. Call
+ * before seq's generation; returns the prompt tokens seq now holds (what
+ * dec_model.reuse will keep). */
+uint32_t dec_batch_share(struct dec_batch *b, uint32_t seq, const int32_t *prompt, uint32_t n);
 
 /* ---- Generation: the API for the daemon and the CLI ----------------------
  *

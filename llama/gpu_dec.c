@@ -168,6 +168,14 @@ static int mm_set_draw(void *ctx, uint32_t seq, const struct dec_draw_params *d)
     return seq < m->n_seq ? seq_set_draw(m, seq, d) : -EINVAL;
 }
 
+static uint32_t mm_copy_prefix(void *ctx, uint32_t dst, uint32_t src, uint32_t n)
+{
+    struct llm_model *m = ctx;
+    if (dst >= m->n_seq || src >= m->n_seq)
+        return 0;
+    return gpu_seq_copy_prefix(&m->kv, &m->seqs[dst], &m->seqs[src], n);
+}
+
 static const int32_t *mm_tokens(void *ctx, uint32_t seq)
 {
     struct llm_model *m = ctx;
@@ -216,6 +224,7 @@ void llm_model_multi(struct llm_model *m, struct dec_multi *ret)
         .rewind = mm_rewind,
         .n_past = mm_n_past,
         .tokens = mm_tokens,
+        .copy_prefix = mm_copy_prefix,
         .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : mm_set_draw,
     };
 }

@@ -47,8 +47,12 @@ int gpu_kv_build(struct gpu_kv *kv, struct gpu_seq *seqs, struct vkr_ctx *vk, ui
         if (err)
             snprintf(reterr, errlen, "KV cache, layer %u: %s", l, vk->err);
     }
+    /* Commits move at most max_rows a step; a prefix copy a region's
+     * worth; the dispatch's y (a move each) stays below 65536 */
+    uint64_t cap = (uint64_t)max_rows + n_ctx;
+    kv->moves_cap = cap < 65535 ? (uint32_t)cap : 65535;
     if (!err &&
-        (err = vkr_buf_new(vk, 16 + (VkDeviceSize)max_rows * 8, VKR_MEM_UPLOAD, &kv->moves)))
+        (err = vkr_buf_new(vk, 16 + (VkDeviceSize)kv->moves_cap * 8, VKR_MEM_UPLOAD, &kv->moves)))
         snprintf(reterr, errlen, "KV moves: %s", vk->err);
     return err;
 }
@@ -76,7 +80,7 @@ void gpu_kv_free(struct gpu_kv *kv, struct gpu_seq *seqs, struct vkr_ctx *vk)
 int gpu_seq_commit(struct gpu_kv *kv, struct gpu_seq *s, const uint32_t *rows, uint32_t n)
 {
     uint32_t last_n = s->last_submit == kv->submits ? s->last_n : 0;
-    if (n > last_n || s->n_past + n > kv->n_ctx || kv->n_pending + n > kv->max_rows)
+    if (n > last_n || s->n_past + n > kv->n_ctx || kv->n_pending + n > kv->moves_cap)
         return -EINVAL;
     for (uint32_t k = 0; k < n; k++) {
         int32_t want_parent = k == 0 ? -1 : (int32_t)rows[k - 1];
@@ -113,6 +117,27 @@ int gpu_seq_rewind(struct gpu_kv *kv, struct gpu_seq *s, uint32_t n_keep)
     s->n_past = n_keep;
     s->last_n = 0;
     return 0;
+}
+
+uint32_t gpu_seq_copy_prefix(struct gpu_kv *kv, struct gpu_seq *dst, const struct gpu_seq *src,
+                             uint32_t n)
+{
+    if (dst == src || n > src->n_past)
+        return 0;
+    gpu_seq_rewind(kv, dst, 0);
+    /* Room for the commits of a step beside the copy */
+    uint32_t room = kv->moves_cap - kv->n_pending;
+    room = room > kv->max_rows ? room - kv->max_rows : 0;
+    n = n < room ? n : room;
+    uint32_t *mv = (uint32_t *)kv->moves.map + 4;
+    for (uint32_t k = 0; k < n; k++) {
+        dst->tokens[k] = src->tokens[k];
+        mv[2 * kv->n_pending] = src->base + k;
+        mv[2 * kv->n_pending + 1] = dst->base + k;
+        kv->n_pending++;
+    }
+    dst->n_past = n;
+    return n;
 }
 
 void gpu_kv_flush_moves(struct gpu_kv *kv)

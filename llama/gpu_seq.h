@@ -28,7 +28,8 @@ struct gpu_kv {
      * slot) pairs, owed by the commits since the last step, of every
      * sequence; written by the host. */
     struct vkr_buf moves;
-    uint32_t n_pending; /* moves written by commits, not yet run */
+    uint32_t moves_cap; /* pairs the buffer holds: max_rows and a region's worth, < 65536 */
+    uint32_t n_pending; /* moves written by commits and copies, not yet run */
     uint64_t submits; /* steps submitted so far */
 };
 
@@ -75,6 +76,13 @@ int gpu_seq_commit(struct gpu_kv *kv, struct gpu_seq *s, const uint32_t *rows, u
 /* Truncates s to n_keep positions; moves owed to positions that stay,
  * stay. -EINVAL past n_past. */
 int gpu_seq_rewind(struct gpu_kv *kv, struct gpu_seq *s, uint32_t n_keep);
+/* Makes dst hold the first n positions of src (n <= src's n_past), as a
+ * copy of their K/V at the head of the next step, and their tokens now;
+ * dst's own positions and owed moves are dropped. Fewer when the moves
+ * buffer is short of room; returns how many. Safe while src runs: src
+ * only appends past its n_past, or after a rewind, from the step after. */
+uint32_t gpu_seq_copy_prefix(struct gpu_kv *kv, struct gpu_seq *dst, const struct gpu_seq *src,
+                             uint32_t n);
 /* Writes the owed moves' dispatch size for the step about to be submitted
  * (none: an empty dispatch); they are then no longer owed. */
 void gpu_kv_flush_moves(struct gpu_kv *kv);

@@ -4,8 +4,10 @@
  * and V of one layer. The moves are data, written by the host before the
  * submit, and so is the dispatch's size (indirect, y = the number of
  * moves, 0 when there are none), so that a recorded step serves any
- * n_past (the step cache, docs/kernels.md). Sources (the scratch slots)
- * and destinations (the sequences' regions, before the scratch) never overlap.
+ * n_past (the step cache, docs/kernels.md). Sources are the scratch
+ * slots (commits) or another sequence's committed prefix (a prefix copy,
+ * gpu_seq_copy_prefix); no source is also a destination of the same
+ * dispatch.
  *
  * Invocation (w, j): word w (two f16) of move j; kvdim is even (the loader
  * refuses odd head dims). */

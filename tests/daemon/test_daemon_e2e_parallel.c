@@ -152,11 +152,49 @@ static void test_same_prompt_reuses_prefix(void **state)
     close(fd);
 }
 
+/* Two clients with one system prompt: the second, sent while the first
+ * still generates, gets the prompt's K/V copied from the first's region
+ * and prefills only its own question. */
+static void test_system_prompt_shared_while_running(void **state)
+{
+    (void)state;
+    const char *sys = "Lily and Ben were friends. They liked to play in the park every day. ";
+    char req[1024], a_text[8192] = "", b_text[4096] = "";
+    int fa = e2e_raw(&e), fb = e2e_raw(&e);
+    snprintf(req, sizeof(req),
+             "{\"id\":\"sa\",\"op\":\"generate\",\"prompt\":\"%sOne day\",\"max_tokens\":200,"
+             "\"lookahead\":false}\n",
+             sys);
+    e2e_send_str(fa, req);
+    json_t *ev = e2e_read(fa, 10000); /* its first token: its prompt is in its region */
+    assert_non_null(ev);
+    json_decref(ev);
+    snprintf(req, sizeof(req),
+             "{\"id\":\"sb\",\"op\":\"generate\",\"prompt\":\"%sThe sun\",\"max_tokens\":8}\n",
+             sys);
+    e2e_send_str(fb, req);
+    json_t *db = e2e_read_final(fb, "sb", b_text, sizeof(b_text));
+    json_t *da = e2e_read_final(fa, "sa", a_text, sizeof(a_text));
+    assert_non_null(da);
+    assert_non_null(db);
+    json_int_t n = e2e_int(db, "stats", "prompt_tokens");
+    json_int_t reused = e2e_int(db, "stats", "prompt_tokens_reused");
+    fprintf(stderr, "second client: %lld of %lld prompt tokens from the first's region\n",
+            (long long)reused, (long long)n);
+    assert_true(reused >= 15);
+    assert_true(reused < n);
+    json_decref(da);
+    json_decref(db);
+    close(fa);
+    close(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_together_equals_alone),
         cmocka_unit_test(test_same_prompt_reuses_prefix),
+        cmocka_unit_test(test_system_prompt_shared_while_running),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

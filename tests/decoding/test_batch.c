@@ -80,6 +80,18 @@ static int mm_set_draw(void *ctx, uint32_t seq, const struct dec_draw_params *d)
     return t->model.set_draw(t, d);
 }
 
+static uint32_t mm_copy_prefix(void *ctx, uint32_t dst, uint32_t src, uint32_t n)
+{
+    struct toy *d = ((struct multi *)ctx)->t[dst], *s = ((struct multi *)ctx)->t[src];
+    if (n > s->n_past)
+        return 0;
+    memcpy(d->seq, s->seq, n * sizeof(*d->seq));
+    d->n_past = n;
+    d->n_rows = 0;
+    d->can_commit = false;
+    return n;
+}
+
 static struct multi *multi_new(struct dec_multi *ret, bool draws)
 {
     struct multi *m = calloc(1, sizeof(*m));
@@ -101,6 +113,7 @@ static struct multi *multi_new(struct dec_multi *ret, bool draws)
                                .rewind = mm_rewind,
                                .n_past = mm_n_past,
                                .tokens = mm_tokens,
+                               .copy_prefix = mm_copy_prefix,
                                .set_draw = draws ? mm_set_draw : NULL };
     return m;
 }
@@ -307,6 +320,52 @@ static void test_prefix_reuse(void **state)
     multi_free(m);
 }
 
+/* Another sequence's prefix (a system prompt one client sent) serves a
+ * new sequence: copied, then kept, and the output is a cold start's. */
+static void test_prefix_shared_across_sequences(void **state)
+{
+    (void)state;
+    struct dec_multi mm;
+    struct multi *m = multi_new(&mm, false);
+    struct dec_batch *b = NULL;
+    assert_int_equal(dec_batch_new(&mm, &b), 0);
+    struct dec_caps caps = dec_caps_default();
+    static struct job a, c;
+    a = (struct job){ .b = b, .seq = 0, .caps = &caps, .p = dec_params_default() };
+    a.n_prompt = 24;
+    toy_prompt(m->t[0], 9, a.n_prompt, a.prompt);
+    a.p.max_tokens = 10;
+    a.p.w = 4;
+    a.p.g = 4;
+    job_main(&a);
+    assert_int_equal(a.err, 0);
+    c = a;
+    c.seq = 5;
+    c.prompt[24] = 3;
+    c.prompt[25] = 4;
+    c.n_prompt = 26;
+    uint32_t held = dec_batch_share(b, 5, c.prompt, c.n_prompt);
+    assert_true(held >= 24);
+    job_main(&c);
+    assert_int_equal(c.err, 0);
+    assert_int_equal(c.res.stats.reused_tokens, held);
+    struct toy_sink want = { 0 };
+    struct dec_result wres;
+    alone(&c, false, &want, &wres);
+    assert_int_equal(c.sink.n, want.n);
+    assert_memory_equal(c.sink.tok, want.tok, want.n * sizeof(int32_t));
+    struct dec_batch_stats st;
+    dec_batch_get_stats(b, &st);
+    assert_int_equal(st.copies, 1);
+    assert_int_equal(st.copied_tokens, held);
+    /* Its own prefix is as long: nothing copied */
+    assert_int_equal(dec_batch_share(b, 5, c.prompt, c.n_prompt), c.n_prompt - 1);
+    dec_batch_get_stats(b, &st);
+    assert_int_equal(st.copies, 1);
+    dec_batch_free(b);
+    multi_free(m);
+}
+
 static void test_join_twice_and_bad_args(void **state)
 {
     (void)state;
@@ -335,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_batched_greedy_equals_alone),
         cmocka_unit_test(test_batched_sampled_equals_alone),
         cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_prefix_shared_across_sequences),
         cmocka_unit_test(test_join_twice_and_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

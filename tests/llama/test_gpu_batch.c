@@ -327,12 +327,62 @@ static void test_next_turn_reuses(void **state)
     assert_memory_equal(j->out, want, n_want * sizeof(int32_t));
 }
 
+/* A prompt another sequence holds (a system prompt another client sent)
+ * is copied into a new sequence's region, also while that sequence is
+ * still generating, and both give their alone tokens. */
+static void test_prefix_copied_from_running(void **state)
+{
+    struct fixture *f = *state;
+    struct job *a = &f->jobs[0], *c = &f->jobs[1];
+    *a = (struct job){ .b = f->b, .seq = 4, .s = f->s[4], .p = dec_params_default() };
+    encode(f, "Once upon a time, there was a little girl named Lily. She loved to play", a);
+    a->p.max_tokens = 150;
+    a->p.w = 4;
+    a->p.g = 4;
+    *c = *a;
+    c->seq = 6;
+    c->s = f->s[6];
+    c->p.max_tokens = 40;
+    struct job extra;
+    encode(f, " with her red ball.", &extra);
+    memcpy(c->prompt + a->n_prompt, extra.prompt + 1, (extra.n_prompt - 1) * sizeof(int32_t));
+    c->n_prompt = a->n_prompt + extra.n_prompt - 1;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, job_main, a), 0);
+    /* a is past its prompt (its first tokens are out) before c copies */
+    for (int i = 0; i < 500 && __atomic_load_n(&a->n_out, __ATOMIC_ACQUIRE) < 5; i++) {
+        struct timespec ts = { 0, 10000000L };
+        nanosleep(&ts, NULL);
+    }
+    struct dec_batch_stats st0, st1;
+    dec_batch_get_stats(f->b, &st0);
+    uint32_t held = dec_batch_share(f->b, c->seq, c->prompt, c->n_prompt);
+    dec_batch_get_stats(f->b, &st1);
+    job_main(c);
+    pthread_join(th, NULL);
+    check_ok(a);
+    check_ok(c);
+    fprintf(stderr, "copied %u of %u prompt tokens from a running sequence\n", held, c->n_prompt);
+    assert_true(held >= a->n_prompt);
+    assert_int_equal(st1.copies, st0.copies + 1);
+    assert_int_equal(c->res.stats.reused_tokens, held);
+    for (int k = 0; k < 2; k++) {
+        struct job *j = k ? c : a;
+        int32_t want[MAX_OUT];
+        uint32_t n_want;
+        alone(f, j, want, &n_want);
+        assert_int_equal(j->n_out, n_want);
+        assert_memory_equal(j->out, want, n_want * sizeof(int32_t));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
         cmocka_unit_test(test_cancel_midway),
         cmocka_unit_test(test_next_turn_reuses),
+        cmocka_unit_test(test_prefix_copied_from_running),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
