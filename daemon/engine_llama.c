@@ -30,9 +30,8 @@
 struct slot {
     struct engine *e;
     uint32_t seq;
-    struct dec_model dm; /* the batch's model of this sequence (the session holds it) */
-    struct dec_session
-            *session; /* sized for hard_caps(): the daemon checks requests against the live caps */
+    struct dec_model dm; /* the batch's model of this sequence */
+    struct dec_session *session; /* the one it runs with while busy */
     bool busy;
     uint64_t used; /* the engine's clock when last given back */
     /* Stop strings are matched on the text the daemon's detokenizer would
@@ -48,6 +47,11 @@ struct engine {
     struct dec_batch *batch;
     struct slot *slots; /* [n_seq] */
     uint32_t n_seq, max_parallel;
+    /* [max_parallel] decoding sessions (scratch sized for hard_caps(): the
+     * daemon checks requests against the live caps), one per generation
+     * at once, not per slot: slots beyond max_parallel only keep prompts */
+    struct dec_session **sessions;
+    bool *session_busy;
     pthread_mutex_t mu; /* slots' busy and used, n_active, clock */
     uint32_t n_active;
     uint64_t clock;
@@ -184,6 +188,12 @@ static struct slot *take_slot(struct engine *e, const int32_t *prompt, uint32_t 
             best_k = k;
         }
     }
+    for (uint32_t i = 0; best && i < e->max_parallel; i++)
+        if (!e->session_busy[i]) {
+            e->session_busy[i] = true;
+            best->session = e->sessions[i];
+            break;
+        }
     if (best) {
         best->busy = true;
         *ret_active = ++e->n_active;
@@ -195,6 +205,10 @@ static struct slot *take_slot(struct engine *e, const int32_t *prompt, uint32_t 
 static void give_slot(struct engine *e, struct slot *sl)
 {
     pthread_mutex_lock(&e->mu);
+    for (uint32_t i = 0; i < e->max_parallel; i++)
+        if (e->sessions[i] == sl->session)
+            e->session_busy[i] = false;
+    sl->session = NULL;
     sl->busy = false;
     sl->used = ++e->clock;
     e->n_active--;
@@ -248,6 +262,8 @@ static int e_generate(void *ctx, const int32_t *prompt, uint32_t n_prompt,
     if (p->n_stop && !sl->stop_text &&
         !(sl->stop_text = malloc(llm_detok_max_out(llm_model_tok(e->model)))))
         err = -ENOMEM;
+    if (!err && (!sl->session || dec_session_use(sl->session, &sl->dm) != 0))
+        err = -EBUSY; /* more generations than max_parallel: the daemon never asks */
     if (!err) {
         llm_detok_init(&sl->stop_detok, llm_model_tok(e->model));
         if (pp.cache_prompt)
@@ -300,10 +316,12 @@ static void e_destroy(void *ctx)
     struct engine *e = ctx;
     if (!e)
         return;
-    for (uint32_t i = 0; e->slots && i < e->n_seq; i++) {
-        dec_session_free(e->slots[i].session);
+    for (uint32_t i = 0; e->slots && i < e->n_seq; i++)
         free(e->slots[i].stop_text);
-    }
+    for (uint32_t i = 0; e->sessions && i < e->max_parallel; i++)
+        dec_session_free(e->sessions[i]);
+    free(e->sessions);
+    free(e->session_busy);
     free(e->slots);
     dec_batch_free(e->batch);
     llm_model_free(e->model);
@@ -416,17 +434,20 @@ static int build_slots(struct engine *e, const struct conf *cf)
     e->max_parallel = cf->daemon.max_parallel < e->n_seq ? cf->daemon.max_parallel : e->n_seq;
     int r = dec_batch_new(&e->mm, &e->batch);
     e->slots = r ? NULL : calloc(e->n_seq, sizeof(*e->slots));
-    if (r || !e->slots)
+    e->sessions = r ? NULL : calloc(e->max_parallel, sizeof(*e->sessions));
+    e->session_busy = r ? NULL : calloc(e->max_parallel, sizeof(*e->session_busy));
+    if (r || !e->slots || !e->sessions || !e->session_busy)
         return r ? r : -ENOMEM;
     uint32_t chunk = e->mm.max_rows / e->max_parallel;
-    struct dec_caps caps = hard_caps(&e->dm);
-    for (uint32_t i = 0; !r && i < e->n_seq; i++) {
+    for (uint32_t i = 0; i < e->n_seq; i++) {
         struct slot *sl = &e->slots[i];
         sl->e = e;
         sl->seq = i;
         dec_batch_model(e->batch, i, chunk < 8 ? 8 : chunk, &sl->dm);
-        r = dec_session_new(&sl->dm, &caps, &sl->session);
     }
+    struct dec_caps caps = hard_caps(&e->dm);
+    for (uint32_t i = 0; !r && i < e->max_parallel; i++)
+        r = dec_session_new(&e->slots[i].dm, &caps, &e->sessions[i]);
     if (!r && e->max_parallel < cf->daemon.max_parallel)
         srv_log(LOG_WARNING,
                 "[model] kv_cache_size holds %u sequences of %llu MiB: %u generations at once, not "

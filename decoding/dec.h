@@ -522,6 +522,11 @@ int dec_session_new(const struct dec_model *model, const struct dec_caps *caps,
                     struct dec_session **ret);
 void dec_session_free(struct dec_session *s);
 
+/* Later generations of s run on model, which must have the vocabulary,
+ * context and max_rows s was made for (-EINVAL otherwise): a session is
+ * scratch, so a few serve the many sequences of a batch in turn. */
+int dec_session_use(struct dec_session *s, const struct dec_model *model);
+
 /* Monotonic clock in nanoseconds used for timings and the adaptive rule;
  * tests inject a deterministic one. NULL restores CLOCK_MONOTONIC. */
 void dec_session_set_clock(struct dec_session *s, uint64_t (*now_ns)(void *user), void *user);

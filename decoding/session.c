@@ -114,6 +114,17 @@ void dec_session_free(struct dec_session *s)
     free(s);
 }
 
+int dec_session_use(struct dec_session *s, const struct dec_model *model)
+{
+    const struct dec_model *m = s->m;
+    if (!model || !model->prefill || !model->step || !model->commit || !model->rewind ||
+        !model->n_past || model->n_vocab != m->n_vocab || model->n_ctx != m->n_ctx ||
+        model->max_rows != m->max_rows)
+        return -EINVAL;
+    s->m = model;
+    return 0;
+}
+
 void dec_session_set_clock(struct dec_session *s, uint64_t (*now_ns)(void *user), void *user)
 {
     s->now = now_ns ? now_ns : monotonic_ns;

@@ -79,9 +79,9 @@ static int count_sequences(struct llm_model *m, const struct llm_model_opts *o, 
         uint64_t n = o->kv_budget / per_seq;
         if (n == 0) {
             snprintf(reterr, errlen,
-                     "a KV cache of %llu MiB holds no sequence: one takes %llu MiB at context %u",
-                     (unsigned long long)(o->kv_budget >> 20),
-                     (unsigned long long)((per_seq + (1u << 20) - 1) >> 20), m->n_ctx);
+                     "a KV cache of %llu KiB holds no sequence: one takes %llu KiB at context %u",
+                     (unsigned long long)(o->kv_budget >> 10),
+                     (unsigned long long)((per_seq + 1023) >> 10), m->n_ctx);
             return -EINVAL;
         }
         m->n_seq = n < LLM_MAX_SEQ ? (uint32_t)n : LLM_MAX_SEQ;

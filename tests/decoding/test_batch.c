@@ -384,6 +384,18 @@ static void test_join_twice_and_bad_args(void **state)
     assert_int_equal(dm.step(dm.ctx, &r, 1, &am, NULL), -EINVAL); /* 1 not joined */
     dec_batch_leave(b, 0);
     dec_batch_leave(b, 0); /* twice: nothing */
+    /* A session serves any sequence of the batch in turn, nothing else */
+    struct dec_caps caps = dec_caps_default();
+    struct dec_model dm2, other;
+    struct dec_session *s = NULL;
+    dec_batch_model(b, 2, 0, &dm2);
+    assert_int_equal(dec_session_new(&dm, &caps, &s), 0);
+    assert_int_equal(dec_session_use(s, &dm2), 0);
+    other = dm2;
+    other.n_vocab++;
+    assert_int_equal(dec_session_use(s, &other), -EINVAL);
+    assert_int_equal(dec_session_use(s, NULL), -EINVAL);
+    dec_session_free(s);
     dec_batch_free(b);
     multi_free(m);
 }
