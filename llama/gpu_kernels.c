@@ -205,8 +205,7 @@ static int att_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
         ks->att_split *= 2;
     ks->att_max_split = (keys + ks->att_split - 1) / ks->att_split;
     struct att_shape a = att_shape(ks, di, c, t);
-    uint64_t shared =
-            4ull * (max_rows + 1 + a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
+    uint64_t shared = 4ull * (a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
     if (shared > di->max_compute_shared_memory) {
         snprintf(reterr, errlen,
                  "attention needs %llu bytes of workgroup memory, device '%.200s' has %u",

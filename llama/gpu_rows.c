@@ -20,7 +20,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
     } a[] = {
         { &r->tokens, R * 4, VKR_MEM_UPLOAD },
         { &r->pos, (R + n_freq) * 4, VKR_MEM_UPLOAD },
-        { &r->parent, R * 8, VKR_MEM_UPLOAD },
+        { &r->att, (R * 4 + R * (R + 1) / 2) * 4, VKR_MEM_UPLOAD },
         { &r->sel, R * 4, VKR_MEM_UPLOAD },
         { &r->drawrow, R * 32, VKR_MEM_UPLOAD },
         { &r->toprow, R * 16, VKR_MEM_UPLOAD },
@@ -46,11 +46,13 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
     r->want_rows = calloc(R, sizeof(*r->want_rows));
     r->row_part = calloc(R, sizeof(*r->row_part));
     r->slot_row = calloc(R, sizeof(*r->slot_row));
+    r->chain_off = calloc(R, sizeof(*r->chain_off));
+    r->chains = calloc(R * (R + 1) / 2, sizeof(*r->chains));
     r->draw_rows = calloc(R, sizeof(*r->draw_rows));
     r->slot_src = calloc(R, sizeof(*r->slot_src));
     r->seen = calloc(n_vocab, sizeof(*r->seen));
-    if (!r->depth || !r->want_rows || !r->row_part || !r->slot_row || !r->draw_rows ||
-        !r->slot_src || !r->seen) {
+    if (!r->depth || !r->want_rows || !r->row_part || !r->slot_row || !r->chain_off || !r->chains ||
+        !r->draw_rows || !r->slot_src || !r->seen) {
         snprintf(reterr, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -59,7 +61,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
 
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
 {
-    struct vkr_buf *b[] = { &r->tokens, &r->pos, &r->parent,   &r->sel,     &r->drawrow,
+    struct vkr_buf *b[] = { &r->tokens, &r->pos, &r->att,      &r->sel,     &r->drawrow,
                             &r->toprow, &r->pen, &r->stepargs, &r->readback };
     for (size_t i = 0; vk && i < sizeof(b) / sizeof(b[0]); i++)
         vkr_buf_free(vk, b[i]);
@@ -67,6 +69,8 @@ void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk)
     free(r->want_rows);
     free(r->row_part);
     free(r->slot_row);
+    free(r->chain_off);
+    free(r->chains);
     free(r->draw_rows);
     free(r->slot_src);
     free(r->seen);
@@ -122,7 +126,8 @@ static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, u
                          struct gpu_head_work *h)
 {
     const struct gpu_draw *d = &pt->seq->draw;
-    int32_t *tok = r->tokens.map, *pos = r->pos.map, *par = r->parent.map, *sel = r->sel.map;
+    int32_t *tok = r->tokens.map, *pos = r->pos.map, *sel = r->sel.map;
+    uint32_t *att = r->att.map;
     uint32_t *draw = r->drawrow.map, *top = r->toprow.map, off = pt->off;
     struct gpu_seq *s = pt->seq;
     bool penalize = d->set && d->penalty != 1.0f;
@@ -139,8 +144,18 @@ static int describe_part(struct gpu_rows *r, struct gpu_part *pt, uint32_t pi, u
             r->step_max_len = p + 1;
         tok[t] = row->token;
         pos[t] = (int32_t)p;
-        par[t] = row->parent < 0 ? -1 : (int32_t)off + row->parent;
-        par[r->max_rows + t] = (int32_t)s->base;
+        /* Its chain: its parent's, then itself (parents come first) */
+        uint32_t c = r->chains_len, len = r->depth[t] + 1;
+        if (row->parent >= 0)
+            memcpy(r->chains + c, r->chains + r->chain_off[off + (uint32_t)row->parent],
+                   (len - 1) * sizeof(*r->chains));
+        r->chains[c + len - 1] = t;
+        r->chain_off[t] = c;
+        r->chains_len += len;
+        att[4 * t] = 4 * r->max_rows + c;
+        att[4 * t + 1] = len;
+        att[4 * t + 2] = s->n_past;
+        att[4 * t + 3] = s->base;
         r->row_part[t] = pi;
         s->row_tok[i] = row->token;
         s->last_parent[i] = row->parent;
@@ -181,6 +196,7 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_par
     uint32_t n = 0;
     *h = (struct gpu_head_work){ .slot_src = r->slot_src };
     r->step_max_len = 0;
+    r->chains_len = 0;
     for (uint32_t pi = 0; pi < n_parts; pi++) {
         struct gpu_part *pt = &parts[pi];
         if (pt->n == 0 || pt->n > r->max_rows - n)
@@ -194,6 +210,7 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_par
         n += pt->n;
     }
     h->argmax = h->nsel > h->ndraw + h->ntop;
+    memcpy((uint32_t *)r->att.map + 4 * r->max_rows, r->chains, r->chains_len * sizeof(*r->chains));
     return (int)n;
 }
 

@@ -1,6 +1,6 @@
 /* Private to llama/gpu_*.c: a step's inputs and outputs. The host checks
  * the rows against the seam's contract (decoding/dec.h) and writes what
- * the shaders read of them (tokens, positions, parents, the rows the head
+ * the shaders read of them (tokens, positions, ancestor chains, the rows the head
  * works on, draws, penalty lists); after the step it reads back the
  * argmax and drawn ids and each readback slot's logits or candidates. */
 #ifndef LADE_LLAMA_GPU_ROWS_H
@@ -38,8 +38,10 @@ struct gpu_rows {
     uint32_t max_rows, n_vocab;
     /* Written by the host before each submit, max_rows entries each */
     struct vkr_buf tokens, pos; /* per row */
-    struct vkr_buf
-            parent; /* per row its parent in the step, then per row its sequence's first slot */
+    /* attention.comp's rows: per row 4 words (its chain's offset here and
+     * length, its sequence's n_past and first slot), then the chains: each
+     * row's ancestors in the step, root first, itself last */
+    struct vkr_buf att;
     struct vkr_buf sel; /* per selected (LM head) row: its step row */
     /* The rows the head samples, each with its own sequence's parameters
      * (float bits), so that sequences with different ones share a step:
@@ -60,6 +62,9 @@ struct gpu_rows {
     int32_t *want_rows; /* step row of each selected row */
     uint32_t *row_part; /* part of each step row */
     uint32_t *slot_row; /* step row of each readback slot */
+    uint32_t *chain_off; /* each row's chain in `chains` */
+    uint32_t *chains; /* [max_rows (max_rows + 1) / 2] the chains, as in `att` */
+    uint32_t chains_len; /* entries used by this step */
     int32_t *draw_rows; /* step row of each DRAW row */
     uint32_t *slot_src; /* per readback slot: the selected row whose logits, or GPU_SLOT_TOPK | TOPK row */
     uint32_t *seen; /* [n_vocab] epoch stamps: a penalty list holds each token once */

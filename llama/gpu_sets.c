@@ -72,13 +72,10 @@ static int layer_sets(struct llm_model *m, uint32_t l)
         [B_ROPE_Q] = &a->q, [B_ROPE_K] = &a->kk, [B_ROPE_V] = &a->vv,
         [B_ROPE_KC] = kc,   [B_ROPE_VC] = vc,    [B_ROPE_POS] = &m->io.pos
     };
-    const struct vkr_buf *att[B_ATT_N] = { [B_ATT_Q] = &a->q,
-                                           [B_ATT_KC] = kc,
-                                           [B_ATT_VC] = vc,
-                                           [B_ATT_OUT] = &a->att,
-                                           [B_ATT_PARENT] = &m->io.parent,
-                                           [B_ATT_PART] = &a->att_part,
-                                           [B_ATT_POS] = &m->io.pos };
+    const struct vkr_buf *att[B_ATT_N] = {
+        [B_ATT_Q] = &a->q,     [B_ATT_KC] = kc,           [B_ATT_VC] = vc,
+        [B_ATT_OUT] = &a->att, [B_ATT_ROWS] = &m->io.att, [B_ATT_PART] = &a->att_part
+    };
     const struct vkr_buf *commit[B_COMMIT_N] = {
         [B_COMMIT_KC] = kc, [B_COMMIT_VC] = vc, [B_COMMIT_MOVES] = &m->kv.moves
     };

@@ -2,12 +2,15 @@
 /* Attention of row t for the query heads of KV head kvh, over the visible
  * keys of one split of SPLIT positions: the committed cache positions
  * 0..n_past-1, then the row's ancestor chain in this step (root first,
- * itself last), the chain taken from the rows' parents, so the mask is
- * computed here from one int per row and never uploaded as a matrix.
+ * itself last), so the mask is a list of rows per row, never a matrix.
+ * The host builds each row's chain once per step (gpu_rows.c) and every
+ * lane reads the entries it needs, instead of one lane walking the
+ * parents while the others wait (a prefill row's walk is as long as its
+ * depth, each step a dependent load).
  *
  * A step may carry rows of several sequences, each in its own region of
- * the cache: the committed positions of row t's sequence start at slot
- * PARENT[MAX_ROWS + t], its ancestors' K/V are in the shared scratch.
+ * the cache: row t's committed positions start at its sequence's first
+ * slot, its ancestors' K/V are in the shared scratch.
  *
  * Workgroup (kvh, t, split). Each subgroup takes every nsg-th position of
  * the split, PAR at a time (their K and V loads issued together, so that
@@ -31,7 +34,7 @@
 layout(local_size_x_id = 1) in;
 layout(constant_id = 1) const uint LOCAL = 32;
 layout(constant_id = 2) const uint HD_MAX = 128;  /* head_dim, even */
-layout(constant_id = 3) const uint MAX_ROWS = 512;
+layout(constant_id = 3) const uint MAX_ROWS = 512; /* rows a step has at most */
 layout(constant_id = 4) const uint GROUP = 1;     /* query heads per KV head */
 layout(constant_id = 5) const uint NJ = 2;        /* dim pairs a lane holds: ceil(HD_MAX / 2 / min subgroup) */
 layout(constant_id = 6) const uint NSG_MAX = 4;   /* LOCAL / min subgroup size */
@@ -42,15 +45,13 @@ layout(std430, binding = 0) readonly buffer Qb { float Q[]; };
 layout(std430, binding = 1) readonly buffer KCb { uint KC[]; };
 layout(std430, binding = 2) readonly buffer VCb { uint VC[]; };
 layout(std430, binding = 3) writeonly buffer Ob { float O[]; };
-/* [MAX_ROWS] each row's parent in the step, then [MAX_ROWS] the first
- * cache slot of each row's sequence */
-layout(std430, binding = 4) readonly buffer PAb { int PARENT[]; };
-layout(std430, binding = 5) writeonly buffer PTb { float PART[]; };
-/* The rows' positions; the root of a row's chain has none in the step,
- * so its position is its sequence's n_past. Read here rather than pushed,
- * so that a recorded step serves any n_past (the step cache,
+/* Per row 4 words: its chain's offset in RW and its length (the row's
+ * depth + 1), its sequence's n_past and first cache slot; the chains
+ * after them, from 4 MAX_ROWS. Read here rather than pushed, so that a
+ * recorded step serves any n_past and any sequences (the step cache,
  * docs/kernels.md). */
-layout(std430, binding = 6) readonly buffer POSb { int POS[]; };
+layout(std430, binding = 4) readonly buffer RWb { uint RW[]; };
+layout(std430, binding = 5) writeonly buffer PTb { float PART[]; };
 layout(push_constant) uniform P {
     uint slot0;     /* first scratch slot (after every sequence's region) */
     uint head_dim;
@@ -60,8 +61,6 @@ layout(push_constant) uniform P {
     uint max_split; /* splits PART has room for per (row, head) */
 } p;
 
-shared int chain[MAX_ROWS];
-shared uint chain_len;
 shared float qs[GROUP * HD_MAX];
 shared float sm[NSG_MAX * GROUP];
 shared float sl[NSG_MAX * GROUP];
@@ -74,25 +73,13 @@ void main()
     uint lane = gl_SubgroupInvocationID, S = gl_SubgroupSize;
     uint sg = gl_SubgroupID, nsg = gl_NumSubgroups;
     uint hd = p.head_dim, hp = hd >> 1;
-    if (tid == 0u) {
-        uint d = 0u;
-        for (int j = int(t); j >= 0 && d < MAX_ROWS; j = PARENT[j])
-            d++;
-        chain_len = d;
-        int j = int(t);
-        for (uint k = d; k > 0u; k--) {
-            chain[k - 1u] = j;
-            j = PARENT[j];
-        }
-    }
     for (uint i = tid; i < GROUP * hd; i += LOCAL) {
         uint g = i / hd, d = i % hd;
         qs[g * HD_MAX + d] = Q[(t * p.n_heads + kvh * GROUP + g) * hd + d];
     }
     barrier();
-    uint n_past = uint(POS[chain[0]]);
-    uint kv0 = uint(PARENT[MAX_ROWS + t]);
-    uint len = n_past + chain_len;
+    uint chain = RW[4u * t], n_past = RW[4u * t + 2u], kv0 = RW[4u * t + 3u];
+    uint len = n_past + RW[4u * t + 1u];
     uint lo = sp * SPLIT, hi = min(len, lo + SPLIT);
 
     vec2 qv[GROUP][NJ];
@@ -111,7 +98,7 @@ void main()
         uint base[PAR];
         [[unroll]] for (uint u = 0; u < PAR; u++) {
             uint pos = min(pos0 + u * nsg, hi - 1u);
-            uint slot = pos < n_past ? kv0 + pos : p.slot0 + uint(chain[pos - n_past]);
+            uint slot = pos < n_past ? kv0 + pos : p.slot0 + RW[chain + pos - n_past];
             base[u] = (slot * p.kvdim + kvh * hd) >> 1;
         }
         vec2 kk[PAR][NJ], vv[PAR][NJ];

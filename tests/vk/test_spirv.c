@@ -28,7 +28,7 @@ static void test_shaders(void **state)
     expect(lade_spv_embed, lade_spv_embed_bytes, 16, 3);
     expect(lade_spv_rmsnorm, lade_spv_rmsnorm_bytes, 12, 4);
     expect(lade_spv_rope_kv, lade_spv_rope_kv_bytes, 28, 6);
-    expect(lade_spv_attention, lade_spv_attention_bytes, 24, 7);
+    expect(lade_spv_attention, lade_spv_attention_bytes, 24, 6);
     expect(lade_spv_attn_merge, lade_spv_attn_merge_bytes, 12, 3);
     expect(lade_spv_swiglu, lade_spv_swiglu_bytes, 8, 1);
     expect(lade_spv_argmax, lade_spv_argmax_bytes, 4, 2);
