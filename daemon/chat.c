@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llama/llm.h"
+#include "llama/jinja.h"
 
 enum srv_tmpl srv_chat_detect(const char *tmpl)
 {

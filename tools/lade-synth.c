@@ -8,7 +8,8 @@
  * (Q/K head norms, NeoX RoPE), --head-dim (attention.key_length, Q then
  * n_heads * head_dim wide), --kv-heads, --tied (no output.weight),
  * --rope-freqs (a rope_freqs.weight of factors in [1, 8]), --rope-scaling
- * linear|yarn (factor 4, yarn over an original context of a quarter).
+ * linear|yarn (factor 4, yarn over an original context of a quarter),
+ * --chat-template FILE (its text as tokenizer.chat_template).
  * The vocabulary is SentencePiece-shaped (<unk>, <s>, </s>, 256 byte
  * pieces, then "▁tN") so the model loads like a real one. Weights are
  * random but scaled like a trained model's (std ~ 1/sqrt(dim)), so
@@ -44,6 +45,7 @@ struct arch_opts {
     int tied;
     int rope_freqs;
     const char *scaling; /* NULL, "linear", "yarn" */
+    char *chat_template; /* tokenizer.chat_template, or NULL */
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -338,6 +340,8 @@ static uint32_t write_kv(struct llm_gguf_w *w, const char *name, const struct sh
     U32("tokenizer.ggml.bos_token_id", 1);
     U32("tokenizer.ggml.eos_token_id", 2);
     U32("tokenizer.ggml.unknown_token_id", 0);
+    if (a->chat_template)
+        STR("tokenizer.chat_template", a->chat_template);
 #undef KEY
 #undef U32
 #undef F32
@@ -353,8 +357,36 @@ static int usage(void)
             "usage: lade-synth [OPTIONS] SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny, test; FORMAT: f32, f16, "
             "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
             "unchanged)\n  OPTIONS: --arch llama|qwen2|qwen3, --head-dim N, --kv-heads N, --tied, --rope-freqs, "
-            "--rope-scaling linear|yarn\n");
+            "--rope-scaling linear|yarn, --chat-template FILE\n");
     return 2;
+}
+
+/* The whole of file path, NUL-terminated, into *ret: 0 or -1 (said). */
+static int read_text(const char *path, char **ret)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    while (f && !ferror(f) && !feof(f)) {
+        if (n + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 4096 + 1);
+            if (!b)
+                break;
+            buf = b;
+        }
+        n += fread(buf + n, 1, cap - n - 1, f);
+    }
+    if (!f || !feof(f) || ferror(f)) {
+        fprintf(stderr, "lade-synth: cannot read '%s'\n", path);
+        if (f)
+            fclose(f);
+        free(buf);
+        return -1;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *ret = buf;
+    return 0;
 }
 
 /* Options before the positional arguments; returns the index of the first
@@ -374,6 +406,10 @@ static int parse_opts(int argc, char **argv, struct arch_opts *a)
         } else if (v && !strcmp(o, "--rope-scaling") &&
                    (!strcmp(v, "linear") || !strcmp(v, "yarn"))) {
             a->scaling = v, i++;
+        } else if (v && !strcmp(o, "--chat-template")) {
+            if (read_text(v, &a->chat_template) < 0)
+                return -1;
+            i++;
         } else if (v && (!strcmp(o, "--head-dim") || !strcmp(o, "--kv-heads"))) {
             char *end;
             unsigned long n = strtoul(v, &end, 10);
@@ -473,5 +509,6 @@ int main(int argc, char **argv)
             argv[first], argv[first + 1], k, off / 1e9, out);
     free(row);
     free(ts);
+    free(a.chat_template);
     return 0;
 }
