@@ -97,7 +97,7 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
     if (r->rq.op == IPC_OP_GENERATE)
         return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
                                msglen);
-    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
+    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, r->rq.tools, &cp, msg, msglen);
     if (k == -EOPNOTSUPP)
         return IPC_ERR_UNSUPPORTED_TEMPLATE;
     if (k == -EINVAL)

@@ -25,6 +25,10 @@
 #define IPC_STOP_MAX 8 /* stop strings per request */
 #define IPC_STOP_LEN_MAX 128 /* bytes of one stop string */
 #define IPC_MESSAGE_MAX 256 /* messages of one chat request */
+#define IPC_TOOLS_MAX 128 /* tools of one chat request */
+#define IPC_TOOL_CALLS_MAX 32 /* tool calls of one assistant message */
+#define IPC_TOOL_DEPTH_MAX 16 /* nesting of one tool or tool call (JSON Schema nests) */
+#define IPC_TOOL_NODES_MAX 16384 /* JSON values in a request's tools and tool calls together */
 #define IPC_ERRMSG_MAX 256 /* bytes of an error message */
 #define IPC_LOOKAHEAD_N_MAX 16
 #define IPC_LOOKAHEAD_W_MAX 128
@@ -70,6 +74,7 @@ enum ipc_role {
     IPC_ROLE_SYSTEM = 0,
     IPC_ROLE_USER,
     IPC_ROLE_ASSISTANT,
+    IPC_ROLE_TOOL, /* a tool's result, answering an assistant's tool call */
 };
 
 /* A request id as the client sent it: a string of 1..IPC_ID_MAX bytes or a
@@ -95,9 +100,15 @@ struct ipc_limits {
     uint32_t max_detok_tokens; /* tokens of one detokenize request */
 };
 
+/* A chat message as Hugging Face's chat templates see it: role and
+ * content, and for tool use the optional fields below. */
 struct ipc_message {
     enum ipc_role role;
-    char *content;
+    char *content; /* "" for an assistant message that only calls tools */
+    json_t *tool_calls; /* assistant: [{"type": "function", "function": {"name",
+                         * "arguments"}, "id"?}], checked and bounded; or NULL */
+    char *tool_call_id; /* tool: the call this answers, or NULL */
+    char *name; /* tool: the function that answered, or NULL */
 };
 
 /* A validated request. Strings are NUL-terminated valid UTF-8 and owned by
@@ -109,6 +120,10 @@ struct ipc_request {
     char *prompt; /* generate */
     struct ipc_message *messages; /* chat */
     uint32_t n_messages;
+    json_t *tools; /* chat: the tools a template may offer the model, a
+                    * checked and bounded array ([{"type": "function",
+                    * "function": {"name", "description"?, "parameters"?}}]);
+                    * NULL when the request has none */
     /* What the request sets, over dec_params_default(), except: max_tokens
      * 0 when not given (the server's default); n, w, g 0 when not given
      * (the server's defaults); seed only with has_seed; lookahead only with

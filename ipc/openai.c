@@ -28,7 +28,8 @@ static int oai_fail(struct ipc_oai_error *e, int status, const char *param, cons
 
 /* Fields copied as they are: lade checks them as it checks NDJSON's. */
 static const char *const passed[] = {
-    "temperature", "top_p", "seed", "stop", "lookahead", "top_k", "min_p", "repeat_penalty", NULL,
+    "temperature", "top_p", "seed",           "stop",  "lookahead",
+    "top_k",       "min_p", "repeat_penalty", "tools", NULL,
 };
 
 static bool is_passed(const char *k)
@@ -68,6 +69,13 @@ static int check_neutral(const char *k, json_t *v, struct ipc_oai_error *e)
                                e, 400, k,
                                "'response_format' other than text is not supported (no grammars yet)");
     }
+    /* the template offers the tools; what the model does with them is its own */
+    if (!strcmp(k, "tool_choice"))
+        return json_is_string(v) && !strcmp(json_string_value(v), "auto") ?
+                       1 :
+                       oai_fail(e, 400, k, "'tool_choice' other than \"auto\" is not supported");
+    if (!strcmp(k, "parallel_tool_calls"))
+        return json_is_true(v) ? 1 : oai_fail(e, 400, k, "'parallel_tool_calls' must be true");
     if (!strcmp(k, "user"))
         return json_is_string(v) ? 1 : oai_fail(e, 400, k, "'user' must be a string");
     return 0;
@@ -128,6 +136,33 @@ static json_t *map_content(json_t *c, size_t i, struct ipc_oai_error *e)
     return out;
 }
 
+/* An assistant message's tool_calls as templates read them: OpenAI sends
+ * each call's arguments as a string of JSON, Hugging Face's templates
+ * (Llama 3.1's tojson) expect the object, so a string that holds a JSON
+ * object becomes it (as vLLM does); anything else goes as it is, for lade
+ * to check. A new reference, NULL on ENOMEM. */
+static json_t *map_tool_calls(json_t *calls)
+{
+    json_t *out = json_deep_copy(calls), *c;
+    size_t i;
+
+    if (!out || !json_is_array(out))
+        return out;
+    json_array_foreach(out, i, c)
+    {
+        json_t *f = json_object_get(c, "function");
+        json_t *args = json_object_get(f, "arguments"), *obj;
+        if (!json_is_string(args))
+            continue;
+        obj = json_loadb(json_string_value(args), json_string_length(args), JSON_REJECT_DUPLICATES,
+                         NULL);
+        if (json_is_object(obj))
+            json_object_set(f, "arguments", obj);
+        json_decref(obj);
+    }
+    return out;
+}
+
 static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
 {
     json_t *out = json_array(), *m;
@@ -146,9 +181,11 @@ static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
             json_array_append(out, m);
             continue;
         }
+        bool tool = json_is_string(role) && !strcmp(json_string_value(role), "tool");
         json_object_foreach(m, k, v)
         {
-            if (strcmp(k, "role") && strcmp(k, "content") && strcmp(k, "name"))
+            if (strcmp(k, "role") && strcmp(k, "content") && strcmp(k, "name") &&
+                strcmp(k, "tool_calls") && strcmp(k, "tool_call_id"))
                 return oai_fail(e, 400, "messages", "messages[%zu].%.32s is not supported", i, k);
         }
         json_t *nm = json_object();
@@ -158,6 +195,14 @@ static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
             json_object_set_new(nm, "role", json_string("system"));
         else if (role)
             json_object_set(nm, "role", role);
+        /* a participant's name is dropped as before; a tool's is the function's */
+        if ((c = json_object_get(m, "name")) && tool && json_object_set(nm, "name", c) < 0)
+            return -ENOMEM;
+        if ((c = json_object_get(m, "tool_call_id")) && json_object_set(nm, "tool_call_id", c) < 0)
+            return -ENOMEM;
+        if ((c = json_object_get(m, "tool_calls")) &&
+            json_object_set_new(nm, "tool_calls", map_tool_calls(c)) < 0)
+            return -ENOMEM;
         if ((c = json_object_get(m, "content"))) {
             json_t *mc = map_content(c, i, e);
             if (!mc)
@@ -243,8 +288,12 @@ static void param_of(const char *msg, char *param, size_t cap)
 {
     const char *p = strstr(msg, "field '"), *q;
 
-    if (!p && !strncmp(msg, "messages[", 9)) {
+    if (!p && !strncmp(msg, "messages", 8)) {
         snprintf(param, cap, "messages");
+        return;
+    }
+    if (!p && !strncmp(msg, "tools", 5)) {
+        snprintf(param, cap, "tools");
         return;
     }
     if (!p)

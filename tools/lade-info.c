@@ -371,7 +371,7 @@ static int print_chat(const struct llm_gguf *g, const struct llm_tok *tok)
                                 strcmp(fmt, "jinja") == 0 ? "jinja (the model's template)" :
                                                             fmt);
     if (fmt) {
-        r = srv_chat_apply(chat, conv, 2, &p, err, sizeof(err));
+        r = srv_chat_apply(chat, conv, 2, NULL, &p, err, sizeof(err));
         if (r == 0) {
             printf("chat sample: \"");
             print_escaped(p.text, p.len);

@@ -61,12 +61,12 @@ static void test_stories260k(void **state)
 {
     expect(LADE_MODELS_DIR "/stories260K.gguf", 0, "file: " LADE_MODELS_DIR "/stories260K.gguf",
            "architecture: llama", "layers: 5", "dim: 64", "heads: 8", "kv heads: 4", "head dim: 8",
-           "ffn: 172", "n_ctx_train: 2048", "rope: normal (adjacent pairs), theta 10000, 8 dims a head",
-           "rope_freqs: no", "tied embeddings: no", "qkv bias: no", "qk norm: no",
-           "tensors: 48: f32 48", "vocab: 512 tokens, llama (SentencePiece)", "pre-tokenizer: -",
-           "add_bos: yes", "special ids: bos 1, eos 2, eot -1, eom -1, pad -1, unk 0",
-           "end of generation: 2", "chat template: none",
-           "chat format: none (chat requests are refused)", NULL);
+           "ffn: 172", "n_ctx_train: 2048",
+           "rope: normal (adjacent pairs), theta 10000, 8 dims a head", "rope_freqs: no",
+           "tied embeddings: no", "qkv bias: no", "qk norm: no", "tensors: 48: f32 48",
+           "vocab: 512 tokens, llama (SentencePiece)", "pre-tokenizer: -", "add_bos: yes",
+           "special ids: bos 1, eos 2, eot -1, eom -1, pad -1, unk 0", "end of generation: 2",
+           "chat template: none", "chat format: none (chat requests are refused)", NULL);
 }
 
 static void test_arch_fixtures(void **state)
@@ -84,8 +84,8 @@ static void test_arch_fixtures(void **state)
            "rope scaling: linear, factor 1 (none), attn_factor 1, cos/sin scale 1",
            "tied embeddings: yes", "qkv bias: yes", "qk norm: no", "tensors: 26: f32 11 q5_1 15",
            NULL);
-    expect(ARCH_DIR "qwen3-q6_k.gguf", 0, "architecture: qwen3", "head dim: 128",
-           "qkv bias: no", "qk norm: yes", "tensors: 25: f32 9 q6_K 16", NULL);
+    expect(ARCH_DIR "qwen3-q6_k.gguf", 0, "architecture: qwen3", "head dim: 128", "qkv bias: no",
+           "qk norm: yes", "tensors: 25: f32 9 q6_K 16", NULL);
 }
 
 /* A vocabulary without weights: said, and its tokenizer still printed. */
@@ -172,8 +172,7 @@ static void test_chat_fallback(void **state)
     char dir[] = "/tmp/lade-info-XXXXXX", file[512];
     synth_with_template("{% for m in messages %}<|im_start|>{{ m.content | nosuch }}{% endfor %}",
                         dir, file, sizeof(file));
-    expect(file, 0,
-           "chat template: present, 71 bytes, lade's Jinja interpreter cannot render it",
+    expect(file, 0, "chat template: present, 71 bytes, lade's Jinja interpreter cannot render it",
            "chat format: chatml",
            "chat sample: \"<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n"
            "<|im_start|>user\\nHello!<|im_end|>\\n<|im_start|>assistant\\n\"",
