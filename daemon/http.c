@@ -350,7 +350,8 @@ static void post(struct srv *s, struct srv_conn *c, enum ipc_oai_kind kind)
                                      .id = h->rid,
                                      .model = s->info.model_name,
                                      .created = (long long)time(NULL),
-                                     .include_usage = h->opts.include_usage };
+                                     .include_usage = h->opts.include_usage,
+                                     .tools = h->opts.tools };
     h->busy = true;
     srv_handle_request(s, c, &rq);
 }

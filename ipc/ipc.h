@@ -244,6 +244,7 @@ enum ipc_oai_kind {
 struct ipc_oai_opts {
     bool stream; /* server-sent events */
     bool include_usage; /* stream_options.include_usage */
+    bool tools; /* the chat offered tools: a reply's tool calls are parsed */
 };
 
 /* OpenAI's error object and the HTTP status it goes with. */
@@ -274,6 +275,7 @@ struct ipc_oai_resp {
     const char *model;
     long long created; /* Unix seconds */
     bool include_usage;
+    bool tools; /* ipc_oai_opts.tools */
 };
 
 /* Every function below returns a new reference, NULL on ENOMEM. */
@@ -283,7 +285,14 @@ json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first
  * lookahead object, and (include_usage) the one with the usage. */
 json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done);
 json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done);
-/* From a done event with the text: the whole non-streamed response. */
+/* From a done event with the text: the whole non-streamed response. With
+ * r->tools, a chat reply's Hermes-style tool calls (Qwen2.5, Qwen3:
+ * <tool_call>{"name": ..., "arguments": {...}}</tool_call>, each block one
+ * JSON object) become message.tool_calls (ids "call_<i>_<response id>",
+ * arguments as a string of JSON), the rest of the text its content (null
+ * when only blanks are left), and finish_reason "tool_calls" unless the
+ * reply was cut at max_tokens; a block that does not parse leaves the
+ * text as it is. Streamed replies stay text. */
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done);
 /* From a result event of tokenize or detokenize: the response body. */
 json_t *ipc_oai_result(enum ipc_oai_kind kind, json_t *result);

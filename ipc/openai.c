@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipc/ipc-internal.h"
@@ -355,6 +356,7 @@ int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const 
     k = ipc_request_from_json(out, lim, ret, &ie);
     if (k == -EBADMSG)
         return from_ipc_error(&ie, reterr);
+    o.tools = k == 0 && ret->tools;
     if (k == 0)
         *ret_opts = o;
     return k;
@@ -482,13 +484,92 @@ json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done)
                      (json_int_t)r->created, "model", r->model, "choices", "usage", usage(done));
 }
 
+/* ---- tool calls in a reply (Hermes' format, Qwen's templates) ------------ */
+
+#define TOOL_OPEN "<tool_call>"
+#define TOOL_CLOSE "</tool_call>"
+
+static bool is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+/* One block's JSON, {"name": "...", "arguments": {...} or "..."}, as
+ * OpenAI's call object; NULL when it is not one (or on ENOMEM). */
+static json_t *tool_call(const char *s, size_t n, size_t i, const char *rid)
+{
+    json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL), *out = NULL;
+    json_t *name = json_object_get(j, "name"), *args = json_object_get(j, "arguments");
+    char id[96], *a = NULL;
+
+    if (json_is_string(name) && (json_is_object(args) || json_is_string(args))) {
+        a = json_is_string(args) ? strdup(json_string_value(args)) : json_dumps(args, JSON_COMPACT);
+        snprintf(id, sizeof(id), "call_%zu_%.80s", i, rid);
+        if (a)
+            out = json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id, "type", "function", "function",
+                            "name", name, "arguments", a);
+    }
+    free(a);
+    json_decref(j);
+    return out;
+}
+
+/* Every <tool_call> block of text as a call, the text between them into
+ * *ret_content (a new string, or null when blank); NULL when there is no
+ * block or one does not parse (the text then stays the content). */
+static json_t *tool_calls_of(const char *text, size_t len, const char *rid, json_t **ret_content)
+{
+    json_t *calls = json_array();
+    char *rest = malloc(len + 1);
+    size_t n = 0, at = 0;
+    const char *p;
+
+    while (calls && rest && (p = memmem(text + at, len - at, TOOL_OPEN, strlen(TOOL_OPEN)))) {
+        const char *body = p + strlen(TOOL_OPEN);
+        const char *end = memmem(body, len - (size_t)(body - text), TOOL_CLOSE, strlen(TOOL_CLOSE));
+        json_t *c = end ? tool_call(body, (size_t)(end - body), json_array_size(calls), rid) : NULL;
+        if (!c || json_array_append_new(calls, c) < 0)
+            goto none;
+        memcpy(rest + n, text + at, (size_t)(p - (text + at)));
+        n += (size_t)(p - (text + at));
+        at = (size_t)(end - text) + strlen(TOOL_CLOSE);
+    }
+    if (!calls || !rest || json_array_size(calls) == 0)
+        goto none;
+    memcpy(rest + n, text + at, len - at);
+    n += len - at;
+    *ret_content = is_blank(rest, n) ? json_null() : json_stringn(rest, n);
+    free(rest);
+    return *ret_content ? calls : (json_decref(calls), NULL);
+none:
+    json_decref(calls);
+    free(rest);
+    return NULL;
+}
+
+static json_t *chat_choice(const struct ipc_oai_resp *r, json_t *done)
+{
+    json_t *text = json_object_get(done, "text"), *content = NULL, *calls = NULL;
+    const char *fr = finish_reason(done);
+
+    if (r->tools && json_is_string(text))
+        calls = tool_calls_of(json_string_value(text), json_string_length(text), r->id, &content);
+    if (!calls)
+        return json_pack("{s:i, s:{s:s, s:O}, s:n, s:s}", "index", 0, "message", "role",
+                         "assistant", "content", text, "logprobs", "finish_reason", fr);
+    return json_pack("{s:i, s:{s:s, s:o, s:o}, s:n, s:s}", "index", 0, "message", "role",
+                     "assistant", "content", content, "tool_calls", calls, "logprobs",
+                     "finish_reason", strcmp(fr, "length") ? "tool_calls" : fr);
+}
+
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done)
 {
     json_t *text = json_object_get(done, "text");
     json_t *c = r->kind == IPC_OAI_CHAT ?
-                        json_pack("{s:i, s:{s:s, s:O}, s:n, s:s}", "index", 0, "message", "role",
-                                  "assistant", "content", text, "logprobs", "finish_reason",
-                                  finish_reason(done)) :
+                        chat_choice(r, done) :
                         json_pack("{s:i, s:O, s:n, s:s}", "index", 0, "text", text, "logprobs",
                                   "finish_reason", finish_reason(done));
     json_t *o = head(r, false, c);

@@ -82,6 +82,11 @@ static void test_chat_tools(void **state)
     json_t *o = e2e_resp_json(&r);
     assert_int_equal(
             json_integer_value(json_object_get(json_object_get(o, "usage"), "prompt_tokens")), 44);
+    /* the fake's story holds no <tool_call>: text, finish_reason length */
+    json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
+    assert_null(json_object_get(json_object_get(ch, "message"), "tool_calls"));
+    assert_string_equal(e2e_str(json_object_get(ch, "message"), "content"), "On");
+    assert_string_equal(e2e_str(ch, "finish_reason"), "length");
     json_decref(o);
     e2e_resp_done(&r);
 }
