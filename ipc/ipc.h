@@ -67,6 +67,7 @@ enum ipc_op {
     IPC_OP_INFO,
     IPC_OP_HEALTH,
     IPC_OP_STATS,
+    IPC_OP_APPLY_TEMPLATE, /* a chat's messages and tools through the template, no generation */
     IPC_OP__COUNT,
 };
 
@@ -118,9 +119,9 @@ struct ipc_request {
     enum ipc_op op;
     /* generate, chat */
     char *prompt; /* generate */
-    struct ipc_message *messages; /* chat */
+    struct ipc_message *messages; /* chat, apply_template */
     uint32_t n_messages;
-    json_t *tools; /* chat: the tools a template may offer the model, a
+    json_t *tools; /* chat, apply_template: the tools a template may offer the model, a
                     * checked and bounded array ([{"type": "function",
                     * "function": {"name", "description"?, "parameters"?}}]);
                     * NULL when the request has none */

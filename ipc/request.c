@@ -11,9 +11,15 @@
 #include "ipc/ipc.h"
 
 static const char *const op_names[IPC_OP__COUNT] = {
-    [IPC_OP_GENERATE] = "generate",     [IPC_OP_CHAT] = "chat",     [IPC_OP_TOKENIZE] = "tokenize",
-    [IPC_OP_DETOKENIZE] = "detokenize", [IPC_OP_CANCEL] = "cancel", [IPC_OP_INFO] = "info",
-    [IPC_OP_HEALTH] = "health",         [IPC_OP_STATS] = "stats",
+    [IPC_OP_GENERATE] = "generate",
+    [IPC_OP_CHAT] = "chat",
+    [IPC_OP_TOKENIZE] = "tokenize",
+    [IPC_OP_DETOKENIZE] = "detokenize",
+    [IPC_OP_CANCEL] = "cancel",
+    [IPC_OP_INFO] = "info",
+    [IPC_OP_HEALTH] = "health",
+    [IPC_OP_STATS] = "stats",
+    [IPC_OP_APPLY_TEMPLATE] = "apply_template",
 };
 
 /* Fields each op accepts besides "id", "op" and "v". */
@@ -29,6 +35,7 @@ static const char *const op_fields[IPC_OP__COUNT][16] = {
     [IPC_OP_INFO] = { NULL },
     [IPC_OP_HEALTH] = { NULL },
     [IPC_OP_STATS] = { NULL },
+    [IPC_OP_APPLY_TEMPLATE] = { "messages", "tools", NULL },
 };
 
 const char *ipc_op_name(enum ipc_op op)
@@ -596,12 +603,13 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         int k = parse_prompt(o, lim, r, e);
         return k < 0 ? k : parse_sampling(o, lim, r, e);
     }
-    case IPC_OP_CHAT: {
+    case IPC_OP_CHAT:
+    case IPC_OP_APPLY_TEMPLATE: {
         struct json_budget b = { .nodes = IPC_TOOL_NODES_MAX };
         int k = parse_messages(o, lim, r, &b, e);
         if (k == 0)
             k = parse_tools(o, lim, r, &b, e);
-        return k < 0 ? k : parse_sampling(o, lim, r, e);
+        return k < 0 || r->op == IPC_OP_APPLY_TEMPLATE ? k : parse_sampling(o, lim, r, e);
     }
     case IPC_OP_TOKENIZE: {
         int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);

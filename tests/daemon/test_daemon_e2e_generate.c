@@ -167,8 +167,7 @@ static void test_chat_tools(void **state)
              "\"name\":\"w\",\"parameters\":{\"a\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}}}],"
              "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}]}\n",
              "u", text, sizeof(text));
-    e2e_expect_error(ev, "too_large", "nests deeper than 16 levels");
-    json_decref(ev);
+    e2e_expect_error(ev, "too_large", "nests deeper than 16 levels"); /* and frees ev */
 }
 
 static void test_tokenize_roundtrip(void **state)

@@ -16,14 +16,12 @@
 /* The response to a done event with this text and finish reason. */
 static json_t *respond(bool tools, const char *text, const char *finish)
 {
-    struct ipc_oai_resp r = { .kind = IPC_OAI_CHAT,
-                              .id = "chatcmpl-1-1",
-                              .model = "m",
-                              .created = 1,
-                              .tools = tools };
+    struct ipc_oai_resp r = {
+        .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-1", .model = "m", .created = 1, .tools = tools
+    };
     json_t *done = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "event", "done", "finish_reason",
-                             finish, "text", text, "stats", "prompt_tokens", 3,
-                             "generated_tokens", 4);
+                             finish, "text", text, "stats", "prompt_tokens", 3, "generated_tokens",
+                             4);
     json_t *o = ipc_oai_response(&r, done);
     json_decref(done);
     assert_non_null(o);
@@ -95,7 +93,8 @@ static void test_not_tool_calls(void **state)
         { true, "<tool_call>{\"name\":\"f\",\"arguments\":{}</tool_call>" },
         { true, "<tool_call>{\"arguments\":{}}</tool_call>" },
         { true, "<tool_call>{\"name\":\"f\",\"arguments\":7}</tool_call>" },
-        { true, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call><tool_call>x</tool_call>" },
+        { true,
+          "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call><tool_call>x</tool_call>" },
         { false, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

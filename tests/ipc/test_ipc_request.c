@@ -296,6 +296,21 @@ static void test_chat_tools(void **state)
     assert_null(r.messages[2].tool_calls);
     assert_string_equal(r.messages[3].content, "");
     ipc_request_done(&r);
+    /* apply_template: the same messages and tools, no sampling fields */
+    assert_int_equal(parse("{\"id\":1,\"op\":\"apply_template\",\"tools\":[{\"type\":\"function\","
+                           "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"tool\","
+                           "\"content\":\"x\"}]}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.op, IPC_OP_APPLY_TEMPLATE);
+    assert_int_equal(r.messages[0].role, IPC_ROLE_TOOL);
+    assert_non_null(r.tools);
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"apply_template\",\"max_tokens\":3,\"messages\":"
+                           "[{\"role\":\"user\",\"content\":\"x\"}]}",
+                           &r, &e),
+                     -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_BAD_FIELD);
     /* an empty list is no tools */
     assert_int_equal(parse("{\"id\":1,\"op\":\"chat\",\"tools\":[],\"messages\":[{\"role\":"
                            "\"user\",\"content\":\"x\"}]}",
