@@ -105,10 +105,11 @@ static void check_template(const char *name)
     int fd = e2e_raw(&e);
     json_array_foreach(json_object_get(tpl, "cases"), j, c)
     {
-        json_t *conv = json_array_get(json_object_get(root, "conversations"),
-                                      (size_t)json_integer_value(json_object_get(c, "conversation")));
+        json_t *conv =
+                json_array_get(json_object_get(root, "conversations"),
+                               (size_t)json_integer_value(json_object_get(c, "conversation")));
         json_t *tools = json_is_true(json_object_get(c, "tools")) ? json_object_get(root, "tools") :
-                                                                     NULL;
+                                                                    NULL;
         if (!json_is_true(json_object_get(c, "add_generation_prompt")) ||
             json_object_get(c, "extra") ||
             (!tools && !json_object_get(json_array_get(conv, 1), "tool_calls")))
