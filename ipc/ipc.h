@@ -277,6 +277,7 @@ struct ipc_oai_resp {
     long long created; /* Unix seconds */
     bool include_usage;
     bool tools; /* ipc_oai_opts.tools */
+    bool tool_called; /* a streamed reply held tool calls: finish_reason "tool_calls" */
 };
 
 /* Every function below returns a new reference, NULL on ENOMEM. */
@@ -286,6 +287,27 @@ json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first
  * lookahead object, and (include_usage) the one with the usage. */
 json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done);
 json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done);
+/* A streamed chat reply that offered tools: its text is sent as it comes,
+ * except from a "<tool_call>" on (or the end that may still become one),
+ * which is held to the end, then parsed as ipc_oai_response parses. Plain
+ * data, zero-initialised; ipc_oai_hold_done frees and resets it. */
+struct ipc_oai_hold {
+    char *buf; /* the held text, NUL-terminated */
+    size_t len, cap;
+    bool in_call; /* "<tool_call>" was seen: everything is held */
+};
+
+/* One token event's text in: *ret_emit is the text to send now (malloc'd,
+ * NUL-terminated; NULL when none). 0 or -ENOMEM. */
+int ipc_oai_hold_push(struct ipc_oai_hold *h, const char *text, size_t n, char **ret_emit);
+/* At the end of the reply: the chunks for the held text appended to the
+ * array chunks: with tool calls, one with the text around them (if not
+ * blank) and one with delta.tool_calls (then r->tool_called is set, for
+ * ipc_oai_last_chunk's finish_reason); else one with the text. 0 or
+ * -ENOMEM. */
+int ipc_oai_hold_end(struct ipc_oai_resp *r, struct ipc_oai_hold *h, json_t *chunks);
+void ipc_oai_hold_done(struct ipc_oai_hold *h);
+
 /* From a done event with the text: the whole non-streamed response. With
  * r->tools, a chat reply's Hermes-style tool calls (Qwen2.5, Qwen3:
  * <tool_call>{"name": ..., "arguments": {...}}</tool_call>, each block one
@@ -293,7 +315,7 @@ json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done);
  * arguments as a string of JSON), the rest of the text its content (null
  * when only blanks are left), and finish_reason "tool_calls" unless the
  * reply was cut at max_tokens; a block that does not parse leaves the
- * text as it is. Streamed replies stay text. */
+ * text as it is. Streamed replies: struct ipc_oai_hold. */
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done);
 /* From a result event of tokenize or detokenize: the response body. */
 json_t *ipc_oai_result(enum ipc_oai_kind kind, json_t *result);

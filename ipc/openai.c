@@ -464,9 +464,11 @@ json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first
 
 json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done)
 {
+    const char *fr = finish_reason(done);
     json_t *c = r->kind == IPC_OAI_CHAT ?
                         json_pack("{s:i, s:{}, s:n, s:s}", "index", 0, "delta", "logprobs",
-                                  "finish_reason", finish_reason(done)) :
+                                  "finish_reason",
+                                  r->tool_called && strcmp(fr, "length") ? "tool_calls" : fr) :
                         json_pack("{s:i, s:s, s:n, s:s}", "index", 0, "text", "", "logprobs",
                                   "finish_reason", finish_reason(done));
     json_t *o = set_usage(r, head(r, true, c));
@@ -563,6 +565,94 @@ static json_t *chat_choice(const struct ipc_oai_resp *r, json_t *done)
     return json_pack("{s:i, s:{s:s, s:o, s:o}, s:n, s:s}", "index", 0, "message", "role",
                      "assistant", "content", content, "tool_calls", calls, "logprobs",
                      "finish_reason", strcmp(fr, "length") ? "tool_calls" : fr);
+}
+
+/* ---- streamed replies with tools ------------------------------------------- */
+
+/* How many bytes at the end of s (n bytes) may begin "<tool_call>". */
+static size_t open_prefix(const char *s, size_t n)
+{
+    size_t k = strlen(TOOL_OPEN) - 1;
+    for (k = k < n ? k : n; k > 0; k--)
+        if (!memcmp(s + n - k, TOOL_OPEN, k))
+            return k;
+    return 0;
+}
+
+int ipc_oai_hold_push(struct ipc_oai_hold *h, const char *text, size_t n, char **ret_emit)
+{
+    const char *p;
+    size_t keep;
+
+    *ret_emit = NULL;
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = 2 * (h->len + n + 1);
+        char *b = realloc(h->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        h->buf = b;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, text, n);
+    h->len += n;
+    h->buf[h->len] = 0;
+    if (h->in_call)
+        return 0;
+    p = memmem(h->buf, h->len, TOOL_OPEN, strlen(TOOL_OPEN));
+    h->in_call = p != NULL;
+    keep = p ? (size_t)(p - h->buf) : h->len - open_prefix(h->buf, h->len);
+    if (keep == 0)
+        return 0;
+    if (!(*ret_emit = malloc(keep + 1)))
+        return -ENOMEM;
+    memcpy(*ret_emit, h->buf, keep);
+    (*ret_emit)[keep] = 0;
+    memmove(h->buf, h->buf + keep, h->len - keep + 1);
+    h->len -= keep;
+    return 0;
+}
+
+/* OpenAI's streamed form of calls: each with its index in the list. */
+static json_t *tool_calls_chunk(const struct ipc_oai_resp *r, json_t *calls)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(calls, i, c)
+    {
+        if (json_object_set_new(c, "index", json_integer((json_int_t)i)) < 0)
+            return NULL;
+    }
+    return set_usage(r, head(r, true,
+                             json_pack("{s:i, s:{s:O}, s:n, s:n}", "index", 0, "delta",
+                                       "tool_calls", calls, "logprobs", "finish_reason")));
+}
+
+int ipc_oai_hold_end(struct ipc_oai_resp *r, struct ipc_oai_hold *h, json_t *chunks)
+{
+    json_t *content = NULL, *calls = NULL;
+    int k = 0;
+
+    if (h->len == 0)
+        return 0;
+    if (h->in_call)
+        calls = tool_calls_of(h->buf, h->len, r->id, &content);
+    if (!calls)
+        return json_array_append_new(chunks, ipc_oai_chunk(r, h->buf, false)) < 0 ? -ENOMEM : 0;
+    if (json_is_string(content))
+        k = json_array_append_new(chunks, ipc_oai_chunk(r, json_string_value(content), false));
+    if (k == 0)
+        k = json_array_append_new(chunks, tool_calls_chunk(r, calls));
+    json_decref(content);
+    json_decref(calls);
+    r->tool_called = k == 0;
+    return k < 0 ? -ENOMEM : 0;
+}
+
+void ipc_oai_hold_done(struct ipc_oai_hold *h)
+{
+    free(h->buf);
+    *h = (struct ipc_oai_hold){ 0 };
 }
 
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done)

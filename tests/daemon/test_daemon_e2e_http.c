@@ -117,6 +117,37 @@ static void test_chat(void **state)
     e2e_resp_done(&r);
 }
 
+/* Streamed with tools offered: the fake's text (no tool call in it) comes
+ * through whole, finish_reason length. */
+static void test_chat_tools_stream(void **state)
+{
+    struct e2e_resp r;
+    char *saveptr = NULL, text[256] = "";
+    const char *fr = NULL;
+    (void)state;
+    assert_int_equal(e2e_post(&d, "/v1/chat/completions",
+                              "{\"max_tokens\":8,\"stream\":true,\"tools\":[{\"type\":"
+                              "\"function\",\"function\":{\"name\":\"w\"}}],\"messages\":"
+                              "[{\"role\":\"user\",\"content\":\"w?\"}]}",
+                              &r),
+                     200);
+    for (char *ev = strtok_r(r.body, "\n", &saveptr); ev; ev = strtok_r(NULL, "\n", &saveptr)) {
+        if (!strcmp(ev, "data: [DONE]"))
+            continue;
+        json_t *o = json_loads(ev + 6, 0, NULL);
+        json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
+        assert_null(json_object_get(json_object_get(ch, "delta"), "tool_calls"));
+        strcat(text, e2e_str(json_object_get(ch, "delta"), "content"));
+        if (json_is_string(json_object_get(ch, "finish_reason")))
+            fr = strcmp(e2e_str(ch, "finish_reason"), "length") ? "other" : "length";
+        json_decref(o);
+    }
+    assert_string_equal(text, "Once upo");
+    assert_non_null(fr);
+    assert_string_equal(fr, "length");
+    e2e_resp_done(&r);
+}
+
 /* Every event is "data: ...\n\n", the last [DONE]; the text joined is the
  * non-streamed text; usage and lookahead come in the last chunks. */
 static void test_chat_stream(void **state)
@@ -820,6 +851,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_chat_tools),
+        cmocka_unit_test(test_chat_tools_stream),
         cmocka_unit_test(test_chat_stream),
         cmocka_unit_test(test_completions),
         cmocka_unit_test(test_tokenize),

@@ -108,11 +108,87 @@ static void test_not_tool_calls(void **state)
     }
 }
 
+/* A streamed reply through a hold, the text split at awkward places:
+ * what is sent as it comes, then the end's chunks. */
+static char *stream(const char *const *parts, json_t **ret_end, bool *ret_called)
+{
+    struct ipc_oai_resp r = {
+        .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-2", .model = "m", .tools = true
+    };
+    struct ipc_oai_hold h = { 0 };
+    char *sent = calloc(1, 4096), *emit;
+    for (size_t i = 0; parts[i]; i++) {
+        assert_int_equal(ipc_oai_hold_push(&h, parts[i], strlen(parts[i]), &emit), 0);
+        if (emit)
+            strcat(sent, emit);
+        free(emit);
+    }
+    *ret_end = json_array();
+    assert_int_equal(ipc_oai_hold_end(&r, &h, *ret_end), 0);
+    *ret_called = r.tool_called;
+    ipc_oai_hold_done(&h);
+    return sent;
+}
+
+static json_t *delta(json_t *chunk)
+{
+    return json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "delta");
+}
+
+static void test_stream_tool_calls(void **state)
+{
+    (void)state;
+    static const char *const call[] = { "Let me",   " look.<",
+                                        "tool_c",   "all>\n{\"name\": \"now\"",
+                                        ", \"argu", "ments\": {}}\n</tool_call>",
+                                        NULL };
+    json_t *end;
+    bool called;
+    char *sent = stream(call, &end, &called);
+    /* "<" is held from the moment it may begin a call */
+    assert_string_equal(sent, "Let me look.");
+    assert_true(called);
+    assert_int_equal(json_array_size(end), 1); /* nothing but blanks around the call */
+    json_t *tc = json_array_get(json_object_get(delta(json_array_get(end, 0)), "tool_calls"), 0);
+    assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
+    assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_0_chatcmpl-1-2");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(tc, "function"), "name")),
+                        "now");
+    assert_string_equal(
+            json_string_value(json_object_get(json_object_get(tc, "function"), "arguments")), "{}");
+    free(sent);
+    json_decref(end);
+
+    /* "<" that begins no call: every byte sent, in order, none twice */
+    static const char *const text[] = { "a <", "b <tool", "s> and <", "tool_call", NULL };
+    sent = stream(text, &end, &called);
+    assert_false(called);
+    assert_string_equal(sent, "a <b <tools> and ");
+    assert_int_equal(json_array_size(end), 1);
+    assert_string_equal(
+            json_string_value(json_object_get(delta(json_array_get(end, 0)), "content")),
+            "<tool_call");
+    free(sent);
+    json_decref(end);
+
+    /* a call left open at the end: its text, as text */
+    static const char *const open[] = { "x<tool_call>{\"name\":", NULL };
+    sent = stream(open, &end, &called);
+    assert_false(called);
+    assert_string_equal(sent, "x");
+    assert_string_equal(
+            json_string_value(json_object_get(delta(json_array_get(end, 0)), "content")),
+            "<tool_call>{\"name\":");
+    free(sent);
+    json_decref(end);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_calls),
         cmocka_unit_test(test_not_tool_calls),
+        cmocka_unit_test(test_stream_tool_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
