@@ -14,18 +14,20 @@
 
 static void whole(const char *text, size_t n)
 {
-    struct ipc_oai_resp r = { .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-1", .model = "m",
-                              .tools = true };
-    json_t *done = json_pack("{s:s, s:s%, s:{}}", "finish_reason", "stop", "text", text, n,
-                             "stats");
+    struct ipc_oai_resp r = {
+        .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-1", .model = "m", .tools = true
+    };
+    json_t *done =
+            json_pack("{s:s, s:s%, s:{}}", "finish_reason", "stop", "text", text, n, "stats");
     json_decref(done ? ipc_oai_response(&r, done) : NULL);
     json_decref(done);
 }
 
 static void streamed(const char *text, size_t n, const size_t cuts[2])
 {
-    struct ipc_oai_resp r = { .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-1", .model = "m",
-                              .tools = true };
+    struct ipc_oai_resp r = {
+        .kind = IPC_OAI_CHAT, .id = "chatcmpl-1-1", .model = "m", .tools = true
+    };
     struct ipc_oai_hold h = { 0 };
     char *sent = calloc(1, n + 1), *emit;
     size_t len = 0, from = 0;
