@@ -29,6 +29,7 @@
 #define IPC_TOOL_CALLS_MAX 32 /* tool calls of one assistant message */
 #define IPC_TOOL_DEPTH_MAX 16 /* nesting of one tool or tool call (JSON Schema nests) */
 #define IPC_TOOL_NODES_MAX 16384 /* JSON values in a request's tools and tool calls together */
+#define IPC_TOOL_ID_MAX 128 /* bytes of a tool message's tool_call_id or name */
 #define IPC_ERRMSG_MAX 256 /* bytes of an error message */
 #define IPC_LOOKAHEAD_N_MAX 16
 #define IPC_LOOKAHEAD_W_MAX 128

@@ -492,10 +492,10 @@ static int parse_message_extras(json_t *m, size_t i, struct ipc_message *msg, st
                         "messages[%zu] (%s) may not hold '%.32s': only role and content, "
                         "tool_calls for an assistant, tool_call_id and name for a tool",
                         i, ipc_role_name(msg->role), key);
-        if (!json_is_string(v) || json_string_length(v) > IPC_STOP_LEN_MAX)
+        if (!json_is_string(v) || json_string_length(v) > IPC_TOOL_ID_MAX)
             return fail(e, IPC_ERR_BAD_FIELD,
                         "messages[%zu].%s must be a string of at most %d bytes", i, key,
-                        IPC_STOP_LEN_MAX);
+                        IPC_TOOL_ID_MAX);
         b->bytes += json_string_length(v);
         if (!(*str = strdup(json_string_value(v))))
             return -ENOMEM;
