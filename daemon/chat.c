@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llama/llm.h"
+#include "llama/jinja.h"
 
 enum srv_tmpl srv_chat_detect(const char *tmpl)
 {
@@ -77,8 +77,18 @@ static int render_llama2(FILE *f, const struct ipc_message *m, uint32_t n, char 
     return 0;
 }
 
+/* Whether the conversation uses tools: the built-in formats have no way to
+ * say them. */
+static bool uses_tools(const struct ipc_message *msgs, uint32_t n, const json_t *tools)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (msgs[i].role == IPC_ROLE_TOOL || msgs[i].tool_calls)
+            return true;
+    return tools != NULL;
+}
+
 int srv_chat_render(enum srv_tmpl t, const struct ipc_message *msgs, uint32_t n,
-                    struct srv_chat_prompt *ret, char *reterr, size_t errlen)
+                    const json_t *tools, struct srv_chat_prompt *ret, char *reterr, size_t errlen)
 {
     struct srv_chat_prompt p = { 0 };
     FILE *f;
@@ -87,6 +97,13 @@ int srv_chat_render(enum srv_tmpl t, const struct ipc_message *msgs, uint32_t n,
     if (t == SRV_TMPL_NONE) {
         snprintf(reterr, errlen, "the model has no chat template laded knows");
         return -EOPNOTSUPP;
+    }
+    if (uses_tools(msgs, n, tools)) {
+        snprintf(reterr, errlen,
+                 "tools need the model's own chat template; laded renders this model's "
+                 "conversations in its built-in '%s' format, which has none",
+                 srv_chat_name(t));
+        return -EINVAL;
     }
     f = open_memstream(&p.text, &p.len);
     if (!f)
@@ -129,10 +146,73 @@ struct srv_chat {
     char why[320]; /* why the template is not used, "" if it is */
 };
 
-/* The variables HF passes to a chat template: messages, add_generation_prompt
- * (always: laded renders prompts for a reply), bos_token, eos_token. */
+/* A JSON value as the template sees it (Python's json.loads: objects in
+ * their order, integers as integers). ipc/ bounded its depth. NULL on
+ * ENOMEM. */
+static struct llm_jval *from_json(struct llm_jenv *e, const json_t *v)
+{
+    struct llm_jval *out;
+    const char *key;
+    json_t *x;
+    size_t i;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        out = llm_jval_dict(e);
+        json_object_foreach((json_t *)v, key, x)
+        {
+            if (!out || llm_jval_put(e, out, key, from_json(e, x)) < 0)
+                return NULL;
+        }
+        return out;
+    case JSON_ARRAY:
+        out = llm_jval_list(e);
+        json_array_foreach(v, i, x)
+        {
+            if (!out || llm_jval_push(e, out, from_json(e, x)) < 0)
+                return NULL;
+        }
+        return out;
+    case JSON_STRING: return llm_jval_str(e, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: return llm_jval_int(e, json_integer_value(v));
+    case JSON_REAL: return llm_jval_float(e, json_real_value(v));
+    case JSON_TRUE: return llm_jval_bool(e, true);
+    case JSON_FALSE: return llm_jval_bool(e, false);
+    default: return llm_jval_none(e);
+    }
+}
+
+static struct llm_jval *str_val(struct llm_jenv *e, const char *s)
+{
+    return llm_jval_str(e, s, strlen(s));
+}
+
+/* One message as HF passes it: role and content, and the tool fields only
+ * where the message has them (templates test `is defined`). */
+static struct llm_jval *message_val(struct llm_jenv *e, const struct ipc_message *msg)
+{
+    struct llm_jval *m = llm_jval_dict(e);
+    int r = m ? 0 : -ENOMEM;
+
+    if (r == 0)
+        r = llm_jval_put(e, m, "role", str_val(e, ipc_role_name(msg->role)));
+    if (r == 0)
+        r = llm_jval_put(e, m, "content", str_val(e, msg->content));
+    if (r == 0 && msg->tool_calls)
+        r = llm_jval_put(e, m, "tool_calls", from_json(e, msg->tool_calls));
+    if (r == 0 && msg->tool_call_id)
+        r = llm_jval_put(e, m, "tool_call_id", str_val(e, msg->tool_call_id));
+    if (r == 0 && msg->name)
+        r = llm_jval_put(e, m, "name", str_val(e, msg->name));
+    return r == 0 ? m : NULL;
+}
+
+/* The variables HF's apply_chat_template passes to a chat template:
+ * messages, tools (only when the request has some, as undefined otherwise),
+ * add_generation_prompt (always: laded renders prompts for a reply),
+ * bos_token, eos_token. */
 static int chat_env(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
-                    struct llm_jenv **ret)
+                    const json_t *tools, struct llm_jenv **ret)
 {
     struct llm_jenv *e = NULL;
     struct llm_jval *g, *list;
@@ -143,20 +223,12 @@ static int chat_env(const struct srv_chat *c, const struct ipc_message *msgs, ui
     g = llm_jenv_globals(e);
     list = llm_jval_list(e);
     r = list ? 0 : -ENOMEM;
-    for (uint32_t i = 0; i < n && r == 0; i++) {
-        struct llm_jval *m = llm_jval_dict(e);
-        const char *role = ipc_role_name(msgs[i].role);
-        r = m ? 0 : -ENOMEM;
-        if (r == 0)
-            r = llm_jval_put(e, m, "role", llm_jval_str(e, role, strlen(role)));
-        if (r == 0)
-            r = llm_jval_put(e, m, "content",
-                             llm_jval_str(e, msgs[i].content, strlen(msgs[i].content)));
-        if (r == 0)
-            r = llm_jval_push(e, list, m);
-    }
+    for (uint32_t i = 0; i < n && r == 0; i++)
+        r = llm_jval_push(e, list, message_val(e, &msgs[i]));
     if (r == 0)
         r = llm_jval_put(e, g, "messages", list);
+    if (r == 0 && tools)
+        r = llm_jval_put(e, g, "tools", from_json(e, tools));
     if (r == 0)
         r = llm_jval_put(e, g, "add_generation_prompt", llm_jval_bool(e, true));
     if (r == 0)
@@ -172,13 +244,14 @@ static int chat_env(const struct srv_chat *c, const struct ipc_message *msgs, ui
 }
 
 static int render_jinja(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
-                        struct srv_chat_prompt *ret, char *reterr, size_t errlen)
+                        const json_t *tools, struct srv_chat_prompt *ret, char *reterr,
+                        size_t errlen)
 {
     struct srv_chat_prompt p = { 0 };
     struct llm_jenv *e = NULL;
     char err[256] = "";
     size_t bl = strlen(c->bos);
-    int r = chat_env(c, msgs, n, &e);
+    int r = chat_env(c, msgs, n, tools, &e);
 
     if (r == 0)
         r = llm_jinja_render(c->jinja, e, NULL, &p.text, &p.len, err, sizeof(err));
@@ -208,16 +281,16 @@ static int render_jinja(const struct srv_chat *c, const struct ipc_message *msgs
 static int try_template(struct srv_chat *c, const char *tmpl)
 {
     static const struct ipc_message probe[] = {
-        { IPC_ROLE_USER, "Hello" },
-        { IPC_ROLE_ASSISTANT, "Hi." },
-        { IPC_ROLE_USER, "How are you?" },
+        { .role = IPC_ROLE_USER, .content = "Hello" },
+        { .role = IPC_ROLE_ASSISTANT, .content = "Hi." },
+        { .role = IPC_ROLE_USER, .content = "How are you?" },
     };
     struct srv_chat_prompt p = { 0 };
     char err[256] = "";
     int r = llm_jinja_parse(tmpl, strlen(tmpl), &c->jinja, err, sizeof(err));
 
     if (r == 0)
-        r = render_jinja(c, probe, 3, &p, err, sizeof(err));
+        r = render_jinja(c, probe, 3, NULL, &p, err, sizeof(err));
     if (r == 0 && p.len == 0 && !p.add_bos) {
         snprintf(err, sizeof(err), "it renders nothing");
         r = -EINVAL;
@@ -275,9 +348,9 @@ const char *srv_chat_fallback_reason(const struct srv_chat *c)
 }
 
 int srv_chat_apply(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
-                   struct srv_chat_prompt *ret, char *reterr, size_t errlen)
+                   const json_t *tools, struct srv_chat_prompt *ret, char *reterr, size_t errlen)
 {
     if (c->jinja)
-        return render_jinja(c, msgs, n, ret, reterr, errlen);
-    return srv_chat_render(c->family, msgs, n, ret, reterr, errlen);
+        return render_jinja(c, msgs, n, tools, ret, reterr, errlen);
+    return srv_chat_render(c->family, msgs, n, tools, ret, reterr, errlen);
 }

@@ -31,9 +31,10 @@ struct srv_chat_prompt {
 
 /* The built-in format of family t. -EOPNOTSUPP for SRV_TMPL_NONE, -EINVAL
  * for a conversation the template cannot express (message with a reterr),
- * -ENOMEM. */
+ * tools included (tools, role tool, tool_calls: the built-in formats have
+ * no way to say them), -ENOMEM. */
 int srv_chat_render(enum srv_tmpl t, const struct ipc_message *msgs, uint32_t n,
-                    struct srv_chat_prompt *ret, char *reterr, size_t errlen);
+                    const json_t *tools, struct srv_chat_prompt *ret, char *reterr, size_t errlen);
 void srv_chat_prompt_done(struct srv_chat_prompt *p);
 
 /* The model's chat format, chosen once at load. */
@@ -51,10 +52,14 @@ const char *srv_chat_format(const struct srv_chat *c);
 /* Why the model's template is not used; NULL when it is, or there is none. */
 const char *srv_chat_fallback_reason(const struct srv_chat *c);
 /* Render a conversation as srv_chat_render does, with the model's format.
- * A template that fails on this conversation (raise_exception, a limit)
- * gives -EINVAL and its message. The prompt starts with the BOS token's
- * text only as add_bos: the tokenizer then adds the id itself. */
+ * The template sees what Hugging Face's apply_chat_template passes it:
+ * messages (with tool_calls, tool_call_id and name where a message has
+ * them), tools (the request's, when it has some; NULL: undefined),
+ * add_generation_prompt true, bos_token, eos_token. A template that fails
+ * on this conversation (raise_exception, a limit) gives -EINVAL and its
+ * message. The prompt starts with the BOS token's text only as add_bos:
+ * the tokenizer then adds the id itself. */
 int srv_chat_apply(const struct srv_chat *c, const struct ipc_message *msgs, uint32_t n,
-                   struct srv_chat_prompt *ret, char *reterr, size_t errlen);
+                   const json_t *tools, struct srv_chat_prompt *ret, char *reterr, size_t errlen);
 
 #endif

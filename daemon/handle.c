@@ -144,7 +144,7 @@ static enum ipc_err hand_off(struct srv *s, struct srv_conn *c, struct srv_req *
     return IPC_ERR_NONE;
 }
 
-/* Takes over *rq: a generation, tokenize or detokenize. */
+/* Takes over *rq: a generation, tokenize, detokenize or apply_template. */
 static void handle_job(struct srv *s, struct srv_conn *c, struct ipc_request *rq)
 {
     char msg[IPC_ERRMSG_MAX] = "";
@@ -288,7 +288,8 @@ void srv_handle_request(struct srv *s, struct srv_conn *c, struct ipc_request *r
     case IPC_OP_GENERATE:
     case IPC_OP_CHAT:
     case IPC_OP_TOKENIZE:
-    case IPC_OP_DETOKENIZE: handle_job(s, c, &rq); return;
+    case IPC_OP_DETOKENIZE:
+    case IPC_OP_APPLY_TEMPLATE: handle_job(s, c, &rq); return;
     case IPC_OP_CANCEL: handle_cancel(s, c, &rq); break;
     case IPC_OP_INFO: send_result(s, c, &rq, info_json(s)); break;
     case IPC_OP_HEALTH: send_result(s, c, &rq, status_json(s, false)); break;

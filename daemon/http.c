@@ -40,6 +40,7 @@ struct srv_http {
     bool closing; /* the last response is out: close once written */
     struct ipc_oai_opts opts;
     struct ipc_oai_resp resp;
+    struct ipc_oai_hold hold; /* a streamed chat with tools: the text that may be a tool call */
     char rid[64];
 };
 
@@ -71,6 +72,7 @@ static void finish(struct srv *s, struct srv_conn *c)
     struct srv_http *h = c->http;
 
     h->busy = h->head_sent = false;
+    ipc_oai_hold_done(&h->hold);
     h->resume = true;
     h->idle_since_ns = srv_now_ns();
     if (!h->keep_alive) {
@@ -212,6 +214,45 @@ static void stream_end(struct srv *s, struct srv_conn *c)
 
 /* ---- events of the request at the core -------------------------------------*/
 
+/* A streamed token's text; with tools offered, what may be a tool call
+ * is held (ipc_oai_hold) and sent at the end. */
+static void stream_text(struct srv *s, struct srv_conn *c, const char *text)
+{
+    struct srv_http *h = c->http;
+    char *emit = NULL;
+
+    if (!h->resp.tools) {
+        send_event(s, c, ipc_oai_chunk(&h->resp, text, false), NULL);
+        return;
+    }
+    if (ipc_oai_hold_push(&h->hold, text, strlen(text), &emit) < 0) {
+        c->dead = true;
+        return;
+    }
+    if (emit)
+        send_event(s, c, ipc_oai_chunk(&h->resp, emit, false), NULL);
+    free(emit);
+}
+
+/* The held text at the end: as tool calls when it holds them. */
+static void end_held(struct srv *s, struct srv_conn *c)
+{
+    struct srv_http *h = c->http;
+    json_t *chunks = json_array(), *x;
+    size_t i;
+
+    if (!chunks || ipc_oai_hold_end(&h->resp, &h->hold, chunks) < 0) {
+        json_decref(chunks);
+        c->dead = true;
+        return;
+    }
+    json_array_foreach(chunks, i, x)
+    {
+        send_event(s, c, json_incref(x), NULL);
+    }
+    json_decref(chunks);
+}
+
 static void on_done(struct srv *s, struct srv_conn *c, json_t *ev)
 {
     struct srv_http *h = c->http;
@@ -221,6 +262,8 @@ static void on_done(struct srv *s, struct srv_conn *c, json_t *ev)
         return;
     }
     stream_begin(s, c);
+    if (h->resp.tools)
+        end_held(s, c);
     send_event(s, c, ipc_oai_last_chunk(&h->resp, ev), NULL);
     if (h->opts.include_usage)
         send_event(s, c, ipc_oai_usage_chunk(&h->resp, ev), NULL);
@@ -256,7 +299,7 @@ void srv_http_event(struct srv *s, struct srv_conn *c, char *line, size_t len)
         const char *text = json_string_value(json_object_get(ev, "text"));
         stream_begin(s, c);
         if (text && *text)
-            send_event(s, c, ipc_oai_chunk(&h->resp, text, false), NULL);
+            stream_text(s, c, text);
     } else if (!strcmp(type, "done"))
         on_done(s, c, ev);
     else if (!strcmp(type, "result"))
@@ -346,7 +389,8 @@ static void post(struct srv *s, struct srv_conn *c, enum ipc_oai_kind kind)
                                      .id = h->rid,
                                      .model = s->info.model_name,
                                      .created = (long long)time(NULL),
-                                     .include_usage = h->opts.include_usage };
+                                     .include_usage = h->opts.include_usage,
+                                     .tools = h->opts.tools };
     h->busy = true;
     srv_handle_request(s, c, &rq);
 }
@@ -645,6 +689,7 @@ void srv_http_free(struct srv_http *h)
     if (!h)
         return;
     srv_http_msg_done(&h->msg);
+    ipc_oai_hold_done(&h->hold);
     free(h->in);
     free(h);
 }

@@ -97,7 +97,7 @@ static enum ipc_err build_prompt(struct srv *s, struct srv_req *r, char *msg, si
     if (r->rq.op == IPC_OP_GENERATE)
         return tokenize_prompt(s, r, r->rq.prompt, strlen(r->rq.prompt), SRV_TOK_ADD_BOS, msg,
                                msglen);
-    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, &cp, msg, msglen);
+    k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, r->rq.tools, &cp, msg, msglen);
     if (k == -EOPNOTSUPP)
         return IPC_ERR_UNSUPPORTED_TEMPLATE;
     if (k == -EINVAL)
@@ -197,6 +197,41 @@ static char *detokenize_line(struct srv *s, struct srv_req *r, size_t *ret_len)
     return result_line(s, r, json_pack("{s:s%}", "text", clean, len), ret_len);
 }
 
+/* apply_template: the prompt a chat with these messages and tools would
+ * get, as the template rendered it (the BOS text laded hands the
+ * tokenizer as its id put back in front), and whether it starts with BOS. */
+static char *template_line(struct srv *s, struct srv_req *r, size_t *ret_len)
+{
+    struct srv_chat_prompt cp = { 0 };
+    char msg[IPC_ERRMSG_MAX] = "";
+    const char *bos = s->info.bos_token ? s->info.bos_token : "";
+    int k = srv_chat_apply(s->chat, r->rq.messages, r->rq.n_messages, r->rq.tools, &cp, msg,
+                           sizeof(msg));
+    json_t *body = NULL;
+
+    if (k == -EOPNOTSUPP || k == -EINVAL)
+        return srv_error_event(s, &r->rq.id,
+                               k == -EINVAL ? IPC_ERR_BAD_FIELD : IPC_ERR_UNSUPPORTED_TEMPLATE,
+                               ret_len, "%s", msg);
+    if (k == 0 && !ipc_utf8_is_valid(cp.text, cp.len)) {
+        srv_chat_prompt_done(&cp);
+        return srv_error_event(s, &r->rq.id, IPC_ERR_BAD_FIELD, ret_len,
+                               "the chat template rendered text that is not UTF-8");
+    }
+    if (k == 0) {
+        srv_cleanup_free char *text = malloc(strlen(bos) + cp.len + 1);
+        if (text) {
+            size_t n = (size_t)sprintf(text, "%s", cp.add_bos ? bos : "");
+            memcpy(text + n, cp.text, cp.len + 1);
+            body = json_pack("{s:s%, s:b}", "prompt", text, n + cp.len, "add_bos", cp.add_bos);
+        }
+    }
+    srv_chat_prompt_done(&cp);
+    if (!body)
+        return srv_error_event(s, &r->rq.id, IPC_ERR_INTERNAL, ret_len, "out of memory");
+    return result_line(s, r, body, ret_len);
+}
+
 /* One job; its last post ends the connection's turn. A generation that
  * reached the queue posts no line and keeps r alive for the scheduler. */
 static void work_one(struct srv *s, struct srv_req *r)
@@ -212,6 +247,8 @@ static void work_one(struct srv *s, struct srv_req *r)
         line = tokenize_line(s, r, &len);
     else if (r->rq.op == IPC_OP_DETOKENIZE)
         line = detokenize_line(s, r, &len);
+    else if (r->rq.op == IPC_OP_APPLY_TEMPLATE)
+        line = template_line(s, r, &len);
     else
         queued = !(line = queue_generation(s, r, &len));
     srv_post(s, conn_id, line, len, queued ? NULL : r, true);

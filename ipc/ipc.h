@@ -25,6 +25,11 @@
 #define IPC_STOP_MAX 8 /* stop strings per request */
 #define IPC_STOP_LEN_MAX 128 /* bytes of one stop string */
 #define IPC_MESSAGE_MAX 256 /* messages of one chat request */
+#define IPC_TOOLS_MAX 128 /* tools of one chat request */
+#define IPC_TOOL_CALLS_MAX 32 /* tool calls of one assistant message */
+#define IPC_TOOL_DEPTH_MAX 16 /* nesting of one tool or tool call (JSON Schema nests) */
+#define IPC_TOOL_NODES_MAX 16384 /* JSON values in a request's tools and tool calls together */
+#define IPC_TOOL_ID_MAX 128 /* bytes of a tool message's tool_call_id or name */
 #define IPC_ERRMSG_MAX 256 /* bytes of an error message */
 #define IPC_LOOKAHEAD_N_MAX 16
 #define IPC_LOOKAHEAD_W_MAX 128
@@ -63,6 +68,7 @@ enum ipc_op {
     IPC_OP_INFO,
     IPC_OP_HEALTH,
     IPC_OP_STATS,
+    IPC_OP_APPLY_TEMPLATE, /* a chat's messages and tools through the template, no generation */
     IPC_OP__COUNT,
 };
 
@@ -70,6 +76,7 @@ enum ipc_role {
     IPC_ROLE_SYSTEM = 0,
     IPC_ROLE_USER,
     IPC_ROLE_ASSISTANT,
+    IPC_ROLE_TOOL, /* a tool's result, answering an assistant's tool call */
 };
 
 /* A request id as the client sent it: a string of 1..IPC_ID_MAX bytes or a
@@ -95,9 +102,15 @@ struct ipc_limits {
     uint32_t max_detok_tokens; /* tokens of one detokenize request */
 };
 
+/* A chat message as Hugging Face's chat templates see it: role and
+ * content, and for tool use the optional fields below. */
 struct ipc_message {
     enum ipc_role role;
-    char *content;
+    char *content; /* "" for an assistant message that only calls tools */
+    json_t *tool_calls; /* assistant: [{"type": "function", "function": {"name",
+                         * "arguments"}, "id"?}], checked and bounded; or NULL */
+    char *tool_call_id; /* tool: the call this answers, or NULL */
+    char *name; /* tool: the function that answered, or NULL */
 };
 
 /* A validated request. Strings are NUL-terminated valid UTF-8 and owned by
@@ -107,8 +120,12 @@ struct ipc_request {
     enum ipc_op op;
     /* generate, chat */
     char *prompt; /* generate */
-    struct ipc_message *messages; /* chat */
+    struct ipc_message *messages; /* chat, apply_template */
     uint32_t n_messages;
+    json_t *tools; /* chat, apply_template: the tools a template may offer the model, a
+                    * checked and bounded array ([{"type": "function",
+                    * "function": {"name", "description"?, "parameters"?}}]);
+                    * NULL when the request has none */
     /* What the request sets, over dec_params_default(), except: max_tokens
      * 0 when not given (the server's default); n, w, g 0 when not given
      * (the server's defaults); seed only with has_seed; lookahead only with
@@ -229,6 +246,7 @@ enum ipc_oai_kind {
 struct ipc_oai_opts {
     bool stream; /* server-sent events */
     bool include_usage; /* stream_options.include_usage */
+    bool tools; /* the chat offered tools: a reply's tool calls are parsed */
 };
 
 /* OpenAI's error object and the HTTP status it goes with. */
@@ -259,6 +277,8 @@ struct ipc_oai_resp {
     const char *model;
     long long created; /* Unix seconds */
     bool include_usage;
+    bool tools; /* ipc_oai_opts.tools */
+    bool tool_called; /* a streamed reply held tool calls: finish_reason "tool_calls" */
 };
 
 /* Every function below returns a new reference, NULL on ENOMEM. */
@@ -268,7 +288,35 @@ json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first
  * lookahead object, and (include_usage) the one with the usage. */
 json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done);
 json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done);
-/* From a done event with the text: the whole non-streamed response. */
+/* A streamed chat reply that offered tools: its text is sent as it comes,
+ * except from a "<tool_call>" on (or the end that may still become one),
+ * which is held to the end, then parsed as ipc_oai_response parses. Plain
+ * data, zero-initialised; ipc_oai_hold_done frees and resets it. */
+struct ipc_oai_hold {
+    char *buf; /* the held text, NUL-terminated */
+    size_t len, cap;
+    bool in_call; /* "<tool_call>" was seen: everything is held */
+};
+
+/* One token event's text in: *ret_emit is the text to send now (malloc'd,
+ * NUL-terminated; NULL when none). 0 or -ENOMEM. */
+int ipc_oai_hold_push(struct ipc_oai_hold *h, const char *text, size_t n, char **ret_emit);
+/* At the end of the reply: the chunks for the held text appended to the
+ * array chunks: with tool calls, one with the text around them (if not
+ * blank) and one with delta.tool_calls (then r->tool_called is set, for
+ * ipc_oai_last_chunk's finish_reason); else one with the text. 0 or
+ * -ENOMEM. */
+int ipc_oai_hold_end(struct ipc_oai_resp *r, struct ipc_oai_hold *h, json_t *chunks);
+void ipc_oai_hold_done(struct ipc_oai_hold *h);
+
+/* From a done event with the text: the whole non-streamed response. With
+ * r->tools, a chat reply's Hermes-style tool calls (Qwen2.5, Qwen3:
+ * <tool_call>{"name": ..., "arguments": {...}}</tool_call>, each block one
+ * JSON object) become message.tool_calls (ids "call_<i>_<response id>",
+ * arguments as a string of JSON), the rest of the text its content (null
+ * when only blanks are left), and finish_reason "tool_calls" unless the
+ * reply was cut at max_tokens; a block that does not parse leaves the
+ * text as it is. Streamed replies: struct ipc_oai_hold. */
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done);
 /* From a result event of tokenize or detokenize: the response body. */
 json_t *ipc_oai_result(enum ipc_oai_kind kind, json_t *result);

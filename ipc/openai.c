@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipc/ipc-internal.h"
@@ -28,8 +29,8 @@ static int oai_fail(struct ipc_oai_error *e, int status, const char *param, cons
 
 /* Fields copied as they are: lade checks them as it checks NDJSON's. */
 static const char *const passed[] = {
-    "temperature", "top_p", "seed",           "stop",         "lookahead",
-    "top_k",       "min_p", "repeat_penalty", "cache_prompt", NULL,
+    "temperature", "top_p",          "seed",         "stop",  "lookahead", "top_k",
+    "min_p",       "repeat_penalty", "cache_prompt", "tools", NULL,
 };
 
 static bool is_passed(const char *k)
@@ -69,6 +70,13 @@ static int check_neutral(const char *k, json_t *v, struct ipc_oai_error *e)
                                e, 400, k,
                                "'response_format' other than text is not supported (no grammars yet)");
     }
+    /* the template offers the tools; what the model does with them is its own */
+    if (!strcmp(k, "tool_choice"))
+        return json_is_string(v) && !strcmp(json_string_value(v), "auto") ?
+                       1 :
+                       oai_fail(e, 400, k, "'tool_choice' other than \"auto\" is not supported");
+    if (!strcmp(k, "parallel_tool_calls"))
+        return json_is_true(v) ? 1 : oai_fail(e, 400, k, "'parallel_tool_calls' must be true");
     if (!strcmp(k, "user"))
         return json_is_string(v) ? 1 : oai_fail(e, 400, k, "'user' must be a string");
     return 0;
@@ -129,6 +137,33 @@ static json_t *map_content(json_t *c, size_t i, struct ipc_oai_error *e)
     return out;
 }
 
+/* An assistant message's tool_calls as templates read them: OpenAI sends
+ * each call's arguments as a string of JSON, Hugging Face's templates
+ * (Llama 3.1's tojson) expect the object, so a string that holds a JSON
+ * object becomes it (as vLLM does); anything else goes as it is, for lade
+ * to check. A new reference, NULL on ENOMEM. */
+static json_t *map_tool_calls(json_t *calls)
+{
+    json_t *out = json_deep_copy(calls), *c;
+    size_t i;
+
+    if (!out || !json_is_array(out))
+        return out;
+    json_array_foreach(out, i, c)
+    {
+        json_t *f = json_object_get(c, "function");
+        json_t *args = json_object_get(f, "arguments"), *obj;
+        if (!json_is_string(args))
+            continue;
+        obj = json_loadb(json_string_value(args), json_string_length(args), JSON_REJECT_DUPLICATES,
+                         NULL);
+        if (json_is_object(obj))
+            json_object_set(f, "arguments", obj);
+        json_decref(obj);
+    }
+    return out;
+}
+
 static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
 {
     json_t *out = json_array(), *m;
@@ -147,9 +182,11 @@ static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
             json_array_append(out, m);
             continue;
         }
+        bool tool = json_is_string(role) && !strcmp(json_string_value(role), "tool");
         json_object_foreach(m, k, v)
         {
-            if (strcmp(k, "role") && strcmp(k, "content") && strcmp(k, "name"))
+            if (strcmp(k, "role") && strcmp(k, "content") && strcmp(k, "name") &&
+                strcmp(k, "tool_calls") && strcmp(k, "tool_call_id"))
                 return oai_fail(e, 400, "messages", "messages[%zu].%.32s is not supported", i, k);
         }
         json_t *nm = json_object();
@@ -159,6 +196,14 @@ static int map_messages(json_t *a, json_t *dst, struct ipc_oai_error *e)
             json_object_set_new(nm, "role", json_string("system"));
         else if (role)
             json_object_set(nm, "role", role);
+        /* a participant's name is dropped as before; a tool's is the function's */
+        if ((c = json_object_get(m, "name")) && tool && json_object_set(nm, "name", c) < 0)
+            return -ENOMEM;
+        if ((c = json_object_get(m, "tool_call_id")) && json_object_set(nm, "tool_call_id", c) < 0)
+            return -ENOMEM;
+        if ((c = json_object_get(m, "tool_calls")) &&
+            json_object_set_new(nm, "tool_calls", map_tool_calls(c)) < 0)
+            return -ENOMEM;
         if ((c = json_object_get(m, "content"))) {
             json_t *mc = map_content(c, i, e);
             if (!mc)
@@ -244,8 +289,12 @@ static void param_of(const char *msg, char *param, size_t cap)
 {
     const char *p = strstr(msg, "field '"), *q;
 
-    if (!p && !strncmp(msg, "messages[", 9)) {
+    if (!p && !strncmp(msg, "messages", 8)) {
         snprintf(param, cap, "messages");
+        return;
+    }
+    if (!p && !strncmp(msg, "tools", 5)) {
+        snprintf(param, cap, "tools");
         return;
     }
     if (!p)
@@ -307,6 +356,7 @@ int ipc_oai_request(enum ipc_oai_kind kind, const char *body, size_t len, const 
     k = ipc_request_from_json(out, lim, ret, &ie);
     if (k == -EBADMSG)
         return from_ipc_error(&ie, reterr);
+    o.tools = k == 0 && ret->tools;
     if (k == 0)
         *ret_opts = o;
     return k;
@@ -416,9 +466,11 @@ json_t *ipc_oai_chunk(const struct ipc_oai_resp *r, const char *text, bool first
 
 json_t *ipc_oai_last_chunk(const struct ipc_oai_resp *r, json_t *done)
 {
+    const char *fr = finish_reason(done);
     json_t *c = r->kind == IPC_OAI_CHAT ?
                         json_pack("{s:i, s:{}, s:n, s:s}", "index", 0, "delta", "logprobs",
-                                  "finish_reason", finish_reason(done)) :
+                                  "finish_reason",
+                                  r->tool_called && strcmp(fr, "length") ? "tool_calls" : fr) :
                         json_pack("{s:i, s:s, s:n, s:s}", "index", 0, "text", "", "logprobs",
                                   "finish_reason", finish_reason(done));
     json_t *o = set_usage(r, head(r, true, c));
@@ -436,13 +488,180 @@ json_t *ipc_oai_usage_chunk(const struct ipc_oai_resp *r, json_t *done)
                      (json_int_t)r->created, "model", r->model, "choices", "usage", usage(done));
 }
 
+/* ---- tool calls in a reply (Hermes' format, Qwen's templates) ------------ */
+
+#define TOOL_OPEN "<tool_call>"
+#define TOOL_CLOSE "</tool_call>"
+
+static bool is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+/* One block's JSON, {"name": "...", "arguments": {...} or "..."}, as
+ * OpenAI's call object; NULL when it is not one (or on ENOMEM). */
+static json_t *tool_call(const char *s, size_t n, size_t i, const char *rid)
+{
+    json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL), *out = NULL;
+    json_t *name = json_object_get(j, "name"), *args = json_object_get(j, "arguments");
+    char id[96], *a = NULL;
+
+    if (json_is_string(name) && (json_is_object(args) || json_is_string(args))) {
+        a = json_is_string(args) ? strdup(json_string_value(args)) : json_dumps(args, JSON_COMPACT);
+        snprintf(id, sizeof(id), "call_%zu_%.80s", i, rid);
+        if (a)
+            out = json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id, "type", "function", "function",
+                            "name", name, "arguments", a);
+    }
+    free(a);
+    json_decref(j);
+    return out;
+}
+
+/* Every <tool_call> block of text as a call, the text between them into
+ * *ret_content (a new string, or null when blank); NULL when there is no
+ * block or one does not parse (the text then stays the content). */
+static json_t *tool_calls_of(const char *text, size_t len, const char *rid, json_t **ret_content)
+{
+    json_t *calls = json_array();
+    char *rest = malloc(len + 1);
+    size_t n = 0, at = 0;
+    const char *p;
+
+    while (calls && rest && (p = memmem(text + at, len - at, TOOL_OPEN, strlen(TOOL_OPEN)))) {
+        const char *body = p + strlen(TOOL_OPEN);
+        const char *end = memmem(body, len - (size_t)(body - text), TOOL_CLOSE, strlen(TOOL_CLOSE));
+        json_t *c = end ? tool_call(body, (size_t)(end - body), json_array_size(calls), rid) : NULL;
+        if (!c || json_array_append_new(calls, c) < 0)
+            goto none;
+        memcpy(rest + n, text + at, (size_t)(p - (text + at)));
+        n += (size_t)(p - (text + at));
+        at = (size_t)(end - text) + strlen(TOOL_CLOSE);
+    }
+    if (!calls || !rest || json_array_size(calls) == 0)
+        goto none;
+    memcpy(rest + n, text + at, len - at);
+    n += len - at;
+    *ret_content = is_blank(rest, n) ? json_null() : json_stringn(rest, n);
+    free(rest);
+    return *ret_content ? calls : (json_decref(calls), NULL);
+none:
+    json_decref(calls);
+    free(rest);
+    return NULL;
+}
+
+static json_t *chat_choice(const struct ipc_oai_resp *r, json_t *done)
+{
+    json_t *text = json_object_get(done, "text"), *content = NULL, *calls = NULL;
+    const char *fr = finish_reason(done);
+
+    if (r->tools && json_is_string(text))
+        calls = tool_calls_of(json_string_value(text), json_string_length(text), r->id, &content);
+    if (!calls)
+        return json_pack("{s:i, s:{s:s, s:O}, s:n, s:s}", "index", 0, "message", "role",
+                         "assistant", "content", text, "logprobs", "finish_reason", fr);
+    return json_pack("{s:i, s:{s:s, s:o, s:o}, s:n, s:s}", "index", 0, "message", "role",
+                     "assistant", "content", content, "tool_calls", calls, "logprobs",
+                     "finish_reason", strcmp(fr, "length") ? "tool_calls" : fr);
+}
+
+/* ---- streamed replies with tools ------------------------------------------- */
+
+/* How many bytes at the end of s (n bytes) may begin "<tool_call>". */
+static size_t open_prefix(const char *s, size_t n)
+{
+    size_t k = strlen(TOOL_OPEN) - 1;
+    for (k = k < n ? k : n; k > 0; k--)
+        if (!memcmp(s + n - k, TOOL_OPEN, k))
+            return k;
+    return 0;
+}
+
+int ipc_oai_hold_push(struct ipc_oai_hold *h, const char *text, size_t n, char **ret_emit)
+{
+    const char *p;
+    size_t keep;
+
+    *ret_emit = NULL;
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = 2 * (h->len + n + 1);
+        char *b = realloc(h->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        h->buf = b;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, text, n);
+    h->len += n;
+    h->buf[h->len] = 0;
+    if (h->in_call)
+        return 0;
+    p = memmem(h->buf, h->len, TOOL_OPEN, strlen(TOOL_OPEN));
+    h->in_call = p != NULL;
+    keep = p ? (size_t)(p - h->buf) : h->len - open_prefix(h->buf, h->len);
+    if (keep == 0)
+        return 0;
+    if (!(*ret_emit = malloc(keep + 1)))
+        return -ENOMEM;
+    memcpy(*ret_emit, h->buf, keep);
+    (*ret_emit)[keep] = 0;
+    memmove(h->buf, h->buf + keep, h->len - keep + 1);
+    h->len -= keep;
+    return 0;
+}
+
+/* OpenAI's streamed form of calls: each with its index in the list. */
+static json_t *tool_calls_chunk(const struct ipc_oai_resp *r, json_t *calls)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(calls, i, c)
+    {
+        if (json_object_set_new(c, "index", json_integer((json_int_t)i)) < 0)
+            return NULL;
+    }
+    return set_usage(r, head(r, true,
+                             json_pack("{s:i, s:{s:O}, s:n, s:n}", "index", 0, "delta",
+                                       "tool_calls", calls, "logprobs", "finish_reason")));
+}
+
+int ipc_oai_hold_end(struct ipc_oai_resp *r, struct ipc_oai_hold *h, json_t *chunks)
+{
+    json_t *content = NULL, *calls = NULL;
+    int k = 0;
+
+    if (h->len == 0)
+        return 0;
+    if (h->in_call)
+        calls = tool_calls_of(h->buf, h->len, r->id, &content);
+    if (!calls)
+        return json_array_append_new(chunks, ipc_oai_chunk(r, h->buf, false)) < 0 ? -ENOMEM : 0;
+    if (json_is_string(content))
+        k = json_array_append_new(chunks, ipc_oai_chunk(r, json_string_value(content), false));
+    if (k == 0)
+        k = json_array_append_new(chunks, tool_calls_chunk(r, calls));
+    json_decref(content);
+    json_decref(calls);
+    r->tool_called = k == 0;
+    return k < 0 ? -ENOMEM : 0;
+}
+
+void ipc_oai_hold_done(struct ipc_oai_hold *h)
+{
+    free(h->buf);
+    *h = (struct ipc_oai_hold){ 0 };
+}
+
 json_t *ipc_oai_response(const struct ipc_oai_resp *r, json_t *done)
 {
     json_t *text = json_object_get(done, "text");
     json_t *c = r->kind == IPC_OAI_CHAT ?
-                        json_pack("{s:i, s:{s:s, s:O}, s:n, s:s}", "index", 0, "message", "role",
-                                  "assistant", "content", text, "logprobs", "finish_reason",
-                                  finish_reason(done)) :
+                        chat_choice(r, done) :
                         json_pack("{s:i, s:O, s:n, s:s}", "index", 0, "text", text, "logprobs",
                                   "finish_reason", finish_reason(done));
     json_t *o = head(r, false, c);

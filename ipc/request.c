@@ -11,9 +11,15 @@
 #include "ipc/ipc.h"
 
 static const char *const op_names[IPC_OP__COUNT] = {
-    [IPC_OP_GENERATE] = "generate",     [IPC_OP_CHAT] = "chat",     [IPC_OP_TOKENIZE] = "tokenize",
-    [IPC_OP_DETOKENIZE] = "detokenize", [IPC_OP_CANCEL] = "cancel", [IPC_OP_INFO] = "info",
-    [IPC_OP_HEALTH] = "health",         [IPC_OP_STATS] = "stats",
+    [IPC_OP_GENERATE] = "generate",
+    [IPC_OP_CHAT] = "chat",
+    [IPC_OP_TOKENIZE] = "tokenize",
+    [IPC_OP_DETOKENIZE] = "detokenize",
+    [IPC_OP_CANCEL] = "cancel",
+    [IPC_OP_INFO] = "info",
+    [IPC_OP_HEALTH] = "health",
+    [IPC_OP_STATS] = "stats",
+    [IPC_OP_APPLY_TEMPLATE] = "apply_template",
 };
 
 /* Fields each op accepts besides "id", "op" and "v". */
@@ -22,13 +28,14 @@ static const char *const op_names[IPC_OP__COUNT] = {
             "lookahead", "stream", "cache_prompt"
 static const char *const op_fields[IPC_OP__COUNT][16] = {
     [IPC_OP_GENERATE] = { "prompt", SAMPLING_FIELDS, NULL },
-    [IPC_OP_CHAT] = { "messages", SAMPLING_FIELDS, NULL },
+    [IPC_OP_CHAT] = { "messages", "tools", SAMPLING_FIELDS, NULL },
     [IPC_OP_TOKENIZE] = { "text", "add_bos", "special", NULL },
     [IPC_OP_DETOKENIZE] = { "tokens", NULL },
     [IPC_OP_CANCEL] = { "target", NULL },
     [IPC_OP_INFO] = { NULL },
     [IPC_OP_HEALTH] = { NULL },
     [IPC_OP_STATS] = { NULL },
+    [IPC_OP_APPLY_TEMPLATE] = { "messages", "tools", NULL },
 };
 
 const char *ipc_op_name(enum ipc_op op)
@@ -38,8 +45,8 @@ const char *ipc_op_name(enum ipc_op op)
 
 const char *ipc_role_name(enum ipc_role role)
 {
-    static const char *const names[] = { "system", "user", "assistant" };
-    return (unsigned)role < 3 ? names[role] : NULL;
+    static const char *const names[] = { "system", "user", "assistant", "tool" };
+    return (unsigned)role < 4 ? names[role] : NULL;
 }
 
 static int fail(struct ipc_error *e, enum ipc_err code, const char *fmt, ...)
@@ -295,20 +302,213 @@ static int parse_role(json_t *m, uint32_t i, enum ipc_role *ret, struct ipc_erro
         return fail(e, IPC_ERR_MISSING_FIELD, "messages[%u] has no 'role'", i);
     if (!s)
         return fail(e, IPC_ERR_BAD_FIELD, "messages[%u].role must be a string", i);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         if (!strcmp(s, ipc_role_name(k))) {
             *ret = k;
             return 0;
         }
     }
-    return fail(e, IPC_ERR_BAD_FIELD, "messages[%u].role must be system, user or assistant", i);
+    return fail(e, IPC_ERR_BAD_FIELD, "messages[%u].role must be system, user, assistant or tool",
+                i);
+}
+
+/* ---- tools and tool calls: JSON handed to the chat template --------------
+ * Checked for the shape templates read (a function's name, its arguments)
+ * and bounded as a whole: nesting, values, and bytes of text, which count
+ * with the messages' against max_text_bytes (they all become the prompt). */
+
+struct json_budget {
+    size_t nodes; /* JSON values left */
+    size_t bytes; /* bytes of text so far: contents, strings, keys */
+};
+
+/* v and everything in it: at most IPC_TOOL_DEPTH_MAX deep (v at depth),
+ * within the budget. what names v in messages. */
+static int check_json(const json_t *v, int depth, struct json_budget *b, const char *what,
+                      struct ipc_error *e)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+    int k = 0;
+
+    if (depth > IPC_TOOL_DEPTH_MAX)
+        return fail(e, IPC_ERR_TOO_LARGE, "%s nests deeper than %d levels", what,
+                    IPC_TOOL_DEPTH_MAX);
+    if (b->nodes == 0)
+        return fail(e, IPC_ERR_TOO_LARGE, "tools and tool calls hold more than %d JSON values",
+                    IPC_TOOL_NODES_MAX);
+    b->nodes--;
+    switch (json_typeof(v)) {
+    case JSON_STRING: /* without NUL: ipc_json_load refuses \u0000 */
+        b->bytes += json_string_length(v);
+        return 0;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x)
+        {
+            if ((k = check_json(x, depth + 1, b, what, e)) < 0)
+                return k;
+        }
+        return 0;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, x)
+        {
+            b->bytes += strlen(key);
+            if ((k = check_json(x, depth + 1, b, what, e)) < 0)
+                return k;
+        }
+        return 0;
+    default: b->bytes += 8; return 0; /* a number, true, false, null */
+    }
+}
+
+static int check_bytes(const struct json_budget *b, const struct ipc_limits *lim,
+                       struct ipc_error *e)
+{
+    if (b->bytes > lim->max_text_bytes)
+        return fail(e, IPC_ERR_TOO_LARGE, "messages and tools are longer than %zu bytes",
+                    lim->max_text_bytes);
+    return 0;
+}
+
+/* A non-empty string at o[k]; what names o. */
+static int need_name(json_t *o, const char *k, const char *what, size_t i, struct ipc_error *e)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return fail(e, v ? IPC_ERR_BAD_FIELD : IPC_ERR_MISSING_FIELD,
+                    "%s[%zu].function.%s must be a non-empty string", what, i, k);
+    return 0;
+}
+
+/* One entry of 'tools': {"type": "function", "function": {"name",
+ * "description"?, "parameters"?}} (more keys pass to the template). */
+static int check_tool(json_t *t, size_t i, struct ipc_error *e)
+{
+    json_t *type = json_object_get(t, "type"), *f = json_object_get(t, "function"), *v;
+
+    if (!json_is_object(t))
+        return fail(e, IPC_ERR_BAD_FIELD, "tools[%zu] must be an object", i);
+    if (!json_is_string(type) || strcmp(json_string_value(type), "function"))
+        return fail(e, IPC_ERR_BAD_FIELD, "tools[%zu].type must be \"function\"", i);
+    if (!json_is_object(f))
+        return fail(e, f ? IPC_ERR_BAD_FIELD : IPC_ERR_MISSING_FIELD,
+                    "tools[%zu].function must be an object", i);
+    if (need_name(f, "name", "tools", i, e) < 0)
+        return -EBADMSG;
+    if ((v = json_object_get(f, "description")) && !json_is_string(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "tools[%zu].function.description must be a string", i);
+    if ((v = json_object_get(f, "parameters")) && !json_is_object(v))
+        return fail(e, IPC_ERR_BAD_FIELD, "tools[%zu].function.parameters must be an object", i);
+    return 0;
+}
+
+static int parse_tools(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
+                       struct json_budget *b, struct ipc_error *e)
+{
+    json_t *a = json_object_get(o, "tools"), *t;
+    size_t i;
+    int k;
+
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return fail(e, IPC_ERR_BAD_FIELD, "field 'tools' must be an array");
+    if (json_array_size(a) > IPC_TOOLS_MAX)
+        return fail(e, IPC_ERR_TOO_LARGE, "field 'tools' holds more than %d tools", IPC_TOOLS_MAX);
+    if ((k = check_json(a, 1, b, "field 'tools'", e)) < 0 || (k = check_bytes(b, lim, e)) < 0)
+        return k;
+    json_array_foreach(a, i, t)
+    {
+        if ((k = check_tool(t, i, e)) < 0)
+            return k;
+    }
+    if (json_array_size(a)) /* an empty list is no tools, as templates read it */
+        r->tools = json_incref(a);
+    return 0;
+}
+
+/* An assistant message's tool_calls: [{"type": "function"?, "id"?,
+ * "function": {"name", "arguments": an object or a string}}]. */
+static int parse_tool_calls(json_t *a, size_t i, struct ipc_message *msg, struct json_budget *b,
+                            struct ipc_error *e)
+{
+    char what[64];
+    json_t *c;
+    size_t j;
+    int k;
+
+    snprintf(what, sizeof(what), "messages[%zu].tool_calls", i);
+    if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > IPC_TOOL_CALLS_MAX)
+        return fail(e, IPC_ERR_BAD_FIELD, "%s must be an array of 1 to %d calls", what,
+                    IPC_TOOL_CALLS_MAX);
+    if ((k = check_json(a, 1, b, what, e)) < 0)
+        return k;
+    json_array_foreach(a, j, c)
+    {
+        json_t *f = json_object_get(c, "function"), *type = json_object_get(c, "type");
+        json_t *id = json_object_get(c, "id"), *args = json_object_get(f, "arguments");
+        if (!json_is_object(c) || !json_is_object(f))
+            return fail(e, IPC_ERR_BAD_FIELD, "%s[%zu] must be an object with a 'function' object",
+                        what, j);
+        if (type && (!json_is_string(type) || strcmp(json_string_value(type), "function")))
+            return fail(e, IPC_ERR_BAD_FIELD, "%s[%zu].type must be \"function\"", what, j);
+        if (id && !json_is_string(id))
+            return fail(e, IPC_ERR_BAD_FIELD, "%s[%zu].id must be a string", what, j);
+        if (need_name(f, "name", what, j, e) < 0)
+            return -EBADMSG;
+        if (!json_is_object(args) && !json_is_string(args))
+            return fail(e, args ? IPC_ERR_BAD_FIELD : IPC_ERR_MISSING_FIELD,
+                        "%s[%zu].function.arguments must be an object or a string", what, j);
+    }
+    msg->tool_calls = json_incref(a);
+    return 0;
+}
+
+/* The fields beside role and content: tool_calls for the assistant,
+ * tool_call_id and name for a tool; no others. */
+static int parse_message_extras(json_t *m, size_t i, struct ipc_message *msg, struct json_budget *b,
+                                struct ipc_error *e)
+{
+    const char *key;
+    json_t *v;
+    int k;
+
+    json_object_foreach(m, key, v)
+    {
+        char **str = NULL;
+        if (!strcmp(key, "role") || !strcmp(key, "content"))
+            continue;
+        if (msg->role == IPC_ROLE_ASSISTANT && !strcmp(key, "tool_calls")) {
+            if ((k = parse_tool_calls(v, i, msg, b, e)) < 0)
+                return k;
+            continue;
+        }
+        if (msg->role == IPC_ROLE_TOOL && !strcmp(key, "tool_call_id"))
+            str = &msg->tool_call_id;
+        else if (msg->role == IPC_ROLE_TOOL && !strcmp(key, "name"))
+            str = &msg->name;
+        else
+            return fail(e, IPC_ERR_BAD_FIELD,
+                        "messages[%zu] (%s) may not hold '%.32s': only role and content, "
+                        "tool_calls for an assistant, tool_call_id and name for a tool",
+                        i, ipc_role_name(msg->role), key);
+        if (!json_is_string(v) || json_string_length(v) > IPC_TOOL_ID_MAX)
+            return fail(e, IPC_ERR_BAD_FIELD,
+                        "messages[%zu].%s must be a string of at most %d bytes", i, key,
+                        IPC_TOOL_ID_MAX);
+        b->bytes += json_string_length(v);
+        if (!(*str = strdup(json_string_value(v))))
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_request *r,
-                          struct ipc_error *e)
+                          struct json_budget *b, struct ipc_error *e)
 {
     json_t *a = json_object_get(o, "messages"), *m;
-    size_t i, total = 0;
+    size_t i;
 
     if (!a)
         return fail(e, IPC_ERR_MISSING_FIELD, "op 'chat' needs 'messages'");
@@ -322,28 +522,27 @@ static int parse_messages(json_t *o, const struct ipc_limits *lim, struct ipc_re
         return -ENOMEM;
     json_array_foreach(a, i, m)
     {
-        struct ipc_message *msg = &r->messages[i];
+        struct ipc_message *msg = &r->messages[r->n_messages++];
         json_t *c = json_object_get(m, "content");
         int k;
         if (!json_is_object(m))
             return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] must be an object", i);
-        if (json_object_size(m) != (size_t)(2 - !c - !json_object_get(m, "role")))
-            return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu] may hold only 'role' and 'content'",
-                        i);
-        if ((k = parse_role(m, (uint32_t)i, &msg->role, e)) < 0)
+        if ((k = parse_role(m, (uint32_t)i, &msg->role, e)) < 0 ||
+            (k = parse_message_extras(m, i, msg, b, e)) < 0)
             return k;
-        if (!c)
+        /* an assistant that only calls tools may say nothing (OpenAI: null) */
+        if ((!c || json_is_null(c)) && msg->tool_calls)
+            c = NULL;
+        else if (!c)
             return fail(e, IPC_ERR_MISSING_FIELD, "messages[%zu] has no 'content'", i);
-        if (!json_is_string(c))
+        else if (!json_is_string(c))
             return fail(e, IPC_ERR_BAD_FIELD, "messages[%zu].content must be a string", i);
-        total += json_string_length(c);
-        if (total > lim->max_text_bytes)
-            return fail(e, IPC_ERR_TOO_LARGE, "messages are longer than %zu bytes",
-                        lim->max_text_bytes);
-        msg->content = strndup(json_string_value(c), json_string_length(c));
+        b->bytes += c ? json_string_length(c) : 0;
+        if (check_bytes(b, lim, e) < 0)
+            return -EBADMSG;
+        msg->content = c ? strndup(json_string_value(c), json_string_length(c)) : strdup("");
         if (!msg->content)
             return -ENOMEM;
-        r->n_messages++;
     }
     return 0;
 }
@@ -405,9 +604,13 @@ static int parse_op_fields(json_t *o, const struct ipc_limits *lim, struct ipc_r
         int k = parse_prompt(o, lim, r, e);
         return k < 0 ? k : parse_sampling(o, lim, r, e);
     }
-    case IPC_OP_CHAT: {
-        int k = parse_messages(o, lim, r, e);
-        return k < 0 ? k : parse_sampling(o, lim, r, e);
+    case IPC_OP_CHAT:
+    case IPC_OP_APPLY_TEMPLATE: {
+        struct json_budget b = { .nodes = IPC_TOOL_NODES_MAX };
+        int k = parse_messages(o, lim, r, &b, e);
+        if (k == 0)
+            k = parse_tools(o, lim, r, &b, e);
+        return k < 0 || r->op == IPC_OP_APPLY_TEMPLATE ? k : parse_sampling(o, lim, r, e);
     }
     case IPC_OP_TOKENIZE: {
         int k = parse_required_text(o, "text", lim->max_text_bytes, &r->text, e);
@@ -516,9 +719,14 @@ void ipc_request_done(struct ipc_request *r)
     if (!r)
         return;
     free(r->prompt);
-    for (uint32_t i = 0; i < r->n_messages; i++)
+    for (uint32_t i = 0; r->messages && i < r->n_messages; i++) {
         free(r->messages[i].content);
+        json_decref(r->messages[i].tool_calls);
+        free(r->messages[i].tool_call_id);
+        free(r->messages[i].name);
+    }
     free(r->messages);
+    json_decref(r->tools);
     for (uint32_t i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->text);

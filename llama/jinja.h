@@ -34,8 +34,9 @@ struct llm_jinja_limits {
                          * one per 64 bytes a string operation touches; 0: 8M */
 };
 
-/* Parse len bytes of template source (NULs refused). 0; -EINVAL for a
- * syntax error, -E2BIG for a too deep template, -ENOMEM. */
+/* Parse len bytes of template source (NULs refused); the template keeps
+ * its own copy, src may be freed after. 0; -EINVAL for a syntax error,
+ * -E2BIG for a too deep template, -ENOMEM. */
 int llm_jinja_parse(const char *src, size_t len, struct llm_jinja **ret, char *reterr,
                     size_t errlen);
 /* Accepts NULL. */

@@ -1034,6 +1034,17 @@ int llm_jinja_parse(const char *src, size_t len, struct llm_jinja **ret, char *r
         return -ENOMEM;
     t->a.cap = SIZE_MAX;
     p.a = &t->a;
+    /* Names and text point into the source: the template keeps a copy, so
+     * that the caller's may go (laded kept its own for life; lade-info
+     * freed it, and every identifier then read freed memory). */
+    char *copy = ja_alloc(&t->a, len + 1);
+    if (!copy) {
+        llm_jinja_free(t);
+        return -ENOMEM;
+    }
+    memcpy(copy, src, len);
+    copy[len] = 0;
+    p.src = src = copy;
     if (memchr(src, 0, len))
         fail(&p, -EINVAL, 1, 1, "the template holds a NUL byte");
     if (len && src[len - 1] == '\n')

@@ -995,6 +995,21 @@ int32_t llm_tok_unk(const struct llm_tok *tok)
     return tok->unk;
 }
 
+int32_t llm_tok_pad(const struct llm_tok *tok)
+{
+    return tok->pad;
+}
+
+int32_t llm_tok_eot(const struct llm_tok *tok)
+{
+    return tok->eot;
+}
+
+int32_t llm_tok_eom(const struct llm_tok *tok)
+{
+    return tok->eom;
+}
+
 bool llm_tok_add_bos(const struct llm_tok *tok)
 {
     return tok->add_bos;

@@ -44,6 +44,11 @@ int32_t llm_tok_n_vocab(const struct llm_tok *tok);
 int32_t llm_tok_bos(const struct llm_tok *tok);
 int32_t llm_tok_eos(const struct llm_tok *tok);
 int32_t llm_tok_unk(const struct llm_tok *tok);
+/* As the GGUF declares them (tokenizer.ggml.padding_token_id, eot_token_id,
+ * eom_token_id; a tokenizer.model's pad id); -1 when it does not. */
+int32_t llm_tok_pad(const struct llm_tok *tok);
+int32_t llm_tok_eot(const struct llm_tok *tok);
+int32_t llm_tok_eom(const struct llm_tok *tok);
 /* Whether the model wants BOS in front of a prompt (GGUF add_bos_token;
  * true for a tokenizer.model, as LLaMA does; for BPE without the key, true
  * for Llama 3's pre-tokenizer only). */

@@ -2,13 +2,14 @@
  * measure large shapes without downloading a model, and to give the tests
  * one small model of each architecture lade runs. Shapes: 7b (4096 dim,
  * 32 layers, 32 heads, 11008 FFN, 32000 vocab), 13b (5120, 40, 40, 13824),
- * tiny and test (for tests). Formats: f32, f16, q8_0, q4_0, q4_k (matrices;
- * norms and biases f32). Options name what sets an architecture apart
+ * tiny and test (for tests). Formats: f32, f16, bf16, q8_0, q4_0, q4_1,
+ * q5_0, q5_1, q4_k, q5_k, q6_k (matrices; norms and biases f32). Options name what sets an architecture apart
  * (llama/config.h): --arch qwen2 (Q/K/V biases, NeoX RoPE) or qwen3
  * (Q/K head norms, NeoX RoPE), --head-dim (attention.key_length, Q then
  * n_heads * head_dim wide), --kv-heads, --tied (no output.weight),
  * --rope-freqs (a rope_freqs.weight of factors in [1, 8]), --rope-scaling
- * linear|yarn (factor 4, yarn over an original context of a quarter).
+ * linear|yarn (factor 4, yarn over an original context of a quarter),
+ * --chat-template FILE (its text as tokenizer.chat_template).
  * The vocabulary is SentencePiece-shaped (<unk>, <s>, </s>, 256 byte
  * pieces, then "▁tN") so the model loads like a real one. Weights are
  * random but scaled like a trained model's (std ~ 1/sqrt(dim)), so
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "llama/dequant.h"
 #include "llama/gguf-write.h"
@@ -43,6 +45,7 @@ struct arch_opts {
     int tied;
     int rope_freqs;
     const char *scaling; /* NULL, "linear", "yarn" */
+    char *chat_template; /* tokenizer.chat_template, or NULL */
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -140,29 +143,55 @@ static void fill_row(uint32_t type, uint64_t n, float scale, uint8_t *out)
             h[i] = (uint16_t)((h[i] & 0x83ff) | (uint16_t)((exp - ((h[i] >> 10) & 1)) << 10));
         return;
     }
-    if (type == LLM_GGML_F32) {
+    if (type == LLM_GGML_F32 || type == LLM_GGML_BF16) {
         for (uint64_t i = 0; i < n; i++) {
             float v = ((float)(rnd() >> 40) / (float)(1 << 24) * 2.0f - 1.0f) * scale * 1.7320508f;
-            memcpy(out + 4 * i, &v, 4);
+            uint16_t h = llm_f32_to_bf16(v);
+            if (type == LLM_GGML_F32)
+                memcpy(out + 4 * i, &v, 4);
+            else
+                memcpy(out + 2 * i, &h, 2);
         }
         return;
     }
     uint32_t be = llm_ggml_block_elems(type), bb = llm_ggml_block_bytes(type);
     fill_random(out, n / be * bb);
-    /* one f16 scale (and min) per block at the offsets ggml uses, sized so
-     * that the dequantised values have std about `scale`. Q4_K's quants are
-     * unsigned (w = d sc q - dmin m, sc and m random 6-bit): dmin = 7.5 d
-     * centres them (with dmin 0 every weight was positive, so a product
-     * was mostly the sum of its inputs and a block's output hardly
-     * depended on its other terms). */
-    float ds = type == LLM_GGML_Q8_0 ? scale / 73.0f :
-               type == LLM_GGML_Q4_K ? scale / 260.0f :
-                                       scale / 4.6f;
-    uint16_t d = llm_f32_to_f16(ds), dmin = llm_f32_to_f16(7.5f * ds);
+    /* Random quants, then each block's f16 scale d (and min) at the offsets
+     * ggml uses, d = scale / (std of the block's integer products) so that
+     * the dequantised values have std about `scale`; the types with a min
+     * get one that centres them. Q4_1 and Q5_1 add m = -d * (mid quant).
+     * Q4_K and Q5_K subtract dmin * m for a random 6-bit m: dmin = mid
+     * quant * d centres them too (with dmin 0 every weight was positive, so
+     * a product was mostly the sum of its inputs and a block's output
+     * hardly depended on its other terms). Q6_K's d is at the block's end. */
+    struct {
+        uint32_t type;
+        float div; /* d = scale / div */
+        float mid; /* min = -mid * d (Q4_1, Q5_1) or dmin = mid * d (K) */
+        uint32_t d_at;
+    } const q[] = {
+        { LLM_GGML_Q8_0, 73.0f, 0, 0 },      { LLM_GGML_Q4_0, 4.6f, 0, 0 },
+        { LLM_GGML_Q4_1, 4.6f, -7.5f, 0 },   { LLM_GGML_Q5_0, 9.2f, 0, 0 },
+        { LLM_GGML_Q5_1, 9.2f, -15.5f, 0 },  { LLM_GGML_Q4_K, 260.0f, 7.5f, 0 },
+        { LLM_GGML_Q5_K, 520.0f, 15.5f, 0 }, { LLM_GGML_Q6_K, 1369.0f, 0, 208 },
+    };
+    static uint8_t q4_0_sym[256]; /* byte -> byte, nibbles 0 -> 8 */
+    for (int x = 255; !q4_0_sym[0] && x >= 0; x--) /* [0] last: the table is made once */
+        q4_0_sym[x] = (uint8_t)((x & 0x0f ? x & 0x0f : 8) | (x & 0xf0 ? x & 0xf0 : 0x80));
+    size_t k = 0;
+    while (q[k].type != type)
+        k++;
+    float ds = scale / q[k].div;
+    uint16_t d = llm_f32_to_f16(ds), mn = llm_f32_to_f16(q[k].mid * ds);
     for (uint64_t b = 0; b < n / be; b++) {
-        memcpy(out + b * bb, &d, 2);
-        if (type == LLM_GGML_Q4_K)
-            memcpy(out + b * bb + 2, &dmin, 2);
+        /* Q4_0's weights are d (q - 8): q 0 becomes 8, so that they are
+         * symmetric about 0 (a mean of -d/2 in every row gave every logit
+         * the same large offset, and the GPU's error looked tiny beside it). */
+        for (uint32_t j = 2; type == LLM_GGML_Q4_0 && j < bb; j++)
+            out[b * bb + j] = q4_0_sym[out[b * bb + j]];
+        memcpy(out + b * bb + q[k].d_at, &d, 2);
+        if (q[k].mid != 0)
+            memcpy(out + b * bb + 2, &mn, 2);
     }
 }
 
@@ -210,18 +239,16 @@ static int write_tensor_data(struct llm_gguf_w *w, const struct tensor *t, float
     return 0;
 }
 
+/* The formats lade runs (llm_ggml_type_name's names, K lower case). */
 static uint32_t parse_type(const char *s)
 {
-    if (!strcmp(s, "f32"))
-        return LLM_GGML_F32;
-    if (!strcmp(s, "f16"))
-        return LLM_GGML_F16;
-    if (!strcmp(s, "q8_0"))
-        return LLM_GGML_Q8_0;
-    if (!strcmp(s, "q4_0"))
-        return LLM_GGML_Q4_0;
-    if (!strcmp(s, "q4_k"))
-        return LLM_GGML_Q4_K;
+    static const uint32_t types[] = {
+        LLM_GGML_F32,  LLM_GGML_F16,  LLM_GGML_BF16, LLM_GGML_Q8_0, LLM_GGML_Q4_0, LLM_GGML_Q4_1,
+        LLM_GGML_Q5_0, LLM_GGML_Q5_1, LLM_GGML_Q4_K, LLM_GGML_Q5_K, LLM_GGML_Q6_K,
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (!strcasecmp(s, llm_ggml_type_name(types[i])))
+            return types[i];
     return UINT32_MAX;
 }
 
@@ -313,6 +340,8 @@ static uint32_t write_kv(struct llm_gguf_w *w, const char *name, const struct sh
     U32("tokenizer.ggml.bos_token_id", 1);
     U32("tokenizer.ggml.eos_token_id", 2);
     U32("tokenizer.ggml.unknown_token_id", 0);
+    if (a->chat_template)
+        STR("tokenizer.chat_template", a->chat_template);
 #undef KEY
 #undef U32
 #undef F32
@@ -326,10 +355,38 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: lade-synth [OPTIONS] SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny, test; FORMAT: f32, f16, "
-            "q8_0, q4_0, q4_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
+            "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
             "unchanged)\n  OPTIONS: --arch llama|qwen2|qwen3, --head-dim N, --kv-heads N, --tied, --rope-freqs, "
-            "--rope-scaling linear|yarn\n");
+            "--rope-scaling linear|yarn, --chat-template FILE\n");
     return 2;
+}
+
+/* The whole of file path, NUL-terminated, into *ret: 0 or -1 (said). */
+static int read_text(const char *path, char **ret)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    while (f && !ferror(f) && !feof(f)) {
+        if (n + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 4096 + 1);
+            if (!b)
+                break;
+            buf = b;
+        }
+        n += fread(buf + n, 1, cap - n - 1, f);
+    }
+    if (!f || !feof(f) || ferror(f)) {
+        fprintf(stderr, "lade-synth: cannot read '%s'\n", path);
+        if (f)
+            fclose(f);
+        free(buf);
+        return -1;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *ret = buf;
+    return 0;
 }
 
 /* Options before the positional arguments; returns the index of the first
@@ -349,6 +406,10 @@ static int parse_opts(int argc, char **argv, struct arch_opts *a)
         } else if (v && !strcmp(o, "--rope-scaling") &&
                    (!strcmp(v, "linear") || !strcmp(v, "yarn"))) {
             a->scaling = v, i++;
+        } else if (v && !strcmp(o, "--chat-template")) {
+            if (read_text(v, &a->chat_template) < 0)
+                return -1;
+            i++;
         } else if (v && (!strcmp(o, "--head-dim") || !strcmp(o, "--kv-heads"))) {
             char *end;
             unsigned long n = strtoul(v, &end, 10);
@@ -448,5 +509,6 @@ int main(int argc, char **argv)
             argv[first], argv[first + 1], k, off / 1e9, out);
     free(row);
     free(ts);
+    free(a.chat_template);
     return 0;
 }

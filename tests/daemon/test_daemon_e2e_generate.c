@@ -142,6 +142,34 @@ static void test_chat(void **state)
     json_decref(ev);
 }
 
+/* Tools through the socket: a tool call and its answer reach the template
+ * (the fake ChatML one prints each message's role and content:
+ * <|im_start|>user\nw?<|im_end|>\n, the call's empty content, the tool's
+ * answer, the reply's header; 44 tokens); hostile tools are refused.
+ * tests/daemon/test_daemon_text.c checks the rendered text itself against
+ * the reference for Qwen's and Llama 3.1's templates. */
+static void test_chat_tools(void **state)
+{
+    char text[512];
+    json_t *ev = run(
+            "{\"id\":\"t\",\"op\":\"chat\",\"max_tokens\":2,\"stream\":false,\"tools\":[{\"type\":"
+            "\"function\",\"function\":{\"name\":\"w\",\"parameters\":{\"type\":\"object\"}}}],"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":\"assistant\","
+            "\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":{"
+            "\"name\":\"w\",\"arguments\":{}}}]},{\"role\":\"tool\",\"tool_call_id\":\"c\","
+            "\"content\":\"21\"}]}\n",
+            "t", text, sizeof(text));
+    assert_string_equal(e2e_str(ev, "event"), "done");
+    assert_int_equal(stat_int(ev, "prompt_tokens"),
+                     (1 + 7 + 1 + 1) + (1 + 10 + 1 + 1) + (1 + 7 + 1 + 1) + (1 + 10));
+    json_decref(ev);
+    ev = run("{\"id\":\"u\",\"op\":\"chat\",\"tools\":[{\"type\":\"function\",\"function\":{"
+             "\"name\":\"w\",\"parameters\":{\"a\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}}}],"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}]}\n",
+             "u", text, sizeof(text));
+    e2e_expect_error(ev, "too_large", "nests deeper than 16 levels"); /* and frees ev */
+}
+
 static void test_tokenize_roundtrip(void **state)
 {
     struct lade_client *c = e2e_client(&d);
@@ -278,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_utf8_split),
         cmocka_unit_test(test_stop_eos_context),
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_tools),
         cmocka_unit_test(test_tokenize_roundtrip),
         cmocka_unit_test(test_info_health_stats),
         cmocka_unit_test(test_cli),

@@ -62,6 +62,35 @@ static const char chat_body[] =
         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}],"
         "\"max_tokens\":8,\"temperature\":0,\"seed\":7}";
 
+/* OpenAI's tool use: tools, an assistant's tool_calls with arguments as a
+ * string of JSON and content null, a tool's answer (fake ChatML
+ * template: 44 prompt tokens, as through NDJSON). */
+static void test_chat_tools(void **state)
+{
+    struct e2e_resp r;
+    (void)state;
+    assert_int_equal(
+            e2e_post(&d, "/v1/chat/completions",
+                     "{\"max_tokens\":2,\"tool_choice\":\"auto\",\"tools\":[{\"type\":\"function\","
+                     "\"function\":{\"name\":\"w\",\"parameters\":{\"type\":\"object\"}}}],"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
+                     "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"type\":"
+                     "\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{}\"}}]},"
+                     "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"21\"}]}",
+                     &r),
+            200);
+    json_t *o = e2e_resp_json(&r);
+    assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(o, "usage"), "prompt_tokens")), 44);
+    /* the fake's story holds no <tool_call>: text, finish_reason length */
+    json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
+    assert_null(json_object_get(json_object_get(ch, "message"), "tool_calls"));
+    assert_string_equal(e2e_str(json_object_get(ch, "message"), "content"), "On");
+    assert_string_equal(e2e_str(ch, "finish_reason"), "length");
+    json_decref(o);
+    e2e_resp_done(&r);
+}
+
 static void test_chat(void **state)
 {
     struct e2e_resp r;
@@ -85,6 +114,37 @@ static void test_chat(void **state)
     assert_true(json_integer_value(json_object_get(json_object_get(o, "lookahead"), "steps")) > 0);
     assert_non_null(json_object_get(json_object_get(o, "lookahead"), "tokens_per_step"));
     json_decref(o);
+    e2e_resp_done(&r);
+}
+
+/* Streamed with tools offered: the fake's text (no tool call in it) comes
+ * through whole, finish_reason length. */
+static void test_chat_tools_stream(void **state)
+{
+    struct e2e_resp r;
+    char *saveptr = NULL, text[256] = "";
+    const char *fr = NULL;
+    (void)state;
+    assert_int_equal(e2e_post(&d, "/v1/chat/completions",
+                              "{\"max_tokens\":8,\"stream\":true,\"tools\":[{\"type\":"
+                              "\"function\",\"function\":{\"name\":\"w\"}}],\"messages\":"
+                              "[{\"role\":\"user\",\"content\":\"w?\"}]}",
+                              &r),
+                     200);
+    for (char *ev = strtok_r(r.body, "\n", &saveptr); ev; ev = strtok_r(NULL, "\n", &saveptr)) {
+        if (!strcmp(ev, "data: [DONE]"))
+            continue;
+        json_t *o = json_loads(ev + 6, 0, NULL);
+        json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
+        assert_null(json_object_get(json_object_get(ch, "delta"), "tool_calls"));
+        strcat(text, e2e_str(json_object_get(ch, "delta"), "content"));
+        if (json_is_string(json_object_get(ch, "finish_reason")))
+            fr = strcmp(e2e_str(ch, "finish_reason"), "length") ? "other" : "length";
+        json_decref(o);
+    }
+    assert_string_equal(text, "Once upo");
+    assert_non_null(fr);
+    assert_string_equal(fr, "length");
     e2e_resp_done(&r);
 }
 
@@ -391,8 +451,19 @@ static void test_bad_bodies(void **state)
           NULL },
         { "/v1/chat/completions", "{}", 400, "messages" },
         { "/v1/chat/completions", "{\"messages\":7}", 400, "messages" },
-        { "/v1/chat/completions", "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", 400,
+        { "/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 400,
           "messages" },
+        { "/v1/chat/completions",
+          "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_call_id\":\"c\"}]}", 400,
+          "messages" },
+        { "/v1/chat/completions",
+          "{\"tools\":7,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "tools" },
+        { "/v1/chat/completions",
+          "{\"tools\":[{\"type\":\"function\",\"function\":{}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          400, "tools" },
+        { "/v1/chat/completions",
+          "{\"tool_choice\":\"required\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          400, "tool_choice" },
         { "/v1/chat/completions",
           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400,
           "messages" },
@@ -434,7 +505,8 @@ static void test_bad_bodies(void **state)
           "{\"frequency_penalty\":1,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400,
           "frequency_penalty" },
         { "/v1/chat/completions",
-          "{\"tools\":[],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "tools" },
+          "{\"tools\":[{\"type\":\"retrieval\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          400, "tools" },
         { "/v1/completions", "{\"prompt\":[\"a\",\"b\"]}", 400, "prompt" },
         { "/v1/completions",
           "{\"prompt\":\"0123456789012345678901234567890123456789012345678901234567890123456789"
@@ -778,6 +850,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_tools),
+        cmocka_unit_test(test_chat_tools_stream),
         cmocka_unit_test(test_chat_stream),
         cmocka_unit_test(test_completions),
         cmocka_unit_test(test_tokenize),

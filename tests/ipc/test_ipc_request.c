@@ -265,6 +265,188 @@ static void test_chat_and_others(void **state)
     }
 }
 
+/* Tools: the request's list, a tool's answer, an assistant's calls with
+ * its content null or absent; as they came, for the template. */
+static void test_chat_tools(void **state)
+{
+    struct ipc_request r;
+    struct ipc_error e;
+    const char *line =
+            "{\"id\":1,\"op\":\"chat\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+            "\"now\",\"description\":\"d\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}],"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"t?\"},"
+            "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+            "\"function\",\"function\":{\"name\":\"now\",\"arguments\":{}}}]},"
+            "{\"role\":\"tool\",\"content\":\"12:00\",\"tool_call_id\":\"c1\",\"name\":\"now\"},"
+            "{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"now\",\"arguments\":"
+            "\"{}\"}}]}]}";
+
+    assert_int_equal(parse(line, &r, &e), 0);
+    assert_int_equal(r.n_messages, 4);
+    assert_true(json_is_array(r.tools));
+    assert_string_equal(json_string_value(json_object_get(
+                                json_object_get(json_array_get(r.tools, 0), "function"), "name")),
+                        "now");
+    assert_string_equal(r.messages[1].content, "");
+    assert_int_equal(json_array_size(r.messages[1].tool_calls), 1);
+    assert_null(r.messages[1].tool_call_id);
+    assert_int_equal(r.messages[2].role, IPC_ROLE_TOOL);
+    assert_string_equal(r.messages[2].tool_call_id, "c1");
+    assert_string_equal(r.messages[2].name, "now");
+    assert_null(r.messages[2].tool_calls);
+    assert_string_equal(r.messages[3].content, "");
+    ipc_request_done(&r);
+    /* apply_template: the same messages and tools, no sampling fields */
+    assert_int_equal(parse("{\"id\":1,\"op\":\"apply_template\",\"tools\":[{\"type\":\"function\","
+                           "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"tool\","
+                           "\"content\":\"x\"}]}",
+                           &r, &e),
+                     0);
+    assert_int_equal(r.op, IPC_OP_APPLY_TEMPLATE);
+    assert_int_equal(r.messages[0].role, IPC_ROLE_TOOL);
+    assert_non_null(r.tools);
+    ipc_request_done(&r);
+    assert_int_equal(parse("{\"id\":1,\"op\":\"apply_template\",\"max_tokens\":3,\"messages\":"
+                           "[{\"role\":\"user\",\"content\":\"x\"}]}",
+                           &r, &e),
+                     -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_BAD_FIELD);
+    /* an empty list is no tools */
+    assert_int_equal(parse("{\"id\":1,\"op\":\"chat\",\"tools\":[],\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"x\"}]}",
+                           &r, &e),
+                     0);
+    assert_null(r.tools);
+    ipc_request_done(&r);
+}
+
+/* Hostile tools: wrong types and shapes, too many, too deep, too large;
+ * each a clear error naming what is wrong, nothing leaked. */
+static void test_chat_tools_hostile(void **state)
+{
+#define CHAT(extra, msgs) "{\"id\":1,\"op\":\"chat\"" extra ",\"messages\":[" msgs "]}"
+#define USER "{\"role\":\"user\",\"content\":\"x\"}"
+#define TOOLS(t) ",\"tools\":[" t "]"
+#define FN(f) "{\"type\":\"function\",\"function\":" f "}"
+#define CALLS(c) "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[" c "]}"
+    static const struct {
+        const char *line;
+        enum ipc_err code;
+        const char *says;
+    } cases[] = {
+        { CHAT(",\"tools\":{}", USER), IPC_ERR_BAD_FIELD, "field 'tools' must be an array" },
+        { CHAT(TOOLS("7"), USER), IPC_ERR_BAD_FIELD, "tools[0] must be an object" },
+        { CHAT(TOOLS("{\"type\":\"retrieval\"}"), USER), IPC_ERR_BAD_FIELD,
+          "tools[0].type must be \"function\"" },
+        { CHAT(TOOLS("{\"type\":\"function\"}"), USER), IPC_ERR_MISSING_FIELD,
+          "tools[0].function must be an object" },
+        { CHAT(TOOLS(FN("{}")), USER), IPC_ERR_MISSING_FIELD, "tools[0].function.name" },
+        { CHAT(TOOLS(FN("{\"name\":7}")), USER), IPC_ERR_BAD_FIELD, "tools[0].function.name" },
+        { CHAT(TOOLS(FN("{\"name\":\"\"}")), USER), IPC_ERR_BAD_FIELD, "non-empty" },
+        { CHAT(TOOLS(FN("{\"name\":\"f\",\"description\":[]}")), USER), IPC_ERR_BAD_FIELD,
+          "description must be a string" },
+        { CHAT(TOOLS(FN("{\"name\":\"f\",\"parameters\":[]}")), USER), IPC_ERR_BAD_FIELD,
+          "parameters must be an object" },
+        { CHAT(TOOLS(FN("{\"name\":\"f\",\"parameters\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{"
+                        "\"f\":{\"g\":{\"h\":{\"i\":{\"j\":{\"k\":{\"l\":{\"m\":{\"n\":1}}}}}}}}}}"
+                        "}}}}}")),
+               USER),
+          IPC_ERR_TOO_LARGE, "nests deeper than 16" },
+        { CHAT("", CALLS("")), IPC_ERR_BAD_FIELD, "array of 1 to 32 calls" },
+        { CHAT("", "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":{}}"),
+          IPC_ERR_BAD_FIELD, "tool_calls must be an array" },
+        { CHAT("", CALLS("{\"name\":\"f\"}")), IPC_ERR_BAD_FIELD, "with a 'function' object" },
+        { CHAT("", CALLS("{\"function\":{\"name\":\"f\"}}")), IPC_ERR_MISSING_FIELD,
+          "arguments must be an object or a string" },
+        { CHAT("", CALLS("{\"function\":{\"name\":\"f\",\"arguments\":7}}")), IPC_ERR_BAD_FIELD,
+          "arguments must be an object or a string" },
+        { CHAT("", CALLS("{\"type\":\"x\",\"function\":{\"name\":\"f\",\"arguments\":{}}}")),
+          IPC_ERR_BAD_FIELD, "type must be \"function\"" },
+        { CHAT("", CALLS("{\"id\":1,\"function\":{\"name\":\"f\",\"arguments\":{}}}")),
+          IPC_ERR_BAD_FIELD, "id must be a string" },
+        { CHAT("", "{\"role\":\"assistant\"}"), IPC_ERR_MISSING_FIELD, "has no 'content'" },
+        { CHAT("", "{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}"), IPC_ERR_BAD_FIELD,
+          "may not hold 'tool_calls'" },
+        { CHAT("", "{\"role\":\"user\",\"content\":\"x\",\"tool_call_id\":\"c\"}"),
+          IPC_ERR_BAD_FIELD, "may not hold 'tool_call_id'" },
+        { CHAT("", "{\"role\":\"tool\",\"content\":\"x\",\"tool_call_id\":5}"), IPC_ERR_BAD_FIELD,
+          "tool_call_id must be a string" },
+        { CHAT("", "{\"role\":\"tool\",\"content\":\"x\",\"tool_calls\":[]}"), IPC_ERR_BAD_FIELD,
+          "may not hold 'tool_calls'" },
+        { CHAT("", "{\"role\":\"tool\",\"content\":null}"), IPC_ERR_BAD_FIELD,
+          "content must be a string" },
+    };
+#undef CHAT
+#undef USER
+#undef TOOLS
+#undef FN
+#undef CALLS
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ipc_request r;
+        struct ipc_error e;
+        int k = parse(cases[i].line, &r, &e);
+        if (k != -EBADMSG || e.code != cases[i].code || !strstr(e.message, cases[i].says))
+            fail_msg("case %zu '%s': got %d, %s: '%s'; want %s: '%s'", i, cases[i].line, k,
+                     ipc_err_name(e.code), e.message, ipc_err_name(cases[i].code), cases[i].says);
+        assert_null(strchr(e.message, '\n'));
+    }
+}
+
+/* Built bigger than the limits: too many tools, too many values, too many
+ * bytes (they count with the messages against max_text_bytes). */
+static void test_chat_tools_huge(void **state)
+{
+    static const struct ipc_limits big = { .max_text_bytes = 1 << 24, .max_tokens = 512 };
+    struct ipc_request r;
+    struct ipc_error e;
+    size_t cap = 1 << 22, n;
+    char *line = malloc(cap);
+    const char *tool = "{\"type\":\"function\",\"function\":{\"name\":\"f\"}},";
+
+    /* 129 tools */
+    n = (size_t)snprintf(line, cap, "{\"id\":1,\"op\":\"chat\",\"tools\":[");
+    for (int i = 0; i < IPC_TOOLS_MAX + 1; i++)
+        n += (size_t)snprintf(line + n, cap - n, "%s", tool);
+    snprintf(line + n - 1, cap - n + 1, "],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(ipc_request_parse(line, strlen(line), &big, &r, &e), -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.message, "more than 128 tools"));
+    /* one tool with 20000 values in its parameters */
+    n = (size_t)snprintf(line, cap,
+                         "{\"id\":1,\"op\":\"chat\",\"tools\":[{\"type\":\"function\",\"function\":"
+                         "{\"name\":\"f\",\"parameters\":{\"enum\":[");
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)snprintf(line + n, cap - n, "%d,", i);
+    snprintf(line + n - 1, cap - n + 1,
+             "]}}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(ipc_request_parse(line, strlen(line), &big, &r, &e), -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.message, "more than 16384 JSON values"));
+    /* a description longer than the text allowed (lim: 1000 bytes) */
+    n = (size_t)snprintf(line, cap,
+                         "{\"id\":1,\"op\":\"chat\",\"tools\":[{\"type\":\"function\",\"function\":"
+                         "{\"name\":\"f\",\"description\":\"%01000d\"}}],\"messages\":[{\"role\":"
+                         "\"user\",\"content\":\"x\"}]}",
+                         0);
+    assert_int_equal(parse(line, &r, &e), -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.message, "messages and tools are longer than 1000 bytes"));
+    /* nested 1000 deep (the JSON parser takes it; lade stops at 16) */
+    n = (size_t)snprintf(line, cap,
+                         "{\"id\":1,\"op\":\"chat\",\"messages\":[{\"role\":\"assistant\","
+                         "\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"f\","
+                         "\"arguments\":");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(line + n, cap - n, "[");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(line + n, cap - n, "]");
+    snprintf(line + n, cap - n, "}}]}]}");
+    assert_int_equal(ipc_request_parse(line, strlen(line), &big, &r, &e), -EBADMSG);
+    assert_int_equal(e.code, IPC_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.message, "messages[0].tool_calls nests deeper than 16 levels"));
+    free(line);
+}
+
 static void test_not_nul_terminated(void **state)
 {
     const char buf[] = "{\"id\":1,\"op\":\"info\"}GARBAGE";
@@ -287,13 +469,11 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_too_large_text),
-        cmocka_unit_test(test_generate_defaults),
-        cmocka_unit_test(test_generate_full),
-        cmocka_unit_test(test_chat_and_others),
-        cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_bad_requests),       cmocka_unit_test(test_too_large_text),
+        cmocka_unit_test(test_generate_defaults),  cmocka_unit_test(test_generate_full),
+        cmocka_unit_test(test_chat_and_others),    cmocka_unit_test(test_chat_tools),
+        cmocka_unit_test(test_chat_tools_hostile), cmocka_unit_test(test_chat_tools_huge),
+        cmocka_unit_test(test_not_nul_terminated), cmocka_unit_test(test_names),
         cmocka_unit_test(test_float_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* The architectures of issue #18 on the GPU, on lade-synth's random-weight
- * fixtures (tests/llama/CMakeLists.txt): for each architecture and weight
- * format, logits against the CPU reference over a prompt and greedy steps
+ * fixtures (tests/llama/CMakeLists.txt): for each architecture in each of
+ * the 11 weight formats lade runs (44 models), logits against the CPU reference over a prompt and greedy steps
  * (test_gpu_model's tolerance), a row's logits bit for bit the same alone
- * and among 7 or 33 rows, and for one format of each, greedy lookahead
+ * and among 7 or 33 rows, and for f16 of each, greedy lookahead
  * equal to greedy token for token. llama-gqa runs the fused RoPE epilogue
  * (rope_freqs and linear scaling through its table) and, once, the
  * separate pass; NeoX, biases and head norms always take the pass. */
@@ -190,61 +190,26 @@ static void check(const char *name, bool lookahead, enum llm_switch fuse)
     llm_model_free(m);
 }
 
-static void test_llama_gqa_f32(void **state)
+/* Every architecture in every format lade runs (the 4 x 11 fixtures of
+ * tests/llama/CMakeLists.txt); greedy lookahead on f16 for each, and
+ * llama-gqa's f16 once more through the separate RoPE pass. */
+static const char *const variants[] = { "llama-gqa", "llama-yarn", "qwen2", "qwen3" };
+static const char *const formats[] = { "f32",  "f16",  "bf16", "q8_0", "q4_0", "q4_1",
+                                       "q5_0", "q5_1", "q4_k", "q5_k", "q6_k" };
+#define N_VARIANTS (sizeof(variants) / sizeof(variants[0]))
+#define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+
+struct arch_case {
+    char name[64]; /* the fixture */
+    char test[80]; /* cmocka's name for it */
+    bool lookahead;
+    enum llm_switch fuse;
+};
+
+static void test_case(void **state)
 {
-    check("llama-gqa-f32", false, 0);
-}
-static void test_llama_gqa_f16(void **state)
-{
-    check("llama-gqa-f16", true, 0);
-}
-static void test_llama_gqa_f16_unfused(void **state)
-{
-    check("llama-gqa-f16", false, LLM_SWITCH_OFF);
-}
-static void test_llama_gqa_q8_0(void **state)
-{
-    check("llama-gqa-q8_0", false, 0);
-}
-static void test_llama_gqa_q4_0(void **state)
-{
-    check("llama-gqa-q4_0", false, 0);
-}
-static void test_llama_gqa_q4_k(void **state)
-{
-    check("llama-gqa-q4_k", false, 0);
-}
-static void test_llama_yarn_f16(void **state)
-{
-    check("llama-yarn-f16", true, 0);
-}
-static void test_llama_yarn_q8_0(void **state)
-{
-    check("llama-yarn-q8_0", false, 0);
-}
-static void test_qwen2_f16(void **state)
-{
-    check("qwen2-f16", true, 0);
-}
-static void test_qwen2_q8_0(void **state)
-{
-    check("qwen2-q8_0", false, 0);
-}
-static void test_qwen2_q4_k(void **state)
-{
-    check("qwen2-q4_k", false, 0);
-}
-static void test_qwen3_f16(void **state)
-{
-    check("qwen3-f16", true, 0);
-}
-static void test_qwen3_q4_0(void **state)
-{
-    check("qwen3-q4_0", false, 0);
-}
-static void test_qwen3_q4_k(void **state)
-{
-    check("qwen3-q4_k", false, 0);
+    const struct arch_case *c = *state;
+    check(c->name, c->lookahead, c->fuse);
 }
 
 static int teardown(void **state)
@@ -258,21 +223,21 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama_gqa_f32),
-        cmocka_unit_test(test_llama_gqa_f16),
-        cmocka_unit_test(test_llama_gqa_f16_unfused),
-        cmocka_unit_test(test_llama_gqa_q8_0),
-        cmocka_unit_test(test_llama_gqa_q4_0),
-        cmocka_unit_test(test_llama_gqa_q4_k),
-        cmocka_unit_test(test_llama_yarn_f16),
-        cmocka_unit_test(test_llama_yarn_q8_0),
-        cmocka_unit_test(test_qwen2_f16),
-        cmocka_unit_test(test_qwen2_q8_0),
-        cmocka_unit_test(test_qwen2_q4_k),
-        cmocka_unit_test(test_qwen3_f16),
-        cmocka_unit_test(test_qwen3_q4_0),
-        cmocka_unit_test(test_qwen3_q4_k),
-    };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    static struct arch_case cases[N_VARIANTS * N_FORMATS + 1];
+    struct CMUnitTest tests[N_VARIANTS * N_FORMATS + 1];
+    size_t n = 0;
+    for (size_t v = 0; v < N_VARIANTS; v++)
+        for (size_t f = 0; f < N_FORMATS; f++, n++) {
+            snprintf(cases[n].name, sizeof(cases[n].name), "%s-%s", variants[v], formats[f]);
+            snprintf(cases[n].test, sizeof(cases[n].test), "test_%s-%s", variants[v], formats[f]);
+            cases[n].lookahead = !strcmp(formats[f], "f16");
+        }
+    cases[n++] = (struct arch_case){ .name = "llama-gqa-f16",
+                                     .test = "test_llama-gqa-f16_unfused",
+                                     .fuse = LLM_SWITCH_OFF };
+    for (size_t i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){ .name = cases[i].test,
+                                        .test_func = test_case,
+                                        .initial_state = &cases[i] };
+    return _cmocka_run_group_tests("test_gpu_arch", tests, n, NULL, teardown);
 }

@@ -478,6 +478,30 @@ static void test_edges(void **state)
     expect_text("{{ '\\uD800' }}", NULL, "\xef\xbf\xbd");
 }
 
+/* Issue #18: names pointed into the caller's source, so a template whose
+ * source was freed after parsing (lade-info --model) read freed memory and
+ * found every variable undefined. The source is now copied. */
+static void test_source_freed(void **state)
+{
+    (void)state;
+    static const char text[] = "{% set d = d | default('x') %}{{ d ~ name | upper }}";
+    char *src = strdup(text), err[256] = "", *out = NULL;
+    struct llm_jinja *t = NULL;
+    struct llm_jenv *e = NULL;
+    size_t n;
+    assert_int_equal(llm_jinja_parse(src, strlen(src), &t, err, sizeof(err)), 0);
+    memset(src, '#', strlen(src));
+    free(src);
+    assert_int_equal(llm_jenv_new(&e), 0);
+    assert_int_equal(llm_jval_put(e, llm_jenv_globals(e), "name", llm_jval_str(e, "ab", 2)), 0);
+    if (llm_jinja_render(t, e, NULL, &out, &n, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_string_equal(out, "xAB");
+    free(out);
+    llm_jenv_free(e);
+    llm_jinja_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_whitespace),   cmocka_unit_test(test_errors),
         cmocka_unit_test(test_unterminated), cmocka_unit_test(test_deep),
         cmocka_unit_test(test_bounded),      cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_source_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
