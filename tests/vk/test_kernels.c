@@ -671,13 +671,13 @@ static void test_draw(void **state)
                    V = 32000;
     float *l = calloc((size_t)ncase * V, 4), *w = malloc(V * 4);
     uint32_t *ids = malloc(V * 4);
-    uint32_t *d = malloc(ndraw * 8);
+    uint32_t *d = malloc(ndraw * 32); /* per draw 8 words: head row, u24, inv_t, min_p, top_p */
     int32_t *out = malloc(ndraw * 8);
     for (uint32_t c = 0; c < ncase; c++)
         fill_logits(&cases[c], l + (size_t)c * V);
     struct vkr_buf bl, bd, bo;
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)ncase * V * 4, VKR_MEM_DEVICE, &bl), 0);
-    assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bd), 0);
+    assert_int_equal(vkr_buf_new(ctx, ndraw * 32, VKR_MEM_DEVICE, &bd), 0);
     assert_int_equal(vkr_buf_new(ctx, ndraw * 8, VKR_MEM_DEVICE, &bo), 0);
     static const struct dec_draw_params params[] = {
         { .temperature = 1.0f, .penalty = 1.0f },
@@ -698,7 +698,7 @@ static void test_draw(void **state)
                                           .spirv = lade_spv_draw,
                                           .spirv_bytes = lade_spv_draw_bytes,
                                           .n_bindings = 3,
-                                          .push_bytes = 20,
+                                          .push_bytes = 8,
                                           .n_spec = 3,
                                           .spec = { 0, local, 2048 } };
             /* Each case's rows are its own n_vocab wide: one dispatch a case. */
@@ -707,21 +707,24 @@ static void test_draw(void **state)
                 float *row = malloc((size_t)n * 4);
                 memcpy(row, l + (size_t)c * V, (size_t)n * 4);
                 assert_int_equal(vkr_buf_upload(ctx, &bl, 0, row, (size_t)n * 4), 0);
+                float inv_t = 1.0f / params[pi].temperature, min_p = params[pi].min_p,
+                      top_p = params[pi].top_p > 0 ? params[pi].top_p : 1.0f;
                 for (uint32_t j = 0; j < per; j++) {
-                    d[2 * j] = 0;
-                    d[2 * j + 1] = u[c * per + j];
+                    d[8 * j] = 0;
+                    d[8 * j + 1] = u[c * per + j];
+                    memcpy(&d[8 * j + 2], &inv_t, 4);
+                    memcpy(&d[8 * j + 3], &min_p, 4);
+                    memcpy(&d[8 * j + 4], &top_p, 4);
                 }
-                assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 8), 0);
+                assert_int_equal(vkr_buf_upload(ctx, &bd, 0, d, per * 32), 0);
                 struct {
                     uint32_t n_vocab, out_off;
-                    float inv_t, min_p, top_p;
-                } pc = { n, 3, 1.0f / params[pi].temperature, params[pi].min_p,
-                         params[pi].top_p > 0 ? params[pi].top_p : 1.0f };
+                } pc = { n, 3 };
                 struct vkr_buf *bufs[3] = { &bl, &bd, &bo };
                 run_once(&kd, bufs, 3, &pc, per);
                 assert_int_equal(vkr_buf_download(ctx, &bo, 3 * 4, out, per * 4), 0);
                 for (uint32_t j = 0; j < per; j++) {
-                    int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[2 * j + 1], w, ids);
+                    int32_t t = out[j], want = dec_draw(row, n, &params[pi], d[8 * j + 1], w, ids);
                     if (local == 64)
                         first[c * per + j] = t;
                     else
@@ -731,7 +734,7 @@ static void test_draw(void **state)
                     if (t == want)
                         continue;
                     mismatches++;
-                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[2 * j + 1], t,
+                    print_message("draw: case %u u24 %u: device %d, host %d\n", c, d[8 * j + 1], t,
                                   want);
                     if (params[pi].top_p > 0) {
                         assert_true(near_nucleus(row, n, &params[pi], t));
@@ -749,7 +752,7 @@ static void test_draw(void **state)
                         below += (int32_t)v < t ? e : 0;
                         wt += (int32_t)v == t ? e : 0;
                     }
-                    double target = d[2 * j + 1] * 0x1p-24 * total;
+                    double target = d[8 * j + 1] * 0x1p-24 * total;
                     assert_true(wt > 0);
                     assert_true(below <= target + 1e-5 * total &&
                                 below + wt > target - 1e-5 * total);
@@ -794,10 +797,9 @@ static void test_topk(void **state)
     uint32_t *got = malloc((size_t)rows * DEC_TOPK_MAX * 8), rowsel[3] = { 2, 0, 1 };
     struct vkr_buf bl, br, bo;
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * V * 4, VKR_MEM_DEVICE, &bl), 0);
-    assert_int_equal(vkr_buf_new(ctx, rows * 4, VKR_MEM_DEVICE, &br), 0);
+    assert_int_equal(vkr_buf_new(ctx, rows * 16, VKR_MEM_DEVICE, &br), 0);
     assert_int_equal(vkr_buf_new(ctx, (VkDeviceSize)rows * DEC_TOPK_MAX * 8, VKR_MEM_DEVICE, &bo),
                      0);
-    assert_int_equal(vkr_buf_upload(ctx, &br, 0, rowsel, sizeof(rowsel)), 0);
     uint32_t compared = 0;
     for (uint32_t c = 0; c < ncase; c++) {
         const struct topk_case *tc = &cases[c];
@@ -826,20 +828,31 @@ static void test_topk(void **state)
                                               .spirv = lade_spv_topk,
                                               .spirv_bytes = lade_spv_topk_bytes,
                                               .n_bindings = 3,
-                                              .push_bytes = 12,
+                                              .push_bytes = 4,
                                               .n_spec = 2,
                                               .spec = { 0, local } };
+                /* Per row: its LM head row, its k, its 1 / temperature; the
+                 * rows of one dispatch each with their own k */
+                uint32_t rw[3 * 4], ks[3];
+                float inv_t = 1.0f / temp;
+                for (uint32_t j = 0; j < rows; j++) {
+                    ks[j] = j == 1 && tc->k > 1 ? tc->k / 2 : tc->k;
+                    rw[4 * j] = rowsel[j];
+                    rw[4 * j + 1] = ks[j];
+                    memcpy(&rw[4 * j + 2], &inv_t, 4);
+                    rw[4 * j + 3] = 0;
+                }
+                assert_int_equal(vkr_buf_upload(ctx, &br, 0, rw, sizeof(rw)), 0);
                 struct {
-                    uint32_t n_vocab, k;
-                    float inv_t;
-                } pc = { n, tc->k, 1.0f / temp };
+                    uint32_t n_vocab;
+                } pc = { n };
                 struct vkr_buf *bufs[3] = { &bl, &br, &bo };
                 run_once(&kd, bufs, 3, &pc, rows);
                 assert_int_equal(
                         vkr_buf_download(ctx, &bo, 0, got, (size_t)rows * DEC_TOPK_MAX * 8), 0);
                 for (uint32_t j = 0; j < rows; j++) {
-                    dec_top_k(l + (size_t)rowsel[j] * n, n, temp, tc->k, want, scaled, idx);
-                    for (uint32_t i = 0; i < tc->k; i++) {
+                    dec_top_k(l + (size_t)rowsel[j] * n, n, temp, ks[j], want, scaled, idx);
+                    for (uint32_t i = 0; i < ks[j]; i++) {
                         const uint32_t *g = got + ((size_t)j * DEC_TOPK_MAX + i) * 2;
                         uint32_t wbits;
                         memcpy(&wbits, &want[i].logit, 4);
@@ -866,47 +879,62 @@ static void test_topk(void **state)
     free(got);
 }
 
-/* penalty.comp against dec_penalized, bit for bit: two rows' lists (one
- * empty), logits of both signs, zero and -inf; the tokens not listed and
- * the row without a list keep their bits. */
+/* penalty.comp against dec_penalized, bit for bit: three penalized rows,
+ * each with its own penalty (one list empty), logits of both signs, zero
+ * and -inf; the tokens not listed and the row without a list keep their
+ * bits. */
 static void test_penalty(void **state)
 {
     enum { V = 1000, R = 4, STRIDE = 256 };
     static float l[R * V], out[R * V];
-    static uint32_t pen[2 * R + R * STRIDE];
+    static uint32_t pen[4 * R + R * STRIDE];
     for (uint32_t v = 0; v < R * V; v++)
         l[v] = v % 17 == 3 ? 0.0f : v % 29 == 5 ? -INFINITY : (frand() - 0.5f) * 30.0f;
-    /* Penalized row 0 is LM head row 2 (100 distinct tokens), row 1 is head
-     * row 0 with an empty list; head rows 1 and 3 have none. */
+    /* Penalized row 0 is LM head row 2 (100 distinct tokens, penalty 1.3),
+     * row 1 is head row 0 with an empty list, row 2 head row 3 (50 tokens,
+     * penalty 0.8); head row 1 has none. */
+    float penalty = 1.3f, inv = 1.0f / penalty, other = 0.8f, inv_other = 1.0f / other;
     pen[0] = 2;
     pen[1] = 100;
-    pen[2] = 0;
-    pen[3] = 0;
+    memcpy(&pen[2], &penalty, 4);
+    memcpy(&pen[3], &inv, 4);
+    pen[4] = 0;
+    pen[5] = 0;
+    memcpy(&pen[6], &other, 4);
+    memcpy(&pen[7], &inv_other, 4);
+    pen[8] = 3;
+    pen[9] = 50;
+    memcpy(&pen[10], &other, 4);
+    memcpy(&pen[11], &inv_other, 4);
     for (uint32_t i = 0; i < 100; i++)
-        pen[2 * R + i] = (i * 37 + 11) % V;
+        pen[4 * R + i] = (i * 37 + 11) % V;
+    for (uint32_t i = 0; i < 50; i++)
+        pen[4 * R + 2 * STRIDE + i] = (i * 53 + 7) % V;
     struct vkr_buf bl, bp;
     assert_int_equal(vkr_buf_new(ctx, sizeof(l), VKR_MEM_DEVICE, &bl), 0);
     assert_int_equal(vkr_buf_new(ctx, sizeof(pen), VKR_MEM_DEVICE, &bp), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bl, 0, l, sizeof(l)), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bp, 0, pen, sizeof(pen)), 0);
-    float penalty = 1.3f;
     struct vkr_kernel_desc kd = { .name = "penalty",
                                   .spirv = lade_spv_penalty,
                                   .spirv_bytes = lade_spv_penalty_bytes,
                                   .n_bindings = 2,
-                                  .push_bytes = 20,
+                                  .push_bytes = 12,
                                   .n_spec = 2,
                                   .spec = { 0, 64 } };
     struct {
         uint32_t n_vocab, max_rows, stride;
-        float penalty, inv_penalty;
-    } pc = { V, R, STRIDE, penalty, 1.0f / penalty };
+    } pc = { V, R, STRIDE };
     struct vkr_buf *bufs[2] = { &bl, &bp };
-    run_once(&kd, bufs, 2, &pc, 2);
+    run_once(&kd, bufs, 2, &pc, 3);
     assert_int_equal(vkr_buf_download(ctx, &bl, 0, out, sizeof(out)), 0);
     for (uint32_t i = 0; i < 100; i++) {
-        uint32_t v = 2 * V + pen[2 * R + i];
+        uint32_t v = 2 * V + pen[4 * R + i];
         l[v] = dec_penalized(l[v], penalty);
+    }
+    for (uint32_t i = 0; i < 50; i++) {
+        uint32_t v = 3 * V + pen[4 * R + 2 * STRIDE + i];
+        l[v] = dec_penalized(l[v], other);
     }
     assert_memory_equal(out, l, sizeof(l));
     vkr_buf_free(ctx, &bl);
