@@ -342,18 +342,6 @@ static const struct srv_engine_ops ops = {
     .destroy = e_destroy,
 };
 
-/* The text of token id from the GGUF's vocabulary (chat templates print
- * bos_token and eos_token); "" when there is none or it does not fit. */
-static void token_text(const struct llm_gguf *g, int32_t id, char *buf, size_t cap)
-{
-    const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
-    struct llm_gguf_str s;
-    buf[0] = 0;
-    if (kv && id >= 0 && llm_gguf_arr_str(g, kv, (uint64_t)id, &s) == 0 && s.len < cap &&
-        !memchr(s.ptr, 0, s.len))
-        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
-}
-
 static void describe(struct engine *e, const struct conf *cf)
 {
     const struct llm_gguf *g = llm_model_gguf(e->model);
@@ -374,8 +362,8 @@ static void describe(struct engine *e, const struct conf *cf)
             e->chat_template[s.len] = 0;
         }
     }
-    token_text(g, llm_tok_bos(llm_model_tok(e->model)), e->bos, sizeof(e->bos));
-    token_text(g, llm_tok_eos(llm_model_tok(e->model)), e->eos, sizeof(e->eos));
+    llm_gguf_token_text(g, llm_tok_bos(llm_model_tok(e->model)), e->bos, sizeof(e->bos));
+    llm_gguf_token_text(g, llm_tok_eos(llm_model_tok(e->model)), e->eos, sizeof(e->eos));
 }
 
 /* The lookahead the device pays for: sized to what one more row in a

@@ -1065,3 +1065,13 @@ uint64_t llm_ggml_row_bytes(uint32_t type, uint64_t n)
         return 0;
     return bytes;
 }
+
+void llm_gguf_token_text(const struct llm_gguf *g, int32_t id, char *buf, size_t cap)
+{
+    const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    struct llm_gguf_str s;
+    buf[0] = 0;
+    if (kv && id >= 0 && llm_gguf_arr_str(g, kv, (uint64_t)id, &s) == 0 && s.len < cap &&
+        !memchr(s.ptr, 0, s.len))
+        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
+}

@@ -146,6 +146,10 @@ int llm_gguf_get_arr(const struct llm_gguf *g, const char *key, enum llm_gguf_vt
  * strings, else -EINVAL. The offset index is built during parsing. */
 int llm_gguf_arr_str(const struct llm_gguf *g, const struct llm_gguf_kv *kv, uint64_t i,
                      struct llm_gguf_str *ret);
+/* The text of token id in tokenizer.ggml.tokens (a chat template's
+ * bos_token and eos_token) into buf, NUL-terminated; "" when there is no
+ * such token, it holds a NUL, or it does not fit cap. */
+void llm_gguf_token_text(const struct llm_gguf *g, int32_t id, char *buf, size_t cap);
 
 uint64_t llm_gguf_n_tensors(const struct llm_gguf *g);
 const struct llm_gguf_tensor *llm_gguf_tensor_at(const struct llm_gguf *g, uint64_t i);

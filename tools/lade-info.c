@@ -307,18 +307,6 @@ static void print_tokenizer(const struct llm_tok *tok)
     printf("%s\n", n ? "" : " none");
 }
 
-/* The text of token id in the vocabulary (a template's bos_token and
- * eos_token), as laded's engine reads it; "" when there is none. */
-static void token_text(const struct llm_gguf *g, int32_t id, char *buf, size_t cap)
-{
-    const struct llm_gguf_kv *kv = llm_gguf_find_kv(g, "tokenizer.ggml.tokens");
-    struct llm_gguf_str s;
-    buf[0] = 0;
-    if (kv && id >= 0 && llm_gguf_arr_str(g, kv, (uint64_t)id, &s) == 0 && s.len < cap &&
-        !memchr(s.ptr, 0, s.len))
-        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
-}
-
 /* One line of text with its control characters escaped. */
 static void print_escaped(const char *s, size_t n)
 {
@@ -352,8 +340,8 @@ static int print_chat(const struct llm_gguf *g, const struct llm_tok *tok)
     if (has && !(tmpl = strndup(s.ptr, s.len)))
         return -ENOMEM;
     if (tok) {
-        token_text(g, llm_tok_bos(tok), bos, sizeof(bos));
-        token_text(g, llm_tok_eos(tok), eos, sizeof(eos));
+        llm_gguf_token_text(g, llm_tok_bos(tok), bos, sizeof(bos));
+        llm_gguf_token_text(g, llm_tok_eos(tok), eos, sizeof(eos));
     }
     int r = srv_chat_new(tmpl, bos, eos, &chat);
     free(tmpl);

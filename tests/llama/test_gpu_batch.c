@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "llama/llm.h"
+#include "support_prompts.h"
 #include "tools/tuning-env.h"
 
 #define STORIES LADE_MODELS_DIR "/stories260K.gguf"
@@ -106,29 +107,14 @@ static struct llm_model *load(uint32_t n_seq)
 
 static char **load_prompts(size_t *ret_n)
 {
-    FILE *f = fopen(PROMPTS, "r");
-    char **out = NULL;
-    size_t n = 0;
-    char line[4096];
-    if (!f) {
-        fprintf(stderr, "%s not found (../shared absent): the built-in prompts\n", PROMPTS);
-        out = calloc(5, sizeof(*out));
-        for (; n < 5; n++)
-            out[n] = strdup(builtin[n]);
-        *ret_n = n;
+    char **out = prompts_load(PROMPTS, 1000, ret_n);
+    if (out)
         return out;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        json_t *j = json_loads(line, 0, NULL);
-        const char *p = j ? json_string_value(json_object_get(j, "prompt")) : NULL;
-        if (p) {
-            out = realloc(out, (n + 1) * sizeof(*out));
-            out[n++] = strdup(p);
-        }
-        json_decref(j);
-    }
-    fclose(f);
-    *ret_n = n;
+    fprintf(stderr, "%s not found (../shared absent): the built-in prompts\n", PROMPTS);
+    out = calloc(5, sizeof(*out));
+    for (size_t n = 0; n < 5; n++)
+        out[n] = strdup(builtin[n]);
+    *ret_n = 5;
     return out;
 }
 
@@ -162,9 +148,7 @@ static int teardown(void **state)
     dec_session_free(f->s_one);
     llm_model_free(f->one);
     llm_model_free(f->many);
-    for (size_t i = 0; i < f->n_texts; i++)
-        free(f->texts[i]);
-    free(f->texts);
+    prompts_free(f->texts, f->n_texts);
     free(f);
     return 0;
 }

@@ -23,6 +23,7 @@
 
 #include "gpu_variant.h"
 #include "llama/llm.h"
+#include "support_prompts.h"
 #include "tools/tuning-env.h"
 #include "vk/vkr.h"
 
@@ -43,30 +44,6 @@ static int emit(void *user, const int32_t *t, uint32_t n)
     return 0;
 }
 
-static char **load_prompts(const char *path, size_t limit, size_t *ret_n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char **out = NULL;
-    size_t n = 0;
-    *ret_n = 0;
-    char line[65536];
-    while (n < limit && fgets(line, sizeof(line), f)) {
-        json_error_t e;
-        json_t *j = json_loads(line, 0, &e);
-        const char *p = j ? json_string_value(json_object_get(j, "prompt")) : NULL;
-        if (p) {
-            out = realloc(out, (n + 1) * sizeof(*out));
-            out[n++] = strdup(p);
-        }
-        json_decref(j);
-    }
-    fclose(f);
-    *ret_n = n;
-    return out;
-}
-
 static void run(struct dec_session *s, const int32_t *prompt, uint32_t np,
                 const struct dec_params *p, struct collect *c, struct dec_result *r)
 {
@@ -83,7 +60,7 @@ static void check_set(const char *model, const char *prompts, size_t limit)
         skip();
     }
     size_t np = 0;
-    char **texts = load_prompts(prompts, limit, &np);
+    char **texts = prompts_load(prompts, limit, &np);
     assert_non_null(texts);
     char err[512];
     struct llm_model *m;
