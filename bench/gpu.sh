@@ -8,7 +8,7 @@
 # PROMPTS_DIR defaults to MODELS_DIR/../prompts. The device is the one whose
 # name contains $LADE_DEVICE (default "NVIDIA"); the tests get the same.
 # Every step has its own timeout, so one slow step cannot eat the budget;
-# the timeouts add up to 455 s (plus 5 s of grace each). The 7B-shaped models are written to
+# the timeouts add up to 515 s (plus 5 s of grace each). The 7B-shaped models are written to
 # $TMPDIR (13.5 GB for f16) and removed after use. Everything lands
 # in OUT_DIR: logs/<step>.log, steps.tsv (step, exit status, seconds),
 # device.json, and <device-slug>/*.json, the folder to copy into
@@ -75,6 +75,14 @@ step lookahead-kernelc-22m-f16 60 "$bench" lookahead $dev --model "$k/kernelc-22
     --prompts "$prompts/code.jsonl" --max-tokens 128 --temp 0.8 --json "$res/lookahead-kernelc-22m-f16.json"
 step lookahead-kernelc-22m-q4_k_m 45 "$bench" lookahead $dev --model "$k/kernelc-22m-q4_k_m.gguf" \
     --prompts "$prompts/code.jsonl" --max-tokens 128 --temp 0.8 --json "$res/lookahead-kernelc-22m-q4_k_m.json"
+
+# Many clients at once (issue #21): 1, 2, 4, 8 clients against the same
+# requests one at a time, and a chat with and without the prefix cache.
+if command -v python3 >/dev/null; then
+    step parallel-kernelc-22m 60 python3 "$src/bench/parallel.py" "$build" "$k/kernelc-22m-f16.gguf" \
+        --prompts "$prompts/code.jsonl" --max-tokens 64 --device "$LADE_DEVICE" \
+        --out "$res/parallel-kernelc-22m-f16.json"
+fi
 
 # Llama-2-7B-shaped models with random weights (lade-synth): read bandwidth
 # of a plain kernel, greedy decode and its fraction of that, the step-cost

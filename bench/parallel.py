@@ -15,7 +15,7 @@ Prints a summary and writes JSON (bench/results/<device>/parallel-<model>.json
 unless --out). Standard library only. Not run in CI.
 
     bench/parallel.py BUILD_DIR MODEL.gguf [--prompts P.jsonl] [--max-tokens N]
-                      [--clients 1,2,4,8] [--turns 10] [--ctx N] [--out FILE]
+                      [--clients 1,2,4,8] [--turns 10] [--ctx N] [--device D] [--out FILE]
 """
 import argparse
 import json
@@ -72,7 +72,7 @@ class Client:
         self.s.close()
 
 
-def start_laded(build, model, ctx, parallel, tmp):
+def start_laded(build, model, ctx, parallel, tmp, device=None):
     conf = os.path.join(tmp, "laded.conf")
     open(conf, "w").close()
     sock = os.path.join(tmp, "laded.sock")
@@ -82,7 +82,9 @@ def start_laded(build, model, ctx, parallel, tmp):
                           "--set", "daemon.max_parallel=%d" % parallel,
                           "--set", "model.context_length=%d" % ctx,
                           "--set", "daemon.queue_length=64",
-                          "--set", "daemon.log_level=notice"], stderr=log, stdout=log)
+                          "--set", "daemon.log_level=notice"] +
+                         (["--set", "device.device=" + device] if device else []),
+                         stderr=log, stdout=log)
     for _ in range(12000):
         if os.path.exists(sock):
             try:
@@ -169,6 +171,7 @@ def main():
     ap.add_argument("--turns", type=int, default=10)
     ap.add_argument("--turn-tokens", type=int, default=24)
     ap.add_argument("--ctx", type=int, default=1024)
+    ap.add_argument("--device", help="[device] device: an index or a name substring")
     ap.add_argument("--out")
     a = ap.parse_args()
     ks = [int(x) for x in a.clients.split(",")]
@@ -181,7 +184,7 @@ def main():
         prompts = ["Once upon a time", "Tom and Sue", "Lily wanted to", "One day, a little dog",
                    "The sun was", "Ben had a red ball", "A big bird", "The old man"]
     with tempfile.TemporaryDirectory(prefix="lade-parallel-") as tmp:
-        p, sock = start_laded(a.build, os.path.abspath(a.model), a.ctx, max(ks), tmp)
+        p, sock = start_laded(a.build, os.path.abspath(a.model), a.ctx, max(ks), tmp, a.device)
         try:
             info = run_one(sock, {"id": "i", "op": "info"})[0]
             device = info.get("device", "unknown")
