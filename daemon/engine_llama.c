@@ -413,8 +413,9 @@ static struct dec_caps hard_caps(const struct dec_model *m)
 /* The batch and a slot (session, sequence) for each of the model's
  * sequences; generations at once: max_parallel, or fewer when the KV
  * budget holds fewer. Prompts go in chunks of a max_parallel-th of a
- * step (at least 8 rows), so that one long prompt does not make every
- * other sequence's next step as dear as a whole prefill step. */
+ * step at least (8 rows at least; more when fewer run: dec_batch_model),
+ * so that one long prompt does not make every other sequence's next step
+ * as dear as a whole prefill step. */
 static int build_slots(struct engine *e, const struct conf *cf)
 {
     llm_model_multi(e->model, &e->mm);

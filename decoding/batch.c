@@ -172,6 +172,18 @@ static int b_set_draw(void *ctx, const struct dec_draw_params *d)
     return err;
 }
 
+/* Rows of the next prefill chunk: a k-th of max_rows with k sequences
+ * joined (a prompt alone goes in whole steps, which a CPU driver runs
+ * faster than narrow ones), never fewer than the sequence's chunk. */
+static uint32_t chunk_now(struct bseq *q)
+{
+    pthread_mutex_lock(&q->b->mu);
+    uint32_t k = q->b->n_joined ? q->b->n_joined : 1;
+    pthread_mutex_unlock(&q->b->mu);
+    uint32_t share = q->b->m.max_rows / k;
+    return share > q->chunk ? share : q->chunk;
+}
+
 /* Prompts go in chunks, each a step of its own in the batch (so a long
  * prompt shares steps with the others' decoding instead of stalling it)
  * and its commit. */
@@ -186,7 +198,7 @@ static int b_prefill(void *ctx, const int32_t *tokens, uint32_t n, int32_t *ret_
     int err = 0;
     q->prefilling = true;
     for (uint32_t done = 0; !err && done < n;) {
-        uint32_t c = n - done < q->chunk ? n - done : q->chunk;
+        uint32_t want = chunk_now(q), c = n - done < want ? n - done : want;
         bool last = done + c == n;
         for (uint32_t i = 0; i < c; i++)
             q->rows[i] = (struct dec_row){ tokens[done + i], (int32_t)i - 1, DEC_WANT_NONE, 0 };

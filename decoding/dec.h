@@ -244,8 +244,9 @@ struct dec_batch_stats {
 int dec_batch_new(const struct dec_multi *m, struct dec_batch **ret);
 void dec_batch_free(struct dec_batch *b);
 /* Sequence seq's single-sequence model (max_rows: the batch's; the
- * prefill goes in chunks of at most chunk rows, 0: max_rows). Its
- * step() is valid between join and leave only. */
+ * prefill goes in chunks of max_rows / (sequences joined), but at least
+ * chunk rows, 0: max_rows). Its step() is valid between join and leave
+ * only. */
 void dec_batch_model(struct dec_batch *b, uint32_t seq, uint32_t chunk, struct dec_model *ret);
 /* seq takes part in steps from now on (-EBUSY: joined already), until
  * leave; a leaving sequence's pending nothing. */
