@@ -340,7 +340,8 @@ def parallel_section(out, folder):
     if not docs:
         return
     out.append("### Many clients at once (bench/parallel.py)\n")
-    out.append("k clients each send one request (k prompts of the set, greedy, the daemon's lookahead); "
+    out.append("k clients each send one request (k prompts of the set, greedy, the daemon's lookahead, "
+               "the prefix cache off so that each phase prefills every prompt); "
                "the same requests are served one at a time and then all together on the same laded in the "
                "same run. Ratio: aggregate tokens/s together over one at a time (target on lavapipe: at "
                "least 1.7 for 4 clients). TTFT and inter-token latency are of the concurrent phase; "
