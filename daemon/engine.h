@@ -26,7 +26,7 @@
 struct srv_engine_info {
     const char *model_name; /* general.name, or the file's basename */
     const char *model_path;
-    const char *arch; /* "llama" */
+    const char *arch; /* "llama", "qwen2", "qwen3" (general.architecture) */
     const char *device; /* e.g. "NVIDIA H100 (discrete)", "llvmpipe (cpu)" */
     const char *chat_template; /* tokenizer.chat_template, NULL if none */
     const char *bos_token; /* the BOS and EOS tokens' text ("<s>"), NULL if none */

@@ -74,7 +74,7 @@ static void e_info(void *ctx, struct srv_engine_info *ret)
     *ret = (struct srv_engine_info){
         .model_name = e->name,
         .model_path = e->path,
-        .arch = "llama",
+        .arch = llm_arch_name(llm_model_config(e->model)->arch),
         .device = e->device,
         .chat_template = e->chat_template,
         .bos_token = e->bos[0] ? e->bos : NULL,

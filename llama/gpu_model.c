@@ -152,6 +152,23 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
     return 0;
 }
 
+/* The default max_rows, lowered until a step's largest per-row buffers
+ * fit one binding of this device: a 152k vocabulary's logits take 0.6 MB
+ * a row, so 256 rows are 155 MB, past the 128 MiB some drivers bind
+ * (lavapipe). A max_rows the caller gave is checked, not changed. */
+static void fit_max_rows(struct llm_model *m)
+{
+    const struct llm_config *c = &m->cfg;
+    uint64_t row = (uint64_t)c->n_vocab * 4 + 8; /* logits, and their readback with the ids */
+    row = (uint64_t)c->ffn * 8 > row ? (uint64_t)c->ffn * 8 : row;
+    row = (uint64_t)c->n_heads * 32 * (c->head_dim + 2) * 4 > row ?
+                  (uint64_t)c->n_heads * 32 * (c->head_dim + 2) * 4 :
+                  row; /* attention's split states, at most 32 splits */
+    uint64_t fit = vkr_max_binding(m->vk) / row;
+    if (fit < m->max_rows)
+        m->max_rows = fit >= 16 ? (uint32_t)fit : 16;
+}
+
 /* The kernels for this device and tuning; the fused epilogues unless the
  * matrix units run (their kernel has none). */
 static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, char *reterr,
@@ -247,6 +264,8 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
                                    .pipeline_cache_path = o->pipeline_cache };
         err = vkr_ctx_new(&vo, &m->vk, reterr, errlen);
     }
+    if (!err && !o->max_rows)
+        fit_max_rows(m);
     err = err ? err : build_kernels(m, o, reterr, errlen);
     if (!err) {
         struct gpu_weights_src src = { m->gguf, &m->cfg,   m->qdim,     m->kvdim,

@@ -83,7 +83,7 @@ struct llm_model_opts {
     const char *tokenizer_path; /* optional tokenizer.model; default: the GGUF's vocabulary */
     const char *device; /* NULL automatic, index or name substring */
     uint32_t n_ctx; /* 0: the model's context length */
-    uint32_t max_rows; /* most rows of one step, 0: 256 */
+    uint32_t max_rows; /* most rows of one step, 0: 256, or fewer where the device binds less */
     /* Sequences the KV cache holds (each n_ctx positions; their rows may
      * share a step: llm_model_multi), 0: 1 */
     uint32_t n_seq;

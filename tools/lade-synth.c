@@ -46,6 +46,7 @@ struct arch_opts {
     int rope_freqs;
     const char *scaling; /* NULL, "linear", "yarn" */
     char *chat_template; /* tokenizer.chat_template, or NULL */
+    struct llm_gguf *vocab; /* --vocab: its tokenizer.* keys instead of the made-up vocabulary */
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -336,12 +337,28 @@ static uint32_t write_kv(struct llm_gguf_w *w, const char *name, const struct sh
         if (!strcmp(a->scaling, "yarn"))
             U32(KEY("rope.scaling.original_context_length"), sh->ctx / 4);
     }
+    if (a->chat_template)
+        STR("tokenizer.chat_template", a->chat_template);
+    if (a->vocab) {
+        /* A real vocabulary: every tokenizer.* key of the file (its tokens,
+         * types, merges, pre-tokenizer, special ids), as it was */
+        for (uint64_t i = 0; i < llm_gguf_n_kv(a->vocab); i++) {
+            const struct llm_gguf_kv *kv = llm_gguf_kv_at(a->vocab, i);
+            bool tmpl = kv->key.len == strlen("tokenizer.chat_template") &&
+                        !memcmp(kv->key.ptr, "tokenizer.chat_template", kv->key.len);
+            if (kv->key.len > 10 && !memcmp(kv->key.ptr, "tokenizer.", 10) &&
+                !(tmpl && a->chat_template)) {
+                n++;
+                if (w)
+                    llm_gguf_w_kv_copy(w, a->vocab, kv);
+            }
+        }
+        return n;
+    }
     STR("tokenizer.ggml.model", "llama");
     U32("tokenizer.ggml.bos_token_id", 1);
     U32("tokenizer.ggml.eos_token_id", 2);
     U32("tokenizer.ggml.unknown_token_id", 0);
-    if (a->chat_template)
-        STR("tokenizer.chat_template", a->chat_template);
 #undef KEY
 #undef U32
 #undef F32
@@ -357,7 +374,7 @@ static int usage(void)
             "usage: lade-synth [OPTIONS] SHAPE FORMAT OUT.gguf [LAYERS]\n  SHAPE: 7b, 13b, tiny, test; FORMAT: f32, f16, "
             "bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k\n  LAYERS: fewer layers of the same shape (quick kernel sweeps; per-layer cost is "
             "unchanged)\n  OPTIONS: --arch llama|qwen2|qwen3, --head-dim N, --kv-heads N, --tied, --rope-freqs, "
-            "--rope-scaling linear|yarn, --chat-template FILE\n");
+            "--rope-scaling linear|yarn, --chat-template FILE,\n  --vocab FILE.gguf (its vocabulary: tokens, merges, special ids)\n");
     return 2;
 }
 
@@ -406,6 +423,13 @@ static int parse_opts(int argc, char **argv, struct arch_opts *a)
         } else if (v && !strcmp(o, "--rope-scaling") &&
                    (!strcmp(v, "linear") || !strcmp(v, "yarn"))) {
             a->scaling = v, i++;
+        } else if (v && !strcmp(o, "--vocab")) {
+            char err[256];
+            if (llm_gguf_open(v, &a->vocab, err, sizeof(err)) != 0) {
+                fprintf(stderr, "lade-synth: %s\n", err);
+                return -1;
+            }
+            i++;
         } else if (v && !strcmp(o, "--chat-template")) {
             if (read_text(v, &a->chat_template) < 0)
                 return -1;
@@ -445,6 +469,14 @@ static const struct shape *pick_shape(int n, char **argv, struct arch_opts *a, s
     }
     if (a->kv_heads)
         ret->kv_heads = a->kv_heads;
+    if (a->vocab) {
+        const struct llm_gguf_kv *t = llm_gguf_find_kv(a->vocab, "tokenizer.ggml.tokens");
+        if (!t || t->type != LLM_GGUF_ARRAY || t->arr_n == 0 || t->arr_n > (1u << 20)) {
+            fprintf(stderr, "lade-synth: --vocab: no tokenizer.ggml.tokens\n");
+            return NULL;
+        }
+        ret->vocab = (uint32_t)t->arr_n;
+    }
     if (!a->head_dim)
         a->head_dim = ret->dim / ret->heads;
     if (ret->heads % ret->kv_heads || a->head_dim % 2) {
@@ -510,5 +542,6 @@ int main(int argc, char **argv)
     free(row);
     free(ts);
     free(a.chat_template);
+    llm_gguf_free(a.vocab);
     return 0;
 }

@@ -5,7 +5,9 @@
  * and among 7 or 33 rows, and for f16 of each, greedy lookahead
  * equal to greedy token for token. llama-gqa runs the fused RoPE epilogue
  * (rope_freqs and linear scaling through its table) and, once, the
- * separate pass; NeoX, biases and head norms always take the pass. */
+ * separate pass; NeoX, biases and head norms always take the pass. Two
+ * more carry Qwen3's and Llama 3.1's real vocabularies and templates:
+ * their special tokens in chat text become their ids. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +177,45 @@ static void lookahead_exact(struct llm_model *m, const char *file, const int32_t
     dec_session_free(s);
 }
 
+/* A real vocabulary from the GGUF alone: chat text with its special
+ * tokens becomes their ids (with the special flag; without it, plain
+ * text), and the GGUF's own chat template came with it. */
+static void special_tokens(struct llm_model *m, const char *name)
+{
+    static const struct {
+        const char *model, *text;
+        int32_t first, second_special;
+    } want[] = {
+        { "qwen3-vocab", "<|im_start|>user\nHello, world!<|im_end|>\n<|im_start|>assistant\n",
+          151644, 151645 },
+        { "llama31-vocab",
+          "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>", 128000,
+          128006 },
+    };
+    const struct llm_tok *tok = llm_model_tok(m);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (strncmp(name, want[i].model, strlen(want[i].model)))
+            continue;
+        int32_t ids[64];
+        size_t n = 0, n_plain = 0;
+        assert_int_equal(llm_tok_encode(tok, want[i].text, strlen(want[i].text), LLM_TOK_SPECIAL,
+                                        ids, 64, &n),
+                         0);
+        assert_int_equal(ids[0], want[i].first);
+        bool second = false;
+        for (size_t k = 1; k < n; k++)
+            second |= ids[k] == want[i].second_special;
+        assert_true(second);
+        assert_int_equal(
+                llm_tok_encode(tok, want[i].text, strlen(want[i].text), 0, ids, 64, &n_plain), 0);
+        assert_true(n_plain > n); /* spelled out as plain text */
+        const struct llm_gguf_kv *t =
+                llm_gguf_find_kv(llm_model_gguf(m), "tokenizer.chat_template");
+        assert_non_null(t);
+        print_message("%s: %zu ids with the special tokens, %zu as plain text\n", name, n, n_plain);
+    }
+}
+
 static void check(const char *name, bool lookahead, enum llm_switch fuse)
 {
     char file[512];
@@ -183,6 +224,7 @@ static void check(const char *name, bool lookahead, enum llm_switch fuse)
     int32_t prompt[N_PROMPT];
     for (int i = 0; i < N_PROMPT; i++)
         prompt[i] = i ? 3 + (int32_t)((i * 7919u) % 300) : 1;
+    special_tokens(m, name);
     against_reference(m, file, prompt);
     batch_invariance(m, file, prompt);
     if (lookahead)
@@ -223,8 +265,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
-    static struct arch_case cases[N_VARIANTS * N_FORMATS + 1];
-    struct CMUnitTest tests[N_VARIANTS * N_FORMATS + 1];
+    static struct arch_case cases[N_VARIANTS * N_FORMATS + 3];
+    struct CMUnitTest tests[N_VARIANTS * N_FORMATS + 3];
     size_t n = 0;
     for (size_t v = 0; v < N_VARIANTS; v++)
         for (size_t f = 0; f < N_FORMATS; f++, n++) {
@@ -235,6 +277,12 @@ int main(int argc, char **argv)
     cases[n++] = (struct arch_case){ .name = "llama-gqa-f16",
                                      .test = "test_llama-gqa-f16_unfused",
                                      .fuse = LLM_SWITCH_OFF };
+    /* Real vocabularies and templates (Qwen3, Llama 3.1) on random weights */
+    cases[n++] = (struct arch_case){ .name = "qwen3-vocab-q8_0",
+                                     .test = "test_qwen3-vocab-q8_0",
+                                     .lookahead = true };
+    cases[n++] =
+            (struct arch_case){ .name = "llama31-vocab-q8_0", .test = "test_llama31-vocab-q8_0" };
     for (size_t i = 0; i < n; i++)
         tests[i] = (struct CMUnitTest){ .name = cases[i].test,
                                         .test_func = test_case,
