@@ -139,7 +139,7 @@ static int cm_plan(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct llm_
     bool can = vk->has_coopmat_nv && di->shader_float16 && di->storage_buffer_16bit &&
                di->subgroup_size == 32 &&
                (di->min_subgroup_size == 0 || di->min_subgroup_size == di->max_subgroup_size);
-    ks->cm = can && f16_layers && t->coopmat == LLM_SWITCH_ON;
+    ks->cm = can && f16_layers && t->coopmat == LLM_SWITCH_ON && !ks->count;
     ks->cm_nsg = t->cm_nsg;
     ks->cm_kc = t->cm_kc;
     uint32_t need = cm_shared(ks, 0) > cm_shared(ks, 1) ? cm_shared(ks, 0) : cm_shared(ks, 1);
@@ -223,6 +223,7 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     const struct vkr_device_info *di = &vk->info;
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     const struct llm_config *c = sh->cfg;
+    ks->count = sh->count;
     int err = mm_plan(ks, di, t, cpu, reterr, errlen);
     err = err ? err : cm_plan(ks, vk, t, sh->f16_layers, reterr, errlen);
     err = err ? err : att_plan(ks, di, c, t, sh->n_ctx, sh->max_rows, reterr, errlen);
@@ -255,10 +256,11 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
         struct vkr_kernel *k = &ks->mm[slot][i];
         const struct gpu_mm_geom *g = &ks->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = { "matmul",
-                                         lade_spv_matmul,
-                                         lade_spv_matmul_bytes,
-                                         B_MM_N,
+            struct vkr_kernel_desc d = { ks->count ? "matmul_count" : "matmul",
+                                         ks->count ? lade_spv_matmul_count : lade_spv_matmul,
+                                         ks->count ? lade_spv_matmul_count_bytes :
+                                                     lade_spv_matmul_bytes,
+                                         B_MM_N + ks->count,
                                          sizeof(struct pc_matmul),
                                          10,
                                          { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,

@@ -83,6 +83,11 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows, RoPE's table */
+#ifdef LADE_COUNT
+/* The counting variant (matmul_count, llm_model_opts.count): weight bytes
+ * loaded, as a 64-bit count in two words (low, high). */
+layout(std430, binding = 6) buffer Cb { uint CNT[]; };
+#endif
 
 layout(push_constant) uniform P { /* struct pc_matmul */
     uint ncols;    /* K, a multiple of 4 */
@@ -335,6 +340,15 @@ void main()
             barrier();
         }
     }
+#ifdef LADE_COUNT
+    /* Every lane of the subgroup is here (the loop's exits are uniform). */
+    uint bytes = subgroupAdd(wcount);
+    if (subgroupElect()) {
+        uint old = atomicAdd(CNT[0], bytes);
+        if (old + bytes < old)
+            atomicAdd(CNT[1], 1u);
+    }
+#endif
     if (EPI != 0u) {
         barrier();
         epilogue(row0, t0, nt);
