@@ -10,7 +10,8 @@
 #
 # With GPU=1 the GPU default geometries are forced through LADE_MM,
 # LADE_MM_WIDE and LADE_MM_ONE (llama/gpu_tuning.c), so that a CPU driver
-# counts the GPU path's loads.
+# counts the GPU path's loads (GPU_WIDE overrides the wide one: 64,8,2,1
+# was the default before issue #22).
 set -eu
 build=$1
 out=$2
@@ -23,7 +24,7 @@ for f in q5_0 q6_k q4_k_m; do
     "$build/tools/lade-quantize" "$dir/tiny-f32.gguf" "$dir/tiny-$f.gguf" $f >/dev/null
 done
 if [ "${GPU:-0}" = 1 ]; then
-    export LADE_MM=128,8,1,1 LADE_MM_WIDE=${GPU_WIDE:-64,8,2,1} LADE_MM_ONE=256,1,1,2
+    export LADE_MM=128,8,1,1 LADE_MM_WIDE=${GPU_WIDE:-64,64,1,1} LADE_MM_ONE=256,1,1,2
 fi
 "$build/tools/lade-steps" --count "$dir"/tiny-f32.gguf "$dir"/tiny-f16.gguf "$dir"/tiny-q8_0.gguf \
     "$dir"/tiny-q4_0.gguf "$dir"/tiny-q5_0.gguf "$dir"/tiny-q4_k.gguf "$dir"/tiny-q6_k.gguf \

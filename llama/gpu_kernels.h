@@ -155,6 +155,7 @@ struct gpu_mm_geom {
     uint32_t unroll; /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
     uint32_t xsh; /* floats of input staged in shared memory (matmul.comp XSH), 0: none */
+    uint32_t sub; /* tokens one pass of the token loop unrolls (matmul.comp SUB_T), 0: the tile */
 };
 
 /* The geometries: decode-sized steps (T up to its tile), wide steps,

@@ -2,10 +2,14 @@
 /* Y[t][y_off + r] (+)= sum_k W[r][k] * X[sel(t)][k]
  * for the rows r of one weight chunk, up to TILE_T tokens per workgroup.
  *
+ * A workgroup owns a block of ROWS_WG weight rows and a tile of up to
+ * TILE_T tokens: each run of weights is loaded and decoded once and
+ * applied to every token of the tile (acc[RPS][TILE_T] a lane), so a step
+ * of up to TILE_T rows loads every weight once (64 in the wide
+ * geometries: issue #22; the counting variant, LADE_COUNT, measures it).
  * Grid: x = token tile (fastest, so the workgroups that read the same
- * weight rows run back to back and all but the first find them in L2:
- * a wide step reads its weights from memory about once), y + 32768 z =
- * block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
+ * weight rows run back to back and all but the first find them in L2),
+ * y + 32768 z = block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
  * (number of subgroups)-th block of RPS rows, so the grid is right whatever
  * subgroup size the driver picks. A lane reads runs of 8 weights (one
  * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
@@ -68,6 +72,13 @@ layout(constant_id = 7) const uint PROBE = 0;
 layout(constant_id = 8) const uint XSH = 0;
 /* POS[FREQ_OFF + i]: RoPE's frequency of pair i, float bits (EPI 2, 3). */
 layout(constant_id = 9) const uint FREQ_OFF = 0;
+/* Tokens of the tile one pass of the token loop unrolls (0: the whole
+ * tile). Less than TILE_T, the loop runs ceil(nt / SUB_T) passes and
+ * indexes acc[] by a computed token: a wide tile then costs a narrow step
+ * no more than a narrow tile would, where registers are memory anyway
+ * (CPU drivers); on GPUs the whole tile, so that acc[] stays in registers. */
+layout(constant_id = 10) const uint SUB_T = 0;
+const uint SUB = SUB_T == 0u || SUB_T > TILE_T ? TILE_T : SUB_T;
 shared vec4 xs[XSH > 0u ? XSH / 4u : 1u];
 bool staged = false; /* this workgroup's inputs are in xs */
 
@@ -126,6 +137,16 @@ void w_load(uint row, uint k, out float w[8])
     } else {
         w_chunk8(row, k, p.ncols, w);
     }
+}
+
+/* Where token t0 + t's input row starts, in vec4 units (t < nt): computed
+ * where it is used rather than held in an array of TILE_T registers, which
+ * a tile of 64 tokens cannot afford. */
+uint xrow(uint t0, uint t)
+{
+    if (XSH > 0u && staged)
+        return t * (p.ncols >> 2);
+    return ((p.flags & 2u) != 0u ? uint(SEL[t0 + t]) : t0 + t) * (p.x_stride >> 2);
 }
 
 /* Inputs 4i .. 4i+3 (PROBE 1: made up from i). */
@@ -216,11 +237,6 @@ void main()
     uint t0 = gl_WorkGroupID.x * TILE_T;
     uint row0 = row0_wg();
     uint nt = min(TILE_T, p.ntok - t0);
-    uint xrow[TILE_T]; /* in vec4 units */
-    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-        uint tt = t0 + min(t, nt - 1u);
-        xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
-    }
     if (XSH > 0u && nt * p.ncols <= XSH) {
         /* Stage the tile's inputs: token t's row at t * ncols / 4. */
         uint n4 = p.ncols >> 2;
@@ -231,8 +247,6 @@ void main()
         }
         barrier();
         staged = true;
-        [[unroll]] for (uint t = 0; t < TILE_T; t++)
-            xrow[t] = min(t, nt - 1u) * n4;
     }
     uint stride = 8u * lanes; /* k between a subgroup's runs */
     uint k8 = p.ncols & ~7u;
@@ -271,11 +285,14 @@ void main()
                         w_load(rows[r], k + u * kstep, w[u][r]);
                 [[unroll]] for (uint u = 0; u < UNROLL; u++) {
                     uint xk = (k + u * kstep) >> 2;
-                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                        if (t < nt) {
-                            vec4 a = x_load(xrow[t] + xk), b = x_load(xrow[t] + xk + 1u);
-                            [[unroll]] for (uint r = 0; r < RPS; r++)
-                                acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                    for (uint s = 0u; s < nt; s += SUB) {
+                        [[unroll]] for (uint i = 0; i < SUB; i++) {
+                            uint t = SUB < TILE_T ? s + i : i;
+                            if (t < nt) {
+                                vec4 a = x_load(xrow(t0, t) + xk), b = x_load(xrow(t0, t) + xk + 1u);
+                                [[unroll]] for (uint r = 0; r < RPS; r++)
+                                    acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                            }
                         }
                     }
                 }
@@ -285,11 +302,15 @@ void main()
                 float w[RPS][8];
                 [[unroll]] for (uint r = 0; r < RPS; r++)
                     w_load(rows[r], k, w[r]);
-                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                    if (t < nt) {
-                        vec4 a = x_load(xrow[t] + (k >> 2)), b = x_load(xrow[t] + (k >> 2) + 1u);
-                        [[unroll]] for (uint r = 0; r < RPS; r++)
-                            acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                for (uint s = 0u; s < nt; s += SUB) {
+                    [[unroll]] for (uint i = 0; i < SUB; i++) {
+                        uint t = SUB < TILE_T ? s + i : i;
+                        if (t < nt) {
+                            uint xk = xrow(t0, t) + (k >> 2);
+                            vec4 a = x_load(xk), b = x_load(xk + 1u);
+                            [[unroll]] for (uint r = 0; r < RPS; r++)
+                                acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                        }
                     }
                 }
             }
@@ -300,11 +321,14 @@ void main()
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
-                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                        if (t < nt) {
-                            vec4 a = x_load(xrow[t] + (kt >> 2));
-                            vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
-                            acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                    for (uint s = 0u; s < nt; s += SUB) {
+                        [[unroll]] for (uint i = 0; i < SUB; i++) {
+                            uint t = SUB < TILE_T ? s + i : i;
+                            if (t < nt) {
+                                vec4 a = x_load(xrow(t0, t) + (kt >> 2));
+                                vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
+                                acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                            }
                         }
                     }
                 }

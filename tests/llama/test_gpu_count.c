@@ -31,10 +31,8 @@ struct counted {
 
 static const struct counted models[] = {
     { LADE_MODELS_DIR "/stories260K.gguf", 1, 1 }, /* f32 */
-    { KDIR "kernelc-22m-f16.gguf", 1, 1 },
-    { KDIR "kernelc-22m-q8_0.gguf", 80, 34 },
-    { KDIR "kernelc-22m-q4_0.gguf", 80, 18 },
-    { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0 },
+    { KDIR "kernelc-22m-f16.gguf", 1, 1 },         { KDIR "kernelc-22m-q8_0.gguf", 80, 34 },
+    { KDIR "kernelc-22m-q4_0.gguf", 80, 18 },      { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0 },
 };
 
 /* The counts of a step of T rows (a chain under the committed prefix)
@@ -90,6 +88,12 @@ static void check_model(const struct counted *c)
     assert_true(one <= 8 * mat);
     if (c->num)
         assert_true(one * c->den == mat * c->num);
+    /* Issue #22: a step of up to 64 rows reads every weight once (the
+     * wide geometry's 64-token tile): at most 1.05x a one-row step. */
+    for (int i = 1; i < 4; i++)
+        if (k[i].weight_bytes * 100 > one * 105)
+            fail_msg("%s: a %u-row step loads %.3fx a one-row step's weight bytes", c->path, Ts[i],
+                     (double)k[i].weight_bytes / (double)one);
     for (int i = 0; i < 4; i++) {
         assert_true(k[i].layer_dispatches >= 6 && k[i].layer_dispatches <= 14);
         assert_true(k[i].step_dispatches >= layers * k[i].layer_dispatches);
