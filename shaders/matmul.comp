@@ -139,11 +139,16 @@ void w_load(uint row, uint k, out float w[8])
     }
 }
 
-/* Where token t0 + t's input row starts, in vec4 units (t < nt): computed
- * where it is used rather than held in an array of TILE_T registers, which
- * a tile of 64 tokens cannot afford. */
+/* Where token t0 + t's input row starts, in vec4 units (t < nt). Tiles
+ * of up to 32 tokens hold them in registers, found once (xr, main); wider
+ * ones compute them where they are used: a tile of 64 tokens cannot
+ * afford 64 more registers. */
+const uint XR = TILE_T <= 32u ? TILE_T : 1u;
+uint xr[XR];
 uint xrow(uint t0, uint t)
 {
+    if (TILE_T <= 32u)
+        return xr[t];
     if (XSH > 0u && staged)
         return t * (p.ncols >> 2);
     return ((p.flags & 2u) != 0u ? uint(SEL[t0 + t]) : t0 + t) * (p.x_stride >> 2);
@@ -237,6 +242,12 @@ void main()
     uint t0 = gl_WorkGroupID.x * TILE_T;
     uint row0 = row0_wg();
     uint nt = min(TILE_T, p.ntok - t0);
+    if (TILE_T <= 32u) {
+        [[unroll]] for (uint t = 0; t < XR; t++) {
+            uint tt = t0 + min(t, nt - 1u);
+            xr[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
+        }
+    }
     if (XSH > 0u && nt * p.ncols <= XSH) {
         /* Stage the tile's inputs: token t's row at t * ncols / 4. */
         uint n4 = p.ncols >> 2;
@@ -247,6 +258,10 @@ void main()
         }
         barrier();
         staged = true;
+        if (TILE_T <= 32u) {
+            [[unroll]] for (uint t = 0; t < XR; t++)
+                xr[t] = min(t, nt - 1u) * n4;
+        }
     }
     uint stride = 8u * lanes; /* k between a subgroup's runs */
     uint k8 = p.ncols & ~7u;
@@ -285,7 +300,7 @@ void main()
                         w_load(rows[r], k + u * kstep, w[u][r]);
                 [[unroll]] for (uint u = 0; u < UNROLL; u++) {
                     uint xk = (k + u * kstep) >> 2;
-                    for (uint s = 0u; s < nt; s += SUB) {
+                    for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                         [[unroll]] for (uint i = 0; i < SUB; i++) {
                             uint t = SUB < TILE_T ? s + i : i;
                             if (t < nt) {
@@ -302,7 +317,7 @@ void main()
                 float w[RPS][8];
                 [[unroll]] for (uint r = 0; r < RPS; r++)
                     w_load(rows[r], k, w[r]);
-                for (uint s = 0u; s < nt; s += SUB) {
+                for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                     [[unroll]] for (uint i = 0; i < SUB; i++) {
                         uint t = SUB < TILE_T ? s + i : i;
                         if (t < nt) {
@@ -321,7 +336,7 @@ void main()
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
-                    for (uint s = 0u; s < nt; s += SUB) {
+                    for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                         [[unroll]] for (uint i = 0; i < SUB; i++) {
                             uint t = SUB < TILE_T ? s + i : i;
                             if (t < nt) {
