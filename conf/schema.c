@@ -142,7 +142,7 @@ static const struct conf_key schema[] = {
      * changes the bits of results (the order of a sum), not only speed. */
     TUNING("mm", mm,
            "Matrix kernel geometry of decode-sized steps: local,tile,rows_per_subgroup,unroll "
-           "(local a power of 2 up to 1024, tile 1-32, the others 1-8; empty: the device's); speed only"),
+           "(local a power of 2 up to 1024, tile 1-64, the others 1-8; empty: the device's); speed only"),
     TUNING("mm_wide", mm_wide,
            "Matrix kernel geometry of wide steps (lookahead, prefill), "
            "as for mm; speed only"),

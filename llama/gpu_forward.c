@@ -306,8 +306,12 @@ static int record_step(struct llm_model *m, uint32_t n, const struct gpu_head_wo
     vkr_cmd_barrier(&m->cmd);
     rec_kv_commit(m);
     rec_embed(m, n);
-    for (uint32_t l = 0; l < m->cfg.n_layers; l++)
+    for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+        uint32_t d0 = m->cmd.n_dispatch;
         rec_layer(m, l, n);
+        if (l == 0)
+            m->layer_dispatches = m->cmd.n_dispatch - d0;
+    }
     if (h->nsel > 0)
         rec_head(m, h);
     host_read_barrier(&m->cmd);
@@ -405,6 +409,7 @@ int gpu_step(struct llm_model *m, struct gpu_part *parts, uint32_t n_parts)
     m->kv.submits++;
     err = err ? err : vkr_cmd_wait(m->vk, &m->cmd);
     double h2 = host_ms();
+    m->last_dispatches = m->cmd.n_dispatch;
     if (!err)
         read_times(m, ts0, ts1);
     if (e) {

@@ -93,6 +93,12 @@ struct llm_model {
     uint32_t prof_cap;
     double prof_ms[LLM_PROF_N];
     bool tracing;
+    /* llm_model_opts.count: matmul_count's counters (two words: weight
+     * bytes loaded, low and high), and the dispatches of the last step
+     * and of one layer as last recorded (gpu_count.c) */
+    bool counting;
+    struct vkr_buf counts;
+    uint32_t last_dispatches, layer_dispatches;
 
     struct gpu_prefill prefill;
 };

@@ -139,7 +139,7 @@ static int cm_plan(struct gpu_kernels *ks, struct vkr_ctx *vk, const struct llm_
     bool can = vk->has_coopmat_nv && di->shader_float16 && di->storage_buffer_16bit &&
                di->subgroup_size == 32 &&
                (di->min_subgroup_size == 0 || di->min_subgroup_size == di->max_subgroup_size);
-    ks->cm = can && f16_layers && t->coopmat == LLM_SWITCH_ON;
+    ks->cm = can && f16_layers && t->coopmat == LLM_SWITCH_ON && !ks->count;
     ks->cm_nsg = t->cm_nsg;
     ks->cm_kc = t->cm_kc;
     uint32_t need = cm_shared(ks, 0) > cm_shared(ks, 1) ? cm_shared(ks, 0) : cm_shared(ks, 1);
@@ -167,10 +167,14 @@ static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
     const struct llm_mm_geom *tg[GEOM_N] = { &t->mm, &t->mm_wide, &t->mm_one };
     for (int i = 0; i < GEOM_N; i++) {
         struct gpu_mm_geom *g = &ks->mmg[i];
-        *g = (struct gpu_mm_geom){ tg[i]->local, tg[i]->tile, tg[i]->rps, tg[i]->unroll, 0, 0 };
+        *g = (struct gpu_mm_geom){ tg[i]->local, tg[i]->tile, tg[i]->rps, tg[i]->unroll, 0, 0, 0 };
         /* Staging inputs in shared memory pays off only where a workgroup
          * reads few tokens: decode and one-token steps. */
         g->xsh = i == GEOM_WIDE ? 0 : t->mm_xsh;
+        /* CPU drivers unroll 8 tokens a pass: a 64-token tile then costs
+         * a 12-token step what a 16-token tile did (kernelc-22m on
+         * lavapipe); GPUs the whole tile, acc[] in registers. */
+        g->sub = cpu ? 8 : 0;
         if (di->subgroup_size > g->local || g->local % di->subgroup_size ||
             (g->local / di->subgroup_size) % ks->mm_splitk) {
             snprintf(
@@ -183,12 +187,29 @@ static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
         /* Rows a workgroup covers at the default subgroup size. Drivers
          * that pick another size per pipeline (Intel, AMD) still cover
          * exactly these rows: the shader strides by its own subgroup count. */
-        g->rows_wg = g->local / di->subgroup_size / ks->mm_splitk * g->rps * (cpu ? 4 : 1);
+        /* CPU drivers: a subgroup takes 4 blocks of rows in turn, but
+         * for tiles over 32 tokens, whose epilogue sums would not fit. */
+        uint32_t turns = cpu && g->tile <= 32 ? 4 : 1;
+        g->rows_wg = g->local / di->subgroup_size / ks->mm_splitk * g->rps * turns;
+        /* matmul.comp's shared memory: the epilogue's sums, SPLITK's
+         * partial sums, the staged inputs */
+        uint64_t shared = 4ull * 2 * g->rows_wg * g->tile +
+                          4ull * (ks->mm_splitk > 1 ? g->local / 4 * g->rps * g->tile : 1) +
+                          4ull * (g->xsh > 4 ? g->xsh : 4);
+        if (shared > di->max_compute_shared_memory) {
+            snprintf(reterr, errlen,
+                     "matrix kernel geometry %u,%u,%u,%u needs %llu bytes of workgroup memory, "
+                     "device '%.200s' has %u (tuning mm, mm_wide, mm_one, mm_xsh)",
+                     g->local, g->tile, g->rps, g->unroll, (unsigned long long)shared, di->name,
+                     di->max_compute_shared_memory);
+            return -EINVAL;
+        }
     }
-    /* CPUs: the 32-token tile pays whatever the size. GPUs: a wide step
-     * over a small matrix keeps the decode geometry, whose workgroups
-     * cover fewer rows and so keep the GPU busy. */
-    ks->mm_wide_min = cpu ? 0 : 65536;
+    /* Every wide step takes the wide geometry, whose 64-token tile reads
+     * each weight once for up to 64 rows (issue #22). (GPUs kept the
+     * decode geometry for a wide step over a small matrix while the wide
+     * one had 8-token tiles: its workgroups covered more rows.) */
+    ks->mm_wide_min = 0;
     return 0;
 }
 
@@ -222,6 +243,7 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     const struct vkr_device_info *di = &vk->info;
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     const struct llm_config *c = sh->cfg;
+    ks->count = sh->count;
     int err = mm_plan(ks, di, t, cpu, reterr, errlen);
     err = err ? err : cm_plan(ks, vk, t, sh->f16_layers, reterr, errlen);
     err = err ? err : att_plan(ks, di, c, t, sh->n_ctx, sh->max_rows, reterr, errlen);
@@ -254,14 +276,15 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
         struct vkr_kernel *k = &ks->mm[slot][i];
         const struct gpu_mm_geom *g = &ks->mmg[i];
         if (!k->pipeline) {
-            struct vkr_kernel_desc d = { "matmul",
-                                         lade_spv_matmul,
-                                         lade_spv_matmul_bytes,
-                                         B_MM_N,
+            struct vkr_kernel_desc d = { ks->count ? "matmul_count" : "matmul",
+                                         ks->count ? lade_spv_matmul_count : lade_spv_matmul,
+                                         ks->count ? lade_spv_matmul_count_bytes :
+                                                     lade_spv_matmul_bytes,
+                                         B_MM_N + ks->count,
                                          sizeof(struct pc_matmul),
-                                         10,
+                                         11,
                                          { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
-                                           ks->mm_splitk, 0, g->xsh, ks->freq_off } };
+                                           ks->mm_splitk, 0, g->xsh, ks->freq_off, g->sub } };
             int err = vkr_kernel_new(vk, &d, k);
             if (err)
                 return err;

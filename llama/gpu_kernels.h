@@ -125,6 +125,9 @@ enum { B_QKN_Q, B_QKN_K, B_QKN_QW, B_QKN_KW, B_QKN_N };
 /* matmul.comp and matmul_cm.comp: the cache is written only by the
  * K and V products' epilogues; other products bind any buffer there. */
 enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_N };
+/* The counting variant (matmul_count: matmul.comp with LADE_COUNT) has one
+ * binding more, after these: its counters. */
+#define B_MM_COUNTS B_MM_N
 
 /* The positions buffer (B_MM_POS, B_ROPE_POS) holds max_rows positions,
  * then RoPE's frequency of each pair (llm_config_rope_freq, float bits) at
@@ -152,6 +155,7 @@ struct gpu_mm_geom {
     uint32_t unroll; /* runs of 8 weights a lane loads before using them */
     uint32_t rows_wg; /* rows a workgroup covers */
     uint32_t xsh; /* floats of input staged in shared memory (matmul.comp XSH), 0: none */
+    uint32_t sub; /* tokens one pass of the token loop unrolls (matmul.comp SUB_T), 0: the tile */
 };
 
 /* The geometries: decode-sized steps (T up to its tile), wide steps,
@@ -175,6 +179,7 @@ struct gpu_kernels {
     uint32_t att_split, att_max_split;
     uint32_t hd_max; /* head_dim (even: checked at load), the attention kernels' spec constant */
     uint32_t freq_off; /* where RoPE's table starts in the positions buffer (max_rows) */
+    bool count; /* matmul pipelines are the counting variant, B_MM_N + 1 bindings */
 };
 
 /* Index of a ggml type among the formats the matrix kernels decode, or -1. */
@@ -188,6 +193,7 @@ struct gpu_kernels_shape {
     uint32_t embd_type; /* the token embedding's ggml type (embed.comp decodes it) */
     bool f16_layers; /* the layers' matrices are f16 (the matrix units can take them) */
     bool rope_neox; /* rope_kv.comp rotates NeoX pairs */
+    bool count; /* the counting variant of the matrix kernel (llm_model_opts.count) */
 };
 
 /* The geometries and every kernel but the matrix products, for a model of

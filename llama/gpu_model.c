@@ -149,6 +149,7 @@ static int open_model(struct llm_model *m, const struct llm_model_opts *o, char 
         return err;
     m->tracing = o->trace;
     m->profiling = o->profile;
+    m->counting = o->count;
     return 0;
 }
 
@@ -185,6 +186,7 @@ static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, ch
         .embd_type = te ? te->type : 0,
         .f16_layers = tq && tq->type == LLM_GGML_F16,
         .rope_neox = m->cfg.rope_neox,
+        .count = o->count,
     };
     int err = gpu_kernels_build(&m->ks, m->vk, &sh, &m->tuning, reterr, errlen);
     m->fuse = m->tuning.fuse == LLM_SWITCH_ON && !m->ks.cm;
@@ -234,6 +236,9 @@ static int build_step(struct llm_model *m)
     if (m->prof_cap && !m->prof_phase)
         return -ENOMEM;
     int err = vkr_cmd_new(m->vk, 8 + m->prof_cap, &m->cmd);
+    if (!err && m->counting)
+        err = vkr_buf_new(m->vk, 16, VKR_MEM_DEVICE, &m->counts);
+    err = err || !m->counting ? err : llm_model_counts_reset(m);
     uint32_t n = m->tuning.step_cache == LLM_STEP_CACHE_OFF || m->profiling ? 0 :
                                                                               m->tuning.step_cache;
     return err ? err : gpu_step_cache_build(&m->steps, m->vk, n, m->max_rows);
@@ -311,6 +316,7 @@ void llm_model_free(struct llm_model *m)
         gpu_rows_free(&m->io, m->vk);
         free_activations(m);
         vkr_cmd_free(m->vk, &m->cmd);
+        vkr_buf_free(m->vk, &m->counts);
         gpu_step_cache_free(&m->steps, m->vk);
         vkr_set_pool_free(m->vk, &m->pool);
         gpu_kernels_free(&m->ks, m->vk);

@@ -20,7 +20,7 @@ static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf
                     const struct vkr_buf *out, const struct vkr_buf *cache)
 {
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
-        struct vkr_binding bd[B_MM_N] = {
+        struct vkr_binding bd[B_MM_N + 1] = {
             [B_MM_W] = { &g->w.chunk[c], 0, 0 },
             [B_MM_X] = { in, 0, 0 },
             [B_MM_Y] = { out, 0, 0 },
@@ -28,10 +28,11 @@ static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf
             [B_MM_CACHE] = { cache ? cache : &m->io.sel, 0,
                              0 }, /* unused without a cache epilogue */
             [B_MM_POS] = { &m->io.pos, 0, 0 },
+            [B_MM_COUNTS] = { &m->counts, 0, 0 }, /* the counting variant only */
         };
         /* Every geometry's pipeline has an identically defined set layout,
          * so one set serves any. */
-        int err = vkr_set_new(m->vk, &m->pool, g->kernel[0], bd, B_MM_N, &g->set[c]);
+        int err = vkr_set_new(m->vk, &m->pool, g->kernel[0], bd, B_MM_N + m->ks.count, &g->set[c]);
         if (err)
             return err;
     }

@@ -45,10 +45,10 @@ static int set_geom(struct llm_mm_geom *g, const char *key, const char *v, char 
     unsigned a, b, c, e;
     char extra;
     if (sscanf(v, "%u,%u,%u,%u%c", &a, &b, &c, &e, &extra) != 4 || a > 1024 || !is_pow2(a) ||
-        b < 1 || b > 32 || c < 1 || c > 8 || e < 1 || e > 8)
+        b < 1 || b > 64 || c < 1 || c > 8 || e < 1 || e > 8)
         return bad(reterr, errlen, key, v,
                    "local,tile,rows_per_subgroup,unroll (local a power of 2 up to 1024, "
-                   "tile 1-32, the others 1-8)");
+                   "tile 1-64, the others 1-8)");
     *g = (struct llm_mm_geom){ a, b, c, e };
     return 0;
 }
@@ -122,18 +122,20 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
 }
 
 /* The matrix geometries by device kind. CPU drivers: few large workgroups
- * (launches cost), a subgroup takes 4 rows in turn; wide steps take 32
- * tokens at once, so the weights are decoded once per 32. GPUs: decode-
- * sized steps one row a subgroup, 4 subgroups a workgroup; wide steps 2
- * rows a subgroup, so that each input load feeds 2 rows. One-token steps
+ * (launches cost), a subgroup takes 4 rows in turn; wide steps take 64
+ * tokens at once, so that a step of up to 64 rows decodes every weight
+ * once (issue #22), 4 rows a subgroup, so that each input load feeds 4
+ * rows. GPUs: decode-sized steps one row a subgroup, 4 subgroups a
+ * workgroup; wide steps 64 tokens, one row a subgroup (64 accumulators a
+ * lane; not yet timed on a GPU). One-token steps
  * have a geometry of their own, tile 1, which holds no registers and runs
  * no loop for absent tokens. (docs/kernels.md, "Matrix kernel", has the sweeps
  * that chose them.) */
 static const struct llm_mm_geom geom_cpu[3] = { { 64, 8, 1, 1 },
-                                                { 64, 32, 1, 1 },
+                                                { 64, 64, 4, 1 },
                                                 { 64, 1, 1, 2 } };
 static const struct llm_mm_geom geom_gpu[3] = { { 128, 8, 1, 1 },
-                                                { 64, 8, 2, 1 },
+                                                { 64, 64, 1, 1 },
                                                 { 256, 1, 1, 2 } };
 
 void gpu_tuning_resolve(const struct llm_tuning *in, bool cpu, struct llm_tuning *out)

@@ -93,6 +93,10 @@ struct llm_model_opts {
     bool validation; /* Vulkan validation layer */
     bool trace; /* keep per-layer hidden states of a step (tests) */
     bool profile; /* time every phase of a step (llm_model_profile) */
+    /* Counting build: the matrix kernels count the weight bytes they load
+     * (llm_model_counts); slower, for measuring structure only. The
+     * matrix units (matmul_cm.comp) are not used with it. */
+    bool count;
     const char *pipeline_cache; /* optional path of the on-disk pipeline cache */
     struct llm_tuning tuning; /* zero: the device's defaults */
     /* Optional: polled between the phases of the load and before every
@@ -120,6 +124,25 @@ uint32_t llm_model_n_ctx(const struct llm_model *m);
 const char *llm_model_desc(const struct llm_model *m);
 /* Bytes of weights read by one plain decoding step (for bandwidth figures). */
 uint64_t llm_model_weight_bytes(const struct llm_model *m);
+
+/* What a step did, counted (llm_model_opts.count). */
+struct llm_counts {
+    /* Bytes of weights the matrix kernels loaded since the last
+     * llm_model_counts_reset, each load by its size (a 16-byte load that
+     * decodes 8 of its bytes counts 16); 0 without opts.count. */
+    uint64_t weight_bytes;
+    /* Bytes of the matrices a one-row step multiplies by: every layer's
+     * and the LM head's (not the embedding table, which a step reads a
+     * row of). */
+    uint64_t matrix_bytes;
+    uint32_t step_dispatches; /* dispatches recorded in the last step */
+    uint32_t layer_dispatches; /* of which one layer's (layer 0) */
+};
+
+/* The counts above; 0 or a negative errno (the counters' read failed). */
+int llm_model_counts(struct llm_model *m, struct llm_counts *ret);
+/* Zero the weight-byte counter. 0 or a negative errno. */
+int llm_model_counts_reset(struct llm_model *m);
 
 #define LLM_MAX_SEQ 256 /* most sequences one model holds */
 

@@ -2,10 +2,14 @@
 /* Y[t][y_off + r] (+)= sum_k W[r][k] * X[sel(t)][k]
  * for the rows r of one weight chunk, up to TILE_T tokens per workgroup.
  *
+ * A workgroup owns a block of ROWS_WG weight rows and a tile of up to
+ * TILE_T tokens: each run of weights is loaded and decoded once and
+ * applied to every token of the tile (acc[RPS][TILE_T] a lane), so a step
+ * of up to TILE_T rows loads every weight once (64 in the wide
+ * geometries: issue #22; the counting variant, LADE_COUNT, measures it).
  * Grid: x = token tile (fastest, so the workgroups that read the same
- * weight rows run back to back and all but the first find them in L2:
- * a wide step reads its weights from memory about once), y + 32768 z =
- * block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
+ * weight rows run back to back and all but the first find them in L2),
+ * y + 32768 z = block of ROWS_WG rows. A subgroup reduces RPS rows at once, taking every
  * (number of subgroups)-th block of RPS rows, so the grid is right whatever
  * subgroup size the driver picks. A lane reads runs of 8 weights (one
  * 16-byte load for f16) and 8 inputs a step, UNROLL runs of each of its
@@ -68,6 +72,13 @@ layout(constant_id = 7) const uint PROBE = 0;
 layout(constant_id = 8) const uint XSH = 0;
 /* POS[FREQ_OFF + i]: RoPE's frequency of pair i, float bits (EPI 2, 3). */
 layout(constant_id = 9) const uint FREQ_OFF = 0;
+/* Tokens of the tile one pass of the token loop unrolls (0: the whole
+ * tile). Less than TILE_T, the loop runs ceil(nt / SUB_T) passes and
+ * indexes acc[] by a computed token: a wide tile then costs a narrow step
+ * no more than a narrow tile would, where registers are memory anyway
+ * (CPU drivers); on GPUs the whole tile, so that acc[] stays in registers. */
+layout(constant_id = 10) const uint SUB_T = 0;
+const uint SUB = SUB_T == 0u || SUB_T > TILE_T ? TILE_T : SUB_T;
 shared vec4 xs[XSH > 0u ? XSH / 4u : 1u];
 bool staged = false; /* this workgroup's inputs are in xs */
 
@@ -83,6 +94,11 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows, RoPE's table */
+#ifdef LADE_COUNT
+/* The counting variant (matmul_count, llm_model_opts.count): weight bytes
+ * loaded, as a 64-bit count in two words (low, high). */
+layout(std430, binding = 6) buffer Cb { uint CNT[]; };
+#endif
 
 layout(push_constant) uniform P { /* struct pc_matmul */
     uint ncols;    /* K, a multiple of 4 */
@@ -121,6 +137,21 @@ void w_load(uint row, uint k, out float w[8])
     } else {
         w_chunk8(row, k, p.ncols, w);
     }
+}
+
+/* Where token t0 + t's input row starts, in vec4 units (t < nt). Tiles
+ * of up to 32 tokens hold them in registers, found once (xr, main); wider
+ * ones compute them where they are used: a tile of 64 tokens cannot
+ * afford 64 more registers. */
+const uint XR = TILE_T <= 32u ? TILE_T : 1u;
+uint xr[XR];
+uint xrow(uint t0, uint t)
+{
+    if (TILE_T <= 32u)
+        return xr[t];
+    if (XSH > 0u && staged)
+        return t * (p.ncols >> 2);
+    return ((p.flags & 2u) != 0u ? uint(SEL[t0 + t]) : t0 + t) * (p.x_stride >> 2);
 }
 
 /* Inputs 4i .. 4i+3 (PROBE 1: made up from i). */
@@ -211,10 +242,11 @@ void main()
     uint t0 = gl_WorkGroupID.x * TILE_T;
     uint row0 = row0_wg();
     uint nt = min(TILE_T, p.ntok - t0);
-    uint xrow[TILE_T]; /* in vec4 units */
-    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-        uint tt = t0 + min(t, nt - 1u);
-        xrow[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
+    if (TILE_T <= 32u) {
+        [[unroll]] for (uint t = 0; t < XR; t++) {
+            uint tt = t0 + min(t, nt - 1u);
+            xr[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
+        }
     }
     if (XSH > 0u && nt * p.ncols <= XSH) {
         /* Stage the tile's inputs: token t's row at t * ncols / 4. */
@@ -226,8 +258,10 @@ void main()
         }
         barrier();
         staged = true;
-        [[unroll]] for (uint t = 0; t < TILE_T; t++)
-            xrow[t] = min(t, nt - 1u) * n4;
+        if (TILE_T <= 32u) {
+            [[unroll]] for (uint t = 0; t < XR; t++)
+                xr[t] = min(t, nt - 1u) * n4;
+        }
     }
     uint stride = 8u * lanes; /* k between a subgroup's runs */
     uint k8 = p.ncols & ~7u;
@@ -266,11 +300,14 @@ void main()
                         w_load(rows[r], k + u * kstep, w[u][r]);
                 [[unroll]] for (uint u = 0; u < UNROLL; u++) {
                     uint xk = (k + u * kstep) >> 2;
-                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                        if (t < nt) {
-                            vec4 a = x_load(xrow[t] + xk), b = x_load(xrow[t] + xk + 1u);
-                            [[unroll]] for (uint r = 0; r < RPS; r++)
-                                acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                    for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
+                        [[unroll]] for (uint i = 0; i < SUB; i++) {
+                            uint t = SUB < TILE_T ? s + i : i;
+                            if (t < nt) {
+                                vec4 a = x_load(xrow(t0, t) + xk), b = x_load(xrow(t0, t) + xk + 1u);
+                                [[unroll]] for (uint r = 0; r < RPS; r++)
+                                    acc[r][t] = dot8(w[u][r], a, b, acc[r][t]);
+                            }
                         }
                     }
                 }
@@ -280,11 +317,15 @@ void main()
                 float w[RPS][8];
                 [[unroll]] for (uint r = 0; r < RPS; r++)
                     w_load(rows[r], k, w[r]);
-                [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                    if (t < nt) {
-                        vec4 a = x_load(xrow[t] + (k >> 2)), b = x_load(xrow[t] + (k >> 2) + 1u);
-                        [[unroll]] for (uint r = 0; r < RPS; r++)
-                            acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
+                    [[unroll]] for (uint i = 0; i < SUB; i++) {
+                        uint t = SUB < TILE_T ? s + i : i;
+                        if (t < nt) {
+                            uint xk = xrow(t0, t) + (k >> 2);
+                            vec4 a = x_load(xk), b = x_load(xk + 1u);
+                            [[unroll]] for (uint r = 0; r < RPS; r++)
+                                acc[r][t] = dot8(w[r], a, b, acc[r][t]);
+                        }
                     }
                 }
             }
@@ -295,11 +336,14 @@ void main()
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
-                    [[unroll]] for (uint t = 0; t < TILE_T; t++) {
-                        if (t < nt) {
-                            vec4 a = x_load(xrow[t] + (kt >> 2));
-                            vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
-                            acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                    for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
+                        [[unroll]] for (uint i = 0; i < SUB; i++) {
+                            uint t = SUB < TILE_T ? s + i : i;
+                            if (t < nt) {
+                                vec4 a = x_load(xrow(t0, t) + (kt >> 2));
+                                vec2 x2 = (kt & 2u) != 0u ? a.zw : a.xy;
+                                acc[r][t] = fma(w2.y, x2.y, fma(w2.x, x2.x, acc[r][t]));
+                            }
                         }
                     }
                 }
@@ -335,6 +379,15 @@ void main()
             barrier();
         }
     }
+#ifdef LADE_COUNT
+    /* Every lane of the subgroup is here (the loop's exits are uniform). */
+    uint bytes = subgroupAdd(wcount);
+    if (subgroupElect()) {
+        uint old = atomicAdd(CNT[0], bytes);
+        if (old + bytes < old)
+            atomicAdd(CNT[1], 1u);
+    }
+#endif
     if (EPI != 0u) {
         barrier();
         epilogue(row0, t0, nt);

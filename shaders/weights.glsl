@@ -32,8 +32,28 @@ const uint T_Q5_K = 13;
 const uint T_Q6_K = 14;
 const uint T_BF16 = 30;
 
+/* LADE_COUNT (the counting variant of the matrix kernel, matmul_count):
+ * every weight load adds its bytes to the lane's wcount, which the kernel
+ * adds to its counters buffer at the end (llm_model_counts). Both helpers
+ * below are the only ways weights are read. */
+#ifdef LADE_COUNT
+uint wcount = 0u;
+#define W_COUNT(n) wcount += (n)
+#else
+#define W_COUNT(n)
+#endif
+
+/* The 16-byte word i of the weights. */
+uvec4 W16(uint i)
+{
+    W_COUNT(16u);
+    return W4[i];
+}
+
+/* The 32-bit word i of the weights. */
 uint W(uint i)
 {
+    W_COUNT(4u);
     return W4[i >> 2][i & 3u];
 }
 
@@ -195,7 +215,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         /* One 16-byte load when rows keep 16-byte alignment, else four words
          * (ncols a multiple of 4 keeps every run word-aligned). */
         uint e = row * ncols + k;
-        uvec4 q = (ncols & 7u) == 0u ? W4[e >> 3] : uvec4(W(e >> 1), W((e >> 1) + 1u), W((e >> 1) + 2u), W((e >> 1) + 3u));
+        uvec4 q = (ncols & 7u) == 0u ? W16(e >> 3) : uvec4(W(e >> 1), W((e >> 1) + 1u), W((e >> 1) + 2u), W((e >> 1) + 3u));
         for (uint i = 0u; i < 4u; i++) {
             vec2 v = WTYPE == T_F16 ? unpackHalf2x16(q[i])
                                     : vec2(uintBitsToFloat(q[i] << 16), uintBitsToFloat(q[i] & 0xffff0000u));
@@ -204,7 +224,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         }
     } else if (WTYPE == T_F32) {
         uint i4 = (row * ncols + k) >> 2;
-        uvec4 a = W4[i4], b = W4[i4 + 1u];
+        uvec4 a = W16(i4), b = W16(i4 + 1u);
         for (uint i = 0u; i < 4u; i++) {
             w[i] = uintBitsToFloat(a[i]);
             w[i + 4u] = uintBitsToFloat(b[i]);
@@ -215,7 +235,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         uint nb = ncols >> 5, b = row * nb + (k >> 5), e = k & 31u;
         uint qbytes = WTYPE == T_Q4_0 ? 16u : 32u;
         precise float d = f16_at(W_NROWS * nb * qbytes + 2u * b);
-        uvec4 blk = WTYPE == T_Q4_0 ? W4[b] : W4[2u * b + (e >> 4)];
+        uvec4 blk = WTYPE == T_Q4_0 ? W16(b) : W16(2u * b + (e >> 4));
         uvec2 q = (e & 8u) != 0u ? blk.zw : blk.xy;
         for (uint i = 0u; i < 8u; i++) {
             precise float v;
@@ -252,17 +272,17 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
          * bytes (and one the Q5_K high bits), instead of a load a byte. */
         uint base = (row * (ncols >> 8) + (k >> 8)) * (WTYPE == T_Q4_K ? 144u : 176u);
         uint i0 = k & 255u, g = i0 >> 6, l = i0 & 31u, sub = i0 >> 5;
-        uvec4 head = W4[base >> 4];
+        uvec4 head = W16(base >> 4);
         uvec2 sm = k_scale_min_w(head.yzw, sub);
         vec2 dmin = unpackHalf2x16(head.x);
         precise float d = dmin.x * float(sm.x);
         precise float m = dmin.y * float(sm.y);
         uint qo = base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g + l; /* a multiple of 8 */
-        uvec4 qw = W4[qo >> 4];
+        uvec4 qw = W16(qo >> 4);
         uvec2 b = (qo & 8u) != 0u ? qw.zw : qw.xy;
         uvec2 h = uvec2(0u);
         if (WTYPE == T_Q5_K) {
-            uvec4 hw = W4[(base + 16u + l) >> 4];
+            uvec4 hw = W16((base + 16u + l) >> 4);
             h = ((base + 16u + l) & 8u) != 0u ? hw.zw : hw.xy;
         }
         for (uint i = 0u; i < 8u; i++) {
@@ -276,7 +296,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         uint nb = ncols >> 8, b = row * nb + (k >> 8), base = b * 192u, sb = W_NROWS * nb * 192u + 18u * b;
         uint i0 = k & 255u, hh = i0 >> 7, j = i0 & 127u, kk = j >> 5, l = j & 31u;
         uint lo_at = base + 64u * hh + l + 32u * (kk & 1u), hi_at = base + 128u + 32u * hh + l;
-        uvec4 low = W4[lo_at >> 4], high = W4[hi_at >> 4];
+        uvec4 low = W16(lo_at >> 4), high = W16(hi_at >> 4);
         uvec2 lo = (lo_at & 8u) != 0u ? low.zw : low.xy;
         uvec2 hi = (hi_at & 8u) != 0u ? high.zw : high.xy;
         float sc = sbyte(byte_at(sb + 8u * hh + l / 16u + 2u * kk));

@@ -6,7 +6,13 @@
  * object (--json PATH).
  * --profile: instead, where the GPU time of a step goes, phase by phase
  * (llm_model_profile), for T = 1, 16, 64 and 128 after 64 tokens and for
- * T = 1 and 16 after 1500. */
+ * T = 1 and 16 after 1500.
+ * --count MODEL.gguf...: instead, for each model, the counting build
+ * (llm_model_opts.count): weight bytes the matrix kernels load in a step
+ * of T = 1, 2, 8, 64, 128 rows, their ratio to a one-row step's, and the
+ * dispatches a step and a layer records. These are counts, the same on
+ * every device that picks the same geometry; they check the kernels'
+ * structure (docs/kernels.md, "Counting"). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +21,7 @@
 #include <time.h>
 
 #include "decoding/dec.h"
+#include "llama/gguf.h"
 #include "llama/llm.h"
 #include "shaders/shaders.h"
 #include "tools/tuning-env.h"
@@ -158,11 +165,113 @@ static int run_profile(struct llm_model *m, struct dec_model *dm, const int32_t 
     return rc;
 }
 
+/* --count: one model's counts, printed and added to the JSON array. */
+static int count_model(const char *path, const char *device, FILE *jf, bool first)
+{
+    char err[512];
+    struct llm_model *m;
+    struct llm_model_opts o = {
+        .path = path, .device = device, .n_ctx = 512, .max_rows = 128, .count = true
+    };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err))) {
+        fprintf(stderr, "lade-steps: %s\n", err);
+        return 1;
+    }
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    const struct llm_gguf_tensor *tq =
+            llm_gguf_find_tensor(llm_model_gguf(m), "blk.0.attn_q.weight");
+    const char *fmt = tq ? llm_ggml_type_name(tq->type) : "?";
+    int32_t prompt[16], next;
+    for (int i = 0; i < 16; i++)
+        prompt[i] = i == 0 ? 1 : (int32_t)(3 + (i * 2654435761u) % (dm.n_vocab - 3));
+    static const uint32_t Ts[] = { 1, 2, 8, 64, 128 };
+    struct llm_counts c[5];
+    int n = 0, rc = 0;
+    for (; !rc && n < 5 && Ts[n] <= 128; n++) {
+        struct timing t;
+        dm.rewind(dm.ctx, 0);
+        rc = dm.prefill(dm.ctx, prompt, 16, &next, NULL) || llm_model_counts_reset(m) ||
+             time_step(m, &dm, Ts[n], 1, &t) || llm_model_counts(m, &c[n]);
+    }
+    if (rc) {
+        fprintf(stderr, "lade-steps: %s: a counted step failed\n", path);
+        llm_model_free(m);
+        return 1;
+    }
+    printf("\n%s (%s): matrices %.3f MB\n   T   weight MB loaded  x matrices  x T=1  dispatches  a layer\n",
+           path, fmt, c[0].matrix_bytes / 1e6);
+    for (int i = 0; i < n; i++)
+        printf("%4u  %16.3f  %10.3f  %5.3f  %10u  %7u\n", Ts[i], c[i].weight_bytes / 1e6,
+               (double)c[i].weight_bytes / c[i].matrix_bytes,
+               (double)c[i].weight_bytes / c[0].weight_bytes, c[i].step_dispatches,
+               c[i].layer_dispatches);
+    if (jf) {
+        fprintf(jf,
+                "%s{\"model\":\"%s\",\"format\":\"%s\",\"desc\":\"%s\",\"matrix_bytes\":%llu,\"steps\":[",
+                first ? "" : ",", path, fmt, llm_model_desc(m),
+                (unsigned long long)c[0].matrix_bytes);
+        for (int i = 0; i < n; i++)
+            fprintf(jf,
+                    "%s{\"T\":%u,\"weight_bytes\":%llu,\"x_matrix_bytes\":%.4f,\"x_one_row\":%.4f,"
+                    "\"dispatches\":%u,\"dispatches_per_layer\":%u}",
+                    i ? "," : "", Ts[i], (unsigned long long)c[i].weight_bytes,
+                    (double)c[i].weight_bytes / c[i].matrix_bytes,
+                    (double)c[i].weight_bytes / c[0].weight_bytes, c[i].step_dispatches,
+                    c[i].layer_dispatches);
+        fprintf(jf, "]}");
+    }
+    llm_model_free(m);
+    return 0;
+}
+
+/* lade-steps --count MODEL.gguf... [--device DEV] [--json PATH] */
+static int count_main(int argc, char **argv)
+{
+    const char *device = NULL, *json = NULL;
+    for (int i = 2; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--device"))
+            device = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json = argv[++i];
+    }
+    FILE *jf = json ? fopen(json, "w") : NULL;
+    if (json && !jf) {
+        fprintf(stderr, "lade-steps: cannot write '%s'\n", json);
+        return 1;
+    }
+    if (jf)
+        fprintf(jf,
+                "{\"counts\":true,\"tuning\":{\"mm\":\"%s\",\"mm_wide\":\"%s\",\"mm_one\":\"%s\"},\"models\":[",
+                getenv("LADE_MM") ? getenv("LADE_MM") : "default",
+                getenv("LADE_MM_WIDE") ? getenv("LADE_MM_WIDE") : "default",
+                getenv("LADE_MM_ONE") ? getenv("LADE_MM_ONE") : "default");
+    int rc = 0;
+    bool first = true;
+    for (int i = 2; !rc && i < argc; i++) {
+        if (!strcmp(argv[i], "--device") || !strcmp(argv[i], "--json")) {
+            i++;
+            continue;
+        }
+        rc = count_model(argv[i], device, jf, first);
+        first = false;
+    }
+    if (jf) {
+        fprintf(jf, "]}\n");
+        fclose(jf);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--count"))
+        return count_main(argc, argv);
     if (argc < 2) {
         fprintf(stderr,
-                "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N] [--profile 1]\n");
+                "usage: lade-steps MODEL.gguf [--device DEV] [--json PATH] [--tokens N] [--profile 1]\n"
+                "       lade-steps --count MODEL.gguf... [--device DEV] [--json PATH]\n");
         return 2;
     }
     const char *device = NULL, *json = NULL;

@@ -70,6 +70,7 @@ int vkr_cmd_begin(struct vkr_ctx *ctx, struct vkr_cmd *c)
         return vkr_fail(ctx, r, "vkBeginCommandBuffer");
     c->recording = true;
     c->n_queries_used = 0;
+    c->n_dispatch = 0;
     if (c->queries)
         vkCmdResetQueryPool(c->cb, c->queries, 0, c->n_queries_cap);
     return 0;
@@ -90,6 +91,7 @@ void vkr_cmd_dispatch(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescripto
 {
     bind(c, k, set, push);
     vkCmdDispatch(c->cb, gx, gy, gz);
+    c->n_dispatch++;
 }
 
 void vkr_cmd_dispatch_indirect(struct vkr_cmd *c, const struct vkr_kernel *k, VkDescriptorSet set,
@@ -97,6 +99,7 @@ void vkr_cmd_dispatch_indirect(struct vkr_cmd *c, const struct vkr_kernel *k, Vk
 {
     bind(c, k, set, push);
     vkCmdDispatchIndirect(c->cb, args->buf, offset);
+    c->n_dispatch++;
 }
 
 void vkr_cmd_barrier(struct vkr_cmd *c)

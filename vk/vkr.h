@@ -388,6 +388,7 @@ struct vkr_cmd {
     VkFence fence;
     VkQueryPool queries;
     uint32_t n_queries_cap, n_queries_used;
+    uint32_t n_dispatch; /* dispatches recorded since vkr_cmd_begin */
     bool recording;
 };
 

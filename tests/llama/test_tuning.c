@@ -59,7 +59,7 @@ static void test_refuses(void **state)
     (void)state;
     static const char *const bad[][2] = {
         { "mm", "3,1,1,1" },      { "mm", "64,8,1" },         { "mm", "64,8,1,1," },
-        { "mm", "2048,8,1,1" },   { "mm_wide", "64,33,1,1" }, { "mm_one", "64,1,9,1" },
+        { "mm", "2048,8,1,1" },   { "mm_wide", "64,65,1,1" }, { "mm_one", "64,1,9,1" },
         { "mm_one", "64,1,1,0" }, { "mm_xsh", "6" },          { "mm_xsh", "8196" },
         { "mm_xsh", "-4" },       { "mm_splitk", "3" },       { "mm_splitk", "8" },
         { "fuse", "yes" },        { "coopmat", "2" },         { "draw", "" },
@@ -99,8 +99,8 @@ static void test_resolve(void **state)
     struct llm_tuning in = { 0 }, cpu, gpu;
     gpu_tuning_resolve(&in, true, &cpu);
     gpu_tuning_resolve(&in, false, &gpu);
-    assert_int_equal(cpu.mm_wide.tile, 32);
-    assert_int_equal(gpu.mm_wide.tile, 8);
+    assert_int_equal(cpu.mm_wide.tile, 64);
+    assert_int_equal(gpu.mm_wide.tile, 64);
     assert_int_equal(cpu.att_split, 64);
     assert_int_equal(gpu.att_split, 256);
     assert_int_equal(gpu.mm_splitk, 1);

@@ -92,21 +92,29 @@ static float from_f16(uint16_t h)
  * leave subgroups idle. */
 struct mm_geom {
     uint32_t local, tile, rows_wg, rps, unroll, splitk, xsh;
+    uint32_t sub; /* tokens a pass of the token loop unrolls (SUB_T), 0: the tile */
 };
 static const struct mm_geom geoms[] = {
-    { 64, 8, 32, 1, 1, 1, 0 },
-    { 64, 8, 16, 2, 2, 1, 0 },
-    { 32, 32, 12, 3, 3, 1, 0 },
-    { 64, 4, 32, 4, 1, 1, 0 },
-    { 128, 16, 16, 1, 4, 1, 0 },
-    { 64, 8, 4, 1, 1, 2, 0 },
-    { 128, 8, 4, 2, 3, 4, 0 },
-    { 128, 16, 24, 3, 2, 2, 0 },
+    { 64, 8, 32, 1, 1, 1, 0, 0 },
+    { 64, 8, 16, 2, 2, 1, 0, 0 },
+    { 32, 32, 12, 3, 3, 1, 0, 0 },
+    { 64, 4, 32, 4, 1, 1, 0, 0 },
+    { 128, 16, 16, 1, 4, 1, 0, 0 },
+    { 64, 8, 4, 1, 1, 2, 0, 0 },
+    { 128, 8, 4, 2, 3, 4, 0, 0 },
+    { 128, 16, 24, 3, 2, 2, 0, 0 },
     /* tile 1: the one-token geometry (LADE_MM_ONE); inputs staged in
      * shared memory (XSH: all of them, or only some tiles') */
-    { 128, 1, 4, 1, 4, 1, 0 },
-    { 64, 1, 8, 1, 2, 1, 4096 },
-    { 64, 8, 32, 1, 1, 1, 2048 },
+    { 128, 1, 4, 1, 4, 1, 0, 0 },
+    { 64, 1, 8, 1, 2, 1, 4096, 0 },
+    { 64, 8, 32, 1, 1, 1, 2048, 0 },
+    /* 64-token tiles (the wide geometries, issue #22), 8 or 16 tokens a
+     * pass (SUB_T, CPU drivers), split 1 and 2. (The whole tile unrolled,
+     * as on GPUs, indexes acc[] by constants like the tiles above; its
+     * pipelines take minutes to build on lavapipe.) */
+    { 64, 64, 32, 4, 1, 1, 0, 8 },
+    { 64, 64, 16, 2, 2, 1, 0, 16 },
+    { 64, 64, 8, 2, 1, 2, 0, 8 },
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
 
@@ -137,9 +145,9 @@ static void make_kernels(struct kernels *k)
                                          .spirv_bytes = lade_spv_matmul_bytes,
                                          .n_bindings = 6,
                                          .push_bytes = sizeof(struct mm_push),
-                                         .n_spec = 9,
+                                         .n_spec = 11,
                                          .spec = { wtypes[i], G->local, G->tile, G->rows_wg, G->rps,
-                                                   G->unroll, G->splitk, 0, G->xsh } };
+                                                   G->unroll, G->splitk, 0, G->xsh, 0, G->sub } };
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
 }
@@ -413,7 +421,7 @@ static void test_matmul_geometry_invariant(void **state)
     struct kernels k;
     make_kernels(&k);
     const uint32_t shapes[][3] = {
-        { 70, 320, 13 }, { 37, 1408, 5 }, { 9, 172, 3 }, { 65, 4096, 1 }
+        { 70, 320, 13 }, { 37, 1408, 5 }, { 9, 172, 3 }, { 65, 4096, 1 }, { 33, 320, 75 }
     };
     for (int ti = 0; ti < 4; ti++)
         for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {

@@ -1,0 +1,125 @@
+/* The counting build (llm_model_opts.count, llama/gpu_count.c): the
+ * counter of weight bytes the matrix kernels load is checked against what
+ * the kernels must load (every matrix once in a one-row step, each 8-weight
+ * run by the loads weights.glsl issues for its format), and the structure
+ * it measures is held: a wide step reads every weight once (issue #22). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "llama/llm.h"
+#include "tools/tuning-env.h"
+#include "vk/vkr.h"
+
+#define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
+
+/* A model and what a one-row step must load: weight bytes = matrix bytes
+ * x num / den. A run of 8 weights loads 16 bytes in f16 (one word), 32 in
+ * f32; in the repacked Q4_0 and Q8_0 a 16-byte word of quants and a 4-byte
+ * word holding the scale, 20 bytes, for 4.5 and 8.5 bytes of the format.
+ * 0: only plausibility (a mix of formats). */
+struct counted {
+    const char *path;
+    uint64_t num, den;
+};
+
+static const struct counted models[] = {
+    { LADE_MODELS_DIR "/stories260K.gguf", 1, 1 }, /* f32 */
+    { KDIR "kernelc-22m-f16.gguf", 1, 1 },         { KDIR "kernelc-22m-q8_0.gguf", 80, 34 },
+    { KDIR "kernelc-22m-q4_0.gguf", 80, 18 },      { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0 },
+};
+
+/* The counts of a step of T rows (a chain under the committed prefix)
+ * after an 8-token prompt. */
+static void count_step(struct llm_model *m, struct dec_model *dm, uint32_t T,
+                       struct llm_counts *ret)
+{
+    int32_t prompt[8] = { 1, 5, 9, 13, 17, 21, 25, 29 }, am[64];
+    struct dec_row rows[64];
+    for (uint32_t i = 0; i < T; i++)
+        rows[i] = (struct dec_row){ (int32_t)(3 + i * 7 % (dm->n_vocab - 3)), (int32_t)i - 1,
+                                    DEC_WANT_ARGMAX, 0 };
+    assert_int_equal(dm->rewind(dm->ctx, 0), 0);
+    assert_int_equal(dm->prefill(dm->ctx, prompt, 8, am, NULL), 0);
+    assert_int_equal(llm_model_counts_reset(m), 0);
+    assert_int_equal(dm->step(dm->ctx, rows, T, am, NULL), 0);
+    assert_int_equal(llm_model_counts(m, ret), 0);
+}
+
+static void check_model(const struct counted *c)
+{
+    if (access(c->path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", c->path);
+        return;
+    }
+    char err[512];
+    struct llm_model *m;
+    struct llm_model_opts o = { .path = c->path,
+                                .device = getenv("LADE_DEVICE"),
+                                .n_ctx = 256,
+                                .max_rows = 64,
+                                .count = true };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    static const uint32_t Ts[] = { 1, 2, 8, 64 };
+    struct llm_counts k[4];
+    for (int i = 0; i < 4; i++)
+        count_step(m, &dm, Ts[i], &k[i]);
+    uint64_t one = k[0].weight_bytes, mat = k[0].matrix_bytes;
+    uint32_t layers = llm_model_config(m)->n_layers;
+    fprintf(stderr, "%s: matrices %llu bytes, a one-row step loads %llu (x%.3f)", c->path,
+            (unsigned long long)mat, (unsigned long long)one, (double)one / (double)mat);
+    for (int i = 1; i < 4; i++)
+        fprintf(stderr, ", T=%u x%.3f", Ts[i], (double)k[i].weight_bytes / (double)one);
+    fprintf(stderr, "; %u dispatches a step, %u a layer\n", k[0].step_dispatches,
+            k[0].layer_dispatches);
+    /* Every matrix is read, and no run more than a Q4_K run's 32 bytes for
+     * 4.5 (the most any format loads: Q6_K 40 for 6.6). */
+    assert_true(one >= mat);
+    assert_true(one <= 8 * mat);
+    if (c->num)
+        assert_true(one * c->den == mat * c->num);
+    /* Issue #22: a step of up to 64 rows reads every weight once (the
+     * wide geometry's 64-token tile): at most 1.05x a one-row step. */
+    for (int i = 1; i < 4; i++)
+        if (k[i].weight_bytes * 100 > one * 105)
+            fail_msg("%s: a %u-row step loads %.3fx a one-row step's weight bytes", c->path, Ts[i],
+                     (double)k[i].weight_bytes / (double)one);
+    for (int i = 0; i < 4; i++) {
+        assert_true(k[i].layer_dispatches >= 6 && k[i].layer_dispatches <= 14);
+        assert_true(k[i].step_dispatches >= layers * k[i].layer_dispatches);
+        assert_true(k[i].step_dispatches <= layers * k[i].layer_dispatches + layers + 16);
+    }
+    llm_model_free(m);
+}
+
+static void test_counts_plausible(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+        check_model(&models[i]);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(vkr_validation_messages(), 0);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counts_plausible),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
