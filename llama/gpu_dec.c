@@ -184,23 +184,24 @@ static const int32_t *mm_tokens(void *ctx, uint32_t seq)
 
 void llm_model_dec(struct llm_model *m, struct dec_model *ret)
 {
-    const int32_t *eog;
-    uint32_t n_eog = (uint32_t)llm_tok_eog(m->tok, &eog);
+    /* What the model is, as the several-sequence seam says it */
+    struct dec_multi mm;
+    llm_model_multi(m, &mm);
     *ret = (struct dec_model){
         .ctx = m,
-        .n_vocab = m->cfg.n_vocab,
-        .n_ctx = m->n_ctx,
-        .max_rows = m->max_rows,
-        .bos = m->cfg.bos,
-        .eos = m->cfg.eos,
-        .eog = n_eog ? eog : NULL,
-        .n_eog = n_eog,
+        .n_vocab = mm.n_vocab,
+        .n_ctx = mm.n_ctx,
+        .max_rows = mm.max_rows,
+        .bos = mm.bos,
+        .eos = mm.eos,
+        .eog = mm.eog,
+        .n_eog = mm.n_eog,
         .prefill = dm_prefill,
         .step = dm_step,
         .commit = dm_commit,
         .rewind = dm_rewind,
         .n_past = dm_n_past,
-        .set_draw = m->tuning.draw == LLM_SWITCH_OFF ? NULL : dm_set_draw,
+        .set_draw = mm.set_draw ? dm_set_draw : NULL,
         .reuse = dm_reuse,
     };
 }

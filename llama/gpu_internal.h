@@ -79,7 +79,8 @@ struct llm_model {
     struct gpu_kv kv;
     struct gpu_seq *seqs; /* [n_seq] */
     uint32_t n_seq;
-    struct gpu_part *parts; /* [n_seq] scratch of the single-sequence seam */
+    struct gpu_part
+            *parts; /* [n_seq] a step's parts, as the seams (gpu_dec.c) pass them to gpu_step */
     uint64_t draws; /* rows drawn (llm_model_gpu_draws) */
     uint64_t tops; /* TOPK rows answered (llm_model_gpu_tops) */
     struct vkr_cmd cmd; /* the step running now */

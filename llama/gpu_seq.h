@@ -10,7 +10,7 @@
  * table in its inner loop, and a sequence that comes back to its region
  * (the next turn of a chat) finds its prefix where it left it. The price
  * is that every sequence reserves n_ctx positions whether it uses them or
- * not; the daemon sizes the count from its KV budget (docs/daemon.md). */
+ * not; the daemon sizes the count from its KV budget (docs/batching.md). */
 #ifndef LADE_LLAMA_GPU_SEQ_H
 #define LADE_LLAMA_GPU_SEQ_H
 
