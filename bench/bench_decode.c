@@ -178,6 +178,10 @@ static int bench_load(const struct args *a, const char *path, struct bench *b, c
     b->dm.rewind = shim_rewind;
     b->dm.n_past = shim_n_past;
     b->dm.set_draw = b->inner.set_draw ? shim_set_draw : NULL;
+    /* Every run prefills its whole prompt, so that runs compare: no
+     * prefix reuse (and the inner model's reuse would be handed the
+     * shim's context). */
+    b->dm.reuse = NULL;
     struct dec_caps caps = dec_caps_default();
     caps.max_n = DEC_N_LIMIT;
     caps.max_w = a->w > 64 ? a->w : 64;
