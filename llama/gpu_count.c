@@ -18,8 +18,8 @@ static uint64_t matrix_bytes(const struct llm_model *m)
     uint64_t b = mat_bytes(&m->w.head);
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         const struct gpu_layer *L = &m->w.layers[l];
-        b += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wo) +
-             mat_bytes(&L->wd);
+        b += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wqkv) +
+             mat_bytes(&L->wo) + mat_bytes(&L->wd);
         b += L->fused_gu ? mat_bytes(&L->wgu) : mat_bytes(&L->wg) + mat_bytes(&L->wu);
     }
     return b;

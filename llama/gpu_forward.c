@@ -41,9 +41,9 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
                            uint32_t epi)
 {
     const struct llm_config *cf = &m->cfg;
-    if (g->cm && epi == EPI_NONE) {
-        struct pc_matmul p = { g->cols, g->rows, ntok, x_stride, y_stride, y_base,
-                               flags,   0,       0,    0,        0,        0.0f };
+    if (g->cm && epi == EPI_NONE && !(flags & MM_NORM)) {
+        struct pc_matmul p = { g->cols, g->rows, ntok, x_stride, y_stride, y_base, flags,
+                               0,       0,       0,    0,        0.0f,     0.0f,   0 };
         rec_matmul_cm(m, g, &p);
         return;
     }
@@ -65,7 +65,8 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
                                y_stride,       y_base + (uint32_t)vkr_rows_first(&g->w, c),
                                flags,          epi,
                                cf->head_dim,   cf->rope_dims,
-                               m->kv.scratch0, cf->rope_mscale };
+                               m->kv.scratch0, cf->rope_mscale,
+                               cf->rms_eps,    m->kvdim };
         /* x: token tiles (fastest, see matmul.comp), y + 32768 z: row blocks */
         vkr_cmd_dispatch(&m->cmd, g->kernel[geom], g->set[c], &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
@@ -87,10 +88,13 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
 static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
 {
     const struct llm_config *c = &m->cfg;
-    struct pc_att pa = {
-        m->kv.scratch0,     c->head_dim, c->n_heads, m->kvdim, 1.0f / sqrtf((float)c->head_dim),
-        m->ks.att_max_split
-    };
+    struct pc_att pa = { m->kv.scratch0,
+                         c->head_dim,
+                         c->n_heads,
+                         m->kvdim,
+                         1.0f / sqrtf((float)c->head_dim),
+                         m->ks.att_max_split,
+                         gpu_rows_att_groups(m->max_rows) };
     vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTENTION], L->s_att, &pa, &m->io.stepargs, 0);
     if (m->ks.att_max_split > 1) {
         vkr_cmd_barrier(&m->cmd);
@@ -128,27 +132,44 @@ static void rec_qk_extras(struct llm_model *m, const struct gpu_layer *L, uint32
  *   x += Wd (silu(Wg norm(x)) * Wu norm(x))
  * with K and V landing in the step's scratch slots of the cache; where the
  * architecture has them, Q, K and V get their biases and each head of Q
- * and K its RMSNorm before RoPE (rec_qk_extras). */
+ * and K its RMSNorm before RoPE (rec_qk_extras).
+ *
+ * Fused (m->fuse, the default), a llama layer is 6 dispatches: the Q/K/V
+ * product with its norm, RoPE and cache writes folded in, attention and
+ * its merge, Wo, the gate/up product with its norm and SwiGLU, Wd (7
+ * where V's format differs from Q's and K's). Each norm otherwise is a
+ * pass of its own (rmsnorm.comp into xn). */
 static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
 {
     const struct llm_config *c = &m->cfg;
     const struct gpu_layer *L = &m->w.layers[l];
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = { c->dim, 0, c->rms_eps };
-    vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
-    end_phase(m, LLM_PROF_NORM);
-    if (m->fuse_rope) {
+    uint32_t nf = m->fuse_norm ? MM_NORM : 0; /* the products after a norm */
+    if (!m->fuse_norm) {
+        vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
+        end_phase(m, LLM_PROF_NORM);
+    }
+    if (m->fuse_rope && L->n_qkv) {
+        /* Q rotated into q, K rotated and V into this step's scratch
+         * slots of their caches, from one product (matmul.comp EPI_QKV);
+         * V from a second where its type is not Q's and K's. */
+        rec_matmul_epi(m, &L->wqkv, n, c->dim, m->qdim, 0, nf, EPI_QKV);
+        if (L->n_qkv == 2)
+            rec_matmul_epi(m, &L->wv, n, c->dim, m->kvdim, 0, nf, EPI_CACHE);
+        end_phase(m, LLM_PROF_QKV);
+    } else if (m->fuse_rope) {
         /* RoPE and the f16 KV write done by the products themselves (K and
          * V go straight into this step's scratch slots of the cache; the
          * cache's row stride is kvdim). */
-        rec_matmul_epi(m, &L->wq, n, c->dim, m->qdim, 0, 0, EPI_ROPE);
-        rec_matmul_epi(m, &L->wk, n, c->dim, m->kvdim, 0, 0, EPI_ROPE_CACHE);
-        rec_matmul_epi(m, &L->wv, n, c->dim, m->kvdim, 0, 0, EPI_CACHE);
+        rec_matmul_epi(m, &L->wq, n, c->dim, m->qdim, 0, nf, EPI_ROPE);
+        rec_matmul_epi(m, &L->wk, n, c->dim, m->kvdim, 0, nf, EPI_ROPE_CACHE);
+        rec_matmul_epi(m, &L->wv, n, c->dim, m->kvdim, 0, nf, EPI_CACHE);
         end_phase(m, LLM_PROF_QKV);
     } else {
-        rec_matmul(m, &L->wq, n, c->dim, m->qdim, 0, 0);
-        rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, 0);
-        rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, 0);
+        rec_matmul(m, &L->wq, n, c->dim, m->qdim, 0, nf);
+        rec_matmul(m, &L->wk, n, c->dim, m->kvdim, 0, nf);
+        rec_matmul(m, &L->wv, n, c->dim, m->kvdim, 0, nf);
         end_phase(m, LLM_PROF_QKV);
         rec_qk_extras(m, L, n);
         struct pc_rope pr = {
@@ -162,19 +183,21 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     end_phase(m, LLM_PROF_ATTENTION);
     rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_WO);
-    vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
-    end_phase(m, LLM_PROF_NORM);
+    if (!m->fuse_norm) {
+        vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
+        end_phase(m, LLM_PROF_NORM);
+    }
     /* silu(gate) * up lands where the gate's row of 2 ffn starts, which the
      * down projection reads: computed by the gate/up product itself when
      * the two are stacked (matmul.comp EPI_SWIGLU), else by a pass of its
      * own after gate and up side by side. (Not inside the down projection:
      * every row would recompute the exponentials.) */
     if (L->fused_gu) {
-        rec_matmul_epi(m, &L->wgu, n, c->dim, 2 * c->ffn, 0, 0, EPI_SWIGLU);
+        rec_matmul_epi(m, &L->wgu, n, c->dim, 2 * c->ffn, 0, nf, EPI_SWIGLU);
         end_phase(m, LLM_PROF_GATE_UP);
     } else {
-        rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, 0);
-        rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, 0);
+        rec_matmul(m, &L->wg, n, c->dim, 2 * c->ffn, 0, nf);
+        rec_matmul(m, &L->wu, n, c->dim, 2 * c->ffn, c->ffn, nf);
         end_phase(m, LLM_PROF_GATE_UP);
         struct pc_swiglu ps = { c->ffn, n };
         vkr_cmd_dispatch(cmd, &m->ks.k[K_SWIGLU], m->sets.swiglu, &ps, (c->ffn + 255) / 256, n, 1);
@@ -257,16 +280,22 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
 {
     const struct llm_config *c = &m->cfg;
     struct vkr_cmd *cmd = &m->cmd;
-    struct pc_norm pn = { c->dim, 1, c->rms_eps };
-    vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], m->sets.final_norm, &pn, h->nsel, 1, 1);
-    end_phase(m, LLM_PROF_HEAD);
-    if (m->tracing) {
-        VkBufferCopy r = { .srcOffset = (VkDeviceSize)(h->nsel - 1) * c->dim * 4,
-                           .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4,
-                           .size = (VkDeviceSize)c->dim * 4 };
-        vkr_cmd_copy(cmd, &m->act.xf, &m->act.trace, &r, 1);
+    if (m->fuse_norm_head) {
+        /* The final norm folded into the head, which reads the selected
+         * rows of x itself (MM_GATHER). */
+        rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, MM_NORM | MM_GATHER);
+    } else {
+        struct pc_norm pn = { c->dim, 1, c->rms_eps };
+        vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], m->sets.final_norm, &pn, h->nsel, 1, 1);
+        end_phase(m, LLM_PROF_HEAD);
+        if (m->tracing) {
+            VkBufferCopy r = { .srcOffset = (VkDeviceSize)(h->nsel - 1) * c->dim * 4,
+                               .dstOffset = (VkDeviceSize)c->n_layers * c->dim * 4,
+                               .size = (VkDeviceSize)c->dim * 4 };
+            vkr_cmd_copy(cmd, &m->act.xf, &m->act.trace, &r, 1);
+        }
+        rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, 0);
     }
-    rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, 0);
     end_phase(m, LLM_PROF_HEAD);
     if (h->npen) {
         struct pc_penalty pp = { c->n_vocab, m->max_rows, GPU_PEN_MAX };
@@ -329,7 +358,7 @@ static void write_stepargs(struct llm_model *m, uint32_t n)
     uint32_t nsplit = (m->io.step_max_len + m->ks.att_split - 1) / m->ks.att_split,
              *sa = m->io.stepargs.map;
     sa[0] = m->cfg.n_kv_heads;
-    sa[1] = n;
+    sa[1] = m->io.n_groups; /* attention: a workgroup a group of rows */
     sa[2] = nsplit;
     sa[4] = nsplit > 1 ? (m->qdim + 63) / 64 : 0;
     sa[5] = n;

@@ -95,10 +95,13 @@ static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
         spec[1] = lanes;
         return 2;
     case K_ATTENTION: {
-        const uint32_t s[9] = { 0,     a->local, ks->hd_max,    max_rows, a->group,
-                                a->nj, a->nsg,   ks->att_split, 4 };
+        /* positions a subgroup loads at once: 4 rows' worth whatever the
+         * rows a workgroup (registers) */
+        uint32_t par = ks->att_rows >= 4 ? 1 : 4 / ks->att_rows;
+        const uint32_t s[10] = { 0,     a->local, ks->hd_max,    max_rows, a->group,
+                                 a->nj, a->nsg,   ks->att_split, par,      ks->att_rows };
         memcpy(spec, s, sizeof(s));
-        return 9;
+        return 10;
     }
     case K_ATTN_MERGE:
         spec[0] = spec[1] = 0;
@@ -191,9 +194,9 @@ static int mm_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
          * for tiles over 32 tokens, whose epilogue sums would not fit. */
         uint32_t turns = cpu && g->tile <= 32 ? 4 : 1;
         g->rows_wg = g->local / di->subgroup_size / ks->mm_splitk * g->rps * turns;
-        /* matmul.comp's shared memory: the epilogue's sums, SPLITK's
-         * partial sums, the staged inputs */
-        uint64_t shared = 4ull * 2 * g->rows_wg * g->tile +
+        /* matmul.comp's shared memory: the epilogue's sums, the folded
+         * norm's scales, SPLITK's partial sums, the staged inputs */
+        uint64_t shared = 4ull * 2 * g->rows_wg * g->tile + 4ull * g->tile +
                           4ull * (ks->mm_splitk > 1 ? g->local / 4 * g->rps * g->tile : 1) +
                           4ull * (g->xsh > 4 ? g->xsh : 4);
         if (shared > di->max_compute_shared_memory) {
@@ -226,7 +229,19 @@ static int att_plan(struct gpu_kernels *ks, const struct vkr_device_info *di,
         ks->att_split *= 2;
     ks->att_max_split = (keys + ks->att_split - 1) / ks->att_split;
     struct att_shape a = att_shape(ks, di, c, t);
-    uint64_t shared = 4ull * (a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
+    /* Rows a workgroup: 4 where the query heads of a KV head allow (their
+     * states are registers: rows x heads at most 8), fewer where the
+     * workgroup memory (each row's queries and its subgroups' states)
+     * would not hold them. */
+    ks->att_rows = a.group >= 8 ? 1 : 8 / a.group < 4 ? 8 / a.group : 4;
+    uint64_t shared;
+    for (;;) {
+        uint64_t r = ks->att_rows;
+        shared = 4ull * r * (a.group * ks->hd_max * (1 + a.nsg) + 2 * a.nsg * a.group);
+        if (shared <= di->max_compute_shared_memory || r == 1)
+            break;
+        ks->att_rows /= 2;
+    }
     if (shared > di->max_compute_shared_memory) {
         snprintf(reterr, errlen,
                  "attention needs %llu bytes of workgroup memory, device '%.200s' has %u",

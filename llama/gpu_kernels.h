@@ -51,8 +51,9 @@ struct pc_att { /* attention.comp */
     uint32_t slot0, head_dim, n_heads, kvdim;
     float scale;
     uint32_t max_split; /* splits att_part has room for per (row, head) */
+    uint32_t groups; /* word of gpu_rows.att where the row groups' table starts */
 };
-_Static_assert(sizeof(struct pc_att) == 24, "attention.comp's push block");
+_Static_assert(sizeof(struct pc_att) == 28, "attention.comp's push block");
 struct pc_att_merge { /* attn_merge.comp */
     uint32_t head_dim, n_heads, max_split;
 };
@@ -90,6 +91,8 @@ struct pc_matmul { /* matmul.comp and matmul_cm.comp */
     uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags;
     uint32_t epi, head_dim, rope_dims, slot0; /* the fused epilogue (EPI_*) and RoPE's terms */
     float mscale;
+    float eps; /* MM_NORM: the folded norm's epsilon */
+    uint32_t kvdim; /* EPI_QKV: K's and V's rows (Q's are y_stride) */
 };
 struct pc_bias { /* bias.comp */
     uint32_t n, ntok;
@@ -98,14 +101,15 @@ struct pc_qk_norm { /* qk_norm.comp */
     uint32_t head_dim, n_heads, n_kv_heads;
     float eps;
 };
-_Static_assert(sizeof(struct pc_matmul) == 48, "matmul.comp's push block");
+_Static_assert(sizeof(struct pc_matmul) == 56, "matmul.comp's push block");
 _Static_assert(sizeof(struct pc_bias) == 8, "bias.comp's push block");
 _Static_assert(sizeof(struct pc_qk_norm) == 16, "qk_norm.comp's push block");
 
 /* matmul.comp's flags and fused epilogues */
 #define MM_ACCUMULATE 1u /* Y += W X */
 #define MM_GATHER 2u /* token t reads X row SEL[t] */
-enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE };
+#define MM_NORM 4u /* X is the residual: its RMSNorm (weights B_MM_NORM) folded in */
+enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE, EPI_QKV };
 
 /* ---- bindings, in each shader's order ------------------------------------ */
 
@@ -122,9 +126,11 @@ enum { B_TOPK_LOGITS, B_TOPK_ROWS, B_TOPK_OUT, B_TOPK_N };
 enum { B_COMMIT_KC, B_COMMIT_VC, B_COMMIT_MOVES, B_COMMIT_N };
 enum { B_BIAS_Y, B_BIAS_B, B_BIAS_N };
 enum { B_QKN_Q, B_QKN_K, B_QKN_QW, B_QKN_KW, B_QKN_N };
-/* matmul.comp and matmul_cm.comp: the cache is written only by the
- * K and V products' epilogues; other products bind any buffer there. */
-enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_N };
+/* matmul.comp and matmul_cm.comp: the caches are written only by the
+ * K and V products' epilogues (CACHE2, V's, only by the stacked Q/K/V
+ * product's), the norm's weights read only with MM_NORM; other products
+ * bind any buffer there. */
+enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_NORM, B_MM_CACHE2, B_MM_N };
 /* The counting variant (matmul_count: matmul.comp with LADE_COUNT) has one
  * binding more, after these: its counters. */
 #define B_MM_COUNTS B_MM_N
@@ -177,6 +183,10 @@ struct gpu_kernels {
     /* attention.comp: splits of att_split keys (fixed at load: part of the
      * arithmetic), att_max_split of them for the longest row */
     uint32_t att_split, att_max_split;
+    /* attention.comp: rows of one sequence a workgroup takes, sharing
+     * each committed K and V load (a spec constant; gpu_rows.c groups a
+     * step's rows by it) */
+    uint32_t att_rows;
     uint32_t hd_max; /* head_dim (even: checked at load), the attention kernels' spec constant */
     uint32_t freq_off; /* where RoPE's table starts in the positions buffer (max_rows) */
     bool count; /* matmul pipelines are the counting variant, B_MM_N + 1 bindings */

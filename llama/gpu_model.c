@@ -196,17 +196,27 @@ static int build_kernels(struct llm_model *m, const struct llm_model_opts *o, ch
 /* RoPE and the KV write fuse into the Q, K and V products when every pair
  * (2i, 2i+1) lies in one workgroup: even row blocks, one chunk. Not with
  * NeoX pairs (rope_dims/2 apart, across workgroups), nor with biases or
- * head norms, which come between the product and RoPE: rope_kv.comp then. */
-static bool can_fuse_rope(const struct llm_model *m)
+ * head norms, which come between the product and RoPE: rope_kv.comp then.
+ * rope_epilogue_ok: what is known before the weights go up (then Q, K
+ * and V are stacked in one product); can_fuse_rope: and every matrix one
+ * chunk. */
+static bool rope_epilogue_ok(const struct llm_model *m)
 {
     const struct llm_config *c = &m->cfg;
     bool ok = m->fuse && m->qdim % 2 == 0 && m->kvdim % 2 == 0 && !c->rope_neox && !c->qkv_bias &&
               !c->qk_norm;
     for (int i = 0; i < GEOM_N; i++)
         ok = ok && m->ks.mmg[i].rows_wg % 2 == 0;
+    return ok;
+}
+
+static bool can_fuse_rope(const struct llm_model *m)
+{
+    bool ok = rope_epilogue_ok(m);
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         const struct gpu_layer *L = &m->w.layers[l];
-        ok = ok && L->wq.w.n_chunks == 1 && L->wk.w.n_chunks == 1 && L->wv.w.n_chunks == 1;
+        ok = ok && (L->n_qkv >= 2 || (L->wq.w.n_chunks == 1 && L->wk.w.n_chunks == 1)) &&
+             (L->n_qkv == 3 || L->wv.w.n_chunks == 1);
     }
     return ok;
 }
@@ -222,6 +232,7 @@ static int build_rows(struct llm_model *m, char *reterr, size_t errlen)
     err = err ? err :
                 gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, freq, nf, reterr,
                                errlen);
+    m->io.att_rows = m->ks.att_rows;
     free(freq);
     return err;
 }
@@ -273,11 +284,17 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         fit_max_rows(m);
     err = err ? err : build_kernels(m, o, reterr, errlen);
     if (!err) {
-        struct gpu_weights_src src = { m->gguf, &m->cfg,   m->qdim,     m->kvdim,
-                                       m->fuse, o->cancel, o->cancel_ud };
+        struct gpu_weights_src src = { m->gguf,   &m->cfg,     m->qdim,
+                                       m->kvdim,  m->fuse,     rope_epilogue_ok(m),
+                                       o->cancel, o->cancel_ud };
         err = gpu_weights_upload(&m->w, m->vk, &m->ks, &src, reterr, errlen);
     }
     m->fuse_rope = !err && can_fuse_rope(m);
+    /* The norms fold into the products (matmul.comp MM_NORM) with the
+     * other epilogues; the final one where the head is not multiplied by
+     * the matrix units and tracing does not read the normed row. */
+    m->fuse_norm = m->fuse;
+    m->fuse_norm_head = !err && m->fuse && !m->w.head.cm && !m->tracing;
     err = err ? err : check_cancel(o, "after the weights went up", reterr, errlen);
     err = err ? err :
                 gpu_kv_build(&m->kv, m->seqs, m->vk, m->cfg.n_layers, m->kvdim, m->n_ctx, m->n_seq,

@@ -11,7 +11,7 @@
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
                    const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen)
 {
-    *r = (struct gpu_rows){ .max_rows = max_rows, .n_vocab = n_vocab };
+    *r = (struct gpu_rows){ .max_rows = max_rows, .n_vocab = n_vocab, .att_rows = 1 };
     VkDeviceSize R = max_rows;
     struct {
         struct vkr_buf *b;
@@ -20,7 +20,7 @@ int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, ui
     } a[] = {
         { &r->tokens, R * 4, VKR_MEM_UPLOAD },
         { &r->pos, (R + n_freq) * 4, VKR_MEM_UPLOAD },
-        { &r->att, (R * 4 + R * (R + 1) / 2) * 4, VKR_MEM_UPLOAD },
+        { &r->att, ((VkDeviceSize)gpu_rows_att_groups(max_rows) + 2 * R) * 4, VKR_MEM_UPLOAD },
         { &r->sel, R * 4, VKR_MEM_UPLOAD },
         { &r->drawrow, R * 32, VKR_MEM_UPLOAD },
         { &r->toprow, R * 16, VKR_MEM_UPLOAD },
@@ -211,6 +211,16 @@ int gpu_rows_describe(struct gpu_rows *r, struct gpu_part *parts, uint32_t n_par
     }
     h->argmax = h->nsel > h->ndraw + h->ntop;
     memcpy((uint32_t *)r->att.map + 4 * r->max_rows, r->chains, r->chains_len * sizeof(*r->chains));
+    /* Attention's row groups: consecutive rows of one part (one sequence,
+     * so one committed prefix), att_rows at most */
+    uint32_t *g = (uint32_t *)r->att.map + gpu_rows_att_groups(r->max_rows);
+    r->n_groups = 0;
+    for (uint32_t pi = 0; pi < n_parts; pi++)
+        for (uint32_t i = 0; i < parts[pi].n; i += r->att_rows) {
+            uint32_t k = parts[pi].n - i < r->att_rows ? parts[pi].n - i : r->att_rows;
+            g[2 * r->n_groups] = parts[pi].off + i;
+            g[2 * r->n_groups++ + 1] = k;
+        }
     return (int)n;
 }
 

@@ -15,9 +15,12 @@ static int make_set(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_
 }
 
 /* One set per chunk of a matrix; `cache`: the KV cache its fused epilogue
- * writes (K's or V's), else NULL. */
+ * writes (K's or V's; K's with `cache2` V's for the stacked Q/K/V), else
+ * NULL; `norm`: the weights of the RMSNorm folded into it (MM_NORM), else
+ * NULL. */
 static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in,
-                    const struct vkr_buf *out, const struct vkr_buf *cache)
+                    const struct vkr_buf *out, const struct vkr_buf *cache,
+                    const struct vkr_buf *cache2, const struct vkr_buf *norm)
 {
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         struct vkr_binding bd[B_MM_N + 1] = {
@@ -28,6 +31,8 @@ static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf
             [B_MM_CACHE] = { cache ? cache : &m->io.sel, 0,
                              0 }, /* unused without a cache epilogue */
             [B_MM_POS] = { &m->io.pos, 0, 0 },
+            [B_MM_NORM] = { norm ? norm : &m->io.sel, 0, 0 },
+            [B_MM_CACHE2] = { cache2 ? cache2 : &m->io.sel, 0, 0 },
             [B_MM_COUNTS] = { &m->counts, 0, 0 }, /* the counting variant only */
         };
         /* Every geometry's pipeline has an identically defined set layout,
@@ -82,14 +87,19 @@ static int layer_sets(struct llm_model *m, uint32_t l)
     };
     int err = make_set(m, K_RMSNORM, norm1, &L->s_norm1);
     err = err ? err : make_set(m, K_RMSNORM, norm2, &L->s_norm2);
-    err = err ? err : mat_sets(m, &L->wq, &a->xn, &a->q, NULL);
-    err = err ? err : mat_sets(m, &L->wk, &a->xn, &a->kk, kc);
-    err = err ? err : mat_sets(m, &L->wv, &a->xn, &a->vv, vc);
-    err = err ? err : mat_sets(m, &L->wo, &a->att, &a->x, NULL);
-    err = err ? err : mat_sets(m, &L->wg, &a->xn, &a->g, NULL);
-    err = err ? err : mat_sets(m, &L->wu, &a->xn, &a->g, NULL);
-    err = err ? err : mat_sets(m, &L->wgu, &a->xn, &a->g, NULL);
-    err = err ? err : mat_sets(m, &L->wd, &a->g, &a->x, NULL);
+    /* With the norms folded in (m->fuse_norm), the products that follow a
+     * norm read the residual x and the norm's weights instead of xn. */
+    const struct vkr_buf *in1 = m->fuse_norm ? &a->x : &a->xn, *w1 = &L->attn_norm;
+    const struct vkr_buf *in2 = m->fuse_norm ? &a->x : &a->xn, *w2 = &L->ffn_norm;
+    err = err ? err : mat_sets(m, &L->wq, in1, &a->q, NULL, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wk, in1, &a->kk, kc, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wv, in1, &a->vv, vc, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wqkv, in1, &a->q, kc, vc, w1);
+    err = err ? err : mat_sets(m, &L->wo, &a->att, &a->x, NULL, NULL, NULL);
+    err = err ? err : mat_sets(m, &L->wg, in2, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wu, in2, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wgu, in2, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wd, &a->g, &a->x, NULL, NULL, NULL);
     err = err ? err : make_set(m, K_ROPE_KV, rope, &L->s_rope);
     err = err ? err : make_set(m, K_ATTENTION, att, &L->s_att);
     err = err ? err : make_set(m, K_KV_COMMIT, commit, &L->s_commit);
@@ -125,7 +135,9 @@ static int head_sets(struct llm_model *m)
         };
         err = make_set(m, K_EMBED, embed, &m->w.embd.set[c]);
     }
-    err = err ? err : mat_sets(m, &m->w.head, &a->xf, &a->logits, NULL);
+    err = err ? err :
+                mat_sets(m, &m->w.head, m->fuse_norm_head ? &a->x : &a->xf, &a->logits, NULL, NULL,
+                         &m->w.out_norm);
     err = err ? err : make_set(m, K_RMSNORM, norm, &s->final_norm);
     err = err ? err : make_set(m, K_ARGMAX, argmax, &s->argmax);
     err = err ? err : make_set(m, K_DRAW, draw, &s->draw);
@@ -142,11 +154,12 @@ int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen)
     uint32_t n_sets = 7 + w->embd.w.n_chunks + w->head.w.n_chunks;
     for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
         const struct gpu_layer *L = &w->layers[l];
-        n_sets += 9 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wo.w.n_chunks +
-                  L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks + L->wd.w.n_chunks;
+        n_sets += 9 + L->wq.w.n_chunks + L->wk.w.n_chunks + L->wv.w.n_chunks + L->wqkv.w.n_chunks +
+                  L->wo.w.n_chunks + L->wg.w.n_chunks + L->wu.w.n_chunks + L->wgu.w.n_chunks +
+                  L->wd.w.n_chunks;
     }
-    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * B_ATT_N,
-                               &m->pool); /* attention's is the largest set */
+    /* the matrices' sets are the largest (their counters' binding too) */
+    int err = vkr_set_pool_new(m->vk, n_sets, n_sets * (B_MM_N + 1), &m->pool);
     err = err ? err : head_sets(m);
     for (uint32_t l = 0; !err && l < m->cfg.n_layers; l++)
         err = layer_sets(m, l);

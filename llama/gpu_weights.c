@@ -61,16 +61,24 @@ static int find_mat(struct upload *u, const char *name, uint32_t cols,
     return 0;
 }
 
-/* `rows` rows of `rb` bytes of ggml type `type` into ret: from `data`, or
- * with `data2` the first half from data and the second from data2 (gate
- * and up stacked). */
-static int upload_rows(struct upload *u, const char *name, uint32_t type, const void *data,
-                       const void *data2, uint32_t rows, uint32_t cols, uint64_t rb,
-                       struct gpu_mat *ret)
+/* Rows of one tensor, a part of a stacked matrix. */
+struct part {
+    const void *data;
+    uint32_t rows;
+};
+
+/* The rows of `n` parts, stacked in order, of `rb` bytes each and ggml
+ * type `type`, into ret (one part: a tensor as it is; more: gate and up,
+ * or Q, K and V, stacked). */
+static int upload_rows(struct upload *u, const char *name, uint32_t type, const struct part *parts,
+                       int n, uint32_t cols, uint64_t rb, struct gpu_mat *ret)
 {
     struct vkr_ctx *vk = u->vk;
     if (u->src->cancel && u->src->cancel(u->src->cancel_ud))
         return llm_fail(u->reterr, u->errlen, -ECANCELED, "cancelled before '%s' went up", name);
+    uint32_t rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += parts[i].rows;
     ret->type = type;
     ret->rows = rows;
     ret->cols = cols;
@@ -79,30 +87,32 @@ static int upload_rows(struct upload *u, const char *name, uint32_t type, const 
         snprintf(u->reterr, u->errlen, "%s", vk->err);
         return err;
     }
-    uint8_t *both = NULL;
-    if (data2 && llm_repacked(type)) {
+    const void *data = parts[0].data;
+    uint8_t *joined = NULL;
+    if (n > 1 && llm_repacked(type)) {
         /* The repacked layout puts every row's quants before every row's
-         * scales, so the halves are joined on the host first. */
-        uint64_t half = (uint64_t)rows / 2 * rb;
-        if (!(both = malloc(2 * half)))
+         * scales, so the parts are joined on the host first. */
+        if (!(joined = malloc((size_t)rows * rb)))
             return -ENOMEM;
-        memcpy(both, data, half);
-        memcpy(both + half, data2, half);
-        data = both;
-        data2 = NULL;
+        uint64_t off = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(joined + off, parts[i].data, (size_t)parts[i].rows * rb);
+            off += (uint64_t)parts[i].rows * rb;
+        }
+        data = joined;
     }
     if (llm_repacked(type)) {
         err = vkr_rows_upload_xform(vk, data, rows, rb, repack_xform, &ret->type, &ret->w);
-    } else if (!data2) {
+    } else if (n == 1) {
         err = vkr_rows_upload(vk, data, rows, rb, &ret->w);
     } else {
         err = vkr_rows_alloc(vk, rows, rb, &ret->w);
-        err = err ? err : vkr_rows_write(vk, &ret->w, 0, data, rows / 2);
-        err = err ? err : vkr_rows_write(vk, &ret->w, rows / 2, data2, rows / 2);
+        for (int i = 0, r0 = 0; i < n && !err; r0 += (int)parts[i++].rows)
+            err = vkr_rows_write(vk, &ret->w, (uint64_t)r0, parts[i].data, parts[i].rows);
         if (err)
             vkr_rows_free(vk, &ret->w);
     }
-    free(both);
+    free(joined);
     if (err) {
         snprintf(u->reterr, u->errlen, "uploading '%s': %s", name, vk->err);
         return err;
@@ -119,34 +129,53 @@ static int upload_mat(struct upload *u, const char *name, uint32_t rows, uint32_
     const struct llm_gguf_tensor *t;
     uint64_t rb;
     int err = find_mat(u, name, cols, &t, &rb);
-    return err ? err : upload_rows(u, name, t->type, t->data, NULL, rows, cols, rb, ret);
+    struct part one = { err ? NULL : t->data, rows };
+    return err ? err : upload_rows(u, name, t->type, &one, 1, cols, rb, ret);
 }
 
-/* Gate and up of a layer as one buffer of 2 ffn rows (gpu_layer.wgu), when
- * their types match and the pair fits one binding; else each on its own. */
-static int upload_gate_up(struct upload *u, struct gpu_layer *L, const char *gate, const char *up)
+/* Matrices of `n` tensors that take the same input, stacked in one buffer
+ * (`stacked`) when the caller allows it: the first `min_n` or more of
+ * them, as many as share the first one's type (Q4_K_M files give V
+ * another type than Q and K), when they fit one chunk. *ret_stacked: how
+ * many were stacked (0: none); the rest go up on their own into `each`. */
+static int upload_stack(struct upload *u, bool allow, const char *const *names,
+                        const uint32_t *rows, int n, int min_n, uint32_t cols,
+                        struct gpu_mat *stacked, struct gpu_mat *const *each, uint32_t *ret_stacked)
 {
-    const struct llm_config *c = u->src->cfg;
-    const struct llm_gguf_tensor *tg, *tu;
-    uint64_t rb, rbu;
-    int err = find_mat(u, gate, c->dim, &tg, &rb);
-    err = err ? err : find_mat(u, up, c->dim, &tu, &rbu);
-    if (err)
-        return err;
-    uint64_t half = (uint64_t)c->ffn * rb;
-    if (u->src->stack_gate_up && tg->type == tu->type && 2 * half <= vkr_max_binding(u->vk)) {
-        err = upload_rows(u, gate, tg->type, tg->data, tu->data, 2 * c->ffn, c->dim, rb, &L->wgu);
+    const struct llm_gguf_tensor *t[3];
+    uint64_t rb[3], bytes = 0;
+    struct part parts[3];
+    int same = 0; /* the leading tensors of the first one's type */
+    *ret_stacked = 0;
+    for (int i = 0; i < n; i++) {
+        int err = find_mat(u, names[i], cols, &t[i], &rb[i]);
         if (err)
             return err;
-        if (L->wgu.w.n_chunks == 1) {
-            L->fused_gu = true;
-            return 0;
+        parts[i] = (struct part){ t[i]->data, rows[i] };
+        if (same == i && t[i]->type == t[0]->type) {
+            same++;
+            bytes += rows[i] * rb[i];
         }
-        u->w->bytes -= 2 * half; /* (chunked after all: rows not a whole number of chunks) */
-        vkr_rows_free(u->vk, &L->wgu.w);
     }
-    err = upload_rows(u, gate, tg->type, tg->data, NULL, c->ffn, c->dim, rb, &L->wg);
-    return err ? err : upload_rows(u, up, tu->type, tu->data, NULL, c->ffn, c->dim, rbu, &L->wu);
+    int first = 0; /* the first tensor going up on its own */
+    if (allow && same >= min_n && bytes <= vkr_max_binding(u->vk)) {
+        int err = upload_rows(u, names[0], t[0]->type, parts, same, cols, rb[0], stacked);
+        if (err)
+            return err;
+        if (stacked->w.n_chunks == 1) {
+            *ret_stacked = (uint32_t)same;
+            first = same;
+        } else {
+            u->w->bytes -= bytes; /* (chunked after all: rows not a whole number of chunks) */
+            vkr_rows_free(u->vk, &stacked->w);
+        }
+    }
+    for (int i = first; i < n; i++) {
+        int err = upload_rows(u, names[i], t[i]->type, &parts[i], 1, cols, rb[i], each[i]);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 /* Norm weights go up as f32 whatever their stored type. */
@@ -198,11 +227,20 @@ static int upload_layer(struct upload *u, int l)
                               "ffn_gate", "ffn_up", "ffn_down" };
     for (int i = 0; i < 7; i++)
         llm_config_tensor_name(n[i], sizeof(n[i]), l, suffix[i]);
-    int err = upload_mat(u, n[0], qdim, c->dim, &L->wq);
-    err = err ? err : upload_mat(u, n[1], kvdim, c->dim, &L->wk);
-    err = err ? err : upload_mat(u, n[2], kvdim, c->dim, &L->wv);
+    /* Q, K and V as one matrix (gpu_layer.wqkv), gate and up as one
+     * (gpu_layer.wgu), where they can be: a product each. */
+    const char *qkv[3] = { n[0], n[1], n[2] }, *gu[2] = { n[4], n[5] };
+    const uint32_t qkv_rows[3] = { qdim, kvdim, kvdim }, gu_rows[2] = { c->ffn, c->ffn };
+    struct gpu_mat *const qkv_each[3] = { &L->wq, &L->wk, &L->wv }, *const gu_each[2] = { &L->wg,
+                                                                                          &L->wu };
+    uint32_t n_gu = 0;
+    int err = upload_stack(u, u->src->stack_qkv, qkv, qkv_rows, 3, 2, c->dim, &L->wqkv, qkv_each,
+                           &L->n_qkv);
     err = err ? err : upload_mat(u, n[3], c->dim, qdim, &L->wo);
-    err = err ? err : upload_gate_up(u, L, n[4], n[5]);
+    err = err ? err :
+                upload_stack(u, u->src->stack_gate_up, gu, gu_rows, 2, 2, c->dim, &L->wgu, gu_each,
+                             &n_gu);
+    L->fused_gu = n_gu == 2;
     err = err ? err : upload_mat(u, n[6], c->dim, c->ffn, &L->wd);
     char nn[128];
     if (!err && !(err = llm_config_tensor_name(nn, sizeof(nn), l, "attn_norm")))
@@ -250,7 +288,8 @@ void gpu_weights_free(struct gpu_weights *w, struct vkr_ctx *vk, const struct ll
 {
     for (uint32_t l = 0; w->layers && l < c->n_layers; l++) {
         struct gpu_layer *L = &w->layers[l];
-        struct gpu_mat *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->wg, &L->wu, &L->wd, &L->wgu };
+        struct gpu_mat *mats[] = { &L->wq, &L->wk, &L->wv,  &L->wo,  &L->wg,
+                                   &L->wu, &L->wd, &L->wgu, &L->wqkv };
         for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++)
             vkr_rows_free(vk, &mats[i]->w);
         struct vkr_buf *vecs[] = { &L->attn_norm, &L->ffn_norm, &L->bq,    &L->bk,

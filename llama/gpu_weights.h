@@ -24,6 +24,14 @@ struct gpu_layer {
      * empty. Not when their types differ or the pair needs two chunks. */
     struct gpu_mat wgu;
     bool fused_gu;
+    /* Q, K and V stacked likewise (qdim + 2 kvdim rows), for the one
+     * product with RoPE and the cache writes fused (EPI_QKV); then wq, wk
+     * and wv are empty. Only where gpu_weights_src.stack_qkv says the
+     * epilogue can run, the types match and the three fit one chunk. With
+     * V of another type than Q and K (Q4_K_M), Q and K alone (n_qkv 2)
+     * and V on its own in wv; n_qkv 0: nothing stacked. */
+    struct gpu_mat wqkv;
+    uint32_t n_qkv;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */
     struct vkr_buf bq, bk,
             bv; /* f32 [qdim], [kvdim], [kvdim]: Q/K/V biases (llm_config.qkv_bias) */
@@ -47,6 +55,7 @@ struct gpu_weights_src {
     const struct llm_config *cfg;
     uint32_t qdim, kvdim;
     bool stack_gate_up; /* gate and up in one buffer, where they can be (the fused SwiGLU) */
+    bool stack_qkv; /* Q, K and V in one buffer, where they can be (EPI_QKV) */
     bool (*cancel)(void *ud); /* optional: polled before each tensor (llm_model_opts) */
     void *cancel_ud;
 };

@@ -45,10 +45,29 @@
  *   2 RoPE (the Q projection): rotated pairs to Y.
  *   3 RoPE, then f16 into the KV cache H at slot `slot0 + t` (K).
  *   4 f16 into the cache, unrotated (V).
+ *   5 Q, K and V stacked (one buffer of qdim + 2 kvdim rows, `y_stride`
+ *     qdim, `kvdim`): each row goes the way 2, 3 or 4 sends it, K into the
+ *     cache H and V into the cache H2, so a layer's three products are one
+ *     dispatch.
  * For 2-4 a pair (2i, 2i+1) must lie in one workgroup: ROWS_WG and y_off
  * even (the host checks); so RoPE's NeoX pairs, rope_dims/2 apart, are not
  * done here (nor biases or Q/K norms, which come before RoPE). Every row's sum is the one EPI 0 computes, and
- * the finishing arithmetic is per element, so none of this depends on T. */
+ * the finishing arithmetic is per element, so none of this depends on T.
+ *
+ * Flag 4 (MM_NORM) folds the RMSNorm that feeds the product into it: X is
+ * the residual stream and NW the norm's weights, and the product is
+ *   Y[t] = (W (X[t] * NW)) * s[t],  s[t] = 1 / sqrt(mean(X[t]^2) + eps)
+ * i.e. (W NW) X[t] s[t]: each run of weights is multiplied by the norm's
+ * weights as it is decoded, once for every token of the tile, and s is
+ * applied to each finished sum. Every workgroup computes s[t] of its
+ * tokens itself, one subgroup a token, with one fixed tree (rms_sumsq),
+ * so a token's scale is the same bits in every workgroup and every step.
+ * (Neither multiply is per input and token: inside the unrolled token
+ * loop it would cost an input's fma again, and the branches made
+ * lavapipe's compiler take minutes over a 64-token tile. The result
+ * differs from the separate norm's by rounding only; test_gpu_model's
+ * fused-against-unfused test bounds it.) A layer then has no norm
+ * dispatch: issue #22's 6 dispatches a layer. */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -94,10 +113,12 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows, RoPE's table */
+layout(std430, binding = 6) readonly buffer NWb { vec4 NW4[]; }; /* flag 4: the norm's weights */
+layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* EPI 5: the V cache */
 #ifdef LADE_COUNT
 /* The counting variant (matmul_count, llm_model_opts.count): weight bytes
  * loaded, as a 64-bit count in two words (low, high). */
-layout(std430, binding = 6) buffer Cb { uint CNT[]; };
+layout(std430, binding = 8) buffer Cb { uint CNT[]; };
 #endif
 
 layout(push_constant) uniform P { /* struct pc_matmul */
@@ -107,7 +128,8 @@ layout(push_constant) uniform P { /* struct pc_matmul */
     uint x_stride; /* floats between tokens in X, a multiple of 4 */
     uint y_stride; /* floats between tokens in Y */
     uint y_off;    /* first output column of this chunk */
-    uint flags;    /* 1: accumulate into Y (residual add), 2: gather X rows through SEL */
+    uint flags;    /* 1: accumulate into Y (residual add), 2: gather X rows through SEL,
+                    * 4: X is normalised first (RMSNorm folded, see the top) */
     uint epi;      /* fused epilogue, see above (a push constant, not a
                     * specialization: no more pipelines to build) */
     /* epi 2-4 only */
@@ -115,9 +137,14 @@ layout(push_constant) uniform P { /* struct pc_matmul */
     uint rope_dims;
     uint slot0;    /* cache slot of the step's first row */
     float mscale;  /* RoPE's cos and sin multiplied by it */
+    float eps;     /* flag 4: the norm's epsilon */
+    uint kvdim;    /* EPI 5: K's and V's rows */
 } p;
 
 #define EPI p.epi
+#define NORM ((p.flags & 4u) != 0u)
+/* Flag 4: each token's scale s[t]. */
+shared float rs[TILE_T];
 #define VROWS (EPI == 1u ? 2u * ROWS_WG : ROWS_WG)
 /* EPI 1: the buffer holds gate and up, 2 nrows rows. */
 #define W_NROWS (EPI == 1u ? 2u * p.nrows : p.nrows)
@@ -128,7 +155,26 @@ float rope_freq(uint i)
 }
 #include "rope.glsl"
 
-/* Weights k .. k+7 of a row (PROBE 2: made up from k). */
+/* Flag 4: the sum of squares of token row src's d4 vec4s, by one whole
+ * subgroup: lane l takes vec4s l, l + S, l + 2S, ... (S lanes), four fmas
+ * each in component order, then subgroupAdd. The tree depends on the
+ * device's subgroup size only, so a token's scale is the same bits in
+ * every workgroup and step that computes it. */
+float rms_sumsq(uint src, uint d4)
+{
+    float s = 0.0;
+    for (uint k = gl_SubgroupInvocationID; k < d4; k += gl_SubgroupSize) {
+        vec4 v = X4[src + k];
+        s = fma(v.x, v.x, s);
+        s = fma(v.y, v.y, s);
+        s = fma(v.z, v.z, s);
+        s = fma(v.w, v.w, s);
+    }
+    return subgroupAdd(s);
+}
+
+/* Weights k .. k+7 of a row (PROBE 2: made up from k); with the norm
+ * folded (flag 4), times the norm's weights of those inputs. */
 void w_load(uint row, uint k, out float w[8])
 {
     if (PROBE == 2u) {
@@ -136,6 +182,17 @@ void w_load(uint row, uint k, out float w[8])
             w[i] = float(k + i) * 1e-9;
     } else {
         w_chunk8(row, k, p.ncols, w);
+    }
+    if (NORM) {
+        vec4 a = NW4[k >> 2], b = NW4[(k >> 2) + 1u];
+        w[0] *= a.x;
+        w[1] *= a.y;
+        w[2] *= a.z;
+        w[3] *= a.w;
+        w[4] *= b.x;
+        w[5] *= b.y;
+        w[6] *= b.z;
+        w[7] *= b.w;
     }
 }
 
@@ -194,6 +251,8 @@ uint w_row(uint j)
 /* A finished sum of virtual row j, token t0 + t. */
 void store(uint j, uint t0, uint t, float v)
 {
+    if (NORM)
+        v *= rs[t];
     if (EPI != 0u) {
         stage[j * TILE_T + t] = v;
     } else {
@@ -220,14 +279,21 @@ void epilogue(uint row0, uint t0, uint nt)
             if (t < nt && row0 + r < p.nrows) {
                 vec2 v = vec2(stage[r * TILE_T + t], stage[(r + 1u) * TILE_T + t]);
                 uint e = p.y_off + row0 + r; /* element of the Q, K or V row */
-                if (EPI != 4u)
+                /* EPI 5: which of Q, K, V the row is, and its element there */
+                uint kind = EPI != 5u ? EPI : e < p.y_stride ? 2u : e < p.y_stride + p.kvdim ? 3u : 4u;
+                if (EPI == 5u && kind != 2u)
+                    e -= kind == 3u ? p.y_stride : p.y_stride + p.kvdim;
+                uint stride = EPI == 5u && kind != 2u ? p.kvdim : p.y_stride;
+                if (kind != 4u)
                     v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.mscale);
-                if (EPI == 2u) {
-                    uint o = (t0 + t) * p.y_stride + e;
+                if (kind == 2u) {
+                    uint o = (t0 + t) * stride + e;
                     Y[o] = v.x;
                     Y[o + 1u] = v.y;
+                } else if (EPI == 5u && kind == 4u) {
+                    H2[((p.slot0 + t0 + t) * stride + e) >> 1] = packHalf2x16(v);
                 } else {
-                    H[((p.slot0 + t0 + t) * p.y_stride + e) >> 1] = packHalf2x16(v);
+                    H[((p.slot0 + t0 + t) * stride + e) >> 1] = packHalf2x16(v);
                 }
             }
         }
@@ -248,7 +314,21 @@ void main()
             xr[t] = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
         }
     }
-    if (XSH > 0u && nt * p.ncols <= XSH) {
+    bool stage_x = XSH > 0u && nt * p.ncols <= XSH;
+    if (NORM) {
+        /* Each token's scale, one subgroup a token (the tree is the
+         * subgroup's: rms_sumsq). */
+        for (uint t = gl_SubgroupID; t < nt; t += slots) {
+            uint tt = t0 + t;
+            uint src = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
+            float ss = rms_sumsq(src, p.ncols >> 2);
+            if (subgroupElect())
+                rs[t] = 1.0 / sqrt(ss / float(p.ncols) + p.eps);
+        }
+        if (!stage_x)
+            barrier();
+    }
+    if (stage_x) {
         /* Stage the tile's inputs: token t's row at t * ncols / 4. */
         uint n4 = p.ncols >> 2;
         for (uint i = gl_LocalInvocationIndex; i < nt * n4; i += LOCAL) {
@@ -336,6 +416,10 @@ void main()
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
+                    if (NORM) {
+                        vec4 nw = NW4[kt >> 2];
+                        w2 *= (kt & 2u) != 0u ? nw.zw : nw.xy;
+                    }
                     for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                         [[unroll]] for (uint i = 0; i < SUB; i++) {
                             uint t = SUB < TILE_T ? s + i : i;

@@ -65,6 +65,8 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* unused (matmul.comp's layout) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* unused (matmul.comp's layout) */
+layout(std430, binding = 6) readonly buffer NWb { vec4 NW4[]; }; /* unused (matmul.comp's layout) */
+layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* unused (matmul.comp's layout) */
 
 layout(push_constant) uniform P {
     uint ncols;
@@ -78,7 +80,9 @@ layout(push_constant) uniform P {
     uint head_dim;
     uint rope_dims;
     uint slot0;
-    float mscale; /* unused here (pc_matmul) */
+    float mscale; /* unused here, as the two after it (pc_matmul) */
+    float eps;
+    uint kvdim;
 } p;
 
 const uint SUBGROUPS = LOCAL / 32u;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llama/gpu_kernels.h"
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
 
@@ -58,12 +59,6 @@ struct cfg {
     uint32_t local, tile, rps, unroll, splitk, probe;
     double total_us; /* over every format, shape and T it ran */
     int runs;
-};
-
-/* matmul.comp's push constants (the epilogue fields stay 0 here) */
-struct pc_matmul {
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
-    float theta;
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -170,27 +165,28 @@ static int run_one(struct bench *b, const struct fmt *f, const struct shape *s, 
     struct vkr_kernel_desc d = { "matmul",
                                  lade_spv_matmul,
                                  lade_spv_matmul_bytes,
-                                 6,
+                                 B_MM_N,
                                  sizeof(struct pc_matmul),
                                  8,
                                  { f->type, c->local, c->tile, rows_wg, c->rps, c->unroll,
                                    c->splitk, c->probe } };
     VkDescriptorSet sets[64];
     vkr_set_pool_free(vk, &b->pool);
-    int err = vkr_set_pool_new(vk, 64, 6 * 64, &b->pool);
+    int err = vkr_set_pool_new(vk, 64, B_MM_N * 64, &b->pool);
     err = err ? err : vkr_kernel_new(vk, &d, &k);
     for (uint32_t i = 0; i < slots && !err; i++) {
-        struct vkr_binding bd[6] = { { &b->w, i * stride, mat_bytes },
-                                     { &b->x, 0, 0 },
-                                     { &b->y, 0, 0 },
-                                     { &b->sel, 0, 0 },
-                                     { &b->sel, 0, 0 },
-                                     { &b->sel, 0, 0 } };
-        err = vkr_set_new(vk, &b->pool, &k, bd, 6, &sets[i]);
+        struct vkr_binding bd[B_MM_N] = { [B_MM_W] = { &b->w, i * stride, mat_bytes },
+                                          [B_MM_X] = { &b->x, 0, 0 },
+                                          [B_MM_Y] = { &b->y, 0, 0 } };
+        for (int j = B_MM_SEL; j < B_MM_N; j++)
+            bd[j] = (struct vkr_binding){ &b->sel, 0, 0 }; /* unused but SEL */
+        err = vkr_set_new(vk, &b->pool, &k, bd, B_MM_N, &sets[i]);
     }
     double us = 0;
     if (!err) {
-        struct pc_matmul pc = { s->cols, s->rows, T, s->cols, s->rows, 0, 0, 0, 0, 0, 0, 0 };
+        struct pc_matmul pc = {
+            .ncols = s->cols, .nrows = s->rows, .ntok = T, .x_stride = s->cols, .y_stride = s->rows
+        };
         uint32_t gx = (T + c->tile - 1) / c->tile, gy = (s->rows + rows_wg - 1) / rows_wg;
         /* chains of two rounds of the ring */
         err = time_best(b, &k, sets, slots, &pc, gx, gy, 2 * slots, 30, &us);
@@ -227,18 +223,23 @@ static int floor_us(struct bench *b, double *ret)
     struct vkr_kernel_desc d = { "matmul",
                                  lade_spv_matmul,
                                  lade_spv_matmul_bytes,
-                                 6,
+                                 B_MM_N,
                                  sizeof(struct pc_matmul),
                                  8,
                                  { f16.type, 128, 8, 128 / sg, 1, 1, 1, 0 } };
     VkDescriptorSet set;
     vkr_set_pool_free(b->vk, &b->pool);
-    int err = vkr_set_pool_new(b->vk, 1, 6, &b->pool);
+    int err = vkr_set_pool_new(b->vk, 1, B_MM_N, &b->pool);
     err = err ? err : vkr_kernel_new(b->vk, &d, &k);
-    struct vkr_binding bd[6] = { { &b->w, 0, 1u << 20 }, { &b->x, 0, 0 },   { &b->y, 0, 0 },
-                                 { &b->sel, 0, 0 },      { &b->sel, 0, 0 }, { &b->sel, 0, 0 } };
-    err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, 6, &set);
-    struct pc_matmul pc = { 256, 128 / sg, 1, 256, 256, 0, 0, 0, 0, 0, 0, 0 };
+    struct vkr_binding bd[B_MM_N] = {
+        [B_MM_W] = { &b->w, 0, 1u << 20 }, [B_MM_X] = { &b->x, 0, 0 }, [B_MM_Y] = { &b->y, 0, 0 }
+    };
+    for (int j = B_MM_SEL; j < B_MM_N; j++)
+        bd[j] = (struct vkr_binding){ &b->sel, 0, 0 }; /* unused but SEL */
+    err = err ? err : vkr_set_new(b->vk, &b->pool, &k, bd, B_MM_N, &set);
+    struct pc_matmul pc = {
+        .ncols = 256, .nrows = 128 / sg, .ntok = 1, .x_stride = 256, .y_stride = 256
+    };
     err = err ? err : time_best(b, &k, &set, 1, &pc, 1, 1, 64, 30, ret);
     vkr_kernel_free(b->vk, &k);
     return err;

@@ -399,7 +399,9 @@ static void run_steps(const char *path, const char *env, int fuse_check, int32_t
     llm_model_free(m);
 }
 
-/* Two runs of run_steps: same tokens, logits within `tol` (relative). */
+/* Two runs of run_steps: same tokens, logits within `tol` of the row's
+ * scale (1 + its largest |logit|): rounding carried from logits of 15
+ * may move a logit near 0 by more than its own size would allow. */
 static void compare_runs(const char *path, const char *env_a, int check_a, const char *env_b,
                          int check_b, uint32_t V, float tol, char *desc_a, size_t desc_len)
 {
@@ -412,10 +414,15 @@ static void compare_runs(const char *path, const char *env_a, int check_a, const
     run_steps(path, env_a, check_a, ta, a, V, desc_a, desc_len);
     run_steps(path, env_b, check_b, tb, b, V, desc_b, sizeof(desc_b));
     assert_memory_equal(ta, tb, sizeof(ta));
-    for (size_t i = 0; i < (size_t)n * V; i++)
-        if (fabsf(a[i] - b[i]) > tol * (1 + fabsf(b[i])))
-            fail_msg("logit %zu (row %zu): %s %.9g, %s %.9g", i % V, i / V, desc_a, a[i], desc_b,
-                     b[i]);
+    for (size_t r = 0; r < n; r++) {
+        float scale = 0;
+        for (size_t i = r * V; i < (r + 1) * V; i++)
+            scale = fmaxf(scale, fabsf(b[i]));
+        for (size_t i = r * V; i < (r + 1) * V; i++)
+            if (fabsf(a[i] - b[i]) > tol * (1 + scale))
+                fail_msg("logit %zu (row %zu, largest |logit| %.3g): %s %.9g, %s %.9g", i % V, r,
+                         scale, desc_a, a[i], desc_b, b[i]);
+    }
     free(a);
     free(b);
 }
@@ -424,7 +431,16 @@ static void test_fused_matches_unfused(void **state)
 {
     (void)state;
     char desc[256];
-    compare_runs(STORIES, NULL, 1, "LADE_FUSE=0", 0, 512, 1e-4f, desc, sizeof(desc));
+    /* The bound is 1e-3 of the row's scale: the two paths round the
+     * norm differently (matmul.comp MM_NORM), and K and V go into the
+     * cache as f16, so a difference of an f32 ulp now and then rounds a
+     * cached value to the neighbouring f16 (5e-4 of it), which every later
+     * step reads. Seen on stories260K: 7e-6 of the scale at the first
+     * step, up to 5.6e-3 on logits of 13 to 19 (4e-4 of the scale) after
+     * 20; with LADE_MM_SPLITK=2 (test_gpu_model_tuned) the separate passes
+     * alone move by as much against one subgroup a row (3e-3 on a logit
+     * of 0.47, and so before the norms were folded, at commit 73eb835). */
+    compare_runs(STORIES, NULL, 1, "LADE_FUSE=0", 0, 512, 1e-3f, desc, sizeof(desc));
 }
 
 /* The matrix units (matmul_cm.comp, VK_NV_cooperative_matrix,
@@ -433,19 +449,21 @@ static void test_fused_matches_unfused(void **state)
  * them on is proven by this program's other tests when ctest runs it as
  * test_gpu_model_cm (LADE_COOPMAT=1).
  *
- * The logit bound is 5e-3 (relative to 1 + |logit|), looser than the
- * fused-epilogue test's: each product agrees with the CPU's to 1e-5 of
- * the sum of |w x| (test_kernels), but the tensor cores' f32 sums drift by
- * a little more than the FP32 units' and six layers compound it. On an
- * H100 the largest difference seen was 1.04e-3 on a logit of -0.035 (with
- * LADE_MM_SPLITK=2 on the matmul.comp side); the tokens were identical. */
+ * The logit bound is 3e-4 of the row's scale (1 + its largest |logit|,
+ * about 5e-3 on kernelc-22m's), looser than the fused-epilogue test's:
+ * each product agrees with the CPU's to 1e-5 of the sum of |w x|
+ * (test_kernels), but the tensor cores' f32 sums drift by a little more
+ * than the FP32 units' and six layers compound it. On an H100 the largest
+ * difference seen was 1.04e-3 on a logit of -0.035 (with LADE_MM_SPLITK=2
+ * on the matmul.comp side, before the norms were folded; the bound was
+ * then 5e-3 of 1 + |logit|); the tokens were identical. */
 static void test_matrix_units_match(void **state)
 {
     (void)state;
     if (access(KERNELC, R_OK) != 0 || !device_has_matrix_units())
         skip();
     char desc[256];
-    compare_runs(KERNELC, "LADE_COOPMAT=1", -1, "LADE_COOPMAT=0", -1, 4096, 5e-3f, desc,
+    compare_runs(KERNELC, "LADE_COOPMAT=1", -1, "LADE_COOPMAT=0", -1, 4096, 3e-4f, desc,
                  sizeof(desc));
     assert_non_null(strstr(desc, "matrix units"));
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "llama/dequant.h"
+#include "llama/gpu_kernels.h"
 #include "llama/llm.h"
 #include "llama/repack.h"
 #include "shaders/shaders.h"
@@ -48,11 +49,6 @@ static const struct fmt fmts[] = {
     { LLM_GGML_Q5_1, 32, 24, { 0, 2 }, 2 },   { LLM_GGML_Q4_K, 256, 144, { 0, 2 }, 2 },
     { LLM_GGML_Q5_K, 256, 176, { 0, 2 }, 2 }, { LLM_GGML_Q6_K, 256, 210, { 208 }, 1 },
     { LLM_GGML_BF16, 2, 4, { 0 }, 0 },
-};
-
-struct mm_push { /* matmul.comp's push constants; the epilogue fields stay 0 */
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
-    float theta;
 };
 
 /* rows x cols random weights of format f with plausible scales, dequantised
@@ -101,8 +97,8 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     struct vkr_kernel_desc d = { "matmul",
                                  lade_spv_matmul,
                                  lade_spv_matmul_bytes,
-                                 6,
-                                 sizeof(struct mm_push),
+                                 B_MM_N,
+                                 sizeof(struct pc_matmul),
                                  6,
                                  { f->type, 64, 8, per, rps, unroll } };
     assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
@@ -114,15 +110,20 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
     assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
+    assert_int_equal(vkr_set_pool_new(ctx, 1, B_MM_N, &pool), 0);
     VkDescriptorSet set;
-    struct vkr_binding bd[6] = { { &bw, 0, 0 }, { &bx, 0, 0 }, { &by, 0, 0 },
-                                 { &bs, 0, 0 }, { &bs, 0, 0 }, { &bs, 0, 0 } };
-    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 6, &set), 0);
+    struct vkr_binding bd[B_MM_N] = {
+        [B_MM_W] = { &bw, 0, 0 }, [B_MM_X] = { &bx, 0, 0 }, [B_MM_Y] = { &by, 0, 0 }
+    };
+    for (int b = B_MM_SEL; b < B_MM_N; b++)
+        bd[b] = (struct vkr_binding){ &bs, 0, 0 }; /* unused but SEL */
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, B_MM_N, &set), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct mm_push p = { cols, rows, ntok, cols, rows, 0, 0, 0, 0, 0, 0, 0 };
+    struct pc_matmul p = {
+        .ncols = cols, .nrows = rows, .ntok = ntok, .x_stride = cols, .y_stride = rows
+    };
     vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
     assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
     assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);

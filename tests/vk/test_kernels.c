@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "decoding/dec.h"
+#include "llama/gpu_kernels.h"
 #include "llama/repack.h"
 #include "shaders/shaders.h"
 #include "vk/vkr.h"
@@ -118,11 +119,6 @@ static const struct mm_geom geoms[] = {
 };
 #define N_GEOMS (sizeof(geoms) / sizeof(geoms[0]))
 
-struct mm_push { /* matmul.comp's push constants; the epilogue fields stay 0 */
-    uint32_t ncols, nrows, ntok, x_stride, y_stride, y_off, flags, epi, head_dim, rope_dims, slot0;
-    float theta;
-};
-
 struct kernels {
     struct vkr_kernel add, matmul[4][N_GEOMS];
 };
@@ -143,8 +139,8 @@ static void make_kernels(struct kernels *k)
             struct vkr_kernel_desc m = { .name = "matmul",
                                          .spirv = lade_spv_matmul,
                                          .spirv_bytes = lade_spv_matmul_bytes,
-                                         .n_bindings = 6,
-                                         .push_bytes = sizeof(struct mm_push),
+                                         .n_bindings = B_MM_N,
+                                         .push_bytes = sizeof(struct pc_matmul),
                                          .n_spec = 11,
                                          .spec = { wtypes[i], G->local, G->tile, G->rows_wg, G->rps,
                                                    G->unroll, G->splitk, 0, G->xsh, 0, G->sub } };
@@ -306,18 +302,25 @@ static bool run_matmul_geom(struct kernels *k, int ti, size_t gi, uint32_t rows,
     assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
     assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
     struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, wr.n_chunks, 6 * wr.n_chunks, &pool), 0);
+    assert_int_equal(vkr_set_pool_new(ctx, wr.n_chunks, B_MM_N * wr.n_chunks, &pool), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
     for (uint32_t ch = 0; ch < wr.n_chunks; ch++) {
         VkDescriptorSet set;
-        struct vkr_binding bd[6] = { { &wr.chunk[ch], 0, 0 }, { &bx, 0, 0 }, { &by, 0, 0 },
-                                     { &bs, 0, 0 },           { &bs, 0, 0 }, { &bs, 0, 0 } };
-        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, 6, &set), 0);
+        struct vkr_binding bd[B_MM_N] = {
+            [B_MM_W] = { &wr.chunk[ch], 0, 0 }, [B_MM_X] = { &bx, 0, 0 }, [B_MM_Y] = { &by, 0, 0 }
+        };
+        for (int b = B_MM_SEL; b < B_MM_N; b++)
+            bd[b] = (struct vkr_binding){ &bs, 0, 0 }; /* unused but SEL */
+        assert_int_equal(vkr_set_new(ctx, &pool, &k->matmul[ti][gi], bd, B_MM_N, &set), 0);
         uint32_t n = (uint32_t)vkr_rows_count(&wr, ch);
-        struct mm_push p = { cols, n, ntok, cols, rows, (uint32_t)vkr_rows_first(&wr, ch),
-                             0,    0, 0,    0,    0,    0 };
+        struct pc_matmul p = { .ncols = cols,
+                               .nrows = n,
+                               .ntok = ntok,
+                               .x_stride = cols,
+                               .y_stride = rows,
+                               .y_off = (uint32_t)vkr_rows_first(&wr, ch) };
         uint32_t wgs = (n + G->rows_wg - 1) / G->rows_wg;
         vkr_cmd_dispatch(&c, &k->matmul[ti][gi], set, &p, (ntok + G->tile - 1) / G->tile,
                          wgs < 32768 ? wgs : 32768, (wgs + 32767) / 32768);
@@ -478,15 +481,23 @@ static void cm_product(struct cm_run *r, int nt2, uint32_t ntok, const int32_t *
     if (sel)
         assert_int_equal(vkr_buf_upload(ctx, &r->bs, 0, sel, ntok * 4), 0);
     struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, 1, 6, &pool), 0);
+    assert_int_equal(vkr_set_pool_new(ctx, 1, B_MM_N, &pool), 0);
     VkDescriptorSet set;
-    struct vkr_binding bd[6] = { { &r->wr.chunk[0], 0, 0 }, { &r->bx, 0, 0 }, { &r->by, 0, 0 },
-                                 { &r->bs, 0, 0 },          { &r->bs, 0, 0 }, { &r->bs, 0, 0 } };
-    assert_int_equal(vkr_set_new(ctx, &pool, &r->k[nt2], bd, 6, &set), 0);
+    struct vkr_binding bd[B_MM_N] = {
+        [B_MM_W] = { &r->wr.chunk[0], 0, 0 }, [B_MM_X] = { &r->bx, 0, 0 }, [B_MM_Y] = { &r->by, 0, 0 }
+    };
+    for (int b = B_MM_SEL; b < B_MM_N; b++)
+        bd[b] = (struct vkr_binding){ &r->bs, 0, 0 }; /* unused but SEL */
+    assert_int_equal(vkr_set_new(ctx, &pool, &r->k[nt2], bd, B_MM_N, &set), 0);
     struct vkr_cmd c;
     assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
     assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct mm_push p = { r->cols, r->rows, ntok, r->cols, r->rows, 0, sel ? 2u : 0u, 0, 0, 0, 0, 0 };
+    struct pc_matmul p = { .ncols = r->cols,
+                           .nrows = r->rows,
+                           .ntok = ntok,
+                           .x_stride = r->cols,
+                           .y_stride = r->rows,
+                           .flags = sel ? MM_GATHER : 0 };
     uint32_t tt = nt2 ? 32 : 16, rows_wg = nt2 ? 64 : 16;
     vkr_cmd_dispatch(&c, &r->k[nt2], set, &p, (ntok + tt - 1) / tt,
                      (r->rows + rows_wg - 1) / rows_wg, 1);
@@ -514,8 +525,8 @@ static void test_matmul_cm(void **state)
             struct vkr_kernel_desc d = { .name = "matmul_cm",
                                          .spirv = lade_spv_matmul_cm,
                                          .spirv_bytes = lade_spv_matmul_cm_bytes,
-                                         .n_bindings = 6,
-                                         .push_bytes = sizeof(struct mm_push),
+                                         .n_bindings = B_MM_N,
+                                         .push_bytes = sizeof(struct pc_matmul),
                                          .n_spec = 6,
                                          .spec = { 0, 128, i + 1, 4, 64, i } };
             assert_int_equal(vkr_kernel_new(ctx, &d, &r.k[i]), 0);

@@ -28,7 +28,7 @@ static void test_shaders(void **state)
     expect(lade_spv_embed, lade_spv_embed_bytes, 16, 3);
     expect(lade_spv_rmsnorm, lade_spv_rmsnorm_bytes, 12, 4);
     expect(lade_spv_rope_kv, lade_spv_rope_kv_bytes, 28, 6);
-    expect(lade_spv_attention, lade_spv_attention_bytes, 24, 6);
+    expect(lade_spv_attention, lade_spv_attention_bytes, 28, 6);
     expect(lade_spv_attn_merge, lade_spv_attn_merge_bytes, 12, 3);
     expect(lade_spv_swiglu, lade_spv_swiglu_bytes, 8, 1);
     expect(lade_spv_argmax, lade_spv_argmax_bytes, 4, 2);
@@ -36,8 +36,8 @@ static void test_shaders(void **state)
     expect(lade_spv_penalty, lade_spv_penalty_bytes, 12, 2);
     expect(lade_spv_topk, lade_spv_topk_bytes, 4, 3);
     expect(lade_spv_kv_commit, lade_spv_kv_commit_bytes, 4, 3);
-    expect(lade_spv_matmul, lade_spv_matmul_bytes, 48, 6);
-    expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 48, 6);
+    expect(lade_spv_matmul, lade_spv_matmul_bytes, 56, 8);
+    expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 56, 8);
     expect(lade_spv_bias, lade_spv_bias_bytes, 8, 2);
     expect(lade_spv_qk_norm, lade_spv_qk_norm_bytes, 16, 4);
 }
