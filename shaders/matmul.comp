@@ -202,37 +202,7 @@ void store(uint j, uint t0, uint t, float v)
     }
 }
 
-/* After the barrier: finish the staged sums (EPI 1-4, see the top). */
-void epilogue(uint row0, uint t0, uint nt)
-{
-    uint lid = gl_LocalInvocationIndex;
-    if (EPI == 1u) {
-        for (uint i = lid; i < ROWS_WG * TILE_T; i += LOCAL) {
-            uint r = i / TILE_T, t = i % TILE_T;
-            if (t < nt && row0 + r < p.nrows) {
-                float g = stage[r * TILE_T + t], u = stage[(ROWS_WG + r) * TILE_T + t];
-                Y[(t0 + t) * p.y_stride + p.y_off + row0 + r] = g / (1.0 + exp(-g)) * u;
-            }
-        }
-    } else {
-        for (uint i = lid; i < (ROWS_WG / 2u) * TILE_T; i += LOCAL) {
-            uint r = 2u * (i / TILE_T), t = i % TILE_T;
-            if (t < nt && row0 + r < p.nrows) {
-                vec2 v = vec2(stage[r * TILE_T + t], stage[(r + 1u) * TILE_T + t]);
-                uint e = p.y_off + row0 + r; /* element of the Q, K or V row */
-                if (EPI != 4u)
-                    v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.mscale);
-                if (EPI == 2u) {
-                    uint o = (t0 + t) * p.y_stride + e;
-                    Y[o] = v.x;
-                    Y[o + 1u] = v.y;
-                } else {
-                    H[((p.slot0 + t0 + t) * p.y_stride + e) >> 1] = packHalf2x16(v);
-                }
-            }
-        }
-    }
-}
+#include "mm_epilogue.glsl"
 
 void main()
 {
