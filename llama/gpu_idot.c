@@ -3,10 +3,9 @@
  * bindings, push block, grid and geometry constants, so gpu_kernels_matmul
  * builds it in matmul.comp's place for those formats and recording is
  * unchanged. */
-#include "llama/gpu_kernels.h"
-
 #include <errno.h>
 
+#include "llama/gpu_kernels.h"
 #include "shaders/shaders.h"
 
 bool gpu_idot_type(uint32_t type)
@@ -35,10 +34,14 @@ int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t t
         return -ENOTSUP;
     /* OpSDot where the device enabled it, else the same integers by
      * multiply-adds; the counting build counts either way. */
-    struct vkr_kernel_desc d = { "matmul_q8", lade_spv_matmul_q8, lade_spv_matmul_q8_bytes,
-                                 B_MM_N,      sizeof(struct pc_matmul),
-                                 12,          { type, g->local, g->tile, g->rows_wg, g->rps, 0, 0,
-                                                0, 0, ks->freq_off, g->sub, qcb } };
+    struct vkr_kernel_desc d = { "matmul_q8",
+                                 lade_spv_matmul_q8,
+                                 lade_spv_matmul_q8_bytes,
+                                 B_MM_N,
+                                 sizeof(struct pc_matmul),
+                                 12,
+                                 { type, g->local, g->tile, g->rows_wg, g->rps, 0, 0, 0, 0,
+                                   ks->freq_off, g->sub, qcb } };
     if (ks->count) {
         d.name = "matmul_q8_count";
         d.spirv = lade_spv_matmul_q8_count;
