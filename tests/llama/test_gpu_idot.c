@@ -14,7 +14,13 @@
  *   - batch invariance: a token's outputs are the same bits alone (T = 1,
  *     its row gathered through SEL) and in steps of 2..128 rows, in every
  *     geometry (tiles of 1, 8 and 64 tokens, 1-2 rows a subgroup, 1-4 row
- *     passes, inputs staged whole or in chunks of 3 or 5 blocks). */
+ *     passes, inputs staged whole or in chunks of 3 or 5 blocks).
+ * And through the model (kernelc-22m's Q8_0 and Q4_0 fixtures, tuning
+ * idot): a row's logits the same bits alone and in steps of 4..128 rows;
+ * greedy output equal to the f32 CPU reference's (llama/ref.c, same
+ * weights) for 64 tokens of the first reference prompt, the logits within
+ * 5% of the largest (LADE_FULL_TESTS=1: all six prompts; the 40 code
+ * prompts are bench/idot.sh's, docs/kernels.md has the figures). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,15 +29,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "decoding/dec.h"
 #include "llama/dequant.h"
 #include "llama/gguf.h"
+#include "llama/llm.h"
 #include "llama/q8act.h"
+#include "llama/ref.h"
 #include "llama/repack.h"
 #include "shaders/shaders.h"
+#include "support_refdata.h"
+#include "tools/tuning-env.h"
 #include "vk/vkr.h"
+
+#define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
 
 static uint32_t rng = 11;
 static uint32_t rnd(void)
@@ -214,8 +228,8 @@ static int setup(void **state)
         return -1;
     }
     fprintf(stderr, "device '%s': %u-lane subgroups, integer dot product %s\n", ctx->info.name,
-            ctx->info.subgroup_size, ctx->has_idot ? "yes (OpSDot and the fallback)" :
-                                                     "no (the fallback only)");
+            ctx->info.subgroup_size,
+            ctx->has_idot ? "yes (OpSDot and the fallback)" : "no (the fallback only)");
     return 0;
 }
 
@@ -300,8 +314,8 @@ static void test_products(void **state)
                         if (nb == 1) {
                             float want = llm_q8_block_term(f->type, wr, &q[t * nb]);
                             if (g != want)
-                                fail_msg("%s t %u row %u: GPU %.9g, CPU term %.9g", f->name, t,
-                                         row, g, want);
+                                fail_msg("%s t %u row %u: GPU %.9g, CPU term %.9g", f->name, t, row,
+                                         g, want);
                             continue;
                         }
                         llm_q8_row_lanes(f->type, wr, &q[t * nb], nb, lanes, part);
@@ -385,13 +399,13 @@ static void test_batch_invariance(void **state)
                     run_once(&r, &k, g, Ts[i], 0, NULL, rows, y);
                     runs++;
                     if (memcmp(y, ref, (size_t)Ts[i] * rows * 4))
-                        fail_msg("%s geometry %zu variant %d: T=%u differs from T=128", f->name,
-                                 gi, v, Ts[i]);
+                        fail_msg("%s geometry %zu variant %d: T=%u differs from T=128", f->name, gi,
+                                 v, Ts[i]);
                 }
                 vkr_kernel_free(ctx, &k);
                 if (getenv("LADE_IDOT_TIMES"))
-                    fprintf(stderr, "  geometry %zu variant %d: build %.1f s, runs %.1f s\n", gi,
-                            v, t1 - t0, now() - t1);
+                    fprintf(stderr, "  geometry %zu variant %d: build %.1f s, runs %.1f s\n", gi, v,
+                            t1 - t0, now() - t1);
             }
         fprintf(stderr, "%s: %u runs (T = 1..128, %zu geometries) the same bits\n", f->name, runs,
                 ng);
@@ -403,12 +417,145 @@ static void test_batch_invariance(void **state)
     free(x);
 }
 
+static struct llm_model *load_idot(const char *path, uint32_t max_rows)
+{
+    char err[512];
+    struct llm_model *m;
+    struct llm_model_opts o = {
+        .path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 1024, .max_rows = max_rows
+    };
+    if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        llm_tuning_set(&o.tuning, "idot", "1", err, sizeof(err)) ||
+        llm_model_load(&o, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    return m;
+}
+
+/* A row's logits: the same bits alone and in steps of 4..128 rows. */
+static void model_invariance(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), KDIR "%s", file);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
+        skip();
+    }
+    struct llm_model *m = load_idot(path, 128);
+    struct dec_model dm;
+    llm_model_dec(m, &dm);
+    uint32_t V = dm.n_vocab;
+    float *alone = malloc((size_t)V * 4), *in = malloc((size_t)128 * V * 4);
+    int32_t prompt[16], am[128];
+    for (int i = 0; i < 16; i++)
+        prompt[i] = i ? (int32_t)(rnd() % V) : 1;
+    struct dec_row rows[128];
+    for (int T = 1; T <= 128; T *= T == 64 ? 2 : 4) {
+        assert_int_equal(dm.rewind(dm.ctx, 0), 0);
+        assert_int_equal(dm.prefill(dm.ctx, prompt, 16, am, NULL), 0);
+        uint32_t at = T == 1 ? 0 : (uint32_t)T / 2, nlog = 0;
+        for (int i = 0; i < T; i++) {
+            rows[i] = (struct dec_row){ (int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1,
+                                        DEC_WANT_LOGITS, 0 };
+            nlog += (uint32_t)i < at;
+        }
+        rows[at] = (struct dec_row){ 42, -1, DEC_WANT_LOGITS, 0 };
+        assert_int_equal(dm.step(dm.ctx, rows, (uint32_t)T, am, in), 0);
+        if (T == 1)
+            memcpy(alone, in, (size_t)V * 4);
+        else if (memcmp(alone, in + (size_t)nlog * V, (size_t)V * 4) != 0)
+            fail_msg("%s (idot): T=%d logits differ from T=1", file, T);
+    }
+    fprintf(stderr, "%s (%s): a row's logits the same bits in steps of 1..128 rows\n", file,
+            llm_model_desc(m));
+    free(alone);
+    free(in);
+    llm_model_free(m);
+}
+
+static void test_model_invariance(void **state)
+{
+    (void)state;
+    model_invariance("kernelc-22m-q8_0.gguf");
+    model_invariance("kernelc-22m-q4_0.gguf");
+}
+
+/* Greedy for 64 tokens against the f32 CPU reference on the same weights,
+ * both fed the reference's tokens: the GPU's argmax equals the
+ * reference's token at every position, the logits within 5% of the
+ * largest. */
+static void model_accuracy(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof(path), KDIR "%s", file);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
+        skip();
+    }
+    const char *full = getenv("LADE_FULL_TESTS");
+    size_t limit = full && strcmp(full, "1") == 0 ? 1000 : 1;
+    struct refdata *rd = refdata_load_or_skip(KDIR "reference.jsonl");
+    struct llm_model *m = load_idot(path, 0);
+    char err[512];
+    struct llm_ref *ref;
+    assert_int_equal(llm_ref_new(llm_model_gguf(m), 1024, &ref, err, sizeof(err)), 0);
+    struct dec_model g, c;
+    llm_model_dec(m, &g);
+    llm_ref_dec_model(ref, &c);
+    uint32_t V = g.n_vocab;
+    float *lg = malloc((size_t)V * 4), *lc = malloc((size_t)V * 4);
+    double worst = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < rd->n && i < limit; i++, n++) {
+        const struct refdata_rec *r = &rd->recs[i];
+        int32_t tg, tc;
+        assert_int_equal(g.rewind(g.ctx, 0), 0);
+        assert_int_equal(c.rewind(c.ctx, 0), 0);
+        assert_int_equal(g.prefill(g.ctx, r->prompt_tokens, r->n_prompt, &tg, lg), 0);
+        assert_int_equal(c.prefill(c.ctx, r->prompt_tokens, r->n_prompt, &tc, lc), 0);
+        for (int k = 0; k < 64; k++) {
+            double amax = 0, dmax = 0;
+            for (uint32_t v = 0; v < V; v++) {
+                amax = fmax(amax, fabs(lc[v]));
+                dmax = fmax(dmax, fabs((double)lg[v] - lc[v]));
+            }
+            worst = fmax(worst, dmax / amax);
+            if (tg != tc)
+                fail_msg("%s %s token %d: GPU (idot) %d, CPU reference %d", file, r->id, k, tg, tc);
+            if (dmax > 0.05 * amax)
+                fail_msg("%s %s token %d: logits off by %.4g, largest %.4g", file, r->id, k, dmax,
+                         amax);
+            struct dec_row row = { tc, -1, DEC_WANT_LOGITS, 0 };
+            uint32_t keep = 0;
+            assert_int_equal(g.step(g.ctx, &row, 1, &tg, lg), 0);
+            assert_int_equal(g.commit(g.ctx, &keep, 1), 0);
+            assert_int_equal(c.step(c.ctx, &row, 1, &tc, lc), 0);
+            assert_int_equal(c.commit(c.ctx, &keep, 1), 0);
+        }
+    }
+    fprintf(stderr,
+            "%s (idot): greedy equals the f32 CPU reference for %zu prompt(s) x 64 tokens; "
+            "logits within %.3g of the largest\n",
+            file, n, worst);
+    free(lg);
+    free(lc);
+    llm_ref_free(ref);
+    llm_model_free(m);
+    refdata_free(rd);
+}
+
+static void test_model_accuracy(void **state)
+{
+    (void)state;
+    model_accuracy("kernelc-22m-q8_0.gguf");
+    model_accuracy("kernelc-22m-q4_0.gguf");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quantised_inputs),
-        cmocka_unit_test(test_products),
-        cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_quantised_inputs), cmocka_unit_test(test_products),
+        cmocka_unit_test(test_batch_invariance), cmocka_unit_test(test_model_invariance),
+        cmocka_unit_test(test_model_accuracy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
