@@ -10,12 +10,13 @@
  *
  *   lade-idot-accuracy MODEL.gguf PROMPTS.jsonl N_PROMPTS N_TOKENS OUT.json */
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "decoding/dec.h"
 #include "llama/llm.h"
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
         struct errs e = { 0 };
         int first = -1;
         if (g.rewind(g.ctx, 0) || c.rewind(c.ctx, 0) ||
-            g.prefill(g.ctx, t, (uint32_t)nt, &ag, lg) || c.prefill(c.ctx, t, (uint32_t)nt, &ac, lc))
+            g.prefill(g.ctx, t, (uint32_t)nt, &ag, lg) ||
+            c.prefill(c.ctx, t, (uint32_t)nt, &ac, lc))
             return fprintf(stderr, "lade-idot-accuracy: %s: prefill failed\n", id), 1;
         for (uint32_t k = 0; k < ntok; k++) {
             compare(lg, lc, V, &e);
@@ -130,27 +132,27 @@ int main(int argc, char **argv)
         all.max_rel = e.max_rel > all.max_rel ? e.max_rel : all.max_rel;
         all.sq += e.sq;
         all.n += e.n;
-        fprintf(stderr, "%s: %zu prompt tokens, %s (first differing token %d), logits max |err| %.4g (%.3g of max |logit|), rms %.4g\n",
+        fprintf(stderr,
+                "%s: %zu prompt tokens, %s (first differing token %d), logits max |err| %.4g (%.3g of max |logit|), rms %.4g\n",
                 id, nt, first < 0 ? "equal" : "differs", first, e.max_abs, e.max_rel,
                 sqrt(e.sq / e.n));
-        json_array_append_new(per, json_pack("{s:s,s:i,s:b,s:i,s:f,s:f,s:f}", "id", id,
-                                             "prompt_tokens", (int)nt, "equal", first < 0,
-                                             "first_diff", first, "logits_max_abs_err", e.max_abs,
-                                             "logits_max_rel_err", e.max_rel, "logits_rms_err",
-                                             sqrt(e.sq / e.n)));
+        json_array_append_new(per,
+                              json_pack("{s:s,s:i,s:b,s:i,s:f,s:f,s:f}", "id", id, "prompt_tokens",
+                                        (int)nt, "equal", first < 0, "first_diff", first,
+                                        "logits_max_abs_err", e.max_abs, "logits_max_rel_err",
+                                        e.max_rel, "logits_rms_err", sqrt(e.sq / e.n)));
         free(t);
         json_decref(jo);
     }
     free(line);
     fclose(f);
     const struct llm_tuning *tu = llm_model_tuning(m);
-    json_t *out = json_pack(
-            "{s:s,s:s,s:b,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:o}", "model", argv[1], "description",
-            llm_model_desc(m), "idot",
-            tu->idot == LLM_SWITCH_ON, "prompts", (int)n, "tokens", (int)ntok, "equal", (int)equal,
-            "logits_max_abs_err", all.max_abs, "logits_max_rel_err", all.max_rel,
-            "logits_rms_err", all.n ? sqrt(all.sq / all.n) : 0.0, "seconds", now() - t0, "per_prompt",
-            per);
+    json_t *out = json_pack("{s:s,s:s,s:b,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:o}", "model", argv[1],
+                            "description", llm_model_desc(m), "idot", tu->idot == LLM_SWITCH_ON,
+                            "prompts", (int)n, "tokens", (int)ntok, "equal", (int)equal,
+                            "logits_max_abs_err", all.max_abs, "logits_max_rel_err", all.max_rel,
+                            "logits_rms_err", all.n ? sqrt(all.sq / all.n) : 0.0, "seconds",
+                            now() - t0, "per_prompt", per);
     if (json_dump_file(out, argv[5], JSON_INDENT(2)))
         fprintf(stderr, "lade-idot-accuracy: cannot write '%s'\n", argv[5]);
     printf("%s: greedy equal to the f32 CPU reference on %u of %u prompts x %u tokens; logits "
