@@ -50,6 +50,20 @@ static void compare(const float *g, const float *c, uint32_t V, struct errs *e)
         e->max_rel = dmax / amax;
 }
 
+static void write_json(const char *path, const struct llm_model *m, const struct errs *all,
+                       json_t *per, unsigned n, uint32_t ntok, unsigned equal, double seconds)
+{
+    json_t *out = json_pack("{s:s,s:b,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:O}", "description",
+                            llm_model_desc(m), "idot", llm_model_tuning(m)->idot == LLM_SWITCH_ON,
+                            "prompts", (int)n, "tokens", (int)ntok, "equal", (int)equal,
+                            "logits_max_abs_err", all->max_abs, "logits_max_rel_err", all->max_rel,
+                            "logits_rms_err", all->n ? sqrt(all->sq / all->n) : 0.0, "seconds",
+                            seconds, "per_prompt", per);
+    if (!out || json_dump_file(out, path, JSON_INDENT(2)))
+        fprintf(stderr, "lade-idot-accuracy: cannot write '%s'\n", path);
+    json_decref(out);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -143,22 +157,16 @@ int main(int argc, char **argv)
                                         e.max_rel, "logits_rms_err", sqrt(e.sq / e.n)));
         free(t);
         json_decref(jo);
+        /* after every prompt, so that a run cut short leaves its figures */
+        write_json(argv[5], m, &all, per, n, ntok, equal, now() - t0);
     }
     free(line);
     fclose(f);
-    const struct llm_tuning *tu = llm_model_tuning(m);
-    json_t *out = json_pack("{s:s,s:s,s:b,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:o}", "model", argv[1],
-                            "description", llm_model_desc(m), "idot", tu->idot == LLM_SWITCH_ON,
-                            "prompts", (int)n, "tokens", (int)ntok, "equal", (int)equal,
-                            "logits_max_abs_err", all.max_abs, "logits_max_rel_err", all.max_rel,
-                            "logits_rms_err", all.n ? sqrt(all.sq / all.n) : 0.0, "seconds",
-                            now() - t0, "per_prompt", per);
-    if (json_dump_file(out, argv[5], JSON_INDENT(2)))
-        fprintf(stderr, "lade-idot-accuracy: cannot write '%s'\n", argv[5]);
+    write_json(argv[5], m, &all, per, n, ntok, equal, now() - t0);
     printf("%s: greedy equal to the f32 CPU reference on %u of %u prompts x %u tokens; logits "
            "max |err| %.4g (%.3g of max |logit|), rms %.4g\n",
            argv[1], equal, n, ntok, all.max_abs, all.max_rel, all.n ? sqrt(all.sq / all.n) : 0.0);
-    json_decref(out);
+    json_decref(per);
     free(lg);
     free(lc);
     llm_ref_free(ref);
