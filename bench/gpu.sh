@@ -91,6 +91,12 @@ tmp=${TMPDIR:-/tmp}
 for fmt in f16 q4_0 q4_k; do
     step "synth-7b-$fmt" 25 "$build/tools/lade-synth" 7b "$fmt" "$tmp/lade-7b-$fmt.gguf"
     step "steps-7b-$fmt" 30 "$build/tools/lade-steps" "$tmp/lade-7b-$fmt.gguf" $dev --json "$res/steps-7b-$fmt.json"
+    # the integer path (tuning idot, matmul_q8.comp), off by default until
+    # these figures say whether it pays
+    if [ "$fmt" = q4_0 ]; then
+        step "steps-7b-$fmt-idot" 30 env LADE_IDOT=1 "$build/tools/lade-steps" "$tmp/lade-7b-$fmt.gguf" \
+            $dev --json "$res/steps-7b-$fmt-idot.json"
+    fi
     rm -f "$tmp/lade-7b-$fmt.gguf"
 done
 

@@ -104,6 +104,7 @@ struct conf_tuning {
     char *att; /* attention subgroups and split */
     char *step_cache; /* recorded steps kept */
     char *draw; /* sampled rows drawn on the GPU */
+    char *idot; /* the integer path of the matrix products */
 };
 
 #define CONF_KEYS_MAX 256 /* entries of the schema, at most (schema.c checks) */

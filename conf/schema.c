@@ -171,6 +171,9 @@ static const struct conf_key schema[] = {
            "Recorded steps kept for reuse, 1-1024, 0 to record every "
            "step (empty: 64); speed only"),
     TUNING("draw", draw, "Draw the sampled rows on the GPU, 0 or 1 (empty: 1); speed only"),
+    TUNING("idot", idot,
+           "Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 products on inputs quantised to 8 bits and integer "
+           "dot products, 0 or 1 (empty: 0); changes the bits of results"),
 };
 
 const struct conf_key *conf_schema(size_t *ret_n)

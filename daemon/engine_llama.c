@@ -469,10 +469,11 @@ static void log_tuning(const struct llm_tuning *t)
                  g[i]->unroll);
     srv_log(LOG_INFO,
             "tuning: mm=%s mm_wide=%s mm_one=%s mm_xsh=%u mm_splitk=%u fuse=%s coopmat=%s cm=%u,%u "
-            "att=%u,%u step_cache=%u draw=%s",
+            "att=%u,%u step_cache=%u draw=%s idot=%s",
             geom[0], geom[1], geom[2], t->mm_xsh, t->mm_splitk, switch_text(t->fuse),
             switch_text(t->coopmat), t->cm_nsg, t->cm_kc, t->att_subgroups, t->att_split,
-            t->step_cache == LLM_STEP_CACHE_OFF ? 0 : t->step_cache, switch_text(t->draw));
+            t->step_cache == LLM_STEP_CACHE_OFF ? 0 : t->step_cache, switch_text(t->draw),
+            switch_text(t->idot));
 }
 
 int srv_engine_llama_new(const struct conf *cf, srv_cancel_fn cancel, void *ud,

@@ -259,6 +259,7 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     bool cpu = di->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     const struct llm_config *c = sh->cfg;
     ks->count = sh->count;
+    ks->idot = t->idot == LLM_SWITCH_ON;
     int err = mm_plan(ks, di, t, cpu, reterr, errlen);
     err = err ? err : cm_plan(ks, vk, t, sh->f16_layers, reterr, errlen);
     err = err ? err : att_plan(ks, di, c, t, sh->n_ctx, sh->max_rows, reterr, errlen);
@@ -290,7 +291,11 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
     for (int i = 0; i < GEOM_N; i++) {
         struct vkr_kernel *k = &ks->mm[slot][i];
         const struct gpu_mm_geom *g = &ks->mmg[i];
-        if (!k->pipeline) {
+        if (!k->pipeline && ks->idot && gpu_idot_type(type)) {
+            int err = gpu_idot_kernel(ks, vk, type, g, k);
+            if (err)
+                return err;
+        } else if (!k->pipeline) {
             struct vkr_kernel_desc d = { ks->count ? "matmul_count" : "matmul",
                                          ks->count ? lade_spv_matmul_count : lade_spv_matmul,
                                          ks->count ? lade_spv_matmul_count_bytes :

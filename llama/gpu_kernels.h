@@ -190,6 +190,9 @@ struct gpu_kernels {
     uint32_t hd_max; /* head_dim (even: checked at load), the attention kernels' spec constant */
     uint32_t freq_off; /* where RoPE's table starts in the positions buffer (max_rows) */
     bool count; /* matmul pipelines are the counting variant, B_MM_N + 1 bindings */
+    /* The integer path (tuning idot): the formats gpu_idot_type takes
+     * multiply in matmul_q8.comp, built in matmul.comp's place in mm[]. */
+    bool idot;
 };
 
 /* Index of a ggml type among the formats the matrix kernels decode, or -1. */
@@ -217,5 +220,13 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
 int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                        const struct vkr_kernel *ret[GEOM_N]);
 void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk);
+
+/* gpu_idot.c: whether the integer path takes weights of this ggml type;
+ * its pipeline for one geometry (the counting variant with ks->count,
+ * OpSDot where the device has it). 0, -ENOTSUP when its inputs do not fit
+ * the workgroup memory, or vkr_kernel_new's error. */
+bool gpu_idot_type(uint32_t type);
+int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                    const struct gpu_mm_geom *g, struct vkr_kernel *ret);
 
 #endif

@@ -314,9 +314,10 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
     }
     const struct llm_config *c = &m->cfg;
     const struct llm_gguf_tensor *tq = llm_gguf_find_tensor(m->gguf, "blk.0.attn_q.weight");
-    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u%s",
+    snprintf(m->desc, sizeof(m->desc), "%u layers, dim %u, %s weights, vocab %u, ctx %u%s%s",
              c->n_layers, c->dim, tq ? llm_ggml_type_name(tq->type) : "?", c->n_vocab, m->n_ctx,
-             m->ks.cm ? ", matrix units" : "");
+             m->ks.cm ? ", matrix units" : "",
+             m->ks.idot ? (m->vk->has_idot ? ", integer dot products" : ", integer path") : "");
     *ret = m;
     return 0;
 }

@@ -10,8 +10,8 @@
 #include <string.h>
 
 const char *const llm_tuning_keys[] = {
-    "mm",      "mm_wide", "mm_one", "mm_xsh",     "mm_splitk", "fuse",
-    "coopmat", "cm",      "att",    "step_cache", "draw",      NULL,
+    "mm", "mm_wide", "mm_one",     "mm_xsh", "mm_splitk", "fuse", "coopmat",
+    "cm", "att",     "step_cache", "draw",   "idot",      NULL,
 };
 
 static bool is_pow2(unsigned v)
@@ -92,6 +92,8 @@ int llm_tuning_set(struct llm_tuning *t, const char *key, const char *v, char *r
         return set_switch(&t->coopmat, key, v, reterr, errlen);
     if (!strcmp(key, "draw"))
         return set_switch(&t->draw, key, v, reterr, errlen);
+    if (!strcmp(key, "idot"))
+        return set_switch(&t->idot, key, v, reterr, errlen);
     if (!strcmp(key, "mm_xsh"))
         return parse_uint(v, 0, 8192, &t->mm_xsh) && t->mm_xsh % 4 == 0 ?
                        0 :
@@ -168,4 +170,8 @@ void gpu_tuning_resolve(const struct llm_tuning *in, bool cpu, struct llm_tuning
         out->step_cache = GPU_STEP_CACHE_DEFAULT;
     if (out->draw == LLM_SWITCH_DEFAULT)
         out->draw = LLM_SWITCH_ON;
+    /* The integer path (matmul_q8.comp) is opt-in until it has been timed
+     * on a GPU; on lavapipe it is docs/kernels.md's "Integer dot products". */
+    if (out->idot == LLM_SWITCH_DEFAULT)
+        out->idot = LLM_SWITCH_OFF;
 }

@@ -61,6 +61,8 @@ struct llm_tuning {
     uint32_t att_split; /* bits: keys an attention split takes, 16-65536; 0: 64 on CPUs, 256 on GPUs */
     uint32_t step_cache; /* recorded steps kept for reuse, 1-1024; 0: 64; LLM_STEP_CACHE_OFF: none */
     enum llm_switch draw; /* sampled rows drawn on the GPU (the seam's set_draw); default on */
+    enum llm_switch idot; /* bits: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 products on 8-bit inputs and
+                           * integer dot products (matmul_q8.comp); default off */
 };
 
 /* Sets one knob from text, as the configuration and the environment spell
@@ -68,7 +70,7 @@ struct llm_tuning {
  *   mm, mm_wide, mm_one   "local,tile,rows_per_subgroup,unroll"
  *   mm_xsh                floats (0 for none)
  *   mm_splitk             1, 2 or 4
- *   fuse, coopmat, draw   0 or 1
+ *   fuse, coopmat, draw, idot   0 or 1
  *   cm                    "subgroups,columns"
  *   att                   "subgroups,split"
  *   step_cache            recordings, 0 for none

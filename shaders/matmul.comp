@@ -143,8 +143,6 @@ layout(push_constant) uniform P { /* struct pc_matmul */
 
 #define EPI p.epi
 #define NORM ((p.flags & 4u) != 0u)
-/* Flag 4: each token's scale s[t]. */
-shared float rs[TILE_T];
 #define VROWS (EPI == 1u ? 2u * ROWS_WG : ROWS_WG)
 /* EPI 1: the buffer holds gate and up, 2 nrows rows. */
 #define W_NROWS (EPI == 1u ? 2u * p.nrows : p.nrows)
@@ -155,23 +153,7 @@ float rope_freq(uint i)
 }
 #include "rope.glsl"
 
-/* Flag 4: the sum of squares of token row src's d4 vec4s, by one whole
- * subgroup: lane l takes vec4s l, l + S, l + 2S, ... (S lanes), four fmas
- * each in component order, then subgroupAdd. The tree depends on the
- * device's subgroup size only, so a token's scale is the same bits in
- * every workgroup and step that computes it. */
-float rms_sumsq(uint src, uint d4)
-{
-    float s = 0.0;
-    for (uint k = gl_SubgroupInvocationID; k < d4; k += gl_SubgroupSize) {
-        vec4 v = X4[src + k];
-        s = fma(v.x, v.x, s);
-        s = fma(v.y, v.y, s);
-        s = fma(v.z, v.z, s);
-        s = fma(v.w, v.w, s);
-    }
-    return subgroupAdd(s);
-}
+#include "mm_norm.glsl"
 
 /* Weights k .. k+7 of a row (PROBE 2: made up from k); with the norm
  * folded (flag 4), times the norm's weights of those inputs. */
@@ -261,44 +243,7 @@ void store(uint j, uint t0, uint t, float v)
     }
 }
 
-/* After the barrier: finish the staged sums (EPI 1-4, see the top). */
-void epilogue(uint row0, uint t0, uint nt)
-{
-    uint lid = gl_LocalInvocationIndex;
-    if (EPI == 1u) {
-        for (uint i = lid; i < ROWS_WG * TILE_T; i += LOCAL) {
-            uint r = i / TILE_T, t = i % TILE_T;
-            if (t < nt && row0 + r < p.nrows) {
-                float g = stage[r * TILE_T + t], u = stage[(ROWS_WG + r) * TILE_T + t];
-                Y[(t0 + t) * p.y_stride + p.y_off + row0 + r] = g / (1.0 + exp(-g)) * u;
-            }
-        }
-    } else {
-        for (uint i = lid; i < (ROWS_WG / 2u) * TILE_T; i += LOCAL) {
-            uint r = 2u * (i / TILE_T), t = i % TILE_T;
-            if (t < nt && row0 + r < p.nrows) {
-                vec2 v = vec2(stage[r * TILE_T + t], stage[(r + 1u) * TILE_T + t]);
-                uint e = p.y_off + row0 + r; /* element of the Q, K or V row */
-                /* EPI 5: which of Q, K, V the row is, and its element there */
-                uint kind = EPI != 5u ? EPI : e < p.y_stride ? 2u : e < p.y_stride + p.kvdim ? 3u : 4u;
-                if (EPI == 5u && kind != 2u)
-                    e -= kind == 3u ? p.y_stride : p.y_stride + p.kvdim;
-                uint stride = EPI == 5u && kind != 2u ? p.kvdim : p.y_stride;
-                if (kind != 4u)
-                    v = rope_rot(v, e % p.head_dim, float(POS[t0 + t]), p.rope_dims, p.mscale);
-                if (kind == 2u) {
-                    uint o = (t0 + t) * stride + e;
-                    Y[o] = v.x;
-                    Y[o + 1u] = v.y;
-                } else if (EPI == 5u && kind == 4u) {
-                    H2[((p.slot0 + t0 + t) * stride + e) >> 1] = packHalf2x16(v);
-                } else {
-                    H[((p.slot0 + t0 + t) * stride + e) >> 1] = packHalf2x16(v);
-                }
-            }
-        }
-    }
-}
+#include "mm_epilogue.glsl"
 
 void main()
 {
@@ -316,15 +261,7 @@ void main()
     }
     bool stage_x = XSH > 0u && nt * p.ncols <= XSH;
     if (NORM) {
-        /* Each token's scale, one subgroup a token (the tree is the
-         * subgroup's: rms_sumsq). */
-        for (uint t = gl_SubgroupID; t < nt; t += slots) {
-            uint tt = t0 + t;
-            uint src = (((p.flags & 2u) != 0u ? uint(SEL[tt]) : tt) * p.x_stride) >> 2;
-            float ss = rms_sumsq(src, p.ncols >> 2);
-            if (subgroupElect())
-                rs[t] = 1.0 / sqrt(ss / float(p.ncols) + p.eps);
-        }
+        rms_scales(t0, nt); /* (mm_norm.glsl) */
         if (!stage_x)
             barrier();
     }

@@ -136,17 +136,32 @@ static int create_device(struct vkr_ctx *ctx)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
         .cooperativeMatrix = VK_TRUE,
     };
-    const char *exts[1] = { VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME };
+    const char *exts[2];
+    uint32_t n_exts = 0;
     if (d->coopmat_nv_f16) {
+        exts[n_exts++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
         cmnv.pNext = f2.pNext;
         f2.pNext = &cmnv;
+    }
+    /* Packed 8-bit dot products (matmul_q8.comp's OpSDot, tuning idot):
+     * core in 1.3, else VK_KHR_shader_integer_dot_product, which
+     * device_info.c saw before it reported the feature. */
+    VkPhysicalDeviceShaderIntegerDotProductFeatures idot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
+        .shaderIntegerDotProduct = VK_TRUE,
+    };
+    if (d->integer_dot_product) {
+        if (VK_API_VERSION_MINOR(d->api_version) < 3 && VK_API_VERSION_MAJOR(d->api_version) == 1)
+            exts[n_exts++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+        idot.pNext = f2.pNext;
+        f2.pNext = &idot;
     }
     VkDeviceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &f2,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &q,
-        .enabledExtensionCount = d->coopmat_nv_f16 ? 1 : 0,
+        .enabledExtensionCount = n_exts,
         .ppEnabledExtensionNames = exts,
     };
     VkResult r = vkCreateDevice(ctx->pd, &ci, NULL, &ctx->dev);
@@ -160,6 +175,7 @@ static int create_device(struct vkr_ctx *ctx)
     ctx->has_int8 = d->shader_int8;
     ctx->has_16bit_storage = d->storage_buffer_16bit;
     ctx->has_coopmat_nv = d->coopmat_nv_f16;
+    ctx->has_idot = d->integer_dot_product;
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,

@@ -213,6 +213,7 @@ struct vkr_ctx {
     bool readback_coherent;
     bool has_f16, has_int8, has_16bit_storage;
     bool has_coopmat_nv; /* VK_NV_cooperative_matrix enabled (vkr_device_info.coopmat_nv_f16) */
+    bool has_idot; /* shaderIntegerDotProduct enabled (vkr_device_info.integer_dot_product) */
     uint64_t max_binding_override; /* tests: pretend bindings are this small */
     struct vkr_upload_ring *up; /* between vkr_upload_begin and vkr_upload_end */
     VkResult last_result;

@@ -24,19 +24,24 @@
  * x num / den. A run of 8 weights loads 16 bytes in f16 (one word), 32 in
  * f32; in the repacked Q4_0 and Q8_0 a 16-byte word of quants and a 4-byte
  * word holding the scale, 20 bytes, for 4.5 and 8.5 bytes of the format.
+ * The integer path (tuning idot, matmul_q8.comp) loads a block of 32 at
+ * once: Q8_0 two 16-byte words and the scale's word, 36 bytes for 34;
+ * Q4_0 one and the scale's, 20 for 18 (other formats as without it).
  * 0: only plausibility (a mix of formats). `layer`: the most dispatches
  * a layer may record: 6, 7 where V's format is not Q's and K's (Q4_K_M's
  * first layer: attn_v is Q6_K), so that V is a product of its own. */
 struct counted {
     const char *path;
-    uint64_t num, den;
+    uint64_t num, den, inum, iden;
     uint32_t layer;
 };
 
 static const struct counted models[] = {
-    { LADE_MODELS_DIR "/stories260K.gguf", 1, 1, 6 }, /* f32 */
-    { KDIR "kernelc-22m-f16.gguf", 1, 1, 6 },         { KDIR "kernelc-22m-q8_0.gguf", 80, 34, 6 },
-    { KDIR "kernelc-22m-q4_0.gguf", 80, 18, 6 },      { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0, 7 },
+    { LADE_MODELS_DIR "/stories260K.gguf", 1, 1, 1, 1, 6 }, /* f32 */
+    { KDIR "kernelc-22m-f16.gguf", 1, 1, 1, 1, 6 },
+    { KDIR "kernelc-22m-q8_0.gguf", 80, 34, 36, 34, 6 },
+    { KDIR "kernelc-22m-q4_0.gguf", 80, 18, 20, 18, 6 },
+    { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0, 0, 0, 7 },
 };
 
 /* The counts of a step of T rows (a chain under the committed prefix)
@@ -56,7 +61,7 @@ static void count_step(struct llm_model *m, struct dec_model *dm, uint32_t T,
     assert_int_equal(llm_model_counts(m, ret), 0);
 }
 
-static void check_model(const struct counted *c)
+static void check_model(const struct counted *c, bool idot)
 {
     if (access(c->path, R_OK) != 0) {
         fprintf(stderr, "skipping: %s not found\n", c->path);
@@ -70,6 +75,7 @@ static void check_model(const struct counted *c)
                                 .max_rows = 64,
                                 .count = true };
     if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
+        (idot && llm_tuning_set(&o.tuning, "idot", "1", err, sizeof(err))) ||
         llm_model_load(&o, &m, err, sizeof(err)))
         fail_msg("%s", err);
     struct dec_model dm;
@@ -80,8 +86,9 @@ static void check_model(const struct counted *c)
         count_step(m, &dm, Ts[i], &k[i]);
     uint64_t one = k[0].weight_bytes, mat = k[0].matrix_bytes;
     uint32_t layers = llm_model_config(m)->n_layers;
-    fprintf(stderr, "%s: matrices %llu bytes, a one-row step loads %llu (x%.3f)", c->path,
-            (unsigned long long)mat, (unsigned long long)one, (double)one / (double)mat);
+    fprintf(stderr, "%s%s: matrices %llu bytes, a one-row step loads %llu (x%.3f)", c->path,
+            idot ? " (idot)" : "", (unsigned long long)mat, (unsigned long long)one,
+            (double)one / (double)mat);
     for (int i = 1; i < 4; i++)
         fprintf(stderr, ", T=%u x%.3f", Ts[i], (double)k[i].weight_bytes / (double)one);
     fprintf(stderr, "; %u dispatches a step, %u a layer\n", k[0].step_dispatches,
@@ -90,8 +97,9 @@ static void check_model(const struct counted *c)
      * 4.5 (the most any format loads: Q6_K 40 for 6.6). */
     assert_true(one >= mat);
     assert_true(one <= 8 * mat);
-    if (c->num)
-        assert_true(one * c->den == mat * c->num);
+    uint64_t num = idot ? c->inum : c->num, den = idot ? c->iden : c->den;
+    if (num)
+        assert_true(one * den == mat * num);
     /* Issue #22: a step of up to 64 rows reads every weight once (the
      * wide geometry's 64-token tile): at most 1.05x a one-row step. */
     for (int i = 1; i < 4; i++)
@@ -116,7 +124,16 @@ static void test_counts_plausible(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
-        check_model(&models[i]);
+        check_model(&models[i], false);
+}
+
+/* The same for the integer path: its formats load each block once a step
+ * of up to 64 rows too. */
+static void test_counts_idot(void **state)
+{
+    (void)state;
+    for (size_t i = 2; i < 4; i++)
+        check_model(&models[i], true);
 }
 
 static int teardown(void **state)
@@ -130,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_plausible),
+        cmocka_unit_test(test_counts_idot),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -90,7 +90,7 @@ static void test_keys(void **state)
         char err[256];
         assert_int_not_equal(set(&t, *k, "?", err), -ENOENT);
     }
-    assert_int_equal(n, 11);
+    assert_int_equal(n, 12);
 }
 
 static void test_resolve(void **state)

@@ -38,6 +38,8 @@ static void test_shaders(void **state)
     expect(lade_spv_kv_commit, lade_spv_kv_commit_bytes, 4, 3);
     expect(lade_spv_matmul, lade_spv_matmul_bytes, 56, 8);
     expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 56, 8);
+    expect(lade_spv_matmul_q8, lade_spv_matmul_q8_bytes, 56, 8);
+    expect(lade_spv_matmul_q8_sdot, lade_spv_matmul_q8_sdot_bytes, 56, 8);
     expect(lade_spv_bias, lade_spv_bias_bytes, 8, 2);
     expect(lade_spv_qk_norm, lade_spv_qk_norm_bytes, 16, 4);
 }

@@ -1,0 +1,57 @@
+/* The integer path of the matrix products (tuning idot, matmul_q8.comp):
+ * which weight formats take it, and its pipelines. It has matmul.comp's
+ * bindings, push block, grid and geometry constants, so gpu_kernels_matmul
+ * builds it in matmul.comp's place for those formats and recording is
+ * unchanged. */
+#include <errno.h>
+
+#include "llama/gpu_kernels.h"
+#include "shaders/shaders.h"
+
+bool gpu_idot_type(uint32_t type)
+{
+    return type == LLM_GGML_Q8_0 || type == LLM_GGML_Q4_0 || type == LLM_GGML_Q4_1 ||
+           type == LLM_GGML_Q5_0 || type == LLM_GGML_Q5_1;
+}
+
+/* Blocks of 32 inputs a token the kernel stages at once (QCB): as many as
+ * the workgroup memory left by the epilogue's sums holds, up to 64 (K =
+ * 2048, beyond which chunks cost little); 0 if not even one fits. */
+static uint32_t idot_qcb(const struct vkr_device_info *di, const struct gpu_mm_geom *g)
+{
+    /* the epilogue's sums and the folded norm's scales (mm_norm.glsl) */
+    uint64_t stage = 4ull * 2 * g->rows_wg * g->tile + 4ull * g->tile, per = 40ull * g->tile;
+    if (stage + per > di->max_compute_shared_memory)
+        return 0;
+    uint64_t n = (di->max_compute_shared_memory - stage) / per;
+    return n > 64 ? 64 : (uint32_t)n;
+}
+
+int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                    const struct gpu_mm_geom *g, struct vkr_kernel *ret)
+{
+    uint32_t qcb = idot_qcb(&vk->info, g);
+    if (!qcb)
+        return -ENOTSUP;
+    /* OpSDot where the device enabled it, else the same integers by
+     * multiply-adds; the counting build counts either way. */
+    struct vkr_kernel_desc d = { "matmul_q8",
+                                 lade_spv_matmul_q8,
+                                 lade_spv_matmul_q8_bytes,
+                                 B_MM_N,
+                                 sizeof(struct pc_matmul),
+                                 12,
+                                 { type, g->local, g->tile, g->rows_wg, g->rps, 0, 0, 0, 0,
+                                   ks->freq_off, g->sub, qcb } };
+    if (ks->count) {
+        d.name = "matmul_q8_count";
+        d.spirv = lade_spv_matmul_q8_count;
+        d.spirv_bytes = lade_spv_matmul_q8_count_bytes;
+        d.n_bindings = B_MM_N + 1;
+    } else if (vk->has_idot) {
+        d.name = "matmul_q8_sdot";
+        d.spirv = lade_spv_matmul_q8_sdot;
+        d.spirv_bytes = lade_spv_matmul_q8_sdot_bytes;
+    }
+    return vkr_kernel_new(vk, &d, ret);
+}

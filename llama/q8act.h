@@ -1,0 +1,46 @@
+/* The integer path's arithmetic on the CPU (shaders/matmul_q8.comp,
+ * q8act.glsl): activations quantised to 8-bit blocks of 32 with a float
+ * scale, and the per-block integer products with Q8_0, Q4_0, Q4_1, Q5_0
+ * and Q5_1 weights (ggml's block layout). Every value here is the GPU's to
+ * the bit: the tests compare them so (test_gpu_idot). */
+#ifndef LADE_LLAMA_Q8ACT_H
+#define LADE_LLAMA_Q8ACT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LLM_Q8_BLOCK 32
+
+/* One quantised block: x_i ~ d q_i, s = sum q_i. */
+struct llm_q8_block {
+    int8_t q[LLM_Q8_BLOCK];
+    float d;
+    int32_t s;
+};
+
+/* The reciprocal the quantiser uses (Newton from a fixed seed, every step
+ * rounded as the GPU rounds it); a > 0, normal. */
+float llm_q8_recip(float a);
+
+/* d = amax * fl(1/127), q_i = roundEven(x_i * llm_q8_recip(d)) within
+ * +-127; a block with amax below 2^-100 (or NaN) all zero, d = 0. */
+void llm_q8_quantize(const float *x, struct llm_q8_block *ret);
+
+/* Whether the integer path takes weights of this ggml type. */
+bool llm_q8_weight_type(uint32_t ggml_type);
+
+/* sum qw_i qa_i over one weight block (ggml layout), the weights' stored
+ * quants: signed for Q8_0, the unsigned 4- or 5-bit values otherwise. */
+int32_t llm_q8_block_dot(uint32_t ggml_type, const uint8_t *wblock, const struct llm_q8_block *a);
+
+/* The block's term, float arithmetic as matmul_q8.comp's term(). */
+float llm_q8_block_term(uint32_t ggml_type, const uint8_t *wblock, const struct llm_q8_block *a);
+
+/* The GPU's partial sums of one row (nb blocks, ggml layout) with
+ * subgroups of `lanes` lanes: lane l adds the terms of blocks l, l + lanes,
+ * ... in that order, from 0. The kernel's result is their subgroupAdd, in
+ * an order the device picks. */
+void llm_q8_row_lanes(uint32_t ggml_type, const uint8_t *wrow, const struct llm_q8_block *a,
+                      uint32_t nb, uint32_t lanes, float *partials);
+
+#endif
