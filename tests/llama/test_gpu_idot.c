@@ -42,6 +42,7 @@
 #include "llama/ref.h"
 #include "llama/repack.h"
 #include "shaders/shaders.h"
+#include "support_invariance.h"
 #include "support_refdata.h"
 #include "tools/tuning-env.h"
 #include "vk/vkr.h"
@@ -448,32 +449,11 @@ static void model_invariance(const char *file)
     struct llm_model *m = load_idot(path, 128);
     struct dec_model dm;
     llm_model_dec(m, &dm);
-    uint32_t V = dm.n_vocab;
-    float *alone = malloc((size_t)V * 4), *in = malloc((size_t)128 * V * 4);
-    int32_t prompt[16], am[128];
-    for (int i = 0; i < 16; i++)
-        prompt[i] = i ? (int32_t)(rnd() % V) : 1;
-    struct dec_row rows[128];
-    for (int T = 1; T <= 128; T *= T == 64 ? 2 : 4) {
-        assert_int_equal(dm.rewind(dm.ctx, 0), 0);
-        assert_int_equal(dm.prefill(dm.ctx, prompt, 16, am, NULL), 0);
-        uint32_t at = T == 1 ? 0 : (uint32_t)T / 2, nlog = 0;
-        for (int i = 0; i < T; i++) {
-            rows[i] = (struct dec_row){ (int32_t)(rnd() % V), i ? (int32_t)(rnd() % i) : -1,
-                                        DEC_WANT_LOGITS, 0 };
-            nlog += (uint32_t)i < at;
-        }
-        rows[at] = (struct dec_row){ 42, -1, DEC_WANT_LOGITS, 0 };
-        assert_int_equal(dm.step(dm.ctx, rows, (uint32_t)T, am, in), 0);
-        if (T == 1)
-            memcpy(alone, in, (size_t)V * 4);
-        else if (memcmp(alone, in + (size_t)nlog * V, (size_t)V * 4) != 0)
-            fail_msg("%s (idot): T=%d logits differ from T=1", file, T);
-    }
+    char label[600];
+    snprintf(label, sizeof(label), "%s (idot)", file);
+    invariance_check_steps(&dm, 128, rnd, label);
     fprintf(stderr, "%s (%s): a row's logits the same bits in steps of 1..128 rows\n", file,
             llm_model_desc(m));
-    free(alone);
-    free(in);
     llm_model_free(m);
 }
 
