@@ -145,8 +145,8 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     const struct gpu_layer *L = &m->w.layers[l];
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = { c->dim, 0, c->rms_eps };
-    uint32_t nf = m->fuse_norm ? MM_NORM : 0; /* the products after a norm */
-    if (!m->fuse_norm) {
+    uint32_t nf = m->fuse ? MM_NORM : 0; /* the products after a norm */
+    if (!m->fuse) {
         vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
         end_phase(m, LLM_PROF_NORM);
     }
@@ -183,7 +183,7 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     end_phase(m, LLM_PROF_ATTENTION);
     rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, MM_ACCUMULATE);
     end_phase(m, LLM_PROF_WO);
-    if (!m->fuse_norm) {
+    if (!m->fuse) {
         vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
         end_phase(m, LLM_PROF_NORM);
     }

@@ -66,10 +66,10 @@ struct llm_model {
      * whose kernel has none. */
     bool fuse;
     bool fuse_rope; /* and every Q, K, V pair (2i, 2i+1) lies in one workgroup */
-    /* The RMSNorms folded into the products that read them (matmul.comp
-     * MM_NORM): the layers' with fuse; the final one also when tracing
-     * does not read its output and the head runs matmul.comp. */
-    bool fuse_norm, fuse_norm_head;
+    /* The final RMSNorm folded into the LM head (matmul.comp MM_NORM):
+     * with fuse, which folds the layers' norms, where tracing does not
+     * read the normed row and the head runs matmul.comp. */
+    bool fuse_norm_head;
 
     struct gpu_kernels ks;
     struct gpu_weights w;

@@ -290,10 +290,8 @@ int llm_model_load(const struct llm_model_opts *o, struct llm_model **ret, char 
         err = gpu_weights_upload(&m->w, m->vk, &m->ks, &src, reterr, errlen);
     }
     m->fuse_rope = !err && can_fuse_rope(m);
-    /* The norms fold into the products (matmul.comp MM_NORM) with the
-     * other epilogues; the final one where the head is not multiplied by
-     * the matrix units and tracing does not read the normed row. */
-    m->fuse_norm = m->fuse;
+    /* The final norm folds into the head where the head is not multiplied
+     * by the matrix units and tracing does not read the normed row. */
     m->fuse_norm_head = !err && m->fuse && !m->w.head.cm && !m->tracing;
     err = err ? err : check_cancel(o, "after the weights went up", reterr, errlen);
     err = err ? err :

@@ -87,18 +87,18 @@ static int layer_sets(struct llm_model *m, uint32_t l)
     };
     int err = make_set(m, K_RMSNORM, norm1, &L->s_norm1);
     err = err ? err : make_set(m, K_RMSNORM, norm2, &L->s_norm2);
-    /* With the norms folded in (m->fuse_norm), the products that follow a
-     * norm read the residual x and the norm's weights instead of xn. */
-    const struct vkr_buf *in1 = m->fuse_norm ? &a->x : &a->xn, *w1 = &L->attn_norm;
-    const struct vkr_buf *in2 = m->fuse_norm ? &a->x : &a->xn, *w2 = &L->ffn_norm;
-    err = err ? err : mat_sets(m, &L->wq, in1, &a->q, NULL, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wk, in1, &a->kk, kc, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wv, in1, &a->vv, vc, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wqkv, in1, &a->q, kc, vc, w1);
+    /* With the epilogues (m->fuse) the norms are folded in: the products
+     * that follow a norm read the residual x and the norm's weights
+     * instead of xn. */
+    const struct vkr_buf *in = m->fuse ? &a->x : &a->xn, *w1 = &L->attn_norm, *w2 = &L->ffn_norm;
+    err = err ? err : mat_sets(m, &L->wq, in, &a->q, NULL, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wk, in, &a->kk, kc, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wv, in, &a->vv, vc, NULL, w1);
+    err = err ? err : mat_sets(m, &L->wqkv, in, &a->q, kc, vc, w1);
     err = err ? err : mat_sets(m, &L->wo, &a->att, &a->x, NULL, NULL, NULL);
-    err = err ? err : mat_sets(m, &L->wg, in2, &a->g, NULL, NULL, w2);
-    err = err ? err : mat_sets(m, &L->wu, in2, &a->g, NULL, NULL, w2);
-    err = err ? err : mat_sets(m, &L->wgu, in2, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wg, in, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wu, in, &a->g, NULL, NULL, w2);
+    err = err ? err : mat_sets(m, &L->wgu, in, &a->g, NULL, NULL, w2);
     err = err ? err : mat_sets(m, &L->wd, &a->g, &a->x, NULL, NULL, NULL);
     err = err ? err : make_set(m, K_ROPE_KV, rope, &L->s_rope);
     err = err ? err : make_set(m, K_ATTENTION, att, &L->s_att);
