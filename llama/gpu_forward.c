@@ -47,6 +47,11 @@ static void rec_matmul_epi(struct llm_model *m, const struct gpu_mat *g, uint32_
         rec_matmul_cm(m, g, &p);
         return;
     }
+    /* The folded norm's scale and x * NW are applied after the tile's
+     * sums are staged (matmul.comp: inlined at each of the tile's stores
+     * they slowed the whole kernel). */
+    if (epi == EPI_NONE && (flags & (MM_NORM | MM_NORM_OUT)))
+        epi = EPI_STORE;
     /* Decode-sized steps one geometry, wide steps another, one-token
      * steps a third (the same results in each: matmul.comp). A wide step
      * over a small matrix keeps the decode geometry (mm_wide_min). */
@@ -85,7 +90,7 @@ static void rec_matmul(struct llm_model *m, const struct gpu_mat *g, uint32_t nt
  * sized by the host per step (stepargs, write_stepargs): the split count
  * follows the length, which a recorded step must not hold. With one split
  * the merge's dispatch is empty. */
-static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
+static void rec_attention(struct llm_model *m, const struct gpu_layer *L, uint32_t n)
 {
     const struct llm_config *c = &m->cfg;
     struct pc_att pa = { m->kv.scratch0,
@@ -95,7 +100,10 @@ static void rec_attention(struct llm_model *m, const struct gpu_layer *L)
                          1.0f / sqrtf((float)c->head_dim),
                          m->ks.att_max_split,
                          gpu_rows_att_groups(m->max_rows) };
-    vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[K_ATTENTION], L->s_att, &pa, &m->io.stepargs, 0);
+    /* A one-row step's group is one row (gpu_rows.c): the kernel made for
+     * that, with no room for rows it would not have. */
+    enum gpu_kernel_id k = n == 1 ? K_ATTENTION_ONE : K_ATTENTION;
+    vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[k], L->s_att, &pa, &m->io.stepargs, 0);
     if (m->ks.att_max_split > 1) {
         vkr_cmd_barrier(&m->cmd);
         struct pc_att_merge pm = { c->head_dim, c->n_heads, m->ks.att_max_split };
@@ -146,6 +154,12 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     struct vkr_cmd *cmd = &m->cmd;
     struct pc_norm pn = { c->dim, 0, c->rms_eps };
     uint32_t nf = m->fuse ? MM_NORM : 0; /* the products after a norm */
+    /* The residual adds before a folded norm write x times its weights
+     * too (gpu_sets.c binds which): Wo's for the FFN's, Wd's for the next
+     * layer's or the head's. */
+    uint32_t add_o = MM_ACCUMULATE | (m->fuse ? MM_NORM_OUT : 0);
+    uint32_t add_d = MM_ACCUMULATE |
+                     (m->fuse && (l + 1 < c->n_layers || m->fuse_norm_head) ? MM_NORM_OUT : 0);
     if (!m->fuse) {
         vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
         end_phase(m, LLM_PROF_NORM);
@@ -179,9 +193,9 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
                          (m->qdim / 2 + m->kvdim / 2 + 63) / 64, n, 1);
         end_phase(m, LLM_PROF_ROPE_KV);
     }
-    rec_attention(m, L);
+    rec_attention(m, L, n);
     end_phase(m, LLM_PROF_ATTENTION);
-    rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, MM_ACCUMULATE);
+    rec_matmul(m, &L->wo, n, m->qdim, c->dim, 0, add_o);
     end_phase(m, LLM_PROF_WO);
     if (!m->fuse) {
         vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm2, &pn, n, 1, 1);
@@ -203,7 +217,7 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
         vkr_cmd_dispatch(cmd, &m->ks.k[K_SWIGLU], m->sets.swiglu, &ps, (c->ffn + 255) / 256, n, 1);
         end_phase(m, LLM_PROF_SWIGLU);
     }
-    rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, MM_ACCUMULATE);
+    rec_matmul(m, &L->wd, n, 2 * c->ffn, c->dim, 0, add_d);
     end_phase(m, LLM_PROF_DOWN);
     if (m->tracing) {
         VkBufferCopy r = { .srcOffset = (VkDeviceSize)(n - 1) * c->dim * 4,
@@ -234,7 +248,7 @@ static void rec_embed(struct llm_model *m, uint32_t n)
     const struct gpu_mat *e = &m->w.embd;
     for (uint32_t c = 0; c < e->w.n_chunks; c++) {
         struct pc_embed pe = { m->cfg.dim, n, (uint32_t)vkr_rows_first(&e->w, c),
-                               (uint32_t)vkr_rows_count(&e->w, c) };
+                               (uint32_t)vkr_rows_count(&e->w, c), m->fuse };
         vkr_cmd_dispatch(&m->cmd, &m->ks.k[K_EMBED], e->set[c], &pe, (m->cfg.dim / 2 + 63) / 64, n,
                          1);
     }
@@ -282,7 +296,7 @@ static void rec_head(struct llm_model *m, const struct gpu_head_work *h)
     struct vkr_cmd *cmd = &m->cmd;
     if (m->fuse_norm_head) {
         /* The final norm folded into the head, which reads the selected
-         * rows of x itself (MM_GATHER). */
+         * rows of x and of x times the norm's weights itself (MM_GATHER). */
         rec_matmul(m, &m->w.head, h->nsel, c->dim, c->n_vocab, 0, MM_NORM | MM_GATHER);
     } else {
         struct pc_norm pn = { c->dim, 1, c->rms_eps };

@@ -40,6 +40,7 @@ static const struct kernel_entry kernel_table[K_COUNT] = {
     [K_RMSNORM] = { "rmsnorm", SPIRV(rmsnorm), B_NORM_N, sizeof(struct pc_norm) },
     [K_ROPE_KV] = { "rope_kv", SPIRV(rope_kv), B_ROPE_N, sizeof(struct pc_rope) },
     [K_ATTENTION] = { "attention", SPIRV(attention), B_ATT_N, sizeof(struct pc_att) },
+    [K_ATTENTION_ONE] = { "attention", SPIRV(attention), B_ATT_N, sizeof(struct pc_att) },
     [K_ATTN_MERGE] = { "attn_merge", SPIRV(attn_merge), B_MERGE_N, sizeof(struct pc_att_merge) },
     [K_SWIGLU] = { "swiglu", SPIRV(swiglu), B_SWIGLU_N, sizeof(struct pc_swiglu) },
     [K_ARGMAX] = { "argmax", SPIRV(argmax), B_ARGMAX_N, sizeof(struct pc_argmax) },
@@ -94,12 +95,16 @@ static uint32_t kernel_spec(const struct gpu_kernels *ks, enum gpu_kernel_id id,
         spec[0] = 0;
         spec[1] = lanes;
         return 2;
-    case K_ATTENTION: {
-        /* positions a subgroup loads at once: 4 rows' worth whatever the
-         * rows a workgroup (registers) */
-        uint32_t par = ks->att_rows >= 4 ? 1 : 4 / ks->att_rows;
+    case K_ATTENTION:
+    case K_ATTENTION_ONE: {
+        /* Rows a workgroup: one-row steps (plain decode) take groups of
+         * one, so no lane computes scores for rows a group lacks; the same
+         * bits either way (attention.comp). Positions a subgroup loads at
+         * once: 4 rows' worth whatever the rows (registers). */
+        uint32_t rows = id == K_ATTENTION_ONE ? 1 : ks->att_rows;
+        uint32_t par = rows >= 4 ? 1 : 4 / rows;
         const uint32_t s[10] = { 0,     a->local, ks->hd_max,    max_rows, a->group,
-                                 a->nj, a->nsg,   ks->att_split, par,      ks->att_rows };
+                                 a->nj, a->nsg,   ks->att_split, par,      rows };
         memcpy(spec, s, sizeof(s));
         return 10;
     }

@@ -15,6 +15,7 @@ enum gpu_kernel_id {
     K_RMSNORM,
     K_ROPE_KV,
     K_ATTENTION,
+    K_ATTENTION_ONE, /* attention.comp for one-row steps: groups of one row */
     K_ATTN_MERGE,
     K_SWIGLU,
     K_ARGMAX,
@@ -33,8 +34,9 @@ enum gpu_kernel_id {
 struct pc_embed { /* embed.comp */
     uint32_t dim, ntok;
     uint32_t row0, nrows; /* the chunk's first vocabulary row, its rows */
+    uint32_t norm_out; /* 1: also x * the first norm's weights into XN (MM_NORM_OUT) */
 };
-_Static_assert(sizeof(struct pc_embed) == 16, "embed.comp's push block");
+_Static_assert(sizeof(struct pc_embed) == 20, "embed.comp's push block");
 struct pc_norm { /* rmsnorm.comp */
     uint32_t dim;
     uint32_t gather; /* 1: row i reads row SEL[i] (the head's selected rows) */
@@ -108,12 +110,20 @@ _Static_assert(sizeof(struct pc_qk_norm) == 16, "qk_norm.comp's push block");
 /* matmul.comp's flags and fused epilogues */
 #define MM_ACCUMULATE 1u /* Y += W X */
 #define MM_GATHER 2u /* token t reads X row SEL[t] */
-#define MM_NORM 4u /* X is the residual: its RMSNorm (weights B_MM_NORM) folded in */
-enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE, EPI_QKV };
+/* X is x * the norm's weights (written by whatever wrote x, MM_NORM_OUT),
+ * B_MM_XR the residual x itself: the RMSNorm's scale is folded in */
+#define MM_NORM 4u
+/* With MM_ACCUMULATE: each new x also times the next norm's weights
+ * (B_MM_NW) into B_MM_XN, the input of the next MM_NORM product */
+#define MM_NORM_OUT 16u
+/* EPI_STORE: EPI_NONE's store after the barrier, for MM_NORM's scale
+ * and MM_NORM_OUT's second write (kept out of the unrolled tile) */
+enum { EPI_NONE, EPI_SWIGLU, EPI_ROPE, EPI_ROPE_CACHE, EPI_CACHE, EPI_QKV, EPI_STORE };
 
 /* ---- bindings, in each shader's order ------------------------------------ */
 
-enum { B_EMBED_W, B_EMBED_TOK, B_EMBED_X, B_EMBED_N };
+/* embed.comp: NW and XN used with norm_out only */
+enum { B_EMBED_W, B_EMBED_TOK, B_EMBED_X, B_EMBED_NW, B_EMBED_XN, B_EMBED_N };
 enum { B_NORM_X, B_NORM_W, B_NORM_Y, B_NORM_SEL, B_NORM_N };
 enum { B_ROPE_Q, B_ROPE_K, B_ROPE_V, B_ROPE_KC, B_ROPE_VC, B_ROPE_POS, B_ROPE_N };
 enum { B_ATT_Q, B_ATT_KC, B_ATT_VC, B_ATT_OUT, B_ATT_ROWS, B_ATT_PART, B_ATT_N };
@@ -126,11 +136,24 @@ enum { B_TOPK_LOGITS, B_TOPK_ROWS, B_TOPK_OUT, B_TOPK_N };
 enum { B_COMMIT_KC, B_COMMIT_VC, B_COMMIT_MOVES, B_COMMIT_N };
 enum { B_BIAS_Y, B_BIAS_B, B_BIAS_N };
 enum { B_QKN_Q, B_QKN_K, B_QKN_QW, B_QKN_KW, B_QKN_N };
-/* matmul.comp and matmul_cm.comp: the caches are written only by the
- * K and V products' epilogues (CACHE2, V's, only by the stacked Q/K/V
- * product's), the norm's weights read only with MM_NORM; other products
- * bind any buffer there. */
-enum { B_MM_W, B_MM_X, B_MM_Y, B_MM_SEL, B_MM_CACHE, B_MM_POS, B_MM_NORM, B_MM_CACHE2, B_MM_N };
+/* matmul.comp, matmul_q8.comp and matmul_cm.comp: the caches are
+ * written only by the K and V products' epilogues (CACHE2, V's, only by
+ * the stacked Q/K/V product's); the residual XR read only with MM_NORM;
+ * the next norm's weights NW read and XN written only with MM_NORM_OUT;
+ * other products bind any buffer there. */
+enum {
+    B_MM_W,
+    B_MM_X,
+    B_MM_Y,
+    B_MM_SEL,
+    B_MM_CACHE,
+    B_MM_POS,
+    B_MM_NW,
+    B_MM_CACHE2,
+    B_MM_XR,
+    B_MM_XN,
+    B_MM_N
+};
 /* The counting variant (matmul_count: matmul.comp with LADE_COUNT) has one
  * binding more, after these: its counters. */
 #define B_MM_COUNTS B_MM_N

@@ -230,9 +230,8 @@ static int build_rows(struct llm_model *m, char *reterr, size_t errlen)
         return -ENOMEM;
     int err = llm_config_rope_freq(m->gguf, &m->cfg, freq, reterr, errlen);
     err = err ? err :
-                gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, freq, nf, reterr,
-                               errlen);
-    m->io.att_rows = m->ks.att_rows;
+                gpu_rows_build(&m->io, m->vk, m->max_rows, m->cfg.n_vocab, m->ks.att_rows, freq, nf,
+                               reterr, errlen);
     free(freq);
     return err;
 }

@@ -9,9 +9,12 @@
 #include "llama/gpu_kernels.h"
 
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
-                   const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen)
+                   uint32_t att_rows, const float *rope_freq, uint32_t n_freq, char *reterr,
+                   size_t errlen)
 {
-    *r = (struct gpu_rows){ .max_rows = max_rows, .n_vocab = n_vocab, .att_rows = 1 };
+    *r = (struct gpu_rows){ .max_rows = max_rows,
+                            .n_vocab = n_vocab,
+                            .att_rows = att_rows ? att_rows : 1 };
     VkDeviceSize R = max_rows;
     struct {
         struct vkr_buf *b;

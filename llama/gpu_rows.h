@@ -44,7 +44,7 @@ struct gpu_rows {
      * gpu_rows_att_groups() the row groups (first row, count), up to
      * att_rows consecutive rows of one part each */
     struct vkr_buf att;
-    uint32_t att_rows; /* set by the model after gpu_rows_build: attention.comp's ROWS_G */
+    uint32_t att_rows; /* rows a group at most: attention.comp's ROWS_G */
     uint32_t n_groups; /* this step's row groups */
     struct vkr_buf sel; /* per selected (LM head) row: its step row */
     /* The rows the head samples, each with its own sequence's parameters
@@ -75,16 +75,19 @@ struct gpu_rows {
     uint32_t seen_epoch;
 };
 
-/* rope_freq: RoPE's n_freq frequencies (llm_config_rope_freq), kept after
- * the positions in r->pos for the shaders (gpu_kernels.h). */
 /* The word of `att` where the row groups' table starts. */
 static inline uint32_t gpu_rows_att_groups(uint32_t max_rows)
 {
     return 4 * max_rows + max_rows * (max_rows + 1) / 2;
 }
 
+/* att_rows: rows a group at most (the attention kernel's); rope_freq:
+ * RoPE's n_freq frequencies (llm_config_rope_freq), kept after the
+ * positions in r->pos for the shaders (gpu_kernels.h). */
+
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
-                   const float *rope_freq, uint32_t n_freq, char *reterr, size_t errlen);
+                   uint32_t att_rows, const float *rope_freq, uint32_t n_freq, char *reterr,
+                   size_t errlen);
 void gpu_rows_free(struct gpu_rows *r, struct vkr_ctx *vk);
 
 /* Checks each part's rows against the seam's contract and its sequence's

@@ -14,25 +14,32 @@ static int make_set(struct llm_model *m, enum gpu_kernel_id k, const struct vkr_
     return vkr_set_new(m->vk, &m->pool, &m->ks.k[k], bd, m->ks.k[k].n_bindings, ret);
 }
 
-/* One set per chunk of a matrix; `cache`: the KV cache its fused epilogue
- * writes (K's or V's; K's with `cache2` V's for the stacked Q/K/V), else
- * NULL; `norm`: the weights of the RMSNorm folded into it (MM_NORM), else
- * NULL. */
+/* What a matrix's set binds besides its weights, input and output: the
+ * KV cache its fused epilogue writes (K's or V's; K's with `cache2` V's
+ * for the stacked Q/K/V); with MM_NORM, the residual `xr`; with
+ * MM_NORM_OUT, the next norm's weights `nw` and x times them `xn`. NULL:
+ * not used by this product. */
+struct mat_extra {
+    const struct vkr_buf *cache, *cache2, *xr, *nw, *xn;
+};
+
+/* One set per chunk of a matrix. */
 static int mat_sets(struct llm_model *m, struct gpu_mat *g, const struct vkr_buf *in,
-                    const struct vkr_buf *out, const struct vkr_buf *cache,
-                    const struct vkr_buf *cache2, const struct vkr_buf *norm)
+                    const struct vkr_buf *out, struct mat_extra e)
 {
+    const struct vkr_buf *any = &m->io.sel; /* bound where a product reads nothing */
     for (uint32_t c = 0; c < g->w.n_chunks; c++) {
         struct vkr_binding bd[B_MM_N + 1] = {
             [B_MM_W] = { &g->w.chunk[c], 0, 0 },
             [B_MM_X] = { in, 0, 0 },
             [B_MM_Y] = { out, 0, 0 },
             [B_MM_SEL] = { &m->io.sel, 0, 0 },
-            [B_MM_CACHE] = { cache ? cache : &m->io.sel, 0,
-                             0 }, /* unused without a cache epilogue */
+            [B_MM_CACHE] = { e.cache ? e.cache : any, 0, 0 },
             [B_MM_POS] = { &m->io.pos, 0, 0 },
-            [B_MM_NORM] = { norm ? norm : &m->io.sel, 0, 0 },
-            [B_MM_CACHE2] = { cache2 ? cache2 : &m->io.sel, 0, 0 },
+            [B_MM_NW] = { e.nw ? e.nw : any, 0, 0 },
+            [B_MM_CACHE2] = { e.cache2 ? e.cache2 : any, 0, 0 },
+            [B_MM_XR] = { e.xr ? e.xr : any, 0, 0 },
+            [B_MM_XN] = { e.xn ? e.xn : any, 0, 0 },
             [B_MM_COUNTS] = { &m->counts, 0, 0 }, /* the counting variant only */
         };
         /* Every geometry's pipeline has an identically defined set layout,
@@ -88,18 +95,32 @@ static int layer_sets(struct llm_model *m, uint32_t l)
     int err = make_set(m, K_RMSNORM, norm1, &L->s_norm1);
     err = err ? err : make_set(m, K_RMSNORM, norm2, &L->s_norm2);
     /* With the epilogues (m->fuse) the norms are folded in: the products
-     * that follow a norm read the residual x and the norm's weights
-     * instead of xn. */
-    const struct vkr_buf *in = m->fuse ? &a->x : &a->xn, *w1 = &L->attn_norm, *w2 = &L->ffn_norm;
-    err = err ? err : mat_sets(m, &L->wq, in, &a->q, NULL, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wk, in, &a->kk, kc, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wv, in, &a->vv, vc, NULL, w1);
-    err = err ? err : mat_sets(m, &L->wqkv, in, &a->q, kc, vc, w1);
-    err = err ? err : mat_sets(m, &L->wo, &a->att, &a->x, NULL, NULL, NULL);
-    err = err ? err : mat_sets(m, &L->wg, in, &a->g, NULL, NULL, w2);
-    err = err ? err : mat_sets(m, &L->wu, in, &a->g, NULL, NULL, w2);
-    err = err ? err : mat_sets(m, &L->wgu, in, &a->g, NULL, NULL, w2);
-    err = err ? err : mat_sets(m, &L->wd, &a->g, &a->x, NULL, NULL, NULL);
+     * that follow a norm read xn, x times the norm's weights, which the
+     * residual add before them wrote (the embedding before the first
+     * layer's), and x for the scale; Wo's adds write xn for the FFN's
+     * norm, Wd's for the next layer's (the last layer's for the final
+     * norm, where the head folds it in). */
+    const struct vkr_buf *xn = &a->xn;
+    const struct vkr_buf *next = l + 1 < m->cfg.n_layers ? &m->w.layers[l + 1].attn_norm :
+                                 m->fuse_norm_head       ? &m->w.out_norm :
+                                                           NULL;
+    struct mat_extra nrm = { .xr = m->fuse ? &a->x : NULL };
+    struct mat_extra k = nrm, v = nrm, kv = nrm, wo = { 0 }, wd = { 0 };
+    k.cache = kv.cache = kc;
+    v.cache = kv.cache2 = vc;
+    if (m->fuse) {
+        wo = (struct mat_extra){ .nw = &L->ffn_norm, .xn = xn };
+        wd = (struct mat_extra){ .nw = next, .xn = next ? xn : NULL };
+    }
+    err = err ? err : mat_sets(m, &L->wq, xn, &a->q, nrm);
+    err = err ? err : mat_sets(m, &L->wk, xn, &a->kk, k);
+    err = err ? err : mat_sets(m, &L->wv, xn, &a->vv, v);
+    err = err ? err : mat_sets(m, &L->wqkv, xn, &a->q, kv);
+    err = err ? err : mat_sets(m, &L->wo, &a->att, &a->x, wo);
+    err = err ? err : mat_sets(m, &L->wg, xn, &a->g, nrm);
+    err = err ? err : mat_sets(m, &L->wu, xn, &a->g, nrm);
+    err = err ? err : mat_sets(m, &L->wgu, xn, &a->g, nrm);
+    err = err ? err : mat_sets(m, &L->wd, &a->g, &a->x, wd);
     err = err ? err : make_set(m, K_ROPE_KV, rope, &L->s_rope);
     err = err ? err : make_set(m, K_ATTENTION, att, &L->s_att);
     err = err ? err : make_set(m, K_KV_COMMIT, commit, &L->s_commit);
@@ -130,14 +151,20 @@ static int head_sets(struct llm_model *m)
     };
     int err = 0;
     for (uint32_t c = 0; !err && c < m->w.embd.w.n_chunks; c++) {
+        /* fused, x times the first layer's attention norm into xn (the
+         * set binds both either way) */
         const struct vkr_buf *embed[B_EMBED_N] = {
-            [B_EMBED_W] = &m->w.embd.w.chunk[c], [B_EMBED_TOK] = &m->io.tokens, [B_EMBED_X] = &a->x
+            [B_EMBED_W] = &m->w.embd.w.chunk[c],
+            [B_EMBED_TOK] = &m->io.tokens,
+            [B_EMBED_X] = &a->x,
+            [B_EMBED_NW] = &m->w.layers[0].attn_norm,
+            [B_EMBED_XN] = &a->xn,
         };
         err = make_set(m, K_EMBED, embed, &m->w.embd.set[c]);
     }
+    struct mat_extra head = { .xr = m->fuse_norm_head ? &a->x : NULL };
     err = err ? err :
-                mat_sets(m, &m->w.head, m->fuse_norm_head ? &a->x : &a->xf, &a->logits, NULL, NULL,
-                         &m->w.out_norm);
+                mat_sets(m, &m->w.head, m->fuse_norm_head ? &a->xn : &a->xf, &a->logits, head);
     err = err ? err : make_set(m, K_RMSNORM, norm, &s->final_norm);
     err = err ? err : make_set(m, K_ARGMAX, argmax, &s->argmax);
     err = err ? err : make_set(m, K_DRAW, draw, &s->draw);

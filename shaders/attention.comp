@@ -135,28 +135,34 @@ void main()
                 }
             } else {
                 [[unroll]] for (uint r = 0; r < ROWS_G; r++) {
-                    /* The row's ancestor at pos, or (a position it does
-                     * not see, whose update is skipped) its last */
-                    uint a = min(pos - n_past, clen[r] - 1u);
-                    uint base = ((p.slot0 + RW[chain[r] + a]) * p.kvdim + kvh * hd) >> 1;
-                    [[unroll]] for (uint j = 0; j < NJ; j++) {
-                        uint pi = lane + j * S;
-                        kk[u][r][j] = pi < hp ? unpackHalf2x16(KC[base + pi]) : vec2(0.0);
-                        vv[u][r][j] = pi < hp ? unpackHalf2x16(VC[base + pi]) : vec2(0.0);
+                    if (r < nr) { /* rows past the group's: nothing (uniform) */
+                        /* The row's ancestor at pos, or (a position it
+                         * does not see, whose update is skipped) its last */
+                        uint a = min(pos - n_past, clen[r] - 1u);
+                        uint base = ((p.slot0 + RW[chain[r] + a]) * p.kvdim + kvh * hd) >> 1;
+                        [[unroll]] for (uint j = 0; j < NJ; j++) {
+                            uint pi = lane + j * S;
+                            kk[u][r][j] = pi < hp ? unpackHalf2x16(KC[base + pi]) : vec2(0.0);
+                            vv[u][r][j] = pi < hp ? unpackHalf2x16(VC[base + pi]) : vec2(0.0);
+                        }
                     }
                 }
             }
         }
+        /* Scores of the group's rows only: a row past nr has no keys
+         * (hi = lo), so its s is never read. */
         float s[PAR][ROWS_G][GROUP];
         [[unroll]] for (uint u = 0; u < PAR; u++)
             [[unroll]] for (uint r = 0; r < ROWS_G; r++)
                 [[unroll]] for (uint g = 0; g < GROUP; g++) {
-                    float d = 0.0;
-                    [[unroll]] for (uint j = 0; j < NJ; j++) {
-                        d = fma(qv[r][g][j].x, kk[u][r][j].x, d);
-                        d = fma(qv[r][g][j].y, kk[u][r][j].y, d);
+                    if (r < nr) {
+                        float d = 0.0;
+                        [[unroll]] for (uint j = 0; j < NJ; j++) {
+                            d = fma(qv[r][g][j].x, kk[u][r][j].x, d);
+                            d = fma(qv[r][g][j].y, kk[u][r][j].y, d);
+                        }
+                        s[u][r][g] = subgroupAdd(d) * p.scale;
                     }
-                    s[u][r][g] = subgroupAdd(d) * p.scale;
                 }
         /* Online softmax, one position at a time in position order, each
          * row over its own keys. */

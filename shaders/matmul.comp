@@ -45,6 +45,8 @@
  *   2 RoPE (the Q projection): rotated pairs to Y.
  *   3 RoPE, then f16 into the KV cache H at slot `slot0 + t` (K).
  *   4 f16 into the cache, unrotated (V).
+ *   6 what EPI 0 stores (Y, or Y + sum with flag 1), after the barrier,
+ *     with the flags below.
  *   5 Q, K and V stacked (one buffer of qdim + 2 kvdim rows, `y_stride`
  *     qdim, `kvdim`): each row goes the way 2, 3 or 4 sends it, K into the
  *     cache H and V into the cache H2, so a layer's three products are one
@@ -54,20 +56,29 @@
  * done here (nor biases or Q/K norms, which come before RoPE). Every row's sum is the one EPI 0 computes, and
  * the finishing arithmetic is per element, so none of this depends on T.
  *
- * Flag 4 (MM_NORM) folds the RMSNorm that feeds the product into it: X is
- * the residual stream and NW the norm's weights, and the product is
- *   Y[t] = (W (X[t] * NW)) * s[t],  s[t] = 1 / sqrt(mean(X[t]^2) + eps)
- * i.e. (W NW) X[t] s[t]: each run of weights is multiplied by the norm's
- * weights as it is decoded, once for every token of the tile, and s is
- * applied to each finished sum. Every workgroup computes s[t] of its
- * tokens itself, one subgroup a token, with one fixed tree (rms_sumsq),
- * so a token's scale is the same bits in every workgroup and every step.
- * (Neither multiply is per input and token: inside the unrolled token
- * loop it would cost an input's fma again, and the branches made
- * lavapipe's compiler take minutes over a 64-token tile. The result
+ * Flag 4 (MM_NORM) folds the RMSNorm that feeds the product into it: X
+ * holds xw = x * NW (the residual times the norm's weights, one multiply
+ * an element, made by whatever wrote x: flag 16 below, or embed.comp),
+ * XR the residual x, and the product is
+ *   Y[t] = (W xw[t]) * s[t],  s[t] = 1 / sqrt(mean(XR[t]^2) + eps)
+ * Every workgroup computes s[t] of its tokens itself, one subgroup a
+ * token, with one fixed tree (rms_sumsq), so a token's scale is the same
+ * bits in every workgroup and every step; it scales each finished sum.
+ * The inner loop is the plain product's. (Multiplying each decoded
+ * weight by the norm's weight instead cost lavapipe a quarter of its
+ * decode speed; multiplying each input inside the unrolled token loop
+ * made its compiler take minutes over a 64-token tile.) The result
  * differs from the separate norm's by rounding only; test_gpu_model's
- * fused-against-unfused test bounds it.) A layer then has no norm
- * dispatch: issue #22's 6 dispatches a layer. */
+ * fused-against-unfused test bounds it. A layer then has no norm
+ * dispatch: issue #22's 6 dispatches a layer.
+ *
+ * Flag 16 (MM_NORM_OUT), with flag 1 (the residual adds, Wo and Wd):
+ * each new x[t][c] is also written times NW[c], the next norm's weights,
+ * to XN: the next MM_NORM product's X.
+ *
+ * Both flags act in the epilogue (s on the staged sums, x * NW in EPI 6,
+ * which stores what EPI 0 would): the host gives a product with either
+ * flag and no other epilogue EPI 6. */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -113,12 +124,14 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* EPI 3, 4: a KV cache (f16 pairs) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* EPI 2, 3: positions of the step's rows, RoPE's table */
-layout(std430, binding = 6) readonly buffer NWb { vec4 NW4[]; }; /* flag 4: the norm's weights */
+layout(std430, binding = 6) readonly buffer NWb { float NW[]; }; /* flag 16: the next norm's weights */
 layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* EPI 5: the V cache */
+layout(std430, binding = 8) readonly buffer XRb { vec4 XR4[]; }; /* flag 4: the residual x */
+layout(std430, binding = 9) writeonly buffer XNb { float XN[]; }; /* flag 16: x * NW */
 #ifdef LADE_COUNT
 /* The counting variant (matmul_count, llm_model_opts.count): weight bytes
  * loaded, as a 64-bit count in two words (low, high). */
-layout(std430, binding = 8) buffer Cb { uint CNT[]; };
+layout(std430, binding = 10) buffer Cb { uint CNT[]; };
 #endif
 
 layout(push_constant) uniform P { /* struct pc_matmul */
@@ -129,7 +142,7 @@ layout(push_constant) uniform P { /* struct pc_matmul */
     uint y_stride; /* floats between tokens in Y */
     uint y_off;    /* first output column of this chunk */
     uint flags;    /* 1: accumulate into Y (residual add), 2: gather X rows through SEL,
-                    * 4: X is normalised first (RMSNorm folded, see the top) */
+                    * 4: RMSNorm folded in, 16: x * NW out (see the top) */
     uint epi;      /* fused epilogue, see above (a push constant, not a
                     * specialization: no more pipelines to build) */
     /* epi 2-4 only */
@@ -155,8 +168,7 @@ float rope_freq(uint i)
 
 #include "mm_norm.glsl"
 
-/* Weights k .. k+7 of a row (PROBE 2: made up from k); with the norm
- * folded (flag 4), times the norm's weights of those inputs. */
+/* Weights k .. k+7 of a row (PROBE 2: made up from k). */
 void w_load(uint row, uint k, out float w[8])
 {
     if (PROBE == 2u) {
@@ -164,17 +176,6 @@ void w_load(uint row, uint k, out float w[8])
             w[i] = float(k + i) * 1e-9;
     } else {
         w_chunk8(row, k, p.ncols, w);
-    }
-    if (NORM) {
-        vec4 a = NW4[k >> 2], b = NW4[(k >> 2) + 1u];
-        w[0] *= a.x;
-        w[1] *= a.y;
-        w[2] *= a.z;
-        w[3] *= a.w;
-        w[4] *= b.x;
-        w[5] *= b.y;
-        w[6] *= b.z;
-        w[7] *= b.w;
     }
 }
 
@@ -230,11 +231,12 @@ uint w_row(uint j)
     return EPI == 1u && j >= ROWS_WG ? r + p.nrows : r;
 }
 
-/* A finished sum of virtual row j, token t0 + t. */
+/* A finished sum of virtual row j, token t0 + t. (This is inlined at
+ * every row and token of the unrolled tile: anything more here, such as
+ * the folded norm's scale or x * NW, cost lavapipe a third of its speed
+ * in wide steps; those wait for the epilogue, EPI 6.) */
 void store(uint j, uint t0, uint t, float v)
 {
-    if (NORM)
-        v *= rs[t];
     if (EPI != 0u) {
         stage[j * TILE_T + t] = v;
     } else {
@@ -353,10 +355,6 @@ void main()
             if (f == 0u && kt < p.ncols) {
                 [[unroll]] for (uint r = 0; r < RPS; r++) {
                     vec2 w2 = w_pair(rows[r], kt, p.ncols);
-                    if (NORM) {
-                        vec4 nw = NW4[kt >> 2];
-                        w2 *= (kt & 2u) != 0u ? nw.zw : nw.xy;
-                    }
                     for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                         [[unroll]] for (uint i = 0; i < SUB; i++) {
                             uint t = SUB < TILE_T ? s + i : i;

@@ -65,8 +65,10 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* unused (matmul.comp's layout) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* unused (matmul.comp's layout) */
-layout(std430, binding = 6) readonly buffer NWb { vec4 NW4[]; }; /* unused (matmul.comp's layout) */
+layout(std430, binding = 6) readonly buffer NWb { float NW[]; }; /* flag 16: the next norm's weights */
 layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* unused (matmul.comp's layout) */
+layout(std430, binding = 8) readonly buffer XRb { vec4 XR4[]; }; /* unused (no MM_NORM here) */
+layout(std430, binding = 9) writeonly buffer XNb { float XN[]; }; /* flag 16: x * NW */
 
 layout(push_constant) uniform P {
     uint ncols;
@@ -75,7 +77,8 @@ layout(push_constant) uniform P {
     uint x_stride;
     uint y_stride;
     uint y_off;
-    uint flags; /* 1: accumulate into Y (residual add), 2: gather X rows through SEL */
+    uint flags; /* 1: accumulate into Y (residual add), 2: gather X rows through SEL,
+                 * 16: x * NW out to XN (matmul.comp) */
     uint epi;   /* must be 0 */
     uint head_dim;
     uint rope_dims;
@@ -274,8 +277,11 @@ void main()
             if (MODE == 0u)
                 for (uint c = 1u; c < NSG; c++)
                     v += sC[(c * NT + j) * 256u + m * 16u + n];
-            uint o = (t0 + t) * p.y_stride + p.y_off + r;
-            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
+            uint c = p.y_off + r, o = (t0 + t) * p.y_stride + c;
+            float y = (p.flags & 1u) != 0u ? Y[o] + v : v;
+            Y[o] = y;
+            if ((p.flags & 16u) != 0u)
+                XN[o] = y * NW[c];
         }
     }
 }

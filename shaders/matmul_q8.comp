@@ -49,11 +49,12 @@
  * feature), four multiply-adds of the extracted bytes: the same exact
  * integer, so the same bits.
  *
- * Flag 4 folds the RMSNorm before the product in, as in matmul.comp: each
- * token's scale s from mm_norm.glsl (the same bits as there), the inputs
- * multiplied by the norm's weights before they are quantised, and s
- * applied to each finished sum (so the quantised blocks do not depend on
- * s).
+ * Flag 4 folds the RMSNorm before the product in, as in matmul.comp: X
+ * holds x times the norm's weights (quantised as any input), XR the
+ * residual x; each token's scale s from mm_norm.glsl (the same bits as
+ * there) is applied to each finished sum (so the quantised blocks do not
+ * depend on s). Flag 16 as matmul.comp's: x * NW out to XN. Both in
+ * the epilogue (EPI 6 where there is no other), as in matmul.comp.
  *
  * flags 8 (tests only): write the quantised inputs instead of products:
  * token t's block b at Y[t * y_stride + 10 b]: its 8 words, then d and s
@@ -95,10 +96,12 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };
 layout(std430, binding = 5) readonly buffer PB { int POS[]; };
-layout(std430, binding = 6) readonly buffer NWb { vec4 NW4[]; }; /* flag 4: the norm's weights */
+layout(std430, binding = 6) readonly buffer NWb { float NW[]; }; /* flag 16: the next norm's weights */
 layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* EPI 5: the V cache */
+layout(std430, binding = 8) readonly buffer XRb { vec4 XR4[]; }; /* flag 4: the residual x */
+layout(std430, binding = 9) writeonly buffer XNb { float XN[]; }; /* flag 16: x * NW */
 #ifdef LADE_COUNT
-layout(std430, binding = 8) buffer Cb { uint CNT[]; };
+layout(std430, binding = 10) buffer Cb { uint CNT[]; };
 #endif
 
 layout(push_constant) uniform P { /* struct pc_matmul */
@@ -108,8 +111,8 @@ layout(push_constant) uniform P { /* struct pc_matmul */
     uint x_stride; /* a multiple of 4 */
     uint y_stride;
     uint y_off;
-    uint flags;    /* 1 accumulate, 2 gather X rows through SEL, 4 the norm folded
-                    * (matmul.comp), 8 see the top */
+    uint flags;    /* 1 accumulate, 2 gather X rows through SEL, 4 the norm folded,
+                    * 16 x * NW out (matmul.comp), 8 see the top */
     uint epi;
     uint head_dim;
     uint rope_dims;
@@ -235,8 +238,6 @@ uint w_row(uint j)
 
 void store(uint j, uint t0, uint t, float v)
 {
-    if ((p.flags & 4u) != 0u)
-        v *= rs[t];
     if (EPI != 0u) {
         stage[j * TILE_T + t] = v;
     } else {
@@ -255,9 +256,6 @@ void stage_chunk(uint cb0, uint nbc, uint t0, uint nt)
         vec4 x[8];
         for (uint k = 0u; k < 8u; k++)
             x[k] = X4[src + k];
-        if ((p.flags & 4u) != 0u) /* the folded norm's weights, before quantising */
-            for (uint k = 0u; k < 8u; k++)
-                x[k] *= NW4[8u * (cb0 + b) + k];
         uint q[8];
         float d;
         int s;

@@ -1,7 +1,9 @@
 /* The folded RMSNorm's scale (flag 4, MM_NORM) of the matrix kernels,
  * shared by matmul.comp and matmul_q8.comp so that both compute the same
- * bits: the includer declares X4, SEL, p (x_stride, ncols, flags, eps),
- * TILE_T and enables the subgroup extensions. */
+ * bits: the includer declares XR4 (the residual x, binding B_MM_XR), SEL,
+ * p (x_stride, ncols, flags, eps), TILE_T and enables the subgroup
+ * extensions. The products themselves read x times the norm's weights
+ * (X, made by x's writer: MM_NORM_OUT), so they only scale their sums. */
 
 /* Each token's scale s[t] = 1 / sqrt(mean(X[t]^2) + eps). */
 shared float rs[TILE_T];
@@ -15,7 +17,7 @@ float rms_sumsq(uint src, uint d4)
 {
     float s = 0.0;
     for (uint k = gl_SubgroupInvocationID; k < d4; k += gl_SubgroupSize) {
-        vec4 v = X4[src + k];
+        vec4 v = XR4[src + k];
         s = fma(v.x, v.x, s);
         s = fma(v.y, v.y, s);
         s = fma(v.z, v.z, s);

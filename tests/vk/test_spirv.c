@@ -25,7 +25,7 @@ static void test_shaders(void **state)
 {
     (void)state;
     expect(lade_spv_add, lade_spv_add_bytes, 4, 3);
-    expect(lade_spv_embed, lade_spv_embed_bytes, 16, 3);
+    expect(lade_spv_embed, lade_spv_embed_bytes, 20, 5);
     expect(lade_spv_rmsnorm, lade_spv_rmsnorm_bytes, 12, 4);
     expect(lade_spv_rope_kv, lade_spv_rope_kv_bytes, 28, 6);
     expect(lade_spv_attention, lade_spv_attention_bytes, 28, 6);
@@ -36,10 +36,10 @@ static void test_shaders(void **state)
     expect(lade_spv_penalty, lade_spv_penalty_bytes, 12, 2);
     expect(lade_spv_topk, lade_spv_topk_bytes, 4, 3);
     expect(lade_spv_kv_commit, lade_spv_kv_commit_bytes, 4, 3);
-    expect(lade_spv_matmul, lade_spv_matmul_bytes, 56, 8);
-    expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 56, 8);
-    expect(lade_spv_matmul_q8, lade_spv_matmul_q8_bytes, 56, 8);
-    expect(lade_spv_matmul_q8_sdot, lade_spv_matmul_q8_sdot_bytes, 56, 8);
+    expect(lade_spv_matmul, lade_spv_matmul_bytes, 56, 10);
+    expect(lade_spv_matmul_cm, lade_spv_matmul_cm_bytes, 56, 10);
+    expect(lade_spv_matmul_q8, lade_spv_matmul_q8_bytes, 56, 10);
+    expect(lade_spv_matmul_q8_sdot, lade_spv_matmul_q8_sdot_bytes, 56, 10);
     expect(lade_spv_bias, lade_spv_bias_bytes, 8, 2);
     expect(lade_spv_qk_norm, lade_spv_qk_norm_bytes, 16, 4);
 }
