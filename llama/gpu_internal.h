@@ -25,8 +25,7 @@
  * the head's buffers one selected row). */
 struct gpu_acts {
     struct vkr_buf x; /* [dim] the residual stream */
-    struct vkr_buf
-            xn; /* [dim] x after an RMSNorm; fused (m->fuse), x times the next norm's weights */
+    struct vkr_buf xn; /* [dim] x after an RMSNorm; fused, x times the norm's weights */
     struct vkr_buf q; /* [qdim] */
     struct vkr_buf kk, vv; /* [kvdim] K and V before RoPE and the f16 cache (unfused path) */
     struct vkr_buf att; /* [qdim] attention output */

@@ -84,7 +84,6 @@ static inline uint32_t gpu_rows_att_groups(uint32_t max_rows)
 /* att_rows: rows a group at most (the attention kernel's); rope_freq:
  * RoPE's n_freq frequencies (llm_config_rope_freq), kept after the
  * positions in r->pos for the shaders (gpu_kernels.h). */
-
 int gpu_rows_build(struct gpu_rows *r, struct vkr_ctx *vk, uint32_t max_rows, uint32_t n_vocab,
                    uint32_t att_rows, const float *rope_freq, uint32_t n_freq, char *reterr,
                    size_t errlen);

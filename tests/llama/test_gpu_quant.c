@@ -171,13 +171,11 @@ static void test_matmul_formats(void **state)
     vkr_ctx_free(ctx);
 }
 
-struct embed_push {
-    uint32_t dim, ntok, row0, nrows;
-};
-
 /* The embedding lookup (embed.comp, the pair decoder of weights.glsl) of
  * every format, in the GPU layout, gives exactly the CPU dequantiser's
- * values (bit for bit: the decoders follow llama/dequant.c's arithmetic). */
+ * values (bit for bit: the decoders follow llama/dequant.c's arithmetic),
+ * and with norm_out each value times the first norm's weight, one rounded
+ * multiply (the folded norm's input, matmul.comp MM_NORM). */
 static void test_embed_formats(void **state)
 {
     (void)state;
@@ -188,47 +186,72 @@ static void test_embed_formats(void **state)
         fail_msg("%s", err);
     const uint32_t rows = 6, cols = 512, ntok = 4;
     const int32_t tok[4] = { 5, 0, 3, 5 };
+    float *nw = malloc(cols * 4);
+    assert_non_null(nw);
+    for (uint32_t k = 0; k < cols; k++)
+        nw[k] = 0.25f + (float)((k * 2654435761u) % 1000) / 512.0f;
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         const struct fmt *f = &fmts[i];
-        size_t rb = cols / f->block * f->bytes;
-        float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4);
+        size_t rb = cols / f->block * f->bytes, xb = (size_t)ntok * cols * 4;
+        float *deq = malloc((size_t)rows * cols * 4), *x = malloc(xb), *xn = malloc(xb);
+        assert_true(deq && x && xn);
         uint8_t *w = random_weights(f, rows, cols, deq);
         struct vkr_kernel k;
-        struct vkr_kernel_desc d = { "embed", lade_spv_embed, lade_spv_embed_bytes, 3, 16,
-                                     1,       { f->type } };
+        struct vkr_kernel_desc d = { "embed",    lade_spv_embed,          lade_spv_embed_bytes,
+                                     B_EMBED_N,  sizeof(struct pc_embed), 1,
+                                     { f->type } };
         assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
-        struct vkr_buf bw, bt, bx;
+        struct vkr_buf bw, bt, bx, bnw, bxn;
         assert_int_equal(vkr_buf_new(ctx, (rows * rb + 15) & ~15u, VKR_MEM_DEVICE, &bw), 0);
         assert_int_equal(vkr_buf_new(ctx, sizeof(tok), VKR_MEM_DEVICE, &bt), 0);
-        assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
+        assert_int_equal(vkr_buf_new(ctx, xb, VKR_MEM_DEVICE, &bx), 0);
+        assert_int_equal(vkr_buf_new(ctx, cols * 4, VKR_MEM_DEVICE, &bnw), 0);
+        assert_int_equal(vkr_buf_new(ctx, xb, VKR_MEM_DEVICE, &bxn), 0);
         assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
         assert_int_equal(vkr_buf_upload(ctx, &bt, 0, tok, sizeof(tok)), 0);
+        assert_int_equal(vkr_buf_upload(ctx, &bnw, 0, nw, cols * 4), 0);
         struct vkr_set_pool pool;
-        assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
+        assert_int_equal(vkr_set_pool_new(ctx, 1, B_EMBED_N, &pool), 0);
         VkDescriptorSet set;
-        struct vkr_binding bd[3] = { { &bw, 0, 0 }, { &bt, 0, 0 }, { &bx, 0, 0 } };
-        assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, 3, &set), 0);
+        struct vkr_binding bd[B_EMBED_N] = {
+            [B_EMBED_W] = { &bw, 0, 0 },   [B_EMBED_TOK] = { &bt, 0, 0 },
+            [B_EMBED_X] = { &bx, 0, 0 },   [B_EMBED_NW] = { &bnw, 0, 0 },
+            [B_EMBED_XN] = { &bxn, 0, 0 },
+        };
+        assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, B_EMBED_N, &set), 0);
         struct vkr_cmd c;
         assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
         assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-        struct embed_push p = { cols, ntok, 0, rows };
+        struct pc_embed p = { cols, ntok, 0, rows, 1 };
         vkr_cmd_dispatch(&c, &k, set, &p, (cols / 2 + 63) / 64, ntok, 1);
         assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
-        assert_int_equal(vkr_buf_download(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
-        for (uint32_t t = 0; t < ntok; t++)
+        assert_int_equal(vkr_buf_download(ctx, &bx, 0, x, xb), 0);
+        assert_int_equal(vkr_buf_download(ctx, &bxn, 0, xn, xb), 0);
+        for (uint32_t t = 0; t < ntok; t++) {
             if (memcmp(x + (size_t)t * cols, deq + (size_t)tok[t] * cols, cols * 4))
                 fail_msg("type %u: embedding of token %d differs from the CPU dequantiser", f->type,
                          tok[t]);
+            for (uint32_t j = 0; j < cols; j++) {
+                float want = deq[(size_t)tok[t] * cols + j] * nw[j];
+                if (memcmp(&xn[(size_t)t * cols + j], &want, 4))
+                    fail_msg("type %u: token %d's x * norm weight [%u] is %.9g, want %.9g", f->type,
+                             tok[t], j, xn[(size_t)t * cols + j], want);
+            }
+        }
         vkr_cmd_free(ctx, &c);
         vkr_set_pool_free(ctx, &pool);
         vkr_kernel_free(ctx, &k);
         vkr_buf_free(ctx, &bw);
         vkr_buf_free(ctx, &bt);
         vkr_buf_free(ctx, &bx);
+        vkr_buf_free(ctx, &bnw);
+        vkr_buf_free(ctx, &bxn);
         free(w);
         free(deq);
         free(x);
+        free(xn);
     }
+    free(nw);
     vkr_ctx_free(ctx);
 }
 
