@@ -102,7 +102,7 @@ static void rec_attention(struct llm_model *m, const struct gpu_layer *L, uint32
                          gpu_rows_att_groups(m->max_rows) };
     /* A one-row step's group is one row (gpu_rows.c): the kernel made for
      * that, with no room for rows it would not have. */
-    enum gpu_kernel_id k = n == 1 ? K_ATTENTION_ONE : K_ATTENTION;
+    enum gpu_kernel_id k = n == 1 && m->ks.att_rows > 1 ? K_ATTENTION_ONE : K_ATTENTION;
     vkr_cmd_dispatch_indirect(&m->cmd, &m->ks.k[k], L->s_att, &pa, &m->io.stepargs, 0);
     if (m->ks.att_max_split > 1) {
         vkr_cmd_barrier(&m->cmd);
@@ -155,11 +155,10 @@ static void rec_layer(struct llm_model *m, uint32_t l, uint32_t n)
     struct pc_norm pn = { c->dim, 0, c->rms_eps };
     uint32_t nf = m->fuse ? MM_NORM : 0; /* the products after a norm */
     /* The residual adds before a folded norm write x times its weights
-     * too (gpu_sets.c binds which): Wo's for the FFN's, Wd's for the next
-     * layer's or the head's. */
+     * too (gpu_sets.c binds which): Wo's for the FFN's, Wd's for the one
+     * after the layer. */
     uint32_t add_o = MM_ACCUMULATE | (m->fuse ? MM_NORM_OUT : 0);
-    uint32_t add_d = MM_ACCUMULATE |
-                     (m->fuse && (l + 1 < c->n_layers || m->fuse_norm_head) ? MM_NORM_OUT : 0);
+    uint32_t add_d = MM_ACCUMULATE | (gpu_norm_after(m, l) ? MM_NORM_OUT : 0);
     if (!m->fuse) {
         vkr_cmd_dispatch(cmd, &m->ks.k[K_RMSNORM], L->s_norm1, &pn, n, 1, 1);
         end_phase(m, LLM_PROF_NORM);

@@ -108,6 +108,19 @@ struct llm_model {
     struct gpu_prefill prefill;
 };
 
+/* The folded norm after layer l's Wd, whose weights times the new x that
+ * product writes (MM_NORM_OUT): the next layer's attention norm, the
+ * final norm where the head folds it, else NULL (nothing folded). One
+ * answer for the recording (the flag) and the sets (the bindings). */
+static inline const struct vkr_buf *gpu_norm_after(const struct llm_model *m, uint32_t l)
+{
+    if (!m->fuse)
+        return NULL;
+    if (l + 1 < m->cfg.n_layers)
+        return &m->w.layers[l + 1].attn_norm;
+    return m->fuse_norm_head ? &m->w.out_norm : NULL;
+}
+
 int gpu_sets_build(struct llm_model *m, char *reterr, size_t errlen);
 /* 0 or -ENOMEM; gpu_prefill_free accepts a zeroed one. */
 int gpu_prefill_build(struct gpu_prefill *p, uint32_t max_rows);

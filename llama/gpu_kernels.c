@@ -273,6 +273,9 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     ks->freq_off = sh->max_rows;
     struct att_shape a = att_shape(ks, di, c, t);
     for (int i = 0; i < K_COUNT; i++) {
+        /* with groups of one row anyway, K_ATTENTION is that kernel */
+        if (i == K_ATTENTION_ONE && ks->att_rows == 1)
+            continue;
         const struct kernel_entry *e = &kernel_table[i];
         struct vkr_kernel_desc d = { e->name,       e->spirv,      *e->spirv_bytes,
                                      e->n_bindings, e->push_bytes, 0,

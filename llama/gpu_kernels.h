@@ -15,7 +15,8 @@ enum gpu_kernel_id {
     K_RMSNORM,
     K_ROPE_KV,
     K_ATTENTION,
-    K_ATTENTION_ONE, /* attention.comp for one-row steps: groups of one row */
+    K_ATTENTION_ONE, /* attention.comp for one-row steps: groups of one row (where
+                      * K_ATTENTION's are larger; else not made) */
     K_ATTN_MERGE,
     K_SWIGLU,
     K_ARGMAX,

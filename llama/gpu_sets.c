@@ -101,17 +101,12 @@ static int layer_sets(struct llm_model *m, uint32_t l)
      * norm, Wd's for the next layer's (the last layer's for the final
      * norm, where the head folds it in). */
     const struct vkr_buf *xn = &a->xn;
-    const struct vkr_buf *next = l + 1 < m->cfg.n_layers ? &m->w.layers[l + 1].attn_norm :
-                                 m->fuse_norm_head       ? &m->w.out_norm :
-                                                           NULL;
     struct mat_extra nrm = { .xr = m->fuse ? &a->x : NULL };
-    struct mat_extra k = nrm, v = nrm, kv = nrm, wo = { 0 }, wd = { 0 };
+    struct mat_extra k = nrm, v = nrm, kv = nrm;
     k.cache = kv.cache = kc;
     v.cache = kv.cache2 = vc;
-    if (m->fuse) {
-        wo = (struct mat_extra){ .nw = &L->ffn_norm, .xn = xn };
-        wd = (struct mat_extra){ .nw = next, .xn = next ? xn : NULL };
-    }
+    struct mat_extra wo = { .nw = m->fuse ? &L->ffn_norm : NULL, .xn = xn };
+    struct mat_extra wd = { .nw = gpu_norm_after(m, l), .xn = xn };
     err = err ? err : mat_sets(m, &L->wq, xn, &a->q, nrm);
     err = err ? err : mat_sets(m, &L->wk, xn, &a->kk, k);
     err = err ? err : mat_sets(m, &L->wv, xn, &a->vv, v);

@@ -45,12 +45,12 @@
  *   2 RoPE (the Q projection): rotated pairs to Y.
  *   3 RoPE, then f16 into the KV cache H at slot `slot0 + t` (K).
  *   4 f16 into the cache, unrotated (V).
- *   6 what EPI 0 stores (Y, or Y + sum with flag 1), after the barrier,
- *     with the flags below.
  *   5 Q, K and V stacked (one buffer of qdim + 2 kvdim rows, `y_stride`
  *     qdim, `kvdim`): each row goes the way 2, 3 or 4 sends it, K into the
  *     cache H and V into the cache H2, so a layer's three products are one
  *     dispatch.
+ *   6 what EPI 0 stores (Y, or Y + sum with flag 1), after the barrier,
+ *     with the flags below.
  * For 2-4 a pair (2i, 2i+1) must lie in one workgroup: ROWS_WG and y_off
  * even (the host checks); so RoPE's NeoX pairs, rope_dims/2 apart, are not
  * done here (nor biases or Q/K norms, which come before RoPE). Every row's sum is the one EPI 0 computes, and

@@ -65,10 +65,10 @@ layout(std430, binding = 2) buffer Yb { float Y[]; };
 layout(std430, binding = 3) readonly buffer Sb { int SEL[]; };
 layout(std430, binding = 4) writeonly buffer Hb { uint H[]; };  /* unused (matmul.comp's layout) */
 layout(std430, binding = 5) readonly buffer PB { int POS[]; }; /* unused (matmul.comp's layout) */
-layout(std430, binding = 6) readonly buffer NWb { float NW[]; }; /* flag 16: the next norm's weights */
+layout(std430, binding = 6) readonly buffer NWb { float NW[]; }; /* unused (matmul.comp's layout) */
 layout(std430, binding = 7) writeonly buffer H2b { uint H2[]; }; /* unused (matmul.comp's layout) */
-layout(std430, binding = 8) readonly buffer XRb { vec4 XR4[]; }; /* unused (no MM_NORM here) */
-layout(std430, binding = 9) writeonly buffer XNb { float XN[]; }; /* flag 16: x * NW */
+layout(std430, binding = 8) readonly buffer XRb { vec4 XR4[]; }; /* unused (matmul.comp's layout) */
+layout(std430, binding = 9) writeonly buffer XNb { float XN[]; }; /* unused (matmul.comp's layout) */
 
 layout(push_constant) uniform P {
     uint ncols;
@@ -77,8 +77,9 @@ layout(push_constant) uniform P {
     uint x_stride;
     uint y_stride;
     uint y_off;
-    uint flags; /* 1: accumulate into Y (residual add), 2: gather X rows through SEL,
-                 * 16: x * NW out to XN (matmul.comp) */
+    uint flags; /* 1: accumulate into Y (residual add), 2: gather X rows through SEL
+                 * (never MM_NORM or MM_NORM_OUT: the model folds no norm
+                 * with the matrix units, gpu_model.c's fuse) */
     uint epi;   /* must be 0 */
     uint head_dim;
     uint rope_dims;
@@ -277,11 +278,8 @@ void main()
             if (MODE == 0u)
                 for (uint c = 1u; c < NSG; c++)
                     v += sC[(c * NT + j) * 256u + m * 16u + n];
-            uint c = p.y_off + r, o = (t0 + t) * p.y_stride + c;
-            float y = (p.flags & 1u) != 0u ? Y[o] + v : v;
-            Y[o] = y;
-            if ((p.flags & 16u) != 0u)
-                XN[o] = y * NW[c];
+            uint o = (t0 + t) * p.y_stride + p.y_off + r;
+            Y[o] = (p.flags & 1u) != 0u ? Y[o] + v : v;
         }
     }
 }

@@ -5,7 +5,7 @@
  * extensions. The products themselves read x times the norm's weights
  * (X, made by x's writer: MM_NORM_OUT), so they only scale their sums. */
 
-/* Each token's scale s[t] = 1 / sqrt(mean(X[t]^2) + eps). */
+/* Each token's scale s[t] = 1 / sqrt(mean(XR[t]^2) + eps). */
 shared float rs[TILE_T];
 
 /* The sum of squares of token row src's d4 vec4s, by one whole subgroup:
