@@ -9,7 +9,7 @@
 
 static uint64_t mat_bytes(const struct gpu_mat *g)
 {
-    return g->w.n_rows * g->w.row_bytes;
+    return g->bytes;
 }
 
 /* Every layer's matrices and the head: what a one-row step multiplies by. */

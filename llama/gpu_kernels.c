@@ -290,6 +290,30 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     return 0;
 }
 
+/* matmul.comp (or its counting variant) for weights of `type` in
+ * geometry g; tail: the rows in a second format, or NULL. */
+static int mm_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                     const struct gpu_mm_tail *tail, const struct gpu_mm_geom *g,
+                     struct vkr_kernel *ret)
+{
+    struct vkr_kernel_desc d = { ks->count ? "matmul_count" : "matmul",
+                                 ks->count ? lade_spv_matmul_count : lade_spv_matmul,
+                                 ks->count ? lade_spv_matmul_count_bytes : lade_spv_matmul_bytes,
+                                 B_MM_N + ks->count,
+                                 sizeof(struct pc_matmul),
+                                 11,
+                                 { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
+                                   ks->mm_splitk, 0, g->xsh, ks->freq_off, g->sub } };
+    if (tail) {
+        /* constant_id 13-15 (11 and 12 are matmul_q8.comp's, unused here) */
+        d.n_spec = 16;
+        d.spec[13] = tail->row;
+        d.spec[14] = tail->type;
+        d.spec[15] = tail->word;
+    }
+    return vkr_kernel_new(vk, &d, ret);
+}
+
 int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                        const struct vkr_kernel *ret[GEOM_N])
 {
@@ -304,16 +328,7 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
             if (err)
                 return err;
         } else if (!k->pipeline) {
-            struct vkr_kernel_desc d = { ks->count ? "matmul_count" : "matmul",
-                                         ks->count ? lade_spv_matmul_count : lade_spv_matmul,
-                                         ks->count ? lade_spv_matmul_count_bytes :
-                                                     lade_spv_matmul_bytes,
-                                         B_MM_N + ks->count,
-                                         sizeof(struct pc_matmul),
-                                         11,
-                                         { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
-                                           ks->mm_splitk, 0, g->xsh, ks->freq_off, g->sub } };
-            int err = vkr_kernel_new(vk, &d, k);
+            int err = mm_kernel(ks, vk, type, NULL, g, k);
             if (err)
                 return err;
         }
@@ -340,6 +355,39 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
     return 0;
 }
 
+int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                             const struct gpu_mm_tail *tail, const struct vkr_kernel *ret[GEOM_N])
+{
+    /* Not on the integer path yet: a stack mixing it with matmul.comp's
+     * arithmetic would change the rows' results with the stacking. */
+    if (gpu_type_slot(type) < 0 || gpu_type_slot(tail->type) < 0 || tail->row == 0 ||
+        (ks->idot && (gpu_idot_type(type) || gpu_idot_type(tail->type))))
+        return -ENOTSUP;
+    uint32_t s = 0;
+    while (s < ks->n_mixed &&
+           !(ks->mixed_type[s] == type && ks->mixed_tail[s].row == tail->row &&
+             ks->mixed_tail[s].type == tail->type && ks->mixed_tail[s].word == tail->word))
+        s++;
+    if (s == GPU_N_MIXED)
+        return -ENOSPC;
+    if (s == ks->n_mixed) {
+        for (int i = 0; i < GEOM_N; i++) {
+            int err = mm_kernel(ks, vk, type, tail, &ks->mmg[i], &ks->mixed[s][i]);
+            if (err) {
+                for (int j = 0; j < i; j++)
+                    vkr_kernel_free(vk, &ks->mixed[s][j]);
+                return err;
+            }
+        }
+        ks->mixed_type[s] = type;
+        ks->mixed_tail[s] = *tail;
+        ks->n_mixed++;
+    }
+    for (int i = 0; i < GEOM_N; i++)
+        ret[i] = &ks->mixed[s][i];
+    return 0;
+}
+
 void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk)
 {
     for (int i = 0; i < K_COUNT; i++)
@@ -349,4 +397,7 @@ void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk)
             vkr_kernel_free(vk, &ks->mm[i][j]);
     for (int i = 0; i < 2; i++)
         vkr_kernel_free(vk, &ks->mmcm[i]);
+    for (uint32_t i = 0; i < ks->n_mixed; i++)
+        for (int j = 0; j < GEOM_N; j++)
+            vkr_kernel_free(vk, &ks->mixed[i][j]);
 }

@@ -192,10 +192,27 @@ struct gpu_mm_geom {
  * one-token steps. */
 enum { GEOM_DECODE, GEOM_WIDE, GEOM_ONE, GEOM_N };
 
+/* A stacked matrix in two formats (weights.glsl's tail): its rows from
+ * `row` on are of ggml type `type`, laid out as a matrix of their own
+ * from the 16-byte word `word` of the buffer. */
+struct gpu_mm_tail {
+    uint32_t row, type, word;
+};
+
+/* Distinct two-format matrices a model may have (each its own
+ * pipelines): Q4_K_M files have one, Q and K in Q4_K with V in Q6_K at
+ * every layer's shape; a model past this stacks them no more. */
+#define GPU_N_MIXED 4
+
 struct gpu_kernels {
     struct vkr_kernel k[K_COUNT];
     struct vkr_kernel mm[GPU_N_TYPES][GEOM_N]; /* matmul per weight format, for the formats present */
     struct gpu_mm_geom mmg[GEOM_N];
+    /* matmul for two-format stacks: the head's type and the tail of each */
+    uint32_t mixed_type[GPU_N_MIXED];
+    struct gpu_mm_tail mixed_tail[GPU_N_MIXED];
+    struct vkr_kernel mixed[GPU_N_MIXED][GEOM_N];
+    uint32_t n_mixed;
     uint32_t mm_splitk; /* subgroups sharing a row: part of a row's sum order */
     uint64_t mm_wide_min; /* rows x T below which a wide step keeps the decode geometry */
     /* matmul_cm.comp, f16 on the matrix units: [0] (MODE 0) for steps of up
@@ -243,6 +260,11 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
  * asked for: pipeline builds cost on CPU drivers. */
 int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                        const struct vkr_kernel *ret[GEOM_N]);
+/* The same for a stacked matrix of `type` rows then tail's (the float
+ * path's matmul.comp, in every geometry), built the first time that pair
+ * and shape is asked for; -ENOSPC when GPU_N_MIXED are built already. */
+int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                             const struct gpu_mm_tail *tail, const struct vkr_kernel *ret[GEOM_N]);
 void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk);
 
 /* gpu_idot.c: whether the integer path takes weights of this ggml type;

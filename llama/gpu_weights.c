@@ -118,6 +118,7 @@ static int upload_rows(struct upload *u, const char *name, uint32_t type, const 
         return err;
     }
     u->w->bytes += (uint64_t)rows * rb;
+    ret->bytes = (uint64_t)rows * rb;
     ret->cm = u->ks->cm && type == LLM_GGML_F16 && rows % 16 == 0 && cols % u->ks->cm_kc == 0 &&
               ret->w.n_chunks == 1;
     return 0;
@@ -133,11 +134,82 @@ static int upload_mat(struct upload *u, const char *name, uint32_t rows, uint32_
     return err ? err : upload_rows(u, name, t->type, &one, 1, cols, rb, ret);
 }
 
+/* Rows of n parts, of one type and rb bytes each, laid out at dst as one
+ * matrix on the GPU would be (joined, then repacked where the format is;
+ * tmp: room for them). */
+static int place_parts(uint32_t type, const struct part *parts, int n, uint64_t rb, uint8_t *tmp,
+                       uint8_t *dst)
+{
+    uint64_t rows = 0;
+    uint8_t *at = llm_repacked(type) ? tmp : dst;
+    for (int i = 0; i < n; i++) {
+        memcpy(at + rows * rb, parts[i].data, (size_t)(parts[i].rows * rb));
+        rows += parts[i].rows;
+    }
+    return llm_repacked(type) ? llm_repack_rows(type, tmp, rows, rb, dst) : 0;
+}
+
+/* A stack whose first n_head parts are of one format and the rest of
+ * another (Q4_K_M: Q and K in Q4_K, V in Q6_K), still one product: each
+ * run of parts laid out as a matrix of its own, the tail's from the
+ * first 16-byte word after the head's, and pipelines that decode each
+ * row by its part's format (weights.glsl's tail). A row's arithmetic is
+ * its format's whichever kernel reads it. -ENOTSUP where it cannot be
+ * (the caller stacks less): the head not whole 16-byte words, more than
+ * one binding, no room for more pipelines, or the integer path. */
+static int upload_mixed(struct upload *u, const char *name, const struct llm_gguf_tensor *const *t,
+                        const struct part *parts, const uint64_t *rb, int n, int n_head,
+                        uint32_t cols, struct gpu_mat *ret)
+{
+    uint64_t hb = 0, tb = 0;
+    uint32_t hr = 0, tr = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t b = parts[i].rows * rb[i];
+        if (i < n_head) {
+            hb += b;
+            hr += parts[i].rows;
+        } else {
+            tb += b;
+            tr += parts[i].rows;
+        }
+    }
+    if (hb % 16 || hb / 16 > UINT32_MAX || hb + tb > vkr_max_binding(u->vk))
+        return -ENOTSUP;
+    struct gpu_mm_tail tail = { hr, t[n_head]->type, (uint32_t)(hb / 16) };
+    int err = gpu_kernels_matmul_mixed(u->ks, u->vk, t[0]->type, &tail, ret->kernel);
+    if (err == -ENOTSUP || err == -ENOSPC)
+        return -ENOTSUP;
+    if (err) {
+        snprintf(u->reterr, u->errlen, "%s", u->vk->err);
+        return err;
+    }
+    uint8_t *blob = malloc((size_t)(hb + tb)), *tmp = malloc((size_t)(hb > tb ? hb : tb));
+    err = !blob || !tmp ? -ENOMEM : place_parts(t[0]->type, parts, n_head, rb[0], tmp, blob);
+    err = err ? err :
+                place_parts(tail.type, parts + n_head, n - n_head, rb[n_head], tmp, blob + hb);
+    free(tmp);
+    if (!err && (err = vkr_rows_upload_parts(u->vk, blob, hr + tr, hb + tb, &ret->w)) != 0)
+        snprintf(u->reterr, u->errlen, "uploading '%s': %s", name, u->vk->err);
+    free(blob);
+    if (err)
+        return err;
+    ret->type = t[0]->type;
+    ret->rows = hr + tr;
+    ret->cols = cols;
+    ret->bytes = hb + tb;
+    ret->tail = tail;
+    ret->cm = false;
+    u->w->bytes += hb + tb;
+    return 0;
+}
+
 /* Matrices of `n` tensors that take the same input, stacked in one buffer
- * (`stacked`) when the caller allows it: the first `min_n` or more of
- * them, as many as share the first one's type (Q4_K_M files give V
- * another type than Q and K), when they fit one chunk. *ret_stacked: how
- * many were stacked (0: none); the rest go up on their own into `each`. */
+ * (`stacked`) when the caller allows it and they fit one chunk: all of
+ * them where they are of one format, or of two where the parts after the
+ * first format's are all of the second (upload_mixed); else the first
+ * `min_n` or more, as many as share the first one's type. *ret_stacked:
+ * how many were stacked (0: none); the rest go up on their own into
+ * `each`. */
 static int upload_stack(struct upload *u, bool allow, const char *const *names,
                         const uint32_t *rows, int n, int min_n, uint32_t cols,
                         struct gpu_mat *stacked, struct gpu_mat *const *each, uint32_t *ret_stacked)
@@ -146,6 +218,7 @@ static int upload_stack(struct upload *u, bool allow, const char *const *names,
     uint64_t rb[3], bytes = 0;
     struct part parts[3];
     int same = 0; /* the leading tensors of the first one's type */
+    bool two = true; /* the others all of one second type */
     *ret_stacked = 0;
     for (int i = 0; i < n; i++) {
         int err = find_mat(u, names[i], cols, &t[i], &rb[i]);
@@ -155,7 +228,16 @@ static int upload_stack(struct upload *u, bool allow, const char *const *names,
         if (same == i && t[i]->type == t[0]->type) {
             same++;
             bytes += rows[i] * rb[i];
+        } else if (t[i]->type != t[same]->type) {
+            two = false;
         }
+    }
+    if (allow && same < n && two) {
+        int err = upload_mixed(u, names[0], t, parts, rb, n, same, cols, stacked);
+        if (!err)
+            *ret_stacked = (uint32_t)n;
+        if (err != -ENOTSUP)
+            return err;
     }
     int first = 0; /* the first tensor going up on its own */
     if (allow && same >= min_n && bytes <= vkr_max_binding(u->vk)) {
@@ -269,7 +351,7 @@ int gpu_weights_upload(struct gpu_weights *w, struct vkr_ctx *vk, struct gpu_ker
     if (!err && c->tied_embeddings) {
         w->head = w->embd; /* shares the chunks; freed once */
         memset(w->head.set, 0, sizeof(w->head.set));
-        w->bytes += w->embd.w.n_rows * w->embd.w.row_bytes;
+        w->bytes += w->embd.bytes;
     }
     err = err ? err : upload_vec(&u, "output_norm.weight", c->dim, &w->out_norm);
     if (!err && !(w->layers = calloc(c->n_layers, sizeof(*w->layers))))

@@ -12,6 +12,10 @@ struct gpu_mat {
     uint32_t type; /* ggml type */
     uint32_t rows, cols;
     struct vkr_rows w;
+    uint64_t bytes; /* the weights' bytes as stored */
+    /* row 0: one format; else rows from tail.row on are tail.type's
+     * (upload_mixed in gpu_weights.c; Q4_K_M's V under Q and K) */
+    struct gpu_mm_tail tail;
     const struct vkr_kernel *kernel[GEOM_N]; /* matmul.comp in each geometry */
     bool cm; /* multiplied by matmul_cm.comp (the matrix units) at every T */
     VkDescriptorSet set[VKR_MAX_CHUNKS];
@@ -27,9 +31,11 @@ struct gpu_layer {
     /* Q, K and V stacked likewise (qdim + 2 kvdim rows), for the one
      * product with RoPE and the cache writes fused (EPI_QKV); then wq, wk
      * and wv are empty. Only where gpu_weights_src.stack_qkv says the
-     * epilogue can run, the types match and the three fit one chunk. With
-     * V of another type than Q and K (Q4_K_M), Q and K alone (n_qkv 2)
-     * and V on its own in wv; n_qkv 0: nothing stacked. */
+     * epilogue can run and the three fit one chunk; in two formats, V's
+     * not Q's and K's (Q4_K_M), as a two-format stack (gpu_mat.tail).
+     * Where that cannot be (no room for its pipelines, a head part not of
+     * whole 16-byte words), Q and K alone (n_qkv 2) and V on its own in
+     * wv; n_qkv 0: nothing stacked. */
     struct gpu_mat wqkv;
     uint32_t n_qkv;
     struct vkr_buf attn_norm, ffn_norm; /* f32 [dim] */

@@ -19,6 +19,21 @@
  * places the scales. */
 
 layout(constant_id = 0) const uint WTYPE = 0;
+/* A stacked matrix whose last rows come in another format (Q and K in
+ * Q4_K, V in Q6_K, as Q4_K_M files have them; llama/gpu_weights.c
+ * upload_mixed): rows from TAIL_ROW on are TAIL_TYPE's, laid out as a
+ * matrix of their own (repacked over those rows alone) from the 16-byte
+ * word TAIL_WORD of the buffer, and the rows before it as a matrix of
+ * TAIL_ROW rows. TAIL_ROW 0: one format (every other pipeline; the
+ * branches fold away at pipeline build). The decoders read through
+ * w_base, the first 16-byte word of the part being read. */
+layout(constant_id = 13) const uint TAIL_ROW = 0;
+layout(constant_id = 14) const uint TAIL_TYPE = 0;
+layout(constant_id = 15) const uint TAIL_WORD = 0;
+uint w_base = 0u;
+/* w_base where a pipeline has a tail, else the constant 0 (so that no
+ * other pipeline's loads depend on the driver propagating the variable) */
+#define W_BASE (TAIL_ROW != 0u ? w_base : 0u)
 
 const uint T_F32 = 0;
 const uint T_F16 = 1;
@@ -47,14 +62,14 @@ uint wcount = 0u;
 uvec4 W16(uint i)
 {
     W_COUNT(16u);
-    return W4[i];
+    return W4[W_BASE + i];
 }
 
 /* The 32-bit word i of the weights. */
 uint W(uint i)
 {
     W_COUNT(4u);
-    return W4[i >> 2][i & 3u];
+    return W4[W_BASE + (i >> 2)][i & 3u];
 }
 
 uint byte_at(uint off)
@@ -207,81 +222,83 @@ uint b8(uvec2 v, uint i)
 }
 
 /* Elements k .. k+7 of a row (k a multiple of 8; ncols a multiple of 8,
- * checked on the host). Same arithmetic as w_pair, eight at a time: within
- * every format here an aligned run of 8 shares its block and scales. */
-void w_chunk8(uint row, uint k, uint ncols, out float w[8])
+ * checked on the host) of a matrix of `type` and `wrows` rows (which place
+ * the repacked formats' scales), from w_base on. Same arithmetic as
+ * w_pair, eight at a time: within every format here an aligned run of 8
+ * shares its block and scales. */
+void w_chunk8_as(uint type, uint wrows, uint row, uint k, uint ncols, out float w[8])
 {
-    if (WTYPE == T_F16 || WTYPE == T_BF16) {
+    if (type == T_F16 || type == T_BF16) {
         /* One 16-byte load when rows keep 16-byte alignment, else four words
          * (ncols a multiple of 4 keeps every run word-aligned). */
         uint e = row * ncols + k;
         uvec4 q = (ncols & 7u) == 0u ? W16(e >> 3) : uvec4(W(e >> 1), W((e >> 1) + 1u), W((e >> 1) + 2u), W((e >> 1) + 3u));
         for (uint i = 0u; i < 4u; i++) {
-            vec2 v = WTYPE == T_F16 ? unpackHalf2x16(q[i])
+            vec2 v = type == T_F16 ? unpackHalf2x16(q[i])
                                     : vec2(uintBitsToFloat(q[i] << 16), uintBitsToFloat(q[i] & 0xffff0000u));
             w[2u * i] = v.x;
             w[2u * i + 1u] = v.y;
         }
-    } else if (WTYPE == T_F32) {
+    } else if (type == T_F32) {
         uint i4 = (row * ncols + k) >> 2;
         uvec4 a = W16(i4), b = W16(i4 + 1u);
         for (uint i = 0u; i < 4u; i++) {
             w[i] = uintBitsToFloat(a[i]);
             w[i + 4u] = uintBitsToFloat(b[i]);
         }
-    } else if (WTYPE == T_Q4_0 || WTYPE == T_Q8_0) {
+    } else if (type == T_Q4_0 || type == T_Q8_0) {
         /* Repacked (llama/repack.h): the run's 8 quant bytes are one
          * aligned half of a 16-byte word, the scale one 2-byte read. */
         uint nb = ncols >> 5, b = row * nb + (k >> 5), e = k & 31u;
-        uint qbytes = WTYPE == T_Q4_0 ? 16u : 32u;
-        precise float d = f16_at(W_NROWS * nb * qbytes + 2u * b);
-        uvec4 blk = WTYPE == T_Q4_0 ? W16(b) : W16(2u * b + (e >> 4));
+        uint qbytes = type == T_Q4_0 ? 16u : 32u;
+        precise float d = f16_at(wrows * nb * qbytes + 2u * b);
+        uvec4 blk = type == T_Q4_0 ? W16(b) : W16(2u * b + (e >> 4));
         uvec2 q = (e & 8u) != 0u ? blk.zw : blk.xy;
         for (uint i = 0u; i < 8u; i++) {
             precise float v;
-            if (WTYPE == T_Q8_0)
+            if (type == T_Q8_0)
                 v = q2f(b8(q, i) ^ 0x80u, 128.0) * d; /* the signed byte */
             else
                 v = q2f(e < 16u ? (b8(q, i) & 15u) : (b8(q, i) >> 4), 8.0) * d;
             w[i] = v;
         }
-    } else if (WTYPE == T_Q4_1 || WTYPE == T_Q5_0 || WTYPE == T_Q5_1) {
-        uint bytes = WTYPE == T_Q4_1 ? 20u : WTYPE == T_Q5_0 ? 22u : 24u;
+    } else if (type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1) {
+        uint bytes = type == T_Q4_1 ? 20u : type == T_Q5_0 ? 22u : 24u;
         uint base = (row * (ncols >> 5) + (k >> 5)) * bytes;
         uint e = k & 31u;
         precise float d = f16_at(base);
         {
-            uint qs = base + (WTYPE == T_Q4_1 ? 4u : WTYPE == T_Q5_0 ? 6u : 8u);
+            uint qs = base + (type == T_Q4_1 ? 4u : type == T_Q5_0 ? 6u : 8u);
             uvec2 b = bytes8_at(qs + (e & 15u));
-            uint qh = (WTYPE == T_Q5_0 || WTYPE == T_Q5_1) ? u32_at(base + (WTYPE == T_Q5_0 ? 2u : 4u)) : 0u;
-            precise float m = (WTYPE == T_Q4_1 || WTYPE == T_Q5_1) ? f16_at(base + 2u) : 0.0;
+            uint qh = (type == T_Q5_0 || type == T_Q5_1) ? u32_at(base + (type == T_Q5_0 ? 2u : 4u)) : 0u;
+            precise float m = (type == T_Q4_1 || type == T_Q5_1) ? f16_at(base + 2u) : 0.0;
             for (uint i = 0u; i < 8u; i++) {
                 uint q = e < 16u ? (b8(b, i) & 15u) : (b8(b, i) >> 4);
                 q |= ((qh >> (e + i)) & 1u) << 4;
                 precise float v;
-                if (WTYPE == T_Q5_0)
+                if (type == T_Q5_0)
                     v = q2f(q, 16.0) * d;
                 else
                     v = q2f(q, 0.0) * d + m;
                 w[i] = v;
             }
         }
-    } else if (WTYPE == T_Q4_K || WTYPE == T_Q5_K) {
+    } else if (type == T_Q4_K || type == T_Q5_K) {
         /* Super-blocks of 144 / 176 bytes stay 16-byte aligned: one load
          * brings d, dmin and all 12 scale bytes, one more the run's 8 quant
          * bytes (and one the Q5_K high bits), instead of a load a byte. */
-        uint base = (row * (ncols >> 8) + (k >> 8)) * (WTYPE == T_Q4_K ? 144u : 176u);
+        uint base = (row * (ncols >> 8) + (k >> 8)) * (type == T_Q4_K ? 144u : 176u);
         uint i0 = k & 255u, g = i0 >> 6, l = i0 & 31u, sub = i0 >> 5;
         uvec4 head = W16(base >> 4);
         uvec2 sm = k_scale_min_w(head.yzw, sub);
         vec2 dmin = unpackHalf2x16(head.x);
         precise float d = dmin.x * float(sm.x);
         precise float m = dmin.y * float(sm.y);
-        uint qo = base + (WTYPE == T_Q4_K ? 16u : 48u) + 32u * g + l; /* a multiple of 8 */
+        uint qo = base + (type == T_Q4_K ? 16u : 48u) + 32u * g + l; /* a multiple of 8 */
         uvec4 qw = W16(qo >> 4);
         uvec2 b = (qo & 8u) != 0u ? qw.zw : qw.xy;
         uvec2 h = uvec2(0u);
-        if (WTYPE == T_Q5_K) {
+        if (type == T_Q5_K) {
             uvec4 hw = W16((base + 16u + l) >> 4);
             h = ((base + 16u + l) & 8u) != 0u ? hw.zw : hw.xy;
         }
@@ -293,7 +310,7 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
         }
     } else { /* Q6_K, repacked (llama/repack.h): the run's 8 ql bytes and
               * 8 qh bytes are halves of 16-byte words */
-        uint nb = ncols >> 8, b = row * nb + (k >> 8), base = b * 192u, sb = W_NROWS * nb * 192u + 18u * b;
+        uint nb = ncols >> 8, b = row * nb + (k >> 8), base = b * 192u, sb = wrows * nb * 192u + 18u * b;
         uint i0 = k & 255u, hh = i0 >> 7, j = i0 & 127u, kk = j >> 5, l = j & 31u;
         uint lo_at = base + 64u * hh + l + 32u * (kk & 1u), hi_at = base + 128u + 32u * hh + l;
         uvec4 low = W16(lo_at >> 4), high = W16(hi_at >> 4);
@@ -306,5 +323,17 @@ void w_chunk8(uint row, uint k, uint ncols, out float w[8])
             precise float v = ds * q2f(q4 | (((b8(hi, i) >> (2u * kk)) & 3u) << 4), 32.0);
             w[i] = v;
         }
+    }
+}
+
+/* w_chunk8_as for the bound matrix: its format, or the tail's (above). */
+void w_chunk8(uint row, uint k, uint ncols, out float w[8])
+{
+    if (TAIL_ROW != 0u && row >= TAIL_ROW) {
+        w_base = TAIL_WORD;
+        w_chunk8_as(TAIL_TYPE, W_NROWS - TAIL_ROW, row - TAIL_ROW, k, ncols, w);
+        w_base = 0u;
+    } else {
+        w_chunk8_as(WTYPE, TAIL_ROW != 0u ? TAIL_ROW : W_NROWS, row, k, ncols, w);
     }
 }

@@ -378,6 +378,27 @@ int vkr_rows_write(struct vkr_ctx *ctx, struct vkr_rows *r, uint64_t first, cons
     return 0;
 }
 
+int vkr_rows_upload_parts(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t bytes,
+                          struct vkr_rows *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (n_rows == 0 || bytes == 0 || bytes > vkr_max_binding(ctx)) {
+        snprintf(ctx->err, sizeof(ctx->err), "matrix of %llu bytes does not fit one binding",
+                 (unsigned long long)bytes);
+        return -E2BIG;
+    }
+    /* whole 16-byte words, as vkr_rows_alloc */
+    int err = vkr_buf_new(ctx, (bytes + 15) & ~(uint64_t)15, VKR_MEM_DEVICE, &ret->chunk[0]);
+    if (err)
+        return err;
+    ret->n_rows = n_rows;
+    ret->rows_per_chunk = n_rows;
+    ret->n_chunks = 1;
+    if ((err = vkr_buf_upload(ctx, &ret->chunk[0], 0, data, bytes)) != 0)
+        vkr_rows_free(ctx, ret);
+    return err;
+}
+
 int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows,
                           uint64_t row_bytes, vkr_rows_xform xform, void *arg, struct vkr_rows *ret)
 {

@@ -321,6 +321,11 @@ typedef int (*vkr_rows_xform)(void *arg, const void *src, uint64_t n_rows, uint6
 int vkr_rows_upload_xform(struct vkr_ctx *ctx, const void *data, uint64_t n_rows,
                           uint64_t row_bytes, vkr_rows_xform xform, void *arg,
                           struct vkr_rows *ret);
+/* n_rows rows of unequal sizes, `bytes` in all (a stacked matrix whose
+ * parts are in two formats), into one chunk: row_bytes is 0 and the
+ * reader finds the parts itself. -E2BIG past vkr_max_binding(). */
+int vkr_rows_upload_parts(struct vkr_ctx *ctx, const void *data, uint64_t n_rows, uint64_t bytes,
+                          struct vkr_rows *ret);
 void vkr_rows_free(struct vkr_ctx *ctx, struct vkr_rows *r);
 /* First row and row count of chunk c. */
 uint64_t vkr_rows_first(const struct vkr_rows *r, uint32_t c);
@@ -329,7 +334,7 @@ uint64_t vkr_rows_count(const struct vkr_rows *r, uint32_t c);
 /* ---- Kernels (kernel.c) -------------------------------------------------- */
 
 #define VKR_MAX_BINDINGS 12
-#define VKR_MAX_SPEC 12
+#define VKR_MAX_SPEC 16
 
 struct vkr_kernel_desc {
     const char *name; /* for error messages */

@@ -28,8 +28,8 @@
  * once: Q8_0 two 16-byte words and the scale's word, 36 bytes for 34;
  * Q4_0 one and the scale's, 20 for 18 (other formats as without it).
  * 0: only plausibility (a mix of formats). `layer`: the most dispatches
- * a layer may record: 6, 7 where V's format is not Q's and K's (Q4_K_M's
- * first layer: attn_v is Q6_K), so that V is a product of its own. */
+ * a layer may record: 6, also where V's format is not Q's and K's
+ * (Q4_K_M: attn_v is Q6_K), which stack as two formats in one product. */
 struct counted {
     const char *path;
     uint64_t num, den, inum, iden;
@@ -41,7 +41,7 @@ static const struct counted models[] = {
     { KDIR "kernelc-22m-f16.gguf", 1, 1, 1, 1, 6 },
     { KDIR "kernelc-22m-q8_0.gguf", 80, 34, 36, 34, 6 },
     { KDIR "kernelc-22m-q4_0.gguf", 80, 18, 20, 18, 6 },
-    { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0, 0, 0, 7 },
+    { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0, 0, 0, 6 },
 };
 
 /* The counts of a step of T rows (a chain under the committed prefix)

@@ -1,6 +1,6 @@
 /* Quantised weights on the GPU: the matmul kernel against the CPU
  * dequantiser (itself bit-exact against ggml's) for every format at ragged
- * shapes; greedy decoding of each quantised fixture equal to the CPU
+ * shapes, and stacks of two formats row for row as each alone; greedy decoding of each quantised fixture equal to the CPU
  * reference forward on the same weights; batch invariance per format. */
 #include <math.h>
 #include <setjmp.h>
@@ -168,6 +168,115 @@ static void test_matmul_formats(void **state)
         for (int a = 0; a < 3; a++)
             for (int b = 0; b < 4; b++)
                 check_format(ctx, &fmts[i], rows[b], cols[a], toks[(a + b) % 3]);
+    vkr_ctx_free(ctx);
+}
+
+/* y = W x on matmul.comp with the given specialization (16 constants:
+ * weights.glsl's tail among them), for ntok tokens of cols inputs; the
+ * workgroups cover `per` rows. */
+static void run_matmul(struct vkr_ctx *ctx, const uint32_t spec[16], const uint8_t *w,
+                       size_t wbytes, uint32_t rows, uint32_t cols, uint32_t ntok, uint32_t per,
+                       const float *x, float *y)
+{
+    struct vkr_kernel k;
+    struct vkr_kernel_desc d = { "matmul", lade_spv_matmul,          lade_spv_matmul_bytes,
+                                 B_MM_N,   sizeof(struct pc_matmul), 16,
+                                 { 0 } };
+    memcpy(d.spec, spec, 16 * 4);
+    assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
+    struct vkr_buf bw, bx, by, bs;
+    assert_int_equal(vkr_buf_new(ctx, (wbytes + 15) & ~(size_t)15, VKR_MEM_DEVICE, &bw), 0);
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
+    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
+    assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, wbytes), 0);
+    assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
+    struct vkr_set_pool pool;
+    assert_int_equal(vkr_set_pool_new(ctx, 1, B_MM_N, &pool), 0);
+    VkDescriptorSet set;
+    struct vkr_binding bd[B_MM_N];
+    for (int b = 0; b < B_MM_N; b++)
+        bd[b] = (struct vkr_binding){ &bs, 0, 0 };
+    bd[B_MM_W] = (struct vkr_binding){ &bw, 0, 0 };
+    bd[B_MM_X] = (struct vkr_binding){ &bx, 0, 0 };
+    bd[B_MM_Y] = (struct vkr_binding){ &by, 0, 0 };
+    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, B_MM_N, &set), 0);
+    struct vkr_cmd c;
+    assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
+    assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
+    struct pc_matmul p = {
+        .ncols = cols, .nrows = rows, .ntok = ntok, .x_stride = cols, .y_stride = rows
+    };
+    vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
+    assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
+    assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
+    vkr_cmd_free(ctx, &c);
+    vkr_set_pool_free(ctx, &pool);
+    vkr_kernel_free(ctx, &k);
+    vkr_buf_free(ctx, &bw);
+    vkr_buf_free(ctx, &bx);
+    vkr_buf_free(ctx, &by);
+    vkr_buf_free(ctx, &bs);
+}
+
+/* A stack in two formats (weights.glsl's tail: Q4_K_M's Q and K in Q4_K
+ * over V in Q6_K, one product): every row the same bits as the kernel of
+ * its own format alone gives it, for pairs of plain and repacked formats,
+ * a head that ends inside a workgroup's rows, 1 to 3 rows a subgroup. */
+static void test_matmul_two_formats(void **state)
+{
+    (void)state;
+    char err[512];
+    struct vkr_ctx *ctx;
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
+                    sizeof(err)))
+        fail_msg("%s", err);
+    static const int pairs[][2] = { { 5, 7 }, { 0, 7 }, { 5, 0 }, { 7, 1 }, { 6, 2 } };
+    const uint32_t cols = 512, ntok = 5, hr = 12, tr = 9, rows = hr + tr;
+    uint32_t sg = ctx->info.subgroup_size;
+    float *x = malloc((size_t)ntok * cols * 4), *deq = malloc((size_t)rows * cols * 4);
+    float *y = malloc((size_t)ntok * rows * 4), *yh = malloc((size_t)ntok * hr * 4),
+          *yt = malloc((size_t)ntok * tr * 4);
+    assert_true(x && deq && y && yh && yt);
+    for (size_t i = 0; i < (size_t)ntok * cols; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const struct fmt *fh = &fmts[pairs[i][0]], *ft = &fmts[pairs[i][1]];
+        size_t hb = (size_t)hr * (cols / fh->block * fh->bytes);
+        size_t tb = (size_t)tr * (cols / ft->block * ft->bytes);
+        assert_int_equal(hb % 16, 0);
+        uint8_t *wh = random_weights(fh, hr, cols, deq), *wt = random_weights(ft, tr, cols, deq);
+        uint8_t *both = malloc(hb + tb);
+        assert_non_null(both);
+        memcpy(both, wh, hb);
+        memcpy(both + hb, wt, tb);
+        uint32_t rps = 1 + (uint32_t)i % 3, per = 64 / sg * rps;
+        uint32_t spec[16] = { fh->type, 64, 8, per, rps, 1, 1 };
+        run_matmul(ctx, spec, wh, hb, hr, cols, ntok, per, x, yh);
+        spec[0] = ft->type;
+        run_matmul(ctx, spec, wt, tb, tr, cols, ntok, per, x, yt);
+        spec[0] = fh->type;
+        spec[13] = hr;
+        spec[14] = ft->type;
+        spec[15] = (uint32_t)(hb / 16);
+        run_matmul(ctx, spec, both, hb + tb, rows, cols, ntok, per, x, y);
+        for (uint32_t t = 0; t < ntok; t++)
+            for (uint32_t r = 0; r < rows; r++) {
+                float want = r < hr ? yh[t * hr + r] : yt[t * tr + r - hr];
+                if (memcmp(&y[t * rows + r], &want, 4))
+                    fail_msg("%s over %s: y[%u][%u] = %.9g, alone %.9g",
+                             llm_ggml_type_name(fh->type), llm_ggml_type_name(ft->type), t, r,
+                             y[t * rows + r], want);
+            }
+        free(wh);
+        free(wt);
+        free(both);
+    }
+    free(x);
+    free(deq);
+    free(y);
+    free(yh);
+    free(yt);
     vkr_ctx_free(ctx);
 }
 
@@ -359,10 +468,11 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_formats),  cmocka_unit_test(test_embed_formats),
-        cmocka_unit_test(test_greedy_q8_0),     cmocka_unit_test(test_greedy_q4_0),
-        cmocka_unit_test(test_greedy_q4_k_m),   cmocka_unit_test(test_invariance_q8_0),
-        cmocka_unit_test(test_invariance_q4_0), cmocka_unit_test(test_invariance_q4_k_m),
+        cmocka_unit_test(test_matmul_formats),    cmocka_unit_test(test_matmul_two_formats),
+        cmocka_unit_test(test_embed_formats),     cmocka_unit_test(test_greedy_q8_0),
+        cmocka_unit_test(test_greedy_q4_0),       cmocka_unit_test(test_greedy_q4_k_m),
+        cmocka_unit_test(test_invariance_q8_0),   cmocka_unit_test(test_invariance_q4_0),
+        cmocka_unit_test(test_invariance_q4_k_m),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
