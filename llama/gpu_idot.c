@@ -11,12 +11,15 @@
 bool gpu_idot_type(uint32_t type)
 {
     return type == LLM_GGML_Q8_0 || type == LLM_GGML_Q4_0 || type == LLM_GGML_Q4_1 ||
-           type == LLM_GGML_Q5_0 || type == LLM_GGML_Q5_1;
+           type == LLM_GGML_Q5_0 || type == LLM_GGML_Q5_1 || type == LLM_GGML_Q4_K ||
+           type == LLM_GGML_Q5_K || type == LLM_GGML_Q6_K;
 }
 
 /* Blocks of 32 inputs a token the kernel stages at once (QCB): as many as
  * the workgroup memory left by the epilogue's sums holds, up to 64 (K =
- * 2048, beyond which chunks cost little); 0 if not even one fits. */
+ * 2048, beyond which chunks cost little); 0 if not even one fits. The
+ * same for every format: a chunk may split a K-quant's super-block, whose
+ * 32-blocks each lane decodes on its own. */
 static uint32_t idot_qcb(const struct vkr_device_info *di, const struct gpu_mm_geom *g)
 {
     /* the epilogue's sums and the folded norm's scales (mm_norm.glsl) */

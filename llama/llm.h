@@ -61,8 +61,8 @@ struct llm_tuning {
     uint32_t att_split; /* bits: keys an attention split takes, 16-65536; 0: 64 on CPUs, 256 on GPUs */
     uint32_t step_cache; /* recorded steps kept for reuse, 1-1024; 0: 64; LLM_STEP_CACHE_OFF: none */
     enum llm_switch draw; /* sampled rows drawn on the GPU (the seam's set_draw); default on */
-    enum llm_switch idot; /* bits: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 products on 8-bit inputs and
-                           * integer dot products (matmul_q8.comp); default off */
+    enum llm_switch idot; /* bits: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K products on
+                           * 8-bit inputs and integer dot products (matmul_q8.comp); default off */
 };
 
 /* Sets one knob from text, as the configuration and the environment spell

@@ -54,7 +54,7 @@ void llm_q8_quantize(const float *x, struct llm_q8_block *ret)
 bool llm_q8_weight_type(uint32_t t)
 {
     return t == LLM_GGML_Q8_0 || t == LLM_GGML_Q4_0 || t == LLM_GGML_Q4_1 || t == LLM_GGML_Q5_0 ||
-           t == LLM_GGML_Q5_1;
+           t == LLM_GGML_Q5_1 || t == LLM_GGML_Q4_K || t == LLM_GGML_Q5_K || t == LLM_GGML_Q6_K;
 }
 
 static uint16_t u16_at(const uint8_t *p)
@@ -62,14 +62,75 @@ static uint16_t u16_at(const uint8_t *p)
     return (uint16_t)(p[0] | (p[1] << 8));
 }
 
-/* The block's scale, min (0 where none) and element j's stored quant. */
+/* A 32-block's scales as matmul_q8.comp's w_block gives them to term()
+ * (d, and m: the min, 0 where none; Q6_K's second half's scale) and its
+ * element j's quant as it enters the dot. */
 struct wblk {
     float d, m;
     int q[LLM_Q8_BLOCK];
 };
 
-static void w_decode(uint32_t t, const uint8_t *b, struct wblk *w)
+/* Sub-block j's 6-bit scale and min from Q4_K's and Q5_K's 12 packed
+ * bytes (llama/dequant.c's k_scale_min, weights.glsl's k_scale_min_w). */
+static void k_scale_min(const uint8_t *s, uint32_t j, int *ret_sc, int *ret_mi)
 {
+    if (j < 4) {
+        *ret_sc = s[j] & 63;
+        *ret_mi = s[j + 4] & 63;
+    } else {
+        *ret_sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+        *ret_mi = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K (144 bytes: d dmin scales[12] qs[128]), Q5_K (176: d dmin
+ * scales[12] qh[32] qs[128]): element l of sub-block j is nibble j & 1
+ * of qs[32 (j >> 1) + l], with bit j of qh[l] as its fifth bit. d sc and
+ * dmin mi are exact (an f16 times a 6-bit integer); m = -(dmin mi) makes
+ * the element d sc q - dmin mi a _1 format's. */
+static void w_decode_k45(uint32_t t, const uint8_t *b, uint32_t j, struct wblk *w)
+{
+    int sc, mi;
+    k_scale_min(b + 4, j, &sc, &mi);
+    w->d = llm_f16_to_f32(u16_at(b)) * (float)sc;
+    w->m = -(llm_f16_to_f32(u16_at(b + 2)) * (float)mi);
+    const uint8_t *qs = b + (t == LLM_GGML_Q4_K ? 16 : 48) + 32 * (j >> 1);
+    for (int l = 0; l < 32; l++) {
+        int q = (qs[l] >> (4 * (j & 1))) & 15;
+        if (t == LLM_GGML_Q5_K)
+            q |= ((b[16 + l] >> j) & 1) << 4;
+        w->q[l] = q;
+    }
+}
+
+/* Q6_K as stored in the file (210 bytes: ql[128] qh[64] scales[16] d;
+ * the GPU reads it repacked): sub-block j = 4 h + k, element l: low 4
+ * bits nibble k >> 1 of ql[64 h + 32 (k & 1) + l], top 2 bits 2k, 2k+1
+ * of qh[32 h + l], q - 32; elements 0-15 scale scales[2j], 16-31
+ * scales[2j + 1]. d = d sc0, m = d sc1, exact. */
+static void w_decode_q6_k(const uint8_t *b, uint32_t j, struct wblk *w)
+{
+    uint32_t h = j >> 2, k = j & 3;
+    float d = llm_f16_to_f32(u16_at(b + 208));
+    w->d = d * (float)(int8_t)b[192 + 2 * j];
+    w->m = d * (float)(int8_t)b[193 + 2 * j];
+    for (int l = 0; l < 32; l++) {
+        int lo = (b[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 15;
+        int hi = (b[128 + 32 * h + l] >> (2 * k)) & 3;
+        w->q[l] = (lo | (hi << 4)) - 32;
+    }
+}
+
+static void w_decode(uint32_t t, const uint8_t *b, uint32_t sub, struct wblk *w)
+{
+    if (t == LLM_GGML_Q4_K || t == LLM_GGML_Q5_K) {
+        w_decode_k45(t, b, sub, w);
+        return;
+    }
+    if (t == LLM_GGML_Q6_K) {
+        w_decode_q6_k(b, sub, w);
+        return;
+    }
     w->d = llm_f16_to_f32(u16_at(b));
     w->m = 0.0f;
     if (t == LLM_GGML_Q8_0) {
@@ -98,32 +159,51 @@ static void w_decode(uint32_t t, const uint8_t *b, struct wblk *w)
     }
 }
 
-int32_t llm_q8_block_dot(uint32_t t, const uint8_t *wblock, const struct llm_q8_block *a)
+/* The dots over elements 0-15 and 16-31 (Q6_K scales them apart). */
+static void w_dots(const struct wblk *w, const struct llm_q8_block *a, int32_t *ret_i0,
+                   int32_t *ret_i1)
 {
-    struct wblk w;
-    w_decode(t, wblock, &w);
-    int32_t s = 0;
-    for (int j = 0; j < 32; j++)
-        s += w.q[j] * a->q[j];
-    return s;
+    int32_t i0 = 0, i1 = 0;
+    for (int j = 0; j < 16; j++) {
+        i0 += w->q[j] * a->q[j];
+        i1 += w->q[j + 16] * a->q[j + 16];
+    }
+    *ret_i0 = i0;
+    *ret_i1 = i1;
 }
 
-float llm_q8_block_term(uint32_t t, const uint8_t *wblock, const struct llm_q8_block *a)
+int32_t llm_q8_block_dot(uint32_t t, const uint8_t *w, uint32_t sub, const struct llm_q8_block *a)
 {
-    struct wblk w;
-    w_decode(t, wblock, &w);
-    int32_t i = 0;
-    for (int j = 0; j < 32; j++)
-        i += w.q[j] * a->q[j];
+    struct wblk wb;
+    int32_t i0, i1;
+    w_decode(t, w, sub, &wb);
+    w_dots(&wb, a, &i0, &i1);
+    return i0 + i1;
+}
+
+float llm_q8_block_term(uint32_t t, const uint8_t *w, uint32_t sub, const struct llm_q8_block *a)
+{
+    struct wblk wb;
+    int32_t i0, i1;
+    w_decode(t, w, sub, &wb);
+    w_dots(&wb, a, &i0, &i1);
+    if (t == LLM_GGML_Q6_K) {
+        float s0 = wb.d * a->d;
+        float v0 = s0 * (float)i0;
+        float s1 = wb.m * a->d;
+        float v1 = s1 * (float)i1;
+        return v0 + v1;
+    }
+    int32_t i = i0 + i1;
     if (t == LLM_GGML_Q4_0)
         i -= 8 * a->s;
     else if (t == LLM_GGML_Q5_0)
         i -= 16 * a->s;
-    float s = w.d * a->d;
+    float s = wb.d * a->d;
     float v = s * (float)i;
-    if (t == LLM_GGML_Q4_1 || t == LLM_GGML_Q5_1) {
+    if (t == LLM_GGML_Q4_1 || t == LLM_GGML_Q5_1 || t == LLM_GGML_Q4_K || t == LLM_GGML_Q5_K) {
         float u = a->d * (float)a->s;
-        float mu = w.m * u;
+        float mu = wb.m * u;
         v = v + mu;
     }
     return v;
@@ -132,11 +212,12 @@ float llm_q8_block_term(uint32_t t, const uint8_t *wblock, const struct llm_q8_b
 void llm_q8_row_lanes(uint32_t t, const uint8_t *wrow, const struct llm_q8_block *a, uint32_t nb,
                       uint32_t lanes, float *partials)
 {
-    size_t bytes = llm_ggml_row_bytes(t, LLM_Q8_BLOCK);
+    /* a weight block holds `per` blocks of 32 (8 for the K-quants) */
+    uint32_t bytes = llm_ggml_block_bytes(t), per = llm_ggml_block_elems(t) / LLM_Q8_BLOCK;
     for (uint32_t l = 0; l < lanes; l++) {
         float acc = 0.0f;
         for (uint32_t b = l; b < nb; b += lanes)
-            acc = acc + llm_q8_block_term(t, wrow + b * bytes, a + b);
+            acc = acc + llm_q8_block_term(t, wrow + (size_t)(b / per) * bytes, b % per, a + b);
         partials[l] = acc;
     }
 }

@@ -1,8 +1,15 @@
 /* The integer path's arithmetic on the CPU (shaders/matmul_q8.comp,
  * q8act.glsl): activations quantised to 8-bit blocks of 32 with a float
- * scale, and the per-block integer products with Q8_0, Q4_0, Q4_1, Q5_0
- * and Q5_1 weights (ggml's block layout). Every value here is the GPU's to
- * the bit: the tests compare them so (test_gpu_idot). */
+ * scale, and the per-block integer products with Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q4_K, Q5_K and Q6_K weights (ggml's block layout, as in the GGUF
+ * file: the GPU reads Q4_0, Q8_0 and Q6_K repacked, llama/repack.h, which
+ * moves bytes and changes no value). Every value here is the GPU's to the
+ * bit: the tests compare them so (test_gpu_idot).
+ *
+ * A "block" is 32 weights and 32 inputs. A weight block of the K-quants
+ * is a 256-element super-block, so its 32-blocks are named by the
+ * super-block and the sub-block (0..7) within it; for the other formats
+ * the sub-block is 0. */
 #ifndef LADE_LLAMA_Q8ACT_H
 #define LADE_LLAMA_Q8ACT_H
 
@@ -29,14 +36,18 @@ void llm_q8_quantize(const float *x, struct llm_q8_block *ret);
 /* Whether the integer path takes weights of this ggml type. */
 bool llm_q8_weight_type(uint32_t ggml_type);
 
-/* sum qw_i qa_i over one weight block (ggml layout), the weights' stored
- * quants: signed for Q8_0, the unsigned 4- or 5-bit values otherwise. */
-int32_t llm_q8_block_dot(uint32_t ggml_type, const uint8_t *wblock, const struct llm_q8_block *a);
+/* sum qw_i qa_i over 32-block `sub` of one weight block w (ggml layout;
+ * sub < llm_ggml_block_elems(type) / 32), the weights' stored quants:
+ * signed for Q8_0, q - 32 for Q6_K, the unsigned 4- or 5-bit values
+ * otherwise. */
+int32_t llm_q8_block_dot(uint32_t ggml_type, const uint8_t *w, uint32_t sub,
+                         const struct llm_q8_block *a);
 
-/* The block's term, float arithmetic as matmul_q8.comp's term(). */
-float llm_q8_block_term(uint32_t ggml_type, const uint8_t *wblock, const struct llm_q8_block *a);
+/* That block's term, float arithmetic as matmul_q8.comp's term(). */
+float llm_q8_block_term(uint32_t ggml_type, const uint8_t *w, uint32_t sub,
+                        const struct llm_q8_block *a);
 
-/* The GPU's partial sums of one row (nb blocks, ggml layout) with
+/* The GPU's partial sums of one row (nb blocks of 32, ggml layout) with
  * subgroups of `lanes` lanes: lane l adds the terms of blocks l, l + lanes,
  * ... in that order, from 0. The kernel's result is their subgroupAdd, in
  * an order the device picks. */

@@ -1,22 +1,30 @@
 #version 450
 /* Y[t][y_off + r] (+)= sum_k W[r][k] * X[sel(t)][k], on integer dot
  * products: the integer path of the matrix kernel (tuning idot; issue #22
- * item 1), for Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights. The same bindings,
- * push constants, grid, geometry constants and fused epilogues as
- * matmul.comp, so the host swaps one pipeline for the other and records
- * nothing differently (llama/gpu_idot.c).
+ * item 1), for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights.
+ * The same bindings, push constants, grid, geometry constants and fused
+ * epilogues as matmul.comp, so the host swaps one pipeline for the other
+ * and records nothing differently (llama/gpu_idot.c).
  *
- * Per 32-element block b of a row and token t, with the inputs quantised
- * to 8 bits (q8act.glsl: qa, scale da, block sum sa) and the weights' own
- * quants qw (scale dw, and min m in the _1 formats):
+ * Per 32-element block b of a row and token t (a K-quant's sub-block),
+ * with the inputs quantised to 8 bits (q8act.glsl: qa, scale da, block
+ * sum sa) and the weights' own quants qw (scale dw, and min m in the _1
+ * formats):
  *   i  = sum qw_i * qa_i                 (exact, in int; 4-wide packed dots)
  *   Q8_0:        term = (dw * da) * float(i)
  *   Q4_0, Q5_0:  term = (dw * da) * float(i - o * sa)     o = 8, 16
  *   Q4_1, Q5_1:  term = (dw * da) * float(i) + m * (da * float(sa))
- * every float operation separately rounded (`precise`); llama/q8act.c is
- * the same arithmetic on the CPU. Nibbles enter the dot unsigned (0..31
- * are also non-negative signed bytes) and the offset o comes out through
- * the block sum, so no per-byte subtraction is needed.
+ *   Q4_K, Q5_K:  as the _1 formats with dw = d sc, m = -(dmin mi)
+ *   Q6_K:        term = ((d sc0) * da) * float(i0) + ((d sc1) * da) * float(i1)
+ * (K-quants: sc, mi the sub-block's 6-bit scale and min, d sc and dmin mi
+ * exact; Q6_K's i0, i1 the dots over elements 0-15 and 16-31, which have
+ * scales of their own, and its qw = q - 32 signed) every float operation
+ * separately rounded (`precise`); llama/q8act.c is the same arithmetic on
+ * the CPU. Nibbles enter the dot unsigned (0..31 are also non-negative
+ * signed bytes) and the offset o comes out through the block sum, so no
+ * per-byte subtraction is needed; Q6_K's offset of 32 cannot (its halves
+ * have different scales and sa is the whole block's), so it is taken off
+ * the bytes, four at a time.
  *
  * Where the inputs are quantised: here, in the consuming kernel's
  * prologue, into shared memory. A workgroup quantises the tile's tokens'
@@ -154,37 +162,100 @@ uint spread4(uint h)
     return (((h & 15u) * 0x00204081u) & 0x01010101u) << 4;
 }
 
-/* Block blk of a row (nb blocks a row) as 8 words of packed bytes: word
- * i holds elements 4i .. 4i+3; its scale d and min m (0 where none). The
- * loads are weights.glsl's, so the counting variant counts them. */
-void w_block(uint row, uint blk, uint nb, out uint q[8], out float d, out float m)
+/* Block blk of a row (nb blocks of 32 a row) of weights of format type:
+ * 8 words of packed bytes, word i holding elements 4i .. 4i+3, and the
+ * scales term() takes, d and m (m 0 where there is none). The format is a
+ * parameter, not WTYPE read here, so that a caller can pass each row's own
+ * (a stacked matrix whose rows come in two formats, as Q4_K_M's Q, K and
+ * V); the callers pass the spec constant, so the branches fold. The loads
+ * are weights.glsl's, so the counting variant counts them.
+ *
+ * A K-quant's 32-block j is sub-block j of its 256-element super-block
+ * (b = 8 s + j: K, so nb, is a multiple of 256). Its scales are decoded
+ * here, for the whole block: a few integer operations per 32 weights,
+ * where matmul.comp (weights.glsl's w_chunk8) decodes them again for
+ * every run of 8. The layout is the float path's, as stored: see
+ * docs/kernels.md for why the scales are not stored decoded. */
+void w_block(uint type, uint row, uint blk, uint nb, out uint q[8], out float d, out float m)
 {
     uint b = row * nb + blk;
     m = 0.0;
-    if (WTYPE == T_Q8_0) { /* repacked (llama/repack.h): 32 quant bytes, then the scales */
+    if (type == T_Q8_0) { /* repacked (llama/repack.h): 32 quant bytes, then the scales */
         uvec4 lo = W16(2u * b), hi = W16(2u * b + 1u);
         for (uint i = 0u; i < 4u; i++) {
             q[i] = lo[i];
             q[4u + i] = hi[i];
         }
         d = f16_at(W_NROWS * nb * 32u + 2u * b);
-    } else if (WTYPE == T_Q4_0) { /* repacked: byte j holds elements j (low) and j+16 */
+    } else if (type == T_Q4_0) { /* repacked: byte j holds elements j (low) and j+16 */
         uvec4 w = W16(b);
         for (uint i = 0u; i < 4u; i++) {
             q[i] = w[i] & 0x0f0f0f0fu;
             q[4u + i] = (w[i] >> 4) & 0x0f0f0f0fu;
         }
         d = f16_at(W_NROWS * nb * 16u + 2u * b);
+    } else if (type == T_Q4_K || type == T_Q5_K) {
+        /* As stored (144 / 176 bytes, 16-byte aligned): one 16-byte load
+         * brings d, dmin and the 12 scale bytes; sub-block j's element l
+         * is nibble j & 1 of qs[32 (j >> 1) + l] (two loads), its fifth
+         * bit (Q5_K) bit j of qh[l] (two more). dw = d sc and mn = dmin mi
+         * are exact (an f16 times a 6-bit integer), and the element
+         * dw q - mn is a _1 format's with m = -mn. */
+        uint j = b & 7u, s = (b >> 3) * (type == T_Q4_K ? 9u : 11u);
+        uvec4 head = W16(s);
+        uvec2 sm = k_scale_min_w(head.yzw, j);
+        vec2 dmin = unpackHalf2x16(head.x);
+        precise float dw = dmin.x * float(sm.x);
+        precise float mn = dmin.y * float(sm.y);
+        d = dw;
+        m = -mn;
+        uint qo = s + (type == T_Q4_K ? 1u : 3u) + 2u * (j >> 1), sh = 4u * (j & 1u);
+        uvec4 lo = W16(qo), hi = W16(qo + 1u), hlo = uvec4(0u), hhi = uvec4(0u);
+        if (type == T_Q5_K) {
+            hlo = W16(s + 1u);
+            hhi = W16(s + 2u);
+        }
+        for (uint i = 0u; i < 4u; i++) {
+            q[i] = ((lo[i] >> sh) & 0x0f0f0f0fu) | (((hlo[i] >> j) & 0x01010101u) << 4);
+            q[4u + i] = ((hi[i] >> sh) & 0x0f0f0f0fu) | (((hhi[i] >> j) & 0x01010101u) << 4);
+        }
+    } else if (type == T_Q6_K) {
+        /* Repacked (llama/repack.h): super-block s's ql[128] qh[64] at
+         * 192 s, its scales[16] and d at 18 s after every super-block's
+         * quants. Sub-block j = 4 h + k: element l has its low 4 bits in
+         * nibble k >> 1 of ql[64 h + 32 (k & 1) + l], its top 2 in bits
+         * 2k, 2k+1 of qh[32 h + l]; elements 0-15 scale scales[2j], 16-31
+         * scales[2j + 1]. q - 32 as signed bytes without a borrow across
+         * bytes: 128 + q - 32 stays in 96..159, and flipping bit 7 back
+         * leaves q - 32 in two's complement. d = d sc0, m = d sc1 (exact:
+         * an f16 times an 8-bit integer). */
+        uint j = b & 7u, s = b >> 3, hf = j >> 2, k = j & 3u;
+        uint qo = 12u * s + 4u * hf + 2u * (k & 1u), ho = 12u * s + 8u + 2u * hf;
+        uvec4 lo = W16(qo), hi = W16(qo + 1u), hlo = W16(ho), hhi = W16(ho + 1u);
+        uint sh = 4u * (k >> 1);
+        for (uint i = 0u; i < 4u; i++) {
+            uint a = ((lo[i] >> sh) & 0x0f0f0f0fu) | (((hlo[i] >> (2u * k)) & 0x03030303u) << 4);
+            uint c = ((hi[i] >> sh) & 0x0f0f0f0fu) | (((hhi[i] >> (2u * k)) & 0x03030303u) << 4);
+            q[i] = ((a | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+            q[4u + i] = ((c | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+        }
+        uint sb = W_NROWS * nb * 24u + 18u * s; /* nb / 8 super-blocks of 192 bytes a row */
+        uvec2 sc = bytes2_at(sb + 2u * j);
+        float dd = f16_at(sb + 16u);
+        precise float d0 = dd * sbyte(sc.x);
+        precise float d1 = dd * sbyte(sc.y);
+        d = d0;
+        m = d1;
     } else {
         /* ggml's blocks: Q4_1 d m qs[16] (20 bytes), Q5_0 d qh qs (22),
          * Q5_1 d m qh qs (24); qs as in Q4_0 */
         uint qh = 0u, qo;
-        if (WTYPE == T_Q4_1) {
+        if (type == T_Q4_1) {
             vec2 dm = unpackHalf2x16(W(5u * b));
             d = dm.x;
             m = dm.y;
             qo = 20u * b + 4u;
-        } else if (WTYPE == T_Q5_1) {
+        } else if (type == T_Q5_1) {
             vec2 dm = unpackHalf2x16(W(6u * b));
             d = dm.x;
             m = dm.y;
@@ -203,16 +274,27 @@ void w_block(uint row, uint blk, uint nb, out uint q[8], out float d, out float 
     }
 }
 
-/* A block's term (see the top), from its integer dot i. */
-float term(int i, int sa, float da, float dw, float m)
+/* A block's term (see the top), from its integer dots over elements 0-15
+ * (i0) and 16-31 (i1): Q6_K scales each half on its own; for the other
+ * formats only the exact sum i0 + i1 enters. */
+float term(uint type, int i0, int i1, int sa, float da, float dw, float m)
 {
-    if (WTYPE == T_Q4_0)
+    if (type == T_Q6_K) {
+        precise float s0 = dw * da;
+        precise float v0 = s0 * float(i0);
+        precise float s1 = m * da;
+        precise float v1 = s1 * float(i1);
+        precise float v6 = v0 + v1;
+        return v6;
+    }
+    int i = i0 + i1;
+    if (type == T_Q4_0)
         i -= 8 * sa;
-    else if (WTYPE == T_Q5_0)
+    else if (type == T_Q5_0)
         i -= 16 * sa;
     precise float s = dw * da;
     precise float v = s * float(i);
-    if (WTYPE == T_Q4_1 || WTYPE == T_Q5_1) {
+    if (type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K) {
         precise float u = da * float(sa);
         precise float mu = m * u;
         v = v + mu;
@@ -323,7 +405,7 @@ void main()
                 uint wq[RPS][8];
                 float wd[RPS], wm[RPS];
                 [[unroll]] for (uint r = 0; r < RPS; r++)
-                    w_block(rows[r], b, nb, wq[r], wd[r], wm[r]);
+                    w_block(WTYPE, rows[r], b, nb, wq[r], wd[r], wm[r]);
                 uint ob = b - cb0;
                 for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                     [[unroll]] for (uint i = 0; i < SUB; i++) {
@@ -336,10 +418,12 @@ void main()
                             float da = qd[o];
                             int sa = qsum[o];
                             [[unroll]] for (uint r = 0; r < RPS; r++) {
-                                int is = 0;
-                                [[unroll]] for (uint k = 0; k < 8; k++)
-                                    is += dot4(wq[r][k], a[k]);
-                                acc[r][t] = acc[r][t] + term(is, sa, da, wd[r], wm[r]);
+                                int i0 = 0, i1 = 0;
+                                [[unroll]] for (uint k = 0; k < 4; k++) {
+                                    i0 += dot4(wq[r][k], a[k]);
+                                    i1 += dot4(wq[r][4u + k], a[4u + k]);
+                                }
+                                acc[r][t] = acc[r][t] + term(WTYPE, i0, i1, sa, da, wd[r], wm[r]);
                             }
                         }
                     }

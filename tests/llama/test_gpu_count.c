@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "llama/gguf.h"
 #include "llama/llm.h"
 #include "tools/tuning-env.h"
 #include "vk/vkr.h"
@@ -27,9 +28,10 @@
  * The integer path (tuning idot, matmul_q8.comp) loads a block of 32 at
  * once: Q8_0 two 16-byte words and the scale's word, 36 bytes for 34;
  * Q4_0 one and the scale's, 20 for 18 (other formats as without it).
- * 0: only plausibility (a mix of formats). `layer`: the most dispatches
- * a layer may record: 6, also where V's format is not Q's and K's
- * (Q4_K_M: attn_v is Q6_K), which stack as two formats in one product. */
+ * 0: a mix of formats, whose bytes fmt_loads sums per matrix (the K-quant
+ * fixture). `layer`: the most dispatches a layer may record: 6, also
+ * where V's format is not Q's and K's (Q4_K_M: attn_v is Q6_K), which
+ * stack as two formats in one product. */
 struct counted {
     const char *path;
     uint64_t num, den, inum, iden;
@@ -43,6 +45,51 @@ static const struct counted models[] = {
     { KDIR "kernelc-22m-q4_0.gguf", 80, 18, 20, 18, 6 },
     { KDIR "kernelc-22m-q4_k_m.gguf", 0, 0, 0, 0, 6 },
 };
+
+/* Bytes a one-row step loads for `den` stored bytes of a format: num
+ * through matmul.comp, inum through matmul_q8.comp (tuning idot).
+ * matmul.comp loads a run of 8 weights as above: Q4_K one 16-byte word
+ * for d, dmin and the scales and one for the quants (1024 bytes a
+ * 144-byte super-block), Q6_K (repacked) a word of low and one of high
+ * bits, the scale's and d's words, 40 (1280 for 210). matmul_q8.comp
+ * loads a 32-block at once: Q4_K the scale word and two of quants, 48
+ * (384 for 144); Q6_K four words of quants, the scales' and d's words, 72
+ * (576 for 210). */
+struct fmt_loads {
+    uint32_t type;
+    uint64_t num, inum, den;
+};
+
+static const struct fmt_loads fmt_loads[] = {
+    { LLM_GGML_F32, 1, 1, 1 },         { LLM_GGML_F16, 1, 1, 1 },
+    { LLM_GGML_Q8_0, 80, 36, 34 },     { LLM_GGML_Q4_0, 80, 20, 18 },
+    { LLM_GGML_Q4_K, 1024, 384, 144 }, { LLM_GGML_Q5_K, 1536, 640, 176 },
+    { LLM_GGML_Q6_K, 1280, 576, 210 },
+};
+
+/* What a one-row step must load for a model's matrices (its layers' 2-D
+ * tensors and the head), summed over their formats; their stored bytes
+ * into ret_mat. 0 when a format is not in the table. */
+static uint64_t mixed_loads(const struct llm_gguf *g, bool idot, uint64_t *ret_mat)
+{
+    uint64_t want = 0, mat = 0;
+    for (uint64_t i = 0; i < llm_gguf_n_tensors(g); i++) {
+        const struct llm_gguf_tensor *t = llm_gguf_tensor_at(g, i);
+        if (t->n_dims != 2 || (strncmp(t->name, "blk.", 4) && strcmp(t->name, "output.weight")))
+            continue;
+        size_t f = 0, nf = sizeof(fmt_loads) / sizeof(fmt_loads[0]);
+        while (f < nf && fmt_loads[f].type != t->type)
+            f++;
+        if (f == nf)
+            return 0;
+        const struct fmt_loads *l = &fmt_loads[f];
+        assert_true(t->size % l->den == 0);
+        want += t->size / l->den * (idot ? l->inum : l->num);
+        mat += t->size;
+    }
+    *ret_mat = mat;
+    return want;
+}
 
 /* The counts of a step of T rows (a chain under the committed prefix)
  * after an 8-token prompt. */
@@ -98,8 +145,16 @@ static void check_model(const struct counted *c, bool idot)
     assert_true(one >= mat);
     assert_true(one <= 8 * mat);
     uint64_t num = idot ? c->inum : c->num, den = idot ? c->iden : c->den;
-    if (num)
+    if (num) {
         assert_true(one * den == mat * num);
+    } else {
+        uint64_t tmat = 0, want = mixed_loads(llm_model_gguf(m), idot, &tmat);
+        assert_true(want != 0);
+        assert_true(tmat == mat);
+        if (one != want)
+            fail_msg("%s: a one-row step loads %llu bytes, its formats want %llu", c->path,
+                     (unsigned long long)one, (unsigned long long)want);
+    }
     /* Issue #22: a step of up to 64 rows reads every weight once (the
      * wide geometry's 64-token tile): at most 1.05x a one-row step. */
     for (int i = 1; i < 4; i++)
@@ -128,11 +183,11 @@ static void test_counts_plausible(void **state)
 }
 
 /* The same for the integer path: its formats load each block once a step
- * of up to 64 rows too. */
+ * of up to 64 rows too (the K-quant fixture: Q4_K, Q6_K and Q8_0). */
 static void test_counts_idot(void **state)
 {
     (void)state;
-    for (size_t i = 2; i < 4; i++)
+    for (size_t i = 2; i < 5; i++)
         check_model(&models[i], true);
 }
 

@@ -1,11 +1,14 @@
 /* The integer path of the matrix products (matmul_q8.comp, tuning idot)
- * against its CPU arithmetic (llama/q8act.c), for Q8_0, Q4_0, Q4_1, Q5_0
- * and Q5_1:
+ * against its CPU arithmetic (llama/q8act.c), for Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q4_K, Q5_K and Q6_K (K a multiple of 256 for the K-quants, whose
+ * 32-blocks are the sub-blocks of their super-blocks):
  *   - the quantised inputs (8-bit words, scale, block sum) equal the CPU's
  *     bit for bit (the kernel's flags 8 writes them out);
  *   - with one block a row, every output equals the CPU's block term bit
  *     for bit (the other lanes add exact zeros, whatever subgroupAdd's
- *     order); with many, each lane's partial sum is the CPU's
+ *     order; a K-quant's row is one super-block, all of whose 32-blocks
+ *     but one, a different one for each token, meet zero inputs); with
+ *     many, each lane's partial sum is the CPU's
  *     (llm_q8_row_lanes) and the output is their sum in the order the
  *     device's subgroupAdd picks, so it is checked within that order's
  *     error bound: (lanes - 1) 2^-24 sum |partial|;
@@ -15,8 +18,9 @@
  *     its row gathered through SEL) and in steps of 2..128 rows, in every
  *     geometry (tiles of 1, 8 and 64 tokens, 1-2 rows a subgroup, 1-4 row
  *     passes, inputs staged whole or in chunks of 3 or 5 blocks).
- * And through the model (kernelc-22m's Q8_0 and Q4_0 fixtures, tuning
- * idot): a row's logits the same bits alone and in steps of 4..128 rows;
+ * And through the model (kernelc-22m's Q8_0, Q4_0 and Q4_K_M fixtures,
+ * tuning idot; Q4_K_M holds Q4_K, Q6_K (V, the head) and Q8_0 (the FFN's
+ * down product: K = 1408 is no multiple of 256)): a row's logits the same bits alone and in steps of 4..128 rows;
  * greedy output equal to the f32 CPU reference's (llama/ref.c, same
  * weights) for 64 tokens of the first reference prompt, the logits within
  * 5% of the largest (LADE_FULL_TESTS=1: all six prompts; the 40 code
@@ -61,16 +65,19 @@ static float rndf(void) /* uniform in [-1, 1] */
     return (float)((int)(rnd() % 20001) - 10000) / 10000.0f;
 }
 
+/* A format: its ggml block's bytes and 32-blocks (8 for the K-quants),
+ * where its f16 scales sit. */
 struct fmt {
-    uint32_t type, bytes;
+    uint32_t type, bytes, per;
     uint8_t scale_at[2], n_scales;
     const char *name;
 };
 
 static const struct fmt fmts[] = {
-    { LLM_GGML_Q8_0, 34, { 0 }, 1, "q8_0" },    { LLM_GGML_Q4_0, 18, { 0 }, 1, "q4_0" },
-    { LLM_GGML_Q4_1, 20, { 0, 2 }, 2, "q4_1" }, { LLM_GGML_Q5_0, 22, { 0 }, 1, "q5_0" },
-    { LLM_GGML_Q5_1, 24, { 0, 2 }, 2, "q5_1" },
+    { LLM_GGML_Q8_0, 34, 1, { 0 }, 1, "q8_0" },     { LLM_GGML_Q4_0, 18, 1, { 0 }, 1, "q4_0" },
+    { LLM_GGML_Q4_1, 20, 1, { 0, 2 }, 2, "q4_1" },  { LLM_GGML_Q5_0, 22, 1, { 0 }, 1, "q5_0" },
+    { LLM_GGML_Q5_1, 24, 1, { 0, 2 }, 2, "q5_1" },  { LLM_GGML_Q4_K, 144, 8, { 0, 2 }, 2, "q4_k" },
+    { LLM_GGML_Q5_K, 176, 8, { 0, 2 }, 2, "q5_k" }, { LLM_GGML_Q6_K, 210, 8, { 208 }, 1, "q6_k" },
 };
 #define N_FMTS (sizeof(fmts) / sizeof(fmts[0]))
 
@@ -89,10 +96,11 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* rows x cols random weights with plausible f16 scales (ggml layout). */
+/* rows x cols random weights with plausible f16 scales (ggml layout; the
+ * K-quants' 6- and 8-bit sub-block scales random bytes). */
 static uint8_t *random_weights(const struct fmt *f, uint32_t rows, uint32_t cols)
 {
-    size_t n = (size_t)rows * cols / 32 * f->bytes;
+    size_t n = (size_t)rows * cols / (32 * f->per) * f->bytes;
     uint8_t *w = malloc(n);
     for (size_t i = 0; i < n; i++)
         w[i] = (uint8_t)rnd();
@@ -137,7 +145,7 @@ static void run_setup(struct run *r, const struct fmt *f, const uint8_t *w, uint
 {
     r->rows = rows;
     r->cols = cols;
-    size_t rb = (size_t)cols / 32 * f->bytes, n = rows * rb;
+    size_t rb = (size_t)cols / (32 * f->per) * f->bytes, n = rows * rb;
     uint8_t *gw = malloc(n);
     if (llm_repacked(f->type))
         assert_int_equal(llm_repack_rows(f->type, w, rows, rb, gw), 0);
@@ -287,18 +295,25 @@ static void test_quantised_inputs(void **state)
 
 /* The products against llama/q8act.c: one block a row bit for bit; many
  * within the bound of subgroupAdd's order, each lane's chain being the
- * CPU's. */
+ * CPU's. A K-quant's "one block" is its row's one super-block with zero
+ * inputs but in 32-block t % 8 for token t, so that 9 tokens try every
+ * sub-block. */
 static void test_products(void **state)
 {
     (void)state;
-    const uint32_t rows = 19, ntok = 5, lanes = ctx->info.subgroup_size;
-    const uint32_t colss[2] = { 32, 32 * (3 * lanes + 5) };
+    const uint32_t rows = 19, ntok = 9, lanes = ctx->info.subgroup_size;
     for (size_t fi = 0; fi < N_FMTS; fi++) {
         const struct fmt *f = &fmts[fi];
+        const uint32_t per = f->per, many = (3 * lanes + 5 + per - 1) / per * per;
+        const uint32_t colss[2] = { 32 * per, 32 * many };
         for (int ci = 0; ci < 2; ci++) {
-            uint32_t cols = colss[ci], nb = cols / 32;
-            size_t rb = (size_t)nb * f->bytes;
+            uint32_t cols = colss[ci], nb = cols / 32, one = ci == 0;
+            size_t rb = (size_t)nb / per * f->bytes;
             float *x = random_inputs(ntok, cols);
+            for (uint32_t t = 0; one && t < ntok; t++)
+                for (uint32_t b = 0; b < nb; b++)
+                    if (b != t % per)
+                        memset(x + (size_t)t * cols + 32 * b, 0, 32 * 4);
             uint8_t *w = random_weights(f, rows, cols);
             struct run r;
             run_setup(&r, f, w, rows, cols, x, ntok);
@@ -317,8 +332,9 @@ static void test_products(void **state)
                     for (uint32_t row = 0; row < rows; row++) {
                         float g = y[v][t * rows + row];
                         const uint8_t *wr = w + row * rb;
-                        if (nb == 1) {
-                            float want = llm_q8_block_term(f->type, wr, &q[t * nb]);
+                        if (one) {
+                            uint32_t sub = t % per;
+                            float want = llm_q8_block_term(f->type, wr, sub, &q[t * nb + sub]);
                             if (g != want)
                                 fail_msg("%s t %u row %u: GPU %.9g, CPU term %.9g", f->name, t, row,
                                          g, want);
@@ -340,7 +356,7 @@ static void test_products(void **state)
             }
             if (n_variants() == 2 && memcmp(y[0], y[1], (size_t)ntok * rows * 4))
                 fail_msg("%s cols %u: OpSDot and the fallback differ", f->name, cols);
-            if (nb > 1)
+            if (!one)
                 fprintf(stderr,
                         "%s: %u blocks a row: lanes' chains as the CPU's, their sum within "
                         "%.2g of sum |partial| (bound %.2g)\n",
@@ -357,11 +373,12 @@ static void test_products(void **state)
 }
 
 /* A token alone (T = 1, gathered) and in steps of 2..128 rows, every
- * geometry, both variants: the same bits. */
+ * geometry, both variants: the same bits. Rows of 11 blocks, 16 for the
+ * K-quants (two super-blocks, which the chunks of 3 and 5 split). */
 static void test_batch_invariance(void **state)
 {
     (void)state;
-    const uint32_t rows = 37, cols = 32 * 11, NX = 128;
+    const uint32_t rows = 37, NX = 128;
     static const uint32_t Ts[] = { 2, 3, 8, 9, 31, 64, 65, 128 };
     static const int32_t alone[] = { 0, 1, 9, 63, 64, 100, 127 };
     /* (A 64-token tile costs lavapipe 15-30 s to compile per format, cold:
@@ -371,10 +388,11 @@ static void test_batch_invariance(void **state)
         { 64, 8, 2, 1, 3, 0 },  { 128, 8, 1, 1, 5, 8 }, { 64, 64, 2, 1, 3, 8 },
     };
     const size_t ng = sizeof(gs) / sizeof(gs[0]);
-    float *x = random_inputs(NX, cols);
     float *ref = malloc((size_t)NX * rows * 4), *y = malloc((size_t)NX * rows * 4);
     for (size_t fi = 0; fi < N_FMTS; fi++) {
         const struct fmt *f = &fmts[fi];
+        const uint32_t cols = 32 * ((11 + f->per - 1) / f->per * f->per);
+        float *x = random_inputs(NX, cols);
         uint8_t *w = random_weights(f, rows, cols);
         struct run r;
         run_setup(&r, f, w, rows, cols, x, NX);
@@ -417,10 +435,10 @@ static void test_batch_invariance(void **state)
                 ng);
         run_free(&r);
         free(w);
+        free(x);
     }
     free(ref);
     free(y);
-    free(x);
 }
 
 static struct llm_model *load_idot(const char *path, uint32_t max_rows)
@@ -462,6 +480,7 @@ static void test_model_invariance(void **state)
     (void)state;
     model_invariance("kernelc-22m-q8_0.gguf");
     model_invariance("kernelc-22m-q4_0.gguf");
+    model_invariance("kernelc-22m-q4_k_m.gguf");
 }
 
 /* Greedy for 64 tokens against the f32 CPU reference on the same weights,
@@ -533,6 +552,7 @@ static void test_model_accuracy(void **state)
     (void)state;
     model_accuracy("kernelc-22m-q8_0.gguf");
     model_accuracy("kernelc-22m-q4_0.gguf");
+    model_accuracy("kernelc-22m-q4_k_m.gguf");
 }
 
 int main(void)
