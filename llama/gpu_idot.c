@@ -31,7 +31,8 @@ static uint32_t idot_qcb(const struct vkr_device_info *di, const struct gpu_mm_g
 }
 
 int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
-                    const struct gpu_mm_geom *g, struct vkr_kernel *ret)
+                    const struct gpu_mm_tail *tail, const struct gpu_mm_geom *g,
+                    struct vkr_kernel *ret)
 {
     uint32_t qcb = idot_qcb(&vk->info, g);
     if (!qcb)
@@ -46,6 +47,12 @@ int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t t
                                  12,
                                  { type, g->local, g->tile, g->rows_wg, g->rps, 0, 0, 0, 0,
                                    ks->freq_off, g->sub, qcb } };
+    if (tail) { /* weights.glsl's constant_id 13-15 */
+        d.n_spec = 16;
+        d.spec[13] = tail->row;
+        d.spec[14] = tail->type;
+        d.spec[15] = tail->word;
+    }
     if (ks->count) {
         d.name = "matmul_q8_count";
         d.spirv = lade_spv_matmul_q8_count;

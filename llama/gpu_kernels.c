@@ -324,7 +324,7 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
         struct vkr_kernel *k = &ks->mm[slot][i];
         const struct gpu_mm_geom *g = &ks->mmg[i];
         if (!k->pipeline && ks->idot && gpu_idot_type(type)) {
-            int err = gpu_idot_kernel(ks, vk, type, g, k);
+            int err = gpu_idot_kernel(ks, vk, type, NULL, g, k);
             if (err)
                 return err;
         } else if (!k->pipeline) {
@@ -355,13 +355,33 @@ int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type
     return 0;
 }
 
+int gpu_kernels_matmul_float(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                             const struct vkr_kernel *ret[GEOM_N])
+{
+    int slot = gpu_type_slot(type);
+    if (slot < 0)
+        return -ENOTSUP;
+    if (!ks->idot || !gpu_idot_type(type))
+        return gpu_kernels_matmul(ks, vk, type, ret);
+    for (int i = 0; i < GEOM_N; i++) {
+        struct vkr_kernel *k = &ks->mmf[slot][i];
+        int err = k->pipeline ? 0 : mm_kernel(ks, vk, type, NULL, &ks->mmg[i], k);
+        if (err)
+            return err;
+        ret[i] = k;
+    }
+    return 0;
+}
+
 int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                              const struct gpu_mm_tail *tail, const struct vkr_kernel *ret[GEOM_N])
 {
-    /* Not on the integer path yet: a stack mixing it with matmul.comp's
-     * arithmetic would change the rows' results with the stacking. */
+    /* On the integer path both formats or neither: one kernel cannot mix
+     * its arithmetic with matmul.comp's, and stacking must not change a
+     * row's result. */
+    bool idot = ks->idot && gpu_idot_type(type);
     if (gpu_type_slot(type) < 0 || gpu_type_slot(tail->type) < 0 || tail->row == 0 ||
-        (ks->idot && (gpu_idot_type(type) || gpu_idot_type(tail->type))))
+        (ks->idot && idot != gpu_idot_type(tail->type)))
         return -ENOTSUP;
     uint32_t s = 0;
     while (s < ks->n_mixed &&
@@ -372,7 +392,9 @@ int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_
         return -ENOSPC;
     if (s == ks->n_mixed) {
         for (int i = 0; i < GEOM_N; i++) {
-            int err = mm_kernel(ks, vk, type, tail, &ks->mmg[i], &ks->mixed[s][i]);
+            struct vkr_kernel *k = &ks->mixed[s][i];
+            int err = idot ? gpu_idot_kernel(ks, vk, type, tail, &ks->mmg[i], k) :
+                             mm_kernel(ks, vk, type, tail, &ks->mmg[i], k);
             if (err) {
                 for (int j = 0; j < i; j++)
                     vkr_kernel_free(vk, &ks->mixed[s][j]);
@@ -393,8 +415,10 @@ void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk)
     for (int i = 0; i < K_COUNT; i++)
         vkr_kernel_free(vk, &ks->k[i]);
     for (int i = 0; i < GPU_N_TYPES; i++)
-        for (int j = 0; j < GEOM_N; j++)
+        for (int j = 0; j < GEOM_N; j++) {
             vkr_kernel_free(vk, &ks->mm[i][j]);
+            vkr_kernel_free(vk, &ks->mmf[i][j]);
+        }
     for (int i = 0; i < 2; i++)
         vkr_kernel_free(vk, &ks->mmcm[i]);
     for (uint32_t i = 0; i < ks->n_mixed; i++)

@@ -207,6 +207,9 @@ struct gpu_mm_tail {
 struct gpu_kernels {
     struct vkr_kernel k[K_COUNT];
     struct vkr_kernel mm[GPU_N_TYPES][GEOM_N]; /* matmul per weight format, for the formats present */
+    /* matmul.comp for a format mm[] holds on the integer path, for the
+     * matrices kept off it (gpu_kernels_matmul_float) */
+    struct vkr_kernel mmf[GPU_N_TYPES][GEOM_N];
     struct gpu_mm_geom mmg[GEOM_N];
     /* matmul for two-format stacks: the head's type and the tail of each */
     uint32_t mixed_type[GPU_N_MIXED];
@@ -260,19 +263,27 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
  * asked for: pipeline builds cost on CPU drivers. */
 int gpu_kernels_matmul(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                        const struct vkr_kernel *ret[GEOM_N]);
-/* The same for a stacked matrix of `type` rows then tail's (the float
- * path's matmul.comp, in every geometry), built the first time that pair
- * and shape is asked for; -ENOSPC when GPU_N_MIXED are built already. */
+/* The same on the float path (matmul.comp) whatever the tuning: for the
+ * LM head, whose input's 8-bit rounding would move the logits directly
+ * (gpu_weights.c). */
+int gpu_kernels_matmul_float(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
+                             const struct vkr_kernel *ret[GEOM_N]);
+/* The same for a stacked matrix of `type` rows then tail's (matmul.comp,
+ * or matmul_q8.comp where the integer path takes both formats; -ENOTSUP
+ * where it takes one only), built the first time that pair and shape is
+ * asked for; -ENOSPC when GPU_N_MIXED are built already. */
 int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
                              const struct gpu_mm_tail *tail, const struct vkr_kernel *ret[GEOM_N]);
 void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk);
 
 /* gpu_idot.c: whether the integer path takes weights of this ggml type;
- * its pipeline for one geometry (the counting variant with ks->count,
+ * its pipeline for one geometry (tail: a two-format stack's second
+ * format, or NULL; the counting variant with ks->count,
  * OpSDot where the device has it). 0, -ENOTSUP when its inputs do not fit
  * the workgroup memory, or vkr_kernel_new's error. */
 bool gpu_idot_type(uint32_t type);
 int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
-                    const struct gpu_mm_geom *g, struct vkr_kernel *ret);
+                    const struct gpu_mm_tail *tail, const struct gpu_mm_geom *g,
+                    struct vkr_kernel *ret);
 
 #endif

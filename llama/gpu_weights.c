@@ -156,7 +156,8 @@ static int place_parts(uint32_t type, const struct part *parts, int n, uint64_t 
  * row by its part's format (weights.glsl's tail). A row's arithmetic is
  * its format's whichever kernel reads it. -ENOTSUP where it cannot be
  * (the caller stacks less): the head not whole 16-byte words, more than
- * one binding, no room for more pipelines, or the integer path. */
+ * one binding, no room for more pipelines, or the integer path taking
+ * one of the formats only. */
 static int upload_mixed(struct upload *u, const char *name, const struct llm_gguf_tensor *const *t,
                         const struct part *parts, const uint64_t *rb, int n, int n_head,
                         uint32_t cols, struct gpu_mat *ret)
@@ -353,6 +354,11 @@ int gpu_weights_upload(struct gpu_weights *w, struct vkr_ctx *vk, struct gpu_ker
         memset(w->head.set, 0, sizeof(w->head.set));
         w->bytes += w->embd.bytes;
     }
+    /* The head on the float path: its products are the logits, which
+     * an 8-bit rounding of its input would move with nothing after it to
+     * average the error out (docs/kernels.md, integer path). */
+    if (!err && (err = gpu_kernels_matmul_float(ks, vk, w->head.type, w->head.kernel)) != 0)
+        snprintf(reterr, errlen, "%s", vk->err);
     err = err ? err : upload_vec(&u, "output_norm.weight", c->dim, &w->out_norm);
     if (!err && !(w->layers = calloc(c->n_layers, sizeof(*w->layers))))
         err = -ENOMEM;

@@ -162,12 +162,13 @@ uint spread4(uint h)
     return (((h & 15u) * 0x00204081u) & 0x01010101u) << 4;
 }
 
-/* Block blk of a row (nb blocks of 32 a row) of weights of format type:
- * 8 words of packed bytes, word i holding elements 4i .. 4i+3, and the
+/* Block blk of a row (nb blocks of 32 a row) of weights of format type,
+ * in a matrix of wrows rows from w_base on (weights.glsl's tail): 8 words of packed bytes, word i holding elements 4i .. 4i+3, and the
  * scales term() takes, d and m (m 0 where there is none). The format is a
- * parameter, not WTYPE read here, so that a caller can pass each row's own
- * (a stacked matrix whose rows come in two formats, as Q4_K_M's Q, K and
- * V); the callers pass the spec constant, so the branches fold. The loads
+ * parameter, not WTYPE read here, so that main passes each row's own (a
+ * stacked matrix whose rows come in two formats, as Q4_K_M's Q, K and V:
+ * weights.glsl's TAIL_ROW); where there is no tail it is the spec
+ * constant, so the branches fold. The loads
  * are weights.glsl's, so the counting variant counts them.
  *
  * A K-quant's 32-block j is sub-block j of its 256-element super-block
@@ -176,7 +177,8 @@ uint spread4(uint h)
  * where matmul.comp (weights.glsl's w_chunk8) decodes them again for
  * every run of 8. The layout is the float path's, as stored: see
  * docs/kernels.md for why the scales are not stored decoded. */
-void w_block(uint type, uint row, uint blk, uint nb, out uint q[8], out float d, out float m)
+void w_block(uint type, uint wrows, uint row, uint blk, uint nb, out uint q[8], out float d,
+             out float m)
 {
     uint b = row * nb + blk;
     m = 0.0;
@@ -186,14 +188,14 @@ void w_block(uint type, uint row, uint blk, uint nb, out uint q[8], out float d,
             q[i] = lo[i];
             q[4u + i] = hi[i];
         }
-        d = f16_at(W_NROWS * nb * 32u + 2u * b);
+        d = f16_at(wrows * nb * 32u + 2u * b);
     } else if (type == T_Q4_0) { /* repacked: byte j holds elements j (low) and j+16 */
         uvec4 w = W16(b);
         for (uint i = 0u; i < 4u; i++) {
             q[i] = w[i] & 0x0f0f0f0fu;
             q[4u + i] = (w[i] >> 4) & 0x0f0f0f0fu;
         }
-        d = f16_at(W_NROWS * nb * 16u + 2u * b);
+        d = f16_at(wrows * nb * 16u + 2u * b);
     } else if (type == T_Q4_K || type == T_Q5_K) {
         /* As stored (144 / 176 bytes, 16-byte aligned): one 16-byte load
          * brings d, dmin and the 12 scale bytes; sub-block j's element l
@@ -239,7 +241,7 @@ void w_block(uint type, uint row, uint blk, uint nb, out uint q[8], out float d,
             q[i] = ((a | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
             q[4u + i] = ((c | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
         }
-        uint sb = W_NROWS * nb * 24u + 18u * s; /* nb / 8 super-blocks of 192 bytes a row */
+        uint sb = wrows * nb * 24u + 18u * s; /* nb / 8 super-blocks of 192 bytes a row */
         uvec2 sc = bytes2_at(sb + 2u * j);
         float dd = f16_at(sb + 16u);
         precise float d0 = dd * sbyte(sc.x);
@@ -404,8 +406,20 @@ void main()
             for (uint b = cb0 + (lane + lanes - cb0 % lanes) % lanes; b < cb0 + nbc; b += lanes) {
                 uint wq[RPS][8];
                 float wd[RPS], wm[RPS];
-                [[unroll]] for (uint r = 0; r < RPS; r++)
-                    w_block(WTYPE, rows[r], b, nb, wq[r], wd[r], wm[r]);
+                uint tp[RPS]; /* each row's format: WTYPE, or the tail's */
+                [[unroll]] for (uint r = 0; r < RPS; r++) {
+                    if (TAIL_ROW != 0u && rows[r] >= TAIL_ROW) {
+                        w_base = TAIL_WORD;
+                        w_block(TAIL_TYPE, W_NROWS - TAIL_ROW, rows[r] - TAIL_ROW, b, nb, wq[r], wd[r],
+                                wm[r]);
+                        w_base = 0u;
+                        tp[r] = TAIL_TYPE;
+                    } else {
+                        w_block(WTYPE, TAIL_ROW != 0u ? TAIL_ROW : W_NROWS, rows[r], b, nb, wq[r],
+                                wd[r], wm[r]);
+                        tp[r] = WTYPE;
+                    }
+                }
                 uint ob = b - cb0;
                 for (uint s = 0u; s < (SUB < TILE_T ? nt : 1u); s += SUB) {
                     [[unroll]] for (uint i = 0; i < SUB; i++) {
@@ -423,7 +437,7 @@ void main()
                                     i0 += dot4(wq[r][k], a[k]);
                                     i1 += dot4(wq[r][4u + k], a[4u + k]);
                                 }
-                                acc[r][t] = acc[r][t] + term(WTYPE, i0, i1, sa, da, wd[r], wm[r]);
+                                acc[r][t] = acc[r][t] + term(tp[r], i0, i1, sa, da, wd[r], wm[r]);
                             }
                         }
                     }

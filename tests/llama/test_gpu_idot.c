@@ -140,26 +140,46 @@ struct run {
     uint32_t rows, cols, wbytes;
 };
 
-static void run_setup(struct run *r, const struct fmt *f, const uint8_t *w, uint32_t rows,
-                      uint32_t cols, const float *x, uint32_t nx)
+/* rows x cols weights w of format f (ggml layout) in the GPU's layout
+ * (repacked where the format is): a new array of *ret_n bytes. */
+static uint8_t *gpu_layout(const struct fmt *f, const uint8_t *w, uint32_t rows, uint32_t cols,
+                           size_t *ret_n)
 {
-    r->rows = rows;
-    r->cols = cols;
     size_t rb = (size_t)cols / (32 * f->per) * f->bytes, n = rows * rb;
     uint8_t *gw = malloc(n);
+    assert_non_null(gw);
     if (llm_repacked(f->type))
         assert_int_equal(llm_repack_rows(f->type, w, rows, rb, gw), 0);
     else
         memcpy(gw, w, n);
+    *ret_n = n;
+    return gw;
+}
+
+/* The buffers of a run over n bytes of weights gw, already in the GPU's
+ * layout. */
+static void run_setup_raw(struct run *r, const uint8_t *gw, size_t n, uint32_t rows, uint32_t cols,
+                          const float *x, uint32_t nx)
+{
+    r->rows = rows;
+    r->cols = cols;
     assert_int_equal(vkr_buf_new(ctx, (n + 15) & ~(size_t)15, VKR_MEM_DEVICE, &r->w), 0);
     assert_int_equal(vkr_buf_upload(ctx, &r->w, 0, gw, n), 0);
-    free(gw);
     assert_int_equal(vkr_buf_new(ctx, (size_t)nx * cols * 4, VKR_MEM_DEVICE, &r->x), 0);
     assert_int_equal(vkr_buf_upload(ctx, &r->x, 0, x, (size_t)nx * cols * 4), 0);
     size_t ybytes = (size_t)nx * (rows > cols / 32 * 10 ? rows : cols / 32 * 10) * 4;
     assert_int_equal(vkr_buf_new(ctx, ybytes, VKR_MEM_DEVICE, &r->y), 0);
     assert_int_equal(vkr_buf_new(ctx, 4 * 128, VKR_MEM_DEVICE, &r->sel), 0);
     assert_int_equal(vkr_buf_new(ctx, 16, VKR_MEM_DEVICE, &r->dummy), 0);
+}
+
+static void run_setup(struct run *r, const struct fmt *f, const uint8_t *w, uint32_t rows,
+                      uint32_t cols, const float *x, uint32_t nx)
+{
+    size_t n;
+    uint8_t *gw = gpu_layout(f, w, rows, cols, &n);
+    run_setup_raw(r, gw, n, rows, cols, x, nx);
+    free(gw);
 }
 
 static void run_free(struct run *r)
@@ -176,17 +196,27 @@ static uint32_t rows_wg(const struct geom *g)
     return g->local / ctx->info.subgroup_size * g->rps * g->turns;
 }
 
-static void kernel_new(const struct fmt *f, const struct geom *g, bool sdot, struct vkr_kernel *k)
+/* matmul_q8 for format f in geometry g; tail: NULL, or weights.glsl's
+ * TAIL_ROW, TAIL_TYPE and TAIL_WORD (a two-format stack). */
+static void kernel_new_tail(const struct fmt *f, const struct geom *g, bool sdot,
+                            const uint32_t *tail, struct vkr_kernel *k)
 {
     struct vkr_kernel_desc d = { sdot ? "matmul_q8_sdot" : "matmul_q8",
                                  sdot ? lade_spv_matmul_q8_sdot : lade_spv_matmul_q8,
                                  sdot ? lade_spv_matmul_q8_sdot_bytes : lade_spv_matmul_q8_bytes,
                                  B_MM_N,
                                  sizeof(struct pc_matmul),
-                                 12,
+                                 tail ? 16 : 12,
                                  { f->type, g->local, g->tile, rows_wg(g), g->rps, 0, 0, 0, 0, 0,
                                    g->sub, g->qcb } };
+    if (tail)
+        memcpy(&d.spec[13], tail, 3 * 4);
     assert_int_equal(vkr_kernel_new(ctx, &d, k), 0);
+}
+
+static void kernel_new(const struct fmt *f, const struct geom *g, bool sdot, struct vkr_kernel *k)
+{
+    kernel_new_tail(f, g, sdot, NULL, k);
 }
 
 /* One dispatch over ntok tokens (flags as matmul_q8.comp's; with 2 the
@@ -370,6 +400,68 @@ static void test_products(void **state)
             free(x);
         }
     }
+}
+
+/* A stack of two formats (weights.glsl's tail; Q4_K_M's Q and K in Q4_K
+ * over V in Q6_K, one product): every row the same bits as its format's
+ * kernel alone gives it, both variants, for pairs of plain, repacked and
+ * K-quant formats; the head ends inside a workgroup's rows. */
+static void test_two_formats(void **state)
+{
+    (void)state;
+    static const int pairs[][2] = { { 5, 7 }, { 0, 1 }, { 7, 4 }, { 1, 6 } };
+    const uint32_t cols = 512, hr = 12, tr = 9, rows = hr + tr, ntok = 5;
+    float *x = random_inputs(ntok, cols);
+    float *y = malloc((size_t)ntok * rows * 4), *yh = malloc((size_t)ntok * hr * 4),
+          *yt = malloc((size_t)ntok * tr * 4);
+    assert_true(y && yh && yt);
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const struct fmt *fh = &fmts[pairs[i][0]], *ft = &fmts[pairs[i][1]];
+        uint8_t *wh = random_weights(fh, hr, cols), *wt = random_weights(ft, tr, cols);
+        size_t nh, nt;
+        uint8_t *gh = gpu_layout(fh, wh, hr, cols, &nh), *gt = gpu_layout(ft, wt, tr, cols, &nt);
+        assert_int_equal(nh % 16, 0);
+        uint8_t *both = malloc(nh + nt);
+        assert_non_null(both);
+        memcpy(both, gh, nh);
+        memcpy(both + nh, gt, nt);
+        const uint32_t tail[3] = { hr, ft->type, (uint32_t)(nh / 16) };
+        for (int v = 0; v < n_variants(); v++) {
+            struct run r;
+            struct vkr_kernel k;
+            run_setup_raw(&r, gh, nh, hr, cols, x, ntok);
+            kernel_new(fh, &g_decode, v == 1, &k);
+            run_once(&r, &k, &g_decode, ntok, 0, NULL, hr, yh);
+            vkr_kernel_free(ctx, &k);
+            run_free(&r);
+            run_setup_raw(&r, gt, nt, tr, cols, x, ntok);
+            kernel_new(ft, &g_decode, v == 1, &k);
+            run_once(&r, &k, &g_decode, ntok, 0, NULL, tr, yt);
+            vkr_kernel_free(ctx, &k);
+            run_free(&r);
+            run_setup_raw(&r, both, nh + nt, rows, cols, x, ntok);
+            kernel_new_tail(fh, &g_decode, v == 1, tail, &k);
+            run_once(&r, &k, &g_decode, ntok, 0, NULL, rows, y);
+            vkr_kernel_free(ctx, &k);
+            run_free(&r);
+            for (uint32_t t = 0; t < ntok; t++)
+                for (uint32_t row = 0; row < rows; row++) {
+                    float want = row < hr ? yh[t * hr + row] : yt[t * tr + row - hr];
+                    if (memcmp(&y[t * rows + row], &want, 4))
+                        fail_msg("%s over %s: y[%u][%u] = %.9g, alone %.9g", fh->name, ft->name, t,
+                                 row, y[t * rows + row], want);
+                }
+        }
+        free(wh);
+        free(wt);
+        free(gh);
+        free(gt);
+        free(both);
+    }
+    free(x);
+    free(y);
+    free(yh);
+    free(yt);
 }
 
 /* A token alone (T = 1, gathered) and in steps of 2..128 rows, every
@@ -559,8 +651,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantised_inputs), cmocka_unit_test(test_products),
-        cmocka_unit_test(test_batch_invariance), cmocka_unit_test(test_model_invariance),
-        cmocka_unit_test(test_model_accuracy),
+        cmocka_unit_test(test_two_formats),      cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_model_invariance), cmocka_unit_test(test_model_accuracy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
