@@ -647,8 +647,11 @@ static void test_model_accuracy(void **state)
     model_accuracy("kernelc-22m-q4_k_m.gguf");
 }
 
-int main(void)
+/* An argument picks tests by name (cmocka's pattern, e.g. "*model*"). */
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantised_inputs), cmocka_unit_test(test_products),
         cmocka_unit_test(test_two_formats),      cmocka_unit_test(test_batch_invariance),
