@@ -36,8 +36,11 @@ static int setup(void **state)
     return 0;
 }
 
+static void free_kernels(void);
+
 static int teardown(void **state)
 {
+    free_kernels();
     vkr_ctx_free(ctx);
     assert_int_equal(vkr_validation_messages(), 0);
     return 0;
@@ -125,8 +128,18 @@ struct kernels {
 
 static const uint32_t wtypes[4] = { 0, 1, 30, 8 }; /* F32 F16 BF16 Q8_0 */
 
-static void make_kernels(struct kernels *k)
+/* The pipelines, built once for the program and freed by the group
+ * teardown: building the 57 of them was most of what each test cost when
+ * every test built its own (lavapipe compiles each with LLVM: about 7 s
+ * of CPU a time with Mesa's shader cache warm, minutes cold). */
+static struct kernels kern;
+static bool kern_made;
+
+static struct kernels *kernels(void)
 {
+    if (kern_made)
+        return &kern;
+    struct kernels *k = &kern;
     struct vkr_kernel_desc d = { .name = "add",
                                  .spirv = lade_spv_add,
                                  .spirv_bytes = lade_spv_add_bytes,
@@ -146,20 +159,24 @@ static void make_kernels(struct kernels *k)
                                                    G->unroll, G->splitk, 0, G->xsh, 0, G->sub } };
             assert_int_equal(vkr_kernel_new(ctx, &m, &k->matmul[i][g]), 0);
         }
+    kern_made = true;
+    return k;
 }
 
-static void free_kernels(struct kernels *k)
+static void free_kernels(void)
 {
-    vkr_kernel_free(ctx, &k->add);
+    if (!kern_made)
+        return;
+    vkr_kernel_free(ctx, &kern.add);
     for (int i = 0; i < 4; i++)
         for (size_t g = 0; g < N_GEOMS; g++)
-            vkr_kernel_free(ctx, &k->matmul[i][g]);
+            vkr_kernel_free(ctx, &kern.matmul[i][g]);
+    kern_made = false;
 }
 
 static void test_add(void **state)
 {
-    struct kernels k;
-    make_kernels(&k);
+    struct kernels *k = kernels();
     const uint32_t sizes[] = { 1, 255, 256, 257, 4099, 100000 };
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint32_t n = sizes[s];
@@ -178,12 +195,12 @@ static void test_add(void **state)
         assert_int_equal(vkr_set_pool_new(ctx, 1, 3, &pool), 0);
         VkDescriptorSet set;
         struct vkr_binding bd[3] = { { &ba, 0, 0 }, { &bb, 0, 0 }, { &by, 0, 0 } };
-        assert_int_equal(vkr_set_new(ctx, &pool, &k.add, bd, 3, &set), 0);
+        assert_int_equal(vkr_set_new(ctx, &pool, &k->add, bd, 3, &set), 0);
         struct vkr_cmd c;
         assert_int_equal(vkr_cmd_new(ctx, 4, &c), 0);
         assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
         int t0 = vkr_cmd_timestamp(ctx, &c);
-        vkr_cmd_dispatch(&c, &k.add, set, &n, (n + 255) / 256, 1, 1);
+        vkr_cmd_dispatch(&c, &k->add, set, &n, (n + 255) / 256, 1, 1);
         int t1 = vkr_cmd_timestamp(ctx, &c);
         assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
         double ns;
@@ -203,7 +220,6 @@ static void test_add(void **state)
         free(b);
         free(y);
     }
-    free_kernels(&k);
 }
 
 /* Encode a row-major float matrix in ggml type `type`; returns bytes a row
@@ -366,8 +382,7 @@ static void run_matmul(struct kernels *k, int ti, uint32_t rows, uint32_t cols, 
 
 static void test_matmul_sizes(void **state)
 {
-    struct kernels k;
-    make_kernels(&k);
+    struct kernels *k = kernels();
     const uint32_t cols[] = { 32, 64, 96, 132, 172, 512, 1408, 4096 }; /* 132, 172: ragged ends */
     const uint32_t rows[] = { 1, 3, 64, 65, 257 };
     const uint32_t toks[] = { 1, 2, 7, 8, 9, 17 };
@@ -377,43 +392,38 @@ static void test_matmul_sizes(void **state)
                 if (wtypes[ti] == 8 && cols[a] % 32)
                     continue; /* Q8_0 rows are whole 32-element blocks */
                 uint32_t nt = toks[(a + b) % (sizeof(toks) / 4)];
-                run_matmul(&k, ti, rows[b], cols[a], nt, 0, NULL);
+                run_matmul(k, ti, rows[b], cols[a], nt, 0, NULL);
             }
-    free_kernels(&k);
 }
 
 /* A matrix bigger than the (faked) binding limit is split into chunks of
  * whole rows, one dispatch each, and still gives the right product. */
 static void test_matmul_split(void **state)
 {
-    struct kernels k;
-    make_kernels(&k);
+    struct kernels *k = kernels();
     for (int ti = 0; ti < 4; ti++)
-        run_matmul(&k, ti, 300, 256, 5, 256 * 4 * 37 + 11,
+        run_matmul(k, ti, 300, 256, 5, 256 * 4 * 37 + 11,
                    NULL); /* 37 F32 rows a chunk, odd limit */
-    free_kernels(&k);
 }
 
 /* A token's outputs are bit-identical whatever else is in the batch. */
 static void test_matmul_batch_invariant(void **state)
 {
-    struct kernels k;
-    make_kernels(&k);
+    struct kernels *k = kernels();
     const size_t gs[] = { 0, 5, 6 }; /* one, two and four subgroups a row */
     for (int ti = 0; ti < 4; ti++)
         for (size_t gi = 0; gi < 3; gi++) {
             uint32_t rows = 70, cols = 320;
             float *y1 = malloc(rows * 4), *yn = malloc(13 * rows * 4);
             uint32_t saved = rng;
-            if (run_matmul_geom(&k, ti, gs[gi], rows, cols, 1, 0, y1)) {
+            if (run_matmul_geom(k, ti, gs[gi], rows, cols, 1, 0, y1)) {
                 rng = saved; /* same weights; x row 0 is the same token */
-                assert_true(run_matmul_geom(&k, ti, gs[gi], rows, cols, 13, 0, yn));
+                assert_true(run_matmul_geom(k, ti, gs[gi], rows, cols, 13, 0, yn));
                 assert_memory_equal(y1, yn, rows * 4);
             }
             free(y1);
             free(yn);
         }
-    free_kernels(&k);
 }
 
 /* Every geometry (rows a subgroup reduces together, loads in flight, token
@@ -421,8 +431,7 @@ static void test_matmul_batch_invariant(void **state)
  * sizes, so a device may be tuned without touching exactness. */
 static void test_matmul_geometry_invariant(void **state)
 {
-    struct kernels k;
-    make_kernels(&k);
+    struct kernels *k = kernels();
     const uint32_t shapes[][3] = {
         { 70, 320, 13 }, { 37, 1408, 5 }, { 9, 172, 3 }, { 65, 4096, 1 }, { 33, 320, 75 }
     };
@@ -440,7 +449,7 @@ static void test_matmul_geometry_invariant(void **state)
                     if (geoms[g].splitk != split)
                         continue;
                     rng = saved;
-                    if (!run_matmul_geom(&k, ti, g, rows, cols, nt, 0, first == N_GEOMS ? y0 : yg))
+                    if (!run_matmul_geom(k, ti, g, rows, cols, nt, 0, first == N_GEOMS ? y0 : yg))
                         continue;
                     ran++;
                     if (first == N_GEOMS)
@@ -456,7 +465,6 @@ static void test_matmul_geometry_invariant(void **state)
              * compared (all but the 128-lane ones suit a 64-lane one) */
             assert_true(ran >= 4);
         }
-    free_kernels(&k);
 }
 
 /* matmul_cm.comp (the matrix units), on devices with VK_NV_cooperative_matrix
