@@ -80,97 +80,6 @@ static uint8_t *random_weights(const struct fmt *f, uint32_t rows, uint32_t cols
     return w;
 }
 
-static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols,
-                         uint32_t ntok)
-{
-    size_t rb = cols / f->block * f->bytes;
-    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4),
-          *y = malloc((size_t)ntok * rows * 4);
-    uint8_t *w = random_weights(f, rows, cols, deq);
-    for (size_t i = 0; i < (size_t)ntok * cols; i++)
-        x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
-    /* Alternate geometries (matmul.comp: rows a subgroup reduces together,
-     * runs in flight a lane) so that both the one-at-a-time and the
-     * unrolled paths decode every format. */
-    uint32_t rps = 1 + (rows + cols) % 3, unroll = 1 + (rows + ntok) % 3;
-    uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * rps;
-    struct vkr_kernel k;
-    struct vkr_kernel_desc d = { "matmul",
-                                 lade_spv_matmul,
-                                 lade_spv_matmul_bytes,
-                                 B_MM_N,
-                                 sizeof(struct pc_matmul),
-                                 6,
-                                 { f->type, 64, 8, per, rps, unroll } };
-    assert_int_equal(vkr_kernel_new(ctx, &d, &k), 0);
-    struct vkr_buf bw, bx, by, bs;
-    assert_int_equal(vkr_buf_new(ctx, (rows * rb + 3) & ~3u, VKR_MEM_DEVICE, &bw), 0);
-    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * cols * 4, VKR_MEM_DEVICE, &bx), 0);
-    assert_int_equal(vkr_buf_new(ctx, (size_t)ntok * rows * 4, VKR_MEM_DEVICE, &by), 0);
-    assert_int_equal(vkr_buf_new(ctx, 4, VKR_MEM_DEVICE, &bs), 0);
-    assert_int_equal(vkr_buf_upload(ctx, &bw, 0, w, rows * rb), 0);
-    assert_int_equal(vkr_buf_upload(ctx, &bx, 0, x, (size_t)ntok * cols * 4), 0);
-    struct vkr_set_pool pool;
-    assert_int_equal(vkr_set_pool_new(ctx, 1, B_MM_N, &pool), 0);
-    VkDescriptorSet set;
-    struct vkr_binding bd[B_MM_N] = {
-        [B_MM_W] = { &bw, 0, 0 }, [B_MM_X] = { &bx, 0, 0 }, [B_MM_Y] = { &by, 0, 0 }
-    };
-    for (int b = B_MM_SEL; b < B_MM_N; b++)
-        bd[b] = (struct vkr_binding){ &bs, 0, 0 }; /* unused but SEL */
-    assert_int_equal(vkr_set_new(ctx, &pool, &k, bd, B_MM_N, &set), 0);
-    struct vkr_cmd c;
-    assert_int_equal(vkr_cmd_new(ctx, 0, &c), 0);
-    assert_int_equal(vkr_cmd_begin(ctx, &c), 0);
-    struct pc_matmul p = {
-        .ncols = cols, .nrows = rows, .ntok = ntok, .x_stride = cols, .y_stride = rows
-    };
-    vkr_cmd_dispatch(&c, &k, set, &p, (ntok + 7) / 8, (rows + per - 1) / per, 1);
-    assert_int_equal(vkr_cmd_submit_wait(ctx, &c), 0);
-    assert_int_equal(vkr_buf_download(ctx, &by, 0, y, (size_t)ntok * rows * 4), 0);
-    for (uint32_t t = 0; t < ntok; t++)
-        for (uint32_t r = 0; r < rows; r++) {
-            double ref = 0, mag = 0;
-            for (uint32_t i = 0; i < cols; i++) {
-                double v = (double)deq[(size_t)r * cols + i] * x[(size_t)t * cols + i];
-                ref += v;
-                mag += fabs(v);
-            }
-            /* fp32 sums of <= 1536 products: error well under 1e-5 of the
-             * magnitude sum; a wrong nibble, scale or sign is far above. */
-            if (fabs(y[(size_t)t * rows + r] - ref) > 1e-5 * mag + 1e-7)
-                fail_msg("%s rows %u cols %u T %u: y[%u][%u] = %.8g, want %.8g",
-                         llm_ggml_type_name(f->type), rows, cols, ntok, t, r,
-                         y[(size_t)t * rows + r], ref);
-        }
-    vkr_cmd_free(ctx, &c);
-    vkr_set_pool_free(ctx, &pool);
-    vkr_kernel_free(ctx, &k);
-    vkr_buf_free(ctx, &bw);
-    vkr_buf_free(ctx, &bx);
-    vkr_buf_free(ctx, &by);
-    vkr_buf_free(ctx, &bs);
-    free(w);
-    free(deq);
-    free(x);
-    free(y);
-}
-
-static void test_matmul_formats(void **state)
-{
-    char err[512];
-    struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
-                    sizeof(err)))
-        fail_msg("%s", err);
-    const uint32_t cols[] = { 256, 512, 1536 }, rows[] = { 1, 7, 33, 65 }, toks[] = { 1, 5, 9 };
-    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 4; b++)
-                check_format(ctx, &fmts[i], rows[b], cols[a], toks[(a + b) % 3]);
-    vkr_ctx_free(ctx);
-}
-
 /* y = W x on matmul.comp with the given specialization (16 constants:
  * weights.glsl's tail among them), for ntok tokens of cols inputs; the
  * workgroups cover `per` rows. */
@@ -217,6 +126,58 @@ static void run_matmul(struct vkr_ctx *ctx, const uint32_t spec[16], const uint8
     vkr_buf_free(ctx, &bx);
     vkr_buf_free(ctx, &by);
     vkr_buf_free(ctx, &bs);
+}
+
+static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows, uint32_t cols,
+                         uint32_t ntok)
+{
+    size_t rb = cols / f->block * f->bytes;
+    float *deq = malloc((size_t)rows * cols * 4), *x = malloc((size_t)ntok * cols * 4),
+          *y = malloc((size_t)ntok * rows * 4);
+    uint8_t *w = random_weights(f, rows, cols, deq);
+    for (size_t i = 0; i < (size_t)ntok * cols; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    /* Alternate geometries (matmul.comp: rows a subgroup reduces together,
+     * runs in flight a lane) so that both the one-at-a-time and the
+     * unrolled paths decode every format. */
+    uint32_t rps = 1 + (rows + cols) % 3, unroll = 1 + (rows + ntok) % 3;
+    uint32_t sg = ctx->info.subgroup_size, per = 64 / sg * rps;
+    const uint32_t spec[16] = { f->type, 64, 8, per, rps, unroll, 1 };
+    run_matmul(ctx, spec, w, rows * rb, rows, cols, ntok, per, x, y);
+    for (uint32_t t = 0; t < ntok; t++)
+        for (uint32_t r = 0; r < rows; r++) {
+            double ref = 0, mag = 0;
+            for (uint32_t i = 0; i < cols; i++) {
+                double v = (double)deq[(size_t)r * cols + i] * x[(size_t)t * cols + i];
+                ref += v;
+                mag += fabs(v);
+            }
+            /* fp32 sums of <= 1536 products: error well under 1e-5 of the
+             * magnitude sum; a wrong nibble, scale or sign is far above. */
+            if (fabs(y[(size_t)t * rows + r] - ref) > 1e-5 * mag + 1e-7)
+                fail_msg("%s rows %u cols %u T %u: y[%u][%u] = %.8g, want %.8g",
+                         llm_ggml_type_name(f->type), rows, cols, ntok, t, r,
+                         y[(size_t)t * rows + r], ref);
+        }
+    free(w);
+    free(deq);
+    free(x);
+    free(y);
+}
+
+static void test_matmul_formats(void **state)
+{
+    char err[512];
+    struct vkr_ctx *ctx;
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
+                    sizeof(err)))
+        fail_msg("%s", err);
+    const uint32_t cols[] = { 256, 512, 1536 }, rows[] = { 1, 7, 33, 65 }, toks[] = { 1, 5, 9 };
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 4; b++)
+                check_format(ctx, &fmts[i], rows[b], cols[a], toks[(a + b) % 3]);
+    vkr_ctx_free(ctx);
 }
 
 /* A stack in two formats (weights.glsl's tail: Q4_K_M's Q and K in Q4_K
