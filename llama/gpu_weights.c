@@ -189,7 +189,10 @@ static int upload_mixed(struct upload *u, const char *name, const struct llm_ggu
     err = err ? err :
                 place_parts(tail.type, parts + n_head, n - n_head, rb[n_head], tmp, blob + hb);
     free(tmp);
-    if (!err && (err = vkr_rows_upload_parts(u->vk, blob, hr + tr, hb + tb, &ret->w)) != 0)
+    if (err)
+        snprintf(u->reterr, u->errlen, "laying out '%s' and the rows after it: %s", name,
+                 err == -ENOMEM ? "out of memory" : "not whole blocks");
+    else if ((err = vkr_rows_upload_parts(u->vk, blob, hr + tr, hb + tb, &ret->w)) != 0)
         snprintf(u->reterr, u->errlen, "uploading '%s': %s", name, u->vk->err);
     free(blob);
     if (err)
