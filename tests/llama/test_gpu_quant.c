@@ -25,6 +25,17 @@
 
 #define KDIR LADE_SHARED_DIR "/models/kernelc-22m/"
 
+/* The Vulkan context on LADE_DEVICE (or the best device). */
+static struct vkr_ctx *ctx_new(void)
+{
+    char err[512];
+    struct vkr_ctx *ctx;
+    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
+                    sizeof(err)))
+        fail_msg("%s", err);
+    return ctx;
+}
+
 static uint32_t rng = 7;
 static uint32_t rnd(void)
 {
@@ -167,11 +178,7 @@ static void check_format(struct vkr_ctx *ctx, const struct fmt *f, uint32_t rows
 
 static void test_matmul_formats(void **state)
 {
-    char err[512];
-    struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
-                    sizeof(err)))
-        fail_msg("%s", err);
+    struct vkr_ctx *ctx = ctx_new();
     const uint32_t cols[] = { 256, 512, 1536 }, rows[] = { 1, 7, 33, 65 }, toks[] = { 1, 5, 9 };
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
         for (int a = 0; a < 3; a++)
@@ -187,11 +194,7 @@ static void test_matmul_formats(void **state)
 static void test_matmul_two_formats(void **state)
 {
     (void)state;
-    char err[512];
-    struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
-                    sizeof(err)))
-        fail_msg("%s", err);
+    struct vkr_ctx *ctx = ctx_new();
     static const int pairs[][2] = { { 5, 7 }, { 0, 7 }, { 5, 0 }, { 7, 1 }, { 6, 2 } };
     const uint32_t cols = 512, ntok = 5, hr = 12, tr = 9, rows = hr + tr;
     uint32_t sg = ctx->info.subgroup_size;
@@ -249,11 +252,7 @@ static void test_matmul_two_formats(void **state)
 static void test_embed_formats(void **state)
 {
     (void)state;
-    char err[512];
-    struct vkr_ctx *ctx;
-    if (vkr_ctx_new(&(struct vkr_ctx_opts){ .device = getenv("LADE_DEVICE") }, &ctx, err,
-                    sizeof(err)))
-        fail_msg("%s", err);
+    struct vkr_ctx *ctx = ctx_new();
     const uint32_t rows = 6, cols = 512, ntok = 4;
     const int32_t tok[4] = { 5, 0, 3, 5 };
     float *nw = malloc(cols * 4);
