@@ -172,8 +172,9 @@ static const struct conf_key schema[] = {
            "step (empty: 64); speed only"),
     TUNING("draw", draw, "Draw the sampled rows on the GPU, 0 or 1 (empty: 1); speed only"),
     TUNING("idot", idot,
-           "Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 products on inputs quantised to 8 bits and integer "
-           "dot products, 0 or 1 (empty: 0); changes the bits of results"),
+           "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K products on inputs quantised to "
+           "two 8-bit planes and integer dot products, 0 or 1 (empty: 0); changes the bits of "
+           "results"),
 };
 
 const struct conf_key *conf_schema(size_t *ret_n)

@@ -17,13 +17,16 @@ bool gpu_idot_type(uint32_t type)
 
 /* Blocks of 32 inputs a token the kernel stages at once (QCB): as many as
  * the workgroup memory left by the epilogue's sums holds, up to 64 (K =
- * 2048, beyond which chunks cost little); 0 if not even one fits. The
+ * 2048, beyond which chunks cost little; 64 blocks of 72 bytes for a tile
+ * of 8 tokens is 36 KiB); 0 if not even one fits. The
  * same for every format: a chunk may split a K-quant's super-block, whose
  * 32-blocks each lane decodes on its own. */
 static uint32_t idot_qcb(const struct vkr_device_info *di, const struct gpu_mm_geom *g)
 {
-    /* the epilogue's sums and the folded norm's scales (mm_norm.glsl) */
-    uint64_t stage = 4ull * 2 * g->rows_wg * g->tile + 4ull * g->tile, per = 40ull * g->tile;
+    /* the epilogue's sums and the folded norm's scales (mm_norm.glsl);
+     * a block-token is 16 words of the two planes, d and s (matmul_q8.comp's
+     * qs, qd, qsum) */
+    uint64_t stage = 4ull * 2 * g->rows_wg * g->tile + 4ull * g->tile, per = 72ull * g->tile;
     if (stage + per > di->max_compute_shared_memory)
         return 0;
     uint64_t n = (di->max_compute_shared_memory - stage) / per;

@@ -33,22 +33,31 @@ float llm_q8_recip(float a)
     return y;
 }
 
+/* roundEven(v) within +-127 (ties to even: the default rounding mode) */
+static int8_t q8_round(float v)
+{
+    float r = nearbyintf(v);
+    return (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : (int)r);
+}
+
 void llm_q8_quantize(const float *x, struct llm_q8_block *ret)
 {
     float amax = 0.0f;
     for (int i = 0; i < LLM_Q8_BLOCK; i++)
         amax = fmaxf(amax, fabsf(x[i]));
     memset(ret, 0, sizeof(*ret));
-    if (!(amax >= 0x1p-100f))
+    if (!(amax >= 0x1p-92f))
         return;
-    ret->d = amax * bits_f(0x3c010204u); /* fl(1/127) */
-    float id = llm_q8_recip(ret->d);
+    float d1 = amax * bits_f(0x3c010204u); /* fl(1/127) */
+    float id = llm_q8_recip(d1), id2 = id * 256.0f;
     for (int i = 0; i < LLM_Q8_BLOCK; i++) {
-        float v = nearbyintf(x[i] * id); /* ties to even: the default rounding mode */
-        int q = v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v;
-        ret->q[i] = (int8_t)q;
-        ret->s += q;
+        ret->q1[i] = q8_round(x[i] * id);
+        float p = d1 * (float)ret->q1[i];
+        float r = x[i] - p;
+        ret->q2[i] = q8_round(r * id2);
+        ret->s += llm_q8_value(ret, i);
     }
+    ret->d = d1 * 0x1p-8f;
 }
 
 bool llm_q8_weight_type(uint32_t t)
@@ -159,14 +168,15 @@ static void w_decode(uint32_t t, const uint8_t *b, uint32_t sub, struct wblk *w)
     }
 }
 
-/* The dots over elements 0-15 and 16-31 (Q6_K scales them apart). */
+/* The dots over elements 0-15 and 16-31 (Q6_K scales them apart), each
+ * 256 dot(qw, q1) + dot(qw, q2) as the kernel adds them: exact. */
 static void w_dots(const struct wblk *w, const struct llm_q8_block *a, int32_t *ret_i0,
                    int32_t *ret_i1)
 {
     int32_t i0 = 0, i1 = 0;
     for (int j = 0; j < 16; j++) {
-        i0 += w->q[j] * a->q[j];
-        i1 += w->q[j + 16] * a->q[j + 16];
+        i0 += w->q[j] * llm_q8_value(a, j);
+        i1 += w->q[j + 16] * llm_q8_value(a, j + 16);
     }
     *ret_i0 = i0;
     *ret_i1 = i1;

@@ -7,10 +7,11 @@
  * and records nothing differently (llama/gpu_idot.c).
  *
  * Per 32-element block b of a row and token t (a K-quant's sub-block),
- * with the inputs quantised to 8 bits (q8act.glsl: qa, scale da, block
- * sum sa) and the weights' own quants qw (scale dw, and min m in the _1
- * formats):
- *   i  = sum qw_i * qa_i                 (exact, in int; 4-wide packed dots)
+ * with the inputs quantised to two 8-bit planes (q8act.glsl: q1, q2,
+ * x_i ~ da (256 q1_i + q2_i), block sum sa of those 16-bit integers) and
+ * the weights' own quants qw (scale dw, and min m in the _1 formats):
+ *   i  = 256 sum qw_i q1_i + sum qw_i q2_i = sum qw_i (256 q1_i + q2_i)
+ *        (exact, in int; 4-wide packed 8-bit dots, two a word of weights)
  *   Q8_0:        term = (dw * da) * float(i)
  *   Q4_0, Q5_0:  term = (dw * da) * float(i - o * sa)     o = 8, 16
  *   Q4_1, Q5_1:  term = (dw * da) * float(i) + m * (da * float(sa))
@@ -26,9 +27,16 @@
  * have different scales and sa is the whole block's), so it is taken off
  * the bytes, four at a time.
  *
+ * Exact in int32 for every format: |i| <= 32 * 128 * 32639 < 2^27
+ * (Q8_0's qw down to -128), |sa| <= 32 * 32639 < 2^20, so Q5_0's
+ * i - 16 sa < 2^26 and Q6_K's halves (|qw| <= 32) < 2^24. float(i) may
+ * round above 2^24: int-to-float is correctly rounded in Vulkan as on the
+ * CPU. The second plane costs twice the integer dots and twice the staged
+ * words; the weight loads are the same.
+ *
  * Where the inputs are quantised: here, in the consuming kernel's
  * prologue, into shared memory. A workgroup quantises the tile's tokens'
- * blocks (one lane a block: max, scale, 32 roundings), so no pass and no
+ * blocks (one lane a block: max, scale, 64 roundings), so no pass and no
  * buffer are added (the layer's dispatch count is what issue #22 item 3
  * cuts), whatever produced X (RMSNorm, attention, SwiGLU, a gather by
  * SEL) and with no change to those producers. The price is that every
@@ -65,8 +73,9 @@
  * the epilogue (EPI 6 where there is no other), as in matmul.comp.
  *
  * flags 8 (tests only): write the quantised inputs instead of products:
- * token t's block b at Y[t * y_stride + 10 b]: its 8 words, then d and s
- * as bits (workgroups of the first row block only). */
+ * token t's block b at Y[t * y_stride + 18 b]: its 16 words (q1's 8,
+ * q2's 8), then d and s as bits (workgroups of the first row block
+ * only). */
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -91,8 +100,9 @@ layout(constant_id = 11) const uint QCB = 8;   /* blocks of 32 inputs a token st
 const uint SUB = SUB_T == 0u || SUB_T > TILE_T ? TILE_T : SUB_T;
 
 /* The staged inputs: token t's block b (of the chunk) at o = t QCB + b:
- * 8 words of packed bytes at 8 o, its scale and block sum at o. */
-shared uint qs[TILE_T * QCB * 8u];
+ * 16 words of packed bytes at 16 o (q1's 8, then q2's), its scale and
+ * block sum at o: 72 bytes a block-token (llama/gpu_idot.c's idot_qcb). */
+shared uint qs[TILE_T * QCB * 16u];
 shared float qd[TILE_T * QCB];
 shared int qsum[TILE_T * QCB];
 /* Sums waiting for the epilogue: [virtual row of the workgroup][token]. */
@@ -340,21 +350,21 @@ void stage_chunk(uint cb0, uint nbc, uint t0, uint nt)
         vec4 x[8];
         for (uint k = 0u; k < 8u; k++)
             x[k] = X4[src + k];
-        uint q[8];
+        uint q[16];
         float d;
         int s;
         q8_block(x, q, d, s);
         uint o = t * QCB + b;
-        for (uint k = 0u; k < 8u; k++)
-            qs[8u * o + k] = q[k];
+        for (uint k = 0u; k < 16u; k++)
+            qs[16u * o + k] = q[k];
         qd[o] = d;
         qsum[o] = s;
         if ((p.flags & 8u) != 0u && row0_wg() == 0u) {
-            uint y = tt * p.y_stride + 10u * (cb0 + b);
-            for (uint k = 0u; k < 8u; k++)
+            uint y = tt * p.y_stride + 18u * (cb0 + b);
+            for (uint k = 0u; k < 16u; k++)
                 Y[y + k] = uintBitsToFloat(q[k]);
-            Y[y + 8u] = d;
-            Y[y + 9u] = intBitsToFloat(s);
+            Y[y + 16u] = d;
+            Y[y + 17u] = intBitsToFloat(s);
         }
     }
 }
@@ -426,17 +436,21 @@ void main()
                         uint t = SUB < TILE_T ? s + i : i;
                         if (t < nt) {
                             uint o = t * QCB + ob;
-                            uint a[8];
-                            [[unroll]] for (uint k = 0; k < 8; k++)
-                                a[k] = qs[8u * o + k];
+                            uint a[16];
+                            [[unroll]] for (uint k = 0; k < 16; k++)
+                                a[k] = qs[16u * o + k];
                             float da = qd[o];
                             int sa = qsum[o];
                             [[unroll]] for (uint r = 0; r < RPS; r++) {
-                                int i0 = 0, i1 = 0;
+                                /* each half's two planes, joined exactly */
+                                int h0 = 0, h1 = 0, l0 = 0, l1 = 0;
                                 [[unroll]] for (uint k = 0; k < 4; k++) {
-                                    i0 += dot4(wq[r][k], a[k]);
-                                    i1 += dot4(wq[r][4u + k], a[4u + k]);
+                                    h0 += dot4(wq[r][k], a[k]);
+                                    h1 += dot4(wq[r][4u + k], a[4u + k]);
+                                    l0 += dot4(wq[r][k], a[8u + k]);
+                                    l1 += dot4(wq[r][4u + k], a[12u + k]);
                                 }
+                                int i0 = 256 * h0 + l0, i1 = 256 * h1 + l1;
                                 acc[r][t] = acc[r][t] + term(tp[r], i0, i1, sa, da, wd[r], wm[r]);
                             }
                         }

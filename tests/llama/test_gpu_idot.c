@@ -2,8 +2,8 @@
  * against its CPU arithmetic (llama/q8act.c), for Q8_0, Q4_0, Q4_1, Q5_0,
  * Q5_1, Q4_K, Q5_K and Q6_K (K a multiple of 256 for the K-quants, whose
  * 32-blocks are the sub-blocks of their super-blocks):
- *   - the quantised inputs (8-bit words, scale, block sum) equal the CPU's
- *     bit for bit (the kernel's flags 8 writes them out);
+ *   - the quantised inputs (both 8-bit planes' words, scale, block sum)
+ *     equal the CPU's bit for bit (the kernel's flags 8 writes them out);
  *   - with one block a row, every output equals the CPU's block term bit
  *     for bit (the other lanes add exact zeros, whatever subgroupAdd's
  *     order; a K-quant's row is one super-block, all of whose 32-blocks
@@ -167,7 +167,8 @@ static void run_setup_raw(struct run *r, const uint8_t *gw, size_t n, uint32_t r
     assert_int_equal(vkr_buf_upload(ctx, &r->w, 0, gw, n), 0);
     assert_int_equal(vkr_buf_new(ctx, (size_t)nx * cols * 4, VKR_MEM_DEVICE, &r->x), 0);
     assert_int_equal(vkr_buf_upload(ctx, &r->x, 0, x, (size_t)nx * cols * 4), 0);
-    size_t ybytes = (size_t)nx * (rows > cols / 32 * 10 ? rows : cols / 32 * 10) * 4;
+    /* room for the products or for flags 8's dump, 18 words a block */
+    size_t ybytes = (size_t)nx * (rows > cols / 32 * 18 ? rows : cols / 32 * 18) * 4;
     assert_int_equal(vkr_buf_new(ctx, ybytes, VKR_MEM_DEVICE, &r->y), 0);
     assert_int_equal(vkr_buf_new(ctx, 4 * 128, VKR_MEM_DEVICE, &r->sel), 0);
     assert_int_equal(vkr_buf_new(ctx, 16, VKR_MEM_DEVICE, &r->dummy), 0);
@@ -253,7 +254,9 @@ static void run_once(struct run *r, struct vkr_kernel *k, const struct geom *g, 
     vkr_set_pool_free(ctx, &pool);
 }
 
-static const struct geom g_decode = { 64, 8, 1, 4, 64, 8 };
+/* 32 blocks staged: 8 tokens of 72 bytes a block (two planes, d, s) fit
+ * 32 KiB of workgroup memory with the epilogue's sums beside them. */
+static const struct geom g_decode = { 64, 8, 1, 4, 32, 8 };
 
 /* The kernel variants to run: the fallback always, OpSDot where the
  * device has it. */
@@ -289,7 +292,7 @@ static int teardown(void **state)
 static void test_quantised_inputs(void **state)
 {
     (void)state;
-    const uint32_t cols = 320, ntok = 11, nb = cols / 32, ys = nb * 10;
+    const uint32_t cols = 320, ntok = 11, nb = cols / 32, ys = nb * 18;
     float *x = random_inputs(ntok, cols);
     uint8_t *w = random_weights(&fmts[0], 4, cols);
     struct run r;
@@ -305,13 +308,14 @@ static void test_quantised_inputs(void **state)
                 for (uint32_t b = 0; b < nb; b++) {
                     struct llm_q8_block q;
                     llm_q8_quantize(x + (size_t)t * cols + 32 * b, &q);
-                    const uint32_t *g = y + (size_t)t * ys + 10 * b;
+                    const uint32_t *g = y + (size_t)t * ys + 18 * b;
                     uint32_t d;
                     memcpy(&d, &q.d, 4);
-                    if (memcmp(g, q.q, 32) || g[8] != d || (int32_t)g[9] != q.s)
-                        fail_msg("token %u block %u: GPU d %08x s %d, CPU d %08x s %d%s", t, b,
-                                 g[8], (int32_t)g[9], d, q.s,
-                                 memcmp(g, q.q, 32) ? ", quants differ" : "");
+                    bool p1 = !memcmp(g, q.q1, 32), p2 = !memcmp(g + 8, q.q2, 32);
+                    if (!p1 || !p2 || g[16] != d || (int32_t)g[17] != q.s)
+                        fail_msg("token %u block %u: GPU d %08x s %d, CPU d %08x s %d%s%s", t, b,
+                                 g[16], (int32_t)g[17], d, q.s, p1 ? "" : ", high planes differ",
+                                 p2 ? "" : ", low planes differ");
                 }
             vkr_kernel_free(ctx, &k);
         }

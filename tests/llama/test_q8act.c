@@ -1,7 +1,8 @@
 /* llama/q8act.c, the integer path's CPU arithmetic: the reciprocal is
  * within 2 ULP of 1/a over the range the quantiser uses, a block's largest
- * value becomes +-127 and the others stay within half a step, tiny and
- * zero blocks are all zero, and the per-block dots and terms agree with
+ * value's high plane becomes +-127, every value is within half a step of
+ * the two planes' scale d (a step where the low plane is clamped), tiny
+ * and zero blocks are all zero, and the per-block dots and terms agree with
  * the dequantised weights, for the K-quants' 32-blocks too (test_gpu_idot
  * compares the GPU to these). */
 #include <math.h>
@@ -49,18 +50,26 @@ static void test_quantize(void **state)
             x[i] = rndf() * scale;
         x[at] = (rep & 1 ? -1.5f : 1.5f) * scale;
         llm_q8_quantize(x, &q);
-        assert_int_equal(q.q[at], rep & 1 ? -127 : 127);
+        assert_int_equal(q.q1[at], rep & 1 ? -127 : 127);
         int32_t s = 0;
         for (int i = 0; i < 32; i++) {
-            s += q.q[i];
-            assert_true(fabs(x[i] - q.d * q.q[i]) <= 0.5001 * q.d);
+            int32_t v = llm_q8_value(&q, i);
+            s += v;
+            assert_true(abs(q.q1[i]) <= 127 && abs(q.q2[i]) <= 127);
+            double err = fabs(x[i] - (double)q.d * v);
+            if (err > (abs(q.q2[i]) == 127 ? 1.01 : 0.5001) * q.d)
+                fail_msg("rep %d x[%d] %.9g: %d %d, d %.9g, error %.3g d", rep, i, x[i], q.q1[i],
+                         q.q2[i], q.d, err / q.d);
         }
         assert_int_equal(s, q.s);
     }
     memset(x, 0, sizeof(x));
-    x[3] = 0x1p-101f;
+    x[3] = 0x1p-93f;
     llm_q8_quantize(x, &q);
-    assert_true(q.d == 0.0f && q.s == 0 && q.q[3] == 0);
+    assert_true(q.d == 0.0f && q.s == 0 && q.q1[3] == 0 && q.q2[3] == 0);
+    x[3] = 0x1p-92f; /* the floor itself quantises */
+    llm_q8_quantize(x, &q);
+    assert_true(q.d > 0.0f && q.q1[3] == 127);
 }
 
 /* d_a sum_i w_i q_i (the dequantised weights) against the term. */
@@ -86,7 +95,7 @@ static void test_terms(void **state)
             llm_q8_quantize(x, &q);
             double want = 0;
             for (int i = 0; i < 32; i++)
-                want += (double)w[i] * q.d * q.q[i];
+                want += (double)w[i] * q.d * llm_q8_value(&q, i);
             float term = llm_q8_block_term(types[t], blk, 0, &q);
             assert_true(fabs(term - want) <= 1e-5 * (fabs(want) + 1e-3));
             assert_true(llm_q8_weight_type(types[t]));
@@ -151,14 +160,14 @@ static void test_k_terms(void **state)
                 if (unit) {
                     int32_t want = 0;
                     for (int i = 0; i < 32; i++)
-                        want += (int32_t)ws[i] * q.q[i];
+                        want += (int32_t)ws[i] * llm_q8_value(&q, i);
                     assert_int_equal(llm_q8_block_dot(types[t], blk, sub, &q), want);
                     continue;
                 }
                 double want = 0, mag = 0;
                 for (int i = 0; i < 32; i++) {
-                    want += (double)ws[i] * q.d * q.q[i];
-                    mag += (fabs(ws[i]) + 2.0 * wmax) * q.d * abs(q.q[i]);
+                    want += (double)ws[i] * q.d * llm_q8_value(&q, i);
+                    mag += (fabs(ws[i]) + 2.0 * wmax) * q.d * abs(llm_q8_value(&q, i));
                 }
                 float term = llm_q8_block_term(types[t], blk, sub, &q);
                 if (fabs(term - want) > 1e-6 * mag + 1e-30)
