@@ -200,7 +200,7 @@ static void deq_q5_1(const uint8_t *b, float *y)
  *   bytes 0..3:  scale j (j < 4) in bits 0..5; bits 6..7 = top bits of scale j+4
  *   bytes 4..7:  min j   (j < 4) in bits 0..5; bits 6..7 = top bits of min j+4
  *   bytes 8..11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4 */
-static void k_scale_min(const uint8_t *s, int j, int *ret_scale, int *ret_min)
+void llm_k_scale_min(const uint8_t *s, int j, int *ret_scale, int *ret_min)
 {
     if (j < 4) {
         *ret_scale = s[j] & 63;
@@ -221,8 +221,8 @@ static void deq_k45(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, floa
 
     for (int g = 0; g < 4; g++, qs += 32, y += 64) {
         int sc0, m0, sc1, m1;
-        k_scale_min(scales, 2 * g, &sc0, &m0);
-        k_scale_min(scales, 2 * g + 1, &sc1, &m1);
+        llm_k_scale_min(scales, 2 * g, &sc0, &m0);
+        llm_k_scale_min(scales, 2 * g + 1, &sc1, &m1);
         float d0 = d * (float)sc0, min0 = dmin * (float)m0;
         float d1 = d * (float)sc1, min1 = dmin * (float)m1;
         for (int l = 0; l < 32; l++) {

@@ -24,6 +24,11 @@ bool llm_dequant_has_type(uint32_t ggml_type);
 /* IEEE 754 binary16 <-> binary32. f16 -> f32 is exact. f32 -> f16 rounds to
  * nearest, ties to even, with gradual underflow to f16 subnormals, overflow
  * to infinity, and NaN kept NaN (sign and the top payload bits kept). */
+/* Sub-block j's (0..7) 6-bit scale and min from a Q4_K or Q5_K
+ * super-block's 12 packed scale bytes s (the integer path's CPU twin,
+ * llama/q8act.c, decodes them the same way). */
+void llm_k_scale_min(const uint8_t *s, int j, int *ret_scale, int *ret_min);
+
 float llm_f16_to_f32(uint16_t h);
 uint16_t llm_f32_to_f16(float f);
 

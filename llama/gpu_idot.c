@@ -6,13 +6,14 @@
 #include <errno.h>
 
 #include "llama/gpu_kernels.h"
+#include "llama/q8act.h"
 #include "shaders/shaders.h"
 
+/* The CPU twin's list (llama/q8act.h): the formats whose arithmetic it
+ * defines are the ones the kernel takes. */
 bool gpu_idot_type(uint32_t type)
 {
-    return type == LLM_GGML_Q8_0 || type == LLM_GGML_Q4_0 || type == LLM_GGML_Q4_1 ||
-           type == LLM_GGML_Q5_0 || type == LLM_GGML_Q5_1 || type == LLM_GGML_Q4_K ||
-           type == LLM_GGML_Q5_K || type == LLM_GGML_Q6_K;
+    return llm_q8_weight_type(type);
 }
 
 /* Blocks of 32 inputs a token the kernel stages at once (QCB): as many as
@@ -50,12 +51,7 @@ int gpu_idot_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t t
                                  12,
                                  { type, g->local, g->tile, g->rows_wg, g->rps, 0, 0, 0, 0,
                                    ks->freq_off, g->sub, qcb } };
-    if (tail) { /* weights.glsl's constant_id 13-15 */
-        d.n_spec = 16;
-        d.spec[13] = tail->row;
-        d.spec[14] = tail->type;
-        d.spec[15] = tail->word;
-    }
+    gpu_spec_tail(&d, tail);
     if (ks->count) {
         d.name = "matmul_q8_count";
         d.spirv = lade_spv_matmul_q8_count;

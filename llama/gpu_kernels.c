@@ -290,6 +290,17 @@ int gpu_kernels_build(struct gpu_kernels *ks, struct vkr_ctx *vk,
     return 0;
 }
 
+void gpu_spec_tail(struct vkr_kernel_desc *d, const struct gpu_mm_tail *tail)
+{
+    if (!tail)
+        return;
+    /* constant_id 13-15 (11 and 12 are matmul_q8.comp's, unused in matmul.comp) */
+    d->n_spec = 16;
+    d->spec[13] = tail->row;
+    d->spec[14] = tail->type;
+    d->spec[15] = tail->word;
+}
+
 /* matmul.comp (or its counting variant) for weights of `type` in
  * geometry g; tail: the rows in a second format, or NULL. */
 static int mm_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t type,
@@ -304,13 +315,7 @@ static int mm_kernel(const struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_t 
                                  11,
                                  { type, g->local, g->tile, g->rows_wg, g->rps, g->unroll,
                                    ks->mm_splitk, 0, g->xsh, ks->freq_off, g->sub } };
-    if (tail) {
-        /* constant_id 13-15 (11 and 12 are matmul_q8.comp's, unused here) */
-        d.n_spec = 16;
-        d.spec[13] = tail->row;
-        d.spec[14] = tail->type;
-        d.spec[15] = tail->word;
-    }
+    gpu_spec_tail(&d, tail);
     return vkr_kernel_new(vk, &d, ret);
 }
 
@@ -385,28 +390,28 @@ int gpu_kernels_matmul_mixed(struct gpu_kernels *ks, struct vkr_ctx *vk, uint32_
         return -ENOTSUP;
     uint32_t s = 0;
     while (s < ks->n_mixed &&
-           !(ks->mixed_type[s] == type && ks->mixed_tail[s].row == tail->row &&
-             ks->mixed_tail[s].type == tail->type && ks->mixed_tail[s].word == tail->word))
+           !(ks->mixed[s].type == type && ks->mixed[s].tail.row == tail->row &&
+             ks->mixed[s].tail.type == tail->type && ks->mixed[s].tail.word == tail->word))
         s++;
     if (s == GPU_N_MIXED)
         return -ENOSPC;
     if (s == ks->n_mixed) {
         for (int i = 0; i < GEOM_N; i++) {
-            struct vkr_kernel *k = &ks->mixed[s][i];
+            struct vkr_kernel *k = &ks->mixed[s].k[i];
             int err = idot ? gpu_idot_kernel(ks, vk, type, tail, &ks->mmg[i], k) :
                              mm_kernel(ks, vk, type, tail, &ks->mmg[i], k);
             if (err) {
                 for (int j = 0; j < i; j++)
-                    vkr_kernel_free(vk, &ks->mixed[s][j]);
+                    vkr_kernel_free(vk, &ks->mixed[s].k[j]);
                 return err;
             }
         }
-        ks->mixed_type[s] = type;
-        ks->mixed_tail[s] = *tail;
+        ks->mixed[s].type = type;
+        ks->mixed[s].tail = *tail;
         ks->n_mixed++;
     }
     for (int i = 0; i < GEOM_N; i++)
-        ret[i] = &ks->mixed[s][i];
+        ret[i] = &ks->mixed[s].k[i];
     return 0;
 }
 
@@ -423,5 +428,5 @@ void gpu_kernels_free(struct gpu_kernels *ks, struct vkr_ctx *vk)
         vkr_kernel_free(vk, &ks->mmcm[i]);
     for (uint32_t i = 0; i < ks->n_mixed; i++)
         for (int j = 0; j < GEOM_N; j++)
-            vkr_kernel_free(vk, &ks->mixed[i][j]);
+            vkr_kernel_free(vk, &ks->mixed[i].k[j]);
 }

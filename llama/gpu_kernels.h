@@ -199,6 +199,10 @@ struct gpu_mm_tail {
     uint32_t row, type, word;
 };
 
+/* A matrix kernel's description given weights.glsl's tail constants
+ * (13-15; n_spec 16), or left as it is for tail NULL. */
+void gpu_spec_tail(struct vkr_kernel_desc *d, const struct gpu_mm_tail *tail);
+
 /* Distinct two-format matrices a model may have (each its own
  * pipelines): Q4_K_M files have one, Q and K in Q4_K with V in Q6_K at
  * every layer's shape; a model past this stacks them no more. */
@@ -211,10 +215,12 @@ struct gpu_kernels {
      * matrices kept off it (gpu_kernels_matmul_float) */
     struct vkr_kernel mmf[GPU_N_TYPES][GEOM_N];
     struct gpu_mm_geom mmg[GEOM_N];
-    /* matmul for two-format stacks: the head's type and the tail of each */
-    uint32_t mixed_type[GPU_N_MIXED];
-    struct gpu_mm_tail mixed_tail[GPU_N_MIXED];
-    struct vkr_kernel mixed[GPU_N_MIXED][GEOM_N];
+    /* matmul for two-format stacks, one set per (head type, tail) */
+    struct {
+        uint32_t type;
+        struct gpu_mm_tail tail;
+        struct vkr_kernel k[GEOM_N];
+    } mixed[GPU_N_MIXED];
     uint32_t n_mixed;
     uint32_t mm_splitk; /* subgroups sharing a row: part of a row's sum order */
     uint64_t mm_wide_min; /* rows x T below which a wide step keeps the decode geometry */

@@ -79,19 +79,6 @@ struct wblk {
     int q[LLM_Q8_BLOCK];
 };
 
-/* Sub-block j's 6-bit scale and min from Q4_K's and Q5_K's 12 packed
- * bytes (llama/dequant.c's k_scale_min, weights.glsl's k_scale_min_w). */
-static void k_scale_min(const uint8_t *s, uint32_t j, int *ret_sc, int *ret_mi)
-{
-    if (j < 4) {
-        *ret_sc = s[j] & 63;
-        *ret_mi = s[j + 4] & 63;
-    } else {
-        *ret_sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-        *ret_mi = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K (144 bytes: d dmin scales[12] qs[128]), Q5_K (176: d dmin
  * scales[12] qh[32] qs[128]): element l of sub-block j is nibble j & 1
  * of qs[32 (j >> 1) + l], with bit j of qh[l] as its fifth bit. d sc and
@@ -100,7 +87,7 @@ static void k_scale_min(const uint8_t *s, uint32_t j, int *ret_sc, int *ret_mi)
 static void w_decode_k45(uint32_t t, const uint8_t *b, uint32_t j, struct wblk *w)
 {
     int sc, mi;
-    k_scale_min(b + 4, j, &sc, &mi);
+    llm_k_scale_min(b + 4, (int)j, &sc, &mi);
     w->d = llm_f16_to_f32(u16_at(b)) * (float)sc;
     w->m = -(llm_f16_to_f32(u16_at(b + 2)) * (float)mi);
     const uint8_t *qs = b + (t == LLM_GGML_Q4_K ? 16 : 48) + 32 * (j >> 1);

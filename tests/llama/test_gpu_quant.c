@@ -393,8 +393,10 @@ static void invariance(const char *file)
 {
     char path[512], err[512];
     snprintf(path, sizeof(path), KDIR "%s", file);
-    if (access(path, R_OK) != 0)
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "skipping: %s not found\n", path);
         skip();
+    }
     struct llm_model *m;
     struct llm_model_opts o = { .path = path, .device = getenv("LADE_DEVICE"), .n_ctx = 256 };
     if (lade_tuning_from_env(&o.tuning, err, sizeof(err)) ||
